@@ -1,0 +1,18 @@
+import type { z } from 'zod'
+import type { Picker, PickerDeps } from './picker.ts'
+
+/**
+ * A policy as config sees it: a name, the schema of its `policyOptions`, and a factory.
+ * Options are validated once at config load, so `create` receives parsed, defaulted options.
+ */
+export interface PickerDefinition<S extends z.ZodType = z.ZodType> {
+  readonly name: string
+  /** True when the policy uses the upstream's `hashKey` selector. */
+  readonly usesHashKey: boolean
+  readonly optionsSchema: S
+  create(options: z.output<S>, deps: PickerDeps): Picker
+}
+
+export function definePicker<S extends z.ZodType>(definition: PickerDefinition<S>): PickerDefinition<S> {
+  return definition
+}

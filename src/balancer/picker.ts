@@ -1,0 +1,34 @@
+import type { Endpoint } from '../upstream/endpoint.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Random } from '../util/random.ts'
+
+export interface PickContext {
+  /** 0 for the first try; retries and failover count up. */
+  readonly attempt: number
+  /** Endpoint ids already tried for this request: a picker never returns one of these. */
+  readonly exclude?: ReadonlySet<string> | undefined
+  /** The request's key from the upstream's `hashKey` selector; undefined when the request lacks it. */
+  readonly hashKey?: string | undefined
+  /** The client address after `trustedProxies` is applied. */
+  readonly clientIp?: string | undefined
+}
+
+/**
+ * Algorithms only choose; the upstream group decides who is eligible.
+ * `eligible` is an immutable snapshot: a new array identity means membership or health changed, so
+ * pickers that precompute (rings, smooth WRR state) rebuild when the identity changes.
+ * Choosing never blocks and allocates little.
+ */
+export interface Picker {
+  readonly name: string
+  pick(eligible: readonly Endpoint[], ctx: PickContext): Endpoint | undefined
+}
+
+export interface PickerDeps {
+  readonly clock: Clock
+  readonly random: Random
+}
+
+export function isExcluded(endpoint: Endpoint, ctx: PickContext): boolean {
+  return ctx.exclude !== undefined && ctx.exclude.has(endpoint.id)
+}
