@@ -38,6 +38,12 @@ export interface Lease {
   end(outcome: Outcome): void
 }
 
+export interface EndpointDeps {
+  readonly clock: Clock
+  /** Called when drain or health changes, so the owning group rebuilds its eligible snapshot. */
+  readonly onEligibilityChange?: (() => void) | undefined
+}
+
 export interface EndpointOptions {
   /** Decay time constant for the peak EWMA, ms. */
   readonly latencyDecayMs?: number
@@ -60,10 +66,12 @@ export class Endpoint {
   #latencyAtMs = 0
   #enabled = true
   #health: HealthStatus = 'unknown'
+  #onEligibilityChange: (() => void) | undefined
 
-  constructor(spec: EndpointSpec, deps: { readonly clock: Clock }, options: EndpointOptions = {}) {
+  constructor(spec: EndpointSpec, deps: EndpointDeps, options: EndpointOptions = {}) {
     this.spec = spec
     this.#clock = deps.clock
+    this.#onEligibilityChange = deps.onEligibilityChange
     this.#decayMs = options.latencyDecayMs ?? 10_000
   }
 
@@ -81,7 +89,9 @@ export class Endpoint {
 
   /** Admin drain: separate from health, so a drained endpoint keeps its health state. */
   setEnabled(enabled: boolean): void {
+    if (this.#enabled === enabled) return
     this.#enabled = enabled
+    this.#onEligibilityChange?.()
   }
 
   get health(): HealthStatus {
@@ -89,7 +99,9 @@ export class Endpoint {
   }
 
   setHealth(health: HealthStatus): void {
+    if (this.#health === health) return
     this.#health = health
+    this.#onEligibilityChange?.()
   }
 
   get stats(): EndpointStats {

@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { createAya } from '../src/aya.ts'
+import { ConfigError } from '../src/config/config-error.ts'
+import { loadConfigFile } from '../src/config/load.ts'
+import { startDemoBackends } from '../src/demo/demo-backends.ts'
+
+const USAGE = `usage:
+  aya start --config FILE [--demo-backends PORT,PORT]
+  aya validate --config FILE
+`
+
+/** The only place that touches argv, exit codes and signals. */
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'start':
+      return start(rest)
+    case 'validate':
+      return validate(rest)
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(USAGE)
+      return command === undefined ? 2 : 0
+    default:
+      process.stderr.write(`aya: unknown command "${command}"\n${USAGE}`)
+      return 2
+  }
+}
+
+function configFlag(args: string[], extra: Record<string, { type: 'string' }> = {}) {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, ...extra },
+    strict: true,
+  })
+  if (!values.config) throw new UsageError('--config FILE is required')
+  return values as { config: string } & Record<string, string | undefined>
+}
+
+class UsageError extends Error {}
+
+async function validate(args: string[]): Promise<number> {
+  const { config } = configFlag(args)
+  try {
+    await loadConfigFile(config, process.env)
+    process.stdout.write('ok\n')
+    return 0
+  } catch (error) {
+    return reportConfigError(error)
+  }
+}
+
+async function start(args: string[]): Promise<number> {
+  const flags = configFlag(args, { 'demo-backends': { type: 'string' } })
+  let config: Awaited<ReturnType<typeof loadConfigFile>>
+  try {
+    config = await loadConfigFile(flags.config, process.env)
+  } catch (error) {
+    return reportConfigError(error)
+  }
+  const demoPorts = flags['demo-backends']?.split(',').map((p) => Number(p.trim()))
+  if (demoPorts?.some((p) => !Number.isInteger(p) || p < 0 || p > 65535)) {
+    throw new UsageError(`--demo-backends: expected comma-separated ports, got ${flags['demo-backends']}`)
+  }
+  const demo = demoPorts ? await startDemoBackends(demoPorts) : undefined
+  if (demo) process.stderr.write(`demo backends: ${demo.urls.join(' ')}\n`)
+  const aya = createAya(config)
+  const addresses = await aya.start()
+  for (const listener of addresses.listeners) {
+    process.stderr.write(`aya: listener ${listener.name} on http://${listener.address}:${listener.port}\n`)
+  }
+  process.stderr.write(`aya: admin on http://${addresses.admin.address}:${addresses.admin.port}\n`)
+
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) {
+        process.stderr.write(`aya: ${signal} again, exiting now\n`)
+        resolve(1)
+        return
+      }
+      stopping = true
+      process.stderr.write(`aya: ${signal}, draining (up to ${config.shutdown.drainTimeoutMs} ms)\n`)
+      aya
+        .close()
+        .then(() => demo?.close())
+        .then(
+          () => resolve(0),
+          (error: Error) => {
+            process.stderr.write(`aya: shutdown failed: ${error.message}\n`)
+            resolve(1)
+          },
+        )
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGHUP', () => {
+      loadConfigFile(flags.config, process.env).then(
+        (next) => {
+          aya.reload(next)
+          process.stderr.write('aya: config reloaded\n')
+        },
+        (error: unknown) => {
+          process.stderr.write(`aya: reload refused, keeping the running config:\n${describe(error)}\n`)
+        },
+      )
+    })
+  })
+}
+
+function reportConfigError(error: unknown): number {
+  process.stderr.write(`${describe(error)}\n`)
+  return 2
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ConfigError) return error.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('\n')
+  return error instanceof Error ? error.message : String(error)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+    // Listeners are closed by now; anything left (a stray keep-alive timer) must not hold the exit.
+    if (code !== 0 || process.argv[2] === 'start') setTimeout(() => process.exit(code), 100).unref()
+  },
+  (error: unknown) => {
+    process.stderr.write(`aya: ${error instanceof UsageError ? error.message : describe(error)}\n${error instanceof UsageError ? USAGE : ''}`)
+    process.exitCode = 2
+  },
+)

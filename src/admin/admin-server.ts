@@ -1,0 +1,42 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Registry } from 'prom-client'
+
+export interface AdminDeps {
+  readonly registry: Registry
+  /** True once the config is loaded and every listener is accepting. */
+  readonly isReady: () => boolean
+}
+
+/**
+ * The admin listener's request handler: Aya's own health and metrics. Health endpoints need no
+ * token so that orchestrators can probe them.
+ */
+export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' })
+    switch (path) {
+      case '/healthz':
+        return json(res, 200, { status: 'ok' })
+      case '/ready':
+        return deps.isReady() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'starting' })
+      case '/metrics':
+        deps.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': deps.registry.contentType })
+            res.end(text)
+          },
+          (error: Error) => json(res, 500, { error: error.message }),
+        )
+        return
+      default:
+        return json(res, 404, { error: 'not found' })
+    }
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { createAdminHandler } from './admin/admin-server.ts'
+import type { Config } from './config/schema.ts'
+import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
+import { createLogger, type Logger } from './observability/logger.ts'
+import { createMetrics } from './observability/metrics.ts'
+import { createHttpProxy } from './proxy/http-proxy.ts'
+import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
+import type { RequestContext } from './proxy/request-context.ts'
+import { generateStickySecret } from './proxy/sticky-cookie.ts'
+import { createMemoryState } from './state/memory-state.ts'
+import type { StateStore } from './state/state-store.ts'
+import { createPoolRegistry } from './upstream/pool-registry.ts'
+import { type Clock, createSystemClock } from './util/clock.ts'
+import { TrackedServer } from './util/http-server.ts'
+import { createSystemRandom, type Random } from './util/random.ts'
+
+export interface AyaDeps {
+  readonly clock?: Clock
+  readonly random?: Random
+  readonly logger?: Logger
+  readonly state?: StateStore
+  /** Shared by every worker of one instance; generated when absent. */
+  readonly stickySecret?: string
+}
+
+export interface AyaAddresses {
+  readonly listeners: ReadonlyArray<{ readonly name: string; readonly address: string; readonly port: number }>
+  readonly admin: { readonly address: string; readonly port: number }
+}
+
+export interface Aya {
+  start(): Promise<AyaAddresses>
+  /** Swaps in a new config; pools and in-flight requests survive. Listeners are not re-bound. */
+  reload(config: Config): void
+  /** Stops accepting, finishes in-flight requests up to `deadlineMs`, then releases everything. */
+  close(deadlineMs?: number): Promise<void>
+  readonly config: Config
+  readonly ready: boolean
+}
+
+/** Wires one Aya instance: listeners, admin, upstream groups, pools, metrics and logs. */
+export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
+  const clock = deps.clock ?? createSystemClock()
+  const random = deps.random ?? createSystemRandom()
+  const logger = deps.logger ?? createLogger({ level: initial.log.level })
+  const state = deps.state ?? createMemoryState({ clock })
+  const ownsState = deps.state === undefined
+  const stickySecret = deps.stickySecret ?? generateStickySecret()
+  const pools = createPoolRegistry()
+  const metrics = createMetrics()
+  const runtimeDeps = { clock, random, state, stickySecret }
+  let runtime: ProxyRuntime = createProxyRuntime(initial, runtimeDeps)
+  metrics.setGroups(() => [...runtime.upstreams.values()].map((u) => u.group))
+  let ready = false
+  let accessLog = initial.log.access
+
+  const onRequestDone = (ctx: RequestContext) => {
+    metrics.observeRequest(ctx)
+    if (accessLog) logAccess(logger, ctx)
+    if (requestDoneChannel.hasSubscribers) requestDoneChannel.publish(ctx)
+  }
+
+  const listeners = initial.listeners.map((listener) => ({
+    config: listener,
+    server: new TrackedServer(
+      createHttpProxy(listener, {
+        clock,
+        random,
+        pools,
+        generateId: randomUUID,
+        onRequestDone,
+        runtime: () => runtime,
+        trustedProxies: initial.trustedProxies,
+      }),
+      { host: listener.address, port: listener.port },
+    ),
+  }))
+  const admin = new TrackedServer(createAdminHandler({ registry: metrics.registry, isReady: () => ready }), {
+    host: initial.admin.address,
+    port: initial.admin.port,
+  })
+
+  return {
+    get config() {
+      return runtime.config
+    },
+    get ready() {
+      return ready
+    },
+    async start() {
+      const adminAddress = await admin.listen()
+      const bound: AddressInfo[] = []
+      for (const listener of listeners) bound.push(await listener.server.listen())
+      ready = true
+      const addresses: AyaAddresses = {
+        listeners: listeners.map((listener, i) => ({
+          name: listener.config.name,
+          address: bound[i]!.address,
+          port: bound[i]!.port,
+        })),
+        admin: { address: adminAddress.address, port: adminAddress.port },
+      }
+      logger.info({ listeners: addresses.listeners, admin: addresses.admin }, 'aya started')
+      return addresses
+    },
+    reload(config) {
+      runtime = createProxyRuntime(config, runtimeDeps, runtime)
+      accessLog = config.log.access
+      logger.level = config.log.level
+      const origins = new Set<string>()
+      for (const upstream of runtime.upstreams.values()) {
+        for (const endpoint of upstream.group.endpoints()) origins.add(endpoint.spec.origin)
+      }
+      // Pools of removed endpoints close after their in-flight requests finish.
+      void pools.retain(origins)
+      if (configReloadedChannel.hasSubscribers) configReloadedChannel.publish({ config })
+      logger.info('config reloaded')
+    },
+    async close(deadlineMs = initial.shutdown.drainTimeoutMs) {
+      ready = false
+      await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
+      await admin.close(1000)
+      await pools.close()
+      if (ownsState) await state.close()
+      logger.info('aya stopped')
+      logger.flush()
+    },
+  }
+}
+
+function logAccess(logger: Logger, ctx: RequestContext): void {
+  logger.info(
+    {
+      requestId: ctx.id,
+      listener: ctx.listener,
+      client: ctx.clientIp,
+      method: ctx.method,
+      url: ctx.url,
+      route: ctx.route?.name,
+      upstream: ctx.upstream,
+      endpoint: ctx.endpoint?.id,
+      attempts: ctx.attempts,
+      status: ctx.status,
+      error: ctx.errorCode,
+      bytesIn: ctx.bytesIn,
+      bytesOut: ctx.bytesOut,
+      upstreamMs: ctx.upstreamLatencyMs === undefined ? undefined : round(ctx.upstreamLatencyMs),
+      durationMs: round(ctx.durationMs),
+    },
+    'access',
+  )
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}

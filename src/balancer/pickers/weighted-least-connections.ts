@@ -1,0 +1,45 @@
+import { z } from 'zod'
+import { definePicker } from '../picker-definition.ts'
+import { isExcluded, type Picker } from '../picker.ts'
+import { createSmoothState, pickSmooth } from './smooth-weighted.ts'
+import { memoizeBySnapshot } from './snapshot-memo.ts'
+import { weightOf } from './weight-index.ts'
+
+/**
+ * Full scan for the lowest `(inflight + 1) / weight`: the load an endpoint would carry per unit of
+ * weight after taking this request, so capacity fills in proportion to weight (HAProxy's leastconn
+ * key). Ties go to smooth weighted round robin among the tied, as in nginx's least_conn.
+ * Note: an idle fleet sends everything to the heaviest endpoint until it has requests in flight;
+ * under sustained concurrency the shares follow the weights.
+ */
+export function createWeightedLeastConnectionsPicker(): Picker {
+  const stateFor = memoizeBySnapshot(createSmoothState)
+  return {
+    name: 'weighted-least-connections',
+    pick(eligible, ctx) {
+      if (eligible.length === 0) return undefined
+      const { current, scores } = stateFor(eligible)
+      let min = Number.POSITIVE_INFINITY
+      for (let i = 0; i < eligible.length; i++) {
+        const endpoint = eligible[i]!
+        if (isExcluded(endpoint, ctx)) {
+          scores[i] = Number.NaN
+          continue
+        }
+        // Exact ratios of integers round identically, so equal loads tie exactly.
+        const score = (endpoint.inflight + 1) / weightOf(endpoint)
+        scores[i] = score
+        if (score < min) min = score
+      }
+      const winner = pickSmooth(eligible, current, scores, min)
+      return winner < 0 ? undefined : eligible[winner]
+    },
+  }
+}
+
+export const weightedLeastConnectionsPicker = definePicker({
+  name: 'weighted-least-connections',
+  usesHashKey: false,
+  optionsSchema: z.object({}).strict(),
+  create: () => createWeightedLeastConnectionsPicker(),
+})

@@ -1,0 +1,101 @@
+import type { UpstreamConfig } from '../config/schema.ts'
+import { endpointId } from '../config/validate.ts'
+import { Endpoint, type EndpointSpec } from '../upstream/endpoint.ts'
+import type { Clock } from '../util/clock.ts'
+import type { PickContext, Picker } from './picker.ts'
+import { findPicker } from './picker-registry.ts'
+import type { PickerDeps } from './picker.ts'
+
+/**
+ * An upstream group: its endpoints, who among them is eligible, and its picker. Membership is an
+ * immutable snapshot that is swapped whole; endpoints that survive a swap keep their counters.
+ */
+export interface UpstreamGroup {
+  readonly name: string
+  readonly config: UpstreamConfig
+  endpoints(): readonly Endpoint[]
+  /** Enabled and not unhealthy: the snapshot pickers see. */
+  eligible(): readonly Endpoint[]
+  find(id: string): Endpoint | undefined
+  select(ctx: PickContext): Endpoint | undefined
+  /** Applies a new config for this group (reload): new picker, new membership. */
+  update(config: UpstreamConfig): void
+}
+
+export function createUpstreamGroup(
+  name: string,
+  initial: UpstreamConfig,
+  deps: PickerDeps & { readonly clock: Clock },
+): UpstreamGroup {
+  let config = initial
+  let picker: Picker = buildPicker(config, deps)
+  let all: readonly Endpoint[] = []
+  let eligible: readonly Endpoint[] = []
+  let byId = new Map<string, Endpoint>()
+  // Health and drain flip endpoint flags without a config change; endpoints tell the group, which
+  // rebuilds the snapshot lazily so pickers see a new array identity only on a real change.
+  let dirty = true
+  const endpointDeps = { clock: deps.clock, onEligibilityChange: () => { dirty = true } }
+
+  const setMembership = (specs: readonly EndpointSpec[]) => {
+    const next = new Map<string, Endpoint>()
+    all = specs.map((spec) => {
+      const existing = byId.get(spec.id)
+      const endpoint =
+        existing && existing.spec.url === spec.url && existing.spec.weight === spec.weight
+          ? existing
+          : new Endpoint(spec, endpointDeps)
+      next.set(spec.id, endpoint)
+      return endpoint
+    })
+    byId = next
+    dirty = true
+  }
+
+  const refreshEligible = () => {
+    if (!dirty) return
+    dirty = false
+    eligible = Object.freeze(all.filter(isEligible))
+  }
+
+  setMembership(specsFor(config))
+
+  return {
+    name,
+    get config() {
+      return config
+    },
+    endpoints: () => all,
+    eligible() {
+      refreshEligible()
+      return eligible
+    },
+    find: (id) => byId.get(id),
+    select(ctx) {
+      refreshEligible()
+      return picker.pick(eligible, ctx)
+    },
+    update(next) {
+      config = next
+      picker = buildPicker(next, deps)
+      setMembership(specsFor(next))
+    },
+  }
+}
+
+function isEligible(endpoint: Endpoint): boolean {
+  return endpoint.enabled && endpoint.health !== 'unhealthy'
+}
+
+function buildPicker(config: UpstreamConfig, deps: PickerDeps): Picker {
+  const definition = findPicker(config.policy)
+  if (!definition) throw new Error(`unknown policy ${config.policy}`)
+  return definition.create(config.policyOptions, deps)
+}
+
+export function specsFor(config: UpstreamConfig): EndpointSpec[] {
+  return config.endpoints.map((endpoint) => {
+    const url = new URL(endpoint.url)
+    return { id: endpointId(endpoint), url: endpoint.url, origin: url.origin, weight: endpoint.weight }
+  })
+}

@@ -1,0 +1,70 @@
+/** One problem in a config file: where it is and what is wrong, e.g. `listeners[0].port: ...`. */
+export interface ConfigIssue {
+  readonly path: string
+  readonly message: string
+}
+
+/** Thrown by the loader with every issue found, so a user fixes them all in one go. */
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[]
+
+  constructor(issues: readonly ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'))
+    this.name = 'ConfigError'
+    this.issues = issues
+  }
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  return issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`
+}
+
+/** Renders a path like `upstreams.api.endpoints[1].weight`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`
+    else if (typeof part === 'string' && /^[A-Za-z_$][\w$-]*$/.test(part)) out += out ? `.${part}` : part
+    else out += `[${JSON.stringify(String(part))}]`
+  }
+  return out
+}
+
+/** A short rendering of a bad value for an error message. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing'
+  const text = JSON.stringify(value)
+  if (text === undefined) return String(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+interface ZodIssueLike {
+  readonly code: string
+  readonly path: readonly PropertyKey[]
+  readonly message: string
+  readonly keys?: readonly string[]
+}
+
+/**
+ * Turns a schema issue into Aya's wording: the full path, then what was expected and what was
+ * found. `prefix` places a sub-document (such as one upstream's policyOptions) in the whole file.
+ */
+export function toConfigIssue(issue: ZodIssueLike, root: unknown, prefix: readonly PropertyKey[] = []): ConfigIssue {
+  const path = formatPath([...prefix, ...issue.path])
+  if (issue.code === 'unrecognized_keys' && issue.keys) {
+    const plural = issue.keys.length > 1 ? 's' : ''
+    return { path, message: `unknown key${plural} ${issue.keys.map((k) => `"${k}"`).join(', ')}` }
+  }
+  const value = valueAt(root, issue.path)
+  if (value === undefined) return { path, message: `${issue.message}, but it is missing` }
+  return { path, message: `${issue.message}, got ${describeValue(value)}` }
+}
+
+export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined
+    value = (value as Record<PropertyKey, unknown>)[part]
+  }
+  return value
+}

@@ -1,0 +1,71 @@
+import type { ConfigIssue } from './config-error.ts'
+import { formatPath } from './config-error.ts'
+
+const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+const WHOLE_PLACEHOLDERS = /^(?:\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})+$/
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+/**
+ * Replaces `${VAR}` and `${VAR:-default}` in every string of a parsed document. `$$` is a literal
+ * dollar. A variable that is unset and has no default is an error, never an empty string.
+ * A scalar made only of placeholders is typed after substitution (`port: ${PORT:-8080}` is a
+ * number), and such an element of a list that comes out empty is dropped, so an unset optional
+ * second API key does not become an empty key.
+ */
+export function substituteEnv(document: unknown, env: Env, issues: ConfigIssue[]): unknown {
+  return walk(document, env, issues, [])
+}
+
+function walk(value: unknown, env: Env, issues: ConfigIssue[], path: PropertyKey[]): unknown {
+  if (typeof value === 'string') return substituteString(value, env, issues, path).value
+  if (Array.isArray(value)) {
+    const out: unknown[] = []
+    value.forEach((item, index) => {
+      if (typeof item === 'string') {
+        const result = substituteString(item, env, issues, [...path, index])
+        if (result.wholePlaceholder && result.value === '') return
+        out.push(result.value)
+      } else {
+        out.push(walk(item, env, issues, [...path, index]))
+      }
+    })
+    return out
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [key, item] of Object.entries(value)) out[key] = walk(item, env, issues, [...path, key])
+    return out
+  }
+  return value
+}
+
+function substituteString(
+  text: string,
+  env: Env,
+  issues: ConfigIssue[],
+  path: PropertyKey[],
+): { value: unknown; wholePlaceholder: boolean } {
+  if (!text.includes('$')) return { value: text, wholePlaceholder: false }
+  const substituted = text.replace(PLACEHOLDER, (match, name: string | undefined, fallback?: string) => {
+    if (match === '$$') return '$'
+    const found = env[name!]
+    if (found !== undefined && found !== '') return found
+    if (fallback !== undefined) return fallback
+    if (found === '') return ''
+    issues.push({
+      path: formatPath(path),
+      message: `environment variable ${name} is not set and has no default (write \${${name}:-default})`,
+    })
+    return ''
+  })
+  const wholePlaceholder = WHOLE_PLACEHOLDERS.test(text)
+  return { value: wholePlaceholder ? coerceScalar(substituted) : substituted, wholePlaceholder }
+}
+
+function coerceScalar(text: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text)
+  if (text === 'true') return true
+  if (text === 'false') return false
+  return text
+}

@@ -1,0 +1,49 @@
+import { readFile } from 'node:fs/promises'
+import { parseDocument } from 'yaml'
+import type { ConfigIssue } from './config-error.ts'
+import { ConfigError, toConfigIssue } from './config-error.ts'
+import { type Env, substituteEnv } from './env-substitution.ts'
+import { type Config, configSchema } from './schema.ts'
+import { validateConfig } from './validate.ts'
+
+/** Reads, substitutes, validates and freezes a config file. Throws ConfigError with every issue. */
+export async function loadConfigFile(file: string, env: Env): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `cannot read ${file}: ${(error as Error).message}` }])
+  }
+  return parseConfigText(text, env)
+}
+
+export function parseConfigText(text: string, env: Env): Config {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (document.errors.length > 0) {
+    throw new ConfigError(document.errors.map((error) => ({ path: '', message: error.message })))
+  }
+  return parseConfigObject(document.toJS(), env)
+}
+
+export function parseConfigObject(raw: unknown, env: Env): Config {
+  const issues: ConfigIssue[] = []
+  const substituted = substituteEnv(raw ?? {}, env, issues)
+  // An unset variable explains whatever the schema would say about that value; report it alone.
+  if (issues.length > 0) throw new ConfigError(issues)
+  const parsed = configSchema.safeParse(substituted)
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) issues.push(toConfigIssue(issue, substituted))
+    throw new ConfigError(issues)
+  }
+  const config = validateConfig(parsed.data, issues)
+  if (issues.length > 0) throw new ConfigError(issues)
+  return deepFreeze(config)
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const item of Object.values(value)) deepFreeze(item)
+  }
+  return value
+}

@@ -1,0 +1,213 @@
+import { z } from 'zod'
+import { keySelectorSchema } from '../proxy/key-selector.ts'
+
+/**
+ * The one source of the Config type and every default. Units are in key names; durations are
+ * integer milliseconds. Cross-field rules (references, duplicates, per-policy options) live in
+ * `validate.ts` so that this file stays a plain description of the shape.
+ */
+
+const MIB = 1024 * 1024
+
+export const positiveInt = (what = 'a positive integer') =>
+  z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).positive({
+    error: `expected ${what}`,
+  })
+
+const nonNegativeInt = z
+  .number({ error: 'expected a non-negative integer' })
+  .int({ error: 'expected a non-negative integer' })
+  .nonnegative({ error: 'expected a non-negative integer' })
+
+const port = z
+  .number({ error: 'expected a port number (0-65535)' })
+  .int({ error: 'expected a port number (0-65535)' })
+  .min(0, { error: 'expected a port number (0-65535)' })
+  .max(65535, { error: 'expected a port number (0-65535)' })
+
+const nonEmptyString = (what: string) =>
+  z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` })
+
+const headerName = z
+  .string({ error: 'expected a header name' })
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name' })
+
+const headerValue = z
+  .string({ error: 'expected a header value' })
+  .refine((v) => !/[\r\n\0]/.test(v), { error: 'header values must not contain CR, LF or NUL' })
+
+export const timeoutsSchema = z
+  .object({
+    connectMs: positiveInt('a positive integer of milliseconds').default(2000),
+    firstByteMs: positiveInt('a positive integer of milliseconds').default(30_000),
+    idleMs: positiveInt('a positive integer of milliseconds').default(60_000),
+  })
+  .strict()
+
+const partialTimeoutsSchema = z
+  .object({
+    connectMs: positiveInt('a positive integer of milliseconds').optional(),
+    firstByteMs: positiveInt('a positive integer of milliseconds').optional(),
+    idleMs: positiveInt('a positive integer of milliseconds').optional(),
+  })
+  .strict()
+
+export const listenerSchema = z
+  .object({
+    name: nonEmptyString('a listener name'),
+    address: nonEmptyString('an address').default('127.0.0.1'),
+    port,
+    maxBodyBytes: positiveInt('a positive integer of bytes').default(16 * MIB),
+    /** Overrides the top-level `trustedProxies` for this listener. */
+    trustedProxies: z.array(z.string()).optional(),
+  })
+  .strict()
+
+export const adminSchema = z
+  .object({
+    address: nonEmptyString('an address').default('127.0.0.1'),
+    port: port.default(9901),
+  })
+  .strict()
+
+const endpointSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+    weight: positiveInt().max(1000, { error: 'expected a weight of at most 1000' }).default(1),
+    /** A stable identity for metrics and sticky cookies; defaults to host:port. */
+    id: nonEmptyString('an endpoint id').optional(),
+  })
+  .strict()
+
+const stickySchema = z.union(
+  [
+    z
+      .object({
+        cookie: z
+          .object({
+            name: headerName.default('aya_sticky'),
+            ttlMs: positiveInt('a positive integer of milliseconds').default(3_600_000),
+            secret: z.string().optional(),
+            secure: z.boolean().default(false),
+          })
+          .strict(),
+      })
+      .strict(),
+    z
+      .object({
+        header: headerName,
+        ttlMs: positiveInt('a positive integer of milliseconds').default(3_600_000),
+      })
+      .strict(),
+  ],
+  { error: 'expected { cookie: { name, ttlMs, secret } } or { header: <name> }' },
+)
+
+export const upstreamSchema = z
+  .object({
+    policy: z.string({ error: 'expected a policy name' }).default('least-request'),
+    policyOptions: z.record(z.string(), z.unknown()).default({}),
+    hashKey: keySelectorSchema.optional(),
+    sticky: stickySchema.optional(),
+    timeouts: timeoutsSchema.default({ connectMs: 2000, firstByteMs: 30_000, idleMs: 60_000 }),
+    /** Most connections kept per endpoint. */
+    maxConnectionsPerEndpoint: positiveInt().default(128),
+    endpoints: z.array(endpointSchema).default([]),
+  })
+  .strict()
+
+const headerEditsSchema = z
+  .object({
+    set: z.record(headerName, headerValue).default({}),
+    add: z.record(headerName, headerValue).default({}),
+    remove: z.array(headerName).default([]),
+  })
+  .strict()
+
+const matchSchema = z
+  .object({
+    pathPrefix: z.string().startsWith('/', { error: 'expected a path starting with /' }).optional(),
+    path: z.string().startsWith('/', { error: 'expected a path starting with /' }).optional(),
+    host: nonEmptyString('a host name').optional(),
+    method: z
+      .union([nonEmptyString('an HTTP method'), z.array(nonEmptyString('an HTTP method'))])
+      .optional(),
+    headers: z.record(headerName, z.string()).optional(),
+  })
+  .strict()
+
+const redirectSchema = z
+  .object({
+    scheme: z.enum(['http', 'https']).optional(),
+    host: nonEmptyString('a host').optional(),
+    port: port.optional(),
+    path: z.string().startsWith('/').optional(),
+    pathPrefix: z.string().startsWith('/').optional(),
+    status: z
+      .union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)], {
+        error: 'expected one of 301, 302, 303, 307, 308',
+      })
+      .default(301),
+    stripQuery: z.boolean().default(false),
+  })
+  .strict()
+
+const splitEntrySchema = z
+  .object({ upstream: nonEmptyString('an upstream name'), weight: nonNegativeInt })
+  .strict()
+
+export const routeSchema = z
+  .object({
+    name: nonEmptyString('a route name').optional(),
+    match: matchSchema.default({}),
+    upstream: nonEmptyString('an upstream name').optional(),
+    split: z.array(splitEntrySchema).min(1).optional(),
+    redirect: redirectSchema.optional(),
+    rewrite: z
+      .object({ pathPrefix: z.string().startsWith('/', { error: 'expected a path starting with /' }) })
+      .strict()
+      .optional(),
+    requestHeaders: headerEditsSchema.optional(),
+    responseHeaders: headerEditsSchema.optional(),
+    mirror: z
+      .object({
+        upstream: nonEmptyString('an upstream name'),
+        percent: z.number().min(0).max(100).default(100),
+      })
+      .strict()
+      .optional(),
+    timeouts: partialTimeoutsSchema.optional(),
+    maxBodyBytes: positiveInt('a positive integer of bytes').optional(),
+  })
+  .strict()
+
+export const logSchema = z
+  .object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    access: z.boolean().default(true),
+  })
+  .strict()
+
+export const configSchema = z
+  .object({
+    listeners: z.array(listenerSchema).min(1, { error: 'expected at least one listener' }),
+    admin: adminSchema.default({ address: '127.0.0.1', port: 9901 }),
+    /** CIDRs whose X-Forwarded-For is believed. */
+    trustedProxies: z.array(z.string()).default([]),
+    routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
+    upstreams: z.record(z.string(), upstreamSchema),
+    log: logSchema.default({ level: 'info', access: true }),
+    shutdown: z
+      .object({ drainTimeoutMs: positiveInt('a positive integer of milliseconds').default(30_000) })
+      .strict()
+      .default({ drainTimeoutMs: 30_000 }),
+  })
+  .strict()
+
+export type Config = z.output<typeof configSchema>
+export type ListenerConfig = z.output<typeof listenerSchema>
+export type UpstreamConfig = z.output<typeof upstreamSchema>
+export type RouteConfig = z.output<typeof routeSchema>
+export type TimeoutsConfig = z.output<typeof timeoutsSchema>
+export type HeaderEdits = z.output<typeof headerEditsSchema>
+export type RedirectConfig = z.output<typeof redirectSchema>

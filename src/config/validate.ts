@@ -1,0 +1,120 @@
+import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
+import { validateCidr } from '../proxy/client-address.ts'
+import type { ConfigIssue } from './config-error.ts'
+import { describeValue, formatPath, toConfigIssue } from './config-error.ts'
+import type { Config } from './schema.ts'
+
+/**
+ * Rules that span several keys: references between sections, duplicates, and each policy's own
+ * options. Returns the config with `policyOptions` replaced by their parsed, defaulted form.
+ */
+export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
+  const at = (...path: PropertyKey[]) => formatPath(path)
+
+  const seenPorts = new Map<string, number>()
+  const seenNames = new Set<string>()
+  config.listeners.forEach((listener, i) => {
+    if (seenNames.has(listener.name)) {
+      issues.push({ path: at('listeners', i, 'name'), message: `duplicate listener name "${listener.name}"` })
+    }
+    seenNames.add(listener.name)
+    const key = `${listener.address}:${listener.port}`
+    const first = seenPorts.get(key)
+    if (listener.port !== 0 && first !== undefined) {
+      issues.push({
+        path: at('listeners', i, 'port'),
+        message: `duplicate listener port ${listener.port} on ${listener.address} (also listeners[${first}])`,
+      })
+    }
+    seenPorts.set(key, i)
+    if (listener.port !== 0 && listener.port === config.admin.port) {
+      issues.push({
+        path: at('listeners', i, 'port'),
+        message: `port ${listener.port} is also the admin port`,
+      })
+    }
+    listener.trustedProxies?.forEach((cidr, j) => checkCidr(cidr, at('listeners', i, 'trustedProxies', j), issues))
+  })
+  config.trustedProxies.forEach((cidr, i) => checkCidr(cidr, at('trustedProxies', i), issues))
+
+  const upstreamNames = Object.keys(config.upstreams)
+  const checkRef = (name: string, path: string) => {
+    if (!Object.hasOwn(config.upstreams, name)) {
+      const known = upstreamNames.length ? upstreamNames.join(', ') : 'none are defined'
+      issues.push({ path, message: `unknown upstream ${describeValue(name)} (known: ${known})` })
+    }
+  }
+  config.routes.forEach((route, i) => {
+    const targets = [route.upstream, route.split, route.redirect].filter((t) => t !== undefined)
+    if (targets.length !== 1) {
+      issues.push({
+        path: at('routes', i),
+        message: 'expected exactly one of upstream, split or redirect',
+      })
+    }
+    if (route.upstream !== undefined) checkRef(route.upstream, at('routes', i, 'upstream'))
+    route.split?.forEach((entry, j) => checkRef(entry.upstream, at('routes', i, 'split', j, 'upstream')))
+    if (route.split && route.split.every((entry) => entry.weight === 0)) {
+      issues.push({ path: at('routes', i, 'split'), message: 'at least one split weight must be positive' })
+    }
+    if (route.mirror) checkRef(route.mirror.upstream, at('routes', i, 'mirror', 'upstream'))
+    if (route.rewrite && route.match.pathPrefix === undefined) {
+      issues.push({
+        path: at('routes', i, 'rewrite', 'pathPrefix'),
+        message: 'a prefix rewrite needs match.pathPrefix to replace',
+      })
+    }
+  })
+
+  const upstreams: Config['upstreams'] = {}
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    const definition = findPicker(upstream.policy)
+    let policyOptions = upstream.policyOptions
+    if (!definition) {
+      issues.push({
+        path: at('upstreams', name, 'policy'),
+        message: `unknown policy ${describeValue(upstream.policy)} (expected one of ${pickerNames().join(', ')})`,
+      })
+    } else {
+      const parsed = definition.optionsSchema.safeParse(upstream.policyOptions)
+      if (parsed.success) {
+        policyOptions = parsed.data as Record<string, unknown>
+      } else {
+        for (const issue of parsed.error.issues) {
+          issues.push(toConfigIssue(issue, upstream.policyOptions, ['upstreams', name, 'policyOptions']))
+        }
+      }
+      if (definition.usesHashKey && upstream.hashKey === undefined && upstream.policy !== 'ip-hash') {
+        issues.push({
+          path: at('upstreams', name, 'hashKey'),
+          message: `policy ${upstream.policy} needs a hashKey selector, e.g. { header: x-user }`,
+        })
+      }
+    }
+    if (upstream.endpoints.length === 0) {
+      issues.push({ path: at('upstreams', name, 'endpoints'), message: 'expected at least one endpoint' })
+    }
+    const ids = new Set<string>()
+    upstream.endpoints.forEach((endpoint, i) => {
+      const id = endpointId(endpoint)
+      if (ids.has(id)) {
+        issues.push({ path: at('upstreams', name, 'endpoints', i), message: `duplicate endpoint ${id}` })
+      }
+      ids.add(id)
+    })
+    upstreams[name] = { ...upstream, policyOptions }
+  }
+  return { ...config, upstreams }
+}
+
+export function endpointId(endpoint: { readonly url: string; readonly id?: string | undefined }): string {
+  if (endpoint.id !== undefined) return endpoint.id
+  const url = new URL(endpoint.url)
+  const defaultPort = url.protocol === 'https:' ? '443' : '80'
+  return `${url.hostname}:${url.port || defaultPort}`
+}
+
+function checkCidr(cidr: string, path: string, issues: ConfigIssue[]): void {
+  const problem = validateCidr(cidr)
+  if (problem !== undefined) issues.push({ path, message: `${problem}, got ${describeValue(cidr)}` })
+}

@@ -1,0 +1,27 @@
+import { type DestinationStream, type Logger, pino } from 'pino'
+
+export type { Logger }
+
+export interface LoggerOptions {
+  readonly level: string
+  /** Defaults to an asynchronous stdout writer, so logging never blocks the event loop. */
+  readonly destination?: DestinationStream | undefined
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  return pino(
+    {
+      level: options.level,
+      base: null,
+      messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  )
+}
+
+/** Flushes an async destination before exit. */
+export function flushLogger(logger: Logger): void {
+  logger.flush()
+}

@@ -1,0 +1,111 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { ProxyError } from './errors.ts'
+import { toUpstreamError } from './upstream-error.ts'
+
+export interface ForwardRequest {
+  readonly path: string
+  readonly method: string
+  readonly headers: Record<string, string | string[]>
+  readonly body: Readable | Buffer | null
+  readonly firstByteTimeoutMs: number
+  readonly idleTimeoutMs: number
+}
+
+/**
+ * Where an upstream response goes. `start` returns false to refuse the response (the request is
+ * then aborted); `data` returns false when the client is not keeping up, which pauses the upstream.
+ */
+export interface ResponseSink {
+  start(status: number, headers: IncomingHttpHeaders): boolean
+  data(chunk: Buffer): boolean
+  /** Called once the sink can take more after `data` returned false. */
+  onDrain(resume: () => void): void
+  end(trailers: IncomingHttpHeaders): void
+}
+
+export interface ForwardResult {
+  readonly error: ProxyError | undefined
+  /** True once `sink.start` ran: after that a failure must cut the client connection. */
+  readonly responseStarted: boolean
+}
+
+export interface ForwardHandle {
+  readonly done: Promise<ForwardResult>
+  abort(reason: ProxyError): void
+}
+
+/**
+ * Streams one request to an upstream through an undici dispatcher and the response into a sink,
+ * with back-pressure both ways and no buffering: each chunk is handed on as it arrives.
+ */
+export function forward(dispatcher: Dispatcher, request: ForwardRequest, sink: ResponseSink): ForwardHandle {
+  let controller: Dispatcher.DispatchController | undefined
+  let pendingAbort: ProxyError | undefined
+  let responseStarted = false
+  let settled = false
+  let resolve!: (result: ForwardResult) => void
+  const done = new Promise<ForwardResult>((r) => {
+    resolve = r
+  })
+  const settle = (error: ProxyError | undefined) => {
+    if (settled) return
+    settled = true
+    resolve({ error, responseStarted })
+  }
+
+  dispatcher.dispatch(
+    {
+      path: request.path,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: request.headers,
+      body: request.body,
+      headersTimeout: request.firstByteTimeoutMs,
+      bodyTimeout: request.idleTimeoutMs,
+      // Never replay a request on another pooled socket behind our back: retries are Aya's call.
+      idempotent: false,
+      blocking: true,
+    },
+    {
+      onRequestStart(ctl) {
+        controller = ctl
+        if (pendingAbort) ctl.abort(pendingAbort)
+      },
+      onResponseStart(ctl, statusCode, headers) {
+        if (statusCode < 200) return
+        responseStarted = true
+        if (!sink.start(statusCode, headers)) ctl.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
+      },
+      onResponseData(ctl, chunk) {
+        if (!sink.data(chunk)) {
+          ctl.pause()
+          sink.onDrain(() => ctl.resume())
+        }
+      },
+      onResponseEnd(_ctl, trailers) {
+        sink.end(trailers)
+        settle(undefined)
+      },
+      onResponseError(_ctl, error) {
+        settle(abortReason(error) ?? toUpstreamError(error, responseStarted))
+      },
+    },
+  )
+
+  return {
+    done,
+    abort(reason) {
+      if (settled) return
+      if (controller) controller.abort(reason)
+      else pendingAbort = reason
+    },
+  }
+}
+
+/** Errors Aya raised itself (client abort, body limit) come back through undici unchanged. */
+function abortReason(error: unknown): ProxyError | undefined {
+  if (error instanceof ProxyError) return error
+  const cause = (error as { cause?: unknown } | null)?.cause
+  return cause instanceof ProxyError ? cause : undefined
+}

@@ -1,0 +1,285 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ListenerConfig } from '../config/schema.ts'
+import type { Endpoint, Lease } from '../upstream/endpoint.ts'
+import type { PoolRegistry } from '../upstream/pool-registry.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Random } from '../util/random.ts'
+import { limitBody } from './body-limit.ts'
+import { createClientAddressResolver } from './client-address.ts'
+import type { ErrorCode } from './errors.ts'
+import { ProxyError } from './errors.ts'
+import { forward } from './forward.ts'
+import { appendForwarded, stripHopByHop } from './headers.ts'
+import type { KeySource } from './key-selector.ts'
+import { sendLocalReply } from './local-reply.ts'
+import { mirrorRequest } from './mirror.ts'
+import type { ProxyRuntime, RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
+import { type RequestContext, requestIdFrom } from './request-context.ts'
+import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
+import { normaliseHost } from './route-table.ts'
+
+export interface HttpProxyDeps {
+  readonly clock: Clock
+  readonly random: Random
+  readonly pools: PoolRegistry
+  readonly generateId: () => string
+  /** Called exactly once per request, after the response ends or fails. */
+  readonly onRequestDone: (ctx: RequestContext) => void
+  readonly runtime: () => ProxyRuntime
+  /** Shared by all listeners; decides when X-Forwarded-For is believed. */
+  readonly trustedProxies: readonly string[]
+}
+
+/** Connect failures are retried on another endpoint only for requests without a body. */
+const MAX_CONNECT_ATTEMPTS = 3
+
+/**
+ * The L7 request pipeline for one listener: route, act (redirect, rewrite, headers, mirror),
+ * choose an endpoint, forward with streaming both ways, and account for the outcome.
+ */
+export function createHttpProxy(
+  listener: ListenerConfig,
+  deps: HttpProxyDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const resolveClient = createClientAddressResolver(listener.trustedProxies ?? deps.trustedProxies)
+  return (req, res) => {
+    const ctx: RequestContext = {
+      id: requestIdFrom(req.headers['x-request-id'], deps.generateId),
+      startMs: deps.clock.now(),
+      listener: listener.name,
+      clientIp: resolveClient(req.socket.remoteAddress, req.headers['x-forwarded-for']),
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      req,
+      res,
+      route: undefined,
+      upstream: undefined,
+      endpoint: undefined,
+      attempts: 0,
+      status: 0,
+      errorCode: undefined,
+      bytesIn: 0,
+      bytesOut: 0,
+      upstreamLatencyMs: undefined,
+      durationMs: 0,
+    }
+    handle(ctx, listener, deps).then(
+      () => finish(ctx, deps),
+      (error: unknown) => {
+        const code: ErrorCode = error instanceof ProxyError ? error.code : 'LB_ERR_INTERNAL'
+        fail(ctx, code)
+        finish(ctx, deps)
+      },
+    )
+  }
+}
+
+async function handle(ctx: RequestContext, listener: ListenerConfig, deps: HttpProxyDeps): Promise<void> {
+  const { req } = ctx
+  if (!ctx.url.startsWith('/')) return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected an origin-form request target')
+  const runtime = deps.runtime()
+  const queryAt = ctx.url.indexOf('?')
+  const path = queryAt === -1 ? ctx.url : ctx.url.slice(0, queryAt)
+  const host = normaliseHost(req.headers.host)
+  const route = runtime.routes.match({ method: ctx.method, path, host, headers: req.headers })
+  if (!route) return fail(ctx, 'LB_ERR_NO_ROUTE')
+  ctx.route = route
+  const routeRuntime = runtime.routeRuntimes[route.index]!
+  const routeConfig = routeRuntime.config
+
+  if (routeConfig.redirect) {
+    const location = redirectLocation(
+      routeConfig.redirect,
+      { proto: 'http', host: req.headers.host ?? host, url: ctx.url },
+      routeConfig.match.pathPrefix,
+    )
+    ctx.status = routeConfig.redirect.status
+    ctx.res.writeHead(ctx.status, { location, 'content-length': 0, 'x-request-id': ctx.id })
+    ctx.res.end()
+    return
+  }
+
+  const maxBodyBytes = routeConfig.maxBodyBytes ?? listener.maxBodyBytes
+  const contentLength = req.headers['content-length']
+  const declaredBytes = contentLength === undefined ? undefined : Number(contentLength)
+  if (declaredBytes !== undefined && declaredBytes > maxBodyBytes) {
+    return fail(ctx, 'LB_ERR_BODY_TOO_LARGE', undefined, true)
+  }
+  const hasBody = (declaredBytes !== undefined && declaredBytes > 0) || req.headers['transfer-encoding'] !== undefined
+
+  const upstreamName = routeRuntime.chooseUpstream ? routeRuntime.chooseUpstream() : routeConfig.upstream!
+  const upstream = runtime.upstreams.get(upstreamName)!
+  ctx.upstream = upstreamName
+
+  const headers = upstreamHeaders(ctx, routeRuntime)
+  const upstreamPath = routeConfig.rewrite
+    ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
+    : ctx.url
+
+  let body = hasBody ? (declaredBytes === undefined ? limitBody(req, maxBodyBytes) : req) : null
+  if (routeConfig.mirror) {
+    const shadow = runtime.upstreams.get(routeConfig.mirror.upstream)
+    if (shadow && deps.random() * 100 < routeConfig.mirror.percent) {
+      body = mirrorRequest({ shadow, path: upstreamPath, method: ctx.method, headers, body }, deps)
+    }
+  }
+
+  const keySource: KeySource = { headers: req.headers, path: ctx.url, clientIp: ctx.clientIp, routeName: route.name }
+  const hashKey = upstream.hashKey?.(keySource)
+  const boundId = upstream.sticky ? await upstream.sticky.lookup(keySource) : undefined
+  const exclude = new Set<string>()
+  const maxAttempts = hasBody ? 1 : MAX_CONNECT_ATTEMPTS
+
+  for (;;) {
+    const endpoint = chooseEndpoint(upstream, boundId, { attempt: ctx.attempts, exclude, hashKey, clientIp: ctx.clientIp })
+    if (!endpoint) return fail(ctx, 'LB_ERR_NO_HEALTHY_UPSTREAM')
+    ctx.endpoint = endpoint
+    ctx.attempts++
+    const setCookie = upstream.sticky ? await upstream.sticky.bind(keySource, endpoint.id, boundId) : undefined
+    const error = await dispatchTo(ctx, upstream, endpoint, {
+      path: upstreamPath,
+      headers,
+      body,
+      routeConfig,
+      setCookie,
+      deps,
+    })
+    if (!error) return
+    const canRetry = error.retryable && !error.sentUpstream && ctx.attempts < maxAttempts && !ctx.res.headersSent
+    if (!canRetry) return fail(ctx, error.code, undefined, error.code === 'LB_ERR_BODY_TOO_LARGE')
+    exclude.add(endpoint.id)
+  }
+}
+
+function chooseEndpoint(
+  upstream: UpstreamRuntime,
+  boundId: string | undefined,
+  pick: { attempt: number; exclude: ReadonlySet<string>; hashKey: string | undefined; clientIp: string },
+): Endpoint | undefined {
+  if (boundId !== undefined && !pick.exclude.has(boundId)) {
+    const bound = upstream.group.find(boundId)
+    if (bound && upstream.group.eligible().includes(bound)) return bound
+  }
+  return upstream.group.select(pick)
+}
+
+interface DispatchOptions {
+  readonly path: string
+  readonly headers: Record<string, string | string[]>
+  readonly body: IncomingMessage | NodeJS.ReadableStream | null
+  readonly routeConfig: RouteRuntime['config']
+  readonly setCookie: string | undefined
+  readonly deps: HttpProxyDeps
+}
+
+async function dispatchTo(
+  ctx: RequestContext,
+  upstream: UpstreamRuntime,
+  endpoint: Endpoint,
+  options: DispatchOptions,
+): Promise<ProxyError | undefined> {
+  const { res } = ctx
+  const { deps, routeConfig } = options
+  const timeouts = {
+    connectMs: routeConfig.timeouts?.connectMs ?? upstream.timeouts.connectMs,
+    firstByteMs: routeConfig.timeouts?.firstByteMs ?? upstream.timeouts.firstByteMs,
+    idleMs: routeConfig.timeouts?.idleMs ?? upstream.timeouts.idleMs,
+  }
+  const pool = deps.pools.get(endpoint.spec.origin, {
+    connectTimeoutMs: timeouts.connectMs,
+    maxConnections: upstream.maxConnections,
+  })
+  const lease: Lease = endpoint.begin()
+  const sentAt = deps.clock.now()
+  const handle = forward(
+    pool,
+    {
+      path: options.path,
+      method: ctx.method,
+      headers: options.headers,
+      body: options.body as never,
+      firstByteTimeoutMs: timeouts.firstByteMs,
+      idleTimeoutMs: timeouts.idleMs,
+    },
+    {
+      start(status, upstreamResponseHeaders) {
+        if (res.destroyed) return false
+        ctx.upstreamLatencyMs = deps.clock.now() - sentAt
+        ctx.status = status
+        const out = stripHopByHop(upstreamResponseHeaders) as Record<string, string | string[] | number>
+        out['x-request-id'] = ctx.id
+        appendVia(out)
+        applyHeaderEdits(out, routeConfig.responseHeaders)
+        if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
+        res.writeHead(status, out)
+        return true
+      },
+      data(chunk) {
+        ctx.bytesOut += chunk.length
+        return res.write(chunk)
+      },
+      onDrain(resume) {
+        res.once('drain', resume)
+      },
+      end() {
+        res.end()
+      },
+    },
+  )
+  const onClose = () => {
+    if (!res.writableFinished) handle.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
+  }
+  res.once('close', onClose)
+  const result = await handle.done
+  res.off('close', onClose)
+  const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
+  const error = result.error
+  // A client that went away says nothing about the endpoint's health.
+  const endpointFailed = error !== undefined && error.code !== 'LB_ERR_CLIENT_ABORTED' && error.code !== 'LB_ERR_BODY_TOO_LARGE'
+  lease.end({ ok: !endpointFailed && ctx.status < 500, status: ctx.status, latencyMs })
+  if (error && result.responseStarted) {
+    // The response has begun: the only honest signal left is to cut the connection.
+    ctx.errorCode = error.code
+    res.destroy()
+    return undefined
+  }
+  return error
+}
+
+function upstreamHeaders(ctx: RequestContext, route: RouteRuntime): Record<string, string | string[]> {
+  const headers = stripHopByHop(ctx.req.headers)
+  appendForwarded({
+    headers,
+    clientIp: ctx.clientIp,
+    peerIp: ctx.req.socket.remoteAddress ?? '',
+    proto: 'http',
+    host: ctx.req.headers.host,
+  })
+  headers['x-request-id'] = ctx.id
+  applyHeaderEdits(headers, route.config.requestHeaders)
+  return headers
+}
+
+function appendVia(headers: Record<string, string | string[] | number>): void {
+  const existing = headers.via
+  headers.via = existing === undefined ? '1.1 aya' : `${String(existing)}, 1.1 aya`
+}
+
+function appendSetCookie(headers: Record<string, string | string[] | number>, cookie: string): void {
+  const existing = headers['set-cookie']
+  if (existing === undefined) headers['set-cookie'] = cookie
+  else headers['set-cookie'] = Array.isArray(existing) ? [...existing, cookie] : [String(existing), cookie]
+}
+
+function fail(ctx: RequestContext, code: ErrorCode, message?: string, closeConnection?: boolean): void {
+  ctx.errorCode = code
+  ctx.status = sendLocalReply(ctx.res, code, { requestId: ctx.id, message, closeConnection })
+}
+
+function finish(ctx: RequestContext, deps: HttpProxyDeps): void {
+  const { req } = ctx
+  const declared = req.headers['content-length']
+  ctx.bytesIn = declared !== undefined ? Number(declared) || 0 : ctx.bytesIn
+  ctx.durationMs = deps.clock.now() - ctx.startMs
+  deps.onRequestDone(ctx)
+}

@@ -1,0 +1,79 @@
+import type { Readable } from 'node:stream'
+import { PassThrough } from 'node:stream'
+import type { PoolRegistry } from '../upstream/pool-registry.ts'
+import type { Clock } from '../util/clock.ts'
+import { forward } from './forward.ts'
+import type { UpstreamRuntime } from './proxy-runtime.ts'
+
+export interface MirrorRequest {
+  readonly shadow: UpstreamRuntime
+  readonly path: string
+  readonly method: string
+  readonly headers: Readonly<Record<string, string | string[]>>
+  readonly body: Readable | null
+}
+
+/**
+ * Sends a copy of a request to a shadow group, fire and forget: its response is read and dropped,
+ * its failures are ignored, and it never slows the primary. Returns the body the primary should
+ * read (a tee of the original when there is one). Host gets a `-shadow` suffix, as in Envoy, so
+ * the shadow can tell mirrored traffic apart.
+ */
+export function mirrorRequest(
+  request: MirrorRequest,
+  deps: { readonly pools: PoolRegistry; readonly clock: Clock },
+): Readable | null {
+  const endpoint = request.shadow.group.select({ attempt: 0 })
+  if (!endpoint) return request.body
+  const headers = { ...request.headers }
+  if (typeof headers.host === 'string') headers.host = `${headers.host}-shadow`
+  let primaryBody: Readable | null = request.body
+  let shadowBody: PassThrough | null = null
+  if (request.body) {
+    const primary = new PassThrough()
+    shadowBody = new PassThrough()
+    const shadow = shadowBody
+    request.body.on('data', (chunk: Buffer) => {
+      if (!primary.write(chunk)) {
+        request.body!.pause()
+        primary.once('drain', () => request.body!.resume())
+      }
+      // The shadow never applies back-pressure: when it lags, it is dropped.
+      if (!shadow.destroyed && shadow.writableLength < 1024 * 1024) shadow.write(chunk)
+      else shadow.destroy()
+    })
+    request.body.on('end', () => {
+      primary.end()
+      if (!shadow.destroyed) shadow.end()
+    })
+    request.body.on('error', (error) => {
+      primary.destroy(error)
+      shadow.destroy()
+    })
+    primaryBody = primary
+  }
+  const timeouts = request.shadow.timeouts
+  const pool = deps.pools.get(endpoint.spec.origin, {
+    connectTimeoutMs: timeouts.connectMs,
+    maxConnections: request.shadow.maxConnections,
+  })
+  const lease = endpoint.begin()
+  const startMs = deps.clock.now()
+  const handle = forward(
+    pool,
+    {
+      path: request.path,
+      method: request.method,
+      headers,
+      body: shadowBody,
+      firstByteTimeoutMs: timeouts.firstByteMs,
+      idleTimeoutMs: timeouts.idleMs,
+    },
+    { start: () => true, data: () => true, onDrain: () => {}, end: () => {} },
+  )
+  // Fire and forget by design: the outcome only feeds the shadow endpoint's own accounting.
+  void handle.done.then((result) =>
+    lease.end({ ok: result.error === undefined, latencyMs: deps.clock.now() - startMs }),
+  )
+  return primaryBody
+}

@@ -1,0 +1,105 @@
+import type { UpstreamGroup } from '../balancer/upstream-group.ts'
+import { createUpstreamGroup } from '../balancer/upstream-group.ts'
+import type { Config, RouteConfig, TimeoutsConfig, UpstreamConfig } from '../config/schema.ts'
+import type { StateStore } from '../state/state-store.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Random } from '../util/random.ts'
+import { createKeyExtractor, type KeySource } from './key-selector.ts'
+import { createSplitChooser } from './route-actions.ts'
+import { type CompiledRoute, createRouteTable, type RouteTable } from './route-table.ts'
+import { createStickyCookie } from './sticky-cookie.ts'
+import { createStickyHeader, type StickyBinding } from './sticky-header.ts'
+
+/** What the data plane needs for one upstream group under one config snapshot. */
+export interface UpstreamRuntime {
+  readonly name: string
+  readonly group: UpstreamGroup
+  readonly timeouts: TimeoutsConfig
+  readonly maxConnections: number
+  readonly hashKey: ((source: KeySource) => string | undefined) | undefined
+  readonly sticky: StickyBinding | undefined
+}
+
+export interface RouteRuntime {
+  readonly route: CompiledRoute
+  readonly config: RouteConfig
+  /** Chooses the upstream group for a request: fixed, or a weighted split. */
+  readonly chooseUpstream: (() => string) | undefined
+}
+
+/** One config snapshot, compiled. Swapped whole on reload; groups carry over by name. */
+export interface ProxyRuntime {
+  readonly config: Config
+  readonly routes: RouteTable
+  readonly routeRuntimes: readonly RouteRuntime[]
+  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>
+}
+
+export interface ProxyRuntimeDeps {
+  readonly clock: Clock
+  readonly random: Random
+  readonly state: StateStore
+  /** Used when an upstream's sticky cookie has no configured secret; one per Aya instance. */
+  readonly stickySecret: string
+}
+
+export function createProxyRuntime(
+  config: Config,
+  deps: ProxyRuntimeDeps,
+  previous?: ProxyRuntime | undefined,
+): ProxyRuntime {
+  const upstreams = new Map<string, UpstreamRuntime>()
+  for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
+    const existing = previous?.upstreams.get(name)?.group
+    const group = existing ?? createUpstreamGroup(name, upstreamConfig, deps)
+    if (existing) existing.update(upstreamConfig)
+    upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps))
+  }
+  const routes = createRouteTable(config.routes)
+  const routeRuntimes = routes.routes.map((route) => ({
+    route,
+    config: route.config,
+    chooseUpstream: route.config.split ? createSplitChooser(route.config.split, deps.random) : undefined,
+  }))
+  return { config, routes, routeRuntimes, upstreams }
+}
+
+function buildUpstreamRuntime(
+  name: string,
+  group: UpstreamGroup,
+  config: UpstreamConfig,
+  deps: ProxyRuntimeDeps,
+): UpstreamRuntime {
+  let sticky: StickyBinding | undefined
+  if (config.sticky && 'cookie' in config.sticky) {
+    const cookie = config.sticky.cookie
+    const secret = cookie.secret !== undefined && cookie.secret !== '' ? cookie.secret : deps.stickySecret
+    const codec = createStickyCookie(
+      { name: cookie.name, ttlMs: cookie.ttlMs, secret, secure: cookie.secure },
+      { clock: deps.clock },
+    )
+    const readCookie = createKeyExtractor({ cookie: codec.name })
+    sticky = {
+      async lookup(source) {
+        const value = readCookie(source)
+        return value === undefined ? undefined : codec.decode(value)
+      },
+      async bind(_source, endpointId, current) {
+        return current === endpointId ? undefined : codec.setCookieHeader(endpointId)
+      },
+    }
+  } else if (config.sticky && 'header' in config.sticky) {
+    sticky = createStickyHeader(
+      { upstream: name, header: config.sticky.header, ttlMs: config.sticky.ttlMs },
+      { state: deps.state },
+    )
+  }
+  return {
+    name,
+    group,
+    timeouts: config.timeouts,
+    maxConnections: config.maxConnectionsPerEndpoint,
+    hashKey: config.hashKey ? createKeyExtractor(config.hashKey) : undefined,
+    sticky,
+  }
+}

@@ -1,0 +1,36 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Endpoint } from '../upstream/endpoint.ts'
+import type { ErrorCode } from './errors.ts'
+import type { CompiledRoute } from './route-table.ts'
+
+/** Per-request state: the only channel between phases, and what logs and metrics read at the end. */
+export interface RequestContext {
+  readonly id: string
+  readonly startMs: number
+  readonly listener: string
+  readonly clientIp: string
+  readonly method: string
+  /** Path and query as received. */
+  readonly url: string
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  route: CompiledRoute | undefined
+  upstream: string | undefined
+  endpoint: Endpoint | undefined
+  attempts: number
+  status: number
+  errorCode: ErrorCode | undefined
+  bytesIn: number
+  bytesOut: number
+  /** Time to the upstream's response headers, ms. */
+  upstreamLatencyMs: number | undefined
+  durationMs: number
+}
+
+const REQUEST_ID = /^[\w.:/+=@-]{1,200}$/
+
+/** Keeps a caller's well-formed x-request-id so traces join up; otherwise makes a fresh one. */
+export function requestIdFrom(header: string | string[] | undefined, generate: () => string): string {
+  const value = Array.isArray(header) ? header[0] : header
+  return value !== undefined && REQUEST_ID.test(value) ? value : generate()
+}

@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto'
+import type { StateStore } from '../state/state-store.ts'
+import type { KeySource } from './key-selector.ts'
+
+/**
+ * Session affinity: how a request finds the endpoint it is bound to, and how a new binding is
+ * recorded. `bind` returns a Set-Cookie value when the binding travels with the client.
+ */
+export interface StickyBinding {
+  lookup(source: KeySource): Promise<string | undefined>
+  bind(source: KeySource, endpointId: string, current: string | undefined): Promise<string | undefined>
+}
+
+export interface StickyHeaderOptions {
+  readonly upstream: string
+  readonly header: string
+  readonly ttlMs: number
+}
+
+/**
+ * Header affinity (`sticky: { header: x-session-id }`): the session id maps to an endpoint in the
+ * shared state store with a TTL, so every worker and replica that shares the store agrees.
+ */
+export function createStickyHeader(
+  options: StickyHeaderOptions,
+  deps: { readonly state: StateStore },
+): StickyBinding {
+  const header = options.header.toLowerCase()
+  const keyFor = (source: KeySource): string | undefined => {
+    const raw = source.headers[header]
+    const value = Array.isArray(raw) ? raw[0] : raw
+    if (value === undefined || value === '') return undefined
+    const digest = createHash('sha256').update(value).digest('base64url').slice(0, 22)
+    return `sticky:${options.upstream}:${digest}`
+  }
+  return {
+    async lookup(source) {
+      const key = keyFor(source)
+      return key === undefined ? undefined : deps.state.get(key)
+    },
+    async bind(source, endpointId, current) {
+      const key = keyFor(source)
+      if (key !== undefined && current !== endpointId) await deps.state.set(key, endpointId, options.ttlMs)
+      return undefined
+    },
+  }
+}

@@ -1,0 +1,58 @@
+import { Pool } from 'undici'
+
+export interface PoolOptions {
+  readonly connectTimeoutMs: number
+  readonly maxConnections: number
+}
+
+/**
+ * One undici keep-alive Pool per endpoint origin (and connect timeout, which is a pool setting).
+ * Pools survive config reloads while their endpoint does, so warm connections are kept.
+ */
+export interface PoolRegistry {
+  get(origin: string, options: PoolOptions): Pool
+  /** Closes pools whose origin is not in `keep`, after their in-flight requests finish. */
+  retain(keep: ReadonlySet<string>): Promise<void>
+  close(): Promise<void>
+}
+
+export function createPoolRegistry(): PoolRegistry {
+  const pools = new Map<string, { readonly origin: string; readonly pool: Pool }>()
+  return {
+    get(origin, options) {
+      const key = `${origin}|${options.connectTimeoutMs}|${options.maxConnections}`
+      let entry = pools.get(key)
+      if (!entry) {
+        entry = {
+          origin,
+          pool: new Pool(origin, {
+            connections: options.maxConnections,
+            pipelining: 1,
+            connectTimeout: options.connectTimeoutMs,
+            keepAliveTimeout: 30_000,
+            keepAliveMaxTimeout: 600_000,
+            // Timeouts are set per request from the route; these are only the pool's ceilings.
+            headersTimeout: 0,
+            bodyTimeout: 0,
+          }),
+        }
+        pools.set(key, entry)
+      }
+      return entry.pool
+    },
+    async retain(keep) {
+      const closing: Promise<void>[] = []
+      for (const [key, entry] of pools) {
+        if (keep.has(entry.origin)) continue
+        pools.delete(key)
+        closing.push(entry.pool.close())
+      }
+      await Promise.all(closing)
+    },
+    async close() {
+      const all = [...pools.values()].map((entry) => entry.pool.destroy())
+      pools.clear()
+      await Promise.allSettled(all)
+    },
+  }
+}

@@ -1,0 +1,74 @@
+import type { PickContext, Picker, PickerDeps } from '../../src/balancer/picker.ts'
+import type { PickerDefinition } from '../../src/balancer/picker-definition.ts'
+import { Endpoint, type Lease } from '../../src/upstream/endpoint.ts'
+import { createManualClock } from '../../src/util/manual-clock.ts'
+import { createSeededRandom } from '../../src/util/random.ts'
+
+/** Frozen, so a picker that mutates its snapshot throws. Ids are `<prefix><i>`. */
+export function makeEndpoints(weights: readonly number[], prefix = 'e'): readonly Endpoint[] {
+  const clock = createManualClock()
+  return Object.freeze(
+    weights.map(
+      (weight, i) =>
+        new Endpoint(
+          { id: `${prefix}${i}`, url: `http://10.0.0.${i}:80`, origin: `http://10.0.0.${i}:80`, weight },
+          { clock },
+        ),
+    ),
+  )
+}
+
+export function snapshot(endpoints: readonly Endpoint[]): readonly Endpoint[] {
+  return Object.freeze([...endpoints])
+}
+
+export function seededDeps(seed = 1): PickerDeps {
+  return { clock: createManualClock(), random: createSeededRandom(seed) }
+}
+
+/** Builds a picker the way config does: options through the definition's schema. */
+export function createFromDefinition(
+  definition: PickerDefinition,
+  options: unknown = {},
+  deps: PickerDeps = seededDeps(),
+): Picker {
+  return definition.create(definition.optionsSchema.parse(options), deps)
+}
+
+export function ipFor(i: number): string {
+  return `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`
+}
+
+/** Holds `count` leases on `endpoint`, so its in-flight count reads `count` higher. */
+export function hold(endpoint: Endpoint, count: number): Lease[] {
+  const leases: Lease[] = []
+  for (let i = 0; i < count; i++) leases.push(endpoint.begin())
+  return leases
+}
+
+export function releaseAll(leases: Lease[], latencyMs = 10): void {
+  for (const lease of leases) lease.end({ ok: true, latencyMs })
+  leases.length = 0
+}
+
+/** How many times each id was picked in `picks` calls. */
+export function countPicks(
+  picker: Picker,
+  eligible: readonly Endpoint[],
+  picks: number,
+  ctxFor: (i: number) => PickContext = () => ({ attempt: 0 }),
+): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (let i = 0; i < picks; i++) {
+    const endpoint = picker.pick(eligible, ctxFor(i))
+    const id = endpoint?.id ?? 'undefined'
+    counts.set(id, (counts.get(id) ?? 0) + 1)
+  }
+  return counts
+}
+
+export function sequence(picker: Picker, eligible: readonly Endpoint[], picks: number): string {
+  const ids: string[] = []
+  for (let i = 0; i < picks; i++) ids.push(picker.pick(eligible, { attempt: 0 })?.id ?? '-')
+  return ids.join(' ')
+}

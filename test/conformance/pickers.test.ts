@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { PICKERS, pickerNames } from '../../src/balancer/picker-registry.ts'
+import { type PickerConformanceOptions, runPickerConformance } from './picker.conformance.ts'
+
+/**
+ * How each registered policy is expected to behave. A policy registered without an entry here
+ * fails, so every new picker is held to the shared contract.
+ */
+const CONFORMANCE: Readonly<Record<string, readonly PickerConformanceOptions[]>> = {
+  'round-robin': [{ weighted: false, hashed: undefined }],
+  'weighted-round-robin': [{ weighted: true, hashed: undefined }],
+  random: [{ weighted: true, hashed: undefined }],
+  'least-request': [
+    { weighted: true, hashed: undefined, loadAware: true },
+    { weighted: true, hashed: undefined, loadAware: true, policyOptions: { choiceCount: 3 }, label: 'choiceCount 3' },
+  ],
+  'least-connections': [{ weighted: false, hashed: undefined, loadAware: true }],
+  'weighted-least-connections': [
+    // Idle, it sends everything to the heaviest endpoint: (0 + 1) / weight is lowest there.
+    { weighted: true, hashed: undefined, loadAware: true, idleProportional: false },
+  ],
+  'least-response-time': [
+    { weighted: true, hashed: undefined, loadAware: true },
+    { weighted: true, hashed: undefined, loadAware: true, policyOptions: { explorationShare: 0 }, label: 'no exploration' },
+  ],
+  'ip-hash': [
+    { weighted: true, hashed: 'ip' },
+    { weighted: true, hashed: 'ip', policyOptions: { boundedLoadFactor: 1.25 }, label: 'bounded load' },
+  ],
+  'consistent-hash': [
+    { weighted: true, hashed: 'key' },
+    { weighted: true, hashed: 'key', policyOptions: { boundedLoadFactor: 0 }, label: 'unbounded' },
+    // Ring balance is about 1/sqrt(points): 4096 points per weight keeps shares within 5%.
+    { weighted: true, hashed: 'key', policyOptions: { algorithm: 'ring', vnodesPerWeight: 4096 }, label: 'ring' },
+  ],
+}
+
+describe('picker registry coverage', () => {
+  it('has conformance expectations for every registered policy', () => {
+    const missing = pickerNames().filter((name) => !Object.hasOwn(CONFORMANCE, name))
+    assert.deepEqual(missing, [], `add these policies to CONFORMANCE: ${missing.join(', ')}`)
+  })
+
+  it('lists no expectations for unregistered policies', () => {
+    const stale = Object.keys(CONFORMANCE).filter((name) => !Object.hasOwn(PICKERS, name))
+    assert.deepEqual(stale, [])
+  })
+})
+
+for (const name of pickerNames()) {
+  for (const options of CONFORMANCE[name] ?? []) runPickerConformance(PICKERS[name]!, options)
+}

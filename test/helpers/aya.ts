@@ -1,0 +1,45 @@
+import { Writable } from 'node:stream'
+import { type Aya, createAya } from '../../src/aya.ts'
+import { parseConfigObject } from '../../src/config/load.ts'
+import { createLogger } from '../../src/observability/logger.ts'
+
+export interface RunningAya {
+  readonly aya: Aya
+  /** Base URL of the first listener. */
+  readonly url: string
+  readonly adminUrl: string
+  /** Parsed JSON log lines written so far. */
+  readonly logs: Array<Record<string, unknown>>
+  close(): Promise<void>
+}
+
+/**
+ * Starts a real Aya from a config object, with every listener and the admin on port 0 unless the
+ * config says otherwise, and logs captured in memory.
+ */
+export async function startAya(raw: Record<string, unknown>, env: Record<string, string> = {}): Promise<RunningAya> {
+  const withDefaults = {
+    listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+    admin: { address: '127.0.0.1', port: 0 },
+    ...raw,
+  }
+  const config = parseConfigObject(withDefaults, env)
+  const logs: Array<Record<string, unknown>> = []
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line))
+      callback()
+    },
+  })
+  const logger = createLogger({ level: 'info', destination })
+  const aya = createAya(config, { logger })
+  const addresses = await aya.start()
+  const first = addresses.listeners[0]!
+  return {
+    aya,
+    url: `http://127.0.0.1:${first.port}`,
+    adminUrl: `http://127.0.0.1:${addresses.admin.port}`,
+    logs,
+    close: () => aya.close(2000),
+  }
+}

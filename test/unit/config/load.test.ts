@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { ConfigError } from '../../../src/config/config-error.ts'
+import { parseConfigObject, parseConfigText } from '../../../src/config/load.ts'
+
+const base = () => ({
+  listeners: [{ name: 'public', address: '127.0.0.1', port: 8080 }],
+  routes: [{ match: { pathPrefix: '/' }, upstream: 'api' }],
+  upstreams: { api: { endpoints: [{ url: 'http://127.0.0.1:9001', weight: 3 }, { url: 'http://127.0.0.1:9002' }] } },
+})
+
+function issuesOf(fn: () => unknown): string[] {
+  try {
+    fn()
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`)
+    return error.message.split('\n')
+  }
+  assert.fail('expected the config to be rejected')
+}
+
+describe('config loading', () => {
+  test('applies defaults: least-request, 16 MiB body limit, timeouts, admin on 9901', () => {
+    const config = parseConfigObject(base(), {})
+    assert.equal(config.upstreams.api!.policy, 'least-request')
+    assert.equal(config.listeners[0]!.maxBodyBytes, 16 * 1024 * 1024)
+    assert.deepEqual(config.upstreams.api!.timeouts, { connectMs: 2000, firstByteMs: 30000, idleMs: 60000 })
+    assert.deepEqual(config.admin, { address: '127.0.0.1', port: 9901 })
+    assert.equal(config.upstreams.api!.endpoints[1]!.weight, 1)
+  })
+
+  test('freezes the config so nothing mutates it after validation', () => {
+    const config = parseConfigObject(base(), {})
+    assert.ok(Object.isFrozen(config))
+    assert.ok(Object.isFrozen(config.upstreams.api!.endpoints[0]))
+  })
+
+  test('names the path and the bad value', () => {
+    const raw = base()
+    raw.upstreams.api.endpoints[1] = { url: 'http://127.0.0.1:9002', weight: -3 }
+    assert.deepEqual(issuesOf(() => parseConfigObject(raw, {})), [
+      'upstreams.api.endpoints[1].weight: expected a positive integer, got -3',
+    ])
+  })
+
+  test('reports every problem at once', () => {
+    const raw = {
+      ...base(),
+      listeners: [
+        { name: 'a', address: '127.0.0.1', port: 'eighty' },
+        { name: 'b', address: '127.0.0.1', port: 8080 },
+      ],
+      bogus: true,
+    }
+    const issues = issuesOf(() => parseConfigObject(raw, {}))
+    assert.ok(issues.some((i) => i.startsWith('listeners[0].port: expected a port number') && i.endsWith('got "eighty"')))
+    assert.ok(issues.includes('unknown key "bogus"'))
+  })
+
+  test('rejects an unknown policy and lists the known ones', () => {
+    const raw = base() as ReturnType<typeof base> & { upstreams: { api: { policy?: string } } }
+    raw.upstreams.api.policy = 'fastest-please'
+    const [issue] = issuesOf(() => parseConfigObject(raw, {}))
+    assert.match(issue!, /^upstreams\.api\.policy: unknown policy "fastest-please" \(expected one of .*round-robin/)
+  })
+
+  test('rejects a duplicate listener port', () => {
+    const raw = { ...base(), listeners: [{ name: 'a', port: 8080 }, { name: 'b', port: 8080 }] }
+    assert.deepEqual(issuesOf(() => parseConfigObject(raw, {})), [
+      'listeners[1].port: duplicate listener port 8080 on 127.0.0.1 (also listeners[0])',
+    ])
+  })
+
+  test('rejects a route to a missing upstream', () => {
+    const raw = { ...base(), routes: [{ match: { pathPrefix: '/' }, upstream: 'nope' }] }
+    assert.deepEqual(issuesOf(() => parseConfigObject(raw, {})), [
+      'routes[0].upstream: unknown upstream "nope" (known: api)',
+    ])
+  })
+
+  test('validates policyOptions against the chosen policy', () => {
+    const raw = base() as ReturnType<typeof base> & { upstreams: { api: Record<string, unknown> } }
+    raw.upstreams.api.policy = 'round-robin'
+    raw.upstreams.api.policyOptions = { surprise: 1 }
+    const [issue] = issuesOf(() => parseConfigObject(raw, {}))
+    assert.match(issue!, /^upstreams\.api\.policyOptions: unknown key/)
+  })
+
+  test('reports YAML syntax errors', () => {
+    assert.throws(() => parseConfigText('listeners: [\n', {}), ConfigError)
+  })
+})
+
+describe('environment substitution', () => {
+  const yaml = (port: string) => `
+listeners:
+  - name: public
+    port: ${port}
+routes:
+  - match: { pathPrefix: / }
+    upstream: api
+upstreams:
+  api:
+    sticky: { cookie: { secret: "\${SECRET:-}" } }
+    endpoints:
+      - url: \${API_URL}
+`
+
+  test('substitutes ${VAR} and types whole-placeholder scalars', () => {
+    const config = parseConfigText(yaml('${PORT}'), { PORT: '8181', API_URL: 'http://10.0.0.1:80' })
+    assert.equal(config.listeners[0]!.port, 8181)
+    assert.equal(config.upstreams.api!.endpoints[0]!.url, 'http://10.0.0.1:80')
+  })
+
+  test('uses the default of ${VAR:-default} when unset or empty', () => {
+    const config = parseConfigText(yaml('${PORT:-8282}'), { PORT: '', API_URL: 'http://h:1' })
+    assert.equal(config.listeners[0]!.port, 8282)
+    const sticky = config.upstreams.api!.sticky as { cookie: { secret?: string } }
+    assert.equal(sticky.cookie.secret, '')
+  })
+
+  test('treats a missing variable without a default as an error, not an empty string', () => {
+    const issues = issuesOf(() => parseConfigText(yaml('8080'), {}))
+    assert.deepEqual(issues, [
+      'upstreams.api.endpoints[0].url: environment variable API_URL is not set and has no default (write ${API_URL:-default})',
+    ])
+  })
+
+  test('drops an empty entry from a list, such as an unset second key', () => {
+    const config = parseConfigObject(
+      { ...base(), trustedProxies: ['${PROXY_A}', '${PROXY_B:-}'] },
+      { PROXY_A: '10.0.0.0/8' },
+    )
+    assert.deepEqual(config.trustedProxies, ['10.0.0.0/8'])
+  })
+
+  test('keeps $$ as a literal dollar', () => {
+    const config = parseConfigObject(
+      {
+        ...base(),
+        routes: [{ match: { pathPrefix: '/' }, upstream: 'api', requestHeaders: { set: { 'x-cost': '$$5' } } }],
+      },
+      {},
+    )
+    assert.equal(config.routes[0]!.requestHeaders!.set['x-cost'], '$5')
+  })
+})
