@@ -27,14 +27,7 @@ export function createClientAddressResolver(
   if (trustedProxies.length === 0) {
     return (remoteAddress) => (remoteAddress === undefined ? '' : normalizeAddress(remoteAddress))
   }
-  const trusted = new BlockList()
-  for (const text of trustedProxies) {
-    const cidr = parseCidr(text)
-    if (typeof cidr === 'string') throw new TypeError(`invalid trusted proxy: ${cidr}`)
-    trusted.addSubnet(cidr.address, cidr.prefix, cidr.family)
-  }
-  const isTrusted = (address: string) =>
-    trusted.check(address, address.includes(':') ? 'ipv6' : 'ipv4')
+  const isTrusted = createTrustedProxyMatcher(trustedProxies)
 
   return (remoteAddress, xForwardedFor) => {
     if (remoteAddress === undefined) return ''
@@ -53,6 +46,26 @@ export function createClientAddressResolver(
     }
     return client
   }
+}
+
+/**
+ * Whether an address (socket peer or XFF entry, IPv4-mapped or not) falls in a trusted range.
+ * Throws a TypeError naming the first invalid entry; config validation uses `validateCidr` first.
+ */
+export function createTrustedProxyMatcher(
+  trustedProxies: readonly string[],
+): (address: string | undefined) => boolean {
+  if (trustedProxies.length === 0) return () => false
+  const trusted = new BlockList()
+  for (const text of trustedProxies) {
+    const cidr = parseCidr(text)
+    if (typeof cidr === 'string') throw new TypeError(`invalid trusted proxy: ${cidr}`)
+    trusted.addSubnet(cidr.address, cidr.prefix, cidr.family)
+  }
+  return (address) =>
+    address !== undefined &&
+    address !== '' &&
+    trusted.check(address, address.includes(':') ? 'ipv6' : 'ipv4')
 }
 
 /** An error message for a trusted-proxy entry (`10.0.0.0/8`, `::1`, `fd00::/8`), or undefined. */
@@ -102,11 +115,16 @@ function parseForwardedAddress(raw: string): string | undefined {
   return isIP(host) === 4 ? host : undefined
 }
 
-/** `:` then 1–5 digits, to the end of the text. */
+/** `:` then a port number (0–65535), to the end of the text. */
 function isPortSuffix(text: string, colon: number): boolean {
   if (text.charCodeAt(colon) !== 0x3a) return false
   const digits = text.length - colon - 1
-  return digits >= 1 && digits <= 5 && isDigits(text, colon + 1)
+  return (
+    digits >= 1 &&
+    digits <= 5 &&
+    isDigits(text, colon + 1) &&
+    Number(text.slice(colon + 1)) <= 65_535
+  )
 }
 
 function isDigits(text: string, from = 0): boolean {

@@ -171,6 +171,14 @@ function findApiKey(headers: IncomingHttpHeaders): string | undefined {
 /** RFC 9110 §5.6.2 token: what header and cookie names are made of. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const SELECTOR_FIELDS = ['header', 'cookie', 'query', 'ip', 'route', 'apiKey'] as const
+const FIELD_RULES: Record<string, string> = {
+  header: 'must be a header name (a non-empty HTTP token)',
+  cookie: 'must be a cookie name (a non-empty HTTP token)',
+  query: 'must be a non-empty query parameter name',
+  ip: 'must be true',
+  route: 'must be true',
+  apiKey: 'must be true',
+}
 
 const tokenName = (what: string) =>
   z
@@ -192,6 +200,8 @@ function describeSelectorError(input: unknown): string {
     return `unknown key selector field ${unknown.map((f) => `'${f}'`).join(', ')}; use exactly ${expected}`
   }
   if (fields.length === 0) return `a key selector needs exactly ${expected}`
+  const [field] = fields
+  if (fields.length === 1 && field !== undefined) return `'${field}' ${FIELD_RULES[field]}`
   return `a key selector takes exactly one field, got ${fields.map((f) => `'${f}'`).join(' and ')}`
 }
 

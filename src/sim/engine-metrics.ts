@@ -68,9 +68,21 @@ export function createEngineMetrics(
       },
     })
   }
-  gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', (s) => s.running)
-  gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', (s) => s.waiting)
-  gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', (s) => s.kvCacheUsage)
+  gauge(
+    'vllm:num_requests_running',
+    'Number of requests in model execution batches.',
+    (s) => s.running,
+  )
+  gauge(
+    'vllm:num_requests_waiting',
+    'Number of requests waiting to be processed.',
+    (s) => s.waiting,
+  )
+  gauge(
+    'vllm:kv_cache_usage_perc',
+    'KV-cache usage. 1 means 100 percent usage.',
+    (s) => s.kvCacheUsage,
+  )
 
   /** A counter mirrored from a running total: each scrape adds what grew since the last. */
   const counter = (name: string, help: string, read: (s: EngineStats) => number): void => {
@@ -97,9 +109,17 @@ export function createEngineMetrics(
     'Prefix cache hits, in terms of number of cached tokens.',
     (s) => s.prefixCacheHits,
   )
-  counter('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.', (s) => s.preemptions)
+  counter(
+    'vllm:num_preemptions_total',
+    'Cumulative number of preemption from the engine.',
+    (s) => s.preemptions,
+  )
   counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.', (s) => s.promptTokens)
-  counter('vllm:generation_tokens_total', 'Number of generation tokens processed.', (s) => s.generationTokens)
+  counter(
+    'vllm:generation_tokens_total',
+    'Number of generation tokens processed.',
+    (s) => s.generationTokens,
+  )
   counter('aya_sim_steps_total', 'Engine steps run by the simulator.', (s) => s.steps)
 
   const exportedSuccess = { stop: 0, length: 0, abort: 0 }

@@ -164,7 +164,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     if (request.firstTokenMs === undefined) {
       request.firstTokenMs = atMs
       promptTokensTotal += request.promptTokens
-      observer?.firstToken?.(atMs - request.arrivalMs, (request.firstScheduledMs ?? atMs) - request.readyMs)
+      observer?.firstToken?.(
+        atMs - request.arrivalMs,
+        (request.firstScheduledMs ?? atMs) - request.readyMs,
+      )
       request.events.onFirstToken?.(atMs)
     } else {
       observer?.interToken?.(atMs - request.lastTokenMs!)

@@ -104,7 +104,9 @@ export function parseProfileList(spec: string, replicas: number): EngineProfile[
     for (let i = 0; i < count; i++) out.push(profile)
   }
   if (out.length !== replicas) {
-    throw new Error(`profile list '${spec}' describes ${out.length} replicas, but --replicas is ${replicas}`)
+    throw new Error(
+      `profile list '${spec}' describes ${out.length} replicas, but --replicas is ${replicas}`,
+    )
   }
   return out
 }

@@ -38,7 +38,10 @@ const nodeTimers: RealTimers = {
  * A clock that runs `speedup` times faster than real time, starting at 0 when created. `now()` is
  * engine (trace) time; `wallNow()` is the real wall time at creation plus elapsed engine time.
  */
-export function createScaledClock(options: ScaledClockOptions, real: RealTimers = nodeTimers): Clock {
+export function createScaledClock(
+  options: ScaledClockOptions,
+  real: RealTimers = nodeTimers,
+): Clock {
   const { speedup } = options
   if (!(speedup > 0) || !Number.isFinite(speedup)) {
     throw new Error(`speedup must be a positive number, got ${speedup}`)
@@ -58,7 +61,10 @@ export function createScaledClock(options: ScaledClockOptions, real: RealTimers 
       else current = real.setTimeout(check, isPrecise ? leftMs - 1 : leftMs)
     }
     const check = (): void => {
-      if (dueRealMs - real.now() > 0) return arm()
+      if (dueRealMs - real.now() > 0) {
+        arm()
+        return
+      }
       current = undefined
       fn()
     }

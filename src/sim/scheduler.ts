@@ -72,7 +72,9 @@ export function createScheduler(limits: SchedulerLimits, pool: KvBlockPool): Sch
     pool.touch(hitBlocks)
     for (const id of hitBlocks) request.blocks.push(id)
     if (numNewBlocks > 0) for (const id of pool.allocate(numNewBlocks)!) request.blocks.push(id)
-    const fullBlocks = Math.floor(Math.min(numComputed + numNewTokens, request.numTokens) / blockSize)
+    const fullBlocks = Math.floor(
+      Math.min(numComputed + numNewTokens, request.numTokens) / blockSize,
+    )
     for (let i = request.numCachedBlocks; i < fullBlocks; i++) {
       pool.cacheBlock(request.blocks[i]!, blockHashAt(request, i))
     }
@@ -89,7 +91,8 @@ export function createScheduler(limits: SchedulerLimits, pool: KvBlockPool): Sch
     counters.preemptions++
   }
 
-  const scheduleRunning = (entries: ScheduledEntry[], budget: number): [number, boolean] => {
+  const scheduleRunning = (entries: ScheduledEntry[], tokenBudget: number): [number, boolean] => {
+    let budget = tokenBudget
     let preempted = false
     let i = 0
     while (i < running.length && budget > 0) {
@@ -118,7 +121,12 @@ export function createScheduler(limits: SchedulerLimits, pool: KvBlockPool): Sch
     return [budget, preempted]
   }
 
-  const scheduleWaiting = (entries: ScheduledEntry[], budget: number, startMs: number): void => {
+  const scheduleWaiting = (
+    entries: ScheduledEntry[],
+    tokenBudget: number,
+    startMs: number,
+  ): void => {
+    let budget = tokenBudget
     while (waiting.length > 0 && budget > 0 && running.length < limits.maxNumSeqs) {
       const request = waiting[0]!
       if (request.readyMs > startMs) break

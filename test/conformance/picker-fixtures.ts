@@ -1,12 +1,16 @@
 import type { PickContext, Picker, PickerDeps } from '../../src/balancer/picker.ts'
 import type { PickerDefinition } from '../../src/balancer/picker-definition.ts'
 import { Endpoint, type Lease } from '../../src/upstream/endpoint.ts'
+import type { Clock } from '../../src/util/clock.ts'
 import { createManualClock } from '../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../src/util/random.ts'
 
 /** Frozen, so a picker that mutates its snapshot throws. Ids are `<prefix><i>`. */
-export function makeEndpoints(weights: readonly number[], prefix = 'e'): readonly Endpoint[] {
-  const clock = createManualClock()
+export function makeEndpoints(
+  weights: readonly number[],
+  prefix = 'e',
+  clock: Clock = createManualClock(),
+): readonly Endpoint[] {
   return Object.freeze(
     weights.map(
       (weight, i) =>
@@ -44,6 +48,11 @@ export function hold(endpoint: Endpoint, count: number): Lease[] {
   const leases: Lease[] = []
   for (let i = 0; i < count; i++) leases.push(endpoint.begin())
   return leases
+}
+
+/** Records one finished request, so the endpoint's latency EWMA moves. */
+export function sample(endpoint: Endpoint, latencyMs: number): void {
+  endpoint.begin().end({ ok: true, latencyMs })
 }
 
 export function releaseAll(leases: Lease[], latencyMs = 10): void {

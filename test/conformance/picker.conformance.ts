@@ -24,6 +24,11 @@ export interface PickerConformanceOptions {
   readonly loadAware?: boolean
   /** `policyOptions`, parsed through the definition's schema. Default `{}`. */
   readonly policyOptions?: Readonly<Record<string, unknown>>
+  /**
+   * Share tolerance under sustained load, relative to the expected share. Default 0.05. Bounded-load
+   * hashing needs more: a light endpoint's cap is a few requests, so it spills more than its share.
+   */
+  readonly loadedShareTolerance?: number
   /** Tells runs of one policy with different options apart. */
   readonly label?: string
 }
@@ -47,6 +52,7 @@ export function runPickerConformance(
   const ctxFor = contextFactory(options.hashed)
   const expectedShares = (eligible: readonly Endpoint[]): number[] =>
     options.weighted ? eligible.map((e) => e.weight) : eligible.map(() => 1)
+  const loadedTolerance = options.loadedShareTolerance ?? SHARE_TOLERANCE
 
   describe(`${title} picker conformance`, () => {
     it('returns undefined for an empty snapshot', () => {
@@ -90,7 +96,7 @@ export function runPickerConformance(
     it(`spreads picks under sustained load ${options.weighted ? 'in proportion to weight' : 'evenly'}`, () => {
       const eligible = makeEndpoints(SHARE_WEIGHTS)
       const counts = countPicksUnderLoad(create(), eligible, PICKS, ctxFor)
-      assertShares(counts, eligible, expectedShares(eligible))
+      assertShares(counts, eligible, expectedShares(eligible), loadedTolerance)
     })
 
     it('after a snapshot swap returns only members of the new snapshot, in its proportions', () => {
@@ -99,11 +105,8 @@ export function runPickerConformance(
       const before = snapshot(pool.slice(0, 4))
       countPicksUnderLoad(picker, before, 1_000, ctxFor)
       const after = snapshot([pool[2]!, pool[3]!, pool[4]!, pool[5]!])
-      const counts =
-        options.idleProportional === false
-          ? countPicksUnderLoad(picker, after, PICKS, ctxFor)
-          : countPicks(picker, after, PICKS, ctxFor)
-      assertShares(counts, after, expectedShares(after))
+      const counts = countPicksUnderLoad(picker, after, PICKS, ctxFor)
+      assertShares(counts, after, expectedShares(after), loadedTolerance)
     })
 
     if (options.hashed !== undefined) {
@@ -152,12 +155,7 @@ function runHashingChecks(
   it('falls back to weight-proportional random picks when the request has no key', () => {
     const eligible = makeEndpoints(SHARE_WEIGHTS)
     const counts = countPicks(create(), eligible, PICKS, () => ({ attempt: 0 }))
-    assertShares(
-      counts,
-      eligible,
-      eligible.map((e) => e.weight),
-    )
-    void expectedShares
+    assertShares(counts, eligible, expectedShares(eligible))
   })
 
   const n = 10
@@ -170,7 +168,7 @@ function runHashingChecks(
     const picker = create()
     const moves = countMoves(picker, eligible, after, keys, ctxFor)
     assert.ok(moves.moved / keys <= 1.5 / n, `moved ${moves.moved} of ${keys}`)
-    assert.ok(moves.onUnaffected.moved / moves.onUnaffected.total <= 0.02, describeMoves(moves))
+    assert.ok(moves.onUnaffected.moved / moves.onUnaffected.total <= 0.01, describeMoves(moves))
   })
 
   it(`adding an endpoint to ${n} moves about 1/${n + 1} of keys, almost all to it`, () => {
@@ -179,7 +177,7 @@ function runHashingChecks(
     const picker = create()
     const moves = countMoves(picker, before, pool, keys, ctxFor)
     assert.ok(moves.moved / keys <= 1.5 / (n + 1), `moved ${moves.moved} of ${keys}`)
-    assert.ok(moves.movedTo(pool[n]!) >= moves.moved * 0.9, describeMoves(moves))
+    assert.ok(moves.movedTo(pool[n]!) >= moves.moved * 0.95, describeMoves(moves))
   })
 }
 
@@ -255,6 +253,7 @@ function assertShares(
   counts: ReadonlyMap<string, number>,
   eligible: readonly Endpoint[],
   shares: readonly number[],
+  tolerance = SHARE_TOLERANCE,
 ): void {
   const ids = new Set(eligible.map((e) => e.id))
   for (const id of counts.keys()) assert.ok(ids.has(id), `picked ${id}, not in the snapshot`)
@@ -265,8 +264,8 @@ function assertShares(
     const expected = shares[i]! / totalShare
     const actual = (counts.get(endpoint.id) ?? 0) / picks
     assert.ok(
-      Math.abs(actual - expected) <= expected * SHARE_TOLERANCE,
-      `${endpoint.id}: share ${actual.toFixed(4)}, expected ${expected.toFixed(4)} ±${SHARE_TOLERANCE * 100}% (${report})`,
+      Math.abs(actual - expected) <= expected * tolerance,
+      `${endpoint.id}: share ${actual.toFixed(4)}, expected ${expected.toFixed(4)} ±${tolerance * 100}% (${report})`,
     )
   })
 }
@@ -280,6 +279,10 @@ function checkExclusionProperty(
   hashed: 'key' | 'ip' | undefined,
 ): void {
   const pool = makeEndpoints([1, 2, 3, 4, 1, 5, 2, 3])
+  // One picker and one snapshot per membership across all runs, as in a long-lived group: state
+  // carries over between runs, and hash tables are built once per membership, not per run.
+  const picker = create()
+  const snapshots = new Map<number, readonly Endpoint[]>()
   const step = fc.record({
     members: fc.integer({ min: 0, max: 255 }),
     exclude: fc.integer({ min: 0, max: 255 }),
@@ -289,9 +292,7 @@ function checkExclusionProperty(
     release: fc.nat(4),
   })
   fc.assert(
-    fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), fc.nat(), (steps, seed) => {
-      const picker = create(seed)
-      const snapshots = new Map<number, readonly Endpoint[]>()
+    fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
       const leases: Lease[] = []
       try {
         for (const s of steps) {
@@ -323,6 +324,6 @@ function checkExclusionProperty(
         for (const lease of leases) lease.end({ ok: true, latencyMs: 10 })
       }
     }),
-    { seed: 20_240_601, numRuns: 300 },
+    { seed: 20_240_601, numRuns: 500 },
   )
 }

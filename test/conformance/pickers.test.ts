@@ -3,6 +3,11 @@ import { describe, it } from 'node:test'
 import { PICKERS, pickerNames } from '../../src/balancer/picker-registry.ts'
 import { type PickerConformanceOptions, runPickerConformance } from './picker.conformance.ts'
 
+// With 20 requests in flight a weight-1 endpoint's cap is ceil(1.25 * 20 * 1/10) = 3 against a
+// mean of 2, so it spills a few percent of its keys to heavier endpoints. That is the point of
+// the cap; the unit tests check the cap itself.
+const bounded = { loadedShareTolerance: 0.15 } as const
+
 /**
  * How each registered policy is expected to behave. A policy registered without an entry here
  * fails, so every new picker is held to the shared contract.
@@ -26,13 +31,13 @@ const CONFORMANCE: Readonly<Record<string, readonly PickerConformanceOptions[]>>
   ],
   'ip-hash': [
     { weighted: true, hashed: 'ip' },
-    { weighted: true, hashed: 'ip', policyOptions: { boundedLoadFactor: 1.25 }, label: 'bounded load' },
+    { weighted: true, hashed: 'ip', ...bounded, policyOptions: { boundedLoadFactor: 1.25 }, label: 'bounded load' },
   ],
   'consistent-hash': [
-    { weighted: true, hashed: 'key' },
+    { weighted: true, hashed: 'key', ...bounded },
     { weighted: true, hashed: 'key', policyOptions: { boundedLoadFactor: 0 }, label: 'unbounded' },
     // Ring balance is about 1/sqrt(points): 4096 points per weight keeps shares within 5%.
-    { weighted: true, hashed: 'key', policyOptions: { algorithm: 'ring', vnodesPerWeight: 4096 }, label: 'ring' },
+    { weighted: true, hashed: 'key', ...bounded, policyOptions: { algorithm: 'ring', vnodesPerWeight: 4096 }, label: 'ring' },
   ],
 }
 

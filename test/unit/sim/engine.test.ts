@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { Clock } from '../../../src/util/clock.ts'
-import { createManualClock, type ManualClock } from '../../../src/util/manual-clock.ts'
 import {
   createEngine,
   type EngineRequest,
@@ -10,6 +8,8 @@ import {
 } from '../../../src/sim/engine.ts'
 import { A100_LLAMA3_8B, type EngineProfile, H100_LLAMA3_8B } from '../../../src/sim/profiles.ts'
 import { promptIdentity } from '../../../src/sim/sim-tokenizer.ts'
+import type { Clock } from '../../../src/util/clock.ts'
+import { createManualClock, type ManualClock } from '../../../src/util/manual-clock.ts'
 
 function prompt(tokens: number, salt: string, extra: Partial<EngineRequest> = {}): EngineRequest {
   const words = Array.from({ length: tokens }, (_, i) => `${salt}${i}`)
@@ -165,7 +165,10 @@ describe('sim engine', () => {
     let peakWaiting = 0
     const engine = createEngine(
       { profile },
-      { clock, observer: { step: () => (peakWaiting = Math.max(peakWaiting, engine.stats().waiting)) } },
+      {
+        clock,
+        observer: { step: () => (peakWaiting = Math.max(peakWaiting, engine.stats().waiting)) },
+      },
     )
     const traces = Array.from({ length: 8 }, (_, i) => {
       const t = trace()

@@ -1,0 +1,195 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Registry } from 'prom-client'
+import type { Clock } from '../util/clock.ts'
+import { mix32 } from '../util/hash.ts'
+import { createEngine, type Engine } from './engine.ts'
+import { createEngineMetrics } from './engine-metrics.ts'
+import { runInference, sendError, sendJson } from './inference-handler.ts'
+import { isError, type OpenAiApi, parseOpenAiRequest } from './openai-request.ts'
+import type { EngineProfile } from './profiles.ts'
+
+/** Bodies past this are refused with 413: a 131k-token prompt is well under it. */
+const MAX_BODY_BYTES = 32 * 1024 * 1024
+
+export interface EngineServerOptions {
+  readonly profile: EngineProfile
+  readonly seed?: number
+  /** Engine-time milliseconds after start during which the replica answers 503 ("loading"). */
+  readonly startupMs?: number
+  readonly host?: string
+  /** 0 (the default) picks an ephemeral port. */
+  readonly port?: number
+  /** Defaults to the profile's model name. */
+  readonly modelName?: string
+}
+
+export interface EngineServerDeps {
+  /** Engine time: a scaled clock for `--speedup`, a manual clock in tests. */
+  readonly clock: Clock
+}
+
+export interface EngineServer {
+  readonly url: string
+  readonly port: number
+  readonly engine: Engine
+  readonly registry: Registry
+  close(): Promise<void>
+}
+
+const INFERENCE_PATHS: Record<string, OpenAiApi> = {
+  '/v1/chat/completions': 'chat',
+  '/v1/completions': 'completions',
+}
+
+/** The host to put in a URL: a wildcard listen address is reached on loopback. */
+function urlHostFor(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') ? `[${host}]` : host
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners('data')
+        req.resume()
+        resolve('too-large')
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+/**
+ * One simulated vLLM replica over `node:http`: the OpenAI chat and completions APIs, `/v1/models`,
+ * `/health` and `/metrics` with vLLM's names. Unlike vLLM, which does not listen until its engine
+ * is ready, it listens at once and answers 503 during `startupMs`.
+ */
+export async function startEngineServer(
+  options: EngineServerOptions,
+  deps: EngineServerDeps,
+): Promise<EngineServer> {
+  const { profile } = options
+  const { clock } = deps
+  const modelName = options.modelName ?? profile.modelName
+  const seed = options.seed ?? 1
+  const startedAtMs = clock.now()
+  const startupMs = options.startupMs ?? 0
+  let nextResponse = 0
+  // biome-ignore lint/style/useConst: assigned once the metrics that read it exist
+  let engine: Engine
+  const metrics = createEngineMetrics({ profile, modelName }, () => engine.stats())
+  engine = createEngine({ profile, seed }, { clock, observer: metrics.observer })
+
+  const isStarting = (): boolean => clock.now() - startedAtMs < startupMs
+  const responseId = (prefix: string): string =>
+    `${prefix}-${mix32(seed).toString(16).padStart(8, '0')}${(nextResponse++).toString(16).padStart(8, '0')}`
+
+  const handleInference = async (
+    api: OpenAiApi,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> => {
+    if (isStarting()) {
+      return sendError(res, 503, 'The model is still loading.', null, 503, 'service_unavailable')
+    }
+    const raw = await readBody(req)
+    if (raw === 'too-large') return sendError(res, 413, 'The request body is too large.')
+    let body: unknown
+    try {
+      body = JSON.parse(raw.toString('utf8'))
+    } catch (error) {
+      return sendError(res, 400, `The request body is not valid JSON: ${(error as Error).message}`)
+    }
+    const request = parseOpenAiRequest(api, body)
+    if (isError(request)) return sendError(res, 400, request.message, request.param)
+    if (request.model !== undefined && request.model !== modelName) {
+      const message = `The model \`${request.model}\` does not exist.`
+      return sendError(res, 404, message, 'model', 'model_not_found')
+    }
+    const identity = {
+      id: responseId(api === 'chat' ? 'chatcmpl' : 'cmpl'),
+      created: Math.floor(clock.wallNow() / 1000),
+      model: modelName,
+    }
+    runInference(engine, request, identity, req, res)
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0]!
+    const api = INFERENCE_PATHS[path]
+    if (api) {
+      if (req.method !== 'POST') return sendJson(res, 405, { detail: 'Method Not Allowed' })
+      return handleInference(api, req, res)
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendJson(res, 405, { detail: 'Method Not Allowed' })
+    }
+    if (path === '/health') {
+      res.writeHead(isStarting() ? 503 : 200, { 'content-length': 0 })
+      return void res.end()
+    }
+    if (path === '/v1/models') {
+      const data = isStarting()
+        ? []
+        : [
+            {
+              id: modelName,
+              object: 'model',
+              created: Math.floor(clock.wallNow() / 1000),
+              owned_by: 'vllm',
+              root: modelName,
+              parent: null,
+              max_model_len: profile.maxModelLen,
+            },
+          ]
+      return sendJson(res, 200, { object: 'list', data })
+    }
+    if (path === '/metrics') {
+      const text = await metrics.registry.metrics()
+      res.writeHead(200, { 'content-type': metrics.registry.contentType })
+      return void res.end(text)
+    }
+    sendJson(res, 404, { detail: 'Not Found' })
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) sendError(res, 500, String(error), null, null, 'internal_error')
+      else res.destroy()
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = server.address() as AddressInfo
+  const urlHost = urlHostFor(options.host ?? '127.0.0.1')
+  let closing: Promise<void> | undefined
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    engine,
+    registry: metrics.registry,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        engine.close()
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+      return closing
+    },
+  }
+}

@@ -1,0 +1,73 @@
+import type { Clock } from '../util/clock.ts'
+import { type EngineServer, startEngineServer } from './engine-server.ts'
+import { parseProfileList } from './profiles.ts'
+import { createScaledClock } from './scaled-clock.ts'
+
+export interface SimFleetOptions {
+  readonly replicas: number
+  /** A profile name, or a counted list `h100-llama3-8b:2,a100-llama3-8b:2` adding up to `replicas`. */
+  readonly profile: string
+  /** Engine time runs this many times faster than real time. Default 1. */
+  readonly speedup?: number
+  /** Replica i is seeded with `seed + i`. Default 1. */
+  readonly seed?: number
+  /** Engine-time milliseconds each replica answers 503 after start. Default 0. */
+  readonly startupMs?: number
+  readonly host?: string
+  /** Replica i listens on `port + i`; 0 (the default) gives each its own ephemeral port. */
+  readonly port?: number
+}
+
+export interface SimFleetDeps {
+  /** Engine time for every replica; by default real time scaled by `speedup`. */
+  readonly clock?: Clock
+}
+
+export interface SimFleet {
+  readonly urls: readonly string[]
+  readonly servers: readonly EngineServer[]
+  close(): Promise<void>
+}
+
+/** Starts `replicas` simulated vLLM engines, each its own HTTP server, sharing one engine clock. */
+export async function createSimFleet(
+  options: SimFleetOptions,
+  deps: SimFleetDeps = {},
+): Promise<SimFleet> {
+  const profiles = parseProfileList(options.profile, options.replicas)
+  const speedup = options.speedup ?? 1
+  const clock = deps.clock ?? createScaledClock({ speedup })
+  const basePort = options.port ?? 0
+  if (!Number.isInteger(basePort) || basePort < 0 || basePort + profiles.length - 1 > 65_535) {
+    throw new Error(
+      `port must be an integer in 0–65535 leaving room for ${profiles.length} replicas`,
+    )
+  }
+  const servers: EngineServer[] = []
+  try {
+    for (const [i, profile] of profiles.entries()) {
+      servers.push(
+        await startEngineServer(
+          {
+            profile,
+            seed: (options.seed ?? 1) + i,
+            startupMs: options.startupMs ?? 0,
+            host: options.host ?? '127.0.0.1',
+            port: basePort === 0 ? 0 : basePort + i,
+          },
+          { clock },
+        ),
+      )
+    }
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.close()))
+    throw error
+  }
+  return {
+    urls: servers.map((s) => s.url),
+    servers,
+    close: async () => {
+      await Promise.all(servers.map((s) => s.close()))
+    },
+  }
+}

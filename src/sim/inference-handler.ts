@@ -1,0 +1,143 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Engine, RequestResult } from './engine.ts'
+import { contextLengthError } from './engine.ts'
+import type { OpenAiRequest } from './openai-request.ts'
+import {
+  chatBody,
+  chatChunk,
+  completionBody,
+  completionChunk,
+  errorBody,
+  type ResponseIdentity,
+  SSE_DONE,
+  sseData,
+  usageChunk,
+  usageOf,
+} from './openai-response.ts'
+import { promptIdentity } from './sim-tokenizer.ts'
+
+/** The simulator's only private header: the true output length, read by the engine alone. */
+export const OUTPUT_TOKENS_HEADER = 'x-aya-sim-output-tokens'
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  })
+  res.end(text)
+}
+
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  param: string | null = null,
+  code: string | number | null = null,
+  type = 'invalid_request_error',
+): void {
+  sendJson(res, status, errorBody(message, type, param, code))
+}
+
+function readOutputTokens(req: IncomingMessage): number | undefined | 'invalid' {
+  const raw = req.headers[OUTPUT_TOKENS_HEADER]
+  if (raw === undefined) return undefined
+  const value = Number(Array.isArray(raw) ? raw[0] : raw)
+  return Number.isInteger(value) && value >= 1 ? value : 'invalid'
+}
+
+/**
+ * Runs one parsed OpenAI request on the engine and answers it, streaming or not. A client that
+ * goes away aborts the request in the engine, which frees its KV blocks.
+ */
+export function runInference(
+  engine: Engine,
+  request: OpenAiRequest,
+  identity: ResponseIdentity,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const { profile } = engine
+  const outputTokens = readOutputTokens(req)
+  if (outputTokens === 'invalid') {
+    sendError(res, 400, `${OUTPUT_TOKENS_HEADER} must be a positive integer`)
+    return
+  }
+  const tooLong = contextLengthError(profile, request.tokens.length, request.maxTokens)
+  if (tooLong) {
+    const param = request.api === 'chat' ? 'messages' : 'prompt'
+    sendError(res, 400, tooLong, param, 'context_length_exceeded')
+    return
+  }
+  const prompt = promptIdentity(request.tokens, profile.blockSizeTokens)
+  const chunkOptions = { includeUsage: request.includeUsage }
+  let text = ''
+  let isDone = false
+  let isStreaming = false
+
+  const writeChunk = (payload: unknown): void => {
+    if (!res.writableEnded && !res.destroyed) res.write(sseData(payload))
+  }
+  const onDone = (result: RequestResult): void => {
+    isDone = true
+    if (result.finishReason === 'abort' || res.writableEnded || res.destroyed) return
+    const usage = usageOf(result.promptTokens, result.completionTokens)
+    if (!isStreaming) {
+      const body =
+        request.api === 'chat'
+          ? chatBody(identity, text, result.finishReason, usage)
+          : completionBody(identity, text, result.finishReason, usage)
+      sendJson(res, 200, body)
+      return
+    }
+    writeChunk(
+      request.api === 'chat'
+        ? chatChunk(identity, {}, result.finishReason, chunkOptions)
+        : completionChunk(identity, '', result.finishReason, chunkOptions),
+    )
+    if (request.includeUsage) writeChunk(usageChunk(identity, request.api, usage))
+    res.end(SSE_DONE)
+  }
+
+  let syncError: { code: string; message: string } | undefined
+  const handle = engine.submit(
+    { ...prompt, maxTokens: request.maxTokens, outputTokens },
+    {
+      onToken(token) {
+        if (!isStreaming) {
+          text += token.text
+          return
+        }
+        if (request.api === 'completions') {
+          return writeChunk(completionChunk(identity, token.text, null, chunkOptions))
+        }
+        if (token.index === 0) {
+          writeChunk(chatChunk(identity, { role: 'assistant', content: '' }, null, chunkOptions))
+        }
+        writeChunk(chatChunk(identity, { content: token.text }, null, chunkOptions))
+      },
+      onDone,
+      onError(error) {
+        isDone = true
+        if (!res.headersSent) {
+          syncError = error
+          const status = error.code === 'engine_closed' ? 503 : 400
+          return sendError(res, status, error.message, null, error.code)
+        }
+        res.destroy()
+      },
+    },
+  )
+  if (syncError) return
+  res.on('close', () => {
+    if (!isDone) handle.abort()
+  })
+  if (request.isStream) {
+    isStreaming = true
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+    })
+    res.flushHeaders()
+  }
+}

@@ -1,0 +1,98 @@
+import { chatTokens, textTokens } from './sim-tokenizer.ts'
+
+export type OpenAiApi = 'chat' | 'completions'
+
+export interface OpenAiRequest {
+  readonly api: OpenAiApi
+  readonly model: string | undefined
+  readonly isStream: boolean
+  readonly includeUsage: boolean
+  readonly maxTokens: number | undefined
+  /** The prompt under the sim token rule (chat: flattened under the chat template). */
+  readonly tokens: readonly string[]
+}
+
+export interface OpenAiRequestError {
+  readonly message: string
+  readonly param: string | null
+}
+
+type Body = Record<string, unknown>
+
+const isRecord = (v: unknown): v is Body => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function fail(message: string, param: string | null): OpenAiRequestError {
+  return { message, param }
+}
+
+function readMaxTokens(body: Body, api: OpenAiApi): number | undefined | OpenAiRequestError {
+  const names = api === 'chat' ? ['max_completion_tokens', 'max_tokens'] : ['max_tokens']
+  for (const name of names) {
+    const value = body[name]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      return fail(`${name} must be an integer of at least 1`, name)
+    }
+    return value
+  }
+  return undefined
+}
+
+function completionTokens(prompt: unknown): readonly string[] | OpenAiRequestError {
+  const single = Array.isArray(prompt) && prompt.length === 1 ? prompt[0] : prompt
+  if (typeof single === 'string') return textTokens(single)
+  if (Array.isArray(single) && single.every((t) => Number.isInteger(t))) {
+    return single.map((t) => `#${t}`)
+  }
+  return fail(
+    'prompt must be a string, a token id array, or a one-element list of either',
+    'prompt',
+  )
+}
+
+function chatPromptTokens(messages: unknown): readonly string[] | OpenAiRequestError {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    return fail('messages must be a non-empty array', 'messages')
+  }
+  for (const m of messages) {
+    if (!isRecord(m) || typeof m.role !== 'string') {
+      return fail('each message must be an object with a string role', 'messages')
+    }
+  }
+  return chatTokens(messages as Body[])
+}
+
+/** Validates an OpenAI chat or completions body the way the simulator needs it. */
+export function parseOpenAiRequest(
+  api: OpenAiApi,
+  body: unknown,
+): OpenAiRequest | OpenAiRequestError {
+  if (!isRecord(body)) return fail('the request body must be a JSON object', null)
+  if (body.model !== undefined && body.model !== null && typeof body.model !== 'string') {
+    return fail('model must be a string', 'model')
+  }
+  if (body.n !== undefined && body.n !== null && body.n !== 1) {
+    return fail('the simulator supports only n = 1', 'n')
+  }
+  const stream = body.stream ?? false
+  if (typeof stream !== 'boolean' && stream !== null)
+    return fail('stream must be a boolean', 'stream')
+  const streamOptions = body.stream_options
+  const includeUsage = isRecord(streamOptions) && streamOptions.include_usage === true
+  const maxTokens = readMaxTokens(body, api)
+  if (isError(maxTokens)) return maxTokens
+  const tokens = api === 'chat' ? chatPromptTokens(body.messages) : completionTokens(body.prompt)
+  if (isError(tokens)) return tokens
+  return {
+    api,
+    model: typeof body.model === 'string' ? body.model : undefined,
+    isStream: stream === true,
+    includeUsage,
+    maxTokens,
+    tokens,
+  }
+}
+
+export function isError(v: unknown): v is OpenAiRequestError {
+  return isRecord(v) && typeof v.message === 'string' && 'param' in v
+}

@@ -1,0 +1,129 @@
+import type { FinishReason } from './sim-request.ts'
+
+/** The identity every chunk of one response repeats. */
+export interface ResponseIdentity {
+  readonly id: string
+  readonly created: number
+  readonly model: string
+}
+
+export interface Usage {
+  readonly prompt_tokens: number
+  readonly total_tokens: number
+  readonly completion_tokens: number
+}
+
+export function usageOf(promptTokens: number, completionTokens: number): Usage {
+  return {
+    prompt_tokens: promptTokens,
+    total_tokens: promptTokens + completionTokens,
+    completion_tokens: completionTokens,
+  }
+}
+
+export function sseData(payload: unknown): string {
+  return `data: ${JSON.stringify(payload)}\n\n`
+}
+
+export const SSE_DONE = 'data: [DONE]\n\n'
+
+interface ChunkOptions {
+  readonly includeUsage: boolean
+}
+
+export function chatChunk(
+  r: ResponseIdentity,
+  delta: { role?: 'assistant'; content?: string },
+  finishReason: FinishReason | null,
+  o: ChunkOptions,
+): unknown {
+  return {
+    id: r.id,
+    object: 'chat.completion.chunk',
+    created: r.created,
+    model: r.model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    ...(o.includeUsage ? { usage: null } : {}),
+  }
+}
+
+export function completionChunk(
+  r: ResponseIdentity,
+  text: string,
+  finishReason: FinishReason | null,
+  o: ChunkOptions,
+): unknown {
+  return {
+    id: r.id,
+    object: 'text_completion',
+    created: r.created,
+    model: r.model,
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
+    ...(o.includeUsage ? { usage: null } : {}),
+  }
+}
+
+/** The last chunk before `[DONE]` when `stream_options.include_usage` is set. */
+export function usageChunk(
+  r: ResponseIdentity,
+  api: 'chat' | 'completions',
+  usage: Usage,
+): unknown {
+  return {
+    id: r.id,
+    object: api === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+    created: r.created,
+    model: r.model,
+    choices: [],
+    usage,
+  }
+}
+
+export function chatBody(
+  r: ResponseIdentity,
+  content: string,
+  finishReason: FinishReason,
+  usage: Usage,
+): unknown {
+  return {
+    id: r.id,
+    object: 'chat.completion',
+    created: r.created,
+    model: r.model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content },
+        logprobs: null,
+        finish_reason: finishReason,
+      },
+    ],
+    usage,
+  }
+}
+
+export function completionBody(
+  r: ResponseIdentity,
+  text: string,
+  finishReason: FinishReason,
+  usage: Usage,
+): unknown {
+  return {
+    id: r.id,
+    object: 'text_completion',
+    created: r.created,
+    model: r.model,
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
+    usage,
+  }
+}
+
+/** OpenAI's error shape. */
+export function errorBody(
+  message: string,
+  type: string,
+  param: string | null,
+  code: string | number | null,
+): unknown {
+  return { error: { message, type, param, code } }
+}

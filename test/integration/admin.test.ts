@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { request } from 'undici'
+import { startAya } from '../helpers/aya.ts'
+import { startNamedUpstream } from '../helpers/upstreams.ts'
+
+describe('admin listener and observability', () => {
+  test('serves /healthz, /ready and Prometheus /metrics with aya_ metrics', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ name: 'main', match: { pathPrefix: '/' }, upstream: 'web' }],
+      upstreams: { web: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    assert.equal((await request(`${aya.adminUrl}/healthz`)).statusCode, 200)
+    assert.equal((await request(`${aya.adminUrl}/ready`)).statusCode, 200)
+    for (let i = 0; i < 3; i++) await (await request(`${aya.url}/x`)).body.dump()
+    await (await request(`${aya.url}/x`, { method: 'POST', body: 'hello' })).body.dump()
+    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+    const endpoint = new URL(upstream.url).host
+    assert.match(metrics, new RegExp(`aya_requests_total\\{route="main",upstream="web",endpoint="${endpoint}",status="200"\\} 4`))
+    assert.match(metrics, /aya_request_duration_seconds_bucket\{le="[\d.]+",route="main",upstream="web"\}/)
+    assert.match(metrics, new RegExp(`aya_endpoint_inflight_requests\\{upstream="web",endpoint="${endpoint}"\\} 0`))
+    assert.match(metrics, /aya_request_bytes_total\{route="main"\} 5/)
+  })
+
+  test('writes one JSON access log line per request with id, route, endpoint, status, bytes and duration', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ name: 'main', match: { pathPrefix: '/' }, upstream: 'web' }],
+      upstreams: { web: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const res = await request(`${aya.url}/logged`, { headers: { 'x-request-id': 'req-42' } })
+    await res.body.dump()
+    await aya.close()
+    const line = aya.logs.find((l) => l.msg === 'access' && l.requestId === 'req-42')
+    assert.ok(line, 'access line written')
+    assert.equal(line.route, 'main')
+    assert.equal(line.upstream, 'web')
+    assert.equal(line.endpoint, new URL(upstream.url).host)
+    assert.equal(line.status, 200)
+    assert.equal(typeof line.bytesOut, 'number')
+    assert.ok((line.bytesOut as number) > 0)
+    assert.equal(typeof line.durationMs, 'number')
+  })
+})

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { startAya } from '../helpers/aya.ts'
+import { startNamedUpstream } from '../helpers/upstreams.ts'
+
+interface Echo {
+  name: string
+  url: string
+  bytes: number
+  headers: Record<string, string>
+}
+
+describe('route actions', () => {
+  test('matches on host, method, path prefix and headers, first match wins', async (t) => {
+    const [blue, other] = await Promise.all([startNamedUpstream('blue'), startNamedUpstream('other')])
+    t.after(() => Promise.all([blue.close(), other.close()]))
+    const aya = await startAya({
+      routes: [
+        {
+          match: { pathPrefix: '/api', host: 'api.example.com', method: 'GET', headers: { 'x-tenant': 'blue' } },
+          upstream: 'blue',
+        },
+        { match: { pathPrefix: '/' }, upstream: 'other' },
+      ],
+      upstreams: { blue: { endpoints: [{ url: blue.url }] }, other: { endpoints: [{ url: other.url }] } },
+    })
+    t.after(() => aya.close())
+    const hit = async (path: string, headers: Record<string, string>, method = 'GET') => {
+      const res = await request(`${aya.url}${path}`, { method: method as 'GET', headers })
+      return ((await res.body.json()) as Echo).name
+    }
+    const blueHeaders = { host: 'api.example.com:8080', 'x-tenant': 'blue' }
+    assert.equal(await hit('/api/x', blueHeaders), 'blue')
+    assert.equal(await hit('/api/x', { ...blueHeaders, 'x-tenant': 'red' }), 'other')
+    assert.equal(await hit('/api/x', { ...blueHeaders, host: 'www.example.com' }), 'other')
+    assert.equal(await hit('/api/x', blueHeaders, 'POST'), 'other')
+    assert.equal(await hit('/web', blueHeaders), 'other')
+  })
+
+  test('rewrites the path prefix and edits request and response headers', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [
+        {
+          match: { pathPrefix: '/api' },
+          upstream: 'u',
+          rewrite: { pathPrefix: '/v2' },
+          requestHeaders: { set: { 'x-added': 'yes' }, remove: ['x-secret'] },
+          responseHeaders: { add: { 'x-served-by': 'aya' }, remove: ['content-type'] },
+        },
+      ],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const res = await request(`${aya.url}/api/users?id=7`, { headers: { 'x-secret': 'hunter2' } })
+    const echo = (await res.body.json()) as Echo
+    assert.equal(echo.url, '/v2/users?id=7')
+    assert.equal(echo.headers['x-added'], 'yes')
+    assert.equal(echo.headers['x-secret'], undefined)
+    assert.equal(res.headers['x-served-by'], 'aya')
+    assert.equal(res.headers['content-type'], undefined)
+  })
+
+  test('redirects with the configured status, keeping the query', async (t) => {
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/old' }, redirect: { scheme: 'https', pathPrefix: '/new', status: 308 } }],
+      upstreams: {},
+    })
+    t.after(() => aya.close())
+    const res = await request(`${aya.url}/old/page?q=1`, { headers: { host: 'shop.example.com' } })
+    assert.equal(res.statusCode, 308)
+    assert.equal(res.headers.location, 'https://shop.example.com/new/page?q=1')
+    await res.body.dump()
+  })
+
+  test('splits traffic between upstream groups by weight', async (t) => {
+    const [stable, canary] = await Promise.all([startNamedUpstream('stable'), startNamedUpstream('canary')])
+    t.after(() => Promise.all([stable.close(), canary.close()]))
+    const aya = await startAya({
+      routes: [
+        {
+          match: { pathPrefix: '/' },
+          split: [
+            { upstream: 'stable', weight: 80 },
+            { upstream: 'canary', weight: 20 },
+          ],
+        },
+      ],
+      upstreams: { stable: { endpoints: [{ url: stable.url }] }, canary: { endpoints: [{ url: canary.url }] } },
+    })
+    t.after(() => aya.close())
+    let canaryCount = 0
+    for (let i = 0; i < 400; i++) {
+      const res = await request(`${aya.url}/`)
+      if (((await res.body.json()) as Echo).name === 'canary') canaryCount++
+    }
+    assert.ok(canaryCount > 50 && canaryCount < 110, `canary got ${canaryCount} of 400`)
+  })
+
+  test('mirrors requests with their body to a shadow group without waiting for it', async (t) => {
+    const [primary, shadow] = await Promise.all([startNamedUpstream('primary'), startNamedUpstream('shadow')])
+    t.after(() => Promise.all([primary.close(), shadow.close()]))
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'primary', mirror: { upstream: 'shadow' } }],
+      upstreams: { primary: { endpoints: [{ url: primary.url }] }, shadow: { endpoints: [{ url: shadow.url }] } },
+    })
+    t.after(() => aya.close())
+    const res = await request(`${aya.url}/m`, { method: 'POST', body: 'x'.repeat(5000) })
+    const echo = (await res.body.json()) as Echo
+    assert.equal(echo.name, 'primary')
+    assert.equal(echo.bytes, 5000)
+    for (let i = 0; i < 100 && shadow.requests.length === 0; i++) await sleep(10)
+    assert.equal(shadow.requests.length, 1)
+    assert.match(String(shadow.requests[0]!.headers.host), /-shadow$/)
+  })
+
+  test('believes X-Forwarded-For only from trusted proxies', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const config = (trustedProxies: string[]) => ({
+      trustedProxies,
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { policy: 'ip-hash', endpoints: [{ url: upstream.url }] } },
+    })
+    const trusting = await startAya(config(['127.0.0.0/8']))
+    t.after(() => trusting.close())
+    const sceptical = await startAya(config([]))
+    t.after(() => sceptical.close())
+    const headers = { 'x-forwarded-for': '203.0.113.9' }
+    await (await request(`${trusting.url}/`, { headers })).body.dump()
+    await (await request(`${sceptical.url}/`, { headers })).body.dump()
+    const clients = [trusting, sceptical].map((a) => a.logs.find((l) => l.msg === 'access')?.client)
+    assert.deepEqual(clients, ['203.0.113.9', '127.0.0.1'])
+  })
+})

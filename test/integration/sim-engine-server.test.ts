@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { type EngineServer, startEngineServer } from '../../src/sim/engine-server.ts'
+import { H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
+import { createScaledClock } from '../../src/sim/scaled-clock.ts'
+import { countChatTokens } from '../../src/sim/sim-tokenizer.ts'
+
+const MODEL = H100_LLAMA3_8B.modelName
+
+/** Splits an SSE body into its `data:` payloads, checking OpenAI's exact framing on the way. */
+function readSse(raw: string): string[] {
+  assert.ok(raw.endsWith('data: [DONE]\n\n'), 'stream must end with data: [DONE]')
+  const events = raw.split('\n\n')
+  assert.equal(events.pop(), '', 'every event ends with a blank line')
+  return events.map((event) => {
+    assert.match(event, /^data: [^\n]*$/, `bad event framing: ${JSON.stringify(event)}`)
+    return event.slice('data: '.length)
+  })
+}
+
+async function post(
+  server: EngineServer,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 1500): Promise<void> {
+  const start = performance.now()
+  while (!check()) {
+    if (performance.now() - start > timeoutMs) assert.fail('condition never held')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+describe('sim engine server', () => {
+  let server: EngineServer
+  before(async () => {
+    server = await startEngineServer(
+      { profile: H100_LLAMA3_8B, seed: 7 },
+      { clock: createScaledClock({ speedup: 200 }) },
+    )
+  })
+  after(() => server.close())
+
+  it('streams a chat completion with OpenAI-exact SSE framing and a usage chunk', async () => {
+    const messages = [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Say something nice about load balancers' },
+    ]
+    const res = await post(
+      server,
+      '/v1/chat/completions',
+      { model: MODEL, messages, stream: true, stream_options: { include_usage: true } },
+      { 'x-aya-sim-output-tokens': '5' },
+    )
+    assert.equal(res.status, 200)
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/)
+    const payloads = readSse(await res.text())
+    assert.equal(payloads.pop(), '[DONE]')
+    const chunks = payloads.map((p) => JSON.parse(p))
+    for (const c of chunks) {
+      assert.equal(c.id, chunks[0].id)
+      assert.match(c.id, /^chatcmpl-/)
+      assert.equal(c.object, 'chat.completion.chunk')
+      assert.equal(typeof c.created, 'number')
+      assert.equal(c.model, MODEL)
+    }
+    const [role, ...rest] = chunks
+    assert.deepEqual(role.choices, [
+      { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+    ])
+    const usage = rest.pop()
+    assert.deepEqual(usage.choices, [])
+    assert.deepEqual(usage.usage, {
+      prompt_tokens: countChatTokens(messages),
+      total_tokens: countChatTokens(messages) + 5,
+      completion_tokens: 5,
+    })
+    const finish = rest.pop()
+    assert.deepEqual(finish.choices, [
+      { index: 0, delta: {}, logprobs: null, finish_reason: 'stop' },
+    ])
+    assert.equal(finish.usage, null)
+    assert.equal(rest.length, 5)
+    const text = rest.map((c) => c.choices[0].delta.content).join('')
+    assert.equal(text.split(' ').length, 5)
+  })
+
+  it('omits the usage chunk when include_usage is not set', async () => {
+    const res = await post(server, '/v1/chat/completions', {
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      max_tokens: 3,
+    })
+    const chunks = readSse(await res.text())
+      .slice(0, -1)
+      .map((p) => JSON.parse(p))
+    assert.equal(chunks.length, 1 + 3 + 1)
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'length')
+    assert.ok(chunks.every((c) => !('usage' in c)))
+  })
+
+  it('streams a legacy completion as text_completion chunks', async () => {
+    const res = await post(server, '/v1/completions', {
+      prompt: 'one two three',
+      stream: true,
+      max_tokens: 4,
+      stream_options: { include_usage: true },
+    })
+    const payloads = readSse(await res.text())
+    const chunks = payloads.slice(0, -1).map((p) => JSON.parse(p))
+    assert.ok(chunks.every((c) => c.object === 'text_completion' && /^cmpl-/.test(c.id)))
+    assert.equal(chunks.length, 4 + 1 + 1)
+    assert.deepEqual(chunks.at(-1).usage, {
+      prompt_tokens: 3,
+      total_tokens: 7,
+      completion_tokens: 4,
+    })
+  })
+
+  it('returns usage in a non-streaming chat body', async () => {
+    const res = await post(
+      server,
+      '/v1/chat/completions',
+      { model: MODEL, messages: [{ role: 'user', content: 'a b c d' }], max_tokens: 100 },
+      { 'x-aya-sim-output-tokens': '12' },
+    )
+    assert.equal(res.status, 200)
+    const body = await res.json()
+    assert.equal(body.object, 'chat.completion')
+    assert.equal(body.choices[0].message.role, 'assistant')
+    assert.equal(body.choices[0].finish_reason, 'stop')
+    assert.equal(body.choices[0].message.content.split(' ').length, 12)
+    assert.deepEqual(body.usage, { prompt_tokens: 5, total_tokens: 17, completion_tokens: 12 })
+  })
+
+  it('returns usage in a non-streaming completions body', async () => {
+    const res = await post(server, '/v1/completions', { prompt: 'x y', max_tokens: 2 })
+    const body = await res.json()
+    assert.equal(body.object, 'text_completion')
+    assert.equal(body.choices[0].finish_reason, 'length')
+    assert.deepEqual(body.usage, { prompt_tokens: 2, total_tokens: 4, completion_tokens: 2 })
+  })
+
+  it('answers 400 in OpenAI error shape for a prompt over the context window', async () => {
+    const content = Array.from({ length: H100_LLAMA3_8B.maxModelLen }, () => 'w').join(' ')
+    const res = await post(server, '/v1/chat/completions', {
+      messages: [{ role: 'user', content }],
+    })
+    assert.equal(res.status, 400)
+    const body = await res.json()
+    assert.equal(body.error.type, 'invalid_request_error')
+    assert.equal(body.error.code, 'context_length_exceeded')
+    assert.equal(body.error.param, 'messages')
+    assert.match(body.error.message, /maximum context length is 131072 tokens/)
+  })
+
+  it('answers 400 when prompt plus max_tokens exceeds the context window', async () => {
+    const res = await post(server, '/v1/completions', { prompt: 'a b', max_tokens: 131_071 })
+    assert.equal(res.status, 400)
+    assert.equal((await res.json()).error.code, 'context_length_exceeded')
+  })
+
+  it('answers 400 in OpenAI error shape for bad JSON and a bad body', async () => {
+    const bad = await post(server, '/v1/chat/completions', '{"messages": [')
+    assert.equal(bad.status, 400)
+    const body = await bad.json()
+    assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type'])
+    assert.equal(body.error.type, 'invalid_request_error')
+    const noMessages = await post(server, '/v1/chat/completions', { messages: [] })
+    assert.equal(noMessages.status, 400)
+    assert.equal((await noMessages.json()).error.param, 'messages')
+  })
+
+  it('answers 404 for a model it does not serve', async () => {
+    const res = await post(server, '/v1/chat/completions', {
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'hi' }],
+    })
+    assert.equal(res.status, 404)
+    assert.equal((await res.json()).error.code, 'model_not_found')
+  })
+
+  it('lists its model and reports healthy', async () => {
+    const health = await fetch(`${server.url}/health`)
+    assert.equal(health.status, 200)
+    assert.equal(await health.text(), '')
+    const models = await (await fetch(`${server.url}/v1/models`)).json()
+    assert.equal(models.object, 'list')
+    assert.equal(models.data[0].id, MODEL)
+    assert.equal(models.data[0].max_model_len, 131_072)
+  })
+
+  it('exposes vLLM metric names on /metrics', async () => {
+    await post(server, '/v1/completions', { prompt: 'metrics please', max_tokens: 2 })
+    const res = await fetch(`${server.url}/metrics`)
+    assert.equal(res.status, 200)
+    const text = await res.text()
+    const labels = `model_name="${MODEL}",engine="0"`
+    for (const name of [
+      'vllm:num_requests_running',
+      'vllm:num_requests_waiting',
+      'vllm:kv_cache_usage_perc',
+      'vllm:prefix_cache_queries_total',
+      'vllm:prefix_cache_hits_total',
+      'vllm:num_preemptions_total',
+      'vllm:prompt_tokens_total',
+      'vllm:generation_tokens_total',
+    ]) {
+      assert.match(text, new RegExp(`^${name}\\{${labels}\\} [0-9.e+-]+$`, 'm'), name)
+    }
+    for (const name of [
+      'vllm:time_to_first_token_seconds',
+      'vllm:inter_token_latency_seconds',
+      'vllm:e2e_request_latency_seconds',
+    ]) {
+      assert.match(text, new RegExp(`^${name}_bucket\\{le="[^"]+",${labels}\\} \\d+$`, 'm'), name)
+      assert.match(text, new RegExp(`^${name}_count\\{${labels}\\} [1-9]\\d*$`, 'm'), name)
+    }
+    assert.match(text, /^vllm:request_success_total\{.*finished_reason="length".*\} [1-9]/m)
+    assert.match(text, /^vllm:cache_config_info\{block_size="16",.*num_gpu_blocks="26900"\} 1$/m)
+    assert.match(text, /^aya_sim_step_lateness_seconds_count\{/m)
+  })
+
+  it('aborts the request in the engine when the client goes away, freeing its KV', async () => {
+    const controller = new AbortController()
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        messages: [
+          { role: 'user', content: Array.from({ length: 3000 }, (_, i) => `t${i}`).join(' ') },
+        ],
+        stream: true,
+        max_tokens: 100_000,
+      }),
+      signal: controller.signal,
+    })
+    const reader = res.body!.getReader()
+    await reader.read()
+    await waitFor(() => server.engine.stats().running === 1)
+    assert.ok(server.engine.stats().kvCacheUsage > 0)
+    controller.abort()
+    await waitFor(() => server.engine.stats().running === 0)
+    assert.equal(server.engine.stats().kvCacheUsage, 0)
+    assert.ok(server.engine.stats().requestSuccess.abort >= 1)
+  })
+})
+
+describe('sim engine server during startup', () => {
+  it('answers 503 on /health and inference and lists no models until startupMs has passed', async (t) => {
+    const server = await startEngineServer(
+      { profile: H100_LLAMA3_8B, startupMs: 20_000 },
+      { clock: createScaledClock({ speedup: 200 }) },
+    )
+    t.after(() => server.close())
+    assert.equal((await fetch(`${server.url}/health`)).status, 503)
+    assert.deepEqual(await (await fetch(`${server.url}/v1/models`)).json(), {
+      object: 'list',
+      data: [],
+    })
+    const res = await post(server, '/v1/chat/completions', {
+      messages: [{ role: 'user', content: 'hi' }],
+    })
+    assert.equal(res.status, 503)
+    assert.equal((await res.json()).error.code, 503)
+    await waitFor(() => server.engine !== undefined && performance.now() > 0, 10)
+    await new Promise((r) => setTimeout(r, 110))
+    assert.equal((await fetch(`${server.url}/health`)).status, 200)
+    assert.equal((await (await fetch(`${server.url}/v1/models`)).json()).data.length, 1)
+  })
+})
