@@ -63,14 +63,18 @@ async function start(args: string[]): Promise<number> {
   }
   const demoPorts = flags['demo-backends']?.split(',').map((p) => Number(p.trim()))
   if (demoPorts?.some((p) => !Number.isInteger(p) || p < 0 || p > 65535)) {
-    throw new UsageError(`--demo-backends: expected comma-separated ports, got ${flags['demo-backends']}`)
+    throw new UsageError(
+      `--demo-backends: expected comma-separated ports, got ${flags['demo-backends']}`,
+    )
   }
   const demo = demoPorts ? await startDemoBackends(demoPorts) : undefined
   if (demo) process.stderr.write(`demo backends: ${demo.urls.join(' ')}\n`)
   const aya = createAya(config)
   const addresses = await aya.start()
   for (const listener of addresses.listeners) {
-    process.stderr.write(`aya: listener ${listener.name} on http://${listener.address}:${listener.port}\n`)
+    process.stderr.write(
+      `aya: listener ${listener.name} on http://${listener.address}:${listener.port}\n`,
+    )
   }
   process.stderr.write(`aya: admin on http://${addresses.admin.address}:${addresses.admin.port}\n`)
 
@@ -83,7 +87,9 @@ async function start(args: string[]): Promise<number> {
         return
       }
       stopping = true
-      process.stderr.write(`aya: ${signal}, draining (up to ${config.shutdown.drainTimeoutMs} ms)\n`)
+      process.stderr.write(
+        `aya: ${signal}, draining (up to ${config.shutdown.drainTimeoutMs} ms)\n`,
+      )
       aya
         .close()
         .then(() => demo?.close())
@@ -104,7 +110,9 @@ async function start(args: string[]): Promise<number> {
           process.stderr.write('aya: config reloaded\n')
         },
         (error: unknown) => {
-          process.stderr.write(`aya: reload refused, keeping the running config:\n${describe(error)}\n`)
+          process.stderr.write(
+            `aya: reload refused, keeping the running config:\n${describe(error)}\n`,
+          )
         },
       )
     })
@@ -117,7 +125,8 @@ function reportConfigError(error: unknown): number {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof ConfigError) return error.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('\n')
+  if (error instanceof ConfigError)
+    return error.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('\n')
   return error instanceof Error ? error.message : String(error)
 }
 
@@ -128,7 +137,9 @@ main(process.argv.slice(2)).then(
     if (code !== 0 || process.argv[2] === 'start') setTimeout(() => process.exit(code), 100).unref()
   },
   (error: unknown) => {
-    process.stderr.write(`aya: ${error instanceof UsageError ? error.message : describe(error)}\n${error instanceof UsageError ? USAGE : ''}`)
+    process.stderr.write(
+      `aya: ${error instanceof UsageError ? error.message : describe(error)}\n${error instanceof UsageError ? USAGE : ''}`,
+    )
     process.exitCode = 2
   },
 )

@@ -17,5 +17,8 @@ if (missing.length > 0) {
   const packages = [...new Set(missing.map(([, pkg]) => pkg))].join(' ')
   process.stderr.write(`pretest: installing ${packages}\n`)
   execSync('apt-get update -qq', { stdio: 'inherit' })
-  execSync(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`, { stdio: 'inherit', shell: '/bin/sh' })
+  execSync(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`, {
+    stdio: 'inherit',
+    shell: '/bin/sh',
+  })
 }

@@ -10,7 +10,11 @@ const walk = (dir) => {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name)
     if (statSync(path).isDirectory()) walk(path)
-    else if (name.endsWith('.test.ts') && (filters.length === 0 || filters.some((f) => path.includes(f)))) files.push(path)
+    else if (
+      name.endsWith('.test.ts') &&
+      (filters.length === 0 || filters.some((f) => path.includes(f)))
+    )
+      files.push(path)
   }
 }
 walk('test')

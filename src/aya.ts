@@ -26,7 +26,11 @@ export interface AyaDeps {
 }
 
 export interface AyaAddresses {
-  readonly listeners: ReadonlyArray<{ readonly name: string; readonly address: string; readonly port: number }>
+  readonly listeners: ReadonlyArray<{
+    readonly name: string
+    readonly address: string
+    readonly port: number
+  }>
   readonly admin: { readonly address: string; readonly port: number }
 }
 
@@ -77,10 +81,13 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       { host: listener.address, port: listener.port },
     ),
   }))
-  const admin = new TrackedServer(createAdminHandler({ registry: metrics.registry, isReady: () => ready }), {
-    host: initial.admin.address,
-    port: initial.admin.port,
-  })
+  const admin = new TrackedServer(
+    createAdminHandler({ registry: metrics.registry, isReady: () => ready }),
+    {
+      host: initial.admin.address,
+      port: initial.admin.port,
+    },
+  )
 
   return {
     get config() {

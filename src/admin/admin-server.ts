@@ -11,15 +11,20 @@ export interface AdminDeps {
  * The admin listener's request handler: Aya's own health and metrics. Health endpoints need no
  * token so that orchestrators can probe them.
  */
-export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createAdminHandler(
+  deps: AdminDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0]
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' })
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return json(res, 405, { error: 'method not allowed' })
     switch (path) {
       case '/healthz':
         return json(res, 200, { status: 'ok' })
       case '/ready':
-        return deps.isReady() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'starting' })
+        return deps.isReady()
+          ? json(res, 200, { status: 'ready' })
+          : json(res, 503, { status: 'starting' })
       case '/metrics':
         deps.registry.metrics().then(
           (text) => {
@@ -37,6 +42,9 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  })
   res.end(text)
 }

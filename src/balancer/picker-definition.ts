@@ -13,6 +13,8 @@ export interface PickerDefinition<S extends z.ZodType = z.ZodType> {
   create(options: z.output<S>, deps: PickerDeps): Picker
 }
 
-export function definePicker<S extends z.ZodType>(definition: PickerDefinition<S>): PickerDefinition<S> {
+export function definePicker<S extends z.ZodType>(
+  definition: PickerDefinition<S>,
+): PickerDefinition<S> {
   return definition
 }

@@ -30,5 +30,5 @@ export interface PickerDeps {
 }
 
 export function isExcluded(endpoint: Endpoint, ctx: PickContext): boolean {
-  return ctx.exclude !== undefined && ctx.exclude.has(endpoint.id)
+  return ctx.exclude?.has(endpoint.id)
 }

@@ -2,9 +2,8 @@ import type { UpstreamConfig } from '../config/schema.ts'
 import { endpointId } from '../config/validate.ts'
 import { Endpoint, type EndpointSpec } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
-import type { PickContext, Picker } from './picker.ts'
+import type { PickContext, Picker, PickerDeps } from './picker.ts'
 import { findPicker } from './picker-registry.ts'
-import type { PickerDeps } from './picker.ts'
 
 /**
  * An upstream group: its endpoints, who among them is eligible, and its picker. Membership is an
@@ -35,7 +34,12 @@ export function createUpstreamGroup(
   // Health and drain flip endpoint flags without a config change; endpoints tell the group, which
   // rebuilds the snapshot lazily so pickers see a new array identity only on a real change.
   let dirty = true
-  const endpointDeps = { clock: deps.clock, onEligibilityChange: () => { dirty = true } }
+  const endpointDeps = {
+    clock: deps.clock,
+    onEligibilityChange: () => {
+      dirty = true
+    },
+  }
 
   const setMembership = (specs: readonly EndpointSpec[]) => {
     const next = new Map<string, Endpoint>()
@@ -96,6 +100,11 @@ function buildPicker(config: UpstreamConfig, deps: PickerDeps): Picker {
 export function specsFor(config: UpstreamConfig): EndpointSpec[] {
   return config.endpoints.map((endpoint) => {
     const url = new URL(endpoint.url)
-    return { id: endpointId(endpoint), url: endpoint.url, origin: url.origin, weight: endpoint.weight }
+    return {
+      id: endpointId(endpoint),
+      url: endpoint.url,
+      origin: url.origin,
+      weight: endpoint.weight,
+    }
   })
 }

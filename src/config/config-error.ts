@@ -24,7 +24,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = ''
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`
-    else if (typeof part === 'string' && /^[A-Za-z_$][\w$-]*$/.test(part)) out += out ? `.${part}` : part
+    else if (typeof part === 'string' && /^[A-Za-z_$][\w$-]*$/.test(part))
+      out += out ? `.${part}` : part
     else out += `[${JSON.stringify(String(part))}]`
   }
   return out
@@ -49,7 +50,11 @@ interface ZodIssueLike {
  * Turns a schema issue into Aya's wording: the full path, then what was expected and what was
  * found. `prefix` places a sub-document (such as one upstream's policyOptions) in the whole file.
  */
-export function toConfigIssue(issue: ZodIssueLike, root: unknown, prefix: readonly PropertyKey[] = []): ConfigIssue {
+export function toConfigIssue(
+  issue: ZodIssueLike,
+  root: unknown,
+  prefix: readonly PropertyKey[] = [],
+): ConfigIssue {
   const path = formatPath([...prefix, ...issue.path])
   if (issue.code === 'unrecognized_keys' && issue.keys) {
     const plural = issue.keys.length > 1 ? 's' : ''

@@ -34,7 +34,8 @@ function walk(value: unknown, env: Env, issues: ConfigIssue[], path: PropertyKey
   }
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [key, item] of Object.entries(value)) out[key] = walk(item, env, issues, [...path, key])
+    for (const [key, item] of Object.entries(value))
+      out[key] = walk(item, env, issues, [...path, key])
     return out
   }
   return value
@@ -47,18 +48,21 @@ function substituteString(
   path: PropertyKey[],
 ): { value: unknown; wholePlaceholder: boolean } {
   if (!text.includes('$')) return { value: text, wholePlaceholder: false }
-  const substituted = text.replace(PLACEHOLDER, (match, name: string | undefined, fallback?: string) => {
-    if (match === '$$') return '$'
-    const found = env[name!]
-    if (found !== undefined && found !== '') return found
-    if (fallback !== undefined) return fallback
-    if (found === '') return ''
-    issues.push({
-      path: formatPath(path),
-      message: `environment variable ${name} is not set and has no default (write \${${name}:-default})`,
-    })
-    return ''
-  })
+  const substituted = text.replace(
+    PLACEHOLDER,
+    (match, name: string | undefined, fallback?: string) => {
+      if (match === '$$') return '$'
+      const found = env[name!]
+      if (found !== undefined && found !== '') return found
+      if (fallback !== undefined) return fallback
+      if (found === '') return ''
+      issues.push({
+        path: formatPath(path),
+        message: `environment variable ${name} is not set and has no default (write \${${name}:-default})`,
+      })
+      return ''
+    },
+  )
   const wholePlaceholder = WHOLE_PLACEHOLDERS.test(text)
   return { value: wholePlaceholder ? coerceScalar(substituted) : substituted, wholePlaceholder }
 }

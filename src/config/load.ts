@@ -12,7 +12,9 @@ export async function loadConfigFile(file: string, env: Env): Promise<Config> {
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    throw new ConfigError([{ path: '', message: `cannot read ${file}: ${(error as Error).message}` }])
+    throw new ConfigError([
+      { path: '', message: `cannot read ${file}: ${(error as Error).message}` },
+    ])
   }
   return parseConfigText(text, env)
 }

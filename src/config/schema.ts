@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
+import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
 
 /**
  * The one source of the Config type and every default. Units are in key names; durations are
@@ -10,9 +11,12 @@ import { keySelectorSchema } from '../proxy/key-selector.ts'
 const MIB = 1024 * 1024
 
 export const positiveInt = (what = 'a positive integer') =>
-  z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).positive({
-    error: `expected ${what}`,
-  })
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .positive({
+      error: `expected ${what}`,
+    })
 
 const nonNegativeInt = z
   .number({ error: 'expected a non-negative integer' })
@@ -87,7 +91,13 @@ const stickySchema = z.union(
           .object({
             name: headerName.default('aya_sticky'),
             ttlMs: positiveInt('a positive integer of milliseconds').default(3_600_000),
-            secret: z.string().optional(),
+            // Empty means "generate one per instance"; a short key could be brute-forced offline.
+            secret: z
+              .string()
+              .refine((v) => v === '' || v.length >= MIN_STICKY_SECRET_CHARS, {
+                error: `expected a secret of at least ${MIN_STICKY_SECRET_CHARS} characters (or empty to generate one)`,
+              })
+              .optional(),
             secure: z.boolean().default(false),
           })
           .strict(),
@@ -164,7 +174,9 @@ export const routeSchema = z
     split: z.array(splitEntrySchema).min(1).optional(),
     redirect: redirectSchema.optional(),
     rewrite: z
-      .object({ pathPrefix: z.string().startsWith('/', { error: 'expected a path starting with /' }) })
+      .object({
+        pathPrefix: z.string().startsWith('/', { error: 'expected a path starting with /' }),
+      })
       .strict()
       .optional(),
     requestHeaders: headerEditsSchema.optional(),

@@ -15,7 +15,10 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
   const seenNames = new Set<string>()
   config.listeners.forEach((listener, i) => {
     if (seenNames.has(listener.name)) {
-      issues.push({ path: at('listeners', i, 'name'), message: `duplicate listener name "${listener.name}"` })
+      issues.push({
+        path: at('listeners', i, 'name'),
+        message: `duplicate listener name "${listener.name}"`,
+      })
     }
     seenNames.add(listener.name)
     const key = `${listener.address}:${listener.port}`
@@ -33,9 +36,12 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         message: `port ${listener.port} is also the admin port`,
       })
     }
-    listener.trustedProxies?.forEach((cidr, j) => checkCidr(cidr, at('listeners', i, 'trustedProxies', j), issues))
+    for (const [j, cidr] of (listener.trustedProxies ?? []).entries()) {
+      checkCidr(cidr, at('listeners', i, 'trustedProxies', j), issues)
+    }
   })
-  config.trustedProxies.forEach((cidr, i) => checkCidr(cidr, at('trustedProxies', i), issues))
+  for (const [i, cidr] of config.trustedProxies.entries())
+    checkCidr(cidr, at('trustedProxies', i), issues)
 
   const upstreamNames = Object.keys(config.upstreams)
   const checkRef = (name: string, path: string) => {
@@ -53,9 +59,14 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
       })
     }
     if (route.upstream !== undefined) checkRef(route.upstream, at('routes', i, 'upstream'))
-    route.split?.forEach((entry, j) => checkRef(entry.upstream, at('routes', i, 'split', j, 'upstream')))
-    if (route.split && route.split.every((entry) => entry.weight === 0)) {
-      issues.push({ path: at('routes', i, 'split'), message: 'at least one split weight must be positive' })
+    for (const [j, entry] of (route.split ?? []).entries()) {
+      checkRef(entry.upstream, at('routes', i, 'split', j, 'upstream'))
+    }
+    if (route.split?.every((entry) => entry.weight === 0)) {
+      issues.push({
+        path: at('routes', i, 'split'),
+        message: 'at least one split weight must be positive',
+      })
     }
     if (route.mirror) checkRef(route.mirror.upstream, at('routes', i, 'mirror', 'upstream'))
     if (route.rewrite && route.match.pathPrefix === undefined) {
@@ -81,10 +92,16 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         policyOptions = parsed.data as Record<string, unknown>
       } else {
         for (const issue of parsed.error.issues) {
-          issues.push(toConfigIssue(issue, upstream.policyOptions, ['upstreams', name, 'policyOptions']))
+          issues.push(
+            toConfigIssue(issue, upstream.policyOptions, ['upstreams', name, 'policyOptions']),
+          )
         }
       }
-      if (definition.usesHashKey && upstream.hashKey === undefined && upstream.policy !== 'ip-hash') {
+      if (
+        definition.usesHashKey &&
+        upstream.hashKey === undefined &&
+        upstream.policy !== 'ip-hash'
+      ) {
         issues.push({
           path: at('upstreams', name, 'hashKey'),
           message: `policy ${upstream.policy} needs a hashKey selector, e.g. { header: x-user }`,
@@ -92,13 +109,19 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
       }
     }
     if (upstream.endpoints.length === 0) {
-      issues.push({ path: at('upstreams', name, 'endpoints'), message: 'expected at least one endpoint' })
+      issues.push({
+        path: at('upstreams', name, 'endpoints'),
+        message: 'expected at least one endpoint',
+      })
     }
     const ids = new Set<string>()
     upstream.endpoints.forEach((endpoint, i) => {
       const id = endpointId(endpoint)
       if (ids.has(id)) {
-        issues.push({ path: at('upstreams', name, 'endpoints', i), message: `duplicate endpoint ${id}` })
+        issues.push({
+          path: at('upstreams', name, 'endpoints', i),
+          message: `duplicate endpoint ${id}`,
+        })
       }
       ids.add(id)
     })
@@ -107,7 +130,10 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
   return { ...config, upstreams }
 }
 
-export function endpointId(endpoint: { readonly url: string; readonly id?: string | undefined }): string {
+export function endpointId(endpoint: {
+  readonly url: string
+  readonly id?: string | undefined
+}): string {
   if (endpoint.id !== undefined) return endpoint.id
   const url = new URL(endpoint.url)
   const defaultPort = url.protocol === 'https:' ? '443' : '80'
@@ -116,5 +142,6 @@ export function endpointId(endpoint: { readonly url: string; readonly id?: strin
 
 function checkCidr(cidr: string, path: string, issues: ConfigIssue[]): void {
   const problem = validateCidr(cidr)
-  if (problem !== undefined) issues.push({ path, message: `${problem}, got ${describeValue(cidr)}` })
+  if (problem !== undefined)
+    issues.push({ path, message: `${problem}, got ${describeValue(cidr)}` })
 }

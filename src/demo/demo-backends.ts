@@ -9,7 +9,10 @@ export interface DemoBackends {
  * Two tiny HTTP backends for the quick start, so `npm start` shows a working proxy on a fresh
  * machine. Each answers JSON naming itself, and `/stream` sends a short server-sent event stream.
  */
-export async function startDemoBackends(ports: readonly number[], host = '127.0.0.1'): Promise<DemoBackends> {
+export async function startDemoBackends(
+  ports: readonly number[],
+  host = '127.0.0.1',
+): Promise<DemoBackends> {
   const servers: Server[] = []
   const urls: string[] = []
   for (const [index, port] of ports.entries()) {
@@ -31,7 +34,12 @@ export async function startDemoBackends(ports: readonly number[], host = '127.0.
       }
       req.resume()
       req.on('end', () => {
-        const body = JSON.stringify({ backend: name, method: req.method, url: req.url, headers: req.headers })
+        const body = JSON.stringify({
+          backend: name,
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+        })
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(body)
       })

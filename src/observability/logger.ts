@@ -9,7 +9,8 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  const destination =
+    options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
   return pino(
     {
       level: options.level,

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import type { RequestContext } from '../proxy/request-context.ts'
 
@@ -28,14 +28,18 @@ export function createMetrics(): AyaMetrics {
     name: 'aya_request_duration_seconds',
     help: 'Time from request arrival to the end of the response.',
     labelNames: ['route', 'upstream'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    buckets: [
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
+    ],
     registers: [registry],
   })
   const upstreamLatency = new Histogram({
     name: 'aya_upstream_response_seconds',
     help: 'Time from dispatch to the upstream response headers.',
     labelNames: ['upstream'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    buckets: [
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+    ],
     registers: [registry],
   })
   const errors = new Counter({
@@ -89,9 +93,15 @@ export function createMetrics(): AyaMetrics {
   const observeRequest = (ctx: RequestContext) => {
     const route = ctx.route?.name ?? 'none'
     const upstream = ctx.upstream ?? 'none'
-    requests.inc({ route, upstream, endpoint: ctx.endpoint?.id ?? 'none', status: String(ctx.status) })
+    requests.inc({
+      route,
+      upstream,
+      endpoint: ctx.endpoint?.id ?? 'none',
+      status: String(ctx.status),
+    })
     duration.observe({ route, upstream }, ctx.durationMs / 1000)
-    if (ctx.upstreamLatencyMs !== undefined) upstreamLatency.observe({ upstream }, ctx.upstreamLatencyMs / 1000)
+    if (ctx.upstreamLatencyMs !== undefined)
+      upstreamLatency.observe({ upstream }, ctx.upstreamLatencyMs / 1000)
     if (ctx.errorCode !== undefined) errors.inc({ code: ctx.errorCode, route })
     if (ctx.bytesIn > 0) bytesIn.inc({ route }, ctx.bytesIn)
     if (ctx.bytesOut > 0) bytesOut.inc({ route }, ctx.bytesOut)

@@ -40,7 +40,11 @@ export interface ForwardHandle {
  * Streams one request to an upstream through an undici dispatcher and the response into a sink,
  * with back-pressure both ways and no buffering: each chunk is handed on as it arrives.
  */
-export function forward(dispatcher: Dispatcher, request: ForwardRequest, sink: ResponseSink): ForwardHandle {
+export function forward(
+  dispatcher: Dispatcher,
+  request: ForwardRequest,
+  sink: ResponseSink,
+): ForwardHandle {
   let controller: Dispatcher.DispatchController | undefined
   let pendingAbort: ProxyError | undefined
   let responseStarted = false
@@ -75,7 +79,8 @@ export function forward(dispatcher: Dispatcher, request: ForwardRequest, sink: R
       onResponseStart(ctl, statusCode, headers) {
         if (statusCode < 200) return
         responseStarted = true
-        if (!sink.start(statusCode, headers)) ctl.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
+        if (!sink.start(statusCode, headers))
+          ctl.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
       },
       onResponseData(ctl, chunk) {
         if (!sink.data(chunk)) {

@@ -96,7 +96,11 @@ function isDropped(name: string): boolean {
 }
 
 /** Adds the tokens of one Connection value that are not already hop-by-hop. */
-function collectConnectionTokens(value: string, listed: Set<string> | undefined): Set<string> | undefined {
+function collectConnectionTokens(
+  value: string,
+  listedSoFar: Set<string> | undefined,
+): Set<string> | undefined {
+  let listed = listedSoFar
   let start = 0
   while (start <= value.length) {
     let end = value.indexOf(',', start)

@@ -5,7 +5,7 @@ import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
 import { limitBody } from './body-limit.ts'
-import { createClientAddressResolver } from './client-address.ts'
+import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
 import type { ErrorCode } from './errors.ts'
 import { ProxyError } from './errors.ts'
 import { forward } from './forward.ts'
@@ -41,7 +41,9 @@ export function createHttpProxy(
   listener: ListenerConfig,
   deps: HttpProxyDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const resolveClient = createClientAddressResolver(listener.trustedProxies ?? deps.trustedProxies)
+  const trustedProxies = listener.trustedProxies ?? deps.trustedProxies
+  const resolveClient = createClientAddressResolver(trustedProxies)
+  const isTrustedPeer = createTrustedProxyMatcher(trustedProxies)
   return (req, res) => {
     const ctx: RequestContext = {
       id: requestIdFrom(req.headers['x-request-id'], deps.generateId),
@@ -63,7 +65,7 @@ export function createHttpProxy(
       upstreamLatencyMs: undefined,
       durationMs: 0,
     }
-    handle(ctx, listener, deps).then(
+    handle(ctx, listener, deps, isTrustedPeer(req.socket.remoteAddress ?? '')).then(
       () => finish(ctx, deps),
       (error: unknown) => {
         const code: ErrorCode = error instanceof ProxyError ? error.code : 'LB_ERR_INTERNAL'
@@ -74,9 +76,15 @@ export function createHttpProxy(
   }
 }
 
-async function handle(ctx: RequestContext, listener: ListenerConfig, deps: HttpProxyDeps): Promise<void> {
+async function handle(
+  ctx: RequestContext,
+  listener: ListenerConfig,
+  deps: HttpProxyDeps,
+  trustedPeer: boolean,
+): Promise<void> {
   const { req } = ctx
-  if (!ctx.url.startsWith('/')) return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected an origin-form request target')
+  if (!ctx.url.startsWith('/'))
+    return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected an origin-form request target')
   const runtime = deps.runtime()
   const queryAt = ctx.url.indexOf('?')
   const path = queryAt === -1 ? ctx.url : ctx.url.slice(0, queryAt)
@@ -105,13 +113,17 @@ async function handle(ctx: RequestContext, listener: ListenerConfig, deps: HttpP
   if (declaredBytes !== undefined && declaredBytes > maxBodyBytes) {
     return fail(ctx, 'LB_ERR_BODY_TOO_LARGE', undefined, true)
   }
-  const hasBody = (declaredBytes !== undefined && declaredBytes > 0) || req.headers['transfer-encoding'] !== undefined
+  const hasBody =
+    (declaredBytes !== undefined && declaredBytes > 0) ||
+    req.headers['transfer-encoding'] !== undefined
 
-  const upstreamName = routeRuntime.chooseUpstream ? routeRuntime.chooseUpstream() : routeConfig.upstream!
+  const upstreamName = routeRuntime.chooseUpstream
+    ? routeRuntime.chooseUpstream()
+    : routeConfig.upstream!
   const upstream = runtime.upstreams.get(upstreamName)!
   ctx.upstream = upstreamName
 
-  const headers = upstreamHeaders(ctx, routeRuntime)
+  const headers = upstreamHeaders(ctx, routeRuntime, trustedPeer)
   const upstreamPath = routeConfig.rewrite
     ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
     : ctx.url
@@ -124,18 +136,32 @@ async function handle(ctx: RequestContext, listener: ListenerConfig, deps: HttpP
     }
   }
 
-  const keySource: KeySource = { headers: req.headers, path: ctx.url, clientIp: ctx.clientIp, routeName: route.name }
+  const keySource: KeySource = {
+    headers: req.headers,
+    path: ctx.url,
+    clientIp: ctx.clientIp,
+    routeName: route.name,
+  }
   const hashKey = upstream.hashKey?.(keySource)
   const boundId = upstream.sticky ? await upstream.sticky.lookup(keySource) : undefined
   const exclude = new Set<string>()
   const maxAttempts = hasBody ? 1 : MAX_CONNECT_ATTEMPTS
 
+  let lastError: ProxyError | undefined
   for (;;) {
-    const endpoint = chooseEndpoint(upstream, boundId, { attempt: ctx.attempts, exclude, hashKey, clientIp: ctx.clientIp })
-    if (!endpoint) return fail(ctx, 'LB_ERR_NO_HEALTHY_UPSTREAM')
+    const endpoint = chooseEndpoint(upstream, boundId, {
+      attempt: ctx.attempts,
+      exclude,
+      hashKey,
+      clientIp: ctx.clientIp,
+    })
+    // Out of endpoints after a failure: report what went wrong, not that none were healthy.
+    if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
     ctx.endpoint = endpoint
     ctx.attempts++
-    const setCookie = upstream.sticky ? await upstream.sticky.bind(keySource, endpoint.id, boundId) : undefined
+    const setCookie = upstream.sticky
+      ? await upstream.sticky.bind(keySource, endpoint.id, boundId)
+      : undefined
     const error = await dispatchTo(ctx, upstream, endpoint, {
       path: upstreamPath,
       headers,
@@ -145,8 +171,10 @@ async function handle(ctx: RequestContext, listener: ListenerConfig, deps: HttpP
       deps,
     })
     if (!error) return
-    const canRetry = error.retryable && !error.sentUpstream && ctx.attempts < maxAttempts && !ctx.res.headersSent
+    const canRetry =
+      error.retryable && !error.sentUpstream && ctx.attempts < maxAttempts && !ctx.res.headersSent
     if (!canRetry) return fail(ctx, error.code, undefined, error.code === 'LB_ERR_BODY_TOO_LARGE')
+    lastError = error
     exclude.add(endpoint.id)
   }
 }
@@ -154,7 +182,12 @@ async function handle(ctx: RequestContext, listener: ListenerConfig, deps: HttpP
 function chooseEndpoint(
   upstream: UpstreamRuntime,
   boundId: string | undefined,
-  pick: { attempt: number; exclude: ReadonlySet<string>; hashKey: string | undefined; clientIp: string },
+  pick: {
+    attempt: number
+    exclude: ReadonlySet<string>
+    hashKey: string | undefined
+    clientIp: string
+  },
 ): Endpoint | undefined {
   if (boundId !== undefined && !pick.exclude.has(boundId)) {
     const bound = upstream.group.find(boundId)
@@ -206,7 +239,10 @@ async function dispatchTo(
         if (res.destroyed) return false
         ctx.upstreamLatencyMs = deps.clock.now() - sentAt
         ctx.status = status
-        const out = stripHopByHop(upstreamResponseHeaders) as Record<string, string | string[] | number>
+        const out = stripHopByHop(upstreamResponseHeaders) as Record<
+          string,
+          string | string[] | number
+        >
         out['x-request-id'] = ctx.id
         appendVia(out)
         applyHeaderEdits(out, routeConfig.responseHeaders)
@@ -227,7 +263,8 @@ async function dispatchTo(
     },
   )
   const onClose = () => {
-    if (!res.writableFinished) handle.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
+    if (!res.writableFinished)
+      handle.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
   }
   res.once('close', onClose)
   const result = await handle.done
@@ -235,7 +272,10 @@ async function dispatchTo(
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error
   // A client that went away says nothing about the endpoint's health.
-  const endpointFailed = error !== undefined && error.code !== 'LB_ERR_CLIENT_ABORTED' && error.code !== 'LB_ERR_BODY_TOO_LARGE'
+  const endpointFailed =
+    error !== undefined &&
+    error.code !== 'LB_ERR_CLIENT_ABORTED' &&
+    error.code !== 'LB_ERR_BODY_TOO_LARGE'
   lease.end({ ok: !endpointFailed && ctx.status < 500, status: ctx.status, latencyMs })
   if (error && result.responseStarted) {
     // The response has begun: the only honest signal left is to cut the connection.
@@ -246,7 +286,11 @@ async function dispatchTo(
   return error
 }
 
-function upstreamHeaders(ctx: RequestContext, route: RouteRuntime): Record<string, string | string[]> {
+function upstreamHeaders(
+  ctx: RequestContext,
+  route: RouteRuntime,
+  trusted: boolean,
+): Record<string, string | string[]> {
   const headers = stripHopByHop(ctx.req.headers)
   appendForwarded({
     headers,
@@ -254,6 +298,7 @@ function upstreamHeaders(ctx: RequestContext, route: RouteRuntime): Record<strin
     peerIp: ctx.req.socket.remoteAddress ?? '',
     proto: 'http',
     host: ctx.req.headers.host,
+    trusted,
   })
   headers['x-request-id'] = ctx.id
   applyHeaderEdits(headers, route.config.requestHeaders)
@@ -265,13 +310,24 @@ function appendVia(headers: Record<string, string | string[] | number>): void {
   headers.via = existing === undefined ? '1.1 aya' : `${String(existing)}, 1.1 aya`
 }
 
-function appendSetCookie(headers: Record<string, string | string[] | number>, cookie: string): void {
+function appendSetCookie(
+  headers: Record<string, string | string[] | number>,
+  cookie: string,
+): void {
   const existing = headers['set-cookie']
   if (existing === undefined) headers['set-cookie'] = cookie
-  else headers['set-cookie'] = Array.isArray(existing) ? [...existing, cookie] : [String(existing), cookie]
+  else
+    headers['set-cookie'] = Array.isArray(existing)
+      ? [...existing, cookie]
+      : [String(existing), cookie]
 }
 
-function fail(ctx: RequestContext, code: ErrorCode, message?: string, closeConnection?: boolean): void {
+function fail(
+  ctx: RequestContext,
+  code: ErrorCode,
+  message?: string,
+  closeConnection?: boolean,
+): void {
   ctx.errorCode = code
   ctx.status = sendLocalReply(ctx.res, code, { requestId: ctx.id, message, closeConnection })
 }

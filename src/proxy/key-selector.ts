@@ -74,7 +74,10 @@ function isCookieSpace(code: number): boolean {
 }
 
 /** The first cookie called `name` (case-sensitive), unquoted. Scans without splitting. */
-export function findCookie(header: string | string[] | undefined, name: string): string | undefined {
+export function findCookie(
+  header: string | string[] | undefined,
+  name: string,
+): string | undefined {
   if (header === undefined) return undefined
   if (typeof header !== 'string') {
     // HTTP/2 may deliver one cookie header per crumb (RFC 9113 §8.2.3).
@@ -184,7 +187,9 @@ const tokenName = (what: string) =>
   z
     .string({ error: `${what} must be a string` })
     .min(1, { error: `${what} must not be empty` })
-    .regex(TOKEN, { error: `${what} must be a valid HTTP token (letters, digits, !#$%&'*+-.^_\`|~)` })
+    .regex(TOKEN, {
+      error: `${what} must be a valid HTTP token (letters, digits, !#$%&'*+-.^_\`|~)`,
+    })
 
 const flag = (field: string) => z.literal(true, { error: `'${field}' must be true` })
 

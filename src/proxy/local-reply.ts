@@ -14,14 +14,22 @@ export interface LocalReplyOptions {
  * When the response has already started, the connection is cut instead, so a failure never looks
  * like a clean, complete response.
  */
-export function sendLocalReply(res: ServerResponse, code: ErrorCode, options: LocalReplyOptions): number {
+export function sendLocalReply(
+  res: ServerResponse,
+  code: ErrorCode,
+  options: LocalReplyOptions,
+): number {
   const status = statusForCode(code)
   if (res.headersSent) {
     res.destroy()
     return status
   }
   const body = JSON.stringify({
-    error: { code, message: options.message ?? ERROR_CATALOGUE[code].message, requestId: options.requestId },
+    error: {
+      code,
+      message: options.message ?? ERROR_CATALOGUE[code].message,
+      requestId: options.requestId,
+    },
   })
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',

@@ -59,7 +59,9 @@ export function createProxyRuntime(
   const routeRuntimes = routes.routes.map((route) => ({
     route,
     config: route.config,
-    chooseUpstream: route.config.split ? createSplitChooser(route.config.split, deps.random) : undefined,
+    chooseUpstream: route.config.split
+      ? createSplitChooser(route.config.split, deps.random)
+      : undefined,
   }))
   return { config, routes, routeRuntimes, upstreams }
 }
@@ -73,7 +75,8 @@ function buildUpstreamRuntime(
   let sticky: StickyBinding | undefined
   if (config.sticky && 'cookie' in config.sticky) {
     const cookie = config.sticky.cookie
-    const secret = cookie.secret !== undefined && cookie.secret !== '' ? cookie.secret : deps.stickySecret
+    const secret =
+      cookie.secret !== undefined && cookie.secret !== '' ? cookie.secret : deps.stickySecret
     const codec = createStickyCookie(
       { name: cookie.name, ttlMs: cookie.ttlMs, secret, secure: cookie.secure },
       { clock: deps.clock },

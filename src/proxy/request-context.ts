@@ -30,7 +30,10 @@ export interface RequestContext {
 const REQUEST_ID = /^[\w.:/+=@-]{1,200}$/
 
 /** Keeps a caller's well-formed x-request-id so traces join up; otherwise makes a fresh one. */
-export function requestIdFrom(header: string | string[] | undefined, generate: () => string): string {
+export function requestIdFrom(
+  header: string | string[] | undefined,
+  generate: () => string,
+): string {
   const value = Array.isArray(header) ? header[0] : header
   return value !== undefined && REQUEST_ID.test(value) ? value : generate()
 }

@@ -39,7 +39,9 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
   const checks: Array<(request: RouteRequest) => boolean> = []
   if (match.host !== undefined) checks.push(compileHost(match.host))
   if (match.method !== undefined) {
-    const methods = new Set((Array.isArray(match.method) ? match.method : [match.method]).map((m) => m.toUpperCase()))
+    const methods = new Set(
+      (Array.isArray(match.method) ? match.method : [match.method]).map((m) => m.toUpperCase()),
+    )
     checks.push((request) => methods.has(request.method))
   }
   if (match.path !== undefined) {
@@ -51,7 +53,9 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
     checks.push((request) => request.path.startsWith(prefix))
   }
   if (match.headers !== undefined) {
-    const wanted = Object.entries(match.headers).map(([name, value]) => [name.toLowerCase(), value] as const)
+    const wanted = Object.entries(match.headers).map(
+      ([name, value]) => [name.toLowerCase(), value] as const,
+    )
     checks.push((request) =>
       wanted.every(([name, value]) => {
         const actual = request.headers[name]

@@ -1,4 +1,10 @@
-import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto'
+import {
+  createHmac,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto'
 import type { Clock } from '../util/clock.ts'
 
 export interface StickyCookieOptions {
@@ -22,7 +28,8 @@ export interface StickyCookie {
   setCookieHeader(endpointId: string): string
 }
 
-const MIN_SECRET_CHARS = 16
+/** Shorter keys make a captured cookie brute-forceable offline; config validation should use it. */
+export const MIN_STICKY_SECRET_CHARS = 16
 /** base64url of a 32-byte SHA-256 MAC, unpadded. */
 const MAC_CHARS = 43
 /** Far beyond any epoch-ms expiry this code will write; bounds the parse. */
@@ -55,8 +62,10 @@ export function createStickyCookie(
   if (!(Number.isFinite(ttlMs) && ttlMs > 0)) {
     throw new RangeError(`sticky cookie ttlMs must be a positive finite number, got ${ttlMs}`)
   }
-  if (secret.length < MIN_SECRET_CHARS) {
-    throw new RangeError(`sticky cookie secret must be at least ${MIN_SECRET_CHARS} characters`)
+  if (secret.length < MIN_STICKY_SECRET_CHARS) {
+    throw new RangeError(
+      `sticky cookie secret must be at least ${MIN_STICKY_SECRET_CHARS} characters`,
+    )
   }
   if (!path.startsWith('/') || UNSAFE_PATH.test(path)) {
     throw new TypeError(`sticky cookie path "${path}" must start with / and hold no ; or controls`)

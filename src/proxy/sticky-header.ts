@@ -8,7 +8,11 @@ import type { KeySource } from './key-selector.ts'
  */
 export interface StickyBinding {
   lookup(source: KeySource): Promise<string | undefined>
-  bind(source: KeySource, endpointId: string, current: string | undefined): Promise<string | undefined>
+  bind(
+    source: KeySource,
+    endpointId: string,
+    current: string | undefined,
+  ): Promise<string | undefined>
 }
 
 export interface StickyHeaderOptions {
@@ -40,7 +44,8 @@ export function createStickyHeader(
     },
     async bind(source, endpointId, current) {
       const key = keyFor(source)
-      if (key !== undefined && current !== endpointId) await deps.state.set(key, endpointId, options.ttlMs)
+      if (key !== undefined && current !== endpointId)
+        await deps.state.set(key, endpointId, options.ttlMs)
       return undefined
     },
   }

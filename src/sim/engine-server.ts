@@ -84,10 +84,9 @@ export async function startEngineServer(
   const startedAtMs = clock.now()
   const startupMs = options.startupMs ?? 0
   let nextResponse = 0
-  // biome-ignore lint/style/useConst: assigned once the metrics that read it exist
-  let engine: Engine
+  // The metrics read the engine's stats only at scrape time, after `engine` exists.
   const metrics = createEngineMetrics({ profile, modelName }, () => engine.stats())
-  engine = createEngine({ profile, seed }, { clock, observer: metrics.observer })
+  const engine = createEngine({ profile, seed }, { clock, observer: metrics.observer })
 
   const isStarting = (): boolean => clock.now() - startedAtMs < startupMs
   const responseId = (prefix: string): string =>
@@ -109,7 +108,7 @@ export async function startEngineServer(
     } catch (error) {
       return sendError(res, 400, `The request body is not valid JSON: ${(error as Error).message}`)
     }
-    const request = parseOpenAiRequest(api, body)
+    const request = parseOpenAiRequest(api, body, profile.blockSizeTokens)
     if (isError(request)) return sendError(res, 400, request.message, request.param)
     if (request.model !== undefined && request.model !== modelName) {
       const message = `The model \`${request.model}\` does not exist.`

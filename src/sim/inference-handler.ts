@@ -14,7 +14,6 @@ import {
   usageChunk,
   usageOf,
 } from './openai-response.ts'
-import { promptIdentity } from './sim-tokenizer.ts'
 
 /** The simulator's only private header: the true output length, read by the engine alone. */
 export const OUTPUT_TOKENS_HEADER = 'x-aya-sim-output-tokens'
@@ -63,13 +62,13 @@ export function runInference(
     sendError(res, 400, `${OUTPUT_TOKENS_HEADER} must be a positive integer`)
     return
   }
-  const tooLong = contextLengthError(profile, request.tokens.length, request.maxTokens)
+  const { prompt } = request
+  const tooLong = contextLengthError(profile, prompt.promptTokens, request.maxTokens)
   if (tooLong) {
     const param = request.api === 'chat' ? 'messages' : 'prompt'
     sendError(res, 400, tooLong, param, 'context_length_exceeded')
     return
   }
-  const prompt = promptIdentity(request.tokens, profile.blockSizeTokens)
   const chunkOptions = { includeUsage: request.includeUsage }
   let text = ''
   let isDone = false

@@ -34,9 +34,29 @@ export function createKvBlockPool(numGpuBlocks: number): KvBlockPool {
   const refCount = new Int32Array(numGpuBlocks)
   const blockHash = new Float64Array(numGpuBlocks).fill(Number.NaN)
   const cache = new Map<number, number>()
-  // A Set iterates in insertion order and deletes in O(1): an LRU queue without a linked list.
-  const freeQueue = new Set<number>()
-  for (let id = 1; id < numGpuBlocks; id++) freeQueue.add(id)
+  // The free queue is an intrusive doubly linked list over block ids (vLLM's
+  // FreeKVCacheBlockQueue). Block 0, the null block, is never free, so it serves as the sentinel:
+  // next[0] is the front (evicted first) and prev[0] the back.
+  const next = new Int32Array(numGpuBlocks)
+  const prev = new Int32Array(numGpuBlocks)
+  const isQueued = new Uint8Array(numGpuBlocks)
+  let numFree = 0
+  const pushBack = (id: number): void => {
+    const last = prev[0]!
+    next[last] = id
+    prev[id] = last
+    next[id] = 0
+    prev[0] = id
+    isQueued[id] = 1
+    numFree++
+  }
+  const unlink = (id: number): void => {
+    next[prev[id]!] = next[id]!
+    prev[next[id]!] = prev[id]!
+    isQueued[id] = 0
+    numFree--
+  }
+  for (let id = 1; id < numGpuBlocks; id++) pushBack(id)
 
   const evict = (id: number): void => {
     const hash = blockHash[id]!
@@ -49,12 +69,12 @@ export function createKvBlockPool(numGpuBlocks: number): KvBlockPool {
     numGpuBlocks,
     numUsableBlocks,
     get numFreeBlocks() {
-      return freeQueue.size
+      return numFree
     },
     get numCachedBlocks() {
       return cache.size
     },
-    usage: () => 1 - freeQueue.size / numUsableBlocks,
+    usage: () => 1 - numFree / numUsableBlocks,
     findCachedPrefix(hashOf, maxBlocks) {
       const ids: number[] = []
       for (let i = 0; i < maxBlocks; i++) {
@@ -67,19 +87,19 @@ export function createKvBlockPool(numGpuBlocks: number): KvBlockPool {
     isFree: (blockId) => refCount[blockId] === 0,
     touch(blockIds) {
       for (const id of blockIds) {
-        if (refCount[id] === 0) freeQueue.delete(id)
+        if (isQueued[id] === 1) unlink(id)
         refCount[id]!++
       }
     },
     allocate(count) {
-      if (count > freeQueue.size) return undefined
+      if (count > numFree) return undefined
       const ids: number[] = []
-      const it = freeQueue.values()
-      for (let i = 0; i < count; i++) ids.push(it.next().value as number)
-      for (const id of ids) {
-        freeQueue.delete(id)
+      for (let i = 0; i < count; i++) {
+        const id = next[0]!
+        unlink(id)
         evict(id)
         refCount[id] = 1
+        ids.push(id)
       }
       return ids
     },
@@ -91,7 +111,7 @@ export function createKvBlockPool(numGpuBlocks: number): KvBlockPool {
     free(blockIds) {
       for (const id of blockIds) {
         const left = --refCount[id]!
-        if (left === 0) freeQueue.add(id)
+        if (left === 0) pushBack(id)
         else if (left < 0) throw new Error(`KV block ${id} freed more often than taken`)
       }
     },

@@ -1,4 +1,9 @@
-import { chatTokens, textTokens } from './sim-tokenizer.ts'
+import {
+  chatPromptIdentity,
+  type PromptIdentity,
+  promptIdentity,
+  textPromptIdentity,
+} from './sim-tokenizer.ts'
 
 export type OpenAiApi = 'chat' | 'completions'
 
@@ -9,7 +14,7 @@ export interface OpenAiRequest {
   readonly includeUsage: boolean
   readonly maxTokens: number | undefined
   /** The prompt under the sim token rule (chat: flattened under the chat template). */
-  readonly tokens: readonly string[]
+  readonly prompt: PromptIdentity
 }
 
 export interface OpenAiRequestError {
@@ -38,11 +43,14 @@ function readMaxTokens(body: Body, api: OpenAiApi): number | undefined | OpenAiR
   return undefined
 }
 
-function completionTokens(prompt: unknown): readonly string[] | OpenAiRequestError {
+function completionPrompt(prompt: unknown, blockSize: number): PromptIdentity | OpenAiRequestError {
   const single = Array.isArray(prompt) && prompt.length === 1 ? prompt[0] : prompt
-  if (typeof single === 'string') return textTokens(single)
-  if (Array.isArray(single) && single.every((t) => Number.isInteger(t))) {
-    return single.map((t) => `#${t}`)
+  if (typeof single === 'string') return textPromptIdentity(single, blockSize)
+  if (Array.isArray(single) && single.length > 0 && single.every((t) => Number.isInteger(t))) {
+    return promptIdentity(
+      single.map((t) => `#${t}`),
+      blockSize,
+    )
   }
   return fail(
     'prompt must be a string, a token id array, or a one-element list of either',
@@ -50,7 +58,7 @@ function completionTokens(prompt: unknown): readonly string[] | OpenAiRequestErr
   )
 }
 
-function chatPromptTokens(messages: unknown): readonly string[] | OpenAiRequestError {
+function chatPrompt(messages: unknown, blockSize: number): PromptIdentity | OpenAiRequestError {
   if (!Array.isArray(messages) || messages.length === 0) {
     return fail('messages must be a non-empty array', 'messages')
   }
@@ -59,13 +67,14 @@ function chatPromptTokens(messages: unknown): readonly string[] | OpenAiRequestE
       return fail('each message must be an object with a string role', 'messages')
     }
   }
-  return chatTokens(messages as Body[])
+  return chatPromptIdentity(messages as Body[], blockSize)
 }
 
 /** Validates an OpenAI chat or completions body the way the simulator needs it. */
 export function parseOpenAiRequest(
   api: OpenAiApi,
   body: unknown,
+  blockSizeTokens = 16,
 ): OpenAiRequest | OpenAiRequestError {
   if (!isRecord(body)) return fail('the request body must be a JSON object', null)
   if (body.model !== undefined && body.model !== null && typeof body.model !== 'string') {
@@ -81,15 +90,18 @@ export function parseOpenAiRequest(
   const includeUsage = isRecord(streamOptions) && streamOptions.include_usage === true
   const maxTokens = readMaxTokens(body, api)
   if (isError(maxTokens)) return maxTokens
-  const tokens = api === 'chat' ? chatPromptTokens(body.messages) : completionTokens(body.prompt)
-  if (isError(tokens)) return tokens
+  const prompt =
+    api === 'chat'
+      ? chatPrompt(body.messages, blockSizeTokens)
+      : completionPrompt(body.prompt, blockSizeTokens)
+  if (isError(prompt)) return prompt
   return {
     api,
     model: typeof body.model === 'string' ? body.model : undefined,
     isStream: stream === true,
     includeUsage,
     maxTokens,
-    tokens,
+    prompt,
   }
 }
 

@@ -1,4 +1,11 @@
-import { blockHashesOf, chainBlockHash } from './block-hash.ts'
+import {
+  createPromptHasher,
+  type PromptHasher,
+  type PromptIdentity,
+  promptIdentityOf,
+} from './block-hash.ts'
+
+export type { PromptIdentity } from './block-hash.ts'
 
 /**
  * The simulator's token rule, deterministic and invertible:
@@ -98,22 +105,41 @@ export function contentWordsForPromptTokens(promptTokens: number, messageCount =
   return words
 }
 
-/** What the engine needs to know about a prompt: its length and its prefix-cache identity. */
-export interface PromptIdentity {
-  readonly promptTokens: number
-  /** Chained hashes of every full block of the prompt. Equal text prefixes give equal hashes. */
-  readonly promptBlockHashes: readonly number[]
-  /** A hash of the whole prompt, partial tail included: seeds the hashes of generated blocks. */
-  readonly promptHash: number
+/** The identity of a token sequence; see `block-hash.ts`. */
+export function promptIdentity(tokens: readonly string[], blockSizeTokens = 16): PromptIdentity {
+  return promptIdentityOf(tokens, blockSizeTokens)
 }
 
-export function promptIdentity(tokens: readonly string[], blockSizeTokens = 16): PromptIdentity {
-  const promptBlockHashes = blockHashesOf(tokens, blockSizeTokens)
-  const tailStart = promptBlockHashes.length * blockSizeTokens
-  const tail = tokens.slice(tailStart).join(' ')
-  return {
-    promptTokens: tokens.length,
-    promptBlockHashes,
-    promptHash: chainBlockHash(promptBlockHashes.at(-1), `tail:${tokens.length}:${tail}`),
+/** Feeds the words of `text` to a hasher without splitting it into strings. */
+function hashWords(hasher: PromptHasher, text: string): void {
+  let start = -1
+  for (let i = 0; i < text.length; i++) {
+    if (isSpaceCode(text.charCodeAt(i))) {
+      if (start >= 0) hasher.token(text, start, i)
+      start = -1
+    } else if (start < 0) {
+      start = i
+    }
   }
+  if (start >= 0) hasher.token(text, start, text.length)
+}
+
+/** The identity of a completions prompt under the text rule; equal to `promptIdentity(textTokens(text))`. */
+export function textPromptIdentity(text: string, blockSizeTokens = 16): PromptIdentity {
+  const hasher = createPromptHasher(blockSizeTokens)
+  hashWords(hasher, text)
+  return hasher.identity()
+}
+
+/** The identity of chat messages under the template; equal to `promptIdentity(chatTokens(messages))`. */
+export function chatPromptIdentity(
+  messages: readonly ChatMessageLike[],
+  blockSizeTokens = 16,
+): PromptIdentity {
+  const hasher = createPromptHasher(blockSizeTokens)
+  for (const message of messages) {
+    hasher.token(roleMarker(message.role))
+    hashWords(hasher, messageContentText(message.content))
+  }
+  return hasher.identity()
 }

@@ -17,7 +17,10 @@ export class TrackedServer {
   #sockets = new Set<import('node:net').Socket>()
   #inflight = new Map<import('node:net').Socket, number>()
 
-  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void, options: HttpServerOptions) {
+  constructor(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    options: HttpServerOptions,
+  ) {
     this.server = createServer(
       {
         keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,

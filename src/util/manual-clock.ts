@@ -40,7 +40,12 @@ export function createManualClock(startMs = 0, wallStartMs = 1_700_000_000_000):
     now: () => nowMs,
     wallNow: () => wallStartMs + nowMs,
     setTimer(delayMs: number, fn: () => void): Timer {
-      const timer: PendingTimer = { atMs: nowMs + Math.max(0, delayMs), seq: seq++, fn, cancelled: false }
+      const timer: PendingTimer = {
+        atMs: nowMs + Math.max(0, delayMs),
+        seq: seq++,
+        fn,
+        cancelled: false,
+      }
       timers.push(timer)
       return {
         clear: () => {

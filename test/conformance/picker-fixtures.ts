@@ -15,7 +15,12 @@ export function makeEndpoints(
     weights.map(
       (weight, i) =>
         new Endpoint(
-          { id: `${prefix}${i}`, url: `http://10.0.0.${i}:80`, origin: `http://10.0.0.${i}:80`, weight },
+          {
+            id: `${prefix}${i}`,
+            url: `http://10.0.0.${i}:80`,
+            origin: `http://10.0.0.${i}:80`,
+            weight,
+          },
           { clock },
         ),
     ),

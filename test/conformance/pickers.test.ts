@@ -18,7 +18,13 @@ const CONFORMANCE: Readonly<Record<string, readonly PickerConformanceOptions[]>>
   random: [{ weighted: true, hashed: undefined }],
   'least-request': [
     { weighted: true, hashed: undefined, loadAware: true },
-    { weighted: true, hashed: undefined, loadAware: true, policyOptions: { choiceCount: 3 }, label: 'choiceCount 3' },
+    {
+      weighted: true,
+      hashed: undefined,
+      loadAware: true,
+      policyOptions: { choiceCount: 3 },
+      label: 'choiceCount 3',
+    },
   ],
   'least-connections': [{ weighted: false, hashed: undefined, loadAware: true }],
   'weighted-least-connections': [
@@ -27,17 +33,35 @@ const CONFORMANCE: Readonly<Record<string, readonly PickerConformanceOptions[]>>
   ],
   'least-response-time': [
     { weighted: true, hashed: undefined, loadAware: true },
-    { weighted: true, hashed: undefined, loadAware: true, policyOptions: { explorationShare: 0 }, label: 'no exploration' },
+    {
+      weighted: true,
+      hashed: undefined,
+      loadAware: true,
+      policyOptions: { explorationShare: 0 },
+      label: 'no exploration',
+    },
   ],
   'ip-hash': [
     { weighted: true, hashed: 'ip' },
-    { weighted: true, hashed: 'ip', ...bounded, policyOptions: { boundedLoadFactor: 1.25 }, label: 'bounded load' },
+    {
+      weighted: true,
+      hashed: 'ip',
+      ...bounded,
+      policyOptions: { boundedLoadFactor: 1.25 },
+      label: 'bounded load',
+    },
   ],
   'consistent-hash': [
     { weighted: true, hashed: 'key', ...bounded },
     { weighted: true, hashed: 'key', policyOptions: { boundedLoadFactor: 0 }, label: 'unbounded' },
     // Ring balance is about 1/sqrt(points): 4096 points per weight keeps shares within 5%.
-    { weighted: true, hashed: 'key', ...bounded, policyOptions: { algorithm: 'ring', vnodesPerWeight: 4096 }, label: 'ring' },
+    {
+      weighted: true,
+      hashed: 'key',
+      ...bounded,
+      policyOptions: { algorithm: 'ring', vnodesPerWeight: 4096 },
+      label: 'ring',
+    },
   ],
 }
 

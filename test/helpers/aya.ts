@@ -17,7 +17,10 @@ export interface RunningAya {
  * Starts a real Aya from a config object, with every listener and the admin on port 0 unless the
  * config says otherwise, and logs captured in memory.
  */
-export async function startAya(raw: Record<string, unknown>, env: Record<string, string> = {}): Promise<RunningAya> {
+export async function startAya(
+  raw: Record<string, unknown>,
+  env: Record<string, string> = {},
+): Promise<RunningAya> {
   const withDefaults = {
     listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
     admin: { address: '127.0.0.1', port: 0 },

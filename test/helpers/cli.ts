@@ -13,7 +13,10 @@ export interface CliResult {
   readonly stderr: string
 }
 
-export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export async function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
   const child = spawn(process.execPath, [AYA_BIN, ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,11 +47,14 @@ export async function spawnCli(
   const ready = new Promise<void>((resolve, reject) => {
     const check = (chunk: Buffer) => {
       output += chunk
-      if (typeof readyText === 'string' ? output.includes(readyText) : readyText.test(output)) resolve()
+      if (typeof readyText === 'string' ? output.includes(readyText) : readyText.test(output))
+        resolve()
     }
     child.stdout!.on('data', check)
     child.stderr!.on('data', check)
-    child.once('exit', (code) => reject(new Error(`aya exited with ${code} before ready:\n${output}`)))
+    child.once('exit', (code) =>
+      reject(new Error(`aya exited with ${code} before ready:\n${output}`)),
+    )
   })
   await ready
   return { child, output: () => output }

@@ -42,7 +42,13 @@ export function startNamedUpstream(name: string): Promise<TestUpstream> {
       bytes += chunk.length
     })
     req.on('end', () => {
-      const body = JSON.stringify({ name, url: req.url, method: req.method, bytes, headers: req.headers })
+      const body = JSON.stringify({
+        name,
+        url: req.url,
+        method: req.method,
+        bytes,
+        headers: req.headers,
+      })
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(body)
     })

@@ -19,9 +19,20 @@ describe('admin listener and observability', () => {
     await (await request(`${aya.url}/x`, { method: 'POST', body: 'hello' })).body.dump()
     const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
     const endpoint = new URL(upstream.url).host
-    assert.match(metrics, new RegExp(`aya_requests_total\\{route="main",upstream="web",endpoint="${endpoint}",status="200"\\} 4`))
-    assert.match(metrics, /aya_request_duration_seconds_bucket\{le="[\d.]+",route="main",upstream="web"\}/)
-    assert.match(metrics, new RegExp(`aya_endpoint_inflight_requests\\{upstream="web",endpoint="${endpoint}"\\} 0`))
+    assert.match(
+      metrics,
+      new RegExp(
+        `aya_requests_total\\{route="main",upstream="web",endpoint="${endpoint}",status="200"\\} 4`,
+      ),
+    )
+    assert.match(
+      metrics,
+      /aya_request_duration_seconds_bucket\{le="[\d.]+",route="main",upstream="web"\}/,
+    )
+    assert.match(
+      metrics,
+      new RegExp(`aya_endpoint_inflight_requests\\{upstream="web",endpoint="${endpoint}"\\} 0`),
+    )
     assert.match(metrics, /aya_request_bytes_total\{route="main"\} 5/)
   })
 

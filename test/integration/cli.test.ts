@@ -29,14 +29,29 @@ describe('aya validate', () => {
   })
 
   const broken: Array<[string, string, RegExp]> = [
-    ['a wrong type', valid().replace('port: 0\nadmin', 'port: "x"\nadmin'), /^listeners\[0\]\.port: expected a port number .*got "x"$/m],
-    ['an unknown policy', valid().replace('  api:\n', '  api:\n    policy: fastest\n'), /^upstreams\.api\.policy: unknown policy "fastest"/m],
+    [
+      'a wrong type',
+      valid().replace('port: 0\nadmin', 'port: "x"\nadmin'),
+      /^listeners\[0\]\.port: expected a port number .*got "x"$/m,
+    ],
+    [
+      'an unknown policy',
+      valid().replace('  api:\n', '  api:\n    policy: fastest\n'),
+      /^upstreams\.api\.policy: unknown policy "fastest"/m,
+    ],
     [
       'a duplicate listener port',
-      valid().replace('    port: 0\nadmin', '    port: 8181\n  - name: second\n    port: 8181\nadmin'),
+      valid().replace(
+        '    port: 0\nadmin',
+        '    port: 8181\n  - name: second\n    port: 8181\nadmin',
+      ),
       /^listeners\[1\]\.port: duplicate listener port 8181/m,
     ],
-    ['a route to a missing upstream', valid().replace('upstream: api', 'upstream: ghost'), /^routes\[0\]\.upstream: unknown upstream "ghost"/m],
+    [
+      'a route to a missing upstream',
+      valid().replace('upstream: api', 'upstream: ghost'),
+      /^routes\[0\]\.upstream: unknown upstream "ghost"/m,
+    ],
   ]
   for (const [what, text, expected] of broken) {
     test(`prints the error and exits 2 for ${what}`, async () => {
@@ -49,7 +64,9 @@ describe('aya validate', () => {
   }
 
   test('prints every error, not just the first', async () => {
-    const text = valid().replace('upstream: api', 'upstream: ghost').replace('  api:\n', '  api:\n    policy: fastest\n')
+    const text = valid()
+      .replace('upstream: api', 'upstream: ghost')
+      .replace('  api:\n', '  api:\n    policy: fastest\n')
     const result = await runCli(['validate', '--config', await writeTempFile('aya.yaml', text)])
     assert.equal(result.code, 2)
     assert.equal(result.stderr.trim().split('\n').length, 2)
@@ -59,7 +76,10 @@ describe('aya validate', () => {
     const file = await writeTempFile('aya.yaml', valid('${API_URL}'))
     const result = await runCli(['validate', '--config', file])
     assert.equal(result.code, 2)
-    assert.match(result.stderr, /upstreams\.api\.endpoints\[0\]\.url: environment variable API_URL is not set/)
+    assert.match(
+      result.stderr,
+      /upstreams\.api\.endpoints\[0\]\.url: environment variable API_URL is not set/,
+    )
     const ok = await runCli(['validate', '--config', file], { API_URL: 'http://127.0.0.1:9009' })
     assert.equal(ok.code, 0)
   })
@@ -67,7 +87,10 @@ describe('aya validate', () => {
 
 describe('aya start', () => {
   test('refuses to start on a bad config and exits 2', async () => {
-    const file = await writeTempFile('aya.yaml', valid().replace('upstream: api', 'upstream: ghost'))
+    const file = await writeTempFile(
+      'aya.yaml',
+      valid().replace('upstream: api', 'upstream: ghost'),
+    )
     const result = await runCli(['start', '--config', file])
     assert.equal(result.code, 2)
     assert.match(result.stderr, /unknown upstream "ghost"/)
@@ -79,7 +102,10 @@ describe('aya start', () => {
     })
     try {
       const file = await writeTempFile('aya.yaml', valid(upstream.url))
-      const { child, output } = await spawnCli(['start', '--config', file], /listener public on http:\/\/[\d.]+:\d+/)
+      const { child, output } = await spawnCli(
+        ['start', '--config', file],
+        /listener public on http:\/\/[\d.]+:\d+/,
+      )
       const port = Number(/listener public on http:\/\/[\d.]+:(\d+)/.exec(output())![1])
       const pending = request(`http://127.0.0.1:${port}/slow`)
       await new Promise((resolve) => setTimeout(resolve, 100))

@@ -20,14 +20,17 @@ async function bootExample(t: import('node:test').TestContext, file: string): Pr
   parseConfigText(text, {})
   const raw = parse(text) as {
     listeners: Array<Record<string, unknown>>
-    routes: Array<{ match?: { pathPrefix?: string; method?: string | string[]; headers?: Record<string, string> } }>
+    routes: Array<{
+      match?: { pathPrefix?: string; method?: string | string[]; headers?: Record<string, string> }
+    }>
     upstreams: Record<string, { endpoints?: Array<{ url: string }> }>
     admin?: unknown
   }
   const upstreams = new Map<string, TestUpstream>()
   for (const upstream of Object.values(raw.upstreams)) {
     for (const endpoint of upstream.endpoints ?? []) {
-      if (!upstreams.has(endpoint.url)) upstreams.set(endpoint.url, await startNamedUpstream(endpoint.url))
+      if (!upstreams.has(endpoint.url))
+        upstreams.set(endpoint.url, await startNamedUpstream(endpoint.url))
       endpoint.url = upstreams.get(endpoint.url)!.url
     }
   }
@@ -37,13 +40,18 @@ async function bootExample(t: import('node:test').TestContext, file: string): Pr
   const aya = await startAya(raw as unknown as Record<string, unknown>)
   t.after(() => aya.close())
   for (const route of raw.routes) {
-    const method = Array.isArray(route.match?.method) ? route.match.method[0] : (route.match?.method ?? 'GET')
+    const method = Array.isArray(route.match?.method)
+      ? route.match.method[0]
+      : (route.match?.method ?? 'GET')
     const res = await request(`${aya.url}${route.match?.pathPrefix ?? '/'}`, {
       method: method as 'GET',
       headers: { ...route.match?.headers, 'x-user': 'u1', 'x-session-id': 's1' },
     })
     await res.body.dump()
-    assert.ok(res.statusCode < 500, `${file} route ${route.match?.pathPrefix}: status ${res.statusCode}`)
+    assert.ok(
+      res.statusCode < 500,
+      `${file} route ${route.match?.pathPrefix}: status ${res.statusCode}`,
+    )
   }
 }
 
@@ -51,7 +59,8 @@ describe('example configs', async () => {
   const files = (await readdir(EXAMPLES)).filter((name) => name.endsWith('.yaml'))
   test('there are examples to boot', () => assert.ok(files.length >= 3))
   for (const name of files) {
-    test(`boots examples/${name} and serves every route`, (t) => bootExample(t, join(EXAMPLES, name)))
+    test(`boots examples/${name} and serves every route`, (t) =>
+      bootExample(t, join(EXAMPLES, name)))
   }
   test('boots the default aya.yaml', (t) => bootExample(t, ROOT_CONFIG))
 })

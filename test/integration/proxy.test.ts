@@ -15,7 +15,9 @@ describe('http proxy', () => {
     t.after(() => Promise.all(upstreams.map((u) => u.close())))
     const aya = await startAya({
       routes: [{ match: { pathPrefix: '/' }, upstream: 'web' }],
-      upstreams: { web: { policy: 'round-robin', endpoints: upstreams.map((u) => ({ url: u.url })) } },
+      upstreams: {
+        web: { policy: 'round-robin', endpoints: upstreams.map((u) => ({ url: u.url })) },
+      },
     })
     t.after(() => aya.close())
     const counts = new Map<string, number>()
@@ -51,10 +53,15 @@ describe('http proxy', () => {
     assert.equal(res.statusCode, 200)
     const iterator = res.body[Symbol.asyncIterator]()
     const first = await iterator.next()
-    assert.equal(String(first.value), 'data: first\n\n', 'first event arrives while upstream is still open')
+    assert.equal(
+      String(first.value),
+      'data: first\n\n',
+      'first event arrives while upstream is still open',
+    )
     release()
     let rest = ''
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest += String(next.value)
+    for (let next = await iterator.next(); !next.done; next = await iterator.next())
+      rest += String(next.value)
     assert.equal(rest, 'data: last\n\n')
   })
 
@@ -97,7 +104,9 @@ describe('http proxy', () => {
     t.after(() => aya.close())
     const res = await request(`${aya.url}/other`)
     assert.equal(res.statusCode, 404)
-    const body = (await res.body.json()) as { error: { code: string; requestId: string; message: string } }
+    const body = (await res.body.json()) as {
+      error: { code: string; requestId: string; message: string }
+    }
     assert.equal(body.error.code, 'LB_ERR_NO_ROUTE')
     assert.equal(body.error.requestId, res.headers['x-request-id'])
     assert.ok(body.error.message.length > 0)
@@ -112,7 +121,10 @@ describe('http proxy', () => {
     t.after(() => aya.close())
     const res = await request(`${aya.url}/`)
     assert.equal(res.statusCode, 502)
-    assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'LB_ERR_CONNECT_FAILED')
+    assert.equal(
+      ((await res.body.json()) as { error: { code: string } }).error.code,
+      'LB_ERR_CONNECT_FAILED',
+    )
   })
 
   test('fails over to another endpoint when one refuses connections', async (t) => {
@@ -122,7 +134,10 @@ describe('http proxy', () => {
     const aya = await startAya({
       routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
       upstreams: {
-        u: { policy: 'round-robin', endpoints: [{ url: `http://127.0.0.1:${port}` }, { url: upstream.url }] },
+        u: {
+          policy: 'round-robin',
+          endpoints: [{ url: `http://127.0.0.1:${port}` }, { url: upstream.url }],
+        },
       },
     })
     t.after(() => aya.close())
@@ -145,7 +160,10 @@ describe('http proxy', () => {
     t.after(() => aya.close())
     const res = await request(`${aya.url}/`)
     assert.equal(res.statusCode, 504)
-    assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'LB_ERR_FIRST_BYTE_TIMEOUT')
+    assert.equal(
+      ((await res.body.json()) as { error: { code: string } }).error.code,
+      'LB_ERR_FIRST_BYTE_TIMEOUT',
+    )
   })
 
   test('cuts the client connection when the upstream stalls after the response started', async (t) => {
@@ -175,7 +193,10 @@ describe('http proxy', () => {
     t.after(() => aya.close())
     const res = await request(`${aya.url}/`, { method: 'POST', body: Buffer.alloc(2000) })
     assert.equal(res.statusCode, 413)
-    assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'LB_ERR_BODY_TOO_LARGE')
+    assert.equal(
+      ((await res.body.json()) as { error: { code: string } }).error.code,
+      'LB_ERR_BODY_TOO_LARGE',
+    )
     assert.equal(upstream.requests.length, 0)
   })
 
@@ -224,9 +245,13 @@ describe('http proxy', () => {
     while (!raw.includes('}')) await once(socket, 'data')
     socket.destroy()
     const [head, body] = raw.split('\r\n\r\n') as [string, string]
-    const seen = JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1)) as Record<string, string>
+    const seen = JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1)) as Record<
+      string,
+      string
+    >
     assert.equal(seen['x-keep'], 'yes')
-    for (const name of ['x-drop-me', 'keep-alive', 'te', 'proxy-connection']) assert.equal(seen[name], undefined, name)
+    for (const name of ['x-drop-me', 'keep-alive', 'te', 'proxy-connection'])
+      assert.equal(seen[name], undefined, name)
     assert.equal(seen.host, 'example.test')
     assert.equal(seen['x-forwarded-for'], '127.0.0.1')
     assert.equal(seen['x-forwarded-proto'], 'http')
@@ -262,7 +287,9 @@ describe('http proxy', () => {
       upstreams: {
         web: {
           policy: 'round-robin',
-          sticky: { cookie: { name: 'aya_sticky', ttlMs: 60000, secret: 's3cret' } },
+          sticky: {
+            cookie: { name: 'aya_sticky', ttlMs: 60000, secret: 'a-test-secret-of-some-length' },
+          },
           endpoints: upstreams.map((u) => ({ url: u.url })),
         },
       },

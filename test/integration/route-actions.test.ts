@@ -14,17 +14,28 @@ interface Echo {
 
 describe('route actions', () => {
   test('matches on host, method, path prefix and headers, first match wins', async (t) => {
-    const [blue, other] = await Promise.all([startNamedUpstream('blue'), startNamedUpstream('other')])
+    const [blue, other] = await Promise.all([
+      startNamedUpstream('blue'),
+      startNamedUpstream('other'),
+    ])
     t.after(() => Promise.all([blue.close(), other.close()]))
     const aya = await startAya({
       routes: [
         {
-          match: { pathPrefix: '/api', host: 'api.example.com', method: 'GET', headers: { 'x-tenant': 'blue' } },
+          match: {
+            pathPrefix: '/api',
+            host: 'api.example.com',
+            method: 'GET',
+            headers: { 'x-tenant': 'blue' },
+          },
           upstream: 'blue',
         },
         { match: { pathPrefix: '/' }, upstream: 'other' },
       ],
-      upstreams: { blue: { endpoints: [{ url: blue.url }] }, other: { endpoints: [{ url: other.url }] } },
+      upstreams: {
+        blue: { endpoints: [{ url: blue.url }] },
+        other: { endpoints: [{ url: other.url }] },
+      },
     })
     t.after(() => aya.close())
     const hit = async (path: string, headers: Record<string, string>, method = 'GET') => {
@@ -66,7 +77,12 @@ describe('route actions', () => {
 
   test('redirects with the configured status, keeping the query', async (t) => {
     const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/old' }, redirect: { scheme: 'https', pathPrefix: '/new', status: 308 } }],
+      routes: [
+        {
+          match: { pathPrefix: '/old' },
+          redirect: { scheme: 'https', pathPrefix: '/new', status: 308 },
+        },
+      ],
       upstreams: {},
     })
     t.after(() => aya.close())
@@ -77,7 +93,10 @@ describe('route actions', () => {
   })
 
   test('splits traffic between upstream groups by weight', async (t) => {
-    const [stable, canary] = await Promise.all([startNamedUpstream('stable'), startNamedUpstream('canary')])
+    const [stable, canary] = await Promise.all([
+      startNamedUpstream('stable'),
+      startNamedUpstream('canary'),
+    ])
     t.after(() => Promise.all([stable.close(), canary.close()]))
     const aya = await startAya({
       routes: [
@@ -89,7 +108,10 @@ describe('route actions', () => {
           ],
         },
       ],
-      upstreams: { stable: { endpoints: [{ url: stable.url }] }, canary: { endpoints: [{ url: canary.url }] } },
+      upstreams: {
+        stable: { endpoints: [{ url: stable.url }] },
+        canary: { endpoints: [{ url: canary.url }] },
+      },
     })
     t.after(() => aya.close())
     let canaryCount = 0
@@ -101,11 +123,17 @@ describe('route actions', () => {
   })
 
   test('mirrors requests with their body to a shadow group without waiting for it', async (t) => {
-    const [primary, shadow] = await Promise.all([startNamedUpstream('primary'), startNamedUpstream('shadow')])
+    const [primary, shadow] = await Promise.all([
+      startNamedUpstream('primary'),
+      startNamedUpstream('shadow'),
+    ])
     t.after(() => Promise.all([primary.close(), shadow.close()]))
     const aya = await startAya({
       routes: [{ match: { pathPrefix: '/' }, upstream: 'primary', mirror: { upstream: 'shadow' } }],
-      upstreams: { primary: { endpoints: [{ url: primary.url }] }, shadow: { endpoints: [{ url: shadow.url }] } },
+      upstreams: {
+        primary: { endpoints: [{ url: primary.url }] },
+        shadow: { endpoints: [{ url: shadow.url }] },
+      },
     })
     t.after(() => aya.close())
     const res = await request(`${aya.url}/m`, { method: 'POST', body: 'x'.repeat(5000) })

@@ -7,6 +7,13 @@ import { countChatTokens } from '../../src/sim/sim-tokenizer.ts'
 
 const MODEL = H100_LLAMA3_8B.modelName
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests read arbitrary response JSON
+type Json = any
+
+async function json(res: Response): Promise<Json> {
+  return res.json()
+}
+
 /** Splits an SSE body into its `data:` payloads, checking OpenAI's exact framing on the way. */
 function readSse(raw: string): string[] {
   assert.ok(raw.endsWith('data: [DONE]\n\n'), 'stream must end with data: [DONE]')
@@ -64,7 +71,7 @@ describe('sim engine server', () => {
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/)
     const payloads = readSse(await res.text())
     assert.equal(payloads.pop(), '[DONE]')
-    const chunks = payloads.map((p) => JSON.parse(p))
+    const chunks = payloads.map((p): Json => JSON.parse(p))
     for (const c of chunks) {
       assert.equal(c.id, chunks[0].id)
       assert.match(c.id, /^chatcmpl-/)
@@ -101,7 +108,7 @@ describe('sim engine server', () => {
     })
     const chunks = readSse(await res.text())
       .slice(0, -1)
-      .map((p) => JSON.parse(p))
+      .map((p): Json => JSON.parse(p))
     assert.equal(chunks.length, 1 + 3 + 1)
     assert.equal(chunks.at(-1).choices[0].finish_reason, 'length')
     assert.ok(chunks.every((c) => !('usage' in c)))
@@ -115,7 +122,7 @@ describe('sim engine server', () => {
       stream_options: { include_usage: true },
     })
     const payloads = readSse(await res.text())
-    const chunks = payloads.slice(0, -1).map((p) => JSON.parse(p))
+    const chunks = payloads.slice(0, -1).map((p): Json => JSON.parse(p))
     assert.ok(chunks.every((c) => c.object === 'text_completion' && /^cmpl-/.test(c.id)))
     assert.equal(chunks.length, 4 + 1 + 1)
     assert.deepEqual(chunks.at(-1).usage, {
@@ -133,7 +140,7 @@ describe('sim engine server', () => {
       { 'x-aya-sim-output-tokens': '12' },
     )
     assert.equal(res.status, 200)
-    const body = await res.json()
+    const body = await json(res)
     assert.equal(body.object, 'chat.completion')
     assert.equal(body.choices[0].message.role, 'assistant')
     assert.equal(body.choices[0].finish_reason, 'stop')
@@ -143,7 +150,7 @@ describe('sim engine server', () => {
 
   it('returns usage in a non-streaming completions body', async () => {
     const res = await post(server, '/v1/completions', { prompt: 'x y', max_tokens: 2 })
-    const body = await res.json()
+    const body = await json(res)
     assert.equal(body.object, 'text_completion')
     assert.equal(body.choices[0].finish_reason, 'length')
     assert.deepEqual(body.usage, { prompt_tokens: 2, total_tokens: 4, completion_tokens: 2 })
@@ -155,7 +162,7 @@ describe('sim engine server', () => {
       messages: [{ role: 'user', content }],
     })
     assert.equal(res.status, 400)
-    const body = await res.json()
+    const body = await json(res)
     assert.equal(body.error.type, 'invalid_request_error')
     assert.equal(body.error.code, 'context_length_exceeded')
     assert.equal(body.error.param, 'messages')
@@ -165,18 +172,18 @@ describe('sim engine server', () => {
   it('answers 400 when prompt plus max_tokens exceeds the context window', async () => {
     const res = await post(server, '/v1/completions', { prompt: 'a b', max_tokens: 131_071 })
     assert.equal(res.status, 400)
-    assert.equal((await res.json()).error.code, 'context_length_exceeded')
+    assert.equal((await json(res)).error.code, 'context_length_exceeded')
   })
 
   it('answers 400 in OpenAI error shape for bad JSON and a bad body', async () => {
     const bad = await post(server, '/v1/chat/completions', '{"messages": [')
     assert.equal(bad.status, 400)
-    const body = await bad.json()
+    const body = await json(bad)
     assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type'])
     assert.equal(body.error.type, 'invalid_request_error')
     const noMessages = await post(server, '/v1/chat/completions', { messages: [] })
     assert.equal(noMessages.status, 400)
-    assert.equal((await noMessages.json()).error.param, 'messages')
+    assert.equal((await json(noMessages)).error.param, 'messages')
   })
 
   it('answers 404 for a model it does not serve', async () => {
@@ -185,14 +192,14 @@ describe('sim engine server', () => {
       messages: [{ role: 'user', content: 'hi' }],
     })
     assert.equal(res.status, 404)
-    assert.equal((await res.json()).error.code, 'model_not_found')
+    assert.equal((await json(res)).error.code, 'model_not_found')
   })
 
   it('lists its model and reports healthy', async () => {
     const health = await fetch(`${server.url}/health`)
     assert.equal(health.status, 200)
     assert.equal(await health.text(), '')
-    const models = await (await fetch(`${server.url}/v1/models`)).json()
+    const models = await json(await fetch(`${server.url}/v1/models`))
     assert.equal(models.object, 'list')
     assert.equal(models.data[0].id, MODEL)
     assert.equal(models.data[0].max_model_len, 131_072)
@@ -262,7 +269,7 @@ describe('sim engine server during startup', () => {
     )
     t.after(() => server.close())
     assert.equal((await fetch(`${server.url}/health`)).status, 503)
-    assert.deepEqual(await (await fetch(`${server.url}/v1/models`)).json(), {
+    assert.deepEqual(await json(await fetch(`${server.url}/v1/models`)), {
       object: 'list',
       data: [],
     })
@@ -270,10 +277,9 @@ describe('sim engine server during startup', () => {
       messages: [{ role: 'user', content: 'hi' }],
     })
     assert.equal(res.status, 503)
-    assert.equal((await res.json()).error.code, 503)
-    await waitFor(() => server.engine !== undefined && performance.now() > 0, 10)
+    assert.equal((await json(res)).error.code, 503)
     await new Promise((r) => setTimeout(r, 110))
     assert.equal((await fetch(`${server.url}/health`)).status, 200)
-    assert.equal((await (await fetch(`${server.url}/v1/models`)).json()).data.length, 1)
+    assert.equal((await json(await fetch(`${server.url}/v1/models`))).data.length, 1)
   })
 })

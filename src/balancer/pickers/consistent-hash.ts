@@ -1,5 +1,5 @@
-import { definePicker } from '../picker-definition.ts'
 import type { Picker, PickerDeps } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 import { createHashedPicker, type HashedOptions, hashedOptionsSchema } from './hashed-picker.ts'
 
 export const consistentHashOptionsSchema = hashedOptionsSchema({ boundedLoadFactor: 1.25 })

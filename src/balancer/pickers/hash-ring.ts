@@ -46,7 +46,13 @@ export function buildHashRing(eligible: readonly Endpoint[], vnodesPerWeight: nu
     points[p] = Math.floor(value / INDEX_SPACE)
     owners[p] = value % INDEX_SPACE
   }
-  return { members, weights, totalWeight, owners, locate: (keyHash) => firstAtOrAfter(points, keyHash) }
+  return {
+    members,
+    weights,
+    totalWeight,
+    owners,
+    locate: (keyHash) => firstAtOrAfter(points, keyHash),
+  }
 }
 
 /** Index of the first point >= keyHash, wrapping to 0 past the last. */

@@ -24,7 +24,10 @@ export function hashedOptionsSchema(defaults: { readonly boundedLoadFactor: numb
       /** 0 turns bounded load off; otherwise at least 1 (1.25 lets an endpoint carry 25% over its share). */
       boundedLoadFactor: z
         .number()
-        .refine((factor) => factor === 0 || factor >= 1, 'boundedLoadFactor must be 0 (off) or >= 1')
+        .refine(
+          (factor) => factor === 0 || factor >= 1,
+          'boundedLoadFactor must be 0 (off) or >= 1',
+        )
         .default(defaults.boundedLoadFactor),
     })
     .strict()

@@ -1,5 +1,5 @@
-import { definePicker } from '../picker-definition.ts'
 import type { PickContext, Picker, PickerDeps } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 import { createHashedPicker, type HashedOptions, hashedOptionsSchema } from './hashed-picker.ts'
 
 /**
@@ -22,7 +22,9 @@ export function createIpHashPicker(options: HashedOptions, deps: PickerDeps): Pi
 function clientKey(ctx: PickContext): string | undefined {
   const ip = ctx.clientIp
   if (ip === undefined || ip === '') return undefined
-  return ip.startsWith(IPV4_MAPPED_PREFIX) && ip.includes('.') ? ip.slice(IPV4_MAPPED_PREFIX.length) : ip
+  return ip.startsWith(IPV4_MAPPED_PREFIX) && ip.includes('.')
+    ? ip.slice(IPV4_MAPPED_PREFIX.length)
+    : ip
 }
 
 export const ipHashPicker = definePicker({

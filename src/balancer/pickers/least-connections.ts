@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Endpoint } from '../../upstream/endpoint.ts'
-import { definePicker } from '../picker-definition.ts'
 import { isExcluded, type Picker } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 
 /**
  * Full scan for the fewest in-flight requests, ignoring weights. The scan starts one past the last

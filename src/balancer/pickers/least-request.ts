@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Endpoint } from '../../upstream/endpoint.ts'
-import { definePicker } from '../picker-definition.ts'
 import type { Picker, PickerDeps } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 import { memoizeBySnapshot } from './snapshot-memo.ts'
 import { buildWeightIndex, pickByWeight, weightOf } from './weight-index.ts'
 

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Endpoint } from '../../upstream/endpoint.ts'
-import { definePicker } from '../picker-definition.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 import { createSmoothState, pickSmooth } from './smooth-weighted.ts'
 import { memoizeBySnapshot } from './snapshot-memo.ts'
 import { buildWeightIndex, pickByWeight, weightOf } from './weight-index.ts'

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { definePicker } from '../picker-definition.ts'
 import type { Picker, PickerDeps } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 import { memoizeBySnapshot } from './snapshot-memo.ts'
 import { buildWeightIndex, pickByWeight } from './weight-index.ts'
 

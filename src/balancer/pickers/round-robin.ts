@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { definePicker } from '../picker-definition.ts'
 import { isExcluded, type Picker } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 
 /** Plain rotation, ignoring weights. */
 export function createRoundRobinPicker(): Picker {

@@ -1,5 +1,5 @@
 import type { Endpoint } from '../../upstream/endpoint.ts'
-import { randomInt, type Random } from '../../util/random.ts'
+import { type Random, randomInt } from '../../util/random.ts'
 import { isExcluded, type PickContext } from '../picker.ts'
 
 /**
@@ -41,7 +41,8 @@ export function pickByWeight(
 ): Endpoint | undefined {
   const n = eligible.length
   if (n === 0) return undefined
-  if (ctx.exclude !== undefined && ctx.exclude.size > 0) return pickByWeightExcluding(eligible, ctx, random)
+  if (ctx.exclude !== undefined && ctx.exclude.size > 0)
+    return pickByWeightExcluding(eligible, ctx, random)
   if (index.total === 0) return eligible[randomInt(random, n)]
   const target = random() * index.total
   let lo = 0

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { definePicker } from '../picker-definition.ts'
 import { isExcluded, type Picker } from '../picker.ts'
+import { definePicker } from '../picker-definition.ts'
 import { createSmoothState, pickSmooth } from './smooth-weighted.ts'
 import { memoizeBySnapshot } from './snapshot-memo.ts'
 

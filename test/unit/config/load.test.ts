@@ -6,7 +6,11 @@ import { parseConfigObject, parseConfigText } from '../../../src/config/load.ts'
 const base = () => ({
   listeners: [{ name: 'public', address: '127.0.0.1', port: 8080 }],
   routes: [{ match: { pathPrefix: '/' }, upstream: 'api' }],
-  upstreams: { api: { endpoints: [{ url: 'http://127.0.0.1:9001', weight: 3 }, { url: 'http://127.0.0.1:9002' }] } },
+  upstreams: {
+    api: {
+      endpoints: [{ url: 'http://127.0.0.1:9001', weight: 3 }, { url: 'http://127.0.0.1:9002' }],
+    },
+  },
 })
 
 function issuesOf(fn: () => unknown): string[] {
@@ -24,7 +28,11 @@ describe('config loading', () => {
     const config = parseConfigObject(base(), {})
     assert.equal(config.upstreams.api!.policy, 'least-request')
     assert.equal(config.listeners[0]!.maxBodyBytes, 16 * 1024 * 1024)
-    assert.deepEqual(config.upstreams.api!.timeouts, { connectMs: 2000, firstByteMs: 30000, idleMs: 60000 })
+    assert.deepEqual(config.upstreams.api!.timeouts, {
+      connectMs: 2000,
+      firstByteMs: 30000,
+      idleMs: 60000,
+    })
     assert.deepEqual(config.admin, { address: '127.0.0.1', port: 9901 })
     assert.equal(config.upstreams.api!.endpoints[1]!.weight, 1)
   })
@@ -38,9 +46,10 @@ describe('config loading', () => {
   test('names the path and the bad value', () => {
     const raw = base()
     raw.upstreams.api.endpoints[1] = { url: 'http://127.0.0.1:9002', weight: -3 }
-    assert.deepEqual(issuesOf(() => parseConfigObject(raw, {})), [
-      'upstreams.api.endpoints[1].weight: expected a positive integer, got -3',
-    ])
+    assert.deepEqual(
+      issuesOf(() => parseConfigObject(raw, {})),
+      ['upstreams.api.endpoints[1].weight: expected a positive integer, got -3'],
+    )
   })
 
   test('reports every problem at once', () => {
@@ -53,7 +62,12 @@ describe('config loading', () => {
       bogus: true,
     }
     const issues = issuesOf(() => parseConfigObject(raw, {}))
-    assert.ok(issues.some((i) => i.startsWith('listeners[0].port: expected a port number') && i.endsWith('got "eighty"')))
+    assert.ok(
+      issues.some(
+        (i) =>
+          i.startsWith('listeners[0].port: expected a port number') && i.endsWith('got "eighty"'),
+      ),
+    )
     assert.ok(issues.includes('unknown key "bogus"'))
   })
 
@@ -61,21 +75,32 @@ describe('config loading', () => {
     const raw = base() as ReturnType<typeof base> & { upstreams: { api: { policy?: string } } }
     raw.upstreams.api.policy = 'fastest-please'
     const [issue] = issuesOf(() => parseConfigObject(raw, {}))
-    assert.match(issue!, /^upstreams\.api\.policy: unknown policy "fastest-please" \(expected one of .*round-robin/)
+    assert.match(
+      issue!,
+      /^upstreams\.api\.policy: unknown policy "fastest-please" \(expected one of .*round-robin/,
+    )
   })
 
   test('rejects a duplicate listener port', () => {
-    const raw = { ...base(), listeners: [{ name: 'a', port: 8080 }, { name: 'b', port: 8080 }] }
-    assert.deepEqual(issuesOf(() => parseConfigObject(raw, {})), [
-      'listeners[1].port: duplicate listener port 8080 on 127.0.0.1 (also listeners[0])',
-    ])
+    const raw = {
+      ...base(),
+      listeners: [
+        { name: 'a', port: 8080 },
+        { name: 'b', port: 8080 },
+      ],
+    }
+    assert.deepEqual(
+      issuesOf(() => parseConfigObject(raw, {})),
+      ['listeners[1].port: duplicate listener port 8080 on 127.0.0.1 (also listeners[0])'],
+    )
   })
 
   test('rejects a route to a missing upstream', () => {
     const raw = { ...base(), routes: [{ match: { pathPrefix: '/' }, upstream: 'nope' }] }
-    assert.deepEqual(issuesOf(() => parseConfigObject(raw, {})), [
-      'routes[0].upstream: unknown upstream "nope" (known: api)',
-    ])
+    assert.deepEqual(
+      issuesOf(() => parseConfigObject(raw, {})),
+      ['routes[0].upstream: unknown upstream "nope" (known: api)'],
+    )
   })
 
   test('validates policyOptions against the chosen policy', () => {
@@ -138,7 +163,13 @@ upstreams:
     const config = parseConfigObject(
       {
         ...base(),
-        routes: [{ match: { pathPrefix: '/' }, upstream: 'api', requestHeaders: { set: { 'x-cost': '$$5' } } }],
+        routes: [
+          {
+            match: { pathPrefix: '/' },
+            upstream: 'api',
+            requestHeaders: { set: { 'x-cost': '$$5' } },
+          },
+        ],
       },
       {},
     )

@@ -45,7 +45,11 @@ describe('createClientAddressResolver', () => {
   it('stops at an invalid entry and returns the last trusted hop', () => {
     assert.equal(resolve('10.0.0.5', '203.0.113.9, unknown'), '10.0.0.5')
     assert.equal(resolve('10.0.0.5', '203.0.113.9, garbage, 10.0.0.7'), '10.0.0.7')
-    assert.equal(resolve('10.0.0.5', '1.2.3.4, 10.0.0.7, '), '10.0.0.5', 'an empty entry is invalid')
+    assert.equal(
+      resolve('10.0.0.5', '1.2.3.4, 10.0.0.7, '),
+      '10.0.0.5',
+      'an empty entry is invalid',
+    )
     assert.equal(resolve('10.0.0.5', ''), '10.0.0.5')
     assert.equal(resolve('10.0.0.5', '300.1.1.1'), '10.0.0.5')
   })
@@ -140,7 +144,10 @@ describe('validateCidr', () => {
   })
 
   it('explains what is wrong with a bad entry', () => {
-    assert.match(validateCidr('10.0.0.0/33') ?? '', /prefix length must be a whole number from 0 to 32/)
+    assert.match(
+      validateCidr('10.0.0.0/33') ?? '',
+      /prefix length must be a whole number from 0 to 32/,
+    )
     assert.match(validateCidr('fd00::/129') ?? '', /from 0 to 128/)
     assert.match(validateCidr('10.0.0.0/') ?? '', /prefix length/)
     assert.match(validateCidr('10.0.0.0/8/8') ?? '', /prefix length/)

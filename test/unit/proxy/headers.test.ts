@@ -99,7 +99,12 @@ describe('stripHopByHop', () => {
   })
 
   it('merges names that differ only in case in a hand-built record', () => {
-    const out = stripHopByHop({ 'X-Tag': 'a', 'x-tag': ['b', 'c'], Connection: 'X-Gone', 'X-GONE': '1' })
+    const out = stripHopByHop({
+      'X-Tag': 'a',
+      'x-tag': ['b', 'c'],
+      Connection: 'X-Gone',
+      'X-GONE': '1',
+    })
     assert.deepEqual(plain(out), { 'x-tag': ['a', 'b', 'c'] })
   })
 
@@ -120,7 +125,7 @@ describe('stripHopByHop', () => {
   it('keeps a field called __proto__ as a field, not a prototype', () => {
     const out = stripHopByHop(['__proto__', 'x', 'Accept', 'a'])
     assert.equal(Object.getPrototypeOf(out), null)
-    assert.equal(out.__proto__, 'x')
+    assert.equal(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, 'x')
     assert.deepEqual(Object.keys(out).sort(), ['__proto__', 'accept'])
   })
 

@@ -217,7 +217,10 @@ describe('keySelectorSchema', () => {
   })
 
   it('rejects an empty object, asking for exactly one field', () => {
-    assert.match(messageFor({}), /exactly one of 'header', 'cookie', 'query', 'ip', 'route', 'apiKey'/)
+    assert.match(
+      messageFor({}),
+      /exactly one of 'header', 'cookie', 'query', 'ip', 'route', 'apiKey'/,
+    )
   })
 
   it('rejects two fields at once, naming both', () => {

@@ -32,7 +32,10 @@ describe('createStickyCookie', () => {
   it('round-trips an endpoint id through encode and decode', () => {
     const { cookie } = setup()
     assert.equal(cookie.decode(cookie.encode('10.0.0.5:8080')), '10.0.0.5:8080')
-    assert.equal(cookie.decode(cookie.encode('ünïcode id; with=odd "chars"')), 'ünïcode id; with=odd "chars"')
+    assert.equal(
+      cookie.decode(cookie.encode('ünïcode id; with=odd "chars"')),
+      'ünïcode id; with=odd "chars"',
+    )
   })
 
   it('produces values made only of cookie-safe characters', () => {

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   CHAT_TOKENS_PER_MESSAGE,
+  chatPromptIdentity,
   chatTokens,
   contentWordsForPromptTokens,
   countChatTokens,
   countTextTokens,
   promptIdentity,
+  textPromptIdentity,
   textTokens,
 } from '../../../src/sim/sim-tokenizer.ts'
 
@@ -67,5 +69,26 @@ describe('sim tokenizer', () => {
     assert.equal(a.promptTokens, 20)
     assert.deepEqual(a.promptBlockHashes, b.promptBlockHashes)
     assert.notEqual(a.promptHash, b.promptHash)
+  })
+})
+
+describe('sim tokenizer prompt identity', () => {
+  it('hashes text and chat the same way as their token sequences', () => {
+    const text = ` alpha  beta\tgamma\n${words(70).join('  ')}`
+    assert.deepEqual(textPromptIdentity(text), promptIdentity(textTokens(text)))
+    const messages = [
+      { role: 'system', content: words(20, 's').join(' ') },
+      { role: 'user', content: text },
+    ]
+    assert.deepEqual(chatPromptIdentity(messages), promptIdentity(chatTokens(messages)))
+    assert.equal(chatPromptIdentity(messages).promptTokens, countChatTokens(messages))
+  })
+
+  it('gives two chats that share a system prompt equal leading block hashes', () => {
+    const system = { role: 'system', content: words(100, 'sys').join(' ') }
+    const a = chatPromptIdentity([system, { role: 'user', content: words(30, 'q').join(' ') }])
+    const b = chatPromptIdentity([system, { role: 'user', content: words(30, 'r').join(' ') }])
+    assert.deepEqual(a.promptBlockHashes.slice(0, 6), b.promptBlockHashes.slice(0, 6))
+    assert.notEqual(a.promptBlockHashes[6], b.promptBlockHashes[6])
   })
 })

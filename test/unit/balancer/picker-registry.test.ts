@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { findPicker, PICKERS, pickerNames } from '../../../src/balancer/picker-registry.ts'
+
+describe('picker registry', () => {
+  it('registers every documented policy under its own name', () => {
+    assert.deepEqual(pickerNames(), [
+      'consistent-hash',
+      'ip-hash',
+      'least-connections',
+      'least-request',
+      'least-response-time',
+      'random',
+      'round-robin',
+      'weighted-least-connections',
+      'weighted-round-robin',
+    ])
+    for (const [name, definition] of Object.entries(PICKERS)) assert.equal(definition.name, name)
+  })
+
+  it('gives every policy strict options that default from {}', () => {
+    for (const definition of Object.values(PICKERS)) {
+      assert.equal(definition.optionsSchema.safeParse({}).success, true, definition.name)
+      assert.equal(definition.optionsSchema.safeParse({ nope: 1 }).success, false, definition.name)
+    }
+  })
+
+  it('marks only consistent-hash as using the hashKey selector', () => {
+    const users = Object.values(PICKERS)
+      .filter((d) => d.usesHashKey)
+      .map((d) => d.name)
+    assert.deepEqual(users, ['consistent-hash'])
+  })
+
+  it('finds nothing for unknown names or inherited properties', () => {
+    assert.equal(findPicker('least-request'), PICKERS['least-request'])
+    assert.equal(findPicker('fastest'), undefined)
+    assert.equal(findPicker('constructor'), undefined)
+  })
+})
