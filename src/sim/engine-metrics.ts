@@ -205,6 +205,17 @@ export function createEngineMetrics(
     LATENESS_BUCKETS_S,
   )
 
+  let latenessMaxMs = 0
+  new Gauge({
+    name: 'aya_sim_step_lateness_max_seconds',
+    help: 'The latest any simulated step ended against its deadline so far, in engine seconds.',
+    labelNames,
+    registers,
+    collect() {
+      this.set(labels, latenessMaxMs / 1000)
+    },
+  })
+
   const observer: EngineObserver = {
     firstToken(ttftMs, queueMs) {
       ttft.observe(labels, ttftMs / 1000)
@@ -220,6 +231,7 @@ export function createEngineMetrics(
     step(info) {
       iterationTokens.observe(labels, info.prefillTokens + info.decodeSeqs)
       lateness.observe(labels, info.latenessMs / 1000)
+      latenessMaxMs = Math.max(latenessMaxMs, info.latenessMs)
     },
   }
   return { registry, observer }

@@ -2,9 +2,9 @@ import { z } from 'zod'
 import type { Endpoint } from '../../upstream/endpoint.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
-import { createSmoothState, pickSmooth } from './smooth-weighted.ts'
+import { createSmoothState, pickSmooth, type SmoothState } from './smooth-weighted.ts'
 import { memoizeBySnapshot } from './snapshot-memo.ts'
-import { buildWeightIndex, pickByWeight, weightOf } from './weight-index.ts'
+import { buildWeightIndex, pickByWeight } from './weight-index.ts'
 
 export const leastResponseTimeOptionsSchema = z
   .object({
@@ -40,55 +40,61 @@ export function createLeastResponseTimePicker(
   deps: PickerDeps,
 ): Picker {
   const stateFor = memoizeBySnapshot((eligible) => ({
-    ...createSmoothState(eligible),
-    weights: buildWeightIndex(eligible),
+    smooth: createSmoothState(eligible),
+    index: buildWeightIndex(eligible),
   }))
   return {
     name: 'least-response-time',
     pick(eligible, ctx) {
       if (eligible.length === 0) return undefined
-      const { current, scores, weights } = stateFor(eligible)
+      const { smooth, index } = stateFor(eligible)
       if (ctx.attempt === 0 && options.explorationShare > 0) {
         if (deps.random() < options.explorationShare) {
-          return pickByWeight(eligible, weights, ctx, deps.random)
+          return pickByWeight(eligible, index, ctx, deps.random)
         }
       }
-      const standInMs = bestSampledLatencyMs(eligible, ctx)
-      let min = Number.POSITIVE_INFINITY
-      for (let i = 0; i < eligible.length; i++) {
-        const endpoint = eligible[i]!
-        if (isExcluded(endpoint, ctx)) {
-          scores[i] = Number.NaN
-          continue
-        }
-        const cost = costOf(endpoint, standInMs)
-        scores[i] = cost
-        if (cost < min) min = cost
-      }
-      const winner = pickSmooth(eligible, current, scores, min + min * TIE_TOLERANCE)
+      const min = scoreCosts(eligible, ctx, smooth)
+      const winner = pickSmooth(smooth, min + min * TIE_TOLERANCE)
       return winner < 0 ? undefined : eligible[winner]
     },
   }
 }
 
-function bestSampledLatencyMs(eligible: readonly Endpoint[], ctx: PickContext): number {
-  let best = Number.POSITIVE_INFINITY
+const UNSAMPLED = -1
+
+/** Writes each endpoint's cost into `scores` (NaN when excluded) and returns the lowest. */
+function scoreCosts(eligible: readonly Endpoint[], ctx: PickContext, state: SmoothState): number {
+  const { scores, weights } = state
+  const hasExclusions = ctx.exclude !== undefined && ctx.exclude.size > 0
+  // First pass: latencies, and the best sampled one as the stand-in for endpoints without samples.
+  let bestSampledMs = Number.POSITIVE_INFINITY
   for (let i = 0; i < eligible.length; i++) {
     const endpoint = eligible[i]!
-    if (endpoint.latencySamples === 0 || isExcluded(endpoint, ctx)) continue
-    if (endpoint.latencyEwmaMs < best) best = endpoint.latencyEwmaMs
+    if (hasExclusions && isExcluded(endpoint, ctx)) {
+      scores[i] = Number.NaN
+    } else if (endpoint.latencySamples === 0) {
+      scores[i] = UNSAMPLED
+    } else {
+      const latencyMs = Math.max(endpoint.latencyEwmaMs, MIN_LATENCY_MS)
+      scores[i] = latencyMs
+      if (latencyMs < bestSampledMs) bestSampledMs = latencyMs
+    }
   }
   // With nothing sampled yet, any common latency makes the cost plain weighted least-connections.
-  return Math.max(best === Number.POSITIVE_INFINITY ? 1 : best, MIN_LATENCY_MS)
-}
-
-function costOf(endpoint: Endpoint, standInMs: number): number {
-  const weight = weightOf(endpoint)
-  if (weight === 0) return Number.POSITIVE_INFINITY
-  const unsampled = endpoint.latencySamples === 0
-  if (unsampled && endpoint.inflight === 0) return 0
-  const latencyMs = unsampled ? standInMs : Math.max(endpoint.latencyEwmaMs, MIN_LATENCY_MS)
-  return (latencyMs * (endpoint.inflight + 1)) / weight
+  const standInMs = bestSampledMs === Number.POSITIVE_INFINITY ? 1 : bestSampledMs
+  let min = Number.POSITIVE_INFINITY
+  for (let i = 0; i < eligible.length; i++) {
+    const latencyMs = scores[i]!
+    if (Number.isNaN(latencyMs)) continue
+    const inflight = eligible[i]!.inflight
+    const cost =
+      latencyMs === UNSAMPLED && inflight === 0
+        ? 0
+        : ((latencyMs === UNSAMPLED ? standInMs : latencyMs) * (inflight + 1)) / weights[i]!
+    scores[i] = cost
+    if (cost < min) min = cost
+  }
+  return min
 }
 
 export const leastResponseTimePicker = definePicker({

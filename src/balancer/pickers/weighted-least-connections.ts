@@ -3,7 +3,6 @@ import { isExcluded, type Picker } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
 import { createSmoothState, pickSmooth } from './smooth-weighted.ts'
 import { memoizeBySnapshot } from './snapshot-memo.ts'
-import { weightOf } from './weight-index.ts'
 
 /**
  * Full scan for the lowest `(inflight + 1) / weight`: the load an endpoint would carry per unit of
@@ -18,20 +17,22 @@ export function createWeightedLeastConnectionsPicker(): Picker {
     name: 'weighted-least-connections',
     pick(eligible, ctx) {
       if (eligible.length === 0) return undefined
-      const { current, scores } = stateFor(eligible)
+      const state = stateFor(eligible)
+      const { scores, weights } = state
+      const hasExclusions = ctx.exclude !== undefined && ctx.exclude.size > 0
       let min = Number.POSITIVE_INFINITY
       for (let i = 0; i < eligible.length; i++) {
         const endpoint = eligible[i]!
-        if (isExcluded(endpoint, ctx)) {
+        if (hasExclusions && isExcluded(endpoint, ctx)) {
           scores[i] = Number.NaN
           continue
         }
         // Exact ratios of integers round identically, so equal loads tie exactly.
-        const score = (endpoint.inflight + 1) / weightOf(endpoint)
+        const score = (endpoint.inflight + 1) / weights[i]!
         scores[i] = score
         if (score < min) min = score
       }
-      const winner = pickSmooth(eligible, current, scores, min)
+      const winner = pickSmooth(state, min)
       return winner < 0 ? undefined : eligible[winner]
     },
   }

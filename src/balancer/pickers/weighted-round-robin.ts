@@ -15,11 +15,13 @@ export function createWeightedRoundRobinPicker(): Picker {
     name: 'weighted-round-robin',
     pick(eligible, ctx) {
       if (eligible.length === 0) return undefined
-      const { current, scores } = stateFor(eligible)
+      const state = stateFor(eligible)
+      const { scores } = state
+      const hasExclusions = ctx.exclude !== undefined && ctx.exclude.size > 0
       for (let i = 0; i < eligible.length; i++) {
-        scores[i] = isExcluded(eligible[i]!, ctx) ? Number.NaN : 0
+        scores[i] = hasExclusions && isExcluded(eligible[i]!, ctx) ? Number.NaN : 0
       }
-      const winner = pickSmooth(eligible, current, scores, 0)
+      const winner = pickSmooth(state, 0)
       return winner < 0 ? undefined : eligible[winner]
     },
   }
