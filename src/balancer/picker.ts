@@ -1,3 +1,5 @@
+import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
+import type { LlmRequest } from '../llm/llm-request.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -11,6 +13,8 @@ export interface PickContext {
   readonly hashKey?: string | undefined
   /** The client address after `trustedProxies` is applied. */
   readonly clientIp?: string | undefined
+  /** Set on LLM routes: the parsed request (model, prompt text, token estimate, stream). */
+  readonly llm?: LlmRequest | undefined
 }
 
 /**
@@ -27,8 +31,10 @@ export interface Picker {
 export interface PickerDeps {
   readonly clock: Clock
   readonly random: Random
+  /** Engines' own metrics, scraped; absent or stale entries read as undefined (unknown). */
+  readonly engineMetrics?: EngineMetricsSource | undefined
 }
 
 export function isExcluded(endpoint: Endpoint, ctx: PickContext): boolean {
-  return ctx.exclude?.has(endpoint.id)
+  return ctx.exclude?.has(endpoint.id) === true
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../util/clock.ts'
 import { type EngineServer, startEngineServer } from './engine-server.ts'
 import { parseProfileList } from './profiles.ts'
 import { createScaledClock } from './scaled-clock.ts'
+import { warmUpSim } from './warm-up.ts'
 
 export interface SimFleetOptions {
   readonly replicas: number
@@ -43,6 +44,7 @@ export async function createSimFleet(
       `port must be an integer in 0–65535 leaving room for ${profiles.length} replicas`,
     )
   }
+  for (const profile of new Set(profiles)) warmUpSim(profile)
   const servers: EngineServer[] = []
   try {
     for (const [i, profile] of profiles.entries()) {

@@ -7,6 +7,7 @@ import {
   chatChunk,
   completionBody,
   completionChunk,
+  createTokenEventFormatter,
   errorBody,
   type ResponseIdentity,
   SSE_DONE,
@@ -14,9 +15,7 @@ import {
   usageChunk,
   usageOf,
 } from './openai-response.ts'
-
-/** The simulator's only private header: the true output length, read by the engine alone. */
-export const OUTPUT_TOKENS_HEADER = 'x-aya-sim-output-tokens'
+import { OUTPUT_TOKENS_HEADER } from './sim-headers.ts'
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
@@ -70,6 +69,7 @@ export function runInference(
     return
   }
   const chunkOptions = { includeUsage: request.includeUsage }
+  const tokenEvent = createTokenEventFormatter(identity, request.api, chunkOptions)
   let text = ''
   let isDone = false
   let isStreaming = false
@@ -107,13 +107,10 @@ export function runInference(
           text += token.text
           return
         }
-        if (request.api === 'completions') {
-          return writeChunk(completionChunk(identity, token.text, null, chunkOptions))
-        }
-        if (token.index === 0) {
+        if (token.index === 0 && request.api === 'chat') {
           writeChunk(chatChunk(identity, { role: 'assistant', content: '' }, null, chunkOptions))
         }
-        writeChunk(chatChunk(identity, { content: token.text }, null, chunkOptions))
+        if (!res.writableEnded && !res.destroyed) res.write(tokenEvent(token.text))
       },
       onDone,
       onError(error) {

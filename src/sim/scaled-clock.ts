@@ -28,8 +28,9 @@ const nodeTimers: RealTimers = {
     return { clear: () => clearTimeout(handle) }
   },
   setImmediate(fn) {
+    // Kept referenced: an unref'd immediate does not stop the loop from blocking in poll, so it
+    // would wait for the next I/O event. It lives at most the last 2 ms before a deadline.
     const handle = setImmediate(fn)
-    handle.unref()
     return { clear: () => clearImmediate(handle) }
   },
 }

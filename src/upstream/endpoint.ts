@@ -32,8 +32,18 @@ export interface Outcome {
   readonly latencyMs: number
 }
 
+/** What a request is expected to cost an endpoint, for router-side accounting of LLM work. */
+export interface LeaseCost {
+  /** Prompt tokens the engine must prefill (after any expected prefix-cache hit). */
+  readonly prefillTokens?: number
+  /** Tokens of KV the request will hold: prompt plus expected output. */
+  readonly kvTokens?: number
+}
+
 export interface Lease {
   readonly endpoint: Endpoint
+  /** The first response token arrived: the prefill part of the cost is done. */
+  firstToken(): void
   /** Ends the lease. Only the first call counts. */
   end(outcome: Outcome): void
 }
@@ -64,6 +74,8 @@ export class Endpoint {
   #latencyEwmaMs = 0
   #latencySamples = 0
   #latencyAtMs = 0
+  #pendingPrefillTokens = 0
+  #kvTokens = 0
   #enabled = true
   #health: HealthStatus = 'unknown'
   #onEligibilityChange: (() => void) | undefined
@@ -129,16 +141,37 @@ export class Endpoint {
     return this.#latencySamples
   }
 
-  begin(): Lease {
+  /** Uncached prompt tokens dispatched here whose first token has not come back yet. */
+  get pendingPrefillTokens(): number {
+    return this.#pendingPrefillTokens
+  }
+
+  /** KV tokens held by in-flight requests, as estimated at dispatch. */
+  get kvTokens(): number {
+    return this.#kvTokens
+  }
+
+  begin(cost?: LeaseCost): Lease {
     this.#inflight++
     this.#requests++
+    let prefill = cost?.prefillTokens ?? 0
+    const kv = cost?.kvTokens ?? 0
+    this.#pendingPrefillTokens += prefill
+    this.#kvTokens += kv
     let ended = false
     const endpoint = this
     return {
       endpoint,
+      firstToken() {
+        endpoint.#pendingPrefillTokens -= prefill
+        prefill = 0
+      },
       end(outcome) {
         if (ended) return
         ended = true
+        endpoint.#pendingPrefillTokens -= prefill
+        prefill = 0
+        endpoint.#kvTokens -= kv
         endpoint.#finish(outcome)
       },
     }

@@ -27,10 +27,7 @@ const CONFORMANCE: Readonly<Record<string, readonly PickerConformanceOptions[]>>
     },
   ],
   'least-connections': [{ weighted: false, hashed: undefined, loadAware: true }],
-  'weighted-least-connections': [
-    // Idle, it sends everything to the heaviest endpoint: (0 + 1) / weight is lowest there.
-    { weighted: true, hashed: undefined, loadAware: true, idleProportional: false },
-  ],
+  'weighted-least-connections': [{ weighted: true, hashed: undefined, loadAware: true }],
   'least-response-time': [
     { weighted: true, hashed: undefined, loadAware: true },
     {

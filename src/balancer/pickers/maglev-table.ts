@@ -26,8 +26,9 @@ export function buildMaglevTable(eligible: readonly Endpoint[], tableSize: numbe
   const n = members.length
   if (n === 0) return table
 
-  const positions = new Float64Array(n)
-  const skips = new Float64Array(n)
+  // Slots and skips are below tableSize (<= 5,000,011), so int32 sums of two never overflow.
+  const positions = new Int32Array(n)
+  const skips = new Int32Array(n)
   const turnsTaken = new Float64Array(n)
   let maxWeight = 0
   for (let i = 0; i < n; i++) {
@@ -44,10 +45,15 @@ export function buildMaglevTable(eligible: readonly Endpoint[], tableSize: numbe
       // Envoy's rule: a member of weight w takes its k-th turn once round * w >= (k - 1) * maxWeight.
       if (weight === 0 || round * weight < turnsTaken[i]! * maxWeight) continue
       turnsTaken[i]!++
+      const skip = skips[i]!
       let slot = positions[i]!
-      while (owners[slot] !== -1) slot = (slot + skips[i]!) % tableSize
+      while (owners[slot] !== -1) {
+        slot += skip
+        if (slot >= tableSize) slot -= tableSize
+      }
       owners[slot] = i
-      positions[i] = (slot + skips[i]!) % tableSize
+      slot += skip
+      positions[i] = slot >= tableSize ? slot - tableSize : slot
       filled++
     }
   }

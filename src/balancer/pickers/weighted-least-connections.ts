@@ -5,11 +5,10 @@ import { createSmoothState, pickSmooth } from './smooth-weighted.ts'
 import { memoizeBySnapshot } from './snapshot-memo.ts'
 
 /**
- * Full scan for the lowest `(inflight + 1) / weight`: the load an endpoint would carry per unit of
- * weight after taking this request, so capacity fills in proportion to weight (HAProxy's leastconn
- * key). Ties go to smooth weighted round robin among the tied, as in nginx's least_conn.
- * Note: an idle fleet sends everything to the heaviest endpoint until it has requests in flight;
- * under sustained concurrency the shares follow the weights.
+ * Full scan for the lowest `inflight / weight`, as nginx's least_conn compares
+ * `conns × best.weight < best.conns × weight`. Ties go to smooth weighted round robin among the
+ * tied, so an idle fleet (every ratio 0) is loaded exactly in proportion to weight, and under
+ * sustained concurrency capacity fills in proportion to weight as well.
  */
 export function createWeightedLeastConnectionsPicker(): Picker {
   const stateFor = memoizeBySnapshot(createSmoothState)
@@ -28,7 +27,7 @@ export function createWeightedLeastConnectionsPicker(): Picker {
           continue
         }
         // Exact ratios of integers round identically, so equal loads tie exactly.
-        const score = (endpoint.inflight + 1) / weights[i]!
+        const score = endpoint.inflight / weights[i]!
         scores[i] = score
         if (score < min) min = score
       }
