@@ -3,11 +3,12 @@ import { parseArgs } from 'node:util'
 import { createAya } from '../src/aya.ts'
 import { ConfigError } from '../src/config/config-error.ts'
 import { loadConfigFile } from '../src/config/load.ts'
-import { startDemoBackends } from '../src/demo/demo-backends.ts'
+import { runSimCommand } from '../src/sim/sim-command.ts'
 
 const USAGE = `usage:
-  aya start --config FILE [--demo-backends PORT,PORT]
+  aya start --config FILE
   aya validate --config FILE
+  aya sim --replicas N --profile P [--port P] [--speedup X] [--seed S] [--startup-ms D]
 `
 
 /** The only place that touches argv, exit codes and signals. */
@@ -18,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
       return start(rest)
     case 'validate':
       return validate(rest)
+    case 'sim':
+      return sim(rest)
     case undefined:
     case '--help':
     case '-h':
@@ -53,22 +56,37 @@ async function validate(args: string[]): Promise<number> {
   }
 }
 
+async function sim(args: string[]): Promise<number> {
+  const started = await runSimCommand(args, { stdout: process.stdout, stderr: process.stderr })
+  if (typeof started === 'number') return started
+  return untilSignal(() => started.close())
+}
+
+/** Waits for SIGTERM or SIGINT, runs `stop`, and resolves with the exit code. */
+function untilSignal(stop: () => Promise<unknown>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const onSignal = () => {
+      if (stopping) return resolve(1)
+      stopping = true
+      stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      )
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}
+
 async function start(args: string[]): Promise<number> {
-  const flags = configFlag(args, { 'demo-backends': { type: 'string' } })
+  const flags = configFlag(args)
   let config: Awaited<ReturnType<typeof loadConfigFile>>
   try {
     config = await loadConfigFile(flags.config, process.env)
   } catch (error) {
     return reportConfigError(error)
   }
-  const demoPorts = flags['demo-backends']?.split(',').map((p) => Number(p.trim()))
-  if (demoPorts?.some((p) => !Number.isInteger(p) || p < 0 || p > 65535)) {
-    throw new UsageError(
-      `--demo-backends: expected comma-separated ports, got ${flags['demo-backends']}`,
-    )
-  }
-  const demo = demoPorts ? await startDemoBackends(demoPorts) : undefined
-  if (demo) process.stderr.write(`demo backends: ${demo.urls.join(' ')}\n`)
   const aya = createAya(config)
   const addresses = await aya.start()
   for (const listener of addresses.listeners) {
@@ -90,16 +108,13 @@ async function start(args: string[]): Promise<number> {
       process.stderr.write(
         `aya: ${signal}, draining (up to ${config.shutdown.drainTimeoutMs} ms)\n`,
       )
-      aya
-        .close()
-        .then(() => demo?.close())
-        .then(
-          () => resolve(0),
-          (error: Error) => {
-            process.stderr.write(`aya: shutdown failed: ${error.message}\n`)
-            resolve(1)
-          },
-        )
+      aya.close().then(
+        () => resolve(0),
+        (error: Error) => {
+          process.stderr.write(`aya: shutdown failed: ${error.message}\n`)
+          resolve(1)
+        },
+      )
     }
     process.on('SIGTERM', () => stop('SIGTERM'))
     process.on('SIGINT', () => stop('SIGINT'))

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createAdminHandler } from './admin/admin-server.ts'
+import { findPicker } from './balancer/picker-registry.ts'
 import type { Config } from './config/schema.ts'
+import {
+  createEngineMetricsScraper,
+  type EngineMetricsScraper,
+} from './llm/engine-metrics-scraper.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
@@ -9,6 +14,7 @@ import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
 import type { RequestContext } from './proxy/request-context.ts'
 import { generateStickySecret } from './proxy/sticky-cookie.ts'
+import { createSimFleet, type SimFleet } from './sim/fleet.ts'
 import { createMemoryState } from './state/memory-state.ts'
 import type { StateStore } from './state/state-store.ts'
 import { createPoolRegistry } from './upstream/pool-registry.ts'
@@ -54,8 +60,44 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const stickySecret = deps.stickySecret ?? generateStickySecret()
   const pools = createPoolRegistry()
   const metrics = createMetrics()
-  const runtimeDeps = { clock, random, state, stickySecret }
-  let runtime: ProxyRuntime = createProxyRuntime(initial, runtimeDeps)
+  const fleets = new Map<string, SimFleet>()
+  const scrapers = new Map<string, EngineMetricsScraper>()
+  const runtimeDeps = {
+    clock,
+    random,
+    state,
+    stickySecret,
+    engineMetricsFor: (name: string) => scraperFor(name),
+  }
+  let desired: Config = initial
+  // Scrapers are created lazily per group, on first need, and live as long as the instance.
+  const scraperFor = (name: string): EngineMetricsScraper | undefined => {
+    const upstream = desired.upstreams[name]
+    if (!upstream) return undefined
+    const wanted: { scrapeIntervalMs?: number; staleAfterMs?: number | undefined } | undefined =
+      upstream.engineMetrics ?? (findPicker(upstream.policy)?.usesEngineMetrics ? {} : undefined)
+    if (!wanted) return undefined
+    let scraper = scrapers.get(name)
+    if (!scraper) {
+      scraper = createEngineMetricsScraper(
+        { intervalMs: wanted.scrapeIntervalMs ?? 1000, staleAfterMs: wanted.staleAfterMs },
+        { clock },
+      )
+      scrapers.set(name, scraper)
+    }
+    return scraper
+  }
+  const build = (config: Config, previous?: ProxyRuntime) => {
+    desired = config
+    const next = createProxyRuntime(withSimEndpoints(config, fleets), runtimeDeps, previous)
+    for (const [name, upstream] of next.upstreams) {
+      scrapers
+        .get(name)
+        ?.setTargets(upstream.group.endpoints().map((e) => ({ id: e.id, origin: e.spec.origin })))
+    }
+    return next
+  }
+  let runtime: ProxyRuntime = build(initial)
   metrics.setGroups(() => [...runtime.upstreams.values()].map((u) => u.group))
   let ready = false
   let accessLog = initial.log.access
@@ -97,6 +139,13 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       return ready
     },
     async start() {
+      // Simulated fleets start first, once per instance, so the groups have endpoints to use.
+      for (const [name, upstream] of Object.entries(initial.upstreams)) {
+        if (!upstream.sim || fleets.has(name)) continue
+        fleets.set(name, await createSimFleet(upstream.sim))
+        logger.info({ upstream: name, urls: fleets.get(name)!.urls }, 'simulated fleet started')
+      }
+      if (fleets.size > 0) runtime = build(desired, runtime)
       const adminAddress = await admin.listen()
       const bound: AddressInfo[] = []
       for (const listener of listeners) bound.push(await listener.server.listen())
@@ -113,7 +162,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       return addresses
     },
     reload(config) {
-      runtime = createProxyRuntime(config, runtimeDeps, runtime)
+      runtime = build(config, runtime)
       accessLog = config.log.access
       logger.level = config.log.level
       const origins = new Set<string>()
@@ -130,11 +179,25 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
       await admin.close(1000)
       await pools.close()
+      for (const scraper of scrapers.values()) scraper.close()
+      await Promise.all([...fleets.values()].map((fleet) => fleet.close()))
       if (ownsState) await state.close()
       logger.info('aya stopped')
       logger.flush()
     },
   }
+}
+
+/** The config with each simulated upstream's endpoints filled in from its running fleet. */
+function withSimEndpoints(config: Config, fleets: ReadonlyMap<string, SimFleet>): Config {
+  if (fleets.size === 0) return config
+  const upstreams: Config['upstreams'] = { ...config.upstreams }
+  for (const [name, fleet] of fleets) {
+    const upstream = upstreams[name]
+    if (!upstream?.sim) continue
+    upstreams[name] = { ...upstream, endpoints: fleet.urls.map((url) => ({ url, weight: 1 })) }
+  }
+  return { ...config, upstreams }
 }
 
 function logAccess(logger: Logger, ctx: RequestContext): void {
@@ -146,6 +209,7 @@ function logAccess(logger: Logger, ctx: RequestContext): void {
       method: ctx.method,
       url: ctx.url,
       route: ctx.route?.name,
+      model: ctx.llm?.model,
       upstream: ctx.upstream,
       endpoint: ctx.endpoint?.id,
       attempts: ctx.attempts,

@@ -60,11 +60,21 @@ export async function startNginxOk(
   const port = await freePort()
   const conf = join(dir, `${name}.conf`)
   writeFileSync(conf, nginxUpstreamConf(dir, name, port))
-  const proc = startPinned(name, cpu, 'nginx', ['-p', dir, '-e', `${dir}/${name}-error.log`, '-c', conf], files(dir, name))
+  const proc = startPinned(
+    name,
+    cpu,
+    'nginx',
+    ['-p', dir, '-e', `${dir}/${name}-error.log`, '-c', conf],
+    files(dir, name),
+  )
   return ready({ name, description, port, proc })
 }
 
-export async function startNginxProxy(dir: string, cpu: number, upstreamPort: number): Promise<Server> {
+export async function startNginxProxy(
+  dir: string,
+  cpu: number,
+  upstreamPort: number,
+): Promise<Server> {
   const port = await freePort()
   const conf = join(dir, 'nginx-proxy.conf')
   writeFileSync(conf, nginxProxyConf(dir, port, upstreamPort))
@@ -75,10 +85,19 @@ export async function startNginxProxy(dir: string, cpu: number, upstreamPort: nu
     ['-p', dir, '-e', `${dir}/nginx-proxy-error.log`, '-c', conf],
     files(dir, 'nginx'),
   )
-  return ready({ name: 'nginx', description: 'nginx proxy, upstream keep-alive (1 worker)', port, proc })
+  return ready({
+    name: 'nginx',
+    description: 'nginx proxy, upstream keep-alive (1 worker)',
+    port,
+    proc,
+  })
 }
 
-export async function startHaproxy(dir: string, cpu: number, upstreamPort: number): Promise<Server> {
+export async function startHaproxy(
+  dir: string,
+  cpu: number,
+  upstreamPort: number,
+): Promise<Server> {
   const port = await freePort()
   const cfg = join(dir, 'haproxy.cfg')
   writeFileSync(cfg, haproxyCfg(port, upstreamPort))
@@ -86,7 +105,11 @@ export async function startHaproxy(dir: string, cpu: number, upstreamPort: numbe
   return ready({ name: 'haproxy', description: 'HAProxy (nbthread 1)', port, proc })
 }
 
-export async function startNodeHttp(dir: string, cpu: number, upstreamPort: number): Promise<Server> {
+export async function startNodeHttp(
+  dir: string,
+  cpu: number,
+  upstreamPort: number,
+): Promise<Server> {
   const port = await freePort()
   const env = { ...process.env, PORT: String(port), UPSTREAM_PORT: String(upstreamPort) }
   const proc = startPinned(
@@ -159,7 +182,8 @@ export async function ayaRequestsTotal(adminPort: number): Promise<number | unde
   if (answer?.status !== 200) return undefined
   let total = 0
   for (const line of answer.body.split('\n')) {
-    if (line.startsWith('aya_requests_total')) total += Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (line.startsWith('aya_requests_total'))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1))
   }
   return total
 }

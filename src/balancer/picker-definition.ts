@@ -9,6 +9,8 @@ export interface PickerDefinition<S extends z.ZodType = z.ZodType> {
   readonly name: string
   /** True when the policy uses the upstream's `hashKey` selector. */
   readonly usesHashKey: boolean
+  /** True when the policy reads engines' scraped `/metrics`; Aya then scrapes even if unconfigured. */
+  readonly usesEngineMetrics?: boolean
   readonly optionsSchema: S
   create(options: z.output<S>, deps: PickerDeps): Picker
 }

@@ -113,6 +113,17 @@ const stickySchema = z.union(
   { error: 'expected { cookie: { name, ttlMs, secret } } or { header: <name> }' },
 )
 
+/** A simulated vLLM fleet that Aya starts itself, in place of `endpoints`. */
+export const simUpstreamSchema = z
+  .object({
+    replicas: positiveInt().max(64, { error: 'expected at most 64 replicas' }),
+    profile: nonEmptyString('a sim profile such as h100-llama3-8b'),
+    speedup: z.number({ error: 'expected a positive number' }).positive().default(1),
+    seed: z.number().int().default(1),
+    startupMs: nonNegativeInt.default(0),
+  })
+  .strict()
+
 export const upstreamSchema = z
   .object({
     policy: z.string({ error: 'expected a policy name' }).default('least-request'),
@@ -123,6 +134,33 @@ export const upstreamSchema = z
     /** Most connections kept per endpoint. */
     maxConnectionsPerEndpoint: positiveInt().default(128),
     endpoints: z.array(endpointSchema).default([]),
+    sim: simUpstreamSchema.optional(),
+    /** Scrape the endpoints' Prometheus `/metrics` (vLLM, SGLang) for policies that use them. */
+    engineMetrics: z
+      .object({
+        scrapeIntervalMs: positiveInt('a positive integer of milliseconds').default(1000),
+        /** Older snapshots count as unknown; default 3 × the interval. */
+        staleAfterMs: positiveInt('a positive integer of milliseconds').optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+
+/** The one model registry: a model name clients ask for → where it is served. */
+export const modelSchema = z
+  .object({
+    deployments: z
+      .array(
+        z
+          .object({
+            upstream: nonEmptyString('an upstream name'),
+            /** The name the upstream serves the model under; defaults to the registry name. */
+            model: nonEmptyString('a served model name').optional(),
+          })
+          .strict(),
+      )
+      .min(1, { error: 'expected at least one deployment' }),
   })
   .strict()
 
@@ -170,6 +208,10 @@ export const routeSchema = z
   .object({
     name: nonEmptyString('a route name').optional(),
     match: matchSchema.default({}),
+    /** `models`: an LLM route; the request's `model` picks the upstream through the registry. */
+    gateway: z.literal('models', { error: 'expected "models"' }).optional(),
+    /** Header whose value keeps a conversation on one endpoint (LLM routes). */
+    sessionHeader: headerName.default('x-session-id'),
     upstream: nonEmptyString('an upstream name').optional(),
     split: z.array(splitEntrySchema).min(1).optional(),
     redirect: redirectSchema.optional(),
@@ -208,6 +250,7 @@ export const configSchema = z
     trustedProxies: z.array(z.string()).default([]),
     routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
     upstreams: z.record(z.string(), upstreamSchema),
+    models: z.record(z.string(), modelSchema).default({}),
     log: logSchema.default({ level: 'info', access: true }),
     shutdown: z
       .object({ drainTimeoutMs: positiveInt('a positive integer of milliseconds').default(30_000) })
@@ -223,3 +266,5 @@ export type RouteConfig = z.output<typeof routeSchema>
 export type TimeoutsConfig = z.output<typeof timeoutsSchema>
 export type HeaderEdits = z.output<typeof headerEditsSchema>
 export type RedirectConfig = z.output<typeof redirectSchema>
+export type ModelConfig = z.output<typeof modelSchema>
+export type SimUpstreamConfig = z.output<typeof simUpstreamSchema>

@@ -1,5 +1,6 @@
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
 import { validateCidr } from '../proxy/client-address.ts'
+import { parseProfileList } from '../sim/profiles.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { describeValue, formatPath, toConfigIssue } from './config-error.ts'
 import type { Config } from './schema.ts'
@@ -51,11 +52,19 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
     }
   }
   config.routes.forEach((route, i) => {
-    const targets = [route.upstream, route.split, route.redirect].filter((t) => t !== undefined)
+    const targets = [route.upstream, route.split, route.redirect, route.gateway].filter(
+      (t) => t !== undefined,
+    )
     if (targets.length !== 1) {
       issues.push({
         path: at('routes', i),
-        message: 'expected exactly one of upstream, split or redirect',
+        message: 'expected exactly one of upstream, split, redirect or gateway',
+      })
+    }
+    if (route.gateway === 'models' && Object.keys(config.models).length === 0) {
+      issues.push({
+        path: at('routes', i, 'gateway'),
+        message: 'a models gateway needs at least one entry in models',
       })
     }
     if (route.upstream !== undefined) checkRef(route.upstream, at('routes', i, 'upstream'))
@@ -108,7 +117,22 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         })
       }
     }
-    if (upstream.endpoints.length === 0) {
+    if (upstream.sim) {
+      if (upstream.endpoints.length > 0) {
+        issues.push({
+          path: at('upstreams', name, 'sim'),
+          message: 'an upstream has either sim or endpoints, not both',
+        })
+      }
+      try {
+        parseProfileList(upstream.sim.profile, upstream.sim.replicas)
+      } catch (error) {
+        issues.push({
+          path: at('upstreams', name, 'sim', 'profile'),
+          message: `${(error as Error).message}, got ${describeValue(upstream.sim.profile)}`,
+        })
+      }
+    } else if (upstream.endpoints.length === 0) {
       issues.push({
         path: at('upstreams', name, 'endpoints'),
         message: 'expected at least one endpoint',
@@ -126,6 +150,11 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
       ids.add(id)
     })
     upstreams[name] = { ...upstream, policyOptions }
+  }
+  for (const [name, model] of Object.entries(config.models)) {
+    for (const [i, deployment] of model.deployments.entries()) {
+      checkRef(deployment.upstream, at('models', name, 'deployments', i, 'upstream'))
+    }
   }
   return { ...config, upstreams }
 }

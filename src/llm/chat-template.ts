@@ -29,6 +29,7 @@ function contentText(content: unknown): string {
 /** The prompt of a legacy completions request: a string, or the first of an array of strings. */
 export function completionPrompt(prompt: unknown): string {
   if (typeof prompt === 'string') return prompt
-  if (Array.isArray(prompt)) return prompt.filter((p): p is string => typeof p === 'string').join('\n')
+  if (Array.isArray(prompt))
+    return prompt.filter((p): p is string => typeof p === 'string').join('\n')
   return ''
 }

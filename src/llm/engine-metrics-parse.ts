@@ -1,5 +1,5 @@
 import type { EngineSnapshot } from './engine-snapshot.ts'
-import { parsePrometheusText, type PromSample } from './prometheus-text.ts'
+import { type PromSample, parsePrometheusText } from './prometheus-text.ts'
 
 /**
  * vLLM (V1 names, with the older `gpu_` names as fallbacks) and SGLang metric names for the same
@@ -19,7 +19,10 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
   const byName = new Map<string, PromSample[]>()
   for (const sample of samples) {
     let list = byName.get(sample.name)
-    if (!list) byName.set(sample.name, (list = []))
+    if (!list) {
+      list = []
+      byName.set(sample.name, list)
+    }
     list.push(sample)
   }
   const sum = (names: readonly string[]): number | undefined => {
@@ -40,7 +43,8 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
   const waiting = sum(NAMES.waiting)
   if (running === undefined && waiting === undefined) return undefined
   const info = byName.get('vllm:cache_config_info')?.[0]?.labels
-  const numeric = (value: string | undefined) => (value === undefined || Number.isNaN(Number(value)) ? undefined : Number(value))
+  const numeric = (value: string | undefined) =>
+    value === undefined || Number.isNaN(Number(value)) ? undefined : Number(value)
   return {
     atMs,
     running: running ?? 0,

@@ -11,7 +11,7 @@ export interface ScrapeTarget {
 export interface EngineMetricsScraperOptions {
   readonly intervalMs: number
   /** A snapshot older than this counts as unknown. Default 3 × interval. */
-  readonly staleAfterMs?: number
+  readonly staleAfterMs?: number | undefined
   readonly timeoutMs?: number
   readonly path?: string
 }

@@ -33,15 +33,24 @@ export function parseOpenAiBody(api: LlmApi, json: unknown): OpenAiParseResult {
   let promptText: string
   if (api === 'openai.chat') {
     if (!Array.isArray(body.messages)) {
-      return { ok: false, message: "'messages' must be an array of chat messages", param: 'messages' }
+      return {
+        ok: false,
+        message: "'messages' must be an array of chat messages",
+        param: 'messages',
+      }
     }
     promptText = flattenChat(body.messages)
   } else {
-    if (body.prompt === undefined) return { ok: false, message: "'prompt' is required", param: 'prompt' }
+    if (body.prompt === undefined)
+      return { ok: false, message: "'prompt' is required", param: 'prompt' }
     promptText = completionPrompt(body.prompt)
   }
   const rawMax = body.max_completion_tokens ?? body.max_tokens
-  if (rawMax !== undefined && rawMax !== null && (!Number.isInteger(rawMax) || (rawMax as number) < 1)) {
+  if (
+    rawMax !== undefined &&
+    rawMax !== null &&
+    (!Number.isInteger(rawMax) || (rawMax as number) < 1)
+  ) {
     return { ok: false, message: "'max_tokens' must be a positive integer", param: 'max_tokens' }
   }
   return {

@@ -19,7 +19,8 @@ export function parsePrometheusText(text: string): PromSample[] {
     if (Number.isNaN(value)) continue
     const labels: Record<string, string> = {}
     if (match[2]) {
-      for (const label of match[2].matchAll(LABEL)) labels[label[1]!] = label[2]!.replace(/\\(.)/g, '$1')
+      for (const label of match[2].matchAll(LABEL))
+        labels[label[1]!] = label[2]!.replace(/\\(.)/g, '$1')
     }
     samples.push({ name: match[1]!, labels, value })
   }

@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import type { PickContext } from '../balancer/picker.ts'
 import type { ListenerConfig } from '../config/schema.ts'
+import { hasGeneratedText } from '../llm/first-token-detector.ts'
+import type { LlmRequest } from '../llm/llm-request.ts'
+import { openAiErrorBody } from '../llm/openai-error.ts'
 import type { Endpoint, Lease } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
@@ -11,8 +16,9 @@ import { ProxyError } from './errors.ts'
 import { forward } from './forward.ts'
 import { appendForwarded, stripHopByHop } from './headers.ts'
 import type { KeySource } from './key-selector.ts'
-import { sendLocalReply } from './local-reply.ts'
+import { type ErrorBodyFormat, sendLocalReply } from './local-reply.ts'
 import { mirrorRequest } from './mirror.ts'
+import { runModelsGateway } from './models-gateway.ts'
 import type { ProxyRuntime, RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
@@ -57,6 +63,7 @@ export function createHttpProxy(
       route: undefined,
       upstream: undefined,
       endpoint: undefined,
+      llm: undefined,
       attempts: 0,
       status: 0,
       errorCode: undefined,
@@ -117,22 +124,47 @@ async function handle(
     (declaredBytes !== undefined && declaredBytes > 0) ||
     req.headers['transfer-encoding'] !== undefined
 
-  const upstreamName = routeRuntime.chooseUpstream
-    ? routeRuntime.chooseUpstream()
-    : routeConfig.upstream!
+  let upstreamName: string
+  let llm: LlmRequest | undefined
+  let body: Readable | Buffer | null
+  const headers = upstreamHeaders(ctx, routeRuntime, trustedPeer)
+  if (routeConfig.gateway === 'models') {
+    const outcome = await runModelsGateway(ctx, path, {
+      registry: runtime.models,
+      maxBodyBytes,
+      sessionHeader: routeConfig.sessionHeader,
+    })
+    if (outcome.kind === 'answered') return
+    if (outcome.kind === 'error') {
+      const closeConnection = outcome.error.code === 'LB_ERR_BODY_TOO_LARGE'
+      return fail(ctx, outcome.error.code, outcome.error.message, closeConnection, outcome)
+    }
+    upstreamName = outcome.upstream
+    llm = outcome.llm
+    body = outcome.body
+    headers['content-length'] = String(outcome.body.length)
+  } else {
+    upstreamName = routeRuntime.chooseUpstream
+      ? routeRuntime.chooseUpstream()
+      : routeConfig.upstream!
+    body = hasBody ? (declaredBytes === undefined ? limitBody(req, maxBodyBytes) : req) : null
+  }
   const upstream = runtime.upstreams.get(upstreamName)!
   ctx.upstream = upstreamName
+  ctx.llm = llm
 
-  const headers = upstreamHeaders(ctx, routeRuntime, trustedPeer)
   const upstreamPath = routeConfig.rewrite
     ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
     : ctx.url
-
-  let body = hasBody ? (declaredBytes === undefined ? limitBody(req, maxBodyBytes) : req) : null
   if (routeConfig.mirror) {
     const shadow = runtime.upstreams.get(routeConfig.mirror.upstream)
     if (shadow && deps.random() * 100 < routeConfig.mirror.percent) {
-      body = mirrorRequest({ shadow, path: upstreamPath, method: ctx.method, headers, body }, deps)
+      const mirrored = Buffer.isBuffer(body) ? Readable.from([body]) : body
+      const primary = mirrorRequest(
+        { shadow, path: upstreamPath, method: ctx.method, headers, body: mirrored },
+        deps,
+      )
+      if (!Buffer.isBuffer(body)) body = primary
     }
   }
 
@@ -145,7 +177,8 @@ async function handle(
   const hashKey = upstream.hashKey?.(keySource)
   const boundId = upstream.sticky ? await upstream.sticky.lookup(keySource) : undefined
   const exclude = new Set<string>()
-  const maxAttempts = hasBody ? 1 : MAX_CONNECT_ATTEMPTS
+  // A buffered body can be sent again; a streamed one is consumed by the first attempt.
+  const maxAttempts = hasBody && !Buffer.isBuffer(body) ? 1 : MAX_CONNECT_ATTEMPTS
 
   let lastError: ProxyError | undefined
   for (;;) {
@@ -154,6 +187,7 @@ async function handle(
       exclude,
       hashKey,
       clientIp: ctx.clientIp,
+      llm,
     })
     // Out of endpoints after a failure: report what went wrong, not that none were healthy.
     if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
@@ -182,14 +216,9 @@ async function handle(
 function chooseEndpoint(
   upstream: UpstreamRuntime,
   boundId: string | undefined,
-  pick: {
-    attempt: number
-    exclude: ReadonlySet<string>
-    hashKey: string | undefined
-    clientIp: string
-  },
+  pick: PickContext,
 ): Endpoint | undefined {
-  if (boundId !== undefined && !pick.exclude.has(boundId)) {
+  if (boundId !== undefined && !pick.exclude?.has(boundId)) {
     const bound = upstream.group.find(boundId)
     if (bound && upstream.group.eligible().includes(bound)) return bound
   }
@@ -199,7 +228,7 @@ function chooseEndpoint(
 interface DispatchOptions {
   readonly path: string
   readonly headers: Record<string, string | string[]>
-  readonly body: IncomingMessage | NodeJS.ReadableStream | null
+  readonly body: Readable | Buffer | null
   readonly routeConfig: RouteRuntime['config']
   readonly setCookie: string | undefined
   readonly deps: HttpProxyDeps
@@ -222,7 +251,12 @@ async function dispatchTo(
     connectTimeoutMs: timeouts.connectMs,
     maxConnections: upstream.maxConnections,
   })
-  const lease: Lease = endpoint.begin()
+  const llm = ctx.llm
+  // Router-side accounting for LLM work: the prompt is pending prefill until the first token.
+  const lease: Lease = llm
+    ? endpoint.begin({ prefillTokens: llm.promptTokens, kvTokens: llm.promptTokens })
+    : endpoint.begin()
+  let awaitingFirstToken = llm !== undefined
   const sentAt = deps.clock.now()
   const handle = forward(
     pool,
@@ -230,7 +264,7 @@ async function dispatchTo(
       path: options.path,
       method: ctx.method,
       headers: options.headers,
-      body: options.body as never,
+      body: options.body,
       firstByteTimeoutMs: timeouts.firstByteMs,
       idleTimeoutMs: timeouts.idleMs,
     },
@@ -248,9 +282,17 @@ async function dispatchTo(
         applyHeaderEdits(out, routeConfig.responseHeaders)
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
         res.writeHead(status, out)
+        if (awaitingFirstToken && (status >= 300 || !llm!.stream)) {
+          awaitingFirstToken = false
+          lease.firstToken()
+        }
         return true
       },
       data(chunk) {
+        if (awaitingFirstToken && hasGeneratedText(chunk)) {
+          awaitingFirstToken = false
+          lease.firstToken()
+        }
         ctx.bytesOut += chunk.length
         return res.write(chunk)
       },
@@ -327,9 +369,25 @@ function fail(
   code: ErrorCode,
   message?: string,
   closeConnection?: boolean,
+  detail?: { readonly param?: string | undefined; readonly openAiCode?: string | undefined },
 ): void {
   ctx.errorCode = code
-  ctx.status = sendLocalReply(ctx.res, code, { requestId: ctx.id, message, closeConnection })
+  // LLM routes answer in their API's own error shape, so SDKs surface the error properly.
+  const format: ErrorBodyFormat | undefined =
+    ctx.route?.config.gateway === 'models'
+      ? (errorCode, info) =>
+          openAiErrorBody(errorCode, {
+            message: info.message,
+            param: detail?.param,
+            openAiCode: detail?.openAiCode,
+          })
+      : undefined
+  ctx.status = sendLocalReply(ctx.res, code, {
+    requestId: ctx.id,
+    message,
+    closeConnection,
+    format,
+  })
 }
 
 function finish(ctx: RequestContext, deps: HttpProxyDeps): void {

@@ -1,16 +1,37 @@
 import type { ServerResponse } from 'node:http'
 import { ERROR_CATALOGUE, type ErrorCode, statusForCode } from './errors.ts'
 
+/** Renders an error body in a route's API shape (Aya's own JSON, or OpenAI's on LLM routes). */
+export type ErrorBodyFormat = (
+  code: ErrorCode,
+  detail: {
+    readonly message: string | undefined
+    readonly requestId: string
+    readonly param?: string | undefined
+  },
+) => string
+
+export const ayaErrorBody: ErrorBodyFormat = (code, detail) =>
+  JSON.stringify({
+    error: {
+      code,
+      message: detail.message ?? ERROR_CATALOGUE[code].message,
+      requestId: detail.requestId,
+    },
+  })
+
 export interface LocalReplyOptions {
   readonly requestId: string
   readonly message?: string | undefined
+  readonly param?: string | undefined
+  readonly format?: ErrorBodyFormat | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
   /** Close the client connection after replying, e.g. when an unread request body remains. */
   readonly closeConnection?: boolean | undefined
 }
 
 /**
- * A response Aya writes itself: `{"error":{"code","message","requestId"}}` with the code's status.
+ * A response Aya writes itself, in the route's error shape (Aya's by default), with the code's status.
  * When the response has already started, the connection is cut instead, so a failure never looks
  * like a clean, complete response.
  */
@@ -24,12 +45,11 @@ export function sendLocalReply(
     res.destroy()
     return status
   }
-  const body = JSON.stringify({
-    error: {
-      code,
-      message: options.message ?? ERROR_CATALOGUE[code].message,
-      requestId: options.requestId,
-    },
+  const format = options.format ?? ayaErrorBody
+  const body = format(code, {
+    message: options.message,
+    requestId: options.requestId,
+    param: options.param,
   })
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',

@@ -1,6 +1,8 @@
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import { createUpstreamGroup } from '../balancer/upstream-group.ts'
 import type { Config, RouteConfig, TimeoutsConfig, UpstreamConfig } from '../config/schema.ts'
+import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
+import { createModelRegistry, type ModelRegistry } from '../llm/model-registry.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -33,6 +35,7 @@ export interface ProxyRuntime {
   readonly routes: RouteTable
   readonly routeRuntimes: readonly RouteRuntime[]
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>
+  readonly models: ModelRegistry
 }
 
 export interface ProxyRuntimeDeps {
@@ -41,6 +44,8 @@ export interface ProxyRuntimeDeps {
   readonly state: StateStore
   /** Used when an upstream's sticky cookie has no configured secret; one per Aya instance. */
   readonly stickySecret: string
+  /** The scraped engine metrics of a group, when it is scraped. */
+  readonly engineMetricsFor?: ((upstream: string) => EngineMetricsSource | undefined) | undefined
 }
 
 export function createProxyRuntime(
@@ -51,7 +56,12 @@ export function createProxyRuntime(
   const upstreams = new Map<string, UpstreamRuntime>()
   for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
     const existing = previous?.upstreams.get(name)?.group
-    const group = existing ?? createUpstreamGroup(name, upstreamConfig, deps)
+    const group =
+      existing ??
+      createUpstreamGroup(name, upstreamConfig, {
+        ...deps,
+        engineMetrics: deps.engineMetricsFor?.(name),
+      })
     if (existing) existing.update(upstreamConfig)
     upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps))
   }
@@ -63,7 +73,7 @@ export function createProxyRuntime(
       ? createSplitChooser(route.config.split, deps.random)
       : undefined,
   }))
-  return { config, routes, routeRuntimes, upstreams }
+  return { config, routes, routeRuntimes, upstreams, models: createModelRegistry(config.models) }
 }
 
 function buildUpstreamRuntime(

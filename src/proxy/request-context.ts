@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { LlmRequest } from '../llm/llm-request.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { ErrorCode } from './errors.ts'
 import type { CompiledRoute } from './route-table.ts'
@@ -17,6 +18,8 @@ export interface RequestContext {
   route: CompiledRoute | undefined
   upstream: string | undefined
   endpoint: Endpoint | undefined
+  /** Set on LLM routes by the models gateway. */
+  llm: LlmRequest | undefined
   attempts: number
   status: number
   errorCode: ErrorCode | undefined

@@ -43,11 +43,33 @@ const FORBIDDEN: Record<string, readonly string[]> = {
   llm: ['admin', 'observability', 'sim', 'bench'],
   state: ['proxy', 'balancer', 'llm', 'admin', 'observability', 'sim', 'bench'],
   upstream: ['proxy', 'balancer', 'llm', 'admin', 'sim', 'bench'],
-  util: ['proxy', 'balancer', 'llm', 'admin', 'observability', 'sim', 'bench', 'config', 'state', 'upstream'],
+  util: [
+    'proxy',
+    'balancer',
+    'llm',
+    'admin',
+    'observability',
+    'sim',
+    'bench',
+    'config',
+    'state',
+    'upstream',
+  ],
   proxy: ['admin', 'sim', 'bench'],
   filters: ['admin', 'sim', 'bench'],
-  config: ['admin', 'sim', 'bench'],
-  sim: ['proxy', 'balancer', 'llm', 'filters', 'admin', 'bench', 'providers', 'health', 'resilience'],
+  // config reads the sim's profile table (plain data) to validate `upstreams.<n>.sim`.
+  config: ['admin', 'bench'],
+  sim: [
+    'proxy',
+    'balancer',
+    'llm',
+    'filters',
+    'admin',
+    'bench',
+    'providers',
+    'health',
+    'resilience',
+  ],
 }
 
 describe('layering', () => {
@@ -89,7 +111,9 @@ describe('layering', () => {
 
   test('nothing has side effects at import: no top-level listen, setInterval or connect', () => {
     const offenders = files
-      .filter((f) => /^(?:await |void )?\S*\.(listen|connect)\(|^setInterval\(|^setTimeout\(/m.test(f.text))
+      .filter((f) =>
+        /^(?:await |void )?\S*\.(listen|connect)\(|^setInterval\(|^setTimeout\(/m.test(f.text),
+      )
       .map((f) => f.path)
     assert.deepEqual(offenders, [])
   })

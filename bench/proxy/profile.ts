@@ -1,0 +1,204 @@
+// Profiles Aya under the bench:proxy load: the same config (routing, metrics, access log on) under
+// `node --cpu-prof`, pinned to CPU 1, with wrk -c50 from CPU 0 against nginx `return 200 "ok"`.
+// Prints the top self-time functions, mapped back to src/*.ts through dist's source maps, and
+// copies the .cpuprofile (open it in Chrome DevTools → Performance) next to the JSON summary.
+//
+//   npm run build && node --import tsx bench/proxy/profile.ts [--duration-s 20] [--top 10]
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { SourceMap } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { AYA_CLI, startAya, startNginxOk } from './servers.ts'
+import { fmtInt, markdownTable } from './stats.ts'
+import { ensureTools, killAllNow, stop, stopAll } from './system.ts'
+import { runWrk } from './wrk.ts'
+
+interface CallFrame {
+  readonly functionName: string
+  readonly url: string
+  readonly lineNumber: number
+  readonly columnNumber: number
+}
+
+interface ProfileNode {
+  readonly id: number
+  readonly callFrame: CallFrame
+}
+
+interface CpuProfile {
+  readonly nodes: readonly ProfileNode[]
+  readonly samples: readonly number[]
+  readonly timeDeltas: readonly number[]
+}
+
+export interface SelfTime {
+  /** `file:line function`, file relative to the repository (src/*.ts where a source map exists). */
+  readonly location: string
+  readonly group: string
+  readonly selfMs: number
+  readonly percent: number
+}
+
+const log = (line: string) => process.stderr.write(`bench:profile: ${line}\n`)
+
+const maps = new Map<string, SourceMap | undefined>()
+
+function sourceMapFor(file: string): SourceMap | undefined {
+  if (!maps.has(file)) {
+    const path = `${file}.map`
+    maps.set(
+      file,
+      existsSync(path) ? new SourceMap(JSON.parse(readFileSync(path, 'utf8'))) : undefined,
+    )
+  }
+  return maps.get(file)
+}
+
+/** Where a frame lives: src/…ts:line for Aya (via the source map), package/path for dependencies. */
+function locate(frame: CallFrame): { file: string; line: number; group: string } {
+  const { url } = frame
+  const line = frame.lineNumber + 1
+  if (url === '') return { file: '(native)', line: 0, group: 'native / VM' }
+  if (url.startsWith('node:')) return { file: url, line, group: 'node core' }
+  if (!url.startsWith('file://')) return { file: url, line, group: 'other' }
+  const path = fileURLToPath(url)
+  const modules = path.lastIndexOf('/node_modules/')
+  if (modules >= 0) {
+    const file = path.slice(modules + '/node_modules/'.length)
+    return {
+      file,
+      line,
+      group: file.startsWith('@') ? file.split('/').slice(0, 2).join('/') : file.split('/')[0]!,
+    }
+  }
+  const entry = sourceMapFor(path)?.findEntry(frame.lineNumber, frame.columnNumber)
+  if (entry && 'originalSource' in entry) {
+    const source = resolve(dirname(path), entry.originalSource.replace(/^file:\/\//, ''))
+    return { file: relative(process.cwd(), source), line: entry.originalLine + 1, group: 'aya' }
+  }
+  return { file: relative(process.cwd(), path), line, group: 'aya' }
+}
+
+/** Self time per function (file, line, name), largest first. */
+export function selfTimes(profile: CpuProfile): SelfTime[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const totals = new Map<string, { group: string; us: number }>()
+  let all = 0
+  for (let i = 0; i < profile.samples.length; i++) {
+    // timeDeltas[i + 1] is the time until the next sample, i.e. the time spent in sample i.
+    const us = profile.timeDeltas[i + 1] ?? 0
+    const node = byId.get(profile.samples[i]!)
+    if (!node) continue
+    const name = node.callFrame.functionName || '(anonymous)'
+    const special = name.startsWith('(') && node.callFrame.url === ''
+    const where = special ? { file: '', line: 0, group: name } : locate(node.callFrame)
+    const location = special ? name : `${where.file}:${where.line} ${name}`
+    const entry = totals.get(location) ?? { group: where.group, us: 0 }
+    entry.us += us
+    totals.set(location, entry)
+    all += us
+  }
+  return [...totals.entries()]
+    .map(([location, { group, us }]) => ({
+      location,
+      group,
+      selfMs: us / 1000,
+      percent: (100 * us) / all,
+    }))
+    .sort((a, b) => b.selfMs - a.selfMs)
+}
+
+function byGroup(rows: readonly SelfTime[]): SelfTime[] {
+  const groups = new Map<string, number>()
+  for (const r of rows) groups.set(r.group, (groups.get(r.group) ?? 0) + r.selfMs)
+  const all = rows.reduce((n, r) => n + r.selfMs, 0)
+  return [...groups.entries()]
+    .map(([group, selfMs]) => ({ location: group, group, selfMs, percent: (100 * selfMs) / all }))
+    .sort((a, b) => b.selfMs - a.selfMs)
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'duration-s': { type: 'string', default: '20' },
+      'warmup-s': { type: 'string', default: '3' },
+      connections: { type: 'string', default: '50' },
+      top: { type: 'string', default: '10' },
+      out: { type: 'string', default: 'bench-out/aya-profile.json' },
+    },
+  })
+  const durationS = Number(values['duration-s'])
+  const top = Number(values.top)
+  if (!existsSync(AYA_CLI)) throw new Error(`${AYA_CLI} is missing: run \`npm run build\` first`)
+  ensureTools(log)
+  const dir = mkdtempSync(join(tmpdir(), 'aya-bench-profile-'))
+  const profileDir = join(dir, 'prof')
+  mkdirSync(profileDir)
+  try {
+    const upstream = await startNginxOk(dir, 'upstream', 0, 'upstream nginx (CPU 0)')
+    const aya = await startAya({
+      dir,
+      cpu: 1,
+      upstreamPort: upstream.port,
+      accessLog: join(dir, 'aya-access.log'),
+      nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    })
+    const url = `http://127.0.0.1:${aya.port}/`
+    const connections = Number(values.connections)
+    await runWrk({ url, connections, durationS: Number(values['warmup-s']), cpu: 0 })
+    const { result } = await runWrk({ url, connections, durationS, cpu: 0 })
+    log(`aya under --cpu-prof: ${fmtInt(result.requestsPerSec)} req/s at c=${connections}`)
+    // The profile is written when the process exits normally (SIGTERM → drain → exit).
+    await stop(aya.proc, 15_000)
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'))
+    if (!file) throw new Error('aya exited without writing a .cpuprofile')
+    const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile
+    const rows = selfTimes(profile)
+    const table = (list: readonly SelfTime[]) =>
+      markdownTable(
+        ['#', 'self time', '%', 'function'],
+        list.map((r, i) => [
+          String(i + 1),
+          `${fmtInt(r.selfMs)} ms`,
+          r.percent.toFixed(1),
+          `\`${r.location}\``,
+        ]),
+      )
+    process.stdout.write(
+      `\nTop ${top} self-time functions (whole profile, incl. start-up and warm-up):\n\n`,
+    )
+    process.stdout.write(`${table(rows.slice(0, top))}\n\nBy package:\n\n${table(byGroup(rows))}\n`)
+    const out = resolve(values.out)
+    mkdirSync(dirname(out), { recursive: true })
+    const cpuprofile = `${out.replace(/\.json$/, '')}.cpuprofile`
+    copyFileSync(join(profileDir, file), cpuprofile)
+    writeFileSync(
+      out,
+      `${JSON.stringify({ date: new Date().toISOString(), wrk: result, top: rows.slice(0, 50), groups: byGroup(rows) }, null, 2)}\n`,
+    )
+    log(`wrote ${out} and ${cpuprofile}`)
+  } finally {
+    await stopAll()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+process.on('exit', killAllNow)
+main(process.argv.slice(2)).catch((error: unknown) => {
+  killAllNow()
+  process.stderr.write(`bench:profile: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exitCode = 2
+})

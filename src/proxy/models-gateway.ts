@@ -1,0 +1,113 @@
+import type { ServerResponse } from 'node:http'
+import type { LlmRequest } from '../llm/llm-request.ts'
+import type { ModelRegistry } from '../llm/model-registry.ts'
+import { openAiApiFor, parseOpenAiBody, toLlmRequest } from '../llm/openai-request.ts'
+import { ProxyError } from './errors.ts'
+import { readBodyBounded } from './read-body.ts'
+import type { RequestContext } from './request-context.ts'
+
+/** What an LLM route needs to forward: the group, the (possibly rewritten) body, the parse. */
+export interface GatewayDispatch {
+  readonly kind: 'dispatch'
+  readonly upstream: string
+  readonly body: Buffer
+  readonly llm: LlmRequest
+}
+
+export type GatewayOutcome =
+  | GatewayDispatch
+  | { readonly kind: 'answered' }
+  | {
+      readonly kind: 'error'
+      readonly error: ProxyError
+      readonly param?: string | undefined
+      readonly openAiCode?: string | undefined
+    }
+
+export interface ModelsGatewayOptions {
+  readonly registry: ModelRegistry
+  readonly maxBodyBytes: number
+  readonly sessionHeader: string
+}
+
+/**
+ * The `gateway: models` phase of an LLM route: answers `GET /v1/models`, reads and parses the body
+ * once with a bounded read, and maps the requested model to an upstream group through the one
+ * model registry. Policies receive the parsed request; nothing downstream parses the body again.
+ */
+export async function runModelsGateway(
+  ctx: RequestContext,
+  path: string,
+  options: ModelsGatewayOptions,
+): Promise<GatewayOutcome> {
+  if (ctx.method === 'GET' && path === '/v1/models') {
+    answerModelList(ctx.res, options.registry, ctx.id)
+    ctx.status = 200
+    return { kind: 'answered' }
+  }
+  const api = openAiApiFor(ctx.method, path)
+  if (!api) {
+    return {
+      kind: 'error',
+      error: new ProxyError('LB_ERR_NO_ROUTE', {
+        source: 'downstream',
+        message: `unknown API path ${ctx.method} ${path}`,
+      }),
+      openAiCode: 'unknown_url',
+    }
+  }
+  const raw = await readBodyBounded(ctx.req, options.maxBodyBytes)
+  ctx.bytesIn = raw.length
+  let json: unknown
+  try {
+    json = JSON.parse(raw.toString('utf8'))
+  } catch {
+    return { kind: 'error', error: badRequest('the request body is not valid JSON') }
+  }
+  const parsed = parseOpenAiBody(api, json)
+  if (!parsed.ok) return { kind: 'error', error: badRequest(parsed.message), param: parsed.param }
+  const deployment = options.registry.resolve(parsed.value.model)
+  if (!deployment) {
+    const known = options.registry.names().join(', ')
+    return {
+      kind: 'error',
+      error: new ProxyError('LB_ERR_UNKNOWN_MODEL', {
+        source: 'downstream',
+        message: `The model '${parsed.value.model}' does not exist. Known models: ${known}`,
+      }),
+      param: 'model',
+      openAiCode: 'model_not_found',
+    }
+  }
+  const body =
+    deployment.servedModel === parsed.value.model
+      ? raw
+      : Buffer.from(
+          JSON.stringify({ ...(json as Record<string, unknown>), model: deployment.servedModel }),
+        )
+  const session = ctx.req.headers[options.sessionHeader]
+  const sessionKey = Array.isArray(session) ? session[0] : session
+  return {
+    kind: 'dispatch',
+    upstream: deployment.upstream,
+    body,
+    llm: toLlmRequest(api, parsed.value, deployment.servedModel, sessionKey || undefined),
+  }
+}
+
+function badRequest(message: string): ProxyError {
+  return new ProxyError('LB_ERR_BAD_REQUEST', { source: 'downstream', message })
+}
+
+function answerModelList(res: ServerResponse, registry: ModelRegistry, requestId: string): void {
+  const body = JSON.stringify({
+    object: 'list',
+    data: registry.names().map((id) => ({ id, object: 'model', created: 0, owned_by: 'aya' })),
+  })
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+  })
+  res.end(body)
+}
