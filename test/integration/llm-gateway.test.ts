@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import OpenAI from 'openai'
+import { request } from 'undici'
+import { startAya } from '../helpers/aya.ts'
+
+const config = (overrides: Record<string, unknown> = {}) => ({
+  routes: [{ name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models' }],
+  models: {
+    'llama-3.1-8b': { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
+  },
+  upstreams: {
+    fleet: { policy: 'round-robin', sim: { replicas: 2, profile: 'h100-llama3-8b', speedup: 20 } },
+  },
+  ...overrides,
+})
+
+describe('LLM gateway route (gateway: models)', () => {
+  test('serves chat completions from a simulated fleet through the official openai client', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const completion = await client.chat.completions.create({
+      model: 'llama-3.1-8b',
+      messages: [{ role: 'user', content: 'Say hello in five words' }],
+      max_tokens: 5,
+    })
+    assert.equal(completion.choices[0]!.message.role, 'assistant')
+    assert.equal(completion.usage?.completion_tokens, 5)
+    assert.ok((completion.usage?.prompt_tokens ?? 0) > 0)
+
+    const stream = await client.chat.completions.create({
+      model: 'llama-3.1-8b',
+      messages: [{ role: 'user', content: 'Stream please' }],
+      max_tokens: 4,
+      stream: true,
+      stream_options: { include_usage: true },
+    })
+    let text = ''
+    let usage: OpenAI.CompletionUsage | null | undefined
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? ''
+      if (chunk.usage) usage = chunk.usage
+    }
+    assert.ok(text.length > 0)
+    assert.equal(usage?.completion_tokens, 4)
+  })
+
+  test('lists the configured models on GET /v1/models', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const models = await client.models.list()
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      ['llama-3.1-8b'],
+    )
+  })
+
+  test('answers an unknown model with 404 in OpenAI shape, listing the known models', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-17', messages: [{ role: 'user', content: 'x' }] }),
+      (error: unknown) => {
+        assert.ok(error instanceof OpenAI.NotFoundError)
+        assert.equal(error.code, 'model_not_found')
+        assert.match(error.message, /llama-3\.1-8b/)
+        assert.equal(error.headers?.get('x-aya-error-code'), 'LB_ERR_UNKNOWN_MODEL')
+        return true
+      },
+    )
+  })
+
+  test('answers malformed JSON and a missing model with 400 in OpenAI shape', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    for (const body of ['{not json', JSON.stringify({ messages: [] })]) {
+      const res = await request(`${aya.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      assert.equal(res.statusCode, 400)
+      assert.equal(res.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST')
+      const json = (await res.body.json()) as { error: { type: string; message: string; param: unknown } }
+      assert.equal(json.error.type, 'invalid_request_error')
+      assert.ok(json.error.message.length > 0)
+    }
+  })
+
+  test('answers an over-long prompt with the engine’s own 400', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const words = 'word '.repeat(140_000)
+    await assert.rejects(
+      client.chat.completions.create({ model: 'llama-3.1-8b', messages: [{ role: 'user', content: words }] }),
+      (error: unknown) => error instanceof OpenAI.BadRequestError,
+    )
+  })
+
+  test('refuses a body over maxBodyBytes with 413 in OpenAI shape', async (t) => {
+    const aya = await startAya(
+      config({ listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes: 2048 }] }),
+    )
+    t.after(() => aya.close())
+    const res = await request(`${aya.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'llama-3.1-8b', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }),
+    })
+    assert.equal(res.statusCode, 413)
+    const json = (await res.body.json()) as { error: { type: string; code: string } }
+    assert.equal(json.error.code, 'LB_ERR_BODY_TOO_LARGE')
+  })
+})
