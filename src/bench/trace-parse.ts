@@ -1,0 +1,125 @@
+import type { TraceFormat, TraceRow } from './trace-request.ts'
+
+/** A row the parser rejects, with its 1-based line number. */
+export class TraceParseError extends Error {}
+
+const nonNegativeInt = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0
+
+/** Mooncake FAST'25 JSONL: `{timestamp, input_length, output_length, hash_ids}` per line. */
+export function parseMooncakeJsonl(text: string): TraceRow[] {
+  const rows: TraceRow[] = []
+  const lines = text.split('\n')
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim()
+    if (line === '') continue
+    let row: Record<string, unknown>
+    try {
+      row = JSON.parse(line) as Record<string, unknown>
+    } catch (error) {
+      throw new TraceParseError(`line ${i + 1}: not JSON (${(error as Error).message})`)
+    }
+    const { timestamp, input_length: input, output_length: output, hash_ids: ids } = row
+    if (
+      typeof timestamp !== 'number' ||
+      !Number.isFinite(timestamp) ||
+      !nonNegativeInt(input) ||
+      !nonNegativeInt(output) ||
+      !Array.isArray(ids) ||
+      !ids.every(nonNegativeInt)
+    ) {
+      throw new TraceParseError(
+        `line ${i + 1}: expected {timestamp, input_length, output_length, hash_ids}`,
+      )
+    }
+    rows.push({ timestampMs: timestamp, inputTokens: input, outputTokens: output, hashIds: ids })
+  }
+  return rows
+}
+
+const AZURE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/
+
+/** `2023-11-16 18:17:03.9799600` as epoch milliseconds (UTC), keeping the sub-millisecond part. */
+export function parseAzureTimestamp(text: string): number | undefined {
+  const m = AZURE_TIME.exec(text.trim())
+  if (!m) return undefined
+  const [, y, mo, d, h, mi, s, frac = ''] = m
+  const wholeMs = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s))
+  return wholeMs + (frac === '' ? 0 : Number(`0.${frac}`) * 1000)
+}
+
+function csvLines(text: string): string[][] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .map((l) => l.split(',').map((c) => c.trim()))
+}
+
+function columnIndex(header: readonly string[], name: string): number {
+  const index = header.indexOf(name)
+  if (index < 0) throw new TraceParseError(`missing column ${name}`)
+  return index
+}
+
+function intCell(cells: readonly string[], index: number, line: number): number {
+  const value = Number(cells[index])
+  if (!nonNegativeInt(value)) {
+    throw new TraceParseError(`line ${line}: expected a non-negative integer, got '${cells[index]}'`)
+  }
+  return value
+}
+
+/** Azure LLM inference 2023 CSV: `TIMESTAMP,ContextTokens,GeneratedTokens`. */
+export function parseAzureCsv(text: string): TraceRow[] {
+  const [header = [], ...body] = csvLines(text)
+  const at = columnIndex(header, 'TIMESTAMP')
+  const input = columnIndex(header, 'ContextTokens')
+  const output = columnIndex(header, 'GeneratedTokens')
+  return body.map((cells, i) => {
+    const timestampMs = parseAzureTimestamp(cells[at] ?? '')
+    if (timestampMs === undefined) {
+      throw new TraceParseError(`line ${i + 2}: bad TIMESTAMP '${cells[at]}'`)
+    }
+    return {
+      timestampMs,
+      inputTokens: intCell(cells, input, i + 2),
+      outputTokens: intCell(cells, output, i + 2),
+    }
+  })
+}
+
+/** ShareGPT lengths CSV (sarathi-serve): `num_prefill_tokens,num_decode_tokens,...`; no times. */
+export function parseShareGptCsv(text: string): TraceRow[] {
+  const [header = [], ...body] = csvLines(text)
+  const input = columnIndex(header, 'num_prefill_tokens')
+  const output = columnIndex(header, 'num_decode_tokens')
+  return body.map((cells, i) => ({
+    timestampMs: undefined,
+    inputTokens: intCell(cells, input, i + 2),
+    outputTokens: intCell(cells, output, i + 2),
+  }))
+}
+
+/** Which format a file is, from its first line (name only as a tie-breaker). */
+export function detectTraceFormat(text: string): TraceFormat | undefined {
+  const first = text.slice(0, Math.max(0, text.indexOf('\n')) || text.length).trim()
+  if (first.startsWith('{') && first.includes('"hash_ids"')) return 'mooncake'
+  const header = first.split(',').map((c) => c.trim())
+  if (header.includes('TIMESTAMP') && header.includes('ContextTokens')) return 'azure'
+  if (header.includes('num_prefill_tokens') && header.includes('num_decode_tokens')) {
+    return 'sharegpt'
+  }
+  return undefined
+}
+
+export function parseTraceRows(format: TraceFormat, text: string): TraceRow[] {
+  switch (format) {
+    case 'mooncake':
+      return parseMooncakeJsonl(text)
+    case 'azure':
+      return parseAzureCsv(text)
+    case 'sharegpt':
+      return parseShareGptCsv(text)
+  }
+}

@@ -1,0 +1,91 @@
+import { hashText53 } from './text-hash.ts'
+
+/**
+ * GIE's approximate prefix hashing (research note §1.4): the prompt text, not tokens, is cut into
+ * `blockChars` characters (16 tokens × 4 chars = 64 by default) and each block's hash chains the
+ * previous one, so a block hash stands for the whole prefix up to it. The chain is seeded with
+ * `scope` (the model), which keeps one model's blocks from matching another's. A trailing partial
+ * block is hashed too; a prompt shorter than one block gives no blocks; only the first `maxBlocks`
+ * count.
+ */
+export function hashPromptBlocks(
+  text: string,
+  scope: string,
+  blockChars: number,
+  maxBlocks: number,
+): number[] {
+  const hashes: number[] = []
+  if (text.length < blockChars) return hashes
+  let parent = hashText53(scope)
+  for (let start = 0; start < text.length && hashes.length < maxBlocks; start += blockChars) {
+    parent = hashText53(text, start, Math.min(start + blockChars, text.length), parent)
+    hashes.push(parent)
+  }
+  return hashes
+}
+
+/**
+ * Which prefix blocks each endpoint is believed to hold: one LRU of block hashes per endpoint,
+ * written optimistically when a request is dispatched there (before the KV exists), as GIE's
+ * `approx-prefix-cache-producer` does. Each endpoint's LRU is capped, so memory is bounded by
+ * endpoints × capacity × one number.
+ */
+export interface PrefixBlockIndex {
+  /** How many leading blocks of `hashes` the endpoint holds: stops at the first one it lacks. */
+  matchedBlocks(endpointId: string, hashes: readonly number[]): number
+  /**
+   * Records the blocks as held by the endpoint and makes them its most recent. `capacityBlocks`
+   * sizes the endpoint's LRU when it is first seen (GIE sizes it from `num_gpu_blocks`).
+   */
+  add(endpointId: string, hashes: readonly number[], capacityBlocks?: number): void
+  /** Forgets every endpoint not in `keep` (GIE purges departed pods every 2 minutes). */
+  retainOnly(keep: ReadonlySet<string>): void
+  /** Blocks currently held for the endpoint. */
+  size(endpointId: string): number
+}
+
+export interface PrefixBlockIndexOptions {
+  /** LRU capacity for an endpoint whose capacity is not given (`lruCapacityPerServer`). */
+  readonly defaultCapacityBlocks: number
+}
+
+interface EndpointLru {
+  readonly capacity: number
+  // A Set iterates in insertion order, so delete-then-add makes a hash the most recent and the
+  // first value is always the least recent: an O(1) LRU without a linked list.
+  readonly blocks: Set<number>
+}
+
+export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): PrefixBlockIndex {
+  const byEndpoint = new Map<string, EndpointLru>()
+  return {
+    matchedBlocks(endpointId, hashes) {
+      const lru = byEndpoint.get(endpointId)
+      if (lru === undefined) return 0
+      let matched = 0
+      while (matched < hashes.length && lru.blocks.has(hashes[matched]!)) matched++
+      return matched
+    },
+    add(endpointId, hashes, capacityBlocks) {
+      if (hashes.length === 0) return
+      let lru = byEndpoint.get(endpointId)
+      if (lru === undefined) {
+        const capacity = Math.max(1, Math.floor(capacityBlocks ?? options.defaultCapacityBlocks))
+        lru = { capacity, blocks: new Set() }
+        byEndpoint.set(endpointId, lru)
+      }
+      const { blocks, capacity } = lru
+      for (const hash of hashes) {
+        blocks.delete(hash)
+        blocks.add(hash)
+        if (blocks.size > capacity) blocks.delete(blocks.values().next().value!)
+      }
+    },
+    retainOnly(keep) {
+      for (const endpointId of byEndpoint.keys()) {
+        if (!keep.has(endpointId)) byEndpoint.delete(endpointId)
+      }
+    },
+    size: (endpointId) => byEndpoint.get(endpointId)?.blocks.size ?? 0,
+  }
+}
