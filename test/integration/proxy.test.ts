@@ -313,6 +313,37 @@ describe('http proxy', () => {
     }
     assert.equal(names.size, 3, 'a forged cookie falls back to the policy')
   })
+
+  test('keeps a session on one endpoint with header affinity bound in shared state', async (t) => {
+    const upstreams = await Promise.all(['a', 'b', 'c'].map(startNamedUpstream))
+    t.after(() => Promise.all(upstreams.map((u) => u.close())))
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'chat' }],
+      upstreams: {
+        chat: {
+          policy: 'round-robin',
+          sticky: { header: 'x-session-id', ttlMs: 60000 },
+          endpoints: upstreams.map((u) => ({ url: u.url })),
+        },
+      },
+    })
+    t.after(() => aya.close())
+    const seen = new Map<string, Set<string>>()
+    for (let i = 0; i < 18; i++) {
+      const session = `s${i % 3}`
+      const res = await request(`${aya.url}/`, { headers: { 'x-session-id': session } })
+      const name = ((await res.body.json()) as { name: string }).name
+      seen.set(session, (seen.get(session) ?? new Set()).add(name))
+    }
+    for (const [session, names] of seen)
+      assert.equal(names.size, 1, `${session} moved: ${[...names]}`)
+    const unpinned = new Set<string>()
+    for (let i = 0; i < 6; i++) {
+      const res = await request(`${aya.url}/`)
+      unpinned.add(((await res.body.json()) as { name: string }).name)
+    }
+    assert.equal(unpinned.size, 3, 'requests without the header follow the policy')
+  })
 })
 
 async function inflight(adminUrl: string): Promise<string[]> {
