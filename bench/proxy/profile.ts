@@ -34,6 +34,7 @@ interface CallFrame {
 interface ProfileNode {
   readonly id: number
   readonly callFrame: CallFrame
+  readonly children?: readonly number[]
 }
 
 interface CpuProfile {
@@ -71,6 +72,7 @@ function locate(frame: CallFrame): { file: string; line: number; group: string }
   const line = frame.lineNumber + 1
   if (url === '') return { file: '(native)', line: 0, group: 'native / VM' }
   if (url.startsWith('node:')) return { file: url, line, group: 'node core' }
+  if (url.startsWith('wasm://')) return { file: url, line, group: 'undici llhttp (wasm)' }
   if (!url.startsWith('file://')) return { file: url, line, group: 'other' }
   const path = fileURLToPath(url)
   const modules = path.lastIndexOf('/node_modules/')
@@ -90,31 +92,65 @@ function locate(frame: CallFrame): { file: string; line: number; group: string }
   return { file: relative(process.cwd(), path), line, group: 'aya' }
 }
 
-/** Self time per function (file, line, name), largest first. */
+const isNative = (frame: CallFrame) => frame.url === ''
+const isNodeCore = (frame: CallFrame) => frame.url.startsWith('node:')
+
+/**
+ * Self time per function (file, line, name), largest first, as a share of busy time (`(idle)` is
+ * left out). Native frames (`writev`, `writeString`…) say little alone, so each is split by its
+ * owner: the nearest caller outside node core, i.e. the Aya or dependency code that caused it.
+ */
 export function selfTimes(profile: CpuProfile): SelfTime[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, ProfileNode>()
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parent.set(child, node)
+  }
+  const describe = (frame: CallFrame) => {
+    const where = locate(frame)
+    return { ...where, text: `${where.file}:${where.line} ${frame.functionName || '(anonymous)'}` }
+  }
+  const owner = (node: ProfileNode) => {
+    for (let p = parent.get(node.id); p; p = parent.get(p.id)) {
+      if (!isNative(p.callFrame) && !isNodeCore(p.callFrame)) return describe(p.callFrame).text
+    }
+    return undefined
+  }
   const totals = new Map<string, { group: string; us: number }>()
-  let all = 0
+  let busy = 0
   for (let i = 0; i < profile.samples.length; i++) {
     // timeDeltas[i + 1] is the time until the next sample, i.e. the time spent in sample i.
     const us = profile.timeDeltas[i + 1] ?? 0
     const node = byId.get(profile.samples[i]!)
     if (!node) continue
-    const name = node.callFrame.functionName || '(anonymous)'
-    const special = name.startsWith('(') && node.callFrame.url === ''
-    const where = special ? { file: '', line: 0, group: name } : locate(node.callFrame)
-    const location = special ? name : `${where.file}:${where.line} ${name}`
-    const entry = totals.get(location) ?? { group: where.group, us: 0 }
+    const frame = node.callFrame
+    const name = frame.functionName || '(anonymous)'
+    if (name === '(idle)') continue
+    let location: string
+    let group: string
+    if (name.startsWith('(') && isNative(frame) && name !== '(anonymous)') {
+      location = name
+      group = name
+    } else if (isNative(frame)) {
+      const by = owner(node)
+      location = `(native) ${name}${by ? ` ← ${by}` : ''}`
+      group = 'native (syscalls, V8 builtins)'
+    } else {
+      const where = describe(frame)
+      location = where.text
+      group = where.group
+    }
+    const entry = totals.get(location) ?? { group, us: 0 }
     entry.us += us
     totals.set(location, entry)
-    all += us
+    busy += us
   }
   return [...totals.entries()]
     .map(([location, { group, us }]) => ({
       location,
       group,
       selfMs: us / 1000,
-      percent: (100 * us) / all,
+      percent: (100 * us) / busy,
     }))
     .sort((a, b) => b.selfMs - a.selfMs)
 }
@@ -178,7 +214,7 @@ async function main(argv: string[]): Promise<void> {
         ]),
       )
     process.stdout.write(
-      `\nTop ${top} self-time functions (whole profile, incl. start-up and warm-up):\n\n`,
+      `\nTop ${top} self-time functions, % of busy (non-idle) time; the profile spans start-up, warm-up and load:\n\n`,
     )
     process.stdout.write(`${table(rows.slice(0, top))}\n\nBy package:\n\n${table(byGroup(rows))}\n`)
     const out = resolve(values.out)

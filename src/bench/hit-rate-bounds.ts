@@ -65,8 +65,7 @@ export function computeHitRateBounds(
     let hit = 0
     while (hit < Math.min(blocks.length, maxHitBlocks) && lru.has(blocks[hit]!)) hit++
     lruHits += hit * size
-    const generatedBlocks =
-      Math.ceil((n + request.outputTokens) / size) - Math.floor(n / size)
+    const generatedBlocks = Math.ceil((n + request.outputTokens) / size) - Math.floor(n / size)
     for (let g = 0; g < generatedBlocks; g++) lru.set(nextUnique(), true)
     for (let p = blocks.length - 1; p >= 0; p--) {
       lru.delete(blocks[p]!)

@@ -6,11 +6,11 @@ import { createSeededRandom } from '../util/random.ts'
  * 1–5 letters (mean 3), so a token plus its space is about 4 characters, and Aya's
  * 4-characters-per-token estimate lands near the true count.
  */
-const VOCABULARY_SIZE = 4096
+const VOCABULARY_BITS = 12
 const VOCABULARY: readonly string[] = (() => {
   const random = createSeededRandom(0xa7a_b1c)
   const words: string[] = []
-  for (let i = 0; i < VOCABULARY_SIZE; i++) {
+  for (let i = 0; i < 1 << VOCABULARY_BITS; i++) {
     const length = 1 + Math.floor(random() * 5)
     let word = ''
     for (let k = 0; k < length; k++) word += String.fromCharCode(97 + Math.floor(random() * 26))
@@ -22,9 +22,15 @@ const VOCABULARY: readonly string[] = (() => {
 /** `count` words, a pure function of `key`, joined by single spaces. */
 export function seededWords(key: number, count: number): string {
   if (count <= 0) return ''
-  const random = createSeededRandom(mix32(key))
+  // mulberry32, inlined: this runs for every word of every prompt.
+  let a = mix32(key)
   const words = new Array<string>(count)
-  for (let i = 0; i < count; i++) words[i] = VOCABULARY[(random() * VOCABULARY_SIZE) | 0]!
+  for (let i = 0; i < count; i++) {
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), a | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    words[i] = VOCABULARY[((t ^ (t >>> 14)) >>> 0) >>> (32 - VOCABULARY_BITS)]!
+  }
   return words.join(' ')
 }
 

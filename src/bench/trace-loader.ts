@@ -3,7 +3,12 @@ import { basename } from 'node:path'
 import { createSeededRandom } from '../util/random.ts'
 import { detectTraceFormat, parseTraceRows, TraceParseError } from './trace-parse.ts'
 import type { TraceFormat, TraceRequest, TraceRow, TraceTiming } from './trace-request.ts'
-import { poissonArrivalsMs, spreadBuckets, type TraceWindow, windowIndices } from './trace-timing.ts'
+import {
+  poissonArrivalsMs,
+  spreadBuckets,
+  type TraceWindow,
+  windowIndices,
+} from './trace-timing.ts'
 
 /** Mooncake's prefix-block size in the trace's own tokens. */
 export const MOONCAKE_BLOCK_TOKENS = 512

@@ -65,7 +65,9 @@ function columnIndex(header: readonly string[], name: string): number {
 function intCell(cells: readonly string[], index: number, line: number): number {
   const value = Number(cells[index])
   if (!nonNegativeInt(value)) {
-    throw new TraceParseError(`line ${line}: expected a non-negative integer, got '${cells[index]}'`)
+    throw new TraceParseError(
+      `line ${line}: expected a non-negative integer, got '${cells[index]}'`,
+    )
   }
   return value
 }

@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import { stringify } from 'yaml'
+import {
+  AYA_CONFIG_VARIANTS,
+  type AyaConfigInput,
+  type AyaConfigVariant,
+  ayaConfigFor,
+} from './aya-config.ts'
+import { type NodeChild, spawnNode } from './child-process.ts'
+
+export interface AyaProcess {
+  /** The public listener, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string
+  readonly child: NodeChild
+  close(): Promise<void>
+}
+
+const LISTENER_LINE = /^aya: listener public on (http:\/\/\S+:\d+)$/
+
+async function validates(ayaBin: string, configPath: string): Promise<string | undefined> {
+  const child = spawn(process.execPath, [ayaBin, 'validate', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => (output += chunk))
+  child.stderr.on('data', (chunk) => (output += chunk))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return code === 0 ? undefined : output.trim()
+}
+
+/**
+ * Writes the first config variant this build of Aya accepts (checked with `aya validate`) to
+ * `configPath`. Returns the variant and why the better ones were refused.
+ */
+export async function writeAyaConfig(
+  ayaBin: string,
+  configPath: string,
+  input: AyaConfigInput,
+): Promise<{ variant: AyaConfigVariant; refused: string[] }> {
+  const refused: string[] = []
+  for (const variant of AYA_CONFIG_VARIANTS) {
+    await writeFile(configPath, stringify(ayaConfigFor(input, variant)))
+    const problem = await validates(ayaBin, configPath)
+    if (problem === undefined) return { variant, refused }
+    refused.push(`${variant}: ${problem}`)
+  }
+  throw new Error(`Aya accepts no bench config:\n${refused.join('\n')}`)
+}
+
+/** Starts `aya start --config FILE` and reads the public listener's port from its stderr. */
+export async function startAyaProcess(ayaBin: string, configPath: string): Promise<AyaProcess> {
+  const child = spawnNode([ayaBin, 'start', '--config', configPath])
+  try {
+    const line = await child.waitForLine((l) => LISTENER_LINE.test(l), 30_000)
+    return { url: LISTENER_LINE.exec(line)![1]!, child, close: () => child.close() }
+  } catch (error) {
+    await child.close()
+    throw error
+  }
+}

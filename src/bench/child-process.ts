@@ -1,0 +1,101 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { EVENT_LOOP_PROBE_IMPORT, type EventLoopDelay, parseProbeLine } from './event-loop-probe.ts'
+
+export interface NodeChild {
+  readonly pid: number | undefined
+  /** Resolves with the first line of stdout or stderr that `match` accepts. */
+  waitForLine(match: (line: string) => boolean, timeoutMs: number): Promise<string>
+  /** Lines of stdout and stderr so far, probe lines excluded. */
+  output(): string
+  /** The worst event-loop delay the probe reported since `resetEventLoop`. */
+  eventLoopDelay(): EventLoopDelay
+  resetEventLoop(): void
+  readonly exited: Promise<number | null>
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  close(graceMs?: number): Promise<void>
+}
+
+/**
+ * Starts `node ARGS` with the event-loop probe preloaded. Only this child is ever signalled, by
+ * its own handle.
+ */
+export function spawnNode(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): NodeChild {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', EVENT_LOOP_PROBE_IMPORT, ...args],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  const lines: string[] = []
+  const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>()
+  let delay: EventLoopDelay = { maxMs: 0, p99Ms: 0 }
+  const onLine = (line: string): void => {
+    const probe = parseProbeLine(line)
+    if (probe) {
+      delay = {
+        maxMs: Math.max(delay.maxMs, probe.maxMs),
+        p99Ms: Math.max(delay.p99Ms, probe.p99Ms),
+      }
+      return
+    }
+    if (lines.length < 2000) lines.push(line)
+    for (const waiter of waiters) {
+      if (waiter.match(line)) {
+        waiters.delete(waiter)
+        waiter.resolve(line)
+      }
+    }
+  }
+  createInterface({ input: child.stdout! }).on('line', onLine)
+  createInterface({ input: child.stderr! }).on('line', onLine)
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+
+  return {
+    pid: child.pid,
+    waitForLine(match, timeoutMs) {
+      const seen = lines.find(match)
+      if (seen !== undefined) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          match,
+          resolve: (line: string) => {
+            clearTimeout(timer)
+            resolve(line)
+          },
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(waiter)
+          reject(
+            new Error(`timed out after ${timeoutMs} ms waiting for output:\n${lines.join('\n')}`),
+          )
+        }, timeoutMs)
+        waiters.add(waiter)
+        void exited.then((code) => {
+          if (!waiters.delete(waiter)) return
+          clearTimeout(timer)
+          reject(new Error(`exited with code ${code} before it was ready:\n${lines.join('\n')}`))
+        })
+      })
+    },
+    output: () => lines.join('\n'),
+    eventLoopDelay: () => delay,
+    resetEventLoop() {
+      delay = { maxMs: 0, p99Ms: 0 }
+    },
+    exited,
+    async close(graceMs = 3000) {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}

@@ -1,0 +1,175 @@
+import { join } from 'node:path'
+import { Agent } from 'undici'
+import { findPicker } from '../balancer/picker-registry.ts'
+import { parseProfileList } from '../sim/profiles.ts'
+import { startAyaProcess, writeAyaConfig } from './aya-process.ts'
+import { chatRequestBody, chatRequestHeaders } from './chat-request.ts'
+import { type EngineCounters, latenessBetween, scrapeEngine } from './engine-scrape.ts'
+import { monitorOwnEventLoop } from './event-loop-probe.ts'
+import { createHttpSender } from './http-sender.ts'
+import type { PolicyRunHooks, PolicyRunInput } from './policy-run.ts'
+import { replicaId } from './policy-run.ts'
+import { createPromptBuilder } from './prompt-builder.ts'
+import { createRunRecord, type RunRecord } from './run-record.ts'
+import { startSimProcess } from './sim-process.ts'
+
+export interface HttpRunEnv {
+  readonly ayaBin: string
+  readonly simCommandModule: string
+  /** Where the generated Aya config is written (kept for reproducing the run). */
+  readonly workDir: string
+}
+
+/** Validity: simulator step lateness (engine time, so already × X) against 5 % of the TTFT SLO. */
+export const MAX_LATENESS_SLO_FRACTION = 0.05
+
+function hitRateOf(
+  counters: readonly EngineCounters[],
+  base: readonly EngineCounters[],
+): number | null {
+  let queries = 0
+  let hits = 0
+  for (const [i, c] of counters.entries()) {
+    queries += c.prefixQueries - base[i]!.prefixQueries
+    hits += c.prefixHits - base[i]!.prefixHits
+  }
+  return queries === 0 ? null : hits / queries
+}
+
+/**
+ * HTTP mode for one policy: a fresh simulated fleet in its own process, a real Aya process with
+ * the policy in front of it, and the trace replayed as streaming chat completions measured at the
+ * client. Client times are converted back to trace time (× speedup).
+ */
+export async function runHttpPolicy(
+  input: PolicyRunInput,
+  env: HttpRunEnv,
+  hooks: PolicyRunHooks = {},
+): Promise<RunRecord> {
+  const definition = findPicker(input.policy)
+  if (!definition) throw new Error(`unknown policy ${input.policy}`)
+  const X = input.speedup
+  const model = parseProfileList(input.profile, input.replicas)[0]!.modelName
+  const sim = await startSimProcess({
+    ayaBin: env.ayaBin,
+    simCommandModule: env.simCommandModule,
+    replicas: input.replicas,
+    profile: input.profile,
+    speedup: X,
+    seed: input.seed,
+  })
+  try {
+    const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
+    const config = await writeAyaConfig(env.ayaBin, configPath, {
+      policy: input.policy,
+      usesHashKey: definition.usesHashKey,
+      urls: sim.urls,
+      model,
+      speedup: X,
+      timeoutMs: input.timeoutMs,
+      scrapeIntervalMs: input.scrapeIntervalMs,
+    })
+    const aya = await startAyaProcess(env.ayaBin, configPath)
+    try {
+      // Let the router take its first engine-metrics scrape before traffic starts.
+      await new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X)))
+      const record = await replay(input, aya.url, sim.urls, model, hooks)
+      const eventLoop = {
+        aya: aya.child.eventLoopDelay(),
+        sim: sim.child.eventLoopDelay(),
+      }
+      Object.assign(record.diagnostics, {
+        ayaConfig: config.variant,
+        ayaConfigRefused: config.refused.map((r) => r.split('\n')[0]),
+        eventLoopDelayMs: { ...(record.diagnostics.eventLoopDelayMs as object), ...eventLoop },
+      })
+      return record
+    } finally {
+      await aya.close()
+    }
+  } finally {
+    await sim.close()
+  }
+}
+
+async function replay(
+  input: PolicyRunInput,
+  ayaUrl: string,
+  simUrls: readonly string[],
+  model: string,
+  hooks: PolicyRunHooks,
+): Promise<RunRecord> {
+  const { trace } = input
+  const X = input.speedup
+  const record = createRunRecord()
+  const prompts = createPromptBuilder({ seed: input.seed, blockTokens: trace.blockTokens })
+  const dispatcher = new Agent({ keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 })
+  const scrapes = new Agent({ connections: 2 * simUrls.length })
+  const scrapeAll = () => Promise.all(simUrls.map((url) => scrapeEngine(url, scrapes)))
+  try {
+    const before = await scrapeAll()
+    const ownLoop = monitorOwnEventLoop()
+    ownLoop.take()
+    const startedAt = performance.now()
+    const sender = createHttpSender(
+      {
+        url: `${ayaUrl}/v1/chat/completions`,
+        requests: trace.requests,
+        speedup: X,
+        timeoutMs: input.timeoutMs,
+        body: (r) => JSON.stringify(chatRequestBody(r, prompts, model, trace.maxTokens)),
+        headers: chatRequestHeaders,
+      },
+      { dispatcher, record, onProgress: hooks.onProgress },
+    )
+    let sampling = Promise.resolve()
+    const sampleTimer = setInterval(() => {
+      sampling = sampling.then(async () => {
+        const atMs = sender.traceNow()
+        const counters = await scrapeAll().catch(() => undefined)
+        if (!counters) return
+        record.samples.push({
+          atMs,
+          load: counters.map((c) => c.running + c.waiting),
+          hitRate: hitRateOf(counters, before),
+        })
+      })
+    }, input.sampleIntervalMs / X)
+    await sender.done
+    clearInterval(sampleTimer)
+    await sampling
+    const after = await scrapeAll()
+    const bench = ownLoop.take()
+    ownLoop.close()
+    record.replicas = after.map((c, i) => ({
+      id: replicaId(i),
+      prefixQueries: c.prefixQueries - before[i]!.prefixQueries,
+      prefixHits: c.prefixHits - before[i]!.prefixHits,
+      preemptions: c.preemptions - before[i]!.preemptions,
+    }))
+    const lateness = after.map((c, i) => latenessBetween(before[i]!, c))
+    const worst = {
+      meanMs: Math.max(...lateness.map((l) => l.meanMs)),
+      p99Ms: Math.max(...lateness.map((l) => l.p99Ms)),
+      maxMs: Math.max(...lateness.map((l) => l.maxMs)),
+    }
+    const limitMs = MAX_LATENESS_SLO_FRACTION * input.sloTtftMs
+    const valid = worst.p99Ms <= limitMs
+    Object.assign(record.diagnostics, {
+      valid,
+      ...(valid
+        ? {}
+        : {
+            invalidReason: `simulator step lateness p99 ${worst.p99Ms.toFixed(1)} ms (trace time) exceeds 5 % of the TTFT SLO (${limitMs} ms)`,
+          }),
+      stepLatenessMs: worst,
+      eventLoopDelayMs: { bench },
+      sendLatenessMs: sender.sendLateness(),
+      wallMs: Math.round(performance.now() - startedAt),
+    })
+    return record
+  } finally {
+    await dispatcher.close()
+    await scrapes.close()
+  }
+}

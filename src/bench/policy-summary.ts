@@ -1,0 +1,113 @@
+import { percentile, sortedNumbers } from './percentiles.ts'
+import type { RunRecord } from './run-record.ts'
+
+/** The per-policy keys of `report.json` (`policies.<name>`); see docs/bench.md. */
+export interface PolicyResult {
+  readonly ttftP50Ms: number
+  readonly ttftP90Ms: number
+  readonly ttftP99Ms: number
+  readonly itlP50Ms: number
+  readonly itlP99Ms: number
+  readonly e2eP50Ms: number
+  readonly e2eP99Ms: number
+  readonly completed: number
+  readonly failed: number
+  readonly requestsPerSec: number
+  readonly outputTokensPerSec: number
+  readonly goodputPerSec: number
+  readonly prefixHitRate: number | null
+  readonly imbalance: number | null
+}
+
+export const POLICY_RESULT_KEYS = [
+  'ttftP50Ms',
+  'ttftP90Ms',
+  'ttftP99Ms',
+  'itlP50Ms',
+  'itlP99Ms',
+  'e2eP50Ms',
+  'e2eP99Ms',
+  'completed',
+  'failed',
+  'requestsPerSec',
+  'outputTokensPerSec',
+  'goodputPerSec',
+  'prefixHitRate',
+  'imbalance',
+] as const satisfies readonly (keyof PolicyResult)[]
+
+export interface SloTargets {
+  readonly ttftMs: number
+  readonly itlMs: number
+}
+
+/**
+ * Summarises a run. Failed requests (non-2xx, stream error, client timeout) count as infinite TTFT
+ * and e2e, so shedding the hard requests cannot flatter a policy; ITL pools the gaps of every
+ * request that streamed. Rates are per trace second from the first send to the last end.
+ */
+export function summarizeRun(record: RunRecord, slo: SloTargets): PolicyResult {
+  const { outcomes } = record
+  const ttft: number[] = []
+  const e2e: number[] = []
+  let completed = 0
+  let outputTokens = 0
+  let good = 0
+  let firstSendMs = Number.POSITIVE_INFINITY
+  let lastEndMs = Number.NEGATIVE_INFINITY
+  for (const o of outcomes) {
+    firstSendMs = Math.min(firstSendMs, o.sendMs)
+    lastEndMs = Math.max(lastEndMs, o.endMs)
+    const isComplete = o.ok && o.firstContentMs !== undefined
+    if (!isComplete) {
+      ttft.push(Number.POSITIVE_INFINITY)
+      e2e.push(Number.POSITIVE_INFINITY)
+      continue
+    }
+    completed++
+    const ttftMs = o.firstContentMs! - o.sendMs
+    ttft.push(ttftMs)
+    e2e.push(o.endMs - o.sendMs)
+    outputTokens += o.completionTokens ?? o.contentChunks
+    const meanItlMs = o.contentChunks > 1 ? o.itlSumMs / (o.contentChunks - 1) : 0
+    if (ttftMs <= slo.ttftMs && meanItlMs <= slo.itlMs) good++
+  }
+  const ttftSorted = sortedNumbers(ttft)
+  const e2eSorted = sortedNumbers(e2e)
+  const itlSorted = record.itlGapsMs.sorted()
+  const durationS = outcomes.length === 0 ? 0 : Math.max(1e-9, (lastEndMs - firstSendMs) / 1000)
+  const perSec = (n: number) => (durationS === 0 ? 0 : n / durationS)
+  return {
+    ttftP50Ms: percentile(ttftSorted, 0.5),
+    ttftP90Ms: percentile(ttftSorted, 0.9),
+    ttftP99Ms: percentile(ttftSorted, 0.99),
+    itlP50Ms: percentile(itlSorted, 0.5),
+    itlP99Ms: percentile(itlSorted, 0.99),
+    e2eP50Ms: percentile(e2eSorted, 0.5),
+    e2eP99Ms: percentile(e2eSorted, 0.99),
+    completed,
+    failed: outcomes.length - completed,
+    requestsPerSec: perSec(completed),
+    outputTokensPerSec: perSec(outputTokens),
+    goodputPerSec: perSec(good),
+    ...engineSummary(record),
+  }
+}
+
+/** Fleet hit rate (Δhits / Δqueries) and max/mean of per-replica uncached prefill tokens. */
+export function engineSummary(
+  record: Pick<RunRecord, 'replicas'>,
+): Pick<PolicyResult, 'prefixHitRate' | 'imbalance'> {
+  let queries = 0
+  let hits = 0
+  const uncached = record.replicas.map((r) => {
+    queries += r.prefixQueries
+    hits += r.prefixHits
+    return r.prefixQueries - r.prefixHits
+  })
+  const mean = uncached.reduce((a, b) => a + b, 0) / Math.max(1, uncached.length)
+  return {
+    prefixHitRate: queries === 0 ? null : hits / queries,
+    imbalance: mean === 0 ? null : Math.max(...uncached) / mean,
+  }
+}
