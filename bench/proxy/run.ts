@@ -42,6 +42,7 @@ import {
 } from './stats.ts'
 import {
   CLK_TCK,
+  coreTicks,
   cpuTicks,
   ensureTools,
   exec,
@@ -145,6 +146,13 @@ export interface Sample {
   readonly proxyCpu: number
   /** Fraction of CPU 0 the upstream used (wrk shares that core). */
   readonly upstreamCpu: number
+  /**
+   * Busy time on the proxy's CPU not spent by the proxy (other processes, interrupts), as a
+   * fraction of the run: a noise indicator, ~0 on a quiet machine.
+   */
+  readonly otherOnProxyCpu: number
+  /** Hypervisor steal on the proxy's CPU, as a fraction of the run. */
+  readonly stealOnProxyCpu: number
   readonly requestsPerCpuS: number | undefined
   readonly wrk: WrkResult
 }
@@ -177,6 +185,7 @@ async function measure(
   const url = `http://127.0.0.1:${target.server.port}/`
   const p0 = cpuTicks(proc.pid)
   const u0 = cpuTicks(upstream.proc.pid)
+  const c0 = coreTicks(PROXY_CPU)
   const t0 = performance.now()
   let wrk: WrkResult
   try {
@@ -188,6 +197,8 @@ async function measure(
   const wallS = (performance.now() - t0) / 1000
   const proxyCpuS = (cpuTicks(proc.pid) - p0) / CLK_TCK
   const upstreamCpuS = (cpuTicks(upstream.proc.pid) - u0) / CLK_TCK
+  const c1 = coreTicks(PROXY_CPU)
+  const coreBusyS = (c1.busy - c0.busy) / CLK_TCK
   return {
     round,
     position,
@@ -195,6 +206,8 @@ async function measure(
     proxyCpuS,
     proxyCpu: proxyCpuS / wallS,
     upstreamCpu: upstreamCpuS / wallS,
+    otherOnProxyCpu: Math.max(0, coreBusyS - proxyCpuS) / wallS,
+    stealOnProxyCpu: (c1.steal - c0.steal) / CLK_TCK / wallS,
     requestsPerCpuS: proxyCpuS > 0 ? wrk.requests / proxyCpuS : undefined,
     wrk,
   }
@@ -219,7 +232,10 @@ async function rounds(
       const perCpu = sample.requestsPerCpuS
       parts.push(
         `${target.name} ${fmtInt(sample.wrk.requestsPerSec)}/s` +
-          (phase === 'c50' ? ` ${fmtInt(perCpu)}/cpu-s` : ` p50 ${fmtMs(sample.wrk.p50Ms)}`),
+          (phase === 'c50' ? ` ${fmtInt(perCpu)}/cpu-s` : ` p50 ${fmtMs(sample.wrk.p50Ms)}`) +
+          (sample.otherOnProxyCpu + sample.stealOnProxyCpu > 0.05
+            ? ` (CPU 1 other ${fmtPct(sample.otherOnProxyCpu)}, steal ${fmtPct(sample.stealOnProxyCpu)})`
+            : ''),
       )
     }
     log(`${phase} round ${round + 1}/${count}: ${parts.join(', ')}`)
@@ -254,6 +270,9 @@ export interface Summary {
     readonly requestsPerSecRange: [number, number] | undefined
     readonly proxyCpu: number | undefined
     readonly upstreamCpu: number | undefined
+    /** Worst run's share of the proxy CPU used by something else (see Sample). */
+    readonly maxOtherOnProxyCpu: number | undefined
+    readonly maxStealOnProxyCpu: number | undefined
     readonly requestsPerCpuS: number | undefined
     readonly requestsPerCpuSRange: [number, number] | undefined
     readonly p50Ms: number | undefined
@@ -307,6 +326,8 @@ function summarize(target: Target, all: readonly Target[]): Summary {
       requestsPerSecRange: range(c50.map(rps)),
       proxyCpu: median(c50.map((s) => s.proxyCpu)),
       upstreamCpu: median(c50.map((s) => s.upstreamCpu)),
+      maxOtherOnProxyCpu: range(c50.map((s) => s.otherOnProxyCpu))?.[1],
+      maxStealOnProxyCpu: range(c50.map((s) => s.stealOnProxyCpu))?.[1],
       requestsPerCpuS: median(perCpu),
       requestsPerCpuSRange: range(perCpu),
       p50Ms: median(defined(c50.map((s) => s.wrk.p50Ms))),
@@ -491,6 +512,12 @@ export async function main(argv: string[]): Promise<number> {
         `WARNING ${s.name}: ${s.errors.socket} socket errors, ${s.errors.non2xx3xx} non-2xx/3xx\n`,
       )
     }
+    const noise = summaries
+      .map(
+        (s) => `${s.name} ${fmtPct(s.c50.maxOtherOnProxyCpu)}/${fmtPct(s.c50.maxStealOnProxyCpu)}`,
+      )
+      .join(', ')
+    process.stdout.write(`noise, worst c=${options.connections} run, CPU 1 other/steal: ${noise}\n`)
     for (const f of failures) process.stdout.write(`FAILED ${f}\n`)
 
     const result = {

@@ -93,6 +93,28 @@ export function cpuTicks(pid: number): number {
   return Number(fields[14 - 3]) + Number(fields[15 - 3])
 }
 
+export interface CoreTicks {
+  /** user + nice + system + irq + softirq: everything but idle, iowait and steal. */
+  readonly busy: number
+  /** Time the hypervisor gave this vCPU to someone else. */
+  readonly steal: number
+}
+
+/** One CPU's counters from /proc/stat, in clock ticks. */
+export function coreTicks(cpu: number): CoreTicks {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `))
+  const [user, nice, system, , , irq, softirq, steal] = (line ?? '')
+    .split(/\s+/)
+    .slice(1)
+    .map(Number)
+  return {
+    busy: (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0),
+    steal: steal ?? 0,
+  }
+}
+
 /** Peak resident set size in KiB (VmHWM), or undefined when the process is gone. */
 export function peakRssKb(pid: number): number | undefined {
   try {

@@ -1,6 +1,6 @@
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
-import type { Endpoint } from '../upstream/endpoint.ts'
+import type { Endpoint, LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
 
@@ -26,6 +26,11 @@ export interface PickContext {
 export interface Picker {
   readonly name: string
   pick(eligible: readonly Endpoint[], ctx: PickContext): Endpoint | undefined
+  /**
+   * Optional: what the request `ctx` was just placed with costs `endpoint`, for router-side
+   * accounting (for example only the prompt tokens it expects the endpoint not to have cached).
+   */
+  leaseCost?(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
 }
 
 export interface PickerDeps {

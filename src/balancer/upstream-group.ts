@@ -1,7 +1,8 @@
 import type { UpstreamConfig } from '../config/schema.ts'
 import { endpointId } from '../config/validate.ts'
-import { Endpoint, type EndpointSpec } from '../upstream/endpoint.ts'
+import { Endpoint, type EndpointSpec, type LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
+import { leaseCostFor } from './lease-cost.ts'
 import type { PickContext, Picker, PickerDeps } from './picker.ts'
 import { findPicker } from './picker-registry.ts'
 
@@ -17,6 +18,8 @@ export interface UpstreamGroup {
   eligible(): readonly Endpoint[]
   find(id: string): Endpoint | undefined
   select(ctx: PickContext): Endpoint | undefined
+  /** The router-side cost of an LLM request placed on `endpoint` by `select(ctx)`. */
+  leaseCost(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
   /** Applies a new config for this group (reload): new picker, new membership. */
   update(config: UpstreamConfig): void
 }
@@ -79,6 +82,7 @@ export function createUpstreamGroup(
       refreshEligible()
       return picker.pick(eligible, ctx)
     },
+    leaseCost: (endpoint, ctx) => leaseCostFor(picker, endpoint, ctx),
     update(next) {
       config = next
       picker = buildPicker(next, deps)

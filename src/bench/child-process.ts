@@ -1,7 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
-import { EVENT_LOOP_PROBE_IMPORT, type EventLoopDelay, parseProbeLine } from './event-loop-probe.ts'
+import {
+  createEventLoopAccumulator,
+  EVENT_LOOP_PROBE_IMPORT,
+  type EventLoopDelay,
+  parseProbeLine,
+} from './event-loop-probe.ts'
 
 export interface NodeChild {
   readonly pid: number | undefined
@@ -35,14 +40,11 @@ export function spawnNode(
   )
   const lines: string[] = []
   const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>()
-  let delay: EventLoopDelay = { maxMs: 0, p99Ms: 0 }
+  const delay = createEventLoopAccumulator()
   const onLine = (line: string): void => {
     const probe = parseProbeLine(line)
     if (probe) {
-      delay = {
-        maxMs: Math.max(delay.maxMs, probe.maxMs),
-        p99Ms: Math.max(delay.p99Ms, probe.p99Ms),
-      }
+      delay.add(probe)
       return
     }
     if (lines.length < 2000) lines.push(line)
@@ -85,10 +87,8 @@ export function spawnNode(
       })
     },
     output: () => lines.join('\n'),
-    eventLoopDelay: () => delay,
-    resetEventLoop() {
-      delay = { maxMs: 0, p99Ms: 0 }
-    },
+    eventLoopDelay: () => delay.result(),
+    resetEventLoop: () => delay.reset(),
     exited,
     async close(graceMs = 3000) {
       if (child.exitCode !== null || child.signalCode !== null) return

@@ -1,3 +1,5 @@
+import { leaseCostFor } from '../balancer/lease-cost.ts'
+import type { PickContext } from '../balancer/picker.ts'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { parseOpenAiBody, toLlmRequest } from '../llm/openai-request.ts'
 import { createEngine, type Engine, type RequestHandle } from '../sim/engine.ts'
@@ -8,7 +10,6 @@ import { createManualClock } from '../util/manual-clock.ts'
 import { createSeededRandom } from '../util/random.ts'
 import { chatRequestBody } from './chat-request.ts'
 import { createEmulatedEngineMetrics } from './emulated-engine-metrics.ts'
-import { leaseCostFor } from './lease-cost.ts'
 import { type PolicyRunHooks, type PolicyRunInput, replicaId } from './policy-run.ts'
 import { createPromptBuilder } from './prompt-builder.ts'
 import { createRunRecord, type RequestOutcome, type RunRecord } from './run-record.ts'
@@ -78,12 +79,13 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     const parsed = parseOpenAiBody('openai.chat', body)
     if (!parsed.ok) throw new Error(`bench built an invalid body: ${parsed.message}`)
     const llm = toLlmRequest('openai.chat', parsed.value, model, request.sessionId)
-    const endpoint = picker.pick(eligible, {
+    const pick: PickContext = {
       attempt: 0,
       llm,
       clientIp: '127.0.0.1',
       hashKey: definition.usesHashKey ? request.sessionId : undefined,
-    })
+    }
+    const endpoint = picker.pick(eligible, pick)
     if (!endpoint) {
       finish(flight, {
         ok: false,
@@ -95,7 +97,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
       })
       return
     }
-    const lease: Lease = endpoint.begin(leaseCostFor(llm))
+    const lease: Lease = endpoint.begin(leaseCostFor(picker, endpoint, pick))
     const engine = engineOf(endpoint)
     const identity = chatPromptIdentity(body.messages, engine.profile.blockSizeTokens)
     if (identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++

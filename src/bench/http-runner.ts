@@ -1,17 +1,20 @@
 import { join } from 'node:path'
-import { Agent } from 'undici'
+import { Agent, type Dispatcher } from 'undici'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { startAyaProcess, writeAyaConfig } from './aya-process.ts'
 import { chatRequestBody, chatRequestHeaders } from './chat-request.ts'
+import type { NodeChild } from './child-process.ts'
 import { type EngineCounters, latenessBetween, scrapeEngine } from './engine-scrape.ts'
 import { monitorOwnEventLoop } from './event-loop-probe.ts'
 import { createHttpSender } from './http-sender.ts'
 import type { PolicyRunHooks, PolicyRunInput } from './policy-run.ts'
 import { replicaId } from './policy-run.ts'
-import { createPromptBuilder } from './prompt-builder.ts'
+import { createPromptBuilder, type PromptBuilder } from './prompt-builder.ts'
 import { createRunRecord, type RunRecord } from './run-record.ts'
 import { startSimProcess } from './sim-process.ts'
+import { streamChat } from './stream-client.ts'
+import type { TraceRequest } from './trace-request.ts'
 
 export interface HttpRunEnv {
   readonly ayaBin: string
@@ -73,7 +76,7 @@ export async function runHttpPolicy(
     try {
       // Let the router take its first engine-metrics scrape before traffic starts.
       await new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X)))
-      const record = await replay(input, aya.url, sim.urls, model, hooks)
+      const record = await replay(input, aya.url, sim.urls, model, hooks, [aya.child, sim.child])
       const eventLoop = {
         aya: aya.child.eventLoopDelay(),
         sim: sim.child.eventLoopDelay(),
@@ -92,12 +95,50 @@ export async function runHttpPolicy(
   }
 }
 
+/**
+ * Sends 2 × replicas short requests with unique text through Aya before the replay, so that
+ * neither Aya nor the simulator is still compiling its hot paths when the trace starts (at a
+ * high speedup that shows up as lateness). Their prefixes never match the trace's, and the
+ * counters the report uses are read after them.
+ */
+async function warmUp(
+  url: string,
+  input: PolicyRunInput,
+  model: string,
+  prompts: PromptBuilder,
+  dispatcher: Dispatcher,
+): Promise<void> {
+  const inputs = input.trace.requests.map((r) => r.inputTokens).sort((a, b) => a - b)
+  const inputTokens = Math.min(4096, Math.max(64, inputs[inputs.length >> 1] ?? 64))
+  const requests: TraceRequest[] = Array.from({ length: 2 * input.replicas }, (_, i) => ({
+    id: -1 - i,
+    atMs: 0,
+    inputTokens,
+    outputTokens: 8,
+  }))
+  await Promise.all(
+    requests.map((r) =>
+      streamChat(
+        url,
+        JSON.stringify(chatRequestBody(r, prompts, model, 16)),
+        chatRequestHeaders(r),
+        {
+          dispatcher,
+          timeoutMs: 30_000,
+          onGap: () => {},
+        },
+      ),
+    ),
+  )
+}
+
 async function replay(
   input: PolicyRunInput,
   ayaUrl: string,
   simUrls: readonly string[],
   model: string,
   hooks: PolicyRunHooks,
+  children: readonly NodeChild[],
 ): Promise<RunRecord> {
   const { trace } = input
   const X = input.speedup
@@ -107,9 +148,11 @@ async function replay(
   const scrapes = new Agent({ connections: 2 * simUrls.length })
   const scrapeAll = () => Promise.all(simUrls.map((url) => scrapeEngine(url, scrapes)))
   try {
+    await warmUp(`${ayaUrl}/v1/chat/completions`, input, model, prompts, dispatcher)
     const before = await scrapeAll()
     const ownLoop = monitorOwnEventLoop()
     ownLoop.take()
+    for (const child of children) child.resetEventLoop()
     const startedAt = performance.now()
     const sender = createHttpSender(
       {

@@ -204,9 +204,7 @@ function sharedPrefixLength(text: string, offset: number, nodeText: string): num
 const SLICE_MIN_LENGTH = 13
 
 function detach(text: string): string {
-  return text.length < SLICE_MIN_LENGTH
-    ? text
-    : Buffer.from(text, 'utf16le').toString('utf16le')
+  return text.length < SLICE_MIN_LENGTH ? text : Buffer.from(text, 'utf16le').toString('utf16le')
 }
 
 interface MinHeap {

@@ -5,7 +5,7 @@ import type { ListenerConfig } from '../config/schema.ts'
 import { hasGeneratedText } from '../llm/first-token-detector.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import { openAiErrorBody } from '../llm/openai-error.ts'
-import type { Endpoint, Lease } from '../upstream/endpoint.ts'
+import type { Endpoint, Lease, LeaseCost } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -182,13 +182,14 @@ async function handle(
 
   let lastError: ProxyError | undefined
   for (;;) {
-    const endpoint = chooseEndpoint(upstream, boundId, {
+    const pick: PickContext = {
       attempt: ctx.attempts,
       exclude,
       hashKey,
       clientIp: ctx.clientIp,
       llm,
-    })
+    }
+    const endpoint = chooseEndpoint(upstream, boundId, pick)
     // Out of endpoints after a failure: report what went wrong, not that none were healthy.
     if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
     ctx.endpoint = endpoint
@@ -197,6 +198,7 @@ async function handle(
       ? await upstream.sticky.bind(keySource, endpoint.id, boundId)
       : undefined
     const error = await dispatchTo(ctx, upstream, endpoint, {
+      cost: upstream.group.leaseCost(endpoint, pick),
       path: upstreamPath,
       headers,
       body,
@@ -231,6 +233,7 @@ interface DispatchOptions {
   readonly body: Readable | Buffer | null
   readonly routeConfig: RouteRuntime['config']
   readonly setCookie: string | undefined
+  readonly cost: LeaseCost | undefined
   readonly deps: HttpProxyDeps
 }
 
@@ -253,9 +256,7 @@ async function dispatchTo(
   })
   const llm = ctx.llm
   // Router-side accounting for LLM work: the prompt is pending prefill until the first token.
-  const lease: Lease = llm
-    ? endpoint.begin({ prefillTokens: llm.promptTokens, kvTokens: llm.promptTokens })
-    : endpoint.begin()
+  const lease: Lease = endpoint.begin(options.cost)
   let awaitingFirstToken = llm !== undefined
   const sentAt = deps.clock.now()
   const handle = forward(

@@ -60,6 +60,28 @@ const CONFORMANCE: Readonly<Record<string, readonly PickerConformanceOptions[]>>
       label: 'ring',
     },
   ],
+  // LLM baselines: without `ctx.llm` (as here) each falls back to its own non-prefix rule.
+  'sglang-cache-aware': [{ weighted: false, hashed: undefined, loadAware: true }],
+  'llm-d-prefix-load': [{ weighted: false, hashed: undefined }],
+  'llm-d-sticky': [{ weighted: false, hashed: undefined, loadAware: true }],
+  'vllm-prefix-aware': [{ weighted: false, hashed: undefined }],
+  'consistent-hash-session': [
+    // A 160-point ring is within about 1/sqrt(160) of its shares, too coarse for ±5%.
+    {
+      weighted: true,
+      hashed: 'key',
+      idleProportional: false,
+      loadedShareTolerance: 0.25,
+      label: 'default 160-point ring',
+    },
+    {
+      weighted: true,
+      hashed: 'key',
+      policyOptions: { vnodesPerWeight: 4096 },
+      label: 'dense ring',
+    },
+    { weighted: true, hashed: 'key', policyOptions: { algorithm: 'maglev' }, label: 'maglev' },
+  ],
 }
 
 describe('picker registry coverage', () => {

@@ -7,7 +7,9 @@ import { startAya } from '../helpers/aya.ts'
 const config = (overrides: Record<string, unknown> = {}) => ({
   routes: [{ name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models' }],
   models: {
-    'llama-3.1-8b': { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
+    'llama-3.1-8b': {
+      deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }],
+    },
   },
   upstreams: {
     fleet: { policy: 'round-robin', sim: { replicas: 2, profile: 'h100-llama3-8b', speedup: 20 } },
@@ -62,7 +64,10 @@ describe('LLM gateway route (gateway: models)', () => {
     t.after(() => aya.close())
     const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
     await assert.rejects(
-      client.chat.completions.create({ model: 'gpt-17', messages: [{ role: 'user', content: 'x' }] }),
+      client.chat.completions.create({
+        model: 'gpt-17',
+        messages: [{ role: 'user', content: 'x' }],
+      }),
       (error: unknown) => {
         assert.ok(error instanceof OpenAI.NotFoundError)
         assert.equal(error.code, 'model_not_found')
@@ -84,7 +89,9 @@ describe('LLM gateway route (gateway: models)', () => {
       })
       assert.equal(res.statusCode, 400)
       assert.equal(res.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST')
-      const json = (await res.body.json()) as { error: { type: string; message: string; param: unknown } }
+      const json = (await res.body.json()) as {
+        error: { type: string; message: string; param: unknown }
+      }
       assert.equal(json.error.type, 'invalid_request_error')
       assert.ok(json.error.message.length > 0)
     }
@@ -96,20 +103,28 @@ describe('LLM gateway route (gateway: models)', () => {
     const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
     const words = 'word '.repeat(140_000)
     await assert.rejects(
-      client.chat.completions.create({ model: 'llama-3.1-8b', messages: [{ role: 'user', content: words }] }),
+      client.chat.completions.create({
+        model: 'llama-3.1-8b',
+        messages: [{ role: 'user', content: words }],
+      }),
       (error: unknown) => error instanceof OpenAI.BadRequestError,
     )
   })
 
   test('refuses a body over maxBodyBytes with 413 in OpenAI shape', async (t) => {
     const aya = await startAya(
-      config({ listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes: 2048 }] }),
+      config({
+        listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes: 2048 }],
+      }),
     )
     t.after(() => aya.close())
     const res = await request(`${aya.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'llama-3.1-8b', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }),
+      body: JSON.stringify({
+        model: 'llama-3.1-8b',
+        messages: [{ role: 'user', content: 'x'.repeat(5000) }],
+      }),
     })
     assert.equal(res.statusCode, 413)
     const json = (await res.body.json()) as { error: { type: string; code: string } }

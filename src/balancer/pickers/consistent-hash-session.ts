@@ -17,7 +17,10 @@ export const consistentHashSessionOptionsSchema = hashedOptionsSchema({
  * LLM request's session key (from a session header), else the upstream's `hashKey`, picks the
  * endpoint. A request with neither gets a weight-proportional random endpoint.
  */
-export function createConsistentHashSessionPicker(options: HashedOptions, deps: PickerDeps): Picker {
+export function createConsistentHashSessionPicker(
+  options: HashedOptions,
+  deps: PickerDeps,
+): Picker {
   return createHashedPicker('consistent-hash-session', options, deps, sessionKeyOf)
 }
 

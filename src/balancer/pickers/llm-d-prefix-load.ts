@@ -41,7 +41,10 @@ export type LlmdPrefixLoadOptions = z.output<typeof llmdPrefixLoadOptionsSchema>
  * An endpoint with no fresh scrape is left unscored by the load scorers (0), as llm-d leaves
  * endpoints without metrics out of the queue range. Without `ctx.llm` the prefix score is 0.
  */
-export function createLlmdPrefixLoadPicker(options: LlmdPrefixLoadOptions, deps: PickerDeps): Picker {
+export function createLlmdPrefixLoadPicker(
+  options: LlmdPrefixLoadOptions,
+  deps: PickerDeps,
+): Picker {
   const producer = createApproxPrefixProducer(options, deps)
   return {
     name: 'llm-d-prefix-load',
@@ -94,6 +97,7 @@ function kvCacheScore(snapshot: EngineSnapshot | undefined): number {
 export const llmdPrefixLoadPicker = definePicker({
   name: 'llm-d-prefix-load',
   usesHashKey: false,
+  usesEngineMetrics: true,
   optionsSchema: llmdPrefixLoadOptionsSchema,
   create: (options, deps) => createLlmdPrefixLoadPicker(options, deps),
 })

@@ -26,16 +26,6 @@ export const llmdStickyOptionsSchema = z
 
 export type LlmdStickyOptions = z.output<typeof llmdStickyOptionsSchema>
 
-/** A picker that also tells the proxy what the request it just placed will cost the endpoint. */
-export interface LeaseCostingPicker extends Picker {
-  /**
-   * The cost to pass to `endpoint.begin()` for the request `ctx` was just picked for: the prompt
-   * tokens the endpoint is not expected to have cached. Undefined for a ctx this picker did not
-   * place on `endpoint`.
-   */
-  leaseCost(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
-}
-
 /**
  * llm-d's default since Aug 2026, "sticky until saturated" (research note §1.3, §1.7):
  * 1. `prefix-cache-affinity-filter`: keep the endpoints whose approximate prefix score is at least
@@ -50,12 +40,12 @@ export interface LeaseCostingPicker extends Picker {
  * first token). A request without `ctx.llm` goes to the fewest in-flight requests (llm-d's
  * `active-request-scorer`, its choice for decode-bound traffic).
  */
-export function createLlmdStickyPicker(
-  options: LlmdStickyOptions,
-  deps: PickerDeps,
-): LeaseCostingPicker {
+export function createLlmdStickyPicker(options: LlmdStickyOptions, deps: PickerDeps): Picker {
   const producer = createApproxPrefixProducer(options, deps)
-  const placed = new WeakMap<PickContext, { readonly endpoint: Endpoint; readonly cost: LeaseCost }>()
+  const placed = new WeakMap<
+    PickContext,
+    { readonly endpoint: Endpoint; readonly cost: LeaseCost }
+  >()
 
   return {
     name: 'llm-d-sticky',
@@ -79,7 +69,11 @@ export function createLlmdStickyPicker(
       if (prefix.hashes.length > 0) producer.record(chosen, prefix.hashes)
       placed.set(ctx, {
         endpoint: chosen,
-        cost: { prefillTokens: Math.round(uncachedOf(chosen)), kvTokens: llm.promptTokens },
+        cost: {
+          prefillTokens: Math.round(uncachedOf(chosen)),
+          // The same KV convention as the proxy's default cost: prompt plus the max_tokens cap.
+          kvTokens: llm.promptTokens + (llm.maxTokens ?? 0),
+        },
       })
       return chosen
     },

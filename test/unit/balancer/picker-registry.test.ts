@@ -6,12 +6,17 @@ describe('picker registry', () => {
   it('registers every documented policy under its own name', () => {
     assert.deepEqual(pickerNames(), [
       'consistent-hash',
+      'consistent-hash-session',
       'ip-hash',
       'least-connections',
       'least-request',
       'least-response-time',
+      'llm-d-prefix-load',
+      'llm-d-sticky',
       'random',
       'round-robin',
+      'sglang-cache-aware',
+      'vllm-prefix-aware',
       'weighted-least-connections',
       'weighted-round-robin',
     ])

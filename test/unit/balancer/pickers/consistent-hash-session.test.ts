@@ -9,7 +9,10 @@ import { hold, makeEndpoints, seededDeps, snapshot } from '../../../conformance/
 import { countIds, llmRequest } from './llm-fixtures.ts'
 
 const create = (options: Record<string, unknown> = {}, seed = 1): Picker =>
-  createConsistentHashSessionPicker(consistentHashSessionOptionsSchema.parse(options), seededDeps(seed))
+  createConsistentHashSessionPicker(
+    consistentHashSessionOptionsSchema.parse(options),
+    seededDeps(seed),
+  )
 
 const session = (sessionKey: string | undefined, hashKey?: string): PickContext => ({
   attempt: 0,

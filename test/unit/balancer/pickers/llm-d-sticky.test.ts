@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import type { Picker } from '../../../../src/balancer/picker.ts'
 import {
   createLlmdStickyPicker,
-  type LeaseCostingPicker,
   llmdStickyOptionsSchema,
 } from '../../../../src/balancer/pickers/llm-d-sticky.ts'
 import type { Endpoint } from '../../../../src/upstream/endpoint.ts'
@@ -11,11 +11,11 @@ import { createSeededRandom } from '../../../../src/util/random.ts'
 import { hold, makeEndpoints } from '../../../conformance/picker-fixtures.ts'
 import { assertHonoursExclusions, countIds, llmCtx, routeTo, text } from './llm-fixtures.ts'
 
-const create = (options: Record<string, unknown> = {}, seed = 1): LeaseCostingPicker =>
-  createLlmdStickyPicker(
-    llmdStickyOptionsSchema.parse({ explorationProbability: 0, ...options }),
-    { clock: createManualClock(), random: createSeededRandom(seed) },
-  )
+const create = (options: Record<string, unknown> = {}, seed = 1): Picker =>
+  createLlmdStickyPicker(llmdStickyOptionsSchema.parse({ explorationProbability: 0, ...options }), {
+    clock: createManualClock(),
+    random: createSeededRandom(seed),
+  })
 
 /** Uncached prompt tokens in flight on the endpoint, as the proxy's leases would hold them. */
 function queuePrefill(endpoint: Endpoint, tokens: number): void {
@@ -146,14 +146,15 @@ describe('llm-d-sticky picker', () => {
     const held = text('held', 320)
     routeTo(picker, eligible, eligible[0]!, held + text('x', 320))
     queuePrefill(eligible[1]!, 1_000)
-    const ctx = llmCtx(held + text('y', 320))
+    const ctx = llmCtx(held + text('y', 320), { maxTokens: 500 })
     const chosen = picker.pick(eligible, ctx)!
     assert.equal(chosen, eligible[0])
-    assert.deepEqual(picker.leaseCost(chosen, ctx), { prefillTokens: 80, kvTokens: 160 })
-    assert.equal(picker.leaseCost(eligible[1]!, ctx), undefined)
-    assert.equal(picker.leaseCost(chosen, llmCtx(held)), undefined)
+    // Half the 160-token prompt is uncached here; KV holds the prompt plus the max_tokens cap.
+    assert.deepEqual(picker.leaseCost!(chosen, ctx), { prefillTokens: 80, kvTokens: 660 })
+    assert.equal(picker.leaseCost!(eligible[1]!, ctx), undefined)
+    assert.equal(picker.leaseCost!(chosen, llmCtx(held)), undefined)
     // Held until the first token, then released: the proxy's lease drives the count.
-    const lease = chosen.begin(picker.leaseCost(chosen, ctx))
+    const lease = chosen.begin(picker.leaseCost!(chosen, ctx))
     assert.equal(chosen.pendingPrefillTokens, 80)
     lease.firstToken()
     assert.equal(chosen.pendingPrefillTokens, 0)

@@ -1,0 +1,213 @@
+import { parseArgs } from 'node:util'
+import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
+import { ENGINE_PROFILES, parseProfileList } from '../sim/profiles.ts'
+import { parseWindow, type TraceWindow } from './trace-timing.ts'
+
+export interface BenchOptions {
+  readonly command: 'run' | 'sweep'
+  readonly trace: string
+  readonly policies: readonly string[]
+  readonly replicas: number
+  readonly profile: string
+  readonly mode: 'http' | 'des'
+  readonly speedup: number
+  readonly window: TraceWindow | undefined
+  readonly rateScale: number
+  readonly rate: number | undefined
+  readonly lengthScale: number
+  readonly spreadBuckets: boolean
+  readonly sloTtftMs: number
+  readonly sloItlMs: number
+  readonly seed: number
+  readonly out: string
+  readonly maxTokens: number | undefined
+  readonly timeoutMs: number
+  readonly scrapeIntervalMs: number
+  readonly sampleIntervalMs: number
+  readonly limit: number | undefined
+  readonly showProgress: boolean
+  readonly sweep:
+    | { readonly min: number; readonly max: number; readonly precision: number }
+    | undefined
+  readonly confirmHttp: boolean
+}
+
+export const BENCH_USAGE = `Usage:
+  aya bench --trace FILE --policies P1,P2,... --replicas N --profile P --out DIR [options]
+  aya bench sweep ... --rate-scale-min A --rate-scale-max B [--precision 5%] [--confirm-http]
+
+Replays a real trace against a simulated fleet, once per policy, and writes DIR/report.json,
+DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
+
+  --trace FILE            Mooncake JSONL, Azure LLM CSV or ShareGPT lengths CSV (required)
+  --policies LIST         comma-separated upstream policies (required): ${pickerNames().join(', ')}
+  --replicas N            simulated engines (required)
+  --profile P             ${[...ENGINE_PROFILES.keys()].join(' | ')}, or a counted list (required)
+  --out DIR               where the reports go (required)
+  --mode http|des         real Aya and simulator processes, or virtual time (default: http;
+                          sweep: des)
+  --speedup X             HTTP mode: run the simulator X times faster than real time (default 1)
+  --window START:END      keep requests START..END seconds after the first request
+  --rate-scale R          multiply the arrival rate by R (default 1)
+  --rate Q                Poisson arrivals at Q req/s (ShareGPT lengths; required there)
+  --length-scale F        scale input/output lengths and the Mooncake block size (default 1)
+  --spread-buckets        spread requests sharing a timestamp over the gap to the next one
+  --slo-ttft-ms T         TTFT SLO for goodput, knees and validity (default 2000)
+  --slo-itl-ms I          mean-ITL SLO for goodput (default 25)
+  --seed S                seed for prompt text, arrivals, engines and policies (default 1)
+  --max-tokens N          the max_tokens cap sent with every request (default: per trace)
+  --timeout-ms T          client timeout per request, trace ms (default 300000)
+  --scrape-interval-ms T  how often the router reads engine metrics, trace ms (default 50)
+  --sample-interval-ms T  load sampling for the charts, trace ms (default 1000)
+  --limit N               replay only the first N requests of the window
+  --no-progress           no progress bar
+  --rate-scale-min A      sweep: lowest rate scale tried (required for sweep)
+  --rate-scale-max B      sweep: highest rate scale tried (required for sweep)
+  --precision P           sweep: knee precision, a fraction or a percentage (default 5%)
+  --confirm-http          sweep: run each policy once over HTTP at its DES knee
+`
+
+export class UsageError extends Error {}
+
+function positive(name: string, text: string | undefined, fallback?: number): number {
+  if (text === undefined) {
+    if (fallback === undefined) throw new UsageError(`--${name} is required`)
+    return fallback
+  }
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`--${name} must be a positive number, got '${text}'`)
+  }
+  return value
+}
+
+function positiveInt(name: string, text: string | undefined, fallback?: number): number {
+  const value = positive(name, text, fallback)
+  if (!Number.isInteger(value)) throw new UsageError(`--${name} must be an integer, got '${text}'`)
+  return value
+}
+
+function precisionOf(text: string | undefined): number {
+  if (text === undefined) return 0.05
+  const isPercent = text.trim().endsWith('%')
+  const value = Number(isPercent ? text.trim().slice(0, -1) : text)
+  const fraction = isPercent ? value / 100 : value
+  if (!Number.isFinite(fraction) || fraction <= 0 || fraction >= 1) {
+    throw new UsageError(`--precision must be in (0, 1) or (0 %, 100 %), got '${text}'`)
+  }
+  return fraction
+}
+
+/** Parses `aya bench` arguments; throws UsageError for anything wrong. 'help' for --help. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
+  const isSweep = argv[0] === 'sweep'
+  const { values, positionals } = parseArgs({
+    args: [...(isSweep ? argv.slice(1) : argv)],
+    strict: true,
+    allowPositionals: true,
+    options: {
+      trace: { type: 'string' },
+      policies: { type: 'string' },
+      replicas: { type: 'string' },
+      profile: { type: 'string' },
+      out: { type: 'string' },
+      mode: { type: 'string' },
+      speedup: { type: 'string' },
+      window: { type: 'string' },
+      'rate-scale': { type: 'string' },
+      rate: { type: 'string' },
+      'length-scale': { type: 'string' },
+      'spread-buckets': { type: 'boolean' },
+      'slo-ttft-ms': { type: 'string' },
+      'slo-itl-ms': { type: 'string' },
+      seed: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'scrape-interval-ms': { type: 'string' },
+      'sample-interval-ms': { type: 'string' },
+      limit: { type: 'string' },
+      'no-progress': { type: 'boolean' },
+      'rate-scale-min': { type: 'string' },
+      'rate-scale-max': { type: 'string' },
+      precision: { type: 'string' },
+      'confirm-http': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) return 'help'
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`)
+  if (values.trace === undefined) throw new UsageError('--trace is required')
+  if (values.out === undefined) throw new UsageError('--out is required')
+  if (values.profile === undefined) throw new UsageError('--profile is required')
+  const policies = (values.policies ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+  if (policies.length === 0) throw new UsageError('--policies is required')
+  for (const policy of policies) {
+    if (!findPicker(policy)) {
+      throw new UsageError(`unknown policy '${policy}' (known: ${pickerNames().join(', ')})`)
+    }
+  }
+  if (new Set(policies).size !== policies.length)
+    throw new UsageError('--policies repeats a policy')
+  const replicas = positiveInt('replicas', values.replicas)
+  try {
+    parseProfileList(values.profile, replicas)
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+  const mode = values.mode ?? (isSweep ? 'des' : 'http')
+  if (mode !== 'http' && mode !== 'des') {
+    throw new UsageError(`--mode must be http or des, got '${mode}'`)
+  }
+  let window: TraceWindow | undefined
+  if (values.window !== undefined) {
+    window = parseWindow(values.window)
+    if (!window) throw new UsageError(`--window must be START:END seconds, got '${values.window}'`)
+  }
+  const seed = values.seed === undefined ? 1 : Number(values.seed)
+  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 32 - 1) {
+    throw new UsageError(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'`)
+  }
+  let sweep: BenchOptions['sweep']
+  if (isSweep) {
+    const min = positive('rate-scale-min', values['rate-scale-min'])
+    const max = positive('rate-scale-max', values['rate-scale-max'])
+    if (max < min) throw new UsageError('--rate-scale-max must be at least --rate-scale-min')
+    sweep = { min, max, precision: precisionOf(values.precision) }
+  } else {
+    for (const flag of ['rate-scale-min', 'rate-scale-max', 'precision', 'confirm-http'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to 'aya bench sweep'`)
+    }
+  }
+  return {
+    command: isSweep ? 'sweep' : 'run',
+    trace: values.trace,
+    policies,
+    replicas,
+    profile: values.profile,
+    mode,
+    speedup: positive('speedup', values.speedup, 1),
+    window,
+    rateScale: positive('rate-scale', values['rate-scale'], 1),
+    rate: values.rate === undefined ? undefined : positive('rate', values.rate),
+    lengthScale: positive('length-scale', values['length-scale'], 1),
+    spreadBuckets: values['spread-buckets'] === true,
+    sloTtftMs: positive('slo-ttft-ms', values['slo-ttft-ms'], 2000),
+    sloItlMs: positive('slo-itl-ms', values['slo-itl-ms'], 25),
+    seed,
+    out: values.out,
+    maxTokens:
+      values['max-tokens'] === undefined
+        ? undefined
+        : positiveInt('max-tokens', values['max-tokens']),
+    timeoutMs: positive('timeout-ms', values['timeout-ms'], 300_000),
+    scrapeIntervalMs: positive('scrape-interval-ms', values['scrape-interval-ms'], 50),
+    sampleIntervalMs: positive('sample-interval-ms', values['sample-interval-ms'], 1000),
+    limit: values.limit === undefined ? undefined : positiveInt('limit', values.limit),
+    showProgress: values['no-progress'] !== true,
+    sweep,
+    confirmHttp: values['confirm-http'] === true,
+  }
+}

@@ -1,0 +1,242 @@
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { parseProfileList } from '../sim/profiles.ts'
+import { ayaBinPath, findPackageRoot, simCommandModulePath } from './aya-paths.ts'
+import type { BenchOptions } from './bench-options.ts'
+import { runDesPolicy } from './des-runner.ts'
+import { computeHitRateBounds, type HitRateBounds } from './hit-rate-bounds.ts'
+import { type HttpRunEnv, runHttpPolicy } from './http-runner.ts'
+import { findKnee, passesSlo } from './knee-search.ts'
+import { gitCommit, machineInfo } from './machine-info.ts'
+import type { PolicyRunInput, RunProgress } from './policy-run.ts'
+import { type PolicyResult, summarizeRun } from './policy-summary.ts'
+import { createProgressBar, type ProgressStream } from './progress-bar.ts'
+import { renderHtml } from './report-html.ts'
+import { renderMarkdown } from './report-markdown.ts'
+import type { BenchReport, PolicySeries, ReportMeta, RunInfo } from './report-types.ts'
+import { runInfoOf, seriesOf, toJson } from './run-info.ts'
+import type { RunRecord } from './run-record.ts'
+import { buildTrace, type LoadedTrace } from './trace-loader.ts'
+import { detectTraceFormat, parseTraceRows, TraceParseError } from './trace-parse.ts'
+
+export interface BenchIo {
+  readonly stdout: { write(text: string): unknown }
+  readonly stderr: ProgressStream
+}
+
+export interface BenchDeps {
+  /** The built CLI and simulator that HTTP runs start; defaults to this package's dist/. */
+  readonly ayaBin?: string
+  readonly simCommandModule?: string
+}
+
+interface Fleet {
+  readonly maxModelLen: number
+  readonly kvBlocks: number
+  readonly kvBlockTokens: number
+}
+
+function fleetOf(options: BenchOptions): Fleet {
+  const profiles = parseProfileList(options.profile, options.replicas)
+  return {
+    maxModelLen: Math.min(...profiles.map((p) => p.maxModelLen)),
+    kvBlocks: profiles.reduce((sum, p) => sum + p.numGpuBlocks - 1, 0),
+    kvBlockTokens: profiles[0]!.blockSizeTokens,
+  }
+}
+
+/**
+ * Runs `aya bench` or `aya bench sweep` and writes DIR/report.json, report.md, report.html and
+ * series.json. Returns the report.
+ */
+export async function runBench(
+  options: BenchOptions,
+  io: BenchIo,
+  deps: BenchDeps = {},
+): Promise<BenchReport> {
+  const text = await readFile(options.trace, 'utf8')
+  const format = detectTraceFormat(text)
+  if (!format) {
+    throw new TraceParseError(
+      `${options.trace}: not a Mooncake JSONL, Azure CSV or ShareGPT CSV trace`,
+    )
+  }
+  const rows = parseTraceRows(format, text)
+  const fleet = fleetOf(options)
+  const traceAt = (rateScale: number): LoadedTrace =>
+    buildTrace(basename(options.trace), format, rows, {
+      window: options.window,
+      rateScale,
+      ratePerSecond: options.rate,
+      lengthScale: options.lengthScale,
+      spreadBuckets: options.spreadBuckets,
+      seed: options.seed,
+      maxModelLen: fleet.maxModelLen,
+      maxTokens: options.maxTokens,
+      limit: options.limit,
+    })
+  const baseTrace = traceAt(options.rateScale)
+  const bounds = computeHitRateBounds(baseTrace.requests, {
+    blockTokens: baseTrace.blockTokens,
+    kvBlockTokens: fleet.kvBlockTokens,
+    capacityBlocks: fleet.kvBlocks,
+  })
+  await mkdir(options.out, { recursive: true })
+  const root = findPackageRoot()
+  const env: HttpRunEnv = {
+    ayaBin: deps.ayaBin ?? ayaBinPath(root),
+    simCommandModule: deps.simCommandModule ?? simCommandModulePath(root),
+    workDir: join(options.out, 'configs'),
+  }
+  const needsHttp = options.mode === 'http' || options.confirmHttp
+  if (needsHttp) {
+    if (!existsSync(env.ayaBin)) {
+      throw new Error(
+        `HTTP mode starts ${env.ayaBin}: run 'npm run build' first (or use --mode des)`,
+      )
+    }
+    await mkdir(env.workDir, { recursive: true })
+  }
+
+  const runOnce = async (
+    policy: string,
+    rateScale: number,
+    mode: 'http' | 'des',
+  ): Promise<RunRecord> => {
+    const trace = rateScale === options.rateScale ? baseTrace : traceAt(rateScale)
+    const input: PolicyRunInput = {
+      trace,
+      policy,
+      replicas: options.replicas,
+      profile: options.profile,
+      seed: options.seed,
+      scrapeIntervalMs: options.scrapeIntervalMs,
+      sampleIntervalMs: options.sampleIntervalMs,
+      timeoutMs: options.timeoutMs,
+      speedup: options.speedup,
+      sloTtftMs: options.sloTtftMs,
+    }
+    const label = `${policy} [${mode}, rate scale ${+rateScale.toPrecision(4)}]`
+    const bar = options.showProgress ? createProgressBar(io.stderr, label) : undefined
+    const hooks = { onProgress: (p: RunProgress) => bar?.update(p) }
+    try {
+      return mode === 'des' ? runDesPolicy(input, hooks) : await runHttpPolicy(input, env, hooks)
+    } finally {
+      bar?.done()
+    }
+  }
+
+  const slo = { ttftMs: options.sloTtftMs, itlMs: options.sloItlMs }
+  const policies: Record<string, PolicyResult> = {}
+  const runs: Record<string, RunInfo> = {}
+  const series: Record<string, PolicySeries> = {}
+  const keep = (name: string, record: RunRecord) => {
+    policies[name] = summarizeRun(record, slo)
+    runs[name] = runInfoOf(record)
+    series[name] = seriesOf(record)
+  }
+  let sweepResult: Pick<BenchReport, 'knees' | 'sweep' | 'confirm'> = {}
+
+  if (options.command === 'run') {
+    for (const policy of options.policies)
+      keep(policy, await runOnce(policy, options.rateScale, options.mode))
+  } else {
+    const knees: Record<string, number | null> = {}
+    const sweep: NonNullable<BenchReport['sweep']> = {}
+    const confirm: NonNullable<BenchReport['confirm']> = {}
+    for (const policy of options.policies) {
+      const tried = new Map<number, { result: PolicyResult; record: RunRecord }>()
+      const knee = await findKnee(async (rateScale) => {
+        const record = await runOnce(policy, rateScale, options.mode)
+        const result = summarizeRun(record, slo)
+        tried.set(rateScale, { result, record })
+        return passesSlo(result, options.sloTtftMs)
+      }, options.sweep!)
+      knees[policy] = knee
+      sweep[policy] = [...tried.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([rateScale, { result }]) => ({ rateScale, ...result }))
+      const at = tried.get(knee ?? options.sweep!.min)!
+      keep(policy, at.record)
+      if (options.confirmHttp && knee !== null) {
+        const record = await runOnce(policy, knee, 'http')
+        confirm[policy] = { rateScale: knee, ...summarizeRun(record, slo) }
+        runs[`${policy} (http confirm)`] = runInfoOf(record)
+      }
+    }
+    sweepResult = {
+      knees,
+      sweep,
+      ...(options.confirmHttp ? { confirm } : {}),
+    }
+  }
+
+  const report: BenchReport = {
+    meta: buildMeta(
+      options,
+      baseTrace,
+      fleet,
+      bounds,
+      Object.values(runs).every((r) => r.valid),
+    ),
+    policies,
+    runs,
+    ...sweepResult,
+  }
+  await writeFile(join(options.out, 'report.json'), toJson(report))
+  await writeFile(join(options.out, 'series.json'), toJson(series))
+  await writeFile(join(options.out, 'report.md'), renderMarkdown(report))
+  await writeFile(join(options.out, 'report.html'), renderHtml(report, series))
+  return report
+}
+
+function buildMeta(
+  options: BenchOptions,
+  trace: LoadedTrace,
+  fleet: Fleet,
+  bounds: HitRateBounds,
+  valid: boolean,
+): ReportMeta {
+  const commit = gitCommit(findPackageRoot())
+  const kvTokens = fleet.kvBlocks * fleet.kvBlockTokens
+  const arrivals = trace.requests.map((r) => r.atMs)
+  return {
+    trace: trace.name,
+    format: trace.format,
+    command: options.command,
+    mode: options.mode,
+    window: options.window ? { startS: options.window.startS, endS: options.window.endS } : null,
+    timing: trace.timing,
+    rebase: trace.rebase,
+    rateScale: options.rateScale,
+    rate: trace.format === 'sharegpt' ? (options.rate ?? null) : null,
+    lengthScale: options.lengthScale,
+    speedup: options.speedup,
+    seed: options.seed,
+    requests: trace.requests.length,
+    arrivalSpanS: (Math.max(...arrivals) - Math.min(...arrivals)) / 1000,
+    maxTokens: trace.maxTokens,
+    blockTokens: trace.blockTokens ?? null,
+    fleet: {
+      replicas: options.replicas,
+      profile: options.profile,
+      kvBlocks: fleet.kvBlocks,
+      kvTokens,
+      cacheDemandTokens: bounds.cacheDemandTokens,
+      cacheDemandPercent: (100 * bounds.cacheDemandTokens) / kvTokens,
+    },
+    clipping: trace.clipping,
+    slo: { ttftMs: options.sloTtftMs, itlMs: options.sloItlMs },
+    scrapeIntervalMs: options.scrapeIntervalMs,
+    timeoutMs: options.timeoutMs,
+    sweep: options.sweep ?? null,
+    commit: commit?.sha ?? null,
+    dirty: commit?.dirty ?? null,
+    machine: machineInfo(),
+    idealPrefixHitRate: bounds.idealPrefixHitRate,
+    lruBoundPrefixHitRate: bounds.lruBoundPrefixHitRate,
+    valid,
+    createdAt: new Date().toISOString(),
+  }
+}

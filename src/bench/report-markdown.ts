@@ -1,0 +1,80 @@
+import { formatMetric, formatPercent, POLICY_COLUMNS } from './report-format.ts'
+import type { BenchReport } from './report-types.ts'
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
+  return [line(header), line(header.map(() => '---:')), ...rows.map(line)].join('\n')
+}
+
+/** `report.md`: the meta that decides how to read the numbers, then one row per policy. */
+export function renderMarkdown(report: BenchReport): string {
+  const { meta } = report
+  const window = meta.window ? `${meta.window.startS}–${meta.window.endS} s` : 'whole trace'
+  const out: string[] = [
+    `# aya bench: ${meta.trace}`,
+    '',
+    `- mode **${meta.mode}**${meta.mode === 'http' ? `, speedup ${meta.speedup}×` : ''}; ${meta.requests} requests; window ${window}; timing ${meta.timing}`,
+    `- rate scale ${meta.rateScale}${meta.rate === null ? '' : `, Poisson ${meta.rate} req/s`}; length scale ${meta.lengthScale}${meta.blockTokens === null ? '' : ` (hash-id block ${meta.blockTokens} tokens)`}; max_tokens ${meta.maxTokens}; seed ${meta.seed}`,
+    `- fleet ${meta.fleet.replicas} × ${meta.fleet.profile}: ${meta.fleet.kvTokens.toLocaleString('en-US')} KV tokens; cache demand ${meta.fleet.cacheDemandPercent.toFixed(1)} % of fleet KV; clipped prompts ${meta.clipping.clippedRequests} (max ${meta.clipping.maxInputTokens} tokens)`,
+    `- prefix hit-rate bounds: ideal ${formatPercent(meta.idealPrefixHitRate)}, one global LRU ${formatPercent(meta.lruBoundPrefixHitRate)}`,
+    `- SLO: TTFT ≤ ${meta.slo.ttftMs} ms, mean ITL ≤ ${meta.slo.itlMs} ms; commit ${meta.commit ?? 'unknown'}${meta.dirty ? ' (dirty)' : ''}; ${meta.machine.cpus} × ${meta.machine.cpuModel}, Node ${meta.machine.node}`,
+    '',
+  ]
+  const invalid = Object.entries(report.runs).filter(([, run]) => !run.valid)
+  if (invalid.length > 0) {
+    out.push('**Invalid runs:**', '')
+    for (const [name, run] of invalid) out.push(`- ${name}: ${run.invalidReason ?? 'invalid'}`)
+    out.push('')
+  }
+  const names = Object.keys(report.policies)
+  if (names.length > 0) {
+    out.push(
+      report.knees ? "## At each policy's knee" : '## Results',
+      '',
+      table(
+        ['policy', ...(report.knees ? ['rate scale'] : []), ...POLICY_COLUMNS.map((c) => c.title)],
+        names.map((name) => [
+          name,
+          ...(report.knees ? [formatMetric(report.knees[name])] : []),
+          ...POLICY_COLUMNS.map((c) => c.cell(report.policies[name]!)),
+        ]),
+      ),
+      '',
+      'Failed requests count as infinite TTFT and e2e (∞). Times are trace milliseconds.',
+      '',
+    )
+  }
+  if (report.knees) {
+    out.push(
+      '## Knees',
+      '',
+      `Highest rate scale with TTFT p90 ≤ ${meta.slo.ttftMs} ms and failed ≤ 1 %, searched in ${meta.sweep?.min}–${meta.sweep?.max} to ${((meta.sweep?.precision ?? 0) * 100).toFixed(1)} %.`,
+      '',
+      table(
+        ['policy', 'knee', 'points tried'],
+        Object.entries(report.knees).map(([name, knee]) => [
+          name,
+          knee === null ? `< ${meta.sweep?.min}` : formatMetric(knee),
+          String(report.sweep?.[name]?.length ?? 0),
+        ]),
+      ),
+      '',
+    )
+  }
+  if (report.confirm) {
+    out.push(
+      '## HTTP confirmation at the DES knees',
+      '',
+      table(
+        ['policy', 'rate scale', ...POLICY_COLUMNS.map((c) => c.title)],
+        Object.entries(report.confirm).map(([name, r]) => [
+          name,
+          formatMetric(r.rateScale),
+          ...POLICY_COLUMNS.map((c) => c.cell(r)),
+        ]),
+      ),
+      '',
+    )
+  }
+  return `${out.join('\n')}\n`
+}

@@ -1,0 +1,20 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+/** The shared trace folder beside the repository (`../shared/traces`). */
+export const TRACES_DIR = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'traces')
+
+export const TRACE_FILES = {
+  azureCode: 'azure_llm_2023_code.csv',
+  azureConv: 'azure_llm_2023_conv.csv',
+  mooncakeConversation: 'mooncake_fast25_conversation.jsonl',
+  mooncakeSynthetic: 'mooncake_fast25_synthetic.jsonl',
+  sharegpt: 'sharegpt_lengths_llama2.csv',
+} as const
+
+export function tracePath(name: string): string {
+  return join(TRACES_DIR, name)
+}
+
+/** Set when the shared traces are not beside this checkout: tests that read them skip. */
+export const NO_TRACES = existsSync(TRACES_DIR) ? false : `no trace folder at ${TRACES_DIR}`

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import {
+  detectTraceFormat,
+  parseAzureCsv,
+  parseAzureTimestamp,
+  parseMooncakeJsonl,
+  parseShareGptCsv,
+  parseTraceRows,
+  TraceParseError,
+} from '../../../src/bench/trace-parse.ts'
+import { NO_TRACES, TRACES_DIR } from './shared-traces.ts'
+
+const TRACES = TRACES_DIR
+const traceText = (name: string) => readFileSync(join(TRACES, name), 'utf8')
+
+describe('trace parsing', () => {
+  it('reads Mooncake JSONL rows with their hash ids', () => {
+    const rows = parseMooncakeJsonl(
+      '{"timestamp": 0, "input_length": 600, "output_length": 7, "hash_ids": [0, 1]}\n' +
+        '{"timestamp": 3000, "input_length": 10, "output_length": 1, "hash_ids": [0]}\n',
+    )
+    assert.deepEqual(rows, [
+      { timestampMs: 0, inputTokens: 600, outputTokens: 7, hashIds: [0, 1] },
+      { timestampMs: 3000, inputTokens: 10, outputTokens: 1, hashIds: [0] },
+    ])
+    assert.throws(() => parseMooncakeJsonl('{"timestamp": 0}\n'), TraceParseError)
+    assert.throws(() => parseMooncakeJsonl('not json\n'), /line 1/)
+  })
+
+  it('reads Azure timestamps to sub-millisecond epoch time', () => {
+    const a = parseAzureTimestamp('2023-11-16 18:17:03.9799600')!
+    const b = parseAzureTimestamp('2023-11-16 18:17:04.0319600')!
+    assert.equal(a, Date.UTC(2023, 10, 16, 18, 17, 3) + 979.96)
+    assert.ok(Math.abs(b - a - 52) < 1e-6)
+    assert.equal(parseAzureTimestamp('16/11/2023'), undefined)
+    const rows = parseAzureCsv(
+      'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9799600,4808,10\n',
+    )
+    assert.deepEqual(rows, [{ timestampMs: a, inputTokens: 4808, outputTokens: 10 }])
+  })
+
+  it('reads ShareGPT lengths without timestamps', () => {
+    const rows = parseShareGptCsv(
+      'num_prefill_tokens,num_decode_tokens,num_total_tokens,pd_ratio\n74,918,992,0.08\n',
+    )
+    assert.deepEqual(rows, [{ timestampMs: undefined, inputTokens: 74, outputTokens: 918 }])
+    assert.throws(() => parseShareGptCsv('a,b\n1,2\n'), /missing column/)
+  })
+
+  it('detects and parses every trace in the shared folder with its documented row count', {
+    skip: NO_TRACES,
+  }, () => {
+    const expected: Record<string, [string, number]> = {
+      'azure_llm_2023_code.csv': ['azure', 7000],
+      'azure_llm_2023_conv.csv': ['azure', 13_927],
+      'mooncake_fast25_conversation.jsonl': ['mooncake', 7851],
+      'mooncake_fast25_synthetic.jsonl': ['mooncake', 2752],
+      'sharegpt_lengths_llama2.csv': ['sharegpt', 20_000],
+    }
+    for (const [name, [format, count]] of Object.entries(expected)) {
+      const text = traceText(name)
+      assert.equal(detectTraceFormat(text), format, name)
+      const rows = parseTraceRows(detectTraceFormat(text)!, text)
+      assert.equal(rows.length, count, name)
+      assert.ok(
+        rows.every((r) => r.inputTokens >= 1 && r.outputTokens >= 1),
+        name,
+      )
+    }
+    assert.equal(detectTraceFormat('x,y\n1,2\n'), undefined)
+  })
+
+  it('keeps the Mooncake invariant len(hash_ids) = ceil(input / 512)', { skip: NO_TRACES }, () => {
+    const rows = parseMooncakeJsonl(traceText('mooncake_fast25_synthetic.jsonl'))
+    assert.ok(rows.every((r) => r.hashIds!.length === Math.ceil(r.inputTokens / 512)))
+  })
+})

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { createPrefixBlockIndex, hashPromptBlocks } from '../../../src/llm/prefix-block-index.ts'
+
+const chars = (seed: string, length: number): string => {
+  let out = ''
+  for (let i = 0; out.length < length; i++) out += `${seed}${i},`
+  return out.slice(0, length)
+}
+
+describe('prefix block hashing', () => {
+  it('cuts 64-character blocks and hashes a trailing partial block too', () => {
+    assert.equal(hashPromptBlocks(chars('a', 128), 'm', 64, 256).length, 2)
+    assert.equal(hashPromptBlocks(chars('a', 129), 'm', 64, 256).length, 3)
+  })
+
+  it('skips a prompt shorter than one block', () => {
+    assert.deepEqual(hashPromptBlocks(chars('a', 63), 'm', 64, 256), [])
+  })
+
+  it('hashes only the first maxBlocks blocks', () => {
+    assert.equal(hashPromptBlocks(chars('a', 64 * 300), 'm', 64, 256).length, 256)
+  })
+
+  it('chains blocks: equal prefixes give equal leading hashes, a changed block changes all after it', () => {
+    const shared = chars('s', 128)
+    const a = hashPromptBlocks(`${shared}${chars('x', 128)}`, 'm', 64, 256)
+    const b = hashPromptBlocks(`${shared}${chars('y', 128)}`, 'm', 64, 256)
+    assert.deepEqual(a.slice(0, 2), b.slice(0, 2))
+    assert.notEqual(a[2], b[2])
+    const changedFirst = hashPromptBlocks(`X${shared.slice(1)}${chars('x', 128)}`, 'm', 64, 256)
+    for (let i = 0; i < 4; i++) assert.notEqual(changedFirst[i], a[i])
+    // The same block text at another position is another block.
+    const repeated = hashPromptBlocks(chars('r', 64).repeat(3), 'm', 64, 256)
+    assert.equal(new Set(repeated).size, 3)
+  })
+
+  it('scopes hashes by model', () => {
+    const text = chars('p', 256)
+    const llama = hashPromptBlocks(text, 'llama', 64, 256)
+    const qwen = hashPromptBlocks(text, 'qwen', 64, 256)
+    for (let i = 0; i < llama.length; i++) assert.notEqual(llama[i], qwen[i])
+  })
+
+  it('gives safe integers, so Sets and Maps key them exactly', () => {
+    for (const hash of hashPromptBlocks(chars('z', 64 * 50), 'm', 64, 256)) {
+      assert.ok(Number.isSafeInteger(hash) && hash >= 0)
+    }
+  })
+})
+
+describe('prefix block index', () => {
+  const blocks = (seed: string, count: number) =>
+    hashPromptBlocks(chars(seed, 64 * count), 'm', 64, 1_000)
+
+  it('counts the leading blocks an endpoint holds, stopping at the first it lacks', () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 100 })
+    const held = blocks('a', 4)
+    index.add('e0', held)
+    assert.equal(index.matchedBlocks('e0', held), 4)
+    assert.equal(index.matchedBlocks('e0', [...held.slice(0, 2), 42, held[3]!]), 2)
+    assert.equal(index.matchedBlocks('e1', held), 0)
+    assert.equal(index.matchedBlocks('e0', []), 0)
+  })
+
+  it('keeps each endpoint to its capacity, dropping the least recently added blocks', () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 6 })
+    const first = blocks('first', 4)
+    const second = blocks('second', 4)
+    index.add('e0', first)
+    index.add('e0', second)
+    assert.equal(index.size('e0'), 6)
+    assert.equal(index.matchedBlocks('e0', first), 0, 'its first two blocks went first')
+    assert.equal(index.matchedBlocks('e0', second), 4)
+  })
+
+  it('refreshes blocks that are added again', () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 6 })
+    const first = blocks('first', 3)
+    index.add('e0', first)
+    index.add('e0', blocks('second', 3))
+    index.add('e0', first)
+    index.add('e0', blocks('third', 3))
+    assert.equal(index.matchedBlocks('e0', first), 3)
+  })
+
+  it('sizes an endpoint from the capacity given when it is first seen', () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 100 })
+    index.add('small', blocks('a', 10), 3)
+    index.add('small', blocks('b', 10), 50)
+    assert.equal(index.size('small'), 3)
+    index.add('default', blocks('a', 10))
+    assert.equal(index.size('default'), 10)
+  })
+
+  it('forgets endpoints that left the pool', () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 100 })
+    index.add('e0', blocks('a', 2))
+    index.add('e1', blocks('a', 2))
+    index.retainOnly(new Set(['e1']))
+    assert.equal(index.size('e0'), 0)
+    assert.equal(index.size('e1'), 2)
+  })
+})
