@@ -49,6 +49,7 @@ import {
   firstLine,
   isAlive,
   killAllNow,
+  machineBusy,
   peakRssKb,
   stopAll,
   tail,
@@ -71,6 +72,11 @@ export interface Options {
   readonly accessLog: 'file' | 'devnull'
   readonly targets: readonly TargetName[]
   readonly keepTmp: boolean
+  /** A run is redone when something else used more than this share of the proxy CPU. */
+  readonly maxOther: number
+  readonly retries: number
+  /** Total seconds the run may spend waiting for other load on the machine to stop. */
+  readonly maxWaitS: number
 }
 
 const USAGE = `usage: npm run bench:proxy -- [options]
@@ -84,6 +90,10 @@ const USAGE = `usage: npm run bench:proxy -- [options]
   --targets LIST       comma-separated subset of ${TARGETS.join(',')}
   --out FILE           JSON result (default bench-out/proxy.json)
   --keep-tmp           keep the temp dir (configs, logs, raw wrk output)
+  --max-other F        redo a run when other processes used more than this share of CPU 1
+                       (default 0.1); before each run, wait for the machine to be <10% busy
+  --retries N          redos per run at most (default 3); the last try is kept, flagged
+  --max-wait-s S       total time to wait for a quiet machine (default 300)
 `
 
 export function parseOptions(argv: string[]): Options {
@@ -101,6 +111,9 @@ export function parseOptions(argv: string[]): Options {
       targets: { type: 'string', default: TARGETS.join(',') },
       out: { type: 'string', default: 'bench-out/proxy.json' },
       'keep-tmp': { type: 'boolean', default: false },
+      'max-other': { type: 'string', default: '0.1' },
+      retries: { type: 'string', default: '3' },
+      'max-wait-s': { type: 'string', default: '300' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -132,6 +145,9 @@ export function parseOptions(argv: string[]): Options {
     targets: TARGETS.filter((t) => targets.includes(t)),
     out: values.out,
     keepTmp: values['keep-tmp'],
+    maxOther: Number(values['max-other']),
+    retries: int('retries', values.retries, 0),
+    maxWaitS: int('max-wait-s', values['max-wait-s'], 0),
   }
 }
 
@@ -154,6 +170,10 @@ export interface Sample {
   /** Hypervisor steal on the proxy's CPU, as a fraction of the run. */
   readonly stealOnProxyCpu: number
   readonly requestsPerCpuS: number | undefined
+  /** 1 + the runs thrown away because other load on CPU 1 went over --max-other. */
+  readonly attempts: number
+  /** Still over --max-other after every retry (kept, but suspect). */
+  readonly contaminated: boolean
   readonly wrk: WrkResult
 }
 
@@ -209,7 +229,46 @@ async function measure(
     otherOnProxyCpu: Math.max(0, coreBusyS - proxyCpuS) / wallS,
     stealOnProxyCpu: (c1.steal - c0.steal) / CLK_TCK / wallS,
     requestsPerCpuS: proxyCpuS > 0 ? wrk.requests / proxyCpuS : undefined,
+    attempts: 1,
+    contaminated: false,
     wrk,
+  }
+}
+
+/** Seconds left for waiting on other load, shared by the whole run. */
+const waitBudget = { leftS: 0 }
+
+/** Waits (within the shared budget) until the whole machine is under 10% busy for a second. */
+async function waitForQuiet(): Promise<void> {
+  let announced = false
+  while (waitBudget.leftS > 0) {
+    const started = performance.now()
+    const busy = await machineBusy(1000)
+    if (busy < 0.1) return
+    if (!announced) log(`machine ${fmtPct(busy)} busy with other work: waiting`)
+    announced = true
+    waitBudget.leftS -= (performance.now() - started) / 1000
+  }
+}
+
+/** `measure`, redone while something else ate more than `maxOther` of the proxy CPU. */
+async function measureClean(
+  target: Target,
+  upstream: Server,
+  options: Options,
+  connections: number,
+  durationS: number,
+  round: number,
+  position: number,
+): Promise<Sample | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    await waitForQuiet()
+    const sample = await measure(target, upstream, connections, durationS, round, position)
+    if (!sample) return undefined
+    const other = sample.otherOnProxyCpu + sample.stealOnProxyCpu
+    if (other <= options.maxOther) return { ...sample, attempts: attempt }
+    if (attempt > options.retries) return { ...sample, attempts: attempt, contaminated: true }
+    log(`${target.name}: other load took ${fmtPct(other)} of CPU 1 during the run: redoing it`)
   }
 }
 
@@ -217,6 +276,7 @@ async function measure(
 async function rounds(
   targets: readonly Target[],
   upstream: Server,
+  options: Options,
   phase: 'c50' | 'c1',
   count: number,
   connections: number,
@@ -226,7 +286,15 @@ async function rounds(
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
     const parts: string[] = []
     for (const [position, target] of order.entries()) {
-      const sample = await measure(target, upstream, connections, durationS, round, position)
+      const sample = await measureClean(
+        target,
+        upstream,
+        options,
+        connections,
+        durationS,
+        round,
+        position,
+      )
       if (!sample) continue
       target[phase].push(sample)
       const perCpu = sample.requestsPerCpuS
@@ -294,6 +362,8 @@ export interface Summary {
     readonly requestsPerSecVsNodeHttp: number | undefined
   }
   readonly errors: { readonly socket: number; readonly non2xx3xx: number }
+  /** Runs redone for other load, and runs kept although still over --max-other. */
+  readonly noise: { readonly redone: number; readonly contaminated: number }
 }
 
 function summarize(target: Target, all: readonly Target[]): Summary {
@@ -350,6 +420,10 @@ function summarize(target: Target, all: readonly Target[]): Summary {
       socket: all50and1.reduce((n, s) => n + s.wrk.socketErrors, 0),
       non2xx3xx: all50and1.reduce((n, s) => n + s.wrk.non2xx3xx, 0),
     },
+    noise: {
+      redone: all50and1.reduce((n, s) => n + s.attempts - 1, 0),
+      contaminated: all50and1.filter((s) => s.contaminated).length,
+    },
   }
 }
 
@@ -369,7 +443,11 @@ export function renderTable(summaries: readonly Summary[], connections: number):
     'peak RSS',
   ]
   const rows = summaries.map((s) => [
-    s.failure ? `${s.name} (FAILED)` : s.name,
+    s.failure
+      ? `${s.name} (FAILED)`
+      : s.noise.contaminated > 0
+        ? `${s.name} (${s.noise.contaminated} noisy runs kept)`
+        : s.name,
     fmtInt(s.c50.requestsPerSec),
     fmtPct(s.c50.proxyCpu),
     `**${fmtInt(s.c50.requestsPerCpuS)}**`,
@@ -430,7 +508,8 @@ export async function main(argv: string[]): Promise<number> {
     (options.warmupS +
       options.rounds * (options.durationS + 0.5) +
       options.c1Rounds * (options.c1DurationS + 0.5))
-  const budgetS = Math.ceil(estimateS * 1.5 + 120)
+  // A backstop only: every redo and every wait for a quiet machine is bounded on its own.
+  const budgetS = Math.ceil(estimateS * (1.5 + options.retries) + options.maxWaitS + 120)
   const watchdog = setTimeout(() => {
     log(`still running after ${budgetS} s: stopping everything`)
     killAllNow()
@@ -478,8 +557,10 @@ export async function main(argv: string[]): Promise<number> {
       }
       log('warm-up done')
     }
-    await rounds(targets, upstream, 'c50', options.rounds, options.connections, options.durationS)
-    await rounds(targets, upstream, 'c1', options.c1Rounds, 1, options.c1DurationS)
+    waitBudget.leftS = options.maxWaitS
+    const { connections } = options
+    await rounds(targets, upstream, options, 'c50', options.rounds, connections, options.durationS)
+    await rounds(targets, upstream, options, 'c1', options.c1Rounds, 1, options.c1DurationS)
 
     const summaries = targets.map((t) => summarize(t, targets))
     for (const t of targets) if (t.failure) failures.push(t.failure)
@@ -518,6 +599,11 @@ export async function main(argv: string[]): Promise<number> {
       )
       .join(', ')
     process.stdout.write(`noise, worst c=${options.connections} run, CPU 1 other/steal: ${noise}\n`)
+    const redone = summaries.map((s) => `${s.name} ${s.noise.redone}/${s.noise.contaminated}`)
+    process.stdout.write(
+      `runs redone for other load / kept though over --max-other: ${redone.join(', ')}; ` +
+        `waited ${Math.round(options.maxWaitS - Math.max(0, waitBudget.leftS))} s for a quiet machine\n`,
+    )
     for (const f of failures) process.stdout.write(`FAILED ${f}\n`)
 
     const result = {

@@ -115,6 +115,24 @@ export function coreTicks(cpu: number): CoreTicks {
   }
 }
 
+/** Share of all CPUs' time that was busy (or stolen) over the next `windowMs`. */
+export async function machineBusy(windowMs: number): Promise<number> {
+  const read = () => {
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .split(/\s+/)
+      .slice(1, 9)
+      .map(Number)
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields
+    const busy = user! + nice! + system! + irq! + softirq! + steal!
+    return { busy, total: busy + idle! + iowait! }
+  }
+  const a = read()
+  await sleep(windowMs)
+  const b = read()
+  return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0
+}
+
 /** Peak resident set size in KiB (VmHWM), or undefined when the process is gone. */
 export function peakRssKb(pid: number): number | undefined {
   try {

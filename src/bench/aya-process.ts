@@ -31,22 +31,31 @@ async function validates(ayaBin: string, configPath: string): Promise<string | u
 }
 
 /**
- * Writes the first config variant this build of Aya accepts (checked with `aya validate`) to
- * `configPath`. Returns the variant and why the better ones were refused.
+ * The first config variant this build of Aya accepts, checked once with `aya validate` on a
+ * config with placeholder endpoints, and why the better ones were refused.
  */
-export async function writeAyaConfig(
+export async function probeAyaConfigVariant(
   ayaBin: string,
   configPath: string,
-  input: AyaConfigInput,
+  input: Omit<AyaConfigInput, 'urls'>,
 ): Promise<{ variant: AyaConfigVariant; refused: string[] }> {
   const refused: string[] = []
+  const probe = { ...input, urls: ['http://127.0.0.1:9'] }
   for (const variant of AYA_CONFIG_VARIANTS) {
-    await writeFile(configPath, stringify(ayaConfigFor(input, variant)))
+    await writeFile(configPath, stringify(ayaConfigFor(probe, variant)))
     const problem = await validates(ayaBin, configPath)
     if (problem === undefined) return { variant, refused }
     refused.push(`${variant}: ${problem}`)
   }
   throw new Error(`Aya accepts no bench config:\n${refused.join('\n')}`)
+}
+
+export async function writeAyaConfig(
+  configPath: string,
+  input: AyaConfigInput,
+  variant: AyaConfigVariant,
+): Promise<void> {
+  await writeFile(configPath, stringify(ayaConfigFor(input, variant)))
 }
 
 /** Starts `aya start --config FILE` and reads the public listener's port from its stderr. */

@@ -1,7 +1,7 @@
 import { leaseCostFor } from '../balancer/lease-cost.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { findPicker } from '../balancer/picker-registry.ts'
-import { parseOpenAiBody, toLlmRequest } from '../llm/openai-request.ts'
+import { parseLlmBody, toLlmRequest } from '../llm/llm-body.ts'
 import { createEngine, type Engine, type RequestHandle } from '../sim/engine.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { chatPromptIdentity } from '../sim/sim-tokenizer.ts'
@@ -76,7 +76,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     const flight: InFlight = { sendMs: nowMs, isTimedOut: false, isSettled: false }
     sent++
     const body = chatRequestBody(request, prompts, model, trace.maxTokens)
-    const parsed = parseOpenAiBody('openai.chat', body)
+    const parsed = parseLlmBody('openai.chat', body)
     if (!parsed.ok) throw new Error(`bench built an invalid body: ${parsed.message}`)
     const llm = toLlmRequest('openai.chat', parsed.value, model, request.sessionId)
     const pick: PickContext = {

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { Agent, type Dispatcher } from 'undici'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { parseProfileList } from '../sim/profiles.ts'
-import { startAyaProcess, writeAyaConfig } from './aya-process.ts'
+import { probeAyaConfigVariant, startAyaProcess, writeAyaConfig } from './aya-process.ts'
 import { chatRequestBody, chatRequestHeaders } from './chat-request.ts'
 import type { NodeChild } from './child-process.ts'
 import { type EngineCounters, latenessBetween, scrapeEngine } from './engine-scrape.ts'
@@ -53,6 +53,22 @@ export async function runHttpPolicy(
   if (!definition) throw new Error(`unknown policy ${input.policy}`)
   const X = input.speedup
   const model = parseProfileList(input.profile, input.replicas)[0]!.modelName
+  const configInput = {
+    policy: input.policy,
+    usesHashKey: definition.usesHashKey,
+    model,
+    speedup: X,
+    timeoutMs: input.timeoutMs,
+    scrapeIntervalMs: input.scrapeIntervalMs,
+  }
+  // Which config shape this build of Aya takes (and whether it knows the policy), checked while
+  // the fleet starts.
+  const probe = probeAyaConfigVariant(
+    env.ayaBin,
+    join(env.workDir, `aya-${input.policy}.probe.yaml`),
+    configInput,
+  )
+  probe.catch(() => {})
   const sim = await startSimProcess({
     ayaBin: env.ayaBin,
     simCommandModule: env.simCommandModule,
@@ -62,16 +78,9 @@ export async function runHttpPolicy(
     seed: input.seed,
   })
   try {
+    const config = await probe
     const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
-    const config = await writeAyaConfig(env.ayaBin, configPath, {
-      policy: input.policy,
-      usesHashKey: definition.usesHashKey,
-      urls: sim.urls,
-      model,
-      speedup: X,
-      timeoutMs: input.timeoutMs,
-      scrapeIntervalMs: input.scrapeIntervalMs,
-    })
+    await writeAyaConfig(configPath, { ...configInput, urls: sim.urls }, config.variant)
     const aya = await startAyaProcess(env.ayaBin, configPath)
     try {
       // Let the router take its first engine-metrics scrape before traffic starts.

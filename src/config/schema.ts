@@ -150,6 +150,10 @@ export const upstreamSchema = z
 /** The one model registry: a model name clients ask for → where it is served. */
 export const modelSchema = z
   .object({
+    /** Other names clients may use for this model. */
+    aliases: z.array(nonEmptyString('a model alias')).default([]),
+    /** LoRA adapters served by the same deployments, requested (and served) by adapter name. */
+    loras: z.array(nonEmptyString('a LoRA adapter name')).default([]),
     deployments: z
       .array(
         z

@@ -151,11 +151,7 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
     })
     upstreams[name] = { ...upstream, policyOptions }
   }
-  for (const [name, model] of Object.entries(config.models)) {
-    for (const [i, deployment] of model.deployments.entries()) {
-      checkRef(deployment.upstream, at('models', name, 'deployments', i, 'upstream'))
-    }
-  }
+  checkModels(config, issues)
   return { ...config, upstreams }
 }
 
@@ -167,6 +163,40 @@ export function endpointId(endpoint: {
   const url = new URL(endpoint.url)
   const defaultPort = url.protocol === 'https:' ? '443' : '80'
   return `${url.hostname}:${url.port || defaultPort}`
+}
+
+/** Every model name, alias and LoRA adapter resolves to exactly one entry, and deployments exist. */
+function checkModels(config: Config, issues: ConfigIssue[]): void {
+  const owner = new Map<string, string>()
+  const claim = (name: string, by: string, path: string) => {
+    const first = owner.get(name)
+    if (first !== undefined && first !== by) {
+      issues.push({ path, message: `"${name}" is already a name of model "${first}"` })
+    }
+    owner.set(name, by)
+  }
+  for (const name of Object.keys(config.models)) owner.set(name, name)
+  for (const [name, model] of Object.entries(config.models)) {
+    if ((name.match(/\*/g) ?? []).length > 1) {
+      issues.push({
+        path: formatPath(['models', name]),
+        message: 'a wildcard model name may hold one *',
+      })
+    }
+    for (const [i, alias] of model.aliases.entries())
+      claim(alias, name, formatPath(['models', name, 'aliases', i]))
+    for (const [i, lora] of model.loras.entries())
+      claim(lora, name, formatPath(['models', name, 'loras', i]))
+    for (const [i, deployment] of model.deployments.entries()) {
+      if (!Object.hasOwn(config.upstreams, deployment.upstream)) {
+        const known = Object.keys(config.upstreams).join(', ') || 'none are defined'
+        issues.push({
+          path: formatPath(['models', name, 'deployments', i, 'upstream']),
+          message: `unknown upstream ${describeValue(deployment.upstream)} (known: ${known})`,
+        })
+      }
+    }
+  }
 }
 
 function checkCidr(cidr: string, path: string, issues: ConfigIssue[]): void {

@@ -1,10 +1,15 @@
 /** Which API a request speaks; decides parsing, error shape and how usage is read. */
-export type LlmApi = 'openai.chat' | 'openai.completions'
+export type LlmApi =
+  | 'openai.chat'
+  | 'openai.completions'
+  | 'openai.responses'
+  | 'openai.embeddings'
+  | 'anthropic.messages'
 
 /**
- * An LLM request as policies see it: parsed once by the llm-extract filter, never re-parsed.
- * `promptText` is the prompt flattened the way an engine's chat template would (all messages, in
- * order, roles included), so that prefix identity follows what the engine actually caches.
+ * An LLM request as policies see it: parsed once by the models gateway, never re-parsed.
+ * `promptText` is the prompt flattened the way an engine's chat template would (system prompt and
+ * all messages, in order, roles included), so that prefix identity follows what the engine caches.
  */
 export interface LlmRequest {
   readonly api: LlmApi
@@ -13,6 +18,7 @@ export interface LlmRequest {
   /** The name the chosen deployment serves it under (may differ from `model`). */
   readonly servedModel: string
   readonly stream: boolean
+  /** The client's output cap; 0 for embeddings, which generate nothing. */
   readonly maxTokens: number | undefined
   readonly promptText: string
   /** Router-side estimate of prompt tokens. */

@@ -4,27 +4,85 @@ export interface ModelDeployment {
   readonly upstream: string
   /** The name the upstream serves the model under. */
   readonly servedModel: string
+  /** The registry entry that matched. */
+  readonly canonical: string
 }
 
 /**
- * The one model registry: the model a client asks for → the deployments that serve it. Later issues
- * add aliases, wildcards, LoRA names, provider deployments, fallbacks and splits here.
+ * The one model registry: the model a client asks for → where it is served. A name resolves, in
+ * order, as an exact model name, an alias, a LoRA adapter name (served under the adapter's own name
+ * by the same deployment, as vLLM does), then the most specific wildcard (`gpt-4o*`). Later issues
+ * add provider deployments, fallbacks and splits here.
  */
 export interface ModelRegistry {
   resolve(model: string): ModelDeployment | undefined
-  /** Every configured model name, sorted: `GET /v1/models` and unknown-model errors list these. */
+  /** Every name a client may use (models, aliases, LoRA adapters; wildcards as written), sorted. */
   names(): readonly string[]
 }
 
+interface Entry {
+  readonly canonical: string
+  readonly upstream: string
+  /** The served name; undefined means "the name the client used". */
+  readonly servedModel: string | undefined
+}
+
 export function createModelRegistry(models: Readonly<Record<string, ModelConfig>>): ModelRegistry {
-  const table = new Map<string, ModelDeployment>()
+  const exact = new Map<string, Entry>()
+  const wildcards: Array<{
+    readonly prefix: string
+    readonly suffix: string
+    readonly entry: Entry
+  }> = []
   for (const [name, model] of Object.entries(models)) {
     const first = model.deployments[0]!
-    table.set(name, { upstream: first.upstream, servedModel: first.model ?? name })
+    const served = first.model
+    if (name.includes('*')) {
+      const star = name.indexOf('*')
+      wildcards.push({
+        prefix: name.slice(0, star),
+        suffix: name.slice(star + 1),
+        entry: { canonical: name, upstream: first.upstream, servedModel: served },
+      })
+      continue
+    }
+    exact.set(name, { canonical: name, upstream: first.upstream, servedModel: served ?? name })
+    for (const alias of model.aliases) {
+      if (!exact.has(alias))
+        exact.set(alias, { canonical: name, upstream: first.upstream, servedModel: served ?? name })
+    }
+    for (const lora of model.loras) {
+      if (!exact.has(lora))
+        exact.set(lora, { canonical: name, upstream: first.upstream, servedModel: lora })
+    }
   }
-  const names = Object.freeze([...table.keys()].sort())
+  // Most specific first: the longest fixed part wins.
+  wildcards.sort((a, b) => b.prefix.length + b.suffix.length - (a.prefix.length + a.suffix.length))
+  const names = Object.freeze([...exact.keys(), ...wildcards.map((w) => w.entry.canonical)].sort())
   return {
-    resolve: (model) => table.get(model),
+    resolve(model) {
+      const hit = exact.get(model)
+      if (hit)
+        return {
+          upstream: hit.upstream,
+          servedModel: hit.servedModel ?? model,
+          canonical: hit.canonical,
+        }
+      for (const { prefix, suffix, entry } of wildcards) {
+        if (
+          model.length >= prefix.length + suffix.length &&
+          model.startsWith(prefix) &&
+          model.endsWith(suffix)
+        ) {
+          return {
+            upstream: entry.upstream,
+            servedModel: entry.servedModel ?? model,
+            canonical: entry.canonical,
+          }
+        }
+      }
+      return undefined
+    },
     names: () => names,
   }
 }

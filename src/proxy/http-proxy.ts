@@ -4,7 +4,6 @@ import type { PickContext } from '../balancer/picker.ts'
 import type { ListenerConfig } from '../config/schema.ts'
 import { hasGeneratedText } from '../llm/first-token-detector.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
-import { openAiErrorBody } from '../llm/openai-error.ts'
 import type { Endpoint, Lease, LeaseCost } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
@@ -16,9 +15,9 @@ import { ProxyError } from './errors.ts'
 import { forward } from './forward.ts'
 import { appendForwarded, stripHopByHop } from './headers.ts'
 import type { KeySource } from './key-selector.ts'
-import { type ErrorBodyFormat, sendLocalReply } from './local-reply.ts'
+import { sendLocalReply } from './local-reply.ts'
 import { mirrorRequest } from './mirror.ts'
-import { runModelsGateway } from './models-gateway.ts'
+import { llmErrorFormat, runModelsGateway } from './models-gateway.ts'
 import type { ProxyRuntime, RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
@@ -373,16 +372,8 @@ function fail(
   detail?: { readonly param?: string | undefined; readonly openAiCode?: string | undefined },
 ): void {
   ctx.errorCode = code
-  // LLM routes answer in their API's own error shape, so SDKs surface the error properly.
-  const format: ErrorBodyFormat | undefined =
-    ctx.route?.config.gateway === 'models'
-      ? (errorCode, info) =>
-          openAiErrorBody(errorCode, {
-            message: info.message,
-            param: detail?.param,
-            openAiCode: detail?.openAiCode,
-          })
-      : undefined
+  const format =
+    ctx.route?.config.gateway === 'models' ? llmErrorFormat(ctx.url, detail) : undefined
   ctx.status = sendLocalReply(ctx.res, code, {
     requestId: ctx.id,
     message,

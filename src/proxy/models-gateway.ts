@@ -1,8 +1,11 @@
 import type { ServerResponse } from 'node:http'
+import { anthropicErrorBody } from '../llm/anthropic-error.ts'
+import { llmApiFor, parseLlmBody, toLlmRequest } from '../llm/llm-body.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { ModelRegistry } from '../llm/model-registry.ts'
-import { openAiApiFor, parseOpenAiBody, toLlmRequest } from '../llm/openai-request.ts'
+import { openAiErrorBody } from '../llm/openai-error.ts'
 import { ProxyError } from './errors.ts'
+import type { ErrorBodyFormat } from './local-reply.ts'
 import { readBodyBounded } from './read-body.ts'
 import type { RequestContext } from './request-context.ts'
 
@@ -45,7 +48,7 @@ export async function runModelsGateway(
     ctx.status = 200
     return { kind: 'answered' }
   }
-  const api = openAiApiFor(ctx.method, path)
+  const api = llmApiFor(ctx.method, path)
   if (!api) {
     return {
       kind: 'error',
@@ -64,7 +67,7 @@ export async function runModelsGateway(
   } catch {
     return { kind: 'error', error: badRequest('the request body is not valid JSON') }
   }
-  const parsed = parseOpenAiBody(api, json)
+  const parsed = parseLlmBody(api, json)
   if (!parsed.ok) return { kind: 'error', error: badRequest(parsed.message), param: parsed.param }
   const deployment = options.registry.resolve(parsed.value.model)
   if (!deployment) {
@@ -110,4 +113,24 @@ function answerModelList(res: ServerResponse, registry: ModelRegistry, requestId
     'x-request-id': requestId,
   })
   res.end(body)
+}
+
+/**
+ * LLM routes answer in their API's own error shape so SDKs raise their usual exceptions: Anthropic's
+ * for `/v1/messages`, OpenAI's for everything else (including paths Aya does not know).
+ */
+export function llmErrorFormat(
+  url: string,
+  detail:
+    | { readonly param?: string | undefined; readonly openAiCode?: string | undefined }
+    | undefined,
+): ErrorBodyFormat {
+  const path = url.split('?', 1)[0]
+  if (path === '/v1/messages') return (code, info) => anthropicErrorBody(code, info.message)
+  return (code, info) =>
+    openAiErrorBody(code, {
+      message: info.message,
+      param: detail?.param,
+      openAiCode: detail?.openAiCode,
+    })
 }

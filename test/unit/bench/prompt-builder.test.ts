@@ -4,7 +4,7 @@ import { createPromptBuilder } from '../../../src/bench/prompt-builder.ts'
 import { firstWords, seededWords } from '../../../src/bench/prompt-text.ts'
 import { loadTrace } from '../../../src/bench/trace-loader.ts'
 import type { TraceRequest } from '../../../src/bench/trace-request.ts'
-import { parseOpenAiBody, toLlmRequest } from '../../../src/llm/openai-request.ts'
+import { parseLlmBody, toLlmRequest } from '../../../src/llm/llm-body.ts'
 import { chatPromptIdentity, countChatTokens } from '../../../src/sim/sim-tokenizer.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
 import { NO_TRACES, TRACE_FILES, tracePath } from './shared-traces.ts'
@@ -80,7 +80,7 @@ describe('prompt builder', () => {
   it('parses as an OpenAI chat body in Aya', () => {
     const r = request(1, 300, [1, 2])
     const body = { model: 'm', messages: builder.messages(r), stream: true, max_tokens: 64 }
-    const parsed = parseOpenAiBody('openai.chat', body)
+    const parsed = parseLlmBody('openai.chat', body)
     assert.ok(parsed.ok)
     const llm = toLlmRequest('openai.chat', parsed.value, 'm', undefined)
     assert.ok(Math.abs(llm.promptTokens - 300) / 300 < 0.15, `estimate ${llm.promptTokens}`)

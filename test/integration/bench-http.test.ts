@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { ayaBinPath } from '../../src/bench/aya-paths.ts'
+import { runBenchCommand } from '../../src/bench/bench-command.ts'
+import type { PolicyResult } from '../../src/bench/policy-summary.ts'
+import { NO_TRACES, TRACE_FILES, tracePath } from '../unit/bench/shared-traces.ts'
+
+const SKIP = NO_TRACES || (existsSync(ayaBinPath()) ? false : 'dist/ is not built (npm run build)')
+
+interface Report {
+  meta: Record<string, unknown>
+  policies: Record<string, PolicyResult>
+  runs: Record<
+    string,
+    { valid: boolean; promptTokenMismatches: number; diagnostics: Record<string, unknown> }
+  >
+}
+
+async function bench(t: { after(fn: () => Promise<void>): void }, args: string[]): Promise<Report> {
+  const dir = await mkdtemp(join(tmpdir(), 'aya-bench-http-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  let stderr = ''
+  const io = { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) } }
+  const code = await runBenchCommand([...args, '--no-progress', '--out', dir], io)
+  assert.equal(code, 0, stderr)
+  return JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as Report
+}
+
+/**
+ * A short Mooncake slice: 16 s of conversation at half length, twice as fast. Buckets are spread
+ * so that requests reach Aya in trace order, as they reach the picker in virtual time; half-length
+ * prompts keep TTFT well above the few real milliseconds the HTTP hops add (× speedup).
+ */
+const SLICE = [
+  '--trace',
+  tracePath(TRACE_FILES.mooncakeConversation),
+  '--window',
+  '0:16',
+  '--length-scale',
+  '0.5',
+  '--rate-scale',
+  '2',
+  '--spread-buckets',
+  '--profile',
+  'h100-llama3-8b',
+]
+
+function within(a: number, b: number, fraction: number): boolean {
+  return Math.abs(a - b) <= fraction * Math.max(a, b)
+}
+
+describe('aya bench over HTTP', { skip: SKIP }, () => {
+  it('replays a slice through real Aya and simulator processes', async (t) => {
+    const report = await bench(t, [
+      '--trace',
+      tracePath(TRACE_FILES.mooncakeConversation),
+      '--window',
+      '0:12',
+      '--length-scale',
+      '0.25',
+      '--rate-scale',
+      '4',
+      '--profile',
+      'h100-llama3-8b',
+      '--policies',
+      'round-robin',
+      '--replicas',
+      '2',
+      '--speedup',
+      '4',
+    ])
+    const result = report.policies['round-robin']!
+    const run = report.runs['round-robin']!
+    assert.equal(report.meta.mode, 'http')
+    assert.equal(result.failed, 0)
+    assert.equal(result.completed, report.meta.requests)
+    assert.ok(result.ttftP50Ms > 0 && result.ttftP50Ms < 2000)
+    assert.equal(run.promptTokenMismatches, 0, 'usage.prompt_tokens equals every input length')
+    assert.equal(typeof run.diagnostics.ayaConfig, 'string')
+    assert.ok(run.diagnostics.stepLatenessMs && run.diagnostics.eventLoopDelayMs)
+  })
+
+  it('agrees with virtual time: TTFT p50/p90 within 15 %, hit rate within 0.03, same ranking', async (t) => {
+    // Neither policy reads engine metrics; a slow scrape keeps Aya's event loop quiet.
+    const common = [
+      ...SLICE,
+      '--policies',
+      'round-robin,ip-hash',
+      '--replicas',
+      '4',
+      '--scrape-interval-ms',
+      '1000',
+    ]
+    const des = await bench(t, [...common, '--mode', 'des'])
+    const http = await bench(t, [...common, '--mode', 'http', '--speedup', '2'])
+    for (const policy of ['round-robin', 'ip-hash']) {
+      const d = des.policies[policy]!
+      const h = http.policies[policy]!
+      const detail = `${policy}: des ${JSON.stringify(d)} http ${JSON.stringify(h)}`
+      assert.ok(http.runs[policy]!.valid, detail)
+      assert.ok(within(d.ttftP50Ms, h.ttftP50Ms, 0.15), `p50 ${detail}`)
+      assert.ok(within(d.ttftP90Ms, h.ttftP90Ms, 0.15), `p90 ${detail}`)
+      assert.ok(Math.abs(d.prefixHitRate! - h.prefixHitRate!) <= 0.03, `hit rate ${detail}`)
+    }
+    const rank = (r: Report) =>
+      Object.keys(r.policies).sort((a, b) => r.policies[a]!.ttftP90Ms - r.policies[b]!.ttftP90Ms)
+    assert.deepEqual(rank(http), rank(des))
+  })
+})

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { runBenchCommand } from '../../../src/bench/bench-command.ts'
+import { POLICY_RESULT_KEYS } from '../../../src/bench/policy-summary.ts'
+import { NO_TRACES, TRACE_FILES, tracePath } from './shared-traces.ts'
+
+function capture() {
+  const out = { stdout: '', stderr: '' }
+  const io = {
+    stdout: { write: (s: string) => (out.stdout += s) },
+    stderr: { write: (s: string) => (out.stderr += s) },
+  }
+  return { out, io }
+}
+
+const META_KEYS = [
+  'trace',
+  'format',
+  'command',
+  'mode',
+  'window',
+  'timing',
+  'rebase',
+  'rateScale',
+  'rate',
+  'lengthScale',
+  'speedup',
+  'seed',
+  'requests',
+  'arrivalSpanS',
+  'maxTokens',
+  'blockTokens',
+  'fleet',
+  'clipping',
+  'slo',
+  'scrapeIntervalMs',
+  'timeoutMs',
+  'sweep',
+  'commit',
+  'dirty',
+  'machine',
+  'idealPrefixHitRate',
+  'lruBoundPrefixHitRate',
+  'valid',
+  'createdAt',
+]
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'aya-bench-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+describe('aya bench command', () => {
+  it('exits 2 with a message for bad flags, 0 for --help', async () => {
+    const base = [
+      '--trace',
+      'x.jsonl',
+      '--replicas',
+      '2',
+      '--profile',
+      'h100-llama3-8b',
+      '--out',
+      '/tmp/x',
+    ]
+    for (const argv of [
+      [...base],
+      [...base, '--policies', 'nope'],
+      [...base, '--policies', 'round-robin', '--mode', 'fast'],
+      [...base, '--policies', 'round-robin', '--window', '5'],
+      [...base, '--policies', 'round-robin', '--rate-scale', '0'],
+      [...base, '--policies', 'round-robin', '--bogus'],
+      [...base, '--policies', 'round-robin', '--rate-scale-min', '1'],
+      [
+        'sweep',
+        ...base,
+        '--policies',
+        'round-robin',
+        '--rate-scale-min',
+        '4',
+        '--rate-scale-max',
+        '2',
+      ],
+      [
+        'sweep',
+        ...base,
+        '--policies',
+        'round-robin',
+        '--rate-scale-min',
+        '1',
+        '--rate-scale-max',
+        '2',
+        '--precision',
+        '150%',
+      ],
+      [
+        '--policies',
+        'round-robin',
+        '--replicas',
+        '3',
+        '--profile',
+        'h100-llama3-8b:2',
+        '--trace',
+        'x',
+        '--out',
+        'y',
+      ],
+    ]) {
+      const { out, io } = capture()
+      assert.equal(await runBenchCommand(argv, io), 2, argv.join(' '))
+      assert.match(out.stderr, /^aya bench: .+\n\nUsage:/, argv.join(' '))
+    }
+    const { out, io } = capture()
+    assert.equal(await runBenchCommand(['--help'], io), 0)
+    assert.match(out.stdout, /--rate-scale-min/)
+  })
+
+  it('exits 2 for a file that is not a trace', async (t) => {
+    const dir = await tempDir(t)
+    const { out, io } = capture()
+    const argv = [
+      '--trace',
+      join(import.meta.dirname, 'bench-command.test.ts'),
+      '--policies',
+      'round-robin',
+    ]
+    const code = await runBenchCommand(
+      [...argv, '--replicas', '1', '--profile', 'h100-llama3-8b', '--mode', 'des', '--out', dir],
+      io,
+    )
+    assert.equal(code, 2)
+    assert.match(out.stderr, /not a Mooncake/)
+  })
+
+  it('runs two policies in virtual time and writes the report with the documented keys', {
+    skip: NO_TRACES,
+  }, async (t) => {
+    const dir = await tempDir(t)
+    const { out, io } = capture()
+    const code = await runBenchCommand(
+      [
+        '--trace',
+        tracePath(TRACE_FILES.mooncakeConversation),
+        '--policies',
+        'round-robin,least-request',
+        '--replicas',
+        '2',
+        '--profile',
+        'h100-llama3-8b',
+        '--mode',
+        'des',
+        '--window',
+        '0:60',
+        '--length-scale',
+        '0.25',
+        '--rate-scale',
+        '2',
+        '--no-progress',
+        '--out',
+        dir,
+      ],
+      io,
+    )
+    assert.equal(code, 0, out.stderr)
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'))
+    assert.deepEqual(Object.keys(report).sort(), ['meta', 'policies', 'runs'])
+    assert.deepEqual(Object.keys(report.meta).sort(), [...META_KEYS].sort())
+    assert.deepEqual(Object.keys(report.policies), ['round-robin', 'least-request'])
+    for (const result of Object.values(report.policies) as Record<string, unknown>[]) {
+      assert.deepEqual(Object.keys(result).sort(), [...POLICY_RESULT_KEYS].sort())
+      assert.equal(result.failed, 0)
+      assert.equal(result.completed, report.meta.requests)
+      assert.ok((result.ttftP50Ms as number) > 0)
+      assert.ok((result.prefixHitRate as number) > 0)
+    }
+    assert.equal(report.meta.mode, 'des')
+    assert.equal(report.meta.timing, 'as-recorded')
+    assert.equal(report.meta.blockTokens, 128)
+    assert.ok(report.meta.idealPrefixHitRate >= report.meta.lruBoundPrefixHitRate)
+    assert.ok(report.meta.fleet.cacheDemandPercent > 0)
+    assert.equal(report.runs['round-robin'].valid, true)
+    assert.equal(report.runs['round-robin'].promptTokenMismatches, 0)
+    const md = await readFile(join(dir, 'report.md'), 'utf8')
+    assert.match(md, /\| round-robin \|/)
+    const html = await readFile(join(dir, 'report.html'), 'utf8')
+    assert.equal((html.match(/<svg /g) ?? []).length, 2 + 2)
+    assert.doesNotMatch(html, /<script|<link|https?:\/\/(?!www\.w3\.org)/)
+    assert.match(out.stdout, /round-robin\t/)
+  })
+
+  it('sweeps for each policy’s knee in virtual time', { skip: NO_TRACES }, async (t) => {
+    const dir = await tempDir(t)
+    const { out, io } = capture()
+    const code = await runBenchCommand(
+      [
+        'sweep',
+        '--trace',
+        tracePath(TRACE_FILES.mooncakeConversation),
+        '--policies',
+        'round-robin,ip-hash',
+        '--replicas',
+        '2',
+        '--profile',
+        'h100-llama3-8b',
+        '--window',
+        '0:90',
+        '--length-scale',
+        '0.25',
+        '--slo-ttft-ms',
+        '1000',
+        '--rate-scale-min',
+        '0.5',
+        '--rate-scale-max',
+        '16',
+        '--precision',
+        '10%',
+        '--no-progress',
+        '--out',
+        dir,
+      ],
+      io,
+    )
+    assert.equal(code, 0, out.stderr)
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'))
+    assert.deepEqual(Object.keys(report).sort(), ['knees', 'meta', 'policies', 'runs', 'sweep'])
+    assert.deepEqual(report.meta.sweep, { min: 0.5, max: 16, precision: 0.1 })
+    const rr = report.knees['round-robin']
+    const one = report.knees['ip-hash']
+    assert.ok(rr > 0.5 && rr < 16, `round-robin knee ${rr}`)
+    assert.ok(one === null || one < rr, `one replica saturates first: ${one} vs ${rr}`)
+    for (const point of report.sweep['round-robin']) {
+      assert.deepEqual(Object.keys(point).sort(), ['rateScale', ...POLICY_RESULT_KEYS].sort())
+    }
+    const below = report.sweep['round-robin'].filter(
+      (p: { rateScale: number }) => p.rateScale <= rr,
+    )
+    assert.ok(below.every((p: { ttftP90Ms: number }) => p.ttftP90Ms <= 1000))
+  })
+})

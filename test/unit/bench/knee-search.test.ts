@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { findKnee, passesSlo } from '../../../src/bench/knee-search.ts'
+import type { PolicyResult } from '../../../src/bench/policy-summary.ts'
+
+const result = (ttftP90Ms: number, failed: number, completed = 1000): PolicyResult => ({
+  ttftP50Ms: 0,
+  ttftP90Ms,
+  ttftP99Ms: 0,
+  itlP50Ms: 0,
+  itlP99Ms: 0,
+  e2eP50Ms: 0,
+  e2eP99Ms: 0,
+  completed,
+  failed,
+  requestsPerSec: 0,
+  outputTokensPerSec: 0,
+  goodputPerSec: 0,
+  prefixHitRate: null,
+  imbalance: null,
+})
+
+describe('knee search', () => {
+  it('passes on TTFT p90 within the SLO and at most 1 % failed', () => {
+    assert.equal(passesSlo(result(2000, 0), 2000), true)
+    assert.equal(passesSlo(result(2001, 0), 2000), false)
+    assert.equal(passesSlo(result(100, 10, 990), 2000), true)
+    assert.equal(passesSlo(result(100, 11, 989), 2000), false)
+    assert.equal(passesSlo(result(Infinity, 0), 2000), false)
+  })
+
+  it('bisects geometrically to the asked precision', async () => {
+    const tried: number[] = []
+    const knee = await findKnee(
+      async (r) => {
+        tried.push(r)
+        return r <= 7.3
+      },
+      { min: 1, max: 32, precision: 0.05 },
+    )
+    assert.ok(knee !== null && knee <= 7.3 && knee >= 7.3 / 1.05, `knee ${knee}`)
+    assert.deepEqual(tried.slice(0, 2), [1, 32])
+    assert.ok(tried.length <= 12)
+  })
+
+  it('returns max when max passes and null when min fails', async () => {
+    assert.equal(await findKnee(async () => true, { min: 1, max: 4, precision: 0.05 }), 4)
+    assert.equal(await findKnee(async () => false, { min: 1, max: 4, precision: 0.05 }), null)
+  })
+})

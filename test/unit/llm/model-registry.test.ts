@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { parseConfigObject } from '../../../src/config/load.ts'
+import { createModelRegistry } from '../../../src/llm/model-registry.ts'
+
+const models = {
+  'llama-3.1-8b': {
+    aliases: ['llama'],
+    loras: ['sql-lora'],
+    deployments: [{ upstream: 'a', model: 'meta-llama/Llama-3.1-8B-Instruct' }],
+  },
+  'gpt-4o*': { aliases: [], loras: [], deployments: [{ upstream: 'b' }] },
+  'gpt-*': { aliases: [], loras: [], deployments: [{ upstream: 'c', model: 'gpt-generic' }] },
+}
+
+describe('model registry', () => {
+  const registry = createModelRegistry(models)
+
+  test('resolves an exact name to its deployment and served name', () => {
+    assert.deepEqual(registry.resolve('llama-3.1-8b'), {
+      upstream: 'a',
+      servedModel: 'meta-llama/Llama-3.1-8B-Instruct',
+      canonical: 'llama-3.1-8b',
+    })
+  })
+
+  test('resolves an alias like its model, and a LoRA adapter under its own name', () => {
+    assert.equal(registry.resolve('llama')?.servedModel, 'meta-llama/Llama-3.1-8B-Instruct')
+    assert.deepEqual(registry.resolve('sql-lora'), {
+      upstream: 'a',
+      servedModel: 'sql-lora',
+      canonical: 'llama-3.1-8b',
+    })
+  })
+
+  test('prefers the most specific wildcard and keeps the requested name unless one is set', () => {
+    assert.deepEqual(registry.resolve('gpt-4o-mini'), {
+      upstream: 'b',
+      servedModel: 'gpt-4o-mini',
+      canonical: 'gpt-4o*',
+    })
+    assert.deepEqual(registry.resolve('gpt-5'), {
+      upstream: 'c',
+      servedModel: 'gpt-generic',
+      canonical: 'gpt-*',
+    })
+  })
+
+  test('resolves nothing for an unknown model and lists every usable name', () => {
+    assert.equal(registry.resolve('mistral'), undefined)
+    assert.deepEqual(registry.names(), ['gpt-*', 'gpt-4o*', 'llama', 'llama-3.1-8b', 'sql-lora'])
+  })
+
+  test('rejects an alias that names another model, in config validation', () => {
+    assert.throws(
+      () =>
+        parseConfigObject(
+          {
+            listeners: [{ name: 'l', port: 8080 }],
+            routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+            upstreams: { a: { endpoints: [{ url: 'http://127.0.0.1:1' }] } },
+            models: {
+              x: { aliases: ['y'], deployments: [{ upstream: 'a' }] },
+              y: { deployments: [{ upstream: 'ghost' }] },
+            },
+          },
+          {},
+        ),
+      (error: Error) => {
+        assert.match(error.message, /models\.x\.aliases\[0\]: "y" is already a name of model "y"/)
+        assert.match(
+          error.message,
+          /models\.y\.deployments\[0\]\.upstream: unknown upstream "ghost"/,
+        )
+        return true
+      },
+    )
+  })
+})
