@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { PickContext } from '../balancer/picker.ts'
 import type { ListenerConfig } from '../config/schema.ts'
-import { hasGeneratedText } from '../llm/first-token-detector.ts'
+import type { LlmResponseObservation } from '../llm/llm-observation.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
+import { createResponseTap } from '../llm/response-tap.ts'
 import type { Endpoint, Lease, LeaseCost } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
@@ -31,6 +32,8 @@ export interface HttpProxyDeps {
   /** Called exactly once per request, after the response ends or fails. */
   readonly onRequestDone: (ctx: RequestContext) => void
   readonly runtime: () => ProxyRuntime
+  /** Called after each LLM response with what the response tap saw: the learning signal. */
+  readonly onLlmResponse?: ((observation: LlmResponseObservation) => void) | undefined
   /** Shared by all listeners; decides when X-Forwarded-For is believed. */
   readonly trustedProxies: readonly string[]
 }
@@ -256,6 +259,8 @@ async function dispatchTo(
   const llm = ctx.llm
   // Router-side accounting for LLM work: the prompt is pending prefill until the first token.
   const lease: Lease = endpoint.begin(options.cost)
+  // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
+  const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
   let awaitingFirstToken = llm !== undefined
   const sentAt = deps.clock.now()
   const handle = forward(
@@ -282,16 +287,19 @@ async function dispatchTo(
         applyHeaderEdits(out, routeConfig.responseHeaders)
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
         res.writeHead(status, out)
-        if (awaitingFirstToken && (status >= 300 || !llm!.stream)) {
+        if (awaitingFirstToken && (status >= 300 || !llm?.stream)) {
           awaitingFirstToken = false
           lease.firstToken()
         }
         return true
       },
       data(chunk) {
-        if (awaitingFirstToken && hasGeneratedText(chunk)) {
-          awaitingFirstToken = false
-          lease.firstToken()
+        if (tap) {
+          tap.onChunk(chunk, deps.clock.now())
+          if (awaitingFirstToken && tap.firstTokenAtMs !== undefined) {
+            awaitingFirstToken = false
+            lease.firstToken()
+          }
         }
         ctx.bytesOut += chunk.length
         return res.write(chunk)
@@ -318,7 +326,17 @@ async function dispatchTo(
     error !== undefined &&
     error.code !== 'LB_ERR_CLIENT_ABORTED' &&
     error.code !== 'LB_ERR_BODY_TOO_LARGE'
-  lease.end({ ok: !endpointFailed && ctx.status < 500, status: ctx.status, latencyMs })
+  const ok = !endpointFailed && ctx.status < 500
+  lease.end({ ok, status: ctx.status, latencyMs })
+  if (tap && llm) {
+    deps.onLlmResponse?.({
+      endpoint,
+      llm,
+      sentAtMs: sentAt,
+      ok: ok && ctx.status < 400,
+      tap: tap.finish(),
+    })
+  }
   if (error && result.responseStarted) {
     // The response has begun: the only honest signal left is to cut the connection.
     ctx.errorCode = error.code

@@ -1,0 +1,14 @@
+import type { Endpoint } from '../upstream/endpoint.ts'
+import type { LlmRequest } from './llm-request.ts'
+import type { TapResult } from './response-tap.ts'
+
+/** One finished LLM response as the router saw it: what the learners (tokens, capacity) feed on. */
+export interface LlmResponseObservation {
+  readonly endpoint: Endpoint
+  readonly llm: LlmRequest
+  /** Clock time the request was dispatched, ms. */
+  readonly sentAtMs: number
+  /** True for a complete 2xx response. */
+  readonly ok: boolean
+  readonly tap: TapResult
+}
