@@ -7,6 +7,7 @@ import {
   createEngineMetricsScraper,
   type EngineMetricsScraper,
 } from './llm/engine-metrics-scraper.ts'
+import { createLlmSignals } from './llm/llm-signals.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
@@ -62,11 +63,13 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const metrics = createMetrics()
   const fleets = new Map<string, SimFleet>()
   const scrapers = new Map<string, EngineMetricsScraper>()
+  const llmSignals = createLlmSignals({ clock })
   const runtimeDeps = {
     clock,
     random,
     state,
     stickySecret,
+    llmSignals,
     engineMetricsFor: (name: string) => scraperFor(name),
   }
   let desired: Config = initial
@@ -117,6 +120,8 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         pools,
         generateId: randomUUID,
         onRequestDone,
+        onLlmResponse: (observation) => llmSignals.observe(observation),
+        llmSignals,
         runtime: () => runtime,
         trustedProxies: initial.trustedProxies,
       }),

@@ -1,5 +1,6 @@
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
+import type { LlmSignals } from '../llm/llm-signals.ts'
 import type { Endpoint, LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -38,6 +39,8 @@ export interface PickerDeps {
   readonly random: Random
   /** Engines' own metrics, scraped; absent or stale entries read as undefined (unknown). */
   readonly engineMetrics?: EngineMetricsSource | undefined
+  /** What Aya has learned from LLM traffic: output-length predictions and endpoint capacity. */
+  readonly llmSignals?: LlmSignals | undefined
 }
 
 export function isExcluded(endpoint: Endpoint, ctx: PickContext): boolean {

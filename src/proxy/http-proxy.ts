@@ -4,6 +4,7 @@ import type { PickContext } from '../balancer/picker.ts'
 import type { ListenerConfig } from '../config/schema.ts'
 import type { LlmResponseObservation } from '../llm/llm-observation.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
+import type { LlmSignals } from '../llm/llm-signals.ts'
 import { createResponseTap } from '../llm/response-tap.ts'
 import type { Endpoint, Lease, LeaseCost } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
@@ -34,6 +35,8 @@ export interface HttpProxyDeps {
   readonly runtime: () => ProxyRuntime
   /** Called after each LLM response with what the response tap saw: the learning signal. */
   readonly onLlmResponse?: ((observation: LlmResponseObservation) => void) | undefined
+  /** Counts prompt tokens for LLM routes (a real tokenizer where known, else calibrated). */
+  readonly llmSignals?: LlmSignals | undefined
   /** Shared by all listeners; decides when X-Forwarded-For is believed. */
   readonly trustedProxies: readonly string[]
 }
@@ -135,6 +138,7 @@ async function handle(
       registry: runtime.models,
       maxBodyBytes,
       sessionHeader: routeConfig.sessionHeader,
+      countTokens: deps.llmSignals?.tokens.count,
     })
     if (outcome.kind === 'answered') return
     if (outcome.kind === 'error') {
@@ -258,6 +262,7 @@ async function dispatchTo(
   })
   const llm = ctx.llm
   // Router-side accounting for LLM work: the prompt is pending prefill until the first token.
+  const prefillAheadTokens = endpoint.pendingPrefillTokens
   const lease: Lease = endpoint.begin(options.cost)
   // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
   const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
@@ -334,6 +339,9 @@ async function dispatchTo(
       llm,
       sentAtMs: sentAt,
       ok: ok && ctx.status < 400,
+      route: ctx.route?.name ?? '',
+      prefillAheadTokens,
+      prefillTokens: options.cost?.prefillTokens ?? llm.promptTokens,
       tap: tap.finish(),
     })
   }

@@ -31,6 +31,8 @@ export interface ModelsGatewayOptions {
   readonly registry: ModelRegistry
   readonly maxBodyBytes: number
   readonly sessionHeader: string
+  /** Counts the prompt's tokens for the served model; a rough estimate when absent. */
+  readonly countTokens?: ((model: string, text: string) => number) | undefined
 }
 
 /**
@@ -94,7 +96,13 @@ export async function runModelsGateway(
     kind: 'dispatch',
     upstream: deployment.upstream,
     body,
-    llm: toLlmRequest(api, parsed.value, deployment.servedModel, sessionKey || undefined),
+    llm: toLlmRequest(
+      api,
+      parsed.value,
+      deployment.servedModel,
+      sessionKey || undefined,
+      options.countTokens?.(deployment.servedModel, parsed.value.promptText),
+    ),
   }
 }
 

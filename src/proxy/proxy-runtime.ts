@@ -2,6 +2,7 @@ import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import { createUpstreamGroup } from '../balancer/upstream-group.ts'
 import type { Config, RouteConfig, TimeoutsConfig, UpstreamConfig } from '../config/schema.ts'
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
+import type { LlmSignals } from '../llm/llm-signals.ts'
 import { createModelRegistry, type ModelRegistry } from '../llm/model-registry.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Clock } from '../util/clock.ts'
@@ -44,6 +45,7 @@ export interface ProxyRuntimeDeps {
   readonly state: StateStore
   /** Used when an upstream's sticky cookie has no configured secret; one per Aya instance. */
   readonly stickySecret: string
+  readonly llmSignals?: LlmSignals | undefined
   /** The scraped engine metrics of a group, when it is scraped. */
   readonly engineMetricsFor?: ((upstream: string) => EngineMetricsSource | undefined) | undefined
 }

@@ -1,0 +1,112 @@
+import type { Clock } from '../util/clock.ts'
+
+/** What an endpoint has shown it can do, learned from its own responses. */
+export interface CapacityEstimate {
+  /** Effective prefill throughput, tokens per second (prompt work per second of time to first token). */
+  readonly prefillTokensPerSec: number
+  /** Mean gap between streamed tokens, ms: the decode step time under its load. */
+  readonly decodeStepMs: number
+  /** Responses the estimate rests on; 0 means these are the priors. */
+  readonly samples: number
+}
+
+export interface CapacitySample {
+  /** Prefill tokens already pending on the endpoint when this request was dispatched. */
+  readonly prefillAheadTokens: number
+  /** This request's own uncached prefill tokens. */
+  readonly prefillTokens: number
+  readonly ttftMs: number
+  /** Mean inter-token gap of this response, when it streamed at least two tokens. */
+  readonly meanItlMs: number | undefined
+}
+
+export interface EndpointCapacityOptions {
+  /** Assumed before any sample: a conservative single-GPU figure. */
+  readonly priorPrefillTokensPerSec?: number
+  readonly priorDecodeStepMs?: number
+  /** Weight of the prior rate, in seconds of TTFT, so the first few responses do not swing it. */
+  readonly priorSeconds?: number
+  /** Weight of the prior step time, in responses. */
+  readonly priorSamples?: number
+  /** Samples older than this count half. */
+  readonly halfLifeMs?: number
+  /** Most endpoints tracked (LRU). */
+  readonly maxEndpoints?: number
+}
+
+/**
+ * Learns each endpoint's prefill rate and decode step time online, from time to first token and
+ * inter-token gaps, so a fleet of mixed hardware gets proportionate work without hand-set weights.
+ * Prefill rate is a ratio of decayed sums, Σ(work ahead + own prompt) ÷ Σ TTFT, which is robust to
+ * the noise of single requests and keeps weighting recent load regimes more.
+ */
+export interface EndpointCapacity {
+  get(endpointId: string): CapacityEstimate
+  observe(endpointId: string, sample: CapacitySample): void
+}
+
+export function createEndpointCapacity(
+  options: EndpointCapacityOptions,
+  deps: { readonly clock: Clock },
+): EndpointCapacity {
+  const priorRate = options.priorPrefillTokensPerSec ?? 10_000
+  const priorStep = options.priorDecodeStepMs ?? 25
+  const priorSeconds = options.priorSeconds ?? 0.25
+  const priorSamples = options.priorSamples ?? 3
+  const halfLifeMs = options.halfLifeMs ?? 60_000
+  const maxEndpoints = options.maxEndpoints ?? 4096
+  interface State {
+    work: number
+    seconds: number
+    itlSum: number
+    itlCount: number
+    samples: number
+    atMs: number
+  }
+  const states = new Map<string, State>()
+  const prior: CapacityEstimate = {
+    prefillTokensPerSec: priorRate,
+    decodeStepMs: priorStep,
+    samples: 0,
+  }
+
+  return {
+    get(endpointId) {
+      const state = states.get(endpointId)
+      if (!state) return prior
+      const rate = (state.work + priorSeconds * priorRate) / (state.seconds + priorSeconds)
+      const step = (state.itlSum + priorSamples * priorStep) / (state.itlCount + priorSamples)
+      return { prefillTokensPerSec: rate, decodeStepMs: step, samples: state.samples }
+    },
+    observe(endpointId, sample) {
+      if (!(sample.ttftMs > 0)) return
+      let state = states.get(endpointId)
+      const now = deps.clock.now()
+      if (!state) {
+        if (states.size >= maxEndpoints) states.delete(states.keys().next().value!)
+        state = { work: 0, seconds: 0, itlSum: 0, itlCount: 0, samples: 0, atMs: now }
+      } else {
+        states.delete(endpointId)
+        const decay = 0.5 ** ((now - state.atMs) / halfLifeMs)
+        state.work *= decay
+        state.seconds *= decay
+        state.itlSum *= decay
+        state.itlCount *= decay
+        state.atMs = now
+      }
+      states.set(endpointId, state)
+      state.samples++
+      // Ratio of sums: long prefills, whose TTFT is mostly compute, outweigh short ones, whose TTFT
+      // is mostly fixed overhead.
+      const work = sample.prefillAheadTokens + sample.prefillTokens
+      if (work > 0) {
+        state.work += work
+        state.seconds += sample.ttftMs / 1000
+      }
+      if (sample.meanItlMs !== undefined && sample.meanItlMs > 0) {
+        state.itlSum += sample.meanItlMs
+        state.itlCount += 1
+      }
+    },
+  }
+}
