@@ -487,7 +487,14 @@ async function countLines(path: string): Promise<number> {
   return lines
 }
 
+/**
+ * The commit measured. BENCH_COMMIT names it when the run is made from an export of a commit
+ * (`git archive`), which has no .git, e.g. while others have uncommitted changes in the checkout.
+ */
 async function gitInfo() {
+  const exported = process.env.BENCH_COMMIT
+  if (exported)
+    return { commit: exported, srcDirty: false, from: 'BENCH_COMMIT (git archive export)' }
   const head = await exec('git', ['rev-parse', '--short', 'HEAD'])
   // GIT_OPTIONAL_LOCKS=0 keeps `git status` from refreshing the index (no git state changes).
   process.env.GIT_OPTIONAL_LOCKS = '0'

@@ -1,6 +1,6 @@
 // Process, port and /proc helpers for the proxy benchmark. Everything started through
 // `startPinned` is tracked so that `stopAll` (and the exit handler) can end it by pid.
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -28,15 +28,11 @@ export function exec(file: string, args: string[], timeoutMs = 30_000): Promise<
 
 /** First line of a command's combined output, or undefined when it cannot be run. */
 export function firstLine(file: string, args: string[]): string | undefined {
-  try {
-    const out = execFileSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 })
-    return out.toString().trim().split('\n')[0]
-  } catch (error) {
-    // nginx -v and wrk -v write to stderr, and wrk -v exits 1.
-    const e = error as { stdout?: Buffer; stderr?: Buffer }
-    const text = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.trim()
-    return text === '' ? undefined : text.split('\n')[0]
-  }
+  // nginx -v and wrk -v write to stderr, and wrk -v exits 1: take both streams, any exit code.
+  const run = spawnSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 })
+  if (run.error) return undefined
+  const text = `${run.stdout?.toString() ?? ''}${run.stderr?.toString() ?? ''}`.trim()
+  return text === '' ? undefined : text.split('\n')[0]
 }
 
 export function hasCommand(name: string): boolean {

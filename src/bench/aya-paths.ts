@@ -21,8 +21,3 @@ export function findPackageRoot(from: string = import.meta.dirname): string {
 export function ayaBinPath(root: string = findPackageRoot()): string {
   return join(root, 'dist', 'bin', 'aya.js')
 }
-
-/** The built simulator command, for when the CLI has no `sim` subcommand. */
-export function simCommandModulePath(root: string = findPackageRoot()): string {
-  return join(root, 'dist', 'src', 'sim', 'sim-command.js')
-}

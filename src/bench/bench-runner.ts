@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { parseProfileList } from '../sim/profiles.ts'
-import { ayaBinPath, findPackageRoot, simCommandModulePath } from './aya-paths.ts'
+import { ayaBinPath, findPackageRoot } from './aya-paths.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { runDesPolicy } from './des-runner.ts'
 import { computeHitRateBounds, type HitRateBounds } from './hit-rate-bounds.ts'
@@ -10,8 +10,10 @@ import { type HttpRunEnv, runHttpPolicy } from './http-runner.ts'
 import { findKnee, passesSlo } from './knee-search.ts'
 import { gitCommit, machineInfo } from './machine-info.ts'
 import type { PolicyRunInput, RunProgress } from './policy-run.ts'
-import { type PolicyResult, summarizeRun } from './policy-summary.ts'
+import { type PolicyResult, type SloTargets, summarizeRun } from './policy-summary.ts'
+import { createPreparedRequests } from './prepared-requests.ts'
 import { createProgressBar, type ProgressStream } from './progress-bar.ts'
+import { createPromptBuilder } from './prompt-builder.ts'
 import { renderHtml } from './report-html.ts'
 import { renderMarkdown } from './report-markdown.ts'
 import type { BenchReport, PolicySeries, ReportMeta, RunInfo } from './report-types.ts'
@@ -26,9 +28,8 @@ export interface BenchIo {
 }
 
 export interface BenchDeps {
-  /** The built CLI and simulator that HTTP runs start; defaults to this package's dist/. */
+  /** The built CLI that HTTP runs start (`aya start`, `aya sim`); defaults to this package's dist/. */
   readonly ayaBin?: string
-  readonly simCommandModule?: string
 }
 
 interface Fleet {
@@ -86,7 +87,6 @@ export async function runBench(
   const root = findPackageRoot()
   const env: HttpRunEnv = {
     ayaBin: deps.ayaBin ?? ayaBinPath(root),
-    simCommandModule: deps.simCommandModule ?? simCommandModulePath(root),
     workDir: join(options.out, 'configs'),
   }
   const needsHttp = options.mode === 'http' || options.confirmHttp
@@ -98,6 +98,14 @@ export async function runBench(
     }
     await mkdir(env.workDir, { recursive: true })
   }
+
+  const profiles = parseProfileList(options.profile, options.replicas)
+  const prepared = createPreparedRequests({
+    prompts: createPromptBuilder({ seed: options.seed, blockTokens: baseTrace.blockTokens }),
+    model: profiles[0]!.modelName,
+    maxTokens: baseTrace.maxTokens,
+    kvBlockTokens: fleet.kvBlockTokens,
+  })
 
   const runOnce = async (
     policy: string,
@@ -116,6 +124,7 @@ export async function runBench(
       timeoutMs: options.timeoutMs,
       speedup: options.speedup,
       sloTtftMs: options.sloTtftMs,
+      prepared,
     }
     const label = `${policy} [${mode}, rate scale ${+rateScale.toPrecision(4)}]`
     const bar = options.showProgress ? createProgressBar(io.stderr, label) : undefined
@@ -128,49 +137,12 @@ export async function runBench(
   }
 
   const slo = { ttftMs: options.sloTtftMs, itlMs: options.sloItlMs }
-  const policies: Record<string, PolicyResult> = {}
-  const runs: Record<string, RunInfo> = {}
-  const series: Record<string, PolicySeries> = {}
-  const keep = (name: string, record: RunRecord) => {
-    policies[name] = summarizeRun(record, slo)
-    runs[name] = runInfoOf(record)
-    series[name] = seriesOf(record)
-  }
-  let sweepResult: Pick<BenchReport, 'knees' | 'sweep' | 'confirm'> = {}
-
-  if (options.command === 'run') {
-    for (const policy of options.policies)
-      keep(policy, await runOnce(policy, options.rateScale, options.mode))
-  } else {
-    const knees: Record<string, number | null> = {}
-    const sweep: NonNullable<BenchReport['sweep']> = {}
-    const confirm: NonNullable<BenchReport['confirm']> = {}
-    for (const policy of options.policies) {
-      const tried = new Map<number, { result: PolicyResult; record: RunRecord }>()
-      const knee = await findKnee(async (rateScale) => {
-        const record = await runOnce(policy, rateScale, options.mode)
-        const result = summarizeRun(record, slo)
-        tried.set(rateScale, { result, record })
-        return passesSlo(result, options.sloTtftMs)
-      }, options.sweep!)
-      knees[policy] = knee
-      sweep[policy] = [...tried.entries()]
-        .sort((a, b) => a[0] - b[0])
-        .map(([rateScale, { result }]) => ({ rateScale, ...result }))
-      const at = tried.get(knee ?? options.sweep!.min)!
-      keep(policy, at.record)
-      if (options.confirmHttp && knee !== null) {
-        const record = await runOnce(policy, knee, 'http')
-        confirm[policy] = { rateScale: knee, ...summarizeRun(record, slo) }
-        runs[`${policy} (http confirm)`] = runInfoOf(record)
-      }
-    }
-    sweepResult = {
-      knees,
-      sweep,
-      ...(options.confirmHttp ? { confirm } : {}),
-    }
-  }
+  const collected = createCollector(slo)
+  const sweepResult =
+    options.command === 'run'
+      ? await runEachPolicy(options, runOnce, collected)
+      : await sweepEachPolicy(options, runOnce, collected)
+  const { policies, runs, series } = collected
 
   const report: BenchReport = {
     meta: buildMeta(
@@ -189,6 +161,79 @@ export async function runBench(
   await writeFile(join(options.out, 'report.md'), renderMarkdown(report))
   await writeFile(join(options.out, 'report.html'), renderHtml(report, series))
   return report
+}
+
+type RunOnce = (policy: string, rateScale: number, mode: 'http' | 'des') => Promise<RunRecord>
+
+interface Collector {
+  readonly slo: SloTargets
+  readonly policies: Record<string, PolicyResult>
+  readonly runs: Record<string, RunInfo>
+  readonly series: Record<string, PolicySeries>
+  keep(name: string, record: RunRecord): void
+}
+
+function createCollector(slo: SloTargets): Collector {
+  const policies: Record<string, PolicyResult> = {}
+  const runs: Record<string, RunInfo> = {}
+  const series: Record<string, PolicySeries> = {}
+  return {
+    slo,
+    policies,
+    runs,
+    series,
+    keep(name, record) {
+      policies[name] = summarizeRun(record, slo)
+      runs[name] = runInfoOf(record)
+      series[name] = seriesOf(record)
+    },
+  }
+}
+
+async function runEachPolicy(
+  options: BenchOptions,
+  runOnce: RunOnce,
+  collected: Collector,
+): Promise<Pick<BenchReport, 'knees' | 'sweep' | 'confirm'>> {
+  for (const policy of options.policies) {
+    collected.keep(policy, await runOnce(policy, options.rateScale, options.mode))
+  }
+  return {}
+}
+
+/**
+ * Each policy's knee by bisection over the rate scale; `policies.<name>` holds the run at the
+ * knee (at the minimum when even that fails). `--confirm-http` reruns each knee over HTTP.
+ */
+async function sweepEachPolicy(
+  options: BenchOptions,
+  runOnce: RunOnce,
+  collected: Collector,
+): Promise<Pick<BenchReport, 'knees' | 'sweep' | 'confirm'>> {
+  const range = options.sweep!
+  const knees: Record<string, number | null> = {}
+  const sweep: NonNullable<BenchReport['sweep']> = {}
+  const confirm: NonNullable<BenchReport['confirm']> = {}
+  for (const policy of options.policies) {
+    const tried = new Map<number, { result: PolicyResult; record: RunRecord }>()
+    const knee = await findKnee(async (rateScale) => {
+      const record = await runOnce(policy, rateScale, options.mode)
+      const result = summarizeRun(record, collected.slo)
+      tried.set(rateScale, { result, record })
+      return passesSlo(result, options.sloTtftMs)
+    }, range)
+    knees[policy] = knee
+    sweep[policy] = [...tried.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([rateScale, { result }]) => ({ rateScale, ...result }))
+    collected.keep(policy, tried.get(knee ?? range.min)!.record)
+    if (options.confirmHttp && knee !== null) {
+      const record = await runOnce(policy, knee, 'http')
+      confirm[policy] = { rateScale: knee, ...summarizeRun(record, collected.slo) }
+      collected.runs[`${policy} (http confirm)`] = runInfoOf(record)
+    }
+  }
+  return { knees, sweep, ...(options.confirmHttp ? { confirm } : {}) }
 }
 
 function buildMeta(

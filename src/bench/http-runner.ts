@@ -5,11 +5,10 @@ import { parseProfileList } from '../sim/profiles.ts'
 import { probeAyaConfigVariant, startAyaProcess, writeAyaConfig } from './aya-process.ts'
 import { chatRequestBody, chatRequestHeaders } from './chat-request.ts'
 import type { NodeChild } from './child-process.ts'
-import { type EngineCounters, latenessBetween, scrapeEngine } from './engine-scrape.ts'
 import { monitorOwnEventLoop } from './event-loop-probe.ts'
+import { createFleetScraper, replicaDeltas, startLoadSampling, validityOf } from './fleet-scrape.ts'
 import { createHttpSender } from './http-sender.ts'
 import type { PolicyRunHooks, PolicyRunInput } from './policy-run.ts'
-import { replicaId } from './policy-run.ts'
 import { createPromptBuilder, type PromptBuilder } from './prompt-builder.ts'
 import { createRunRecord, type RunRecord } from './run-record.ts'
 import { startSimProcess } from './sim-process.ts'
@@ -18,25 +17,8 @@ import type { TraceRequest } from './trace-request.ts'
 
 export interface HttpRunEnv {
   readonly ayaBin: string
-  readonly simCommandModule: string
   /** Where the generated Aya config is written (kept for reproducing the run). */
   readonly workDir: string
-}
-
-/** Validity: simulator step lateness (engine time, so already × X) against 5 % of the TTFT SLO. */
-export const MAX_LATENESS_SLO_FRACTION = 0.05
-
-function hitRateOf(
-  counters: readonly EngineCounters[],
-  base: readonly EngineCounters[],
-): number | null {
-  let queries = 0
-  let hits = 0
-  for (const [i, c] of counters.entries()) {
-    queries += c.prefixQueries - base[i]!.prefixQueries
-    hits += c.prefixHits - base[i]!.prefixHits
-  }
-  return queries === 0 ? null : hits / queries
 }
 
 /**
@@ -71,7 +53,6 @@ export async function runHttpPolicy(
   probe.catch(() => {})
   const sim = await startSimProcess({
     ayaBin: env.ayaBin,
-    simCommandModule: env.simCommandModule,
     replicas: input.replicas,
     profile: input.profile,
     speedup: X,
@@ -154,11 +135,10 @@ async function replay(
   const record = createRunRecord()
   const prompts = createPromptBuilder({ seed: input.seed, blockTokens: trace.blockTokens })
   const dispatcher = new Agent({ keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 })
-  const scrapes = new Agent({ connections: 2 * simUrls.length })
-  const scrapeAll = () => Promise.all(simUrls.map((url) => scrapeEngine(url, scrapes)))
+  const scraper = createFleetScraper(simUrls)
   try {
     await warmUp(`${ayaUrl}/v1/chat/completions`, input, model, prompts, dispatcher)
-    const before = await scrapeAll()
+    const before = await scraper.scrapeAll()
     const ownLoop = monitorOwnEventLoop()
     ownLoop.take()
     for (const child of children) child.resetEventLoop()
@@ -174,47 +154,20 @@ async function replay(
       },
       { dispatcher, record, onProgress: hooks.onProgress },
     )
-    let sampling = Promise.resolve()
-    const sampleTimer = setInterval(() => {
-      sampling = sampling.then(async () => {
-        const atMs = sender.traceNow()
-        const counters = await scrapeAll().catch(() => undefined)
-        if (!counters) return
-        record.samples.push({
-          atMs,
-          load: counters.map((c) => c.running + c.waiting),
-          hitRate: hitRateOf(counters, before),
-        })
-      })
-    }, input.sampleIntervalMs / X)
+    const sampling = startLoadSampling(
+      scraper,
+      before,
+      { intervalRealMs: input.sampleIntervalMs / X, traceNow: sender.traceNow },
+      record.samples,
+    )
     await sender.done
-    clearInterval(sampleTimer)
-    await sampling
-    const after = await scrapeAll()
+    await sampling.stop()
+    const after = await scraper.scrapeAll()
     const bench = ownLoop.take()
     ownLoop.close()
-    record.replicas = after.map((c, i) => ({
-      id: replicaId(i),
-      prefixQueries: c.prefixQueries - before[i]!.prefixQueries,
-      prefixHits: c.prefixHits - before[i]!.prefixHits,
-      preemptions: c.preemptions - before[i]!.preemptions,
-    }))
-    const lateness = after.map((c, i) => latenessBetween(before[i]!, c))
-    const worst = {
-      meanMs: Math.max(...lateness.map((l) => l.meanMs)),
-      p99Ms: Math.max(...lateness.map((l) => l.p99Ms)),
-      maxMs: Math.max(...lateness.map((l) => l.maxMs)),
-    }
-    const limitMs = MAX_LATENESS_SLO_FRACTION * input.sloTtftMs
-    const valid = worst.p99Ms <= limitMs
+    record.replicas = replicaDeltas(before, after)
     Object.assign(record.diagnostics, {
-      valid,
-      ...(valid
-        ? {}
-        : {
-            invalidReason: `simulator step lateness p99 ${worst.p99Ms.toFixed(1)} ms (trace time) exceeds 5 % of the TTFT SLO (${limitMs} ms)`,
-          }),
-      stepLatenessMs: worst,
+      ...validityOf(before, after, input.sloTtftMs),
       eventLoopDelayMs: { bench },
       sendLatenessMs: sender.sendLateness(),
       wallMs: Math.round(performance.now() - startedAt),
@@ -222,6 +175,6 @@ async function replay(
     return record
   } finally {
     await dispatcher.close()
-    await scrapes.close()
+    await scraper.close()
   }
 }

@@ -1,3 +1,4 @@
+import type { PreparedRequests } from './prepared-requests.ts'
 import type { LoadedTrace } from './trace-loader.ts'
 
 /** Everything one policy's run needs; the same for both modes. Times are trace milliseconds. */
@@ -18,6 +19,8 @@ export interface PolicyRunInput {
   readonly speedup: number
   /** The TTFT SLO, for the validity check of HTTP runs. */
   readonly sloTtftMs: number
+  /** Virtual time: requests already built for an earlier run of the same trace. */
+  readonly prepared?: PreparedRequests | undefined
 }
 
 export interface RunProgress {

@@ -85,11 +85,13 @@ describe('aya bench over HTTP', { skip: SKIP }, () => {
   })
 
   it('agrees with virtual time: TTFT p50/p90 within 15 %, hit rate within 0.03, same ranking', async (t) => {
-    // Neither policy reads engine metrics; a slow scrape keeps Aya's event loop quiet.
+    // Round-robin against vLLM's prefix-aware router, which sends every conversation to the one
+    // replica that holds the universal first block: a clear ranking. Neither reads engine
+    // metrics, so a slow scrape keeps Aya's event loop quiet.
     const common = [
       ...SLICE,
       '--policies',
-      'round-robin,ip-hash',
+      'round-robin,vllm-prefix-aware',
       '--replicas',
       '4',
       '--scrape-interval-ms',
@@ -97,7 +99,7 @@ describe('aya bench over HTTP', { skip: SKIP }, () => {
     ]
     const des = await bench(t, [...common, '--mode', 'des'])
     const http = await bench(t, [...common, '--mode', 'http', '--speedup', '2'])
-    for (const policy of ['round-robin', 'ip-hash']) {
+    for (const policy of ['round-robin', 'vllm-prefix-aware']) {
       const d = des.policies[policy]!
       const h = http.policies[policy]!
       const detail = `${policy}: des ${JSON.stringify(d)} http ${JSON.stringify(h)}`

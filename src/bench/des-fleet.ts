@@ -1,0 +1,89 @@
+import type { PickContext, Picker } from '../balancer/picker.ts'
+import { findPicker } from '../balancer/picker-registry.ts'
+import { createEngine, type Engine } from '../sim/engine.ts'
+import { parseProfileList } from '../sim/profiles.ts'
+import { Endpoint } from '../upstream/endpoint.ts'
+import type { Clock } from '../util/clock.ts'
+import { createSeededRandom } from '../util/random.ts'
+import {
+  createEmulatedEngineMetrics,
+  type EmulatedEngineMetrics,
+} from './emulated-engine-metrics.ts'
+import { type PolicyRunInput, replicaId } from './policy-run.ts'
+import type { LoadSample, ReplicaDelta } from './run-record.ts'
+
+/** N engines behind one picker, as an Aya upstream group would hold them, in virtual time. */
+export interface DesFleet {
+  readonly picker: Picker
+  readonly usesHashKey: boolean
+  /** The eligible snapshot: every endpoint, one array identity for the whole run. */
+  readonly endpoints: readonly Endpoint[]
+  readonly metrics: EmulatedEngineMetrics
+  engineOf(endpoint: Endpoint): Engine
+  pick(ctx: PickContext): Endpoint | undefined
+  /** Every replica's running + waiting and the fleet's cumulative hit rate, now. */
+  sample(atMs: number): LoadSample
+  /** Engine counters since the start (engines start empty). */
+  replicaDeltas(): ReplicaDelta[]
+  steps(): number[]
+  close(): void
+}
+
+export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
+  const definition = findPicker(input.policy)
+  if (!definition) throw new Error(`unknown policy ${input.policy}`)
+  const profiles = parseProfileList(input.profile, input.replicas)
+  const engines = new Map<string, Engine>()
+  const endpoints = Object.freeze(
+    profiles.map((profile, i) => {
+      const id = replicaId(i)
+      engines.set(id, createEngine({ profile, seed: input.seed + i }, { clock }))
+      const url = `http://${id}.invalid`
+      return new Endpoint({ id, url, origin: url, weight: 1 }, { clock })
+    }),
+  )
+  const engineOf = (endpoint: Endpoint): Engine => engines.get(endpoint.id)!
+  const metrics = createEmulatedEngineMetrics(
+    { intervalMs: input.scrapeIntervalMs },
+    { clock, engines },
+  )
+  const picker = definition.create(definition.optionsSchema.parse({}), {
+    clock,
+    random: createSeededRandom(input.seed),
+    engineMetrics: metrics,
+  })
+  return {
+    picker,
+    usesHashKey: definition.usesHashKey,
+    endpoints,
+    metrics,
+    engineOf,
+    pick: (ctx) => picker.pick(endpoints, ctx),
+    sample(atMs) {
+      let queries = 0
+      let hits = 0
+      const load = endpoints.map((e) => {
+        const s = engineOf(e).stats()
+        queries += s.prefixCacheQueries
+        hits += s.prefixCacheHits
+        return s.running + s.waiting
+      })
+      return { atMs, load, hitRate: queries === 0 ? null : hits / queries }
+    },
+    replicaDeltas: () =>
+      endpoints.map((e) => {
+        const s = engineOf(e).stats()
+        return {
+          id: e.id,
+          prefixQueries: s.prefixCacheQueries,
+          prefixHits: s.prefixCacheHits,
+          preemptions: s.preemptions,
+        }
+      }),
+    steps: () => endpoints.map((e) => engineOf(e).stats().steps),
+    close() {
+      metrics.close()
+      for (const engine of engines.values()) engine.close()
+    },
+  }
+}

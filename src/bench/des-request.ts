@@ -1,0 +1,100 @@
+import { leaseCostFor } from '../balancer/lease-cost.ts'
+import type { PickContext } from '../balancer/picker.ts'
+import type { RequestHandle } from '../sim/engine.ts'
+import type { Clock } from '../util/clock.ts'
+import type { DesFleet } from './des-fleet.ts'
+import type { PreparedRequest } from './prepared-requests.ts'
+import type { RequestOutcome, RunRecord } from './run-record.ts'
+import type { TraceRequest } from './trace-request.ts'
+
+/** One request in flight in virtual time. */
+export interface DesFlight {
+  readonly sendMs: number
+  handle?: RequestHandle
+  isTimedOut: boolean
+  isSettled: boolean
+}
+
+/**
+ * Does for one request what Aya and the client do over HTTP: pick an endpoint with the parsed
+ * request, charge its lease as the proxy does (cost at dispatch, first token, end), submit to that
+ * endpoint's engine and record what a client would have measured. `finish` runs exactly once.
+ */
+export function dispatchDesRequest(
+  request: TraceRequest,
+  prepared: PreparedRequest,
+  deps: {
+    readonly fleet: DesFleet
+    readonly clock: Clock
+    readonly record: RunRecord
+    readonly maxTokens: number
+    readonly finish: (flight: DesFlight, outcome: Omit<RequestOutcome, 'sendMs'>) => void
+  },
+): DesFlight {
+  const { fleet, clock, record, finish } = deps
+  const nowMs = clock.now()
+  const flight: DesFlight = { sendMs: nowMs, isTimedOut: false, isSettled: false }
+  const failed = (status: number, error: string) => ({
+    ok: false,
+    status,
+    error,
+    endMs: clock.now(),
+    contentChunks: 0,
+    itlSumMs: 0,
+  })
+  const ctx: PickContext = {
+    attempt: 0,
+    llm: prepared.llm,
+    clientIp: '127.0.0.1',
+    hashKey: fleet.usesHashKey ? request.sessionId : undefined,
+  }
+  const endpoint = fleet.pick(ctx)
+  if (!endpoint) {
+    finish(flight, failed(503, 'no endpoint'))
+    return flight
+  }
+  const lease = endpoint.begin(leaseCostFor(fleet.picker, endpoint, ctx))
+  if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
+  let firstMs: number | undefined
+  let lastMs = 0
+  let chunks = 0
+  let itlSumMs = 0
+  flight.handle = fleet.engineOf(endpoint).submit(
+    { ...prepared.identity, maxTokens: deps.maxTokens, outputTokens: request.outputTokens },
+    {
+      onToken(token) {
+        chunks++
+        if (firstMs === undefined) {
+          firstMs = token.atMs
+          lease.firstToken()
+        } else {
+          const gap = token.atMs - lastMs
+          itlSumMs += gap
+          record.itlGapsMs.push(gap)
+        }
+        lastMs = token.atMs
+      },
+      onDone(result) {
+        const ok = result.finishReason !== 'abort'
+        lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
+        finish(flight, {
+          ok,
+          status: ok ? 200 : 0,
+          error: flight.isTimedOut ? 'client timeout' : ok ? undefined : 'aborted',
+          firstContentMs: firstMs,
+          endMs: result.finishMs,
+          contentChunks: chunks,
+          itlSumMs,
+          promptTokens: result.promptTokens,
+          completionTokens: result.completionTokens,
+        })
+      },
+      onError(error) {
+        const status = error.code === 'engine_closed' ? 503 : 400
+        lease.end({ ok: false, status, latencyMs: 0 })
+        finish(flight, failed(status, error.code))
+      },
+    },
+  )
+  return flight
+}

@@ -1,0 +1,175 @@
+import {
+  createOutputLengthPredictor,
+  type OutputLengthKey,
+  type OutputLengthPredictorOptions,
+} from '../llm/output-length-predictor.ts'
+
+/** What the evaluation needs of a trace request: `TraceRequest` fits. */
+export interface OutputPredictionRow {
+  readonly inputTokens: number
+  readonly outputTokens: number
+}
+
+export interface OutputPredictionOptions {
+  /** The `max_tokens` every request is sent with: a cap on every prediction. */
+  readonly maxTokens: number
+  readonly predictor?: OutputLengthPredictorOptions
+}
+
+/** Errors of one predictor's median prediction against the true output lengths. */
+export interface PredictorErrors {
+  readonly predictor: string
+  /** Σ |predicted − actual| ÷ Σ actual, in percent (weighted absolute percentage error). */
+  readonly maePct: number
+  /** Median of |predicted − actual|, in tokens. */
+  readonly p50AbsErr: number
+  /** Median of predicted ÷ actual: 1 is unbiased at the median, below 1 under-predicts. */
+  readonly medianRatio: number
+  /** Share of requests predicted within a factor of 2 (0.5 ≤ predicted ÷ actual ≤ 2). */
+  readonly within2xShare: number
+  /** Share of requests whose actual length is at most the predicted p90; undefined without one. */
+  readonly p90Coverage: number | undefined
+  /** Σ predicted ÷ Σ actual: how far KV accounting that charges the median would drift. */
+  readonly sumRatio: number
+  /** Σ predicted mean ÷ Σ actual, for predictors that give a mean (the sketch's E[min(X, cap)]). */
+  readonly meanSumRatio: number | undefined
+}
+
+export interface OutputPredictionReport {
+  readonly requests: number
+  readonly maxTokens: number
+  readonly predictors: readonly PredictorErrors[]
+}
+
+interface Prediction {
+  readonly p50: number
+  readonly p90: number | undefined
+  readonly mean: number | undefined
+}
+
+/** An online predictor under evaluation: asked before each request, told the truth after. */
+interface Contender {
+  readonly name: string
+  predict(row: OutputPredictionRow): Prediction
+  observe(row: OutputPredictionRow): void
+}
+
+const KEY: OutputLengthKey = { model: 'trace', route: 'default' }
+
+/**
+ * Replays the rows in arrival order. Every predictor predicts a request before it sees that
+ * request's true length (observe after predict), so the errors are those a live router would
+ * have, cold start included. Compared against two naive predictors: the running mean of outputs
+ * so far, and `max_tokens` itself (what a router that reserves the cap assumes).
+ */
+export function evaluateOutputPrediction(
+  rows: readonly OutputPredictionRow[],
+  options: OutputPredictionOptions,
+): OutputPredictionReport {
+  const cap = options.maxTokens
+  const contenders = [
+    sketchContender('sketch', options, true),
+    sketchContender('sketch, no prompt bucket', options, false),
+    meanContender(options),
+    {
+      name: 'max_tokens',
+      predict: () => ({ p50: cap, p90: cap, mean: cap }),
+      observe: () => {},
+    } satisfies Contender,
+  ]
+  const predictions = contenders.map(() => [] as Prediction[])
+  for (const row of rows) {
+    for (const [i, contender] of contenders.entries()) {
+      predictions[i]!.push(contender.predict(row))
+      contender.observe(row)
+    }
+  }
+  return {
+    requests: rows.length,
+    maxTokens: cap,
+    predictors: contenders.map((c, i) => errorsOf(c.name, rows, predictions[i]!)),
+  }
+}
+
+function sketchContender(
+  name: string,
+  options: OutputPredictionOptions,
+  usePromptLength: boolean,
+): Contender {
+  const predictor = createOutputLengthPredictor(options.predictor)
+  const promptOf = (row: OutputPredictionRow) => (usePromptLength ? row.inputTokens : 0)
+  return {
+    name,
+    predict: (row) => predictor.predict(KEY, promptOf(row), options.maxTokens),
+    observe: (row) => predictor.observe(KEY, promptOf(row), options.maxTokens, row.outputTokens),
+  }
+}
+
+function meanContender(options: OutputPredictionOptions): Contender {
+  // Before the first observation it says what the sketch's prior says, so both start level.
+  const priorTokens = Math.min(options.maxTokens, options.predictor?.priorP50Tokens ?? 256)
+  let sum = 0
+  let n = 0
+  return {
+    name: 'global mean',
+    predict: () => {
+      const mean = n === 0 ? priorTokens : Math.round(sum / n)
+      return { p50: mean, p90: undefined, mean }
+    },
+    observe: (row) => {
+      sum += row.outputTokens
+      n++
+    },
+  }
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN
+  values.sort((a, b) => a - b)
+  const mid = values.length >> 1
+  return values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2
+}
+
+function errorsOf(
+  predictor: string,
+  rows: readonly OutputPredictionRow[],
+  predictions: readonly Prediction[],
+): PredictorErrors {
+  let absSum = 0
+  let actualSum = 0
+  let predictedSum = 0
+  let within2x = 0
+  let covered = 0
+  let hasP90 = true
+  let meanSum = 0
+  let hasMean = true
+  const absErrors: number[] = []
+  const ratios: number[] = []
+  for (const [i, row] of rows.entries()) {
+    const { p50, p90, mean } = predictions[i]!
+    const actual = row.outputTokens
+    absSum += Math.abs(p50 - actual)
+    actualSum += actual
+    predictedSum += p50
+    absErrors.push(Math.abs(p50 - actual))
+    // An empty output would divide by zero; one token is the least a ratio can be taken against.
+    const ratio = Math.max(1, p50) / Math.max(1, actual)
+    ratios.push(ratio)
+    if (ratio >= 0.5 && ratio <= 2) within2x++
+    if (p90 === undefined) hasP90 = false
+    else if (actual <= p90) covered++
+    if (mean === undefined) hasMean = false
+    else meanSum += mean
+  }
+  const n = Math.max(1, rows.length)
+  return {
+    predictor,
+    maePct: actualSum > 0 ? (100 * absSum) / actualSum : 0,
+    p50AbsErr: median(absErrors),
+    medianRatio: median(ratios),
+    within2xShare: within2x / n,
+    p90Coverage: hasP90 ? covered / n : undefined,
+    sumRatio: actualSum > 0 ? predictedSum / actualSum : 0,
+    meanSumRatio: hasMean && actualSum > 0 ? meanSum / actualSum : undefined,
+  }
+}

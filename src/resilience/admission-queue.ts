@@ -1,0 +1,335 @@
+import type { Clock } from '../util/clock.ts'
+import { buildEntry, resolveAdmissionOptions } from './admission-options.ts'
+import { createAdmissionStatsRecorder } from './admission-stats.ts'
+import type {
+  AdmissionOutcome,
+  AdmissionQueueOptions,
+  AdmissionQueueStats,
+  AdmissionRejectReason,
+  AdmissionRequest,
+  AdmissionTicket,
+  QueueDepth,
+} from './admission-types.ts'
+import { createDeadlineSchedule } from './deadline-schedule.ts'
+import { createFairBand, type FairBand } from './fair-band.ts'
+import type { AdmissionEntry, QueuedEntry } from './queued-entry.ts'
+
+/**
+ * Aya's one admission queue: a late-binding waiting room in front of anything with limited
+ * capacity (endpoints' KV and prefill, `maxPending`, a provider's quota, edge QoS). Entries wait
+ * in strict priority bands, fair-shared per tenant within a band (see `fair-band.ts`), ordered
+ * within a tenant FIFO or shortest-predicted-first with aging. The consumer pulls: when capacity
+ * frees it calls `tryAdmit(canTake)`, which offers entries in that order and admits the first
+ * the predicate accepts, so a request is bound to a place only when one can take it.
+ *
+ * Every entry leaves exactly once: admitted, or rejected with a reason. Outcomes resolve and never
+ * reject, because rejection is ordinary flow control here and a caller that cancels and walks
+ * away must not leave an unhandled rejection behind. See docs/admission.md.
+ */
+export interface AdmissionQueue<T> {
+  readonly size: number
+  readonly bytes: number
+  enqueue(request: AdmissionRequest<T>): AdmissionTicket<T>
+  /**
+   * Offers queued entries in service order — bands from the highest priority down; within a band,
+   * tenants in fair order — and admits the first one `canTake` accepts (default: the first).
+   * Gives up after `maxScan` offers. Deadlines that have passed are enforced first.
+   */
+  tryAdmit(
+    canTake?: (entry: AdmissionEntry<T>) => boolean,
+    options?: { readonly maxScan?: number },
+  ): AdmissionEntry<T> | undefined
+  /** The entry `tryAdmit()` with no predicate would admit now. */
+  peek(): AdmissionEntry<T> | undefined
+  /** Queued count and bytes, for one priority, one tenant, both, or (no filter) the whole queue. */
+  depth(filter?: { readonly priority?: number; readonly tenant?: string }): QueueDepth
+  /**
+   * How long a new entry at `priority` would wait: the predicted cost queued at that priority and
+   * above, over the recent admitted cost per second. 0 with nothing ahead; Infinity when something
+   * is ahead but nothing has been admitted recently.
+   */
+  predictedWaitMs(priority: number): number
+  /** Rejects up to `maxCount` sheddable entries with LB_ERR_SHED, lowest band first. */
+  shed(maxCount?: number): number
+  stats(): AdmissionQueueStats
+  /** Rejects everything queued with LB_ERR_SHED and refuses new entries the same way. */
+  close(): void
+}
+
+const MIN_RETRY_AFTER_MS = 1_000
+const MAX_RETRY_AFTER_MS = 60_000
+
+export function createAdmissionQueue<T>(
+  options: AdmissionQueueOptions,
+  deps: { readonly clock: Clock },
+): AdmissionQueue<T> {
+  const settings = resolveAdmissionOptions(options)
+  const { clock } = deps
+  const recorder = createAdmissionStatsRecorder({ rateHalfLifeMs: settings.rateHalfLifeMs }, deps)
+  const bands = new Map<number, FairBand<T>>()
+  /** Band priorities, highest first. */
+  const priorities: number[] = []
+  const deadlines = createDeadlineSchedule<T>((entry) => reject(entry, 'LB_ERR_DEADLINE'), deps)
+  const settlers = new Map<QueuedEntry<T>, (outcome: AdmissionOutcome) => void>()
+  let count = 0
+  let bytes = 0
+  let seq = 0
+  /** Bumped on every change to the queued set, so a walk can notice a predicate that changed it. */
+  let version = 0
+  let closed = false
+
+  const bandFor = (priority: number): FairBand<T> => {
+    let band = bands.get(priority)
+    if (band === undefined) {
+      band = createFairBand<T>({ priority, order: settings.order, weightOf: settings.weightOf })
+      bands.set(priority, band)
+      let at = 0
+      while (at < priorities.length && priorities[at]! > priority) at++
+      priorities.splice(at, 0, priority)
+    }
+    return band
+  }
+
+  const predictedWaitMs = (priority: number): number => {
+    let aheadCost = 0
+    for (const p of priorities) {
+      if (p < priority) break
+      aheadCost += bands.get(p)!.cost
+    }
+    if (aheadCost === 0) return 0
+    const perSecond = recorder.admittedCostPerSecond()
+    return perSecond > 0 ? (aheadCost / perSecond) * 1000 : Number.POSITIVE_INFINITY
+  }
+
+  const retryAfterMs = (priority: number, reason: AdmissionRejectReason): number => {
+    if (reason === 'LB_ERR_CLIENT_ABORTED') return 0
+    const waitMs = predictedWaitMs(priority)
+    if (!Number.isFinite(waitMs)) return MAX_RETRY_AFTER_MS
+    return Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, Math.ceil(waitMs)))
+  }
+
+  /** Takes a queued entry out of every structure; the caller settles it. */
+  const unlink = (entry: QueuedEntry<T>, admitted: boolean): void => {
+    const band = bands.get(entry.priority)!
+    if (admitted) band.admit(entry)
+    else band.remove(entry)
+    if (band.count === 0) {
+      bands.delete(entry.priority)
+      priorities.splice(priorities.indexOf(entry.priority), 1)
+    }
+    deadlines.delete(entry)
+    count--
+    bytes -= entry.sizeBytes
+    version++
+  }
+
+  const settle = (entry: QueuedEntry<T>, outcome: AdmissionOutcome): void => {
+    const resolve = settlers.get(entry)
+    settlers.delete(entry)
+    resolve?.(outcome)
+  }
+
+  const admit = (entry: QueuedEntry<T>): void => {
+    unlink(entry, true)
+    entry.state = 'admitted'
+    const waitedMs = clock.now() - entry.enqueuedAtMs
+    recorder.admitted(waitedMs, entry.predictedCost)
+    settle(entry, { status: 'admitted', waitedMs })
+  }
+
+  const reject = (entry: QueuedEntry<T>, reason: AdmissionRejectReason): void => {
+    // An entry refused at enqueue was never linked in; everything queued is in `deadlines`.
+    if (deadlines.has(entry)) unlink(entry, false)
+    entry.state = 'rejected'
+    recorder.rejected(reason)
+    settle(entry, {
+      status: 'rejected',
+      reason,
+      waitedMs: clock.now() - entry.enqueuedAtMs,
+      retryAfterMs: retryAfterMs(entry.priority, reason),
+    })
+  }
+
+  /** Evicts sheddable entries below `priority` until the newcomer fits; false (evicting nothing) when it cannot. */
+  const makeRoom = (priority: number, sizeBytes: number): boolean => {
+    const fits = () => count + 1 <= settings.maxEntries && bytes + sizeBytes <= settings.maxBytes
+    if (fits()) return true
+    if (sizeBytes > settings.maxBytes) return false
+    let freeCount = 0
+    let freeBytes = 0
+    for (const p of priorities) {
+      if (p >= priority) continue
+      freeCount += bands.get(p)!.sheddableCount
+      freeBytes += bands.get(p)!.sheddableBytes
+    }
+    if (count + 1 - freeCount > settings.maxEntries) return false
+    if (bytes + sizeBytes - freeBytes > settings.maxBytes) return false
+    while (!fits()) {
+      const lowest = priorities.findLast((p) => p < priority && bands.get(p)!.sheddableCount > 0)
+      reject(bands.get(lowest!)!.evictionVictim()!, 'LB_ERR_SHED')
+    }
+    return true
+  }
+
+  const firstCandidate = (): QueuedEntry<T> | undefined => {
+    const nowMs = clock.now()
+    for (const p of priorities) {
+      for (const entry of bands.get(p)!.candidates(nowMs)) return entry
+    }
+    return undefined
+  }
+
+  const enqueue = (request: AdmissionRequest<T>): AdmissionTicket<T> => {
+    const nowMs = clock.now()
+    const entry = buildEntry(request, nowMs, seq++, settings)
+    let resolve: (outcome: AdmissionOutcome) => void = () => {}
+    const outcome = new Promise<AdmissionOutcome>((r) => {
+      resolve = r
+    })
+    const ticket: AdmissionTicket<T> = {
+      entry,
+      get state() {
+        return entry.state
+      },
+      outcome,
+      cancel() {
+        if (entry.state !== 'queued') return false
+        reject(entry, 'LB_ERR_CLIENT_ABORTED')
+        deadlines.rearm()
+        return true
+      },
+    }
+    recorder.enqueued()
+    settlers.set(entry, resolve)
+    const refusal = refusalAt(request, entry, nowMs)
+    if (refusal !== undefined) {
+      reject(entry, refusal)
+      return ticket
+    }
+    bandFor(entry.priority).add(entry)
+    deadlines.add(entry)
+    count++
+    bytes += entry.sizeBytes
+    version++
+    deadlines.rearm()
+    const signal = request.signal
+    if (signal !== undefined) {
+      const onAbort = () => ticket.cancel()
+      signal.addEventListener('abort', onAbort, { once: true })
+      // Drop the listener once the entry leaves, so a long-lived signal does not pin it.
+      settlers.set(entry, (result) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(result)
+      })
+    }
+    return ticket
+  }
+
+  /** Why a new entry cannot be queued at all (evicting room for it if it can), or undefined. */
+  const refusalAt = (
+    request: AdmissionRequest<T>,
+    entry: QueuedEntry<T>,
+    nowMs: number,
+  ): AdmissionRejectReason | undefined => {
+    if (closed) return 'LB_ERR_SHED'
+    if (request.signal?.aborted) return 'LB_ERR_CLIENT_ABORTED'
+    if (entry.deadlineMs <= nowMs) return 'LB_ERR_DEADLINE'
+    deadlines.expireDue()
+    if (makeRoom(entry.priority, entry.sizeBytes)) return undefined
+    // A sheddable newcomer turned away by a full queue is shed; protected work gets QUEUE_FULL.
+    return entry.sheddable ? 'LB_ERR_SHED' : 'LB_ERR_QUEUE_FULL'
+  }
+
+  const tryAdmit: AdmissionQueue<T>['tryAdmit'] = (canTake, tryOptions) => {
+    if (closed) return undefined
+    deadlines.expireDue()
+    let budget = tryOptions?.maxScan ?? settings.maxScan
+    let chosen: QueuedEntry<T> | undefined
+    walk: while (budget > 0) {
+      const seen = version
+      const nowMs = clock.now()
+      for (const p of priorities) {
+        for (const entry of bands.get(p)!.candidates(nowMs)) {
+          if (budget-- <= 0) break walk
+          const accepted = canTake === undefined || canTake(entry)
+          if (version !== seen) {
+            // The predicate changed the queue (re-entered it): the walk's iterators are stale.
+            if (accepted && entry.state === 'queued') chosen = entry
+            if (chosen) break walk
+            continue walk
+          }
+          if (accepted) {
+            chosen = entry
+            break walk
+          }
+        }
+      }
+      break
+    }
+    if (chosen) admit(chosen)
+    deadlines.rearm()
+    return chosen
+  }
+
+  return {
+    get size() {
+      return count
+    },
+    get bytes() {
+      return bytes
+    },
+    enqueue,
+    tryAdmit,
+    peek() {
+      deadlines.expireDue()
+      deadlines.rearm()
+      return firstCandidate()
+    },
+    depth(filter) {
+      let depthCount = 0
+      let depthBytes = 0
+      for (const band of bands.values()) {
+        if (filter?.priority !== undefined && band.priority !== filter.priority) continue
+        const d = filter?.tenant === undefined ? band : band.depth(filter.tenant)
+        depthCount += d.count
+        depthBytes += d.bytes
+      }
+      return { count: depthCount, bytes: depthBytes }
+    },
+    predictedWaitMs,
+    shed(maxCount = Number.POSITIVE_INFINITY) {
+      let shedCount = 0
+      while (shedCount < maxCount) {
+        const lowest = priorities.findLast((p) => bands.get(p)!.sheddableCount > 0)
+        if (lowest === undefined) break
+        reject(bands.get(lowest)!.evictionVictim()!, 'LB_ERR_SHED')
+        shedCount++
+      }
+      deadlines.rearm()
+      return shedCount
+    },
+    stats() {
+      return {
+        ...recorder.snapshot(),
+        count,
+        bytes,
+        bands: priorities.map((priority) => {
+          const band = bands.get(priority)!
+          return {
+            priority,
+            count: band.count,
+            bytes: band.bytes,
+            tenants: band.tenantCount,
+            predictedWaitMs: predictedWaitMs(priority),
+          }
+        }),
+      }
+    },
+    close() {
+      if (closed) return
+      closed = true
+      deadlines.close()
+      for (const entry of [...settlers.keys()]) reject(entry, 'LB_ERR_SHED')
+    },
+  }
+}

@@ -1,0 +1,79 @@
+import type { Clock, Timer } from '../util/clock.ts'
+import { createIndexedHeap } from './indexed-heap.ts'
+import type { QueuedEntry } from './queued-entry.ts'
+
+/**
+ * The deadlines of every queued entry, with one timer for the earliest rather than one per entry:
+ * a queue of thousands holds one timer. When the earliest entry leaves early the timer is kept:
+ * it fires a little early, expires nothing and re-arms, which is cheaper than re-arming on every
+ * removal. `expireDue` is also called by the queue before it admits, so an entry whose deadline
+ * has passed is never admitted even when the timer runs late.
+ */
+export interface DeadlineSchedule<T> {
+  add(entry: QueuedEntry<T>): void
+  delete(entry: QueuedEntry<T>): void
+  has(entry: QueuedEntry<T>): boolean
+  /** Hands every entry whose deadline is at or before now to `onExpired`, earliest first. */
+  expireDue(): void
+  /** Sets the timer for the earliest deadline, or clears it when none is left. */
+  rearm(): void
+  close(): void
+}
+
+export function createDeadlineSchedule<T>(
+  onExpired: (entry: QueuedEntry<T>) => void,
+  deps: { readonly clock: Clock },
+): DeadlineSchedule<T> {
+  const { clock } = deps
+  const heap = createIndexedHeap<QueuedEntry<T>>(
+    (a, b) => a.deadlineMs < b.deadlineMs || (a.deadlineMs === b.deadlineMs && a.seq < b.seq),
+    {
+      get: (e) => e.deadlineSlot,
+      set: (e, i) => {
+        e.deadlineSlot = i
+      },
+    },
+  )
+  let timer: Timer | undefined
+  let timerAtMs = Number.POSITIVE_INFINITY
+
+  const clear = (): void => {
+    timer?.clear()
+    timer = undefined
+    timerAtMs = Number.POSITIVE_INFINITY
+  }
+
+  const expireDue = (): void => {
+    const nowMs = clock.now()
+    for (let head = heap.peek(); head && head.deadlineMs <= nowMs; head = heap.peek()) {
+      // onExpired removes the entry from the queue, and with it from this heap.
+      onExpired(head)
+      heap.delete(head)
+    }
+  }
+
+  const rearm = (): void => {
+    const atMs = heap.peek()?.deadlineMs ?? Number.POSITIVE_INFINITY
+    if (timer !== undefined && timerAtMs <= atMs && Number.isFinite(atMs)) return
+    clear()
+    if (!Number.isFinite(atMs)) return
+    timerAtMs = atMs
+    timer = clock.setTimer(atMs - clock.now(), () => {
+      timer = undefined
+      timerAtMs = Number.POSITIVE_INFINITY
+      expireDue()
+      rearm()
+    })
+  }
+
+  return {
+    add: (entry) => heap.push(entry),
+    delete: (entry) => {
+      heap.delete(entry)
+    },
+    has: (entry) => heap.has(entry),
+    expireDue,
+    rearm,
+    close: clear,
+  }
+}

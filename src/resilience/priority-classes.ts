@@ -1,0 +1,98 @@
+import { z } from 'zod'
+
+/**
+ * The `priorities` config: named priority classes and the header that picks one. Higher is served
+ * first; with `sheddable: negative`, priorities below 0 may be shed under saturation.
+ *
+ * ```yaml
+ * priorities:
+ *   header: x-priority
+ *   classes: { interactive: 0, batch: -1 }
+ *   default: interactive
+ *   sheddable: negative
+ * ```
+ */
+const classPriority = z
+  .number({ error: 'expected an integer priority' })
+  .int({ error: 'expected an integer priority' })
+  .min(-1_000_000, { error: 'expected a priority of at least -1000000' })
+  .max(1_000_000, { error: 'expected a priority of at most 1000000' })
+
+export const prioritiesSchema = z
+  .object({
+    header: z
+      .string({ error: 'expected a header name' })
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name' })
+      .transform((name) => name.toLowerCase())
+      .default('x-priority'),
+    classes: z
+      .record(
+        z.string().regex(/^[A-Za-z][\w.-]*$/, {
+          error: 'class names start with a letter and hold letters, digits, _ . -',
+        }),
+        classPriority,
+      )
+      .refine((classes) => Object.keys(classes).length > 0, {
+        error: 'expected at least one class',
+      })
+      .default({ interactive: 0, batch: -1 }),
+    default: z.string({ error: 'expected a class name' }).default('interactive'),
+    sheddable: z.enum(['negative', 'never']).default('negative'),
+  })
+  .strict()
+  .refine((config) => Object.hasOwn(config.classes, config.default), {
+    error: 'priorities.default must name one of priorities.classes',
+    path: ['default'],
+  })
+
+export type PrioritiesConfig = z.output<typeof prioritiesSchema>
+
+export interface ResolvedPriority {
+  readonly priority: number
+  readonly sheddable: boolean
+  /** The class with exactly this priority, else the priority as a string (a bounded set: see below). */
+  readonly className: string
+}
+
+/**
+ * The priority a request asked for in the configured header.
+ *
+ * - Absent or empty: the default class.
+ * - A class name (exact, then case-insensitive): that class.
+ * - An integer: clamped to the range the classes span. A client can thus pick a level between
+ *   classes but cannot rise above the highest class the operator defined, nor create an
+ *   unbounded number of bands (and metric labels) by sending arbitrary numbers.
+ * - Anything else, such as an unknown name: the default class. A typo must neither fail the
+ *   request nor promote it; the operator chose what unlabelled traffic gets.
+ */
+export function resolvePriority(
+  headerValue: string | undefined,
+  config: PrioritiesConfig,
+): ResolvedPriority {
+  const value = headerValue?.trim() ?? ''
+  if (/^[+-]?\d{1,16}$/.test(value)) return byNumber(Number(value) + 0, config)
+  const named = value === '' ? undefined : classNamed(value, config)
+  const className = named ?? config.default
+  return withClass(className, config.classes[className]!, config)
+}
+
+function classNamed(value: string, config: PrioritiesConfig): string | undefined {
+  if (Object.hasOwn(config.classes, value)) return value
+  const lower = value.toLowerCase()
+  return Object.keys(config.classes).find((name) => name.toLowerCase() === lower)
+}
+
+function byNumber(requested: number, config: PrioritiesConfig): ResolvedPriority {
+  const levels = Object.values(config.classes)
+  const priority = Math.min(Math.max(requested, Math.min(...levels)), Math.max(...levels))
+  const className = Object.keys(config.classes).find((name) => config.classes[name] === priority)
+  return withClass(className ?? String(priority), priority, config)
+}
+
+function withClass(
+  className: string,
+  priority: number,
+  config: PrioritiesConfig,
+): ResolvedPriority {
+  return { priority, sheddable: config.sheddable === 'negative' && priority < 0, className }
+}

@@ -1,0 +1,55 @@
+import { NOT_IN_HEAP } from './indexed-heap.ts'
+
+/** What a consumer sees of a waiting entry: in predicates, `peek` and `tryAdmit`'s result. */
+export interface AdmissionEntry<T> {
+  readonly value: T
+  /** Integer; higher is served first. */
+  readonly priority: number
+  readonly tenant: string
+  readonly sizeBytes: number
+  /** Unit-free and > 0: what fair share charges and what shortest-predicted-first sorts on. */
+  readonly predictedCost: number
+  readonly sheddable: boolean
+  /** On the queue's clock (`Clock.now()`), like `deadlineMs`. */
+  readonly enqueuedAtMs: number
+  readonly deadlineMs: number
+}
+
+export type EntryState = 'queued' | 'admitted' | 'rejected'
+
+/**
+ * The queue's own record of an entry. The numeric slots say where the entry sits in each heap it
+ * can be in, so removal from the middle (cancel, deadline, eviction) is O(log n).
+ */
+export interface QueuedEntry<T> extends AdmissionEntry<T> {
+  readonly seq: number
+  /**
+   * When shortest-predicted-first stops letting shorter entries pass this one (see
+   * `shortest-predicted-first-order.ts`); unused under FIFO.
+   */
+  readonly urgentAtMs: number
+  state: EntryState
+  deadlineSlot: number
+  orderSlot: number
+  urgencySlot: number
+  /** Links in the tenant's list of sheddable entries, oldest to newest: eviction takes the newest. */
+  shedPrev: QueuedEntry<T> | undefined
+  shedNext: QueuedEntry<T> | undefined
+}
+
+export function createQueuedEntry<T>(
+  fields: Omit<
+    QueuedEntry<T>,
+    'state' | 'deadlineSlot' | 'orderSlot' | 'urgencySlot' | 'shedPrev' | 'shedNext'
+  >,
+): QueuedEntry<T> {
+  return {
+    ...fields,
+    state: 'queued',
+    deadlineSlot: NOT_IN_HEAP,
+    orderSlot: NOT_IN_HEAP,
+    urgencySlot: NOT_IN_HEAP,
+    shedPrev: undefined,
+    shedNext: undefined,
+  }
+}
