@@ -3,12 +3,15 @@ import { parseArgs } from 'node:util'
 import { createAya } from '../src/aya.ts'
 import { ConfigError } from '../src/config/config-error.ts'
 import { loadConfigFile } from '../src/config/load.ts'
+import { runBenchCommand } from '../src/bench/bench-command.ts'
 import { runSimCommand } from '../src/sim/sim-command.ts'
 
 const USAGE = `usage:
   aya start --config FILE
   aya validate --config FILE
   aya sim --replicas N --profile P [--port P] [--speedup X] [--seed S] [--startup-ms D]
+  aya bench --trace FILE --policies p1,p2 --replicas N --profile P --out DIR [...]   (aya bench --help)
+  aya bench sweep ...   knee search; same options plus --rate-scale-min/-max, --precision
 `
 
 /** The only place that touches argv, exit codes and signals. */
@@ -21,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return validate(rest)
     case 'sim':
       return sim(rest)
+    case 'bench':
+      return runBenchCommand(rest, { stdout: process.stdout, stderr: process.stderr })
     case undefined:
     case '--help':
     case '-h':

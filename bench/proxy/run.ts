@@ -89,7 +89,7 @@ const USAGE = `usage: npm run bench:proxy -- [options]
   --access-log MODE    file (default: Aya's stdout to a file in the temp dir) or devnull
   --targets LIST       comma-separated subset of ${TARGETS.join(',')}
   --out FILE           JSON result (default bench-out/proxy.json)
-  --keep-tmp           keep the temp dir (configs, logs, raw wrk output)
+  --keep-tmp           keep the temp dir (configs, server logs, Aya's access log)
   --max-other F        redo a run when other processes used more than this share of CPU 1
                        (default 0.1); before each run, wait for the machine to be <10% busy
   --retries N          redos per run at most (default 3); the last try is kept, flagged
@@ -130,6 +130,8 @@ export function parseOptions(argv: string[]): Options {
   for (const t of targets) {
     if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown "${t}"`)
   }
+  const maxOther = Number(values['max-other'])
+  if (!(maxOther >= 0 && maxOther <= 1)) throw new Error('--max-other: expected a share in [0, 1]')
   if (values['access-log'] !== 'file' && values['access-log'] !== 'devnull') {
     throw new Error('--access-log: expected file or devnull')
   }
@@ -145,7 +147,7 @@ export function parseOptions(argv: string[]): Options {
     targets: TARGETS.filter((t) => targets.includes(t)),
     out: values.out,
     keepTmp: values['keep-tmp'],
-    maxOther: Number(values['max-other']),
+    maxOther,
     retries: int('retries', values.retries, 0),
     maxWaitS: int('max-wait-s', values['max-wait-s'], 0),
   }

@@ -1,4 +1,5 @@
 import type { PickerDefinition } from './picker-definition.ts'
+import { ayaPicker } from './pickers/aya.ts'
 import { consistentHashPicker } from './pickers/consistent-hash.ts'
 import { consistentHashSessionPicker } from './pickers/consistent-hash-session.ts'
 import { ipHashPicker } from './pickers/ip-hash.ts'
@@ -31,6 +32,8 @@ export const PICKERS: Readonly<Record<string, PickerDefinition>> = {
   [llmdStickyPicker.name]: llmdStickyPicker,
   [vllmPrefixAwarePicker.name]: vllmPrefixAwarePicker,
   [consistentHashSessionPicker.name]: consistentHashSessionPicker,
+  // Aya's own LLM scheduler (docs/llm-routing.md).
+  [ayaPicker.name]: ayaPicker,
 }
 
 export function pickerNames(): string[] {

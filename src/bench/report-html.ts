@@ -64,7 +64,7 @@ function charts(report: BenchReport, series: Readonly<Record<string, PolicySerie
   if (report.sweep) {
     out.push(
       lineChart({
-        title: 'Knee search: TTFT p90 against rate scale',
+        title: 'Knee search: TTFT p90 against rate scale (clipped at 3 × SLO)',
         xLabel: 'rate scale',
         yLabel: 'TTFT p90, trace ms',
         yMin: 0,

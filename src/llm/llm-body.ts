@@ -120,6 +120,7 @@ export function toLlmRequest(
   servedModel: string,
   sessionKey: string | undefined,
   promptTokens: number = estimateTokens(parsed.promptText),
+  routeKey = '',
 ): LlmRequest {
   return {
     api,
@@ -130,5 +131,6 @@ export function toLlmRequest(
     promptText: parsed.promptText,
     promptTokens,
     sessionKey,
+    routeKey,
   }
 }

@@ -10,8 +10,6 @@ export interface LlmResponseObservation {
   readonly sentAtMs: number
   /** True for a complete 2xx response. */
   readonly ok: boolean
-  /** The route (or tenant) key output lengths are learned under. */
-  readonly route: string
   /** Prefill tokens already pending on the endpoint at dispatch, by router-side accounting. */
   readonly prefillAheadTokens: number
   /** This request's own prefill tokens as charged to the lease. */

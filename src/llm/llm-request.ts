@@ -25,4 +25,6 @@ export interface LlmRequest {
   readonly promptTokens: number
   /** An affinity key from a session header, when present. */
   readonly sessionKey: string | undefined
+  /** The route (or tenant) that output lengths are learned and predicted under. */
+  readonly routeKey: string
 }

@@ -36,7 +36,7 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       }
       if (usage && llm.api !== 'openai.embeddings') {
         outputs.observe(
-          { model: llm.servedModel, route: observation.route },
+          { model: llm.servedModel, route: llm.routeKey },
           usage.promptTokens || llm.promptTokens,
           llm.maxTokens,
           usage.completionTokens,

@@ -339,7 +339,6 @@ async function dispatchTo(
       llm,
       sentAtMs: sentAt,
       ok: ok && ctx.status < 400,
-      route: ctx.route?.name ?? '',
       prefillAheadTokens,
       prefillTokens: options.cost?.prefillTokens ?? llm.promptTokens,
       tap: tap.finish(),

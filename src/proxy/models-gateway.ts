@@ -102,6 +102,7 @@ export async function runModelsGateway(
       deployment.servedModel,
       sessionKey || undefined,
       options.countTokens?.(deployment.servedModel, parsed.value.promptText),
+      ctx.route?.name,
     ),
   }
 }

@@ -61,7 +61,7 @@ export function resolveAdmissionOptions(options: AdmissionQueueOptions): Admissi
   return { ...settings, weightOf: (tenant) => weights.get(tenant) ?? 1 }
 }
 
-/** Checks a request and builds its entry; throws a RangeError for a malformed one (a caller bug). */
+/** Checks a request and builds its entry; a malformed one is a caller bug: RangeError. */
 export function buildEntry<T>(
   request: AdmissionRequest<T>,
   nowMs: number,

@@ -58,6 +58,7 @@ export interface AdmissionQueue<T> {
 
 const MIN_RETRY_AFTER_MS = 1_000
 const MAX_RETRY_AFTER_MS = 60_000
+const MAX_EMPTY_BANDS = 16
 
 export function createAdmissionQueue<T>(
   options: AdmissionQueueOptions,
@@ -77,9 +78,11 @@ export function createAdmissionQueue<T>(
   /** Bumped on every change to the queued set, so a walk can notice a predicate that changed it. */
   let version = 0
   let closed = false
+  let emptyBands = 0
 
   const bandFor = (priority: number): FairBand<T> => {
     let band = bands.get(priority)
+    if (band !== undefined && band.count === 0) emptyBands--
     if (band === undefined) {
       band = createFairBand<T>({ priority, order: settings.order, weightOf: settings.weightOf })
       bands.set(priority, band)
@@ -114,12 +117,17 @@ export function createAdmissionQueue<T>(
     if (admitted) band.admit(entry)
     else band.remove(entry)
     if (band.count === 0) {
-      bands.delete(entry.priority)
-      priorities.splice(priorities.indexOf(entry.priority), 1)
+      // Keep a few empty bands: a band that drains and refills on every request (the usual case
+      // at low load) would otherwise be rebuilt, tenants and all, each time.
+      if (emptyBands < MAX_EMPTY_BANDS) emptyBands++
+      else {
+        bands.delete(entry.priority)
+        priorities.splice(priorities.indexOf(entry.priority), 1)
+      }
     }
     deadlines.delete(entry)
     count--
-    bytes -= entry.sizeBytes
+    bytes = count === 0 ? 0 : bytes - entry.sizeBytes
     version++
   }
 
@@ -150,7 +158,10 @@ export function createAdmissionQueue<T>(
     })
   }
 
-  /** Evicts sheddable entries below `priority` until the newcomer fits; false (evicting nothing) when it cannot. */
+  /**
+   * Evicts sheddable entries below `priority` until the newcomer fits. When even evicting all of
+   * them would not make room, evicts nothing and returns false.
+   */
   const makeRoom = (priority: number, sizeBytes: number): boolean => {
     const fits = () => count + 1 <= settings.maxEntries && bytes + sizeBytes <= settings.maxBytes
     if (fits()) return true
@@ -174,7 +185,8 @@ export function createAdmissionQueue<T>(
   const firstCandidate = (): QueuedEntry<T> | undefined => {
     const nowMs = clock.now()
     for (const p of priorities) {
-      for (const entry of bands.get(p)!.candidates(nowMs)) return entry
+      const head = bands.get(p)!.first(nowMs)
+      if (head !== undefined) return head
     }
     return undefined
   }
@@ -240,32 +252,44 @@ export function createAdmissionQueue<T>(
     return entry.sheddable ? 'LB_ERR_SHED' : 'LB_ERR_QUEUE_FULL'
   }
 
+  type Predicate = ((entry: AdmissionEntry<T>) => boolean) | undefined
+  type Verdict = QueuedEntry<T> | 'refused' | 'exhausted' | 'restart'
+
+  /** One pass over the bands; 'restart' when the predicate changed the queue under it. */
+  const walk = (canTake: Predicate, budget: { left: number }): Verdict => {
+    const seen = version
+    const nowMs = clock.now()
+    const offer = (entry: QueuedEntry<T>): Verdict => {
+      if (budget.left-- <= 0) return 'exhausted'
+      const accepted = canTake === undefined || canTake(entry)
+      // A predicate that re-entered the queue leaves the walk's iterators stale.
+      if (version !== seen) return accepted && entry.state === 'queued' ? entry : 'restart'
+      return accepted ? entry : 'refused'
+    }
+    for (const p of priorities) {
+      const band = bands.get(p)!
+      // The band's head is offered on its own first: most walks end there, with no iterator.
+      const head = band.first(nowMs)
+      if (head === undefined) continue
+      let verdict = offer(head)
+      if (verdict !== 'refused') return verdict
+      const rest = band.candidates(nowMs)
+      rest.next()
+      for (const entry of rest) {
+        verdict = offer(entry)
+        if (verdict !== 'refused') return verdict
+      }
+    }
+    return 'exhausted'
+  }
+
   const tryAdmit: AdmissionQueue<T>['tryAdmit'] = (canTake, tryOptions) => {
     if (closed) return undefined
     deadlines.expireDue()
-    let budget = tryOptions?.maxScan ?? settings.maxScan
-    let chosen: QueuedEntry<T> | undefined
-    walk: while (budget > 0) {
-      const seen = version
-      const nowMs = clock.now()
-      for (const p of priorities) {
-        for (const entry of bands.get(p)!.candidates(nowMs)) {
-          if (budget-- <= 0) break walk
-          const accepted = canTake === undefined || canTake(entry)
-          if (version !== seen) {
-            // The predicate changed the queue (re-entered it): the walk's iterators are stale.
-            if (accepted && entry.state === 'queued') chosen = entry
-            if (chosen) break walk
-            continue walk
-          }
-          if (accepted) {
-            chosen = entry
-            break walk
-          }
-        }
-      }
-      break
-    }
+    const budget = { left: tryOptions?.maxScan ?? settings.maxScan }
+    let verdict = walk(canTake, budget)
+    while (verdict === 'restart') verdict = walk(canTake, budget)
+    const chosen = typeof verdict === 'string' ? undefined : verdict
     if (chosen) admit(chosen)
     deadlines.rearm()
     return chosen
@@ -313,16 +337,18 @@ export function createAdmissionQueue<T>(
         ...recorder.snapshot(),
         count,
         bytes,
-        bands: priorities.map((priority) => {
-          const band = bands.get(priority)!
-          return {
-            priority,
-            count: band.count,
-            bytes: band.bytes,
-            tenants: band.tenantCount,
-            predictedWaitMs: predictedWaitMs(priority),
-          }
-        }),
+        bands: priorities
+          .filter((priority) => bands.get(priority)!.count > 0)
+          .map((priority) => {
+            const band = bands.get(priority)!
+            return {
+              priority,
+              count: band.count,
+              bytes: band.bytes,
+              tenants: band.tenantCount,
+              predictedWaitMs: predictedWaitMs(priority),
+            }
+          }),
       }
     },
     close() {

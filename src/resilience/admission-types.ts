@@ -16,6 +16,7 @@ export const ADMISSION_REJECT_REASONS: readonly AdmissionRejectReason[] = [
   'LB_ERR_CLIENT_ABORTED',
 ]
 
+/** What a consumer hands `enqueue`. Every field but `value` is optional. */
 export interface AdmissionRequest<T> {
   /** The consumer's payload, handed back in predicates and by `tryAdmit`. */
   readonly value: T
@@ -25,7 +26,10 @@ export interface AdmissionRequest<T> {
   readonly tenant?: string
   /** Counted against `maxBytes`. Default 0. */
   readonly sizeBytes?: number
-  /** Absolute, on the queue clock's `now()` timeline: the latest time it may still be admitted. */
+  /**
+   * Absolute, on the queue clock's `now()` timeline: the entry can be admitted only before it, and
+   * is rejected with LB_ERR_DEADLINE when it arrives. Default: now + `defaultMaxWaitMs`.
+   */
   readonly deadlineMs?: number
   /** Relative alternative to `deadlineMs`; with both, the earlier wins. */
   readonly maxWaitMs?: number
@@ -43,7 +47,7 @@ export type AdmissionOutcome =
       readonly status: 'rejected'
       readonly reason: AdmissionRejectReason
       readonly waitedMs: number
-      /** A hint for `Retry-After`: the predicted wait at its priority, within [1 s, 60 s]; 0 for aborts. */
+      /** A `Retry-After` hint: the predicted wait at its priority, in [1 s, 60 s]; 0 on abort. */
       readonly retryAfterMs: number
     }
 
@@ -65,9 +69,12 @@ export interface AdmissionQueueOptions {
   readonly defaultMaxWaitMs?: number
   /** Order within a tenant of a band. Default 'fifo'. */
   readonly order?: EntryOrderName
-  /** Shortest-predicted-first: the longest shorter entries may keep passing one. Default 5 000 ms. */
+  /** Shortest-predicted-first: how long shorter entries may keep passing one. Default 5 000 ms. */
   readonly maxBypassMs?: number
-  /** Shortest-predicted-first: the share of its wait to the deadline after which an entry goes first. Default 0.5. */
+  /**
+   * Shortest-predicted-first: the share of the time between its enqueue and its deadline after
+   * which an entry goes ahead of shorter ones. Default 0.5.
+   */
   readonly agingFraction?: number
   /** Offers per `tryAdmit` before it gives up. Default 64. */
   readonly maxScan?: number

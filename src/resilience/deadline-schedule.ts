@@ -5,9 +5,9 @@ import type { QueuedEntry } from './queued-entry.ts'
 /**
  * The deadlines of every queued entry, with one timer for the earliest rather than one per entry:
  * a queue of thousands holds one timer. When the earliest entry leaves early the timer is kept:
- * it fires a little early, expires nothing and re-arms, which is cheaper than re-arming on every
- * removal. `expireDue` is also called by the queue before it admits, so an entry whose deadline
- * has passed is never admitted even when the timer runs late.
+ * it fires early, expires nothing and re-arms for the new earliest (or lapses), which is cheaper
+ * than re-arming on every removal. The queue also calls `expireDue` before it admits, so an
+ * entry whose deadline has passed is never admitted even when the timer runs late.
  */
 export interface DeadlineSchedule<T> {
   add(entry: QueuedEntry<T>): void
@@ -15,7 +15,7 @@ export interface DeadlineSchedule<T> {
   has(entry: QueuedEntry<T>): boolean
   /** Hands every entry whose deadline is at or before now to `onExpired`, earliest first. */
   expireDue(): void
-  /** Sets the timer for the earliest deadline, or clears it when none is left. */
+  /** Ensures a timer fires no later than the earliest deadline. */
   rearm(): void
   close(): void
 }
@@ -54,9 +54,12 @@ export function createDeadlineSchedule<T>(
 
   const rearm = (): void => {
     const atMs = heap.peek()?.deadlineMs ?? Number.POSITIVE_INFINITY
-    if (timer !== undefined && timerAtMs <= atMs && Number.isFinite(atMs)) return
-    clear()
+    // A pending timer at or before the earliest deadline will do, even with nothing left to
+    // expire: it fires once and lapses, where clearing and re-arming it each time the queue
+    // drains and refills (every request, at low load) would churn a timer per request.
+    if (timer !== undefined && timerAtMs <= atMs) return
     if (!Number.isFinite(atMs)) return
+    clear()
     timerAtMs = atMs
     timer = clock.setTimer(atMs - clock.now(), () => {
       timer = undefined

@@ -41,6 +41,8 @@ export interface FairBand<T> {
    * tenant's head is tried before that tenant's second entry.
    */
   candidates(nowMs: number): Generator<QueuedEntry<T>, void, undefined>
+  /** The first of `candidates(nowMs)`. */
+  first(nowMs: number): QueuedEntry<T> | undefined
   /** The newest sheddable entry of the tenant with the most sheddable entries; for eviction. */
   evictionVictim(): QueuedEntry<T> | undefined
   depth(tenant: string): { readonly count: number; readonly bytes: number }
@@ -88,7 +90,8 @@ export function createFairBand<T>(options: FairBandOptions): FairBand<T> {
   let sheddableCount = 0
   let sheddableBytes = 0
   let activations = 0
-  /** The counter of the tenant last served, before its charge: where a tenant returning to an empty band starts. */
+  /** The counter of the tenant last served, before its charge: where a tenant entering an empty
+   *  band starts. */
   let lastServedVirtual = 0
   let idleSweepAt = IDLE_SWEEP_SLACK
 
@@ -117,6 +120,13 @@ export function createFairBand<T>(options: FairBandOptions): FairBand<T> {
     bytes -= entry.sizeBytes
     cost -= entry.predictedCost
     if (entry.sheddable) unlinkSheddable(tenant, entry)
+    if (count === 0) {
+      // Fractional costs leave float residue; an empty band must read exactly empty, or the
+      // predicted wait of a drained queue would not be 0.
+      cost = 0
+      bytes = 0
+      sheddableBytes = 0
+    }
     return tenant
   }
 
@@ -135,11 +145,6 @@ export function createFairBand<T>(options: FairBandOptions): FairBand<T> {
   const settleIfIdle = (tenant: TenantState<T>): void => {
     if (tenant.order.size > 0) return
     backlogged.delete(tenant)
-    if (count === 0) {
-      // Nobody is waiting in this band: there is no one left to be unfair to.
-      tenants.clear()
-      return
-    }
     if (tenants.size - backlogged.size > idleSweepAt) sweepIdle()
   }
 
@@ -209,13 +214,23 @@ export function createFairBand<T>(options: FairBandOptions): FairBand<T> {
       backlogged.update(tenant)
       settleIfIdle(tenant)
     },
+    first(nowMs) {
+      return backlogged.peek()?.order.first(nowMs)
+    },
     *candidates(nowMs) {
-      const later: Generator<QueuedEntry<T>, void, undefined>[] = []
+      // Round one offers each tenant's first entry without starting an iteration per tenant:
+      // most walks end at the first offer.
+      const backlog: TenantState<T>[] = []
       for (const tenant of backlogged.ordered()) {
+        const first = tenant.order.first(nowMs)
+        if (first === undefined) continue
+        yield first
+        backlog.push(tenant)
+      }
+      const later: Generator<QueuedEntry<T>, void, undefined>[] = []
+      for (const tenant of backlog) {
         const entries = tenant.order.ordered(nowMs)
-        const first = entries.next()
-        if (first.done) continue
-        yield first.value
+        entries.next() // the first, offered in round one
         later.push(entries)
       }
       while (later.length > 0) {

@@ -21,6 +21,7 @@ export function createFifoOrder<T>(): EntryOrder<T> {
     delete: (entry) => {
       heap.delete(entry)
     },
+    first: () => heap.peek(),
     ordered: () => heap.ordered(),
   }
 }

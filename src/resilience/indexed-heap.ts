@@ -123,11 +123,14 @@ export function createIndexedHeap<T>(
           siftIndexDown(frontier, lessAt)
         }
         yield heap[top]!
-        for (const child of [2 * top + 1, 2 * top + 2]) {
-          if (child < heap.length) {
-            frontier.push(child)
-            siftIndexUp(frontier, lessAt)
-          }
+        const left = 2 * top + 1
+        if (left < heap.length) {
+          frontier.push(left)
+          siftIndexUp(frontier, lessAt)
+        }
+        if (left + 1 < heap.length) {
+          frontier.push(left + 1)
+          siftIndexUp(frontier, lessAt)
         }
       }
     },

@@ -50,7 +50,7 @@ export type PrioritiesConfig = z.output<typeof prioritiesSchema>
 export interface ResolvedPriority {
   readonly priority: number
   readonly sheddable: boolean
-  /** The class with exactly this priority, else the priority as a string (a bounded set: see below). */
+  /** The class with exactly this priority, else the priority as a string (a bounded set). */
   readonly className: string
 }
 

@@ -32,7 +32,7 @@ export interface QueuedEntry<T> extends AdmissionEntry<T> {
   deadlineSlot: number
   orderSlot: number
   urgencySlot: number
-  /** Links in the tenant's list of sheddable entries, oldest to newest: eviction takes the newest. */
+  /** Links in the tenant's list of sheddable entries, oldest first: eviction takes the newest. */
   shedPrev: QueuedEntry<T> | undefined
   shedNext: QueuedEntry<T> | undefined
 }
@@ -43,8 +43,19 @@ export function createQueuedEntry<T>(
     'state' | 'deadlineSlot' | 'orderSlot' | 'urgencySlot' | 'shedPrev' | 'shedNext'
   >,
 ): QueuedEntry<T> {
+  // Every field spelled out, in one literal: a spread builds the object in dictionary mode, and
+  // the heaps read these slots on every sift.
   return {
-    ...fields,
+    value: fields.value,
+    priority: fields.priority,
+    tenant: fields.tenant,
+    sizeBytes: fields.sizeBytes,
+    predictedCost: fields.predictedCost,
+    sheddable: fields.sheddable,
+    enqueuedAtMs: fields.enqueuedAtMs,
+    deadlineMs: fields.deadlineMs,
+    seq: fields.seq,
+    urgentAtMs: fields.urgentAtMs,
     state: 'queued',
     deadlineSlot: NOT_IN_HEAP,
     orderSlot: NOT_IN_HEAP,

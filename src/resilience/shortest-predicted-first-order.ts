@@ -43,6 +43,11 @@ export function createShortestPredictedFirstOrder<T>(): EntryOrder<T> {
       byCost.delete(entry)
       byUrgency.delete(entry)
     },
+    first(nowMs) {
+      // If any entry is urgent, the earliest-urgent one is: the urgency heap's top decides.
+      const urgent = byUrgency.peek()
+      return urgent !== undefined && urgent.urgentAtMs <= nowMs ? urgent : byCost.peek()
+    },
     *ordered(nowMs) {
       for (const entry of byUrgency.ordered()) {
         if (entry.urgentAtMs > nowMs) break

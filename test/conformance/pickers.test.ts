@@ -61,6 +61,8 @@ const CONFORMANCE: Readonly<Record<string, readonly PickerConformanceOptions[]>>
     },
   ],
   // LLM baselines: without `ctx.llm` (as here) each falls back to its own non-prefix rule.
+  // Without an LLM request aya places by least-request, so the generic checks see P2C.
+  aya: [{ weighted: true, hashed: undefined, loadAware: true }],
   'sglang-cache-aware': [{ weighted: false, hashed: undefined, loadAware: true }],
   'llm-d-prefix-load': [{ weighted: false, hashed: undefined }],
   'llm-d-sticky': [{ weighted: false, hashed: undefined, loadAware: true }],

@@ -5,6 +5,7 @@ import { findPicker, PICKERS, pickerNames } from '../../../src/balancer/picker-r
 describe('picker registry', () => {
   it('registers every documented policy under its own name', () => {
     assert.deepEqual(pickerNames(), [
+      'aya',
       'consistent-hash',
       'consistent-hash-session',
       'ip-hash',

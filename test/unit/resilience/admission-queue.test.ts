@@ -91,7 +91,8 @@ describe('admission queue', () => {
       assert.equal(queue.size, 24)
       assert.equal(clock.pendingTimers, 1)
       drain(queue)
-      assert.equal(clock.pendingTimers, 0, 'an empty queue holds no timer')
+      clock.advance(1_000)
+      assert.equal(clock.pendingTimers, 0, 'an empty queue re-arms nothing')
     })
 
     it('applies defaultMaxWaitMs when no deadline is given, and the earlier of two', () => {
@@ -347,6 +348,44 @@ describe('admission queue', () => {
         return false
       })
       assert.deepEqual(offered, ['a1', 'b1', 'a2', 'b2'])
+    })
+
+    it('offers every queued entry exactly once, the first being peek() (property)', () => {
+      const entry = fc.record({
+        priority: fc.integer({ min: -1, max: 1 }),
+        tenant: fc.constantFrom('a', 'b', 'c'),
+        predictedCost: fc.integer({ min: 1, max: 9 }),
+        delayMs: fc.integer({ min: 0, max: 3_000 }),
+      })
+      fc.assert(
+        fc.property(
+          fc.array(entry, { maxLength: 40 }),
+          fc.constantFrom('fifo' as const, 'shortest-predicted-first' as const),
+          (entries, order) => {
+            const clock = createManualClock()
+            const queue = createAdmissionQueue<number>(
+              { order, maxBypassMs: 1_000, maxScan: 1_000 },
+              { clock },
+            )
+            entries.forEach((e, i) => {
+              queue.enqueue({ value: i, ...e })
+              clock.advance(e.delayMs % 200)
+            })
+            const offered: number[] = []
+            const peeked = queue.peek()
+            queue.tryAdmit((candidate) => {
+              offered.push(candidate.value)
+              return false
+            })
+            assert.deepEqual(
+              [...offered].sort((x, y) => x - y),
+              entries.map((_, i) => i),
+            )
+            assert.equal(offered[0], peeked?.value)
+            assert.equal(queue.tryAdmit()?.value, peeked?.value)
+          },
+        ),
+      )
     })
 
     it('stops after maxScan offers', () => {

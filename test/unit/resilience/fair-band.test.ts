@@ -16,7 +16,10 @@ function setup(options: AdmissionQueueOptions = {}) {
   return { clock, queue }
 }
 
-/** Runs `ticks` rounds of arrivals then `capacity` admissions; returns admissions per tenant after `warmup`. */
+/**
+ * Runs `ticks` rounds of arrivals, each followed by `capacity` admissions; returns the admissions
+ * per tenant after `warmup` rounds.
+ */
 function simulate(
   arrivalsPerTick: Record<string, number>,
   capacity: number,

@@ -17,6 +17,7 @@ export function llmRequest(promptText: string, overrides: Partial<LlmRequest> = 
     promptText,
     promptTokens: Math.ceil(promptText.length / 4),
     sessionKey: undefined,
+    routeKey: '',
     ...overrides,
   }
 }
