@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { createAya } from '../src/aya.ts'
+import { runBenchCommand } from '../src/bench/bench-command.ts'
 import { ConfigError } from '../src/config/config-error.ts'
 import { loadConfigFile } from '../src/config/load.ts'
-import { runBenchCommand } from '../src/bench/bench-command.ts'
 import { runSimCommand } from '../src/sim/sim-command.ts'
 
 const USAGE = `usage:

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createAdminHandler } from './admin/admin-server.ts'
 import { findPicker } from './balancer/picker-registry.ts'
+import { type AyaDecision, ayaDecisionChannel } from './balancer/pickers/aya.ts'
 import type { Config } from './config/schema.ts'
 import {
   createEngineMetricsScraper,
@@ -101,7 +102,14 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     return next
   }
   let runtime: ProxyRuntime = build(initial)
-  metrics.setGroups(() => [...runtime.upstreams.values()].map((u) => u.group))
+  metrics.setGroups(() => runtime.upstreams.values())
+  // Scheduler decisions: a counter per branch, and the candidates' predictions at debug level.
+  const onDecision = (message: unknown) => {
+    const decision = message as AyaDecision
+    metrics.observeDecision(decision.policy, decision.branch)
+    if (logger.isLevelEnabled('debug')) logger.debug({ decision }, 'scheduler decision')
+  }
+  ayaDecisionChannel.subscribe(onDecision)
   let ready = false
   let accessLog = initial.log.access
 
@@ -183,6 +191,8 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       ready = false
       await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
       await admin.close(1000)
+      ayaDecisionChannel.unsubscribe(onDecision)
+      for (const upstream of runtime.upstreams.values()) upstream.admission?.close()
       await pools.close()
       for (const scraper of scrapers.values()) scraper.close()
       await Promise.all([...fleets.values()].map((fleet) => fleet.close()))

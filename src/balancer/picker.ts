@@ -32,6 +32,11 @@ export interface Picker {
    * accounting (for example only the prompt tokens it expects the endpoint not to have cached).
    */
   leaseCost?(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
+  /**
+   * Optional, for late binding: whether some endpoint can take the request now, within
+   * `ttftSloMs` and its memory headroom. An admission queue holds the request until it can.
+   */
+  canTake?(eligible: readonly Endpoint[], ctx: PickContext, ttftSloMs: number): boolean
 }
 
 export interface PickerDeps {

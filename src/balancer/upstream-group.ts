@@ -18,6 +18,8 @@ export interface UpstreamGroup {
   eligible(): readonly Endpoint[]
   find(id: string): Endpoint | undefined
   select(ctx: PickContext): Endpoint | undefined
+  /** Whether the policy could place the request now within the TTFT SLO (true when it cannot tell). */
+  canTake(ctx: PickContext, ttftSloMs: number): boolean
   /** The router-side cost of an LLM request placed on `endpoint` by `select(ctx)`. */
   leaseCost(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
   /** Applies a new config for this group (reload): new picker, new membership. */
@@ -83,6 +85,10 @@ export function createUpstreamGroup(
       return picker.pick(eligible, ctx)
     },
     leaseCost: (endpoint, ctx) => leaseCostFor(picker, endpoint, ctx),
+    canTake(ctx, ttftSloMs) {
+      refreshEligible()
+      return picker.canTake ? picker.canTake(eligible, ctx, ttftSloMs) : eligible.length > 0
+    },
     update(next) {
       config = next
       picker = buildPicker(next, deps)

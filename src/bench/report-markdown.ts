@@ -3,7 +3,11 @@ import type { BenchReport } from './report-types.ts'
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
-  return [line(header), line(header.map(() => '---:')), ...rows.map(line)].join('\n')
+  return [
+    line(header),
+    line(header.map((_, i) => (i === 0 ? '---' : '---:'))),
+    ...rows.map(line),
+  ].join('\n')
 }
 
 /** `report.md`: the meta that decides how to read the numbers, then one row per policy. */

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
 import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
+import { prioritiesSchema } from '../resilience/priority-classes.ts'
 
 /**
  * The one source of the Config type and every default. Units are in key names; durations are
@@ -113,6 +114,25 @@ const stickySchema = z.union(
   { error: 'expected { cookie: { name, ttlMs, secret } } or { header: <name> }' },
 )
 
+/** Late binding on the one admission queue: requests wait until the policy can place them. */
+export const admissionSchema = z
+  .object({
+    /** A request is held while no endpoint is predicted to start it within this TTFT. */
+    ttftSloMs: positiveInt('a positive integer of milliseconds').default(2000),
+    maxPending: positiveInt().default(1024),
+    maxPendingBytes: positiveInt('a positive integer of bytes').default(256 * MIB),
+    /** Longest wait in the queue; past it the request gets 503 with Retry-After. */
+    maxWaitMs: positiveInt('a positive integer of milliseconds').default(30_000),
+    order: z.enum(['fifo', 'shortest-predicted-first']).default('shortest-predicted-first'),
+    /** Under saturation, refuse sheddable (negative-priority) work at once instead of queueing it. */
+    shedSheddable: z.boolean().default(false),
+    /** While requests wait, how often placement is re-checked besides on completions. */
+    recheckMs: positiveInt('a positive integer of milliseconds').default(25),
+    /** Whose fair share a request counts against. */
+    tenantKey: keySelectorSchema.default({ apiKey: true }),
+  })
+  .strict()
+
 /** A simulated vLLM fleet that Aya starts itself, in place of `endpoints`. */
 export const simUpstreamSchema = z
   .object({
@@ -135,6 +155,7 @@ export const upstreamSchema = z
     maxConnectionsPerEndpoint: positiveInt().default(128),
     endpoints: z.array(endpointSchema).default([]),
     sim: simUpstreamSchema.optional(),
+    admission: admissionSchema.optional(),
     /** Scrape the endpoints' Prometheus `/metrics` (vLLM, SGLang) for policies that use them. */
     engineMetrics: z
       .object({
@@ -255,6 +276,8 @@ export const configSchema = z
     routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
     upstreams: z.record(z.string(), upstreamSchema),
     models: z.record(z.string(), modelSchema).default({}),
+    /** Priority classes for admission (x-priority header by default). */
+    priorities: prioritiesSchema.prefault({}),
     log: logSchema.default({ level: 'info', access: true }),
     shutdown: z
       .object({ drainTimeoutMs: positiveInt('a positive integer of milliseconds').default(30_000) })
@@ -272,3 +295,4 @@ export type HeaderEdits = z.output<typeof headerEditsSchema>
 export type RedirectConfig = z.output<typeof redirectSchema>
 export type ModelConfig = z.output<typeof modelSchema>
 export type SimUpstreamConfig = z.output<typeof simUpstreamSchema>
+export type AdmissionConfig = z.output<typeof admissionSchema>

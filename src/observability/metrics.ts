@@ -1,11 +1,21 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
+import type { GroupAdmission } from '../proxy/group-admission.ts'
+
+export interface MeteredUpstream {
+  readonly name: string
+  readonly group: UpstreamGroup
+  readonly admission?: GroupAdmission | undefined
+}
+
 import type { RequestContext } from '../proxy/request-context.ts'
 
 export interface AyaMetrics {
   readonly registry: Registry
-  /** Groups to read in-flight gauges from at scrape time. */
-  setGroups(groups: () => Iterable<UpstreamGroup>): void
+  /** Groups (and their admission queues) to read gauges from at scrape time. */
+  setGroups(groups: () => Iterable<MeteredUpstream>): void
+  /** Counts one scheduler decision by its branch. */
+  observeDecision(policy: string, branch: string): void
   observeRequest(ctx: RequestContext): void
 }
 
@@ -16,7 +26,10 @@ export interface AyaMetrics {
 export function createMetrics(): AyaMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'aya_process_' })
-  let groups: () => Iterable<UpstreamGroup> = () => []
+  let upstreams: () => Iterable<MeteredUpstream> = () => []
+  const groups = function* () {
+    for (const upstream of upstreams()) yield upstream.group
+  }
 
   const requests = new Counter({
     name: 'aya_requests_total',
@@ -106,10 +119,61 @@ export function createMetrics(): AyaMetrics {
     if (ctx.bytesIn > 0) bytesIn.inc({ route }, ctx.bytesIn)
     if (ctx.bytesOut > 0) bytesOut.inc({ route }, ctx.bytesOut)
   }
+  const decisions = new Counter({
+    name: 'aya_scheduler_decisions_total',
+    help: 'LLM placement decisions by rule: warm hit, valve fired, cold placement, saturated.',
+    labelNames: ['policy', 'branch'] as const,
+    registers: [registry],
+  })
+  new Gauge({
+    name: 'aya_admission_queue_depth',
+    help: 'Requests waiting in an upstream group admission queue, by priority: an autoscaling signal.',
+    labelNames: ['upstream', 'priority'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const upstream of upstreams()) {
+        for (const band of upstream.admission?.stats().bands ?? []) {
+          this.set({ upstream: upstream.name, priority: String(band.priority) }, band.count)
+        }
+      }
+    },
+  })
+  new Gauge({
+    name: 'aya_admission_predicted_wait_seconds',
+    help: 'Predicted queueing delay for a new request at the default priority.',
+    labelNames: ['upstream'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const upstream of upstreams()) {
+        if (upstream.admission)
+          this.set({ upstream: upstream.name }, upstream.admission.predictedWaitMs(0) / 1000)
+      }
+    },
+  })
+  new Gauge({
+    name: 'aya_admission_rejected',
+    help: 'Requests the admission queue refused or timed out, by reason (cumulative).',
+    labelNames: ['upstream', 'reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const upstream of upstreams()) {
+        const rejected = upstream.admission?.stats().rejectedTotal ?? {}
+        for (const [reason, count] of Object.entries(rejected))
+          this.set({ upstream: upstream.name, reason }, Number(count))
+      }
+    },
+  })
+
   return {
     registry,
     setGroups(next) {
-      groups = next
+      upstreams = next
+    },
+    observeDecision(policy, branch) {
+      decisions.inc({ policy, branch })
     },
     observeRequest,
   }

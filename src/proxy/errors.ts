@@ -16,6 +16,9 @@ export const ERROR_CATALOGUE = {
   LB_ERR_UPSTREAM_PROTOCOL: { status: 502, message: 'the upstream sent an invalid response' },
   LB_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'no healthy endpoint is available' },
   LB_ERR_OVERLOADED: { status: 503, message: 'the upstream is saturated' },
+  LB_ERR_QUEUE_FULL: { status: 503, message: 'the admission queue is full' },
+  LB_ERR_DEADLINE: { status: 503, message: 'the request could not be started before its deadline' },
+  LB_ERR_SHED: { status: 503, message: 'low-priority work is being shed under saturation' },
   LB_ERR_FIRST_BYTE_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   LB_ERR_IDLE_TIMEOUT: { status: 504, message: 'the upstream stopped sending' },
 } as const satisfies Record<string, { status: number; message: string }>

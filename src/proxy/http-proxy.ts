@@ -6,6 +6,8 @@ import type { LlmResponseObservation } from '../llm/llm-observation.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
 import { createResponseTap } from '../llm/response-tap.ts'
+import type { AdmissionRejectReason } from '../resilience/admission-types.ts'
+import { resolvePriority } from '../resilience/priority-classes.ts'
 import type { Endpoint, Lease, LeaseCost } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
@@ -181,6 +183,13 @@ async function handle(
     routeName: route.name,
   }
   const hashKey = upstream.hashKey?.(keySource)
+  if (upstream.admission) {
+    const waited = await admit(ctx, upstream, keySource, { runtime, hashKey, llm, body })
+    if (waited !== undefined) {
+      const retryAfter = String(Math.max(1, Math.ceil(waited.retryAfterMs / 1000)))
+      return fail(ctx, waited.reason, undefined, false, { headers: { 'retry-after': retryAfter } })
+    }
+  }
   const boundId = upstream.sticky ? await upstream.sticky.lookup(keySource) : undefined
   const exclude = new Set<string>()
   // A buffered body can be sent again; a streamed one is consumed by the first attempt.
@@ -304,6 +313,7 @@ async function dispatchTo(
           if (awaitingFirstToken && tap.firstTokenAtMs !== undefined) {
             awaitingFirstToken = false
             lease.firstToken()
+            upstream.admission?.notify()
           }
         }
         ctx.bytesOut += chunk.length
@@ -333,6 +343,7 @@ async function dispatchTo(
     error.code !== 'LB_ERR_BODY_TOO_LARGE'
   const ok = !endpointFailed && ctx.status < 500
   lease.end({ ok, status: ctx.status, latencyMs })
+  upstream.admission?.notify()
   if (tap && llm) {
     deps.onLlmResponse?.({
       endpoint,
@@ -394,7 +405,11 @@ function fail(
   code: ErrorCode,
   message?: string,
   closeConnection?: boolean,
-  detail?: { readonly param?: string | undefined; readonly openAiCode?: string | undefined },
+  detail?: {
+    readonly param?: string | undefined
+    readonly openAiCode?: string | undefined
+    readonly headers?: Readonly<Record<string, string>> | undefined
+  },
 ): void {
   ctx.errorCode = code
   const format =
@@ -404,7 +419,43 @@ function fail(
     message,
     closeConnection,
     format,
+    headers: detail?.headers,
   })
+}
+
+/**
+ * Waits on the group's admission queue until the policy can place the request within the TTFT SLO.
+ * Returns the rejection when it cannot be started in time (or is shed), undefined once admitted.
+ */
+async function admit(
+  ctx: RequestContext,
+  upstream: UpstreamRuntime,
+  keySource: KeySource,
+  request: {
+    readonly runtime: ProxyRuntime
+    readonly hashKey: string | undefined
+    readonly llm: LlmRequest | undefined
+    readonly body: Readable | Buffer | null
+  },
+): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
+  const priorities = request.runtime.config.priorities
+  const raw = ctx.req.headers[priorities.header]
+  const resolved = resolvePriority(Array.isArray(raw) ? raw[0] : raw, priorities)
+  const aborted = new AbortController()
+  const onClose = () => aborted.abort()
+  ctx.res.once('close', onClose)
+  const llm = request.llm
+  const result = await upstream.admission!.acquire({
+    ctx: { attempt: 0, hashKey: request.hashKey, clientIp: ctx.clientIp, llm },
+    priority: resolved.priority,
+    sheddable: resolved.sheddable,
+    tenant: upstream.tenantKey?.(keySource) ?? '',
+    sizeBytes: Buffer.isBuffer(request.body) ? request.body.length : 0,
+    predictedCost: llm ? llm.promptTokens + (llm.maxTokens ?? 0) : 1,
+    signal: aborted.signal,
+  })
+  ctx.res.off('close', onClose)
+  return result.admitted ? undefined : { reason: result.reason, retryAfterMs: result.retryAfterMs }
 }
 
 function finish(ctx: RequestContext, deps: HttpProxyDeps): void {

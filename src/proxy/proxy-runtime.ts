@@ -7,6 +7,7 @@ import { createModelRegistry, type ModelRegistry } from '../llm/model-registry.t
 import type { StateStore } from '../state/state-store.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
+import { createGroupAdmission, type GroupAdmission } from './group-admission.ts'
 import { createKeyExtractor, type KeySource } from './key-selector.ts'
 import { createSplitChooser } from './route-actions.ts'
 import { type CompiledRoute, createRouteTable, type RouteTable } from './route-table.ts'
@@ -21,6 +22,9 @@ export interface UpstreamRuntime {
   readonly maxConnections: number
   readonly hashKey: ((source: KeySource) => string | undefined) | undefined
   readonly sticky: StickyBinding | undefined
+  /** Late binding on the admission queue, when configured. Kept across reloads with the group. */
+  readonly admission: GroupAdmission | undefined
+  readonly tenantKey: ((source: KeySource) => string | undefined) | undefined
 }
 
 export interface RouteRuntime {
@@ -65,7 +69,11 @@ export function createProxyRuntime(
         engineMetrics: deps.engineMetricsFor?.(name),
       })
     if (existing) existing.update(upstreamConfig)
-    upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps))
+    const admission = upstreamConfig.admission
+      ? (previous?.upstreams.get(name)?.admission ??
+        createGroupAdmission(group, upstreamConfig.admission, deps))
+      : undefined
+    upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps, admission))
   }
   const routes = createRouteTable(config.routes)
   const routeRuntimes = routes.routes.map((route) => ({
@@ -83,6 +91,7 @@ function buildUpstreamRuntime(
   group: UpstreamGroup,
   config: UpstreamConfig,
   deps: ProxyRuntimeDeps,
+  admission: GroupAdmission | undefined,
 ): UpstreamRuntime {
   let sticky: StickyBinding | undefined
   if (config.sticky && 'cookie' in config.sticky) {
@@ -116,5 +125,7 @@ function buildUpstreamRuntime(
     maxConnections: config.maxConnectionsPerEndpoint,
     hashKey: config.hashKey ? createKeyExtractor(config.hashKey) : undefined,
     sticky,
+    admission,
+    tenantKey: config.admission ? createKeyExtractor(config.admission.tenantKey) : undefined,
   }
 }

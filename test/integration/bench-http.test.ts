@@ -31,20 +31,21 @@ async function bench(t: { after(fn: () => Promise<void>): void }, args: string[]
 }
 
 /**
- * A short Mooncake slice: 16 s of conversation at half length, twice as fast. Buckets are spread
- * so that requests reach Aya in trace order, as they reach the picker in virtual time; half-length
- * prompts keep TTFT well above the few real milliseconds the HTTP hops add (× speedup).
+ * A short Mooncake slice: 12 s of conversation at full length, twice as fast, answers capped at
+ * 32 tokens so runs drain quickly. Buckets are spread so that requests reach Aya in trace order,
+ * as they reach the picker in virtual time. Full-length prompts keep TTFT (hundreds of ms) well
+ * above the few real milliseconds each HTTP hop adds (× speedup) on a busy machine.
  */
 const SLICE = [
   '--trace',
   tracePath(TRACE_FILES.mooncakeConversation),
   '--window',
-  '0:16',
-  '--length-scale',
-  '0.5',
+  '0:12',
   '--rate-scale',
   '2',
   '--spread-buckets',
+  '--max-tokens',
+  '32',
   '--profile',
   'h100-llama3-8b',
 ]
@@ -85,21 +86,27 @@ describe('aya bench over HTTP', { skip: SKIP }, () => {
   })
 
   it('agrees with virtual time: TTFT p50/p90 within 15 %, hit rate within 0.03, same ranking', async (t) => {
-    // Round-robin against vLLM's prefix-aware router, which sends every conversation to the one
-    // replica that holds the universal first block: a clear ranking. Neither reads engine
-    // metrics, so a slow scrape keeps Aya's event loop quiet.
+    // Round-robin against llm-d's sticky policy, whose token-load valve keeps TTFT p90 far lower
+    // here: a clear ranking. Neither reads engine metrics, so a slow scrape keeps Aya's event
+    // loop quiet.
+    const policies = ['round-robin', 'llm-d-sticky']
     const common = [
       ...SLICE,
       '--policies',
-      'round-robin,vllm-prefix-aware',
+      policies.join(','),
       '--replicas',
       '4',
       '--scrape-interval-ms',
       '1000',
     ]
     const des = await bench(t, [...common, '--mode', 'des'])
-    const http = await bench(t, [...common, '--mode', 'http', '--speedup', '2'])
-    for (const policy of ['round-robin', 'vllm-prefix-aware']) {
+    let http = await bench(t, [...common, '--mode', 'http', '--speedup', '2'])
+    // A run the bench itself flags invalid (the simulator fell behind: a busy machine) says
+    // nothing about agreement; it gets one more try.
+    if (!Object.values(http.runs).every((r) => r.valid)) {
+      http = await bench(t, [...common, '--mode', 'http', '--speedup', '2'])
+    }
+    for (const policy of policies) {
       const d = des.policies[policy]!
       const h = http.policies[policy]!
       const detail = `${policy}: des ${JSON.stringify(d)} http ${JSON.stringify(h)}`
@@ -111,5 +118,6 @@ describe('aya bench over HTTP', { skip: SKIP }, () => {
     const rank = (r: Report) =>
       Object.keys(r.policies).sort((a, b) => r.policies[a]!.ttftP90Ms - r.policies[b]!.ttftP90Ms)
     assert.deepEqual(rank(http), rank(des))
+    assert.notEqual(des.policies[policies[0]!]!.ttftP90Ms, des.policies[policies[1]!]!.ttftP90Ms)
   })
 })

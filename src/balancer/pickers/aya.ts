@@ -1,5 +1,6 @@
 import { channel } from 'node:diagnostics_channel'
 import { z } from 'zod'
+import type { LlmRequest } from '../../llm/llm-request.ts'
 import {
   createPrefixBlockIndex,
   hashPromptBlocks,
@@ -123,73 +124,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     pick(eligible, ctx) {
       const llm = ctx.llm
       if (!llm) return fallback.pick(eligible, ctx)
-      const promptTokens = Math.max(1, llm.promptTokens)
-      const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
-      const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
-      const hashes = hashPromptBlocks(
-        llm.promptText.slice(0, fullChars),
-        llm.servedModel,
-        options.blockChars,
-        options.maxPrefixBlocks,
-      )
-      const index = indexFor(llm.servedModel)
-      const predictedOutput = deps.llmSignals
-        ? deps.llmSignals.outputs.predict(
-            { model: llm.servedModel, route: llm.routeKey },
-            promptTokens,
-            llm.maxTokens,
-          ).mean
-        : Math.min(llm.maxTokens ?? 256, 256)
-      const kvNeed = promptTokens + predictedOutput
-
-      scored.length = 0
-      let bestTtft = Number.POSITIVE_INFINITY
-      let warm: Scored | undefined
-      let anyKvOk = false
-      for (const endpoint of eligible) {
-        if (isExcluded(endpoint, ctx)) continue
-        const capacity = deps.llmSignals?.capacity.get(endpoint.id)
-        const rate =
-          capacity && capacity.samples > 0
-            ? capacity.prefillTokensPerSec
-            : options.priorPrefillTokensPerSec
-        const matchedBlocks =
-          hashes.length >= options.minAffinityBlocks ? index.matchedBlocks(endpoint.id, hashes) : 0
-        // A hit is counted in whole blocks and never covers the last token (it must be computed).
-        const hitTokens = Math.min(
-          promptTokens - 1,
-          Math.floor((matchedBlocks * options.blockChars) / charsPerToken),
-        )
-        const uncachedTokens = promptTokens - hitTokens
-        const predictedTtftMs =
-          ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
-        const capacityTokens = kvCapacityTokens(endpoint)
-        const routerKv = endpoint.kvTokens / capacityTokens
-        const snapshot = deps.engineMetrics?.get(endpoint.id)
-        const usedShare = Math.max(routerKv, snapshot?.kvUsage ?? 0)
-        const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
-        const kvOk = kvRoom >= kvNeed || endpoint.inflight === 0
-        anyKvOk ||= kvOk
-        const entry = {
-          endpoint,
-          hitTokens,
-          uncachedTokens,
-          prefillTokensPerSec: rate,
-          predictedTtftMs,
-          kvRoom,
-          kvOk,
-        }
-        scored.push(entry)
-        if (
-          hitTokens > 0 &&
-          (!warm ||
-            hitTokens > warm.hitTokens ||
-            (hitTokens === warm.hitTokens && predictedTtftMs < warm.predictedTtftMs))
-        ) {
-          warm = entry
-        }
-      }
+      const request = score(eligible, ctx, llm)
       if (scored.length === 0) return undefined
+      const { hashes, index, charsPerToken, kvNeed, promptTokens, warm, anyKvOk } = request
+      let bestTtft = Number.POSITIVE_INFINITY
       const usable = anyKvOk ? scored.filter((s) => s.kvOk) : scored
       for (const s of usable) if (s.predictedTtftMs < bestTtft) bestTtft = s.predictedTtftMs
 
@@ -222,12 +160,90 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (ayaDecisionChannel.hasSubscribers) publish(branch, chosen, llm.servedModel, promptTokens)
       return chosen.endpoint
     },
+    canTake(eligible, ctx, ttftSloMs) {
+      const llm = ctx.llm
+      if (!llm) return eligible.length > 0
+      score(eligible, ctx, llm)
+      // An endpoint with nothing queued always can: waiting would not make the prompt shorter.
+      return scored.some(
+        (s) => s.kvOk && (s.predictedTtftMs <= ttftSloMs || s.endpoint.pendingPrefillTokens === 0),
+      )
+    },
     leaseCost(endpoint, ctx) {
       if (lastPlacement && lastPlacement.ctx === ctx && lastPlacement.endpoint === endpoint) {
         return lastPlacement.cost
       }
       return undefined
     },
+  }
+
+  /** Scores every eligible endpoint for the request into `scored`; returns the request's facts. */
+  function score(eligible: readonly Endpoint[], ctx: PickContext, llm: LlmRequest) {
+    const promptTokens = Math.max(1, llm.promptTokens)
+    const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
+    const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
+    const hashes = hashPromptBlocks(
+      llm.promptText.slice(0, fullChars),
+      llm.servedModel,
+      options.blockChars,
+      options.maxPrefixBlocks,
+    )
+    const index = indexFor(llm.servedModel)
+    const predictedOutput = deps.llmSignals
+      ? deps.llmSignals.outputs.predict(
+          { model: llm.servedModel, route: llm.routeKey },
+          promptTokens,
+          llm.maxTokens,
+        ).mean
+      : Math.min(llm.maxTokens ?? 256, 256)
+    const kvNeed = promptTokens + predictedOutput
+    scored.length = 0
+    let warm: Scored | undefined
+    let anyKvOk = false
+    for (const endpoint of eligible) {
+      if (isExcluded(endpoint, ctx)) continue
+      const capacity = deps.llmSignals?.capacity.get(endpoint.id)
+      const rate =
+        capacity && capacity.samples > 0
+          ? capacity.prefillTokensPerSec
+          : options.priorPrefillTokensPerSec
+      const matchedBlocks =
+        hashes.length >= options.minAffinityBlocks ? index.matchedBlocks(endpoint.id, hashes) : 0
+      // A hit is counted in whole blocks and never covers the last token (it must be computed).
+      const hitTokens = Math.min(
+        promptTokens - 1,
+        Math.floor((matchedBlocks * options.blockChars) / charsPerToken),
+      )
+      const uncachedTokens = promptTokens - hitTokens
+      const predictedTtftMs =
+        ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
+      const capacityTokens = kvCapacityTokens(endpoint)
+      const routerKv = endpoint.kvTokens / capacityTokens
+      const snapshot = deps.engineMetrics?.get(endpoint.id)
+      const usedShare = Math.max(routerKv, snapshot?.kvUsage ?? 0)
+      const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
+      const kvOk = kvRoom >= kvNeed || endpoint.inflight === 0
+      anyKvOk ||= kvOk
+      const entry: Scored = {
+        endpoint,
+        hitTokens,
+        uncachedTokens,
+        prefillTokensPerSec: rate,
+        predictedTtftMs,
+        kvRoom,
+        kvOk,
+      }
+      scored.push(entry)
+      if (
+        hitTokens > 0 &&
+        (!warm ||
+          hitTokens > warm.hitTokens ||
+          (hitTokens === warm.hitTokens && predictedTtftMs < warm.predictedTtftMs))
+      ) {
+        warm = entry
+      }
+    }
+    return { hashes, index, charsPerToken, kvNeed, promptTokens, warm, anyKvOk }
   }
 
   /** Power of two choices among the near-best: the one with more KV room wins. */

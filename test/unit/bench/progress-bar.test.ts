@@ -8,7 +8,8 @@ describe('progress bar', () => {
     const bar = createProgressBar({ isTTY: true, write: (s: string) => (text += s) }, 'rr')
     bar.update({ total: 10, sent: 10, done: 10, failed: 1 })
     bar.done()
-    assert.match(text, /^\rrr █+ 100% 10\/10 done, 10 sent, 1 failed\u001b\[K/)
+    assert.ok(text.startsWith('\rrr █'))
+    assert.ok(text.includes('100% 10/10 done, 10 sent, 1 failed\u001b[K'))
     assert.ok(text.endsWith('\n'))
   })
 

@@ -43,7 +43,7 @@ describe('response tap', () => {
       `event: content_block_delta\n${sse({ type: 'content_block_delta', delta: { type: 'text_delta', text: 'Hi' } })}`,
       `event: message_delta\n${sse({ type: 'message_delta', usage: { output_tokens: 7 } })}`,
     ]
-    events.forEach((event, i) => tap.onChunk(Buffer.from(event), i * 10))
+    for (const [i, event] of events.entries()) tap.onChunk(Buffer.from(event), i * 10)
     const result = tap.finish()
     assert.equal(result.firstTokenAtMs, 10)
     assert.deepEqual(result.usage, { promptTokens: 20, completionTokens: 7 })

@@ -1,0 +1,115 @@
+import type { PickContext } from '../balancer/picker.ts'
+import type { UpstreamGroup } from '../balancer/upstream-group.ts'
+import type { AdmissionConfig } from '../config/schema.ts'
+import { type AdmissionQueue, createAdmissionQueue } from '../resilience/admission-queue.ts'
+import type { AdmissionQueueStats, AdmissionRejectReason } from '../resilience/admission-types.ts'
+import type { Clock, Timer } from '../util/clock.ts'
+
+export interface AdmissionAsk {
+  readonly ctx: PickContext
+  readonly priority: number
+  readonly sheddable: boolean
+  readonly tenant: string
+  readonly sizeBytes: number
+  /** Predicted work, for shortest-predicted-first and fair share (tokens). */
+  readonly predictedCost: number
+  readonly signal: AbortSignal
+}
+
+export type AdmissionResult =
+  | { readonly admitted: true; readonly waitedMs: number }
+  | {
+      readonly admitted: false
+      readonly reason: AdmissionRejectReason
+      readonly retryAfterMs: number
+    }
+
+/**
+ * Late binding for one upstream group, on the one admission queue: a request goes straight
+ * through while the queue is empty and the policy can place it within the TTFT SLO; otherwise it
+ * waits, and is let go when the policy says an endpoint can take it (after a completion or a first
+ * token frees capacity, or on a short recheck timer while anything waits).
+ */
+export interface GroupAdmission {
+  acquire(ask: AdmissionAsk): Promise<AdmissionResult> | AdmissionResult
+  /** Capacity changed (a request finished or produced its first token): admit what now fits. */
+  notify(): void
+  stats(): AdmissionQueueStats
+  predictedWaitMs(priority: number): number
+  close(): void
+}
+
+const ADMITTED_AT_ONCE: AdmissionResult = { admitted: true, waitedMs: 0 }
+
+export function createGroupAdmission(
+  group: UpstreamGroup,
+  config: AdmissionConfig,
+  deps: { readonly clock: Clock },
+): GroupAdmission {
+  const queue: AdmissionQueue<AdmissionAsk> = createAdmissionQueue<AdmissionAsk>(
+    {
+      maxEntries: config.maxPending,
+      maxBytes: config.maxPendingBytes,
+      defaultMaxWaitMs: config.maxWaitMs,
+      order: config.order,
+    },
+    deps,
+  )
+  let timer: Timer | undefined
+
+  const drain = () => {
+    // Each admitted request binds to its endpoint before the next is considered, so the policy's
+    // router-side accounting already counts it.
+    while (queue.size > 0) {
+      const admitted = queue.tryAdmit((entry) => group.canTake(entry.value.ctx, config.ttftSloMs))
+      if (!admitted) break
+    }
+    scheduleRecheck()
+  }
+
+  const scheduleRecheck = () => {
+    if (timer || queue.size === 0) return
+    timer = deps.clock.setTimer(config.recheckMs, () => {
+      timer = undefined
+      drain()
+    })
+  }
+
+  return {
+    acquire(ask) {
+      if (queue.size === 0 && group.canTake(ask.ctx, config.ttftSloMs)) return ADMITTED_AT_ONCE
+      if (ask.sheddable && config.shedSheddable) {
+        return {
+          admitted: false,
+          reason: 'LB_ERR_SHED',
+          retryAfterMs: Math.max(1000, queue.predictedWaitMs(ask.priority)),
+        }
+      }
+      const ticket = queue.enqueue({
+        value: ask,
+        priority: ask.priority,
+        tenant: ask.tenant,
+        sizeBytes: ask.sizeBytes,
+        predictedCost: Math.max(1, ask.predictedCost),
+        sheddable: ask.sheddable,
+        maxWaitMs: config.maxWaitMs,
+        signal: ask.signal,
+      })
+      scheduleRecheck()
+      return ticket.outcome.then((outcome) =>
+        outcome.status === 'admitted'
+          ? { admitted: true, waitedMs: outcome.waitedMs }
+          : { admitted: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs },
+      )
+    },
+    notify() {
+      if (queue.size > 0) drain()
+    },
+    stats: () => queue.stats(),
+    predictedWaitMs: (priority) => queue.predictedWaitMs(priority),
+    close() {
+      timer?.clear()
+      queue.close()
+    },
+  }
+}

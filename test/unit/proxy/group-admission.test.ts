@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { UpstreamGroup } from '../../../src/balancer/upstream-group.ts'
+import { createGroupAdmission } from '../../../src/proxy/group-admission.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+
+const config = {
+  ttftSloMs: 1000,
+  maxPending: 2,
+  maxPendingBytes: 1 << 20,
+  maxWaitMs: 500,
+  order: 'fifo' as const,
+  shedSheddable: true,
+  recheckMs: 10,
+  tenantKey: { apiKey: true as const },
+}
+
+function fakeGroup(free: { slots: number }): UpstreamGroup {
+  return { canTake: () => free.slots > 0 } as unknown as UpstreamGroup
+}
+
+const ask = (priority = 0, sheddable = false) => ({
+  ctx: { attempt: 0 },
+  priority,
+  sheddable,
+  tenant: '',
+  sizeBytes: 10,
+  predictedCost: 100,
+  signal: new AbortController().signal,
+})
+
+describe('group admission (late binding)', () => {
+  test('admits at once while the policy can place the request and nothing waits', () => {
+    const admission = createGroupAdmission(fakeGroup({ slots: 1 }), config, {
+      clock: createManualClock(),
+    })
+    assert.deepEqual(admission.acquire(ask()), { admitted: true, waitedMs: 0 })
+    admission.close()
+  })
+
+  test('holds a request until capacity frees, then binds it', async () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const admission = createGroupAdmission(fakeGroup(free), config, { clock })
+    const pending = admission.acquire(ask())
+    assert.ok(pending instanceof Promise)
+    clock.advance(100)
+    free.slots = 1
+    admission.notify()
+    assert.deepEqual(await pending, { admitted: true, waitedMs: 100 })
+    admission.close()
+  })
+
+  test('rechecks on a timer while requests wait, without a notify', async () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const admission = createGroupAdmission(fakeGroup(free), config, { clock })
+    const pending = admission.acquire(ask())
+    free.slots = 1
+    clock.advance(10)
+    assert.equal((await pending).admitted, true)
+    admission.close()
+  })
+
+  test('rejects with LB_ERR_DEADLINE and a Retry-After hint once the wait runs out', async () => {
+    const clock = createManualClock()
+    const admission = createGroupAdmission(fakeGroup({ slots: 0 }), config, { clock })
+    const pending = admission.acquire(ask())
+    clock.advance(600)
+    const result = await pending
+    assert.equal(result.admitted, false)
+    assert.ok(
+      !result.admitted && result.reason === 'LB_ERR_DEADLINE' && result.retryAfterMs >= 1000,
+    )
+    admission.close()
+  })
+
+  test('sheds sheddable work at once under saturation when configured', () => {
+    const admission = createGroupAdmission(fakeGroup({ slots: 0 }), config, {
+      clock: createManualClock(),
+    })
+    const result = admission.acquire(ask(-1, true))
+    assert.ok(!(result instanceof Promise) && !result.admitted && result.reason === 'LB_ERR_SHED')
+    admission.close()
+  })
+
+  test('refuses past maxPending with LB_ERR_QUEUE_FULL', async () => {
+    const admission = createGroupAdmission(fakeGroup({ slots: 0 }), config, {
+      clock: createManualClock(),
+    })
+    void admission.acquire(ask())
+    void admission.acquire(ask())
+    const third = await admission.acquire(ask())
+    assert.ok(!third.admitted && third.reason === 'LB_ERR_QUEUE_FULL')
+    admission.close()
+  })
+})
