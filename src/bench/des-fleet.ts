@@ -1,5 +1,6 @@
 import type { PickContext, Picker } from '../balancer/picker.ts'
 import { findPicker } from '../balancer/picker-registry.ts'
+import { createLlmSignals, type LlmSignals } from '../llm/llm-signals.ts'
 import { createEngine, type Engine } from '../sim/engine.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { Endpoint } from '../upstream/endpoint.ts'
@@ -15,6 +16,8 @@ import type { LoadSample, ReplicaDelta } from './run-record.ts'
 /** N engines behind one picker, as an Aya upstream group would hold them, in virtual time. */
 export interface DesFleet {
   readonly picker: Picker
+  /** What Aya would learn from the traffic (tokens, output lengths, capacity), fed as in HTTP mode. */
+  readonly llmSignals: LlmSignals
   readonly usesHashKey: boolean
   /** The eligible snapshot: every endpoint, one array identity for the whole run. */
   readonly endpoints: readonly Endpoint[]
@@ -47,13 +50,16 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
     { intervalMs: input.scrapeIntervalMs },
     { clock, engines },
   )
+  const llmSignals = createLlmSignals({ clock })
   const picker = definition.create(definition.optionsSchema.parse({}), {
     clock,
     random: createSeededRandom(input.seed),
     engineMetrics: metrics,
+    llmSignals,
   })
   return {
     picker,
+    llmSignals,
     usesHashKey: definition.usesHashKey,
     endpoints,
     metrics,

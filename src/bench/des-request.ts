@@ -42,9 +42,14 @@ export function dispatchDesRequest(
     contentChunks: 0,
     itlSumMs: 0,
   })
+  // Prompt tokens are counted as the proxy counts them: calibrated online from reported usage.
+  const llm = {
+    ...prepared.llm,
+    promptTokens: fleet.llmSignals.tokens.count(prepared.llm.servedModel, prepared.llm.promptText),
+  }
   const ctx: PickContext = {
     attempt: 0,
-    llm: prepared.llm,
+    llm,
     clientIp: '127.0.0.1',
     hashKey: fleet.usesHashKey ? request.sessionId : undefined,
   }
@@ -53,7 +58,9 @@ export function dispatchDesRequest(
     finish(flight, failed(503, 'no endpoint'))
     return flight
   }
-  const lease = endpoint.begin(leaseCostFor(fleet.picker, endpoint, ctx))
+  const cost = leaseCostFor(fleet.picker, endpoint, ctx)
+  const prefillAheadTokens = endpoint.pendingPrefillTokens
+  const lease = endpoint.begin(cost)
   if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
   let firstMs: number | undefined
   let lastMs = 0
@@ -77,6 +84,20 @@ export function dispatchDesRequest(
       onDone(result) {
         const ok = result.finishReason !== 'abort'
         lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
+        fleet.llmSignals.observe({
+          endpoint,
+          llm,
+          sentAtMs: nowMs,
+          ok,
+          prefillAheadTokens,
+          prefillTokens: cost?.prefillTokens ?? llm.promptTokens,
+          tap: {
+            firstTokenAtMs: firstMs,
+            lastTokenAtMs: firstMs === undefined ? undefined : lastMs,
+            contentEvents: chunks,
+            usage: { promptTokens: result.promptTokens, completionTokens: result.completionTokens },
+          },
+        })
         finish(flight, {
           ok,
           status: ok ? 200 : 0,

@@ -1,3 +1,4 @@
+import { createLruNumberSet, type LruNumberSet } from './lru-number-set.ts'
 import { hashText53 } from './text-hash.ts'
 
 /**
@@ -47,38 +48,35 @@ export interface PrefixBlockIndex {
 export interface PrefixBlockIndexOptions {
   /** LRU capacity for an endpoint whose capacity is not given (`lruCapacityPerServer`). */
   readonly defaultCapacityBlocks: number
-}
-
-interface EndpointLru {
-  readonly capacity: number
-  // A Set iterates in insertion order, so delete-then-add makes a hash the most recent and the
-  // first value is always the least recent: an O(1) LRU without a linked list.
-  readonly blocks: Set<number>
+  /**
+   * Refresh a prompt's blocks tail first, so its root is the most recent and is evicted last, as
+   * vLLM frees a sequence's blocks tail first (a match needs the chain from the root). GIE's producer
+   * refreshes in prompt order, the default here, so the llm-d baselines stay faithful.
+   */
+  readonly evictTailFirst?: boolean
 }
 
 export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): PrefixBlockIndex {
-  const byEndpoint = new Map<string, EndpointLru>()
+  const byEndpoint = new Map<string, LruNumberSet>()
   return {
     matchedBlocks(endpointId, hashes) {
       const lru = byEndpoint.get(endpointId)
       if (lru === undefined) return 0
       let matched = 0
-      while (matched < hashes.length && lru.blocks.has(hashes[matched]!)) matched++
+      while (matched < hashes.length && lru.has(hashes[matched]!)) matched++
       return matched
     },
     add(endpointId, hashes, capacityBlocks) {
       if (hashes.length === 0) return
       let lru = byEndpoint.get(endpointId)
       if (lru === undefined) {
-        const capacity = Math.max(1, Math.floor(capacityBlocks ?? options.defaultCapacityBlocks))
-        lru = { capacity, blocks: new Set() }
+        lru = createLruNumberSet(capacityBlocks ?? options.defaultCapacityBlocks)
         byEndpoint.set(endpointId, lru)
       }
-      const { blocks, capacity } = lru
-      for (const hash of hashes) {
-        blocks.delete(hash)
-        blocks.add(hash)
-        if (blocks.size > capacity) blocks.delete(blocks.values().next().value!)
+      if (options.evictTailFirst) {
+        for (let i = hashes.length - 1; i >= 0; i--) lru.touch(hashes[i]!)
+      } else {
+        for (const hash of hashes) lru.touch(hash)
       }
     },
     retainOnly(keep) {
@@ -86,6 +84,6 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
         if (!keep.has(endpointId)) byEndpoint.delete(endpointId)
       }
     },
-    size: (endpointId) => byEndpoint.get(endpointId)?.blocks.size ?? 0,
+    size: (endpointId) => byEndpoint.get(endpointId)?.size ?? 0,
   }
 }

@@ -105,7 +105,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const indexFor = (model: string) => {
     let index = indexes.get(model)
     if (!index) {
-      index = createPrefixBlockIndex({ defaultCapacityBlocks: 1 })
+      index = createPrefixBlockIndex({ defaultCapacityBlocks: 1, evictTailFirst: true })
       indexes.set(model, index)
     }
     return index

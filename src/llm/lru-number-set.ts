@@ -1,0 +1,84 @@
+/**
+ * A bounded set of numbers with least-recently-used eviction, O(1) per operation: a Map from value
+ * to slot and a doubly linked list over preallocated typed arrays. (A plain Set used as an LRU by
+ * delete-then-add leaves tombstones at its front that every eviction must skip, which turns hot
+ * prefix indexes quadratic.) Slots grow on demand up to `capacity`, so small sets stay small.
+ */
+export interface LruNumberSet {
+  readonly size: number
+  readonly capacity: number
+  has(value: number): boolean
+  /** Adds or refreshes `value` as the most recent; evicts the least recent when full. */
+  touch(value: number): void
+}
+
+const NONE = -1
+
+export function createLruNumberSet(capacity: number): LruNumberSet {
+  const max = Math.max(1, Math.floor(capacity))
+  const slotOf = new Map<number, number>()
+  let values = new Float64Array(Math.min(max, 64))
+  let prev = new Int32Array(values.length)
+  let next = new Int32Array(values.length)
+  let used = 0
+  let head = NONE // least recent
+  let tail = NONE // most recent
+
+  const unlink = (slot: number) => {
+    const p = prev[slot]!
+    const n = next[slot]!
+    if (p === NONE) head = n
+    else next[p] = n
+    if (n === NONE) tail = p
+    else prev[n] = p
+  }
+  const append = (slot: number) => {
+    prev[slot] = tail
+    next[slot] = NONE
+    if (tail === NONE) head = slot
+    else next[tail] = slot
+    tail = slot
+  }
+  const grow = () => {
+    const length = Math.min(max, values.length * 2)
+    const grown = new Float64Array(length)
+    grown.set(values)
+    values = grown
+    const grownPrev = new Int32Array(length)
+    grownPrev.set(prev)
+    prev = grownPrev
+    const grownNext = new Int32Array(length)
+    grownNext.set(next)
+    next = grownNext
+  }
+
+  return {
+    get size() {
+      return slotOf.size
+    },
+    capacity: max,
+    has: (value) => slotOf.has(value),
+    touch(value) {
+      const existing = slotOf.get(value)
+      if (existing !== undefined) {
+        if (existing !== tail) {
+          unlink(existing)
+          append(existing)
+        }
+        return
+      }
+      let slot: number
+      if (used < max) {
+        if (used === values.length) grow()
+        slot = used++
+      } else {
+        slot = head
+        unlink(slot)
+        slotOf.delete(values[slot]!)
+      }
+      values[slot] = value
+      slotOf.set(value, slot)
+      append(slot)
+    },
+  }
+}

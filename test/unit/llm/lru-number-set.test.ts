@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { createLruNumberSet } from '../../../src/llm/lru-number-set.ts'
+
+describe('LRU number set', () => {
+  test('evicts the least recently touched value when full', () => {
+    const lru = createLruNumberSet(3)
+    for (const v of [1, 2, 3]) lru.touch(v)
+    lru.touch(1)
+    lru.touch(4)
+    assert.deepEqual(
+      [1, 2, 3, 4].map((v) => lru.has(v)),
+      [true, false, true, true],
+    )
+    assert.equal(lru.size, 3)
+  })
+
+  test('stays fast under heavy refresh churn (no tombstone scans)', () => {
+    const lru = createLruNumberSet(50_000)
+    const started = performance.now()
+    for (let round = 0; round < 40; round++)
+      for (let v = 0; v < 60_000; v += 1) lru.touch(v * 7 + (round % 3))
+    assert.ok(performance.now() - started < 3000)
+    assert.equal(lru.size, 50_000)
+  })
+
+  test('matches a reference model on random operations', () => {
+    const lru = createLruNumberSet(8)
+    const reference: number[] = []
+    let seed = 7
+    for (let i = 0; i < 5000; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      const v = seed % 20
+      const at = reference.indexOf(v)
+      if (at !== -1) reference.splice(at, 1)
+      reference.push(v)
+      if (reference.length > 8) reference.shift()
+      lru.touch(v)
+      for (let k = 0; k < 20; k++) assert.equal(lru.has(k), reference.includes(k))
+    }
+  })
+})
