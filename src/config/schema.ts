@@ -237,6 +237,10 @@ export const routeSchema = z
     gateway: z.literal('models', { error: 'expected "models"' }).optional(),
     /** Header whose value keeps a conversation on one endpoint (LLM routes). */
     sessionHeader: headerName.default('x-session-id'),
+    /** The priority class (or integer) of requests that do not name one in the priority header. */
+    priority: z.union([z.string().min(1), z.number().int()]).optional(),
+    /** Echo the chosen endpoint in `x-aya-endpoint` (off by default: it reveals topology). */
+    debugHeaders: z.boolean().default(false),
     upstream: nonEmptyString('an upstream name').optional(),
     split: z.array(splitEntrySchema).min(1).optional(),
     redirect: redirectSchema.optional(),

@@ -300,6 +300,7 @@ async function dispatchTo(
         appendVia(out)
         applyHeaderEdits(out, routeConfig.responseHeaders)
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
+        if (routeConfig.debugHeaders) out['x-aya-endpoint'] = endpoint.id
         res.writeHead(status, out)
         if (awaitingFirstToken && (status >= 300 || !llm?.stream)) {
           awaitingFirstToken = false
@@ -440,7 +441,11 @@ async function admit(
 ): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
   const priorities = request.runtime.config.priorities
   const raw = ctx.req.headers[priorities.header]
-  const resolved = resolvePriority(Array.isArray(raw) ? raw[0] : raw, priorities)
+  const routeDefault = ctx.route?.config.priority
+  const asked =
+    (Array.isArray(raw) ? raw[0] : raw) ||
+    (routeDefault === undefined ? undefined : String(routeDefault))
+  const resolved = resolvePriority(asked, priorities)
   const aborted = new AbortController()
   const onClose = () => aborted.abort()
   ctx.res.once('close', onClose)

@@ -130,4 +130,33 @@ describe('LLM gateway route (gateway: models)', () => {
     const json = (await res.body.json()) as { error: { type: string; code: string } }
     assert.equal(json.error.code, 'LB_ERR_BODY_TOO_LARGE')
   })
+  test('echoes the chosen endpoint in x-aya-endpoint only when debug headers are on', async (t) => {
+    const plain = await startAya(config())
+    t.after(() => plain.close())
+    const debug = await startAya(
+      config({
+        routes: [
+          { name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models', debugHeaders: true },
+        ],
+      }),
+    )
+    t.after(() => debug.close())
+    const body = JSON.stringify({
+      model: 'llama-3.1-8b',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 1,
+    })
+    const send = (url: string) =>
+      request(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+    const hidden = await send(plain.url)
+    await hidden.body.dump()
+    assert.equal(hidden.headers['x-aya-endpoint'], undefined)
+    const shown = await send(debug.url)
+    await shown.body.dump()
+    assert.match(String(shown.headers['x-aya-endpoint']), /^127\.0\.0\.1:\d+$/)
+  })
 })
