@@ -4,6 +4,7 @@
 // copies the .cpuprofile (open it in Chrome DevTools → Performance) next to the JSON summary.
 //
 //   npm run build && node --import tsx bench/proxy/profile.ts [--duration-s 20] [--top 10]
+//   node --import tsx bench/proxy/profile.ts --analyse bench-out/aya-profile.cpuprofile
 import {
   copyFileSync,
   existsSync,
@@ -17,7 +18,7 @@ import {
 import { SourceMap } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { AYA_CLI, startAya, startNginxOk } from './servers.ts'
 import { fmtInt, markdownTable } from './stats.ts'
@@ -84,12 +85,15 @@ function locate(frame: CallFrame): { file: string; line: number; group: string }
       group: file.startsWith('@') ? file.split('/').slice(0, 2).join('/') : file.split('/')[0]!,
     }
   }
+  // Paths relative to the checkout that holds dist/, wherever the profile is analysed.
+  const dist = path.lastIndexOf('/dist/')
+  const root = dist >= 0 ? path.slice(0, dist) : process.cwd()
   const entry = sourceMapFor(path)?.findEntry(frame.lineNumber, frame.columnNumber)
   if (entry && 'originalSource' in entry) {
     const source = resolve(dirname(path), entry.originalSource.replace(/^file:\/\//, ''))
-    return { file: relative(process.cwd(), source), line: entry.originalLine + 1, group: 'aya' }
+    return { file: relative(root, source), line: entry.originalLine + 1, group: 'aya' }
   }
-  return { file: relative(process.cwd(), path), line, group: 'aya' }
+  return { file: relative(root, path), line, group: 'aya' }
 }
 
 const isNative = (frame: CallFrame) => frame.url === ''
@@ -155,6 +159,53 @@ export function selfTimes(profile: CpuProfile): SelfTime[] {
     .sort((a, b) => b.selfMs - a.selfMs)
 }
 
+/**
+ * Inclusive (total) time of each Aya function: the time spent in it and everything it called,
+ * counted once per sample however deep it recurses. Shows what a call site costs end to end,
+ * e.g. the access log line or the metrics update with their syscalls.
+ */
+export function ayaInclusiveTimes(profile: CpuProfile): SelfTime[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, ProfileNode>()
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parent.set(child, node)
+  }
+  const where = new Map<number, string | undefined>()
+  const ayaLocation = (node: ProfileNode) => {
+    if (!where.has(node.id)) {
+      const frame = node.callFrame
+      const isAya = frame.url.startsWith('file://') && !frame.url.includes('/node_modules/')
+      const at = isAya ? locate(frame) : undefined
+      where.set(node.id, at && `${at.file}:${at.line} ${frame.functionName || '(anonymous)'}`)
+    }
+    return where.get(node.id)
+  }
+  const totals = new Map<string, number>()
+  let busy = 0
+  for (let i = 0; i < profile.samples.length; i++) {
+    const us = profile.timeDeltas[i + 1] ?? 0
+    const leaf = byId.get(profile.samples[i]!)
+    if (!leaf || leaf.callFrame.functionName === '(idle)') continue
+    busy += us
+    const seen = new Set<string>()
+    for (let node: ProfileNode | undefined = leaf; node; node = parent.get(node.id)) {
+      const location = ayaLocation(node)
+      if (location && !seen.has(location)) {
+        seen.add(location)
+        totals.set(location, (totals.get(location) ?? 0) + us)
+      }
+    }
+  }
+  return [...totals.entries()]
+    .map(([location, us]) => ({
+      location,
+      group: 'aya',
+      selfMs: us / 1000,
+      percent: (100 * us) / busy,
+    }))
+    .sort((a, b) => b.selfMs - a.selfMs)
+}
+
 function byGroup(rows: readonly SelfTime[]): SelfTime[] {
   const groups = new Map<string, number>()
   for (const r of rows) groups.set(r.group, (groups.get(r.group) ?? 0) + r.selfMs)
@@ -162,6 +213,59 @@ function byGroup(rows: readonly SelfTime[]): SelfTime[] {
   return [...groups.entries()]
     .map(([group, selfMs]) => ({ location: group, group, selfMs, percent: (100 * selfMs) / all }))
     .sort((a, b) => b.selfMs - a.selfMs)
+}
+
+function table(list: readonly SelfTime[], time = 'self time'): string {
+  return markdownTable(
+    ['#', time, '%', 'function'],
+    list.map((r, i) => [
+      String(i + 1),
+      `${fmtInt(r.selfMs)} ms`,
+      r.percent.toFixed(1),
+      `\`${r.location}\``,
+    ]),
+  )
+}
+
+/** Prints the three tables for a profile and returns them for the JSON summary. */
+export function report(profile: CpuProfile, top: number) {
+  const rows = selfTimes(profile)
+  const groups = byGroup(rows)
+  const inclusive = ayaInclusiveTimes(profile)
+  process.stdout.write(
+    `\nTop ${top} self-time functions, % of busy (non-idle) time; the profile spans start-up, ` +
+      `warm-up and load:\n\n${table(rows.slice(0, top))}\n\nBy package:\n\n${table(groups)}\n` +
+      `\nAya functions by inclusive time (self + callees, % of busy time):\n\n` +
+      `${table(inclusive.slice(0, top), 'total time')}\n`,
+  )
+  return { top: rows.slice(0, 50), groups, ayaInclusive: inclusive.slice(0, 50) }
+}
+
+/** Runs Aya under --cpu-prof and load; returns the path of the .cpuprofile (in `dir`). */
+async function record(
+  dir: string,
+  options: { durationS: number; warmupS: number; connections: number },
+) {
+  const profileDir = join(dir, 'prof')
+  mkdirSync(profileDir)
+  const upstream = await startNginxOk(dir, 'upstream', 0, 'upstream nginx (CPU 0)')
+  const aya = await startAya({
+    dir,
+    cpu: 1,
+    upstreamPort: upstream.port,
+    accessLog: join(dir, 'aya-access.log'),
+    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+  })
+  const url = `http://127.0.0.1:${aya.port}/`
+  const { connections } = options
+  await runWrk({ url, connections, durationS: options.warmupS, cpu: 0 })
+  const { result } = await runWrk({ url, connections, durationS: options.durationS, cpu: 0 })
+  log(`aya under --cpu-prof: ${fmtInt(result.requestsPerSec)} req/s at c=${connections}`)
+  // The profile is written when the process exits normally (SIGTERM → drain → exit).
+  await stop(aya.proc, 15_000)
+  const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'))
+  if (!file) throw new Error('aya exited without writing a .cpuprofile')
+  return { path: join(profileDir, file), wrk: result }
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -174,57 +278,32 @@ async function main(argv: string[]): Promise<void> {
       connections: { type: 'string', default: '50' },
       top: { type: 'string', default: '10' },
       out: { type: 'string', default: 'bench-out/aya-profile.json' },
+      /** Only analyse a saved .cpuprofile; runs nothing. */
+      analyse: { type: 'string' },
     },
   })
-  const durationS = Number(values['duration-s'])
   const top = Number(values.top)
+  if (values.analyse) {
+    report(JSON.parse(readFileSync(values.analyse, 'utf8')) as CpuProfile, top)
+    return
+  }
   if (!existsSync(AYA_CLI)) throw new Error(`${AYA_CLI} is missing: run \`npm run build\` first`)
   ensureTools(log)
   const dir = mkdtempSync(join(tmpdir(), 'aya-bench-profile-'))
-  const profileDir = join(dir, 'prof')
-  mkdirSync(profileDir)
   try {
-    const upstream = await startNginxOk(dir, 'upstream', 0, 'upstream nginx (CPU 0)')
-    const aya = await startAya({
-      dir,
-      cpu: 1,
-      upstreamPort: upstream.port,
-      accessLog: join(dir, 'aya-access.log'),
-      nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    const recorded = await record(dir, {
+      durationS: Number(values['duration-s']),
+      warmupS: Number(values['warmup-s']),
+      connections: Number(values.connections),
     })
-    const url = `http://127.0.0.1:${aya.port}/`
-    const connections = Number(values.connections)
-    await runWrk({ url, connections, durationS: Number(values['warmup-s']), cpu: 0 })
-    const { result } = await runWrk({ url, connections, durationS, cpu: 0 })
-    log(`aya under --cpu-prof: ${fmtInt(result.requestsPerSec)} req/s at c=${connections}`)
-    // The profile is written when the process exits normally (SIGTERM → drain → exit).
-    await stop(aya.proc, 15_000)
-    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'))
-    if (!file) throw new Error('aya exited without writing a .cpuprofile')
-    const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile
-    const rows = selfTimes(profile)
-    const table = (list: readonly SelfTime[]) =>
-      markdownTable(
-        ['#', 'self time', '%', 'function'],
-        list.map((r, i) => [
-          String(i + 1),
-          `${fmtInt(r.selfMs)} ms`,
-          r.percent.toFixed(1),
-          `\`${r.location}\``,
-        ]),
-      )
-    process.stdout.write(
-      `\nTop ${top} self-time functions, % of busy (non-idle) time; the profile spans start-up, warm-up and load:\n\n`,
-    )
-    process.stdout.write(`${table(rows.slice(0, top))}\n\nBy package:\n\n${table(byGroup(rows))}\n`)
+    const profile = JSON.parse(readFileSync(recorded.path, 'utf8')) as CpuProfile
+    const tables = report(profile, top)
     const out = resolve(values.out)
     mkdirSync(dirname(out), { recursive: true })
     const cpuprofile = `${out.replace(/\.json$/, '')}.cpuprofile`
-    copyFileSync(join(profileDir, file), cpuprofile)
-    writeFileSync(
-      out,
-      `${JSON.stringify({ date: new Date().toISOString(), wrk: result, top: rows.slice(0, 50), groups: byGroup(rows) }, null, 2)}\n`,
-    )
+    copyFileSync(recorded.path, cpuprofile)
+    const summary = { date: new Date().toISOString(), wrk: recorded.wrk, ...tables }
+    writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`)
     log(`wrote ${out} and ${cpuprofile}`)
   } finally {
     await stopAll()
@@ -232,9 +311,14 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-process.on('exit', killAllNow)
-main(process.argv.slice(2)).catch((error: unknown) => {
-  killAllNow()
-  process.stderr.write(`bench:profile: ${error instanceof Error ? error.message : String(error)}\n`)
-  process.exitCode = 2
-})
+// Run only as a script, so that the analysis functions can be imported.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.on('exit', killAllNow)
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    killAllNow()
+    process.stderr.write(
+      `bench:profile: ${error instanceof Error ? error.message : String(error)}\n`,
+    )
+    process.exitCode = 2
+  })
+}

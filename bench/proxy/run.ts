@@ -16,6 +16,7 @@ import {
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
   AYA_CLI,
@@ -185,6 +186,8 @@ interface Target {
   readonly c50: Sample[]
   readonly c1: Sample[]
   readonly warmup: Sample[]
+  /** Requests wrk completed against this target in every run, redone ones included. */
+  requestsSent: number
   failure?: string
 }
 
@@ -216,6 +219,7 @@ async function measure(
     target.failure = `${target.name}: wrk failed: ${(error as Error).message}`
     return undefined
   }
+  target.requestsSent += wrk.requests
   const wallS = (performance.now() - t0) / 1000
   const proxyCpuS = (cpuTicks(proc.pid) - p0) / CLK_TCK
   const upstreamCpuS = (cpuTicks(upstream.proc.pid) - u0) / CLK_TCK
@@ -549,7 +553,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const name of options.targets) {
       try {
         const server = await starters[name]()
-        targets.push({ name, server, c50: [], c1: [], warmup: [] })
+        targets.push({ name, server, c50: [], c1: [], warmup: [], requestsSent: 0 })
         log(`${name}: pid ${server.proc.pid} on 127.0.0.1:${server.port}`)
       } catch (error) {
         if (!(error instanceof StartError)) throw error
@@ -581,10 +585,7 @@ export async function main(argv: string[]): Promise<number> {
           accessLogLines: options.accessLog === 'file' ? await countLines(accessLog) : undefined,
           metricsRequestsTotal: await ayaRequestsTotal(aya.server.adminPort),
           // wrk counts only requests completed inside its window; Aya also served the readiness GET.
-          wrkRequestsCompleted: [...aya.warmup, ...aya.c50, ...aya.c1].reduce(
-            (n, s) => n + s.wrk.requests,
-            0,
-          ),
+          wrkRequestsCompleted: aya.requestsSent,
         }
       : undefined
 
@@ -649,21 +650,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.on('exit', killAllNow)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping everything`)
-    void stopAll().finally(() => process.exit(130))
-  })
+// Run only as a script, so that the helpers can be imported.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.on('exit', killAllNow)
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping everything`)
+      void stopAll().finally(() => process.exit(130))
+    })
+  }
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (error: unknown) => {
+      killAllNow()
+      process.stderr.write(
+        `bench:proxy: ${error instanceof Error ? error.message : String(error)}\n`,
+      )
+      process.exitCode = 2
+    },
+  )
 }
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code
-  },
-  (error: unknown) => {
-    killAllNow()
-    process.stderr.write(`bench:proxy: ${error instanceof Error ? error.message : String(error)}\n`)
-    process.exitCode = 2
-  },
-)

@@ -20,6 +20,8 @@ export interface AyaConfigInput {
   /** Trace-time knobs; every one is divided by `speedup` before Aya sees it. */
   readonly timeoutMs: number
   readonly scrapeIntervalMs: number
+  /** The policy's `policyOptions` (`--policy-options`), written into the upstream as given. */
+  readonly policyOptions?: Readonly<Record<string, unknown>> | undefined
 }
 
 /** A trace-time duration as Aya must see it when the simulator runs `speedup` times fast. */
@@ -34,6 +36,9 @@ export function ayaConfigFor(
   const { speedup } = input
   const upstream: Record<string, unknown> = {
     policy: input.policy,
+    ...(input.policyOptions && Object.keys(input.policyOptions).length > 0
+      ? { policyOptions: input.policyOptions }
+      : {}),
     timeouts: {
       connectMs: realMs(Math.min(input.timeoutMs, 5000), speedup),
       firstByteMs: realMs(input.timeoutMs, speedup),

@@ -30,6 +30,11 @@ export interface BenchOptions {
     | { readonly min: number; readonly max: number; readonly precision: number }
     | undefined
   readonly confirmHttp: boolean
+  /**
+   * `--policy-options`: per policy, its `policyOptions` as an upstream would configure them
+   * (unparsed; each was checked against the policy's schema). Policies not named get `{}`.
+   */
+  readonly policyOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>
 }
 
 export const BENCH_USAGE = `Usage:
@@ -60,6 +65,8 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
   --scrape-interval-ms T  how often the router reads engine metrics, trace ms (default 50)
   --sample-interval-ms T  load sampling for the charts, trace ms (default 1000)
   --limit N               replay only the first N requests of the window
+  --policy-options JSON   per-policy policyOptions, e.g. '{"aya":{"affinityCredit":2}}'
+                          (checked against each policy's schema; used in both modes)
   --no-progress           no progress bar
   --rate-scale-min A      sweep: lowest rate scale tried (required for sweep)
   --rate-scale-max B      sweep: highest rate scale tried (required for sweep)
@@ -127,6 +134,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       'sample-interval-ms': { type: 'string' },
       limit: { type: 'string' },
       'no-progress': { type: 'boolean' },
+      'policy-options': { type: 'string' },
       'rate-scale-min': { type: 'string' },
       'rate-scale-max': { type: 'string' },
       precision: { type: 'string' },
@@ -209,5 +217,49 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     showProgress: values['no-progress'] !== true,
     sweep,
     confirmHttp: values['confirm-http'] === true,
+    policyOptions: parsePolicyOptions(values['policy-options'], policies),
   }
+}
+
+/**
+ * `--policy-options JSON`: an object keyed by policy name, each value that policy's
+ * `policyOptions`. Every key must be one of `--policies`, and every value must pass the policy's
+ * own options schema (the same check `aya validate` makes on a config file).
+ */
+export function parsePolicyOptions(
+  text: string | undefined,
+  policies: readonly string[],
+): Readonly<Record<string, Readonly<Record<string, unknown>>>> {
+  if (text === undefined) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new UsageError(`--policy-options is not JSON: ${(error as Error).message}`)
+  }
+  if (!isPlainObject(parsed)) {
+    throw new UsageError('--policy-options must be a JSON object keyed by policy name')
+  }
+  const out: Record<string, Readonly<Record<string, unknown>>> = {}
+  for (const [policy, options] of Object.entries(parsed)) {
+    if (!policies.includes(policy)) {
+      throw new UsageError(`--policy-options names '${policy}', which is not in --policies`)
+    }
+    if (!isPlainObject(options)) {
+      throw new UsageError(`--policy-options.${policy} must be an object`)
+    }
+    const result = findPicker(policy)!.optionsSchema.safeParse(options)
+    if (!result.success) {
+      const problems = result.error.issues
+        .map((issue) => `${[policy, ...issue.path].join('.')}: ${issue.message}`)
+        .join('; ')
+      throw new UsageError(`--policy-options: ${problems}`)
+    }
+    out[policy] = options
+  }
+  return out
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -124,13 +124,18 @@ export async function runBench(
       timeoutMs: options.timeoutMs,
       speedup: options.speedup,
       sloTtftMs: options.sloTtftMs,
+      policyOptions: options.policyOptions[policy],
       prepared,
     }
     const label = `${policy} [${mode}, rate scale ${+rateScale.toPrecision(4)}]`
     const bar = options.showProgress ? createProgressBar(io.stderr, label) : undefined
     const hooks = { onProgress: (p: RunProgress) => bar?.update(p) }
     try {
-      return mode === 'des' ? runDesPolicy(input, hooks) : await runHttpPolicy(input, env, hooks)
+      const record =
+        mode === 'des' ? runDesPolicy(input, hooks) : await runHttpPolicy(input, env, hooks)
+      // What `--policy-options` changed, so the report says which variant of the policy ran.
+      if (input.policyOptions !== undefined) record.diagnostics.policyOptions = input.policyOptions
+      return record
     } finally {
       bar?.done()
     }

@@ -51,7 +51,7 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
     { clock, engines },
   )
   const llmSignals = createLlmSignals({ clock })
-  const picker = definition.create(definition.optionsSchema.parse({}), {
+  const picker = definition.create(definition.optionsSchema.parse(input.policyOptions ?? {}), {
     clock,
     random: createSeededRandom(input.seed),
     engineMetrics: metrics,

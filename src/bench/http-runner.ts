@@ -42,6 +42,7 @@ export async function runHttpPolicy(
     speedup: X,
     timeoutMs: input.timeoutMs,
     scrapeIntervalMs: input.scrapeIntervalMs,
+    policyOptions: input.policyOptions,
   }
   // Which config shape this build of Aya takes (and whether it knows the policy), checked while
   // the fleet starts.

@@ -19,6 +19,8 @@ export interface PolicyRunInput {
   readonly speedup: number
   /** The TTFT SLO, for the validity check of HTTP runs. */
   readonly sloTtftMs: number
+  /** The policy's `policyOptions` (from `--policy-options`), parsed by its schema; `{}` if absent. */
+  readonly policyOptions?: Readonly<Record<string, unknown>> | undefined
   /** Virtual time: requests already built for an earlier run of the same trace. */
   readonly prepared?: PreparedRequests | undefined
 }

@@ -36,7 +36,10 @@ export const ayaOptionsSchema = z
      * How much of the prefill time a warm hit saves is credited to staying warm. 1 is the rule
      * "affinity holds until the warm TTFT exceeds the best cold one by more than the time saved".
      */
-    affinityCredit: z.number().min(0).max(4).default(1),
+    affinityCredit: z.number().min(0).max(1000).default(1),
+    mode: z.enum(['orig', 'cost']).default('orig'),
+    decodeWeight: z.number().min(0).default(0),
+    tieBy: z.enum(['kv', 'inflight']).default('kv'),
     /** Prompts shorter than this many blocks are placed by load alone. */
     minAffinityBlocks: z.int().min(1).default(2),
   })
@@ -74,6 +77,7 @@ interface Scored {
   predictedTtftMs: number
   kvRoom: number
   kvOk: boolean
+  cost: number
 }
 
 /**
@@ -133,7 +137,21 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
 
       let chosen: Scored
       let branch: AyaBranch
-      if (warm && (warm.kvOk || !anyKvOk)) {
+      if (options.mode === 'cost') {
+        let best = Number.POSITIVE_INFINITY
+        for (const s of usable) {
+          s.cost = s.predictedTtftMs + (s.uncachedTokens / s.prefillTokensPerSec) * 1000 * (options.affinityCredit + options.decodeWeight * s.endpoint.inflight)
+          if (s.cost < best) best = s.cost
+        }
+        const limit = best + Math.max(options.nearTieMs, best * options.nearTieShare)
+        let count = 0
+        for (const s of usable) if (s.cost <= limit) count++
+        const nth = (n: number): Scored => { let left = n; for (const s of usable) { if (s.cost > limit) continue; if (left === 0) return s; left-- } return usable[0]! }
+        const a = nth(Math.floor(deps.random() * count))
+        const b = nth(Math.floor(deps.random() * count))
+        chosen = options.tieBy === 'kv' ? (b.kvRoom > a.kvRoom ? b : a) : (b.endpoint.inflight < a.endpoint.inflight ? b : a)
+        branch = warm && chosen === warm ? 'warm' : warm ? 'valve' : 'cold'
+      } else if (warm && (warm.kvOk || !anyKvOk)) {
         const savedMs = (warm.hitTokens / warm.prefillTokensPerSec) * 1000 * options.affinityCredit
         if (warm.predictedTtftMs <= bestTtft + savedMs) {
           chosen = warm
@@ -232,6 +250,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         predictedTtftMs,
         kvRoom,
         kvOk,
+        cost: 0,
       }
       scored.push(entry)
       if (
