@@ -9,8 +9,9 @@ import {
   type EngineMetricsScraper,
 } from './llm/engine-metrics-scraper.ts'
 import { createLlmSignals } from './llm/llm-signals.ts'
+import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
-import { createLogger, type Logger } from './observability/logger.ts'
+import { createLogger, type Logger, logDestination } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
 import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
@@ -113,9 +114,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   let ready = false
   let accessLog = initial.log.access
 
+  const writeAccessLine = createAccessLog(logDestination(logger), () => clock.wallNow())
   const onRequestDone = (ctx: RequestContext) => {
     metrics.observeRequest(ctx)
-    if (accessLog) logAccess(logger, ctx)
+    if (accessLog) writeAccessLine(ctx)
     if (requestDoneChannel.hasSubscribers) requestDoneChannel.publish(ctx)
   }
 
@@ -213,32 +215,4 @@ function withSimEndpoints(config: Config, fleets: ReadonlyMap<string, SimFleet>)
     upstreams[name] = { ...upstream, endpoints: fleet.urls.map((url) => ({ url, weight: 1 })) }
   }
   return { ...config, upstreams }
-}
-
-function logAccess(logger: Logger, ctx: RequestContext): void {
-  logger.info(
-    {
-      requestId: ctx.id,
-      listener: ctx.listener,
-      client: ctx.clientIp,
-      method: ctx.method,
-      url: ctx.url,
-      route: ctx.route?.name,
-      model: ctx.llm?.model,
-      upstream: ctx.upstream,
-      endpoint: ctx.endpoint?.id,
-      attempts: ctx.attempts,
-      status: ctx.status,
-      error: ctx.errorCode,
-      bytesIn: ctx.bytesIn,
-      bytesOut: ctx.bytesOut,
-      upstreamMs: ctx.upstreamLatencyMs === undefined ? undefined : round(ctx.upstreamLatencyMs),
-      durationMs: round(ctx.durationMs),
-    },
-    'access',
-  )
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000
 }

@@ -193,6 +193,14 @@ interface Target {
 
 const log = (line: string) => process.stderr.write(`bench:proxy: ${line}\n`)
 
+/** The temp dir to remove on the way out, also when stopped by a signal. */
+const cleanup: { tempDir?: string } = {}
+
+function removeTempDir(): void {
+  if (cleanup.tempDir) rmSync(cleanup.tempDir, { recursive: true, force: true })
+  delete cleanup.tempDir
+}
+
 async function measure(
   target: Target,
   upstream: Server,
@@ -526,11 +534,13 @@ export async function main(argv: string[]): Promise<number> {
   const watchdog = setTimeout(() => {
     log(`still running after ${budgetS} s: stopping everything`)
     killAllNow()
+    removeTempDir()
     process.exit(3)
   }, budgetS * 1000)
   watchdog.unref()
 
   const dir = mkdtempSync(join(tmpdir(), 'aya-bench-proxy-'))
+  if (!options.keepTmp) cleanup.tempDir = dir
   const accessLog = options.accessLog === 'file' ? join(dir, 'aya-access.log') : '/dev/null'
   const startedAt = new Date()
   const machine = machineInfo()
@@ -646,7 +656,7 @@ export async function main(argv: string[]): Promise<number> {
     await stopAll()
     clearTimeout(watchdog)
     if (options.keepTmp) log(`kept ${dir}`)
-    else rmSync(dir, { recursive: true, force: true })
+    else removeTempDir()
   }
 }
 
@@ -656,7 +666,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping everything`)
-      void stopAll().finally(() => process.exit(130))
+      void stopAll().finally(() => {
+        removeTempDir()
+        process.exit(130)
+      })
     })
   }
   main(process.argv.slice(2)).then(

@@ -11,18 +11,23 @@ export interface ExecResult {
   readonly stderr: string
 }
 
+/** Short-lived commands (wrk, aya validate) still running: stopped too when the run is cut short. */
+const commands = new Set<ChildProcess>()
+
 /** Runs a command to completion (bounded by `timeoutMs`, then SIGKILL); never throws on exit code. */
 export function exec(file: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       file,
       args,
       { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
+        commands.delete(child)
         const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
         resolve({ code, stdout: String(stdout), stderr: String(stderr) })
       },
     )
+    commands.add(child)
   })
 }
 
@@ -211,13 +216,20 @@ export async function stop(proc: Pinned, graceMs = 5000): Promise<void> {
 }
 
 export async function stopAll(): Promise<void> {
+  killCommands()
   await Promise.all([...running].map((proc) => stop(proc)))
 }
 
 /** Last resort from an `exit` handler: synchronous SIGKILL of whatever is still tracked. */
 export function killAllNow(): void {
+  killCommands()
   for (const proc of running) if (!proc.exited) signal(proc.pid, 'SIGKILL')
   running.clear()
+}
+
+function killCommands(): void {
+  for (const child of commands) if (child.pid !== undefined) signal(child.pid, 'SIGKILL')
+  commands.clear()
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

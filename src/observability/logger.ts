@@ -22,6 +22,15 @@ export function createLogger(options: LoggerOptions): Logger {
   )
 }
 
+/** The stream a logger writes to, for writers that format their own lines (the access log). */
+export function logDestination(logger: Logger): { write(line: string): unknown } {
+  const stream = (
+    logger as unknown as Record<symbol, { write(line: string): unknown } | undefined>
+  )[pino.symbols.streamSym]
+  if (!stream) throw new Error('logger has no destination stream')
+  return stream
+}
+
 /** Flushes an async destination before exit. */
 export function flushLogger(logger: Logger): void {
   logger.flush()

@@ -139,17 +139,39 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       let branch: AyaBranch
       if (options.mode === 'cost') {
         let best = Number.POSITIVE_INFINITY
+        let rateSum = 0
+        for (const s of usable) rateSum += s.prefillTokensPerSec
+        const meanRate = rateSum / usable.length
         for (const s of usable) {
-          s.cost = s.predictedTtftMs + (s.uncachedTokens / s.prefillTokensPerSec) * 1000 * (options.affinityCredit + options.decodeWeight * s.endpoint.inflight)
+          s.cost =
+            s.predictedTtftMs +
+            (s.uncachedTokens / meanRate) *
+              1000 *
+              (options.affinityCredit + options.decodeWeight * s.endpoint.inflight)
           if (s.cost < best) best = s.cost
         }
         const limit = best + Math.max(options.nearTieMs, best * options.nearTieShare)
         let count = 0
         for (const s of usable) if (s.cost <= limit) count++
-        const nth = (n: number): Scored => { let left = n; for (const s of usable) { if (s.cost > limit) continue; if (left === 0) return s; left-- } return usable[0]! }
+        const nth = (n: number): Scored => {
+          let left = n
+          for (const s of usable) {
+            if (s.cost > limit) continue
+            if (left === 0) return s
+            left--
+          }
+          return usable[0]!
+        }
         const a = nth(Math.floor(deps.random() * count))
         const b = nth(Math.floor(deps.random() * count))
-        chosen = options.tieBy === 'kv' ? (b.kvRoom > a.kvRoom ? b : a) : (b.endpoint.inflight < a.endpoint.inflight ? b : a)
+        chosen =
+          options.tieBy === 'kv'
+            ? b.kvRoom > a.kvRoom
+              ? b
+              : a
+            : b.endpoint.inflight < a.endpoint.inflight
+              ? b
+              : a
         branch = warm && chosen === warm ? 'warm' : warm ? 'valve' : 'cold'
       } else if (warm && (warm.kvOk || !anyKvOk)) {
         const savedMs = (warm.hitTokens / warm.prefillTokensPerSec) * 1000 * options.affinityCredit
