@@ -194,7 +194,7 @@ interface Target {
 const log = (line: string) => process.stderr.write(`bench:proxy: ${line}\n`)
 
 /** The temp dir to remove on the way out, also when stopped by a signal. */
-const cleanup: { tempDir?: string } = {}
+const cleanup: { tempDir?: string; stopping?: boolean } = {}
 
 function removeTempDir(): void {
   if (cleanup.tempDir) rmSync(cleanup.tempDir, { recursive: true, force: true })
@@ -666,6 +666,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping everything`)
+      cleanup.stopping = true
       void stopAll().finally(() => {
         removeTempDir()
         process.exit(130)
@@ -678,6 +679,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     },
     (error: unknown) => {
       killAllNow()
+      // A run cut short by a signal fails where it stood; the signal handler reports and exits.
+      if (cleanup.stopping) return
       process.stderr.write(
         `bench:proxy: ${error instanceof Error ? error.message : String(error)}\n`,
       )

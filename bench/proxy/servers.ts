@@ -37,12 +37,12 @@ async function ready(server: Server): Promise<Server> {
   const logs = [tail(server.proc.stderrPath), tail(server.proc.stdoutPath, 5)]
     .filter((t) => t !== '')
     .join('\n')
-  await stop(server.proc)
   const got = server.proc.exited
     ? `the process (pid ${server.proc.pid}) exited`
     : answer
       ? `GET ${url} answered ${answer.status} ${JSON.stringify(answer.body.slice(0, 200))}`
       : `GET ${url} found nothing listening within 15 s`
+  await stop(server.proc)
   throw new StartError(`${server.name}: expected 200 "ok", but ${got}${logs ? `\n${logs}` : ''}`)
 }
 

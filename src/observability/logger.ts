@@ -10,7 +10,7 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions): Logger {
   const destination =
-    options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
+    options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 16_000 })
   return pino(
     {
       level: options.level,
