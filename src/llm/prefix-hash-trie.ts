@@ -1,4 +1,4 @@
-import { hashText53 } from './text-hash.ts'
+import { hashText53 } from '../util/text-hash.ts'
 
 /**
  * vLLM production-stack's `HashTrie` (`prefix/hashtrie.py`; research note §3): the request text is

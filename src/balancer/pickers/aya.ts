@@ -40,6 +40,19 @@ export const ayaOptionsSchema = z
     mode: z.enum(['orig', 'cost']).default('orig'),
     decodeWeight: z.number().min(0).default(0),
     tieBy: z.enum(['kv', 'inflight']).default('kv'),
+    fluid: z.boolean().default(false),
+    minWeight: z.number().min(0).default(0),
+    stepWeight: z.number().min(0).default(0),
+    slowdown: z.boolean().default(false),
+    coBatchWeight: z.number().min(0).default(0),
+    floorMs: z.number().min(0).default(50),
+    shrinkSamples: z.number().min(0).default(0),
+    indexFactor: z.number().min(0.1).default(1),
+    bandShare: z.number().min(0).default(0),
+    coAbs: z.boolean().default(false),
+    bandMs: z.number().min(0).default(0),
+    bandDecode: z.number().min(0).default(0),
+    stepTokens: z.number().min(1).default(8192),
     /** Prompts shorter than this many blocks are placed by load alone. */
     minAffinityBlocks: z.int().min(1).default(2),
   })
@@ -103,6 +116,26 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const indexes = new Map<string, PrefixBlockIndex>()
   const fallback = createLeastRequestPicker({ choiceCount: 2 }, deps)
   const scored: Scored[] = []
+  const fluid = new Map<string, { tokens: number; atMs: number }>()
+  const lanes = new Map<string, { items: number[]; head: number; sum: number }>()
+  const laneOf = (endpoint: Endpoint) => {
+    let lane = lanes.get(endpoint.id)
+    if (!lane) { lane = { items: [], head: 0, sum: 0 }; lanes.set(endpoint.id, lane) }
+    const P = endpoint.pendingPrefillTokens
+    while (lane.head < lane.items.length && lane.sum > P) { lane.sum -= lane.items[lane.head]!; lane.head++ }
+    if (lane.head > 64 && lane.head * 2 > lane.items.length) { lane.items = lane.items.slice(lane.head); lane.head = 0 }
+    if (lane.head >= lane.items.length) { lane.items.length = 0; lane.head = 0; lane.sum = 0 }
+    return lane
+  }
+  const backlogOf = (endpoint: Endpoint, rate: number): number => {
+    if (!options.fluid) return endpoint.pendingPrefillTokens
+    const now = deps.clock.now()
+    let f = fluid.get(endpoint.id)
+    if (!f) { f = { tokens: 0, atMs: now }; fluid.set(endpoint.id, f) }
+    f.tokens = Math.min(endpoint.pendingPrefillTokens, Math.max(0, f.tokens - (rate * (now - f.atMs)) / 1000))
+    f.atMs = now
+    return f.tokens
+  }
   // The cost the request just placed charges its endpoint: only the prompt it has to prefill.
   let lastPlacement: { ctx: PickContext; endpoint: Endpoint; cost: LeaseCost } | undefined
 
@@ -142,13 +175,54 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         let rateSum = 0
         for (const s of usable) rateSum += s.prefillTokensPerSec
         const meanRate = rateSum / usable.length
+        let min1 = Number.POSITIVE_INFINITY, min2 = Number.POSITIVE_INFINITY
+        for (const s of usable) { const b = s.endpoint.pendingPrefillTokens; if (b < min1) { min2 = min1; min1 = b } else if (b < min2) min2 = b }
+        let minUncached = Number.POSITIVE_INFINITY
+        for (const s of usable) minUncached = Math.min(minUncached, s.uncachedTokens)
+        const ownS = (minUncached / meanRate) * 1000 + options.floorMs
         for (const s of usable) {
-          s.cost =
+          const b = s.endpoint.pendingPrefillTokens
+          const others = b === min1 ? min2 : min1
+          const dmin = b === min1 ? Math.max(0, Math.min(b + s.uncachedTokens, others) - min1) : 0
+          s.cost = options.minWeight * (dmin / meanRate) * 1000
+          if (b > 0) s.cost += options.stepWeight * (Math.min(s.uncachedTokens, options.stepTokens) / meanRate) * 1000
+          s.cost +=
             s.predictedTtftMs +
             (s.uncachedTokens / meanRate) *
               1000 *
               (options.affinityCredit + options.decodeWeight * s.endpoint.inflight)
+          if (options.slowdown) s.cost /= ownS
+          if (options.coBatchWeight > 0) {
+            const lane = laneOf(s.endpoint)
+            const P = s.endpoint.pendingPrefillTokens
+            if (P > 0) {
+              const B = options.stepTokens
+              const last = P % B
+              if (last > 0) {
+                const delayMs = (Math.min(s.uncachedTokens, B - last) / s.prefillTokensPerSec) * 1000
+                // items ending inside the last step
+                let pos = P
+                let ext = 0
+                for (let i = lane.items.length - 1; i >= lane.head && pos > P - last; i--) {
+                  const size = lane.items[i]!
+                  ext += options.coAbs ? delayMs : delayMs / ((size / meanRate) * 1000 + options.floorMs)
+                  pos -= size
+                }
+                s.cost += options.coBatchWeight * ext * (options.slowdown || options.coAbs ? 1 : options.floorMs)
+              }
+            }
+          }
           if (s.cost < best) best = s.cost
+        }
+        if (options.bandDecode > 0) {
+          const lim = best + Math.max(options.bandMs, best * options.bandShare)
+          let bb = Number.POSITIVE_INFINITY
+          for (const s of usable) {
+            if (s.cost > lim) { s.cost = Number.POSITIVE_INFINITY; continue }
+            s.cost += options.bandDecode * s.endpoint.inflight * (s.uncachedTokens / meanRate) * 1000
+            if (s.cost < bb) bb = s.cost
+          }
+          best = bb
         }
         const limit = best + Math.max(options.nearTieMs, best * options.nearTieShare)
         let count = 0
@@ -187,9 +261,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         branch = anyKvOk ? 'cold' : 'saturated'
       }
 
+      if (options.coBatchWeight > 0) { const lane = laneOf(chosen.endpoint); lane.items.push(chosen.uncachedTokens); lane.sum += chosen.uncachedTokens }
+      if (options.fluid) { const f = fluid.get(chosen.endpoint.id); if (f) f.tokens += chosen.uncachedTokens }
       // Optimistic insert: the engine will hold these blocks once it prefills them.
       const capacityBlocks = Math.floor(
-        (kvCapacityTokens(chosen.endpoint) * charsPerToken) / options.blockChars,
+        (kvCapacityTokens(chosen.endpoint) * charsPerToken * options.indexFactor) / options.blockChars,
       )
       index.add(chosen.endpoint.id, hashes, capacityBlocks)
       lastPlacement = {
@@ -238,15 +314,29 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       : Math.min(llm.maxTokens ?? 256, 256)
     const kvNeed = promptTokens + predictedOutput
     scored.length = 0
+    let pooledWork = 0
+    let pooledN = 0
+    if (options.shrinkSamples > 0 && deps.llmSignals) {
+      for (const endpoint of eligible) {
+        const c = deps.llmSignals.capacity.get(endpoint.id)
+        pooledWork += c.prefillTokensPerSec * c.samples
+        pooledN += c.samples
+      }
+    }
+    const pooledRate = pooledN > 0 ? pooledWork / pooledN : options.priorPrefillTokensPerSec
     let warm: Scored | undefined
     let anyKvOk = false
     for (const endpoint of eligible) {
       if (isExcluded(endpoint, ctx)) continue
       const capacity = deps.llmSignals?.capacity.get(endpoint.id)
-      const rate =
+      let rate =
         capacity && capacity.samples > 0
           ? capacity.prefillTokensPerSec
           : options.priorPrefillTokensPerSec
+      if (options.shrinkSamples > 0) {
+        const n = capacity?.samples ?? 0
+        rate = (n * rate + options.shrinkSamples * pooledRate) / (n + options.shrinkSamples)
+      }
       const matchedBlocks =
         hashes.length >= options.minAffinityBlocks ? index.matchedBlocks(endpoint.id, hashes) : 0
       // A hit is counted in whole blocks and never covers the last token (it must be computed).
@@ -256,7 +346,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       )
       const uncachedTokens = promptTokens - hitTokens
       const predictedTtftMs =
-        ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
+        ((backlogOf(endpoint, rate) + uncachedTokens) / rate) * 1000 + options.overheadMs
       const capacityTokens = kvCapacityTokens(endpoint)
       const routerKv = endpoint.kvTokens / capacityTokens
       const snapshot = deps.engineMetrics?.get(endpoint.id)

@@ -1,4 +1,4 @@
-import { mix32 } from '../util/hash.ts'
+import { mix32 } from './hash.ts'
 
 const FNV_OFFSET = 0x811c9dc5
 const FNV_PRIME = 0x01000193
