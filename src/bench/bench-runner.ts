@@ -265,7 +265,10 @@ function buildMeta(
     speedup: options.speedup,
     seed: options.seed,
     requests: trace.requests.length,
-    arrivalSpanS: (Math.max(...arrivals) - Math.min(...arrivals)) / 1000,
+    arrivalSpanS:
+      (arrivals.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY) -
+        arrivals.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)) /
+      1000,
     maxTokens: trace.maxTokens,
     blockTokens: trace.blockTokens ?? null,
     fleet: {

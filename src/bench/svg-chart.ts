@@ -86,11 +86,12 @@ export function lineChart(options: LineChartOptions): string {
   const ys = all.map(([, y]) => y)
   for (const v of options.vLines ?? []) xs.push(v.x)
   for (const h of options.hLines ?? []) ys.push(h.y)
-  let xMin = xs.length ? Math.min(...xs) : 0
-  let xMax = xs.length ? Math.max(...xs) : 1
+  // A loop, not Math.min(...xs): spreading 300k samples overflows the call stack.
+  let xMin = xs.length ? xs.reduce((a, b) => Math.min(a, b)) : 0
+  let xMax = xs.length ? xs.reduce((a, b) => Math.max(a, b)) : 1
   if (xMax === xMin) xMax = xMin + 1
   const yMin = options.yMin ?? Math.min(0, ...ys)
-  let yMax = options.yMax ?? (ys.length ? Math.max(...ys) : 1)
+  let yMax = options.yMax ?? (ys.length ? ys.reduce((a, b) => Math.max(a, b)) : 1)
   if (yMax <= yMin) yMax = yMin + 1
   if (options.isXLog) {
     xMin = Math.max(xMin, 1e-3)

@@ -50,6 +50,7 @@ export const ayaOptionsSchema = z
     indexFactor: z.number().min(0.1).default(1),
     bandShare: z.number().min(0).default(0),
     coAbs: z.boolean().default(false),
+    sloMs: z.number().min(0).default(0),
     bandMs: z.number().min(0).default(0),
     bandDecode: z.number().min(0).default(0),
     stepTokens: z.number().min(1).default(8192),
@@ -180,6 +181,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         let minUncached = Number.POSITIVE_INFINITY
         for (const s of usable) minUncached = Math.min(minUncached, s.uncachedTokens)
         const ownS = (minUncached / meanRate) * 1000 + options.floorMs
+        const decodeW = options.sloMs > 0 ? options.decodeWeight * Math.max(0, 1 - bestTtft / options.sloMs) : options.decodeWeight
         for (const s of usable) {
           const b = s.endpoint.pendingPrefillTokens
           const others = b === min1 ? min2 : min1
@@ -190,7 +192,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
             s.predictedTtftMs +
             (s.uncachedTokens / meanRate) *
               1000 *
-              (options.affinityCredit + options.decodeWeight * s.endpoint.inflight)
+              (options.affinityCredit + decodeW * s.endpoint.inflight)
           if (options.slowdown) s.cost /= ownS
           if (options.coBatchWeight > 0) {
             const lane = laneOf(s.endpoint)
