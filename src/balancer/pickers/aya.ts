@@ -51,6 +51,7 @@ export const ayaOptionsSchema = z
     bandShare: z.number().min(0).default(0),
     coAbs: z.boolean().default(false),
     sloMs: z.number().min(0).default(0),
+    itlNorm: z.boolean().default(false),
     bandMs: z.number().min(0).default(0),
     bandDecode: z.number().min(0).default(0),
     stepTokens: z.number().min(1).default(8192),
@@ -181,7 +182,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         let minUncached = Number.POSITIVE_INFINITY
         for (const s of usable) minUncached = Math.min(minUncached, s.uncachedTokens)
         const ownS = (minUncached / meanRate) * 1000 + options.floorMs
-        const decodeW = options.sloMs > 0 ? options.decodeWeight * Math.max(0, 1 - bestTtft / options.sloMs) : options.decodeWeight
+        const predOut = Math.max(1, kvNeed - promptTokens)
+        const decodeW = options.itlNorm ? (options.decodeWeight * 80) / predOut : options.sloMs > 0 ? options.decodeWeight * Math.max(0, 1 - bestTtft / options.sloMs) : options.decodeWeight
         for (const s of usable) {
           const b = s.endpoint.pendingPrefillTokens
           const others = b === min1 ? min2 : min1
@@ -217,7 +219,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           if (s.cost < best) best = s.cost
         }
         if (options.bandDecode > 0) {
-          const lim = best + Math.max(options.bandMs, best * options.bandShare)
+          const lim = best + Math.max(options.bandMs, bestTtft * options.bandShare)
           let bb = Number.POSITIVE_INFINITY
           for (const s of usable) {
             if (s.cost > lim) { s.cost = Number.POSITIVE_INFINITY; continue }
