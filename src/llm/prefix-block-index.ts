@@ -1,5 +1,5 @@
-import { createLruNumberSet, type LruNumberSet } from './lru-number-set.ts'
 import { hashText53 } from '../util/text-hash.ts'
+import { createLruNumberSet, type LruNumberSet } from './lru-number-set.ts'
 
 /**
  * GIE's approximate prefix hashing (research note §1.4): the prompt text, not tokens, is cut into
