@@ -17,46 +17,45 @@ export const ayaOptionsSchema = z
     blockChars: z.int().min(8).max(4096).default(64),
     /** Longest prefix tracked, in blocks (64 × 8192 characters ≈ 131k tokens). */
     maxPrefixBlocks: z.int().min(1).default(8192),
+    /** Prompts shorter than this many blocks are not matched: they are placed by load alone. */
+    minAffinityBlocks: z.int().min(1).default(2),
     /** Fixed per-request overhead added to every TTFT prediction, ms. */
     overheadMs: z.number().min(0).default(5),
-    /** Prefill rate assumed for an endpoint before it has answered anything, tokens/s. */
+    /** Prefill rate assumed when nothing has been learned (no LLM signals), tokens/s. */
     priorPrefillTokensPerSec: z.number().positive().default(10_000),
+    /**
+     * Relative noise of one response's evidence about an endpoint's prefill rate. Learned rates are
+     * pooled across the fleet by empirical Bayes: an endpoint's estimate is shrunk toward the
+     * fleet's in proportion to how much of the spread between endpoints this noise explains, so
+     * identical replicas with a few noisy samples look identical, while a GPU that is really
+     * slower shows as slower once its samples say so. 0 uses each estimate as learned.
+     */
+    rateNoise: z.number().min(0).max(10).default(0.5),
     /** KV capacity assumed when the engine does not publish `cache_config_info`, tokens. */
     defaultKvCapacityTokens: z.int().positive().default(262_144),
     /** Most of the KV capacity new work may plan to fill before it waits instead. */
     kvHighWater: z.number().gt(0).max(1).default(0.9),
     /**
-     * Candidates whose predicted TTFT is within this share (or `nearTieMs`) of the best are near
-     * ties; two of them are drawn and the one with more cache room wins, so equal endpoints do not
-     * herd onto one.
+     * What a prompt token the fleet must prefill costs beyond this request's own TTFT, in units
+     * of its prefill time: when prefill compute binds, every token a hit saves is throughput that
+     * the requests behind it get back. A warm endpoint keeps the request while its predicted TTFT
+     * is within (1 + affinityCredit) × the hit's prefill time of the best cold one; past that the
+     * valve releases it. 0 is TTFT-greedy.
      */
-    nearTieShare: z.number().min(0).max(1).default(0.1),
-    nearTieMs: z.number().min(0).default(10),
+    affinityCredit: z.number().min(0).max(1000).default(16),
     /**
-     * How much of the prefill time a warm hit saves is credited to staying warm. 1 is the rule
-     * "affinity holds until the warm TTFT exceeds the best cold one by more than the time saved".
+     * Endpoints whose cost is within this share of the best predicted TTFT (or
+     * `interferenceSlackMs`) of the best cost are near ties, decided by decode interference.
      */
-    affinityCredit: z.number().min(0).max(1000).default(1),
-    mode: z.enum(['orig', 'cost']).default('orig'),
-    decodeWeight: z.number().min(0).default(0),
-    tieBy: z.enum(['kv', 'inflight']).default('kv'),
-    fluid: z.boolean().default(false),
-    minWeight: z.number().min(0).default(0),
-    stepWeight: z.number().min(0).default(0),
-    slowdown: z.boolean().default(false),
-    coBatchWeight: z.number().min(0).default(0),
-    floorMs: z.number().min(0).default(50),
-    shrinkSamples: z.number().min(0).default(0),
-    indexFactor: z.number().min(0.1).default(1),
-    bandShare: z.number().min(0).default(0),
-    coAbs: z.boolean().default(false),
-    sloMs: z.number().min(0).default(0),
-    itlNorm: z.boolean().default(false),
-    bandMs: z.number().min(0).default(0),
-    bandDecode: z.number().min(0).default(0),
-    stepTokens: z.number().min(1).default(8192),
-    /** Prompts shorter than this many blocks are placed by load alone. */
-    minAffinityBlocks: z.int().min(1).default(2),
+    interferenceSlackShare: z.number().min(0).max(4).default(0.3),
+    interferenceSlackMs: z.number().min(0).default(20),
+    /**
+     * Among near ties, each request in flight on an endpoint is charged this share of the stall
+     * the new prefill would impose on it (its uncached prefill time): prefill chunks run in the
+     * same steps as every decode there, so the same prompt hurts fewer streams on a quieter
+     * endpoint. 0 breaks near ties by cost alone.
+     */
+    decodeInterference: z.number().min(0).max(100).default(0.3),
   })
   .strict()
 
@@ -68,7 +67,10 @@ export type AyaBranch = 'warm' | 'valve' | 'cold' | 'saturated' | 'no-llm'
 export interface AyaCandidate {
   readonly endpoint: string
   readonly predictedTtftMs: number
+  /** Predicted TTFT plus the fleet's cost of the prefill this endpoint would need. */
+  readonly costMs: number
   readonly hitTokens: number
+  readonly prefillTokensPerSec: number
   readonly kvOk: boolean
 }
 
@@ -84,60 +86,58 @@ export interface AyaDecision {
 /** Decisions are published here; the observability layer counts them and logs them at debug. */
 export const ayaDecisionChannel = channel('aya:scheduler:decision')
 
+/** One endpoint's scores for the request being placed; entries are reused across picks. */
 interface Scored {
   endpoint: Endpoint
   hitTokens: number
   uncachedTokens: number
   prefillTokensPerSec: number
   predictedTtftMs: number
-  kvRoom: number
+  costMs: number
   kvOk: boolean
-  cost: number
+}
+
+/** What scoring learned about the request itself. */
+interface RequestFacts {
+  hashes: readonly number[]
+  index: PrefixBlockIndex
+  charsPerToken: number
+  promptTokens: number
+  kvNeed: number
+  anyKvOk: boolean
+  /** The usable endpoint holding most of the prompt beyond the shared part, if any. */
+  warm: Scored | undefined
 }
 
 /**
- * Aya's LLM scheduler. For each eligible endpoint it predicts the TTFT this request would see: the
- * prefill already queued there (router-side accounting, updated at dispatch, so a burst sees its
- * own earlier requests) plus the request's own uncached prefill after the prefix match, divided by
- * the endpoint's learned prefill rate. It then:
+ * Aya's LLM scheduler. For each eligible endpoint it predicts the TTFT this request would see
+ * there: the prefill already queued there (router-side accounting, updated at dispatch, so a burst
+ * sees its own earlier requests) plus the request's own uncached prefill after the prefix match,
+ * divided by the endpoint's learned prefill rate. Then:
  *
- * - keeps a prompt on the endpoint holding most of its prefix while that endpoint's predicted TTFT
- *   is within the prefill time the hit saves of the best alternative (warm; a hit is throughput
- *   when prefill compute binds, so affinity is stickier than greedy TTFT);
- * - releases affinity once the warm endpoint is that much worse (the valve);
- * - places cold prompts, and released ones, among the near-best endpoints by power of two choices,
- *   preferring the one with more cache room, so new cache growth lands where it evicts least;
- * - leaves out endpoints whose KV headroom cannot take the prompt plus its predicted output, unless
- *   every endpoint is in that state (saturated: the least-bad is used, and the admission queue in
- *   front decides whether to wait).
+ * - cost = TTFT + affinityCredit × (uncached prefill ÷ the fleet's mean rate): a prefix hit saves
+ *   the fleet work, so the endpoint holding the prefix keeps the request until its TTFT exceeds
+ *   the best alternative's by more than (1 + affinityCredit) × the prefill time the hit saves —
+ *   the saturation valve. A prefix every endpoint holds (a shared system prompt) cancels out.
+ * - endpoints within a TTFT slack of the best cost are near ties; among them the one where the new
+ *   prefill stalls the fewest in-flight streams wins (decode interference), exact ties at random;
+ * - endpoints without KV headroom for the prompt plus its predicted output are left out, unless
+ *   all are (saturated: the least-bad is used; with admission configured the request waits).
  *
- * Engine metrics, when fresh, correct the KV picture (the larger of router-side and reported
- * usage); stale ones count as unknown, never as idle.
+ * Cold prompts therefore go to the endpoint that serves them soonest, which is also where the new
+ * cache growth competes with the least queued work. Engine metrics, when fresh, correct the KV
+ * picture (the larger of router-side and reported usage); stale ones count as unknown, never idle.
  */
 export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const indexes = new Map<string, PrefixBlockIndex>()
   const fallback = createLeastRequestPicker({ choiceCount: 2 }, deps)
-  const scored: Scored[] = []
-  const fluid = new Map<string, { tokens: number; atMs: number }>()
-  const lanes = new Map<string, { items: number[]; head: number; sum: number }>()
-  const laneOf = (endpoint: Endpoint) => {
-    let lane = lanes.get(endpoint.id)
-    if (!lane) { lane = { items: [], head: 0, sum: 0 }; lanes.set(endpoint.id, lane) }
-    const P = endpoint.pendingPrefillTokens
-    while (lane.head < lane.items.length && lane.sum > P) { lane.sum -= lane.items[lane.head]!; lane.head++ }
-    if (lane.head > 64 && lane.head * 2 > lane.items.length) { lane.items = lane.items.slice(lane.head); lane.head = 0 }
-    if (lane.head >= lane.items.length) { lane.items.length = 0; lane.head = 0; lane.sum = 0 }
-    return lane
-  }
-  const backlogOf = (endpoint: Endpoint, rate: number): number => {
-    if (!options.fluid) return endpoint.pendingPrefillTokens
-    const now = deps.clock.now()
-    let f = fluid.get(endpoint.id)
-    if (!f) { f = { tokens: 0, atMs: now }; fluid.set(endpoint.id, f) }
-    f.tokens = Math.min(endpoint.pendingPrefillTokens, Math.max(0, f.tokens - (rate * (now - f.atMs)) / 1000))
-    f.atMs = now
-    return f.tokens
-  }
+  const entries: Scored[] = []
+  let count = 0
+  // Per-decision scratch, indexed like `eligible`: each endpoint's learned log-rate and samples.
+  let logRates = new Float64Array(8)
+  let rateSamples = new Float64Array(8)
+  // Hashing is most of a decision's cost; canTake and pick of the same request share it.
+  let hashed: { llm: LlmRequest; hashes: number[] } | undefined
   // The cost the request just placed charges its endpoint: only the prompt it has to prefill.
   let lastPlacement: { ctx: PickContext; endpoint: Endpoint; cost: LeaseCost } | undefined
 
@@ -163,131 +163,44 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     pick(eligible, ctx) {
       const llm = ctx.llm
       if (!llm) return fallback.pick(eligible, ctx)
-      const request = score(eligible, ctx, llm)
-      if (scored.length === 0) return undefined
-      const { hashes, index, charsPerToken, kvNeed, promptTokens, warm, anyKvOk } = request
-      let bestTtft = Number.POSITIVE_INFINITY
-      const usable = anyKvOk ? scored.filter((s) => s.kvOk) : scored
-      for (const s of usable) if (s.predictedTtftMs < bestTtft) bestTtft = s.predictedTtftMs
+      const facts = score(eligible, ctx, llm)
+      if (count === 0) return undefined
+      const chosen = choose(facts)
+      const branch: AyaBranch = !facts.anyKvOk
+        ? 'saturated'
+        : facts.warm === undefined
+          ? 'cold'
+          : chosen.hitTokens >= facts.warm.hitTokens
+            ? 'warm'
+            : 'valve'
 
-      let chosen: Scored
-      let branch: AyaBranch
-      if (options.mode === 'cost') {
-        let best = Number.POSITIVE_INFINITY
-        let rateSum = 0
-        for (const s of usable) rateSum += s.prefillTokensPerSec
-        const meanRate = rateSum / usable.length
-        let min1 = Number.POSITIVE_INFINITY, min2 = Number.POSITIVE_INFINITY
-        for (const s of usable) { const b = s.endpoint.pendingPrefillTokens; if (b < min1) { min2 = min1; min1 = b } else if (b < min2) min2 = b }
-        let minUncached = Number.POSITIVE_INFINITY
-        for (const s of usable) minUncached = Math.min(minUncached, s.uncachedTokens)
-        const ownS = (minUncached / meanRate) * 1000 + options.floorMs
-        const predOut = Math.max(1, kvNeed - promptTokens)
-        const decodeW = options.itlNorm ? (options.decodeWeight * 80) / predOut : options.sloMs > 0 ? options.decodeWeight * Math.max(0, 1 - bestTtft / options.sloMs) : options.decodeWeight
-        for (const s of usable) {
-          const b = s.endpoint.pendingPrefillTokens
-          const others = b === min1 ? min2 : min1
-          const dmin = b === min1 ? Math.max(0, Math.min(b + s.uncachedTokens, others) - min1) : 0
-          s.cost = options.minWeight * (dmin / meanRate) * 1000
-          if (b > 0) s.cost += options.stepWeight * (Math.min(s.uncachedTokens, options.stepTokens) / meanRate) * 1000
-          s.cost +=
-            s.predictedTtftMs +
-            (s.uncachedTokens / meanRate) *
-              1000 *
-              (options.affinityCredit + decodeW * s.endpoint.inflight)
-          if (options.slowdown) s.cost /= ownS
-          if (options.coBatchWeight > 0) {
-            const lane = laneOf(s.endpoint)
-            const P = s.endpoint.pendingPrefillTokens
-            if (P > 0) {
-              const B = options.stepTokens
-              const last = P % B
-              if (last > 0) {
-                const delayMs = (Math.min(s.uncachedTokens, B - last) / s.prefillTokensPerSec) * 1000
-                // items ending inside the last step
-                let pos = P
-                let ext = 0
-                for (let i = lane.items.length - 1; i >= lane.head && pos > P - last; i--) {
-                  const size = lane.items[i]!
-                  ext += options.coAbs ? delayMs : delayMs / ((size / meanRate) * 1000 + options.floorMs)
-                  pos -= size
-                }
-                s.cost += options.coBatchWeight * ext * (options.slowdown || options.coAbs ? 1 : options.floorMs)
-              }
-            }
-          }
-          if (s.cost < best) best = s.cost
-        }
-        if (options.bandDecode > 0) {
-          const lim = best + Math.max(options.bandMs, bestTtft * options.bandShare)
-          let bb = Number.POSITIVE_INFINITY
-          for (const s of usable) {
-            if (s.cost > lim) { s.cost = Number.POSITIVE_INFINITY; continue }
-            s.cost += options.bandDecode * s.endpoint.inflight * (s.uncachedTokens / meanRate) * 1000
-            if (s.cost < bb) bb = s.cost
-          }
-          best = bb
-        }
-        const limit = best + Math.max(options.nearTieMs, best * options.nearTieShare)
-        let count = 0
-        for (const s of usable) if (s.cost <= limit) count++
-        const nth = (n: number): Scored => {
-          let left = n
-          for (const s of usable) {
-            if (s.cost > limit) continue
-            if (left === 0) return s
-            left--
-          }
-          return usable[0]!
-        }
-        const a = nth(Math.floor(deps.random() * count))
-        const b = nth(Math.floor(deps.random() * count))
-        chosen =
-          options.tieBy === 'kv'
-            ? b.kvRoom > a.kvRoom
-              ? b
-              : a
-            : b.endpoint.inflight < a.endpoint.inflight
-              ? b
-              : a
-        branch = warm && chosen === warm ? 'warm' : warm ? 'valve' : 'cold'
-      } else if (warm && (warm.kvOk || !anyKvOk)) {
-        const savedMs = (warm.hitTokens / warm.prefillTokensPerSec) * 1000 * options.affinityCredit
-        if (warm.predictedTtftMs <= bestTtft + savedMs) {
-          chosen = warm
-          branch = 'warm'
-        } else {
-          chosen = placeCold(usable, bestTtft)
-          branch = 'valve'
-        }
-      } else {
-        chosen = placeCold(usable, bestTtft)
-        branch = anyKvOk ? 'cold' : 'saturated'
-      }
-
-      if (options.coBatchWeight > 0) { const lane = laneOf(chosen.endpoint); lane.items.push(chosen.uncachedTokens); lane.sum += chosen.uncachedTokens }
-      if (options.fluid) { const f = fluid.get(chosen.endpoint.id); if (f) f.tokens += chosen.uncachedTokens }
       // Optimistic insert: the engine will hold these blocks once it prefills them.
       const capacityBlocks = Math.floor(
-        (kvCapacityTokens(chosen.endpoint) * charsPerToken * options.indexFactor) / options.blockChars,
+        (kvCapacityTokens(chosen.endpoint) * facts.charsPerToken) / options.blockChars,
       )
-      index.add(chosen.endpoint.id, hashes, capacityBlocks)
+      facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
       lastPlacement = {
         ctx,
         endpoint: chosen.endpoint,
-        cost: { prefillTokens: chosen.uncachedTokens, kvTokens: kvNeed },
+        cost: { prefillTokens: chosen.uncachedTokens, kvTokens: facts.kvNeed },
       }
-      if (ayaDecisionChannel.hasSubscribers) publish(branch, chosen, llm.servedModel, promptTokens)
+      if (ayaDecisionChannel.hasSubscribers) {
+        publish(branch, chosen, llm.servedModel, facts.promptTokens)
+      }
       return chosen.endpoint
     },
     canTake(eligible, ctx, ttftSloMs) {
       const llm = ctx.llm
       if (!llm) return eligible.length > 0
       score(eligible, ctx, llm)
-      // An endpoint with nothing queued always can: waiting would not make the prompt shorter.
-      return scored.some(
-        (s) => s.kvOk && (s.predictedTtftMs <= ttftSloMs || s.endpoint.pendingPrefillTokens === 0),
-      )
+      // An endpoint with no prefill queued always can: waiting would not make the prompt shorter.
+      for (let i = 0; i < count; i++) {
+        const s = entries[i]!
+        if (s.kvOk && (s.predictedTtftMs <= ttftSloMs || s.endpoint.pendingPrefillTokens === 0)) {
+          return true
+        }
+      }
+      return false
     },
     leaseCost(endpoint, ctx) {
       if (lastPlacement && lastPlacement.ctx === ctx && lastPlacement.endpoint === endpoint) {
@@ -297,17 +210,25 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     },
   }
 
-  /** Scores every eligible endpoint for the request into `scored`; returns the request's facts. */
-  function score(eligible: readonly Endpoint[], ctx: PickContext, llm: LlmRequest) {
-    const promptTokens = Math.max(1, llm.promptTokens)
-    const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
+  function hashesOf(llm: LlmRequest): number[] {
+    if (hashed?.llm === llm) return hashed.hashes
     const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
-    const hashes = hashPromptBlocks(
+    const all = hashPromptBlocks(
       llm.promptText.slice(0, fullChars),
       llm.servedModel,
       options.blockChars,
       options.maxPrefixBlocks,
     )
+    const hashes = all.length >= options.minAffinityBlocks ? all : []
+    hashed = { llm, hashes }
+    return hashes
+  }
+
+  /** Scores every eligible, non-excluded endpoint into `entries[0..count)`. */
+  function score(eligible: readonly Endpoint[], ctx: PickContext, llm: LlmRequest): RequestFacts {
+    const promptTokens = Math.max(1, llm.promptTokens)
+    const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
+    const hashes = hashesOf(llm)
     const index = indexFor(llm.servedModel)
     const predictedOutput = deps.llmSignals
       ? deps.llmSignals.outputs.predict(
@@ -317,102 +238,183 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         ).mean
       : Math.min(llm.maxTokens ?? 256, 256)
     const kvNeed = promptTokens + predictedOutput
-    scored.length = 0
-    let pooledWork = 0
-    let pooledN = 0
-    if (options.shrinkSamples > 0 && deps.llmSignals) {
-      for (const endpoint of eligible) {
-        const c = deps.llmSignals.capacity.get(endpoint.id)
-        pooledWork += c.prefillTokensPerSec * c.samples
-        pooledN += c.samples
+
+    // Learned rates, pooled: log-rates shrink toward the fleet's by the share of their spread
+    // that sampling noise explains (empirical Bayes). One read of each estimate per decision.
+    const capacity = deps.llmSignals?.capacity
+    if (logRates.length < eligible.length) {
+      logRates = new Float64Array(eligible.length * 2)
+      rateSamples = new Float64Array(eligible.length * 2)
+    }
+    let pooledLog = Math.log(options.priorPrefillTokensPerSec)
+    let spreadBeyondNoise = 0
+    if (capacity) {
+      let logSum = 0
+      let samples = 0
+      for (let i = 0; i < eligible.length; i++) {
+        const estimate = capacity.get(eligible[i]!.id)
+        logRates[i] = Math.log(estimate.prefillTokensPerSec)
+        rateSamples[i] = estimate.samples
+        logSum += logRates[i]! * estimate.samples
+        samples += estimate.samples
+      }
+      if (samples > 0) {
+        pooledLog = logSum / samples
+        let spread = 0
+        let noise = 0
+        let sampled = 0
+        for (let i = 0; i < eligible.length; i++) {
+          if (rateSamples[i] === 0) continue
+          spread += (logRates[i]! - pooledLog) ** 2
+          noise += options.rateNoise ** 2 / rateSamples[i]!
+          sampled++
+        }
+        spreadBeyondNoise = Math.max(0, (spread - noise) / sampled)
       }
     }
-    const pooledRate = pooledN > 0 ? pooledWork / pooledN : options.priorPrefillTokensPerSec
-    let warm: Scored | undefined
+
+    count = 0
     let anyKvOk = false
-    for (const endpoint of eligible) {
+    for (let i = 0; i < eligible.length; i++) {
+      const endpoint = eligible[i]!
       if (isExcluded(endpoint, ctx)) continue
-      const capacity = deps.llmSignals?.capacity.get(endpoint.id)
-      let rate =
-        capacity && capacity.samples > 0
-          ? capacity.prefillTokensPerSec
-          : options.priorPrefillTokensPerSec
-      if (options.shrinkSamples > 0) {
-        const n = capacity?.samples ?? 0
-        rate = (n * rate + options.shrinkSamples * pooledRate) / (n + options.shrinkSamples)
+      let logRate = pooledLog
+      if (capacity && rateSamples[i]! > 0) {
+        const noise = options.rateNoise ** 2 / rateSamples[i]!
+        const keep =
+          spreadBeyondNoise + noise > 0 ? spreadBeyondNoise / (spreadBeyondNoise + noise) : 1
+        logRate = pooledLog + keep * (logRates[i]! - pooledLog)
       }
-      const matchedBlocks =
-        hashes.length >= options.minAffinityBlocks ? index.matchedBlocks(endpoint.id, hashes) : 0
+      const rate = Math.exp(logRate)
+      const matchedBlocks = hashes.length > 0 ? index.matchedBlocks(endpoint.id, hashes) : 0
       // A hit is counted in whole blocks and never covers the last token (it must be computed).
       const hitTokens = Math.min(
         promptTokens - 1,
         Math.floor((matchedBlocks * options.blockChars) / charsPerToken),
       )
       const uncachedTokens = promptTokens - hitTokens
-      const predictedTtftMs =
-        ((backlogOf(endpoint, rate) + uncachedTokens) / rate) * 1000 + options.overheadMs
       const capacityTokens = kvCapacityTokens(endpoint)
-      const routerKv = endpoint.kvTokens / capacityTokens
       const snapshot = deps.engineMetrics?.get(endpoint.id)
-      const usedShare = Math.max(routerKv, snapshot?.kvUsage ?? 0)
+      const usedShare = Math.max(endpoint.kvTokens / capacityTokens, snapshot?.kvUsage ?? 0)
       const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
       const kvOk = kvRoom >= kvNeed || endpoint.inflight === 0
       anyKvOk ||= kvOk
-      const entry: Scored = {
-        endpoint,
-        hitTokens,
-        uncachedTokens,
-        prefillTokensPerSec: rate,
-        predictedTtftMs,
-        kvRoom,
-        kvOk,
-        cost: 0,
+
+      let entry = entries[count]
+      if (!entry) {
+        entry = {
+          endpoint,
+          hitTokens: 0,
+          uncachedTokens: 0,
+          prefillTokensPerSec: 0,
+          predictedTtftMs: 0,
+          costMs: 0,
+          kvOk: false,
+        }
+        entries.push(entry)
       }
-      scored.push(entry)
-      if (
-        hitTokens > 0 &&
-        (!warm ||
-          hitTokens > warm.hitTokens ||
-          (hitTokens === warm.hitTokens && predictedTtftMs < warm.predictedTtftMs))
-      ) {
-        warm = entry
-      }
+      count++
+      entry.endpoint = endpoint
+      entry.hitTokens = hitTokens
+      entry.uncachedTokens = uncachedTokens
+      entry.prefillTokensPerSec = rate
+      entry.predictedTtftMs =
+        ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
+      entry.kvOk = kvOk
     }
-    return { hashes, index, charsPerToken, kvNeed, promptTokens, warm, anyKvOk }
+
+    // Costs, over the endpoints that can take the request (all of them when none can).
+    let rateSum = 0
+    let usable = 0
+    let sharedHitTokens = Number.POSITIVE_INFINITY
+    for (let i = 0; i < count; i++) {
+      const s = entries[i]!
+      if (anyKvOk && !s.kvOk) continue
+      rateSum += s.prefillTokensPerSec
+      usable++
+      if (s.hitTokens < sharedHitTokens) sharedHitTokens = s.hitTokens
+    }
+    const meanRate = usable > 0 ? rateSum / usable : Math.exp(pooledLog)
+    let warm: Scored | undefined
+    for (let i = 0; i < count; i++) {
+      const s = entries[i]!
+      if (anyKvOk && !s.kvOk) {
+        s.costMs = Number.POSITIVE_INFINITY
+        continue
+      }
+      s.costMs = s.predictedTtftMs + ((options.affinityCredit * s.uncachedTokens) / meanRate) * 1000
+      if (s.hitTokens > sharedHitTokens && (!warm || s.hitTokens > warm.hitTokens)) warm = s
+    }
+    return {
+      hashes,
+      index,
+      charsPerToken,
+      promptTokens,
+      kvNeed,
+      anyKvOk,
+      warm,
+    }
   }
 
-  /** Power of two choices among the near-best: the one with more KV room wins. */
-  function placeCold(usable: readonly Scored[], bestTtft: number): Scored {
-    const limit = bestTtft + Math.max(options.nearTieMs, bestTtft * options.nearTieShare)
-    let count = 0
-    for (const s of usable) if (s.predictedTtftMs <= limit) count++
-    const nth = (n: number): Scored => {
-      let left = n
-      for (const s of usable) {
-        if (s.predictedTtftMs > limit) continue
-        if (left === 0) return s
-        left--
-      }
-      return usable[0]!
+  /**
+   * The lowest cost wins; endpoints within the slack of it are near ties, decided by the decode
+   * interference they would suffer, exact ties uniformly at random (one pass, no allocation).
+   */
+  function choose(facts: RequestFacts): Scored {
+    let bestCost = Number.POSITIVE_INFINITY
+    let bestTtft = Number.POSITIVE_INFINITY
+    let rateSum = 0
+    let usable = 0
+    for (let i = 0; i < count; i++) {
+      const s = entries[i]!
+      if (s.costMs === Number.POSITIVE_INFINITY && facts.anyKvOk) continue
+      if (s.costMs < bestCost) bestCost = s.costMs
+      if (s.predictedTtftMs < bestTtft) bestTtft = s.predictedTtftMs
+      rateSum += s.prefillTokensPerSec
+      usable++
     }
-    const a = nth(Math.floor(deps.random() * count))
-    const b = nth(Math.floor(deps.random() * count))
-    return b.kvRoom > a.kvRoom ? b : a
+    const meanRate = rateSum / Math.max(1, usable)
+    const limit =
+      bestCost + Math.max(options.interferenceSlackMs, options.interferenceSlackShare * bestTtft)
+    let chosen = entries[0]!
+    let chosenScore = Number.POSITIVE_INFINITY
+    let ties = 0
+    for (let i = 0; i < count; i++) {
+      const s = entries[i]!
+      if (s.costMs > limit) continue
+      const stallMs = (s.uncachedTokens / meanRate) * 1000
+      const tieScore = s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs
+      if (tieScore < chosenScore) {
+        chosen = s
+        chosenScore = tieScore
+        ties = 1
+      } else if (tieScore === chosenScore && deps.random() * ++ties < 1) {
+        chosen = s
+      }
+    }
+    return chosen
   }
 
   function publish(branch: AyaBranch, chosen: Scored, model: string, promptTokens: number): void {
+    const candidates: AyaCandidate[] = []
+    for (let i = 0; i < count; i++) {
+      const s = entries[i]!
+      candidates.push({
+        endpoint: s.endpoint.id,
+        predictedTtftMs: Math.round(s.predictedTtftMs * 10) / 10,
+        costMs: Math.round(s.costMs * 10) / 10,
+        hitTokens: s.hitTokens,
+        prefillTokensPerSec: Math.round(s.prefillTokensPerSec),
+        kvOk: s.kvOk,
+      })
+    }
     const decision: AyaDecision = {
       policy: 'aya',
       branch,
       chosen: chosen.endpoint.id,
       model,
       promptTokens,
-      candidates: scored.map((s) => ({
-        endpoint: s.endpoint.id,
-        predictedTtftMs: Math.round(s.predictedTtftMs * 10) / 10,
-        hitTokens: s.hitTokens,
-        kvOk: s.kvOk,
-      })),
+      candidates,
     }
     ayaDecisionChannel.publish(decision)
   }

@@ -1,0 +1,434 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { PickContext, Picker, PickerDeps } from '../../../../src/balancer/picker.ts'
+import {
+  type AyaDecision,
+  ayaDecisionChannel,
+  ayaOptionsSchema,
+  createAyaPicker,
+} from '../../../../src/balancer/pickers/aya.ts'
+import { parseBenchArgs, UsageError } from '../../../../src/bench/bench-options.ts'
+import { runDesPolicy } from '../../../../src/bench/des-runner.ts'
+import type { LoadedTrace } from '../../../../src/bench/trace-loader.ts'
+import type { TraceRequest } from '../../../../src/bench/trace-request.ts'
+import { createLlmSignals, type LlmSignals } from '../../../../src/llm/llm-signals.ts'
+import {
+  ENGINE_PROFILES,
+  type EngineProfile,
+  H100_LLAMA3_8B,
+} from '../../../../src/sim/profiles.ts'
+import type { Endpoint } from '../../../../src/upstream/endpoint.ts'
+import { createManualClock } from '../../../../src/util/manual-clock.ts'
+import { createSeededRandom } from '../../../../src/util/random.ts'
+import { hold, makeEndpoints } from '../../../conformance/picker-fixtures.ts'
+import { assertHonoursExclusions, llmCtx, routeTo, text } from './llm-fixtures.ts'
+
+// Prompts in these tests are estimated at 4 characters a token, so a 64-character block is 16
+// tokens. Without LLM signals every endpoint prefills at `priorPrefillTokensPerSec` (10k tok/s).
+
+function create(
+  options: Record<string, unknown> = {},
+  deps: Partial<PickerDeps> = {},
+  seed = 1,
+): Picker {
+  return createAyaPicker(ayaOptionsSchema.parse(options), {
+    clock: createManualClock(),
+    random: createSeededRandom(seed),
+    ...deps,
+  })
+}
+
+/** Places `ctx` and charges the lease the proxy would (at dispatch, with the policy's cost). */
+function dispatch(picker: Picker, eligible: readonly Endpoint[], ctx: PickContext): Endpoint {
+  const endpoint = picker.pick(eligible, ctx)
+  assert.ok(endpoint)
+  endpoint.begin(picker.leaseCost?.(endpoint, ctx))
+  return endpoint
+}
+
+/** Uncached prompt tokens queued on the endpoint, as leases in flight would hold them. */
+function queuePrefill(endpoint: Endpoint, tokens: number): void {
+  endpoint.begin({ prefillTokens: tokens })
+}
+
+function recordDecisions(): { decisions: AyaDecision[]; stop(): void } {
+  const decisions: AyaDecision[] = []
+  const onDecision = (message: unknown) => decisions.push(message as AyaDecision)
+  ayaDecisionChannel.subscribe(onDecision)
+  return { decisions, stop: () => ayaDecisionChannel.unsubscribe(onDecision) }
+}
+
+/** Signals whose capacity estimate for each endpoint is `rates[id]` tokens/s, well sampled. */
+function signalsWithRates(rates: Readonly<Record<string, number>>): LlmSignals {
+  const signals = createLlmSignals({ clock: createManualClock() })
+  for (const [id, rate] of Object.entries(rates)) {
+    for (let i = 0; i < 200; i++) {
+      signals.capacity.observe(id, {
+        prefillAheadTokens: 0,
+        prefillTokens: rate,
+        ttftMs: 1000,
+        meanItlMs: 20,
+      })
+    }
+  }
+  return signals
+}
+
+describe('aya picker', () => {
+  it('keeps a warm hit on the endpoint holding its prefix though another is idle', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1, 1])
+    const history = text('conversation', 6400) // 1600 tokens
+    routeTo(picker, eligible, eligible[1]!, history)
+    queuePrefill(eligible[1]!, 3_000)
+    assert.equal(picker.pick(eligible, llmCtx(history + text('turn 2', 200))), eligible[1])
+  })
+
+  it('releases affinity once the warm queue exceeds the best cold one by (1 + credit) × the hit', () => {
+    // With no slack the rule is exact: warm holds while Q(warm) − Q(cold) ≤ (1 + credit) × hit.
+    const options = { affinityCredit: 2, interferenceSlackShare: 0, interferenceSlackMs: 0 }
+    const history = text('conversation', 6400)
+    const followUp = history + text('turn 2', 640) // 1760 tokens, 1600 of them cached on e0
+    const hitTokens = 1600
+    for (const [queued, expected] of [
+      [3 * hitTokens - 100, 'e0'],
+      [3 * hitTokens + 100, 'e1'],
+    ] as const) {
+      const picker = create(options)
+      const eligible = makeEndpoints([1, 1])
+      routeTo(picker, eligible, eligible[0]!, history)
+      queuePrefill(eligible[0]!, queued)
+      assert.equal(picker.pick(eligible, llmCtx(followUp))?.id, expected, `queued ${queued}`)
+    }
+  })
+
+  it('counts the valve and warm hits per branch, and logs every candidate', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const history = text('conversation', 6400)
+    routeTo(picker, eligible, eligible[0]!, history)
+    const recorder = recordDecisions()
+    try {
+      picker.pick(eligible, llmCtx(history + text('a', 64)))
+      queuePrefill(eligible[0]!, 1_000_000)
+      picker.pick(eligible, llmCtx(history + text('b', 64)))
+      picker.pick(eligible, llmCtx(text('fresh', 640)))
+    } finally {
+      recorder.stop()
+    }
+    assert.deepEqual(
+      recorder.decisions.map((d) => d.branch),
+      ['warm', 'valve', 'cold'],
+    )
+    const [warm] = recorder.decisions
+    assert.equal(warm!.candidates.length, 2)
+    assert.ok(warm!.candidates.every((c) => c.predictedTtftMs > 0 && c.costMs >= c.predictedTtftMs))
+  })
+
+  it('does not count a prefix every endpoint holds (a shared system prompt) as affinity', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1, 1])
+    const system = text('you are a helpful assistant', 1280)
+    for (const endpoint of eligible)
+      routeTo(picker, eligible, endpoint, system + text(endpoint.id, 640))
+    queuePrefill(eligible[0]!, 2_000)
+    queuePrefill(eligible[2]!, 2_000)
+    const recorder = recordDecisions()
+    try {
+      assert.equal(picker.pick(eligible, llmCtx(system + text('new user', 640))), eligible[1])
+    } finally {
+      recorder.stop()
+    }
+    assert.equal(recorder.decisions[0]!.branch, 'cold')
+  })
+
+  it('spreads a burst of cold prompts evenly: router-side accounting sees its own dispatches', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1, 1, 1])
+    const counts = new Map<string, number>()
+    for (let i = 0; i < 40; i++) {
+      const endpoint = dispatch(picker, eligible, llmCtx(text(`cold ${i}`, 4000)))
+      counts.set(endpoint.id, (counts.get(endpoint.id) ?? 0) + 1)
+    }
+    assert.deepEqual([...counts.values()], [10, 10, 10, 10])
+  })
+
+  it('breaks exact ties at random, so an idle fleet is not loaded in endpoint order', () => {
+    const firsts = new Set<string>()
+    for (let seed = 1; seed <= 40; seed++) {
+      const picker = create({}, {}, seed)
+      firsts.add(picker.pick(makeEndpoints([1, 1, 1, 1]), llmCtx(text('cold', 640)))!.id)
+    }
+    assert.equal(firsts.size, 4)
+  })
+
+  it('leaves out an endpoint without KV headroom, even the warm one', () => {
+    const picker = create({ defaultKvCapacityTokens: 100_000 })
+    const eligible = makeEndpoints([1, 1])
+    const history = text('conversation', 6400)
+    routeTo(picker, eligible, eligible[0]!, history)
+    eligible[0]!.begin({ kvTokens: 89_000 })
+    assert.equal(picker.pick(eligible, llmCtx(history + text('next', 640))), eligible[1])
+  })
+
+  it('uses the least-bad endpoint when none has KV headroom (saturated)', () => {
+    const picker = create({ defaultKvCapacityTokens: 100_000 })
+    const eligible = makeEndpoints([1, 1])
+    eligible[0]!.begin({ kvTokens: 95_000, prefillTokens: 5_000 })
+    eligible[1]!.begin({ kvTokens: 95_000 })
+    const recorder = recordDecisions()
+    try {
+      assert.equal(picker.pick(eligible, llmCtx(text('any', 640))), eligible[1])
+    } finally {
+      recorder.stop()
+    }
+    assert.equal(recorder.decisions[0]!.branch, 'saturated')
+  })
+
+  it('shifts work to the endpoint it has learned prefills faster, in proportion', () => {
+    const llmSignals = signalsWithRates({ e0: 30_000, e1: 10_000 })
+    // A burst that is never answered: only the queues (and, by default, the streams) grow.
+    const split = (options: Record<string, unknown>) => {
+      const picker = create(options, { llmSignals })
+      const eligible = makeEndpoints([1, 1])
+      const tokens = new Map<string, number>()
+      for (let i = 0; i < 80; i++) {
+        const ctx = llmCtx(text(`cold ${i}`, 8000))
+        const endpoint = dispatch(picker, eligible, ctx)
+        tokens.set(endpoint.id, (tokens.get(endpoint.id) ?? 0) + ctx.llm!.promptTokens)
+      }
+      return tokens.get('e0')! / tokens.get('e1')!
+    }
+    // Queues fill in proportion to the rates (3:1, shrunk a little toward the pooled rate).
+    const byQueue = split({ decodeInterference: 0 })
+    assert.ok(byQueue > 2.5 && byQueue < 3.1, `fast:slow work ${byQueue.toFixed(2)}`)
+    // Decode interference leans near ties toward the endpoint with fewer streams in flight.
+    const withStreams = split({})
+    assert.ok(withStreams > 1.8 && withStreams <= byQueue, `fast:slow ${withStreams.toFixed(2)}`)
+  })
+
+  it('pools early, noisy rate estimates; a difference the samples support shows through', () => {
+    /** The ratio of the rates aya uses for e0 and e1 after `n` responses each, e0 twice as fast. */
+    const usedRatio = (n: number, options: Record<string, unknown> = {}) => {
+      const llmSignals = createLlmSignals({ clock: createManualClock() })
+      for (let i = 0; i < n; i++) {
+        for (const [id, tokens] of [
+          ['e0', 40_000],
+          ['e1', 20_000],
+        ] as const) {
+          llmSignals.capacity.observe(id, {
+            prefillAheadTokens: 0,
+            prefillTokens: tokens,
+            ttftMs: 1000,
+            meanItlMs: undefined,
+          })
+        }
+      }
+      const picker = create(options, { llmSignals })
+      const recorder = recordDecisions()
+      try {
+        picker.pick(makeEndpoints([1, 1]), llmCtx(text('x', 640)))
+      } finally {
+        recorder.stop()
+      }
+      const [e0, e1] = recorder.decisions[0]!.candidates
+      return e0!.prefillTokensPerSec / e1!.prefillTokensPerSec
+    }
+    assert.ok(usedRatio(3) < 1.3, `${usedRatio(3)} after 3 responses`)
+    assert.ok(usedRatio(3, { rateNoise: 0 }) > 1.8, 'unpooled')
+    assert.ok(usedRatio(200) > 1.8, `${usedRatio(200)} after 200 responses`)
+  })
+
+  it('breaks near ties by decode interference: the prefill goes where fewer streams stall', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    hold(eligible[0]!, 30)
+    queuePrefill(eligible[1]!, 300) // 30 ms more queue on e1, within the 20 % slack
+    assert.equal(picker.pick(eligible, llmCtx(text('cold', 16_000))), eligible[1])
+    queuePrefill(eligible[1]!, 40_000) // far outside it: TTFT decides
+    assert.equal(picker.pick(eligible, llmCtx(text('other', 16_000))), eligible[0])
+  })
+
+  it('charges its lease only the uncached prefill, plus prompt and predicted output as KV', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const history = text('conversation', 6400)
+    routeTo(picker, eligible, eligible[0]!, history)
+    const ctx = llmCtx(history + text('next', 640), { maxTokens: 100 })
+    const endpoint = picker.pick(eligible, ctx)
+    assert.equal(endpoint, eligible[0])
+    const cost = picker.leaseCost!(endpoint!, ctx)
+    assert.deepEqual(cost, { prefillTokens: 1760 - 1600, kvTokens: 1760 + 100 })
+    assert.equal(picker.leaseCost!(eligible[1]!, ctx), undefined)
+    assert.equal(picker.leaseCost!(endpoint!, llmCtx(history)), undefined)
+  })
+
+  it('canTake: false while every endpoint’s predicted TTFT exceeds the SLO, true once one is idle', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const ctx = llmCtx(text('prompt', 4000)) // 1000 tokens: 100 ms alone
+    queuePrefill(eligible[0]!, 50_000) // 5 s of queue
+    const lease = eligible[1]!.begin({ prefillTokens: 50_000 })
+    assert.equal(picker.canTake!(eligible, ctx, 2_000), false)
+    assert.equal(picker.canTake!(eligible, ctx, 6_000), true)
+    lease.firstToken()
+    assert.equal(picker.canTake!(eligible, ctx, 2_000), true)
+    assert.equal(picker.pick(eligible, ctx), eligible[1])
+  })
+
+  it('canTake: false when no endpoint has KV headroom for the request', () => {
+    const picker = create({ defaultKvCapacityTokens: 100_000 })
+    const eligible = makeEndpoints([1, 1])
+    for (const endpoint of eligible) endpoint.begin({ kvTokens: 95_000 })
+    assert.equal(picker.canTake!(eligible, llmCtx(text('prompt', 4000)), 2_000), false)
+  })
+
+  it('never returns an excluded endpoint', () => {
+    assertHonoursExclusions(create())
+    assertHonoursExclusions(create({ affinityCredit: 0, decodeInterference: 0 }, {}, 9))
+  })
+
+  it('returns undefined when every endpoint is excluded, and places non-LLM requests by load', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    assert.equal(picker.pick(eligible, llmCtx(text('x', 640), {}, ['e0', 'e1'])), undefined)
+    hold(eligible[0]!, 5)
+    assert.equal(picker.pick(eligible, { attempt: 0 }), eligible[1])
+  })
+})
+
+describe('aya on a mixed fleet (virtual time)', () => {
+  // A GPU the simulator does not ship and Aya has never seen: a third of an H100's prefill
+  // compute, a quarter of its chunk budget and slower decode.
+  const slowProfile: EngineProfile = Object.freeze({
+    ...H100_LLAMA3_8B,
+    name: 'test-unseen-gpu',
+    maxNumBatchedTokens: 2048,
+    stepTime: Object.freeze({
+      ...H100_LLAMA3_8B.stepTime,
+      memoryBaseMs: 9,
+      computePerPrefillTokenMs: 0.1,
+      computePerDecodeSeqMs: 0.05,
+    }),
+  })
+  const profiles = ENGINE_PROFILES as Map<string, EngineProfile>
+  before(() => profiles.set(slowProfile.name, slowProfile))
+  after(() => profiles.delete(slowProfile.name))
+
+  /** A full-chunk prefill rate of the profile, tokens/s: what Aya should learn. */
+  const chunkRate = (profile: EngineProfile) => {
+    const chunk = profile.maxNumBatchedTokens
+    const { overheadMs, computePerPrefillTokenMs } = profile.stepTime
+    return (chunk / (overheadMs + computePerPrefillTokenMs * chunk)) * 1000
+  }
+
+  /**
+   * Poisson arrivals of prompts without shared prefixes at about 95 % of the fleet's prefill
+   * capacity, where a proportional split is what keeps every queue short. (Below that, lowest
+   * predicted TTFT rightly gives the fast GPUs more than their share: they finish sooner.)
+   */
+  function trace(): LoadedTrace {
+    const random = createSeededRandom(42)
+    const requests: TraceRequest[] = []
+    let atMs = 0
+    for (let id = 0; id < 1500; id++) {
+      atMs += -Math.log(1 - random()) * (1000 / 44)
+      const inputTokens = 500 + Math.floor(random() * 2500)
+      requests.push({ id, atMs, inputTokens, outputTokens: 16 + Math.floor(random() * 48) })
+    }
+    return {
+      name: 'mixed-fleet-test',
+      format: 'sharegpt',
+      timing: 'poisson',
+      requests,
+      rows: requests.length,
+      blockTokens: undefined,
+      maxTokens: 64,
+      rebase: { traceStartMs: 0, firstKeptMs: 0 },
+      clipping: { maxInputTokens: 131_000, clippedRequests: 0 },
+    }
+  }
+
+  it('splits prefill work between fast and unseen slow GPUs within 15 % of the learned rates', () => {
+    const recorder = recordDecisions()
+    let record: ReturnType<typeof runDesPolicy>
+    try {
+      record = runDesPolicy({
+        trace: trace(),
+        policy: 'aya',
+        replicas: 4,
+        profile: `h100-llama3-8b:2,${slowProfile.name}:2`,
+        seed: 1,
+        scrapeIntervalMs: 50,
+        sampleIntervalMs: 1000,
+        timeoutMs: 300_000,
+        speedup: 1,
+        sloTtftMs: 2000,
+      })
+    } finally {
+      recorder.stop()
+    }
+    assert.equal(record.outcomes.filter((o) => !o.ok).length, 0)
+    const work = record.replicas.map((r) => r.prefixQueries - r.prefixHits)
+    const rates = recorder.decisions.at(-1)!.candidates.map((c) => c.prefillTokensPerSec)
+    const fastWork = work[0]! + work[1]!
+    const slowWork = work[2]! + work[3]!
+    const fastRate = rates[0]! + rates[1]!
+    const slowRate = rates[2]! + rates[3]!
+    // The rates Aya learned from TTFTs alone are the GPUs' real ones, within 15 %.
+    rates.forEach((rate, i) => {
+      const truth = chunkRate(i < 2 ? H100_LLAMA3_8B : slowProfile)
+      assert.ok(Math.abs(rate / truth - 1) < 0.15, `replica ${i}: learned ${rate}, true ${truth}`)
+    })
+    const ratio = fastWork / slowWork / (fastRate / slowRate)
+    assert.ok(
+      ratio > 0.85 && ratio < 1.15,
+      `work ${work.join(', ')}; learned ${rates.join(', ')} tok/s; work/rate ratio ${ratio.toFixed(2)}`,
+    )
+  })
+})
+
+describe('aya bench --policy-options', () => {
+  const base = [
+    '--trace',
+    't.jsonl',
+    '--replicas',
+    '2',
+    '--profile',
+    'h100-llama3-8b',
+    '--out',
+    '/tmp/x',
+  ]
+
+  it('passes each policy its options, checked by its schema', () => {
+    const options = parseBenchArgs([
+      ...base,
+      '--policies',
+      'aya,round-robin',
+      '--policy-options',
+      '{"aya":{"affinityCredit":2}}',
+    ])
+    assert.ok(options !== 'help')
+    assert.deepEqual(options.policyOptions, { aya: { affinityCredit: 2 } })
+    const none = parseBenchArgs([...base, '--policies', 'aya'])
+    assert.ok(none !== 'help')
+    assert.deepEqual(none.policyOptions, {})
+  })
+
+  it('refuses bad JSON, unknown policies, unknown keys and out-of-range values', () => {
+    for (const json of [
+      '{aya',
+      '[1]',
+      '{"llm-d-sticky":{}}',
+      '{"aya":3}',
+      '{"aya":{"bogus":1}}',
+      '{"aya":{"affinityCredit":-1}}',
+    ]) {
+      assert.throws(
+        () => parseBenchArgs([...base, '--policies', 'aya', '--policy-options', json]),
+        UsageError,
+        json,
+      )
+    }
+  })
+})
