@@ -138,6 +138,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   let rateSamples = new Float64Array(8)
   // Hashing is most of a decision's cost; canTake and pick of the same request share it.
   let hashed: { llm: LlmRequest; hashes: number[] } | undefined
+  // The SLO the admission queue last asked `canTake` about, for that request's pick.
+  let sloHint: { ctx: PickContext; ttftSloMs: number } | undefined
   // The cost the request just placed charges its endpoint: only the prompt it has to prefill.
   let lastPlacement: { ctx: PickContext; endpoint: Endpoint; cost: LeaseCost } | undefined
 
@@ -165,7 +167,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (!llm) return fallback.pick(eligible, ctx)
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
-      const chosen = choose(facts)
+      const chosen = choose(sloHint?.ctx === ctx ? sloHint.ttftSloMs : undefined)
       const branch: AyaBranch = !facts.anyKvOk
         ? 'saturated'
         : facts.warm === undefined
@@ -193,6 +195,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const llm = ctx.llm
       if (!llm) return eligible.length > 0
       score(eligible, ctx, llm)
+      sloHint = { ctx, ttftSloMs }
       // An endpoint with no prefill queued always can: waiting would not make the prompt shorter.
       for (let i = 0; i < count; i++) {
         const s = entries[i]!
@@ -360,14 +363,27 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    * The lowest cost wins; endpoints within the slack of it are near ties, decided by the decode
    * interference they would suffer, exact ties uniformly at random (one pass, no allocation).
    */
-  function choose(facts: RequestFacts): Scored {
+  function choose(ttftSloMs: number | undefined): Scored {
+    // Admission let the request through because some endpoint can start it within its SLO: keep
+    // to those, so the pick does what `canTake` promised.
+    if (ttftSloMs !== undefined) {
+      let anyWithin = false
+      for (let i = 0; i < count; i++) {
+        const s = entries[i]!
+        if (Number.isFinite(s.costMs) && s.predictedTtftMs <= ttftSloMs) anyWithin = true
+      }
+      for (let i = 0; i < count && anyWithin; i++) {
+        const s = entries[i]!
+        if (s.predictedTtftMs > ttftSloMs) s.costMs = Number.POSITIVE_INFINITY
+      }
+    }
     let bestCost = Number.POSITIVE_INFINITY
     let bestTtft = Number.POSITIVE_INFINITY
     let rateSum = 0
     let usable = 0
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
-      if (s.costMs === Number.POSITIVE_INFINITY && facts.anyKvOk) continue
+      if (!Number.isFinite(s.costMs)) continue
       if (s.costMs < bestCost) bestCost = s.costMs
       if (s.predictedTtftMs < bestTtft) bestTtft = s.predictedTtftMs
       rateSum += s.prefillTokensPerSec

@@ -276,6 +276,19 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, ctx), eligible[1])
   })
 
+  it('after canTake, picks an endpoint that keeps the SLO it promised, over a warm one', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const history = text('conversation', 6400)
+    routeTo(picker, eligible, eligible[0]!, history)
+    queuePrefill(eligible[0]!, 25_000) // warm, but 2.5 s of queue; sticky enough without an SLO
+    const ctx = llmCtx(history + text('next', 640))
+    assert.equal(picker.pick(eligible, ctx), eligible[0])
+    const admitted = llmCtx(history + text('next', 640))
+    assert.equal(picker.canTake!(eligible, admitted, 2_000), true)
+    assert.equal(picker.pick(eligible, admitted), eligible[1])
+  })
+
   it('canTake: false when no endpoint has KV headroom for the request', () => {
     const picker = create({ defaultKvCapacityTokens: 100_000 })
     const eligible = makeEndpoints([1, 1])
