@@ -113,7 +113,8 @@ interface RequestFacts {
  * Aya's LLM scheduler. For each eligible endpoint it predicts the TTFT this request would see
  * there: the prefill already queued there (router-side accounting, updated at dispatch, so a burst
  * sees its own earlier requests) plus the request's own uncached prefill after the prefix match,
- * divided by the endpoint's learned prefill rate. Then:
+ * divided by the endpoint's learned prefill rate (pooled across the fleet by empirical Bayes, so a
+ * few noisy early samples cannot tell identical replicas apart, while a slower GPU shows). Then:
  *
  * - cost = TTFT + affinityCredit × (uncached prefill ÷ the fleet's mean rate): a prefix hit saves
  *   the fleet work, so the endpoint holding the prefix keeps the request until its TTFT exceeds
@@ -122,7 +123,9 @@ interface RequestFacts {
  * - endpoints within a TTFT slack of the best cost are near ties; among them the one where the new
  *   prefill stalls the fewest in-flight streams wins (decode interference), exact ties at random;
  * - endpoints without KV headroom for the prompt plus its predicted output are left out, unless
- *   all are (saturated: the least-bad is used; with admission configured the request waits).
+ *   all are (saturated: the least-bad is used; with admission configured the request waits);
+ * - a request the admission queue let through (`canTake` said some endpoint starts it within the
+ *   SLO) is placed on one of those endpoints.
  *
  * Cold prompts therefore go to the endpoint that serves them soonest, which is also where the new
  * cache growth competes with the least queued work. Engine metrics, when fresh, correct the KV
