@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ayaBinPath } from '../../src/bench/aya-paths.ts'
 import { runBenchCommand } from '../../src/bench/bench-command.ts'
 import type { PolicyResult } from '../../src/bench/policy-summary.ts'
-import { NO_TRACES, TRACE_FILES, tracePath } from '../unit/bench/shared-traces.ts'
-
-const SKIP = NO_TRACES || (existsSync(ayaBinPath()) ? false : 'dist/ is not built (npm run build)')
+import { TRACE_FILES, tracePath } from '../unit/bench/shared-traces.ts'
 
 interface Report {
   meta: Record<string, unknown>
@@ -54,7 +50,7 @@ function within(a: number, b: number, fraction: number): boolean {
   return Math.abs(a - b) <= fraction * Math.max(a, b)
 }
 
-describe('aya bench over HTTP', { skip: SKIP }, () => {
+describe('aya bench over HTTP', () => {
   it('replays a slice through real Aya and simulator processes', async (t) => {
     const report = await bench(t, [
       '--trace',

@@ -5,9 +5,9 @@ import { createPromptBuilder } from '../../src/bench/prompt-builder.ts'
 import { loadTrace } from '../../src/bench/trace-loader.ts'
 import { createSimFleet } from '../../src/sim/fleet.ts'
 import { createSeededRandom } from '../../src/util/random.ts'
-import { NO_TRACES, TRACE_FILES, tracePath } from '../unit/bench/shared-traces.ts'
+import { TRACE_FILES, tracePath } from '../unit/bench/shared-traces.ts'
 
-describe('bench prompts over real simulator HTTP', { skip: NO_TRACES }, () => {
+describe('bench prompts over real simulator HTTP', () => {
   it('usage.prompt_tokens equals the trace input length on sampled rows of every trace', async (t) => {
     const fleet = await createSimFleet({ replicas: 1, profile: 'h100-llama3-8b', speedup: 1000 })
     t.after(() => fleet.close())

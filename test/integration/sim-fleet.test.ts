@@ -41,7 +41,7 @@ describe('sim fleet', () => {
       if (fleet)
         assert.deepEqual(fleet.urls, [`http://127.0.0.1:${port}`, `http://127.0.0.1:${port + 1}`])
     }
-    if (!fleet) return t.skip('no two consecutive free ports found')
+    assert.ok(fleet, 'no two consecutive free ports found in 5 tries')
     t.after(() => fleet.close())
   })
 

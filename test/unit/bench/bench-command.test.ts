@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBenchCommand } from '../../../src/bench/bench-command.ts'
 import { POLICY_RESULT_KEYS } from '../../../src/bench/policy-summary.ts'
-import { NO_TRACES, TRACE_FILES, tracePath } from './shared-traces.ts'
+import { TRACE_FILES, tracePath } from './shared-traces.ts'
 
 function capture() {
   const out = { stdout: '', stderr: '' }
@@ -135,9 +135,7 @@ describe('aya bench command', () => {
     assert.match(out.stderr, /not a Mooncake/)
   })
 
-  it('runs two policies in virtual time and writes the report with the documented keys', {
-    skip: NO_TRACES,
-  }, async (t) => {
+  it('runs two policies in virtual time and writes the report with the documented keys', async (t) => {
     const dir = await tempDir(t)
     const { out, io } = capture()
     const code = await runBenchCommand(
@@ -191,7 +189,7 @@ describe('aya bench command', () => {
     assert.match(out.stdout, /round-robin\t/)
   })
 
-  it('sweeps for each policy’s knee in virtual time', { skip: NO_TRACES }, async (t) => {
+  it('sweeps for each policy’s knee in virtual time', async (t) => {
     const dir = await tempDir(t)
     const { out, io } = capture()
     const code = await runBenchCommand(

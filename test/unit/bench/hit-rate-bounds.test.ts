@@ -9,7 +9,7 @@ import { createEngine } from '../../../src/sim/engine.ts'
 import { H100_LLAMA3_8B } from '../../../src/sim/profiles.ts'
 import { chatPromptIdentity } from '../../../src/sim/sim-tokenizer.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
-import { NO_TRACES, TRACE_FILES, tracePath } from './shared-traces.ts'
+import { TRACE_FILES, tracePath } from './shared-traces.ts'
 
 const req = (
   id: number,
@@ -100,9 +100,7 @@ describe('prefix hit-rate bounds', () => {
     assert.equal(small.idealPrefixHitRate, big.idealPrefixHitRate)
   })
 
-  it('KV block keys match the simulator’s hashes of the real text', {
-    skip: NO_TRACES,
-  }, async () => {
+  it('KV block keys match the simulator’s hashes of the real text', async () => {
     const requests = (await mooncakeSlice(120)).slice(0, 120)
     const prompts = createPromptBuilder({ seed: 1, blockTokens: 128 })
     let unique = 0
@@ -121,9 +119,7 @@ describe('prefix hit-rate bounds', () => {
     assert.equal(new Set(keyOf.values()).size, keyOf.size, 'distinct keys, distinct blocks')
   })
 
-  it('ideal equals brute force over real prompt text, and an infinite LRU equals ideal', {
-    skip: NO_TRACES,
-  }, async () => {
+  it('ideal equals brute force over real prompt text, and an infinite LRU equals ideal', async () => {
     const requests = await mooncakeSlice(300)
     const bounds = computeHitRateBounds(requests, {
       blockTokens: 128,
@@ -135,9 +131,7 @@ describe('prefix hit-rate bounds', () => {
     assert.equal(bounds.lruBoundPrefixHitRate, bounds.idealPrefixHitRate)
   })
 
-  it('ideal equals what one engine with ample KV reports when requests run one at a time', {
-    skip: NO_TRACES,
-  }, async () => {
+  it('ideal equals what one engine with ample KV reports when requests run one at a time', async () => {
     const requests = await mooncakeSlice(80)
     const clock = createManualClock()
     const engine = createEngine(
@@ -163,9 +157,7 @@ describe('prefix hit-rate bounds', () => {
     engine.close()
   })
 
-  it('reproduces the README’s ideal prefix hit for both Mooncake traces', {
-    skip: NO_TRACES,
-  }, async () => {
+  it('reproduces the README’s ideal prefix hit for both Mooncake traces', async () => {
     for (const [file, expected] of [
       [TRACE_FILES.mooncakeConversation, 0.358],
       [TRACE_FILES.mooncakeSynthetic, 0.462],

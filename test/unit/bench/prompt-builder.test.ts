@@ -7,7 +7,7 @@ import type { TraceRequest } from '../../../src/bench/trace-request.ts'
 import { parseLlmBody, toLlmRequest } from '../../../src/llm/llm-body.ts'
 import { chatPromptIdentity, countChatTokens } from '../../../src/sim/sim-tokenizer.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
-import { NO_TRACES, TRACE_FILES, tracePath } from './shared-traces.ts'
+import { TRACE_FILES, tracePath } from './shared-traces.ts'
 
 const request = (id: number, inputTokens: number, hashIds?: number[]): TraceRequest => ({
   id,
@@ -87,7 +87,7 @@ describe('prompt builder', () => {
   })
 })
 
-describe('exact prompt token counts on sampled rows of every trace', { skip: NO_TRACES }, () => {
+describe('exact prompt token counts on sampled rows of every trace', () => {
   for (const file of Object.values(TRACE_FILES)) {
     for (const lengthScale of [1, 0.25]) {
       it(`${file} at length scale ${lengthScale}`, async () => {

@@ -16,5 +16,7 @@ export function tracePath(name: string): string {
   return join(TRACES_DIR, name)
 }
 
-/** Set when the shared traces are not beside this checkout: tests that read them skip. */
-export const NO_TRACES = existsSync(TRACES_DIR) ? false : `no trace folder at ${TRACES_DIR}`
+/** The traces live beside the checkout (`../shared/traces`); tests that read them fail without them. */
+export function assertTracesPresent(): void {
+  if (!existsSync(TRACES_DIR)) throw new Error(`no trace folder at ${TRACES_DIR}`)
+}

@@ -9,7 +9,7 @@ import {
 import type { TraceRow } from '../../../src/bench/trace-request.ts'
 import { parseWindow, poissonArrivalsMs, spreadBuckets } from '../../../src/bench/trace-timing.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
-import { NO_TRACES, TRACE_FILES, tracePath } from './shared-traces.ts'
+import { TRACE_FILES, tracePath } from './shared-traces.ts'
 
 const row = (
   timestampMs: number,
@@ -132,7 +132,7 @@ describe('trace loading', () => {
     )
   })
 
-  it('needs --rate for ShareGPT, then replays Poisson arrivals', { skip: NO_TRACES }, async () => {
+  it('needs --rate for ShareGPT, then replays Poisson arrivals', async () => {
     await assert.rejects(loadTrace(tracePath(TRACE_FILES.sharegpt), BIG), /--rate/)
     const trace = await loadTrace(tracePath(TRACE_FILES.sharegpt), {
       ...BIG,
@@ -144,9 +144,7 @@ describe('trace loading', () => {
     assert.equal(trace.maxTokens, 1024)
   })
 
-  it('loads a 10-minute window of the Mooncake conversation trace', {
-    skip: NO_TRACES,
-  }, async () => {
+  it('loads a 10-minute window of the Mooncake conversation trace', async () => {
     const trace = await loadTrace(tracePath(TRACE_FILES.mooncakeConversation), {
       ...BIG,
       window: { startS: 0, endS: 600 },

@@ -11,7 +11,7 @@ import {
   parseTraceRows,
   TraceParseError,
 } from '../../../src/bench/trace-parse.ts'
-import { NO_TRACES, TRACES_DIR } from './shared-traces.ts'
+import { TRACES_DIR } from './shared-traces.ts'
 
 const TRACES = TRACES_DIR
 const traceText = (name: string) => readFileSync(join(TRACES, name), 'utf8')
@@ -50,9 +50,7 @@ describe('trace parsing', () => {
     assert.throws(() => parseShareGptCsv('a,b\n1,2\n'), /missing column/)
   })
 
-  it('detects and parses every trace in the shared folder with its documented row count', {
-    skip: NO_TRACES,
-  }, () => {
+  it('detects and parses every trace in the shared folder with its documented row count', () => {
     const expected: Record<string, [string, number]> = {
       'azure_llm_2023_code.csv': ['azure', 7000],
       'azure_llm_2023_conv.csv': ['azure', 13_927],
@@ -73,7 +71,7 @@ describe('trace parsing', () => {
     assert.equal(detectTraceFormat('x,y\n1,2\n'), undefined)
   })
 
-  it('keeps the Mooncake invariant len(hash_ids) = ceil(input / 512)', { skip: NO_TRACES }, () => {
+  it('keeps the Mooncake invariant len(hash_ids) = ceil(input / 512)', () => {
     const rows = parseMooncakeJsonl(traceText('mooncake_fast25_synthetic.jsonl'))
     assert.ok(rows.every((r) => r.hashIds!.length === Math.ceil(r.inputTokens / 512)))
   })
