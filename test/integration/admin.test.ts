@@ -4,15 +4,21 @@ import { request } from 'undici'
 import { startAya } from '../helpers/aya.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
+/** One upstream behind one route named `main` to group `web`. */
+async function startOneRoute(t: import('node:test').TestContext) {
+  const upstream = await startNamedUpstream('u')
+  t.after(() => upstream.close())
+  const aya = await startAya({
+    routes: [{ name: 'main', match: { pathPrefix: '/' }, upstream: 'web' }],
+    upstreams: { web: { endpoints: [{ url: upstream.url }] } },
+  })
+  t.after(() => aya.close())
+  return { upstream, aya }
+}
+
 describe('admin listener and observability', () => {
   test('serves /healthz, /ready and Prometheus /metrics with aya_ metrics', async (t) => {
-    const upstream = await startNamedUpstream('u')
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ name: 'main', match: { pathPrefix: '/' }, upstream: 'web' }],
-      upstreams: { web: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const { upstream, aya } = await startOneRoute(t)
     assert.equal((await request(`${aya.adminUrl}/healthz`)).statusCode, 200)
     assert.equal((await request(`${aya.adminUrl}/ready`)).statusCode, 200)
     for (let i = 0; i < 3; i++) await (await request(`${aya.url}/x`)).body.dump()
@@ -37,13 +43,7 @@ describe('admin listener and observability', () => {
   })
 
   test('writes one JSON access log line per request with id, route, endpoint, status, bytes and duration', async (t) => {
-    const upstream = await startNamedUpstream('u')
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ name: 'main', match: { pathPrefix: '/' }, upstream: 'web' }],
-      upstreams: { web: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const { upstream, aya } = await startOneRoute(t)
     const res = await request(`${aya.url}/logged`, { headers: { 'x-request-id': 'req-42' } })
     await res.body.dump()
     await aya.close()
