@@ -1,6 +1,7 @@
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
+import type { PrefillPacer } from '../llm/prefill-pacer.ts'
 import type { Endpoint, LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -37,6 +38,12 @@ export interface Picker {
    * `ttftSloMs` and its memory headroom. An admission queue holds the request until it can.
    */
   canTake?(eligible: readonly Endpoint[], ctx: PickContext, ttftSloMs: number): boolean
+  /**
+   * Optional, for LLM work: paces placed prompts into each endpoint (see `prefill-pacer.ts`). The
+   * dispatcher enters every placed LLM request with its lease's prefill tokens and sends it when
+   * released.
+   */
+  readonly pacer?: PrefillPacer | undefined
 }
 
 export interface PickerDeps {

@@ -1,5 +1,6 @@
 import type { UpstreamConfig } from '../config/schema.ts'
 import { endpointId } from '../config/validate.ts'
+import type { PrefillPacer } from '../llm/prefill-pacer.ts'
 import { Endpoint, type EndpointSpec, type LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import { leaseCostFor } from './lease-cost.ts'
@@ -22,6 +23,8 @@ export interface UpstreamGroup {
   canTake(ctx: PickContext, ttftSloMs: number): boolean
   /** The router-side cost of an LLM request placed on `endpoint` by `select(ctx)`. */
   leaseCost(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
+  /** The policy's prefill pacer, if it paces LLM prompts into the endpoints. */
+  pacer(): PrefillPacer | undefined
   /** Applies a new config for this group (reload): new picker, new membership. */
   update(config: UpstreamConfig): void
 }
@@ -85,6 +88,7 @@ export function createUpstreamGroup(
       return picker.pick(eligible, ctx)
     },
     leaseCost: (endpoint, ctx) => leaseCostFor(picker, endpoint, ctx),
+    pacer: () => picker.pacer,
     canTake(ctx, ttftSloMs) {
       refreshEligible()
       return picker.canTake ? picker.canTake(eligible, ctx, ttftSloMs) : eligible.length > 0

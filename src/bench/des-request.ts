@@ -1,6 +1,5 @@
 import { leaseCostFor } from '../balancer/lease-cost.ts'
 import type { PickContext } from '../balancer/picker.ts'
-import type { RequestHandle } from '../sim/engine.ts'
 import type { Clock } from '../util/clock.ts'
 import type { DesFleet } from './des-fleet.ts'
 import type { PreparedRequest } from './prepared-requests.ts'
@@ -10,7 +9,8 @@ import type { TraceRequest } from './trace-request.ts'
 /** One request in flight in virtual time. */
 export interface DesFlight {
   readonly sendMs: number
-  handle?: RequestHandle
+  /** Gives up on the request: aborts it at the engine, or drops it while the pacer holds it. */
+  abort?: () => void
   isTimedOut: boolean
   isSettled: boolean
 }
@@ -61,61 +61,86 @@ export function dispatchDesRequest(
   const cost = leaseCostFor(fleet.picker, endpoint, ctx)
   const prefillAheadTokens = endpoint.pendingPrefillTokens
   const lease = endpoint.begin(cost)
+  const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
+  const paced = fleet.picker.pacer?.enter(endpoint.id, prefillTokens)
   if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
   let firstMs: number | undefined
   let lastMs = 0
   let chunks = 0
   let itlSumMs = 0
-  flight.handle = fleet.engineOf(endpoint).submit(
-    { ...prepared.identity, maxTokens: deps.maxTokens, outputTokens: request.outputTokens },
-    {
-      onToken(token) {
-        chunks++
-        if (firstMs === undefined) {
-          firstMs = token.atMs
-          lease.firstToken()
-        } else {
-          const gap = token.atMs - lastMs
-          itlSumMs += gap
-          record.itlGapsMs.push(gap)
-        }
-        lastMs = token.atMs
-      },
-      onDone(result) {
-        const ok = result.finishReason !== 'abort'
-        lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
-        fleet.llmSignals.observe({
-          endpoint,
-          llm,
-          sentAtMs: nowMs,
-          ok,
-          prefillAheadTokens,
-          prefillTokens: cost?.prefillTokens ?? llm.promptTokens,
-          tap: {
-            firstTokenAtMs: firstMs,
-            lastTokenAtMs: firstMs === undefined ? undefined : lastMs,
-            contentEvents: chunks,
-            usage: { promptTokens: result.promptTokens, completionTokens: result.completionTokens },
-          },
-        })
-        finish(flight, {
-          ok,
-          status: ok ? 200 : 0,
-          error: flight.isTimedOut ? 'client timeout' : ok ? undefined : 'aborted',
-          firstContentMs: firstMs,
-          endMs: result.finishMs,
-          contentChunks: chunks,
-          itlSumMs,
-          promptTokens: result.promptTokens,
-          completionTokens: result.completionTokens,
-        })
-      },
-      onError(error) {
-        const status = error.code === 'engine_closed' ? 503 : 400
-        lease.end({ ok: false, status, latencyMs: 0 })
-        finish(flight, failed(status, error.code))
-      },
-    },
-  )
+  flight.abort = () => {
+    paced?.done(false)
+    lease.end({ ok: false, status: 0, latencyMs: 0 })
+    finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
+  }
+  if (paced) {
+    paced.whenReleased(submit)
+  } else {
+    submit()
+  }
   return flight
+
+  function submit(): void {
+    const handle = fleet.engineOf(endpoint!).submit(
+      { ...prepared.identity, maxTokens: deps.maxTokens, outputTokens: request.outputTokens },
+      {
+        onToken(token) {
+          chunks++
+          if (firstMs === undefined) {
+            firstMs = token.atMs
+            lease.firstToken()
+            paced?.done(true)
+          } else {
+            const gap = token.atMs - lastMs
+            itlSumMs += gap
+            record.itlGapsMs.push(gap)
+          }
+          lastMs = token.atMs
+        },
+        onDone(result) {
+          const ok = result.finishReason !== 'abort'
+          lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
+          paced?.done(false)
+          fleet.llmSignals.observe({
+            endpoint: endpoint!,
+            llm,
+            // Paced, the prompt had the engine's prefill to itself from its start.
+            sentAtMs: paced ? paced.prefillStartMs() : nowMs,
+            ok,
+            prefillAheadTokens: paced ? 0 : prefillAheadTokens,
+            prefillTokens: cost?.prefillTokens ?? llm.promptTokens,
+            tap: {
+              firstTokenAtMs: firstMs,
+              lastTokenAtMs: firstMs === undefined ? undefined : lastMs,
+              contentEvents: chunks,
+              usage: {
+                promptTokens: result.promptTokens,
+                completionTokens: result.completionTokens,
+              },
+            },
+          })
+          finish(flight, {
+            ok,
+            status: ok ? 200 : 0,
+            error: flight.isTimedOut ? 'client timeout' : ok ? undefined : 'aborted',
+            firstContentMs: firstMs,
+            endMs: result.finishMs,
+            contentChunks: chunks,
+            itlSumMs,
+            promptTokens: result.promptTokens,
+            completionTokens: result.completionTokens,
+            cachedPromptTokens: result.cachedPromptTokens,
+            firstScheduledMs: result.firstScheduledMs,
+          })
+        },
+        onError(error) {
+          const status = error.code === 'engine_closed' ? 503 : 400
+          lease.end({ ok: false, status, latencyMs: 0 })
+          paced?.done(false)
+          finish(flight, failed(status, error.code))
+        },
+      },
+    )
+    flight.abort = () => handle.abort()
+  }
 }

@@ -70,7 +70,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
         const flight = inFlight.shift()!
         if (flight.isSettled) continue
         flight.isTimedOut = true
-        flight.handle?.abort()
+        flight.abort?.()
       }
     })
   }

@@ -5,6 +5,7 @@ import type { ListenerConfig } from '../config/schema.ts'
 import type { LlmResponseObservation } from '../llm/llm-observation.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
+import type { PacedPrefill } from '../llm/prefill-pacer.ts'
 import { createResponseTap } from '../llm/response-tap.ts'
 import type { AdmissionRejectReason } from '../resilience/admission-types.ts'
 import { resolvePriority } from '../resilience/priority-classes.ts'
@@ -273,6 +274,18 @@ async function dispatchTo(
   // Router-side accounting for LLM work: the prompt is pending prefill until the first token.
   const prefillAheadTokens = endpoint.pendingPrefillTokens
   const lease: Lease = endpoint.begin(options.cost)
+  // The policy may hold the prompt until the engine is about to finish the prefill it has.
+  const paced = llm
+    ? upstream.group.pacer()?.enter(endpoint.id, options.cost?.prefillTokens ?? llm.promptTokens)
+    : undefined
+  if (paced) {
+    if (!(await released(paced, res))) {
+      paced.done(false)
+      lease.end({ ok: true, status: 0, latencyMs: 0 })
+      upstream.admission?.notify()
+      return new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
+    }
+  }
   // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
   const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
   let awaitingFirstToken = llm !== undefined
@@ -305,6 +318,7 @@ async function dispatchTo(
         if (awaitingFirstToken && (status >= 300 || !llm?.stream)) {
           awaitingFirstToken = false
           lease.firstToken()
+          paced?.done(false)
         }
         return true
       },
@@ -314,6 +328,7 @@ async function dispatchTo(
           if (awaitingFirstToken && tap.firstTokenAtMs !== undefined) {
             awaitingFirstToken = false
             lease.firstToken()
+            paced?.done(true)
             upstream.admission?.notify()
           }
         }
@@ -344,14 +359,16 @@ async function dispatchTo(
     error.code !== 'LB_ERR_BODY_TOO_LARGE'
   const ok = !endpointFailed && ctx.status < 500
   lease.end({ ok, status: ctx.status, latencyMs })
+  paced?.done(false)
   upstream.admission?.notify()
   if (tap && llm) {
     deps.onLlmResponse?.({
       endpoint,
       llm,
-      sentAtMs: sentAt,
+      // Paced, the prompt had the engine's prefill to itself from its start.
+      sentAtMs: paced ? paced.prefillStartMs() : sentAt,
       ok: ok && ctx.status < 400,
-      prefillAheadTokens,
+      prefillAheadTokens: paced ? 0 : prefillAheadTokens,
       prefillTokens: options.cost?.prefillTokens ?? llm.promptTokens,
       tap: tap.finish(),
     })
@@ -363,6 +380,18 @@ async function dispatchTo(
     return undefined
   }
   return error
+}
+
+/** Resolves true when the pacer releases the prompt, false if the client goes away first. */
+function released(paced: PacedPrefill, res: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onClose = () => resolve(false)
+    res.once('close', onClose)
+    paced.whenReleased(() => {
+      res.off('close', onClose)
+      resolve(!res.destroyed)
+    })
+  })
 }
 
 function upstreamHeaders(

@@ -1,6 +1,7 @@
 import { channel } from 'node:diagnostics_channel'
 import { z } from 'zod'
 import type { LlmRequest } from '../../llm/llm-request.ts'
+import { createPrefillPacer } from '../../llm/prefill-pacer.ts'
 import {
   createPrefixBlockIndex,
   hashPromptBlocks,
@@ -56,6 +57,17 @@ export const ayaOptionsSchema = z
      * endpoint. 0 breaks near ties by cost alone.
      */
     decodeInterference: z.number().min(0).max(100).default(0.3),
+    /**
+     * Pace each endpoint's prompts: hold placed requests at the router and send them one prefill
+     * at a time, shortest first with aging, just before the engine finishes the prefill it has.
+     * Engines batch every waiting prompt into one step, so without pacing a short prompt that
+     * lands with a long one waits for the whole shared step.
+     */
+    pacing: z.boolean().default(true),
+    /** Pacing: send the next prompt this long before the current prefill is predicted to end. */
+    pacingLeadMs: z.number().min(0).max(10_000).default(40),
+    /** Pacing: how long shorter prompts may keep going ahead of a waiting one. */
+    pacingAgingMs: z.number().min(0).max(600_000).default(500),
   })
   .strict()
 
@@ -163,8 +175,25 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     return options.defaultKvCapacityTokens
   }
 
+  const pacer = options.pacing
+    ? createPrefillPacer(
+        {
+          leadMs: options.pacingLeadMs,
+          agingMs: options.pacingAgingMs,
+          overheadMs: options.overheadMs,
+        },
+        {
+          clock: deps.clock,
+          prefillTokensPerSec: (id) =>
+            deps.llmSignals?.capacity.get(id).prefillTokensPerSec ??
+            options.priorPrefillTokensPerSec,
+        },
+      )
+    : undefined
+
   return {
     name: 'aya',
+    pacer,
     pick(eligible, ctx) {
       const llm = ctx.llm
       if (!llm) return fallback.pick(eligible, ctx)

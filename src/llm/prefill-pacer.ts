@@ -1,0 +1,239 @@
+import { type AdmissionQueue, createAdmissionQueue } from '../resilience/admission-queue.ts'
+import type { Clock, Timer } from '../util/clock.ts'
+
+export interface PrefillPacerOptions {
+  /**
+   * The next prompt is sent this long before the engine is predicted to finish the prefill it
+   * already has, so that it is queued there when that work ends but does not ride in its steps.
+   */
+  readonly leadMs: number
+  /** How long shorter prompts may keep going ahead of a waiting one. */
+  readonly agingMs: number
+  /** Fixed per-request time an engine spends before prefill (tokenising, scheduling), ms. */
+  readonly overheadMs: number
+}
+
+export interface PrefillPacerDeps {
+  readonly clock: Clock
+  /** The endpoint's current prefill rate, tokens/s (learned online). */
+  readonly prefillTokensPerSec: (endpointId: string) => number
+}
+
+/** One prompt's passage through the pacer. */
+export interface PacedPrefill {
+  /** Called once, when the prompt may be sent to the engine. */
+  readonly whenReleased: (release: () => void) => void
+  /**
+   * The engine's first token came, or the request ended: its prefill no longer occupies the
+   * engine. Before release it withdraws the prompt from the queue (the client went away).
+   * `isFirstToken` says the first token came, which times the engine's prefill.
+   */
+  done(isFirstToken: boolean): void
+  /**
+   * When the engine could start this prompt's prefill: its release, or the first token of the
+   * prompt released before it if that came later. Known once its own first token came; the time
+   * from it to the first token is this prompt's prefill alone, which is what capacity learning
+   * wants.
+   */
+  readonly prefillStartMs: () => number
+}
+
+export interface PrefillPacer {
+  enter(endpointId: string, prefillTokens: number): PacedPrefill
+  /** Prompts held now, all endpoints together. */
+  readonly held: number
+  /** Releases everything held (nothing is dropped) and stops the timers. */
+  close(): void
+}
+
+interface Waiting {
+  readonly tokens: number
+  release: (() => void) | undefined
+  isReleased: boolean
+  releasedAtMs: number
+  startMs: number
+}
+
+interface Lane {
+  readonly queue: AdmissionQueue<Waiting>
+  /** When the prefill already sent is predicted to end, on the clock's timeline. */
+  busyUntilMs: number
+  releasedCount: number
+  releasedTokens: number
+  timer: Timer | undefined
+  /** When the last released prompt got its first token: the next one's prefill began then. */
+  lastFirstTokenMs: number
+  /** Observed prefill service: tokens over seconds, decayed, for predicting `busyUntilMs`. */
+  servedTokens: number
+  servedSeconds: number
+  servedAtMs: number
+}
+
+/** How much the policy's learned rate weighs against observed service, in seconds of it. */
+const PRIOR_SECONDS = 0.25
+const SERVICE_HALF_LIFE_MS = 60_000
+
+/** Waiting is bounded by the client's own timeout, never by the pacer. */
+const NO_DEADLINE_MS = 24 * 3600_000
+
+/**
+ * Paces prompts into each engine one prefill at a time, shortest first. An engine batches every
+ * waiting prompt into its next step up to its token budget, so a short prompt that arrives with a
+ * long one gets its first token only when the whole shared step ends, and under FCFS it also waits
+ * behind whatever arrived first. Holding each endpoint's prompts at the router (after placement:
+ * the policy's accounting already counts them) and sending the next one just before the engine is
+ * predicted to finish the prefill it has gives each prompt steps of its own, in shortest-predicted
+ * order with aging (the one admission queue's order), without leaving the engine idle: when
+ * nothing sent is still prefilling, the next prompt goes at once.
+ */
+export function createPrefillPacer(
+  options: PrefillPacerOptions,
+  deps: PrefillPacerDeps,
+): PrefillPacer {
+  const { clock } = deps
+  const lanes = new Map<string, Lane>()
+  let held = 0
+  let isClosed = false
+
+  const laneFor = (endpointId: string): Lane => {
+    let lane = lanes.get(endpointId)
+    if (!lane) {
+      lane = {
+        queue: createAdmissionQueue<Waiting>(
+          {
+            order: 'shortest-predicted-first',
+            maxBypassMs: options.agingMs,
+            defaultMaxWaitMs: NO_DEADLINE_MS,
+            maxEntries: Number.MAX_SAFE_INTEGER,
+            maxBytes: Number.MAX_SAFE_INTEGER,
+          },
+          { clock },
+        ),
+        busyUntilMs: 0,
+        releasedCount: 0,
+        releasedTokens: 0,
+        timer: undefined,
+        lastFirstTokenMs: 0,
+        servedTokens: 0,
+        servedSeconds: 0,
+        servedAtMs: 0,
+      }
+      lanes.set(endpointId, lane)
+    }
+    return lane
+  }
+
+  const release = (endpointId: string, lane: Lane, waiting: Waiting): void => {
+    const nowMs = clock.now()
+    const rate = serviceRate(endpointId, lane)
+    waiting.releasedAtMs = nowMs
+    waiting.startMs = nowMs
+    lane.busyUntilMs =
+      Math.max(nowMs, lane.busyUntilMs) + options.overheadMs + (waiting.tokens / rate) * 1000
+    lane.releasedCount++
+    lane.releasedTokens += waiting.tokens
+    waiting.isReleased = true
+    const go = waiting.release
+    waiting.release = undefined
+    go?.()
+  }
+
+  // What the engine takes per prompt token once it is its turn, learned from the prompts paced
+  // into it (their first token minus when their prefill could start), so that it includes the
+  // decode work that shares the steps; the policy's learned rate is the prior.
+  const serviceRate = (endpointId: string, lane: Lane): number => {
+    const prior = Math.max(1, deps.prefillTokensPerSec(endpointId))
+    return (lane.servedTokens + PRIOR_SECONDS * prior) / (lane.servedSeconds + PRIOR_SECONDS)
+  }
+
+  const learn = (lane: Lane, waiting: Waiting, nowMs: number): void => {
+    waiting.startMs = Math.max(waiting.releasedAtMs, lane.lastFirstTokenMs)
+    const startMs = Math.max(waiting.releasedAtMs + options.overheadMs, lane.lastFirstTokenMs)
+    lane.lastFirstTokenMs = nowMs
+    if (nowMs <= startMs) return
+    const decay = 0.5 ** ((nowMs - lane.servedAtMs) / SERVICE_HALF_LIFE_MS)
+    lane.servedTokens = lane.servedTokens * decay + waiting.tokens
+    lane.servedSeconds = lane.servedSeconds * decay + (nowMs - startMs) / 1000
+    lane.servedAtMs = nowMs
+  }
+
+  const pump = (endpointId: string, lane: Lane): void => {
+    while (lane.queue.size > 0) {
+      const nowMs = clock.now()
+      const openAtMs = lane.busyUntilMs - options.leadMs
+      if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed) {
+        if (!lane.timer) {
+          lane.timer = clock.setTimer(openAtMs - nowMs, () => {
+            lane.timer = undefined
+            pump(endpointId, lane)
+          })
+        }
+        return
+      }
+      const entry = lane.queue.tryAdmit()
+      if (!entry) return
+      held--
+      release(endpointId, lane, entry.value)
+    }
+  }
+
+  return {
+    get held() {
+      return held
+    },
+    enter(endpointId, prefillTokens) {
+      const lane = laneFor(endpointId)
+      const waiting: Waiting = {
+        tokens: prefillTokens,
+        release: undefined,
+        isReleased: false,
+        releasedAtMs: 0,
+        startMs: 0,
+      }
+      let isDone = false
+      let cancelQueued: (() => boolean) | undefined
+      return {
+        whenReleased(go) {
+          if (waiting.isReleased || isDone) return go()
+          waiting.release = go
+          // Nothing held and the engine free of our prefill: there is no reason to wait.
+          if (isClosed || (lane.queue.size === 0 && lane.releasedCount === 0)) {
+            return release(endpointId, lane, waiting)
+          }
+          held++
+          const ticket = lane.queue.enqueue({
+            value: waiting,
+            predictedCost: Math.max(1, prefillTokens),
+          })
+          cancelQueued = () => ticket.cancel()
+          pump(endpointId, lane)
+        },
+        done(isFirstToken) {
+          if (isDone) return
+          isDone = true
+          if (!waiting.isReleased) {
+            waiting.release = undefined
+            if (cancelQueued?.()) held--
+            return
+          }
+          lane.releasedCount--
+          lane.releasedTokens -= waiting.tokens
+          if (isFirstToken) learn(lane, waiting, clock.now())
+          // The engine has none of our prefill left, whatever it was predicted to still need.
+          if (lane.releasedCount === 0) lane.busyUntilMs = clock.now()
+          pump(endpointId, lane)
+        },
+        prefillStartMs: () => waiting.startMs,
+      }
+    },
+    close() {
+      isClosed = true
+      for (const [endpointId, lane] of lanes) {
+        lane.timer?.clear()
+        lane.timer = undefined
+        pump(endpointId, lane)
+        lane.queue.close()
+      }
+    },
+  }
+}
