@@ -401,6 +401,74 @@ describe('aya on a mixed fleet (virtual time)', () => {
   })
 })
 
+describe('aya prefill pacing (virtual time)', () => {
+  /**
+   * One replica; every 3 s a 24k-token prompt arrives, and 10 ms later (while it prefills) a
+   * second one together with four 500-token prompts.
+   */
+  function burstTrace(): LoadedTrace {
+    const requests: TraceRequest[] = []
+    for (let burst = 0; burst < 10; burst++) {
+      const atMs = burst * 3000
+      requests.push({ id: requests.length, atMs, inputTokens: 24_000, outputTokens: 8 })
+      requests.push({ id: requests.length, atMs: atMs + 10, inputTokens: 24_000, outputTokens: 8 })
+      for (let i = 0; i < 4; i++) {
+        requests.push({ id: requests.length, atMs: atMs + 10, inputTokens: 500, outputTokens: 8 })
+      }
+    }
+    return {
+      name: 'pacing-test',
+      format: 'sharegpt',
+      timing: 'poisson',
+      requests,
+      rows: requests.length,
+      blockTokens: undefined,
+      maxTokens: 16,
+      rebase: { traceStartMs: 0, firstKeptMs: 0 },
+      clipping: { maxInputTokens: 131_000, clippedRequests: 0 },
+    }
+  }
+
+  const ttftsByLength = (pacing: boolean) => {
+    const trace = burstTrace()
+    const record = runDesPolicy({
+      trace,
+      policy: 'aya',
+      replicas: 1,
+      profile: 'h100-llama3-8b',
+      seed: 1,
+      scrapeIntervalMs: 50,
+      sampleIntervalMs: 1000,
+      timeoutMs: 300_000,
+      speedup: 1,
+      sloTtftMs: 2000,
+      // Aging well past the long prefill, so that the short prompts may pass the waiting long one.
+      policyOptions: { pacing, pacingAgingMs: 2000 },
+    })
+    const short: number[] = []
+    const long: number[] = []
+    for (const o of record.outcomes) {
+      assert.ok(o.ok && o.firstContentMs !== undefined)
+      const ttft = o.firstContentMs - o.sendMs
+      ;(o.promptTokens! > 10_000 ? long : short).push(ttft)
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    return { short: mean(short), long: mean(long), count: record.outcomes.length }
+  }
+
+  it('sends short prompts ahead of a long one that arrived with them', () => {
+    const unpaced = ttftsByLength(false)
+    const paced = ttftsByLength(true)
+    assert.equal(paced.count, 60)
+    // Unpaced, the engine's FCFS queue puts the short prompts behind both long prefills (≈ 1.6 s);
+    // paced, they wait only for the one already running (≈ 0.8 s).
+    assert.ok(unpaced.short > 1400, `unpaced short prompts wait for both: ${unpaced.short}`)
+    assert.ok(paced.short < 0.65 * unpaced.short, `paced ${paced.short} vs ${unpaced.short}`)
+    // The long prompts pay only the short prompts' own prefill.
+    assert.ok(paced.long < unpaced.long + 150, `long ${paced.long} vs ${unpaced.long}`)
+  })
+})
+
 describe('aya bench --policy-options', () => {
   const base = [
     '--trace',

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { createPrefillPacer, type PrefillPacerOptions } from '../../../src/llm/prefill-pacer.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+
+const OPTIONS: PrefillPacerOptions = { leadMs: 40, agingMs: 500, overheadMs: 0 }
+
+function setup(options: Partial<PrefillPacerOptions> = {}, rate = 30_000) {
+  const clock = createManualClock()
+  const pacer = createPrefillPacer(
+    { ...OPTIONS, ...options },
+    { clock, prefillTokensPerSec: () => rate },
+  )
+  const released: string[] = []
+  const enter = (name: string, tokens: number, endpoint = 'a') => {
+    const paced = pacer.enter(endpoint, tokens)
+    paced.whenReleased(() => released.push(`${name}@${clock.now()}`))
+    return paced
+  }
+  return { clock, pacer, released, enter }
+}
+
+describe('prefill pacer', () => {
+  test('sends a prompt at once when nothing it sent to the endpoint is still prefilling', () => {
+    const { released, enter, pacer } = setup()
+    enter('a', 5000)
+    assert.deepEqual(released, ['a@0'])
+    assert.equal(pacer.held, 0)
+  })
+
+  test('holds the next prompt until the lead time before the first is predicted to finish', () => {
+    const { clock, released, enter, pacer } = setup()
+    enter('long', 30_000) // 1 s at 30k tokens/s
+    enter('next', 1000)
+    assert.deepEqual(released, ['long@0'])
+    assert.equal(pacer.held, 1)
+    clock.advance(959)
+    assert.deepEqual(released, ['long@0'])
+    clock.advance(1)
+    assert.deepEqual(released, ['long@0', 'next@960'])
+    assert.equal(pacer.held, 0)
+  })
+
+  test('sends the next prompt as soon as the first token shows the engine finished early', () => {
+    const { clock, released, enter } = setup()
+    const first = enter('first', 30_000)
+    enter('second', 1000)
+    clock.advance(300)
+    first.done(true)
+    assert.deepEqual(released, ['first@0', 'second@300'])
+  })
+
+  test('releases the shortest waiting prompt first', () => {
+    const { clock, released, enter } = setup({ leadMs: 0 })
+    const busy = enter('busy', 3000)
+    enter('long', 9000)
+    enter('short', 300)
+    enter('mid', 3000)
+    clock.advance(10)
+    busy.done(true)
+    const order = released.map((r) => r.split('@')[0])
+    assert.deepEqual(order, ['busy', 'short'])
+    clock.runNext()
+    clock.runNext()
+    assert.deepEqual(
+      released.map((r) => r.split('@')[0]),
+      ['busy', 'short', 'mid', 'long'],
+    )
+  })
+
+  test('lets a prompt that has waited past the aging time go ahead of shorter ones', () => {
+    const { clock, released, enter } = setup({ leadMs: 0, agingMs: 100 })
+    const busy = enter('busy', 30_000)
+    enter('old-long', 9000)
+    clock.advance(150)
+    enter('new-short', 300)
+    busy.done(true)
+    assert.deepEqual(
+      released.map((r) => r.split('@')[0]),
+      ['busy', 'old-long'],
+    )
+  })
+
+  test('withdraws a prompt whose client leaves before release, and never sends it', () => {
+    const { clock, released, enter, pacer } = setup()
+    const busy = enter('busy', 30_000)
+    const gone = enter('gone', 1000)
+    assert.equal(pacer.held, 1)
+    gone.done(false)
+    assert.equal(pacer.held, 0)
+    busy.done(true)
+    clock.advance(2000)
+    assert.deepEqual(released, ['busy@0'])
+  })
+
+  test('keeps one lane per endpoint', () => {
+    const { released, enter } = setup()
+    enter('a1', 30_000, 'a')
+    enter('b1', 30_000, 'b')
+    enter('a2', 1000, 'a')
+    assert.deepEqual(released, ['a1@0', 'b1@0'])
+  })
+
+  test('close releases everything it holds', () => {
+    const { released, enter, pacer } = setup()
+    enter('busy', 30_000)
+    enter('held-1', 1000)
+    enter('held-2', 2000)
+    pacer.close()
+    assert.equal(pacer.held, 0)
+    assert.deepEqual(released, ['busy@0', 'held-1@0', 'held-2@0'])
+  })
+
+  test('learns how long the engine really takes and predicts the next release with it', () => {
+    // The prior says 30k tokens/s; the engine keeps taking 2 s per 30k tokens.
+    const { clock, released, enter } = setup({ leadMs: 0 })
+    for (let i = 0; i < 20; i++) {
+      const paced = enter(`p${i}`, 30_000)
+      clock.advance(2000)
+      paced.done(true)
+    }
+    released.length = 0
+    enter('busy', 30_000)
+    enter('next', 1000)
+    clock.advance(1500)
+    assert.deepEqual(released, ['busy@40000'], 'the learned rate predicts more than 1.5 s')
+    clock.advance(600)
+    assert.equal(released.length, 2)
+  })
+
+  test('reports when a paced prompt could start its prefill: after the one before it', () => {
+    const { clock, enter } = setup({ leadMs: 500 })
+    const first = enter('first', 30_000)
+    const second = enter('second', 1000)
+    clock.advance(500) // second released at 500, while first still prefills
+    clock.advance(300)
+    first.done(true) // first token at 800
+    clock.advance(40)
+    second.done(true)
+    assert.equal(first.prefillStartMs(), 0)
+    assert.equal(second.prefillStartMs(), 800)
+  })
+})
