@@ -11,12 +11,20 @@ export interface PrefillPacerOptions {
   readonly agingMs: number
   /** Fixed per-request time an engine spends before prefill (tokenising, scheduling), ms. */
   readonly overheadMs: number
+  /**
+   * Prompts go out together while what is sent and still prefilling stays within this many
+   * tokens: short prompts share a step at little cost to each other, and when decode makes the
+   * steps memory-bound they ride in it almost for free.
+   */
+  readonly batchTokens: number
 }
 
 export interface PrefillPacerDeps {
   readonly clock: Clock
   /** The endpoint's current prefill rate, tokens/s (learned online). */
   readonly prefillTokensPerSec: (endpointId: string) => number
+  /** The endpoint's current decode step (inter-token gap), ms (learned online). */
+  readonly decodeStepMs: (endpointId: string) => number
 }
 
 /** One prompt's passage through the pacer. */
@@ -71,6 +79,7 @@ interface Lane {
 
 /** How much the policy's learned rate weighs against observed service, in seconds of it. */
 const PRIOR_SECONDS = 0.25
+const STEP_LEADS = 1
 const SERVICE_HALF_LIFE_MS = 60_000
 
 /** Waiting is bounded by the client's own timeout, never by the pacer. */
@@ -160,8 +169,14 @@ export function createPrefillPacer(
   const pump = (endpointId: string, lane: Lane): void => {
     while (lane.queue.size > 0) {
       const nowMs = clock.now()
-      const openAtMs = lane.busyUntilMs - options.leadMs
-      if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed) {
+      // A prompt sent later than one step before the end misses the next step: the engine would
+      // run a decode-only step first, which at high load is tens of milliseconds of prefill lost.
+      const openAtMs =
+        lane.busyUntilMs - options.leadMs - STEP_LEADS * deps.decodeStepMs(endpointId)
+      const head = lane.queue.peek()
+      const fits =
+        head !== undefined && lane.releasedTokens + head.value.tokens <= options.batchTokens
+      if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !fits) {
         if (!lane.timer) {
           lane.timer = clock.setTimer(openAtMs - nowMs, () => {
             lane.timer = undefined

@@ -68,6 +68,8 @@ export const ayaOptionsSchema = z
     pacingLeadMs: z.number().min(0).max(10_000).default(40),
     /** Pacing: how long shorter prompts may keep going ahead of a waiting one. */
     pacingAgingMs: z.number().min(0).max(600_000).default(500),
+    /** Pacing: prompts go out together while those sent and still prefilling fit this many tokens. */
+    pacingBatchTokens: z.int().min(0).default(8192),
   })
   .strict()
 
@@ -181,12 +183,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           leadMs: options.pacingLeadMs,
           agingMs: options.pacingAgingMs,
           overheadMs: options.overheadMs,
+          batchTokens: options.pacingBatchTokens,
         },
         {
           clock: deps.clock,
           prefillTokensPerSec: (id) =>
             deps.llmSignals?.capacity.get(id).prefillTokensPerSec ??
             options.priorPrefillTokensPerSec,
+          decodeStepMs: (id) => deps.llmSignals?.capacity.get(id).decodeStepMs ?? 0,
         },
       )
     : undefined

@@ -3,13 +3,13 @@ import { describe, test } from 'node:test'
 import { createPrefillPacer, type PrefillPacerOptions } from '../../../src/llm/prefill-pacer.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 
-const OPTIONS: PrefillPacerOptions = { leadMs: 40, agingMs: 500, overheadMs: 0 }
+const OPTIONS: PrefillPacerOptions = { leadMs: 40, agingMs: 500, overheadMs: 0, batchTokens: 0 }
 
 function setup(options: Partial<PrefillPacerOptions> = {}, rate = 30_000) {
   const clock = createManualClock()
   const pacer = createPrefillPacer(
     { ...OPTIONS, ...options },
-    { clock, prefillTokensPerSec: () => rate },
+    { clock, prefillTokensPerSec: () => rate, decodeStepMs: () => 0 },
   )
   const released: string[] = []
   const enter = (name: string, tokens: number, endpoint = 'a') => {
