@@ -108,7 +108,9 @@ export function dispatchDesRequest(
             sentAtMs: paced ? paced.prefillStartMs() : nowMs,
             ok,
             prefillAheadTokens: paced ? 0 : prefillAheadTokens,
-            prefillTokens: cost?.prefillTokens ?? llm.promptTokens,
+            prefillTokens: paced
+              ? paced.prefillTokensServed()
+              : (cost?.prefillTokens ?? llm.promptTokens),
             tap: {
               firstTokenAtMs: firstMs,
               lastTokenAtMs: firstMs === undefined ? undefined : lastMs,

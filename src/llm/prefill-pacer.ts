@@ -44,6 +44,8 @@ export interface PacedPrefill {
    * wants.
    */
   readonly prefillStartMs: () => number
+  /** The prompt tokens prefilled from `prefillStartMs` to this prompt's first token. */
+  readonly prefillTokensServed: () => number
 }
 
 export interface PrefillPacer {
@@ -60,6 +62,8 @@ interface Waiting {
   isReleased: boolean
   releasedAtMs: number
   startMs: number
+  /** Its own tokens, plus those of prompts that finished prefill in its last step. */
+  servedTokens: number
 }
 
 interface Lane {
@@ -75,6 +79,7 @@ interface Lane {
   servedTokens: number
   servedSeconds: number
   servedAtMs: number
+  lastServed: Waiting | undefined
 }
 
 /** How much the policy's learned rate weighs against observed service, in seconds of it. */
@@ -126,6 +131,7 @@ export function createPrefillPacer(
         servedTokens: 0,
         servedSeconds: 0,
         servedAtMs: 0,
+        lastServed: undefined,
       }
       lanes.set(endpointId, lane)
     }
@@ -158,8 +164,17 @@ export function createPrefillPacer(
   const learn = (lane: Lane, waiting: Waiting, nowMs: number): void => {
     waiting.startMs = Math.max(waiting.releasedAtMs, lane.lastFirstTokenMs)
     const startMs = Math.max(waiting.releasedAtMs + options.overheadMs, lane.lastFirstTokenMs)
+    if (nowMs <= startMs) {
+      // Prefilled in the same step as the prompt before it: that prompt's interval did this
+      // one's work too.
+      if (lane.lastServed && lane.lastFirstTokenMs === nowMs) {
+        lane.lastServed.servedTokens += waiting.tokens
+        lane.servedTokens += waiting.tokens
+      }
+      return
+    }
     lane.lastFirstTokenMs = nowMs
-    if (nowMs <= startMs) return
+    lane.lastServed = waiting
     const decay = 0.5 ** ((nowMs - lane.servedAtMs) / SERVICE_HALF_LIFE_MS)
     lane.servedTokens = lane.servedTokens * decay + waiting.tokens
     lane.servedSeconds = lane.servedSeconds * decay + (nowMs - startMs) / 1000
@@ -204,6 +219,7 @@ export function createPrefillPacer(
         isReleased: false,
         releasedAtMs: 0,
         startMs: 0,
+        servedTokens: prefillTokens,
       }
       let isDone = false
       let cancelQueued: (() => boolean) | undefined
@@ -239,6 +255,7 @@ export function createPrefillPacer(
           pump(endpointId, lane)
         },
         prefillStartMs: () => waiting.startMs,
+        prefillTokensServed: () => waiting.servedTokens,
       }
     },
     close() {

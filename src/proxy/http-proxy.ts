@@ -369,7 +369,9 @@ async function dispatchTo(
       sentAtMs: paced ? paced.prefillStartMs() : sentAt,
       ok: ok && ctx.status < 400,
       prefillAheadTokens: paced ? 0 : prefillAheadTokens,
-      prefillTokens: options.cost?.prefillTokens ?? llm.promptTokens,
+      prefillTokens: paced
+        ? paced.prefillTokensServed()
+        : (options.cost?.prefillTokens ?? llm.promptTokens),
       tap: tap.finish(),
     })
   }
