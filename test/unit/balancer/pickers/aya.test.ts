@@ -74,6 +74,21 @@ function signalsWithRates(rates: Readonly<Record<string, number>>): LlmSignals {
   return signals
 }
 
+/** A hand-made trace for virtual-time runs. */
+function syntheticTrace(name: string, requests: TraceRequest[], maxTokens: number): LoadedTrace {
+  return {
+    name,
+    format: 'sharegpt',
+    timing: 'poisson',
+    requests,
+    rows: requests.length,
+    blockTokens: undefined,
+    maxTokens,
+    rebase: { traceStartMs: 0, firstKeptMs: 0 },
+    clipping: { maxInputTokens: 131_000, clippedRequests: 0 },
+  }
+}
+
 describe('aya picker', () => {
   it('keeps a warm hit on the endpoint holding its prefix though another is idle', () => {
     const picker = create()
@@ -349,17 +364,7 @@ describe('aya on a mixed fleet (virtual time)', () => {
       const inputTokens = 500 + Math.floor(random() * 2500)
       requests.push({ id, atMs, inputTokens, outputTokens: 16 + Math.floor(random() * 48) })
     }
-    return {
-      name: 'mixed-fleet-test',
-      format: 'sharegpt',
-      timing: 'poisson',
-      requests,
-      rows: requests.length,
-      blockTokens: undefined,
-      maxTokens: 64,
-      rebase: { traceStartMs: 0, firstKeptMs: 0 },
-      clipping: { maxInputTokens: 131_000, clippedRequests: 0 },
-    }
+    return syntheticTrace('mixed-fleet-test', requests, 64)
   }
 
   it('splits prefill work between fast and unseen slow GPUs within 15 % of the learned rates', () => {
@@ -416,17 +421,7 @@ describe('aya prefill pacing (virtual time)', () => {
         requests.push({ id: requests.length, atMs: atMs + 10, inputTokens: 500, outputTokens: 8 })
       }
     }
-    return {
-      name: 'pacing-test',
-      format: 'sharegpt',
-      timing: 'poisson',
-      requests,
-      rows: requests.length,
-      blockTokens: undefined,
-      maxTokens: 16,
-      rebase: { traceStartMs: 0, firstKeptMs: 0 },
-      clipping: { maxInputTokens: 131_000, clippedRequests: 0 },
-    }
+    return syntheticTrace('pacing-test', requests, 16)
   }
 
   const ttftsByLength = (pacing: boolean) => {
