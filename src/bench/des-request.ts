@@ -1,5 +1,6 @@
 import { leaseCostFor } from '../balancer/lease-cost.ts'
 import type { PickContext } from '../balancer/picker.ts'
+import { prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import type { Clock } from '../util/clock.ts'
 import type { DesFleet } from './des-fleet.ts'
 import type { PreparedRequest } from './prepared-requests.ts'
@@ -104,13 +105,8 @@ export function dispatchDesRequest(
           fleet.llmSignals.observe({
             endpoint: endpoint!,
             llm,
-            // Paced, the prompt had the engine's prefill to itself from its start.
-            sentAtMs: paced ? paced.prefillStartMs() : nowMs,
             ok,
-            prefillAheadTokens: paced ? 0 : prefillAheadTokens,
-            prefillTokens: paced
-              ? paced.prefillTokensServed()
-              : (cost?.prefillTokens ?? llm.promptTokens),
+            ...prefillEvidenceOf(paced, { sentAtMs: nowMs, prefillAheadTokens, prefillTokens }),
             tap: {
               firstTokenAtMs: firstMs,
               lastTokenAtMs: firstMs === undefined ? undefined : lastMs,
@@ -131,8 +127,6 @@ export function dispatchDesRequest(
             itlSumMs,
             promptTokens: result.promptTokens,
             completionTokens: result.completionTokens,
-            cachedPromptTokens: result.cachedPromptTokens,
-            firstScheduledMs: result.firstScheduledMs,
           })
         },
         onError(error) {

@@ -17,10 +17,6 @@ export interface RequestOutcome {
   /** `usage.prompt_tokens` and `usage.completion_tokens`, when the usage chunk came. */
   readonly promptTokens?: number | undefined
   readonly completionTokens?: number | undefined
-  /** Prompt tokens the engine found in its prefix cache (virtual time only). */
-  readonly cachedPromptTokens?: number | undefined
-  /** When the engine first scheduled it (virtual time only). */
-  readonly firstScheduledMs?: number | undefined
 }
 
 /** Per-replica engine counters over the run (after minus before). */

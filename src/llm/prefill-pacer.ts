@@ -1,4 +1,5 @@
 import { type AdmissionQueue, createAdmissionQueue } from '../resilience/admission-queue.ts'
+import type { AdmissionTicket } from '../resilience/admission-types.ts'
 import type { Clock, Timer } from '../util/clock.ts'
 
 export interface PrefillPacerOptions {
@@ -38,14 +39,27 @@ export interface PacedPrefill {
    */
   done(isFirstToken: boolean): void
   /**
-   * When the engine could start this prompt's prefill: its release, or the first token of the
-   * prompt released before it if that came later. Known once its own first token came; the time
-   * from it to the first token is this prompt's prefill alone, which is what capacity learning
-   * wants.
+   * What capacity learning should see of this prompt: its prefill began when the engine could
+   * start it (its release, or the first token of the prompt released before it if that came
+   * later) with nothing of ours ahead, and did its own tokens plus those of prompts that finished
+   * prefill in the same step. Meaningful once its first token came.
    */
-  readonly prefillStartMs: () => number
-  /** The prompt tokens prefilled from `prefillStartMs` to this prompt's first token. */
-  readonly prefillTokensServed: () => number
+  prefillEvidence(): PrefillEvidence
+}
+
+/** The prefill facts behind one TTFT sample for capacity learning. */
+export interface PrefillEvidence {
+  readonly sentAtMs: number
+  readonly prefillAheadTokens: number
+  readonly prefillTokens: number
+}
+
+/** The evidence of a paced prompt, or `unpaced` as measured at dispatch when there was no pacer. */
+export function prefillEvidenceOf(
+  paced: PacedPrefill | undefined,
+  unpaced: PrefillEvidence,
+): PrefillEvidence {
+  return paced ? paced.prefillEvidence() : unpaced
 }
 
 export interface PrefillPacer {
@@ -106,7 +120,6 @@ export function createPrefillPacer(
 ): PrefillPacer {
   const { clock } = deps
   const lanes = new Map<string, Lane>()
-  let held = 0
   let isClosed = false
 
   const laneFor = (endpointId: string): Lane => {
@@ -202,14 +215,15 @@ export function createPrefillPacer(
       }
       const entry = lane.queue.tryAdmit()
       if (!entry) return
-      held--
       release(endpointId, lane, entry.value)
     }
   }
 
   return {
     get held() {
-      return held
+      let count = 0
+      for (const lane of lanes.values()) count += lane.queue.size
+      return count
     },
     enter(endpointId, prefillTokens) {
       const lane = laneFor(endpointId)
@@ -222,21 +236,21 @@ export function createPrefillPacer(
         servedTokens: prefillTokens,
       }
       let isDone = false
-      let cancelQueued: (() => boolean) | undefined
+      let queued: AdmissionTicket<Waiting> | undefined
       return {
         whenReleased(go) {
-          if (waiting.isReleased || isDone) return go()
+          if (isDone) return
+          if (waiting.isReleased) return go()
           waiting.release = go
           // Nothing held and the engine free of our prefill: there is no reason to wait.
           if (isClosed || (lane.queue.size === 0 && lane.releasedCount === 0)) {
             return release(endpointId, lane, waiting)
           }
-          held++
           const ticket = lane.queue.enqueue({
             value: waiting,
             predictedCost: Math.max(1, prefillTokens),
           })
-          cancelQueued = () => ticket.cancel()
+          queued = ticket
           pump(endpointId, lane)
         },
         done(isFirstToken) {
@@ -244,7 +258,7 @@ export function createPrefillPacer(
           isDone = true
           if (!waiting.isReleased) {
             waiting.release = undefined
-            if (cancelQueued?.()) held--
+            queued?.cancel()
             return
           }
           lane.releasedCount--
@@ -254,8 +268,11 @@ export function createPrefillPacer(
           if (lane.releasedCount === 0) lane.busyUntilMs = clock.now()
           pump(endpointId, lane)
         },
-        prefillStartMs: () => waiting.startMs,
-        prefillTokensServed: () => waiting.servedTokens,
+        prefillEvidence: () => ({
+          sentAtMs: waiting.startMs,
+          prefillAheadTokens: 0,
+          prefillTokens: waiting.servedTokens,
+        }),
       }
     },
     close() {

@@ -5,7 +5,7 @@ import type { ListenerConfig } from '../config/schema.ts'
 import type { LlmResponseObservation } from '../llm/llm-observation.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
-import type { PacedPrefill } from '../llm/prefill-pacer.ts'
+import { type PacedPrefill, prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import { createResponseTap } from '../llm/response-tap.ts'
 import type { AdmissionRejectReason } from '../resilience/admission-types.ts'
 import { resolvePriority } from '../resilience/priority-classes.ts'
@@ -275,9 +275,8 @@ async function dispatchTo(
   const prefillAheadTokens = endpoint.pendingPrefillTokens
   const lease: Lease = endpoint.begin(options.cost)
   // The policy may hold the prompt until the engine is about to finish the prefill it has.
-  const paced = llm
-    ? upstream.group.pacer()?.enter(endpoint.id, options.cost?.prefillTokens ?? llm.promptTokens)
-    : undefined
+  const prefillTokens = options.cost?.prefillTokens ?? llm?.promptTokens ?? 0
+  const paced = llm ? upstream.group.pacer()?.enter(endpoint.id, prefillTokens) : undefined
   if (paced) {
     if (!(await released(paced, res))) {
       paced.done(false)
@@ -365,13 +364,8 @@ async function dispatchTo(
     deps.onLlmResponse?.({
       endpoint,
       llm,
-      // Paced, the prompt had the engine's prefill to itself from its start.
-      sentAtMs: paced ? paced.prefillStartMs() : sentAt,
       ok: ok && ctx.status < 400,
-      prefillAheadTokens: paced ? 0 : prefillAheadTokens,
-      prefillTokens: paced
-        ? paced.prefillTokensServed()
-        : (options.cost?.prefillTokens ?? llm.promptTokens),
+      ...prefillEvidenceOf(paced, { sentAtMs: sentAt, prefillAheadTokens, prefillTokens }),
       tap: tap.finish(),
     })
   }

@@ -59,7 +59,6 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       cachedPromptTokens: request.cachedPromptTokens ?? 0,
       arrivalMs: request.arrivalMs,
       firstTokenMs: request.firstTokenMs,
-      firstScheduledMs: request.firstScheduledMs,
       finishMs: atMs,
       preemptions: request.preemptions,
     }

@@ -17,8 +17,6 @@ export interface RequestResult {
   readonly cachedPromptTokens: number
   readonly arrivalMs: number
   readonly firstTokenMs: number | undefined
-  /** When the engine first scheduled the request (left the waiting queue). */
-  readonly firstScheduledMs?: number | undefined
   readonly finishMs: number
   readonly preemptions: number
 }

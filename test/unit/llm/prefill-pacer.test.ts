@@ -137,7 +137,15 @@ describe('prefill pacer', () => {
     first.done(true) // first token at 800
     clock.advance(40)
     second.done(true)
-    assert.equal(first.prefillStartMs(), 0)
-    assert.equal(second.prefillStartMs(), 800)
+    assert.deepEqual(first.prefillEvidence(), {
+      sentAtMs: 0,
+      prefillAheadTokens: 0,
+      prefillTokens: 30_000,
+    })
+    assert.deepEqual(second.prefillEvidence(), {
+      sentAtMs: 800,
+      prefillAheadTokens: 0,
+      prefillTokens: 1000,
+    })
   })
 })
