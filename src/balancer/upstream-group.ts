@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import type { UpstreamConfig } from '../config/schema.ts'
 import { endpointId } from '../config/validate.ts'
 import type { PrefillPacer } from '../llm/prefill-pacer.ts'
@@ -94,8 +95,19 @@ export function createUpstreamGroup(
       return picker.canTake ? picker.canTake(eligible, ctx, ttftSloMs) : eligible.length > 0
     },
     update(next) {
+      // A picker depends only on its policy and options. Rebuilding it on an unrelated reload
+      // would forget what it has learned and, for a pacing policy, start a second pacer that
+      // cannot see the prompts the first one sent.
+      if (
+        next.policy !== config.policy ||
+        !isDeepStrictEqual(next.policyOptions, config.policyOptions)
+      ) {
+        const replaced = picker
+        picker = buildPicker(next, deps)
+        // Prompts the old pacer still holds go now: nothing is dropped, and no timer outlives it.
+        replaced.pacer?.close()
+      }
       config = next
-      picker = buildPicker(next, deps)
       setMembership(specsFor(next))
     },
   }

@@ -67,7 +67,7 @@ export const ayaOptionsSchema = z
     /** Pacing: send the next prompt this long before the current prefill is predicted to end. */
     pacingLeadMs: z.number().min(0).max(10_000).default(40),
     /** Pacing: how long shorter prompts may keep going ahead of a waiting one. */
-    pacingAgingMs: z.number().min(0).max(600_000).default(500),
+    pacingAgingMs: z.number().min(0).max(600_000).default(300),
     /** Pacing: prompts go out together while those sent and still prefilling fit this many tokens. */
     pacingBatchTokens: z.int().min(0).default(8192),
   })

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { findPicker } from '../../../src/balancer/picker-registry.ts'
+import { createUpstreamGroup } from '../../../src/balancer/upstream-group.ts'
+import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+import { createSeededRandom } from '../../../src/util/random.ts'
+
+// Config load parses a policy's options with its schema before any group sees them.
+const upstream = (fields: Record<string, unknown>): UpstreamConfig => {
+  const config = upstreamSchema.parse({
+    policy: 'aya',
+    endpoints: [{ url: 'http://127.0.0.1:1' }, { url: 'http://127.0.0.1:2' }],
+    ...fields,
+  })
+  const definition = findPicker(config.policy)!
+  const policyOptions = definition.optionsSchema.parse(config.policyOptions) as Record<
+    string,
+    unknown
+  >
+  return { ...config, policyOptions }
+}
+
+function setup() {
+  const clock = createManualClock()
+  const group = createUpstreamGroup('llm', upstream({}), {
+    clock,
+    random: createSeededRandom(1),
+  })
+  const endpointId = group.endpoints()[0]!.id
+  const released: string[] = []
+  const enter = (name: string, tokens: number) => {
+    const paced = group.pacer()!.enter(endpointId, tokens)
+    paced.whenReleased(() => released.push(name))
+    return paced
+  }
+  return { group, released, enter }
+}
+
+describe('upstream group reload', () => {
+  test('keeps the picker and its pacer when the policy and its options are unchanged', () => {
+    const { group, released, enter } = setup()
+    const pacer = group.pacer()
+    enter('busy', 30_000)
+    enter('held', 1000)
+    group.update(
+      upstream({
+        endpoints: [
+          { url: 'http://127.0.0.1:1' },
+          { url: 'http://127.0.0.1:2' },
+          { url: 'http://127.0.0.1:3' },
+        ],
+      }),
+    )
+    assert.equal(group.pacer(), pacer)
+    assert.equal(group.endpoints().length, 3)
+    // Still paced: the held prompt waits for the one the same pacer sent.
+    assert.deepEqual(released, ['busy'])
+    assert.equal(pacer!.held, 1)
+  })
+
+  test('a new policy replaces the picker and releases what the old pacer held', () => {
+    const { group, released, enter } = setup()
+    const old = group.pacer()!
+    enter('busy', 30_000)
+    enter('held-1', 1000)
+    enter('held-2', 2000)
+    group.update(upstream({ policyOptions: { pacingLeadMs: 10 } }))
+    assert.notEqual(group.pacer(), old)
+    assert.equal(old.held, 0)
+    assert.deepEqual(released, ['busy', 'held-1', 'held-2'])
+    group.update(upstream({ policy: 'least-request' }))
+    assert.equal(group.pacer(), undefined)
+  })
+})
