@@ -7,6 +7,7 @@ import {
   hashPromptBlocks,
   type PrefixBlockIndex,
 } from '../../llm/prefix-block-index.ts'
+import { createSessionTable } from '../../llm/session-table.ts'
 import type { Endpoint, LeaseCost } from '../../upstream/endpoint.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
@@ -20,6 +21,16 @@ export const ayaOptionsSchema = z
     maxPrefixBlocks: z.int().min(1).default(8192),
     /** Prompts shorter than this many blocks are not matched: they are placed by load alone. */
     minAffinityBlocks: z.int().min(1).default(2),
+    /**
+     * Requests that carry the route's session header (`sessionHeader`, default `x-session-id`)
+     * go to their session's last endpoint whenever it is a near tie for the best (see
+     * `interferenceSlackShare`): it may hold context the prefix index cannot see. It is a
+     * preference, never a hit credit, so a session id that spans unrelated prompts cannot pile
+     * them onto one endpoint, and a saturated endpoint loses the session.
+     */
+    sessionAffinity: z.boolean().default(true),
+    /** Sessions remembered, least recently used evicted. */
+    maxSessions: z.int().min(1).default(65_536),
     /** Fixed per-request overhead added to every TTFT prediction, ms. */
     overheadMs: z.number().min(0).default(5),
     /** Prefill rate assumed when nothing has been learned (no LLM signals), tokens/s. */
@@ -115,6 +126,10 @@ interface Scored {
 interface RequestFacts {
   hashes: readonly number[]
   index: PrefixBlockIndex
+  /** The request's session, scoped to its model, when it named one and sessions are on. */
+  sessionKey: string | undefined
+  /** Where that session's last turn went. */
+  sessionEndpointId: string | undefined
   charsPerToken: number
   promptTokens: number
   kvNeed: number
@@ -147,6 +162,9 @@ interface RequestFacts {
  */
 export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const indexes = new Map<string, PrefixBlockIndex>()
+  const sessions = options.sessionAffinity
+    ? createSessionTable({ maxSessions: options.maxSessions })
+    : undefined
   const fallback = createLeastRequestPicker({ choiceCount: 2 }, deps)
   const entries: Scored[] = []
   let count = 0
@@ -203,7 +221,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (!llm) return fallback.pick(eligible, ctx)
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
-      const chosen = choose(sloHint?.ctx === ctx ? sloHint.ttftSloMs : undefined)
+      const chosen = choose(
+        sloHint?.ctx === ctx ? sloHint.ttftSloMs : undefined,
+        facts.sessionEndpointId,
+      )
       const branch: AyaBranch = !facts.anyKvOk
         ? 'saturated'
         : facts.warm === undefined
@@ -217,6 +238,12 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         (kvCapacityTokens(chosen.endpoint) * facts.charsPerToken) / options.blockChars,
       )
       facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
+      if (facts.sessionKey !== undefined) {
+        sessions?.record(facts.sessionKey, {
+          endpointId: chosen.endpoint.id,
+          contextTokens: facts.promptTokens,
+        })
+      }
       lastPlacement = {
         ctx,
         endpoint: chosen.endpoint,
@@ -249,6 +276,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     },
   }
 
+  /** The queue ahead in tokens plus this prompt's own uncached part, at the endpoint's rate. */
+  function predictTtftMs(endpoint: Endpoint, uncachedTokens: number, rate: number): number {
+    return ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
+  }
+
   function hashesOf(llm: LlmRequest): number[] {
     if (hashed?.llm === llm) return hashed.hashes
     const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
@@ -277,6 +309,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         ).mean
       : Math.min(llm.maxTokens ?? 256, 256)
     const kvNeed = promptTokens + predictedOutput
+    const sessionKey =
+      sessions && llm.sessionKey !== undefined
+        ? `${llm.servedModel}\u0000${llm.sessionKey}`
+        : undefined
+    const session = sessionKey === undefined ? undefined : sessions?.get(sessionKey)
 
     // Learned rates, pooled: log-rates shrink toward the fleet's by the share of their spread
     // that sampling noise explains (empirical Bayes). One read of each estimate per decision.
@@ -357,8 +394,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       entry.hitTokens = hitTokens
       entry.uncachedTokens = uncachedTokens
       entry.prefillTokensPerSec = rate
-      entry.predictedTtftMs =
-        ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
+      entry.predictedTtftMs = predictTtftMs(endpoint, uncachedTokens, rate)
       entry.kvOk = kvOk
     }
 
@@ -387,6 +423,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     return {
       hashes,
       index,
+      sessionKey,
+      sessionEndpointId: session?.endpointId,
       charsPerToken,
       promptTokens,
       kvNeed,
@@ -399,7 +437,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    * The lowest cost wins; endpoints within the slack of it are near ties, decided by the decode
    * interference they would suffer, exact ties uniformly at random (one pass, no allocation).
    */
-  function choose(ttftSloMs: number | undefined): Scored {
+  function choose(ttftSloMs: number | undefined, sessionEndpointId: string | undefined): Scored {
     // Admission let the request through because some endpoint can start it within its SLO: keep
     // to those, so the pick does what `canTake` promised.
     if (ttftSloMs !== undefined) {
@@ -435,7 +473,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const s = entries[i]!
       if (s.costMs > limit) continue
       const stallMs = (s.uncachedTokens / meanRate) * 1000
-      const tieScore = s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs
+      // The session's endpoint wins any near tie: it probably holds context the index cannot see.
+      const tieScore =
+        s.endpoint.id === sessionEndpointId
+          ? Number.NEGATIVE_INFINITY
+          : s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs
       if (tieScore < chosenScore) {
         chosen = s
         chosenScore = tieScore

@@ -264,6 +264,32 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, llmCtx(text('other', 16_000))), eligible[0])
   })
 
+  it('sends a session to its last endpoint while that is a near tie, and away once it is not', () => {
+    // 400-token prompts at 10k tok/s: 45 ms predicted; the near-tie slack is 20 ms (40 tokens).
+    for (const [queued, session, expected] of [
+      [100, 's1', 'e1'],
+      [100, undefined, 'e0'],
+      [1000, 's1', 'e0'],
+    ] as const) {
+      const picker = create()
+      const eligible = makeEndpoints([1, 1])
+      routeTo(picker, eligible, eligible[1]!, text('turn 1', 1600), { sessionKey: 's1' })
+      queuePrefill(eligible[1]!, queued)
+      // A different text: the prefix index sees no hit anywhere, only the session links them.
+      const next = llmCtx(text('turn 2', 1600), { sessionKey: session })
+      assert.equal(picker.pick(eligible, next)?.id, expected, `queued ${queued}, ${session}`)
+    }
+  })
+
+  it('forgets sessions with sessionAffinity: false', () => {
+    const picker = create({ sessionAffinity: false })
+    const eligible = makeEndpoints([1, 1])
+    routeTo(picker, eligible, eligible[1]!, text('turn 1', 1600), { sessionKey: 's1' })
+    queuePrefill(eligible[1]!, 100)
+    const next = llmCtx(text('turn 2', 1600), { sessionKey: 's1' })
+    assert.equal(picker.pick(eligible, next)?.id, 'e0')
+  })
+
   it('charges its lease only the uncached prefill, plus prompt and predicted output as KV', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
