@@ -159,4 +159,51 @@ describe('LLM gateway route (gateway: models)', () => {
     await shown.body.dump()
     assert.match(String(shown.headers['x-aya-endpoint']), /^127\.0\.0\.1:\d+$/)
   })
+
+  test('reads the session from the route’s sessionHeader and hands it to the policy', async (t) => {
+    const aya = await startAya(
+      config({
+        routes: [
+          {
+            name: 'llm',
+            match: { pathPrefix: '/v1' },
+            gateway: 'models',
+            debugHeaders: true,
+            sessionHeader: 'x-conversation',
+          },
+        ],
+        upstreams: {
+          fleet: {
+            policy: 'consistent-hash-session',
+            sim: { replicas: 4, profile: 'h100-llama3-8b', speedup: 20 },
+          },
+        },
+      }),
+    )
+    t.after(() => aya.close())
+    const endpointOf = async (session: string, turn: number) => {
+      const res = await request(`${aya.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-conversation': session },
+        body: JSON.stringify({
+          model: 'llama-3.1-8b',
+          messages: [{ role: 'user', content: `turn ${turn} of ${session}` }],
+          max_tokens: 1,
+        }),
+      })
+      await res.body.dump()
+      assert.equal(res.statusCode, 200)
+      return String(res.headers['x-aya-endpoint'])
+    }
+    const seen = new Set<string>()
+    for (let s = 0; s < 8; s++) {
+      const first = await endpointOf(`conv-${s}`, 1)
+      // Different text every turn: only the session keeps the turns together.
+      assert.equal(await endpointOf(`conv-${s}`, 2), first)
+      assert.equal(await endpointOf(`conv-${s}`, 3), first)
+      seen.add(first)
+    }
+    // Eight sessions on a four-endpoint ring: all on one endpoint has odds of 4 × 4⁻⁸.
+    assert.ok(seen.size > 1, `every session went to ${[...seen].join(', ')}`)
+  })
 })
