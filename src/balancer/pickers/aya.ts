@@ -23,10 +23,11 @@ export const ayaOptionsSchema = z
     minAffinityBlocks: z.int().min(1).default(2),
     /**
      * Requests that carry the route's session header (`sessionHeader`, default `x-session-id`)
-     * go to their session's last endpoint whenever it is a near tie for the best (see
-     * `interferenceSlackShare`): it may hold context the prefix index cannot see. It is a
-     * preference, never a hit credit, so a session id that spans unrelated prompts cannot pile
-     * them onto one endpoint, and a saturated endpoint loses the session.
+     * and whose prompt the prefix index sees nowhere go to their session's last endpoint
+     * whenever it is a near tie for the best (see `interferenceSlackShare`): it may hold context
+     * the index cannot see. It is a preference, never a hit credit, so a session id that spans
+     * unrelated prompts cannot pile them onto one endpoint, and a saturated endpoint loses the
+     * session. Where the index does see the prompt, its hits decide.
      */
     sessionAffinity: z.boolean().default(true),
     /** Sessions remembered, least recently used evicted. */
@@ -128,7 +129,7 @@ interface RequestFacts {
   index: PrefixBlockIndex
   /** The request's session, scoped to its model, when it named one and sessions are on. */
   sessionKey: string | undefined
-  /** Where that session's last turn went. */
+  /** Where that session's last turn went, when the prefix index sees none of the prompt. */
   sessionEndpointId: string | undefined
   charsPerToken: number
   promptTokens: number
@@ -351,6 +352,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
 
     count = 0
     let anyKvOk = false
+    let indexSeesPrompt = false
     for (let i = 0; i < eligible.length; i++) {
       const endpoint = eligible[i]!
       if (isExcluded(endpoint, ctx)) continue
@@ -368,6 +370,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         promptTokens - 1,
         Math.floor((matchedBlocks * options.blockChars) / charsPerToken),
       )
+      if (matchedBlocks > 0) indexSeesPrompt = true
       const uncachedTokens = promptTokens - hitTokens
       const capacityTokens = kvCapacityTokens(endpoint)
       const snapshot = deps.engineMetrics?.get(endpoint.id)
@@ -424,7 +427,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       hashes,
       index,
       sessionKey,
-      sessionEndpointId: session?.endpointId,
+      // The index knows better where it sees the prompt at all; the session fills in where it
+      // sees nothing (evicted, or context the router never saw).
+      sessionEndpointId: indexSeesPrompt ? undefined : session?.endpointId,
       charsPerToken,
       promptTokens,
       kvNeed,

@@ -281,6 +281,20 @@ describe('aya picker', () => {
     }
   })
 
+  it('lets the prefix index decide over the session where it sees the prompt', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const history = text('conversation', 1600)
+    routeTo(picker, eligible, eligible[0]!, history)
+    // The session's last turn went to e1, but the index holds this prompt's prefix on e0.
+    routeTo(picker, eligible, eligible[1]!, text('elsewhere', 1600), { sessionKey: 's1' })
+    // A queue on e0 makes the two a near tie (costs 845 and 855 ms, slack 20 ms), where a
+    // session preference would decide.
+    queuePrefill(eligible[0]!, 6700)
+    const next = llmCtx(history + text('turn 2', 400), { sessionKey: 's1' })
+    assert.equal(picker.pick(eligible, next)?.id, 'e0')
+  })
+
   it('forgets sessions with sessionAffinity: false', () => {
     const picker = create({ sessionAffinity: false })
     const eligible = makeEndpoints([1, 1])
