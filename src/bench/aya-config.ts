@@ -1,3 +1,4 @@
+import type { AdmissionConfig } from '../config/schema.ts'
 import { SESSION_HEADER } from './chat-request.ts'
 import { replicaId } from './policy-run.ts'
 
@@ -22,6 +23,8 @@ export interface AyaConfigInput {
   readonly scrapeIntervalMs: number
   /** The policy's `policyOptions` (`--policy-options`), written into the upstream as given. */
   readonly policyOptions?: Readonly<Record<string, unknown>> | undefined
+  /** `--admission`, in trace time: its durations are divided by `speedup` like the others. */
+  readonly admission?: AdmissionConfig | undefined
 }
 
 /** A trace-time duration as Aya must see it when the simulator runs `speedup` times fast. */
@@ -48,6 +51,15 @@ export function ayaConfigFor(
     endpoints: input.urls.map((url, i) => ({ url, id: replicaId(i) })),
   }
   if (input.usesHashKey) upstream.hashKey = { header: SESSION_HEADER }
+  if (input.admission) {
+    const { admission } = input
+    upstream.admission = {
+      ...admission,
+      ttftSloMs: realMs(admission.ttftSloMs, speedup),
+      maxWaitMs: realMs(admission.maxWaitMs, speedup),
+      recheckMs: realMs(admission.recheckMs, speedup),
+    }
+  }
   if (variant === 'models') {
     upstream.engineMetrics = { scrapeIntervalMs: realMs(input.scrapeIntervalMs, speedup) }
   }

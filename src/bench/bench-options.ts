@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
+import { type AdmissionConfig, admissionSchema } from '../config/schema.ts'
 import { ENGINE_PROFILES, parseProfileList } from '../sim/profiles.ts'
 import { parseWindow, type TraceWindow } from './trace-timing.ts'
 
@@ -35,6 +36,11 @@ export interface BenchOptions {
    * (unparsed; each was checked against the policy's schema). Policies not named get `{}`.
    */
   readonly policyOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>
+  /**
+   * `--admission`: an `upstreams.<n>.admission` block (late binding on the one admission queue)
+   * for every policy's upstream, parsed with defaults; its durations are trace time.
+   */
+  readonly admission: AdmissionConfig | undefined
 }
 
 export const BENCH_USAGE = `Usage:
@@ -67,6 +73,8 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
   --limit N               replay only the first N requests of the window
   --policy-options JSON   per-policy policyOptions, e.g. '{"aya":{"affinityCredit":2}}'
                           (checked against each policy's schema; used in both modes)
+  --admission JSON        late binding for every policy: an upstreams.<n>.admission block,
+                          e.g. '{}' for the defaults or '{"ttftSloMs":1000}' (trace ms; both modes)
   --no-progress           no progress bar
   --rate-scale-min A      sweep: lowest rate scale tried (required for sweep)
   --rate-scale-max B      sweep: highest rate scale tried (required for sweep)
@@ -135,6 +143,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       limit: { type: 'string' },
       'no-progress': { type: 'boolean' },
       'policy-options': { type: 'string' },
+      admission: { type: 'string' },
       'rate-scale-min': { type: 'string' },
       'rate-scale-max': { type: 'string' },
       precision: { type: 'string' },
@@ -218,7 +227,27 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     sweep,
     confirmHttp: values['confirm-http'] === true,
     policyOptions: parsePolicyOptions(values['policy-options'], policies),
+    admission: parseAdmission(values.admission),
   }
+}
+
+/** `--admission JSON`: checked by the config's own admission schema, defaults filled in. */
+export function parseAdmission(text: string | undefined): AdmissionConfig | undefined {
+  if (text === undefined) return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new UsageError(`--admission is not JSON: ${(error as Error).message}`)
+  }
+  const result = admissionSchema.safeParse(parsed)
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((issue) => `${['admission', ...issue.path].join('.')}: ${issue.message}`)
+      .join('; ')
+    throw new UsageError(`--admission: ${problems}`)
+  }
+  return result.data
 }
 
 /**

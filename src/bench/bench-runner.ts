@@ -125,6 +125,7 @@ export async function runBench(
       speedup: options.speedup,
       sloTtftMs: options.sloTtftMs,
       policyOptions: options.policyOptions[policy],
+      admission: options.admission,
       prepared,
     }
     const label = `${policy} [${mode}, rate scale ${+rateScale.toPrecision(4)}]`
@@ -135,6 +136,7 @@ export async function runBench(
         mode === 'des' ? runDesPolicy(input, hooks) : await runHttpPolicy(input, env, hooks)
       // What `--policy-options` changed, so the report says which variant of the policy ran.
       if (input.policyOptions !== undefined) record.diagnostics.policyOptions = input.policyOptions
+      if (input.admission !== undefined) record.diagnostics.admissionConfig = input.admission
       return record
     } finally {
       bar?.done()

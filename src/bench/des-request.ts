@@ -1,6 +1,7 @@
 import { leaseCostFor } from '../balancer/lease-cost.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { prefillEvidenceOf } from '../llm/prefill-pacer.ts'
+import type { AdmissionResult, GroupAdmission } from '../proxy/group-admission.ts'
 import type { Clock } from '../util/clock.ts'
 import type { DesFleet } from './des-fleet.ts'
 import type { PreparedRequest } from './prepared-requests.ts'
@@ -30,6 +31,8 @@ export function dispatchDesRequest(
     readonly record: RunRecord
     readonly maxTokens: number
     readonly finish: (flight: DesFlight, outcome: Omit<RequestOutcome, 'sendMs'>) => void
+    /** Late binding (`--admission`): the one admission queue, over this fleet's policy. */
+    readonly admission?: GroupAdmission | undefined
   },
 ): DesFlight {
   const { fleet, clock, record, finish } = deps
@@ -54,89 +57,128 @@ export function dispatchDesRequest(
     clientIp: '127.0.0.1',
     hashKey: fleet.usesHashKey ? request.sessionId : undefined,
   }
-  const endpoint = fleet.pick(ctx)
-  if (!endpoint) {
-    finish(flight, failed(503, 'no endpoint'))
+  const { admission } = deps
+  if (!admission) {
+    place()
     return flight
   }
-  const cost = leaseCostFor(fleet.picker, endpoint, ctx)
-  const prefillAheadTokens = endpoint.pendingPrefillTokens
-  const lease = endpoint.begin(cost)
-  const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
-  const paced = fleet.picker.pacer?.enter(endpoint.id, prefillTokens)
-  if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
-  let firstMs: number | undefined
-  let lastMs = 0
-  let chunks = 0
-  let itlSumMs = 0
-  flight.abort = () => {
-    paced?.done(false)
-    lease.end({ ok: false, status: 0, latencyMs: 0 })
-    finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
+  // Late binding, as the proxy does it: the request waits at the router until the policy says an
+  // endpoint can take it, and is bound only then.
+  const aborted = new AbortController()
+  flight.abort = () => aborted.abort()
+  const onResult = (result: AdmissionResult): void => {
+    if (result.admitted) {
+      place()
+      return
+    }
+    finish(flight, flight.isTimedOut ? failed(0, 'client timeout') : failed(503, result.reason))
   }
-  if (paced) {
-    paced.whenReleased(submit)
-  } else {
-    submit()
-  }
+  const answer = admission.acquire({
+    ctx,
+    priority: 0,
+    sheddable: false,
+    tenant: '',
+    sizeBytes: 0,
+    predictedCost: llm.promptTokens + (llm.maxTokens ?? 0),
+    signal: aborted.signal,
+    onResult,
+  })
+  if (!(answer instanceof Promise)) onResult(answer)
   return flight
 
-  function submit(): void {
-    const handle = fleet.engineOf(endpoint!).submit(
-      { ...prepared.identity, maxTokens: deps.maxTokens, outputTokens: request.outputTokens },
-      {
-        onToken(token) {
-          chunks++
-          if (firstMs === undefined) {
-            firstMs = token.atMs
-            lease.firstToken()
-            paced?.done(true)
-          } else {
-            const gap = token.atMs - lastMs
-            itlSumMs += gap
-            record.itlGapsMs.push(gap)
-          }
-          lastMs = token.atMs
-        },
-        onDone(result) {
-          const ok = result.finishReason !== 'abort'
-          lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
-          paced?.done(false)
-          fleet.llmSignals.observe({
-            endpoint: endpoint!,
-            llm,
-            ok,
-            ...prefillEvidenceOf(paced, { sentAtMs: nowMs, prefillAheadTokens, prefillTokens }),
-            tap: {
-              firstTokenAtMs: firstMs,
-              lastTokenAtMs: firstMs === undefined ? undefined : lastMs,
-              contentEvents: chunks,
-              usage: {
-                promptTokens: result.promptTokens,
-                completionTokens: result.completionTokens,
+  function place(): void {
+    const dispatchedMs = clock.now()
+    const endpoint = fleet.pick(ctx)
+    if (!endpoint) {
+      finish(flight, failed(503, 'no endpoint'))
+      return
+    }
+    const cost = leaseCostFor(fleet.picker, endpoint, ctx)
+    const prefillAheadTokens = endpoint.pendingPrefillTokens
+    const lease = endpoint.begin(cost)
+    const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
+    const paced = fleet.picker.pacer?.enter(endpoint.id, prefillTokens)
+    if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
+    let firstMs: number | undefined
+    let lastMs = 0
+    let chunks = 0
+    let itlSumMs = 0
+    flight.abort = () => {
+      paced?.done(false)
+      lease.end({ ok: false, status: 0, latencyMs: 0 })
+      admission?.notify()
+      finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
+    }
+    if (paced) {
+      paced.whenReleased(submit)
+    } else {
+      submit()
+    }
+
+    function submit(): void {
+      const handle = fleet.engineOf(endpoint!).submit(
+        { ...prepared.identity, maxTokens: deps.maxTokens, outputTokens: request.outputTokens },
+        {
+          onToken(token) {
+            chunks++
+            if (firstMs === undefined) {
+              firstMs = token.atMs
+              lease.firstToken()
+              admission?.notify()
+              paced?.done(true)
+            } else {
+              const gap = token.atMs - lastMs
+              itlSumMs += gap
+              record.itlGapsMs.push(gap)
+            }
+            lastMs = token.atMs
+          },
+          onDone(result) {
+            const ok = result.finishReason !== 'abort'
+            lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
+            admission?.notify()
+            paced?.done(false)
+            fleet.llmSignals.observe({
+              endpoint: endpoint!,
+              llm,
+              ok,
+              ...prefillEvidenceOf(paced, {
+                sentAtMs: dispatchedMs,
+                prefillAheadTokens,
+                prefillTokens,
+              }),
+              tap: {
+                firstTokenAtMs: firstMs,
+                lastTokenAtMs: firstMs === undefined ? undefined : lastMs,
+                contentEvents: chunks,
+                usage: {
+                  promptTokens: result.promptTokens,
+                  completionTokens: result.completionTokens,
+                },
               },
-            },
-          })
-          finish(flight, {
-            ok,
-            status: ok ? 200 : 0,
-            error: flight.isTimedOut ? 'client timeout' : ok ? undefined : 'aborted',
-            firstContentMs: firstMs,
-            endMs: result.finishMs,
-            contentChunks: chunks,
-            itlSumMs,
-            promptTokens: result.promptTokens,
-            completionTokens: result.completionTokens,
-          })
+            })
+            finish(flight, {
+              ok,
+              status: ok ? 200 : 0,
+              error: flight.isTimedOut ? 'client timeout' : ok ? undefined : 'aborted',
+              firstContentMs: firstMs,
+              endMs: result.finishMs,
+              contentChunks: chunks,
+              itlSumMs,
+              promptTokens: result.promptTokens,
+              completionTokens: result.completionTokens,
+            })
+          },
+          onError(error) {
+            const status = error.code === 'engine_closed' ? 503 : 400
+            lease.end({ ok: false, status, latencyMs: 0 })
+            admission?.notify()
+            paced?.done(false)
+            finish(flight, failed(status, error.code))
+          },
         },
-        onError(error) {
-          const status = error.code === 'engine_closed' ? 503 : 400
-          lease.end({ ok: false, status, latencyMs: 0 })
-          paced?.done(false)
-          finish(flight, failed(status, error.code))
-        },
-      },
-    )
-    flight.abort = () => handle.abort()
+      )
+      flight.abort = () => handle.abort()
+    }
   }
 }

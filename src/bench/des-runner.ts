@@ -1,3 +1,4 @@
+import { createGroupAdmission } from '../proxy/group-admission.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { createManualClock } from '../util/manual-clock.ts'
 import { createDesFleet } from './des-fleet.ts'
@@ -40,7 +41,14 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     if (!outcome.ok) progress.failed++
     if (progress.done % 64 === 0) hooks.onProgress?.({ ...progress })
   }
-  const deps = { fleet, clock, record, maxTokens: trace.maxTokens, finish }
+  const admission = input.admission
+    ? createGroupAdmission(
+        { canTake: (ctx, sloMs) => fleet.picker.canTake?.(fleet.endpoints, ctx, sloMs) ?? true },
+        input.admission,
+        { clock },
+      )
+    : undefined
+  const deps = { fleet, clock, record, maxTokens: trace.maxTokens, finish, admission }
 
   let next = 0
   const scheduleArrival = (): void => {
@@ -93,6 +101,11 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     wallMs: Math.round(performance.now() - startedAt),
     steps: fleet.steps(),
   })
+  if (admission) {
+    const { enqueuedTotal, admittedTotal, rejectedTotal, wait } = admission.stats()
+    record.diagnostics.admission = { enqueuedTotal, admittedTotal, rejectedTotal, wait }
+    admission.close()
+  }
   fleet.close()
   hooks.onProgress?.({ ...progress })
   return record

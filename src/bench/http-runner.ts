@@ -43,6 +43,7 @@ export async function runHttpPolicy(
     timeoutMs: input.timeoutMs,
     scrapeIntervalMs: input.scrapeIntervalMs,
     policyOptions: input.policyOptions,
+    admission: input.admission,
   }
   // Which config shape this build of Aya takes (and whether it knows the policy), checked while
   // the fleet starts.

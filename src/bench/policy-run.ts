@@ -1,3 +1,4 @@
+import type { AdmissionConfig } from '../config/schema.ts'
 import type { PreparedRequests } from './prepared-requests.ts'
 import type { LoadedTrace } from './trace-loader.ts'
 
@@ -21,6 +22,8 @@ export interface PolicyRunInput {
   readonly sloTtftMs: number
   /** The policy's `policyOptions` (from `--policy-options`), parsed by its schema; `{}` if absent. */
   readonly policyOptions?: Readonly<Record<string, unknown>> | undefined
+  /** Late binding on the one admission queue (`--admission`), durations in trace time. */
+  readonly admission?: AdmissionConfig | undefined
   /** Virtual time: requests already built for an earlier run of the same trace. */
   readonly prepared?: PreparedRequests | undefined
 }

@@ -2,7 +2,11 @@ import type { PickContext } from '../balancer/picker.ts'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import type { AdmissionConfig } from '../config/schema.ts'
 import { type AdmissionQueue, createAdmissionQueue } from '../resilience/admission-queue.ts'
-import type { AdmissionQueueStats, AdmissionRejectReason } from '../resilience/admission-types.ts'
+import type {
+  AdmissionOutcome,
+  AdmissionQueueStats,
+  AdmissionRejectReason,
+} from '../resilience/admission-types.ts'
 import type { Clock, Timer } from '../util/clock.ts'
 
 export interface AdmissionAsk {
@@ -14,6 +18,11 @@ export interface AdmissionAsk {
   /** Predicted work, for shortest-predicted-first and fair share (tokens). */
   readonly predictedCost: number
   readonly signal: AbortSignal
+  /**
+   * Called synchronously when a request that had to wait is admitted or rejected (virtual time
+   * cannot wait for the promise). Not called when `acquire` answers at once.
+   */
+  readonly onResult?: ((result: AdmissionResult) => void) | undefined
 }
 
 export type AdmissionResult =
@@ -42,7 +51,7 @@ export interface GroupAdmission {
 const ADMITTED_AT_ONCE: AdmissionResult = { admitted: true, waitedMs: 0 }
 
 export function createGroupAdmission(
-  group: UpstreamGroup,
+  group: Pick<UpstreamGroup, 'canTake'>,
   config: AdmissionConfig,
   deps: { readonly clock: Clock },
 ): GroupAdmission {
@@ -94,13 +103,10 @@ export function createGroupAdmission(
         sheddable: ask.sheddable,
         maxWaitMs: config.maxWaitMs,
         signal: ask.signal,
+        onSettled: ask.onResult && ((outcome) => ask.onResult?.(resultOf(outcome))),
       })
       scheduleRecheck()
-      return ticket.outcome.then((outcome) =>
-        outcome.status === 'admitted'
-          ? { admitted: true, waitedMs: outcome.waitedMs }
-          : { admitted: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs },
-      )
+      return ticket.outcome.then(resultOf)
     },
     notify() {
       if (queue.size > 0) drain()
@@ -112,4 +118,10 @@ export function createGroupAdmission(
       queue.close()
     },
   }
+}
+
+function resultOf(outcome: AdmissionOutcome): AdmissionResult {
+  return outcome.status === 'admitted'
+    ? { admitted: true, waitedMs: outcome.waitedMs }
+    : { admitted: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs }
 }

@@ -212,7 +212,14 @@ export function createAdmissionQueue<T>(
       },
     }
     recorder.enqueued()
-    settlers.set(entry, resolve)
+    const onSettled = request.onSettled
+    const settleWith = onSettled
+      ? (result: AdmissionOutcome) => {
+          onSettled(result)
+          resolve(result)
+        }
+      : resolve
+    settlers.set(entry, settleWith)
     const refusal = refusalAt(request, entry, nowMs)
     if (refusal !== undefined) {
       reject(entry, refusal)
@@ -231,7 +238,7 @@ export function createAdmissionQueue<T>(
       // Drop the listener once the entry leaves, so a long-lived signal does not pin it.
       settlers.set(entry, (result) => {
         signal.removeEventListener('abort', onAbort)
-        resolve(result)
+        settleWith(result)
       })
     }
     return ticket

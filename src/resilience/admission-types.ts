@@ -39,6 +39,11 @@ export interface AdmissionRequest<T> {
   readonly sheddable?: boolean
   /** Aborting it cancels the entry (LB_ERR_CLIENT_ABORTED). */
   readonly signal?: AbortSignal
+  /**
+   * Called once, synchronously, when the entry is admitted or rejected, just before `outcome`
+   * resolves: for callers that run in virtual time and cannot wait for a promise.
+   */
+  readonly onSettled?: ((outcome: AdmissionOutcome) => void) | undefined
 }
 
 export type AdmissionOutcome =

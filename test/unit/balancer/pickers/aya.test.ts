@@ -21,6 +21,7 @@ import type { Endpoint } from '../../../../src/upstream/endpoint.ts'
 import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../../src/util/random.ts'
 import { hold, makeEndpoints } from '../../../conformance/picker-fixtures.ts'
+import { syntheticTrace } from '../../../helpers/synthetic-trace.ts'
 import { assertHonoursExclusions, llmCtx, routeTo, text } from './llm-fixtures.ts'
 
 // Prompts in these tests are estimated at 4 characters a token, so a 64-character block is 16
@@ -72,21 +73,6 @@ function signalsWithRates(rates: Readonly<Record<string, number>>): LlmSignals {
     }
   }
   return signals
-}
-
-/** A hand-made trace for virtual-time runs. */
-function syntheticTrace(name: string, requests: TraceRequest[], maxTokens: number): LoadedTrace {
-  return {
-    name,
-    format: 'sharegpt',
-    timing: 'poisson',
-    requests,
-    rows: requests.length,
-    blockTokens: undefined,
-    maxTokens,
-    rebase: { traceStartMs: 0, firstKeptMs: 0 },
-    clipping: { maxInputTokens: 131_000, clippedRequests: 0 },
-  }
 }
 
 describe('aya picker', () => {
