@@ -97,10 +97,15 @@ export function createUpstreamGroup(
     update(next) {
       // A picker depends only on its policy and options. Rebuilding it on an unrelated reload
       // would forget what it has learned and, for a pacing policy, start a second pacer that
-      // cannot see the prompts the first one sent.
+      // cannot see the prompts the first one sent. An id that now names another server is the
+      // exception: what the picker learned about it (cached prefixes, rates) is about the old one.
       if (
         next.policy !== config.policy ||
-        !isDeepStrictEqual(next.policyOptions, config.policyOptions)
+        !isDeepStrictEqual(next.policyOptions, config.policyOptions) ||
+        specsFor(next).some((spec) => {
+          const existing = byId.get(spec.id)
+          return existing !== undefined && existing.spec.url !== spec.url
+        })
       ) {
         const replaced = picker
         picker = buildPicker(next, deps)

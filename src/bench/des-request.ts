@@ -124,8 +124,8 @@ export function dispatchDesRequest(
             if (firstMs === undefined) {
               firstMs = token.atMs
               lease.firstToken()
-              admission?.notify()
               paced?.done(true)
+              admission?.notify()
             } else {
               const gap = token.atMs - lastMs
               itlSumMs += gap
@@ -136,8 +136,8 @@ export function dispatchDesRequest(
           onDone(result) {
             const ok = result.finishReason !== 'abort'
             lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
-            admission?.notify()
             paced?.done(false)
+            admission?.notify()
             fleet.llmSignals.observe({
               endpoint: endpoint!,
               llm,
@@ -172,8 +172,8 @@ export function dispatchDesRequest(
           onError(error) {
             const status = error.code === 'engine_closed' ? 503 : 400
             lease.end({ ok: false, status, latencyMs: 0 })
-            admission?.notify()
             paced?.done(false)
+            admission?.notify()
             finish(flight, failed(status, error.code))
           },
         },

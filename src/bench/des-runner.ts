@@ -96,6 +96,8 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     armTimeout()
     if (!clock.runNext()) break
   }
+  // Anything still queued is refused (and recorded) before the results are read.
+  admission?.close()
   record.replicas = fleet.replicaDeltas()
   Object.assign(record.diagnostics, {
     wallMs: Math.round(performance.now() - startedAt),
@@ -104,7 +106,6 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
   if (admission) {
     const { enqueuedTotal, admittedTotal, rejectedTotal, wait } = admission.stats()
     record.diagnostics.admission = { enqueuedTotal, admittedTotal, rejectedTotal, wait }
-    admission.close()
   }
   fleet.close()
   hooks.onProgress?.({ ...progress })

@@ -19,8 +19,10 @@ export interface AdmissionAsk {
   readonly predictedCost: number
   readonly signal: AbortSignal
   /**
-   * Called synchronously when a request that had to wait is admitted or rejected (virtual time
-   * cannot wait for the promise). Not called when `acquire` answers at once.
+   * Called synchronously, once, when a request that was queued is admitted or rejected (virtual
+   * time cannot wait for the promise); it must bind the request before it returns. When `acquire`
+   * returns a result rather than a promise, the request was never queued and this is not called;
+   * when it returns a promise, use this or the promise, not both.
    */
   readonly onResult?: ((result: AdmissionResult) => void) | undefined
 }
@@ -67,11 +69,13 @@ export function createGroupAdmission(
   let timer: Timer | undefined
 
   const drain = () => {
-    // Each admitted request binds to its endpoint before the next is considered, so the policy's
-    // router-side accounting already counts it.
+    // Each admitted request must bind to its endpoint before the next is considered, so that the
+    // policy's router-side accounting counts it. A consumer with `onResult` binds inside it,
+    // synchronously; one that awaits the promise binds later and calls `notify()` once bound, so
+    // only one of those is let go per drain.
     while (queue.size > 0) {
       const admitted = queue.tryAdmit((entry) => group.canTake(entry.value.ctx, config.ttftSloMs))
-      if (!admitted) break
+      if (!admitted?.value.onResult) break
     }
     scheduleRecheck()
   }

@@ -184,27 +184,27 @@ async function handle(
     routeName: route.name,
   }
   const hashKey = upstream.hashKey?.(keySource)
+  const exclude = new Set<string>()
+  // The first try's context is the one admission asked the policy about, so the policy can keep
+  // the promise `canTake` made (same object).
+  const firstPick: PickContext = { attempt: 0, exclude, hashKey, clientIp: ctx.clientIp, llm }
   if (upstream.admission) {
-    const waited = await admit(ctx, upstream, keySource, { runtime, hashKey, llm, body })
+    const waited = await admit(ctx, upstream, keySource, { runtime, firstPick, body })
     if (waited !== undefined) {
       const retryAfter = String(Math.max(1, Math.ceil(waited.retryAfterMs / 1000)))
       return fail(ctx, waited.reason, undefined, false, { headers: { 'retry-after': retryAfter } })
     }
   }
   const boundId = upstream.sticky ? await upstream.sticky.lookup(keySource) : undefined
-  const exclude = new Set<string>()
   // A buffered body can be sent again; a streamed one is consumed by the first attempt.
   const maxAttempts = hasBody && !Buffer.isBuffer(body) ? 1 : MAX_CONNECT_ATTEMPTS
 
   let lastError: ProxyError | undefined
   for (;;) {
-    const pick: PickContext = {
-      attempt: ctx.attempts,
-      exclude,
-      hashKey,
-      clientIp: ctx.clientIp,
-      llm,
-    }
+    const pick: PickContext =
+      ctx.attempts === 0
+        ? firstPick
+        : { attempt: ctx.attempts, exclude, hashKey, clientIp: ctx.clientIp, llm }
     const endpoint = chooseEndpoint(upstream, boundId, pick)
     // Out of endpoints after a failure: report what went wrong, not that none were healthy.
     if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
@@ -277,6 +277,8 @@ async function dispatchTo(
   // The policy may hold the prompt until the engine is about to finish the prefill it has.
   const prefillTokens = options.cost?.prefillTokens ?? llm?.promptTokens ?? 0
   const paced = llm ? upstream.group.pacer()?.enter(endpoint.id, prefillTokens) : undefined
+  // Bound and counted: the admission queue may let the next request go.
+  upstream.admission?.notify()
   if (paced) {
     if (!(await released(paced, res))) {
       paced.done(false)
@@ -459,8 +461,7 @@ async function admit(
   keySource: KeySource,
   request: {
     readonly runtime: ProxyRuntime
-    readonly hashKey: string | undefined
-    readonly llm: LlmRequest | undefined
+    readonly firstPick: PickContext
     readonly body: Readable | Buffer | null
   },
 ): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
@@ -474,9 +475,9 @@ async function admit(
   const aborted = new AbortController()
   const onClose = () => aborted.abort()
   ctx.res.once('close', onClose)
-  const llm = request.llm
+  const llm = request.firstPick.llm
   const result = await upstream.admission!.acquire({
-    ctx: { attempt: 0, hashKey: request.hashKey, clientIp: ctx.clientIp, llm },
+    ctx: request.firstPick,
     priority: resolved.priority,
     sheddable: resolved.sheddable,
     tenant: upstream.tenantKey?.(keySource) ?? '',

@@ -215,8 +215,11 @@ export function createAdmissionQueue<T>(
     const onSettled = request.onSettled
     const settleWith = onSettled
       ? (result: AdmissionOutcome) => {
-          onSettled(result)
-          resolve(result)
+          try {
+            onSettled(result)
+          } finally {
+            resolve(result)
+          }
         }
       : resolve
     settlers.set(entry, settleWith)

@@ -72,4 +72,16 @@ describe('upstream group reload', () => {
     group.update(upstream({ policy: 'least-request' }))
     assert.equal(group.pacer(), undefined)
   })
+
+  test('rebuilds the picker when a surviving endpoint id now names another server', () => {
+    const { group } = setup()
+    const pacer = group.pacer()
+    const id = group.endpoints()[0]!.id
+    group.update(
+      upstream({
+        endpoints: [{ url: 'http://127.0.0.1:9', id }, { url: 'http://127.0.0.1:2' }],
+      }),
+    )
+    assert.notEqual(group.pacer(), pacer)
+  })
 })

@@ -14,7 +14,7 @@ function kvBurst() {
   return syntheticTrace('kv-burst', requests, 1024)
 }
 
-const run = (admission?: Record<string, unknown>) =>
+const run = (admission?: Record<string, unknown>, timeoutMs = 300_000) =>
   runDesPolicy({
     trace: kvBurst(),
     policy: 'aya',
@@ -23,7 +23,7 @@ const run = (admission?: Record<string, unknown>) =>
     seed: 1,
     scrapeIntervalMs: 50,
     sampleIntervalMs: 1000,
-    timeoutMs: 300_000,
+    timeoutMs,
     speedup: 1,
     sloTtftMs: 2000,
     admission: admission === undefined ? undefined : admissionSchema.parse(admission),
@@ -56,5 +56,17 @@ describe('DES late binding (--admission)', () => {
       assert.equal(o.status, 503)
       assert.equal(o.error, 'LB_ERR_DEADLINE')
     }
+  })
+
+  it('times out a request that waits at the router as the client would, recording it once', () => {
+    const record = run({ maxWaitMs: 120_000 }, 3000)
+    assert.equal(record.outcomes.length, 40)
+    const timedOut = record.outcomes.filter((o) => o.error === 'client timeout')
+    assert.ok(timedOut.length > 0)
+    for (const o of timedOut) assert.equal(o.status, 0)
+    const admission = record.diagnostics.admission as {
+      rejectedTotal: Record<string, number>
+    }
+    assert.ok(admission.rejectedTotal.LB_ERR_CLIENT_ABORTED! > 0, 'some timed out while queued')
   })
 })

@@ -94,4 +94,54 @@ describe('group admission (late binding)', () => {
     assert.ok(!third.admitted && third.reason === 'LB_ERR_QUEUE_FULL')
     admission.close()
   })
+
+  test('lets one awaiting request go per drain, so each binds before the next is judged', async () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const admission = createGroupAdmission(fakeGroup(free), { ...config, maxPending: 8 }, { clock })
+    const pending = [admission.acquire(ask()), admission.acquire(ask()), admission.acquire(ask())]
+    // Room for one, but the policy's accounting only sees a request once it is bound.
+    free.slots = 1
+    admission.notify()
+    assert.equal(admission.stats().count, 2)
+    assert.equal((await pending[0])?.admitted, true)
+    // The first binds (it takes the slot) and tells the queue, which re-judges the rest.
+    free.slots = 0
+    admission.notify()
+    assert.equal(admission.stats().count, 2)
+    admission.close()
+  })
+
+  test('settles a waiting request through onResult synchronously, for virtual time', () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const admission = createGroupAdmission(fakeGroup(free), { ...config, maxPending: 8 }, { clock })
+    const results: unknown[] = []
+    const bound: number[] = []
+    for (let i = 0; i < 3; i++) {
+      void admission.acquire({
+        ...ask(),
+        onResult: (result) => {
+          results.push(result)
+          // A synchronous consumer binds inside the callback: it takes a slot.
+          if (result.admitted) {
+            free.slots--
+            bound.push(i)
+          }
+        },
+      })
+    }
+    free.slots = 2
+    admission.notify()
+    assert.deepEqual(bound, [0, 1])
+    assert.equal(results.length, 2)
+    clock.advance(600)
+    assert.equal(results.length, 3)
+    assert.deepEqual(results[2], {
+      admitted: false,
+      reason: 'LB_ERR_DEADLINE',
+      retryAfterMs: (results[2] as { retryAfterMs: number }).retryAfterMs,
+    })
+    admission.close()
+  })
 })
