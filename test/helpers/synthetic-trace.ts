@@ -19,3 +19,13 @@ export function syntheticTrace(
     clipping: { maxInputTokens: 131_000, clippedRequests: 0 },
   }
 }
+
+/** The bench's defaults for a virtual-time run (seed 1, 50-ms scrapes, 300-s client timeout). */
+export const DES_RUN_DEFAULTS = {
+  seed: 1,
+  scrapeIntervalMs: 50,
+  sampleIntervalMs: 1000,
+  timeoutMs: 300_000,
+  speedup: 1,
+  sloTtftMs: 2000,
+} as const

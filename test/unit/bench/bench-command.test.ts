@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBenchCommand } from '../../../src/bench/bench-command.ts'
 import { POLICY_RESULT_KEYS } from '../../../src/bench/policy-summary.ts'
+import { BENCH_REQUIRED_ARGS } from '../../helpers/bench-args.ts'
 import { TRACE_FILES, tracePath } from './shared-traces.ts'
 
 function capture() {
@@ -56,16 +57,7 @@ async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<str
 
 describe('aya bench command', () => {
   it('exits 2 with a message for bad flags, 0 for --help', async () => {
-    const base = [
-      '--trace',
-      'x.jsonl',
-      '--replicas',
-      '2',
-      '--profile',
-      'h100-llama3-8b',
-      '--out',
-      '/tmp/x',
-    ]
+    const base = BENCH_REQUIRED_ARGS
     for (const argv of [
       [...base],
       [...base, '--policies', 'nope'],

@@ -2,19 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ayaConfigFor } from '../../../src/bench/aya-config.ts'
 import { parseBenchArgs, UsageError } from '../../../src/bench/bench-options.ts'
+import { BENCH_REQUIRED_ARGS } from '../../helpers/bench-args.ts'
 
-const base = [
-  '--trace',
-  't.jsonl',
-  '--replicas',
-  '2',
-  '--profile',
-  'h100-llama3-8b',
-  '--out',
-  '/tmp/x',
-  '--policies',
-  'aya',
-]
+const common = BENCH_REQUIRED_ARGS
+const base = [...common, '--policies', 'aya']
 
 describe('aya bench --admission', () => {
   it('parses an admission block with the config’s defaults, and leaves it off by default', () => {
@@ -65,5 +56,39 @@ describe('aya bench --admission', () => {
     assert.equal(admission.ttftSloMs, 250)
     assert.equal(admission.maxWaitMs, 7500)
     assert.equal(admission.order, 'shortest-predicted-first')
+  })
+})
+
+describe('aya bench --policy-options', () => {
+  it('passes each policy its options, checked by its schema', () => {
+    const options = parseBenchArgs([
+      ...common,
+      '--policies',
+      'aya,round-robin',
+      '--policy-options',
+      '{"aya":{"affinityCredit":2}}',
+    ])
+    assert.ok(options !== 'help')
+    assert.deepEqual(options.policyOptions, { aya: { affinityCredit: 2 } })
+    const none = parseBenchArgs([...common, '--policies', 'aya'])
+    assert.ok(none !== 'help')
+    assert.deepEqual(none.policyOptions, {})
+  })
+
+  it('refuses bad JSON, unknown policies, unknown keys and out-of-range values', () => {
+    for (const json of [
+      '{aya',
+      '[1]',
+      '{"llm-d-sticky":{}}',
+      '{"aya":3}',
+      '{"aya":{"bogus":1}}',
+      '{"aya":{"affinityCredit":-1}}',
+    ]) {
+      assert.throws(
+        () => parseBenchArgs([...common, '--policies', 'aya', '--policy-options', json]),
+        UsageError,
+        json,
+      )
+    }
   })
 })

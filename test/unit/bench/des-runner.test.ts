@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { runDesPolicy } from '../../../src/bench/des-runner.ts'
 import type { TraceRequest } from '../../../src/bench/trace-request.ts'
 import { admissionSchema } from '../../../src/config/schema.ts'
-import { syntheticTrace } from '../../helpers/synthetic-trace.ts'
+import { DES_RUN_DEFAULTS, syntheticTrace } from '../../helpers/synthetic-trace.ts'
 
 /** One replica (430k KV tokens) and a burst whose prompts alone need 560k. */
 function kvBurst() {
@@ -20,12 +20,8 @@ const run = (admission?: Record<string, unknown>, timeoutMs = 300_000) =>
     policy: 'aya',
     replicas: 1,
     profile: 'h100-llama3-8b',
-    seed: 1,
-    scrapeIntervalMs: 50,
-    sampleIntervalMs: 1000,
+    ...DES_RUN_DEFAULTS,
     timeoutMs,
-    speedup: 1,
-    sloTtftMs: 2000,
     admission: admission === undefined ? undefined : admissionSchema.parse(admission),
   })
 

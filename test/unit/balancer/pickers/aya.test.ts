@@ -7,7 +7,6 @@ import {
   ayaOptionsSchema,
   createAyaPicker,
 } from '../../../../src/balancer/pickers/aya.ts'
-import { parseBenchArgs, UsageError } from '../../../../src/bench/bench-options.ts'
 import { runDesPolicy } from '../../../../src/bench/des-runner.ts'
 import type { LoadedTrace } from '../../../../src/bench/trace-loader.ts'
 import type { TraceRequest } from '../../../../src/bench/trace-request.ts'
@@ -21,7 +20,7 @@ import type { Endpoint } from '../../../../src/upstream/endpoint.ts'
 import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../../src/util/random.ts'
 import { hold, makeEndpoints } from '../../../conformance/picker-fixtures.ts'
-import { syntheticTrace } from '../../../helpers/synthetic-trace.ts'
+import { DES_RUN_DEFAULTS, syntheticTrace } from '../../../helpers/synthetic-trace.ts'
 import { assertHonoursExclusions, llmCtx, routeTo, text } from './llm-fixtures.ts'
 
 // Prompts in these tests are estimated at 4 characters a token, so a 64-character block is 16
@@ -402,12 +401,7 @@ describe('aya on a mixed fleet (virtual time)', () => {
         policy: 'aya',
         replicas: 4,
         profile: `h100-llama3-8b:2,${slowProfile.name}:2`,
-        seed: 1,
-        scrapeIntervalMs: 50,
-        sampleIntervalMs: 1000,
-        timeoutMs: 300_000,
-        speedup: 1,
-        sloTtftMs: 2000,
+        ...DES_RUN_DEFAULTS,
       })
     } finally {
       recorder.stop()
@@ -457,12 +451,7 @@ describe('aya prefill pacing (virtual time)', () => {
       policy: 'aya',
       replicas: 1,
       profile: 'h100-llama3-8b',
-      seed: 1,
-      scrapeIntervalMs: 50,
-      sampleIntervalMs: 1000,
-      timeoutMs: 300_000,
-      speedup: 1,
-      sloTtftMs: 2000,
+      ...DES_RUN_DEFAULTS,
       // Aging well past the long prefill, so that the short prompts may pass the waiting long one.
       policyOptions: { pacing, pacingAgingMs: 2000 },
     })
@@ -487,50 +476,5 @@ describe('aya prefill pacing (virtual time)', () => {
     assert.ok(paced.short < 0.65 * unpaced.short, `paced ${paced.short} vs ${unpaced.short}`)
     // The long prompts pay only the short prompts' own prefill.
     assert.ok(paced.long < unpaced.long + 150, `long ${paced.long} vs ${unpaced.long}`)
-  })
-})
-
-describe('aya bench --policy-options', () => {
-  const base = [
-    '--trace',
-    't.jsonl',
-    '--replicas',
-    '2',
-    '--profile',
-    'h100-llama3-8b',
-    '--out',
-    '/tmp/x',
-  ]
-
-  it('passes each policy its options, checked by its schema', () => {
-    const options = parseBenchArgs([
-      ...base,
-      '--policies',
-      'aya,round-robin',
-      '--policy-options',
-      '{"aya":{"affinityCredit":2}}',
-    ])
-    assert.ok(options !== 'help')
-    assert.deepEqual(options.policyOptions, { aya: { affinityCredit: 2 } })
-    const none = parseBenchArgs([...base, '--policies', 'aya'])
-    assert.ok(none !== 'help')
-    assert.deepEqual(none.policyOptions, {})
-  })
-
-  it('refuses bad JSON, unknown policies, unknown keys and out-of-range values', () => {
-    for (const json of [
-      '{aya',
-      '[1]',
-      '{"llm-d-sticky":{}}',
-      '{"aya":3}',
-      '{"aya":{"bogus":1}}',
-      '{"aya":{"affinityCredit":-1}}',
-    ]) {
-      assert.throws(
-        () => parseBenchArgs([...base, '--policies', 'aya', '--policy-options', json]),
-        UsageError,
-        json,
-      )
-    }
   })
 })
