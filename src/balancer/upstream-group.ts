@@ -95,6 +95,7 @@ export function createUpstreamGroup(
       return picker.canTake ? picker.canTake(eligible, ctx, ttftSloMs) : eligible.length > 0
     },
     update(next) {
+      const specs = specsFor(next)
       // A picker depends only on its policy and options. Rebuilding it on an unrelated reload
       // would forget what it has learned and, for a pacing policy, start a second pacer that
       // cannot see the prompts the first one sent. An id that now names another server is the
@@ -102,7 +103,7 @@ export function createUpstreamGroup(
       if (
         next.policy !== config.policy ||
         !isDeepStrictEqual(next.policyOptions, config.policyOptions) ||
-        specsFor(next).some((spec) => {
+        specs.some((spec) => {
           const existing = byId.get(spec.id)
           return existing !== undefined && existing.spec.url !== spec.url
         })
@@ -113,7 +114,7 @@ export function createUpstreamGroup(
         replaced.pacer?.close()
       }
       config = next
-      setMembership(specsFor(next))
+      setMembership(specs)
     },
   }
 }

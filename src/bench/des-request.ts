@@ -103,10 +103,14 @@ export function dispatchDesRequest(
     let lastMs = 0
     let chunks = 0
     let itlSumMs = 0
-    flight.abort = () => {
+    // The request no longer occupies the endpoint: its lease, its pacer slot, the queue's view.
+    const release = (ok: boolean, status: number): void => {
+      lease.end({ ok, status, latencyMs: 0 })
       paced?.done(false)
-      lease.end({ ok: false, status: 0, latencyMs: 0 })
       admission?.notify()
+    }
+    flight.abort = () => {
+      release(false, 0)
       finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
     }
     if (paced) {
@@ -135,9 +139,7 @@ export function dispatchDesRequest(
           },
           onDone(result) {
             const ok = result.finishReason !== 'abort'
-            lease.end({ ok, status: ok ? 200 : 0, latencyMs: 0 })
-            paced?.done(false)
-            admission?.notify()
+            release(ok, ok ? 200 : 0)
             fleet.llmSignals.observe({
               endpoint: endpoint!,
               llm,
@@ -171,9 +173,7 @@ export function dispatchDesRequest(
           },
           onError(error) {
             const status = error.code === 'engine_closed' ? 503 : 400
-            lease.end({ ok: false, status, latencyMs: 0 })
-            paced?.done(false)
-            admission?.notify()
+            release(false, status)
             finish(flight, failed(status, error.code))
           },
         },

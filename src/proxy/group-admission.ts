@@ -98,6 +98,7 @@ export function createGroupAdmission(
           retryAfterMs: Math.max(1000, queue.predictedWaitMs(ask.priority)),
         }
       }
+      const { onResult } = ask
       const ticket = queue.enqueue({
         value: ask,
         priority: ask.priority,
@@ -107,7 +108,7 @@ export function createGroupAdmission(
         sheddable: ask.sheddable,
         maxWaitMs: config.maxWaitMs,
         signal: ask.signal,
-        onSettled: ask.onResult && ((outcome) => ask.onResult?.(resultOf(outcome))),
+        onSettled: onResult && ((outcome) => onResult(resultOf(outcome))),
       })
       scheduleRecheck()
       return ticket.outcome.then(resultOf)

@@ -9,7 +9,7 @@ import { type PacedPrefill, prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import { createResponseTap } from '../llm/response-tap.ts'
 import type { AdmissionRejectReason } from '../resilience/admission-types.ts'
 import { resolvePriority } from '../resilience/priority-classes.ts'
-import type { Endpoint, Lease, LeaseCost } from '../upstream/endpoint.ts'
+import type { Endpoint, Lease, LeaseCost, Outcome } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -279,13 +279,15 @@ async function dispatchTo(
   const paced = llm ? upstream.group.pacer()?.enter(endpoint.id, prefillTokens) : undefined
   // Bound and counted: the admission queue may let the next request go.
   upstream.admission?.notify()
-  if (paced) {
-    if (!(await released(paced, res))) {
-      paced.done(false)
-      lease.end({ ok: true, status: 0, latencyMs: 0 })
-      upstream.admission?.notify()
-      return new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
-    }
+  // The request no longer occupies the endpoint: its lease, its pacer slot, the queue's view.
+  const release = (outcome: Outcome): void => {
+    lease.end(outcome)
+    paced?.done(false)
+    upstream.admission?.notify()
+  }
+  if (paced && !(await released(paced, res))) {
+    release({ ok: true, status: 0, latencyMs: 0 })
+    return new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
   }
   // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
   const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
@@ -359,9 +361,7 @@ async function dispatchTo(
     error.code !== 'LB_ERR_CLIENT_ABORTED' &&
     error.code !== 'LB_ERR_BODY_TOO_LARGE'
   const ok = !endpointFailed && ctx.status < 500
-  lease.end({ ok, status: ctx.status, latencyMs })
-  paced?.done(false)
-  upstream.admission?.notify()
+  release({ ok, status: ctx.status, latencyMs })
   if (tap && llm) {
     deps.onLlmResponse?.({
       endpoint,
