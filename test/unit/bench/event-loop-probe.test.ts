@@ -53,6 +53,24 @@ describe('event-loop probe', () => {
     assert.deepEqual(acc.result(), { samples: 0, p99Ms: 0, maxMs: 0 })
   })
 
+  it('drops the first report after a reset, which covers time before it', () => {
+    const acc = createEventLoopAccumulator()
+    const report = (maxMs: number) => ({
+      count: 100,
+      maxMs,
+      percentiles: [[100, maxMs]] as const,
+    })
+    acc.add(report(150))
+    assert.equal(acc.result().maxMs, 150)
+    acc.reset()
+    acc.add(report(120))
+    assert.deepEqual(acc.result(), { samples: 0, p99Ms: 0, maxMs: 0 })
+    acc.add(report(4))
+    acc.add(report(3))
+    assert.equal(acc.result().samples, 200)
+    assert.equal(acc.result().maxMs, 4)
+  })
+
   it('measures the bench’s own loop', () => {
     const monitor = monitorOwnEventLoop()
     const value = monitor.take()
