@@ -1,4 +1,8 @@
-import type { EngineMetricsSource, EngineSnapshot } from '../llm/engine-snapshot.ts'
+import {
+  type EngineMetricsSource,
+  type EngineSnapshot,
+  kvLayoutOf,
+} from '../llm/engine-snapshot.ts'
 import type { Engine } from '../sim/engine.ts'
 import type { Clock, Timer } from '../util/clock.ts'
 
@@ -61,6 +65,10 @@ export function createEmulatedEngineMetrics(
       const snapshot = snapshots.get(id)
       if (!snapshot || clock.now() - snapshot.atMs > staleAfterMs) return undefined
       return snapshot
+    },
+    kvLayout(id) {
+      const snapshot = snapshots.get(id)
+      return snapshot && kvLayoutOf(snapshot)
     },
     start() {
       scrape()

@@ -52,8 +52,7 @@ export function createApproxPrefixProducer(
 
   const capacityOf = (endpoint: Endpoint): number | undefined => {
     if (!options.autoTune) return undefined
-    const blocks = deps.engineMetrics?.get(endpoint.id)?.numGpuBlocks
-    return blocks !== undefined && blocks > 0 ? blocks : undefined
+    return deps.engineMetrics?.kvLayout(endpoint.id)?.numGpuBlocks
   }
 
   return {

@@ -1,7 +1,12 @@
 import { request } from 'undici'
 import type { Clock, Timer } from '../util/clock.ts'
 import { parseEngineMetrics } from './engine-metrics-parse.ts'
-import type { EngineMetricsSource, EngineSnapshot } from './engine-snapshot.ts'
+import {
+  type EngineMetricsSource,
+  type EngineSnapshot,
+  type KvLayout,
+  kvLayoutOf,
+} from './engine-snapshot.ts'
 
 export interface ScrapeTarget {
   readonly id: string
@@ -35,6 +40,7 @@ export function createEngineMetricsScraper(
   const timeoutMs = options.timeoutMs ?? Math.max(500, options.intervalMs)
   const path = options.path ?? '/metrics'
   const snapshots = new Map<string, EngineSnapshot>()
+  const layouts = new Map<string, KvLayout>()
   let targets: readonly ScrapeTarget[] = []
   let timer: Timer | undefined
   let closed = false
@@ -48,7 +54,10 @@ export function createEngineMetricsScraper(
       const text = await res.body.text()
       if (res.statusCode !== 200) return
       const snapshot = parseEngineMetrics(text, deps.clock.now())
-      if (snapshot) snapshots.set(target.id, snapshot)
+      if (!snapshot) return
+      snapshots.set(target.id, snapshot)
+      const layout = kvLayoutOf(snapshot)
+      if (layout) layouts.set(target.id, layout)
     } catch {
       // A failed scrape leaves the old snapshot to age out; the policy sees "unknown" soon.
     }
@@ -71,10 +80,12 @@ export function createEngineMetricsScraper(
       if (!snapshot || deps.clock.now() - snapshot.atMs > staleAfterMs) return undefined
       return snapshot
     },
+    kvLayout: (endpointId) => layouts.get(endpointId),
     setTargets(next) {
       targets = next
       const ids = new Set(next.map((t) => t.id))
       for (const id of snapshots.keys()) if (!ids.has(id)) snapshots.delete(id)
+      for (const id of layouts.keys()) if (!ids.has(id)) layouts.delete(id)
       if (!timer && !closed && next.length > 0) {
         void scrapeNow()
         schedule()

@@ -18,9 +18,31 @@ export interface EngineSnapshot {
   readonly numGpuBlocks: number | undefined
 }
 
+/** An engine's KV-cache layout, from `vllm:cache_config_info`. */
+export interface KvLayout {
+  readonly blockSize: number
+  readonly numGpuBlocks: number
+}
+
 /** Policies read engine metrics through this; stale data comes back as undefined, never as idle. */
 export interface EngineMetricsSource {
   get(endpointId: string): EngineSnapshot | undefined
+  /**
+   * The KV layout the engine last published. It is configuration, not load, so it does not go
+   * stale: a missed scrape must not shrink what the router believes the engine can cache.
+   */
+  kvLayout(endpointId: string): KvLayout | undefined
 }
 
-export const NO_ENGINE_METRICS: EngineMetricsSource = { get: () => undefined }
+export const NO_ENGINE_METRICS: EngineMetricsSource = {
+  get: () => undefined,
+  kvLayout: () => undefined,
+}
+
+/** The layout a snapshot carries, when it carries one. */
+export function kvLayoutOf(snapshot: EngineSnapshot): KvLayout | undefined {
+  const { blockSize, numGpuBlocks } = snapshot
+  return blockSize !== undefined && numGpuBlocks !== undefined && blockSize > 0 && numGpuBlocks > 0
+    ? { blockSize, numGpuBlocks }
+    : undefined
+}

@@ -189,11 +189,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   }
 
   const kvCapacityTokens = (endpoint: Endpoint): number => {
-    const snapshot = deps.engineMetrics?.get(endpoint.id)
-    if (snapshot?.numGpuBlocks !== undefined && snapshot.blockSize !== undefined) {
-      return snapshot.numGpuBlocks * snapshot.blockSize
-    }
-    return options.defaultKvCapacityTokens
+    const layout = deps.engineMetrics?.kvLayout(endpoint.id)
+    return layout ? layout.numGpuBlocks * layout.blockSize : options.defaultKvCapacityTokens
   }
 
   const pacer = options.pacing

@@ -30,6 +30,11 @@ describe('emulated engine metrics', () => {
     metrics.close()
     clock.advance(1000)
     assert.equal(metrics.get('replica-0'), undefined, 'stale after 3 intervals without scrapes')
+    assert.deepEqual(
+      metrics.kvLayout('replica-0'),
+      { blockSize: 16, numGpuBlocks: 26_900 },
+      'the KV layout is configuration: it outlives the snapshot',
+    )
     engine.close()
   })
 })

@@ -122,7 +122,10 @@ describe('llm-d-prefix-load picker', () => {
 
   it('sizes an endpoint’s block memory from its engine’s num_gpu_blocks (autoTune)', () => {
     const eligible = makeEndpoints([1, 1])
-    const picker = create({ e0: { waiting: 1, numGpuBlocks: 10 }, e1: { waiting: 0 } })
+    const picker = create({
+      e0: { waiting: 1, blockSize: 16, numGpuBlocks: 10 },
+      e1: { waiting: 0 },
+    })
     const first = text('first', 640)
     routeTo(picker, eligible, eligible[0]!, first)
     assert.equal(picker.pick(eligible, llmCtx(first)), eligible[0])
@@ -134,7 +137,7 @@ describe('llm-d-prefix-load picker', () => {
   it('keeps lruCapacityPerServer when autoTune is off', () => {
     const eligible = makeEndpoints([1, 1])
     const picker = create(
-      { e0: { waiting: 1, numGpuBlocks: 10 }, e1: { waiting: 0 } },
+      { e0: { waiting: 1, blockSize: 16, numGpuBlocks: 10 }, e1: { waiting: 0 } },
       { autoTune: false },
     )
     const first = text('first', 640)

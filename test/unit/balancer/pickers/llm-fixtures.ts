@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import type { PickContext, Picker } from '../../../../src/balancer/picker.ts'
-import type { EngineMetricsSource, EngineSnapshot } from '../../../../src/llm/engine-snapshot.ts'
+import {
+  type EngineMetricsSource,
+  type EngineSnapshot,
+  kvLayoutOf,
+} from '../../../../src/llm/engine-snapshot.ts'
 import type { LlmRequest } from '../../../../src/llm/llm-request.ts'
 import type { Endpoint, Lease } from '../../../../src/upstream/endpoint.ts'
 import { createSeededRandom, randomInt } from '../../../../src/util/random.ts'
@@ -56,22 +60,27 @@ export function routeTo(
 export function engineMetrics(
   byId: Readonly<Record<string, Partial<EngineSnapshot>>>,
 ): EngineMetricsSource {
+  const get = (endpointId: string): EngineSnapshot | undefined => {
+    const partial = byId[endpointId]
+    if (partial === undefined) return undefined
+    return {
+      atMs: 0,
+      running: 0,
+      waiting: 0,
+      kvUsage: 0,
+      prefixQueriesTotal: 0,
+      prefixHitsTotal: 0,
+      preemptionsTotal: 0,
+      blockSize: undefined,
+      numGpuBlocks: undefined,
+      ...partial,
+    }
+  }
   return {
-    get(endpointId) {
-      const partial = byId[endpointId]
-      if (partial === undefined) return undefined
-      return {
-        atMs: 0,
-        running: 0,
-        waiting: 0,
-        kvUsage: 0,
-        prefixQueriesTotal: 0,
-        prefixHitsTotal: 0,
-        preemptionsTotal: 0,
-        blockSize: undefined,
-        numGpuBlocks: undefined,
-        ...partial,
-      }
+    get,
+    kvLayout(endpointId) {
+      const snapshot = get(endpointId)
+      return snapshot && kvLayoutOf(snapshot)
     },
   }
 }
