@@ -1,6 +1,7 @@
 import {
   type EngineMetricsSource,
   type EngineSnapshot,
+  type KvLayout,
   kvLayoutOf,
 } from '../llm/engine-snapshot.ts'
 import type { Engine } from '../sim/engine.ts'
@@ -46,12 +47,20 @@ export function createEmulatedEngineMetrics(
   const { clock, engines } = deps
   const staleAfterMs = options.staleAfterMs ?? options.intervalMs * 3
   const snapshots = new Map<string, EngineSnapshot>()
+  const layouts = new Map<string, KvLayout>()
   let timer: Timer | undefined
   let isClosed = false
 
   const scrape = (): void => {
     const atMs = clock.now()
-    for (const [id, engine] of engines) snapshots.set(id, engineSnapshotOf(engine, atMs))
+    for (const [id, engine] of engines) {
+      const snapshot = engineSnapshotOf(engine, atMs)
+      snapshots.set(id, snapshot)
+      if (!layouts.has(id)) {
+        const layout = kvLayoutOf(snapshot)
+        if (layout) layouts.set(id, layout)
+      }
+    }
   }
   const schedule = (): void => {
     if (isClosed) return
@@ -66,10 +75,7 @@ export function createEmulatedEngineMetrics(
       if (!snapshot || clock.now() - snapshot.atMs > staleAfterMs) return undefined
       return snapshot
     },
-    kvLayout(id) {
-      const snapshot = snapshots.get(id)
-      return snapshot && kvLayoutOf(snapshot)
-    },
+    kvLayout: (id) => layouts.get(id),
     start() {
       scrape()
       schedule()
