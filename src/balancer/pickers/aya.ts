@@ -172,8 +172,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   // Per-decision scratch, indexed like `eligible`: each endpoint's learned log-rate and samples.
   let logRates = new Float64Array(8)
   let rateSamples = new Float64Array(8)
-  // Hashing is most of a decision's cost; canTake and pick of the same request share it.
-  let hashed: { llm: LlmRequest; hashes: number[] } | undefined
+  // Hashing is most of a decision's cost. It is kept for as long as the request lives: canTake and
+  // pick of one request share it, and so do the admission queue's re-checks of every request it
+  // holds (keeping only the last one made each re-check rehash the whole queue).
+  const hashed = new WeakMap<LlmRequest, number[]>()
   // The SLO the admission queue last asked `canTake` about, for that request's pick.
   let sloHint: { ctx: PickContext; ttftSloMs: number } | undefined
   // The cost the request just placed charges its endpoint: only the prompt it has to prefill.
@@ -280,7 +282,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   }
 
   function hashesOf(llm: LlmRequest): number[] {
-    if (hashed?.llm === llm) return hashed.hashes
+    const known = hashed.get(llm)
+    if (known) return known
     const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
     const all = hashPromptBlocks(
       llm.promptText.slice(0, fullChars),
@@ -289,7 +292,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       options.maxPrefixBlocks,
     )
     const hashes = all.length >= options.minAffinityBlocks ? all : []
-    hashed = { llm, hashes }
+    hashed.set(llm, hashes)
     return hashes
   }
 

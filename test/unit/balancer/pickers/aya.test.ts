@@ -316,6 +316,34 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, ctx), eligible[1])
   })
 
+  it('re-checking queued requests hashes each prompt once, however many are re-checked in turn', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    queuePrefill(eligible[0]!, 50_000)
+    queuePrefill(eligible[1]!, 50_000)
+    // Counts reads of each prompt's text: hashing reads it; scoring a cached request reads only
+    // its length once.
+    const reads = new Map<PickContext, number>()
+    const queued = [0, 1, 2].map((i) => {
+      const ctx = llmCtx(text(`queued-${i}`, 4000))
+      const promptText = ctx.llm!.promptText
+      Object.defineProperty(ctx.llm, 'promptText', {
+        get: () => {
+          reads.set(ctx, (reads.get(ctx) ?? 0) + 1)
+          return promptText
+        },
+      })
+      return ctx
+    })
+    // The admission queue's re-check asks about each request it holds, in turn, every time.
+    for (const ctx of queued) assert.equal(picker.canTake!(eligible, ctx, 2_000), false)
+    const firstPass = queued.map((ctx) => reads.get(ctx)!)
+    for (const ctx of queued) assert.equal(picker.canTake!(eligible, ctx, 2_000), false)
+    for (const [i, ctx] of queued.entries()) {
+      assert.ok(reads.get(ctx)! - firstPass[i]! < firstPass[i]!, `request ${i} was hashed again`)
+    }
+  })
+
   it('after canTake, picks an endpoint that keeps the SLO it promised, over a warm one', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
