@@ -43,6 +43,11 @@ export interface PrefixBlockIndex {
   retainOnly(keep: ReadonlySet<string>): void
   /** Blocks currently held for the endpoint. */
   size(endpointId: string): number
+  /**
+   * Changes whenever the endpoint's blocks may have changed (an add, which may evict, or a
+   * purge), so a caller may keep a prompt's `matchedBlocks` for as long as it stays the same.
+   */
+  version(endpointId: string): number
 }
 
 export interface PrefixBlockIndexOptions {
@@ -58,6 +63,8 @@ export interface PrefixBlockIndexOptions {
 
 export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): PrefixBlockIndex {
   const byEndpoint = new Map<string, LruNumberSet>()
+  const versions = new Map<string, number>()
+  let changes = 0
   return {
     matchedBlocks(endpointId, hashes) {
       const lru = byEndpoint.get(endpointId)
@@ -68,6 +75,7 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
     },
     add(endpointId, hashes, capacityBlocks) {
       if (hashes.length === 0) return
+      versions.set(endpointId, ++changes)
       let lru = byEndpoint.get(endpointId)
       if (lru === undefined) {
         lru = createLruNumberSet(capacityBlocks ?? options.defaultCapacityBlocks)
@@ -81,9 +89,12 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
     },
     retainOnly(keep) {
       for (const endpointId of byEndpoint.keys()) {
-        if (!keep.has(endpointId)) byEndpoint.delete(endpointId)
+        if (keep.has(endpointId)) continue
+        byEndpoint.delete(endpointId)
+        versions.delete(endpointId)
       }
     },
     size: (endpointId) => byEndpoint.get(endpointId)?.size ?? 0,
+    version: (endpointId) => versions.get(endpointId) ?? 0,
   }
 }

@@ -8,18 +8,18 @@ export interface SessionPlacement {
 /**
  * The policy's memory of sessions (the route's `sessionHeader`, default `x-session-id`): a bounded
  * map with least-recently-used eviction. A Map keeps insertion order, so refreshing a key is
- * delete-then-set and the oldest key is always first; with string keys and one entry per key
- * there are no tombstones to skip.
+ * delete-then-set and the oldest key is always first. Keys are 53-bit hashes of the session's
+ * scope and id, so what a client puts in the header cannot set the table's memory.
  */
 export interface SessionTable {
   readonly size: number
-  get(key: string): SessionPlacement | undefined
-  record(key: string, placement: SessionPlacement): void
+  get(key: number): SessionPlacement | undefined
+  record(key: number, placement: SessionPlacement): void
 }
 
 export function createSessionTable(options: { readonly maxSessions: number }): SessionTable {
   const max = Math.max(1, Math.floor(options.maxSessions))
-  const placements = new Map<string, SessionPlacement>()
+  const placements = new Map<number, SessionPlacement>()
   return {
     get size() {
       return placements.size

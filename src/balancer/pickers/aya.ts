@@ -9,6 +9,7 @@ import {
 } from '../../llm/prefix-block-index.ts'
 import { createSessionTable } from '../../llm/session-table.ts'
 import type { Endpoint, LeaseCost } from '../../upstream/endpoint.ts'
+import { hashText53 } from '../../util/text-hash.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
 import { createLeastRequestPicker } from './least-request.ts'
@@ -123,12 +124,23 @@ interface Scored {
   kvOk: boolean
 }
 
+/** What stays true of a request while it waits: see `memos` in `createAyaPicker`. */
+interface RequestMemo {
+  readonly hashes: number[]
+  readonly sessionKey: number | undefined
+  /** Predicted when the request was first scored; a request waiting in the queue keeps it. */
+  readonly predictedOutput: number
+  /** Per endpoint: the index version the match was taken at, and the match. */
+  readonly matchedVersions: Map<string, number>
+  readonly matchedBlocks: Map<string, number>
+}
+
 /** What scoring learned about the request itself. */
 interface RequestFacts {
   hashes: readonly number[]
   index: PrefixBlockIndex
-  /** The request's session, scoped to its model, when it named one and sessions are on. */
-  sessionKey: string | undefined
+  /** The request's session, scoped to its model and route, when it named one and sessions are on. */
+  sessionKey: number | undefined
   /** Where that session's last turn went, when the prefix index sees none of the prompt. */
   sessionEndpointId: string | undefined
   charsPerToken: number
@@ -172,10 +184,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   // Per-decision scratch, indexed like `eligible`: each endpoint's learned log-rate and samples.
   let logRates = new Float64Array(8)
   let rateSamples = new Float64Array(8)
-  // Hashing is most of a decision's cost. It is kept for as long as the request lives: canTake and
-  // pick of one request share it, and so do the admission queue's re-checks of every request it
-  // holds (keeping only the last one made each re-check rehash the whole queue).
-  const hashed = new WeakMap<LlmRequest, number[]>()
+  // What scoring learns about a request that does not change while it waits: kept for as long as
+  // the request lives, so canTake and pick of one request share it, and so do the admission
+  // queue's re-checks of every request it holds (up to `maxScan` of them each time). Without it
+  // each re-check rehashed and re-matched the whole queue.
+  const memos = new WeakMap<LlmRequest, RequestMemo>()
   // The SLO the admission queue last asked `canTake` about, for that request's pick.
   let sloHint: { ctx: PickContext; ttftSloMs: number } | undefined
   // The cost the request just placed charges its endpoint: only the prompt it has to prefill.
@@ -281,8 +294,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     return ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
   }
 
-  function hashesOf(llm: LlmRequest): number[] {
-    const known = hashed.get(llm)
+  function memoOf(llm: LlmRequest): RequestMemo {
+    const known = memos.get(llm)
     if (known) return known
     const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
     const all = hashPromptBlocks(
@@ -291,29 +304,45 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       options.blockChars,
       options.maxPrefixBlocks,
     )
-    const hashes = all.length >= options.minAffinityBlocks ? all : []
-    hashed.set(llm, hashes)
-    return hashes
+    const memo: RequestMemo = {
+      hashes: all.length >= options.minAffinityBlocks ? all : [],
+      sessionKey:
+        sessions && llm.sessionKey !== undefined
+          ? hashText53(`${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`)
+          : undefined,
+      predictedOutput: deps.llmSignals
+        ? deps.llmSignals.outputs.predict(
+            { model: llm.servedModel, route: llm.routeKey },
+            Math.max(1, llm.promptTokens),
+            llm.maxTokens,
+          ).mean
+        : Math.min(llm.maxTokens ?? 256, 256),
+      matchedVersions: new Map(),
+      matchedBlocks: new Map(),
+    }
+    memos.set(llm, memo)
+    return memo
+  }
+
+  /** The endpoint's match for the prompt, recomputed only when its blocks may have changed. */
+  function matchedBlocksOf(memo: RequestMemo, index: PrefixBlockIndex, endpointId: string): number {
+    if (memo.hashes.length === 0) return 0
+    const version = index.version(endpointId)
+    if (memo.matchedVersions.get(endpointId) === version) return memo.matchedBlocks.get(endpointId)!
+    const matched = index.matchedBlocks(endpointId, memo.hashes)
+    memo.matchedVersions.set(endpointId, version)
+    memo.matchedBlocks.set(endpointId, matched)
+    return matched
   }
 
   /** Scores every eligible, non-excluded endpoint into `entries[0..count)`. */
   function score(eligible: readonly Endpoint[], ctx: PickContext, llm: LlmRequest): RequestFacts {
     const promptTokens = Math.max(1, llm.promptTokens)
     const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
-    const hashes = hashesOf(llm)
+    const memo = memoOf(llm)
+    const { hashes, sessionKey } = memo
     const index = indexFor(llm.servedModel)
-    const predictedOutput = deps.llmSignals
-      ? deps.llmSignals.outputs.predict(
-          { model: llm.servedModel, route: llm.routeKey },
-          promptTokens,
-          llm.maxTokens,
-        ).mean
-      : Math.min(llm.maxTokens ?? 256, 256)
-    const kvNeed = promptTokens + predictedOutput
-    const sessionKey =
-      sessions && llm.sessionKey !== undefined
-        ? `${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`
-        : undefined
+    const kvNeed = promptTokens + memo.predictedOutput
     const session = sessionKey === undefined ? undefined : sessions?.get(sessionKey)
 
     // Learned rates, pooled: log-rates shrink toward the fleet's by the share of their spread
@@ -367,7 +396,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         logRate = pooledLog + keep * (logRates[i]! - pooledLog)
       }
       const rate = Math.exp(logRate)
-      const matchedBlocks = hashes.length > 0 ? index.matchedBlocks(endpoint.id, hashes) : 0
+      const matchedBlocks = matchedBlocksOf(memo, index, endpoint.id)
       // A hit is counted in whole blocks and never covers the last token (it must be computed).
       const hitTokens = Math.min(
         promptTokens - 1,

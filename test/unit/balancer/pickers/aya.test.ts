@@ -344,6 +344,17 @@ describe('aya picker', () => {
     }
   })
 
+  it('a queued request sees blocks placed after it was first scored', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const shared = text('shared', 6400)
+    const waiting = llmCtx(`${shared}${text('turn-2', 400)}`)
+    assert.equal(picker.canTake!(eligible, waiting, 2_000), true)
+    // While it waits, an earlier turn with the same 1,600-token prefix is placed on e1.
+    routeTo(picker, eligible, eligible[1]!, shared)
+    assert.equal(picker.pick(eligible, waiting), eligible[1])
+  })
+
   it('after canTake, picks an endpoint that keeps the SLO it promised, over a warm one', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
