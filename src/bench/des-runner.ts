@@ -43,7 +43,10 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
   }
   const admission = input.admission
     ? createGroupAdmission(
-        { canTake: (ctx, sloMs) => fleet.picker.canTake?.(fleet.endpoints, ctx, sloMs) ?? true },
+        {
+          canTake: (ctx, sloMs) => fleet.picker.canTake?.(fleet.endpoints, ctx, sloMs) ?? true,
+          eligible: () => fleet.endpoints,
+        },
         input.admission,
         { clock },
       )

@@ -53,7 +53,7 @@ export interface GroupAdmission {
 const ADMITTED_AT_ONCE: AdmissionResult = { admitted: true, waitedMs: 0 }
 
 export function createGroupAdmission(
-  group: Pick<UpstreamGroup, 'canTake'>,
+  group: Pick<UpstreamGroup, 'canTake' | 'eligible'>,
   config: AdmissionConfig,
   deps: { readonly clock: Clock },
 ): GroupAdmission {
@@ -69,6 +69,12 @@ export function createGroupAdmission(
   let timer: Timer | undefined
 
   const drain = () => {
+    // With no endpoint to wait for, waiting cannot help: every request goes on and fails fast, as
+    // it would without admission, instead of holding a place until its deadline.
+    if (group.eligible().length === 0) {
+      while (queue.tryAdmit(() => true) !== undefined) {}
+      return
+    }
     // Each admitted request must bind to its endpoint before the next is considered, so that the
     // policy's router-side accounting counts it. A consumer with `onResult` binds inside it,
     // synchronously; one that awaits the promise binds later and calls `notify()` once bound, so
@@ -90,6 +96,7 @@ export function createGroupAdmission(
 
   return {
     acquire(ask) {
+      if (group.eligible().length === 0) return ADMITTED_AT_ONCE
       if (queue.size === 0 && group.canTake(ask.ctx, config.ttftSloMs)) return ADMITTED_AT_ONCE
       if (ask.sheddable && config.shedSheddable) {
         return {

@@ -15,8 +15,14 @@ const config = {
   tenantKey: { apiKey: true as const },
 }
 
-function fakeGroup(free: { slots: number }): UpstreamGroup {
-  return { canTake: () => free.slots > 0 } as unknown as UpstreamGroup
+function fakeGroup(
+  free: { slots: number },
+  endpoints: { count: number } = { count: 1 },
+): UpstreamGroup {
+  return {
+    canTake: () => free.slots > 0,
+    eligible: () => Array.from({ length: endpoints.count }),
+  } as unknown as UpstreamGroup
 }
 
 const ask = (priority = 0, sheddable = false) => ({
@@ -72,6 +78,20 @@ describe('group admission (late binding)', () => {
     assert.ok(
       !result.admitted && result.reason === 'LB_ERR_DEADLINE' && result.retryAfterMs >= 1000,
     )
+    admission.close()
+  })
+
+  test('with no eligible endpoint, waits for nothing: new and queued requests go on at once', async () => {
+    const clock = createManualClock()
+    const endpoints = { count: 1 }
+    const admission = createGroupAdmission(fakeGroup({ slots: 0 }, endpoints), config, { clock })
+    const queued = admission.acquire(ask())
+    assert.ok(queued instanceof Promise)
+    endpoints.count = 0
+    assert.deepEqual(admission.acquire(ask()), { admitted: true, waitedMs: 0 })
+    admission.notify()
+    assert.equal((await queued).admitted, true)
+    assert.equal(admission.stats().count, 0)
     admission.close()
   })
 
