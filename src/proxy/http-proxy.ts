@@ -266,10 +266,6 @@ async function dispatchTo(
     firstByteMs: routeConfig.timeouts?.firstByteMs ?? upstream.timeouts.firstByteMs,
     idleMs: routeConfig.timeouts?.idleMs ?? upstream.timeouts.idleMs,
   }
-  const pool = deps.pools.get(endpoint.spec.origin, {
-    connectTimeoutMs: timeouts.connectMs,
-    maxConnections: upstream.maxConnections,
-  })
   const llm = ctx.llm
   // Router-side accounting for LLM work: the prompt is pending prefill until the first token.
   const prefillAheadTokens = endpoint.pendingPrefillTokens
@@ -289,6 +285,20 @@ async function dispatchTo(
     release({ ok: true, status: 0, latencyMs: 0 })
     return new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
   }
+  // While the prompt was held, a reload may have removed the endpoint (closing its pool) or health
+  // may have taken it out: place the request again rather than send it there.
+  if (paced && !upstream.group.eligible().includes(endpoint)) {
+    release({ ok: true, status: 0, latencyMs: 0 })
+    return new ProxyError('LB_ERR_NO_HEALTHY_UPSTREAM', {
+      source: 'internal',
+      retryable: true,
+      message: 'the endpoint left the upstream while the request was held',
+    })
+  }
+  const pool = deps.pools.get(endpoint.spec.origin, {
+    connectTimeoutMs: timeouts.connectMs,
+    maxConnections: upstream.maxConnections,
+  })
   // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
   const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
   let awaitingFirstToken = llm !== undefined

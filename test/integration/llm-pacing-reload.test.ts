@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { request } from 'undici'
+import { parseConfigObject } from '../../src/config/load.ts'
+import { createSimFleet } from '../../src/sim/fleet.ts'
+import { startAya } from '../helpers/aya.ts'
+
+const chat = (url: string, words: number) =>
+  request(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'llama',
+      max_tokens: 4,
+      messages: [{ role: 'user', content: `${Math.random()} ${'lorem '.repeat(words)}` }],
+    }),
+  })
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('prefill pacing across a reload', () => {
+  test('a prompt held for an endpoint that a reload removes is placed again, not sent to its closed pool', async (t) => {
+    // Two real simulated engines; A100 prefill (~12k tokens/s) keeps a 6k-token prompt prefilling
+    // for about half a second, so a second one is held behind it.
+    const fleet = await createSimFleet({ replicas: 2, profile: 'a100-llama3-8b', speedup: 1 })
+    t.after(() => fleet.close())
+    const raw = (url: string) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      admin: { address: '127.0.0.1', port: 0 },
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: {
+        llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
+      },
+      upstreams: { fleet: { policy: 'aya', endpoints: [{ url }] } },
+    })
+    const aya = await startAya(raw(fleet.urls[0]!))
+    t.after(() => aya.close())
+
+    const first = chat(aya.url, 6000)
+    await sleep(60)
+    const held = chat(aya.url, 6000)
+    await sleep(60)
+    // The only endpoint is replaced while the second prompt waits in its lane.
+    aya.aya.reload(parseConfigObject(raw(fleet.urls[1]!), {}))
+    const [a, b] = await Promise.all([first, held])
+    assert.equal(a.statusCode, 200)
+    await a.body.dump()
+    assert.equal(b.statusCode, 200, `held request: ${await b.body.text()}`)
+    await b.body.dump()
+  })
+})
