@@ -44,6 +44,11 @@ export interface Picker {
    * released.
    */
   readonly pacer?: PrefillPacer | undefined
+  /**
+   * Optional: the upstream's membership changed to `ids`. A picker that keeps state per endpoint
+   * (prefix indexes, pacer lanes) forgets departed endpoints, so membership churn cannot grow it.
+   */
+  retain?(ids: ReadonlySet<string>): void
 }
 
 export interface PickerDeps {

@@ -115,6 +115,7 @@ export function createUpstreamGroup(
       }
       config = next
       setMembership(specs)
+      picker.retain?.(new Set(specs.map((spec) => spec.id)))
     },
   }
 }

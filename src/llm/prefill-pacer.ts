@@ -66,6 +66,13 @@ export interface PrefillPacer {
   enter(endpointId: string, prefillTokens: number): PacedPrefill
   /** Prompts held now, all endpoints together. */
   readonly held: number
+  /** Endpoints with a lane. */
+  readonly lanes: number
+  /**
+   * Forgets the lanes of endpoints not in `keep` that are idle (nothing held, nothing sent still
+   * prefilling). A busy one is kept, so nothing is dropped; a later call forgets it once idle.
+   */
+  retainOnly(keep: ReadonlySet<string>): void
   /** Releases everything held (nothing is dropped) and stops the timers. */
   close(): void
 }
@@ -224,6 +231,17 @@ export function createPrefillPacer(
       let count = 0
       for (const lane of lanes.values()) count += lane.queue.size
       return count
+    },
+    get lanes() {
+      return lanes.size
+    },
+    retainOnly(keep) {
+      for (const [endpointId, lane] of lanes) {
+        if (keep.has(endpointId) || lane.queue.size > 0 || lane.releasedCount > 0) continue
+        lane.timer?.clear()
+        lane.queue.close()
+        lanes.delete(endpointId)
+      }
     },
     enter(endpointId, prefillTokens) {
       const lane = laneFor(endpointId)

@@ -281,6 +281,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       }
       return false
     },
+    retain(ids) {
+      for (const index of indexes.values()) index.retainOnly(ids)
+      pacer?.retainOnly(ids)
+    },
     leaseCost(endpoint, ctx) {
       if (lastPlacement && lastPlacement.ctx === ctx && lastPlacement.endpoint === endpoint) {
         return lastPlacement.cost

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { findPicker } from '../../../src/balancer/picker-registry.ts'
+import { type AyaDecision, ayaDecisionChannel } from '../../../src/balancer/pickers/aya.ts'
 import { createUpstreamGroup } from '../../../src/balancer/upstream-group.ts'
 import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
+import { llmRequest } from './pickers/llm-fixtures.ts'
 
 // Config load parses a policy's options with its schema before any group sees them.
 const upstream = (fields: Record<string, unknown>): UpstreamConfig => {
@@ -83,5 +85,28 @@ describe('upstream group reload', () => {
       }),
     )
     assert.notEqual(group.pacer(), pacer)
+  })
+
+  test('a kept picker forgets what it held for endpoints that left: prefixes and idle lanes', () => {
+    const { group, enter } = setup()
+    const llm = llmRequest('p'.repeat(4096))
+    const first = group.select({ attempt: 0, llm })!
+    const hitsOn = (endpointId: string) => {
+      const decisions: AyaDecision[] = []
+      const onDecision = (message: unknown) => decisions.push(message as AyaDecision)
+      ayaDecisionChannel.subscribe(onDecision)
+      group.select({ attempt: 0, llm })
+      ayaDecisionChannel.unsubscribe(onDecision)
+      return decisions[0]!.candidates.find((c) => c.endpoint === endpointId)!.hitTokens
+    }
+    assert.ok(hitsOn(first.id) > 0, 'placed there: its prefix is known')
+    enter('idle', 10).done(true)
+    const pacer = group.pacer()!
+    assert.equal(pacer.lanes, 1)
+    const both = [{ url: 'http://127.0.0.1:1' }, { url: 'http://127.0.0.1:2' }]
+    group.update(upstream({ endpoints: both.filter((e) => !e.url.endsWith(first.id.slice(-2))) }))
+    group.update(upstream({ endpoints: both }))
+    assert.equal(group.pacer(), pacer, 'the same picker')
+    assert.equal(hitsOn(first.id), 0, 'a returning endpoint starts cold')
   })
 })

@@ -101,6 +101,23 @@ describe('prefill pacer', () => {
     assert.deepEqual(released, ['a1@0', 'b1@0'])
   })
 
+  test('forgets idle lanes of departed endpoints, and keeps a busy one until it is idle', () => {
+    const { enter, pacer, released } = setup()
+    enter('gone-idle', 1000, 'gone').done(true)
+    const busy = enter('leaving-busy', 30_000, 'leaving')
+    const held = enter('leaving-held', 1000, 'leaving')
+    enter('kept', 1000, 'kept').done(true)
+    assert.equal(pacer.lanes, 3)
+    pacer.retainOnly(new Set(['kept']))
+    assert.equal(pacer.lanes, 2, 'the idle departed lane is forgotten')
+    assert.equal(pacer.held, 1, 'nothing held is dropped')
+    busy.done(true)
+    assert.ok(released.some((r) => r.startsWith('leaving-held@')))
+    held.done(true)
+    pacer.retainOnly(new Set(['kept']))
+    assert.equal(pacer.lanes, 1)
+  })
+
   test('close releases everything it holds', () => {
     const { released, enter, pacer } = setup()
     enter('busy', 30_000)
