@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import { createUpstreamGroup } from '../balancer/upstream-group.ts'
 import type { Config, RouteConfig, TimeoutsConfig, UpstreamConfig } from '../config/schema.ts'
@@ -61,7 +62,15 @@ export function createProxyRuntime(
 ): ProxyRuntime {
   const upstreams = new Map<string, UpstreamRuntime>()
   for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
-    const existing = previous?.upstreams.get(name)?.group
+    const before = previous?.upstreams.get(name)
+    const existing = before?.group
+    // The queue is kept only while its settings are: with new ones, new requests wait in a new
+    // queue, and the old one lets its waiters go as before, then idles with no timer left.
+    const keptAdmission =
+      before?.admission !== undefined &&
+      isDeepStrictEqual(existing?.config.admission, upstreamConfig.admission)
+        ? before.admission
+        : undefined
     const group =
       existing ??
       createUpstreamGroup(name, upstreamConfig, {
@@ -70,8 +79,7 @@ export function createProxyRuntime(
       })
     if (existing) existing.update(upstreamConfig)
     const admission = upstreamConfig.admission
-      ? (previous?.upstreams.get(name)?.admission ??
-        createGroupAdmission(group, upstreamConfig.admission, deps))
+      ? (keptAdmission ?? createGroupAdmission(group, upstreamConfig.admission, deps))
       : undefined
     upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps, admission))
   }

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { parseConfigObject } from '../../../src/config/load.ts'
+import { createProxyRuntime } from '../../../src/proxy/proxy-runtime.ts'
+import { createMemoryState } from '../../../src/state/memory-state.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+import { createSeededRandom } from '../../../src/util/random.ts'
+
+const configWith = (admission: Record<string, unknown> | undefined) =>
+  parseConfigObject(
+    {
+      listeners: [{ name: 'public', port: 0 }],
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'fleet' }],
+      upstreams: {
+        fleet: {
+          policy: 'aya',
+          endpoints: [{ url: 'http://127.0.0.1:1' }],
+          ...(admission ? { admission } : {}),
+        },
+      },
+    },
+    {},
+  )
+
+describe('proxy runtime reload', () => {
+  test('keeps the upstream’s admission queue while its settings are unchanged, and builds a new one when they change', async (t) => {
+    const clock = createManualClock()
+    const state = createMemoryState({ clock })
+    t.after(() => state.close())
+    const deps = { clock, random: createSeededRandom(1), state, stickySecret: 's' }
+    const first = createProxyRuntime(configWith({ ttftSloMs: 2000 }), deps)
+    const same = createProxyRuntime(configWith({ ttftSloMs: 2000 }), deps, first)
+    const admission = first.upstreams.get('fleet')!.admission
+    assert.ok(admission)
+    assert.equal(same.upstreams.get('fleet')!.admission, admission)
+    assert.equal(same.upstreams.get('fleet')!.group, first.upstreams.get('fleet')!.group)
+    const changed = createProxyRuntime(configWith({ ttftSloMs: 500 }), deps, same)
+    assert.ok(changed.upstreams.get('fleet')!.admission)
+    assert.notEqual(changed.upstreams.get('fleet')!.admission, admission)
+    const removed = createProxyRuntime(configWith(undefined), deps, changed)
+    assert.equal(removed.upstreams.get('fleet')!.admission, undefined)
+  })
+})
