@@ -10,13 +10,17 @@ export interface LruNumberSet {
   has(value: number): boolean
   /** Adds or refreshes `value` as the most recent; evicts the least recent when full. */
   touch(value: number): void
+  /** Changes the capacity; shrinking evicts the least recent values beyond it. */
+  resize(capacity: number): void
 }
 
 const NONE = -1
 
 export function createLruNumberSet(capacity: number): LruNumberSet {
-  const max = Math.max(1, Math.floor(capacity))
+  let max = Math.max(1, Math.floor(capacity))
   const slotOf = new Map<number, number>()
+  // Slots given back by a shrink, reused before new ones are taken.
+  const free: number[] = []
   let values = new Float64Array(Math.min(max, 64))
   let prev = new Int32Array(values.length)
   let next = new Int32Array(values.length)
@@ -40,7 +44,7 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
     tail = slot
   }
   const grow = () => {
-    const length = Math.min(max, values.length * 2)
+    const length = Math.max(values.length + 1, Math.min(max, values.length * 2))
     const grown = new Float64Array(length)
     grown.set(values)
     values = grown
@@ -56,7 +60,9 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
     get size() {
       return slotOf.size
     },
-    capacity: max,
+    get capacity() {
+      return max
+    },
     has: (value) => slotOf.has(value),
     touch(value) {
       const existing = slotOf.get(value)
@@ -68,9 +74,14 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
         return
       }
       let slot: number
-      if (used < max) {
-        if (used === values.length) grow()
-        slot = used++
+      if (slotOf.size < max) {
+        const reused = free.pop()
+        if (reused !== undefined) {
+          slot = reused
+        } else {
+          if (used === values.length) grow()
+          slot = used++
+        }
       } else {
         slot = head
         unlink(slot)
@@ -79,6 +90,15 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
       values[slot] = value
       slotOf.set(value, slot)
       append(slot)
+    },
+    resize(capacity) {
+      max = Math.max(1, Math.floor(capacity))
+      while (slotOf.size > max) {
+        const slot = head
+        unlink(slot)
+        slotOf.delete(values[slot]!)
+        free.push(slot)
+      }
     },
   }
 }

@@ -36,7 +36,8 @@ export interface PrefixBlockIndex {
   matchedBlocks(endpointId: string, hashes: readonly number[]): number
   /**
    * Records the blocks as held by the endpoint and makes them its most recent. `capacityBlocks`
-   * sizes the endpoint's LRU when it is first seen (GIE sizes it from `num_gpu_blocks`).
+   * sizes the endpoint's LRU when it is first seen (GIE sizes it from `num_gpu_blocks`); see
+   * `resizeOnCapacityChange`.
    */
   add(endpointId: string, hashes: readonly number[], capacityBlocks?: number): void
   /** Forgets every endpoint not in `keep` (GIE purges departed pods every 2 minutes). */
@@ -59,7 +60,16 @@ export interface PrefixBlockIndexOptions {
    * refreshes in prompt order, the default here, so the llm-d baselines stay faithful.
    */
   readonly evictTailFirst?: boolean
+  /**
+   * Resize an endpoint's LRU when `add` brings a capacity more than a quarter away from its own
+   * (the engine's real KV size arrived after its first request, say). GIE sizes it once, when the
+   * endpoint is first seen, which is the default, so the llm-d baselines stay faithful.
+   */
+  readonly resizeOnCapacityChange?: boolean
 }
+
+/** A capacity this far (as a share) from the current one resizes an endpoint's LRU. */
+const RESIZE_SHARE = 0.25
 
 export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): PrefixBlockIndex {
   const byEndpoint = new Map<string, LruNumberSet>()
@@ -80,6 +90,14 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
       if (lru === undefined) {
         lru = createLruNumberSet(capacityBlocks ?? options.defaultCapacityBlocks)
         byEndpoint.set(endpointId, lru)
+      } else if (
+        options.resizeOnCapacityChange &&
+        capacityBlocks !== undefined &&
+        Math.abs(capacityBlocks - lru.capacity) > RESIZE_SHARE * lru.capacity
+      ) {
+        // The engine's real KV size arrived after its first request (or changed), or the prompts'
+        // characters per token moved a lot: a few percent of request-to-request noise is ignored.
+        lru.resize(capacityBlocks)
       }
       if (options.evictTailFirst) {
         for (let i = hashes.length - 1; i >= 0; i--) lru.touch(hashes[i]!)

@@ -197,7 +197,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const indexFor = (model: string) => {
     let index = indexes.get(model)
     if (!index) {
-      index = createPrefixBlockIndex({ defaultCapacityBlocks: 1, evictTailFirst: true })
+      index = createPrefixBlockIndex({
+        defaultCapacityBlocks: 1,
+        evictTailFirst: true,
+        resizeOnCapacityChange: true,
+      })
       indexes.set(model, index)
     }
     return index

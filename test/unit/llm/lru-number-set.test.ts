@@ -39,4 +39,28 @@ describe('LRU number set', () => {
       for (let k = 0; k < 20; k++) assert.equal(lru.has(k), reference.includes(k))
     }
   })
+
+  test('matches a reference model when resized up and down between touches', () => {
+    const lru = createLruNumberSet(8)
+    let capacity = 8
+    const reference: number[] = []
+    let seed = 11
+    for (let i = 0; i < 6000; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      if (seed % 50 === 0) {
+        capacity = 1 + (seed % 23)
+        lru.resize(capacity)
+        while (reference.length > capacity) reference.shift()
+      }
+      const v = seed % 40
+      const at = reference.indexOf(v)
+      if (at !== -1) reference.splice(at, 1)
+      reference.push(v)
+      if (reference.length > capacity) reference.shift()
+      lru.touch(v)
+      assert.equal(lru.size, reference.length)
+      assert.equal(lru.capacity, capacity)
+      for (let k = 0; k < 40; k++) assert.equal(lru.has(k), reference.includes(k))
+    }
+  })
 })

@@ -84,7 +84,7 @@ describe('prefix block index', () => {
     assert.equal(index.matchedBlocks('e0', first), 3)
   })
 
-  it('sizes an endpoint from the capacity given when it is first seen', () => {
+  it('sizes an endpoint from the capacity given when it is first seen (GIE), by default', () => {
     const index = createPrefixBlockIndex({ defaultCapacityBlocks: 100 })
     index.add('small', blocks('a', 10), 3)
     index.add('small', blocks('b', 10), 50)
@@ -116,5 +116,25 @@ describe('prefix block index', () => {
     assert.notEqual(index.version('e0'), e0, 'a refresh may reorder its LRU')
     index.retainOnly(new Set(['e1']))
     assert.equal(index.version('e0'), 0)
+  })
+
+  it('resizes an endpoint when its capacity moves by more than a quarter, not for small noise', () => {
+    const index = createPrefixBlockIndex({
+      defaultCapacityBlocks: 100,
+      resizeOnCapacityChange: true,
+    })
+    const first = blocks('first', 4)
+    const second = blocks('second', 4)
+    index.add('e0', first, 8)
+    index.add('e0', second, 9) // within a quarter: still 8 blocks
+    assert.equal(index.size('e0'), 8)
+    index.add('e0', blocks('third', 4), 16) // the engine's real size arrived: room for all three
+    assert.equal(index.size('e0'), 12)
+    assert.equal(index.matchedBlocks('e0', first), 4)
+    const before = index.version('e0')
+    index.add('e0', blocks('third', 4), 4) // shrinks to the most recent four
+    assert.equal(index.size('e0'), 4)
+    assert.equal(index.matchedBlocks('e0', first), 0)
+    assert.notEqual(index.version('e0'), before)
   })
 })
