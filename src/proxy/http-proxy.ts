@@ -210,11 +210,13 @@ async function handle(
     if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
     ctx.endpoint = endpoint
     ctx.attempts++
+    // Asked before anything awaits: the policy remembers only its latest placement's cost.
+    const cost = upstream.group.leaseCost(endpoint, pick)
     const setCookie = upstream.sticky
       ? await upstream.sticky.bind(keySource, endpoint.id, boundId)
       : undefined
     const error = await dispatchTo(ctx, upstream, endpoint, {
-      cost: upstream.group.leaseCost(endpoint, pick),
+      cost,
       path: upstreamPath,
       headers,
       body,

@@ -189,10 +189,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   // queue's re-checks of every request it holds (up to `maxScan` of them each time). Without it
   // each re-check rehashed and re-matched the whole queue.
   const memos = new WeakMap<LlmRequest, RequestMemo>()
-  // The SLO the admission queue last asked `canTake` about, for that request's pick.
-  let sloHint: { ctx: PickContext; ttftSloMs: number } | undefined
-  // The cost the request just placed charges its endpoint: only the prompt it has to prefill.
-  let lastPlacement: { ctx: PickContext; endpoint: Endpoint; cost: LeaseCost } | undefined
+  // Per request context, since other requests are judged and placed while one awaits: the SLO the
+  // admission queue asked `canTake` about (for its pick), and the cost its placement charges its
+  // endpoint (only the prompt it has to prefill).
+  const sloHints = new WeakMap<PickContext, number>()
+  const placements = new WeakMap<PickContext, { endpoint: Endpoint; cost: LeaseCost }>()
 
   const indexFor = (model: string) => {
     let index = indexes.get(model)
@@ -238,10 +239,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (!llm) return fallback.pick(eligible, ctx)
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
-      const chosen = choose(
-        sloHint?.ctx === ctx ? sloHint.ttftSloMs : undefined,
-        facts.sessionEndpointId,
-      )
+      const chosen = choose(sloHints.get(ctx), facts.sessionEndpointId)
       const branch: AyaBranch = !facts.anyKvOk
         ? 'saturated'
         : facts.warm === undefined
@@ -261,11 +259,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           contextTokens: facts.promptTokens,
         })
       }
-      lastPlacement = {
-        ctx,
+      placements.set(ctx, {
         endpoint: chosen.endpoint,
         cost: { prefillTokens: chosen.uncachedTokens, kvTokens: facts.kvNeed },
-      }
+      })
       if (ayaDecisionChannel.hasSubscribers) {
         publish(branch, chosen, llm.servedModel, facts.promptTokens)
       }
@@ -275,7 +272,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const llm = ctx.llm
       if (!llm) return eligible.length > 0
       score(eligible, ctx, llm)
-      sloHint = { ctx, ttftSloMs }
+      sloHints.set(ctx, ttftSloMs)
       // An endpoint with no prefill queued always can: waiting would not make the prompt shorter.
       for (let i = 0; i < count; i++) {
         const s = entries[i]!
@@ -290,10 +287,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       pacer?.retainOnly(ids)
     },
     leaseCost(endpoint, ctx) {
-      if (lastPlacement && lastPlacement.ctx === ctx && lastPlacement.endpoint === endpoint) {
-        return lastPlacement.cost
-      }
-      return undefined
+      const placement = placements.get(ctx)
+      return placement?.endpoint === endpoint ? placement.cost : undefined
     },
   }
 

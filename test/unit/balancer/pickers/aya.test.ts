@@ -365,7 +365,16 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, ctx), eligible[0])
     const admitted = llmCtx(history + text('next', 640))
     assert.equal(picker.canTake!(eligible, admitted, 2_000), true)
+    // Others are judged and placed while the admitted request awaits its turn.
+    picker.canTake!(eligible, llmCtx(text('other', 640)), 2_000)
+    const other = llmCtx(text('another', 640))
+    const otherEndpoint = picker.pick(eligible, other)!
     assert.equal(picker.pick(eligible, admitted), eligible[1])
+    assert.deepEqual(picker.leaseCost!(eligible[1]!, admitted), {
+      prefillTokens: (6400 + 640) / 4,
+      kvTokens: (6400 + 640) / 4 + 256,
+    })
+    assert.ok(picker.leaseCost!(otherEndpoint, other), 'each placement keeps its own cost')
   })
 
   it('canTake: false when no endpoint has KV headroom for the request', () => {
