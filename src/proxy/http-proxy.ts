@@ -233,6 +233,16 @@ async function handle(
   }
 }
 
+/** The group still sends to this endpoint's server: same id, same origin, eligible. */
+function stillServes(upstream: UpstreamRuntime, endpoint: Endpoint): boolean {
+  const current = upstream.group.find(endpoint.id)
+  return (
+    current !== undefined &&
+    current.spec.origin === endpoint.spec.origin &&
+    upstream.group.eligible().includes(current)
+  )
+}
+
 function chooseEndpoint(
   upstream: UpstreamRuntime,
   boundId: string | undefined,
@@ -289,7 +299,7 @@ async function dispatchTo(
   }
   // While the prompt was held, a reload may have removed the endpoint (closing its pool) or health
   // may have taken it out: place the request again rather than send it there.
-  if (paced && !upstream.group.eligible().includes(endpoint)) {
+  if (paced && !stillServes(upstream, endpoint)) {
     release({ ok: true, status: 0, latencyMs: 0 })
     return new ProxyError('LB_ERR_NO_HEALTHY_UPSTREAM', {
       source: 'internal',
