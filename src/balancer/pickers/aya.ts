@@ -124,6 +124,9 @@ interface Scored {
   kvOk: boolean
 }
 
+/** Weight of one request in the model's running characters-per-token ratio. */
+const CHARS_PER_TOKEN_SMOOTHING = 0.01
+
 /** What stays true of a request while it waits: see `memos` in `createAyaPicker`. */
 interface RequestMemo {
   readonly hashes: number[]
@@ -208,6 +211,20 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     return index
   }
 
+  // Index capacity is KV tokens in characters: sized with the model's running ratio, so one JSON
+  // or CJK prompt (far fewer characters a token than prose) does not shrink the index and evict
+  // blocks the engine still holds.
+  const charsPerTokenByModel = new Map<string, number>()
+  const smoothedCharsPerToken = (model: string, facts: RequestFacts): number => {
+    const before = charsPerTokenByModel.get(model)
+    const next =
+      before === undefined
+        ? facts.charsPerToken
+        : before + CHARS_PER_TOKEN_SMOOTHING * (facts.charsPerToken - before)
+    charsPerTokenByModel.set(model, next)
+    return next
+  }
+
   const kvCapacityTokens = (endpoint: Endpoint): number => {
     const layout = deps.engineMetrics?.kvLayout(endpoint.id)
     return layout ? layout.numGpuBlocks * layout.blockSize : options.defaultKvCapacityTokens
@@ -250,7 +267,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
 
       // Optimistic insert: the engine will hold these blocks once it prefills them.
       const capacityBlocks = Math.floor(
-        (kvCapacityTokens(chosen.endpoint) * facts.charsPerToken) / options.blockChars,
+        (kvCapacityTokens(chosen.endpoint) * smoothedCharsPerToken(llm.servedModel, facts)) /
+          options.blockChars,
       )
       facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
       if (facts.sessionKey !== undefined) {

@@ -344,6 +344,21 @@ describe('aya picker', () => {
     }
   })
 
+  it('sizes its index with the model’s running characters a token: one dense prompt does not shrink it', () => {
+    // 4,096 KV tokens at ~4 characters a token is 256 blocks of 64 characters.
+    const picker = create({ defaultKvCapacityTokens: 4096 })
+    const eligible = makeEndpoints([1, 1])
+    const prose = text('prose', 6400) // 100 blocks
+    routeTo(picker, eligible, eligible[0]!, prose)
+    // 65 blocks at one character a token: sized by it alone, the index would shrink to 64 blocks.
+    routeTo(picker, eligible, eligible[0]!, text('dense', 4160), { promptTokens: 4160 })
+    const { decisions, stop } = recordDecisions()
+    picker.pick(eligible, llmCtx(prose))
+    stop()
+    const warm = decisions[0]!.candidates.find((c) => c.endpoint === eligible[0]!.id)!
+    assert.equal(warm.hitTokens, 1599)
+  })
+
   it('a queued request sees blocks placed after it was first scored', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
