@@ -70,7 +70,8 @@ export interface PrefillPacer {
   readonly lanes: number
   /**
    * Forgets the lanes of endpoints not in `keep` that are idle (nothing held, nothing sent still
-   * prefilling). A busy one is kept, so nothing is dropped; a later call forgets it once idle.
+   * prefilling). A busy one releases what it holds at once (the dispatcher places those requests
+   * elsewhere) and is forgotten by a later call once idle.
    */
   retainOnly(keep: ReadonlySet<string>): void
   /** Releases everything held (nothing is dropped) and stops the timers. */
@@ -101,6 +102,8 @@ interface Lane {
   servedSeconds: number
   servedAtMs: number
   lastServed: Waiting | undefined
+  /** Its endpoint left the upstream: nothing is held for it any more (see `retainOnly`). */
+  departed: boolean
 }
 
 /** How much the policy's learned rate weighs against observed service, in seconds of it. */
@@ -152,6 +155,7 @@ export function createPrefillPacer(
         servedSeconds: 0,
         servedAtMs: 0,
         lastServed: undefined,
+        departed: false,
       }
       lanes.set(endpointId, lane)
     }
@@ -211,7 +215,7 @@ export function createPrefillPacer(
       const head = lane.queue.peek()
       const fits =
         head !== undefined && lane.releasedTokens + head.value.tokens <= options.batchTokens
-      if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !fits) {
+      if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !lane.departed && !fits) {
         if (!lane.timer) {
           lane.timer = clock.setTimer(openAtMs - nowMs, () => {
             lane.timer = undefined
@@ -237,10 +241,18 @@ export function createPrefillPacer(
     },
     retainOnly(keep) {
       for (const [endpointId, lane] of lanes) {
-        if (keep.has(endpointId) || lane.queue.size > 0 || lane.releasedCount > 0) continue
+        lane.departed = !keep.has(endpointId)
+        if (!lane.departed) continue
         lane.timer?.clear()
-        lane.queue.close()
-        lanes.delete(endpointId)
+        lane.timer = undefined
+        if (lane.queue.size === 0 && lane.releasedCount === 0) {
+          lane.queue.close()
+          lanes.delete(endpointId)
+        } else {
+          // What it holds goes now, for the dispatcher to place elsewhere; waiting out the
+          // departed engine's pacing would only delay it.
+          pump(endpointId, lane)
+        }
       }
     },
     enter(endpointId, prefillTokens) {
