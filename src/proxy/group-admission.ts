@@ -45,6 +45,8 @@ export interface GroupAdmission {
   acquire(ask: AdmissionAsk): Promise<AdmissionResult> | AdmissionResult
   /** Capacity changed (a request finished or produced its first token): admit what now fits. */
   notify(): void
+  /** Requests waiting now. */
+  readonly waiting: number
   stats(): AdmissionQueueStats
   predictedWaitMs(priority: number): number
   close(): void
@@ -56,6 +58,11 @@ export function createGroupAdmission(
   group: Pick<UpstreamGroup, 'canTake' | 'eligible'>,
   config: AdmissionConfig,
   deps: { readonly clock: Clock },
+  /**
+   * The queue this one replaced on a reload, while requests still wait in it: they are let go
+   * first whenever capacity frees, so the new queue cannot starve them.
+   */
+  predecessor?: GroupAdmission | undefined,
 ): GroupAdmission {
   const queue: AdmissionQueue<AdmissionAsk> = createAdmissionQueue<AdmissionAsk>(
     {
@@ -68,7 +75,12 @@ export function createGroupAdmission(
   )
   let timer: Timer | undefined
 
+  let older = predecessor
   const drain = () => {
+    if (older !== undefined) {
+      if (older.waiting === 0) older = undefined
+      else older.notify()
+    }
     // With no endpoint to wait for, waiting cannot help: every request goes on and fails fast, as
     // it would without admission, instead of holding a place until its deadline.
     if (group.eligible().length === 0) {
@@ -95,6 +107,9 @@ export function createGroupAdmission(
   }
 
   return {
+    get waiting() {
+      return queue.size
+    },
     acquire(ask) {
       if (group.eligible().length === 0) return ADMITTED_AT_ONCE
       if (queue.size === 0 && group.canTake(ask.ctx, config.ttftSloMs)) return ADMITTED_AT_ONCE

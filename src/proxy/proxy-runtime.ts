@@ -79,7 +79,8 @@ export function createProxyRuntime(
       })
     if (existing) existing.update(upstreamConfig)
     const admission = upstreamConfig.admission
-      ? (keptAdmission ?? createGroupAdmission(group, upstreamConfig.admission, deps))
+      ? (keptAdmission ??
+        createGroupAdmission(group, upstreamConfig.admission, deps, before?.admission))
       : undefined
     upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps, admission))
   }

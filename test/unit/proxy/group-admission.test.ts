@@ -95,6 +95,24 @@ describe('group admission (late binding)', () => {
     admission.close()
   })
 
+  test('a queue that replaced another on reload lets the old one’s waiters go when capacity frees', async () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const old = createGroupAdmission(fakeGroup(free), { ...config, recheckMs: 10_000 }, { clock })
+    const waitingInOld = old.acquire(ask())
+    assert.equal(old.waiting, 1)
+    const replacement = createGroupAdmission(fakeGroup(free), config, { clock }, old)
+    const waitingInNew = replacement.acquire(ask())
+    free.slots = 1
+    // Capacity frees: requests finishing now notify only the queue the new config built.
+    replacement.notify()
+    assert.equal(old.waiting, 0, 'not left for its own 10-s recheck')
+    assert.equal((await waitingInOld).admitted, true)
+    assert.equal((await waitingInNew).admitted, true)
+    old.close()
+    replacement.close()
+  })
+
   test('sheds sheddable work at once under saturation when configured', () => {
     const admission = createGroupAdmission(fakeGroup({ slots: 0 }), config, {
       clock: createManualClock(),
