@@ -133,9 +133,10 @@ interface RequestMemo {
   readonly sessionKey: number | undefined
   /** Predicted when the request was first scored; a request waiting in the queue keeps it. */
   readonly predictedOutput: number
-  /** Per endpoint: the index version the match was taken at, and the match. */
-  readonly matchedVersions: Map<string, number>
-  readonly matchedBlocks: Map<string, number>
+  /** Per endpoint: the index version the match was taken at, and the match (made on first use). */
+  matched:
+    | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
+    | undefined
 }
 
 /** What scoring learned about the request itself. */
@@ -338,8 +339,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
             llm.maxTokens,
           ).mean
         : Math.min(llm.maxTokens ?? 256, 256),
-      matchedVersions: new Map(),
-      matchedBlocks: new Map(),
+      matched: undefined,
     }
     memos.set(llm, memo)
     return memo
@@ -349,10 +349,12 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   function matchedBlocksOf(memo: RequestMemo, index: PrefixBlockIndex, endpointId: string): number {
     if (memo.hashes.length === 0) return 0
     const version = index.version(endpointId)
-    if (memo.matchedVersions.get(endpointId) === version) return memo.matchedBlocks.get(endpointId)!
+    memo.matched ??= { versions: new Map(), blocks: new Map() }
+    const { versions, blocks } = memo.matched
+    if (versions.get(endpointId) === version) return blocks.get(endpointId)!
     const matched = index.matchedBlocks(endpointId, memo.hashes)
-    memo.matchedVersions.set(endpointId, version)
-    memo.matchedBlocks.set(endpointId, matched)
+    versions.set(endpointId, version)
+    blocks.set(endpointId, matched)
     return matched
   }
 
