@@ -156,7 +156,7 @@ function decodeFormComponent(text: string): string {
 }
 
 /** Authorization: Bearer first (OpenAI style), then x-api-key (Anthropic), then api-key (Azure). */
-function findApiKey(headers: IncomingHttpHeaders): string | undefined {
+export function findApiKey(headers: IncomingHttpHeaders): string | undefined {
   const authorization = headers.authorization
   if (authorization !== undefined && authorization.length > 7) {
     // The auth-scheme is case-insensitive (RFC 9110 §11.1).

@@ -4,7 +4,9 @@ import { llmApiFor, parseLlmBody, toLlmRequest } from '../llm/llm-body.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { ModelRegistry } from '../llm/model-registry.ts'
 import { openAiErrorBody } from '../llm/openai-error.ts'
+import { hashText53 } from '../util/text-hash.ts'
 import { ProxyError } from './errors.ts'
+import { findApiKey } from './key-selector.ts'
 import type { ErrorBodyFormat } from './local-reply.ts'
 import { readBodyBounded } from './read-body.ts'
 import type { RequestContext } from './request-context.ts'
@@ -91,7 +93,11 @@ export async function runModelsGateway(
           JSON.stringify({ ...(json as Record<string, unknown>), model: deployment.servedModel }),
         )
   const session = ctx.req.headers[options.sessionHeader]
-  const sessionKey = Array.isArray(session) ? session[0] : session
+  const sessionId = Array.isArray(session) ? session[0] : session
+  // Session ids are the client's own: scoped by its API key (hashed), two tenants' "1" differ.
+  const apiKey = sessionId ? findApiKey(ctx.req.headers) : undefined
+  const sessionKey =
+    apiKey === undefined ? sessionId : `${hashText53(apiKey).toString(36)}\u0000${sessionId}`
   return {
     kind: 'dispatch',
     upstream: deployment.upstream,

@@ -160,7 +160,7 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.match(String(shown.headers['x-aya-endpoint']), /^127\.0\.0\.1:\d+$/)
   })
 
-  test('reads the session from the route’s sessionHeader and hands it to the policy', async (t) => {
+  test('reads the session from the route’s sessionHeader, scoped by API key, and hands it to the policy', async (t) => {
     const aya = await startAya(
       config({
         routes: [
@@ -181,10 +181,14 @@ describe('LLM gateway route (gateway: models)', () => {
       }),
     )
     t.after(() => aya.close())
-    const endpointOf = async (session: string, turn: number) => {
+    const endpointOf = async (session: string, turn: number, apiKey?: string) => {
       const res = await request(`${aya.url}/v1/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-conversation': session },
+        headers: {
+          'content-type': 'application/json',
+          'x-conversation': session,
+          ...(apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` }),
+        },
         body: JSON.stringify({
           model: 'llama-3.1-8b',
           messages: [{ role: 'user', content: `turn ${turn} of ${session}` }],
@@ -205,5 +209,15 @@ describe('LLM gateway route (gateway: models)', () => {
     }
     // Eight sessions on a four-endpoint ring: all on one endpoint has odds of 4 × 4⁻⁸.
     assert.ok(seen.size > 1, `every session went to ${[...seen].join(', ')}`)
+
+    // Session ids are scoped by API key: eight tenants that all call their session "1" are eight
+    // sessions, each kept together.
+    const tenants = new Set<string>()
+    for (let k = 0; k < 8; k++) {
+      const first = await endpointOf('1', 1, `sk-tenant-${k}`)
+      assert.equal(await endpointOf('1', 2, `sk-tenant-${k}`), first)
+      tenants.add(first)
+    }
+    assert.ok(tenants.size > 1, `every tenant's session "1" went to ${[...tenants].join(', ')}`)
   })
 })
