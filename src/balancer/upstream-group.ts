@@ -20,8 +20,11 @@ export interface UpstreamGroup {
   eligible(): readonly Endpoint[]
   find(id: string): Endpoint | undefined
   select(ctx: PickContext): Endpoint | undefined
-  /** Whether the policy could place the request now within the TTFT SLO (true when it cannot tell). */
-  canTake(ctx: PickContext, ttftSloMs: number): boolean
+  /**
+   * Whether the policy could place the request now within the TTFT SLO (true when it cannot
+   * tell), on an endpoint other than `without` when that is given.
+   */
+  canTake(ctx: PickContext, ttftSloMs: number, without?: string): boolean
   /** The router-side cost of an LLM request placed on `endpoint` by `select(ctx)`. */
   leaseCost(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
   /** The policy's prefill pacer, if it paces LLM prompts into the endpoints. */
@@ -90,9 +93,11 @@ export function createUpstreamGroup(
     },
     leaseCost: (endpoint, ctx) => leaseCostFor(picker, endpoint, ctx),
     pacer: () => picker.pacer,
-    canTake(ctx, ttftSloMs) {
+    canTake(ctx, ttftSloMs, without) {
       refreshEligible()
-      return picker.canTake ? picker.canTake(eligible, ctx, ttftSloMs) : eligible.length > 0
+      const candidates =
+        without === undefined ? eligible : eligible.filter((endpoint) => endpoint.id !== without)
+      return picker.canTake ? picker.canTake(candidates, ctx, ttftSloMs) : candidates.length > 0
     },
     update(next) {
       const specs = specsFor(next)

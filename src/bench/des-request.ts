@@ -51,8 +51,10 @@ export function dispatchDesRequest(
     ...prepared.llm,
     promptTokens: fleet.llmSignals.tokens.count(prepared.llm.servedModel, prepared.llm.promptText),
   }
+  const exclude = new Set<string>()
   const ctx: PickContext = {
     attempt: 0,
+    exclude,
     llm,
     clientIp: '127.0.0.1',
     hashKey: fleet.usesHashKey ? request.sessionId : undefined,
@@ -68,6 +70,7 @@ export function dispatchDesRequest(
   flight.abort = () => aborted.abort()
   const onResult = (result: AdmissionResult): void => {
     if (result.admitted) {
+      if (result.avoid !== undefined) exclude.add(result.avoid)
       place()
       return
     }

@@ -44,7 +44,14 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
   const admission = input.admission
     ? createGroupAdmission(
         {
-          canTake: (ctx, sloMs) => fleet.picker.canTake?.(fleet.endpoints, ctx, sloMs) ?? true,
+          canTake: (ctx, sloMs, without) =>
+            fleet.picker.canTake?.(
+              without === undefined
+                ? fleet.endpoints
+                : fleet.endpoints.filter((endpoint) => endpoint.id !== without),
+              ctx,
+              sloMs,
+            ) ?? true,
           eligible: () => fleet.endpoints,
         },
         input.admission,

@@ -130,6 +130,12 @@ export const admissionSchema = z
     recheckMs: positiveInt('a positive integer of milliseconds').default(25),
     /** Whose fair share a request counts against. */
     tenantKey: keySelectorSchema.default({ apiKey: true }),
+    /**
+     * Hold an endpoint for an urgent request (waiting past its aging bound) that cannot go yet,
+     * placing those behind it elsewhere, so a long prompt refused for KV room is not passed until
+     * its deadline. Off by default: past the fleet's ceiling it costs the p90 (docs/benchmarks.md).
+     */
+    holdForUrgent: z.boolean().default(false),
   })
   .strict()
 

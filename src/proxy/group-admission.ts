@@ -7,6 +7,8 @@ import type {
   AdmissionQueueStats,
   AdmissionRejectReason,
 } from '../resilience/admission-types.ts'
+import type { AdmissionEntry } from '../resilience/queued-entry.ts'
+import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Clock, Timer } from '../util/clock.ts'
 
 export interface AdmissionAsk {
@@ -28,7 +30,15 @@ export interface AdmissionAsk {
 }
 
 export type AdmissionResult =
-  | { readonly admitted: true; readonly waitedMs: number }
+  | {
+      readonly admitted: true
+      readonly waitedMs: number
+      /**
+       * An endpoint held for an urgent request that could not go yet: place this one elsewhere,
+       * so the capacity it frees is not taken by those behind it.
+       */
+      readonly avoid?: string | undefined
+    }
   | {
       readonly admitted: false
       readonly reason: AdmissionRejectReason
@@ -76,6 +86,24 @@ export function createGroupAdmission(
   let timer: Timer | undefined
 
   let older = predecessor
+  // Where each admitted request must not go (see `drain`), read when its result is built.
+  const avoids = new WeakMap<AdmissionAsk, string>()
+  const roomiestEndpoint = (): string | undefined => {
+    let best: Endpoint | undefined
+    for (const endpoint of group.eligible()) {
+      if (best === undefined || endpoint.kvTokens < best.kvTokens) best = endpoint
+    }
+    return best?.id
+  }
+  const resultOf = (outcome: AdmissionOutcome, ask: AdmissionAsk): AdmissionResult => {
+    if (outcome.status !== 'admitted') {
+      return { admitted: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs }
+    }
+    const avoid = avoids.get(ask)
+    return avoid === undefined
+      ? { admitted: true, waitedMs: outcome.waitedMs }
+      : { admitted: true, waitedMs: outcome.waitedMs, avoid }
+  }
   const drain = () => {
     if (older !== undefined) {
       if (older.waiting === 0) older = undefined
@@ -91,8 +119,26 @@ export function createGroupAdmission(
     // policy's router-side accounting counts it. A consumer with `onResult` binds inside it,
     // synchronously; one that awaits the promise binds later and calls `notify()` once bound, so
     // only one of those is let go per drain.
+    //
+    // With `holdForUrgent`, an urgent request (past its aging bound) that cannot go yet gets an
+    // endpoint held for it
+    // (the one with the least KV in use, where room comes soonest): the requests behind it may
+    // still go, but elsewhere. Without the hold, shorter ones that fit would take every bit of
+    // room that frees, and a long prompt would wait out its deadline.
+    let held: string | undefined
+    const nowMs = deps.clock.now()
+    const canTake = (entry: AdmissionEntry<AdmissionAsk>): boolean => {
+      if (group.canTake(entry.value.ctx, config.ttftSloMs, held)) {
+        if (held !== undefined) avoids.set(entry.value, held)
+        return true
+      }
+      if (config.holdForUrgent && held === undefined && entry.urgentAtMs <= nowMs) {
+        held = roomiestEndpoint()
+      }
+      return false
+    }
     while (queue.size > 0) {
-      const admitted = queue.tryAdmit((entry) => group.canTake(entry.value.ctx, config.ttftSloMs))
+      const admitted = queue.tryAdmit(canTake)
       if (!admitted?.value.onResult) break
     }
     scheduleRecheck()
@@ -130,10 +176,10 @@ export function createGroupAdmission(
         sheddable: ask.sheddable,
         maxWaitMs: config.maxWaitMs,
         signal: ask.signal,
-        onSettled: onResult && ((outcome) => onResult(resultOf(outcome))),
+        onSettled: onResult && ((outcome) => onResult(resultOf(outcome, ask))),
       })
       scheduleRecheck()
-      return ticket.outcome.then(resultOf)
+      return ticket.outcome.then((outcome) => resultOf(outcome, ask))
     },
     notify() {
       if (queue.size > 0) drain()
@@ -145,10 +191,4 @@ export function createGroupAdmission(
       queue.close()
     },
   }
-}
-
-function resultOf(outcome: AdmissionOutcome): AdmissionResult {
-  return outcome.status === 'admitted'
-    ? { admitted: true, waitedMs: outcome.waitedMs }
-    : { admitted: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs }
 }

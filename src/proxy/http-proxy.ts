@@ -189,7 +189,7 @@ async function handle(
   // the promise `canTake` made (same object).
   const firstPick: PickContext = { attempt: 0, exclude, hashKey, clientIp: ctx.clientIp, llm }
   if (upstream.admission) {
-    const waited = await admit(ctx, upstream, keySource, { runtime, firstPick, body })
+    const waited = await admit(ctx, upstream, keySource, { runtime, firstPick, body, exclude })
     if (waited !== undefined) {
       const retryAfter = String(Math.max(1, Math.ceil(waited.retryAfterMs / 1000)))
       return fail(ctx, waited.reason, undefined, false, { headers: { 'retry-after': retryAfter } })
@@ -485,6 +485,8 @@ async function admit(
     readonly runtime: ProxyRuntime
     readonly firstPick: PickContext
     readonly body: Readable | Buffer | null
+    /** The first pick's exclusions: an endpoint held for an urgent request joins them. */
+    readonly exclude: Set<string>
   },
 ): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
   const priorities = request.runtime.config.priorities
@@ -508,7 +510,9 @@ async function admit(
     signal: aborted.signal,
   })
   ctx.res.off('close', onClose)
-  return result.admitted ? undefined : { reason: result.reason, retryAfterMs: result.retryAfterMs }
+  if (!result.admitted) return { reason: result.reason, retryAfterMs: result.retryAfterMs }
+  if (result.avoid !== undefined) request.exclude.add(result.avoid)
+  return undefined
 }
 
 function finish(ctx: RequestContext, deps: HttpProxyDeps): void {

@@ -13,6 +13,11 @@ export interface AdmissionEntry<T> {
   /** On the queue's clock (`Clock.now()`), like `deadlineMs`. */
   readonly enqueuedAtMs: number
   readonly deadlineMs: number
+  /**
+   * When the entry turns urgent: shortest-predicted-first stops letting shorter entries pass it
+   * (see `shortest-predicted-first-order.ts`), and a consumer may hold capacity for it.
+   */
+  readonly urgentAtMs: number
 }
 
 export type EntryState = 'queued' | 'admitted' | 'rejected'
@@ -23,11 +28,6 @@ export type EntryState = 'queued' | 'admitted' | 'rejected'
  */
 export interface QueuedEntry<T> extends AdmissionEntry<T> {
   readonly seq: number
-  /**
-   * When shortest-predicted-first stops letting shorter entries pass this one (see
-   * `shortest-predicted-first-order.ts`); unused under FIFO.
-   */
-  readonly urgentAtMs: number
   state: EntryState
   deadlineSlot: number
   orderSlot: number

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { UpstreamGroup } from '../../../src/balancer/upstream-group.ts'
-import { createGroupAdmission } from '../../../src/proxy/group-admission.ts'
+import { type AdmissionResult, createGroupAdmission } from '../../../src/proxy/group-admission.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 
 const config = {
@@ -13,6 +13,7 @@ const config = {
   shedSheddable: true,
   recheckMs: 10,
   tenantKey: { apiKey: true as const },
+  holdForUrgent: false,
 }
 
 function fakeGroup(
@@ -111,6 +112,45 @@ describe('group admission (late binding)', () => {
     assert.equal((await waitingInNew).admitted, true)
     old.close()
     replacement.close()
+  })
+
+  test('with holdForUrgent, an urgent request that cannot go yet has an endpoint held: the ones behind it go elsewhere', () => {
+    const clock = createManualClock()
+    // Two endpoints; e0 has the most KV room. The long prompt fits nowhere yet; short ones fit
+    // anywhere.
+    const endpoints = [
+      { id: 'e0', kvTokens: 100 },
+      { id: 'e1', kvTokens: 900 },
+    ]
+    const group = {
+      eligible: () => endpoints,
+      canTake: (ctx: { llm?: { promptTokens: number } }, _slo: number, without?: string) =>
+        (ctx.llm?.promptTokens ?? 0) < 1000 && endpoints.some((e) => e.id !== without),
+    } as unknown as UpstreamGroup
+    const results: Array<{ name: string; admitted: boolean; avoid?: string | undefined }> = []
+    const admission = createGroupAdmission(
+      group,
+      { ...config, maxPending: 8, maxWaitMs: 60_000, holdForUrgent: true },
+      { clock },
+    )
+    const asks = (name: string, promptTokens: number) => ({
+      ...ask(),
+      ctx: { attempt: 0, llm: { promptTokens } as never },
+      predictedCost: promptTokens,
+      onResult: (r: AdmissionResult) => {
+        results.push({ name, admitted: r.admitted, avoid: r.admitted ? r.avoid : undefined })
+      },
+    })
+    void admission.acquire(asks('long', 5000))
+    void admission.acquire(asks('short-early', 10))
+    admission.notify()
+    // Not urgent yet: the short one passes it and may go anywhere.
+    assert.deepEqual(results, [{ name: 'short-early', admitted: true, avoid: undefined }])
+    clock.advance(30_000) // past the aging bound (the earlier of 5 s and half its deadline)
+    void admission.acquire(asks('short-late', 10))
+    admission.notify()
+    assert.deepEqual(results[1], { name: 'short-late', admitted: true, avoid: 'e0' })
+    admission.close()
   })
 
   test('sheds sheddable work at once under saturation when configured', () => {
