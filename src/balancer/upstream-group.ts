@@ -4,6 +4,7 @@ import { endpointId } from '../config/validate.ts'
 import type { PrefillPacer } from '../llm/prefill-pacer.ts'
 import { Endpoint, type EndpointSpec, type LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
+import { canTakeFor } from './can-take.ts'
 import { leaseCostFor } from './lease-cost.ts'
 import type { PickContext, Picker, PickerDeps } from './picker.ts'
 import { findPicker } from './picker-registry.ts'
@@ -95,9 +96,7 @@ export function createUpstreamGroup(
     pacer: () => picker.pacer,
     canTake(ctx, ttftSloMs, without) {
       refreshEligible()
-      const candidates =
-        without === undefined ? eligible : eligible.filter((endpoint) => endpoint.id !== without)
-      return picker.canTake ? picker.canTake(candidates, ctx, ttftSloMs) : candidates.length > 0
+      return canTakeFor(picker, eligible, ctx, ttftSloMs, without)
     },
     update(next) {
       const specs = specsFor(next)

@@ -1,3 +1,4 @@
+import { canTakeFor } from '../balancer/can-take.ts'
 import { createGroupAdmission } from '../proxy/group-admission.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { createManualClock } from '../util/manual-clock.ts'
@@ -45,13 +46,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     ? createGroupAdmission(
         {
           canTake: (ctx, sloMs, without) =>
-            fleet.picker.canTake?.(
-              without === undefined
-                ? fleet.endpoints
-                : fleet.endpoints.filter((endpoint) => endpoint.id !== without),
-              ctx,
-              sloMs,
-            ) ?? true,
+            canTakeFor(fleet.picker, fleet.endpoints, ctx, sloMs, without),
           eligible: () => fleet.endpoints,
         },
         input.admission,

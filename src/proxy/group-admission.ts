@@ -121,10 +121,9 @@ export function createGroupAdmission(
     // only one of those is let go per drain.
     //
     // With `holdForUrgent`, an urgent request (past its aging bound) that cannot go yet gets an
-    // endpoint held for it
-    // (the one with the least KV in use, where room comes soonest): the requests behind it may
-    // still go, but elsewhere. Without the hold, shorter ones that fit would take every bit of
-    // room that frees, and a long prompt would wait out its deadline.
+    // endpoint held for it (the one with the least KV in use, where room comes soonest): the
+    // requests behind it may still go, but elsewhere. Without the hold, shorter ones that fit
+    // would take every bit of room that frees, and a long prompt would wait out its deadline.
     let held: string | undefined
     const nowMs = deps.clock.now()
     const canTake = (entry: AdmissionEntry<AdmissionAsk>): boolean => {

@@ -210,7 +210,7 @@ async function handle(
     if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
     ctx.endpoint = endpoint
     ctx.attempts++
-    // Asked before anything awaits: the policy remembers only its latest placement's cost.
+    // Asked right after the pick, before the sticky bind awaits.
     const cost = upstream.group.leaseCost(endpoint, pick)
     const setCookie = upstream.sticky
       ? await upstream.sticky.bind(keySource, endpoint.id, boundId)

@@ -65,7 +65,7 @@ export function createProxyRuntime(
     const before = previous?.upstreams.get(name)
     const existing = before?.group
     // The queue is kept only while its settings are: with new ones, new requests wait in a new
-    // queue, and the old one lets its waiters go as before, then idles with no timer left.
+    // queue, which passes freed capacity on to the old one until its waiters are gone.
     const keptAdmission =
       before?.admission !== undefined &&
       isDeepStrictEqual(existing?.config.admission, upstreamConfig.admission)

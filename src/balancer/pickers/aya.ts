@@ -273,10 +273,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       )
       facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
       if (facts.sessionKey !== undefined) {
-        sessions?.record(facts.sessionKey, {
-          endpointId: chosen.endpoint.id,
-          contextTokens: facts.promptTokens,
-        })
+        sessions?.record(facts.sessionKey, chosen.endpoint.id)
       }
       placements.set(ctx, {
         endpoint: chosen.endpoint,
@@ -366,7 +363,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     const { hashes, sessionKey } = memo
     const index = indexFor(llm.servedModel)
     const kvNeed = promptTokens + memo.predictedOutput
-    const session = sessionKey === undefined ? undefined : sessions?.get(sessionKey)
+    const sessionEndpoint = sessionKey === undefined ? undefined : sessions?.get(sessionKey)
 
     // Learned rates, pooled: log-rates shrink toward the fleet's by the share of their spread
     // that sampling noise explains (empirical Bayes). One read of each estimate per decision.
@@ -484,7 +481,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       sessionKey,
       // Where the index sees the prompt, its hits know better; the session fills in where it sees
       // nothing (evicted, or context the router never saw).
-      sessionEndpointId: indexSeesPrompt ? undefined : session?.endpointId,
+      sessionEndpointId: indexSeesPrompt ? undefined : sessionEndpoint,
       charsPerToken,
       promptTokens,
       kvNeed,

@@ -1,0 +1,20 @@
+import type { Endpoint } from '../upstream/endpoint.ts'
+import type { PickContext, Picker } from './picker.ts'
+
+/**
+ * Whether the policy could place the request now within the TTFT SLO, on an endpoint other than
+ * `without` when that is given (one held for an urgent request). A policy that cannot tell says
+ * yes while any endpoint is left. The proxy's upstream groups and the virtual-time bench both ask
+ * through here, so late binding judges the same way in both.
+ */
+export function canTakeFor(
+  picker: Picker,
+  eligible: readonly Endpoint[],
+  ctx: PickContext,
+  ttftSloMs: number,
+  without?: string,
+): boolean {
+  const candidates =
+    without === undefined ? eligible : eligible.filter((endpoint) => endpoint.id !== without)
+  return picker.canTake ? picker.canTake(candidates, ctx, ttftSloMs) : candidates.length > 0
+}
