@@ -89,14 +89,17 @@ export function findCookie(
   }
   const length = header.length
   let start = 0
-  // The next '=' is remembered across pairs so a run of pairs without one stays linear.
-  let eq = header.indexOf('=')
+  // One charCode pass per crumb, finding its ';' and first '=' together. (An indexOf-based scan
+  // went quadratic on a long run of crumbs without '=' once V8 optimised it.)
   while (start < length) {
-    let end = header.indexOf(';', start)
-    if (end === -1) end = length
-    if (eq !== -1 && eq < start) eq = header.indexOf('=', start)
-    if (eq === -1) return undefined
-    if (eq < end) {
+    let eq = -1
+    let end = start
+    for (; end < length; end++) {
+      const code = header.charCodeAt(end)
+      if (code === 0x3b) break
+      if (code === 0x3d && eq === -1) eq = end
+    }
+    if (eq !== -1) {
       let nameStart = start
       let nameEnd = eq
       while (nameStart < nameEnd && isCookieSpace(header.charCodeAt(nameStart))) nameStart++
@@ -131,14 +134,17 @@ export function findQueryParam(path: string, name: string): string | undefined {
   if (queryStart === -1) return undefined
   const length = path.length
   let start = queryStart + 1
-  // The next '=' is remembered across pairs so a run of pairs without one stays linear.
-  let eq = path.indexOf('=', start)
+  // One charCode pass per pair, as in findCookie.
   while (start <= length) {
-    let end = path.indexOf('&', start)
-    if (end === -1) end = length
+    let eq = -1
+    let end = start
+    for (; end < length; end++) {
+      const code = path.charCodeAt(end)
+      if (code === 0x26) break
+      if (code === 0x3d && eq === -1) eq = end
+    }
     if (end > start) {
-      if (eq !== -1 && eq < start) eq = path.indexOf('=', start)
-      const nameEnd = eq === -1 || eq > end ? end : eq
+      const nameEnd = eq === -1 ? end : eq
       const rawName = path.slice(start, nameEnd)
       if (rawName === name || decodeFormComponent(rawName) === name) {
         return nameEnd === end ? '' : decodeFormComponent(path.slice(nameEnd + 1, end))

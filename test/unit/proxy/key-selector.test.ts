@@ -84,11 +84,10 @@ describe('createKeyExtractor', () => {
       assert.equal(extract(source()), undefined)
     })
 
-    it('stays linear on a long run of crumbs without = (no quadratic rescans)', () => {
+    // Its scaling (no quadratic rescans) is measured by `npm run bench:hot-paths`.
+    it('finds the key after a long run of crumbs without =', () => {
       const header = `${'x;'.repeat(50_000)}session=v`
-      const startedMs = performance.now()
       assert.equal(findCookie(header, 'session'), 'v')
-      assert.ok(performance.now() - startedMs < 200)
     })
   })
 
