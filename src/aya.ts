@@ -199,6 +199,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       for (const scraper of scrapers.values()) scraper.close()
       await Promise.all([...fleets.values()].map((fleet) => fleet.close()))
       if (ownsState) await state.close()
+      writeAccessLine.flush()
       logger.info('aya stopped')
       logger.flush()
     },

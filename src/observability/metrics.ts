@@ -1,6 +1,12 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import type { GroupAdmission } from '../proxy/group-admission.ts'
+import {
+  type CounterCell,
+  createCellCounter,
+  createCellHistogram,
+  type HistogramCell,
+} from './cell-metrics.ts'
 
 export interface MeteredUpstream {
   readonly name: string
@@ -31,29 +37,26 @@ export function createMetrics(): AyaMetrics {
     for (const upstream of upstreams()) yield upstream.group
   }
 
-  const requests = new Counter({
+  const requests = createCellCounter(registry, {
     name: 'aya_requests_total',
     help: 'Requests handled, by route, upstream group, endpoint and response status.',
-    labelNames: ['route', 'upstream', 'endpoint', 'status'] as const,
-    registers: [registry],
+    labelNames: ['route', 'upstream', 'endpoint', 'status'],
   })
-  const duration = new Histogram({
+  const duration = createCellHistogram(registry, {
     name: 'aya_request_duration_seconds',
     help: 'Time from request arrival to the end of the response.',
-    labelNames: ['route', 'upstream'] as const,
+    labelNames: ['route', 'upstream'],
     buckets: [
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
     ],
-    registers: [registry],
   })
-  const upstreamLatency = new Histogram({
+  const upstreamLatency = createCellHistogram(registry, {
     name: 'aya_upstream_response_seconds',
     help: 'Time from dispatch to the upstream response headers.',
-    labelNames: ['upstream'] as const,
+    labelNames: ['upstream'],
     buckets: [
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
     ],
-    registers: [registry],
   })
   const errors = new Counter({
     name: 'aya_errors_total',
@@ -61,17 +64,15 @@ export function createMetrics(): AyaMetrics {
     labelNames: ['code', 'route'] as const,
     registers: [registry],
   })
-  const bytesIn = new Counter({
+  const bytesIn = createCellCounter(registry, {
     name: 'aya_request_bytes_total',
     help: 'Request body bytes received from clients.',
-    labelNames: ['route'] as const,
-    registers: [registry],
+    labelNames: ['route'],
   })
-  const bytesOut = new Counter({
+  const bytesOut = createCellCounter(registry, {
     name: 'aya_response_bytes_total',
     help: 'Response body bytes sent to clients.',
-    labelNames: ['route'] as const,
-    registers: [registry],
+    labelNames: ['route'],
   })
   new Gauge({
     name: 'aya_endpoint_inflight_requests',
@@ -103,43 +104,38 @@ export function createMetrics(): AyaMetrics {
     },
   })
 
-  // prom-client hashes a labels object on every call; label sets are few (bounded by config), so
-  // each one's child is looked up once and kept, which takes the metrics off the hot path's profile.
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>()
-  const durationChildren = new Map<string, ReturnType<typeof duration.labels>>()
-  const upstreamChildren = new Map<string, ReturnType<typeof upstreamLatency.labels>>()
-  const bytesInChildren = new Map<string, ReturnType<typeof bytesIn.labels>>()
-  const bytesOutChildren = new Map<string, ReturnType<typeof bytesOut.labels>>()
-  const child = <C>(cache: Map<string, C>, key: string, make: () => C): C => {
-    let found = cache.get(key)
-    if (found === undefined) {
-      found = make()
-      cache.set(key, found)
-    }
-    return found
+  // One record per label set, so a request costs one map lookup and a few additions.
+  interface RequestCells {
+    readonly requests: CounterCell
+    readonly duration: HistogramCell
+    readonly upstreamLatency: HistogramCell
+    readonly bytesIn: CounterCell
+    readonly bytesOut: CounterCell
   }
-
+  const records = new Map<string, RequestCells>()
   const observeRequest = (ctx: RequestContext) => {
     const route = ctx.route?.name ?? 'none'
     const upstream = ctx.upstream ?? 'none'
     const endpoint = ctx.endpoint?.id ?? 'none'
-    const status = ctx.status
-    const routeKey = `${route}\u0000${upstream}`
-    child(requestChildren, `${routeKey}\u0000${endpoint}\u0000${status}`, () =>
-      requests.labels(route, upstream, endpoint, String(status)),
-    ).inc()
-    child(durationChildren, routeKey, () => duration.labels(route, upstream)).observe(
-      ctx.durationMs / 1000,
-    )
-    if (ctx.upstreamLatencyMs !== undefined) {
-      child(upstreamChildren, upstream, () => upstreamLatency.labels(upstream)).observe(
-        ctx.upstreamLatencyMs / 1000,
-      )
+    const key = `${route}\u0000${upstream}\u0000${endpoint}\u0000${ctx.status}`
+    let cells = records.get(key)
+    if (cells === undefined) {
+      cells = {
+        requests: requests.cell(route, upstream, endpoint, String(ctx.status)),
+        duration: duration.cell(route, upstream),
+        upstreamLatency: upstreamLatency.cell(upstream),
+        bytesIn: bytesIn.cell(route),
+        bytesOut: bytesOut.cell(route),
+      }
+      records.set(key, cells)
     }
+    cells.requests.inc()
+    cells.duration.observe(ctx.durationMs / 1000)
+    if (ctx.upstreamLatencyMs !== undefined)
+      cells.upstreamLatency.observe(ctx.upstreamLatencyMs / 1000)
     if (ctx.errorCode !== undefined) errors.inc({ code: ctx.errorCode, route })
-    if (ctx.bytesIn > 0) child(bytesInChildren, route, () => bytesIn.labels(route)).inc(ctx.bytesIn)
-    if (ctx.bytesOut > 0)
-      child(bytesOutChildren, route, () => bytesOut.labels(route)).inc(ctx.bytesOut)
+    if (ctx.bytesIn > 0) cells.bytesIn.inc(ctx.bytesIn)
+    if (ctx.bytesOut > 0) cells.bytesOut.inc(ctx.bytesOut)
   }
   const decisions = new Counter({
     name: 'aya_scheduler_decisions_total',
