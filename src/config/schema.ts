@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
 import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
+import { MAX_TIMER_MS } from '../resilience/deadline-schedule.ts'
 import { prioritiesSchema } from '../resilience/priority-classes.ts'
 
 /**
@@ -114,6 +115,11 @@ const stickySchema = z.union(
   { error: 'expected { cookie: { name, ttlMs, secret } } or { header: <name> }' },
 )
 
+/** Node fires a timer longer than MAX_TIMER_MS after 1 ms: a wait past it would spin. */
+const timerMs = positiveInt('a positive integer of milliseconds').max(MAX_TIMER_MS, {
+  error: `expected at most ${MAX_TIMER_MS} milliseconds (about 24.8 days)`,
+})
+
 /** Late binding on the one admission queue: requests wait until the policy can place them. */
 export const admissionSchema = z
   .object({
@@ -122,12 +128,25 @@ export const admissionSchema = z
     maxPending: positiveInt().default(1024),
     maxPendingBytes: positiveInt('a positive integer of bytes').default(256 * MIB),
     /** Longest wait in the queue; past it the request gets 503 with Retry-After. */
-    maxWaitMs: positiveInt('a positive integer of milliseconds').default(30_000),
+    maxWaitMs: timerMs.default(30_000),
     order: z.enum(['fifo', 'shortest-predicted-first']).default('shortest-predicted-first'),
     /** Under saturation, refuse sheddable (negative-priority) work at once instead of queueing it. */
     shedSheddable: z.boolean().default(false),
+    /**
+     * Refuse at once (503 LB_ERR_DEADLINE with Retry-After) a request that the drain rate,
+     * measured on recent admissions, says would wait well past `maxWaitMs` anyway
+     * (docs/admission.md).
+     */
+    shedEarly: z.boolean().default(false),
+    /**
+     * The per-tenant bound: when the queue is full, a request from a tenant under its fair share
+     * (an equal split of maxPending and of maxPendingBytes among the tenants queued) evicts the
+     * newest requests of the tenant holding the most, from its priority or lower
+     * (docs/admission.md).
+     */
+    fairShareEviction: z.boolean().default(true),
     /** While requests wait, how often placement is re-checked besides on completions. */
-    recheckMs: positiveInt('a positive integer of milliseconds').default(25),
+    recheckMs: timerMs.default(25),
     /** Whose fair share a request counts against. */
     tenantKey: keySelectorSchema.default({ apiKey: true }),
     /**

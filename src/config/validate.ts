@@ -1,5 +1,6 @@
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
 import { validateCidr } from '../proxy/client-address.ts'
+import { isPriorityName } from '../resilience/priority-classes.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { describeValue, formatPath, toConfigIssue } from './config-error.ts'
@@ -78,6 +79,13 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
       })
     }
     if (route.mirror) checkRef(route.mirror.upstream, at('routes', i, 'mirror', 'upstream'))
+    // An unknown class would silently become the default class at every request.
+    if (typeof route.priority === 'string' && !isPriorityName(route.priority, config.priorities)) {
+      issues.push({
+        path: at('routes', i, 'priority'),
+        message: `unknown priority class ${describeValue(route.priority)} (expected an integer or one of ${Object.keys(config.priorities.classes).join(', ')})`,
+      })
+    }
     if (route.rewrite && route.match.pathPrefix === undefined) {
       issues.push({
         path: at('routes', i, 'rewrite', 'pathPrefix'),

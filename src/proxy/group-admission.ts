@@ -3,11 +3,14 @@ import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import type { AdmissionConfig } from '../config/schema.ts'
 import { type AdmissionQueue, createAdmissionQueue } from '../resilience/admission-queue.ts'
 import type {
+  AdmissionBandStats,
   AdmissionOutcome,
   AdmissionQueueStats,
   AdmissionRejectReason,
 } from '../resilience/admission-types.ts'
+import { MAX_TIMER_MS } from '../resilience/deadline-schedule.ts'
 import type { AdmissionEntry } from '../resilience/queued-entry.ts'
+import { retryAfterHintMs } from '../resilience/retry-after-hint.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Clock, Timer } from '../util/clock.ts'
 
@@ -55,14 +58,23 @@ export interface GroupAdmission {
   acquire(ask: AdmissionAsk): Promise<AdmissionResult> | AdmissionResult
   /** Capacity changed (a request finished or produced its first token): admit what now fits. */
   notify(): void
-  /** Requests waiting now. */
+  /** Requests waiting now, in this queue and in the one it replaced. */
   readonly waiting: number
+  /** Counters of this queue; depth (count, bytes, bands) also counts the queue it replaced. */
   stats(): AdmissionQueueStats
+  /** How long a new request at `priority` would wait, behind the replaced queue's waiters too. */
   predictedWaitMs(priority: number): number
+  /** Closes this queue and the one it replaced. */
   close(): void
 }
 
 const ADMITTED_AT_ONCE: AdmissionResult = { admitted: true, waitedMs: 0 }
+
+/**
+ * `shedEarly` refuses a request at once only when the wait measured on recent admissions exceeds
+ * `maxWaitMs` by this factor: a rough measurement must not turn away what would have fitted.
+ */
+const SHED_EARLY_MARGIN = 1.5
 
 export function createGroupAdmission(
   group: Pick<UpstreamGroup, 'canTake' | 'eligible'>,
@@ -80,6 +92,7 @@ export function createGroupAdmission(
       maxBytes: config.maxPendingBytes,
       defaultMaxWaitMs: config.maxWaitMs,
       order: config.order,
+      fairShareEviction: config.fairShareEviction,
     },
     deps,
   )
@@ -104,15 +117,28 @@ export function createGroupAdmission(
       ? { admitted: true, waitedMs: outcome.waitedMs }
       : { admitted: true, waitedMs: outcome.waitedMs, avoid }
   }
+  /**
+   * Lets the queue this one replaced go first: its waiters arrived before any here. True when one
+   * of them went (or expired), which binds before anything here is judged, as below.
+   */
+  const olderGoesFirst = (): boolean => {
+    if (older === undefined) return false
+    const before = older.waiting
+    if (before > 0) older.notify()
+    const after = older.waiting
+    if (after === 0) older = undefined
+    return after < before
+  }
   const drain = () => {
-    if (older !== undefined) {
-      if (older.waiting === 0) older = undefined
-      else older.notify()
-    }
+    const olderWent = olderGoesFirst()
     // With no endpoint to wait for, waiting cannot help: every request goes on and fails fast, as
     // it would without admission, instead of holding a place until its deadline.
     if (group.eligible().length === 0) {
       while (queue.tryAdmit(() => true) !== undefined) {}
+      return
+    }
+    if (olderWent) {
+      scheduleRecheck()
       return
     }
     // Each admitted request must bind to its endpoint before the next is considered, so that the
@@ -124,13 +150,20 @@ export function createGroupAdmission(
     // endpoint held for it (the one with the least KV in use, where room comes soonest): the
     // requests behind it may still go, but elsewhere. Without the hold, shorter ones that fit
     // would take every bit of room that frees, and a long prompt would wait out its deadline.
+    //
+    // Across bands the hold is not optional: bands are strict, so once a request of one band is
+    // refused, requests of lower bands go only elsewhere than the endpoint held for it. Within a
+    // band, passing stays work-conserving, and with one band in use nothing changes.
     let held: string | undefined
+    let refusedPriority = Number.NEGATIVE_INFINITY
     const nowMs = deps.clock.now()
     const canTake = (entry: AdmissionEntry<AdmissionAsk>): boolean => {
+      if (held === undefined && entry.priority < refusedPriority) held = roomiestEndpoint()
       if (group.canTake(entry.value.ctx, config.ttftSloMs, held)) {
         if (held !== undefined) avoids.set(entry.value, held)
         return true
       }
+      refusedPriority = Math.max(refusedPriority, entry.priority)
       if (config.holdForUrgent && held === undefined && entry.urgentAtMs <= nowMs) {
         held = roomiestEndpoint()
       }
@@ -145,26 +178,47 @@ export function createGroupAdmission(
 
   const scheduleRecheck = () => {
     if (timer || queue.size === 0) return
-    timer = deps.clock.setTimer(config.recheckMs, () => {
+    timer = deps.clock.setTimer(Math.min(config.recheckMs, MAX_TIMER_MS), () => {
       timer = undefined
       drain()
     })
   }
 
+  const predictedWaitMs = (priority: number): number =>
+    queue.predictedWaitMs(priority) + (older?.predictedWaitMs(priority) ?? 0)
+
+  /** A refusal at the door, counted with the queue's own. */
+  const refuse = (reason: AdmissionRejectReason, priority: number): AdmissionResult => {
+    queue.recordRefusal(reason)
+    return { admitted: false, reason, retryAfterMs: retryAfterHintMs(predictedWaitMs(priority)) }
+  }
+
+  /**
+   * With `shedEarly`: whether the request would wait out its deadline anyway, as measured on the
+   * last admissions. Never without recent ones: a queue that has not drained lately (scale from
+   * zero, a reload) has no measurement, and the request waits its turn.
+   */
+  const missesDeadline = (priority: number): boolean => {
+    if (!config.shedEarly) return false
+    const waitMs = queue.observedWaitMs(priority, config.maxWaitMs)
+    return waitMs !== undefined && waitMs > config.maxWaitMs * SHED_EARLY_MARGIN
+  }
+
   return {
     get waiting() {
-      return queue.size
+      return queue.size + (older?.waiting ?? 0)
     },
     acquire(ask) {
       if (group.eligible().length === 0) return ADMITTED_AT_ONCE
-      if (queue.size === 0 && group.canTake(ask.ctx, config.ttftSloMs)) return ADMITTED_AT_ONCE
-      if (ask.sheddable && config.shedSheddable) {
-        return {
-          admitted: false,
-          reason: 'LB_ERR_SHED',
-          retryAfterMs: Math.max(1000, queue.predictedWaitMs(ask.priority)),
-        }
+      if (
+        queue.size === 0 &&
+        (older === undefined || older.waiting === 0) &&
+        group.canTake(ask.ctx, config.ttftSloMs)
+      ) {
+        return ADMITTED_AT_ONCE
       }
+      if (ask.sheddable && config.shedSheddable) return refuse('LB_ERR_SHED', ask.priority)
+      if (missesDeadline(ask.priority)) return refuse('LB_ERR_DEADLINE', ask.priority)
       const { onResult } = ask
       const ticket = queue.enqueue({
         value: ask,
@@ -181,13 +235,44 @@ export function createGroupAdmission(
       return ticket.outcome.then((outcome) => resultOf(outcome, ask))
     },
     notify() {
-      if (queue.size > 0) drain()
+      if (queue.size > 0 || older !== undefined) drain()
     },
-    stats: () => queue.stats(),
-    predictedWaitMs: (priority) => queue.predictedWaitMs(priority),
+    stats() {
+      const own = queue.stats()
+      return older === undefined ? own : withDepthOf(own, older.stats())
+    },
+    predictedWaitMs,
     close() {
       timer?.clear()
       queue.close()
+      older?.close()
+      older = undefined
     },
+  }
+}
+
+/** `own` with the depth of the replaced queue added, so depth gauges see its waiters too. */
+function withDepthOf(own: AdmissionQueueStats, old: AdmissionQueueStats): AdmissionQueueStats {
+  const bands = new Map<number, AdmissionBandStats>(own.bands.map((b) => [b.priority, b]))
+  for (const band of old.bands) {
+    const mine = bands.get(band.priority)
+    bands.set(
+      band.priority,
+      mine === undefined
+        ? band
+        : {
+            priority: band.priority,
+            count: mine.count + band.count,
+            bytes: mine.bytes + band.bytes,
+            tenants: mine.tenants + band.tenants,
+            predictedWaitMs: mine.predictedWaitMs + band.predictedWaitMs,
+          },
+    )
+  }
+  return {
+    ...own,
+    count: own.count + old.count,
+    bytes: own.bytes + old.bytes,
+    bands: [...bands.values()].sort((a, b) => b.priority - a.priority),
   }
 }

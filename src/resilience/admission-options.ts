@@ -14,6 +14,7 @@ export interface AdmissionSettings {
   readonly agingFraction: number
   readonly maxScan: number
   readonly rateHalfLifeMs: number
+  readonly fairShareEviction: boolean
   readonly weightOf: (tenant: string) => number
 }
 
@@ -28,6 +29,7 @@ export function resolveAdmissionOptions(options: AdmissionQueueOptions): Admissi
     agingFraction: options.agingFraction ?? 0.5,
     maxScan: options.maxScan ?? 64,
     rateHalfLifeMs: options.rateHalfLifeMs ?? 10_000,
+    fairShareEviction: options.fairShareEviction ?? true,
   }
   requireThat(
     Number.isInteger(settings.maxEntries) && settings.maxEntries > 0,

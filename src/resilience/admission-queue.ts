@@ -11,16 +11,20 @@ import type {
   QueueDepth,
 } from './admission-types.ts'
 import { createDeadlineSchedule } from './deadline-schedule.ts'
+import { createDepartureWindow } from './departure-window.ts'
 import { createFairBand, type FairBand } from './fair-band.ts'
 import type { AdmissionEntry, QueuedEntry } from './queued-entry.ts'
+import { retryAfterHintMs } from './retry-after-hint.ts'
+import { planTenantEviction } from './tenant-eviction.ts'
 
 /**
  * Aya's one admission queue: a late-binding waiting room in front of anything with limited
  * capacity (endpoints' KV and prefill, `maxPending`, a provider's quota, edge QoS). Entries wait
  * in strict priority bands, fair-shared per tenant within a band (see `fair-band.ts`), ordered
- * within a tenant FIFO or shortest-predicted-first with aging. The consumer pulls: when capacity
- * frees it calls `tryAdmit(canTake)`, which offers entries in that order and admits the first
- * the predicate accepts, so a request is bound to a place only when one can take it.
+ * within a tenant FIFO or shortest-predicted-first with aging; a full queue keeps each tenant to
+ * its fair share of places once others want in (see `tenant-eviction.ts`). The consumer pulls:
+ * when capacity frees it calls `tryAdmit(canTake)`, which offers entries in that order and admits
+ * the first the predicate accepts, so a request is bound to a place only when one can take it.
  *
  * Every entry leaves exactly once: admitted, or rejected with a reason. Outcomes resolve and never
  * reject, because rejection is ordinary flow control here and a caller that cancels and walks
@@ -49,6 +53,19 @@ export interface AdmissionQueue<T> {
    * is ahead but nothing has been admitted recently.
    */
   predictedWaitMs(priority: number): number
+  /**
+   * The wait of a new entry at `priority` as the last few admissions measure it: the predicted
+   * cost queued at that priority and above, over the cost those admissions drained per second up
+   * to now (see `departure-window.ts`). Undefined until that many were seen, or when the latest
+   * is more than `recentMs` old: a caller that acts on a prediction can then tell a measurement
+   * from a guess.
+   */
+  observedWaitMs(priority: number, recentMs: number): number | undefined
+  /**
+   * Counts a request the consumer refused at the door without queueing it (shed under
+   * saturation, or predicted to miss its deadline), so `rejectedTotal` counts every refusal.
+   */
+  recordRefusal(reason: AdmissionRejectReason): void
   /** Rejects up to `maxCount` sheddable entries with LB_ERR_SHED, lowest band first. */
   shed(maxCount?: number): number
   stats(): AdmissionQueueStats
@@ -56,9 +73,9 @@ export interface AdmissionQueue<T> {
   close(): void
 }
 
-const MIN_RETRY_AFTER_MS = 1_000
-const MAX_RETRY_AFTER_MS = 60_000
 const MAX_EMPTY_BANDS = 16
+/** Admissions behind `observedWaitMs`. */
+const OBSERVED_DEPARTURES = 16
 
 export function createAdmissionQueue<T>(
   options: AdmissionQueueOptions,
@@ -67,6 +84,7 @@ export function createAdmissionQueue<T>(
   const settings = resolveAdmissionOptions(options)
   const { clock } = deps
   const recorder = createAdmissionStatsRecorder({ rateHalfLifeMs: settings.rateHalfLifeMs }, deps)
+  const departures = createDepartureWindow({ size: OBSERVED_DEPARTURES }, deps)
   const bands = new Map<number, FairBand<T>>()
   /** Band priorities, highest first. */
   const priorities: number[] = []
@@ -93,23 +111,25 @@ export function createAdmissionQueue<T>(
     return band
   }
 
-  const predictedWaitMs = (priority: number): number => {
+  const costAhead = (priority: number): number => {
     let aheadCost = 0
     for (const p of priorities) {
       if (p < priority) break
       aheadCost += bands.get(p)!.cost
     }
+    return aheadCost
+  }
+
+  const waitMs = (aheadCost: number, perSecond: number): number => {
     if (aheadCost === 0) return 0
-    const perSecond = recorder.admittedCostPerSecond()
     return perSecond > 0 ? (aheadCost / perSecond) * 1000 : Number.POSITIVE_INFINITY
   }
 
-  const retryAfterMs = (priority: number, reason: AdmissionRejectReason): number => {
-    if (reason === 'LB_ERR_CLIENT_ABORTED') return 0
-    const waitMs = predictedWaitMs(priority)
-    if (!Number.isFinite(waitMs)) return MAX_RETRY_AFTER_MS
-    return Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, Math.ceil(waitMs)))
-  }
+  const predictedWaitMs = (priority: number): number =>
+    waitMs(costAhead(priority), recorder.admittedCostPerSecond())
+
+  const retryAfterMs = (priority: number, reason: AdmissionRejectReason): number =>
+    reason === 'LB_ERR_CLIENT_ABORTED' ? 0 : retryAfterHintMs(predictedWaitMs(priority))
 
   /** Takes a queued entry out of every structure; the caller settles it. */
   const unlink = (entry: QueuedEntry<T>, admitted: boolean): void => {
@@ -142,6 +162,7 @@ export function createAdmissionQueue<T>(
     entry.state = 'admitted'
     const waitedMs = clock.now() - entry.enqueuedAtMs
     recorder.admitted(waitedMs, entry.predictedCost)
+    departures.add(entry.predictedCost)
     settle(entry, { status: 'admitted', waitedMs })
   }
 
@@ -179,6 +200,24 @@ export function createAdmissionQueue<T>(
       const lowest = priorities.findLast((p) => p < priority && bands.get(p)!.sheddableCount > 0)
       reject(bands.get(lowest!)!.evictionVictim()!, 'LB_ERR_SHED')
     }
+    return true
+  }
+
+  /** The per-tenant bound: a full queue makes room for a tenant under its share, or refuses. */
+  const evictOverShare = (entry: QueuedEntry<T>): boolean => {
+    const victims = planTenantEviction({
+      tenant: entry.tenant,
+      priority: entry.priority,
+      sizeBytes: entry.sizeBytes,
+      bands: priorities.map((p) => bands.get(p)!),
+      count,
+      bytes,
+      maxEntries: settings.maxEntries,
+      maxBytes: settings.maxBytes,
+    })
+    if (victims === undefined) return false
+    // Full, not shed: the victim's own tenant filled the queue past its share.
+    for (const victim of victims) reject(victim, 'LB_ERR_QUEUE_FULL')
     return true
   }
 
@@ -258,6 +297,7 @@ export function createAdmissionQueue<T>(
     if (entry.deadlineMs <= nowMs) return 'LB_ERR_DEADLINE'
     deadlines.expireDue()
     if (makeRoom(entry.priority, entry.sizeBytes)) return undefined
+    if (settings.fairShareEviction && evictOverShare(entry)) return undefined
     // A sheddable newcomer turned away by a full queue is shed; protected work gets QUEUE_FULL.
     return entry.sheddable ? 'LB_ERR_SHED' : 'LB_ERR_QUEUE_FULL'
   }
@@ -331,6 +371,11 @@ export function createAdmissionQueue<T>(
       return { count: depthCount, bytes: depthBytes }
     },
     predictedWaitMs,
+    observedWaitMs(priority, recentMs) {
+      const perSecond = departures.costPerSecond(recentMs)
+      return perSecond === undefined ? undefined : waitMs(costAhead(priority), perSecond)
+    },
+    recordRefusal: (reason) => recorder.rejected(reason),
     shed(maxCount = Number.POSITIVE_INFINITY) {
       let shedCount = 0
       while (shedCount < maxCount) {

@@ -52,7 +52,10 @@ export type AdmissionOutcome =
       readonly status: 'rejected'
       readonly reason: AdmissionRejectReason
       readonly waitedMs: number
-      /** A `Retry-After` hint: the predicted wait at its priority, in [1 s, 60 s]; 0 on abort. */
+      /**
+       * A `Retry-After` hint: the predicted wait at its priority, in whole seconds within
+       * [1 s, 60 s]; 0 on abort.
+       */
       readonly retryAfterMs: number
     }
 
@@ -87,6 +90,12 @@ export interface AdmissionQueueOptions {
   readonly tenantWeights?: Readonly<Record<string, number>>
   /** Half-life of the admitted-cost rate behind `predictedWaitMs`. Default 10 000 ms. */
   readonly rateHalfLifeMs?: number
+  /**
+   * When full, let a newcomer from a tenant under its fair share (an equal split among the
+   * tenants queued) evict the newest entries of the tenant holding the most, from its band or
+   * lower (see `tenant-eviction.ts`). Default true.
+   */
+  readonly fairShareEviction?: boolean
 }
 
 export interface QueueDepth {

@@ -20,6 +20,9 @@ export interface DeadlineSchedule<T> {
   close(): void
 }
 
+/** The longest delay Node's timers take (2^31 − 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 export function createDeadlineSchedule<T>(
   onExpired: (entry: QueuedEntry<T>) => void,
   deps: { readonly clock: Clock },
@@ -60,8 +63,12 @@ export function createDeadlineSchedule<T>(
     if (timer !== undefined && timerAtMs <= atMs) return
     if (!Number.isFinite(atMs)) return
     clear()
-    timerAtMs = atMs
-    timer = clock.setTimer(atMs - clock.now(), () => {
+    // Node fires a longer timer after 1 ms (TimeoutOverflowWarning), which would spin: cap it,
+    // and a far deadline takes a few early firings that expire nothing and re-arm.
+    const nowMs = clock.now()
+    const delayMs = Math.min(atMs - nowMs, MAX_TIMER_MS)
+    timerAtMs = nowMs + delayMs
+    timer = clock.setTimer(delayMs, () => {
       timer = undefined
       timerAtMs = Number.POSITIVE_INFINITY
       expireDue()

@@ -46,6 +46,16 @@ export interface FairBand<T> {
   /** The newest sheddable entry of the tenant with the most sheddable entries; for eviction. */
   evictionVictim(): QueuedEntry<T> | undefined
   depth(tenant: string): { readonly count: number; readonly bytes: number }
+  /** Every tenant with an entry queued here, with what it holds. */
+  holdings(): Generator<TenantHolding, void, undefined>
+  /** One tenant's entries here, newest first: fair-share eviction's victims. */
+  newestFirst(tenant: string): Generator<QueuedEntry<T>, void, undefined>
+}
+
+export interface TenantHolding {
+  readonly tenant: string
+  readonly count: number
+  readonly bytes: number
 }
 
 export interface FairBandOptions {
@@ -66,6 +76,7 @@ interface TenantState<T> {
   sheddableCount: number
   shedHead: QueuedEntry<T> | undefined
   shedTail: QueuedEntry<T> | undefined
+  newest: QueuedEntry<T> | undefined
 }
 
 /** Idle tenants kept for their counters beyond this many trigger a sweep. */
@@ -120,6 +131,11 @@ export function createFairBand<T>(options: FairBandOptions): FairBand<T> {
     bytes -= entry.sizeBytes
     cost -= entry.predictedCost
     if (entry.sheddable) unlinkSheddable(tenant, entry)
+    if (entry.tenantNext) entry.tenantNext.tenantPrev = entry.tenantPrev
+    else tenant.newest = entry.tenantPrev
+    if (entry.tenantPrev) entry.tenantPrev.tenantNext = entry.tenantNext
+    entry.tenantPrev = undefined
+    entry.tenantNext = undefined
     if (count === 0) {
       // Fractional costs leave float residue; an empty band must read exactly empty, or the
       // predicted wait of a drained queue would not be 0.
@@ -185,11 +201,15 @@ export function createFairBand<T>(options: FairBandOptions): FairBand<T> {
           sheddableCount: 0,
           shedHead: undefined,
           shedTail: undefined,
+          newest: undefined,
         }
         tenants.set(entry.tenant, tenant)
       }
       if (tenant.order.size === 0) activate(tenant)
       tenant.order.add(entry)
+      entry.tenantPrev = tenant.newest
+      if (tenant.newest) tenant.newest.tenantNext = entry
+      tenant.newest = entry
       tenant.bytes += entry.sizeBytes
       count++
       bytes += entry.sizeBytes
@@ -263,6 +283,14 @@ export function createFairBand<T>(options: FairBandOptions): FairBand<T> {
     depth(name) {
       const tenant = tenants.get(name)
       return { count: tenant?.order.size ?? 0, bytes: tenant?.bytes ?? 0 }
+    },
+    *holdings() {
+      for (const tenant of backlogged.items()) {
+        yield { tenant: tenant.name, count: tenant.order.size, bytes: tenant.bytes }
+      }
+    },
+    *newestFirst(name) {
+      for (let entry = tenants.get(name)?.newest; entry; entry = entry.tenantPrev) yield entry
     },
   }
 }

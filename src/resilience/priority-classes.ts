@@ -57,23 +57,47 @@ export interface ResolvedPriority {
 /**
  * The priority a request asked for in the configured header.
  *
- * - Absent or empty: the default class.
+ * - Absent or empty: `fallback` (the route's priority, a class name or an integer) when given,
+ *   else the default class.
+ * - Repeated: the header arrives as one comma-joined list, and its first item counts.
  * - A class name (exact, then case-insensitive): that class.
- * - An integer: clamped to the range the classes span. A client can thus pick a level between
- *   classes but cannot rise above the highest class the operator defined, nor create an
- *   unbounded number of bands (and metric labels) by sending arbitrary numbers.
- * - Anything else, such as an unknown name: the default class. A typo must neither fail the
- *   request nor promote it; the operator chose what unlabelled traffic gets.
+ * - An integer, of any length: clamped to the range the classes span. A client can thus pick a
+ *   level between classes but cannot rise above the highest class the operator defined, nor
+ *   create an unbounded number of bands (and metric labels) by sending arbitrary numbers.
+ * - Anything else, such as an unknown name: as if absent. A typo must neither fail the request
+ *   nor promote it; the operator chose what unlabelled traffic on that route gets.
  */
 export function resolvePriority(
   headerValue: string | undefined,
   config: PrioritiesConfig,
+  fallback?: string | number | undefined,
 ): ResolvedPriority {
-  const value = headerValue?.trim() ?? ''
-  if (/^[+-]?\d{1,16}$/.test(value)) return byNumber(Number(value) + 0, config)
-  const named = value === '' ? undefined : classNamed(value, config)
-  const className = named ?? config.default
-  return withClass(className, config.classes[className]!, config)
+  const comma = headerValue?.indexOf(',') ?? -1
+  const asked = parse(comma < 0 ? headerValue : headerValue!.slice(0, comma), config)
+  if (asked !== undefined) return asked
+  const routed =
+    typeof fallback === 'number' ? byNumber(fallback + 0, config) : parse(fallback, config)
+  return routed ?? withClass(config.default, defaultPriority(config), config)
+}
+
+/** The priority of requests that name none and whose route names none: the default class's. */
+export function defaultPriority(config: PrioritiesConfig): number {
+  return config.classes[config.default]!
+}
+
+/** Whether a route's `priority` string names a class or an integer, as `resolvePriority` reads. */
+export function isPriorityName(value: string, config: PrioritiesConfig): boolean {
+  return parse(value, config) !== undefined
+}
+
+function parse(raw: string | undefined, config: PrioritiesConfig): ResolvedPriority | undefined {
+  const value = raw?.trim() ?? ''
+  if (value === '') return undefined
+  // A string of digits always reads as a number (Infinity past ~309 digits), which the clamp
+  // bounds: a long one cannot slip past it.
+  if (/^[+-]?\d+$/.test(value)) return byNumber(Number(value) + 0, config)
+  const named = classNamed(value, config)
+  return named === undefined ? undefined : withClass(named, config.classes[named]!, config)
 }
 
 function classNamed(value: string, config: PrioritiesConfig): string | undefined {

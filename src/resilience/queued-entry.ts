@@ -35,12 +35,22 @@ export interface QueuedEntry<T> extends AdmissionEntry<T> {
   /** Links in the tenant's list of sheddable entries, oldest first: eviction takes the newest. */
   shedPrev: QueuedEntry<T> | undefined
   shedNext: QueuedEntry<T> | undefined
+  /** Links in its tenant's list of entries in its band, oldest first: for fair-share eviction. */
+  tenantPrev: QueuedEntry<T> | undefined
+  tenantNext: QueuedEntry<T> | undefined
 }
 
 export function createQueuedEntry<T>(
   fields: Omit<
     QueuedEntry<T>,
-    'state' | 'deadlineSlot' | 'orderSlot' | 'urgencySlot' | 'shedPrev' | 'shedNext'
+    | 'state'
+    | 'deadlineSlot'
+    | 'orderSlot'
+    | 'urgencySlot'
+    | 'shedPrev'
+    | 'shedNext'
+    | 'tenantPrev'
+    | 'tenantNext'
   >,
 ): QueuedEntry<T> {
   // Every field spelled out, in one literal: a spread builds the object in dictionary mode, and
@@ -62,5 +72,7 @@ export function createQueuedEntry<T>(
     urgencySlot: NOT_IN_HEAP,
     shedPrev: undefined,
     shedNext: undefined,
+    tenantPrev: undefined,
+    tenantNext: undefined,
   }
 }

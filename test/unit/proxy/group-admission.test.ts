@@ -11,6 +11,8 @@ const config = {
   maxWaitMs: 500,
   order: 'fifo' as const,
   shedSheddable: true,
+  shedEarly: false,
+  fairShareEviction: true,
   recheckMs: 10,
   tenantKey: { apiKey: true as const },
   holdForUrgent: false,
@@ -109,6 +111,8 @@ describe('group admission (late binding)', () => {
     replacement.notify()
     assert.equal(old.waiting, 0, 'not left for its own 10-s recheck')
     assert.equal((await waitingInOld).admitted, true)
+    // The old waiter binds and notifies; then the new one is judged.
+    replacement.notify()
     assert.equal((await waitingInNew).admitted, true)
     old.close()
     replacement.close()
@@ -220,6 +224,224 @@ describe('group admission (late binding)', () => {
       reason: 'LB_ERR_DEADLINE',
       retryAfterMs: (results[2] as { retryAfterMs: number }).retryAfterMs,
     })
+    admission.close()
+  })
+})
+
+describe('group admission: refusals at the door', () => {
+  test('sheds with a Retry-After of whole seconds within [1 s, 60 s], never Infinity', () => {
+    const admission = createGroupAdmission(fakeGroup({ slots: 0 }), config, {
+      clock: createManualClock(),
+    })
+    // Something waits and nothing has left yet: the predicted wait is Infinity.
+    void admission.acquire(ask())
+    const result = admission.acquire(ask(-1, true))
+    assert.ok(!(result instanceof Promise) && !result.admitted)
+    assert.equal(result.retryAfterMs, 60_000)
+    admission.close()
+  })
+
+  test('counts sheds at the door in rejectedTotal', () => {
+    const admission = createGroupAdmission(fakeGroup({ slots: 0 }), config, {
+      clock: createManualClock(),
+    })
+    for (let i = 0; i < 3; i++) void admission.acquire(ask(-1, true))
+    assert.equal(admission.stats().rejectedTotal.LB_ERR_SHED, 3)
+    admission.close()
+  })
+
+  test('with shedEarly, refuses at once a request the recent drain says would miss its deadline', async () => {
+    for (const shedEarly of [false, true]) {
+      const clock = createManualClock()
+      const free = { slots: 0 }
+      const admission = createGroupAdmission(
+        fakeGroup(free),
+        { ...config, maxPending: 1000, maxWaitMs: 500, shedEarly },
+        { clock },
+      )
+      const bindAt = { onResult: (r: AdmissionResult) => r.admitted && free.slots-- }
+      // A cold queue has no measurement: however long it is, requests wait their turn.
+      for (let i = 0; i < 200; i++) void admission.acquire({ ...ask(), ...bindAt })
+      assert.equal(admission.waiting, 200)
+      // It drains one request (cost 100) every 10 ms: 10 000 a second, with 180 queued ahead
+      // (about 1.8 s, against a deadline of 500 ms).
+      for (let tick = 0; tick < 20; tick++) {
+        clock.advance(10)
+        free.slots = 1
+        admission.notify()
+      }
+      free.slots = 0
+      const late = admission.acquire({ ...ask(), ...bindAt })
+      if (!shedEarly) {
+        assert.ok(late instanceof Promise)
+      } else {
+        assert.ok(!(late instanceof Promise), 'refused at once')
+        assert.ok(!late.admitted && late.reason === 'LB_ERR_DEADLINE')
+        assert.ok(late.retryAfterMs >= 1000 && late.retryAfterMs % 1000 === 0)
+        assert.equal(admission.stats().rejectedTotal.LB_ERR_DEADLINE, 1)
+      }
+      admission.close()
+      await late
+    }
+  })
+
+  test('with shedEarly, a queue that drains fast enough keeps taking requests', () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const admission = createGroupAdmission(
+      fakeGroup(free),
+      { ...config, maxPending: 1000, maxWaitMs: 500, shedEarly: true },
+      { clock },
+    )
+    const bindAt = { onResult: (r: AdmissionResult) => r.admitted && free.slots-- }
+    for (let i = 0; i < 30; i++) void admission.acquire({ ...ask(), ...bindAt })
+    for (let tick = 0; tick < 20; tick++) {
+      clock.advance(10)
+      free.slots = 1
+      admission.notify()
+    }
+    // 10 queued ahead at 100 a second each: about 100 ms, well within 500.
+    assert.ok(admission.acquire({ ...ask(), ...bindAt }) instanceof Promise)
+    admission.close()
+  })
+})
+
+describe('group admission: the queue a reload replaced', () => {
+  const replaced = (free: { slots: number }) => {
+    const clock = createManualClock()
+    const old = createGroupAdmission(fakeGroup(free), { ...config, recheckMs: 10_000 }, { clock })
+    return { clock, old }
+  }
+
+  test('does not let a newcomer go at once while the old queue still has waiters', async () => {
+    const free = { slots: 0 }
+    const { clock, old } = replaced(free)
+    const first = old.acquire(ask())
+    const replacement = createGroupAdmission(fakeGroup(free), config, { clock }, old)
+    free.slots = 1
+    const newcomer = replacement.acquire(ask())
+    assert.ok(newcomer instanceof Promise, 'queued behind the old waiter')
+    replacement.notify()
+    assert.equal((await first).admitted, true, 'the earlier arrival goes first')
+    assert.equal(replacement.waiting, 1, 'the newcomer waits for the old one to bind')
+    free.slots = 0 // the old waiter bound and took the slot
+    replacement.notify()
+    assert.equal(replacement.waiting, 1)
+    free.slots = 1
+    replacement.notify()
+    assert.equal((await newcomer).admitted, true)
+    replacement.close()
+  })
+
+  test('passes freed capacity to the old queue even when the new one is empty', async () => {
+    const free = { slots: 0 }
+    const { clock, old } = replaced(free)
+    const first = old.acquire(ask())
+    const replacement = createGroupAdmission(fakeGroup(free), config, { clock }, old)
+    free.slots = 1
+    replacement.notify()
+    assert.equal((await first).admitted, true)
+    replacement.close()
+  })
+
+  test('counts the old queue’s waiters in its depth, and closes it with itself', async () => {
+    const free = { slots: 0 }
+    const { clock, old } = replaced(free)
+    const oldWaiters = [old.acquire(ask(0)), old.acquire(ask(-1))]
+    const replacement = createGroupAdmission(
+      fakeGroup(free),
+      { ...config, maxPending: 8 },
+      { clock },
+      old,
+    )
+    void replacement.acquire(ask(0))
+    assert.equal(replacement.waiting, 3)
+    const stats = replacement.stats()
+    assert.equal(stats.count, 3)
+    assert.equal(stats.bytes, 30)
+    assert.deepEqual(
+      stats.bands.map((b) => [b.priority, b.count]),
+      [
+        [0, 2],
+        [-1, 1],
+      ],
+    )
+    replacement.close()
+    for (const waiter of oldWaiters) {
+      const result = await waiter
+      assert.ok(!result.admitted && result.reason === 'LB_ERR_SHED')
+    }
+    assert.equal(old.waiting, 0)
+  })
+})
+
+describe('group admission: strict priority across bands', () => {
+  // Two endpoints, 1000 KV tokens each. A request fits where its tokens fit in what is free.
+  const kvGroup = (used: Record<string, number>) =>
+    ({
+      eligible: () => Object.entries(used).map(([id, kvTokens]) => ({ id, kvTokens })),
+      canTake: (ctx: { llm?: { promptTokens: number } }, _slo: number, without?: string) =>
+        Object.entries(used).some(
+          ([id, kv]) => id !== without && kv + (ctx.llm?.promptTokens ?? 0) <= 1000,
+        ),
+    }) as unknown as UpstreamGroup
+  const asks = (
+    results: Array<{ name: string; avoid?: string | undefined }>,
+    name: string,
+    priority: number,
+    promptTokens: number,
+  ) => ({
+    ...ask(priority, priority < 0),
+    ctx: { attempt: 0, llm: { promptTokens } as never },
+    predictedCost: promptTokens,
+    onResult: (r: AdmissionResult) => {
+      if (r.admitted) results.push({ name, avoid: r.avoid })
+    },
+  })
+  const settings = { ...config, maxPending: 64, maxWaitMs: 60_000, shedSheddable: false }
+
+  test('a refused request of a higher band holds an endpoint: lower bands go only elsewhere', () => {
+    const used = { e0: 100, e1: 950 }
+    const admission = createGroupAdmission(kvGroup(used), settings, { clock: createManualClock() })
+    const results: Array<{ name: string; avoid?: string | undefined }> = []
+    void admission.acquire(asks(results, 'interactive-long', 0, 950))
+    void admission.acquire(asks(results, 'batch-a', -1, 40))
+    void admission.acquire(asks(results, 'batch-b', -1, 100))
+    admission.notify()
+    // batch-a fits on e1 and goes there; batch-b fits only on e0, which is held for the
+    // interactive request, so it waits.
+    assert.deepEqual(results, [{ name: 'batch-a', avoid: 'e0' }])
+    // e0 drains: the interactive request goes, then batch-b may use what is left.
+    used.e0 = 0
+    admission.notify()
+    assert.deepEqual(results[1], { name: 'interactive-long', avoid: undefined })
+    admission.close()
+  })
+
+  test('keeps a lower band from taking, one at a time, the room a higher one waits for', () => {
+    const used = { e0: 500 }
+    const admission = createGroupAdmission(kvGroup(used), settings, { clock: createManualClock() })
+    const results: Array<{ name: string; avoid?: string | undefined }> = []
+    void admission.acquire(asks(results, 'interactive', 0, 600))
+    for (let i = 0; i < 20; i++) void admission.acquire(asks(results, `batch-${i}`, -1, 100))
+    admission.notify()
+    assert.equal(results.length, 0, 'no batch request passes the interactive one')
+    used.e0 = 300
+    admission.notify()
+    assert.equal(results[0]?.name, 'interactive', 'the room that freed went to it first')
+    admission.close()
+  })
+
+  test('within one band, passing stays work-conserving without holdForUrgent', () => {
+    const used = { e0: 100, e1: 950 }
+    const clock = createManualClock()
+    const admission = createGroupAdmission(kvGroup(used), settings, { clock })
+    const results: Array<{ name: string; avoid?: string | undefined }> = []
+    void admission.acquire(asks(results, 'long', 0, 950))
+    clock.advance(40_000) // well past its aging bound
+    void admission.acquire(asks(results, 'short', 0, 100))
+    admission.notify()
+    assert.deepEqual(results, [{ name: 'short', avoid: undefined }])
     admission.close()
   })
 })

@@ -429,7 +429,7 @@ describe('admission queue', () => {
       queue.enqueue({ value: 'a', priority: 0, tenant: 't1', sizeBytes: 5 })
       queue.enqueue({ value: 'b', priority: 0, tenant: 't2', sizeBytes: 7 })
       queue.enqueue({ value: 'c', priority: -1, tenant: 't1', sizeBytes: 1, maxWaitMs: 50 })
-      queue.enqueue({ value: 'd', priority: -1 }) // full: shed
+      queue.enqueue({ value: 'd', priority: -1, tenant: 't1' }) // full, and t1 over its share: shed
       assert.deepEqual(queue.depth({ priority: 0 }), { count: 2, bytes: 12 })
       assert.deepEqual(queue.depth({ tenant: 't1' }), { count: 2, bytes: 6 })
       assert.deepEqual(queue.depth({ priority: 0, tenant: 't2' }), { count: 1, bytes: 7 })

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { prioritiesSchema, resolvePriority } from '../../../src/resilience/priority-classes.ts'
+import {
+  defaultPriority,
+  isPriorityName,
+  prioritiesSchema,
+  resolvePriority,
+} from '../../../src/resilience/priority-classes.ts'
 
 const defaults = prioritiesSchema.parse({})
 
@@ -69,6 +74,37 @@ describe('priority classes', () => {
     assert.equal(resolvePriority('-999999', config).priority, -5)
     assert.equal(resolvePriority('-0', config).priority, 0)
     assert.ok(Object.is(resolvePriority('-0', config).priority, 0), 'no negative zero')
+  })
+
+  it('reads the first of repeated headers, which arrive comma-joined, rather than promoting them', () => {
+    assert.equal(resolvePriority('batch, batch', defaults).className, 'batch')
+    assert.equal(resolvePriority('batch,interactive', defaults).className, 'batch')
+    assert.equal(resolvePriority(' -1 , 0', defaults).priority, -1)
+  })
+
+  it('clamps an integer of any length to the class range', () => {
+    const config = prioritiesSchema.parse({ classes: { high: 10, low: -5 }, default: 'low' })
+    assert.equal(resolvePriority('99999999999999999', config).priority, 10)
+    assert.equal(resolvePriority('-99999999999999999', config).priority, -5)
+    assert.equal(resolvePriority('9'.repeat(400), config).className, 'high')
+    assert.equal(resolvePriority(`+${'0'.repeat(30)}3`, config).priority, 3)
+  })
+
+  it('falls back to the route’s priority, not the global default, when the header is absent or unreadable', () => {
+    for (const header of [undefined, '', 'foo', 'batchh']) {
+      assert.equal(resolvePriority(header, defaults, 'batch').className, 'batch', header)
+      assert.equal(resolvePriority(header, defaults, -7).priority, -1, header)
+    }
+    assert.equal(resolvePriority('interactive', defaults, 'batch').className, 'interactive')
+    assert.equal(resolvePriority('foo', defaults).className, 'interactive')
+  })
+
+  it('names the default class’s priority, and tells class names and integers from the rest', () => {
+    const config = prioritiesSchema.parse({ classes: { gold: 5, bronze: -2 }, default: 'bronze' })
+    assert.equal(defaultPriority(config), -2)
+    assert.ok(isPriorityName('gold', config) && isPriorityName('GOLD', config))
+    assert.ok(isPriorityName('-3', config))
+    assert.ok(!isPriorityName('golden', config) && !isPriorityName('', config))
   })
 
   it('sheds nothing when sheddable is never', () => {

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { ConfigError } from '../../../src/config/config-error.ts'
+import { parseConfigObject } from '../../../src/config/load.ts'
+
+const withAdmission = (admission: object, route: object = {}) => ({
+  listeners: [{ name: 'public', port: 0 }],
+  routes: [{ match: { pathPrefix: '/' }, upstream: 'api', ...route }],
+  upstreams: { api: { endpoints: [{ url: 'http://127.0.0.1:9001' }], admission } },
+})
+
+function issuesOf(raw: unknown): string[] {
+  try {
+    parseConfigObject(raw, {})
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`)
+    return error.message.split('\n')
+  }
+  assert.fail('expected the config to be rejected')
+}
+
+describe('admission and priority config', () => {
+  test('defaults: no early shedding, fair-share eviction on', () => {
+    const admission = parseConfigObject(withAdmission({}), {}).upstreams.api!.admission!
+    assert.equal(admission.shedEarly, false)
+    assert.equal(admission.fairShareEviction, true)
+  })
+
+  test('refuses a wait or recheck longer than a timer can run, naming the path and value', () => {
+    assert.deepEqual(issuesOf(withAdmission({ maxWaitMs: 3_000_000_000 })), [
+      'upstreams.api.admission.maxWaitMs: expected at most 2147483647 milliseconds (about 24.8 days), got 3000000000',
+    ])
+    const [issue] = issuesOf(withAdmission({ recheckMs: 2 ** 31 }))
+    assert.match(issue!, /^upstreams\.api\.admission\.recheckMs: .*2147483648$/)
+    parseConfigObject(withAdmission({ maxWaitMs: 2 ** 31 - 1 }), {})
+  })
+
+  test('refuses a route priority that names no class, naming the path and value', () => {
+    assert.deepEqual(issuesOf(withAdmission({}, { priority: 'batchh' })), [
+      'routes[0].priority: unknown priority class "batchh" (expected an integer or one of interactive, batch)',
+    ])
+  })
+
+  test('accepts a route priority that is a class name (in any case) or an integer', () => {
+    for (const priority of ['batch', 'BATCH', -3, 1e15, '2']) {
+      const config = parseConfigObject(withAdmission({}, { priority }), {})
+      assert.equal(config.routes[0]!.priority, priority)
+    }
+  })
+})
