@@ -58,9 +58,10 @@ export function createApproxPrefixProducer(
   return {
     match(llm, candidates) {
       if (llm === undefined) return NO_MATCH
+      // Scoped by the served model: an alias and its canonical name share the engine's cache.
       const hashes = hashPromptBlocks(
         llm.promptText,
-        llm.model,
+        llm.servedModel,
         options.blockSizeChars,
         options.maxPrefixBlocks,
       )

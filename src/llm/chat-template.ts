@@ -1,38 +1,144 @@
+import { tokenIdsText } from './token-ids-text.ts'
+
 /**
  * Flattens a chat request into the text an engine would prefill, deterministically: an optional
- * system prompt, then every message in order as `<|role|>` then its text content, each followed by a
- * newline. Conversations that share their first turns therefore share a text prefix, which is what
- * prefix caching keys on. Content arrays contribute their text parts (`text`, `input_text`,
- * `output_text`); other parts (images, audio, tool calls) contribute nothing.
+ * system prompt, the tool definitions, then every message in order as `<|role|>` then its content,
+ * each followed by a newline. Conversations that share their first turns therefore share a text
+ * prefix, which is what prefix caching keys on.
+ *
+ * Content is its text parts (`text`, `input_text`, `output_text`) plus every part that reaches the
+ * engine's prompt through its chat template: tool calls (OpenAI `tool_calls`, Anthropic `tool_use`,
+ * Responses `function_call`) as `<|tool_call|>name` and the arguments, tool results (OpenAI `tool`
+ * messages, Anthropic `tool_result`, Responses `function_call_output`). Structured values are
+ * written with JSON.stringify in the client's own key order, so the same request bytes always give
+ * the same text and two requests that differ in a tool result never do. Images and audio contribute
+ * nothing: they are not text an engine's prefix cache shares with other prompts.
  */
-export function flattenChat(messages: readonly unknown[], system?: string): string {
+export function flattenChat(
+  messages: readonly unknown[],
+  system?: string,
+  tools?: unknown,
+): string {
   let out = system ? `<|system|>\n${system}\n` : ''
+  // Chat templates render tool definitions into the system turn, ahead of the conversation.
+  if (Array.isArray(tools) ? tools.length > 0 : tools !== undefined && tools !== null) {
+    out += `<|tools|>\n${JSON.stringify(tools)}\n`
+  }
   for (const message of messages) {
     if (message === null || typeof message !== 'object') continue
-    const { role, content } = message as { role?: unknown; content?: unknown }
-    out += `<|${typeof role === 'string' ? role : 'user'}|>\n${contentText(content)}\n`
+    out += turnText(message as Record<string, unknown>)
   }
   return out
 }
 
-/** The text of a message's content: a string, or the text parts of a content array. */
+/** One chat message or Responses input item as a `<|role|>` turn. */
+function turnText(item: Record<string, unknown>): string {
+  const type = item.type
+  if (typeof type === 'string' && type !== 'message') {
+    // Responses API items other than messages.
+    switch (type) {
+      case 'function_call':
+        return `<|assistant|>\n${toolCallText(item.name, item.arguments)}\n`
+      case 'function_call_output':
+        return `<|tool|>\n${contentText(item.output)}\n`
+      default:
+        // Reasoning, hosted-tool calls and the like: opaque, but still part of what the upstream sees.
+        return `<|${type}|>\n${JSON.stringify(item)}\n`
+    }
+  }
+  const role = typeof item.role === 'string' ? item.role : 'user'
+  let body = contentText(item.content)
+  const calls: string[] = []
+  if (Array.isArray(item.tool_calls)) {
+    for (const call of item.tool_calls) {
+      if (call === null || typeof call !== 'object') continue
+      const fn = (call as { function?: unknown }).function
+      if (fn !== null && typeof fn === 'object') {
+        const { name, arguments: args } = fn as { name?: unknown; arguments?: unknown }
+        calls.push(toolCallText(name, args))
+      }
+    }
+  }
+  // The deprecated single function call of older chat clients.
+  const legacy = item.function_call
+  if (legacy !== null && typeof legacy === 'object') {
+    const { name, arguments: args } = legacy as { name?: unknown; arguments?: unknown }
+    calls.push(toolCallText(name, args))
+  }
+  for (const call of calls) body += (body ? '\n' : '') + call
+  return `<|${role}|>\n${body}\n`
+}
+
+/**
+ * The text of a message's content: a string, or the parts of a content array that reach the
+ * prompt (text parts, tool calls, tool results), one per line.
+ */
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return content
   if (!Array.isArray(content)) return ''
   let out = ''
   for (const part of content) {
-    if (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string') {
-      out += (out ? '\n' : '') + (part as { text: string }).text
-    }
+    const text = partText(part)
+    if (text !== undefined) out += (out ? '\n' : '') + text
   }
   return out
 }
 
-/** The prompt of a legacy completions or embeddings request: a string, or an array of strings. */
-export function completionPrompt(prompt: unknown): string {
-  if (typeof prompt === 'string') return prompt
-  if (Array.isArray(prompt)) {
-    return prompt.filter((p): p is string => typeof p === 'string').join('\n')
+function partText(part: unknown): string | undefined {
+  if (part === null || typeof part !== 'object') return undefined
+  const block = part as Record<string, unknown>
+  if (typeof block.text === 'string') return block.text
+  switch (block.type) {
+    case 'tool_use':
+      return toolCallText(block.name, block.input)
+    case 'tool_result':
+      // Anthropic: `content` is a string or an array of blocks, and an error result reads differently.
+      return `<|tool_result${block.is_error === true ? ' error' : ''}|>\n${contentText(block.content)}`
+    default:
+      return undefined
   }
-  return ''
+}
+
+/** A tool call: its name, then its arguments (OpenAI's JSON string as sent, Anthropic's object). */
+function toolCallText(name: unknown, args: unknown): string {
+  const argsText = typeof args === 'string' ? args : args === undefined ? '' : JSON.stringify(args)
+  return `<|tool_call|>${typeof name === 'string' ? name : ''}\n${argsText}`
+}
+
+/** A legacy completions or embeddings prompt as text, and its length when given as token ids. */
+export interface CompletionPrompt {
+  readonly text: string
+  /** Set only when every prompt is token ids: then the count is exact, not an estimate. */
+  readonly tokens: number | undefined
+}
+
+/**
+ * The prompt of a legacy completions or embeddings request: a string, an array of strings, an
+ * array of token ids, or an array of token-id arrays (a batch). Token ids become a fixed-width text
+ * (see tokenIdsText) so that a shared token prefix is a shared text prefix; batch entries are
+ * joined by newlines.
+ */
+export function completionPrompt(prompt: unknown): CompletionPrompt {
+  if (typeof prompt === 'string') return { text: prompt, tokens: undefined }
+  if (!Array.isArray(prompt) || prompt.length === 0) return { text: '', tokens: undefined }
+  if (prompt.every(isTokenId)) return { text: tokenIdsText(prompt), tokens: prompt.length }
+  const texts: string[] = []
+  let tokens = 0
+  let allTokenIds = true
+  for (const entry of prompt) {
+    if (typeof entry === 'string') {
+      texts.push(entry)
+      allTokenIds = false
+    } else if (Array.isArray(entry) && entry.every(isTokenId)) {
+      texts.push(tokenIdsText(entry))
+      tokens += entry.length
+    } else {
+      allTokenIds = false
+    }
+  }
+  return { text: texts.join('\n'), tokens: allTokenIds ? tokens : undefined }
+}
+
+function isTokenId(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0
 }

@@ -8,6 +8,8 @@ export interface ParsedLlmBody {
   readonly stream: boolean
   readonly maxTokens: number | undefined
   readonly promptText: string
+  /** The prompt's exact length in tokens, when the client sent token ids instead of text. */
+  readonly promptTokens?: number
 }
 
 export type LlmParseResult =
@@ -27,6 +29,9 @@ export function llmApiFor(method: string, path: string): LlmApi | undefined {
   return method === 'POST' ? API_PATHS.get(path) : undefined
 }
 
+/** What OpenAI and vLLM generate for `/v1/completions` without `max_tokens`. */
+const COMPLETIONS_DEFAULT_MAX_TOKENS = 16
+
 const fail = (message: string, param?: string): LlmParseResult => ({ ok: false, message, param })
 
 /**
@@ -45,21 +50,32 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
     )
   }
   const prompt = promptOf(api, body)
-  if (typeof prompt !== 'string') return prompt
+  if ('ok' in prompt) return prompt
   const maxTokens = maxTokensOf(api, body)
   if (typeof maxTokens === 'object') return maxTokens
+  const value: ParsedLlmBody = {
+    model: body.model,
+    stream: body.stream === true,
+    maxTokens,
+    promptText: prompt.text,
+  }
   return {
     ok: true,
-    value: { model: body.model, stream: body.stream === true, maxTokens, promptText: prompt },
+    value: prompt.tokens === undefined ? value : { ...value, promptTokens: prompt.tokens },
   }
 }
 
-function promptOf(api: LlmApi, body: Record<string, unknown>): string | LlmParseResult {
+interface Prompt {
+  readonly text: string
+  readonly tokens?: number | undefined
+}
+
+function promptOf(api: LlmApi, body: Record<string, unknown>): Prompt | LlmParseResult {
   switch (api) {
     case 'openai.chat':
       if (!Array.isArray(body.messages))
         return fail("'messages' must be an array of chat messages", 'messages')
-      return flattenChat(body.messages)
+      return { text: flattenChat(body.messages, undefined, body.tools ?? body.functions) }
     case 'openai.completions':
       if (body.prompt === undefined) return fail("'prompt' is required", 'prompt')
       return completionPrompt(body.prompt)
@@ -68,11 +84,13 @@ function promptOf(api: LlmApi, body: Record<string, unknown>): string | LlmParse
       return completionPrompt(body.input)
     case 'openai.responses': {
       const instructions = typeof body.instructions === 'string' ? body.instructions : undefined
-      if (typeof body.input === 'string')
-        return flattenChat([{ role: 'user', content: body.input }], instructions)
-      if (!Array.isArray(body.input))
+      // `input` is optional: a turn may continue `previous_response_id` or a stored `prompt`.
+      const input = body.input ?? []
+      if (typeof input === 'string')
+        return { text: flattenChat([{ role: 'user', content: input }], instructions, body.tools) }
+      if (!Array.isArray(input))
         return fail("'input' must be a string or an array of input items", 'input')
-      return flattenChat(body.input, instructions)
+      return { text: flattenChat(input, instructions, body.tools) }
     }
     case 'anthropic.messages': {
       if (!Array.isArray(body.messages)) return fail('messages: Field required', 'messages')
@@ -83,10 +101,13 @@ function promptOf(api: LlmApi, body: Record<string, unknown>): string | LlmParse
       ) {
         return fail('system: Input should be a valid string or a list of text blocks', 'system')
       }
-      return flattenChat(
-        body.messages,
-        body.system === undefined ? undefined : contentText(body.system),
-      )
+      return {
+        text: flattenChat(
+          body.messages,
+          body.system === undefined ? undefined : contentText(body.system),
+          body.tools,
+        ),
+      }
     }
   }
 }
@@ -96,13 +117,17 @@ function maxTokensOf(
   body: Record<string, unknown>,
 ): number | undefined | LlmParseResult {
   if (api === 'openai.embeddings') return 0
+  // Chat takes `max_completion_tokens or max_tokens`, as vLLM does: a null one defers to the other.
   const name =
     api === 'openai.responses'
       ? 'max_output_tokens'
-      : api === 'openai.chat' && body.max_completion_tokens !== undefined
+      : api === 'openai.chat' && body.max_completion_tokens != null
         ? 'max_completion_tokens'
         : 'max_tokens'
   const raw = body[name]
+  // Legacy completions default to 16 when the field is absent (OpenAI and vLLM); an explicit null
+  // means no cap but the context window in vLLM, so it stays unknown here.
+  if (raw === undefined && api === 'openai.completions') return COMPLETIONS_DEFAULT_MAX_TOKENS
   if (raw === undefined || raw === null) {
     return api === 'anthropic.messages'
       ? fail('max_tokens: Field required', 'max_tokens')
@@ -119,18 +144,20 @@ export function toLlmRequest(
   parsed: ParsedLlmBody,
   servedModel: string,
   sessionKey: string | undefined,
-  promptTokens: number = estimateTokens(parsed.promptText),
+  promptTokens?: number,
   routeKey = '',
 ): LlmRequest {
-  return {
+  const request: LlmRequest = {
     api,
     model: parsed.model,
     servedModel,
     stream: parsed.stream,
     maxTokens: parsed.maxTokens,
     promptText: parsed.promptText,
-    promptTokens,
+    // Token ids are counted exactly; a counter's estimate of their text form would be meaningless.
+    promptTokens: parsed.promptTokens ?? promptTokens ?? estimateTokens(parsed.promptText),
     sessionKey,
     routeKey,
   }
+  return parsed.promptTokens === undefined ? request : { ...request, promptTokensExact: true }
 }

@@ -21,8 +21,13 @@ export interface LlmRequest {
   /** The client's output cap; 0 for embeddings, which generate nothing. */
   readonly maxTokens: number | undefined
   readonly promptText: string
-  /** Router-side estimate of prompt tokens. */
+  /** Router-side estimate of prompt tokens (exact when `promptTokensExact`). */
   readonly promptTokens: number
+  /**
+   * The client sent token ids, so `promptTokens` is their count and `promptText` is their
+   * fixed-width form (tokenIdsText), not prose: no chars-per-token ratio may be learned from it.
+   */
+  readonly promptTokensExact?: boolean
   /** An affinity key from a session header, when present. */
   readonly sessionKey: string | undefined
   /** The route (or tenant) that output lengths are learned and predicted under. */

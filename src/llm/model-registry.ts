@@ -11,13 +11,17 @@ export interface ModelDeployment {
 /**
  * The one model registry: the model a client asks for → where it is served. A name resolves, in
  * order, as an exact model name, an alias, a LoRA adapter name (served under the adapter's own name
- * by the same deployment, as vLLM does), then the most specific wildcard (`gpt-4o*`). Later issues
- * add provider deployments, fallbacks and splits here.
+ * by the same deployment, as vLLM does), then the most specific wildcard (`gpt-4o*`). Aliases and
+ * adapters of a wildcard entry work like those of a concrete one; an alias is served under the
+ * deployment's `model` when set, otherwise under the alias itself, since a wildcard has no single
+ * name to rewrite it to. Later issues add provider deployments, fallbacks and splits here.
  */
 export interface ModelRegistry {
   resolve(model: string): ModelDeployment | undefined
-  /** Every name a client may use (models, aliases, LoRA adapters; wildcards as written), sorted. */
+  /** Every concrete name a client may use (models, aliases, LoRA adapters), sorted. */
   names(): readonly string[]
+  /** The wildcard patterns as written (`gpt-4o*`), sorted: names match them, they are not names. */
+  patterns(): readonly string[]
 }
 
 interface Entry {
@@ -37,28 +41,31 @@ export function createModelRegistry(models: Readonly<Record<string, ModelConfig>
   for (const [name, model] of Object.entries(models)) {
     const first = model.deployments[0]!
     const served = first.model
+    const upstream = first.upstream
     if (name.includes('*')) {
       const star = name.indexOf('*')
       wildcards.push({
         prefix: name.slice(0, star),
         suffix: name.slice(star + 1),
-        entry: { canonical: name, upstream: first.upstream, servedModel: served },
+        entry: { canonical: name, upstream, servedModel: served },
       })
-      continue
+    } else {
+      exact.set(name, { canonical: name, upstream, servedModel: served ?? name })
     }
-    exact.set(name, { canonical: name, upstream: first.upstream, servedModel: served ?? name })
+    // A wildcard entry's served name may be unset: its aliases then keep their own name.
+    const aliasServed = served ?? (name.includes('*') ? undefined : name)
     for (const alias of model.aliases) {
       if (!exact.has(alias))
-        exact.set(alias, { canonical: name, upstream: first.upstream, servedModel: served ?? name })
+        exact.set(alias, { canonical: name, upstream, servedModel: aliasServed })
     }
     for (const lora of model.loras) {
-      if (!exact.has(lora))
-        exact.set(lora, { canonical: name, upstream: first.upstream, servedModel: lora })
+      if (!exact.has(lora)) exact.set(lora, { canonical: name, upstream, servedModel: lora })
     }
   }
   // Most specific first: the longest fixed part wins.
   wildcards.sort((a, b) => b.prefix.length + b.suffix.length - (a.prefix.length + a.suffix.length))
-  const names = Object.freeze([...exact.keys(), ...wildcards.map((w) => w.entry.canonical)].sort())
+  const names = Object.freeze([...exact.keys()].sort())
+  const patterns = Object.freeze(wildcards.map((w) => w.entry.canonical).sort())
   return {
     resolve(model) {
       const hit = exact.get(model)
@@ -84,5 +91,6 @@ export function createModelRegistry(models: Readonly<Record<string, ModelConfig>
       return undefined
     },
     names: () => names,
+    patterns: () => patterns,
   }
 }

@@ -152,6 +152,8 @@ async function handle(
     llm = outcome.llm
     body = outcome.body
     headers['content-length'] = String(outcome.body.length)
+    // The body goes upstream decoded: its encoding no longer describes it.
+    if (outcome.contentDecoded) delete headers['content-encoding']
   } else {
     upstreamName = routeRuntime.chooseUpstream
       ? routeRuntime.chooseUpstream()
@@ -458,12 +460,15 @@ function fail(
   detail?: {
     readonly param?: string | undefined
     readonly openAiCode?: string | undefined
+    readonly errorShape?: 'anthropic' | undefined
     readonly headers?: Readonly<Record<string, string>> | undefined
   },
 ): void {
   ctx.errorCode = code
   const format =
-    ctx.route?.config.gateway === 'models' ? llmErrorFormat(ctx.url, detail) : undefined
+    ctx.route?.config.gateway === 'models'
+      ? llmErrorFormat(ctx.url, detail, ctx.req.headers)
+      : undefined
   ctx.status = sendLocalReply(ctx.res, code, {
     requestId: ctx.id,
     message,
@@ -491,11 +496,12 @@ async function admit(
 ): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
   const priorities = request.runtime.config.priorities
   const raw = ctx.req.headers[priorities.header]
-  const routeDefault = ctx.route?.config.priority
-  const asked =
-    (Array.isArray(raw) ? raw[0] : raw) ||
-    (routeDefault === undefined ? undefined : String(routeDefault))
-  const resolved = resolvePriority(asked, priorities)
+  // The route's priority stands in for a header that is absent or names no class or integer.
+  const resolved = resolvePriority(
+    Array.isArray(raw) ? raw[0] : raw,
+    priorities,
+    ctx.route?.config.priority,
+  )
   const aborted = new AbortController()
   const onClose = () => aborted.abort()
   ctx.res.once('close', onClose)

@@ -51,7 +51,10 @@ export interface ProxyRuntimeDeps {
   /** Used when an upstream's sticky cookie has no configured secret; one per Aya instance. */
   readonly stickySecret: string
   readonly llmSignals?: LlmSignals | undefined
-  /** The scraped engine metrics of a group, when it is scraped. */
+  /**
+   * The scraped engine metrics of a group. Asked once, when the group is made, and kept for as
+   * long as the group lives, so the source must follow reloads (scraping switched on or off).
+   */
   readonly engineMetricsFor?: ((upstream: string) => EngineMetricsSource | undefined) | undefined
 }
 

@@ -143,10 +143,10 @@ describe('LLM APIs on a models gateway', () => {
     )
   })
 
-  test('lists models, aliases, adapters and wildcards on GET /v1/models', async (t) => {
+  test('lists models, aliases and adapters on GET /v1/models, but not wildcard patterns', async (t) => {
     const { aya } = await startGateway(t)
     const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
     const ids = (await client.models.list()).data.map((m) => m.id)
-    assert.deepEqual(ids, ['claude-*', 'llama', 'llama-3.1-8b', 'sql-lora', 'text-embedding-*'])
+    assert.deepEqual(ids, ['llama', 'llama-3.1-8b', 'sql-lora'])
   })
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { llmApiFor, parseLlmBody } from '../../../src/llm/llm-body.ts'
+import { llmApiFor, parseLlmBody, toLlmRequest } from '../../../src/llm/llm-body.ts'
 
 describe('LLM request bodies', () => {
   test('maps each supported path to its API, POST only', () => {
@@ -72,5 +72,83 @@ describe('LLM request bodies', () => {
       assert.equal(!parsed.ok && parsed.param, param)
     }
     assert.equal(parseLlmBody('openai.chat', [1, 2]).ok, false)
+  })
+
+  test('counts token-id prompts by their length, not by a tokenizer, for completions and embeddings', () => {
+    const cases: Array<[Parameters<typeof parseLlmBody>, number]> = [
+      [['openai.completions', { model: 'm', prompt: [1, 2, 3] }], 3],
+      [
+        [
+          'openai.completions',
+          {
+            model: 'm',
+            prompt: [
+              [1, 2],
+              [3, 4, 5],
+            ],
+          },
+        ],
+        5,
+      ],
+      [['openai.embeddings', { model: 'e', input: [101, 102] }], 2],
+      [['openai.embeddings', { model: 'e', input: [[101], [102, 103]] }], 3],
+    ]
+    for (const [args, tokens] of cases) {
+      const parsed = parseLlmBody(...args)
+      assert.ok(parsed.ok)
+      assert.equal(parsed.value.promptTokens, tokens)
+      assert.ok(parsed.value.promptText.length > 0)
+      const llm = toLlmRequest(args[0], parsed.value, 'm', undefined, 9999)
+      assert.equal(llm.promptTokens, tokens)
+      assert.equal(llm.promptTokensExact, true)
+    }
+    const text = parseLlmBody('openai.completions', { model: 'm', prompt: 'hello' })
+    assert.ok(text.ok && text.value.promptTokens === undefined)
+    assert.ok(
+      text.ok &&
+        toLlmRequest('openai.completions', text.value, 'm', undefined, 7).promptTokens === 7,
+    )
+  })
+
+  test('reads output caps as the engines do: completions default 16, max_completion_tokens or max_tokens', () => {
+    const cap = (...args: Parameters<typeof parseLlmBody>) => {
+      const parsed = parseLlmBody(...args)
+      assert.ok(parsed.ok)
+      return parsed.value.maxTokens
+    }
+    assert.equal(cap('openai.completions', { model: 'm', prompt: 'x' }), 16)
+    assert.equal(cap('openai.completions', { model: 'm', prompt: 'x', max_tokens: 40 }), 40)
+    assert.equal(
+      cap('openai.completions', { model: 'm', prompt: 'x', max_tokens: null }),
+      undefined,
+    )
+    const chat = { model: 'm', messages: [] }
+    assert.equal(cap('openai.chat', { ...chat, max_completion_tokens: null, max_tokens: 50 }), 50)
+    assert.equal(cap('openai.chat', { ...chat, max_completion_tokens: 20, max_tokens: 50 }), 20)
+    assert.equal(cap('openai.chat', chat), undefined)
+    assert.equal(cap('openai.responses', { model: 'm', input: 'x', max_output_tokens: 30 }), 30)
+    assert.equal(cap('anthropic.messages', { model: 'm', messages: [], max_tokens: 8 }), 8)
+  })
+
+  test('accepts a Responses turn without input that continues a previous response', () => {
+    const parsed = parseLlmBody('openai.responses', {
+      model: 'm',
+      previous_response_id: 'resp_1',
+      instructions: 'Sys',
+    })
+    assert.ok(parsed.ok && parsed.value.promptText === '<|system|>\nSys\n')
+    assert.equal(parseLlmBody('openai.responses', { model: 'm', input: 5 }).ok, false)
+  })
+
+  test('includes the tools of chat, Responses and Anthropic requests in the prompt text', () => {
+    const tools = [{ name: 'f' }]
+    for (const [api, body] of [
+      ['openai.chat', { model: 'm', messages: [], tools }],
+      ['openai.responses', { model: 'm', input: [], tools }],
+      ['anthropic.messages', { model: 'm', messages: [], tools, max_tokens: 1 }],
+    ] as const) {
+      const parsed = parseLlmBody(api, body)
+      assert.ok(parsed.ok && parsed.value.promptText === '<|tools|>\n[{"name":"f"}]\n', api)
+    }
   })
 })

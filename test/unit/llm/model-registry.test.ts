@@ -46,9 +46,38 @@ describe('model registry', () => {
     })
   })
 
-  test('resolves nothing for an unknown model and lists every usable name', () => {
+  test('resolves nothing for an unknown model and lists concrete names apart from patterns', () => {
     assert.equal(registry.resolve('mistral'), undefined)
-    assert.deepEqual(registry.names(), ['gpt-*', 'gpt-4o*', 'llama', 'llama-3.1-8b', 'sql-lora'])
+    assert.deepEqual(registry.names(), ['llama', 'llama-3.1-8b', 'sql-lora'])
+    assert.deepEqual(registry.patterns(), ['gpt-*', 'gpt-4o*'])
+  })
+
+  test('resolves aliases and LoRA adapters declared on a wildcard entry', () => {
+    const wild = createModelRegistry({
+      'claude-*': { aliases: ['claude'], loras: ['claude-lora'], deployments: [{ upstream: 'x' }] },
+      'qwen-*': {
+        aliases: ['qwen'],
+        loras: [],
+        deployments: [{ upstream: 'y', model: 'Qwen/Qwen3' }],
+      },
+    })
+    // No served name to rewrite to: the alias goes upstream as sent, like a wildcard match.
+    assert.deepEqual(wild.resolve('claude'), {
+      upstream: 'x',
+      servedModel: 'claude',
+      canonical: 'claude-*',
+    })
+    assert.deepEqual(wild.resolve('claude-lora'), {
+      upstream: 'x',
+      servedModel: 'claude-lora',
+      canonical: 'claude-*',
+    })
+    assert.deepEqual(wild.resolve('qwen'), {
+      upstream: 'y',
+      servedModel: 'Qwen/Qwen3',
+      canonical: 'qwen-*',
+    })
+    assert.deepEqual(wild.names(), ['claude', 'claude-lora', 'qwen'])
   })
 
   test('rejects an alias that names another model, in config validation', () => {

@@ -1,0 +1,68 @@
+import { constants } from 'node:buffer'
+import { promisify } from 'node:util'
+import * as zlib from 'node:zlib'
+import { ProxyError } from './errors.ts'
+
+type Decoder = (input: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Promise<Buffer>
+
+const gunzip: Decoder = promisify(zlib.gunzip)
+const inflate: Decoder = promisify(zlib.inflate)
+const inflateRaw: Decoder = promisify(zlib.inflateRaw)
+const brotli: Decoder = promisify(zlib.brotliDecompress)
+
+const DECODERS: ReadonlyMap<string, (input: Buffer) => Decoder> = new Map([
+  ['gzip', () => gunzip],
+  ['x-gzip', () => gunzip],
+  // HTTP's "deflate" is zlib-wrapped, but some clients send raw deflate: the header tells them apart.
+  ['deflate', (input: Buffer) => (hasZlibHeader(input) ? inflate : inflateRaw)],
+  ['br', () => brotli],
+])
+
+/**
+ * Undoes a request body's `Content-Encoding` (gzip, deflate, br, or a list of them), so an LLM
+ * route can read the JSON inside. The decoded size is bounded by `maxBodyBytes` as the encoded one
+ * was: zlib stops at the limit, so a small body that inflates to gigabytes costs no more memory than
+ * an honest one. Returns the body unchanged for no encoding or `identity`.
+ */
+export async function decodeContentEncoding(
+  body: Buffer,
+  contentEncoding: string | undefined,
+  maxBodyBytes: number,
+): Promise<Buffer> {
+  if (contentEncoding === undefined) return body
+  const codings = contentEncoding
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity')
+  let decoded = body
+  const maxOutputLength = Math.min(maxBodyBytes, constants.MAX_LENGTH)
+  // Codings are listed in the order they were applied, so they come off in reverse.
+  for (const coding of codings.reverse()) {
+    const decoderFor = DECODERS.get(coding)
+    if (decoderFor === undefined) {
+      throw new ProxyError('LB_ERR_BAD_REQUEST', {
+        source: 'downstream',
+        message: `unsupported content-encoding '${coding}' (supported: gzip, deflate, br)`,
+      })
+    }
+    try {
+      decoded = await decoderFor(decoded)(decoded, { maxOutputLength })
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream', cause: error })
+      }
+      throw new ProxyError('LB_ERR_BAD_REQUEST', {
+        source: 'downstream',
+        message: `the request body is not valid ${coding} data`,
+        cause: error,
+      })
+    }
+  }
+  return decoded
+}
+
+function hasZlibHeader(input: Buffer): boolean {
+  if (input.length < 2) return false
+  const cmf = input[0]!
+  return (cmf & 0x0f) === 8 && ((cmf << 8) | input[1]!) % 31 === 0
+}

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict'
+import type { IncomingHttpHeaders } from 'node:http'
+import { describe, test } from 'node:test'
+import { gzipSync } from 'node:zlib'
+import Anthropic from '@anthropic-ai/sdk'
+import OpenAI from 'openai'
+import { request } from 'undici'
+import { startAya } from '../helpers/aya.ts'
+import { startUpstream } from '../helpers/upstreams.ts'
+
+interface Received {
+  readonly path: string | undefined
+  readonly headers: IncomingHttpHeaders
+  readonly body: Buffer
+}
+
+/** An upstream that records each request's exact bytes and answers with a minimal valid body. */
+async function startRecordingLlm(t: import('node:test').TestContext) {
+  const received: Received[] = []
+  const upstream = await startUpstream((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      received.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks) })
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(
+        req.url?.startsWith('/v1/messages')
+          ? JSON.stringify({
+              id: 'msg_1',
+              type: 'message',
+              role: 'assistant',
+              model: 'm',
+              content: [{ type: 'text', text: 'hi' }],
+              stop_reason: 'end_turn',
+              stop_sequence: null,
+              usage: { input_tokens: 3, output_tokens: 1 },
+            })
+          : JSON.stringify({ id: 'x', object: 'response', output: [], status: 'completed' }),
+      )
+    })
+  })
+  t.after(() => upstream.close())
+  const aya = await startAya({
+    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+    models: {
+      'llama-3.1-8b': {
+        aliases: ['llama'],
+        deployments: [{ upstream: 'pool', model: 'meta-llama/Llama-3.1-8B-Instruct' }],
+      },
+      'claude-*': { aliases: ['claude'], deployments: [{ upstream: 'pool' }] },
+    },
+    upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+  })
+  t.after(() => aya.close())
+  return { aya, received }
+}
+
+const post = (url: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+  request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  })
+
+describe('models gateway on the wire', () => {
+  test('rewrites only the model value, forwarding every other byte as sent', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const sent =
+      '{"seed": 12345678901234567890, "model":"llama" ,"temperature":1e400,' +
+      '"messages":[{"role":"user","content":"say \\"model\\"","model":"x"}]}'
+    const res = await post(`${aya.url}/v1/chat/completions`, sent)
+    await res.body.text()
+    assert.equal(res.statusCode, 200)
+    const expected = sent.replace('"model":"llama"', '"model":"meta-llama/Llama-3.1-8B-Instruct"')
+    assert.equal(received[0]?.body.toString('utf8'), expected)
+    assert.equal(received[0]?.headers['content-length'], String(Buffer.byteLength(expected)))
+  })
+
+  test('reads a gzip body within the byte bound and forwards it decoded', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const sent = JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] })
+    const res = await post(`${aya.url}/v1/chat/completions`, gzipSync(sent), {
+      'content-encoding': 'gzip',
+    })
+    await res.body.text()
+    assert.equal(res.statusCode, 200)
+    assert.equal(
+      received[0]?.body.toString('utf8'),
+      sent.replace('"llama"', '"meta-llama/Llama-3.1-8B-Instruct"'),
+    )
+  })
+
+  test('sends a decoded body upstream without its content-encoding', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const sent = JSON.stringify({ model: 'claude-x', max_tokens: 4, messages: [] })
+    const res = await post(`${aya.url}/v1/messages`, gzipSync(sent), { 'content-encoding': 'gzip' })
+    await res.body.text()
+    assert.equal(res.statusCode, 200)
+    assert.equal(received[0]?.body.toString('utf8'), sent)
+    assert.equal(received[0]?.headers['content-encoding'], undefined)
+  })
+
+  test('refuses a gzip body that inflates past maxBodyBytes with 413', async (t) => {
+    const { aya } = await startRecordingLlm(t)
+    const padding = 'x'.repeat(32 * 1024 * 1024)
+    const sent = JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: padding }] })
+    const res = await post(`${aya.url}/v1/chat/completions`, gzipSync(sent), {
+      'content-encoding': 'gzip',
+    })
+    const body = (await res.body.json()) as { error: { type: string } }
+    assert.equal(res.statusCode, 413)
+    assert.equal(body.error.type, 'invalid_request_error')
+  })
+
+  test('accepts a leading UTF-8 BOM and forwards the JSON without it', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const sent = JSON.stringify({ model: 'claude-x', max_tokens: 4, messages: [] })
+    const res = await post(`${aya.url}/v1/messages`, `\uFEFF${sent}`)
+    await res.body.text()
+    assert.equal(res.statusCode, 200)
+    assert.equal(received[0]?.body.toString('utf8'), sent)
+  })
+
+  test('forwards a Responses turn that continues a previous response without input', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    await client.responses.create({ model: 'llama', previous_response_id: 'resp_1' })
+    assert.equal(received[0]?.path, '/v1/responses')
+  })
+
+  test('routes an alias of a wildcard entry, under the alias itself', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    await client.messages.create({
+      model: 'claude',
+      max_tokens: 4,
+      messages: [{ role: 'user', content: 'x' }],
+    })
+    assert.equal(JSON.parse(received[0]!.body.toString('utf8')).model, 'claude')
+  })
+
+  test('answers the Anthropic SDK in its own shape: list, retrieve, and a 404 for unknown ids', async (t) => {
+    const { aya } = await startRecordingLlm(t)
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    const ids: string[] = []
+    for await (const model of client.models.list({ limit: 2 })) ids.push(model.id)
+    assert.deepEqual(ids, ['claude', 'llama', 'llama-3.1-8b'])
+    const model = await client.models.retrieve('claude-sonnet-4')
+    assert.deepEqual([model.type, model.id], ['model', 'claude-sonnet-4'])
+    await assert.rejects(client.models.retrieve('gpt-4o'), Anthropic.NotFoundError)
+  })
+
+  test('answers the OpenAI SDK retrieve, and a 404 in OpenAI shape for unknown ids', async (t) => {
+    const { aya } = await startRecordingLlm(t)
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const ids = (await client.models.list()).data.map((m) => m.id)
+    assert.deepEqual(ids, ['claude', 'llama', 'llama-3.1-8b'])
+    const model = await client.models.retrieve('llama')
+    assert.deepEqual(model, { id: 'llama', object: 'model', created: 0, owned_by: 'aya' })
+    await assert.rejects(client.models.retrieve('mistral'), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.NotFoundError)
+      assert.equal(error.code, 'model_not_found')
+      return true
+    })
+  })
+
+  test('answers other /v1/messages paths in Anthropic error shape', async (t) => {
+    const { aya } = await startRecordingLlm(t)
+    const res = await post(`${aya.url}/v1/messages/count_tokens`, '{"model":"claude-x"}')
+    assert.equal(res.statusCode, 404)
+    assert.deepEqual(await res.body.json(), {
+      type: 'error',
+      error: {
+        type: 'not_found_error',
+        message: 'unknown API path POST /v1/messages/count_tokens',
+      },
+    })
+  })
+})

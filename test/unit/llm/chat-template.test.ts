@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { completionPrompt, contentText, flattenChat } from '../../../src/llm/chat-template.ts'
+
+describe('chat template flattening', () => {
+  test('leaves plain text conversations exactly as before', () => {
+    assert.equal(
+      flattenChat(
+        [
+          { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'image_url' }] },
+          { role: 'assistant', content: 'b' },
+        ],
+        'S',
+      ),
+      '<|system|>\nS\n<|user|>\na\n<|assistant|>\nb\n',
+    )
+  })
+
+  test('writes OpenAI tool definitions, assistant tool calls and tool results into the prompt', () => {
+    const tools = [
+      { type: 'function', function: { name: 'weather', parameters: { type: 'object' } } },
+    ]
+    const text = flattenChat(
+      [
+        { role: 'user', content: 'Paris?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            {
+              id: 'call_1',
+              type: 'function',
+              function: { name: 'weather', arguments: '{"city":"Paris"}' },
+            },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'call_1', content: '21C' },
+      ],
+      undefined,
+      tools,
+    )
+    assert.equal(
+      text,
+      `<|tools|>\n${JSON.stringify(tools)}\n<|user|>\nParis?\n` +
+        '<|assistant|>\n<|tool_call|>weather\n{"city":"Paris"}\n<|tool|>\n21C\n',
+    )
+  })
+
+  test('gives two conversations that differ only in a tool result different text', () => {
+    const anthropic = (result: string) => [
+      { role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: result }] },
+    ]
+    assert.notEqual(flattenChat(anthropic('1')), flattenChat(anthropic('2')))
+    const responses = (output: string) => [{ type: 'function_call_output', call_id: 'c', output }]
+    assert.notEqual(flattenChat(responses('1')), flattenChat(responses('2')))
+  })
+
+  test('turns Responses function_call and function_call_output items into turns, not empty user turns', () => {
+    const text = flattenChat([
+      { role: 'user', content: [{ type: 'input_text', text: 'q' }] },
+      { type: 'function_call', call_id: 'c1', name: 'lookup', arguments: '{"k":1}' },
+      { type: 'function_call_output', call_id: 'c1', output: 'found' },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'done' }] },
+    ])
+    assert.equal(
+      text,
+      '<|user|>\nq\n<|assistant|>\n<|tool_call|>lookup\n{"k":1}\n<|tool|>\nfound\n' +
+        '<|assistant|>\ndone\n',
+    )
+  })
+
+  test('writes Anthropic tool_use inputs and tool_result contents, string or blocks', () => {
+    const text = flattenChat(
+      [
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Checking.' },
+            { type: 'tool_use', id: 'tu_1', name: 'weather', input: { city: 'Oslo', days: 2 } },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'tu_1', content: [{ type: 'text', text: '3C' }] },
+            { type: 'tool_result', tool_use_id: 'tu_2', content: 'boom', is_error: true },
+          ],
+        },
+      ],
+      'Sys',
+      [{ name: 'weather', input_schema: { type: 'object' } }],
+    )
+    assert.equal(
+      text,
+      '<|system|>\nSys\n<|tools|>\n[{"name":"weather","input_schema":{"type":"object"}}]\n' +
+        '<|assistant|>\nChecking.\n<|tool_call|>weather\n{"city":"Oslo","days":2}\n' +
+        '<|user|>\n<|tool_result|>\n3C\n<|tool_result error|>\nboom\n',
+    )
+  })
+
+  test('is deterministic: the same request gives the same text, keys in the order sent', () => {
+    const build = () =>
+      flattenChat([
+        { role: 'assistant', content: [{ type: 'tool_use', name: 'f', input: { b: 1, a: 2 } }] },
+      ])
+    assert.equal(build(), build())
+    assert.match(build(), /\{"b":1,"a":2\}/)
+  })
+
+  test('keeps contentText to text parts for system prompts', () => {
+    assert.equal(
+      contentText([
+        { type: 'text', text: 'x' },
+        { type: 'text', text: 'y' },
+      ]),
+      'x\ny',
+    )
+  })
+})
+
+describe('completion prompts', () => {
+  test('keeps strings and string arrays as text, with no exact count', () => {
+    assert.deepEqual(completionPrompt('hi'), { text: 'hi', tokens: undefined })
+    assert.deepEqual(completionPrompt(['a', 'b']), { text: 'a\nb', tokens: undefined })
+  })
+
+  test('counts token-id prompts exactly and writes them as fixed-width text', () => {
+    assert.deepEqual(completionPrompt([1, 2, 36]), { text: '000100020010', tokens: 3 })
+    assert.deepEqual(completionPrompt([[101, 102], [7]]), { text: '002t002u\n0007', tokens: 3 })
+  })
+
+  test('shares a text prefix exactly when the token ids share a prefix', () => {
+    const a = completionPrompt([5, 6, 7, 8]).text
+    const b = completionPrompt([5, 6, 7, 9]).text
+    assert.ok(a.startsWith(completionPrompt([5, 6, 7]).text))
+    assert.notEqual(a, b)
+  })
+
+  test('gives no exact count to a batch mixing text and token ids', () => {
+    assert.deepEqual(completionPrompt(['a', [1]]), { text: 'a\n0001', tokens: undefined })
+  })
+})

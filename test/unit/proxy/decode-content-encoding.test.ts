@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib'
+import { decodeContentEncoding } from '../../../src/proxy/decode-content-encoding.ts'
+import { ProxyError } from '../../../src/proxy/errors.ts'
+
+const json = Buffer.from('{"model":"m","prompt":"hello"}')
+
+describe('decoding a request body content-encoding', () => {
+  test('decodes gzip, deflate (zlib or raw), br and stacked codings', async () => {
+    assert.deepEqual(await decodeContentEncoding(gzipSync(json), 'gzip', 1024), json)
+    assert.deepEqual(await decodeContentEncoding(deflateSync(json), 'deflate', 1024), json)
+    assert.deepEqual(await decodeContentEncoding(deflateRawSync(json), 'Deflate', 1024), json)
+    assert.deepEqual(await decodeContentEncoding(brotliCompressSync(json), 'br', 1024), json)
+    const stacked = brotliCompressSync(gzipSync(json))
+    assert.deepEqual(await decodeContentEncoding(stacked, 'gzip, br', 1024), json)
+  })
+
+  test('returns the body itself with no coding or identity', async () => {
+    assert.equal(await decodeContentEncoding(json, undefined, 1024), json)
+    assert.equal(await decodeContentEncoding(json, 'identity', 1024), json)
+  })
+
+  test('refuses a body that inflates past the limit with 413, without inflating it all', async () => {
+    const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024))
+    await assert.rejects(
+      decodeContentEncoding(bomb, 'gzip', 64 * 1024),
+      (error: unknown) => error instanceof ProxyError && error.code === 'LB_ERR_BODY_TOO_LARGE',
+    )
+  })
+
+  test('answers corrupt data and unknown codings with 400 naming the coding', async () => {
+    await assert.rejects(
+      decodeContentEncoding(json, 'gzip', 1024),
+      (error: unknown) =>
+        error instanceof ProxyError &&
+        error.code === 'LB_ERR_BAD_REQUEST' &&
+        /gzip/.test(error.message),
+    )
+    await assert.rejects(
+      decodeContentEncoding(json, 'zstd', 1024),
+      (error: unknown) =>
+        error instanceof ProxyError &&
+        error.code === 'LB_ERR_BAD_REQUEST' &&
+        /zstd/.test(error.message),
+    )
+  })
+})
