@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createAdminHandler } from './admin/admin-server.ts'
-import { findPicker } from './balancer/picker-registry.ts'
 import { type AyaDecision, ayaDecisionChannel } from './balancer/pickers/aya.ts'
 import type { Config } from './config/schema.ts'
-import {
-  createEngineMetricsScraper,
-  type EngineMetricsScraper,
-} from './llm/engine-metrics-scraper.ts'
 import { createLlmSignals } from './llm/llm-signals.ts'
 import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
 import { createLogger, type Logger, logDestination } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
+import { createEngineMetricsScrapers } from './proxy/engine-metrics-scrapers.ts'
 import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
 import type { RequestContext } from './proxy/request-context.ts'
@@ -64,7 +60,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const pools = createPoolRegistry()
   const metrics = createMetrics()
   const fleets = new Map<string, SimFleet>()
-  const scrapers = new Map<string, EngineMetricsScraper>()
+  const scrapers = createEngineMetricsScrapers({ clock })
   const llmSignals = createLlmSignals({ clock })
   const runtimeDeps = {
     clock,
@@ -72,34 +68,13 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     state,
     stickySecret,
     llmSignals,
-    engineMetricsFor: (name: string) => scraperFor(name),
+    engineMetricsFor: scrapers.sourceFor,
   }
   let desired: Config = initial
-  // Scrapers are created lazily per group, on first need, and live as long as the instance.
-  const scraperFor = (name: string): EngineMetricsScraper | undefined => {
-    const upstream = desired.upstreams[name]
-    if (!upstream) return undefined
-    const wanted: { scrapeIntervalMs?: number; staleAfterMs?: number | undefined } | undefined =
-      upstream.engineMetrics ?? (findPicker(upstream.policy)?.usesEngineMetrics ? {} : undefined)
-    if (!wanted) return undefined
-    let scraper = scrapers.get(name)
-    if (!scraper) {
-      scraper = createEngineMetricsScraper(
-        { intervalMs: wanted.scrapeIntervalMs ?? 1000, staleAfterMs: wanted.staleAfterMs },
-        { clock },
-      )
-      scrapers.set(name, scraper)
-    }
-    return scraper
-  }
   const build = (config: Config, previous?: ProxyRuntime) => {
     desired = config
     const next = createProxyRuntime(withSimEndpoints(config, fleets), runtimeDeps, previous)
-    for (const [name, upstream] of next.upstreams) {
-      scrapers
-        .get(name)
-        ?.setTargets(upstream.group.endpoints().map((e) => ({ id: e.id, origin: e.spec.origin })))
-    }
+    scrapers.sync(next.upstreams)
     return next
   }
   let runtime: ProxyRuntime = build(initial)
@@ -196,7 +171,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       ayaDecisionChannel.unsubscribe(onDecision)
       for (const upstream of runtime.upstreams.values()) upstream.admission?.close()
       await pools.close()
-      for (const scraper of scrapers.values()) scraper.close()
+      scrapers.close()
       await Promise.all([...fleets.values()].map((fleet) => fleet.close()))
       if (ownsState) await state.close()
       writeAccessLine.flush()

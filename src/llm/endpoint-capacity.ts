@@ -6,7 +6,7 @@ export interface CapacityEstimate {
   readonly prefillTokensPerSec: number
   /** Mean gap between streamed tokens, ms: the decode step time under its load. */
   readonly decodeStepMs: number
-  /** Responses the estimate rests on; 0 means these are the priors. */
+  /** Responses the estimate rests on, counted less as they age; 0 means these are the priors. */
   readonly samples: number
 }
 
@@ -28,8 +28,19 @@ export interface EndpointCapacityOptions {
   readonly priorSeconds?: number
   /** Weight of the prior step time, in responses. */
   readonly priorSamples?: number
-  /** Samples older than this count half. */
+  /** Samples older than this count half; an endpoint with none for a while drifts to the prior. */
   readonly halfLifeMs?: number
+  /**
+   * One response's rate counts as at most this many times the estimate it joins, so that a prompt
+   * the engine had cached though we counted it uncached cannot swing the estimate by itself.
+   */
+  readonly maxSampleRateRatio?: number
+  /**
+   * And as at least this share of it, so that a first token something held back cannot either.
+   * Far below the ceiling: fixed overhead and queueing behind decode steps make short prompts
+   * look many times slower than the engine's prefill rate as a matter of course.
+   */
+  readonly minSampleRateRatio?: number
   /** Most endpoints tracked (LRU). */
   readonly maxEndpoints?: number
 }
@@ -38,7 +49,10 @@ export interface EndpointCapacityOptions {
  * Learns each endpoint's prefill rate and decode step time online, from time to first token and
  * inter-token gaps, so a fleet of mixed hardware gets proportionate work without hand-set weights.
  * Prefill rate is a ratio of decayed sums, Σ(work ahead + own prompt) ÷ Σ TTFT, which is robust to
- * the noise of single requests and keeps weighting recent load regimes more.
+ * the noise of single requests and keeps weighting recent load regimes more. Everything decays
+ * with time, the sample count too, so an endpoint that gets no traffic relaxes to the prior (and a
+ * policy pooling estimates by their samples, to the fleet's) rather than keep a bad estimate that
+ * keeps it from getting the traffic that would correct it.
  */
 export interface EndpointCapacity {
   get(endpointId: string): CapacityEstimate
@@ -54,6 +68,8 @@ export function createEndpointCapacity(
   const priorSeconds = options.priorSeconds ?? 0.25
   const priorSamples = options.priorSamples ?? 3
   const halfLifeMs = options.halfLifeMs ?? 60_000
+  const maxRatio = options.maxSampleRateRatio ?? 4
+  const minRatio = options.minSampleRateRatio ?? 1 / 16
   const maxEndpoints = options.maxEndpoints ?? 4096
   interface State {
     work: number
@@ -69,14 +85,22 @@ export function createEndpointCapacity(
     decodeStepMs: priorStep,
     samples: 0,
   }
+  const decayOf = (state: State, nowMs: number): number =>
+    nowMs > state.atMs ? 0.5 ** ((nowMs - state.atMs) / halfLifeMs) : 1
 
   return {
     get(endpointId) {
       const state = states.get(endpointId)
       if (!state) return prior
-      const rate = (state.work + priorSeconds * priorRate) / (state.seconds + priorSeconds)
-      const step = (state.itlSum + priorSamples * priorStep) / (state.itlCount + priorSamples)
-      return { prefillTokensPerSec: rate, decodeStepMs: step, samples: state.samples }
+      const decay = decayOf(state, deps.clock.now())
+      return {
+        prefillTokensPerSec:
+          (state.work * decay + priorSeconds * priorRate) / (state.seconds * decay + priorSeconds),
+        decodeStepMs:
+          (state.itlSum * decay + priorSamples * priorStep) /
+          (state.itlCount * decay + priorSamples),
+        samples: state.samples * decay,
+      }
     },
     observe(endpointId, sample) {
       if (!(sample.ttftMs > 0)) return
@@ -87,21 +111,29 @@ export function createEndpointCapacity(
         state = { work: 0, seconds: 0, itlSum: 0, itlCount: 0, samples: 0, atMs: now }
       } else {
         states.delete(endpointId)
-        const decay = 0.5 ** ((now - state.atMs) / halfLifeMs)
+        const decay = decayOf(state, now)
         state.work *= decay
         state.seconds *= decay
         state.itlSum *= decay
         state.itlCount *= decay
-        state.atMs = now
+        state.samples *= decay
+        state.atMs = Math.max(state.atMs, now)
       }
       states.set(endpointId, state)
       state.samples++
       // Ratio of sums: long prefills, whose TTFT is mostly compute, outweigh short ones, whose TTFT
       // is mostly fixed overhead.
-      const work = sample.prefillAheadTokens + sample.prefillTokens
+      let work = sample.prefillAheadTokens + sample.prefillTokens
       if (work > 0) {
+        let seconds = sample.ttftMs / 1000
+        const estimate = (state.work + priorSeconds * priorRate) / (state.seconds + priorSeconds)
+        // The bounds take evidence away, never add it: a too-fast sample keeps its seconds and
+        // loses work (a near-zero TTFT then weighs nearly nothing), a too-slow one keeps its work
+        // and loses seconds.
+        work = Math.min(work, seconds * estimate * maxRatio)
+        seconds = Math.min(seconds, work / (estimate * minRatio))
         state.work += work
-        state.seconds += sample.ttftMs / 1000
+        state.seconds += seconds
       }
       if (sample.meanItlMs !== undefined && sample.meanItlMs > 0) {
         state.itlSum += sample.meanItlMs

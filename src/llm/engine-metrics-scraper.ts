@@ -17,84 +17,187 @@ export interface EngineMetricsScraperOptions {
   readonly intervalMs: number
   /** A snapshot older than this counts as unknown. Default 3 × interval. */
   readonly staleAfterMs?: number | undefined
-  readonly timeoutMs?: number
-  readonly path?: string
+  /**
+   * How long one target's scrape may take in all, body included, before it is abandoned. Default
+   * the interval (at least 500 ms), and never past the staleness bound.
+   */
+  readonly timeoutMs?: number | undefined
+  /** A `/metrics` body longer than this is abandoned. Default 4 MiB. */
+  readonly maxBodyBytes?: number | undefined
+  readonly path?: string | undefined
 }
 
 export interface EngineMetricsScraper extends EngineMetricsSource {
   setTargets(targets: readonly ScrapeTarget[]): void
-  /** Scrapes every target once now; resolves when all answered or failed. */
+  /** New settings (a reload), keeping what was read: the next scrape runs at the new interval. */
+  configure(options: EngineMetricsScraperOptions): void
+  /** Scrapes every target once now; resolves when all answered, failed or ran out of time. */
   scrapeNow(): Promise<void>
+  /** Stops the timer and abandons the scrapes in flight. */
   close(): void
 }
 
+const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+interface Settings {
+  readonly intervalMs: number
+  readonly staleAfterMs: number
+  readonly timeoutMs: number
+  readonly maxBodyBytes: number
+  readonly path: string
+}
+
+function settingsOf(options: EngineMetricsScraperOptions): Settings {
+  const staleAfterMs = options.staleAfterMs ?? options.intervalMs * 3
+  return {
+    intervalMs: options.intervalMs,
+    staleAfterMs,
+    timeoutMs: options.timeoutMs ?? Math.min(staleAfterMs, Math.max(500, options.intervalMs)),
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    path: options.path ?? '/metrics',
+  }
+}
+
+/** One target: its scrape in flight, if any, and how to abandon it. */
+interface TargetState {
+  readonly target: ScrapeTarget
+  inFlight: Promise<void> | undefined
+  abort: AbortController | undefined
+}
+
 /**
- * Polls each endpoint's `/metrics` on an interval. A target that fails or stops answering ages
+ * Polls each endpoint's `/metrics` on an interval. Targets are independent: each scrape has its
+ * own deadline, and a target still being read when the interval comes round is skipped, so one
+ * slow engine cannot hold the others' readings back. A target that fails or stops answering ages
  * out: `get` returns undefined for it, so a policy treats it as unknown rather than idle.
  */
 export function createEngineMetricsScraper(
   options: EngineMetricsScraperOptions,
   deps: { readonly clock: Clock },
 ): EngineMetricsScraper {
-  const staleAfterMs = options.staleAfterMs ?? options.intervalMs * 3
-  const timeoutMs = options.timeoutMs ?? Math.max(500, options.intervalMs)
-  const path = options.path ?? '/metrics'
+  let settings = settingsOf(options)
   const snapshots = new Map<string, EngineSnapshot>()
   const layouts = new Map<string, KvLayout>()
-  let targets: readonly ScrapeTarget[] = []
+  const targets = new Map<string, TargetState>()
   let timer: Timer | undefined
   let closed = false
 
-  const scrapeOne = async (target: ScrapeTarget) => {
-    try {
-      const res = await request(`${target.origin}${path}`, {
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      })
-      const text = await res.body.text()
-      if (res.statusCode !== 200) return
-      const snapshot = parseEngineMetrics(text, deps.clock.now())
-      if (!snapshot) return
-      snapshots.set(target.id, snapshot)
-      const layout = kvLayoutOf(snapshot)
-      if (layout) layouts.set(target.id, layout)
-    } catch {
-      // A failed scrape leaves the old snapshot to age out; the policy sees "unknown" soon.
+  /** The body, or undefined once it passes the size cap (the rest is not read). */
+  const readCapped = async (body: AsyncIterable<Buffer>, maxBytes: number) => {
+    const chunks: Buffer[] = []
+    let bytes = 0
+    for await (const chunk of body) {
+      bytes += chunk.length
+      if (bytes > maxBytes) return undefined
+      chunks.push(chunk)
     }
+    return Buffer.concat(chunks).toString('utf8')
   }
 
-  const scrapeNow = async () => {
-    await Promise.all(targets.map(scrapeOne))
+  const read = async (state: TargetState, signal: AbortSignal): Promise<void> => {
+    const { maxBodyBytes, path } = settings
+    const res = await request(`${state.target.origin}${path}`, { signal })
+    if (res.statusCode !== 200) {
+      await res.body.dump()
+      return
+    }
+    if (Number(res.headers['content-length']) > maxBodyBytes) {
+      res.body.destroy()
+      return
+    }
+    const text = await readCapped(res.body, maxBodyBytes)
+    if (text === undefined) {
+      res.body.destroy()
+      return
+    }
+    // Removed, moved to another server, or closed while it was read: the reading is not theirs.
+    if (closed || targets.get(state.target.id) !== state) return
+    const snapshot = parseEngineMetrics(text, deps.clock.now())
+    if (!snapshot) return
+    snapshots.set(state.target.id, snapshot)
+    const layout = kvLayoutOf(snapshot)
+    if (layout) layouts.set(state.target.id, layout)
+  }
+
+  const scrape = (state: TargetState): Promise<void> => {
+    if (state.inFlight) return state.inFlight
+    const abort = new AbortController()
+    const deadline = deps.clock.setTimer(settings.timeoutMs, () => abort.abort())
+    state.abort = abort
+    state.inFlight = read(state, abort.signal)
+      .catch(() => {
+        // A failed scrape leaves the old snapshot to age out; the policy sees "unknown" soon.
+      })
+      .finally(() => {
+        deadline.clear()
+        state.inFlight = undefined
+        state.abort = undefined
+      })
+    return state.inFlight
+  }
+
+  const tick = () => {
+    timer = undefined
+    if (closed) return
+    for (const state of targets.values()) void scrape(state)
+    schedule()
   }
 
   const schedule = () => {
-    if (closed) return
-    timer = deps.clock.setTimer(options.intervalMs, () => {
-      void scrapeNow().finally(schedule)
-    })
+    if (closed || timer || targets.size === 0) return
+    timer = deps.clock.setTimer(settings.intervalMs, tick)
+  }
+
+  const drop = (id: string) => {
+    targets.get(id)?.abort?.abort()
+    targets.delete(id)
+    snapshots.delete(id)
+    layouts.delete(id)
   }
 
   return {
     get(endpointId) {
       const snapshot = snapshots.get(endpointId)
-      if (!snapshot || deps.clock.now() - snapshot.atMs > staleAfterMs) return undefined
+      if (!snapshot || deps.clock.now() - snapshot.atMs > settings.staleAfterMs) return undefined
       return snapshot
     },
     kvLayout: (endpointId) => layouts.get(endpointId),
     setTargets(next) {
-      targets = next
-      const ids = new Set(next.map((t) => t.id))
-      for (const id of snapshots.keys()) if (!ids.has(id)) snapshots.delete(id)
-      for (const id of layouts.keys()) if (!ids.has(id)) layouts.delete(id)
-      if (!timer && !closed && next.length > 0) {
-        void scrapeNow()
+      if (closed) return
+      const origins = new Map(next.map((t) => [t.id, t.origin]))
+      for (const [id, state] of targets) {
+        // An id that now names another server starts over: what was read is about the old one.
+        if (origins.get(id) !== state.target.origin) drop(id)
+      }
+      for (const target of next) {
+        if (targets.has(target.id)) continue
+        const state: TargetState = { target, inFlight: undefined, abort: undefined }
+        targets.set(target.id, state)
+        void scrape(state)
+      }
+      if (targets.size === 0) {
+        timer?.clear()
+        timer = undefined
+      }
+      schedule()
+    },
+    configure(next) {
+      const before = settings
+      settings = settingsOf(next)
+      if (settings.intervalMs !== before.intervalMs && timer) {
+        timer.clear()
+        timer = undefined
         schedule()
       }
     },
-    scrapeNow,
+    scrapeNow: async () => {
+      await Promise.all([...targets.values()].map(scrape))
+    },
     close() {
       closed = true
       timer?.clear()
+      timer = undefined
+      for (const state of targets.values()) state.abort?.abort()
     },
   }
 }

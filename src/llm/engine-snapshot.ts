@@ -1,6 +1,7 @@
 /**
  * What an inference engine last said about itself on `/metrics` (vLLM or SGLang names), with when
  * it was read. Router-side accounting is the primary load signal; this is the closed-loop check.
+ * Every number is finite: a reading whose load is `NaN` or infinite is no snapshot (unknown).
  */
 export interface EngineSnapshot {
   /** Clock time the scrape completed, ms. */

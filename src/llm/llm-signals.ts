@@ -6,6 +6,7 @@ import {
   type OutputLengthPredictor,
 } from './output-length-predictor.ts'
 import { createPromptTokenCounter, type PromptTokenCounter } from './prompt-token-counter.ts'
+import type { TapResult } from './response-tap.ts'
 
 /**
  * What Aya learns from the LLM traffic it carries, one per instance: prompt-token calibration,
@@ -42,7 +43,7 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
           usage.completionTokens,
         )
       }
-      if (tap.firstTokenAtMs !== undefined) {
+      if (isTtftSample(llm.stream, tap)) {
         const streamedGaps = tap.contentEvents - 1
         capacity.observe(endpoint.id, {
           prefillAheadTokens: observation.prefillAheadTokens,
@@ -56,4 +57,18 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       }
     },
   }
+}
+
+/**
+ * Whether the first token's time is a time to first token: only when the response streamed. A
+ * complete body arrives when the whole generation is done, and so does a stream that something
+ * between us and the engine buffered (all its tokens came at one instant); taken as TTFT, either
+ * would teach the prefill learner a rate slower by the whole decode time.
+ */
+function isTtftSample(
+  streamed: boolean,
+  tap: TapResult,
+): tap is TapResult & { readonly firstTokenAtMs: number } {
+  if (!streamed || tap.firstTokenAtMs === undefined) return false
+  return !(tap.contentEvents > 1 && tap.lastTokenAtMs === tap.firstTokenAtMs)
 }

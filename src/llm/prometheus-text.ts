@@ -2,11 +2,13 @@
 export interface PromSample {
   readonly name: string
   readonly labels: Readonly<Record<string, string>>
+  /** May be ±Infinity or NaN: the format writes them `+Inf`, `-Inf` and `NaN`. */
   readonly value: number
 }
 
 const SAMPLE = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/
 const LABEL = /([A-Za-z_]\w*)="((?:[^"\\]|\\.)*)"/g
+const ESCAPE = /\\(.)/g
 
 /** Parses the text format leniently: comments and unparsable lines are skipped. */
 export function parsePrometheusText(text: string): PromSample[] {
@@ -15,14 +17,36 @@ export function parsePrometheusText(text: string): PromSample[] {
     if (line === '' || line.startsWith('#')) continue
     const match = SAMPLE.exec(line)
     if (!match) continue
-    const value = Number(match[3])
-    if (Number.isNaN(value)) continue
+    const value = sampleValue(match[3]!)
+    if (value === undefined) continue
     const labels: Record<string, string> = {}
     if (match[2]) {
-      for (const label of match[2].matchAll(LABEL))
-        labels[label[1]!] = label[2]!.replace(/\\(.)/g, '$1')
+      for (const label of match[2].matchAll(LABEL)) labels[label[1]!] = unescapeLabel(label[2]!)
     }
     samples.push({ name: match[1]!, labels, value })
   }
   return samples
+}
+
+/** A sample's value: a Go float, where `Number` alone would read `+Inf` as not a number. */
+function sampleValue(token: string): number | undefined {
+  switch (token) {
+    case '+Inf':
+    case 'Inf':
+      return Number.POSITIVE_INFINITY
+    case '-Inf':
+      return Number.NEGATIVE_INFINITY
+    case 'NaN':
+      return Number.NaN
+  }
+  const value = Number(token)
+  return Number.isNaN(value) ? undefined : value
+}
+
+/** The format escapes only `\\`, `\"` and `\n` in label values; anything else stays as written. */
+function unescapeLabel(raw: string): string {
+  if (!raw.includes('\\')) return raw
+  return raw.replace(ESCAPE, (written, char: string) =>
+    char === 'n' ? '\n' : char === '\\' || char === '"' ? char : written,
+  )
 }

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { createSegmentedLruMap } from '../util/segmented-lru-map.ts'
 
 /**
  * Prompt tokens as the upstream will bill them, before dispatch.
@@ -24,7 +25,7 @@ export interface PromptTokenCounter {
   encodingFor(model: string): TokenizerEncoding | undefined
   /** Loads the model's tokenizer now, if it has one, so the first request does not wait for it. */
   warmUp(model: string): void
-  /** Models currently tracked (bounded by `maxModels`). */
+  /** Models with a learned ratio (bounded by `maxModels`). */
   readonly trackedModels: number
 }
 
@@ -38,8 +39,14 @@ export interface TokenCountingEncoding {
 export interface PromptTokenCounterOptions {
   /** The ratio an estimated model starts from. Default 4. */
   readonly defaultCharsPerToken?: number
-  /** Models whose state is kept; the least recently used is forgotten. Default 256. */
+  /**
+   * Models whose learned ratio is kept. A model is protected once `protectAfterSamples` responses
+   * have reported its usage; the rest share a quarter of the room, least recently used forgotten,
+   * so a flood of one-off model names cannot make a model in steady use forget. Default 256.
+   */
   readonly maxModels?: number
+  /** Usage reports after which a model's ratio is protected. Default 8. */
+  readonly protectAfterSamples?: number
   /** Observations after which an old one counts half. Default 64. */
   readonly halfLifeSamples?: number
   /** How much the default ratio weighs, in prompt tokens, before any observation. Default 256. */
@@ -66,9 +73,8 @@ const MAX_CHARS_PER_TOKEN = 16
 /** Chunks a long prompt is sampled in; see `countExact`. */
 const SAMPLE_CHUNKS = 8
 
-interface ModelState {
-  readonly encoding: TokenizerEncoding | undefined
-  /** Decayed sums of observed characters and tokens, seeded with the prior. */
+/** A model's learned ratio: decayed sums of observed characters and tokens, seeded with the prior. */
+interface Calibration {
   chars: number
   tokens: number
 }
@@ -104,36 +110,32 @@ export function createPromptTokenCounter(
   deps: PromptTokenCounterDeps = {},
 ): PromptTokenCounter {
   const defaultCpt = options.defaultCharsPerToken ?? 4
-  const maxModels = Math.max(1, options.maxModels ?? 256)
+  const maxModels = Math.max(2, options.maxModels ?? 256)
   const decay = 2 ** (-1 / (options.halfLifeSamples ?? 64))
   const priorTokens = options.priorTokens ?? 256
   const maxExactChars = Math.max(SAMPLE_CHUNKS, options.maxExactChars ?? 4096)
   const useTokenizers = options.useTokenizers ?? true
   const loadEncoding = deps.loadEncoding ?? loadGptTokenizerEncoding
   const encoders = new Map<TokenizerEncoding, TokenCountingEncoding>()
-  // Insertion order is recency: a hit moves the model to the end, eviction takes the first.
-  const models = new Map<string, ModelState>()
+  // Only usage the upstream reported creates a calibration: counting a prompt for a name that
+  // nothing answered for keeps no state, so it can evict nothing.
+  const calibrations = createSegmentedLruMap<Calibration>({
+    maxEntries: maxModels,
+    promoteAfterUses: options.protectAfterSamples ?? 8,
+  })
+  const newCalibration = (): Calibration => ({
+    chars: priorTokens * defaultCpt,
+    tokens: priorTokens,
+  })
+  // The encoding of the model counted last: one model's traffic runs the regexes once.
   let lastModel: string | undefined
-
-  const stateOf = (model: string): ModelState => {
-    let state = models.get(model)
-    if (state === undefined) {
-      state = {
-        encoding: useTokenizers ? openAiEncodingFor(model) : undefined,
-        chars: priorTokens * defaultCpt,
-        tokens: priorTokens,
-      }
-      if (models.size >= maxModels) {
-        const oldest = models.keys().next().value
-        if (oldest !== undefined) models.delete(oldest)
-      }
-      models.set(model, state)
-    } else if (lastModel !== model) {
-      models.delete(model)
-      models.set(model, state)
+  let lastEncoding: TokenizerEncoding | undefined
+  const encodingOf = (model: string): TokenizerEncoding | undefined => {
+    if (model !== lastModel) {
+      lastModel = model
+      lastEncoding = useTokenizers ? openAiEncodingFor(model) : undefined
     }
-    lastModel = model
-    return state
+    return lastEncoding
   }
 
   const encoderFor = (encoding: TokenizerEncoding): TokenCountingEncoding => {
@@ -163,19 +165,20 @@ export function createPromptTokenCounter(
     return sampled + Math.round(((text.length - sampledChars) * sampled) / sampledChars)
   }
 
-  const ratioOf = (state: ModelState): number => state.chars / state.tokens
+  const ratioOf = (state: Calibration | undefined): number =>
+    state === undefined ? defaultCpt : state.chars / state.tokens
 
   return {
     count(model, text) {
       if (text.length === 0) return 0
-      const state = stateOf(model)
-      if (state.encoding !== undefined) return countExact(encoderFor(state.encoding), text)
-      return Math.max(1, Math.ceil(text.length / ratioOf(state)))
+      const encoding = encodingOf(model)
+      if (encoding !== undefined) return countExact(encoderFor(encoding), text)
+      return Math.max(1, Math.ceil(text.length / ratioOf(calibrations.peek(model))))
     },
     observe(model, promptChars, actualPromptTokens) {
       if (!(promptChars > 0) || !(actualPromptTokens > 0)) return
-      const state = stateOf(model)
-      if (state.encoding !== undefined) return
+      if (encodingOf(model) !== undefined) return
+      const state = calibrations.use(model, newCalibration)
       const ratio = Math.min(
         MAX_CHARS_PER_TOKEN,
         Math.max(MIN_CHARS_PER_TOKEN, promptChars / actualPromptTokens),
@@ -185,10 +188,7 @@ export function createPromptTokenCounter(
       state.chars = state.chars * decay + promptChars
       state.tokens = state.tokens * decay + promptChars / ratio
     },
-    charsPerToken(model) {
-      const state = models.get(model)
-      return state === undefined ? defaultCpt : ratioOf(state)
-    },
+    charsPerToken: (model) => ratioOf(calibrations.peek(model)),
     encodingFor(model) {
       return useTokenizers ? openAiEncodingFor(model) : undefined
     },
@@ -197,7 +197,7 @@ export function createPromptTokenCounter(
       if (encoding !== undefined) encoderFor(encoding)
     },
     get trackedModels() {
-      return models.size
+      return calibrations.size
     },
   }
 }

@@ -1,6 +1,9 @@
+import { StringDecoder } from 'node:string_decoder'
 import type { LlmApi } from './llm-request.ts'
+import { createUsageObjectScanner } from './usage-object-scanner.ts'
 
 export interface TokenUsage {
+  /** Every prompt token the engine was given, cached or not. */
   readonly promptTokens: number
   readonly completionTokens: number
 }
@@ -17,54 +20,132 @@ export interface TapResult {
 /**
  * Watches an LLM response as it streams through, without buffering it or slowing it down: it spots
  * content events (for time to first token and inter-token gaps) and the `usage` the upstream
- * reports (OpenAI's usage chunk or body, Anthropic's `message_start` / `message_delta`). Only events
- * that mention usage are JSON-parsed; a partial event at a chunk boundary is carried over, bounded.
+ * reports (OpenAI's usage chunk or body, the Responses API's `response.completed`, Anthropic's
+ * `message_start` / `message_delta`). Events are framed as the SSE spec says (LF, CRLF or CR line
+ * ends, split anywhere across chunks); what is kept of an event is bounded, and usage is found by a
+ * scanner that holds only the usage object, so a body or event of any size still yields it.
  */
 export interface ResponseTap {
   onChunk(chunk: Buffer, nowMs: number): void
-  /** When the first generated text passed, once it has. */
+  /** When the first generated token passed, once it has. */
   readonly firstTokenAtMs: number | undefined
   finish(): TapResult
 }
 
-const MAX_CARRY_CHARS = 1 << 16
-const MAX_BODY_CHARS = 1 << 20
+/** Content markers sit at the start of an event; the rest of a long one need not be kept. */
+const MAX_EVENT_HEAD_CHARS = 1 << 14
+/** Longer than any SSE field name: a line whose name runs past it is no `data` line. */
+const MAX_FIELD_CHARS = 16
+
+const FIELD = 0
+const VALUE_START = 1
+const DATA = 2
+const IGNORED = 3
 
 export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap {
   let firstTokenAtMs: number | undefined
   let lastTokenAtMs: number | undefined
   let contentEvents = 0
-  let promptTokens: number | undefined
-  let completionTokens: number | undefined
-  let carry = ''
-  let body = ''
+  let sawBody = false
+  let inputTokens: number | undefined
+  let cacheReadTokens: number | undefined
+  let cacheCreationTokens: number | undefined
+  let outputTokens: number | undefined
+  const decoder = new StringDecoder('utf8')
 
-  const readUsage = (json: unknown) => {
-    const record = json as Record<string, unknown> | null
-    if (!record || typeof record !== 'object') return
-    const usage = (record.usage ??
-      (record.message as Record<string, unknown> | undefined)?.usage) as
-      | Record<string, unknown>
-      | null
-      | undefined
-    if (!usage || typeof usage !== 'object') return
-    const input = usage.prompt_tokens ?? usage.input_tokens
-    const output = usage.completion_tokens ?? usage.output_tokens
-    if (typeof input === 'number') promptTokens = input
-    if (typeof output === 'number') completionTokens = output
+  const usage = createUsageObjectScanner((fields) => {
+    const input = fields.prompt_tokens ?? fields.input_tokens
+    const output = fields.completion_tokens ?? fields.output_tokens
+    if (typeof input === 'number') inputTokens = input
+    if (typeof output === 'number') outputTokens = output
+    // Anthropic counts cached prompt tokens apart from `input_tokens`; OpenAI's cached tokens are
+    // a share of `prompt_tokens` (in `*_details`), so only these two add.
+    if (typeof fields.cache_read_input_tokens === 'number')
+      cacheReadTokens = fields.cache_read_input_tokens
+    if (typeof fields.cache_creation_input_tokens === 'number')
+      cacheCreationTokens = fields.cache_creation_input_tokens
+  })
+
+  // SSE framing state: the line being read and the event being gathered.
+  let lineState = FIELD
+  let field = ''
+  let afterCr = false
+  let eventHead = ''
+  let eventHasData = false
+
+  const dataText = (text: string): void => {
+    usage.write(text)
+    if (eventHead.length < MAX_EVENT_HEAD_CHARS)
+      eventHead += text.slice(0, MAX_EVENT_HEAD_CHARS - eventHead.length)
   }
 
-  const onEvent = (data: string, nowMs: number) => {
-    if (isContentEvent(api, data)) {
+  const startDataLine = (): void => {
+    // The data of an event's lines is joined with a line feed.
+    if (eventHasData) dataText('\n')
+    eventHasData = true
+  }
+
+  /** Part of the current line, with no line end in it. */
+  const lineText = (text: string, from: number, to: number): void => {
+    let i = from
+    if (lineState === FIELD) {
+      const colon = text.indexOf(':', i)
+      const end = colon === -1 || colon > to ? to : colon
+      field += text.slice(i, Math.min(end, i + MAX_FIELD_CHARS + 1))
+      if (end === to) {
+        if (field.length > MAX_FIELD_CHARS) lineState = IGNORED
+        return
+      }
+      lineState = field === 'data' ? VALUE_START : IGNORED
+      if (lineState === VALUE_START) startDataLine()
+      i = end + 1
+    }
+    if (lineState === VALUE_START && i < to) {
+      if (text.charCodeAt(i) === 0x20) i++
+      lineState = DATA
+    }
+    if (lineState === DATA && i < to) dataText(text.slice(i, to))
+  }
+
+  const lineEnd = (nowMs: number): void => {
+    if (lineState === FIELD) {
+      if (field === '') dispatch(nowMs)
+      else if (field === 'data') startDataLine()
+    }
+    lineState = FIELD
+    field = ''
+  }
+
+  const dispatch = (nowMs: number): void => {
+    if (eventHasData && isContentEvent(api, eventHead)) {
       contentEvents++
       firstTokenAtMs ??= nowMs
       lastTokenAtMs = nowMs
     }
-    if (data.includes('"usage"') || data.includes('_tokens"')) {
-      try {
-        readUsage(JSON.parse(data))
-      } catch {
-        // Not JSON (e.g. [DONE]) or truncated: usage is simply not learned from this event.
+    eventHead = ''
+    eventHasData = false
+    usage.reset()
+  }
+
+  const sse = (text: string, nowMs: number): void => {
+    let i = 0
+    // A CR that ended the last chunk and an LF that starts this one are one line end.
+    if (afterCr && text.charCodeAt(0) === 0x0a) i = 1
+    afterCr = false
+    while (i < text.length) {
+      const lf = text.indexOf('\n', i)
+      const cr = text.indexOf('\r', i)
+      const end = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf)
+      if (end === -1) {
+        lineText(text, i, text.length)
+        return
+      }
+      lineText(text, i, end)
+      lineEnd(nowMs)
+      i = end + 1
+      if (text.charCodeAt(end) === 0x0d) {
+        if (i === text.length) afterCr = true
+        else if (text.charCodeAt(i) === 0x0a) i++
       }
     }
   }
@@ -74,59 +155,93 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
       return firstTokenAtMs
     },
     onChunk(chunk, nowMs) {
-      const text = chunk.toString('utf8')
-      if (!streaming) {
-        firstTokenAtMs ??= nowMs
-        lastTokenAtMs = nowMs
-        if (body.length < MAX_BODY_CHARS) body += text
-        return
-      }
-      let buffer = carry + text
-      let end = buffer.indexOf('\n\n')
-      while (end !== -1) {
-        const event = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        for (const line of event.split('\n')) {
-          if (line.startsWith('data:'))
-            onEvent(line.slice(line.charCodeAt(5) === 32 ? 6 : 5), nowMs)
-        }
-        end = buffer.indexOf('\n\n')
-      }
-      carry = buffer.length > MAX_CARRY_CHARS ? '' : buffer
+      const text = decoder.write(chunk)
+      if (streaming) return sse(text, nowMs)
+      firstTokenAtMs ??= nowMs
+      lastTokenAtMs = nowMs
+      sawBody ||= chunk.length > 0
+      usage.write(text)
     },
     finish() {
-      if (!streaming && body !== '') {
-        contentEvents = 1
-        try {
-          readUsage(JSON.parse(body))
-        } catch {
-          // An unparsable body teaches nothing about usage.
-        }
-      }
+      if (!streaming && sawBody) contentEvents = 1
+      const promptTokens =
+        inputTokens === undefined &&
+        cacheReadTokens === undefined &&
+        cacheCreationTokens === undefined
+          ? undefined
+          : (inputTokens ?? 0) + (cacheReadTokens ?? 0) + (cacheCreationTokens ?? 0)
       return {
         firstTokenAtMs,
         lastTokenAtMs,
         contentEvents,
         usage:
-          promptTokens !== undefined || completionTokens !== undefined
-            ? { promptTokens: promptTokens ?? 0, completionTokens: completionTokens ?? 0 }
+          promptTokens !== undefined || outputTokens !== undefined
+            ? { promptTokens: promptTokens ?? 0, completionTokens: outputTokens ?? 0 }
             : undefined,
       }
     },
   }
 }
 
-/** A streamed event that carries generated text (not a role prelude, not a usage-only chunk). */
+/**
+ * A streamed event that carries generated tokens: text, reasoning or a tool call's name and
+ * arguments (not a role prelude, an empty content part, a usage-only chunk or `[DONE]`).
+ */
 function isContentEvent(api: LlmApi, data: string): boolean {
-  if (api === 'anthropic.messages')
-    return data.includes('"content_block_delta"') && !data.includes('"text":""')
-  for (const marker of ['"content":"', '"text":"', '"delta":"']) {
-    let at = data.indexOf(marker)
-    while (at !== -1) {
-      const next = data.charCodeAt(at + marker.length)
-      if (!Number.isNaN(next) && next !== 0x22) return true
-      at = data.indexOf(marker, at + marker.length)
+  if (api === 'anthropic.messages') {
+    return (
+      data.includes('"content_block_delta"') &&
+      (hasText(data, '"text"') || hasText(data, '"partial_json"') || hasText(data, '"thinking"'))
+    )
+  }
+  if (api === 'openai.responses') {
+    // Every generated-token event of the Responses API is a `*.delta` with a string `delta`; the
+    // `*.done` and `response.completed` events repeat text already counted.
+    return data.includes('.delta"') && hasText(data, '"delta"')
+  }
+  return (
+    hasText(data, '"content"') ||
+    hasText(data, '"text"') ||
+    hasText(data, '"reasoning_content"') ||
+    hasText(data, '"reasoning"') ||
+    hasText(data, '"refusal"') ||
+    hasToolCall(data)
+  )
+}
+
+/** `key` is followed by a non-empty string value (JSON whitespace allowed around the colon). */
+function hasText(data: string, key: string): boolean {
+  for (let at = data.indexOf(key); at !== -1; at = data.indexOf(key, at + key.length)) {
+    const value = valueStart(data, at + key.length)
+    if (data.charCodeAt(value) === 0x22 && value + 1 < data.length) {
+      if (data.charCodeAt(value + 1) !== 0x22) return true
     }
   }
   return false
+}
+
+/** An OpenAI tool-call delta: the model has generated at least the function's name. */
+function hasToolCall(data: string): boolean {
+  const key = '"tool_calls"'
+  for (let at = data.indexOf(key); at !== -1; at = data.indexOf(key, at + key.length)) {
+    const list = valueStart(data, at + key.length)
+    if (data.charCodeAt(list) === 0x5b && data.charCodeAt(skipSpace(data, list + 1)) === 0x7b)
+      return true
+  }
+  return false
+}
+
+/** Where the value after a key starts, or -1 when no colon follows it. */
+function valueStart(data: string, afterKey: number): number {
+  const colon = skipSpace(data, afterKey)
+  return data.charCodeAt(colon) === 0x3a ? skipSpace(data, colon + 1) : -1
+}
+
+function skipSpace(data: string, from: number): number {
+  let i = from
+  for (;;) {
+    const code = data.charCodeAt(i)
+    if (code !== 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) return i
+    i++
+  }
 }

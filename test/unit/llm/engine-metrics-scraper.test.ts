@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { createEngineMetricsScraper } from '../../../src/llm/engine-metrics-scraper.ts'
@@ -12,25 +12,83 @@ vllm:kv_cache_usage_perc{engine="0"} 0.25
 vllm:cache_config_info{block_size="16",engine="0",num_gpu_blocks="1000"} 1
 `
 
+interface TestServer {
+  readonly origin: string
+  /** Requests received so far. */
+  requests: number
+  /** Requests whose connection the client closed before the response ended. */
+  abandoned: number
+  close(): Promise<void>
+}
+
+async function serve(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<TestServer> {
+  const server: Server = createServer((req, res) => {
+    state.requests++
+    res.on('close', () => {
+      if (!res.writableFinished) state.abandoned++
+    })
+    handle(req, res)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const state: TestServer = {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: 0,
+    abandoned: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+  return state
+}
+
+/** Waits (on real time) until `condition` holds; fails after a generous bound. */
+async function eventually(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (condition()) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  assert.fail(`never: ${what}`)
+}
+
+/** Answers with headers and then a comment line every 50 ms, never ending. */
+function trickle(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/plain' })
+  const timer = setInterval(() => res.write('# still here\n'), 50)
+  res.on('close', () => clearInterval(timer))
+}
+
 describe('engine metrics scraper', () => {
-  let server: Server
-  let origin = ''
   let status = 200
+  let good: TestServer
+  let slow: TestServer
+  let big: TestServer
   before(async () => {
-    server = createServer((req, res) => {
+    good = await serve((req, res) => {
       res.writeHead(req.url === '/metrics' ? status : 404, { 'content-type': 'text/plain' })
       res.end(METRICS)
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    slow = await serve(trickle)
+    // Well-formed metrics padded past the cap, streamed without a content-length.
+    big = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write(METRICS)
+      for (let i = 0; i < 64; i++) res.write(`# ${'x'.repeat(1022)}\n`)
+      res.end()
+    })
   })
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  after(async () => {
+    await Promise.all([good.close(), slow.close(), big.close()])
+  })
 
   it('reads a real /metrics, ages it out, and keeps the KV layout after it goes stale', async () => {
     status = 200
     const clock = createManualClock()
     const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })
-    scraper.setTargets([{ id: 'a', origin }])
+    scraper.setTargets([{ id: 'a', origin: good.origin }])
     await scraper.scrapeNow()
     assert.equal(scraper.get('a')?.running, 3)
     assert.equal(scraper.get('a')?.waiting, 2)
@@ -45,6 +103,88 @@ describe('engine metrics scraper', () => {
 
     scraper.setTargets([])
     assert.equal(scraper.kvLayout('a'), undefined, 'a removed target forgets its layout')
+    scraper.close()
+    status = 200
+  })
+
+  it('keeps scraping the other targets on time while one is slow, and gives the slow one up at its deadline', async () => {
+    const clock = createManualClock()
+    const scraper = createEngineMetricsScraper(
+      { intervalMs: 1000, staleAfterMs: 10_000, timeoutMs: 5000 },
+      { clock },
+    )
+    const goodBefore = good.requests
+    const slowBefore = slow.requests
+    scraper.setTargets([
+      { id: 'good', origin: good.origin },
+      { id: 'slow', origin: slow.origin },
+    ])
+    await eventually(() => scraper.get('good') !== undefined, 'first reading')
+    await eventually(() => slow.requests === slowBefore + 1, 'the slow target asked')
+    for (let round = 1; round <= 3; round++) {
+      clock.advance(1000)
+      await eventually(() => good.requests === goodBefore + 1 + round, `round ${round}`)
+      await eventually(() => scraper.get('good')?.atMs === clock.now(), `reading ${round}`)
+    }
+    assert.equal(slow.requests, slowBefore + 1, 'a target still being read is not asked again')
+    assert.equal(slow.abandoned, 0)
+    clock.advance(2000)
+    await eventually(() => slow.abandoned === 1, 'the slow scrape abandoned at its deadline')
+    assert.equal(scraper.get('slow'), undefined)
+    scraper.close()
+  })
+
+  it('close() abandons the scrapes in flight', async () => {
+    const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock: createManualClock() })
+    const before = slow.abandoned
+    const asked = slow.requests
+    scraper.setTargets([{ id: 'slow', origin: slow.origin }])
+    await eventually(() => slow.requests === asked + 1, 'the slow target asked')
+    scraper.close()
+    await eventually(() => slow.abandoned === before + 1, 'the scrape abandoned on close')
+  })
+
+  it('abandons a body over maxBodyBytes', async () => {
+    const scraper = createEngineMetricsScraper(
+      { intervalMs: 1000, maxBodyBytes: 16 * 1024 },
+      { clock: createManualClock() },
+    )
+    scraper.setTargets([
+      { id: 'big', origin: big.origin },
+      { id: 'good', origin: good.origin },
+    ])
+    await scraper.scrapeNow()
+    assert.equal(scraper.get('big'), undefined)
+    assert.equal(scraper.get('good')?.running, 3)
+    scraper.close()
+  })
+
+  it('applies a new interval and staleness on reconfigure, keeping what it read', async () => {
+    const clock = createManualClock()
+    const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })
+    scraper.setTargets([{ id: 'a', origin: good.origin }])
+    await scraper.scrapeNow()
+    const asked = good.requests
+    scraper.configure({ intervalMs: 5000, staleAfterMs: 500 })
+    assert.equal(scraper.kvLayout('a')?.numGpuBlocks, 1000)
+    clock.advance(1000)
+    assert.equal(scraper.get('a'), undefined, 'stale after the new 500 ms')
+    await scraper.scrapeNow()
+    assert.equal(good.requests, asked + 1, 'only the explicit scrape: the 1 s tick is gone')
+    clock.advance(4000)
+    await eventually(() => good.requests === asked + 2, 'the tick at the new 5 s interval')
+    scraper.close()
+  })
+
+  it('forgets what it read for an id that now names another server', async () => {
+    const clock = createManualClock()
+    const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })
+    scraper.setTargets([{ id: 'a', origin: good.origin }])
+    await scraper.scrapeNow()
+    assert.ok(scraper.get('a'))
+    scraper.setTargets([{ id: 'a', origin: slow.origin }])
+    assert.equal(scraper.get('a'), undefined)
+    assert.equal(scraper.kvLayout('a'), undefined)
     scraper.close()
   })
 })

@@ -143,9 +143,33 @@ describe('prompt token counter', () => {
     const counter = createPromptTokenCounter({ maxModels: 4 })
     for (let i = 0; i < 100; i++) counter.observe('first', 2_000, 1_000)
     assert.ok(counter.charsPerToken('first') < 2.2)
-    for (let m = 0; m < 50; m++) counter.observe(`model-${m}`, 4_000, 1_000)
+    for (let m = 0; m < 50; m++) {
+      for (let i = 0; i < 8; i++) counter.observe(`model-${m}`, 4_000, 1_000)
+    }
     assert.ok(counter.trackedModels <= 4)
     assert.equal(counter.charsPerToken('first'), 4)
+  })
+
+  it('keeps a model’s learned ratio through a flood of one-off model names', () => {
+    const counter = createPromptTokenCounter()
+    for (let i = 0; i < 200; i++) counter.observe('qwen', 10_000, 5_000)
+    const learned = counter.charsPerToken('qwen')
+    assert.ok(learned < 2.1, `${learned}`)
+    // With a wildcard model, each request may name a new model.
+    for (let i = 0; i < 2_000; i++) {
+      counter.count(`made-up-${i}`, 'hello')
+      counter.observe(`made-up-${i}`, 10, 5)
+    }
+    assert.equal(counter.charsPerToken('qwen'), learned)
+    assert.ok(counter.trackedModels <= 256)
+    assert.equal(counter.count('qwen', 'x'.repeat(1000)), Math.ceil(1000 / learned))
+  })
+
+  it('keeps no state for a model it only counted', () => {
+    const counter = createPromptTokenCounter()
+    for (let i = 0; i < 1_000; i++) counter.count(`made-up-${i}`, 'hello world')
+    assert.equal(counter.trackedModels, 0)
+    assert.equal(counter.count('made-up-1', 'x'.repeat(400)), 100)
   })
 
   it('samples long prompts at most maxExactChars and stays within a few percent', () => {

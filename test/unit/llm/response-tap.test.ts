@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import type { LlmApi } from '../../../src/llm/llm-request.ts'
 import { createResponseTap } from '../../../src/llm/response-tap.ts'
 
 const sse = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`
@@ -62,6 +63,281 @@ describe('response tap', () => {
       lastTokenAtMs: 101,
       contentEvents: 1,
       usage: { promptTokens: 5, completionTokens: 9 },
+    })
+  })
+
+  describe('SSE framing', () => {
+    const events = [
+      'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}',
+      'data: {"choices":[{"delta":{"content":"Hi"}}]}',
+      'data: {"choices":[{"delta":{"content":"!"}}]}',
+      'data: {"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2}}',
+      'data: [DONE]',
+    ]
+    for (const [name, eol] of [
+      ['LF', '\n'],
+      ['CRLF (sse-starlette)', '\r\n'],
+      ['CR', '\r'],
+    ] as const) {
+      test(`reads events whose lines end with ${name}, in one chunk or one character at a time`, () => {
+        const stream = events.map((e) => e + eol + eol).join('')
+        const whole = createResponseTap('openai.chat', true)
+        whole.onChunk(Buffer.from(stream), 5)
+        const bytewise = createResponseTap('openai.chat', true)
+        for (let i = 0; i < stream.length; i++) bytewise.onChunk(Buffer.from(stream[i]!), i)
+        for (const tap of [whole, bytewise]) {
+          const result = tap.finish()
+          assert.equal(result.contentEvents, 2)
+          assert.deepEqual(result.usage, { promptTokens: 10, completionTokens: 2 })
+        }
+      })
+    }
+
+    test('a CRLF split across chunks is one line end, not an empty line that ends the event', () => {
+      const tap = createResponseTap('openai.chat', true)
+      // One event in two data lines, joined by a line feed: only whole is it a content event.
+      tap.onChunk(Buffer.from('data: {"choices":[{"delta":{"content"\r'), 1)
+      tap.onChunk(Buffer.from('\ndata: :"x"}}]}\r'), 2)
+      assert.equal(tap.firstTokenAtMs, undefined)
+      tap.onChunk(Buffer.from('\n\r\n'), 3)
+      assert.equal(tap.firstTokenAtMs, 3)
+      assert.equal(tap.finish().contentEvents, 1)
+    })
+
+    test('ignores comments, event names and other fields, and the space after the colon is optional', () => {
+      const tap = createResponseTap('openai.chat', true)
+      tap.onChunk(Buffer.from(': keep-alive\n\nevent: x\nid: 1\nretry: 5\n\n'), 1)
+      assert.equal(tap.firstTokenAtMs, undefined)
+      tap.onChunk(Buffer.from('data:{"choices":[{"delta":{"content":"a"}}]}\n\n'), 2)
+      assert.equal(tap.firstTokenAtMs, 2)
+    })
+
+    test('reads JSON written with spaces after colons (Python json.dumps)', () => {
+      const tap = createResponseTap('openai.chat', true)
+      tap.onChunk(Buffer.from('data: {"choices": [{"delta": {"content": ""}}]}\r\n\r\n'), 1)
+      tap.onChunk(Buffer.from('data: {"choices": [{"delta": {"content": "x"}}]}\r\n\r\n'), 2)
+      tap.onChunk(
+        Buffer.from(
+          'data: {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 1}}\r\n\r\n',
+        ),
+        3,
+      )
+      assert.deepEqual(tap.finish(), {
+        firstTokenAtMs: 2,
+        lastTokenAtMs: 2,
+        contentEvents: 1,
+        usage: { promptTokens: 4, completionTokens: 1 },
+      })
+    })
+  })
+
+  describe('generated tokens other than text count as the first token', () => {
+    const cases: [string, LlmApi, string[]][] = [
+      [
+        'an OpenAI tool-call-only stream',
+        'openai.chat',
+        [
+          '{"choices":[{"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":""}}]}}]}',
+          '{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\":1}"}}]}}]}',
+        ],
+      ],
+      [
+        'vLLM / DeepSeek reasoning_content',
+        'openai.chat',
+        [
+          '{"choices":[{"delta":{"reasoning_content":"Let"}}]}',
+          '{"choices":[{"delta":{"reasoning_content":" me"}}]}',
+        ],
+      ],
+      [
+        'a reasoning field',
+        'openai.chat',
+        [
+          '{"choices":[{"delta":{"reasoning":"Let"}}]}',
+          '{"choices":[{"delta":{"reasoning":" me"}}]}',
+        ],
+      ],
+      [
+        'Anthropic input_json_delta',
+        'anthropic.messages',
+        [
+          '{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"a"}}',
+          '{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\\":1}"}}',
+        ],
+      ],
+      [
+        'Anthropic thinking_delta',
+        'anthropic.messages',
+        [
+          '{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let"}}',
+          '{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":" me"}}',
+        ],
+      ],
+      [
+        'Responses API function-call arguments',
+        'openai.responses',
+        [
+          '{"type":"response.function_call_arguments.delta","item_id":"fc","output_index":0,"delta":"{\\"a"}',
+          '{"type":"response.function_call_arguments.delta","item_id":"fc","output_index":0,"delta":"\\":1}"}',
+        ],
+      ],
+    ]
+    for (const [name, api, data] of cases) {
+      test(name, () => {
+        const tap = createResponseTap(api, true)
+        for (const [i, d] of data.entries()) {
+          tap.onChunk(Buffer.from(`data: ${d}\n\n`), 10 + i)
+          if (i === 0) assert.equal(tap.firstTokenAtMs, 10)
+        }
+        const result = tap.finish()
+        assert.equal(result.contentEvents, 2)
+        assert.equal(result.lastTokenAtMs, 11)
+      })
+    }
+
+    test('empty deltas, block starts and signatures are not tokens', () => {
+      const tap = createResponseTap('anthropic.messages', true)
+      for (const d of [
+        '{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}',
+        '{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}',
+        '{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}',
+        '{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":""}}',
+      ])
+        tap.onChunk(Buffer.from(`data: ${d}\n\n`), 1)
+      assert.equal(tap.finish().contentEvents, 0)
+    })
+  })
+
+  describe('usage', () => {
+    test('an Anthropic prompt is input_tokens plus cache reads and writes, streamed', () => {
+      const tap = createResponseTap('anthropic.messages', true)
+      const start = {
+        type: 'message_start',
+        message: {
+          usage: {
+            input_tokens: 4,
+            cache_read_input_tokens: 9000,
+            cache_creation_input_tokens: 300,
+            output_tokens: 1,
+          },
+        },
+      }
+      tap.onChunk(Buffer.from(`event: message_start\n${sse(start)}`), 1)
+      tap.onChunk(
+        Buffer.from(
+          `event: message_delta\n${sse({ type: 'message_delta', usage: { output_tokens: 12 } })}`,
+        ),
+        2,
+      )
+      assert.deepEqual(tap.finish().usage, { promptTokens: 9304, completionTokens: 12 })
+    })
+
+    test('an Anthropic prompt is input_tokens plus cache reads and writes, in a body', () => {
+      const tap = createResponseTap('anthropic.messages', false)
+      const body = {
+        type: 'message',
+        content: [{ type: 'text', text: 'hi' }],
+        usage: {
+          input_tokens: 4,
+          cache_read_input_tokens: 9000,
+          cache_creation_input_tokens: 0,
+          output_tokens: 12,
+        },
+      }
+      tap.onChunk(Buffer.from(JSON.stringify(body)), 1)
+      assert.deepEqual(tap.finish().usage, { promptTokens: 9004, completionTokens: 12 })
+    })
+
+    test('OpenAI cached tokens are a share of prompt_tokens, not added to it', () => {
+      const tap = createResponseTap('openai.chat', false)
+      const usage = {
+        prompt_tokens: 2000,
+        completion_tokens: 5,
+        prompt_tokens_details: { cached_tokens: 1920 },
+      }
+      tap.onChunk(Buffer.from(JSON.stringify({ choices: [], usage })), 1)
+      assert.deepEqual(tap.finish().usage, { promptTokens: 2000, completionTokens: 5 })
+    })
+
+    test('reads a streamed Responses API usage from response.completed', () => {
+      const tap = createResponseTap('openai.responses', true)
+      const output = [{ type: 'message', content: [{ type: 'output_text', text: 'Hi' }] }]
+      tap.onChunk(
+        Buffer.from(
+          `event: response.created\n${sse({ type: 'response.created', response: { id: 'r', usage: null } })}`,
+        ),
+        1,
+      )
+      tap.onChunk(
+        Buffer.from(
+          `event: response.output_text.delta\n${sse({ type: 'response.output_text.delta', delta: 'Hi' })}`,
+        ),
+        2,
+      )
+      tap.onChunk(
+        Buffer.from(
+          `event: response.output_text.done\n${sse({ type: 'response.output_text.done', text: 'Hi' })}`,
+        ),
+        3,
+      )
+      const completed = {
+        type: 'response.completed',
+        response: {
+          id: 'r',
+          output,
+          usage: { input_tokens: 1200, output_tokens: 57, total_tokens: 1257 },
+        },
+      }
+      tap.onChunk(Buffer.from(`event: response.completed\n${sse(completed)}`), 4)
+      assert.deepEqual(tap.finish(), {
+        firstTokenAtMs: 2,
+        lastTokenAtMs: 2,
+        contentEvents: 1,
+        usage: { promptTokens: 1200, completionTokens: 57 },
+      })
+    })
+
+    test('reads a Responses API body', () => {
+      const tap = createResponseTap('openai.responses', false)
+      const body = { id: 'r', output: [], usage: { input_tokens: 30, output_tokens: 7 } }
+      tap.onChunk(Buffer.from(JSON.stringify(body)), 1)
+      assert.deepEqual(tap.finish().usage, { promptTokens: 30, completionTokens: 7 })
+    })
+
+    test('reads usage at the end of a body far larger than any buffer', () => {
+      const tap = createResponseTap('openai.embeddings', false)
+      const embedding = Array.from({ length: 1536 }, () => 0.0123456789)
+      const data = Array.from({ length: 64 }, (_, index) => ({
+        object: 'embedding',
+        index,
+        embedding,
+      }))
+      const body = JSON.stringify({
+        object: 'list',
+        data,
+        model: 'e',
+        usage: { prompt_tokens: 5000, total_tokens: 5000 },
+      })
+      assert.ok(body.length > 1 << 20)
+      for (let i = 0; i < body.length; i += 65_536)
+        tap.onChunk(Buffer.from(body.slice(i, i + 65_536)), i)
+      assert.deepEqual(tap.finish().usage, { promptTokens: 5000, completionTokens: 0 })
+    })
+
+    test('reads usage from a streamed event far larger than any buffer', () => {
+      const tap = createResponseTap('openai.responses', true)
+      const text = 'x'.repeat(2 << 20)
+      const completed = {
+        type: 'response.completed',
+        response: {
+          output: [{ content: [{ text }] }],
+          usage: { input_tokens: 9, output_tokens: 8 },
+        },
+      }
+      const stream = sse(completed)
+      for (let i = 0; i < stream.length; i += 65_536)
+        tap.onChunk(Buffer.from(stream.slice(i, i + 65_536)), 1)
+      assert.deepEqual(tap.finish().usage, { promptTokens: 9, completionTokens: 8 })
     })
   })
 })

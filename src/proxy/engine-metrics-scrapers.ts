@@ -1,0 +1,91 @@
+import { findPicker } from '../balancer/picker-registry.ts'
+import type { UpstreamConfig } from '../config/schema.ts'
+import {
+  createEngineMetricsScraper,
+  type EngineMetricsScraper,
+  type EngineMetricsScraperOptions,
+} from '../llm/engine-metrics-scraper.ts'
+import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
+import type { Clock } from '../util/clock.ts'
+import type { UpstreamRuntime } from './proxy-runtime.ts'
+
+/** One instance's engine-metrics scrapers, one per upstream whose config or policy wants them. */
+export interface EngineMetricsScrapers {
+  /**
+   * An upstream's engine metrics, for its group to keep for as long as it lives: it reads through
+   * to whichever scraper the upstream has now, so a reload that switches scraping on (a policy
+   * that uses it) or off reaches the group's picker. Unknown while none runs.
+   */
+  sourceFor(upstream: string): EngineMetricsSource
+  /**
+   * Matches the running scrapers to a config snapshot's upstreams: starts the missing ones,
+   * applies new settings and endpoints to the rest, and closes those no longer wanted.
+   */
+  sync(upstreams: ReadonlyMap<string, UpstreamRuntime>): void
+  close(): void
+}
+
+export interface EngineMetricsScrapersDeps {
+  readonly clock: Clock
+  /** Tests swap it; default `createEngineMetricsScraper`. */
+  readonly createScraper?: (
+    options: EngineMetricsScraperOptions,
+    deps: { readonly clock: Clock },
+  ) => EngineMetricsScraper
+}
+
+export function createEngineMetricsScrapers(
+  deps: EngineMetricsScrapersDeps,
+): EngineMetricsScrapers {
+  const createScraper = deps.createScraper ?? createEngineMetricsScraper
+  const scrapers = new Map<string, EngineMetricsScraper>()
+  const sources = new Map<string, EngineMetricsSource>()
+  return {
+    sourceFor(upstream) {
+      let source = sources.get(upstream)
+      if (!source) {
+        source = {
+          get: (endpointId) => scrapers.get(upstream)?.get(endpointId),
+          kvLayout: (endpointId) => scrapers.get(upstream)?.kvLayout(endpointId),
+        }
+        sources.set(upstream, source)
+      }
+      return source
+    },
+    sync(upstreams) {
+      for (const [name, scraper] of scrapers) {
+        const upstream = upstreams.get(name)
+        if (upstream && scrapeOptionsOf(upstream.group.config)) continue
+        scraper.close()
+        scrapers.delete(name)
+      }
+      for (const name of sources.keys()) if (!upstreams.has(name)) sources.delete(name)
+      for (const [name, upstream] of upstreams) {
+        const options = scrapeOptionsOf(upstream.group.config)
+        if (!options) continue
+        let scraper = scrapers.get(name)
+        if (scraper) {
+          scraper.configure(options)
+        } else {
+          scraper = createScraper(options, { clock: deps.clock })
+          scrapers.set(name, scraper)
+        }
+        scraper.setTargets(
+          upstream.group.endpoints().map((e) => ({ id: e.id, origin: e.spec.origin })),
+        )
+      }
+    },
+    close() {
+      for (const scraper of scrapers.values()) scraper.close()
+      scrapers.clear()
+    },
+  }
+}
+
+/** How an upstream's engines are scraped, when its config or its policy wants their metrics. */
+export function scrapeOptionsOf(upstream: UpstreamConfig): EngineMetricsScraperOptions | undefined {
+  const wanted: { scrapeIntervalMs?: number; staleAfterMs?: number | undefined } | undefined =
+    upstream.engineMetrics ?? (findPicker(upstream.policy)?.usesEngineMetrics ? {} : undefined)
+  if (!wanted) return undefined
+  return { intervalMs: wanted.scrapeIntervalMs ?? 1000, staleAfterMs: wanted.staleAfterMs }
+}

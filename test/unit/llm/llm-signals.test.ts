@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { LlmRequest } from '../../../src/llm/llm-request.ts'
+import { createLlmSignals } from '../../../src/llm/llm-signals.ts'
+import { createResponseTap, type TapResult } from '../../../src/llm/response-tap.ts'
+import { Endpoint } from '../../../src/upstream/endpoint.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+
+const llm = (stream: boolean): LlmRequest => ({
+  api: 'openai.chat',
+  model: 'm',
+  servedModel: 'm',
+  stream,
+  maxTokens: 300,
+  promptText: 'x'.repeat(8000),
+  promptTokens: 2000,
+  sessionKey: undefined,
+  routeKey: 'r',
+})
+
+function setup() {
+  const clock = createManualClock()
+  const signals = createLlmSignals({ clock })
+  const endpoint = new Endpoint(
+    { id: 'a', url: 'http://a', origin: 'http://a', weight: 1 },
+    { clock },
+  )
+  // A 2,000-token prompt prefilled in 100 ms, then 300 tokens at 20 ms each: 6.1 s in all.
+  const observe = (stream: boolean, tap: TapResult) =>
+    signals.observe({
+      endpoint,
+      llm: llm(stream),
+      ok: true,
+      sentAtMs: 0,
+      prefillAheadTokens: 0,
+      prefillTokens: 2000,
+      tap,
+    })
+  return { signals, observe }
+}
+
+const usage = { promptTokens: 2000, completionTokens: 300 }
+
+describe('llm signals', () => {
+  test('a streamed first token is a TTFT sample for capacity learning', () => {
+    const { signals, observe } = setup()
+    observe(true, { firstTokenAtMs: 100, lastTokenAtMs: 6080, contentEvents: 300, usage })
+    assert.equal(signals.capacity.get('a').samples, 1)
+  })
+
+  test('a complete body, which comes after the whole generation, is no TTFT sample', () => {
+    const { signals, observe } = setup()
+    const tap = createResponseTap('openai.chat', false)
+    tap.onChunk(
+      Buffer.from(
+        '{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":2000,"completion_tokens":300}}',
+      ),
+      6100,
+    )
+    observe(false, tap.finish())
+    assert.equal(signals.capacity.get('a').samples, 0)
+    assert.equal(signals.capacity.get('a').prefillTokensPerSec, 10_000)
+  })
+
+  test('a stream that arrived all at once (buffered on the way) is no TTFT sample', () => {
+    const { signals, observe } = setup()
+    observe(true, { firstTokenAtMs: 6100, lastTokenAtMs: 6100, contentEvents: 300, usage })
+    assert.equal(signals.capacity.get('a').samples, 0)
+  })
+})
