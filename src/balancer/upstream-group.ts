@@ -58,10 +58,15 @@ export function createUpstreamGroup(
     const next = new Map<string, Endpoint>()
     all = specs.map((spec) => {
       const existing = byId.get(spec.id)
-      const endpoint =
-        existing && existing.spec.url === spec.url && existing.spec.weight === spec.weight
-          ? existing
-          : new Endpoint(spec, endpointDeps)
+      // Same server: the same object, so its in-flight accounting and the leases that will end
+      // it carry over; a new weight is applied in place (the new snapshot makes pickers see it).
+      let endpoint: Endpoint
+      if (existing && existing.spec.url === spec.url) {
+        existing.setWeight(spec.weight)
+        endpoint = existing
+      } else {
+        endpoint = new Endpoint(spec, endpointDeps)
+      }
       next.set(spec.id, endpoint)
       return endpoint
     })

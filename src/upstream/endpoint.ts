@@ -64,7 +64,7 @@ export interface EndpointOptions {
  * It owns no sockets; connection pools are keyed by `spec.origin`.
  */
 export class Endpoint {
-  readonly spec: EndpointSpec
+  #spec: EndpointSpec
   #clock: Clock
   #decayMs: number
   #inflight = 0
@@ -81,18 +81,31 @@ export class Endpoint {
   #onEligibilityChange: (() => void) | undefined
 
   constructor(spec: EndpointSpec, deps: EndpointDeps, options: EndpointOptions = {}) {
-    this.spec = spec
+    this.#spec = spec
     this.#clock = deps.clock
     this.#onEligibilityChange = deps.onEligibilityChange
     this.#decayMs = options.latencyDecayMs ?? 10_000
   }
 
+  get spec(): EndpointSpec {
+    return this.#spec
+  }
+
   get id(): string {
-    return this.spec.id
+    return this.#spec.id
   }
 
   get weight(): number {
-    return this.spec.weight
+    return this.#spec.weight
+  }
+
+  /**
+   * A reload that changes only the weight keeps this endpoint, so the work in flight on it (and
+   * the leases that will end it) stays counted. The owning group rebuilds its snapshot.
+   */
+  setWeight(weight: number): void {
+    if (this.#spec.weight === weight) return
+    this.#spec = { ...this.#spec, weight }
   }
 
   get enabled(): boolean {

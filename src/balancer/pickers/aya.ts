@@ -13,6 +13,7 @@ import { hashText53 } from '../../util/text-hash.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
 import { createLeastRequestPicker } from './least-request.ts'
+import { createPerModelState } from './per-model-state.ts'
 
 export const ayaOptionsSchema = z
   .object({
@@ -127,21 +128,47 @@ interface Scored {
 /** Weight of one request in the model's running characters-per-token ratio. */
 const CHARS_PER_TOKEN_SMOOTHING = 0.01
 
+/**
+ * Blocks the index holds per endpoint only because an attempt placed there failed, remembered
+ * until a pick places them there again; beyond this many per endpoint the oldest are forgotten.
+ */
+const MAX_RETRACTED_PER_ENDPOINT = 4096
+
+/** What the picker keeps per served model. */
+interface ModelState {
+  readonly index: PrefixBlockIndex
+  /** The model's running characters-per-token ratio; undefined before its first placement. */
+  charsPerToken: number | undefined
+}
+
 /** What stays true of a request while it waits: see `memos` in `createAyaPicker`. */
 interface RequestMemo {
   readonly hashes: number[]
   readonly sessionKey: number | undefined
   /** Predicted when the request was first scored; a request waiting in the queue keeps it. */
   readonly predictedOutput: number
-  /** Per endpoint: the index version the match was taken at, and the match (made on first use). */
+  /** The request's model's state, looked up (and counted as a use) once per request. */
+  readonly model: ModelState
+  /**
+   * Per endpoint: the index version the match was taken at, and the match (made on first use);
+   * all of it is retaken when `retractions` moves.
+   */
   matched:
-    | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
+    | {
+        readonly versions: Map<string, number>
+        readonly blocks: Map<string, number>
+        retractions: number
+      }
     | undefined
+  /** Where the last attempt was placed, and the first block its insert added there. */
+  placedOn: string | undefined
+  placedFirstNewHash: number
 }
 
 /** What scoring learned about the request itself. */
 interface RequestFacts {
   hashes: readonly number[]
+  model: ModelState
   index: PrefixBlockIndex
   /** The request's session, scoped to its model and route, when it named one and sessions are on. */
   sessionKey: number | undefined
@@ -178,7 +205,7 @@ interface RequestFacts {
  * picture (the larger of router-side and reported usage); stale ones count as unknown, never idle.
  */
 export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
-  const indexes = new Map<string, PrefixBlockIndex>()
+  const models = createPerModelState<ModelState>()
   const sessions = options.sessionAffinity
     ? createSessionTable({ maxSessions: options.maxSessions })
     : undefined
@@ -199,31 +226,52 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const sloHints = new WeakMap<PickContext, number>()
   const placements = new WeakMap<PickContext, { endpoint: Endpoint; cost: LeaseCost }>()
 
-  const indexFor = (model: string) => {
-    let index = indexes.get(model)
-    if (!index) {
-      index = createPrefixBlockIndex({
-        defaultCapacityBlocks: 1,
-        evictTailFirst: true,
-        resizeOnCapacityChange: true,
-      })
-      indexes.set(model, index)
-    }
-    return index
-  }
+  const newModelState = (): ModelState => ({
+    index: createPrefixBlockIndex({
+      defaultCapacityBlocks: 1,
+      evictTailFirst: true,
+      resizeOnCapacityChange: true,
+    }),
+    charsPerToken: undefined,
+  })
 
   // Index capacity is KV tokens in characters: sized with the model's running ratio, so one JSON
   // or CJK prompt (far fewer characters a token than prose) does not shrink the index and evict
   // blocks the engine still holds.
-  const charsPerTokenByModel = new Map<string, number>()
-  const smoothedCharsPerToken = (model: string, facts: RequestFacts): number => {
-    const before = charsPerTokenByModel.get(model)
+  const smoothedCharsPerToken = (model: ModelState, charsPerToken: number): number => {
+    const before = model.charsPerToken
     const next =
       before === undefined
-        ? facts.charsPerToken
-        : before + CHARS_PER_TOKEN_SMOOTHING * (facts.charsPerToken - before)
-    charsPerTokenByModel.set(model, next)
+        ? charsPerToken
+        : before + CHARS_PER_TOKEN_SMOOTHING * (charsPerToken - before)
+    model.charsPerToken = next
     return next
+  }
+
+  // The optimistic insert of an attempt that failed (the proxy retries elsewhere, excluding it)
+  // must not keep drawing the conversation back to the endpoint that never got the prompt. The
+  // index cannot delete, so the first block that insert added is hidden from matching there
+  // (the rest of the chain is reachable only through it) until a pick places it there again.
+  const retracted = new Map<string, Set<number>>()
+  // Moves on every change to `retracted`, so matches memoised before it are retaken.
+  let retractions = 0
+  const retract = (endpointId: string, hash: number): void => {
+    let hidden = retracted.get(endpointId)
+    if (hidden === undefined) {
+      hidden = new Set()
+      retracted.set(endpointId, hidden)
+    }
+    hidden.add(hash)
+    if (hidden.size > MAX_RETRACTED_PER_ENDPOINT) hidden.delete(hidden.values().next().value!)
+    retractions++
+  }
+  const unretract = (endpointId: string, hashes: readonly number[]): void => {
+    const hidden = retracted.get(endpointId)
+    if (hidden === undefined) return
+    let changed = false
+    for (const hash of hashes) changed = hidden.delete(hash) || changed
+    if (hidden.size === 0) retracted.delete(endpointId)
+    if (changed) retractions++
   }
 
   const kvCapacityTokens = (endpoint: Endpoint): number => {
@@ -254,7 +302,17 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     pacer,
     pick(eligible, ctx) {
       const llm = ctx.llm
-      if (!llm) return fallback.pick(eligible, ctx)
+      if (!llm) {
+        const picked = fallback.pick(eligible, ctx)
+        if (picked && ayaDecisionChannel.hasSubscribers) publishNoLlm(picked)
+        return picked
+      }
+      // A retry excludes the endpoint the last attempt went to: that attempt failed.
+      const memo = memoOf(llm)
+      if (memo.placedOn !== undefined && ctx.exclude?.has(memo.placedOn) === true) {
+        retract(memo.placedOn, memo.placedFirstNewHash)
+        memo.placedOn = undefined
+      }
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
       const chosen = choose(sloHints.get(ctx), facts.sessionEndpointId)
@@ -266,9 +324,15 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
             ? 'warm'
             : 'valve'
 
-      // Optimistic insert: the engine will hold these blocks once it prefills them.
+      // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds
+      // is remembered, to be retracted if this attempt fails.
+      const heldBlocks = matchedBlocksOf(memo, facts.index, chosen.endpoint.id)
+      memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
+      memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
+      if (retracted.size > 0) unretract(chosen.endpoint.id, facts.hashes)
       const capacityBlocks = Math.floor(
-        (kvCapacityTokens(chosen.endpoint) * smoothedCharsPerToken(llm.servedModel, facts)) /
+        (kvCapacityTokens(chosen.endpoint) *
+          smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
           options.blockChars,
       )
       facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
@@ -299,7 +363,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       return false
     },
     retain(ids) {
-      for (const index of indexes.values()) index.retainOnly(ids)
+      for (const model of models.values()) model.index.retainOnly(ids)
+      for (const id of retracted.keys()) if (!ids.has(id)) retracted.delete(id)
       pacer?.retainOnly(ids)
     },
     leaseCost(endpoint, ctx) {
@@ -329,6 +394,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         sessions && llm.sessionKey !== undefined
           ? hashText53(`${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`)
           : undefined,
+      model: models.use(llm.servedModel, newModelState),
       predictedOutput: deps.llmSignals
         ? deps.llmSignals.outputs.predict(
             { model: llm.servedModel, route: llm.routeKey },
@@ -337,6 +403,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           ).mean
         : Math.min(llm.maxTokens ?? 256, 256),
       matched: undefined,
+      placedOn: undefined,
+      placedFirstNewHash: 0,
     }
     memos.set(llm, memo)
     return memo
@@ -346,10 +414,24 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   function matchedBlocksOf(memo: RequestMemo, index: PrefixBlockIndex, endpointId: string): number {
     if (memo.hashes.length === 0) return 0
     const version = index.version(endpointId)
-    memo.matched ??= { versions: new Map(), blocks: new Map() }
+    memo.matched ??= { versions: new Map(), blocks: new Map(), retractions }
     const { versions, blocks } = memo.matched
+    if (memo.matched.retractions !== retractions) {
+      versions.clear()
+      blocks.clear()
+      memo.matched.retractions = retractions
+    }
     if (versions.get(endpointId) === version) return blocks.get(endpointId)!
-    const matched = index.matchedBlocks(endpointId, memo.hashes)
+    let matched = index.matchedBlocks(endpointId, memo.hashes)
+    const hidden = retracted.get(endpointId)
+    if (hidden !== undefined) {
+      for (let i = 0; i < matched; i++) {
+        if (hidden.has(memo.hashes[i]!)) {
+          matched = i
+          break
+        }
+      }
+    }
     versions.set(endpointId, version)
     blocks.set(endpointId, matched)
     return matched
@@ -361,7 +443,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
     const memo = memoOf(llm)
     const { hashes, sessionKey } = memo
-    const index = indexFor(llm.servedModel)
+    const index = memo.model.index
     const kvNeed = promptTokens + memo.predictedOutput
     const sessionEndpoint = sessionKey === undefined ? undefined : sessions?.get(sessionKey)
 
@@ -477,6 +559,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     }
     return {
       hashes,
+      model: memo.model,
       index,
       sessionKey,
       // Where the index sees the prompt, its hits know better; the session fills in where it sees
@@ -544,6 +627,18 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       }
     }
     return chosen
+  }
+
+  function publishNoLlm(chosen: Endpoint): void {
+    const decision: AyaDecision = {
+      policy: 'aya',
+      branch: 'no-llm',
+      chosen: chosen.id,
+      model: '',
+      promptTokens: 0,
+      candidates: [],
+    }
+    ayaDecisionChannel.publish(decision)
   }
 
   function publish(branch: AyaBranch, chosen: Scored, model: string, promptTokens: number): void {

@@ -4,6 +4,7 @@ import { pickLowest } from '../../llm/pick-best.ts'
 import type { Endpoint } from '../../upstream/endpoint.ts'
 import { isExcluded, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
+import { createPerModelState } from './per-model-state.ts'
 
 export const sglangCacheAwareOptionsSchema = z
   .object({
@@ -41,17 +42,10 @@ export function createSglangCacheAwarePicker(
   options: SglangCacheAwareOptions,
   deps: PickerDeps,
 ): Picker {
-  const trees = new Map<string, ApproxRadixTree>()
+  const trees = createPerModelState<ApproxRadixTree>()
   let lastEvictionAtMs = deps.clock.now()
-
-  const treeFor = (model: string): ApproxRadixTree => {
-    let tree = trees.get(model)
-    if (tree === undefined) {
-      tree = createApproxRadixTree({ maxCharsPerTenant: options.maxTreeChars })
-      trees.set(model, tree)
-    }
-    return tree
-  }
+  const newTree = (): ApproxRadixTree =>
+    createApproxRadixTree({ maxCharsPerTenant: options.maxTreeChars })
 
   // SGLang runs eviction on a background thread; pickers own no timers, so the first pick after
   // the interval runs the pass (the tree also evicts on its own past twice the limit).
@@ -69,7 +63,11 @@ export function createSglangCacheAwarePicker(
       if (candidates.length === 0) return undefined
       maybeEvict()
       const text = ctx.llm?.promptText ?? ''
-      const tree = ctx.llm !== undefined && text.length > 0 ? treeFor(ctx.llm.model) : undefined
+      // Scoped by the served model: an alias and its canonical name share the engine's cache.
+      const tree =
+        ctx.llm !== undefined && text.length > 0
+          ? trees.use(ctx.llm.servedModel, newTree)
+          : undefined
 
       let chosen: Endpoint | undefined
       if (tree !== undefined && !isImbalanced(candidates, options)) {

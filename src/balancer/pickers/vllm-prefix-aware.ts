@@ -5,6 +5,7 @@ import type { Endpoint } from '../../upstream/endpoint.ts'
 import { randomInt } from '../../util/random.ts'
 import { isExcluded, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
+import { createPerModelState } from './per-model-state.ts'
 
 export const vllmPrefixAwareOptionsSchema = z
   .object({
@@ -34,20 +35,10 @@ export function createVllmPrefixAwarePicker(
   options: VllmPrefixAwareOptions,
   deps: PickerDeps,
 ): Picker {
-  const tries = new Map<string, PrefixHashTrie>()
+  const tries = createPerModelState<PrefixHashTrie>()
   const rates = createRequestRateWindow({ windowMs: options.requestStatsWindowMs }, deps)
-
-  const trieFor = (model: string): PrefixHashTrie => {
-    let trie = tries.get(model)
-    if (trie === undefined) {
-      trie = createPrefixHashTrie({
-        chunkChars: options.chunkSizeChars,
-        maxNodes: options.maxTrieNodes,
-      })
-      tries.set(model, trie)
-    }
-    return trie
-  }
+  const newTrie = (): PrefixHashTrie =>
+    createPrefixHashTrie({ chunkChars: options.chunkSizeChars, maxNodes: options.maxTrieNodes })
 
   return {
     name: 'vllm-prefix-aware',
@@ -59,7 +50,8 @@ export function createVllmPrefixAwarePicker(
       if (llm === undefined) {
         chosen = lowestQps(candidates, rates)
       } else {
-        const trie = trieFor(llm.model)
+        // Scoped by the served model: an alias and its canonical name share the engine's cache.
+        const trie = tries.use(llm.servedModel, newTrie)
         const available = new Set(candidates.map((endpoint) => endpoint.id))
         const match = trie.longestPrefixMatch(llm.promptText, available)
         if (match.matchedChars < options.prefixMinMatchChars) {

@@ -75,6 +75,51 @@ describe('upstream group reload', () => {
     assert.equal(group.pacer(), undefined)
   })
 
+  test('a weight-only reload keeps the endpoint and the work in flight on it', () => {
+    const group = createUpstreamGroup('llm', upstream({ policyOptions: { pacing: false } }), {
+      clock: createManualClock(),
+      random: createSeededRandom(1),
+    })
+    const busy = group.endpoints()[0]!
+    const leases = [1, 2, 3].map(() => busy.begin({ prefillTokens: 10_000, kvTokens: 12_000 }))
+    group.update(
+      upstream({
+        policyOptions: { pacing: false },
+        endpoints: [{ url: 'http://127.0.0.1:1', weight: 3 }, { url: 'http://127.0.0.1:2' }],
+      }),
+    )
+    const after = group.find(busy.id)!
+    assert.equal(after, busy, 'the same endpoint object')
+    assert.equal(after.weight, 3)
+    assert.equal(after.inflight, 3)
+    assert.equal(after.pendingPrefillTokens, 30_000)
+    assert.ok(group.eligible().includes(after))
+    // The next prompt goes to the idle endpoint, not the busy one.
+    assert.notEqual(group.select({ attempt: 0, llm: llmRequest('q'.repeat(4096)) }), busy)
+    for (const lease of leases) lease.end({ ok: true, latencyMs: 1 })
+    assert.equal(after.inflight, 0)
+    assert.equal(after.kvTokens, 0)
+  })
+
+  test('a weighted policy sees a weight changed by reload', () => {
+    const group = createUpstreamGroup('web', upstream({ policy: 'weighted-round-robin' }), {
+      clock: createManualClock(),
+      random: createSeededRandom(1),
+    })
+    group.update(
+      upstream({
+        policy: 'weighted-round-robin',
+        endpoints: [{ url: 'http://127.0.0.1:1', weight: 3 }, { url: 'http://127.0.0.1:2' }],
+      }),
+    )
+    const counts = new Map<string, number>()
+    for (let i = 0; i < 40; i++) {
+      const id = group.select({ attempt: 0 })!.id
+      counts.set(id, (counts.get(id) ?? 0) + 1)
+    }
+    assert.deepEqual([...counts.values()].sort(), [10, 30])
+  })
+
   test('rebuilds the picker when a surviving endpoint id now names another server', () => {
     const { group } = setup()
     const pacer = group.pacer()

@@ -413,6 +413,94 @@ describe('aya picker', () => {
   })
 })
 
+describe('aya picker: per-model state, failed attempts, decisions', () => {
+  /** The hit tokens the picker saw on `endpointId` when it placed `ctx`. */
+  function hitOn(picker: Picker, eligible: readonly Endpoint[], ctx: PickContext, id: string) {
+    const recorder = recordDecisions()
+    try {
+      picker.pick(eligible, ctx)
+    } finally {
+      recorder.stop()
+    }
+    return recorder.decisions[0]!.candidates.find((c) => c.endpoint === id)!.hitTokens
+  }
+
+  it('keeps prefix state for a bounded set of models: one-off names are forgotten, a model in use is not', () => {
+    const picker = create({ pacing: false })
+    const eligible = makeEndpoints([1, 1, 1])
+    const prompt = text('conversation', 6400)
+    const steady = { model: 'llama', servedModel: 'llama' }
+    const once = { model: 'made-up-0', servedModel: 'made-up-0' }
+    routeTo(picker, eligible, eligible[1]!, prompt, steady)
+    routeTo(picker, eligible, eligible[1]!, prompt, steady)
+    routeTo(picker, eligible, eligible[2]!, prompt, once)
+    // A client (a wildcard model) makes up a name per request.
+    for (let i = 1; i <= 1000; i++) {
+      picker.pick(eligible, llmCtx(prompt, { model: `made-up-${i}`, servedModel: `made-up-${i}` }))
+    }
+    const next = prompt + text('turn 2', 200)
+    assert.ok(hitOn(picker, eligible, llmCtx(next, steady), 'e1') > 1000, 'the model in use')
+    assert.equal(hitOn(picker, eligible, llmCtx(next, once), 'e2'), 0, 'the one-off name')
+  })
+
+  it('matches a prompt under its served model, whatever alias the client used', () => {
+    const picker = create({ pacing: false })
+    const eligible = makeEndpoints([1, 1, 1])
+    const prompt = text('conversation', 6400)
+    const served = 'meta-llama/Llama-3.1-8B-Instruct'
+    routeTo(picker, eligible, eligible[2]!, prompt, { model: 'llama-3.1-8b', servedModel: served })
+    const viaAlias = llmCtx(prompt + text('turn 2', 200), { model: 'llama', servedModel: served })
+    assert.ok(hitOn(picker, eligible, viaAlias, 'e2') > 1000)
+  })
+
+  it('a retry away from a failed attempt takes back the blocks that attempt inserted', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const picker = create({ pacing: false }, {}, seed)
+      const eligible = makeEndpoints([1, 1, 1])
+      const conversation = text('conversation', 6000)
+      // The proxy retries with the same parsed request and the failed endpoint excluded.
+      const llm = llmCtx(conversation).llm
+      const exclude = new Set<string>()
+      const failed = picker.pick(eligible, { attempt: 0, exclude, llm })!
+      exclude.add(failed.id)
+      const served = picker.pick(eligible, { attempt: 1, exclude, llm })!
+      const next = llmCtx(conversation + text('turn 2', 400))
+      assert.equal(hitOn(picker, eligible, llmCtx(conversation + text('x', 64)), failed.id), 0)
+      assert.equal(picker.pick(eligible, next), served, `seed ${seed}`)
+    }
+  })
+
+  it('a retracted prefix counts again once a pick places it on that endpoint', () => {
+    const picker = create({ pacing: false })
+    const eligible = makeEndpoints([1, 1])
+    const conversation = text('conversation', 6000)
+    const llm = llmCtx(conversation).llm
+    const exclude = new Set(['e1'])
+    assert.equal(picker.pick(eligible, { attempt: 0, exclude, llm }), eligible[0])
+    exclude.clear()
+    exclude.add('e0')
+    assert.equal(picker.pick(eligible, { attempt: 1, exclude, llm }), eligible[1])
+    assert.equal(hitOn(picker, eligible, llmCtx(conversation, {}, ['e1']), 'e0'), 0)
+    // That pick (excluding e1) placed the conversation on e0 for real.
+    assert.ok(hitOn(picker, eligible, llmCtx(conversation + text('y', 64)), 'e0') > 1000)
+  })
+
+  it('publishes its decision for a request without LLM fields (no-llm branch)', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const recorder = recordDecisions()
+    let chosen: Endpoint | undefined
+    try {
+      chosen = picker.pick(eligible, { attempt: 0 })
+    } finally {
+      recorder.stop()
+    }
+    assert.equal(recorder.decisions.length, 1)
+    assert.equal(recorder.decisions[0]!.branch, 'no-llm')
+    assert.equal(recorder.decisions[0]!.chosen, chosen!.id)
+  })
+})
+
 describe('aya on a mixed fleet (virtual time)', () => {
   // A GPU the simulator does not ship and Aya has never seen: a third of an H100's prefill
   // compute, a quarter of its chunk budget and slower decode.

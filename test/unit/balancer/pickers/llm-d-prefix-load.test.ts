@@ -116,8 +116,21 @@ describe('llm-d-prefix-load picker', () => {
     const eligible = makeEndpoints([1, 1])
     const picker = create({ e0: { waiting: 1 }, e1: { waiting: 0 } })
     const prompt = text('doc', 640)
-    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama' })
-    assert.equal(picker.pick(eligible, llmCtx(prompt, { model: 'qwen' })), eligible[1])
+    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama', servedModel: 'llama' })
+    assert.equal(
+      picker.pick(eligible, llmCtx(prompt, { model: 'qwen', servedModel: 'qwen' })),
+      eligible[1],
+    )
+  })
+
+  it('scopes prefixes by the served model: an alias matches its canonical name’s blocks', () => {
+    const eligible = makeEndpoints([1, 1])
+    const picker = create({ e0: { waiting: 1 }, e1: { waiting: 0 } })
+    const served = 'meta-llama/Llama-3.1-8B-Instruct'
+    const prompt = text('doc', 640)
+    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama-3.1-8b', servedModel: served })
+    const viaAlias = llmCtx(prompt, { model: 'llama', servedModel: served })
+    assert.equal(picker.pick(eligible, viaAlias), eligible[0])
   })
 
   it('sizes an endpoint’s block memory from its engine’s num_gpu_blocks (autoTune)', () => {

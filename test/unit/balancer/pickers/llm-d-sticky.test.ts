@@ -173,9 +173,12 @@ describe('llm-d-sticky picker', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
     const prompt = text('sys', 640)
-    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama' })
+    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama', servedModel: 'llama' })
     queuePrefill(eligible[0]!, 1_000)
-    assert.equal(picker.pick(eligible, llmCtx(prompt, { model: 'qwen' })), eligible[1])
+    assert.equal(
+      picker.pick(eligible, llmCtx(prompt, { model: 'qwen', servedModel: 'qwen' })),
+      eligible[1],
+    )
   })
 
   it('sends a request without an LLM body to the fewest in-flight requests, ties at random', () => {

@@ -105,10 +105,43 @@ describe('sglang-cache-aware picker', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
     const prompt = text('shared', 400)
-    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama' })
+    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama', servedModel: 'llama' })
     hold(eligible[0]!, 1)
-    assert.equal(picker.pick(eligible, llmCtx(prompt, { model: 'qwen' })), eligible[1])
-    assert.equal(picker.pick(eligible, llmCtx(prompt, { model: 'llama' })), eligible[0])
+    assert.equal(
+      picker.pick(eligible, llmCtx(prompt, { model: 'qwen', servedModel: 'qwen' })),
+      eligible[1],
+    )
+    assert.equal(
+      picker.pick(eligible, llmCtx(prompt, { model: 'llama', servedModel: 'llama' })),
+      eligible[0],
+    )
+  })
+
+  it('shares a tree between an alias and its canonical name (one served model)', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const served = 'meta-llama/Llama-3.1-8B-Instruct'
+    const prompt = text('shared', 400)
+    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama-3.1-8b', servedModel: served })
+    hold(eligible[0]!, 1)
+    const viaAlias = llmCtx(prompt, { model: 'llama', servedModel: served })
+    assert.equal(picker.pick(eligible, viaAlias), eligible[0])
+  })
+
+  it('keeps trees for a bounded set of models: one-off names are forgotten, a model in use is not', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    const model = (name: string) => ({ model: name, servedModel: name })
+    const prompt = text('shared', 400)
+    routeTo(picker, eligible, eligible[0]!, prompt, model('llama'))
+    routeTo(picker, eligible, eligible[0]!, prompt, model('llama'))
+    routeTo(picker, eligible, eligible[0]!, prompt, model('once'))
+    for (let i = 0; i < 1000; i++)
+      picker.pick(eligible, llmCtx(text('x', 100), model(`made-up-${i}`)))
+    hold(eligible[0]!, 1)
+    assert.equal(picker.pick(eligible, llmCtx(prompt, model('llama'))), eligible[0])
+    // Forgotten: a miss, so the least-loaded endpoint.
+    assert.equal(picker.pick(eligible, llmCtx(prompt, model('once'))), eligible[1])
   })
 
   it('matches only endpoints it may return: an excluded holder is skipped', () => {

@@ -107,12 +107,56 @@ describe('vllm-prefix-aware picker', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1, 1])
     const prompt = text('sys', 512)
-    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama' })
+    routeTo(picker, eligible, eligible[0]!, prompt, { model: 'llama', servedModel: 'llama' })
     const counts = countIds(picker, eligible, 300, (i) =>
-      llmCtx(text(`fresh${i}`, 10) + prompt, { model: 'qwen' }),
+      llmCtx(text(`fresh${i}`, 10) + prompt, { model: 'qwen', servedModel: 'qwen' }),
     )
     assert.equal(counts.size, 3, 'qwen prompts are not pulled to llama’s endpoint')
-    assert.equal(picker.pick(eligible, llmCtx(prompt, { model: 'llama' })), eligible[0])
+    assert.equal(
+      picker.pick(eligible, llmCtx(prompt, { model: 'llama', servedModel: 'llama' })),
+      eligible[0],
+    )
+  })
+
+  it('shares a trie between an alias and its canonical name (one served model)', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1, 1, 1])
+    const served = 'meta-llama/Llama-3.1-8B-Instruct'
+    const prompts = eligible.map((_, k) => text(`conversation${k}`, 1024))
+    eligible.forEach((endpoint, k) => {
+      routeTo(picker, eligible, endpoint, prompts[k]!, {
+        model: 'llama-3.1-8b',
+        servedModel: served,
+      })
+    })
+    eligible.forEach((endpoint, k) => {
+      const viaAlias = llmCtx(prompts[k]! + text('turn 2', 200), {
+        model: 'llama',
+        servedModel: served,
+      })
+      assert.equal(picker.pick(eligible, viaAlias), endpoint)
+    })
+  })
+
+  it('keeps tries for a bounded set of models: one-off names are forgotten, a model in use is not', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1, 1, 1])
+    const model = (name: string) => ({ model: name, servedModel: name })
+    const prompts = [0, 1, 2, 3, 4, 5, 6, 7].map((k) => text(`conversation${k}`, 1024))
+    routeTo(picker, eligible, eligible[3]!, prompts[0]!, model('llama'))
+    routeTo(picker, eligible, eligible[3]!, prompts[0]!, model('llama'))
+    prompts.forEach((prompt, k) => {
+      routeTo(picker, eligible, eligible[3]!, prompt, model(`once${k}`))
+    })
+    for (let i = 0; i < 1000; i++) {
+      picker.pick(eligible, llmCtx(text('x', 256), model(`made-up-${i}`)))
+    }
+    assert.equal(picker.pick(eligible, llmCtx(prompts[0]!, model('llama'))), eligible[3])
+    // Forgotten, each goes to a random endpoint: all eight back on e3 would be a 1-in-65,536 draw.
+    const back = prompts.filter(
+      (p, k) => picker.pick(eligible, llmCtx(p, model(`once${k}`))) === eligible[3],
+    )
+    assert.ok(back.length < prompts.length, `${back.length} of ${prompts.length} remembered`)
   })
 
   it('forgets the least recently used prefixes beyond maxTrieNodes', () => {
