@@ -32,7 +32,9 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       const { llm, tap, endpoint } = observation
       if (!observation.ok) return
       const usage = tap.usage
-      if (usage && usage.promptTokens > 0) {
+      // Token ids arrive as their fixed-width text (4 characters each): their length says nothing
+      // about the model's prose, and would drag its ratio toward 4.
+      if (usage && usage.promptTokens > 0 && llm.promptTokensExact !== true) {
         tokens.observe(llm.servedModel, llm.promptText.length, usage.promptTokens)
       }
       if (usage && llm.api !== 'openai.embeddings') {

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import type { LlmRequest } from '../../../src/llm/llm-request.ts'
 import { createLlmSignals } from '../../../src/llm/llm-signals.ts'
 import { createResponseTap, type TapResult } from '../../../src/llm/response-tap.ts'
+import { tokenIdsText } from '../../../src/llm/token-ids-text.ts'
 import { Endpoint } from '../../../src/upstream/endpoint.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 
@@ -66,5 +67,40 @@ describe('llm signals', () => {
     const { signals, observe } = setup()
     observe(true, { firstTokenAtMs: 6100, lastTokenAtMs: 6100, contentEvents: 300, usage })
     assert.equal(signals.capacity.get('a').samples, 0)
+  })
+
+  test('a prompt sent as token ids teaches no characters-per-token ratio', () => {
+    const { signals } = setup()
+    const endpoint = new Endpoint(
+      { id: 'b', url: 'http://b', origin: 'http://b', weight: 1 },
+      { clock: createManualClock() },
+    )
+    // A model whose prose runs 2 characters a token.
+    for (let i = 0; i < 50; i++) signals.tokens.observe('m', 2_000, 1_000)
+    const learned = signals.tokens.charsPerToken('m')
+    const ids = Array.from({ length: 1_000 }, (_, i) => i)
+    for (let i = 0; i < 200; i++) {
+      signals.observe({
+        endpoint,
+        // Its text is the ids' fixed-width form, 4 characters each: no measure of the model's prose.
+        llm: {
+          ...llm(false),
+          promptText: tokenIdsText(ids),
+          promptTokens: 1_000,
+          promptTokensExact: true,
+        },
+        ok: true,
+        sentAtMs: 0,
+        prefillAheadTokens: 0,
+        prefillTokens: 1_000,
+        tap: {
+          firstTokenAtMs: 10,
+          lastTokenAtMs: 10,
+          contentEvents: 1,
+          usage: { promptTokens: 1_000, completionTokens: 5 },
+        },
+      })
+    }
+    assert.equal(signals.tokens.charsPerToken('m'), learned)
   })
 })
