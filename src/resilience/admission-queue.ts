@@ -56,7 +56,7 @@ export interface AdmissionQueue<T> {
   /**
    * The wait of a new entry at `priority` as the last few admissions measure it: the predicted
    * cost queued at that priority and above, over the cost those admissions drained per second up
-   * to now (see `departure-window.ts`). Undefined until that many were seen, or when the latest
+   * to now, counting only time with something queued (see `departure-window.ts`). Undefined until that many were seen, or when the latest
    * is more than `recentMs` old: a caller that acts on a prediction can then tell a measurement
    * from a guess.
    */
@@ -84,7 +84,16 @@ export function createAdmissionQueue<T>(
   const settings = resolveAdmissionOptions(options)
   const { clock } = deps
   const recorder = createAdmissionStatsRecorder({ rateHalfLifeMs: settings.rateHalfLifeMs }, deps)
-  const departures = createDepartureWindow({ size: OBSERVED_DEPARTURES }, deps)
+  // Time with something queued, summed: `observedWaitMs` measures the drain over it, since a
+  // queue empty between bursts drains nothing and those spells would read as a slow drain.
+  let busyMs = 0
+  let busySinceMs: number | undefined
+  const busyNowMs = (): number =>
+    busySinceMs === undefined ? busyMs : busyMs + clock.now() - busySinceMs
+  const departures = createDepartureWindow(
+    { size: OBSERVED_DEPARTURES },
+    { clock, busyMs: busyNowMs },
+  )
   const bands = new Map<number, FairBand<T>>()
   /** Band priorities, highest first. */
   const priorities: number[] = []
@@ -148,6 +157,10 @@ export function createAdmissionQueue<T>(
     deadlines.delete(entry)
     count--
     bytes = count === 0 ? 0 : bytes - entry.sizeBytes
+    if (count === 0 && busySinceMs !== undefined) {
+      busyMs += clock.now() - busySinceMs
+      busySinceMs = undefined
+    }
     version++
   }
 
@@ -269,6 +282,7 @@ export function createAdmissionQueue<T>(
     }
     bandFor(entry.priority).add(entry)
     deadlines.add(entry)
+    if (count === 0) busySinceMs = nowMs
     count++
     bytes += entry.sizeBytes
     version++

@@ -4,24 +4,33 @@ import type { Clock } from '../util/clock.ts'
  * The last `size` admissions from a queue, when and how costly: a drain rate measured on
  * departures alone. Where the decayed rate behind `predictedWaitMs` takes a half-life to follow a
  * change (and so, as a burst begins after a quiet spell, reads far too low), this follows within
- * `size` departures; it answers only once it has seen that many.
+ * `size` departures; it answers only once it has seen that many. The span is measured in busy
+ * time (`deps.busyMs`) when given: a queue that forms only in short bursts drains nothing in the
+ * idle spells between them, and counting those would read its drain as many times slower.
  */
 export interface DepartureWindow {
   add(cost: number): void
   /**
-   * Cost drained per second from the oldest departure in the window up to now, so a drain that
-   * stalls reads ever lower. Undefined until `size` departures were seen, or when the latest is
-   * more than `recentMs` old: then there is nothing recent to measure.
+   * Cost drained per second (of busy time) from the oldest departure in the window up to now, so
+   * a drain that stalls while something waits reads ever lower. Undefined until `size` departures
+   * were seen, or when the latest is more than `recentMs` old: then there is nothing recent to
+   * measure.
    */
   costPerSecond(recentMs: number): number | undefined
 }
 
 export function createDepartureWindow(
   options: { readonly size: number },
-  deps: { readonly clock: Clock },
+  deps: {
+    readonly clock: Clock
+    /** Time during which something waited to depart, summed, in ms; default all of the clock's. */
+    readonly busyMs?: (() => number) | undefined
+  },
 ): DepartureWindow {
   const { size } = options
+  const busyMs = deps.busyMs ?? (() => deps.clock.now())
   const atMs = new Float64Array(size)
+  const busyAtMs = new Float64Array(size)
   const costs = new Float64Array(size)
   let seen = 0
   /** The slot the next departure goes in, which holds the oldest once the ring is full. */
@@ -30,6 +39,7 @@ export function createDepartureWindow(
   return {
     add(cost) {
       atMs[next] = deps.clock.now()
+      busyAtMs[next] = busyMs()
       costs[next] = cost
       next = (next + 1) % size
       seen++
@@ -39,11 +49,10 @@ export function createDepartureWindow(
       const nowMs = deps.clock.now()
       const newestAtMs = atMs[(next + size - 1) % size]!
       if (nowMs - newestAtMs > recentMs) return undefined
-      const oldestAtMs = atMs[next]!
       // The oldest marks the window's start: what drained after it is the rest.
       let drained = 0
       for (let i = 0; i < size; i++) if (i !== next) drained += costs[i]!
-      const spanMs = nowMs - oldestAtMs
+      const spanMs = busyMs() - busyAtMs[next]!
       return spanMs > 0 ? (drained / spanMs) * 1000 : Number.POSITIVE_INFINITY
     },
   }

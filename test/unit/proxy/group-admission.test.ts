@@ -304,6 +304,36 @@ describe('group admission: refusals at the door', () => {
     assert.ok(admission.acquire({ ...ask(), ...bindAt }) instanceof Promise)
     admission.close()
   })
+
+  test('with shedEarly, the idle spells between short bursts do not count as a slow drain', () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const admission = createGroupAdmission(
+      fakeGroup(free),
+      { ...config, maxPending: 1000, maxWaitMs: 500, recheckMs: 10_000, shedEarly: true },
+      { clock },
+    )
+    const bindAt = { onResult: (r: AdmissionResult) => r.admitted && free.slots-- }
+    // Every 400 ms two requests wait 5 ms, then both go: while anything waits, the queue drains
+    // 200 in 5 ms (40 000 a second); the queue is empty the rest of the time.
+    for (let burst = 0; burst < 10; burst++) {
+      free.slots = 0
+      void admission.acquire({ ...ask(), ...bindAt })
+      void admission.acquire({ ...ask(), ...bindAt })
+      clock.advance(5)
+      free.slots = 2
+      admission.notify()
+      clock.advance(395)
+    }
+    assert.equal(admission.waiting, 0)
+    // The next burst: ten queued ahead (1 000) would take some 25 ms at that rate, far within
+    // 500. Measured over wall time, idle spells included, it read 470 a second (over 2 s): shed.
+    free.slots = 0
+    for (let i = 0; i < 11; i++) {
+      assert.ok(admission.acquire({ ...ask(), ...bindAt }) instanceof Promise, `request ${i}`)
+    }
+    admission.close()
+  })
 })
 
 describe('group admission: the queue a reload replaced', () => {
