@@ -13,6 +13,7 @@ import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
 import type { RequestContext } from './proxy/request-context.ts'
 import { generateStickySecret } from './proxy/sticky-cookie.ts'
+import { defaultPriority } from './resilience/priority-classes.ts'
 import { createSimFleet, type SimFleet } from './sim/fleet.ts'
 import { createMemoryState } from './state/memory-state.ts'
 import type { StateStore } from './state/state-store.ts'
@@ -78,7 +79,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     return next
   }
   let runtime: ProxyRuntime = build(initial)
-  metrics.setGroups(() => runtime.upstreams.values())
+  metrics.setGroups(
+    () => runtime.upstreams.values(),
+    () => defaultPriority(runtime.config.priorities),
+  )
   // Scheduler decisions: a counter per branch, and the candidates' predictions at debug level.
   const onDecision = (message: unknown) => {
     const decision = message as AyaDecision

@@ -18,8 +18,11 @@ import type { RequestContext } from '../proxy/request-context.ts'
 
 export interface AyaMetrics {
   readonly registry: Registry
-  /** Groups (and their admission queues) to read gauges from at scrape time. */
-  setGroups(groups: () => Iterable<MeteredUpstream>): void
+  /**
+   * Groups (and their admission queues) to read gauges from at scrape time, and the priority of
+   * the default class (`defaultPriority`), where the predicted-wait gauge reads; default 0.
+   */
+  setGroups(groups: () => Iterable<MeteredUpstream>, defaultPriority?: () => number): void
   /** Counts one scheduler decision by its branch. */
   observeDecision(policy: string, branch: string): void
   observeRequest(ctx: RequestContext): void
@@ -33,6 +36,7 @@ export function createMetrics(): AyaMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'aya_process_' })
   let upstreams: () => Iterable<MeteredUpstream> = () => []
+  let waitPriority: () => number = () => 0
   const groups = function* () {
     for (const upstream of upstreams()) yield upstream.group
   }
@@ -164,9 +168,12 @@ export function createMetrics(): AyaMetrics {
     registers: [registry],
     collect() {
       this.reset()
+      // Bands are strict: at priority 0 the wait leaves out every band below it, so with a
+      // negative default class the gauge would read 0 while unlabelled traffic waits.
+      const priority = waitPriority()
       for (const upstream of upstreams()) {
         if (upstream.admission)
-          this.set({ upstream: upstream.name }, upstream.admission.predictedWaitMs(0) / 1000)
+          this.set({ upstream: upstream.name }, upstream.admission.predictedWaitMs(priority) / 1000)
       }
     },
   })
@@ -187,8 +194,9 @@ export function createMetrics(): AyaMetrics {
 
   return {
     registry,
-    setGroups(next) {
+    setGroups(next, defaultPriority) {
       upstreams = next
+      waitPriority = defaultPriority ?? (() => 0)
     },
     observeDecision(policy, branch) {
       decisions.inc({ policy, branch })

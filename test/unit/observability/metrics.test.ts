@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { UpstreamGroup } from '../../../src/balancer/upstream-group.ts'
+import { createMetrics } from '../../../src/observability/metrics.ts'
+import type { GroupAdmission } from '../../../src/proxy/group-admission.ts'
+
+describe('metrics', () => {
+  test('the predicted-wait gauge reads the wait at the default class, not at priority 0', async () => {
+    const metrics = createMetrics()
+    // Traffic of the default class (bronze, -2) waits 3 s; nothing waits at 0 or above.
+    const admission = {
+      predictedWaitMs: (priority: number) => (priority <= -2 ? 3_000 : 0),
+      stats: () => ({ bands: [], rejectedTotal: {} }),
+    } as unknown as GroupAdmission
+    metrics.setGroups(
+      () => [{ name: 'u', group: {} as UpstreamGroup, admission }],
+      () => -2,
+    )
+    const text = await metrics.registry.getSingleMetricAsString(
+      'aya_admission_predicted_wait_seconds',
+    )
+    assert.match(text, /^aya_admission_predicted_wait_seconds\{upstream="u"\} 3$/m)
+  })
+})
