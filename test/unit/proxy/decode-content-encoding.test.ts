@@ -45,4 +45,23 @@ describe('decoding a request body content-encoding', () => {
         /zstd/.test(error.message),
     )
   })
+
+  test('refuses a chain of more than five codings with 400 before decoding any', async () => {
+    // Each layer may inflate up to the limit: 2,000 stored gzip layers of 1 MiB took 7 s to undo.
+    let nested = json
+    for (let i = 0; i < 6; i++) nested = gzipSync(nested)
+    await assert.rejects(
+      decodeContentEncoding(nested, Array(6).fill('gzip').join(', '), 1024),
+      (error: unknown) =>
+        error instanceof ProxyError &&
+        error.code === 'LB_ERR_BAD_REQUEST' &&
+        /too many content-encodings/.test(error.message),
+    )
+    nested = json
+    for (let i = 0; i < 5; i++) nested = gzipSync(nested)
+    assert.deepEqual(
+      await decodeContentEncoding(nested, 'gzip,gzip,identity,gzip,gzip,gzip', 1024),
+      json,
+    )
+  })
 })
