@@ -54,8 +54,8 @@ export const ayaOptionsSchema = z
      * What a prompt token the fleet must prefill costs beyond this request's own TTFT, in units
      * of its prefill time: when prefill compute binds, every token a hit saves is throughput that
      * the requests behind it get back. A warm endpoint keeps the request while its predicted TTFT
-     * is within (1 + affinityCredit) × the hit's prefill time of the best cold one; past that the
-     * valve releases it. 0 is TTFT-greedy.
+     * is within affinityCredit × the hit's prefill time of the best cold one (its queue within
+     * 1 + affinityCredit times it); past that the valve releases it. 0 is TTFT-greedy.
      */
     affinityCredit: z.number().min(0).max(1000).default(16),
     /**
@@ -64,6 +64,12 @@ export const ayaOptionsSchema = z
      */
     interferenceSlackShare: z.number().min(0).max(4).default(0.3),
     interferenceSlackMs: z.number().min(0).default(20),
+    /**
+     * Near ties are decided among this many of them drawn at random (power of d choices), so
+     * routers that each see only their own traffic do not all herd onto the one that looks best;
+     * 0 decides among every near tie.
+     */
+    nearTieChoices: z.int().min(0).max(64).default(2),
     /**
      * Among near ties, each request in flight on an endpoint is charged this share of the stall
      * the new prefill would impose on it (its uncached prefill time): prefill chunks run in the
@@ -212,6 +218,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const fallback = createLeastRequestPicker({ choiceCount: 2 }, deps)
   const entries: Scored[] = []
   let count = 0
+  // Per-decision scratch: which entries are near ties.
+  const tieIndexes: number[] = []
   // Per-decision scratch, indexed like `eligible`: each endpoint's learned log-rate and samples.
   let logRates = new Float64Array(8)
   let rateSamples = new Float64Array(8)
@@ -606,18 +614,35 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     const meanRate = rateSum / Math.max(1, usable)
     const limit =
       bestCost + Math.max(options.interferenceSlackMs, options.interferenceSlackShare * bestTtft)
-    let chosen = entries[0]!
-    let chosenScore = Number.POSITIVE_INFINITY
-    let ties = 0
+    // The near ties, and the session's endpoint among them if it is one.
+    let tieCount = 0
+    let sessionTie: Scored | undefined
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
       if (s.costMs > limit) continue
+      tieIndexes[tieCount++] = i
+      if (s.endpoint.id === sessionEndpointId) sessionTie = s
+    }
+    // The session's endpoint wins any near tie: it probably holds context the index cannot see.
+    if (sessionTie) return sessionTie
+    // Power of d choices: a partial Fisher-Yates shuffle draws the candidates.
+    const choices =
+      options.nearTieChoices === 0 ? tieCount : Math.min(tieCount, options.nearTieChoices)
+    if (choices < tieCount) {
+      for (let k = 0; k < choices; k++) {
+        const j = k + Math.floor(deps.random() * (tieCount - k))
+        const picked = tieIndexes[j]!
+        tieIndexes[j] = tieIndexes[k]!
+        tieIndexes[k] = picked
+      }
+    }
+    let chosen = entries[tieIndexes[0]!]!
+    let chosenScore = Number.POSITIVE_INFINITY
+    let ties = 0
+    for (let k = 0; k < choices; k++) {
+      const s = entries[tieIndexes[k]!]!
       const stallMs = (s.uncachedTokens / meanRate) * 1000
-      // The session's endpoint wins any near tie: it probably holds context the index cannot see.
-      const tieScore =
-        s.endpoint.id === sessionEndpointId
-          ? Number.NEGATIVE_INFINITY
-          : s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs
+      const tieScore = s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs
       if (tieScore < chosenScore) {
         chosen = s
         chosenScore = tieScore

@@ -249,6 +249,31 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, llmCtx(text('other', 16_000))), eligible[0])
   })
 
+  it('decides near ties among two drawn at random, so it does not herd onto the best one', () => {
+    /** How often each of four near-tied endpoints wins, e0 the best by interference. */
+    const wins = (options: Record<string, unknown>) => {
+      const counts = [0, 0, 0, 0]
+      for (let seed = 1; seed <= 400; seed++) {
+        const picker = create(options, {}, seed)
+        const eligible = makeEndpoints([1, 1, 1, 1])
+        // Streams in flight: e0 fewest, e3 most; prefill queues equal, so all are near ties.
+        eligible.forEach((endpoint, i) => hold(endpoint, i + 1))
+        const chosen = picker.pick(eligible, llmCtx(text('cold', 16_000)))!
+        counts[eligible.indexOf(chosen)]!++
+      }
+      return counts
+    }
+    // Every near tie considered: the one with the fewest streams always wins.
+    assert.deepEqual(wins({ nearTieChoices: 0 }), [400, 0, 0, 0])
+    // Two of four drawn: the best wins when drawn (half the time), the worst never; the middle
+    // two win as often as the better of a pair they are in, 1/3 and 1/6 of the time.
+    const [e0, e1, e2, e3] = wins({})
+    assert.equal(e3, 0)
+    assert.ok(e0! > 160 && e0! < 240, `best won ${e0} of 400`)
+    assert.ok(e1! > 100 && e1! < 170, `second won ${e1} of 400`)
+    assert.ok(e2! > 40 && e2! < 100, `third won ${e2} of 400`)
+  })
+
   it('sends a session to its last endpoint while that is a near tie, and away once it is not', () => {
     // 400-token prompts at 10k tok/s: 45 ms predicted; the near-tie slack is 20 ms (40 tokens).
     for (const [queued, session, expected] of [
