@@ -257,7 +257,7 @@ describe('aya picker', () => {
         const picker = create(options, {}, seed)
         const eligible = makeEndpoints([1, 1, 1, 1])
         // Streams in flight: e0 fewest, e3 most; prefill queues equal, so all are near ties.
-        eligible.forEach((endpoint, i) => hold(endpoint, i + 1))
+        for (const [i, endpoint] of eligible.entries()) hold(endpoint, i + 1)
         const chosen = picker.pick(eligible, llmCtx(text('cold', 16_000)))!
         counts[eligible.indexOf(chosen)]!++
       }
