@@ -143,7 +143,7 @@ export function createMetrics(): AyaMetrics {
   }
   const decisions = new Counter({
     name: 'aya_scheduler_decisions_total',
-    help: 'LLM placement decisions by rule: warm hit, valve fired, cold placement, saturated.',
+    help: 'LLM placement decisions by rule: warm hit, valve fired, cold placement, saturated, queued.',
     labelNames: ['policy', 'branch'] as const,
     registers: [registry],
   })

@@ -96,7 +96,7 @@ export const ayaOptionsSchema = z
 export type AyaOptions = z.output<typeof ayaOptionsSchema>
 
 /** Which rule placed a request: exported as a counter per branch, and in the debug decision log. */
-export type AyaBranch = 'warm' | 'valve' | 'cold' | 'saturated' | 'no-llm'
+export type AyaBranch = 'warm' | 'valve' | 'cold' | 'saturated' | 'queue' | 'no-llm'
 
 export interface AyaCandidate {
   readonly endpoint: string
@@ -166,6 +166,8 @@ interface RequestMemo {
         retractions: number
       }
     | undefined
+  /** `canTake` has said it must wait (counted once, as the `queue` branch). */
+  queued: boolean
   /** Where the last attempt was placed, and the first block its insert added there. */
   placedOn: string | undefined
   placedFirstNewHash: number
@@ -368,6 +370,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           return true
         }
       }
+      // Re-checks ask again while it waits; the decision to queue it is counted once.
+      const memo = memoOf(llm)
+      if (!memo.queued) {
+        memo.queued = true
+        if (ayaDecisionChannel.hasSubscribers) {
+          publish('queue', undefined, llm.servedModel, Math.max(1, llm.promptTokens))
+        }
+      }
       return false
     },
     retain(ids) {
@@ -411,6 +421,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           ).mean
         : Math.min(llm.maxTokens ?? 256, 256),
       matched: undefined,
+      queued: false,
       placedOn: undefined,
       placedFirstNewHash: 0,
     }
@@ -666,7 +677,13 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     ayaDecisionChannel.publish(decision)
   }
 
-  function publish(branch: AyaBranch, chosen: Scored, model: string, promptTokens: number): void {
+  /** `chosen` is undefined for the `queue` branch: the request waits, placed nowhere yet. */
+  function publish(
+    branch: AyaBranch,
+    chosen: Scored | undefined,
+    model: string,
+    promptTokens: number,
+  ): void {
     const candidates: AyaCandidate[] = []
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
@@ -682,7 +699,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     const decision: AyaDecision = {
       policy: 'aya',
       branch,
-      chosen: chosen.endpoint.id,
+      chosen: chosen?.endpoint.id ?? '',
       model,
       promptTokens,
       candidates,

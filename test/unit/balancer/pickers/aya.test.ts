@@ -341,6 +341,27 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, ctx), eligible[1])
   })
 
+  it('counts a request it makes wait as the queue branch once, however often it is re-checked', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1])
+    for (const endpoint of eligible) queuePrefill(endpoint, 50_000)
+    const ctx = llmCtx(text('prompt', 4000))
+    const recorder = recordDecisions()
+    try {
+      for (let i = 0; i < 3; i++) assert.equal(picker.canTake!(eligible, ctx, 2_000), false)
+    } finally {
+      recorder.stop()
+    }
+    assert.equal(recorder.decisions.length, 1)
+    const [queued] = recorder.decisions
+    assert.equal(queued!.branch, 'queue')
+    assert.equal(queued!.chosen, '')
+    assert.deepEqual(
+      queued!.candidates.map((c) => c.predictedTtftMs > 2_000),
+      [true, true],
+    )
+  })
+
   it('re-checking queued requests hashes each prompt once, however many are re-checked in turn', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
