@@ -11,7 +11,7 @@ export interface ApproxPrefixOptions {
   readonly maxPrefixBlocks: number
   /** Blocks remembered per endpoint when its engine does not publish `num_gpu_blocks`. */
   readonly lruCapacityPerServer: number
-  /** Size each endpoint's LRU from its engine's `num_gpu_blocks` when it publishes one. */
+  /** Size each endpoint's LRU from its engine's KV capacity (`num_gpu_blocks` × `block_size`). */
   readonly autoTune: boolean
 }
 
@@ -41,6 +41,8 @@ export interface ApproxPrefixDeps {
 }
 
 const PURGE_INTERVAL_MS = 120_000
+/** GIE's legacy character blocks assume 4 characters per token. */
+const CHARS_PER_TOKEN = 4
 const NO_MATCH: PrefixMatch = Object.freeze({ hashes: Object.freeze([]), scoreOf: () => 0 })
 
 export function createApproxPrefixProducer(
@@ -50,9 +52,15 @@ export function createApproxPrefixProducer(
   const index = createPrefixBlockIndex({ defaultCapacityBlocks: options.lruCapacityPerServer })
   let lastPurgeAtMs = deps.clock.now()
 
+  // GIE sizes the LRU in the engine's own blocks (its block size auto-tunes to them); these blocks
+  // stay at blockSizeChars for every endpoint, so the engine's pool is counted in them instead:
+  // vLLM's 16-token blocks map one to one, SGLang's 1-token pages sixteen to one.
+  const tokensPerBlock = options.blockSizeChars / CHARS_PER_TOKEN
   const capacityOf = (endpoint: Endpoint): number | undefined => {
     if (!options.autoTune) return undefined
-    return deps.engineMetrics?.kvLayout(endpoint.id)?.numGpuBlocks
+    const layout = deps.engineMetrics?.kvLayout(endpoint.id)
+    if (layout === undefined) return undefined
+    return Math.max(1, Math.round((layout.numGpuBlocks * layout.blockSize) / tokensPerBlock))
   }
 
   return {

@@ -4,15 +4,38 @@ import { type PromSample, parsePrometheusText } from './prometheus-text.ts'
 /**
  * vLLM (V1 names, with the older `gpu_` names as fallbacks) and SGLang metric names for the same
  * quantities. Values are summed over engines/models exposed by one endpoint.
+ *
+ * SGLang (`python/sglang/srt/metrics/collector.py`, `docs/references/production_metrics.md`):
+ * - prefix hits are read from its counters, `sglang:cached_tokens_total` over
+ *   `sglang:prompt_tokens_total` (tokens, counted as each request finishes), like vLLM's. Its
+ *   `sglang:cache_hit_rate` gauge is the hit rate of the last prefill batch logged only (the
+ *   scheduler sets it to 0 at every decode log), a sample rather than a rate, so it is not read;
+ * - preemptions are its retractions, `sglang:num_retracted_requests_total`.
  */
 const NAMES = {
   running: ['vllm:num_requests_running', 'sglang:num_running_reqs'],
   waiting: ['vllm:num_requests_waiting', 'sglang:num_queue_reqs'],
   kvUsage: ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc', 'sglang:token_usage'],
-  prefixQueries: ['vllm:prefix_cache_queries_total', 'vllm:gpu_prefix_cache_queries_total'],
-  prefixHits: ['vllm:prefix_cache_hits_total', 'vllm:gpu_prefix_cache_hits_total'],
-  preemptions: ['vllm:num_preemptions_total'],
+  prefixQueries: [
+    'vllm:prefix_cache_queries_total',
+    'vllm:gpu_prefix_cache_queries_total',
+    'sglang:prompt_tokens_total',
+  ],
+  prefixHits: [
+    'vllm:prefix_cache_hits_total',
+    'vllm:gpu_prefix_cache_hits_total',
+    'sglang:cached_tokens_total',
+  ],
+  preemptions: ['vllm:num_preemptions_total', 'sglang:num_retracted_requests_total'],
 } as const
+
+/**
+ * Labels that tell apart copies of one SGLang scheduler: every tensor- or pipeline-parallel rank
+ * of a data-parallel rank runs the same schedule over the same KV pool, and exports the same
+ * numbers when `--enable-metrics-for-all-schedulers` is on. Only `dp_rank` (absent here) separates
+ * schedulers that really hold different requests.
+ */
+const REPLICA_LABELS: ReadonlySet<string> = new Set(['tp_rank', 'pp_rank', 'moe_ep_rank'])
 
 /**
  * The engine's snapshot, or undefined when it says nothing usable about its load. A load gauge
@@ -21,9 +44,14 @@ const NAMES = {
  * already handles. Counters skip such samples.
  */
 export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
-  const samples = parsePrometheusText(text)
   const byName = new Map<string, PromSample[]>()
-  for (const sample of samples) {
+  const seen = new Set<string>()
+  for (const sample of parsePrometheusText(text)) {
+    const key = scheduleKey(sample)
+    if (key !== undefined) {
+      if (seen.has(key)) continue
+      seen.add(key)
+    }
     let list = byName.get(sample.name)
     if (!list) {
       list = []
@@ -60,9 +88,7 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
   const kvUsage = gauge(NAMES.kvUsage)
   if (running === undefined && waiting === undefined) return undefined
   if (unknownLoad) return undefined
-  const info = byName.get('vllm:cache_config_info')?.[0]?.labels
-  const numeric = (value: string | undefined) =>
-    value === undefined || Number.isNaN(Number(value)) ? undefined : Number(value)
+  const layout = vllmLayout(byName) ?? sglangLayout(byName)
   return {
     atMs,
     running: running ? sum(running) : 0,
@@ -71,7 +97,65 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
     prefixQueriesTotal: counter(NAMES.prefixQueries) ?? 0,
     prefixHitsTotal: counter(NAMES.prefixHits) ?? 0,
     preemptionsTotal: counter(NAMES.preemptions) ?? 0,
-    blockSize: numeric(info?.block_size),
-    numGpuBlocks: numeric(info?.num_gpu_blocks),
+    blockSize: layout?.blockSize,
+    numGpuBlocks: layout?.numGpuBlocks,
   }
+}
+
+interface RawLayout {
+  readonly blockSize: number | undefined
+  readonly numGpuBlocks: number | undefined
+}
+
+/** An SGLang sample's scheduler and series without its replica labels; undefined for the rest. */
+function scheduleKey(sample: PromSample): string | undefined {
+  if (!sample.name.startsWith('sglang:')) return undefined
+  const labels = Object.keys(sample.labels)
+  if (!labels.some((label) => REPLICA_LABELS.has(label))) return undefined
+  const rest = labels
+    .filter((label) => !REPLICA_LABELS.has(label))
+    .sort()
+    .map((label) => [label, sample.labels[label]])
+  return JSON.stringify([sample.name, rest])
+}
+
+const numeric = (value: string | undefined): number | undefined =>
+  value === undefined || value === '' || Number.isNaN(Number(value)) ? undefined : Number(value)
+
+/** vLLM's `cache_config_info{block_size, num_gpu_blocks}` info gauge. */
+function vllmLayout(byName: ReadonlyMap<string, PromSample[]>): RawLayout | undefined {
+  const info = byName.get('vllm:cache_config_info')?.[0]?.labels
+  if (!info) return undefined
+  return { blockSize: numeric(info.block_size), numGpuBlocks: numeric(info.num_gpu_blocks) }
+}
+
+/**
+ * SGLang's KV pool in pages of `page_size` tokens (1 by default). Newer versions export it as the
+ * gauges `sglang:page_size` and `sglang:num_pages`, earlier ones as labels on
+ * `sglang:cache_config_info{page_size, num_pages}`, and every version with metrics as
+ * `sglang:max_total_num_tokens`, the pool's size in tokens. Pages sum over data-parallel ranks,
+ * each of which holds its own pool.
+ */
+function sglangLayout(byName: ReadonlyMap<string, PromSample[]>): RawLayout | undefined {
+  const finite = (name: string) =>
+    byName.get(name)?.filter((sample) => Number.isFinite(sample.value) && sample.value > 0)
+  const total = (name: string) => {
+    const samples = finite(name)
+    return samples?.length ? samples.reduce((sum, sample) => sum + sample.value, 0) : undefined
+  }
+  const info = byName.get('sglang:cache_config_info') ?? []
+  const infoPages = info.map((sample) => numeric(sample.labels.num_pages) ?? Number.NaN)
+  const pageSize = finite('sglang:page_size')?.[0]?.value ?? numeric(info[0]?.labels.page_size)
+  const numPages =
+    total('sglang:num_pages') ??
+    (infoPages.length > 0 && infoPages.every((pages) => pages > 0)
+      ? infoPages.reduce((sum, pages) => sum + pages, 0)
+      : undefined)
+  if (pageSize !== undefined && numPages !== undefined) {
+    return { blockSize: pageSize, numGpuBlocks: numPages }
+  }
+  const maxTokens = total('sglang:max_total_num_tokens')
+  if (maxTokens === undefined) return undefined
+  const blockSize = pageSize !== undefined && pageSize > 0 ? pageSize : 1
+  return { blockSize, numGpuBlocks: Math.floor(maxTokens / blockSize) }
 }

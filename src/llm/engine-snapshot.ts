@@ -14,13 +14,21 @@ export interface EngineSnapshot {
   readonly prefixQueriesTotal: number
   readonly prefixHitsTotal: number
   readonly preemptionsTotal: number
-  /** From `vllm:cache_config_info`, when the engine publishes it. */
+  /**
+   * The KV pool's layout when the engine publishes it: vLLM's `cache_config_info` (`block_size`,
+   * `num_gpu_blocks`), or SGLang's page size and page count (`sglang:page_size`/`num_pages`, the
+   * same as `cache_config_info` labels, or `max_total_num_tokens` in pages of 1 token).
+   */
   readonly blockSize: number | undefined
   readonly numGpuBlocks: number | undefined
 }
 
-/** An engine's KV-cache layout, from `vllm:cache_config_info`. */
+/**
+ * An engine's KV-cache layout, from `vllm:cache_config_info` or SGLang's equivalents: the pool
+ * holds `numGpuBlocks × blockSize` tokens.
+ */
 export interface KvLayout {
+  /** Tokens per block (vLLM `block_size`, SGLang `page_size`). */
   readonly blockSize: number
   readonly numGpuBlocks: number
 }

@@ -56,3 +56,158 @@ describe('engine metrics parse', () => {
     assert.equal(snapshot?.prefixQueriesTotal, 40)
   })
 })
+
+/**
+ * What SGLang writes on `/metrics`, built from its own sources (sgl-project/sglang
+ * `python/sglang/srt/metrics/collector.py`, `SchedulerMetricsCollector` and
+ * `TokenizerMetricsCollector`; `docs/references/production_metrics.md`, whose sample and label
+ * list this follows): scheduler gauges carry `model_name`, `engine_type`, `tp_rank`, `pp_rank` and
+ * `moe_ep_rank` (`dp_rank` with data parallelism), request counters carry `model_name`, and
+ * `cached_tokens_total` adds `cache_source`.
+ */
+const SGLANG_SCHED = 'model_name="meta-llama/Llama-3.1-8B-Instruct",engine_type="unified"'
+const sglangRank = (tp: number, extra = '') =>
+  `{${SGLANG_SCHED},tp_rank="${tp}",pp_rank="0",moe_ep_rank="0"${extra}}`
+const SGLANG_REQ = '{model_name="meta-llama/Llama-3.1-8B-Instruct"}'
+
+function sglangMetrics(layoutLines: readonly string[], ranks: readonly number[] = [0]): string {
+  const perRank = (name: string, type: string, help: string, value: string) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    ...ranks.map((tp) => `${name}${sglangRank(tp)} ${value}`),
+  ]
+  return [
+    '# HELP sglang:prompt_tokens_total Number of prefill tokens processed.',
+    '# TYPE sglang:prompt_tokens_total counter',
+    `sglang:prompt_tokens_total${SGLANG_REQ} 8.128902e+06`,
+    '# HELP sglang:generation_tokens_total Number of generation tokens processed.',
+    '# TYPE sglang:generation_tokens_total counter',
+    `sglang:generation_tokens_total${SGLANG_REQ} 7.557572e+06`,
+    '# HELP sglang:cached_tokens_total Number of cached prompt tokens.',
+    '# TYPE sglang:cached_tokens_total counter',
+    'sglang:cached_tokens_total{model_name="meta-llama/Llama-3.1-8B-Instruct",cache_source="device"} 3.0e+06',
+    'sglang:cached_tokens_total{model_name="meta-llama/Llama-3.1-8B-Instruct",cache_source="host"} 250000.0',
+    '# HELP sglang:time_to_first_token_seconds Histogram of time to first token in seconds.',
+    '# TYPE sglang:time_to_first_token_seconds histogram',
+    `sglang:time_to_first_token_seconds_sum${SGLANG_REQ} 2.3518979474117756e+06`,
+    'sglang:time_to_first_token_seconds_bucket{le="0.1",model_name="meta-llama/Llama-3.1-8B-Instruct"} 6.0',
+    'sglang:time_to_first_token_seconds_bucket{le="+Inf",model_name="meta-llama/Llama-3.1-8B-Instruct"} 11008.0',
+    `sglang:time_to_first_token_seconds_count${SGLANG_REQ} 11008.0`,
+    ...perRank('sglang:num_running_reqs', 'gauge', 'The number of running requests.', '162.0'),
+    ...perRank('sglang:num_used_tokens', 'gauge', 'The number of used tokens.', '123859.0'),
+    ...perRank('sglang:token_usage', 'gauge', 'The token usage.', '0.28'),
+    ...perRank('sglang:gen_throughput', 'gauge', 'The generation throughput (token/s).', '86.5'),
+    ...perRank(
+      'sglang:num_queue_reqs',
+      'gauge',
+      'The number of requests in the waiting queue.',
+      '26.0',
+    ),
+    ...perRank('sglang:cache_hit_rate', 'gauge', 'The prefix cache hit rate.', '0.0075'),
+    ...perRank(
+      'sglang:num_retracted_requests_total',
+      'counter',
+      'Total number of retracted requests.',
+      '4.0',
+    ),
+    ...layoutLines.flatMap((line) =>
+      ranks.map((tp) =>
+        line.replace(/\{RANK(,[^}]*)?\}/, (_, extra = '') => sglangRank(tp, extra)),
+      ),
+    ),
+  ].join('\n')
+}
+
+describe('engine metrics parse: SGLang', () => {
+  const load = {
+    atMs: 3,
+    running: 162,
+    waiting: 26,
+    kvUsage: 0.28,
+    // cached_tokens_total over prompt_tokens_total, every cache source counted as a hit.
+    prefixQueriesTotal: 8_128_902,
+    prefixHitsTotal: 3_250_000,
+    preemptionsTotal: 4,
+  }
+
+  it('reads queue, running, KV usage, prefix hits, retractions and the pool size in tokens', () => {
+    const text = sglangMetrics([
+      '# HELP sglang:max_total_num_tokens Maximum total number of tokens in the KV cache pool.',
+      '# TYPE sglang:max_total_num_tokens gauge',
+      'sglang:max_total_num_tokens{RANK} 471258.0',
+    ])
+    assert.deepEqual(parseEngineMetrics(text, 3), {
+      ...load,
+      blockSize: 1,
+      numGpuBlocks: 471_258,
+    })
+  })
+
+  it('reads the page layout from cache_config_info labels, as earlier versions publish it', () => {
+    const text = sglangMetrics([
+      '# HELP sglang:max_total_num_tokens Maximum total number of tokens in the KV cache pool.',
+      '# TYPE sglang:max_total_num_tokens gauge',
+      'sglang:max_total_num_tokens{RANK} 471264.0',
+      '# HELP sglang:cache_config_info Cache configuration information.',
+      '# TYPE sglang:cache_config_info gauge',
+      'sglang:cache_config_info{RANK,page_size="16",num_pages="29454"} 1.0',
+    ])
+    const snapshot = parseEngineMetrics(text, 3)
+    assert.equal(snapshot?.blockSize, 16)
+    assert.equal(snapshot?.numGpuBlocks, 29_454)
+  })
+
+  it('reads the page_size and num_pages gauges of newer versions', () => {
+    const text = sglangMetrics([
+      '# TYPE sglang:page_size gauge',
+      'sglang:page_size{RANK} 64.0',
+      '# TYPE sglang:num_pages gauge',
+      'sglang:num_pages{RANK} 7363.0',
+    ])
+    const snapshot = parseEngineMetrics(text, 3)
+    assert.equal(snapshot?.blockSize, 64)
+    assert.equal(snapshot?.numGpuBlocks, 7_363)
+  })
+
+  it('divides max_total_num_tokens into pages when only the page size is published', () => {
+    const text = sglangMetrics([
+      'sglang:page_size{RANK} 16.0',
+      'sglang:max_total_num_tokens{RANK} 471264.0',
+    ])
+    const snapshot = parseEngineMetrics(text, 3)
+    assert.equal(snapshot?.blockSize, 16)
+    assert.equal(snapshot?.numGpuBlocks, 29_454)
+  })
+
+  it('counts every tensor-parallel rank of one scheduler once', () => {
+    // `--enable-metrics-for-all-schedulers` on TP 4: four copies of the same schedule and pool.
+    const text = sglangMetrics(['sglang:max_total_num_tokens{RANK} 471258.0'], [0, 1, 2, 3])
+    assert.deepEqual(parseEngineMetrics(text, 3), {
+      ...load,
+      blockSize: 1,
+      numGpuBlocks: 471_258,
+    })
+  })
+
+  it('sums data-parallel ranks, each with its own requests and pool', () => {
+    const rank = (dp: number) => `{${SGLANG_SCHED},tp_rank="${dp * 2}",pp_rank="0",dp_rank="${dp}"}`
+    const text = [0, 1]
+      .flatMap((dp) => [
+        `sglang:num_running_reqs${rank(dp)} ${10 + dp}`,
+        `sglang:num_queue_reqs${rank(dp)} ${dp}`,
+        `sglang:token_usage${rank(dp)} ${0.25 * (dp + 1)}`,
+        `sglang:max_total_num_tokens${rank(dp)} 200000`,
+      ])
+      .join('\n')
+    const snapshot = parseEngineMetrics(text, 0)
+    assert.equal(snapshot?.running, 21)
+    assert.equal(snapshot?.waiting, 1)
+    assert.equal(snapshot?.kvUsage, 0.5)
+    assert.equal(snapshot?.numGpuBlocks, 400_000)
+  })
+
+  it('an SGLang engine without a pool size has no layout, its load still read', () => {
+    const snapshot = parseEngineMetrics(sglangMetrics([]), 3)
+    assert.deepEqual(snapshot, { ...load, blockSize: undefined, numGpuBlocks: undefined })
+  })
+})
