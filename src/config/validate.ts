@@ -173,7 +173,10 @@ export function endpointId(endpoint: {
   return `${url.hostname}:${url.port || defaultPort}`
 }
 
-/** Every model name, alias and LoRA adapter resolves to exactly one entry, and deployments exist. */
+/**
+ * Every model name, alias and LoRA adapter resolves to exactly one entry, each model has one
+ * deployment, and it exists.
+ */
 function checkModels(config: Config, issues: ConfigIssue[]): void {
   const owner = new Map<string, string>()
   const claim = (name: string, by: string, path: string) => {
@@ -196,6 +199,14 @@ function checkModels(config: Config, issues: ConfigIssue[]): void {
     for (const [i, lora] of model.loras.entries())
       claim(lora, name, formatPath(['models', name, 'loras', i]))
     for (const [i, deployment] of model.deployments.entries()) {
+      // Fallbacks and splits between deployments come with the provider gateway; until then a
+      // second deployment would be silently ignored, so it is refused.
+      if (i > 0) {
+        issues.push({
+          path: formatPath(['models', name, 'deployments', i]),
+          message: `only one deployment per model is supported for now (fallbacks and splits are not yet implemented), got ${describeValue(deployment)}`,
+        })
+      }
       if (!Object.hasOwn(config.upstreams, deployment.upstream)) {
         const known = Object.keys(config.upstreams).join(', ') || 'none are defined'
         issues.push({

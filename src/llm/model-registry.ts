@@ -39,6 +39,7 @@ export function createModelRegistry(models: Readonly<Record<string, ModelConfig>
     readonly entry: Entry
   }> = []
   for (const [name, model] of Object.entries(models)) {
+    // Config validation refuses a second deployment until fallbacks and splits exist.
     const first = model.deployments[0]!
     const served = first.model
     const upstream = first.upstream

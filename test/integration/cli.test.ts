@@ -48,6 +48,12 @@ describe('aya validate', () => {
       /^listeners\[1\]\.port: duplicate listener port 8181/m,
     ],
     [
+      'a model with a second deployment',
+      valid().replace('upstream: api', 'gateway: models') +
+        'models:\n  llama:\n    deployments: [{ upstream: api }, { upstream: api, model: b }]\n',
+      /^models\.llama\.deployments\[1\]: only one deployment per model .*got \{"upstream":"api","model":"b"\}$/m,
+    ],
+    [
       'a route to a missing upstream',
       valid().replace('upstream: api', 'upstream: ghost'),
       /^routes\[0\]\.upstream: unknown upstream "ghost"/m,

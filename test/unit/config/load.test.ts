@@ -111,6 +111,27 @@ describe('config loading', () => {
     assert.match(issue!, /^upstreams\.api\.policyOptions: unknown key/)
   })
 
+  test('refuses a second deployment of a model, naming its path and value', () => {
+    const raw = {
+      ...base(),
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      upstreams: { ...base().upstreams, backup: { endpoints: [{ url: 'http://127.0.0.1:9003' }] } },
+      models: {
+        llama: {
+          deployments: [{ upstream: 'api' }, { upstream: 'backup', model: 'llama-3.1-8b' }],
+        },
+      },
+    }
+    assert.deepEqual(
+      issuesOf(() => parseConfigObject(raw, {})),
+      [
+        'models.llama.deployments[1]: only one deployment per model is supported for now (fallbacks and splits are not yet implemented), got {"upstream":"backup","model":"llama-3.1-8b"}',
+      ],
+    )
+    raw.models.llama.deployments.pop()
+    assert.equal(parseConfigObject(raw, {}).models.llama!.deployments.length, 1)
+  })
+
   test('reports YAML syntax errors', () => {
     assert.throws(() => parseConfigText('listeners: [\n', {}), ConfigError)
   })
