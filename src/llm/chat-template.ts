@@ -1,3 +1,4 @@
+import { hashText53 } from '../util/text-hash.ts'
 import { tokenIdsText } from './token-ids-text.ts'
 
 /**
@@ -12,7 +13,9 @@ import { tokenIdsText } from './token-ids-text.ts'
  * messages, Anthropic `tool_result`, Responses `function_call_output`). Structured values are
  * written with JSON.stringify in the client's own key order, so the same request bytes always give
  * the same text and two requests that differ in a tool result never do. Images and audio contribute
- * nothing: they are not text an engine's prefix cache shares with other prompts.
+ * nothing: they are not text an engine's prefix cache shares with other prompts. Responses items of
+ * other types are written as bounded JSON, their base64 payloads as a length and a hash
+ * (opaqueItemText).
  */
 export function flattenChat(
   messages: readonly unknown[],
@@ -43,7 +46,7 @@ function turnText(item: Record<string, unknown>): string {
         return `<|tool|>\n${contentText(item.output)}\n`
       default:
         // Reasoning, hosted-tool calls and the like: opaque, but still part of what the upstream sees.
-        return `<|${type}|>\n${JSON.stringify(item)}\n`
+        return `<|${type}|>\n${opaqueItemText(item)}\n`
     }
   }
   const role = typeof item.role === 'string' ? item.role : 'user'
@@ -67,6 +70,46 @@ function turnText(item: Record<string, unknown>): string {
   }
   for (const call of calls) body += (body ? '\n' : '') + call
   return `<|${role}|>\n${body}\n`
+}
+
+/** Longest text one opaque Responses item contributes; the rest is summarised by length and hash. */
+export const MAX_OPAQUE_ITEM_CHARS = 4096
+/** Strings at least this long made only of base64 (or base64url) characters are blobs. */
+const MIN_BASE64_BLOB_CHARS = 256
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/
+const DATA_URL = /^data:[^,]*;base64,/
+/** Characters hashed from each end of a blob: enough to tell two images apart, bounded in time. */
+const BLOB_SAMPLE_CHARS = 1024
+
+/**
+ * An input item of a type not read as a turn (`computer_call_output`, `image_generation_call`,
+ * `reasoning`, ...), as deterministic JSON in the client's key order, bounded: a data URL or a long
+ * base64 string (a screenshot, a generated image, encrypted reasoning) is written as its length and
+ * a hash, not its bytes, and the item as a whole as at most MAX_OPAQUE_ITEM_CHARS characters plus
+ * its full length and hash. The same item always gives the same text and two different ones almost
+ * never do, so prefix hashing still tells them apart, while a megabyte of base64 cannot inflate the
+ * prompt-token estimate: it is not text the engine prefills, and nothing else shares its prefix.
+ */
+function opaqueItemText(item: Record<string, unknown>): string {
+  const json = JSON.stringify(item, (_key, value: unknown) =>
+    typeof value === 'string' && isBlob(value) ? blobText(value) : value,
+  )
+  if (json.length <= MAX_OPAQUE_ITEM_CHARS) return json
+  return `${json.slice(0, MAX_OPAQUE_ITEM_CHARS)}<|+${json.length - MAX_OPAQUE_ITEM_CHARS} chars #${hashText53(json).toString(36)}|>`
+}
+
+function isBlob(value: string): boolean {
+  return (
+    DATA_URL.test(value.slice(0, 256)) ||
+    (value.length >= MIN_BASE64_BLOB_CHARS && BASE64.test(value))
+  )
+}
+
+function blobText(value: string): string {
+  const head = hashText53(value, 0, Math.min(value.length, BLOB_SAMPLE_CHARS))
+  const tail = hashText53(value, Math.max(0, value.length - BLOB_SAMPLE_CHARS), value.length, head)
+  const mediaType = DATA_URL.test(value.slice(0, 256)) ? value.slice(5, value.indexOf(';')) : ''
+  return `<|blob ${mediaType ? `${mediaType} ` : ''}${value.length} chars #${tail.toString(36)}|>`
 }
 
 /**

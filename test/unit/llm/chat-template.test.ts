@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { completionPrompt, contentText, flattenChat } from '../../../src/llm/chat-template.ts'
+import {
+  completionPrompt,
+  contentText,
+  flattenChat,
+  MAX_OPAQUE_ITEM_CHARS,
+} from '../../../src/llm/chat-template.ts'
+import { parseLlmBody } from '../../../src/llm/llm-body.ts'
 
 describe('chat template flattening', () => {
   test('leaves plain text conversations exactly as before', () => {
@@ -116,6 +122,81 @@ describe('chat template flattening', () => {
       ]),
       'x\ny',
     )
+  })
+})
+
+/** `length` base64 characters, the same for the same seed. */
+function base64(seed: number, length: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  let out = ''
+  let state = seed
+  while (out.length < length) {
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0
+    out += alphabet[state >>> 26]
+  }
+  return out
+}
+
+describe('opaque Responses input items', () => {
+  const screenshot = (seed: number) => ({
+    type: 'computer_call_output',
+    call_id: 'call_7',
+    output: {
+      type: 'computer_screenshot',
+      image_url: `data:image/png;base64,${base64(seed, 2_000_000)}`,
+    },
+  })
+  const generated = (seed: number) => ({
+    type: 'image_generation_call',
+    id: 'ig_42',
+    status: 'completed',
+    result: base64(seed, 1_500_000),
+  })
+  const input = (...items: unknown[]) => [{ role: 'user', content: 'Click OK' }, ...items]
+
+  test('write a screenshot or a generated image as its length and a hash, not its base64', () => {
+    for (const item of [screenshot(1), generated(1)]) {
+      const text = flattenChat(input(item))
+      assert.ok(text.length < 400, `${item.type}: ${text.length} characters`)
+      assert.ok(text.startsWith(`<|user|>\nClick OK\n<|${item.type}|>\n{"type":"${item.type}"`))
+    }
+    assert.match(
+      flattenChat(input(screenshot(1))),
+      /"call_id":"call_7","output":\{"type":"computer_screenshot","image_url":"<\|blob image\/png 2000022 chars #[0-9a-z]+\|>"\}/,
+    )
+    assert.match(flattenChat(input(generated(1))), /"id":"ig_42",.*"result":"<\|blob 1500000 chars/)
+  })
+
+  test('stay deterministic and tell different images apart', () => {
+    assert.equal(flattenChat(input(screenshot(1))), flattenChat(input(screenshot(1))))
+    assert.notEqual(flattenChat(input(screenshot(1))), flattenChat(input(screenshot(2))))
+    assert.notEqual(flattenChat(input(generated(1))), flattenChat(input(generated(2))))
+  })
+
+  test('keep short ids and ordinary text as sent', () => {
+    const item = { type: 'web_search_call', id: 'ws_1', action: { query: 'aya load balancer' } }
+    assert.equal(flattenChat([item]), `<|web_search_call|>\n${JSON.stringify(item)}\n`)
+  })
+
+  test('contribute at most MAX_OPAQUE_ITEM_CHARS of text each, plus their length and hash', () => {
+    const words = (tail: string) => ({
+      type: 'reasoning',
+      summary: [{ type: 'summary_text', text: `${'a long thought '.repeat(20_000)}${tail}` }],
+    })
+    const one = flattenChat([words('one')])
+    const two = flattenChat([words('two')])
+    assert.ok(one.length < MAX_OPAQUE_ITEM_CHARS + 100, `${one.length} characters`)
+    assert.notEqual(one, two, 'a difference past the cap still shows in the hash')
+    assert.equal(one, flattenChat([words('one')]))
+  })
+
+  test('keep the prompt-token estimate of a /v1/responses body to the text', () => {
+    const parsed = parseLlmBody('openai.responses', {
+      model: 'm',
+      input: input(screenshot(3), generated(3)),
+    })
+    assert.ok(parsed.ok)
+    assert.ok(parsed.value.promptText.length < 800, `${parsed.value.promptText.length} characters`)
   })
 })
 
