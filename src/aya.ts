@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { createAdminHandler } from './admin/admin-server.ts'
 import { type AyaDecision, ayaDecisionChannel } from './balancer/pickers/aya.ts'
 import type { Config } from './config/schema.ts'
-import { createLlmSignals } from './llm/llm-signals.ts'
+import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
 import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
 import { createLogger, type Logger, logDestination } from './observability/logger.ts'
@@ -29,6 +29,11 @@ export interface AyaDeps {
   readonly state?: StateStore
   /** Shared by every worker of one instance; generated when absent. */
   readonly stickySecret?: string
+  /**
+   * What the instance learns from the LLM traffic it carries (prompt-token calibration, output
+   * lengths, endpoint capacity); created when absent. A caller that passes its own can read it.
+   */
+  readonly llmSignals?: LlmSignals
 }
 
 export interface AyaAddresses {
@@ -62,7 +67,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const metrics = createMetrics()
   const fleets = new Map<string, SimFleet>()
   const scrapers = createEngineMetricsScrapers({ clock })
-  const llmSignals = createLlmSignals({ clock })
+  const llmSignals = deps.llmSignals ?? createLlmSignals({ clock })
   const runtimeDeps = {
     clock,
     random,

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream'
-import { type Aya, createAya } from '../../src/aya.ts'
+import { type Aya, type AyaDeps, createAya } from '../../src/aya.ts'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { createLogger } from '../../src/observability/logger.ts'
 
@@ -15,11 +15,13 @@ export interface RunningAya {
 
 /**
  * Starts a real Aya from a config object, with every listener and the admin on port 0 unless the
- * config says otherwise, and logs captured in memory.
+ * config says otherwise, and logs captured in memory at the config's `log.level` (default info).
+ * `deps` are passed to createAya, the logger aside.
  */
 export async function startAya(
   raw: Record<string, unknown>,
   env: Record<string, string> = {},
+  deps: Omit<AyaDeps, 'logger'> = {},
 ): Promise<RunningAya> {
   const withDefaults = {
     listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
@@ -34,8 +36,8 @@ export async function startAya(
       callback()
     },
   })
-  const logger = createLogger({ level: 'info', destination })
-  const aya = createAya(config, { logger })
+  const logger = createLogger({ level: config.log.level, destination })
+  const aya = createAya(config, { ...deps, logger })
   const addresses = await aya.start()
   const first = addresses.listeners[0]!
   return {

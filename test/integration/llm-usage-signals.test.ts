@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { request } from 'undici'
+import { flattenChat } from '../../src/llm/chat-template.ts'
+import { createLlmSignals, type LlmSignals } from '../../src/llm/llm-signals.ts'
+import { createOutputLengthPredictor } from '../../src/llm/output-length-predictor.ts'
+import { createPromptTokenCounter } from '../../src/llm/prompt-token-counter.ts'
+import { createSystemClock } from '../../src/util/clock.ts'
+import { type RunningAya, startAya } from '../helpers/aya.ts'
+
+const SERVED = 'meta-llama/Llama-3.1-8B-Instruct'
+const KEY = { model: SERVED, route: 'llm' }
+const MAX_TOKENS = 6
+
+/** Aya with an LLM route to a simulated engine, learning into `signals`. */
+async function startGateway(
+  t: import('node:test').TestContext,
+  signals: LlmSignals,
+): Promise<RunningAya> {
+  const aya = await startAya(
+    {
+      routes: [{ name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'fleet', model: SERVED }] } },
+      upstreams: {
+        fleet: { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 20 } },
+      },
+    },
+    {},
+    { llmSignals: signals },
+  )
+  t.after(() => aya.close())
+  return aya
+}
+
+// The simulated engine counts a word as a token: 9-letter words are 10 characters a token, far
+// from the 4 an unknown model's estimate starts at.
+const PROMPT = `${'abcdefghi '.repeat(1000)}end`
+
+const chat = (aya: RunningAya, stream: boolean) =>
+  request(`${aya.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'llama',
+      max_tokens: MAX_TOKENS,
+      messages: [{ role: 'user', content: PROMPT }],
+      ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+    }),
+  })
+
+/** The usage an SSE body reports in its usage chunk. */
+function streamedUsage(sse: string): { prompt_tokens: number; completion_tokens: number } {
+  for (const line of sse.split('\n')) {
+    if (!line.startsWith('data: {')) continue
+    const chunk = JSON.parse(line.slice(6)) as { usage?: { prompt_tokens: number } | null }
+    if (chunk.usage) return chunk.usage as { prompt_tokens: number; completion_tokens: number }
+  }
+  assert.fail(`no usage chunk in ${sse.slice(0, 200)}`)
+}
+
+/** Waits for the proxy to have fed the response to the signals (it does so as the lease ends). */
+async function until(check: () => boolean): Promise<void> {
+  for (let tries = 0; tries < 200 && !check(); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  assert.ok(check(), 'the response never reached the LLM signals')
+}
+
+/**
+ * The signals hold exactly what one response reporting `usage` teaches: the same as a fresh
+ * counter and predictor fed that usage by hand, and not what fresh ones say.
+ */
+function assertLearned(
+  signals: LlmSignals,
+  usage: { prompt_tokens: number; completion_tokens: number },
+) {
+  assert.equal(usage.completion_tokens, MAX_TOKENS)
+  const promptChars = flattenChat([{ role: 'user', content: PROMPT }]).length
+  const tokens = createPromptTokenCounter()
+  tokens.observe(SERVED, promptChars, usage.prompt_tokens)
+  // Calibration: the model's characters per token moved from 4 toward the ~10 it reported.
+  assert.equal(signals.tokens.charsPerToken(SERVED), tokens.charsPerToken(SERVED))
+  assert.ok(signals.tokens.charsPerToken(SERVED) > 7, `${signals.tokens.charsPerToken(SERVED)}`)
+
+  const outputs = createOutputLengthPredictor()
+  const fresh = createOutputLengthPredictor()
+  outputs.observe(KEY, usage.prompt_tokens, MAX_TOKENS, usage.completion_tokens)
+  for (const cap of [MAX_TOKENS, 64, undefined]) {
+    const learned = signals.outputs.predict(KEY, usage.prompt_tokens, cap)
+    assert.deepEqual(learned, outputs.predict(KEY, usage.prompt_tokens, cap), `cap ${cap}`)
+    if (cap === undefined) {
+      assert.notDeepEqual(learned, fresh.predict(KEY, usage.prompt_tokens, cap), 'it learned')
+    }
+  }
+}
+
+describe('upstream usage reaches the LLM signals through a proxied response', () => {
+  test('a complete JSON body', async (t) => {
+    const signals = createLlmSignals({ clock: createSystemClock() })
+    const aya = await startGateway(t, signals)
+    assert.equal(signals.tokens.charsPerToken(SERVED), 4)
+    assert.equal(signals.outputs.predict(KEY, 1000, MAX_TOKENS).basis, 'prior')
+
+    const res = await chat(aya, false)
+    assert.equal(res.statusCode, 200)
+    const { usage } = (await res.body.json()) as {
+      usage: { prompt_tokens: number; completion_tokens: number }
+    }
+    assert.ok(usage.prompt_tokens > 1000)
+    await until(() => signals.tokens.trackedModels > 0)
+    assertLearned(signals, usage)
+  })
+
+  test('a stream, from its usage chunk', async (t) => {
+    const signals = createLlmSignals({ clock: createSystemClock() })
+    const aya = await startGateway(t, signals)
+    const res = await chat(aya, true)
+    assert.equal(res.statusCode, 200)
+    assert.match(String(res.headers['content-type']), /^text\/event-stream/)
+    const usage = streamedUsage(await res.body.text())
+    await until(() => signals.tokens.trackedModels > 0)
+    assertLearned(signals, usage)
+  })
+})
