@@ -82,7 +82,7 @@ export function dispatchDesRequest(
     sheddable: false,
     tenant: '',
     sizeBytes: 0,
-    predictedCost: llm.promptTokens + (llm.maxTokens ?? 0),
+    predictedCost: fleet.llmSignals.predictedCost(llm),
     signal: aborted.signal,
     onResult,
   })
@@ -138,6 +138,7 @@ export function dispatchDesRequest(
               itlSumMs += gap
               record.itlGapsMs.push(gap)
             }
+            lease.progress(chunks)
             lastMs = token.atMs
           },
           onDone(result) {

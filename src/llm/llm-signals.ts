@@ -1,6 +1,7 @@
 import type { Clock } from '../util/clock.ts'
 import { createEndpointCapacity, type EndpointCapacity } from './endpoint-capacity.ts'
 import type { LlmResponseObservation } from './llm-observation.ts'
+import type { LlmRequest } from './llm-request.ts'
 import {
   createOutputLengthPredictor,
   type OutputLengthPredictor,
@@ -18,6 +19,12 @@ export interface LlmSignals {
   readonly outputs: OutputLengthPredictor
   readonly capacity: EndpointCapacity
   observe(observation: LlmResponseObservation): void
+  /**
+   * A request's predicted work in tokens: its prompt plus its predicted output (the predictor's
+   * mean, which sums right over many requests, not the `max_tokens` cap, which over-counts
+   * 2.4–74× on the traces). What the admission queue orders shortest-predicted-first by.
+   */
+  predictedCost(llm: LlmRequest): number
 }
 
 export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
@@ -28,6 +35,12 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
     tokens,
     outputs,
     capacity,
+    predictedCost(llm) {
+      const promptTokens = Math.max(1, llm.promptTokens)
+      if (llm.api === 'openai.embeddings') return promptTokens
+      const key = { model: llm.servedModel, route: llm.routeKey }
+      return promptTokens + outputs.predict(key, promptTokens, llm.maxTokens).mean
+    },
     observe(observation) {
       const { llm, tap, endpoint } = observation
       if (!observation.ok) return

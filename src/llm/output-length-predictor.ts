@@ -1,6 +1,7 @@
 import {
   bucketLow,
   createQuantileSketch,
+  meanAboveOfShares,
   meanOfShares,
   type QuantileSketch,
   quantileOfShares,
@@ -33,6 +34,18 @@ export interface OutputLengthPredictor {
     promptTokens: number,
     maxTokens: number | undefined,
     q: number,
+  ): number
+  /**
+   * Output still to come for a response that has generated `generatedTokens` so far: the expected
+   * length given that it is at least that long, E[min(output, max_tokens) | output > generated],
+   * minus what it has generated. At least 1 until the cap (a response that has outrun every
+   * length seen is expected to go on a quarter as far again), 0 at the cap.
+   */
+  remaining(
+    key: OutputLengthKey,
+    promptTokens: number,
+    maxTokens: number | undefined,
+    generatedTokens: number,
   ): number
   observe(
     key: OutputLengthKey,
@@ -163,6 +176,16 @@ export function createOutputLengthPredictor(
       fillKeys(key, promptTokens, maxTokens)
       mix()
       return capped(quantileOfShares(shares, q), maxTokens)
+    },
+    remaining(key, promptTokens, maxTokens, generatedTokens) {
+      const left = maxTokens === undefined ? Number.POSITIVE_INFINITY : maxTokens - generatedTokens
+      if (left <= 0) return 0
+      fillKeys(key, promptTokens, maxTokens)
+      mix()
+      const expected = meanAboveOfShares(shares, generatedTokens, maxTokens)
+      const more =
+        expected === undefined ? Math.ceil(generatedTokens / 4) : expected - generatedTokens
+      return Math.min(left, Math.max(1, Math.round(more)))
     },
     observe(key, promptTokens, maxTokens, actualOutputTokens) {
       if (!(actualOutputTokens >= 0)) return

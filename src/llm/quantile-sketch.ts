@@ -133,3 +133,34 @@ export function meanOfShares(shares: Float64Array, cap = Number.POSITIVE_INFINIT
   }
   return mean
 }
+
+/**
+ * The mean of the mass above `above`, no value above `cap`: E[min(X, cap) | X > above]; undefined
+ * when no mass lies above it, or `above` is past the sketch's range. A bucket that straddles `above` counts only its part above it, as
+ * if its mass were spread evenly over its values.
+ */
+export function meanAboveOfShares(
+  shares: Float64Array,
+  above: number,
+  cap = Number.POSITIVE_INFINITY,
+): number | undefined {
+  // The last bucket holds everything past the sketch's range: what lies beyond there is unknown.
+  const first = bucketOf(above)
+  if (first === SKETCH_BUCKETS - 1) return undefined
+  let mass = 0
+  let sum = 0
+  for (let b = first; b < SKETCH_BUCKETS; b++) {
+    const m = shares[b]!
+    if (m <= 0) continue
+    const low = LOWS[b]!
+    const high = LOWS[b + 1]! - 1
+    // Values above `above` in this bucket: from max(low, above + 1) to high.
+    const from = Math.max(low, Math.floor(above) + 1)
+    if (from > high && b < SKETCH_BUCKETS - 1) continue
+    const part = b === SKETCH_BUCKETS - 1 || high <= low ? 1 : (high - from + 1) / (high - low + 1)
+    const value = b === SKETCH_BUCKETS - 1 ? Math.max(from, (low + high) / 2) : (from + high) / 2
+    mass += m * part
+    sum += m * part * Math.min(cap, value)
+  }
+  return mass > 0 ? sum / mass : undefined
+}

@@ -29,6 +29,8 @@ export interface ResponseTap {
   onChunk(chunk: Buffer, nowMs: number): void
   /** When the first generated token passed, once it has. */
   readonly firstTokenAtMs: number | undefined
+  /** Content events seen so far (streaming): the tokens generated, as the client receives them. */
+  readonly contentEvents: number
   finish(): TapResult
 }
 
@@ -153,6 +155,9 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
   return {
     get firstTokenAtMs() {
       return firstTokenAtMs
+    },
+    get contentEvents() {
+      return contentEvents
     },
     onChunk(chunk, nowMs) {
       const text = decoder.write(chunk)

@@ -15,6 +15,7 @@ export interface MeteredUpstream {
 }
 
 import type { RequestContext } from '../proxy/request-context.ts'
+import type { Endpoint } from '../upstream/endpoint.ts'
 
 export interface AyaMetrics {
   readonly registry: Registry
@@ -78,20 +79,53 @@ export function createMetrics(): AyaMetrics {
     help: 'Response body bytes sent to clients.',
     labelNames: ['route'],
   })
-  new Gauge({
-    name: 'aya_endpoint_inflight_requests',
-    help: 'Requests dispatched to an endpoint and not finished.',
-    labelNames: ['upstream', 'endpoint'] as const,
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const group of groups()) {
-        for (const endpoint of group.endpoints()) {
-          this.set({ upstream: group.name, endpoint: endpoint.id }, endpoint.inflight)
+  /** A gauge per endpoint, read at scrape time; an endpoint whose value is undefined is left out. */
+  const endpointGauge = (
+    name: string,
+    help: string,
+    read: (endpoint: Endpoint) => number | undefined,
+  ): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['upstream', 'endpoint'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const group of groups()) {
+          for (const endpoint of group.endpoints()) {
+            const value = read(endpoint)
+            if (value !== undefined)
+              this.set({ upstream: group.name, endpoint: endpoint.id }, value)
+          }
         }
-      }
+      },
+    })
+  }
+  endpointGauge(
+    'aya_endpoint_inflight_requests',
+    'Requests dispatched to an endpoint and not finished.',
+    (endpoint) => endpoint.inflight,
+  )
+  // Router-side accounting of LLM work, the primary load signal (docs/llm-routing.md).
+  endpointGauge(
+    'aya_endpoint_pending_prefill_tokens',
+    'Uncached prompt tokens dispatched to an endpoint whose first token has not come back.',
+    (endpoint) => endpoint.pendingPrefillTokens,
+  )
+  endpointGauge(
+    'aya_endpoint_kv_tokens',
+    'KV tokens the router estimates requests in flight hold: prompt, generated, still expected.',
+    (endpoint) => endpoint.kvTokens,
+  )
+  endpointGauge(
+    'aya_endpoint_decode_itl_seconds',
+    "Seconds per token an endpoint's streams are getting now (recent seconds, prefill stalls included).",
+    (endpoint) => {
+      const itlMs = endpoint.decodeItlMs
+      return itlMs === undefined ? undefined : itlMs / 1000
     },
-  })
+  )
   new Gauge({
     name: 'aya_endpoint_eligible',
     help: '1 when the endpoint is enabled and not unhealthy.',

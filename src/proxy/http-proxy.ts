@@ -191,7 +191,13 @@ async function handle(
   // the promise `canTake` made (same object).
   const firstPick: PickContext = { attempt: 0, exclude, hashKey, clientIp: ctx.clientIp, llm }
   if (upstream.admission) {
-    const waited = await admit(ctx, upstream, keySource, { runtime, firstPick, body, exclude })
+    const waited = await admit(ctx, upstream, keySource, {
+      runtime,
+      firstPick,
+      body,
+      exclude,
+      llmSignals: deps.llmSignals,
+    })
     if (waited !== undefined) {
       const retryAfter = String(Math.max(1, Math.ceil(waited.retryAfterMs / 1000)))
       return fail(ctx, waited.reason, undefined, false, { headers: { 'retry-after': retryAfter } })
@@ -358,6 +364,7 @@ async function dispatchTo(
             paced?.done(true)
             upstream.admission?.notify()
           }
+          if (llm?.stream) lease.progress(tap.contentEvents)
         }
         ctx.bytesOut += chunk.length
         return res.write(chunk)
@@ -492,6 +499,7 @@ async function admit(
     readonly body: Readable | Buffer | null
     /** The first pick's exclusions: an endpoint held for an urgent request joins them. */
     readonly exclude: Set<string>
+    readonly llmSignals: LlmSignals | undefined
   },
 ): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
   const priorities = request.runtime.config.priorities
@@ -512,7 +520,9 @@ async function admit(
     sheddable: resolved.sheddable,
     tenant: upstream.tenantKey?.(keySource) ?? '',
     sizeBytes: Buffer.isBuffer(request.body) ? request.body.length : 0,
-    predictedCost: llm ? llm.promptTokens + (llm.maxTokens ?? 0) : 1,
+    predictedCost: llm
+      ? (request.llmSignals?.predictedCost(llm) ?? llm.promptTokens + (llm.maxTokens ?? 0))
+      : 1,
     signal: aborted.signal,
   })
   ctx.res.off('close', onClose)

@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.ts'
+import { createDecodePace, type DecodePace } from './decode-pace.ts'
 
 export interface EndpointSpec {
   /** Stable identity: "host:port" of the URL unless configured. */
@@ -38,15 +39,32 @@ export interface LeaseCost {
   readonly prefillTokens?: number
   /** Tokens of KV the request will hold: prompt plus expected output. */
   readonly kvTokens?: number
+  /**
+   * The KV the request holds once it has generated this many tokens: the prompt, what it has
+   * generated, and the output still expected given that it has come this far. Without it,
+   * `kvTokens` stands until the lease ends.
+   */
+  readonly kvTokensAfter?: ((generatedTokens: number) => number) | undefined
 }
 
 export interface Lease {
   readonly endpoint: Endpoint
   /** The first response token arrived: the prefill part of the cost is done. */
   firstToken(): void
+  /**
+   * The response has generated this many tokens so far (call it as they pass; cheap when nothing
+   * is due). Re-estimates the KV held at 1, 2, 4, 8… tokens, and every `PACE_EVERY_TOKENS` feeds
+   * the endpoint's decode pace.
+   */
+  progress(generatedTokens: number): void
   /** Ends the lease. Only the first call counts. */
   end(outcome: Outcome): void
 }
+
+/** Tokens between a stream's decode-pace samples. */
+const PACE_EVERY_TOKENS = 16
+/** Decode-pace evidence counts half after this long. */
+const PACE_HALF_LIFE_MS = 2_000
 
 export interface EndpointDeps {
   readonly clock: Clock
@@ -76,6 +94,7 @@ export class Endpoint {
   #latencyAtMs = 0
   #pendingPrefillTokens = 0
   #kvTokens = 0
+  #decodePace: DecodePace
   #enabled = true
   #health: HealthStatus = 'unknown'
   #onEligibilityChange: (() => void) | undefined
@@ -85,6 +104,7 @@ export class Endpoint {
     this.#clock = deps.clock
     this.#onEligibilityChange = deps.onEligibilityChange
     this.#decayMs = options.latencyDecayMs ?? 10_000
+    this.#decodePace = createDecodePace({ halfLifeMs: PACE_HALF_LIFE_MS }, deps)
   }
 
   get spec(): EndpointSpec {
@@ -159,25 +179,61 @@ export class Endpoint {
     return this.#pendingPrefillTokens
   }
 
-  /** KV tokens held by in-flight requests, as estimated at dispatch. */
+  /**
+   * KV tokens held by in-flight requests: estimated at dispatch, and re-estimated as responses
+   * stream when their cost says how (`LeaseCost.kvTokensAfter`).
+   */
   get kvTokens(): number {
     return this.#kvTokens
+  }
+
+  /**
+   * Milliseconds per generated token that streams here are getting now (recent seconds, all
+   * streams together), or undefined when none has streamed lately. It includes the stalls that
+   * prefill steps impose on decodes, so it is the inter-token latency clients see.
+   */
+  get decodeItlMs(): number | undefined {
+    return this.#decodePace.itlMs()
   }
 
   begin(cost?: LeaseCost): Lease {
     this.#inflight++
     this.#requests++
     let prefill = cost?.prefillTokens ?? 0
-    const kv = cost?.kvTokens ?? 0
+    let kv = cost?.kvTokens ?? 0
     this.#pendingPrefillTokens += prefill
     this.#kvTokens += kv
     let ended = false
+    // Progress: the next token count at which KV is re-estimated, and the last pace sample.
+    let nextKvAt = 1
+    let paceTokens = 0
+    let paceAtMs = 0
     const endpoint = this
     return {
       endpoint,
       firstToken() {
         endpoint.#pendingPrefillTokens -= prefill
         prefill = 0
+      },
+      progress(generated) {
+        if (ended) return
+        if (paceTokens === 0) {
+          if (generated >= 1) {
+            paceTokens = generated
+            paceAtMs = endpoint.#clock.now()
+          }
+        } else if (generated - paceTokens >= PACE_EVERY_TOKENS) {
+          const now = endpoint.#clock.now()
+          endpoint.#decodePace.add(generated - paceTokens, now - paceAtMs)
+          paceTokens = generated
+          paceAtMs = now
+        }
+        if (generated >= nextKvAt && cost?.kvTokensAfter) {
+          while (nextKvAt <= generated) nextKvAt *= 2
+          const next = cost.kvTokensAfter(generated)
+          endpoint.#kvTokens += next - kv
+          kv = next
+        }
       },
       end(outcome) {
         if (ended) return

@@ -96,21 +96,27 @@ describe('aya bench over HTTP', () => {
       '1000',
     ]
     const des = await bench(t, [...common, '--mode', 'des'])
+    /** What disagrees between the HTTP run and virtual time; empty when they agree. */
+    const disagreements = (http: Report): string[] =>
+      policies.flatMap((policy) => {
+        const d = des.policies[policy]!
+        const h = http.policies[policy]!
+        const detail = `${policy}: des ${JSON.stringify(d)} http ${JSON.stringify(h)}`
+        return [
+          http.runs[policy]!.valid ? '' : `invalid ${detail}`,
+          within(d.ttftP50Ms, h.ttftP50Ms, 0.15) ? '' : `p50 ${detail}`,
+          within(d.ttftP90Ms, h.ttftP90Ms, 0.15) ? '' : `p90 ${detail}`,
+          Math.abs(d.prefixHitRate! - h.prefixHitRate!) <= 0.03 ? '' : `hit rate ${detail}`,
+        ].filter((line) => line !== '')
+      })
     let http = await bench(t, [...common, '--mode', 'http', '--speedup', '2'])
-    // A run the bench itself flags invalid (the simulator fell behind: a busy machine) says
-    // nothing about agreement; it gets one more try.
-    if (!Object.values(http.runs).every((r) => r.valid)) {
+    // Real time on a shared 2-core machine: a run the bench flags invalid (the simulator fell
+    // behind), or one that a burst of other work skewed, gets one more try. A policy-level
+    // disagreement shows in both.
+    if (disagreements(http).length > 0) {
       http = await bench(t, [...common, '--mode', 'http', '--speedup', '2'])
     }
-    for (const policy of policies) {
-      const d = des.policies[policy]!
-      const h = http.policies[policy]!
-      const detail = `${policy}: des ${JSON.stringify(d)} http ${JSON.stringify(h)}`
-      assert.ok(http.runs[policy]!.valid, detail)
-      assert.ok(within(d.ttftP50Ms, h.ttftP50Ms, 0.15), `p50 ${detail}`)
-      assert.ok(within(d.ttftP90Ms, h.ttftP90Ms, 0.15), `p90 ${detail}`)
-      assert.ok(Math.abs(d.prefixHitRate! - h.prefixHitRate!) <= 0.03, `hit rate ${detail}`)
-    }
+    assert.deepEqual(disagreements(http), [])
     const rank = (r: Report) =>
       Object.keys(r.policies).sort((a, b) => r.policies[a]!.ttftP90Ms - r.policies[b]!.ttftP90Ms)
     assert.deepEqual(rank(http), rank(des))

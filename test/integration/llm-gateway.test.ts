@@ -48,6 +48,41 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.equal(usage?.completion_tokens, 4)
   })
 
+  test('accounts router-side for a stream as it passes: KV while it lives, then its decode pace', async (t) => {
+    const aya = await startAya(
+      config({
+        upstreams: {
+          fleet: { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 1 } },
+        },
+      }),
+    )
+    t.after(() => aya.close())
+    const gauge = async (name: string): Promise<number | undefined> => {
+      const text = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`))
+      return line === undefined ? undefined : Number(line.split(' ').at(-1))
+    }
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const stream = await client.chat.completions.create({
+      model: 'llama-3.1-8b',
+      messages: [{ role: 'user', content: 'Count to two hundred' }],
+      max_tokens: 200,
+      stream: true,
+    })
+    let chunks = 0
+    let kvWhileStreaming: number | undefined
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta.content) chunks++
+      if (chunks === 20) kvWhileStreaming = await gauge('aya_endpoint_kv_tokens')
+    }
+    assert.equal(chunks, 200)
+    assert.ok((kvWhileStreaming ?? 0) > 20, `KV held mid-stream: ${kvWhileStreaming}`)
+    assert.equal(await gauge('aya_endpoint_kv_tokens'), 0)
+    assert.equal(await gauge('aya_endpoint_pending_prefill_tokens'), 0)
+    const itlSeconds = await gauge('aya_endpoint_decode_itl_seconds')
+    assert.ok(itlSeconds !== undefined && itlSeconds > 0 && itlSeconds < 1, `pace ${itlSeconds}`)
+  })
+
   test('lists the configured models on GET /v1/models', async (t) => {
     const aya = await startAya(config())
     t.after(() => aya.close())

@@ -51,6 +51,12 @@ export const ayaOptionsSchema = z
     /** Most of the KV capacity new work may plan to fill before it waits instead. */
     kvHighWater: z.number().gt(0).max(1).default(0.9),
     /**
+     * Decode headroom: an endpoint whose streams are getting tokens slower than this (ms per
+     * token over the last seconds, prefill stalls included) takes no new work while another has
+     * room, and with admission configured the request waits instead. 0 turns the check off.
+     */
+    maxItlMs: z.number().min(0).default(0),
+    /**
      * What a prompt token the fleet must prefill costs beyond this request's own TTFT, in units
      * of its prefill time: when prefill compute binds, every token a hit saves is throughput that
      * the requests behind it get back. A warm endpoint keeps the request while its predicted TTFT
@@ -106,6 +112,8 @@ export interface AyaCandidate {
   readonly hitTokens: number
   readonly prefillTokensPerSec: number
   readonly kvOk: boolean
+  /** Its streams decode within `maxItlMs` (always true with the check off). */
+  readonly decodeOk: boolean
 }
 
 export interface AyaDecision {
@@ -129,6 +137,9 @@ interface Scored {
   predictedTtftMs: number
   costMs: number
   kvOk: boolean
+  decodeOk: boolean
+  /** KV and decode headroom both. */
+  roomOk: boolean
 }
 
 /** Weight of one request in the model's running characters-per-token ratio. */
@@ -185,7 +196,8 @@ interface RequestFacts {
   charsPerToken: number
   promptTokens: number
   kvNeed: number
-  anyKvOk: boolean
+  /** Some endpoint has KV and decode headroom. */
+  anyRoomOk: boolean
   /** The usable endpoint holding most of the prompt beyond the shared part, if any. */
   warm: Scored | undefined
 }
@@ -326,7 +338,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
       const chosen = choose(sloHints.get(ctx), facts.sessionEndpointId)
-      const branch: AyaBranch = !facts.anyKvOk
+      const branch: AyaBranch = !facts.anyRoomOk
         ? 'saturated'
         : facts.warm === undefined
           ? 'cold'
@@ -351,7 +363,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       }
       placements.set(ctx, {
         endpoint: chosen.endpoint,
-        cost: { prefillTokens: chosen.uncachedTokens, kvTokens: facts.kvNeed },
+        cost: costOf(chosen.uncachedTokens, facts.kvNeed, llm, facts.promptTokens),
       })
       if (ayaDecisionChannel.hasSubscribers) {
         publish(branch, chosen, llm.servedModel, facts.promptTokens)
@@ -366,7 +378,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // An endpoint with no prefill queued always can: waiting would not make the prompt shorter.
       for (let i = 0; i < count; i++) {
         const s = entries[i]!
-        if (s.kvOk && (s.predictedTtftMs <= ttftSloMs || s.endpoint.pendingPrefillTokens === 0)) {
+        if (s.roomOk && (s.predictedTtftMs <= ttftSloMs || s.endpoint.pendingPrefillTokens === 0)) {
           return true
         }
       }
@@ -389,6 +401,30 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const placement = placements.get(ctx)
       return placement?.endpoint === endpoint ? placement.cost : undefined
     },
+  }
+
+  /**
+   * What a placement charges its endpoint: the uncached prompt as pending prefill, and as KV the
+   * prompt plus predicted output, re-estimated as the response streams (generated so far plus the
+   * output still expected given how far it has come), so a response that outruns its prediction
+   * is charged for it.
+   */
+  function costOf(
+    prefillTokens: number,
+    kvTokens: number,
+    llm: LlmRequest,
+    promptTokens: number,
+  ): LeaseCost {
+    const outputs = deps.llmSignals?.outputs
+    if (!outputs) return { prefillTokens, kvTokens }
+    const key = { model: llm.servedModel, route: llm.routeKey }
+    const { maxTokens } = llm
+    return {
+      prefillTokens,
+      kvTokens,
+      kvTokensAfter: (generated) =>
+        promptTokens + generated + outputs.remaining(key, promptTokens, maxTokens, generated),
+    }
   }
 
   /** The queue ahead in tokens plus this prompt's own uncached part, at the endpoint's rate. */
@@ -501,7 +537,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     }
 
     count = 0
-    let anyKvOk = false
+    let anyRoomOk = false
     // Any hit at all, even on a prefix every endpoint holds, leaves placement to the index. Letting
     // the session steer prompts that only share such a prefix cost the Mooncake conversation
     // replay 7 % of its goodput (600:1200, three seeds) for no TTFT gain.
@@ -530,7 +566,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const usedShare = Math.max(endpoint.kvTokens / capacityTokens, snapshot?.kvUsage ?? 0)
       const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
       const kvOk = kvRoom >= kvNeed || endpoint.inflight === 0
-      anyKvOk ||= kvOk
+      // An endpoint with nothing in flight has no streams to slow down, whatever it last saw.
+      const itlMs = options.maxItlMs > 0 && endpoint.inflight > 0 ? endpoint.decodeItlMs : undefined
+      const decodeOk = itlMs === undefined || itlMs <= options.maxItlMs
+      anyRoomOk ||= kvOk && decodeOk
 
       let entry = entries[count]
       if (!entry) {
@@ -542,6 +581,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           predictedTtftMs: 0,
           costMs: 0,
           kvOk: false,
+          decodeOk: false,
+          roomOk: false,
         }
         entries.push(entry)
       }
@@ -552,6 +593,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       entry.prefillTokensPerSec = rate
       entry.predictedTtftMs = predictTtftMs(endpoint, uncachedTokens, rate)
       entry.kvOk = kvOk
+      entry.decodeOk = decodeOk
+      entry.roomOk = kvOk && decodeOk
     }
 
     // Costs, over the endpoints that can take the request (all of them when none can).
@@ -560,7 +603,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     let sharedHitTokens = Number.POSITIVE_INFINITY
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
-      if (anyKvOk && !s.kvOk) continue
+      if (anyRoomOk && !s.roomOk) continue
       rateSum += s.prefillTokensPerSec
       usable++
       if (s.hitTokens < sharedHitTokens) sharedHitTokens = s.hitTokens
@@ -569,7 +612,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     let warm: Scored | undefined
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
-      if (anyKvOk && !s.kvOk) {
+      if (anyRoomOk && !s.roomOk) {
         s.costMs = Number.POSITIVE_INFINITY
         continue
       }
@@ -587,7 +630,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       charsPerToken,
       promptTokens,
       kvNeed,
-      anyKvOk,
+      anyRoomOk,
       warm,
     }
   }
@@ -694,6 +737,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         hitTokens: s.hitTokens,
         prefillTokensPerSec: Math.round(s.prefillTokensPerSec),
         kvOk: s.kvOk,
+        decodeOk: s.decodeOk,
       })
     }
     const decision: AyaDecision = {

@@ -103,4 +103,14 @@ describe('llm signals', () => {
     }
     assert.equal(signals.tokens.charsPerToken('m'), learned)
   })
+
+  test("predicts a request's work as its prompt plus its predicted output, not the cap", () => {
+    const signals = createLlmSignals({ clock: createManualClock() })
+    const key = { model: 'm', route: 'r' }
+    for (let i = 0; i < 500; i++) signals.outputs.observe(key, 2000, 300, 40)
+    const cost = signals.predictedCost(llm(true))
+    assert.ok(cost > 2030 && cost < 2050, `predicted ${cost} tokens`)
+    // Embeddings generate nothing: their work is the prompt.
+    assert.equal(signals.predictedCost({ ...llm(false), api: 'openai.embeddings' }), 2000)
+  })
 })

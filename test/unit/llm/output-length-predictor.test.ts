@@ -67,6 +67,27 @@ describe('output length predictor', () => {
     near(predictor.quantile(chat, 1000, 4096, 0.25), -200 * Math.log(0.75), 0.08, 'p25')
   })
 
+  it('predicts the output still to come given how far a response has got', () => {
+    const predictor = createOutputLengthPredictor({ halfLifeSamples: Number.POSITIVE_INFINITY })
+    const random = createSeededRandom(7)
+    // Exponential lengths are memoryless: however far a response has got, the mean remainder is
+    // the mean itself.
+    for (let i = 0; i < 20_000; i++) predictor.observe(chat, 1000, 4096, exponential(random, 200))
+    for (const generated of [1, 50, 200, 400]) {
+      near(predictor.remaining(chat, 1000, 4096, generated), 200, 0.1, `after ${generated}`)
+    }
+    // Uniform lengths: the remainder shrinks as the response nears the longest seen.
+    const uniform = createOutputLengthPredictor({ halfLifeSamples: Number.POSITIVE_INFINITY })
+    for (let i = 0; i < 20_000; i++) uniform.observe(chat, 1000, 4096, 1000 + (i % 1000))
+    near(uniform.remaining(chat, 1000, 4096, 1), 1500, 0.05, 'from the start')
+    near(uniform.remaining(chat, 1000, 4096, 1500), 250, 0.1, 'halfway through the range')
+    // Past every length seen, a response is expected to go on a quarter as far again.
+    assert.equal(uniform.remaining(chat, 1000, 1_000_000, 200_000), 50_000)
+    // Never past the cap, nothing at it.
+    assert.equal(uniform.remaining(chat, 1000, 1600, 1590), 10)
+    assert.equal(uniform.remaining(chat, 1000, 1600, 1600), 0)
+  })
+
   it('conditions on the prompt-length bucket', () => {
     const predictor = createOutputLengthPredictor()
     for (let i = 0; i < 300; i++) {

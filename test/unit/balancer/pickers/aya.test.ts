@@ -185,6 +185,56 @@ describe('aya picker', () => {
     assert.equal(recorder.decisions[0]!.branch, 'saturated')
   })
 
+  it('with maxItlMs, leaves out an endpoint whose streams decode too slowly now', () => {
+    const clock = createManualClock()
+    const eligible = makeEndpoints([1, 1], 'e', clock)
+    // e1 has a long prefill queued (TTFT alone would pick e0), but e0's streams crawl.
+    queuePrefill(eligible[1]!, 2_000)
+    const stream = eligible[0]!.begin()
+    for (let generated = 1; generated <= 33; generated++) {
+      stream.progress(generated)
+      clock.advance(80)
+    }
+    const ctx = () => llmCtx(text('prompt', 640))
+    assert.equal(create().pick(eligible, ctx()), eligible[0])
+    const checked = create({ maxItlMs: 50 })
+    const recorder = recordDecisions()
+    try {
+      assert.equal(checked.pick(eligible, ctx()), eligible[1])
+    } finally {
+      recorder.stop()
+    }
+    assert.deepEqual(
+      recorder.decisions[0]!.candidates.map((c) => c.decodeOk),
+      [false, true],
+    )
+    // With every endpoint past the limit, canTake makes the request wait.
+    const other = eligible[1]!.begin()
+    for (let generated = 1; generated <= 33; generated++) {
+      other.progress(generated)
+      clock.advance(80)
+    }
+    assert.equal(checked.canTake!(eligible, ctx(), 10_000), false)
+  })
+
+  it('charges KV for what a response has generated and is still expected to', () => {
+    const llmSignals = createLlmSignals({ clock: createManualClock() })
+    const key = { model: 'llama', route: '' }
+    for (let i = 0; i < 500; i++) llmSignals.outputs.observe(key, 160, undefined, 100 + (i % 200))
+    const picker = create({}, { llmSignals })
+    const eligible = makeEndpoints([1])
+    const ctx = llmCtx(text('prompt', 640))
+    const endpoint = dispatch(picker, eligible, ctx)
+    const atDispatch = endpoint.kvTokens
+    const lease = endpoint.begin(picker.leaseCost!(endpoint, ctx))
+    // The same charge twice: the one `dispatch` began, and this one.
+    assert.equal(endpoint.kvTokens, 2 * atDispatch)
+    for (let generated = 1; generated <= 280; generated++) lease.progress(generated)
+    // Past most lengths seen, it holds what it generated plus a short remainder.
+    const held = endpoint.kvTokens - atDispatch
+    assert.ok(held > 160 + 256 && held < 160 + 320, `holds ${held} after 280 tokens`)
+  })
+
   it('shifts work to the endpoint it has learned prefills faster, in proportion', () => {
     const llmSignals = signalsWithRates({ e0: 30_000, e1: 10_000 })
     // A burst that is never answered: only the queues (and, by default, the streams) grow.

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Endpoint } from '../../../src/upstream/endpoint.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+
+function endpoint(clock = createManualClock()): Endpoint {
+  return new Endpoint({ id: 'e', url: 'http://e', origin: 'http://e', weight: 1 }, { clock })
+}
+
+describe('endpoint leases', () => {
+  it('charge prefill until the first token and KV until the end', () => {
+    const e = endpoint()
+    const lease = e.begin({ prefillTokens: 1_000, kvTokens: 1_200 })
+    assert.equal(e.pendingPrefillTokens, 1_000)
+    assert.equal(e.kvTokens, 1_200)
+    lease.firstToken()
+    assert.equal(e.pendingPrefillTokens, 0)
+    assert.equal(e.kvTokens, 1_200)
+    lease.end({ ok: true, latencyMs: 1 })
+    lease.end({ ok: true, latencyMs: 1 })
+    assert.equal(e.kvTokens, 0)
+    assert.equal(e.inflight, 0)
+  })
+
+  it('re-estimate the KV held as the response streams, at 1, 2, 4, 8… tokens', () => {
+    const e = endpoint()
+    const asked: number[] = []
+    const lease = e.begin({
+      prefillTokens: 100,
+      kvTokens: 300,
+      // Prompt 100, what was generated, and a remainder that grows with it (outrunning the mean).
+      kvTokensAfter: (generated) => {
+        asked.push(generated)
+        return 100 + generated + Math.max(200 - generated, generated / 2)
+      },
+    })
+    for (let generated = 1; generated <= 300; generated++) lease.progress(generated)
+    assert.deepEqual(asked, [1, 2, 4, 8, 16, 32, 64, 128, 256])
+    assert.equal(e.kvTokens, 100 + 256 + 128)
+    // A second stream's charge adds; ending one frees exactly what it holds now.
+    const other = e.begin({ kvTokens: 50 })
+    lease.end({ ok: true, latencyMs: 1 })
+    assert.equal(e.kvTokens, 50)
+    other.end({ ok: true, latencyMs: 1 })
+    assert.equal(e.kvTokens, 0)
+  })
+
+  it('keep the dispatch estimate when the cost says nothing of progress', () => {
+    const e = endpoint()
+    const lease = e.begin({ kvTokens: 300 })
+    for (let generated = 1; generated <= 1_000; generated++) lease.progress(generated)
+    assert.equal(e.kvTokens, 300)
+  })
+
+  it('feed the endpoint the pace its streams get tokens at, every 16 tokens of a stream', () => {
+    const clock = createManualClock()
+    const e = endpoint(clock)
+    assert.equal(e.decodeItlMs, undefined)
+    const fast = e.begin()
+    const slow = e.begin()
+    fast.progress(1)
+    slow.progress(1)
+    for (let i = 2; i <= 33; i++) {
+      clock.advance(10)
+      fast.progress(i)
+      if (i % 4 === 1) slow.progress(1 + (i - 1) / 4) // one token every 40 ms
+    }
+    // 32 tokens at 10 ms from one stream; the other has 8 tokens, not yet a sample.
+    assert.equal(e.decodeItlMs, 10)
+    for (let i = 34; i <= 129; i++) {
+      clock.advance(10)
+      if (i % 4 === 1) slow.progress(1 + (i - 1) / 4)
+    }
+    // Now 32 tokens of the slow one too (16 of them later), and the fast one's evidence aged.
+    const itl = e.decodeItlMs!
+    assert.ok(itl > 20 && itl < 40, `pace ${itl} ms`)
+  })
+
+  it('stop counting a lease that has ended', () => {
+    const e = endpoint()
+    const lease = e.begin({ kvTokens: 10, kvTokensAfter: (g) => 10 + g })
+    lease.end({ ok: true, latencyMs: 1 })
+    lease.progress(64)
+    assert.equal(e.kvTokens, 0)
+  })
+})
