@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { request } from 'undici'
+import type { AyaDecision } from '../../src/balancer/pickers/aya.ts'
+import { type RunningAya, startAya } from '../helpers/aya.ts'
+
+async function startGateway(
+  t: import('node:test').TestContext,
+  level: 'debug' | 'info',
+): Promise<RunningAya> {
+  const aya = await startAya({
+    log: { level },
+    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+    models: {
+      llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
+    },
+    upstreams: {
+      fleet: { policy: 'aya', sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 } },
+    },
+  })
+  t.after(() => aya.close())
+  return aya
+}
+
+async function chat(aya: RunningAya): Promise<void> {
+  const res = await request(`${aya.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'llama',
+      max_tokens: 2,
+      messages: [{ role: 'user', content: 'word '.repeat(400) }],
+    }),
+  })
+  assert.equal(res.statusCode, 200)
+  await res.body.dump()
+}
+
+const decisionLines = (aya: RunningAya) => aya.logs.filter((l) => l.msg === 'scheduler decision')
+
+describe('the aya scheduler’s decision log', () => {
+  test('writes one debug line per decision with every candidate’s predicted TTFT', async (t) => {
+    const aya = await startGateway(t, 'debug')
+    await chat(aya)
+    const lines = decisionLines(aya)
+    assert.equal(lines.length, 1, JSON.stringify(lines))
+    const line = lines[0]!
+    assert.equal(line.level, 'debug')
+    const decision = line.decision as AyaDecision
+    assert.equal(decision.policy, 'aya')
+    assert.equal(decision.model, 'meta-llama/Llama-3.1-8B-Instruct')
+    assert.ok(decision.promptTokens > 400, `${decision.promptTokens}`)
+    assert.match(decision.branch, /^(cold|warm|valve|saturated)$/)
+    const endpoints = aya.aya.config.upstreams.fleet!.endpoints.map((e) => new URL(e.url).host)
+    assert.deepEqual(decision.candidates.map((c) => c.endpoint).sort(), [...endpoints].sort())
+    assert.ok(endpoints.includes(decision.chosen), decision.chosen)
+    for (const candidate of decision.candidates) {
+      assert.ok(
+        Number.isFinite(candidate.predictedTtftMs) && candidate.predictedTtftMs > 0,
+        `${candidate.endpoint}: ${candidate.predictedTtftMs}`,
+      )
+      assert.equal(typeof candidate.costMs, 'number')
+      assert.equal(typeof candidate.hitTokens, 'number')
+    }
+  })
+
+  test('writes none at info level, while the decision is still counted', async (t) => {
+    const aya = await startGateway(t, 'info')
+    await chat(aya)
+    assert.deepEqual(decisionLines(aya), [])
+    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+    assert.match(metrics, /aya_scheduler_decisions_total\{policy="aya",branch="[a-z-]+"\} 1/)
+  })
+})
