@@ -61,6 +61,8 @@ export interface Lease {
   end(outcome: Outcome): void
 }
 
+/** Prefill ends remembered per endpoint, for `prefillsDoneSince`. */
+const RECENT_PREFILLS = 32
 /** Tokens between a stream's decode-pace samples. */
 const PACE_EVERY_TOKENS = 16
 /** Decode-pace evidence counts half after this long. */
@@ -93,6 +95,11 @@ export class Endpoint {
   #latencySamples = 0
   #latencyAtMs = 0
   #pendingPrefillTokens = 0
+  #pendingPrefillRequests = 0
+  // When the latest prefills ended (first token, or the request ended first): a ring, newest at
+  // `#prefillsDone - 1`.
+  #prefillDoneAtMs = new Float64Array(RECENT_PREFILLS)
+  #prefillsDone = 0
   #kvTokens = 0
   #decodePace: DecodePace
   #enabled = true
@@ -179,6 +186,27 @@ export class Endpoint {
     return this.#pendingPrefillTokens
   }
 
+  /** Requests dispatched here with prefill to do whose first token has not come back yet. */
+  get pendingPrefillRequests(): number {
+    return this.#pendingPrefillRequests
+  }
+
+  /**
+   * Requests whose prefill ended here at or after `atMs` (counted up to the last
+   * `RECENT_PREFILLS`): with `pendingPrefillRequests`, at most how many of this router's requests
+   * an engine scrape taken at `atMs` could have seen waiting.
+   */
+  prefillsDoneSince(atMs: number): number {
+    const known = Math.min(this.#prefillsDone, RECENT_PREFILLS)
+    let count = 0
+    while (count < known) {
+      const index = (this.#prefillsDone - 1 - count) % RECENT_PREFILLS
+      if (this.#prefillDoneAtMs[index]! < atMs) break
+      count++
+    }
+    return count
+  }
+
   /**
    * KV tokens held by in-flight requests: estimated at dispatch, and re-estimated as responses
    * stream when their cost says how (`LeaseCost.kvTokensAfter`).
@@ -202,6 +230,7 @@ export class Endpoint {
     let prefill = cost?.prefillTokens ?? 0
     let kv = cost?.kvTokens ?? 0
     this.#pendingPrefillTokens += prefill
+    if (prefill > 0) this.#pendingPrefillRequests++
     this.#kvTokens += kv
     let ended = false
     // Progress: the next token count at which KV is re-estimated, and the last pace sample.
@@ -212,7 +241,7 @@ export class Endpoint {
     return {
       endpoint,
       firstToken() {
-        endpoint.#pendingPrefillTokens -= prefill
+        endpoint.#prefillDone(prefill)
         prefill = 0
       },
       progress(generated) {
@@ -238,12 +267,20 @@ export class Endpoint {
       end(outcome) {
         if (ended) return
         ended = true
-        endpoint.#pendingPrefillTokens -= prefill
+        endpoint.#prefillDone(prefill)
         prefill = 0
         endpoint.#kvTokens -= kv
         endpoint.#finish(outcome)
       },
     }
+  }
+
+  #prefillDone(prefill: number): void {
+    if (prefill <= 0) return
+    this.#pendingPrefillTokens -= prefill
+    this.#pendingPrefillRequests--
+    this.#prefillDoneAtMs[this.#prefillsDone % RECENT_PREFILLS] = this.#clock.now()
+    this.#prefillsDone++
   }
 
   #finish(outcome: Outcome): void {

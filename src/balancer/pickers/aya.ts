@@ -142,6 +142,9 @@ interface Scored {
   roomOk: boolean
 }
 
+/** Weight of one placement in the running mean of placed uncached prompts. */
+const PLACED_SMOOTHING = 0.02
+
 /** Weight of one request in the model's running characters-per-token ratio. */
 const CHARS_PER_TOKEN_SMOOTHING = 0.01
 
@@ -234,6 +237,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   let count = 0
   // Per-decision scratch: which entries are near ties.
   const tieIndexes: number[] = []
+  // The uncached prompt of the requests this router places, smoothed: the size it assumes for a
+  // prompt the engine reports waiting that it did not send.
+  let meanPlacedUncached: number | undefined
   // Per-decision scratch, indexed like `eligible`: each endpoint's learned log-rate and samples.
   let logRates = new Float64Array(8)
   let rateSamples = new Float64Array(8)
@@ -361,6 +367,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (facts.sessionKey !== undefined) {
         sessions?.record(facts.sessionKey, chosen.endpoint.id)
       }
+      meanPlacedUncached =
+        meanPlacedUncached === undefined
+          ? chosen.uncachedTokens
+          : meanPlacedUncached + PLACED_SMOOTHING * (chosen.uncachedTokens - meanPlacedUncached)
       placements.set(ctx, {
         endpoint: chosen.endpoint,
         cost: costOf(chosen.uncachedTokens, facts.kvNeed, llm, facts.promptTokens),
@@ -428,8 +438,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   }
 
   /** The queue ahead in tokens plus this prompt's own uncached part, at the endpoint's rate. */
-  function predictTtftMs(endpoint: Endpoint, uncachedTokens: number, rate: number): number {
-    return ((endpoint.pendingPrefillTokens + uncachedTokens) / rate) * 1000 + options.overheadMs
+  function predictTtftMs(
+    endpoint: Endpoint,
+    uncachedTokens: number,
+    rate: number,
+    foreignPrefillTokens: number,
+  ): number {
+    const ahead = endpoint.pendingPrefillTokens + foreignPrefillTokens
+    return ((ahead + uncachedTokens) / rate) * 1000 + options.overheadMs
   }
 
   function memoOf(llm: LlmRequest): RequestMemo {
@@ -564,6 +580,18 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const capacityTokens = kvCapacityTokens(endpoint)
       const snapshot = deps.engineMetrics?.get(endpoint.id)
       const usedShare = Math.max(endpoint.kvTokens / capacityTokens, snapshot?.kvUsage ?? 0)
+      // The closed loop on the queue: prompts a fresh scrape shows waiting at the engine beyond
+      // any this router could have had waiting there when it was taken (another router's, or
+      // clients that bypass it) are prefill ahead of this one, at the size of the prompts this
+      // router places.
+      const foreignWaiting = snapshot
+        ? Math.max(
+            0,
+            snapshot.waiting -
+              endpoint.pendingPrefillRequests -
+              endpoint.prefillsDoneSince(snapshot.atMs),
+          )
+        : 0
       const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
       const kvOk = kvRoom >= kvNeed || endpoint.inflight === 0
       // An endpoint with nothing in flight has no streams to slow down, whatever it last saw.
@@ -591,7 +619,12 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       entry.hitTokens = hitTokens
       entry.uncachedTokens = uncachedTokens
       entry.prefillTokensPerSec = rate
-      entry.predictedTtftMs = predictTtftMs(endpoint, uncachedTokens, rate)
+      entry.predictedTtftMs = predictTtftMs(
+        endpoint,
+        uncachedTokens,
+        rate,
+        foreignWaiting * (meanPlacedUncached ?? uncachedTokens),
+      )
       entry.kvOk = kvOk
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk

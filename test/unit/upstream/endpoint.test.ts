@@ -76,6 +76,28 @@ describe('endpoint leases', () => {
     assert.ok(itl > 20 && itl < 40, `pace ${itl} ms`)
   })
 
+  it('count requests awaiting prefill, and when recent prefills ended', () => {
+    const clock = createManualClock()
+    const e = endpoint(clock)
+    const a = e.begin({ prefillTokens: 10 })
+    const b = e.begin({ prefillTokens: 20 })
+    e.begin({ kvTokens: 5 }) // nothing to prefill: not counted
+    assert.equal(e.pendingPrefillRequests, 2)
+    clock.advance(100)
+    a.firstToken()
+    a.firstToken()
+    clock.advance(100)
+    b.end({ ok: false, latencyMs: 1 }) // failed before its first token: its prefill ended too
+    assert.equal(e.pendingPrefillRequests, 0)
+    assert.equal(e.pendingPrefillTokens, 0)
+    assert.equal(e.prefillsDoneSince(0), 2)
+    assert.equal(e.prefillsDoneSince(150), 1)
+    assert.equal(e.prefillsDoneSince(250), 0)
+    // Only the latest 32 are remembered.
+    for (let i = 0; i < 40; i++) e.begin({ prefillTokens: 1 }).firstToken()
+    assert.equal(e.prefillsDoneSince(0), 32)
+  })
+
   it('stop counting a lease that has ended', () => {
     const e = endpoint()
     const lease = e.begin({ kvTokens: 10, kvTokensAfter: (g) => 10 + g })

@@ -21,7 +21,7 @@ import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../../src/util/random.ts'
 import { hold, makeEndpoints } from '../../../conformance/picker-fixtures.ts'
 import { DES_RUN_DEFAULTS, syntheticTrace } from '../../../helpers/synthetic-trace.ts'
-import { assertHonoursExclusions, llmCtx, routeTo, text } from './llm-fixtures.ts'
+import { assertHonoursExclusions, engineMetrics, llmCtx, routeTo, text } from './llm-fixtures.ts'
 
 // Prompts in these tests are estimated at 4 characters a token, so a 64-character block is 16
 // tokens. Without LLM signals every endpoint prefills at `priorPrefillTokensPerSec` (10k tok/s).
@@ -215,6 +215,49 @@ describe('aya picker', () => {
       clock.advance(80)
     }
     assert.equal(checked.canTake!(eligible, ctx(), 10_000), false)
+  })
+
+  it('counts prompts a fresh scrape shows waiting that it did not send as queue ahead', () => {
+    const clock = createManualClock()
+    const eligible = makeEndpoints([1, 1], 'e', clock)
+    clock.advance(1_000)
+    // Another router's 20 prompts wait at e0's engine, scraped just now; this router sent none.
+    const metrics = engineMetrics({ e0: { atMs: 1_000, waiting: 20 }, e1: { atMs: 1_000 } })
+    const picker = create({}, { engineMetrics: metrics, clock })
+    // One placement teaches it the size of the prompts it places (2000 tokens each).
+    dispatch(picker, eligible, llmCtx(text('first', 8_000)))
+    const recorder = recordDecisions()
+    try {
+      picker.pick(eligible, llmCtx(text('next', 8_000)))
+    } finally {
+      recorder.stop()
+    }
+    const [e0, e1] = recorder.decisions[0]!.candidates
+    // e0: 20 foreign prompts (4 s at 10k tok/s) ahead, less the one this router placed there
+    // if it went to e0; e1: its own queue only.
+    assert.ok(e0!.predictedTtftMs > 3_500, `e0 predicted ${e0!.predictedTtftMs} ms`)
+    assert.ok(e1!.predictedTtftMs < 600, `e1 predicted ${e1!.predictedTtftMs} ms`)
+  })
+
+  it("does not take its own prompts, started since the scrape, for another router's", () => {
+    const clock = createManualClock()
+    const eligible = makeEndpoints([1, 1], 'e', clock)
+    // The scrape saw 3 waiting at e0: this router's, all started since (first tokens came).
+    const metrics = engineMetrics({ e0: { atMs: 0, waiting: 3 }, e1: { atMs: 0 } })
+    const picker = create({}, { engineMetrics: metrics, clock })
+    for (let i = 0; i < 3; i++) {
+      const lease = eligible[0]!.begin({ prefillTokens: 500 })
+      clock.advance(10)
+      lease.firstToken()
+    }
+    const recorder = recordDecisions()
+    try {
+      picker.pick(eligible, llmCtx(text('next', 8_000)))
+    } finally {
+      recorder.stop()
+    }
+    const [e0, e1] = recorder.decisions[0]!.candidates
+    assert.equal(e0!.predictedTtftMs, e1!.predictedTtftMs)
   })
 
   it('charges KV for what a response has generated and is still expected to', () => {
