@@ -84,6 +84,16 @@ export const ayaOptionsSchema = z
      */
     decodeInterference: z.number().min(0).max(100).default(0.3),
     /**
+     * Among near ties, a cold request (no endpoint holds more of it than the others) is charged
+     * this many times its prefill stall, scaled by how fast the endpoint's cache has been growing
+     * lately relative to the other near ties: new blocks evict an LRU's tail, and on an endpoint
+     * whose cache churns fast that tail is young and likely to be asked for again. So cold growth
+     * goes where it evicts the least valuable blocks (llm-d's no-hit-LRU idea). 0 turns it off.
+     */
+    coldGrowth: z.number().min(0).max(100).default(1),
+    /** How long cache growth counts toward `coldGrowth`: it counts half after this long. */
+    coldGrowthHalfLifeMs: z.number().positive().default(10_000),
+    /**
      * Pace each endpoint's prompts: hold placed requests at the router and send them one prefill
      * at a time, shortest first with aging, just before the engine finishes the prefill it has.
      * Engines batch every waiting prompt into one step, so without pacing a short prompt that
@@ -131,6 +141,8 @@ export const ayaDecisionChannel = channel('aya:scheduler:decision')
 /** One endpoint's scores for the request being placed; entries are reused across picks. */
 interface Scored {
   endpoint: Endpoint
+  /** Prefix-index blocks recently added here, as a share of its capacity (decayed). */
+  churn: number
   hitTokens: number
   uncachedTokens: number
   prefillTokensPerSec: number
@@ -237,6 +249,24 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   let count = 0
   // Per-decision scratch: which entries are near ties.
   const tieIndexes: number[] = []
+  // Prompt tokens each endpoint's cache has taken in lately (decayed), for `coldGrowth`.
+  const growth = new Map<string, { tokens: number; atMs: number }>()
+  const decayedGrowth = (endpointId: string): { tokens: number; atMs: number } | undefined => {
+    const grown = growth.get(endpointId)
+    if (grown === undefined) return undefined
+    const nowMs = deps.clock.now()
+    if (nowMs > grown.atMs) {
+      grown.tokens *= 0.5 ** ((nowMs - grown.atMs) / options.coldGrowthHalfLifeMs)
+      grown.atMs = nowMs
+    }
+    return grown
+  }
+  const growthTokens = (endpointId: string): number => decayedGrowth(endpointId)?.tokens ?? 0
+  const grow = (endpointId: string, tokens: number): void => {
+    const grown = decayedGrowth(endpointId)
+    if (grown === undefined) growth.set(endpointId, { tokens, atMs: deps.clock.now() })
+    else grown.tokens += tokens
+  }
   // The uncached prompt of the requests this router places, smoothed: the size it assumes for a
   // prompt the engine reports waiting that it did not send.
   let meanPlacedUncached: number | undefined
@@ -343,7 +373,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       }
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
-      const chosen = choose(sloHints.get(ctx), facts.sessionEndpointId)
+      const chosen = choose(sloHints.get(ctx), facts.sessionEndpointId, facts.warm === undefined)
       const branch: AyaBranch = !facts.anyRoomOk
         ? 'saturated'
         : facts.warm === undefined
@@ -364,6 +394,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           options.blockChars,
       )
       facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
+      if (chosen.uncachedTokens > 0) grow(chosen.endpoint.id, chosen.uncachedTokens)
       if (facts.sessionKey !== undefined) {
         sessions?.record(facts.sessionKey, chosen.endpoint.id)
       }
@@ -405,6 +436,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     retain(ids) {
       for (const model of models.values()) model.index.retainOnly(ids)
       for (const id of retracted.keys()) if (!ids.has(id)) retracted.delete(id)
+      for (const id of growth.keys()) if (!ids.has(id)) growth.delete(id)
       pacer?.retainOnly(ids)
     },
     leaseCost(endpoint, ctx) {
@@ -611,6 +643,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           kvOk: false,
           decodeOk: false,
           roomOk: false,
+          churn: 0,
         }
         entries.push(entry)
       }
@@ -626,6 +659,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         foreignWaiting * (meanPlacedUncached ?? uncachedTokens),
       )
       entry.kvOk = kvOk
+      entry.churn = growthTokens(endpoint.id) / capacityTokens
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk
     }
@@ -672,7 +706,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    * The lowest cost wins; endpoints within the slack of it are near ties, decided by the decode
    * interference they would suffer, exact ties uniformly at random (one pass, no allocation).
    */
-  function choose(ttftSloMs: number | undefined, sessionEndpointId: string | undefined): Scored {
+  function choose(
+    ttftSloMs: number | undefined,
+    sessionEndpointId: string | undefined,
+    isCold: boolean,
+  ): Scored {
     // Admission let the request through because some endpoint can start it within its SLO: keep
     // to those, so the pick does what `canTake` promised.
     if (ttftSloMs !== undefined) {
@@ -723,13 +761,22 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         tieIndexes[k] = picked
       }
     }
+    // Cold growth is charged relative to the candidates' mean churn: only differences count.
+    let meanChurn = 0
+    if (isCold && options.coldGrowth > 0) {
+      for (let k = 0; k < choices; k++) meanChurn += entries[tieIndexes[k]!]!.churn
+      meanChurn /= choices
+    }
     let chosen = entries[tieIndexes[0]!]!
     let chosenScore = Number.POSITIVE_INFINITY
     let ties = 0
     for (let k = 0; k < choices; k++) {
       const s = entries[tieIndexes[k]!]!
       const stallMs = (s.uncachedTokens / meanRate) * 1000
-      const tieScore = s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs
+      const growthMs =
+        meanChurn > 0 ? options.coldGrowth * stallMs * (s.churn / meanChurn - 1) : 0
+      const tieScore =
+        s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs + growthMs
       if (tieScore < chosenScore) {
         chosen = s
         chosenScore = tieScore

@@ -367,6 +367,25 @@ describe('aya picker', () => {
     assert.ok(e2! > 40 && e2! < 100, `third won ${e2} of 400`)
   })
 
+  it('sends cold prompts where the cache has grown least lately, to evict the least valued blocks', () => {
+    /** Where a cold prompt goes after e0's cache took in 20 new prompts, over 50 seeds. */
+    const wentTo = (options: Record<string, unknown>) => {
+      const counts = new Map<string, number>()
+      for (let seed = 1; seed <= 50; seed++) {
+        const picker = create(options, {}, seed)
+        const eligible = makeEndpoints([1, 1])
+        for (let i = 0; i < 20; i++) routeTo(picker, eligible, eligible[0]!, text(`old ${i}`, 640))
+        const chosen = picker.pick(eligible, llmCtx(text('new', 640)))!.id
+        counts.set(chosen, (counts.get(chosen) ?? 0) + 1)
+      }
+      return counts
+    }
+    assert.equal(wentTo({}).get('e1'), 50)
+    // Without it the two are an exact tie, broken at random.
+    const untouched = wentTo({ coldGrowth: 0 })
+    assert.ok((untouched.get('e0') ?? 0) > 10 && (untouched.get('e1') ?? 0) > 10)
+  })
+
   it('sends a session to its last endpoint while that is a near tie, and away once it is not', () => {
     // 400-token prompts at 10k tok/s: 45 ms predicted; the near-tie slack is 20 ms (40 tokens).
     for (const [queued, session, expected] of [
