@@ -773,8 +773,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     for (let k = 0; k < choices; k++) {
       const s = entries[tieIndexes[k]!]!
       const stallMs = (s.uncachedTokens / meanRate) * 1000
-      const growthMs =
-        meanChurn > 0 ? options.coldGrowth * stallMs * (s.churn / meanChurn - 1) : 0
+      const growthMs = meanChurn > 0 ? options.coldGrowth * stallMs * (s.churn / meanChurn - 1) : 0
       const tieScore =
         s.costMs + options.decodeInterference * s.endpoint.inflight * stallMs + growthMs
       if (tieScore < chosenScore) {
