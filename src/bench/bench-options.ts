@@ -9,6 +9,8 @@ export interface BenchOptions {
   readonly trace: string
   readonly policies: readonly string[]
   readonly replicas: number
+  /** Router replicas in front of the fleet (`--routers`, virtual time only). */
+  readonly routers: number
   readonly profile: string
   readonly mode: 'http' | 'des'
   readonly speedup: number
@@ -53,6 +55,9 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
   --trace FILE            Mooncake JSONL, Azure LLM CSV or ShareGPT lengths CSV (required)
   --policies LIST         comma-separated upstream policies (required): ${pickerNames().join(', ')}
   --replicas N            simulated engines (required)
+  --routers N             DES mode: N Aya replicas in front of the engines, each with its own
+                          accounting and policy state, taking arriving requests in turn
+                          (default 1)
   --profile P             ${[...ENGINE_PROFILES.keys()].join(' | ')}, or a counted list (required)
   --out DIR               where the reports go (required)
   --mode http|des         real Aya and simulator processes, or virtual time (default: http;
@@ -124,6 +129,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       trace: { type: 'string' },
       policies: { type: 'string' },
       replicas: { type: 'string' },
+      routers: { type: 'string' },
       profile: { type: 'string' },
       out: { type: 'string' },
       mode: { type: 'string' },
@@ -178,6 +184,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   if (mode !== 'http' && mode !== 'des') {
     throw new UsageError(`--mode must be http or des, got '${mode}'`)
   }
+  const routers = values.routers === undefined ? 1 : positiveInt('routers', values.routers)
+  if (routers > 1 && (mode === 'http' || values['confirm-http'] === true)) {
+    throw new UsageError('--routers above 1 needs --mode des (HTTP runs start one Aya)')
+  }
   let window: TraceWindow | undefined
   if (values.window !== undefined) {
     window = parseWindow(values.window)
@@ -203,6 +213,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     trace: values.trace,
     policies,
     replicas,
+    routers,
     profile: values.profile,
     mode,
     speedup: positive('speedup', values.speedup, 1),

@@ -117,6 +117,7 @@ export async function runBench(
       trace,
       policy,
       replicas: options.replicas,
+      routers: options.routers,
       profile: options.profile,
       seed: options.seed,
       scrapeIntervalMs: options.scrapeIntervalMs,
@@ -275,6 +276,7 @@ function buildMeta(
     blockTokens: trace.blockTokens ?? null,
     fleet: {
       replicas: options.replicas,
+      routers: options.routers,
       profile: options.profile,
       kvBlocks: fleet.kvBlocks,
       kvTokens,

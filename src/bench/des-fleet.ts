@@ -33,34 +33,64 @@ export interface DesFleet {
 }
 
 export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
+  return createDesRouters(input, clock, 1)[0]!
+}
+
+/**
+ * `routers` router replicas in front of one set of engines, as an HA deployment runs them: each
+ * router has its own endpoints (its own router-side accounting), its own policy state and its own
+ * learned signals, and sees only the requests sent to it; the engines, and what their `/metrics`
+ * say, are shared. Router 0 owns the engines: its `close` closes them.
+ */
+export function createDesRouters(input: PolicyRunInput, clock: Clock, routers: number): DesFleet[] {
   const definition = findPicker(input.policy)
   if (!definition) throw new Error(`unknown policy ${input.policy}`)
   const profiles = parseProfileList(input.profile, input.replicas)
   const engines = new Map<string, Engine>()
-  const endpoints = Object.freeze(
-    profiles.map((profile, i) => {
-      const id = replicaId(i)
-      engines.set(id, createEngine({ profile, seed: input.seed + i }, { clock }))
-      const url = `http://${id}.invalid`
-      return new Endpoint({ id, url, origin: url, weight: 1 }, { clock })
-    }),
-  )
-  const engineOf = (endpoint: Endpoint): Engine => engines.get(endpoint.id)!
+  profiles.forEach((profile, i) => {
+    engines.set(replicaId(i), createEngine({ profile, seed: input.seed + i }, { clock }))
+  })
   const metrics = createEmulatedEngineMetrics(
     { intervalMs: input.scrapeIntervalMs },
     { clock, engines },
   )
-  const llmSignals = createLlmSignals({ clock })
-  const picker = definition.create(definition.optionsSchema.parse(input.policyOptions ?? {}), {
-    clock,
-    random: createSeededRandom(input.seed),
-    engineMetrics: metrics,
-    llmSignals,
+  const options = definition.optionsSchema.parse(input.policyOptions ?? {})
+  return Array.from({ length: routers }, (_, router) => {
+    const endpoints = Object.freeze(
+      profiles.map((_profile, i) => {
+        const id = replicaId(i)
+        const url = `http://${id}.invalid`
+        return new Endpoint({ id, url, origin: url, weight: 1 }, { clock })
+      }),
+    )
+    const llmSignals = createLlmSignals({ clock })
+    // Router 0 draws what a single router would, so one router runs exactly as before.
+    const picker = definition.create(options, {
+      clock,
+      random: createSeededRandom(input.seed + router * 7919),
+      engineMetrics: metrics,
+      llmSignals,
+    })
+    return routerView(definition.usesHashKey, endpoints, picker, llmSignals, engines, metrics, {
+      ownsEngines: router === 0,
+    })
   })
+}
+
+function routerView(
+  usesHashKey: boolean,
+  endpoints: readonly Endpoint[],
+  picker: Picker,
+  llmSignals: LlmSignals,
+  engines: ReadonlyMap<string, Engine>,
+  metrics: EmulatedEngineMetrics,
+  options: { readonly ownsEngines: boolean },
+): DesFleet {
+  const engineOf = (endpoint: Endpoint): Engine => engines.get(endpoint.id)!
   return {
     picker,
     llmSignals,
-    usesHashKey: definition.usesHashKey,
+    usesHashKey,
     endpoints,
     metrics,
     engineOf,
@@ -88,6 +118,7 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       }),
     steps: () => endpoints.map((e) => engineOf(e).stats().steps),
     close() {
+      if (!options.ownsEngines) return
       metrics.close()
       for (const engine of engines.values()) engine.close()
     },

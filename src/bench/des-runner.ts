@@ -2,7 +2,7 @@ import { canTakeFor } from '../balancer/can-take.ts'
 import { createGroupAdmission } from '../proxy/group-admission.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { createManualClock } from '../util/manual-clock.ts'
-import { createDesFleet } from './des-fleet.ts'
+import { createDesRouters, type DesFleet } from './des-fleet.ts'
 import { type DesFlight, dispatchDesRequest } from './des-request.ts'
 import type { PolicyRunHooks, PolicyRunInput } from './policy-run.ts'
 import { createPreparedRequests } from './prepared-requests.ts'
@@ -19,7 +19,10 @@ import { createRunRecord, type RequestOutcome, type RunRecord } from './run-reco
 export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}): RunRecord {
   const { trace } = input
   const clock = createManualClock()
-  const fleet = createDesFleet(input, clock)
+  // One view per router replica; requests reach them in turn, as an L4 balancer in front would
+  // spread them. The engines and their counters are shared, so `fleet` reads them for all.
+  const routers = createDesRouters(input, clock, input.routers ?? 1)
+  const fleet = routers[0]!
   const profile = parseProfileList(input.profile, input.replicas)[0]!
   const prepared =
     input.prepared ??
@@ -42,18 +45,26 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     if (!outcome.ok) progress.failed++
     if (progress.done % 64 === 0) hooks.onProgress?.({ ...progress })
   }
-  const admission = input.admission
-    ? createGroupAdmission(
-        {
-          canTake: (ctx, sloMs, without) =>
-            canTakeFor(fleet.picker, fleet.endpoints, ctx, sloMs, without),
-          eligible: () => fleet.endpoints,
-        },
-        input.admission,
-        { clock },
-      )
-    : undefined
-  const deps = { fleet, clock, record, maxTokens: trace.maxTokens, finish, admission }
+  const admissionOf = (router: DesFleet) =>
+    input.admission
+      ? createGroupAdmission(
+          {
+            canTake: (ctx, sloMs, without) =>
+              canTakeFor(router.picker, router.endpoints, ctx, sloMs, without),
+            eligible: () => router.endpoints,
+          },
+          input.admission,
+          { clock },
+        )
+      : undefined
+  const perRouter = routers.map((router) => ({
+    fleet: router,
+    clock,
+    record,
+    maxTokens: trace.maxTokens,
+    finish,
+    admission: admissionOf(router),
+  }))
 
   let next = 0
   const scheduleArrival = (): void => {
@@ -63,6 +74,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
       while (next < total && requests[next]!.atMs <= clock.now()) {
         const r = requests[next++]!
         progress.sent++
+        const deps = perRouter[(progress.sent - 1) % perRouter.length]!
         const flight = dispatchDesRequest(r, prepared.get(r), deps)
         if (!flight.isSettled) inFlight.push(flight)
       }
@@ -102,17 +114,27 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     if (!clock.runNext()) break
   }
   // Anything still queued is refused (and recorded) before the results are read.
-  admission?.close()
+  for (const deps of perRouter) deps.admission?.close()
   record.replicas = fleet.replicaDeltas()
   Object.assign(record.diagnostics, {
     wallMs: Math.round(performance.now() - startedAt),
     steps: fleet.steps(),
   })
-  if (admission) {
+  const admission = perRouter[0]!.admission
+  if (admission && perRouter.length === 1) {
     const { enqueuedTotal, admittedTotal, rejectedTotal, wait } = admission.stats()
     record.diagnostics.admission = { enqueuedTotal, admittedTotal, rejectedTotal, wait }
+  } else if (admission) {
+    const totals = { enqueuedTotal: 0, admittedTotal: 0 }
+    for (const deps of perRouter) {
+      const stats = deps.admission!.stats()
+      totals.enqueuedTotal += stats.enqueuedTotal
+      totals.admittedTotal += stats.admittedTotal
+    }
+    record.diagnostics.admission = totals
   }
-  fleet.close()
+  if (perRouter.length > 1) record.diagnostics.routers = perRouter.length
+  for (const router of routers) router.close()
   hooks.onProgress?.({ ...progress })
   return record
 }

@@ -24,6 +24,11 @@ export interface PolicyRunInput {
   readonly policyOptions?: Readonly<Record<string, unknown>> | undefined
   /** Late binding on the one admission queue (`--admission`), durations in trace time. */
   readonly admission?: AdmissionConfig | undefined
+  /**
+   * Virtual time: router replicas in front of the fleet, each with its own accounting and policy
+   * state, taking arriving requests in turn (default 1).
+   */
+  readonly routers?: number | undefined
   /** Virtual time: requests already built for an earlier run of the same trace. */
   readonly prepared?: PreparedRequests | undefined
 }

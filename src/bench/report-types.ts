@@ -35,6 +35,8 @@ export interface ReportMeta {
   readonly blockTokens: number | null
   readonly fleet: {
     readonly replicas: number
+    /** Router replicas in front of the engines (`--routers`). */
+    readonly routers: number
     readonly profile: string
     readonly kvBlocks: number
     readonly kvTokens: number

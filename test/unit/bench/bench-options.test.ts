@@ -92,3 +92,16 @@ describe('aya bench --policy-options', () => {
     }
   })
 })
+
+describe('aya bench --routers', () => {
+  it('defaults to one router and takes more in virtual time only', () => {
+    const one = parseBenchArgs(base)
+    assert.ok(one !== 'help')
+    assert.equal(one.routers, 1)
+    const two = parseBenchArgs([...base, '--mode', 'des', '--routers', '2'])
+    assert.ok(two !== 'help')
+    assert.equal(two.routers, 2)
+    assert.throws(() => parseBenchArgs([...base, '--routers', '2']), /needs --mode des/)
+    assert.throws(() => parseBenchArgs([...base, '--mode', 'des', '--routers', '0']), UsageError)
+  })
+})

@@ -66,3 +66,62 @@ describe('DES late binding (--admission)', () => {
     assert.ok(admission.rejectedTotal.LB_ERR_CLIENT_ABORTED! > 0, 'some timed out while queued')
   })
 })
+
+describe('DES router replicas (--routers)', () => {
+  /** Two sessions of growing turns over four replicas, arriving in alternation. */
+  function conversations() {
+    const requests: TraceRequest[] = []
+    for (let turn = 0; turn < 8; turn++) {
+      for (const session of ['a', 'b']) {
+        requests.push({
+          id: requests.length,
+          atMs: requests.length * 2_000,
+          inputTokens: 2_048 * (turn + 1),
+          outputTokens: 32,
+          sessionId: session,
+          // Each turn extends the session's previous prompt: its blocks are the same, plus more.
+          hashIds: Array.from({ length: 2 * (turn + 1) }, (_, i) =>
+            session === 'a' ? i : 1e6 + i,
+          ),
+        })
+      }
+    }
+    // Mooncake-style: one hash id per 1024-token block of the prompt.
+    return { ...syntheticTrace('conversations', requests, 1024), blockTokens: 1024 }
+  }
+  const runWith = (routers: number) =>
+    runDesPolicy({
+      trace: conversations(),
+      policy: 'aya',
+      replicas: 4,
+      profile: 'h100-llama3-8b',
+      ...DES_RUN_DEFAULTS,
+      routers,
+    })
+
+  it('runs as one router by default and records the count only above one', () => {
+    const one = runWith(1)
+    assert.equal(one.outcomes.length, 16)
+    assert.equal(one.diagnostics.routers, undefined)
+    assert.equal(runWith(2).diagnostics.routers, 2)
+  })
+
+  it('gives each router only its share of the traffic to learn from: split sessions lose hits', () => {
+    // Turns alternate between a and b, so with two routers in turn each session's turns all
+    // reach one router: its index sees the whole conversation. With four, every session is split
+    // over two routers whose indexes each see every other turn.
+    const hitRate = (record: ReturnType<typeof runWith>) => {
+      let queries = 0
+      let hits = 0
+      for (const r of record.replicas) {
+        queries += r.prefixQueries
+        hits += r.prefixHits
+      }
+      return hits / queries
+    }
+    const whole = hitRate(runWith(2))
+    const split = hitRate(runWith(4))
+    assert.ok(whole > 0.7, `two routers, sessions whole: ${whole}`)
+    assert.ok(split < whole - 0.1, `four routers, sessions split: ${split} against ${whole}`)
+  })
+})
