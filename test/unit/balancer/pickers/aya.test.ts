@@ -403,6 +403,26 @@ describe('aya picker', () => {
     }
   })
 
+  it('sends a session new to it home, where every router replica sends it without sharing state', () => {
+    const homes = new Set<string>()
+    for (let seed = 1; seed <= 40; seed++) {
+      // Each seed is another router replica: its own picker, endpoints and random draws.
+      const picker = create({}, {}, seed)
+      const eligible = makeEndpoints([1, 1, 1, 1])
+      homes.add(picker.pick(eligible, llmCtx(text('turn 2', 1600), { sessionKey: 's7' }))!.id)
+    }
+    assert.equal(homes.size, 1)
+    // Not a near tie: load decides, and the session is recorded where it went.
+    const picker = create()
+    const eligible = makeEndpoints([1, 1, 1, 1])
+    const [home] = homes
+    queuePrefill(eligible.find((e) => e.id === home)!, 50_000)
+    assert.notEqual(
+      picker.pick(eligible, llmCtx(text('turn 3', 1600), { sessionKey: 's7' }))!.id,
+      home,
+    )
+  })
+
   it('lets the prefix index decide over the session where it sees the prompt', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
