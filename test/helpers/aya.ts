@@ -48,3 +48,28 @@ export async function startAya(
     close: () => aya.close(2000),
   }
 }
+
+/**
+ * An LLM route to one simulated A100 engine (prefill ~12k tokens/s) under the aya policy with a
+ * tight admission block (50-ms TTFT SLO, 300-ms longest wait, sheddable work shed): a small burst
+ * queues, sheds and misses deadlines. Closed after the test.
+ */
+export async function startAdmissionGateway(t: {
+  after(fn: () => Promise<void>): void
+}): Promise<RunningAya> {
+  const aya = await startAya({
+    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+    models: {
+      llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
+    },
+    upstreams: {
+      fleet: {
+        policy: 'aya',
+        sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+        admission: { ttftSloMs: 50, maxWaitMs: 300, shedSheddable: true },
+      },
+    },
+  })
+  t.after(() => aya.close())
+  return aya
+}

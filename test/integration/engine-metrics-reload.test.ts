@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 /** An engine that only answers `/metrics`, counting the scrapes. */
 async function metricsServer(): Promise<{ url: string; scrapes: number; close(): Promise<void> }> {
@@ -20,14 +21,6 @@ async function metricsServer(): Promise<{ url: string; scrapes: number; close():
       server.close(() => resolve())
     })
   return state
-}
-
-async function eventually(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  assert.fail(`never: ${what}`)
 }
 
 const config = (upstreams: Record<string, unknown>) => ({

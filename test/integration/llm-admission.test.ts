@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { startAya } from '../helpers/aya.ts'
+import { startAdmissionGateway } from '../helpers/aya.ts'
 
 const chat = (aya: { url: string }, words: number, headers: Record<string, string> = {}) =>
   request(`${aya.url}/v1/chat/completions`, {
@@ -16,20 +16,7 @@ const chat = (aya: { url: string }, words: number, headers: Record<string, strin
 
 describe('LLM admission control with the aya policy', () => {
   test('queues a burst beyond the TTFT SLO, sheds batch work, and answers 503 with Retry-After', async (t) => {
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-      models: {
-        llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
-      },
-      upstreams: {
-        fleet: {
-          policy: 'aya',
-          sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
-          admission: { ttftSloMs: 50, maxWaitMs: 300, shedSheddable: true },
-        },
-      },
-    })
-    t.after(() => aya.close())
+    const aya = await startAdmissionGateway(t)
     // A100 prefill is ~12k tokens/s: 8 prompts of ~6k tokens cannot all start within 50 ms.
     const burst = await Promise.all(Array.from({ length: 8 }, () => chat(aya, 6000)))
     const statuses = burst.map((r) => r.statusCode)

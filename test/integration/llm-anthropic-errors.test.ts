@@ -1,30 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { type RunningAya, startAya } from '../helpers/aya.ts'
+import { type RunningAya, startAdmissionGateway } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 interface AnthropicError {
   readonly type: string
   readonly error: { readonly type: string; readonly message: string }
-}
-
-/** Aya with an LLM route to one simulated A100 engine, under the aya policy with admission. */
-async function startGateway(t: import('node:test').TestContext): Promise<RunningAya> {
-  const aya = await startAya({
-    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-    models: {
-      llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
-    },
-    upstreams: {
-      fleet: {
-        policy: 'aya',
-        sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
-        admission: { ttftSloMs: 50, maxWaitMs: 300, shedSheddable: true },
-      },
-    },
-  })
-  t.after(() => aya.close())
-  return aya
 }
 
 const post = (aya: RunningAya, path: string, body: string, headers: Record<string, string> = {}) =>
@@ -52,12 +34,10 @@ async function anthropicError(
 
 /** Resolves once some request waits in the fleet's admission queue (polls the admin metrics). */
 async function waitForQueue(aya: RunningAya): Promise<void> {
-  for (let tries = 0; tries < 400; tries++) {
+  await eventually(async () => {
     const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
-    if (/^aya_admission_queue_depth\{upstream="fleet",[^}]*\} [1-9]/m.test(metrics)) return
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  assert.fail('no request ever waited in the admission queue')
+    return /^aya_admission_queue_depth\{upstream="fleet",[^}]*\} [1-9]/m.test(metrics)
+  }, 'a request waiting in the admission queue')
 }
 
 /** A prompt of `words` words, unique so nothing is cached. */
@@ -65,7 +45,7 @@ const prompt = (words: number) => `${Math.random()} ${'lorem '.repeat(words)}`
 
 describe('Anthropic /v1/messages errors through Aya and a simulated engine', () => {
   test('a malformed JSON body and a missing model answer 400 in Anthropic’s shape', async (t) => {
-    const aya = await startGateway(t)
+    const aya = await startAdmissionGateway(t)
     const malformed = await post(aya, '/v1/messages', '{"model": "llama", "messages": [')
     const bad = await anthropicError(malformed, 400, 'invalid_request_error')
     assert.equal(malformed.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST')
@@ -95,7 +75,7 @@ describe('Anthropic /v1/messages errors through Aya and a simulated engine', () 
   })
 
   test('an admission shed and a missed deadline answer 503 with Retry-After in Anthropic’s shape', async (t) => {
-    const aya = await startGateway(t)
+    const aya = await startAdmissionGateway(t)
     // A100 prefill is ~12k tokens/s: a prompt of ~12k tokens keeps the engine busy for about a
     // second, far past the 50 ms TTFT SLO and the 300 ms wait.
     const busy = Array.from({ length: 3 }, () =>

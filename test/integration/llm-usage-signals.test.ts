@@ -7,6 +7,7 @@ import { createOutputLengthPredictor } from '../../src/llm/output-length-predict
 import { createPromptTokenCounter } from '../../src/llm/prompt-token-counter.ts'
 import { createSystemClock } from '../../src/util/clock.ts'
 import { type RunningAya, startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 const SERVED = 'meta-llama/Llama-3.1-8B-Instruct'
 const KEY = { model: SERVED, route: 'llm' }
@@ -58,14 +59,6 @@ function streamedUsage(sse: string): { prompt_tokens: number; completion_tokens:
   assert.fail(`no usage chunk in ${sse.slice(0, 200)}`)
 }
 
-/** Waits for the proxy to have fed the response to the signals (it does so as the lease ends). */
-async function until(check: () => boolean): Promise<void> {
-  for (let tries = 0; tries < 200 && !check(); tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  assert.ok(check(), 'the response never reached the LLM signals')
-}
-
 /**
  * The signals hold exactly what one response reporting `usage` teaches: the same as a fresh
  * counter and predictor fed that usage by hand, and not what fresh ones say.
@@ -107,7 +100,10 @@ describe('upstream usage reaches the LLM signals through a proxied response', ()
       usage: { prompt_tokens: number; completion_tokens: number }
     }
     assert.ok(usage.prompt_tokens > 1000)
-    await until(() => signals.tokens.trackedModels > 0)
+    await eventually(
+      () => signals.tokens.trackedModels > 0,
+      'the response reaching the LLM signals',
+    )
     assertLearned(signals, usage)
   })
 
@@ -118,7 +114,10 @@ describe('upstream usage reaches the LLM signals through a proxied response', ()
     assert.equal(res.statusCode, 200)
     assert.match(String(res.headers['content-type']), /^text\/event-stream/)
     const usage = streamedUsage(await res.body.text())
-    await until(() => signals.tokens.trackedModels > 0)
+    await eventually(
+      () => signals.tokens.trackedModels > 0,
+      'the response reaching the LLM signals',
+    )
     assertLearned(signals, usage)
   })
 })

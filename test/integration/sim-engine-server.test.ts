@@ -4,6 +4,7 @@ import { type EngineServer, startEngineServer } from '../../src/sim/engine-serve
 import { H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
 import { createScaledClock } from '../../src/sim/scaled-clock.ts'
 import { countChatTokens } from '../../src/sim/sim-tokenizer.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 const MODEL = H100_LLAMA3_8B.modelName
 
@@ -36,14 +37,6 @@ async function post(
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   })
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 1500): Promise<void> {
-  const start = performance.now()
-  while (!check()) {
-    if (performance.now() - start > timeoutMs) assert.fail('condition never held')
-    await new Promise((r) => setTimeout(r, 5))
-  }
 }
 
 describe('sim engine server', () => {
@@ -252,10 +245,10 @@ describe('sim engine server', () => {
     })
     const reader = res.body!.getReader()
     await reader.read()
-    await waitFor(() => server.engine.stats().running === 1)
+    await eventually(() => server.engine.stats().running === 1, 'the request running')
     assert.ok(server.engine.stats().kvCacheUsage > 0)
     controller.abort()
-    await waitFor(() => server.engine.stats().running === 0)
+    await eventually(() => server.engine.stats().running === 0, 'the aborted request gone')
     assert.equal(server.engine.stats().kvCacheUsage, 0)
     assert.ok(server.engine.stats().requestSuccess.abort >= 1)
   })

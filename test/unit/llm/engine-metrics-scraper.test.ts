@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { createEngineMetricsScraper } from '../../../src/llm/engine-metrics-scraper.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
+import { eventually } from '../../helpers/eventually.ts'
 
 const METRICS = `# TYPE vllm:num_requests_running gauge
 vllm:num_requests_running{engine="0"} 3
@@ -43,15 +44,6 @@ async function serve(
       }),
   }
   return state
-}
-
-/** Waits (on real time) until `condition` holds; fails after a generous bound. */
-async function eventually(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  assert.fail(`never: ${what}`)
 }
 
 /** Answers with headers and then a comment line every 50 ms, never ending. */

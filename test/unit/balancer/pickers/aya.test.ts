@@ -58,6 +58,17 @@ function recordDecisions(): { decisions: AyaDecision[]; stop(): void } {
   return { decisions, stop: () => ayaDecisionChannel.unsubscribe(onDecision) }
 }
 
+/** The candidates of the one decision `pick` publishes for `ctx`. */
+function candidatesOf(picker: Picker, eligible: readonly Endpoint[], ctx: PickContext) {
+  const recorder = recordDecisions()
+  try {
+    picker.pick(eligible, ctx)
+  } finally {
+    recorder.stop()
+  }
+  return recorder.decisions[0]!.candidates
+}
+
 /** Signals whose capacity estimate for each endpoint is `rates[id]` tokens/s, well sampled. */
 function signalsWithRates(rates: Readonly<Record<string, number>>): LlmSignals {
   const signals = createLlmSignals({ clock: createManualClock() })
@@ -226,13 +237,7 @@ describe('aya picker', () => {
     const picker = create({}, { engineMetrics: metrics, clock })
     // One placement teaches it the size of the prompts it places (2000 tokens each).
     dispatch(picker, eligible, llmCtx(text('first', 8_000)))
-    const recorder = recordDecisions()
-    try {
-      picker.pick(eligible, llmCtx(text('next', 8_000)))
-    } finally {
-      recorder.stop()
-    }
-    const [e0, e1] = recorder.decisions[0]!.candidates
+    const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
     // e0: 20 foreign prompts (4 s at 10k tok/s) ahead, less the one this router placed there
     // if it went to e0; e1: its own queue only.
     assert.ok(e0!.predictedTtftMs > 3_500, `e0 predicted ${e0!.predictedTtftMs} ms`)
@@ -250,13 +255,7 @@ describe('aya picker', () => {
       clock.advance(10)
       lease.firstToken()
     }
-    const recorder = recordDecisions()
-    try {
-      picker.pick(eligible, llmCtx(text('next', 8_000)))
-    } finally {
-      recorder.stop()
-    }
-    const [e0, e1] = recorder.decisions[0]!.candidates
+    const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
     assert.equal(e0!.predictedTtftMs, e1!.predictedTtftMs)
   })
 
