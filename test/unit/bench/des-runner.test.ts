@@ -68,8 +68,8 @@ describe('DES late binding (--admission)', () => {
 })
 
 describe('DES router replicas (--routers)', () => {
-  /** Two sessions of growing turns over four replicas, arriving in alternation. */
-  function conversations() {
+  /** Two conversations of growing turns over four replicas, arriving in alternation. */
+  function conversations(withSessionIds = true) {
     const requests: TraceRequest[] = []
     for (let turn = 0; turn < 8; turn++) {
       for (const session of ['a', 'b']) {
@@ -78,7 +78,7 @@ describe('DES router replicas (--routers)', () => {
           atMs: requests.length * 2_000,
           inputTokens: 2_048 * (turn + 1),
           outputTokens: 32,
-          sessionId: session,
+          sessionId: withSessionIds ? session : undefined,
           // Each turn extends the session's previous prompt: its blocks are the same, plus more.
           hashIds: Array.from({ length: 2 * (turn + 1) }, (_, i) =>
             session === 'a' ? i : 1e6 + i,
@@ -89,9 +89,9 @@ describe('DES router replicas (--routers)', () => {
     // Mooncake-style: one hash id per 1024-token block of the prompt.
     return { ...syntheticTrace('conversations', requests, 1024), blockTokens: 1024 }
   }
-  const runWith = (routers: number) =>
+  const runWith = (routers: number, withSessionIds = true) =>
     runDesPolicy({
-      trace: conversations(),
+      trace: conversations(withSessionIds),
       policy: 'aya',
       replicas: 4,
       profile: 'h100-llama3-8b',
@@ -106,10 +106,7 @@ describe('DES router replicas (--routers)', () => {
     assert.equal(runWith(2).diagnostics.routers, 2)
   })
 
-  it('gives each router only its share of the traffic to learn from: split sessions lose hits', () => {
-    // Turns alternate between a and b, so with two routers in turn each session's turns all
-    // reach one router: its index sees the whole conversation. With four, every session is split
-    // over two routers whose indexes each see every other turn.
+  it('gives each router only its share of the traffic to learn from: split conversations lose hits', () => {
     const hitRate = (record: ReturnType<typeof runWith>) => {
       let queries = 0
       let hits = 0
@@ -119,9 +116,14 @@ describe('DES router replicas (--routers)', () => {
       }
       return hits / queries
     }
-    const whole = hitRate(runWith(2))
-    const split = hitRate(runWith(4))
-    assert.ok(whole > 0.7, `two routers, sessions whole: ${whole}`)
-    assert.ok(split < whole - 0.1, `four routers, sessions split: ${split} against ${whole}`)
+    // Turns alternate between a and b, so with two routers in turn each conversation's turns all
+    // reach one router: its index sees all of it. With four, every conversation is split over two
+    // routers whose indexes each see every other turn.
+    const whole = hitRate(runWith(2, false))
+    const split = hitRate(runWith(4, false))
+    assert.ok(whole > 0.7, `two routers, conversations whole: ${whole}`)
+    assert.ok(split < whole - 0.1, `four routers, split: ${split} against ${whole}`)
+    // With session ids, every router sends a session it has not seen to the same home.
+    assert.equal(hitRate(runWith(4)), whole)
   })
 })
