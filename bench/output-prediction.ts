@@ -45,6 +45,18 @@ for (const file of files) {
   )
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
   for (const e of report.predictors) console.log(`| ${row(e)} |`)
+  console.log(
+    '\nOutput still to come once a response has generated g tokens (the KV re-estimate), conditional on g against the dispatch mean minus g:\n',
+  )
+  console.log(
+    '| g | requests past g | MAE %, conditional | Σpred/Σactual, conditional | MAE %, mean − g | Σpred/Σactual, mean − g |',
+  )
+  console.log('|---:|---:|---:|---:|---:|---:|')
+  for (const r of report.remaining) {
+    console.log(
+      `| ${r.generated} | ${r.requests} | ${r.conditionalMaePct.toFixed(1)} % | ${r.conditionalSumRatio.toFixed(2)} | ${r.unconditionalMaePct.toFixed(1)} % | ${r.unconditionalSumRatio.toFixed(2)} |`,
+    )
+  }
 
   const predictor = createOutputLengthPredictor()
   const key = { model: 'trace', route: 'default' }

@@ -35,11 +35,32 @@ export interface PredictorErrors {
   readonly meanSumRatio: number | undefined
 }
 
+/**
+ * How well the KV re-estimate predicts the output still to come once a response has generated
+ * `generated` tokens, over the requests that got that far: the conditional remainder the lease
+ * charges (`OutputLengthPredictor.remaining`) against the dispatch mean minus what was generated.
+ */
+export interface RemainingErrors {
+  readonly generated: number
+  /** Requests whose output ran past `generated`. */
+  readonly requests: number
+  /** Σ |predicted remainder − actual remainder| ÷ Σ actual remainder, percent. */
+  readonly conditionalMaePct: number
+  /** Σ predicted ÷ Σ actual remainder: how far the KV charge of streams this long drifts. */
+  readonly conditionalSumRatio: number
+  readonly unconditionalMaePct: number
+  readonly unconditionalSumRatio: number
+}
+
 export interface OutputPredictionReport {
   readonly requests: number
   readonly maxTokens: number
   readonly predictors: readonly PredictorErrors[]
+  readonly remaining: readonly RemainingErrors[]
 }
+
+/** Where the remainder is scored: early, typical and late in a response. */
+const REMAINING_CHECKPOINTS = [16, 64, 256] as const
 
 interface Prediction {
   readonly p50: number
@@ -78,16 +99,50 @@ export function evaluateOutputPrediction(
     } satisfies Contender,
   ]
   const predictions = contenders.map(() => [] as Prediction[])
+  // The remainder is scored on its own predictor, fed the same history.
+  const remainder = createOutputLengthPredictor(options.predictor)
+  const sums = REMAINING_CHECKPOINTS.map((generated) => ({
+    generated,
+    requests: 0,
+    actual: 0,
+    conditional: 0,
+    conditionalAbs: 0,
+    unconditional: 0,
+    unconditionalAbs: 0,
+  }))
   for (const row of rows) {
     for (const [i, contender] of contenders.entries()) {
       predictions[i]!.push(contender.predict(row))
       contender.observe(row)
     }
+    const mean = remainder.predict(KEY, row.inputTokens, cap).mean
+    for (const at of sums) {
+      if (row.outputTokens <= at.generated) continue
+      const actual = row.outputTokens - at.generated
+      const conditional = remainder.remaining(KEY, row.inputTokens, cap, at.generated)
+      const unconditional = Math.max(0, mean - at.generated)
+      at.requests++
+      at.actual += actual
+      at.conditional += conditional
+      at.conditionalAbs += Math.abs(conditional - actual)
+      at.unconditional += unconditional
+      at.unconditionalAbs += Math.abs(unconditional - actual)
+    }
+    remainder.observe(KEY, row.inputTokens, cap, row.outputTokens)
   }
+  const share = (part: number, whole: number) => (whole > 0 ? part / whole : 0)
   return {
     requests: rows.length,
     maxTokens: cap,
     predictors: contenders.map((c, i) => errorsOf(c.name, rows, predictions[i]!)),
+    remaining: sums.map((at) => ({
+      generated: at.generated,
+      requests: at.requests,
+      conditionalMaePct: 100 * share(at.conditionalAbs, at.actual),
+      conditionalSumRatio: share(at.conditional, at.actual),
+      unconditionalMaePct: 100 * share(at.unconditionalAbs, at.actual),
+      unconditionalSumRatio: share(at.unconditional, at.actual),
+    })),
   }
 }
 

@@ -26,4 +26,29 @@ describe('output prediction evaluation', () => {
     assert.equal(cap.within2xShare, 0)
     assert.equal(byName.get('global mean')!.p90Coverage, undefined)
   })
+
+  it('scores the remainder of responses that got past each checkpoint, conditional and not', () => {
+    // Half the outputs are 10 tokens, half 400: the mean is 205, yet a response past 16 tokens
+    // has 384 to go.
+    const rows = Array.from({ length: 2000 }, (_, i) => ({
+      inputTokens: 500,
+      outputTokens: i % 2 === 0 ? 10 : 400,
+    }))
+    const { remaining } = evaluateOutputPrediction(rows, { maxTokens: 1024 })
+    assert.deepEqual(
+      remaining.map((r) => [r.generated, r.requests]),
+      [
+        [16, 1000],
+        [64, 1000],
+        [256, 1000],
+      ],
+    )
+    const at16 = remaining[0]!
+    assert.ok(
+      Math.abs(at16.conditionalSumRatio - 1) < 0.1,
+      `conditional ${at16.conditionalSumRatio}`,
+    )
+    assert.ok(at16.unconditionalSumRatio < 0.6, `mean − g ${at16.unconditionalSumRatio}`)
+    assert.ok(at16.conditionalMaePct < at16.unconditionalMaePct)
+  })
 })
