@@ -61,8 +61,11 @@ export interface Lease {
   end(outcome: Outcome): void
 }
 
-/** Prefill ends remembered per endpoint, for `prefillsDoneSince`. */
-const RECENT_PREFILLS = 32
+/**
+ * Prefill ends remembered per endpoint, for `prefillsDoneSince`: enough for a busy endpoint over
+ * the life of an engine-metrics snapshot (3 s by default, so 85 prefills a second).
+ */
+const RECENT_PREFILLS = 256
 /** Tokens between a stream's decode-pace samples. */
 const PACE_EVERY_TOKENS = 16
 /** Decode-pace evidence counts half after this long. */
@@ -192,19 +195,25 @@ export class Endpoint {
   }
 
   /**
-   * Requests whose prefill ended here at or after `atMs` (counted up to the last
-   * `RECENT_PREFILLS`): with `pendingPrefillRequests`, at most how many of this router's requests
-   * an engine scrape taken at `atMs` could have seen waiting.
+   * Requests whose prefill ended here at or after `atMs`: with `pendingPrefillRequests`, at most
+   * how many of this router's requests an engine scrape taken at `atMs` could have seen waiting.
+   * Only the latest `RECENT_PREFILLS` ends are remembered; when every one of them is that recent
+   * and older ones were forgotten, how many ended is unknown, and the bound is infinite.
    */
   prefillsDoneSince(atMs: number): number {
     const known = Math.min(this.#prefillsDone, RECENT_PREFILLS)
-    let count = 0
-    while (count < known) {
-      const index = (this.#prefillsDone - 1 - count) % RECENT_PREFILLS
-      if (this.#prefillDoneAtMs[index]! < atMs) break
-      count++
+    // Ends are in time order: find how many of the newest `known` are at or after `atMs`.
+    let low = 0
+    let high = known
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      const index = (this.#prefillsDone - 1 - mid) % RECENT_PREFILLS
+      if (this.#prefillDoneAtMs[index]! < atMs) high = mid
+      else low = mid + 1
     }
-    return count
+    return low === RECENT_PREFILLS && this.#prefillsDone > RECENT_PREFILLS
+      ? Number.POSITIVE_INFINITY
+      : low
   }
 
   /**

@@ -93,9 +93,15 @@ describe('endpoint leases', () => {
     assert.equal(e.prefillsDoneSince(0), 2)
     assert.equal(e.prefillsDoneSince(150), 1)
     assert.equal(e.prefillsDoneSince(250), 0)
-    // Only the latest 32 are remembered.
-    for (let i = 0; i < 40; i++) e.begin({ prefillTokens: 1 }).firstToken()
-    assert.equal(e.prefillsDoneSince(0), 32)
+    // The latest 256 are remembered; past them how many ended is unknown, so it is no bound.
+    clock.advance(100)
+    for (let i = 0; i < 254; i++) e.begin({ prefillTokens: 1 }).firstToken()
+    assert.equal(e.prefillsDoneSince(0), 256)
+    assert.equal(e.prefillsDoneSince(250), 254)
+    e.begin({ prefillTokens: 1 }).firstToken()
+    assert.equal(e.prefillsDoneSince(0), Number.POSITIVE_INFINITY)
+    assert.equal(e.prefillsDoneSince(250), 255)
+    assert.equal(e.prefillsDoneSince(301), 0)
   })
 
   it('stop counting a lease that has ended', () => {

@@ -259,6 +259,22 @@ describe('aya picker', () => {
     assert.equal(e0!.predictedTtftMs, e1!.predictedTtftMs)
   })
 
+  it("does not take its own prompts for another router's when more started since the scrape than it remembers", () => {
+    const clock = createManualClock()
+    const eligible = makeEndpoints([1, 1], 'e', clock)
+    // A busy endpoint between scrapes: 400 of this router's prompts waited at e0 when it was
+    // scraped, and all have started since. None of them is another router's.
+    const metrics = engineMetrics({ e0: { atMs: 0, waiting: 400 }, e1: { atMs: 0 } })
+    const picker = create({}, { engineMetrics: metrics, clock })
+    for (let i = 0; i < 400; i++) {
+      const lease = eligible[0]!.begin({ prefillTokens: 500 })
+      clock.advance(1)
+      lease.firstToken()
+    }
+    const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
+    assert.equal(e0!.predictedTtftMs, e1!.predictedTtftMs)
+  })
+
   it('charges KV for what a response has generated and is still expected to', () => {
     const llmSignals = createLlmSignals({ clock: createManualClock() })
     const key = { model: 'llama', route: '' }
