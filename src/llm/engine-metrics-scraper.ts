@@ -96,6 +96,10 @@ export function createEngineMetricsScraper(
 
   const read = async (state: TargetState, signal: AbortSignal): Promise<void> => {
     const { maxBodyBytes, path } = settings
+    // Stamped when asked: the engine's numbers are from no earlier. Stamped when the answer came,
+    // a prefill that ended meanwhile would count in its queue yet not as ended since the reading
+    // (aya's foreign-queue correction would take it for another router's).
+    const askedAtMs = deps.clock.now()
     const res = await request(`${state.target.origin}${path}`, { signal })
     if (res.statusCode !== 200) {
       await res.body.dump()
@@ -112,7 +116,7 @@ export function createEngineMetricsScraper(
     }
     // Removed, moved to another server, or closed while it was read: the reading is not theirs.
     if (closed || targets.get(state.target.id) !== state) return
-    const snapshot = parseEngineMetrics(text, deps.clock.now())
+    const snapshot = parseEngineMetrics(text, askedAtMs)
     if (!snapshot) return
     snapshots.set(state.target.id, snapshot)
     const layout = kvLayoutOf(snapshot)

@@ -4,7 +4,7 @@
  * Every number is finite: a reading whose load is `NaN` or infinite is no snapshot (unknown).
  */
 export interface EngineSnapshot {
-  /** Clock time the scrape completed, ms. */
+  /** Clock time the scrape was sent, ms: what it says is from no earlier. */
   readonly atMs: number
   readonly running: number
   readonly waiting: number

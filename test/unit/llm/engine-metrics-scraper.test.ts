@@ -168,6 +168,27 @@ describe('engine metrics scraper', () => {
     scraper.close()
   })
 
+  it('stamps a reading with when it was asked, since the engine counted its queue no earlier', async () => {
+    const clock = createManualClock(1000)
+    // The engine takes 300 ms to answer (a busy server): prefills that end meanwhile may be in
+    // its numbers, so the reading must not pass for one taken when the answer came.
+    const lagging = await serve((_req, res) => {
+      clock.advance(300)
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(METRICS)
+    })
+    try {
+      const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })
+      scraper.setTargets([{ id: 'a', origin: lagging.origin }])
+      await scraper.scrapeNow()
+      assert.equal(clock.now(), 1300)
+      assert.equal(scraper.get('a')?.atMs, 1000)
+      scraper.close()
+    } finally {
+      await lagging.close()
+    }
+  })
+
   it('forgets what it read for an id that now names another server', async () => {
     const clock = createManualClock()
     const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })
