@@ -25,9 +25,10 @@ export const ayaOptionsSchema = z
     minAffinityBlocks: z.int().min(1).default(2),
     /**
      * Requests that carry the route's session header (`sessionHeader`, default `x-session-id`)
-     * and whose prompt the prefix index sees nowhere go to their session's last endpoint
-     * whenever it is a near tie for the best (see `interferenceSlackShare`): it may hold context
-     * the index cannot see. It is a preference, never a hit credit, so a session id that spans
+     * and whose prompt the prefix index sees nowhere go to their session's last endpoint (or, for
+     * a session this router has not placed yet, its rendezvous-hash home, the same on every router
+     * replica) whenever it is a near tie for the best (see `interferenceSlackShare`): it may hold
+     * context the index cannot see. It is a preference, never a hit credit, so a session id that spans
      * unrelated prompts cannot pile them onto one endpoint, and a saturated endpoint loses the
      * session. Where the index sees any of the prompt, its hits decide.
      */
@@ -86,7 +87,7 @@ export const ayaOptionsSchema = z
     /**
      * Among near ties, a cold request (no endpoint holds more of it than the others) is charged
      * this many times its prefill stall, scaled by how fast the endpoint's cache has been growing
-     * lately relative to the other near ties: new blocks evict an LRU's tail, and on an endpoint
+     * lately relative to the near ties drawn to decide among (`nearTieChoices`): new blocks evict an LRU's tail, and on an endpoint
      * whose cache churns fast that tail is young and likely to be asked for again. So cold growth
      * goes where it evicts the least valuable blocks (llm-d's no-hit-LRU idea). 0 turns it off.
      */
@@ -226,10 +227,13 @@ interface RequestFacts {
  *
  * - cost = TTFT + affinityCredit × (uncached prefill ÷ the fleet's mean rate): a prefix hit saves
  *   the fleet work, so the endpoint holding the prefix keeps the request until its TTFT exceeds
- *   the best alternative's by more than (1 + affinityCredit) × the prefill time the hit saves —
- *   the saturation valve. A prefix every endpoint holds (a shared system prompt) cancels out.
- * - endpoints within a TTFT slack of the best cost are near ties; among them the one where the new
- *   prefill stalls the fewest in-flight streams wins (decode interference), exact ties at random;
+ *   the best alternative's by more than affinityCredit × the prefill time the hit saves (its
+ *   queue, by more than 1 + affinityCredit times it) — the saturation valve. A prefix every
+ *   endpoint holds (a shared system prompt) cancels out.
+ * - endpoints within a TTFT slack of the best cost are near ties; `nearTieChoices` of them drawn
+ *   at random (power of two choices) are decided by decode interference (the new prefill stalls
+ *   the fewest in-flight streams) plus, for a cold prompt, how fast each one's cache churns, exact
+ *   ties at random. A session's endpoint (or home) among the near ties wins outright;
  * - endpoints without KV headroom for the prompt plus its predicted output are left out, unless
  *   all are (saturated: the least-bad is used; with admission configured the request waits);
  * - a request the admission queue let through (`canTake` said some endpoint starts it within the
@@ -731,8 +735,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   }
 
   /**
-   * The lowest cost wins; endpoints within the slack of it are near ties, decided by the decode
-   * interference they would suffer, exact ties uniformly at random (one pass, no allocation).
+   * The lowest cost wins; endpoints within the slack of it are near ties. The session's endpoint
+   * wins among them; otherwise `nearTieChoices` drawn at random are decided by the decode
+   * interference they would suffer and, for a cold prompt, their cache churn, exact ties uniformly
+   * at random (no allocation).
    */
   function choose(
     ttftSloMs: number | undefined,

@@ -81,7 +81,7 @@ describe('output length predictor', () => {
     for (let i = 0; i < 20_000; i++) uniform.observe(chat, 1000, 4096, 1000 + (i % 1000))
     near(uniform.remaining(chat, 1000, 4096, 1), 1500, 0.05, 'from the start')
     near(uniform.remaining(chat, 1000, 4096, 1500), 250, 0.1, 'halfway through the range')
-    // Past every length seen, a response is expected to go on a quarter as far again.
+    // Past the sketch's range, a response is expected to go on a quarter as far again.
     assert.equal(uniform.remaining(chat, 1000, 1_000_000, 200_000), 50_000)
     // Never past the cap, nothing at it.
     assert.equal(uniform.remaining(chat, 1000, 1600, 1590), 10)
