@@ -39,6 +39,11 @@ export interface Picker {
    */
   canTake?(eligible: readonly Endpoint[], ctx: PickContext, ttftSloMs: number): boolean
   /**
+   * Optional, for late binding: the request `ctx` now waits in the admission queue (once per
+   * request, when it is queued; not when it is refused at the door). For explaining decisions.
+   */
+  queued?(eligible: readonly Endpoint[], ctx: PickContext): void
+  /**
    * Optional, for LLM work: paces placed prompts into each endpoint (see `prefill-pacer.ts`). The
    * dispatcher enters every placed LLM request with its lease's prefill tokens and sends it when
    * released.

@@ -26,6 +26,8 @@ export interface UpstreamGroup {
    * tell), on an endpoint other than `without` when that is given.
    */
   canTake(ctx: PickContext, ttftSloMs: number, without?: string): boolean
+  /** The request waits in the group's admission queue: the policy is told (`Picker.queued`). */
+  queued(ctx: PickContext): void
   /** The router-side cost of an LLM request placed on `endpoint` by `select(ctx)`. */
   leaseCost(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
   /** The policy's prefill pacer, if it paces LLM prompts into the endpoints. */
@@ -102,6 +104,10 @@ export function createUpstreamGroup(
     canTake(ctx, ttftSloMs, without) {
       refreshEligible()
       return canTakeFor(picker, eligible, ctx, ttftSloMs, without)
+    },
+    queued(ctx) {
+      refreshEligible()
+      picker.queued?.(eligible, ctx)
     },
     update(next) {
       const specs = specsFor(next)

@@ -52,6 +52,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
             canTake: (ctx, sloMs, without) =>
               canTakeFor(router.picker, router.endpoints, ctx, sloMs, without),
             eligible: () => router.endpoints,
+            queued: (ctx) => router.picker.queued?.(router.endpoints, ctx),
           },
           input.admission,
           { clock },

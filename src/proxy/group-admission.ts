@@ -77,7 +77,7 @@ const ADMITTED_AT_ONCE: AdmissionResult = { admitted: true, waitedMs: 0 }
 const SHED_EARLY_MARGIN = 1.5
 
 export function createGroupAdmission(
-  group: Pick<UpstreamGroup, 'canTake' | 'eligible'>,
+  group: Pick<UpstreamGroup, 'canTake' | 'eligible'> & Partial<Pick<UpstreamGroup, 'queued'>>,
   config: AdmissionConfig,
   deps: { readonly clock: Clock },
   /**
@@ -231,6 +231,8 @@ export function createGroupAdmission(
         signal: ask.signal,
         onSettled: onResult && ((outcome) => onResult(resultOf(outcome, ask))),
       })
+      // Refused at once (a full queue) is not waiting.
+      if (ticket.state === 'queued') group.queued?.(ask.ctx)
       scheduleRecheck()
       return ticket.outcome.then((outcome) => resultOf(outcome, ask))
     },

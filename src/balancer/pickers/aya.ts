@@ -193,8 +193,6 @@ interface RequestMemo {
         retractions: number
       }
     | undefined
-  /** `canTake` has said it must wait (counted once, as the `queue` branch). */
-  queued: boolean
   /** Where the last attempt was placed, and the first block its insert added there. */
   placedOn: string | undefined
   placedFirstNewHash: number
@@ -427,15 +425,13 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           return true
         }
       }
-      // Re-checks ask again while it waits; the decision to queue it is counted once.
-      const memo = memoOf(llm)
-      if (!memo.queued) {
-        memo.queued = true
-        if (ayaDecisionChannel.hasSubscribers) {
-          publish('queue', undefined, llm.servedModel, Math.max(1, llm.promptTokens))
-        }
-      }
       return false
+    },
+    queued(eligible, ctx) {
+      const llm = ctx.llm
+      if (!llm || !ayaDecisionChannel.hasSubscribers) return
+      score(eligible, ctx, llm)
+      publish('queue', undefined, llm.servedModel, Math.max(1, llm.promptTokens))
     },
     retain(ids) {
       for (const model of models.values()) model.index.retainOnly(ids)
@@ -528,7 +524,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           ).mean
         : Math.min(llm.maxTokens ?? 256, 256),
       matched: undefined,
-      queued: false,
       placedOn: undefined,
       placedFirstNewHash: 0,
     }

@@ -228,6 +228,29 @@ describe('group admission (late binding)', () => {
   })
 })
 
+describe('group admission: telling the policy', () => {
+  test('tells the group each request it queues, once, and not those it refuses or admits at once', () => {
+    const free = { slots: 1 }
+    const queued: unknown[] = []
+    const group = {
+      ...fakeGroup(free),
+      queued: (ctx: unknown) => queued.push(ctx),
+    } as unknown as UpstreamGroup
+    const admission = createGroupAdmission(group, config, { clock: createManualClock() })
+    assert.deepEqual(admission.acquire(ask()), { admitted: true, waitedMs: 0 })
+    free.slots = 0
+    const first = ask()
+    const second = ask()
+    void admission.acquire(first)
+    void admission.acquire(second) // queued behind the first, without the policy being asked
+    admission.notify()
+    void admission.acquire(ask(-1, true)) // shed at the door
+    void admission.acquire(ask()) // the queue is full (maxPending 2): refused at once
+    assert.deepEqual(queued, [first.ctx, second.ctx])
+    admission.close()
+  })
+})
+
 describe('group admission: refusals at the door', () => {
   test('sheds with a Retry-After of whole seconds within [1 s, 60 s], never Infinity', () => {
     const admission = createGroupAdmission(fakeGroup({ slots: 0 }), config, {

@@ -488,14 +488,17 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, ctx), eligible[1])
   })
 
-  it('counts a request it makes wait as the queue branch once, however often it is re-checked', () => {
+  it('counts a request the admission queue holds as the queue branch, with its candidates', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1])
     for (const endpoint of eligible) queuePrefill(endpoint, 50_000)
     const ctx = llmCtx(text('prompt', 4000))
     const recorder = recordDecisions()
     try {
+      // Re-checks while it waits decide nothing; being queued is the decision.
       for (let i = 0; i < 3; i++) assert.equal(picker.canTake!(eligible, ctx, 2_000), false)
+      assert.equal(recorder.decisions.length, 0)
+      picker.queued!(eligible, ctx)
     } finally {
       recorder.stop()
     }
