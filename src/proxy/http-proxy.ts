@@ -370,6 +370,8 @@ async function dispatchTo(
         return res.write(chunk)
       },
       onDrain(resume) {
+        // Tokens now pass at the client's pace, not the engine's.
+        lease.clientStalled()
         res.once('drain', resume)
       },
       end() {

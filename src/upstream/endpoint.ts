@@ -57,6 +57,12 @@ export interface Lease {
    * the endpoint's decode pace.
    */
   progress(generatedTokens: number): void
+  /**
+   * The client is slower than the engine (its socket pushed back): tokens now pass at its pace,
+   * so the span since the last decode-pace sample says nothing of the endpoint's. The next
+   * `progress` starts a new span instead of sampling it.
+   */
+  clientStalled(): void
   /** Ends the lease. Only the first call counts. */
   end(outcome: Outcome): void
 }
@@ -246,6 +252,7 @@ export class Endpoint {
     let nextKvAt = 1
     let paceTokens = 0
     let paceAtMs = 0
+    let paceStalled = false
     const endpoint = this
     return {
       endpoint,
@@ -255,10 +262,12 @@ export class Endpoint {
       },
       progress(generated) {
         if (ended) return
-        if (paceTokens === 0) {
+        if (paceTokens === 0 || paceStalled) {
+          // A new span starts: the first token, or the first after the client pushed back.
           if (generated >= 1) {
             paceTokens = generated
             paceAtMs = endpoint.#clock.now()
+            paceStalled = false
           }
         } else if (generated - paceTokens >= PACE_EVERY_TOKENS) {
           const now = endpoint.#clock.now()
@@ -272,6 +281,9 @@ export class Endpoint {
           endpoint.#kvTokens += next - kv
           kv = next
         }
+      },
+      clientStalled() {
+        paceStalled = true
       },
       end(outcome) {
         if (ended) return

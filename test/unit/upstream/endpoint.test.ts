@@ -104,6 +104,32 @@ describe('endpoint leases', () => {
     assert.equal(e.prefillsDoneSince(301), 0)
   })
 
+  it('leave out of the decode pace a span in which the client pushed back', () => {
+    const clock = createManualClock()
+    const e = endpoint(clock)
+    const lease = e.begin()
+    lease.progress(1)
+    for (let i = 2; i <= 17; i++) {
+      clock.advance(10)
+      lease.progress(i)
+    }
+    assert.equal(e.decodeItlMs, 10)
+    // The client reads one token a second for a while, its socket pushing back each time: that
+    // is its pace, not the engine's.
+    for (let i = 18; i <= 21; i++) {
+      lease.clientStalled()
+      clock.advance(1_000)
+      lease.progress(i)
+    }
+    // Caught up again: the next span starts after the stall and samples the engine at 10 ms.
+    for (let i = 22; i <= 37; i++) {
+      clock.advance(10)
+      lease.progress(i)
+    }
+    const itl = e.decodeItlMs!
+    assert.ok(itl < 20, `pace ${itl} ms`)
+  })
+
   it('stop counting a lease that has ended', () => {
     const e = endpoint()
     const lease = e.begin({ kvTokens: 10, kvTokensAfter: (g) => 10 + g })
