@@ -1,5 +1,6 @@
 import { channel } from 'node:diagnostics_channel'
 import { z } from 'zod'
+import { createCacheGrowth } from '../../llm/cache-growth.ts'
 import type { LlmRequest } from '../../llm/llm-request.ts'
 import { createPrefillPacer } from '../../llm/prefill-pacer.ts'
 import {
@@ -7,8 +8,10 @@ import {
   hashPromptBlocks,
   type PrefixBlockIndex,
 } from '../../llm/prefix-block-index.ts'
+import { createRetractedBlocks } from '../../llm/retracted-blocks.ts'
 import { createSessionTable } from '../../llm/session-table.ts'
 import type { Endpoint, LeaseCost } from '../../upstream/endpoint.ts'
+import { rendezvousPick } from '../../util/rendezvous.ts'
 import { hashText53 } from '../../util/text-hash.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
@@ -251,24 +254,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   let count = 0
   // Per-decision scratch: which entries are near ties.
   const tieIndexes: number[] = []
-  // Prompt tokens each endpoint's cache has taken in lately (decayed), for `coldGrowth`.
-  const growth = new Map<string, { tokens: number; atMs: number }>()
-  const decayedGrowth = (endpointId: string): { tokens: number; atMs: number } | undefined => {
-    const grown = growth.get(endpointId)
-    if (grown === undefined) return undefined
-    const nowMs = deps.clock.now()
-    if (nowMs > grown.atMs) {
-      grown.tokens *= 0.5 ** ((nowMs - grown.atMs) / options.coldGrowthHalfLifeMs)
-      grown.atMs = nowMs
-    }
-    return grown
-  }
-  const growthTokens = (endpointId: string): number => decayedGrowth(endpointId)?.tokens ?? 0
-  const grow = (endpointId: string, tokens: number): void => {
-    const grown = decayedGrowth(endpointId)
-    if (grown === undefined) growth.set(endpointId, { tokens, atMs: deps.clock.now() })
-    else grown.tokens += tokens
-  }
+  const growth = createCacheGrowth({ halfLifeMs: options.coldGrowthHalfLifeMs }, deps)
   // The uncached prompt of the requests this router places, smoothed: the size it assumes for a
   // prompt the engine reports waiting that it did not send.
   let meanPlacedUncached: number | undefined
@@ -308,31 +294,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     return next
   }
 
-  // The optimistic insert of an attempt that failed (the proxy retries elsewhere, excluding it)
-  // must not keep drawing the conversation back to the endpoint that never got the prompt. The
-  // index cannot delete, so the first block that insert added is hidden from matching there
-  // (the rest of the chain is reachable only through it) until a pick places it there again.
-  const retracted = new Map<string, Set<number>>()
-  // Moves on every change to `retracted`, so matches memoised before it are retaken.
-  let retractions = 0
-  const retract = (endpointId: string, hash: number): void => {
-    let hidden = retracted.get(endpointId)
-    if (hidden === undefined) {
-      hidden = new Set()
-      retracted.set(endpointId, hidden)
-    }
-    hidden.add(hash)
-    if (hidden.size > MAX_RETRACTED_PER_ENDPOINT) hidden.delete(hidden.values().next().value!)
-    retractions++
-  }
-  const unretract = (endpointId: string, hashes: readonly number[]): void => {
-    const hidden = retracted.get(endpointId)
-    if (hidden === undefined) return
-    let changed = false
-    for (const hash of hashes) changed = hidden.delete(hash) || changed
-    if (hidden.size === 0) retracted.delete(endpointId)
-    if (changed) retractions++
-  }
+  // A failed attempt's optimistic insert must not keep drawing the conversation back to the
+  // endpoint that never got the prompt (the proxy retries elsewhere, excluding it).
+  const retracted = createRetractedBlocks({ maxPerEndpoint: MAX_RETRACTED_PER_ENDPOINT })
 
   const kvCapacityTokens = (endpoint: Endpoint): number => {
     const layout = deps.engineMetrics?.kvLayout(endpoint.id)
@@ -370,7 +334,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // A retry excludes the endpoint the last attempt went to: that attempt failed.
       const memo = memoOf(llm)
       if (memo.placedOn !== undefined && ctx.exclude?.has(memo.placedOn) === true) {
-        retract(memo.placedOn, memo.placedFirstNewHash)
+        retracted.retract(memo.placedOn, memo.placedFirstNewHash)
         memo.placedOn = undefined
       }
       const facts = score(eligible, ctx, llm)
@@ -389,14 +353,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const heldBlocks = matchedBlocksOf(memo, facts.index, chosen.endpoint.id)
       memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
       memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
-      if (retracted.size > 0) unretract(chosen.endpoint.id, facts.hashes)
+      if (!retracted.isEmpty) retracted.restore(chosen.endpoint.id, facts.hashes)
       const capacityBlocks = Math.floor(
         (kvCapacityTokens(chosen.endpoint) *
           smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
           options.blockChars,
       )
       facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
-      if (chosen.uncachedTokens > 0) grow(chosen.endpoint.id, chosen.uncachedTokens)
+      if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
       if (facts.sessionKey !== undefined) {
         sessions?.record(facts.sessionKey, chosen.endpoint.id)
       }
@@ -435,8 +399,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     },
     retain(ids) {
       for (const model of models.values()) model.index.retainOnly(ids)
-      for (const id of retracted.keys()) if (!ids.has(id)) retracted.delete(id)
-      for (const id of growth.keys()) if (!ids.has(id)) growth.delete(id)
+      retracted.retainOnly(ids)
+      growth.retainOnly(ids)
       pacer?.retainOnly(ids)
     },
     leaseCost(endpoint, ctx) {
@@ -469,23 +433,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     }
   }
 
-  /** The eligible endpoint whose hash with the session is highest (rendezvous hashing). */
-  function sessionHome(
-    sessionKey: number,
-    eligible: readonly Endpoint[],
-    ctx: PickContext,
-  ): string | undefined {
-    let home: string | undefined
-    let best = -1
-    for (const endpoint of eligible) {
-      if (isExcluded(endpoint, ctx)) continue
-      const score = hashText53(endpoint.id, 0, endpoint.id.length, sessionKey)
-      if (score > best) {
-        best = score
-        home = endpoint.id
-      }
-    }
-    return home
+  /** The endpoints a request may go to, by id. */
+  function* candidateIds(eligible: readonly Endpoint[], ctx: PickContext): Generator<string> {
+    for (const endpoint of eligible) if (!isExcluded(endpoint, ctx)) yield endpoint.id
   }
 
   /** The queue ahead in tokens plus this prompt's own uncached part, at the endpoint's rate. */
@@ -535,24 +485,19 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   function matchedBlocksOf(memo: RequestMemo, index: PrefixBlockIndex, endpointId: string): number {
     if (memo.hashes.length === 0) return 0
     const version = index.version(endpointId)
-    memo.matched ??= { versions: new Map(), blocks: new Map(), retractions }
+    memo.matched ??= { versions: new Map(), blocks: new Map(), retractions: retracted.version }
     const { versions, blocks } = memo.matched
-    if (memo.matched.retractions !== retractions) {
+    if (memo.matched.retractions !== retracted.version) {
       versions.clear()
       blocks.clear()
-      memo.matched.retractions = retractions
+      memo.matched.retractions = retracted.version
     }
     if (versions.get(endpointId) === version) return blocks.get(endpointId)!
-    let matched = index.matchedBlocks(endpointId, memo.hashes)
-    const hidden = retracted.get(endpointId)
-    if (hidden !== undefined) {
-      for (let i = 0; i < matched; i++) {
-        if (hidden.has(memo.hashes[i]!)) {
-          matched = i
-          break
-        }
-      }
-    }
+    const matched = retracted.visible(
+      endpointId,
+      memo.hashes,
+      index.matchedBlocks(endpointId, memo.hashes),
+    )
     versions.set(endpointId, version)
     blocks.set(endpointId, matched)
     return matched
@@ -572,7 +517,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     // they each place meet on one endpoint without sharing any state.
     const sessionHomeId =
       sessionKey !== undefined && sessions !== undefined && sessionEndpoint === undefined
-        ? sessionHome(sessionKey, eligible, ctx)
+        ? rendezvousPick(sessionKey, candidateIds(eligible, ctx))
         : undefined
 
     // Learned rates, pooled: log-rates shrink toward the fleet's by the share of their spread
@@ -684,7 +629,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         foreignWaiting * (meanPlacedUncached ?? uncachedTokens),
       )
       entry.kvOk = kvOk
-      entry.churn = growthTokens(endpoint.id) / capacityTokens
+      entry.churn = growth.tokens(endpoint.id) / capacityTokens
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk
     }
