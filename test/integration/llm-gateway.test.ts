@@ -83,6 +83,27 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.ok(itlSeconds !== undefined && itlSeconds > 0 && itlSeconds < 1, `pace ${itlSeconds}`)
   })
 
+  test('serves legacy completions, text and token ids, through the official openai client', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const text = await client.completions.create({
+      model: 'llama-3.1-8b',
+      prompt: 'Once upon a time',
+      max_tokens: 3,
+    })
+    assert.ok(text.choices[0]!.text.length > 0)
+    assert.equal(text.usage?.completion_tokens, 3)
+    // A prompt of token ids reaches the engine as ids: it counts exactly that many.
+    const ids = await client.completions.create({
+      model: 'llama-3.1-8b',
+      prompt: [101, 2023, 2003, 1037, 3231],
+      max_tokens: 2,
+    })
+    assert.equal(ids.usage?.prompt_tokens, 5)
+    assert.equal(ids.usage?.completion_tokens, 2)
+  })
+
   test('lists the configured models on GET /v1/models', async (t) => {
     const aya = await startAya(config())
     t.after(() => aya.close())
