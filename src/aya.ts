@@ -114,7 +114,6 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         pools,
         generateId: randomUUID,
         onRequestDone,
-        onLlmResponse: (observation) => llmSignals.observe(observation),
         llmSignals,
         runtime: () => runtime,
         trustedProxies: initial.trustedProxies,

@@ -92,23 +92,19 @@ const BLOB_SAMPLE_CHARS = 1024
  */
 function opaqueItemText(item: Record<string, unknown>): string {
   const json = JSON.stringify(item, (_key, value: unknown) =>
-    typeof value === 'string' && isBlob(value) ? blobText(value) : value,
+    typeof value === 'string' ? (blobText(value) ?? value) : value,
   )
   if (json.length <= MAX_OPAQUE_ITEM_CHARS) return json
   return `${json.slice(0, MAX_OPAQUE_ITEM_CHARS)}<|+${json.length - MAX_OPAQUE_ITEM_CHARS} chars #${hashText53(json).toString(36)}|>`
 }
 
-function isBlob(value: string): boolean {
-  return (
-    DATA_URL.test(value.slice(0, 256)) ||
-    (value.length >= MIN_BASE64_BLOB_CHARS && BASE64.test(value))
-  )
-}
-
-function blobText(value: string): string {
+/** A data URL or a long base64 string as its media type, length and a hash; undefined otherwise. */
+function blobText(value: string): string | undefined {
+  const isDataUrl = DATA_URL.test(value.slice(0, 256))
+  if (!isDataUrl && !(value.length >= MIN_BASE64_BLOB_CHARS && BASE64.test(value))) return undefined
   const head = hashText53(value, 0, Math.min(value.length, BLOB_SAMPLE_CHARS))
   const tail = hashText53(value, Math.max(0, value.length - BLOB_SAMPLE_CHARS), value.length, head)
-  const mediaType = DATA_URL.test(value.slice(0, 256)) ? value.slice(5, value.indexOf(';')) : ''
+  const mediaType = isDataUrl ? value.slice(5, value.indexOf(';')) : ''
   return `<|blob ${mediaType ? `${mediaType} ` : ''}${value.length} chars #${tail.toString(36)}|>`
 }
 

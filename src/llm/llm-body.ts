@@ -1,4 +1,9 @@
-import { completionPrompt, contentText, flattenChat } from './chat-template.ts'
+import {
+  type CompletionPrompt,
+  completionPrompt,
+  contentText,
+  flattenChat,
+} from './chat-template.ts'
 import type { LlmApi, LlmRequest } from './llm-request.ts'
 import { estimateTokens } from './token-estimate.ts'
 
@@ -9,7 +14,7 @@ export interface ParsedLlmBody {
   readonly maxTokens: number | undefined
   readonly promptText: string
   /** The prompt's exact length in tokens, when the client sent token ids instead of text. */
-  readonly promptTokens?: number
+  readonly promptTokens: number | undefined
 }
 
 export type LlmParseResult =
@@ -53,29 +58,24 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
   if ('ok' in prompt) return prompt
   const maxTokens = maxTokensOf(api, body)
   if (typeof maxTokens === 'object') return maxTokens
-  const value: ParsedLlmBody = {
-    model: body.model,
-    stream: body.stream === true,
-    maxTokens,
-    promptText: prompt.text,
-  }
   return {
     ok: true,
-    value: prompt.tokens === undefined ? value : { ...value, promptTokens: prompt.tokens },
+    value: {
+      model: body.model,
+      stream: body.stream === true,
+      maxTokens,
+      promptText: prompt.text,
+      promptTokens: prompt.tokens,
+    },
   }
 }
 
-interface Prompt {
-  readonly text: string
-  readonly tokens?: number | undefined
-}
-
-function promptOf(api: LlmApi, body: Record<string, unknown>): Prompt | LlmParseResult {
+function promptOf(api: LlmApi, body: Record<string, unknown>): CompletionPrompt | LlmParseResult {
   switch (api) {
     case 'openai.chat':
       if (!Array.isArray(body.messages))
         return fail("'messages' must be an array of chat messages", 'messages')
-      return { text: flattenChat(body.messages, undefined, body.tools ?? body.functions) }
+      return textPrompt(flattenChat(body.messages, undefined, body.tools ?? body.functions))
     case 'openai.completions':
       if (body.prompt === undefined) return fail("'prompt' is required", 'prompt')
       return completionPrompt(body.prompt)
@@ -87,10 +87,10 @@ function promptOf(api: LlmApi, body: Record<string, unknown>): Prompt | LlmParse
       // `input` is optional: a turn may continue `previous_response_id` or a stored `prompt`.
       const input = body.input ?? []
       if (typeof input === 'string')
-        return { text: flattenChat([{ role: 'user', content: input }], instructions, body.tools) }
+        return textPrompt(flattenChat([{ role: 'user', content: input }], instructions, body.tools))
       if (!Array.isArray(input))
         return fail("'input' must be a string or an array of input items", 'input')
-      return { text: flattenChat(input, instructions, body.tools) }
+      return textPrompt(flattenChat(input, instructions, body.tools))
     }
     case 'anthropic.messages': {
       if (!Array.isArray(body.messages)) return fail('messages: Field required', 'messages')
@@ -101,15 +101,20 @@ function promptOf(api: LlmApi, body: Record<string, unknown>): Prompt | LlmParse
       ) {
         return fail('system: Input should be a valid string or a list of text blocks', 'system')
       }
-      return {
-        text: flattenChat(
+      return textPrompt(
+        flattenChat(
           body.messages,
           body.system === undefined ? undefined : contentText(body.system),
           body.tools,
         ),
-      }
+      )
     }
   }
+}
+
+/** A prompt given as text: its token count is estimated, never exact. */
+function textPrompt(text: string): CompletionPrompt {
+  return { text, tokens: undefined }
 }
 
 function maxTokensOf(
@@ -144,10 +149,11 @@ export function toLlmRequest(
   parsed: ParsedLlmBody,
   servedModel: string,
   sessionKey: string | undefined,
-  promptTokens?: number,
+  /** Counts a text prompt's tokens (a calibrated counter); a rough estimate when absent. */
+  countTokens?: ((text: string) => number) | undefined,
   routeKey = '',
 ): LlmRequest {
-  const request: LlmRequest = {
+  return {
     api,
     model: parsed.model,
     servedModel,
@@ -155,9 +161,10 @@ export function toLlmRequest(
     maxTokens: parsed.maxTokens,
     promptText: parsed.promptText,
     // Token ids are counted exactly; a counter's estimate of their text form would be meaningless.
-    promptTokens: parsed.promptTokens ?? promptTokens ?? estimateTokens(parsed.promptText),
+    promptTokens:
+      parsed.promptTokens ?? countTokens?.(parsed.promptText) ?? estimateTokens(parsed.promptText),
+    promptTokensExact: parsed.promptTokens !== undefined,
     sessionKey,
     routeKey,
   }
-  return parsed.promptTokens === undefined ? request : { ...request, promptTokensExact: true }
 }

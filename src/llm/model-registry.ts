@@ -41,9 +41,12 @@ export function createModelRegistry(models: Readonly<Record<string, ModelConfig>
   for (const [name, model] of Object.entries(models)) {
     // Config validation refuses a second deployment until fallbacks and splits exist.
     const first = model.deployments[0]!
-    const served = first.model
     const upstream = first.upstream
-    if (name.includes('*')) {
+    const isWildcard = name.includes('*')
+    // A wildcard entry has no single name to serve under when none is set: its aliases then keep
+    // their own name.
+    const served = first.model ?? (isWildcard ? undefined : name)
+    if (isWildcard) {
       const star = name.indexOf('*')
       wildcards.push({
         prefix: name.slice(0, star),
@@ -51,13 +54,10 @@ export function createModelRegistry(models: Readonly<Record<string, ModelConfig>
         entry: { canonical: name, upstream, servedModel: served },
       })
     } else {
-      exact.set(name, { canonical: name, upstream, servedModel: served ?? name })
+      exact.set(name, { canonical: name, upstream, servedModel: served })
     }
-    // A wildcard entry's served name may be unset: its aliases then keep their own name.
-    const aliasServed = served ?? (name.includes('*') ? undefined : name)
     for (const alias of model.aliases) {
-      if (!exact.has(alias))
-        exact.set(alias, { canonical: name, upstream, servedModel: aliasServed })
+      if (!exact.has(alias)) exact.set(alias, { canonical: name, upstream, servedModel: served })
     }
     for (const lora of model.loras) {
       if (!exact.has(lora)) exact.set(lora, { canonical: name, upstream, servedModel: lora })

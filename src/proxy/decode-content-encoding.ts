@@ -8,14 +8,15 @@ type Decoder = (input: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) =
 const gunzip: Decoder = promisify(zlib.gunzip)
 const inflate: Decoder = promisify(zlib.inflate)
 const inflateRaw: Decoder = promisify(zlib.inflateRaw)
-const brotli: Decoder = promisify(zlib.brotliDecompress)
+// HTTP's "deflate" is zlib-wrapped, but some clients send raw deflate: the header tells them apart.
+const inflateEither: Decoder = (input, options) =>
+  hasZlibHeader(input) ? inflate(input, options) : inflateRaw(input, options)
 
-const DECODERS: ReadonlyMap<string, (input: Buffer) => Decoder> = new Map([
-  ['gzip', () => gunzip],
-  ['x-gzip', () => gunzip],
-  // HTTP's "deflate" is zlib-wrapped, but some clients send raw deflate: the header tells them apart.
-  ['deflate', (input: Buffer) => (hasZlibHeader(input) ? inflate : inflateRaw)],
-  ['br', () => brotli],
+const DECODERS: ReadonlyMap<string, Decoder> = new Map([
+  ['gzip', gunzip],
+  ['x-gzip', gunzip],
+  ['deflate', inflateEither],
+  ['br', promisify(zlib.brotliDecompress) as Decoder],
 ])
 
 /**
@@ -51,15 +52,15 @@ export async function decodeContentEncoding(
   const maxOutputLength = Math.min(maxBodyBytes, constants.MAX_LENGTH)
   // Codings are listed in the order they were applied, so they come off in reverse.
   for (const coding of codings.reverse()) {
-    const decoderFor = DECODERS.get(coding)
-    if (decoderFor === undefined) {
+    const decoder = DECODERS.get(coding)
+    if (decoder === undefined) {
       throw new ProxyError('LB_ERR_BAD_REQUEST', {
         source: 'downstream',
         message: `unsupported content-encoding '${coding}' (supported: gzip, deflate, br)`,
       })
     }
     try {
-      decoded = await decoderFor(decoded)(decoded, { maxOutputLength })
+      decoded = await decoder(decoded, { maxOutputLength })
     } catch (error) {
       if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
         throw new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream', cause: error })

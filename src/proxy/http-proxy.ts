@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { PickContext } from '../balancer/picker.ts'
 import type { ListenerConfig } from '../config/schema.ts'
-import type { LlmResponseObservation } from '../llm/llm-observation.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
 import { type PacedPrefill, prefillEvidenceOf } from '../llm/prefill-pacer.ts'
@@ -22,7 +21,7 @@ import { appendForwarded, stripHopByHop } from './headers.ts'
 import type { KeySource } from './key-selector.ts'
 import { sendLocalReply } from './local-reply.ts'
 import { mirrorRequest } from './mirror.ts'
-import { llmErrorFormat, runModelsGateway } from './models-gateway.ts'
+import { type LlmErrorDetail, llmErrorFormat, runModelsGateway } from './models-gateway.ts'
 import type { ProxyRuntime, RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
@@ -36,10 +35,11 @@ export interface HttpProxyDeps {
   /** Called exactly once per request, after the response ends or fails. */
   readonly onRequestDone: (ctx: RequestContext) => void
   readonly runtime: () => ProxyRuntime
-  /** Called after each LLM response with what the response tap saw: the learning signal. */
-  readonly onLlmResponse?: ((observation: LlmResponseObservation) => void) | undefined
-  /** Counts prompt tokens for LLM routes (a real tokenizer where known, else calibrated). */
-  readonly llmSignals?: LlmSignals | undefined
+  /**
+   * What Aya learns from LLM traffic: it counts prompt tokens and predicts a request's work
+   * (for the admission queue), and is told what each LLM response's tap saw.
+   */
+  readonly llmSignals: LlmSignals
   /** Shared by all listeners; decides when X-Forwarded-For is believed. */
   readonly trustedProxies: readonly string[]
 }
@@ -141,7 +141,7 @@ async function handle(
       registry: runtime.models,
       maxBodyBytes,
       sessionHeader: routeConfig.sessionHeader,
-      countTokens: deps.llmSignals?.tokens.count,
+      countTokens: deps.llmSignals.tokens.count,
     })
     if (outcome.kind === 'answered') return
     if (outcome.kind === 'error') {
@@ -152,8 +152,8 @@ async function handle(
     llm = outcome.llm
     body = outcome.body
     headers['content-length'] = String(outcome.body.length)
-    // The body goes upstream decoded: its encoding no longer describes it.
-    if (outcome.contentDecoded) delete headers['content-encoding']
+    // The body goes upstream decoded: a client's encoding no longer describes it.
+    delete headers['content-encoding']
   } else {
     upstreamName = routeRuntime.chooseUpstream
       ? routeRuntime.chooseUpstream()
@@ -396,7 +396,7 @@ async function dispatchTo(
   const ok = !endpointFailed && ctx.status < 500
   release({ ok, status: ctx.status, latencyMs })
   if (tap && llm) {
-    deps.onLlmResponse?.({
+    deps.llmSignals.observe({
       endpoint,
       llm,
       ok: ok && ctx.status < 400,
@@ -466,12 +466,7 @@ function fail(
   code: ErrorCode,
   message?: string,
   closeConnection?: boolean,
-  detail?: {
-    readonly param?: string | undefined
-    readonly openAiCode?: string | undefined
-    readonly errorShape?: 'anthropic' | undefined
-    readonly headers?: Readonly<Record<string, string>> | undefined
-  },
+  detail?: LlmErrorDetail & { readonly headers?: Readonly<Record<string, string>> | undefined },
 ): void {
   ctx.errorCode = code
   const format =
@@ -501,7 +496,7 @@ async function admit(
     readonly body: Readable | Buffer | null
     /** The first pick's exclusions: an endpoint held for an urgent request joins them. */
     readonly exclude: Set<string>
-    readonly llmSignals: LlmSignals | undefined
+    readonly llmSignals: LlmSignals
   },
 ): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
   const priorities = request.runtime.config.priorities
@@ -522,9 +517,7 @@ async function admit(
     sheddable: resolved.sheddable,
     tenant: upstream.tenantKey?.(keySource) ?? '',
     sizeBytes: Buffer.isBuffer(request.body) ? request.body.length : 0,
-    predictedCost: llm
-      ? (request.llmSignals?.predictedCost(llm) ?? llm.promptTokens + (llm.maxTokens ?? 0))
-      : 1,
+    predictedCost: llm ? request.llmSignals.predictedCost(llm) : 1,
     signal: aborted.signal,
   })
   ctx.res.off('close', onClose)

@@ -19,12 +19,8 @@ export interface GatewayDispatch {
   readonly kind: 'dispatch'
   readonly upstream: string
   readonly body: Buffer
+  /** Decoded (no Content-Encoding applies to it any more), without a BOM, model rewritten. */
   readonly llm: LlmRequest
-  /**
-   * The client's body carried a Content-Encoding that `body` no longer has: the request must go
-   * upstream without that header (and with `body`'s length).
-   */
-  readonly contentDecoded: boolean
 }
 
 export type GatewayOutcome =
@@ -36,8 +32,6 @@ export type GatewayOutcome =
 export interface LlmErrorDetail {
   readonly param?: string | undefined
   readonly openAiCode?: string | undefined
-  /** Set by the gateway when the request's headers (not only its path) say Anthropic. */
-  readonly errorShape?: 'anthropic' | undefined
 }
 
 export interface ModelsGatewayOptions {
@@ -61,19 +55,8 @@ export async function runModelsGateway(
   path: string,
   options: ModelsGatewayOptions,
 ): Promise<GatewayOutcome> {
-  const anthropic = isAnthropicRequest(path, ctx.req.headers)
-  const outcome = await gateway(ctx, path, options, anthropic)
-  return outcome.kind === 'error' && anthropic ? { ...outcome, errorShape: 'anthropic' } : outcome
-}
-
-async function gateway(
-  ctx: RequestContext,
-  path: string,
-  options: ModelsGatewayOptions,
-  anthropic: boolean,
-): Promise<GatewayOutcome> {
   if (ctx.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) {
-    return answerModels(ctx, path, options.registry, anthropic)
+    return answerModels(ctx, path, options.registry)
   }
   const api = llmApiFor(ctx.method, path)
   if (!api) {
@@ -86,10 +69,10 @@ async function gateway(
       openAiCode: 'unknown_url',
     }
   }
-  let raw: Buffer
+  const { countTokens } = options
   let decoded: Buffer
   try {
-    raw = await readBodyBounded(ctx.req, options.maxBodyBytes)
+    const raw = await readBodyBounded(ctx.req, options.maxBodyBytes)
     ctx.bytesIn = raw.length
     decoded = await decodeContentEncoding(
       raw,
@@ -101,7 +84,9 @@ async function gateway(
     throw error
   }
   // A UTF-8 BOM is legal before JSON from some clients but not JSON itself; it is not forwarded.
-  const json = hasBom(decoded) ? decoded.subarray(UTF8_BOM.length) : decoded
+  const json = decoded.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)
+    ? decoded.subarray(UTF8_BOM.length)
+    : decoded
   let value: unknown
   try {
     value = JSON.parse(json.toString('utf8'))
@@ -126,11 +111,18 @@ async function gateway(
   const body =
     deployment.servedModel === parsed.value.model
       ? json
-      : (rewriteModelField(json, deployment.servedModel) ??
-        // Unreachable for a body that parsed with a string model; kept so a scanner gap degrades.
-        Buffer.from(
-          JSON.stringify({ ...(value as Record<string, unknown>), model: deployment.servedModel }),
-        ))
+      : rewriteModelField(json, deployment.servedModel)
+  // A body that parsed with a string model always has one to rewrite: a miss is a scanner bug, and
+  // re-serialising instead would change what the client sent.
+  if (body === undefined) {
+    return {
+      kind: 'error',
+      error: new ProxyError('LB_ERR_INTERNAL', {
+        source: 'internal',
+        message: 'the model name could not be rewritten in the request body',
+      }),
+    }
+  }
   const session = ctx.req.headers[options.sessionHeader]
   const sessionId = Array.isArray(session) ? session[0] : session
   // Session ids are the client's own: scoped by its API key (hashed), two tenants' "1" differ.
@@ -141,15 +133,12 @@ async function gateway(
     kind: 'dispatch',
     upstream: deployment.upstream,
     body,
-    contentDecoded: decoded !== raw,
     llm: toLlmRequest(
       api,
       parsed.value,
       deployment.servedModel,
       sessionKey || undefined,
-      // Token-id prompts carry their exact count; counting their text form would be noise.
-      parsed.value.promptTokens ??
-        options.countTokens?.(deployment.servedModel, parsed.value.promptText),
+      countTokens && ((text) => countTokens(deployment.servedModel, text)),
       ctx.route?.name,
     ),
   }
@@ -163,19 +152,14 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(',') : value
 }
 
-function hasBom(body: Buffer): boolean {
-  return body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf
-}
-
-function answerModels(
-  ctx: RequestContext,
-  path: string,
-  registry: ModelRegistry,
-  anthropic: boolean,
-): GatewayOutcome {
-  const queryAt = ctx.url.indexOf('?')
-  const query = new URLSearchParams(queryAt < 0 ? '' : ctx.url.slice(queryAt + 1))
-  const reply = modelsEndpointReply(registry, path, query, anthropic)
+function answerModels(ctx: RequestContext, path: string, registry: ModelRegistry): GatewayOutcome {
+  const query = new URLSearchParams(ctx.url.slice(path.length + 1))
+  const reply = modelsEndpointReply(
+    registry,
+    path,
+    query,
+    isAnthropicRequest(path, ctx.req.headers),
+  )
   if (!reply.found) {
     return {
       kind: 'error',
@@ -198,27 +182,26 @@ function answerModels(
 }
 
 /** Anthropic's SDKs send `anthropic-version` on every request; its API lives under /v1/messages. */
-function isAnthropicRequest(path: string, headers: IncomingHttpHeaders | undefined): boolean {
+function isAnthropicRequest(path: string, headers: IncomingHttpHeaders): boolean {
   return (
     path === '/v1/messages' ||
     path.startsWith('/v1/messages/') ||
-    headers?.['anthropic-version'] !== undefined
+    headers['anthropic-version'] !== undefined
   )
 }
 
 /**
  * LLM routes answer in their API's own error shape so SDKs raise their usual exceptions:
  * Anthropic's for `/v1/messages` and everything under it, and for any request carrying
- * `anthropic-version` (pass the request's headers, or a detail the gateway marked); OpenAI's for
- * everything else, including paths Aya does not know.
+ * `anthropic-version`; OpenAI's for everything else, including paths Aya does not know.
  */
 export function llmErrorFormat(
   url: string,
   detail: LlmErrorDetail | undefined,
-  headers?: IncomingHttpHeaders,
+  headers: IncomingHttpHeaders,
 ): ErrorBodyFormat {
   const path = url.split('?', 1)[0] ?? url
-  if (detail?.errorShape === 'anthropic' || isAnthropicRequest(path, headers)) {
+  if (isAnthropicRequest(path, headers)) {
     return (code, info) => anthropicErrorBody(code, info.message)
   }
   return (code, info) =>

@@ -31,6 +31,8 @@ describe('LLM request bodies', () => {
         stream: true,
         maxTokens: 7,
         promptText: '<|system|>\nS\n<|user|>\nU1\n<|assistant|>\nA\n',
+        // Text: no exact token count.
+        promptTokens: undefined,
       },
     })
   })
@@ -98,7 +100,7 @@ describe('LLM request bodies', () => {
       assert.ok(parsed.ok)
       assert.equal(parsed.value.promptTokens, tokens)
       assert.ok(parsed.value.promptText.length > 0)
-      const llm = toLlmRequest(args[0], parsed.value, 'm', undefined, 9999)
+      const llm = toLlmRequest(args[0], parsed.value, 'm', undefined, () => 9999)
       assert.equal(llm.promptTokens, tokens)
       assert.equal(llm.promptTokensExact, true)
     }
@@ -106,7 +108,7 @@ describe('LLM request bodies', () => {
     assert.ok(text.ok && text.value.promptTokens === undefined)
     assert.ok(
       text.ok &&
-        toLlmRequest('openai.completions', text.value, 'm', undefined, 7).promptTokens === 7,
+        toLlmRequest('openai.completions', text.value, 'm', undefined, () => 7).promptTokens === 7,
     )
   })
 

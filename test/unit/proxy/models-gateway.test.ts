@@ -15,20 +15,27 @@ describe('LLM route error shapes', () => {
       '/v1/messages/count_tokens',
       '/v1/messages/batches/msgbatch_1',
     ]) {
-      assert.deepEqual(render(url, undefined), ANTHROPIC_404, url)
+      assert.deepEqual(render(url, undefined, {}), ANTHROPIC_404, url)
     }
   })
 
-  test('answers in Anthropic shape when the request carries anthropic-version or the gateway says so', () => {
+  test('answers in Anthropic shape wherever the request carries anthropic-version', () => {
     assert.deepEqual(
       render('/v1/models/x', undefined, { 'anthropic-version': '2023-06-01' }),
       ANTHROPIC_404,
     )
-    assert.deepEqual(render('/v1/models/x', { errorShape: 'anthropic' }), ANTHROPIC_404)
+    assert.deepEqual(
+      render(
+        '/v1/nowhere?x=1',
+        { openAiCode: 'unknown_url' },
+        { 'anthropic-version': '2023-06-01' },
+      ),
+      ANTHROPIC_404,
+    )
   })
 
   test('answers everything else in OpenAI shape with the param and code', () => {
-    assert.deepEqual(render('/v1/messagesx', { param: 'model', openAiCode: 'unknown_url' }), {
+    assert.deepEqual(render('/v1/messagesx', { param: 'model', openAiCode: 'unknown_url' }, {}), {
       error: {
         message: 'nope',
         type: 'invalid_request_error',
