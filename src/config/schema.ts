@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
 import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
-import { MAX_TIMER_MS } from '../resilience/deadline-schedule.ts'
 import { prioritiesSchema } from '../resilience/priority-classes.ts'
+import { MAX_TIMER_MS } from '../util/clock.ts'
 
 /**
  * The one source of the Config type and every default. Units are in key names; durations are

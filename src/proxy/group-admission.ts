@@ -8,7 +8,6 @@ import type {
   AdmissionQueueStats,
   AdmissionRejectReason,
 } from '../resilience/admission-types.ts'
-import { MAX_TIMER_MS } from '../resilience/deadline-schedule.ts'
 import type { AdmissionEntry } from '../resilience/queued-entry.ts'
 import { retryAfterHintMs } from '../resilience/retry-after-hint.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
@@ -77,7 +76,7 @@ const ADMITTED_AT_ONCE: AdmissionResult = { admitted: true, waitedMs: 0 }
 const SHED_EARLY_MARGIN = 1.5
 
 export function createGroupAdmission(
-  group: Pick<UpstreamGroup, 'canTake' | 'eligible'> & Partial<Pick<UpstreamGroup, 'queued'>>,
+  group: Pick<UpstreamGroup, 'canTake' | 'eligible' | 'queued'>,
   config: AdmissionConfig,
   deps: { readonly clock: Clock },
   /**
@@ -178,7 +177,7 @@ export function createGroupAdmission(
 
   const scheduleRecheck = () => {
     if (timer || queue.size === 0) return
-    timer = deps.clock.setTimer(Math.min(config.recheckMs, MAX_TIMER_MS), () => {
+    timer = deps.clock.setTimer(config.recheckMs, () => {
       timer = undefined
       drain()
     })
@@ -232,7 +231,7 @@ export function createGroupAdmission(
         onSettled: onResult && ((outcome) => onResult(resultOf(outcome, ask))),
       })
       // Refused at once (a full queue) is not waiting.
-      if (ticket.state === 'queued') group.queued?.(ask.ctx)
+      if (ticket.state === 'queued') group.queued(ask.ctx)
       scheduleRecheck()
       return ticket.outcome.then((outcome) => resultOf(outcome, ask))
     },
@@ -241,7 +240,7 @@ export function createGroupAdmission(
     },
     stats() {
       const own = queue.stats()
-      return older === undefined ? own : withDepthOf(own, older.stats())
+      return older === undefined ? own : withDepthOf(own, older.stats(), predictedWaitMs)
     },
     predictedWaitMs,
     close() {
@@ -253,23 +252,26 @@ export function createGroupAdmission(
   }
 }
 
-/** `own` with the depth of the replaced queue added, so depth gauges see its waiters too. */
-function withDepthOf(own: AdmissionQueueStats, old: AdmissionQueueStats): AdmissionQueueStats {
-  const bands = new Map<number, AdmissionBandStats>(own.bands.map((b) => [b.priority, b]))
-  for (const band of old.bands) {
-    const mine = bands.get(band.priority)
-    bands.set(
-      band.priority,
-      mine === undefined
-        ? band
-        : {
-            priority: band.priority,
-            count: mine.count + band.count,
-            bytes: mine.bytes + band.bytes,
-            tenants: mine.tenants + band.tenants,
-            predictedWaitMs: mine.predictedWaitMs + band.predictedWaitMs,
-          },
-    )
+/**
+ * `own` with the depth of the replaced queue added, so depth gauges see its waiters too; each
+ * band's predicted wait is the combined one (`waitFor`), as `predictedWaitMs` reports it. A tenant
+ * waiting in both queues is counted in each.
+ */
+function withDepthOf(
+  own: AdmissionQueueStats,
+  old: AdmissionQueueStats,
+  waitFor: (priority: number) => number,
+): AdmissionQueueStats {
+  const bands = new Map<number, AdmissionBandStats>()
+  for (const band of [...own.bands, ...old.bands]) {
+    const seen = bands.get(band.priority)
+    bands.set(band.priority, {
+      priority: band.priority,
+      count: (seen?.count ?? 0) + band.count,
+      bytes: (seen?.bytes ?? 0) + band.bytes,
+      tenants: (seen?.tenants ?? 0) + band.tenants,
+      predictedWaitMs: waitFor(band.priority),
+    })
   }
   return {
     ...own,

@@ -199,7 +199,8 @@ async function handle(
       llmSignals: deps.llmSignals,
     })
     if (waited !== undefined) {
-      const retryAfter = String(Math.max(1, Math.ceil(waited.retryAfterMs / 1000)))
+      // Whole seconds in [1, 60] already (retryAfterHintMs).
+      const retryAfter = String(waited.retryAfterMs / 1000)
       return fail(ctx, waited.reason, undefined, false, { headers: { 'retry-after': retryAfter } })
     }
   }

@@ -49,16 +49,17 @@ export interface AdmissionQueue<T> {
   depth(filter?: { readonly priority?: number; readonly tenant?: string }): QueueDepth
   /**
    * How long a new entry at `priority` would wait: the predicted cost queued at that priority and
-   * above, over the recent admitted cost per second. 0 with nothing ahead; Infinity when something
-   * is ahead but nothing has been admitted recently.
+   * above, over the drain rate (`observedWaitMs`'s measurement when there is one within the rate
+   * half-life, else the decayed admitted cost per second). 0 with nothing ahead; Infinity when
+   * something is ahead but nothing has been admitted recently.
    */
   predictedWaitMs(priority: number): number
   /**
    * The wait of a new entry at `priority` as the last few admissions measure it: the predicted
    * cost queued at that priority and above, over the cost those admissions drained per second up
-   * to now, counting only time with something queued (see `departure-window.ts`). Undefined until that many were seen, or when the latest
-   * is more than `recentMs` old: a caller that acts on a prediction can then tell a measurement
-   * from a guess.
+   * to now, counting only time with something queued (see `departure-window.ts`). Undefined until
+   * that many were seen, or when the latest is more than `recentMs` old: a caller that acts on a
+   * prediction can then tell a measurement from a guess.
    */
   observedWaitMs(priority: number, recentMs: number): number | undefined
   /**
@@ -134,8 +135,13 @@ export function createAdmissionQueue<T>(
     return perSecond > 0 ? (aheadCost / perSecond) * 1000 : Number.POSITIVE_INFINITY
   }
 
+  // One drain estimate for every prediction: the recent departures when there are enough of them
+  // lately, else the decayed admitted rate (slow to follow a burst, but there from the first).
   const predictedWaitMs = (priority: number): number =>
-    waitMs(costAhead(priority), recorder.admittedCostPerSecond())
+    waitMs(
+      costAhead(priority),
+      departures.costPerSecond(settings.rateHalfLifeMs) ?? recorder.admittedCostPerSecond(),
+    )
 
   const retryAfterMs = (priority: number, reason: AdmissionRejectReason): number =>
     reason === 'LB_ERR_CLIENT_ABORTED' ? 0 : retryAfterHintMs(predictedWaitMs(priority))

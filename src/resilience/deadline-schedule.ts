@@ -1,4 +1,4 @@
-import type { Clock, Timer } from '../util/clock.ts'
+import { type Clock, MAX_TIMER_MS, type Timer } from '../util/clock.ts'
 import { createIndexedHeap } from './indexed-heap.ts'
 import type { QueuedEntry } from './queued-entry.ts'
 
@@ -19,9 +19,6 @@ export interface DeadlineSchedule<T> {
   rearm(): void
   close(): void
 }
-
-/** The longest delay Node's timers take (2^31 − 1 ms, about 24.8 days). */
-export const MAX_TIMER_MS = 2 ** 31 - 1
 
 export function createDeadlineSchedule<T>(
   onExpired: (entry: QueuedEntry<T>) => void,

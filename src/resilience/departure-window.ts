@@ -2,11 +2,11 @@ import type { Clock } from '../util/clock.ts'
 
 /**
  * The last `size` admissions from a queue, when and how costly: a drain rate measured on
- * departures alone. Where the decayed rate behind `predictedWaitMs` takes a half-life to follow a
- * change (and so, as a burst begins after a quiet spell, reads far too low), this follows within
- * `size` departures; it answers only once it has seen that many. The span is measured in busy
- * time (`deps.busyMs`) when given: a queue that forms only in short bursts drains nothing in the
- * idle spells between them, and counting those would read its drain as many times slower.
+ * departures alone. Where a decayed rate takes a half-life to follow a change (and so, as a burst
+ * begins after a quiet spell, reads far too low), this follows within `size` departures; it
+ * answers only once it has seen that many. The span is measured in busy time (`deps.busyMs`): a
+ * queue that forms only in short bursts drains nothing in the idle spells between them, and
+ * counting those would read its drain as many times slower.
  */
 export interface DepartureWindow {
   add(cost: number): void
@@ -23,36 +23,34 @@ export function createDepartureWindow(
   options: { readonly size: number },
   deps: {
     readonly clock: Clock
-    /** Time during which something waited to depart, summed, in ms; default all of the clock's. */
-    readonly busyMs?: (() => number) | undefined
+    /** Time during which something waited to depart, summed, in ms. */
+    readonly busyMs: () => number
   },
 ): DepartureWindow {
   const { size } = options
-  const busyMs = deps.busyMs ?? (() => deps.clock.now())
-  const atMs = new Float64Array(size)
   const busyAtMs = new Float64Array(size)
   const costs = new Float64Array(size)
   let seen = 0
   /** The slot the next departure goes in, which holds the oldest once the ring is full. */
   let next = 0
+  let lastAtMs = 0
+  /** The costs in the ring, summed. */
+  let ringCost = 0
 
   return {
     add(cost) {
-      atMs[next] = deps.clock.now()
-      busyAtMs[next] = busyMs()
+      lastAtMs = deps.clock.now()
+      ringCost += cost - costs[next]!
+      busyAtMs[next] = deps.busyMs()
       costs[next] = cost
       next = (next + 1) % size
       seen++
     },
     costPerSecond(recentMs) {
-      if (seen < size) return undefined
-      const nowMs = deps.clock.now()
-      const newestAtMs = atMs[(next + size - 1) % size]!
-      if (nowMs - newestAtMs > recentMs) return undefined
+      if (seen < size || deps.clock.now() - lastAtMs > recentMs) return undefined
       // The oldest marks the window's start: what drained after it is the rest.
-      let drained = 0
-      for (let i = 0; i < size; i++) if (i !== next) drained += costs[i]!
-      const spanMs = busyMs() - busyAtMs[next]!
+      const drained = ringCost - costs[next]!
+      const spanMs = deps.busyMs() - busyAtMs[next]!
       return spanMs > 0 ? (drained / spanMs) * 1000 : Number.POSITIVE_INFINITY
     },
   }

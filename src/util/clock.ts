@@ -11,8 +11,12 @@ export interface Clock {
   now(): number
   /** Wall-clock epoch milliseconds, for logs and cookies. */
   wallNow(): number
+  /** Fires once after `delayMs`, at most MAX_TIMER_MS: a longer delay fires early, at the cap. */
   setTimer(delayMs: number, fn: () => void): Timer
 }
+
+/** The longest delay Node's timers take (2^31 − 1 ms, about 24.8 days); longer ones fire at 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
 export function createSystemClock(): Clock {
   const origin = performance.timeOrigin
@@ -20,7 +24,7 @@ export function createSystemClock(): Clock {
     now: () => performance.now(),
     wallNow: () => origin + performance.now(),
     setTimer(delayMs, fn) {
-      const handle = setTimeout(fn, Math.max(0, delayMs))
+      const handle = setTimeout(fn, Math.min(Math.max(0, delayMs), MAX_TIMER_MS))
       handle.unref()
       return { clear: () => clearTimeout(handle) }
     },

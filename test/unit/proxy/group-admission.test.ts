@@ -25,6 +25,7 @@ function fakeGroup(
   return {
     canTake: () => free.slots > 0,
     eligible: () => Array.from({ length: endpoints.count }),
+    queued: () => {},
   } as unknown as UpstreamGroup
 }
 
@@ -128,6 +129,7 @@ describe('group admission (late binding)', () => {
     ]
     const group = {
       eligible: () => endpoints,
+      queued: () => {},
       canTake: (ctx: { llm?: { promptTokens: number } }, _slo: number, without?: string) =>
         (ctx.llm?.promptTokens ?? 0) < 1000 && endpoints.some((e) => e.id !== without),
     } as unknown as UpstreamGroup
@@ -433,6 +435,7 @@ describe('group admission: strict priority across bands', () => {
   const kvGroup = (used: Record<string, number>) =>
     ({
       eligible: () => Object.entries(used).map(([id, kvTokens]) => ({ id, kvTokens })),
+      queued: () => {},
       canTake: (ctx: { llm?: { promptTokens: number } }, _slo: number, without?: string) =>
         Object.entries(used).some(
           ([id, kv]) => id !== without && kv + (ctx.llm?.promptTokens ?? 0) <= 1000,

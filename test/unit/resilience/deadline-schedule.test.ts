@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createAdmissionQueue } from '../../../src/resilience/admission-queue.ts'
-import { MAX_TIMER_MS } from '../../../src/resilience/deadline-schedule.ts'
 import type { Clock } from '../../../src/util/clock.ts'
+import { MAX_TIMER_MS } from '../../../src/util/clock.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 
 describe('deadline schedule', () => {

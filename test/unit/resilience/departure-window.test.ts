@@ -6,7 +6,7 @@ import { createManualClock } from '../../../src/util/manual-clock.ts'
 describe('departure window', () => {
   it('measures nothing until it has seen a full window of departures', () => {
     const clock = createManualClock()
-    const window = createDepartureWindow({ size: 4 }, { clock })
+    const window = createDepartureWindow({ size: 4 }, { clock, busyMs: () => clock.now() })
     for (let i = 0; i < 3; i++) {
       window.add(10)
       clock.advance(100)
@@ -19,7 +19,7 @@ describe('departure window', () => {
 
   it('reads ever lower as the drain stalls, and nothing once the latest departure is stale', () => {
     const clock = createManualClock()
-    const window = createDepartureWindow({ size: 2 }, { clock })
+    const window = createDepartureWindow({ size: 2 }, { clock, busyMs: () => clock.now() })
     window.add(5)
     clock.advance(100)
     window.add(5)
@@ -32,7 +32,7 @@ describe('departure window', () => {
 
   it('follows a rise in the drain within one window, where a decayed rate lags', () => {
     const clock = createManualClock()
-    const window = createDepartureWindow({ size: 8 }, { clock })
+    const window = createDepartureWindow({ size: 8 }, { clock, busyMs: () => clock.now() })
     for (let i = 0; i < 8; i++) {
       window.add(1)
       clock.advance(1_000) // one a second
