@@ -1,8 +1,9 @@
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
-import type { EngineMetricsSource } from './engine-snapshot.ts'
+import { type EngineMetricsSource, kvCapacityTokensOf } from './engine-snapshot.ts'
 import type { LlmRequest } from './llm-request.ts'
 import { createPrefixBlockIndex, hashPromptBlocks } from './prefix-block-index.ts'
+import { DEFAULT_CHARS_PER_TOKEN } from './token-estimate.ts'
 
 export interface ApproxPrefixOptions {
   /** Characters per block: 16 tokens × 4 characters (GIE's legacy character blocks). */
@@ -41,8 +42,6 @@ export interface ApproxPrefixDeps {
 }
 
 const PURGE_INTERVAL_MS = 120_000
-/** GIE's legacy character blocks assume 4 characters per token. */
-const CHARS_PER_TOKEN = 4
 const NO_MATCH: PrefixMatch = Object.freeze({ hashes: Object.freeze([]), scoreOf: () => 0 })
 
 export function createApproxPrefixProducer(
@@ -55,12 +54,13 @@ export function createApproxPrefixProducer(
   // GIE sizes the LRU in the engine's own blocks (its block size auto-tunes to them); these blocks
   // stay at blockSizeChars for every endpoint, so the engine's pool is counted in them instead:
   // vLLM's 16-token blocks map one to one, SGLang's 1-token pages sixteen to one.
-  const tokensPerBlock = options.blockSizeChars / CHARS_PER_TOKEN
+  // GIE's legacy character blocks assume 4 characters per token.
+  const tokensPerBlock = options.blockSizeChars / DEFAULT_CHARS_PER_TOKEN
   const capacityOf = (endpoint: Endpoint): number | undefined => {
     if (!options.autoTune) return undefined
     const layout = deps.engineMetrics?.kvLayout(endpoint.id)
     if (layout === undefined) return undefined
-    return Math.max(1, Math.round((layout.numGpuBlocks * layout.blockSize) / tokensPerBlock))
+    return Math.max(1, Math.round(kvCapacityTokensOf(layout) / tokensPerBlock))
   }
 
   return {

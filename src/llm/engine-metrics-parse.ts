@@ -29,6 +29,20 @@ const NAMES = {
   preemptions: ['vllm:num_preemptions_total', 'sglang:num_retracted_requests_total'],
 } as const
 
+/** The KV-layout series, beside the load ones. */
+const LAYOUT_NAMES = [
+  'vllm:cache_config_info',
+  'sglang:cache_config_info',
+  'sglang:page_size',
+  'sglang:num_pages',
+  'sglang:max_total_num_tokens',
+]
+
+/** Every series read: the rest of an engine's page is skipped unparsed. */
+const WANTED: ReadonlySet<string> = new Set([...Object.values(NAMES).flat(), ...LAYOUT_NAMES])
+
+type Layout = Pick<EngineSnapshot, 'blockSize' | 'numGpuBlocks'>
+
 /**
  * Labels that tell apart copies of one SGLang scheduler: every tensor- or pipeline-parallel rank
  * of a data-parallel rank runs the same schedule over the same KV pool, and exports the same
@@ -46,7 +60,7 @@ const REPLICA_LABELS: ReadonlySet<string> = new Set(['tp_rank', 'pp_rank', 'moe_
 export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
   const byName = new Map<string, PromSample[]>()
   const seen = new Set<string>()
-  for (const sample of parsePrometheusText(text)) {
+  for (const sample of parsePrometheusText(text, WANTED)) {
     const key = scheduleKey(sample)
     if (key !== undefined) {
       if (seen.has(key)) continue
@@ -66,45 +80,38 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
     }
     return undefined
   }
-  // A load gauge's samples, or undefined when absent; a non-finite one makes the load unknown.
-  let unknownLoad = false
-  const gauge = (names: readonly string[]): readonly number[] | undefined => {
-    const list = listOf(names)
-    if (!list) return undefined
-    const values = list.map((s) => s.value)
-    if (!values.every(Number.isFinite)) unknownLoad = true
-    return values
-  }
-  const counter = (names: readonly string[]): number | undefined => {
-    const list = listOf(names)
-    if (!list) return undefined
-    let total = 0
-    for (const sample of list) if (Number.isFinite(sample.value)) total += sample.value
-    return total
-  }
-  const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0)
-  const running = gauge(NAMES.running)
-  const waiting = gauge(NAMES.waiting)
-  const kvUsage = gauge(NAMES.kvUsage)
+  const running = listOf(NAMES.running)
+  const waiting = listOf(NAMES.waiting)
+  const kvUsage = listOf(NAMES.kvUsage)
   if (running === undefined && waiting === undefined) return undefined
-  if (unknownLoad) return undefined
+  for (const load of [running, waiting, kvUsage]) {
+    if (load?.some((sample) => !Number.isFinite(sample.value))) return undefined
+  }
+  const counter = (names: readonly string[]) => sumFinite(listOf(names)) ?? 0
   const layout = vllmLayout(byName) ?? sglangLayout(byName)
   return {
     atMs,
-    running: running ? sum(running) : 0,
-    waiting: waiting ? sum(waiting) : 0,
-    kvUsage: kvUsage ? Math.max(...kvUsage) : 0,
-    prefixQueriesTotal: counter(NAMES.prefixQueries) ?? 0,
-    prefixHitsTotal: counter(NAMES.prefixHits) ?? 0,
-    preemptionsTotal: counter(NAMES.preemptions) ?? 0,
+    running: sumFinite(running) ?? 0,
+    waiting: sumFinite(waiting) ?? 0,
+    kvUsage: kvUsage ? Math.max(...kvUsage.map((sample) => sample.value)) : 0,
+    prefixQueriesTotal: counter(NAMES.prefixQueries),
+    prefixHitsTotal: counter(NAMES.prefixHits),
+    preemptionsTotal: counter(NAMES.preemptions),
     blockSize: layout?.blockSize,
     numGpuBlocks: layout?.numGpuBlocks,
   }
 }
 
-interface RawLayout {
-  readonly blockSize: number | undefined
-  readonly numGpuBlocks: number | undefined
+/**
+ * The sum of the samples' finite values above `min`, or undefined when there are none of those
+ * (no samples, or none that count).
+ */
+function sumFinite(samples: readonly PromSample[] | undefined, min = Number.NEGATIVE_INFINITY) {
+  let total: number | undefined
+  for (const { value } of samples ?? []) {
+    if (Number.isFinite(value) && value > min) total = (total ?? 0) + value
+  }
+  return total
 }
 
 /** An SGLang sample's scheduler and series without its replica labels; undefined for the rest. */
@@ -123,7 +130,7 @@ const numeric = (value: string | undefined): number | undefined =>
   value === undefined || value === '' || Number.isNaN(Number(value)) ? undefined : Number(value)
 
 /** vLLM's `cache_config_info{block_size, num_gpu_blocks}` info gauge. */
-function vllmLayout(byName: ReadonlyMap<string, PromSample[]>): RawLayout | undefined {
+function vllmLayout(byName: ReadonlyMap<string, PromSample[]>): Layout | undefined {
   const info = byName.get('vllm:cache_config_info')?.[0]?.labels
   if (!info) return undefined
   return { blockSize: numeric(info.block_size), numGpuBlocks: numeric(info.num_gpu_blocks) }
@@ -136,16 +143,13 @@ function vllmLayout(byName: ReadonlyMap<string, PromSample[]>): RawLayout | unde
  * `sglang:max_total_num_tokens`, the pool's size in tokens. Pages sum over data-parallel ranks,
  * each of which holds its own pool.
  */
-function sglangLayout(byName: ReadonlyMap<string, PromSample[]>): RawLayout | undefined {
-  const finite = (name: string) =>
-    byName.get(name)?.filter((sample) => Number.isFinite(sample.value) && sample.value > 0)
-  const total = (name: string) => {
-    const samples = finite(name)
-    return samples?.length ? samples.reduce((sum, sample) => sum + sample.value, 0) : undefined
-  }
+function sglangLayout(byName: ReadonlyMap<string, PromSample[]>): Layout | undefined {
+  const total = (name: string) => sumFinite(byName.get(name), 0)
   const info = byName.get('sglang:cache_config_info') ?? []
   const infoPages = info.map((sample) => numeric(sample.labels.num_pages) ?? Number.NaN)
-  const pageSize = finite('sglang:page_size')?.[0]?.value ?? numeric(info[0]?.labels.page_size)
+  const pageSize =
+    byName.get('sglang:page_size')?.find((s) => Number.isFinite(s.value) && s.value > 0)?.value ??
+    numeric(info[0]?.labels.page_size)
   const numPages =
     total('sglang:num_pages') ??
     (infoPages.length > 0 && infoPages.every((pages) => pages > 0)

@@ -48,6 +48,11 @@ export const NO_ENGINE_METRICS: EngineMetricsSource = {
   kvLayout: () => undefined,
 }
 
+/** The tokens a KV pool of this layout holds. */
+export function kvCapacityTokensOf(layout: KvLayout): number {
+  return layout.numGpuBlocks * layout.blockSize
+}
+
 /** The layout a snapshot carries, when it carries one. */
 export function kvLayoutOf(snapshot: EngineSnapshot): KvLayout | undefined {
   const { blockSize, numGpuBlocks } = snapshot

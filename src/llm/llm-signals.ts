@@ -20,9 +20,14 @@ export interface LlmSignals {
   readonly capacity: EndpointCapacity
   observe(observation: LlmResponseObservation): void
   /**
-   * A request's predicted work in tokens: its prompt plus its predicted output (the predictor's
-   * mean, which sums right over many requests, not the `max_tokens` cap, which over-counts
-   * 2.4–74× on the traces). What the admission queue orders shortest-predicted-first by.
+   * The request's predicted output tokens: the predictor's mean (which sums right over many
+   * requests, where the `max_tokens` cap over-counts 2.4–74× on the traces), 0 for embeddings.
+   * Predicted once per request: what KV accounting charges and what the queue orders by agree.
+   */
+  predictedOutput(llm: LlmRequest): number
+  /**
+   * A request's predicted work in tokens: its prompt plus its predicted output. What the admission
+   * queue orders shortest-predicted-first by.
    */
   predictedCost(llm: LlmRequest): number
 }
@@ -31,16 +36,28 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
   const tokens = createPromptTokenCounter()
   const outputs = createOutputLengthPredictor()
   const capacity = createEndpointCapacity({}, deps)
+  const predicted = new WeakMap<LlmRequest, number>()
+  const predictedOutput = (llm: LlmRequest): number => {
+    let output = predicted.get(llm)
+    if (output === undefined) {
+      output =
+        llm.api === 'openai.embeddings'
+          ? 0
+          : outputs.predict(
+              { model: llm.servedModel, route: llm.routeKey },
+              Math.max(1, llm.promptTokens),
+              llm.maxTokens,
+            ).mean
+      predicted.set(llm, output)
+    }
+    return output
+  }
   return {
     tokens,
     outputs,
     capacity,
-    predictedCost(llm) {
-      const promptTokens = Math.max(1, llm.promptTokens)
-      if (llm.api === 'openai.embeddings') return promptTokens
-      const key = { model: llm.servedModel, route: llm.routeKey }
-      return promptTokens + outputs.predict(key, promptTokens, llm.maxTokens).mean
-    },
+    predictedOutput,
+    predictedCost: (llm) => Math.max(1, llm.promptTokens) + predictedOutput(llm),
     observe(observation) {
       const { llm, tap, endpoint } = observation
       if (!observation.ok) return

@@ -10,13 +10,17 @@ const SAMPLE = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/
 const LABEL = /([A-Za-z_]\w*)="((?:[^"\\]|\\.)*)"/g
 const ESCAPE = /\\(.)/g
 
-/** Parses the text format leniently: comments and unparsable lines are skipped. */
-export function parsePrometheusText(text: string): PromSample[] {
+/**
+ * Parses the text format leniently: comments and unparsable lines are skipped, and so are samples
+ * whose name is not in `names` when given (before their labels are parsed: an engine's page is
+ * mostly histogram buckets nobody reads).
+ */
+export function parsePrometheusText(text: string, names?: ReadonlySet<string>): PromSample[] {
   const samples: PromSample[] = []
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue
     const match = SAMPLE.exec(line)
-    if (!match) continue
+    if (!match || (names !== undefined && !names.has(match[1]!))) continue
     const value = sampleValue(match[3]!)
     if (value === undefined) continue
     const labels: Record<string, string> = {}

@@ -134,9 +134,13 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
     // A CR that ended the last chunk and an LF that starts this one are one line end.
     if (afterCr && text.charCodeAt(0) === 0x0a) i = 1
     afterCr = false
+    // The next LF and CR at or after `i`, searched again only once passed: streams end lines with
+    // LF alone, and searching for a CR from every line start would rescan the chunk each time.
+    let lf = text.indexOf('\n', i)
+    let cr = text.indexOf('\r', i)
     while (i < text.length) {
-      const lf = text.indexOf('\n', i)
-      const cr = text.indexOf('\r', i)
+      if (lf !== -1 && lf < i) lf = text.indexOf('\n', i)
+      if (cr !== -1 && cr < i) cr = text.indexOf('\r', i)
       const end = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf)
       if (end === -1) {
         lineText(text, i, text.length)

@@ -39,30 +39,24 @@ export function createEngineMetricsScrapers(
 ): EngineMetricsScrapers {
   const createScraper = deps.createScraper ?? createEngineMetricsScraper
   const scrapers = new Map<string, EngineMetricsScraper>()
-  const sources = new Map<string, EngineMetricsSource>()
   return {
-    sourceFor(upstream) {
-      let source = sources.get(upstream)
-      if (!source) {
-        source = {
-          get: (endpointId) => scrapers.get(upstream)?.get(endpointId),
-          kvLayout: (endpointId) => scrapers.get(upstream)?.kvLayout(endpointId),
-        }
-        sources.set(upstream, source)
-      }
-      return source
-    },
+    sourceFor: (upstream) => ({
+      get: (endpointId) => scrapers.get(upstream)?.get(endpointId),
+      kvLayout: (endpointId) => scrapers.get(upstream)?.kvLayout(endpointId),
+    }),
     sync(upstreams) {
+      const wanted = new Map<string, EngineMetricsScraperOptions>()
+      for (const [name, upstream] of upstreams) {
+        const options = scrapeOptionsOf(upstream.group.config)
+        if (options) wanted.set(name, options)
+      }
       for (const [name, scraper] of scrapers) {
-        const upstream = upstreams.get(name)
-        if (upstream && scrapeOptionsOf(upstream.group.config)) continue
+        if (wanted.has(name)) continue
         scraper.close()
         scrapers.delete(name)
       }
-      for (const name of sources.keys()) if (!upstreams.has(name)) sources.delete(name)
-      for (const [name, upstream] of upstreams) {
-        const options = scrapeOptionsOf(upstream.group.config)
-        if (!options) continue
+      for (const [name, options] of wanted) {
+        const upstream = upstreams.get(name)!
         let scraper = scrapers.get(name)
         if (scraper) {
           scraper.configure(options)
@@ -83,7 +77,7 @@ export function createEngineMetricsScrapers(
 }
 
 /** How an upstream's engines are scraped, when its config or its policy wants their metrics. */
-export function scrapeOptionsOf(upstream: UpstreamConfig): EngineMetricsScraperOptions | undefined {
+function scrapeOptionsOf(upstream: UpstreamConfig): EngineMetricsScraperOptions | undefined {
   const wanted: { scrapeIntervalMs?: number; staleAfterMs?: number | undefined } | undefined =
     upstream.engineMetrics ?? (findPicker(upstream.policy)?.usesEngineMetrics ? {} : undefined)
   if (!wanted) return undefined

@@ -1,6 +1,7 @@
 import { channel } from 'node:diagnostics_channel'
 import { z } from 'zod'
 import { createCacheGrowth } from '../../llm/cache-growth.ts'
+import { kvCapacityTokensOf } from '../../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../../llm/llm-request.ts'
 import { createPrefillPacer } from '../../llm/prefill-pacer.ts'
 import {
@@ -300,7 +301,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
 
   const kvCapacityTokens = (endpoint: Endpoint): number => {
     const layout = deps.engineMetrics?.kvLayout(endpoint.id)
-    return layout ? layout.numGpuBlocks * layout.blockSize : options.defaultKvCapacityTokens
+    return layout ? kvCapacityTokensOf(layout) : options.defaultKvCapacityTokens
   }
 
   const pacer = options.pacing
@@ -466,13 +467,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           ? hashText53(`${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`)
           : undefined,
       model: models.use(llm.servedModel, newModelState),
-      predictedOutput: deps.llmSignals
-        ? deps.llmSignals.outputs.predict(
-            { model: llm.servedModel, route: llm.routeKey },
-            Math.max(1, llm.promptTokens),
-            llm.maxTokens,
-          ).mean
-        : Math.min(llm.maxTokens ?? 256, 256),
+      predictedOutput: deps.llmSignals?.predictedOutput(llm) ?? Math.min(llm.maxTokens ?? 256, 256),
       matched: undefined,
       placedOn: undefined,
       placedFirstNewHash: 0,
