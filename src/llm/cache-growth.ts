@@ -1,11 +1,12 @@
 import type { Clock } from '../util/clock.ts'
+import { createDecayedSum, type DecayedSum } from '../util/decayed-sum.ts'
 
 /**
  * How many prompt tokens each endpoint's prefix cache has taken in lately, with older growth
  * counting half every `halfLifeMs`. New blocks evict an LRU's tail; on a cache that grows fast
  * that tail is young and likely to be asked for again, so a policy sends cold growth where this
- * is lowest (relative to capacity). Memory is one record per endpoint; `retainOnly` forgets
- * departed ones.
+ * is lowest (relative to capacity). Memory is one sum per endpoint; `retainOnly` forgets departed
+ * ones.
  */
 export interface CacheGrowth {
   grow(endpointId: string, tokens: number): void
@@ -18,24 +19,17 @@ export function createCacheGrowth(
   options: { readonly halfLifeMs: number },
   deps: { readonly clock: Clock },
 ): CacheGrowth {
-  const growth = new Map<string, { tokens: number; atMs: number }>()
-  const decayed = (endpointId: string): { tokens: number; atMs: number } | undefined => {
-    const grown = growth.get(endpointId)
-    if (grown === undefined) return undefined
-    const nowMs = deps.clock.now()
-    if (nowMs > grown.atMs) {
-      grown.tokens *= 0.5 ** ((nowMs - grown.atMs) / options.halfLifeMs)
-      grown.atMs = nowMs
-    }
-    return grown
-  }
+  const growth = new Map<string, DecayedSum>()
   return {
     grow(endpointId, tokens) {
-      const grown = decayed(endpointId)
-      if (grown === undefined) growth.set(endpointId, { tokens, atMs: deps.clock.now() })
-      else grown.tokens += tokens
+      let sum = growth.get(endpointId)
+      if (sum === undefined) {
+        sum = createDecayedSum(options, deps)
+        growth.set(endpointId, sum)
+      }
+      sum.add(tokens)
     },
-    tokens: (endpointId) => decayed(endpointId)?.tokens ?? 0,
+    tokens: (endpointId) => growth.get(endpointId)?.value() ?? 0,
     retainOnly(keep) {
       for (const id of growth.keys()) if (!keep.has(id)) growth.delete(id)
     },

@@ -87,6 +87,9 @@ export function createEndpointCapacity(
   }
   const decayOf = (state: State, nowMs: number): number =>
     nowMs > state.atMs ? 0.5 ** ((nowMs - state.atMs) / halfLifeMs) : 1
+  /** Prefill rate from (decayed) sums of work and seconds, with the prior's weight added. */
+  const rateOf = (work: number, seconds: number): number =>
+    (work + priorSeconds * priorRate) / (seconds + priorSeconds)
 
   return {
     get(endpointId) {
@@ -94,8 +97,7 @@ export function createEndpointCapacity(
       if (!state) return prior
       const decay = decayOf(state, deps.clock.now())
       return {
-        prefillTokensPerSec:
-          (state.work * decay + priorSeconds * priorRate) / (state.seconds * decay + priorSeconds),
+        prefillTokensPerSec: rateOf(state.work * decay, state.seconds * decay),
         decodeStepMs:
           (state.itlSum * decay + priorSamples * priorStep) /
           (state.itlCount * decay + priorSamples),
@@ -126,7 +128,7 @@ export function createEndpointCapacity(
       let work = sample.prefillAheadTokens + sample.prefillTokens
       if (work > 0) {
         let seconds = sample.ttftMs / 1000
-        const estimate = (state.work + priorSeconds * priorRate) / (state.seconds + priorSeconds)
+        const estimate = rateOf(state.work, state.seconds)
         // The bounds take evidence away, never add it: a too-fast sample keeps its seconds and
         // loses work (a near-zero TTFT then weighs nearly nothing), a too-slow one keeps its work
         // and loses seconds.

@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.ts'
+import { createDecayedSum } from '../util/decayed-sum.ts'
 
 /**
  * A rate of events (or of amounts, such as predicted cost) that forgets the past exponentially
@@ -15,37 +16,23 @@ export function createDecayedRate(
   deps: { readonly clock: Clock },
 ): DecayedRate {
   const { halfLifeMs } = options
-  let sum = 0
-  let updatedAtMs = Number.NaN
+  const sum = createDecayedSum(options, deps)
   let firstAtMs = Number.NaN
-
-  const decayToNow = (): number => {
-    const nowMs = deps.clock.now()
-    if (nowMs > updatedAtMs) {
-      sum *= 2 ** (-(nowMs - updatedAtMs) / halfLifeMs)
-      updatedAtMs = nowMs
-    }
-    return nowMs
-  }
 
   return {
     add(amount) {
-      if (Number.isNaN(firstAtMs)) {
-        firstAtMs = deps.clock.now()
-        updatedAtMs = firstAtMs
-      }
-      decayToNow()
-      sum += amount
+      if (Number.isNaN(firstAtMs)) firstAtMs = deps.clock.now()
+      sum.add(amount)
     },
     perSecond() {
       if (Number.isNaN(firstAtMs)) return 0
-      const nowMs = decayToNow()
+      const total = sum.value()
       // A steady rate r fills the sum to r·h/ln 2. Early on the sum has not filled yet, so divide
       // by the fraction it could have reached (the EWMA bias correction); the age is floored so a
       // burst in the first instant does not read as an unbounded rate.
-      const ageMs = Math.max(nowMs - firstAtMs, Math.min(1000, halfLifeMs))
+      const ageMs = Math.max(deps.clock.now() - firstAtMs, Math.min(1000, halfLifeMs))
       const filled = 1 - 2 ** (-ageMs / halfLifeMs)
-      return ((sum * Math.LN2) / halfLifeMs / filled) * 1000
+      return ((total * Math.LN2) / halfLifeMs / filled) * 1000
     },
   }
 }

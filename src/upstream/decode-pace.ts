@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.ts'
+import { createDecayedSum } from '../util/decayed-sum.ts'
 
 /**
  * The pace at which an endpoint's streams are getting tokens now: milliseconds per generated token
@@ -17,27 +18,17 @@ export function createDecodePace(
   options: { readonly halfLifeMs: number },
   deps: { readonly clock: Clock },
 ): DecodePace {
-  let tokens = 0
-  let elapsedMs = 0
-  let atMs = deps.clock.now()
-  const decay = (): void => {
-    const now = deps.clock.now()
-    if (now <= atMs) return
-    const factor = 0.5 ** ((now - atMs) / options.halfLifeMs)
-    tokens *= factor
-    elapsedMs *= factor
-    atMs = now
-  }
+  const tokens = createDecayedSum(options, deps)
+  const elapsedMs = createDecayedSum(options, deps)
   return {
     add(count, spanMs) {
       if (!(count > 0) || !(spanMs >= 0)) return
-      decay()
-      tokens += count
-      elapsedMs += spanMs
+      tokens.add(count)
+      elapsedMs.add(spanMs)
     },
     itlMs() {
-      decay()
-      return tokens >= 1 ? elapsedMs / tokens : undefined
+      const seen = tokens.value()
+      return seen >= 1 ? elapsedMs.value() / seen : undefined
     },
   }
 }
