@@ -10,6 +10,8 @@ export interface LruNumberSet {
   has(value: number): boolean
   /** Adds or refreshes `value` as the most recent; evicts the least recent when full. */
   touch(value: number): void
+  /** Removes `value`; false when it was not held. */
+  delete(value: number): boolean
   /** Changes the capacity; shrinking evicts the least recent values beyond it. */
   resize(capacity: number): void
 }
@@ -90,6 +92,14 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
       values[slot] = value
       slotOf.set(value, slot)
       append(slot)
+    },
+    delete(value) {
+      const slot = slotOf.get(value)
+      if (slot === undefined) return false
+      unlink(slot)
+      slotOf.delete(value)
+      free.push(slot)
+      return true
     },
     resize(capacity) {
       max = Math.max(1, Math.floor(capacity))

@@ -40,6 +40,11 @@ export interface PrefixBlockIndex {
    * `resizeOnCapacityChange`.
    */
   add(endpointId: string, hashes: readonly number[], capacityBlocks?: number): void
+  /**
+   * Forgets one block of the endpoint's (and so, for matching, every block chained after it): an
+   * optimistic insert whose attempt failed. A later `add` of the prompt puts it back.
+   */
+  remove(endpointId: string, hash: number): void
   /** Forgets every endpoint not in `keep` (GIE purges departed pods every 2 minutes). */
   retainOnly(keep: ReadonlySet<string>): void
   /** Blocks currently held for the endpoint. */
@@ -104,6 +109,9 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
       } else {
         for (const hash of hashes) lru.touch(hash)
       }
+    },
+    remove(endpointId, hash) {
+      if (byEndpoint.get(endpointId)?.delete(hash)) versions.set(endpointId, ++changes)
     },
     retainOnly(keep) {
       for (const endpointId of byEndpoint.keys()) {

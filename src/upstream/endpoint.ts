@@ -104,7 +104,8 @@ export class Endpoint {
   #latencySamples = 0
   #latencyAtMs = 0
   #pendingPrefillTokens = 0
-  #pendingPrefillRequests = 0
+  /** Leases begun with prefill to do; with `#prefillsDone`, how many still await it. */
+  #prefillsBegun = 0
   // When the latest prefills ended (first token, or the request ended first): a ring, newest at
   // `#prefillsDone - 1`.
   #prefillDoneAtMs = new Float64Array(RECENT_PREFILLS)
@@ -197,7 +198,7 @@ export class Endpoint {
 
   /** Requests dispatched here with prefill to do whose first token has not come back yet. */
   get pendingPrefillRequests(): number {
-    return this.#pendingPrefillRequests
+    return this.#prefillsBegun - this.#prefillsDone
   }
 
   /**
@@ -245,7 +246,7 @@ export class Endpoint {
     let prefill = cost?.prefillTokens ?? 0
     let kv = cost?.kvTokens ?? 0
     this.#pendingPrefillTokens += prefill
-    if (prefill > 0) this.#pendingPrefillRequests++
+    if (prefill > 0) this.#prefillsBegun++
     this.#kvTokens += kv
     let ended = false
     // Progress: the next token count at which KV is re-estimated, and the last pace sample.
@@ -299,7 +300,6 @@ export class Endpoint {
   #prefillDone(prefill: number): void {
     if (prefill <= 0) return
     this.#pendingPrefillTokens -= prefill
-    this.#pendingPrefillRequests--
     this.#prefillDoneAtMs[this.#prefillsDone % RECENT_PREFILLS] = this.#clock.now()
     this.#prefillsDone++
   }

@@ -9,7 +9,6 @@ import {
   hashPromptBlocks,
   type PrefixBlockIndex,
 } from '../../llm/prefix-block-index.ts'
-import { createRetractedBlocks } from '../../llm/retracted-blocks.ts'
 import { createSessionTable } from '../../llm/session-table.ts'
 import type { Endpoint, LeaseCost } from '../../upstream/endpoint.ts'
 import { rendezvousPick } from '../../util/rendezvous.ts'
@@ -146,7 +145,7 @@ export const ayaDecisionChannel = channel('aya:scheduler:decision')
 /** One endpoint's scores for the request being placed; entries are reused across picks. */
 interface Scored {
   endpoint: Endpoint
-  /** Prefix-index blocks recently added here, as a share of its capacity (decayed). */
+  /** Prompt tokens its cache took in lately, as a share of its KV capacity (cold near ties). */
   churn: number
   hitTokens: number
   uncachedTokens: number
@@ -165,12 +164,6 @@ const PLACED_SMOOTHING = 0.02
 /** Weight of one request in the model's running characters-per-token ratio. */
 const CHARS_PER_TOKEN_SMOOTHING = 0.01
 
-/**
- * Blocks the index holds per endpoint only because an attempt placed there failed, remembered
- * until a pick places them there again; beyond this many per endpoint the oldest are forgotten.
- */
-const MAX_RETRACTED_PER_ENDPOINT = 4096
-
 /** What the picker keeps per served model. */
 interface ModelState {
   readonly index: PrefixBlockIndex
@@ -186,16 +179,9 @@ interface RequestMemo {
   readonly predictedOutput: number
   /** The request's model's state, looked up (and counted as a use) once per request. */
   readonly model: ModelState
-  /**
-   * Per endpoint: the index version the match was taken at, and the match (made on first use);
-   * all of it is retaken when `retractions` moves.
-   */
+  /** Per endpoint: the index version the match was taken at, and the match (made on first use). */
   matched:
-    | {
-        readonly versions: Map<string, number>
-        readonly blocks: Map<string, number>
-        retractions: number
-      }
+    | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
     | undefined
   /** Where the last attempt was placed, and the first block its insert added there. */
   placedOn: string | undefined
@@ -206,18 +192,17 @@ interface RequestMemo {
 interface RequestFacts {
   hashes: readonly number[]
   model: ModelState
-  index: PrefixBlockIndex
   /** The request's session, scoped to its model and route, when it named one and sessions are on. */
   sessionKey: number | undefined
-  /** Where that session's last turn went, when the prefix index sees none of the prompt. */
-  sessionEndpointId: string | undefined
+  /** The prefix index sees some of the prompt on some endpoint. */
+  indexSeesPrompt: boolean
   charsPerToken: number
   promptTokens: number
   kvNeed: number
   /** Some endpoint has KV and decode headroom. */
   anyRoomOk: boolean
-  /** The usable endpoint holding most of the prompt beyond the shared part, if any. */
-  warm: Scored | undefined
+  /** The fleet's pooled prefill rate, for when no endpoint is usable. */
+  pooledRate: number
 }
 
 /**
@@ -295,10 +280,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     return next
   }
 
-  // A failed attempt's optimistic insert must not keep drawing the conversation back to the
-  // endpoint that never got the prompt (the proxy retries elsewhere, excluding it).
-  const retracted = createRetractedBlocks({ maxPerEndpoint: MAX_RETRACTED_PER_ENDPOINT })
-
   const kvCapacityTokens = (endpoint: Endpoint): number => {
     const layout = deps.engineMetrics?.kvLayout(endpoint.id)
     return layout ? kvCapacityTokensOf(layout) : options.defaultKvCapacityTokens
@@ -335,32 +316,39 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // A retry excludes the endpoint the last attempt went to: that attempt failed.
       const memo = memoOf(llm)
       if (memo.placedOn !== undefined && ctx.exclude?.has(memo.placedOn) === true) {
-        retracted.retract(memo.placedOn, memo.placedFirstNewHash)
+        // That attempt's optimistic insert must not keep drawing the conversation back to the
+        // endpoint that never got the prompt: its first new block goes, and with it the chain
+        // after it (a match needs every block from the root). Placing it there again restores it.
+        memo.model.index.remove(memo.placedOn, memo.placedFirstNewHash)
         memo.placedOn = undefined
       }
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
-      const chosen = choose(sloHints.get(ctx), facts.sessionEndpointId, facts.warm === undefined)
+      const warm = rankCosts(facts)
+      const chosen = choose(
+        sloHints.get(ctx),
+        sessionEndpointOf(facts, eligible, ctx),
+        warm === undefined,
+      )
       const branch: AyaBranch = !facts.anyRoomOk
         ? 'saturated'
-        : facts.warm === undefined
+        : warm === undefined
           ? 'cold'
-          : chosen.hitTokens >= facts.warm.hitTokens
+          : chosen.hitTokens >= warm.hitTokens
             ? 'warm'
             : 'valve'
 
       // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds
       // is remembered, to be retracted if this attempt fails.
-      const heldBlocks = matchedBlocksOf(memo, facts.index, chosen.endpoint.id)
+      const heldBlocks = matchedBlocksOf(memo, facts.model.index, chosen.endpoint.id)
       memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
       memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
-      if (!retracted.isEmpty) retracted.restore(chosen.endpoint.id, facts.hashes)
       const capacityBlocks = Math.floor(
         (kvCapacityTokens(chosen.endpoint) *
           smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
           options.blockChars,
       )
-      facts.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
+      facts.model.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
       if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
       if (facts.sessionKey !== undefined) {
         sessions?.record(facts.sessionKey, chosen.endpoint.id)
@@ -395,12 +383,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     queued(eligible, ctx) {
       const llm = ctx.llm
       if (!llm || !ayaDecisionChannel.hasSubscribers) return
-      score(eligible, ctx, llm)
+      rankCosts(score(eligible, ctx, llm))
       publish('queue', undefined, llm.servedModel, Math.max(1, llm.promptTokens))
     },
     retain(ids) {
       for (const model of models.values()) model.index.retainOnly(ids)
-      retracted.retainOnly(ids)
       growth.retainOnly(ids)
       pacer?.retainOnly(ids)
     },
@@ -480,19 +467,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   function matchedBlocksOf(memo: RequestMemo, index: PrefixBlockIndex, endpointId: string): number {
     if (memo.hashes.length === 0) return 0
     const version = index.version(endpointId)
-    memo.matched ??= { versions: new Map(), blocks: new Map(), retractions: retracted.version }
+    memo.matched ??= { versions: new Map(), blocks: new Map() }
     const { versions, blocks } = memo.matched
-    if (memo.matched.retractions !== retracted.version) {
-      versions.clear()
-      blocks.clear()
-      memo.matched.retractions = retracted.version
-    }
     if (versions.get(endpointId) === version) return blocks.get(endpointId)!
-    const matched = retracted.visible(
-      endpointId,
-      memo.hashes,
-      index.matchedBlocks(endpointId, memo.hashes),
-    )
+    const matched = index.matchedBlocks(endpointId, memo.hashes)
     versions.set(endpointId, version)
     blocks.set(endpointId, matched)
     return matched
@@ -506,14 +484,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     const { hashes, sessionKey } = memo
     const index = memo.model.index
     const kvNeed = promptTokens + memo.predictedOutput
-    const sessionEndpoint = sessionKey === undefined ? undefined : sessions?.get(sessionKey)
-    // A session this router has not placed yet (its first turn, or turns another router replica
-    // placed) prefers its rendezvous-hash home: every replica computes the same one, so the turns
-    // they each place meet on one endpoint without sharing any state.
-    const sessionHomeId =
-      sessionKey !== undefined && sessions !== undefined && sessionEndpoint === undefined
-        ? rendezvousPick(sessionKey, candidateIds(eligible, ctx))
-        : undefined
 
     // Learned rates, pooled: log-rates shrink toward the fleet's by the share of their spread
     // that sampling noise explains (empirical Bayes). One read of each estimate per decision.
@@ -624,12 +594,31 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         foreignWaiting * (meanPlacedUncached ?? uncachedTokens),
       )
       entry.kvOk = kvOk
-      entry.churn = growth.tokens(endpoint.id) / capacityTokens
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk
     }
 
-    // Costs, over the endpoints that can take the request (all of them when none can).
+    return {
+      hashes,
+      model: memo.model,
+      sessionKey,
+      indexSeesPrompt,
+      charsPerToken,
+      promptTokens,
+      kvNeed,
+      anyRoomOk,
+      pooledRate: Math.exp(pooledLog),
+    }
+  }
+
+  /**
+   * Each scored endpoint's cost (TTFT plus the fleet's cost of its uncached prefill), over the
+   * endpoints that can take the request (all of them when none can); returns the usable endpoint
+   * holding most of the prompt beyond what every one holds (the warm one), if any. Placing and
+   * explaining need it; `canTake` does not.
+   */
+  function rankCosts(facts: RequestFacts): Scored | undefined {
+    const { anyRoomOk } = facts
     let rateSum = 0
     let usable = 0
     let sharedHitTokens = Number.POSITIVE_INFINITY
@@ -640,7 +629,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       usable++
       if (s.hitTokens < sharedHitTokens) sharedHitTokens = s.hitTokens
     }
-    const meanRate = usable > 0 ? rateSum / usable : Math.exp(pooledLog)
+    const meanRate = usable > 0 ? rateSum / usable : facts.pooledRate
     let warm: Scored | undefined
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
@@ -651,22 +640,30 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       s.costMs = s.predictedTtftMs + ((options.affinityCredit * s.uncachedTokens) / meanRate) * 1000
       if (s.hitTokens > sharedHitTokens && (!warm || s.hitTokens > warm.hitTokens)) warm = s
     }
-    return {
-      hashes,
-      model: memo.model,
-      index,
-      sessionKey,
-      // Where the index sees the prompt, its hits know better; the session fills in where it sees
-      // nothing (evicted, or context the router never saw). Going home also where the index sees
-      // only a prefix every endpoint holds helped two routers (conversation hits 16.6 to 17.9 %)
-      // but cost one router 5-10 % of its goodput, so it does not.
-      sessionEndpointId: indexSeesPrompt ? undefined : (sessionEndpoint ?? sessionHomeId),
-      charsPerToken,
-      promptTokens,
-      kvNeed,
-      anyRoomOk,
-      warm,
+    return warm
+  }
+
+  /**
+   * The endpoint a session should go to on a near tie, when the prefix index sees none of the
+   * prompt (evicted, or context the router never saw): its last turn's, or, for a session this
+   * router has not placed yet (its first turn, or turns another router replica placed), its
+   * rendezvous-hash home, which every replica computes alike, so the turns they each place meet
+   * on one endpoint without shared state. Where the index sees the prompt its hits know better.
+   * Going home also where the index sees only a prefix every endpoint holds helped two routers
+   * (conversation hits 16.6 to 17.9 %) but cost one router 5-10 % of its goodput, so it does not.
+   */
+  function sessionEndpointOf(
+    facts: RequestFacts,
+    eligible: readonly Endpoint[],
+    ctx: PickContext,
+  ): string | undefined {
+    if (facts.indexSeesPrompt || facts.sessionKey === undefined || sessions === undefined) {
+      return undefined
     }
+    return (
+      sessions.get(facts.sessionKey) ??
+      rendezvousPick(facts.sessionKey, candidateIds(eligible, ctx))
+    )
   }
 
   /**
@@ -733,7 +730,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     // Cold growth is charged relative to the candidates' mean churn: only differences count.
     let meanChurn = 0
     if (isCold && options.coldGrowth > 0) {
-      for (let k = 0; k < choices; k++) meanChurn += entries[tieIndexes[k]!]!.churn
+      for (let k = 0; k < choices; k++) {
+        const s = entries[tieIndexes[k]!]!
+        s.churn = growth.tokens(s.endpoint.id) / kvCapacityTokens(s.endpoint)
+        meanChurn += s.churn
+      }
       meanChurn /= choices
     }
     let chosen = entries[tieIndexes[0]!]!

@@ -33,6 +33,19 @@ describe('LRU number set', () => {
     assert.ok(!lru.has(last.find((value) => !recent.has(value))!))
   })
 
+  test('deletes a value, reusing its slot, and reports whether it was held', () => {
+    const lru = createLruNumberSet(2)
+    lru.touch(1)
+    lru.touch(2)
+    assert.equal(lru.delete(1), true)
+    assert.equal(lru.delete(1), false)
+    assert.equal(lru.size, 1)
+    lru.touch(3) // room again: nothing evicted
+    assert.ok(lru.has(2) && lru.has(3))
+    lru.touch(4) // full: 2 is the least recent
+    assert.ok(!lru.has(2) && lru.has(3) && lru.has(4))
+  })
+
   test('matches a reference model on random operations', () => {
     const lru = createLruNumberSet(8)
     const reference: number[] = []

@@ -138,3 +138,23 @@ describe('prefix block index', () => {
     assert.notEqual(index.version('e0'), before)
   })
 })
+
+describe('prefix block index: removing a block', () => {
+  it("cuts the match at the removed block, moves only that endpoint's version, and add restores it", () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 100 })
+    const hashes = hashPromptBlocks(chars('p', 64 * 4), 'm', 64, 100)
+    index.add('e0', hashes)
+    index.add('e1', hashes)
+    const [v0, v1] = [index.version('e0'), index.version('e1')]
+    index.remove('e0', hashes[2]!)
+    assert.equal(index.matchedBlocks('e0', hashes), 2)
+    assert.equal(index.matchedBlocks('e1', hashes), 4)
+    assert.notEqual(index.version('e0'), v0)
+    assert.equal(index.version('e1'), v1)
+    const v = index.version('e0')
+    index.remove('e0', hashes[2]!) // not held: nothing changes
+    assert.equal(index.version('e0'), v)
+    index.add('e0', hashes)
+    assert.equal(index.matchedBlocks('e0', hashes), 4)
+  })
+})
