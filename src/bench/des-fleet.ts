@@ -13,17 +13,29 @@ import {
 import { type PolicyRunInput, replicaId } from './policy-run.ts'
 import type { LoadSample, ReplicaDelta } from './run-record.ts'
 
-/** N engines behind one picker, as an Aya upstream group would hold them, in virtual time. */
-export interface DesFleet {
+/**
+ * One Aya router in front of the fleet, in virtual time: its own endpoints (its own router-side
+ * accounting), its own policy state and its own learned signals, as an upstream group holds them.
+ */
+export interface DesRouter {
   readonly picker: Picker
   /** What Aya would learn from the traffic (tokens, output lengths, capacity), fed as in HTTP mode. */
   readonly llmSignals: LlmSignals
   readonly usesHashKey: boolean
   /** The eligible snapshot: every endpoint, one array identity for the whole run. */
   readonly endpoints: readonly Endpoint[]
-  readonly metrics: EmulatedEngineMetrics
   engineOf(endpoint: Endpoint): Engine
   pick(ctx: PickContext): Endpoint | undefined
+}
+
+/** N engines, what their `/metrics` say, and the routers in front of them. */
+export interface DesFleet {
+  readonly metrics: EmulatedEngineMetrics
+  /**
+   * The routers, at least one. An HA deployment runs several that each see only the requests sent
+   * to them; the engines and their metrics are shared.
+   */
+  readonly routers: readonly DesRouter[]
   /** Every replica's running + waiting and the fleet's cumulative hit rate, now. */
   sample(atMs: number): LoadSample
   /** Engine counters since the start (engines start empty). */
@@ -32,33 +44,24 @@ export interface DesFleet {
   close(): void
 }
 
-export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
-  return createDesRouters(input, clock, 1)[0]!
-}
-
-/**
- * `routers` router replicas in front of one set of engines, as an HA deployment runs them: each
- * router has its own endpoints (its own router-side accounting), its own policy state and its own
- * learned signals, and sees only the requests sent to it; the engines, and what their `/metrics`
- * say, are shared. Router 0 owns the engines: its `close` closes them.
- */
-export function createDesRouters(input: PolicyRunInput, clock: Clock, routers: number): DesFleet[] {
+export function createDesFleet(input: PolicyRunInput, clock: Clock, routers = 1): DesFleet {
   const definition = findPicker(input.policy)
   if (!definition) throw new Error(`unknown policy ${input.policy}`)
   const profiles = parseProfileList(input.profile, input.replicas)
+  const ids = profiles.map((_profile, i) => replicaId(i))
   const engines = new Map<string, Engine>()
-  profiles.forEach((profile, i) => {
-    engines.set(replicaId(i), createEngine({ profile, seed: input.seed + i }, { clock }))
-  })
+  for (const [i, profile] of profiles.entries()) {
+    engines.set(ids[i]!, createEngine({ profile, seed: input.seed + i }, { clock }))
+  }
+  const engineOf = (endpoint: Endpoint): Engine => engines.get(endpoint.id)!
   const metrics = createEmulatedEngineMetrics(
     { intervalMs: input.scrapeIntervalMs },
     { clock, engines },
   )
   const options = definition.optionsSchema.parse(input.policyOptions ?? {})
-  return Array.from({ length: routers }, (_, router) => {
+  const routerViews = Array.from({ length: routers }, (_, router): DesRouter => {
     const endpoints = Object.freeze(
-      profiles.map((_profile, i) => {
-        const id = replicaId(i)
+      ids.map((id) => {
         const url = `http://${id}.invalid`
         return new Endpoint({ id, url, origin: url, weight: 1 }, { clock })
       }),
@@ -71,35 +74,23 @@ export function createDesRouters(input: PolicyRunInput, clock: Clock, routers: n
       engineMetrics: metrics,
       llmSignals,
     })
-    return routerView(definition.usesHashKey, endpoints, picker, llmSignals, engines, metrics, {
-      ownsEngines: router === 0,
-    })
+    return {
+      picker,
+      llmSignals,
+      usesHashKey: definition.usesHashKey,
+      endpoints,
+      engineOf,
+      pick: (ctx) => picker.pick(endpoints, ctx),
+    }
   })
-}
-
-function routerView(
-  usesHashKey: boolean,
-  endpoints: readonly Endpoint[],
-  picker: Picker,
-  llmSignals: LlmSignals,
-  engines: ReadonlyMap<string, Engine>,
-  metrics: EmulatedEngineMetrics,
-  options: { readonly ownsEngines: boolean },
-): DesFleet {
-  const engineOf = (endpoint: Endpoint): Engine => engines.get(endpoint.id)!
+  const statsOf = () => ids.map((id) => ({ id, ...engines.get(id)!.stats() }))
   return {
-    picker,
-    llmSignals,
-    usesHashKey,
-    endpoints,
     metrics,
-    engineOf,
-    pick: (ctx) => picker.pick(endpoints, ctx),
+    routers: routerViews,
     sample(atMs) {
       let queries = 0
       let hits = 0
-      const load = endpoints.map((e) => {
-        const s = engineOf(e).stats()
+      const load = statsOf().map((s) => {
         queries += s.prefixCacheQueries
         hits += s.prefixCacheHits
         return s.running + s.waiting
@@ -107,18 +98,14 @@ function routerView(
       return { atMs, load, hitRate: queries === 0 ? null : hits / queries }
     },
     replicaDeltas: () =>
-      endpoints.map((e) => {
-        const s = engineOf(e).stats()
-        return {
-          id: e.id,
-          prefixQueries: s.prefixCacheQueries,
-          prefixHits: s.prefixCacheHits,
-          preemptions: s.preemptions,
-        }
-      }),
-    steps: () => endpoints.map((e) => engineOf(e).stats().steps),
+      statsOf().map((s) => ({
+        id: s.id,
+        prefixQueries: s.prefixCacheQueries,
+        prefixHits: s.prefixCacheHits,
+        preemptions: s.preemptions,
+      })),
+    steps: () => statsOf().map((s) => s.steps),
     close() {
-      if (!options.ownsEngines) return
       metrics.close()
       for (const engine of engines.values()) engine.close()
     },

@@ -3,7 +3,7 @@ import type { PickContext } from '../balancer/picker.ts'
 import { prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import type { AdmissionResult, GroupAdmission } from '../proxy/group-admission.ts'
 import type { Clock } from '../util/clock.ts'
-import type { DesFleet } from './des-fleet.ts'
+import type { DesRouter } from './des-fleet.ts'
 import type { PreparedRequest } from './prepared-requests.ts'
 import type { RequestOutcome, RunRecord } from './run-record.ts'
 import type { TraceRequest } from './trace-request.ts'
@@ -26,7 +26,7 @@ export function dispatchDesRequest(
   request: TraceRequest,
   prepared: PreparedRequest,
   deps: {
-    readonly fleet: DesFleet
+    readonly fleet: DesRouter
     readonly clock: Clock
     readonly record: RunRecord
     readonly maxTokens: number

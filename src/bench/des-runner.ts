@@ -2,7 +2,7 @@ import { canTakeFor } from '../balancer/can-take.ts'
 import { createGroupAdmission } from '../proxy/group-admission.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { createManualClock } from '../util/manual-clock.ts'
-import { createDesRouters, type DesFleet } from './des-fleet.ts'
+import { createDesFleet, type DesRouter } from './des-fleet.ts'
 import { type DesFlight, dispatchDesRequest } from './des-request.ts'
 import type { PolicyRunHooks, PolicyRunInput } from './policy-run.ts'
 import { createPreparedRequests } from './prepared-requests.ts'
@@ -19,10 +19,8 @@ import { createRunRecord, type RequestOutcome, type RunRecord } from './run-reco
 export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}): RunRecord {
   const { trace } = input
   const clock = createManualClock()
-  // One view per router replica; requests reach them in turn, as an L4 balancer in front would
-  // spread them. The engines and their counters are shared, so `fleet` reads them for all.
-  const routers = createDesRouters(input, clock, input.routers ?? 1)
-  const fleet = routers[0]!
+  // Requests reach the router replicas in turn, as an L4 balancer in front would spread them.
+  const fleet = createDesFleet(input, clock, input.routers ?? 1)
   const profile = parseProfileList(input.profile, input.replicas)[0]!
   const prepared =
     input.prepared ??
@@ -45,7 +43,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     if (!outcome.ok) progress.failed++
     if (progress.done % 64 === 0) hooks.onProgress?.({ ...progress })
   }
-  const admissionOf = (router: DesFleet) =>
+  const admissionOf = (router: DesRouter) =>
     input.admission
       ? createGroupAdmission(
           {
@@ -58,7 +56,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
           { clock },
         )
       : undefined
-  const perRouter = routers.map((router) => ({
+  const perRouter = fleet.routers.map((router) => ({
     fleet: router,
     clock,
     record,
@@ -121,21 +119,26 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     wallMs: Math.round(performance.now() - startedAt),
     steps: fleet.steps(),
   })
-  const admission = perRouter[0]!.admission
-  if (admission && perRouter.length === 1) {
-    const { enqueuedTotal, admittedTotal, rejectedTotal, wait } = admission.stats()
+  const admissions = perRouter.flatMap((deps) => (deps.admission ? [deps.admission.stats()] : []))
+  if (admissions.length === 1) {
+    const { enqueuedTotal, admittedTotal, rejectedTotal, wait } = admissions[0]!
     record.diagnostics.admission = { enqueuedTotal, admittedTotal, rejectedTotal, wait }
-  } else if (admission) {
-    const totals = { enqueuedTotal: 0, admittedTotal: 0 }
-    for (const deps of perRouter) {
-      const stats = deps.admission!.stats()
-      totals.enqueuedTotal += stats.enqueuedTotal
-      totals.admittedTotal += stats.admittedTotal
+  } else if (admissions.length > 1) {
+    // Several routers' queues: their counters add up (their wait histograms do not).
+    const rejectedTotal: Record<string, number> = {}
+    for (const stats of admissions) {
+      for (const [reason, n] of Object.entries(stats.rejectedTotal)) {
+        rejectedTotal[reason] = (rejectedTotal[reason] ?? 0) + n
+      }
     }
-    record.diagnostics.admission = totals
+    record.diagnostics.admission = {
+      enqueuedTotal: admissions.reduce((sum, stats) => sum + stats.enqueuedTotal, 0),
+      admittedTotal: admissions.reduce((sum, stats) => sum + stats.admittedTotal, 0),
+      rejectedTotal,
+    }
   }
   if (perRouter.length > 1) record.diagnostics.routers = perRouter.length
-  for (const router of routers) router.close()
+  fleet.close()
   hooks.onProgress?.({ ...progress })
   return record
 }
