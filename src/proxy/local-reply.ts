@@ -1,14 +1,13 @@
 import type { ServerResponse } from 'node:http'
 import { ERROR_CATALOGUE, type ErrorCode, statusForCode } from './errors.ts'
 
-/** Renders an error body in a route's API shape (Aya's own JSON, or OpenAI's on LLM routes). */
+/**
+ * Renders an error body in a route's API shape (Aya's own JSON, or an LLM API's, which carries
+ * its own details such as OpenAI's `param` in the format itself).
+ */
 export type ErrorBodyFormat = (
   code: ErrorCode,
-  detail: {
-    readonly message: string | undefined
-    readonly requestId: string
-    readonly param?: string | undefined
-  },
+  detail: { readonly message: string | undefined; readonly requestId: string },
 ) => string
 
 export const ayaErrorBody: ErrorBodyFormat = (code, detail) =>
@@ -23,7 +22,6 @@ export const ayaErrorBody: ErrorBodyFormat = (code, detail) =>
 export interface LocalReplyOptions {
   readonly requestId: string
   readonly message?: string | undefined
-  readonly param?: string | undefined
   readonly format?: ErrorBodyFormat | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
   /** Close the client connection after replying, e.g. when an unread request body remains. */
@@ -46,11 +44,7 @@ export function sendLocalReply(
     return status
   }
   const format = options.format ?? ayaErrorBody
-  const body = format(code, {
-    message: options.message,
-    requestId: options.requestId,
-    param: options.param,
-  })
+  const body = format(code, { message: options.message, requestId: options.requestId })
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),

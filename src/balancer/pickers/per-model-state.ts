@@ -1,7 +1,7 @@
 import { createSegmentedLruMap, type SegmentedLruMap } from '../../util/segmented-lru-map.ts'
 
 /** Models a prefix picker keeps state for (index, trie or tree): protected ones plus probation. */
-export const MAX_MODELS_PER_PICKER = 64
+const MAX_MODELS_PER_PICKER = 64
 
 /**
  * A prefix picker's per-model state, keyed by the served model. With a wildcard model each name a
