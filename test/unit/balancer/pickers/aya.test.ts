@@ -244,35 +244,26 @@ describe('aya picker', () => {
     assert.ok(e1!.predictedTtftMs < 600, `e1 predicted ${e1!.predictedTtftMs} ms`)
   })
 
-  it("does not take its own prompts, started since the scrape, for another router's", () => {
-    const clock = createManualClock()
-    const eligible = makeEndpoints([1, 1], 'e', clock)
-    // The scrape saw 3 waiting at e0: this router's, all started since (first tokens came).
-    const metrics = engineMetrics({ e0: { atMs: 0, waiting: 3 }, e1: { atMs: 0 } })
-    const picker = create({}, { engineMetrics: metrics, clock })
-    for (let i = 0; i < 3; i++) {
-      const lease = eligible[0]!.begin({ prefillTokens: 500 })
-      clock.advance(10)
-      lease.firstToken()
+  it("does not take its own prompts, started since the scrape, for another router's, however many", () => {
+    // The scrape saw `started` waiting at e0: this router's, all started since (first tokens
+    // came). 400 is more than an endpoint remembers prefill ends for: a busy endpoint between
+    // scrapes. None of them is another router's.
+    for (const [started, gapMs] of [
+      [3, 10],
+      [400, 1],
+    ] as const) {
+      const clock = createManualClock()
+      const eligible = makeEndpoints([1, 1], 'e', clock)
+      const metrics = engineMetrics({ e0: { atMs: 0, waiting: started }, e1: { atMs: 0 } })
+      const picker = create({}, { engineMetrics: metrics, clock })
+      for (let i = 0; i < started; i++) {
+        const lease = eligible[0]!.begin({ prefillTokens: 500 })
+        clock.advance(gapMs)
+        lease.firstToken()
+      }
+      const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
+      assert.equal(e0!.predictedTtftMs, e1!.predictedTtftMs, `${started} started`)
     }
-    const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
-    assert.equal(e0!.predictedTtftMs, e1!.predictedTtftMs)
-  })
-
-  it("does not take its own prompts for another router's when more started since the scrape than it remembers", () => {
-    const clock = createManualClock()
-    const eligible = makeEndpoints([1, 1], 'e', clock)
-    // A busy endpoint between scrapes: 400 of this router's prompts waited at e0 when it was
-    // scraped, and all have started since. None of them is another router's.
-    const metrics = engineMetrics({ e0: { atMs: 0, waiting: 400 }, e1: { atMs: 0 } })
-    const picker = create({}, { engineMetrics: metrics, clock })
-    for (let i = 0; i < 400; i++) {
-      const lease = eligible[0]!.begin({ prefillTokens: 500 })
-      clock.advance(1)
-      lease.firstToken()
-    }
-    const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
-    assert.equal(e0!.predictedTtftMs, e1!.predictedTtftMs)
   })
 
   it('charges KV for what a response has generated and is still expected to', () => {
