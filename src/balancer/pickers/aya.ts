@@ -339,7 +339,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
             : 'valve'
 
       // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds
-      // is remembered, to be retracted if this attempt fails.
+      // is remembered, to be removed if this attempt fails.
       const heldBlocks = matchedBlocksOf(memo, facts.model.index, chosen.endpoint.id)
       memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
       memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
