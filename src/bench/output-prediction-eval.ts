@@ -1,6 +1,7 @@
 import {
   createOutputLengthPredictor,
   type OutputLengthKey,
+  type OutputLengthPredictor,
   type OutputLengthPredictorOptions,
 } from '../llm/output-length-predictor.ts'
 
@@ -88,9 +89,16 @@ export function evaluateOutputPrediction(
   options: OutputPredictionOptions,
 ): OutputPredictionReport {
   const cap = options.maxTokens
+  // The full sketch also scores the remainder of each response, before it learns the request.
+  const sketch = createOutputLengthPredictor(options.predictor)
   const contenders = [
-    sketchContender('sketch', options, true),
-    sketchContender('sketch, no prompt bucket', options, false),
+    sketchContender('sketch', sketch, cap, true),
+    sketchContender(
+      'sketch, no prompt bucket',
+      createOutputLengthPredictor(options.predictor),
+      cap,
+      false,
+    ),
     meanContender(options),
     {
       name: 'max_tokens',
@@ -99,8 +107,6 @@ export function evaluateOutputPrediction(
     } satisfies Contender,
   ]
   const predictions = contenders.map(() => [] as Prediction[])
-  // The remainder is scored on its own predictor, fed the same history.
-  const remainder = createOutputLengthPredictor(options.predictor)
   const sums = REMAINING_CHECKPOINTS.map((generated) => ({
     generated,
     requests: 0,
@@ -111,15 +117,12 @@ export function evaluateOutputPrediction(
     unconditionalAbs: 0,
   }))
   for (const row of rows) {
-    for (const [i, contender] of contenders.entries()) {
-      predictions[i]!.push(contender.predict(row))
-      contender.observe(row)
-    }
-    const mean = remainder.predict(KEY, row.inputTokens, cap).mean
+    for (const [i, contender] of contenders.entries()) predictions[i]!.push(contender.predict(row))
+    const mean = predictions[0]!.at(-1)!.mean ?? 0
     for (const at of sums) {
       if (row.outputTokens <= at.generated) continue
       const actual = row.outputTokens - at.generated
-      const conditional = remainder.remaining(KEY, row.inputTokens, cap, at.generated)
+      const conditional = sketch.remaining(KEY, row.inputTokens, cap, at.generated)
       const unconditional = Math.max(0, mean - at.generated)
       at.requests++
       at.actual += actual
@@ -128,7 +131,7 @@ export function evaluateOutputPrediction(
       at.unconditional += unconditional
       at.unconditionalAbs += Math.abs(unconditional - actual)
     }
-    remainder.observe(KEY, row.inputTokens, cap, row.outputTokens)
+    for (const contender of contenders) contender.observe(row)
   }
   const share = (part: number, whole: number) => (whole > 0 ? part / whole : 0)
   return {
@@ -148,15 +151,15 @@ export function evaluateOutputPrediction(
 
 function sketchContender(
   name: string,
-  options: OutputPredictionOptions,
+  predictor: OutputLengthPredictor,
+  maxTokens: number,
   usePromptLength: boolean,
 ): Contender {
-  const predictor = createOutputLengthPredictor(options.predictor)
   const promptOf = (row: OutputPredictionRow) => (usePromptLength ? row.inputTokens : 0)
   return {
     name,
-    predict: (row) => predictor.predict(KEY, promptOf(row), options.maxTokens),
-    observe: (row) => predictor.observe(KEY, promptOf(row), options.maxTokens, row.outputTokens),
+    predict: (row) => predictor.predict(KEY, promptOf(row), maxTokens),
+    observe: (row) => predictor.observe(KEY, promptOf(row), maxTokens, row.outputTokens),
   }
 }
 
