@@ -147,6 +147,9 @@ interface Scored {
   endpoint: Endpoint
   /** Prompt tokens its cache took in lately, as a share of its KV capacity (cold near ties). */
   churn: number
+  /** Prompt blocks the index says it holds, and its KV capacity in tokens. */
+  matchedBlocks: number
+  capacityTokens: number
   hitTokens: number
   uncachedTokens: number
   prefillTokensPerSec: number
@@ -202,7 +205,6 @@ interface RequestFacts {
   /** Some endpoint has KV and decode headroom. */
   anyRoomOk: boolean
   /** The fleet's pooled prefill rate, for when no endpoint is usable. */
-  pooledRate: number
 }
 
 /**
@@ -325,11 +327,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
       const warm = rankCosts(facts)
-      const chosen = choose(
-        sloHints.get(ctx),
-        sessionEndpointOf(facts, eligible, ctx),
-        warm === undefined,
-      )
+      const chosen = choose(sloHints.get(ctx), sessionEndpointOf(facts), warm === undefined)
       const branch: AyaBranch = !facts.anyRoomOk
         ? 'saturated'
         : warm === undefined
@@ -340,12 +338,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
 
       // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds
       // is remembered, to be removed if this attempt fails.
-      const heldBlocks = matchedBlocksOf(memo, facts.model.index, chosen.endpoint.id)
+      const heldBlocks = chosen.matchedBlocks
       memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
       memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
       const capacityBlocks = Math.floor(
-        (kvCapacityTokens(chosen.endpoint) *
-          smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
+        (chosen.capacityTokens * smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
           options.blockChars,
       )
       facts.model.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
@@ -419,11 +416,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       kvTokensAfter: (generated) =>
         promptTokens + generated + outputs.remaining(key, promptTokens, maxTokens, generated),
     }
-  }
-
-  /** The endpoints a request may go to, by id. */
-  function* candidateIds(eligible: readonly Endpoint[], ctx: PickContext): Generator<string> {
-    for (const endpoint of eligible) if (!isExcluded(endpoint, ctx)) yield endpoint.id
   }
 
   /** The queue ahead in tokens plus this prompt's own uncached part, at the endpoint's rate. */
@@ -551,14 +543,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // any this router could have had waiting there when it was taken (another router's, or
       // clients that bypass it) are prefill ahead of this one, at the size of the prompts this
       // router places.
-      const foreignWaiting = snapshot
-        ? Math.max(
-            0,
-            snapshot.waiting -
-              endpoint.pendingPrefillRequests -
-              endpoint.prefillsDoneSince(snapshot.atMs),
-          )
-        : 0
+      const beyondOwn = snapshot ? snapshot.waiting - endpoint.pendingPrefillRequests : 0
+      const foreignWaiting =
+        snapshot && beyondOwn > 0
+          ? Math.max(0, beyondOwn - endpoint.prefillsDoneSince(snapshot.atMs))
+          : 0
       const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
       const kvOk = kvRoom >= kvNeed || endpoint.inflight === 0
       // An endpoint with nothing in flight has no streams to slow down, whatever it last saw.
@@ -570,6 +559,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (!entry) {
         entry = {
           endpoint,
+          matchedBlocks: 0,
+          capacityTokens: 0,
           hitTokens: 0,
           uncachedTokens: 0,
           prefillTokensPerSec: 0,
@@ -584,6 +575,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       }
       count++
       entry.endpoint = endpoint
+      entry.matchedBlocks = matchedBlocks
+      entry.capacityTokens = capacityTokens
       entry.hitTokens = hitTokens
       entry.uncachedTokens = uncachedTokens
       entry.prefillTokensPerSec = rate
@@ -607,7 +600,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       promptTokens,
       kvNeed,
       anyRoomOk,
-      pooledRate: Math.exp(pooledLog),
     }
   }
 
@@ -629,7 +621,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       usable++
       if (s.hitTokens < sharedHitTokens) sharedHitTokens = s.hitTokens
     }
-    const meanRate = usable > 0 ? rateSum / usable : facts.pooledRate
+    const meanRate = rateSum / Math.max(1, usable)
     let warm: Scored | undefined
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
@@ -652,17 +644,13 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    * Going home also where the index sees only a prefix every endpoint holds helped two routers
    * (conversation hits 16.6 to 17.9 %) but cost one router 5-10 % of its goodput, so it does not.
    */
-  function sessionEndpointOf(
-    facts: RequestFacts,
-    eligible: readonly Endpoint[],
-    ctx: PickContext,
-  ): string | undefined {
+  function sessionEndpointOf(facts: RequestFacts): string | undefined {
     if (facts.indexSeesPrompt || facts.sessionKey === undefined || sessions === undefined) {
       return undefined
     }
     return (
       sessions.get(facts.sessionKey) ??
-      rendezvousPick(facts.sessionKey, candidateIds(eligible, ctx))
+      rendezvousPick(facts.sessionKey, count, (i) => entries[i]!.endpoint.id)
     )
   }
 
@@ -732,7 +720,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     if (isCold && options.coldGrowth > 0) {
       for (let k = 0; k < choices; k++) {
         const s = entries[tieIndexes[k]!]!
-        s.churn = growth.tokens(s.endpoint.id) / kvCapacityTokens(s.endpoint)
+        s.churn = growth.tokens(s.endpoint.id) / s.capacityTokens
         meanChurn += s.churn
       }
       meanChurn /= choices
