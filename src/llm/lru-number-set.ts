@@ -38,6 +38,14 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
     if (n === NONE) tail = p
     else prev[n] = p
   }
+  const remove = (value: number): boolean => {
+    const slot = slotOf.get(value)
+    if (slot === undefined) return false
+    unlink(slot)
+    slotOf.delete(value)
+    free.push(slot)
+    return true
+  }
   const append = (slot: number) => {
     prev[slot] = tail
     next[slot] = NONE
@@ -93,22 +101,10 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
       slotOf.set(value, slot)
       append(slot)
     },
-    delete(value) {
-      const slot = slotOf.get(value)
-      if (slot === undefined) return false
-      unlink(slot)
-      slotOf.delete(value)
-      free.push(slot)
-      return true
-    },
+    delete: remove,
     resize(capacity) {
       max = Math.max(1, Math.floor(capacity))
-      while (slotOf.size > max) {
-        const slot = head
-        unlink(slot)
-        slotOf.delete(values[slot]!)
-        free.push(slot)
-      }
+      while (slotOf.size > max) remove(values[head]!)
     },
   }
 }
