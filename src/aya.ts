@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createAdminHandler } from './admin/admin-server.ts'
-import { type AyaDecision, ayaDecisionChannel } from './balancer/pickers/aya.ts'
+import {
+  type AyaBranchDecision,
+  type AyaDecision,
+  ayaBranchChannel,
+  ayaDecisionChannel,
+} from './balancer/pickers/aya.ts'
 import type { Config } from './config/schema.ts'
 import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
 import { createAccessLog } from './observability/access-log.ts'
@@ -89,12 +94,25 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     () => defaultPriority(runtime.config.priorities),
   )
   // Scheduler decisions: a counter per branch, and the candidates' predictions at debug level.
-  const onDecision = (message: unknown) => {
-    const decision = message as AyaDecision
-    metrics.observeDecision(decision.policy, decision.branch)
-    if (logger.isLevelEnabled('debug')) logger.debug({ decision }, 'scheduler decision')
+  // The full decision costs the scheduler an array per request, so it is asked for only while
+  // the log would write it.
+  const onBranch = (message: unknown) => {
+    const { policy, branch } = message as AyaBranchDecision
+    metrics.observeDecision(policy, branch)
   }
-  ayaDecisionChannel.subscribe(onDecision)
+  const onDecision = (message: unknown) => {
+    logger.debug({ decision: message as AyaDecision }, 'scheduler decision')
+  }
+  let isLoggingDecisions = false
+  const logDecisionsAtDebug = () => {
+    const wanted = logger.isLevelEnabled('debug')
+    if (wanted === isLoggingDecisions) return
+    isLoggingDecisions = wanted
+    if (wanted) ayaDecisionChannel.subscribe(onDecision)
+    else ayaDecisionChannel.unsubscribe(onDecision)
+  }
+  ayaBranchChannel.subscribe(onBranch)
+  logDecisionsAtDebug()
   let ready = false
   let accessLog = initial.log.access
 
@@ -163,6 +181,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       runtime = build(config, runtime)
       accessLog = config.log.access
       logger.level = config.log.level
+      logDecisionsAtDebug()
       const origins = new Set<string>()
       for (const upstream of runtime.upstreams.values()) {
         for (const endpoint of upstream.group.endpoints()) origins.add(endpoint.spec.origin)
@@ -176,6 +195,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       ready = false
       await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
       await admin.close(1000)
+      ayaBranchChannel.unsubscribe(onBranch)
       ayaDecisionChannel.unsubscribe(onDecision)
       for (const upstream of runtime.upstreams.values()) upstream.admission?.close()
       await pools.close()

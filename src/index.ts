@@ -7,9 +7,11 @@ export type { PickerDefinition } from './balancer/picker-definition.ts'
 export { findPicker, PICKERS, pickerNames } from './balancer/picker-registry.ts'
 export {
   type AyaBranch,
+  type AyaBranchDecision,
   type AyaCandidate,
   type AyaDecision,
   type AyaOptions,
+  ayaBranchChannel,
   ayaDecisionChannel,
   ayaOptionsSchema,
 } from './balancer/pickers/aya.ts'

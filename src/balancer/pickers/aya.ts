@@ -139,8 +139,34 @@ export interface AyaDecision {
   readonly candidates: readonly AyaCandidate[]
 }
 
-/** Decisions are published here; the observability layer counts them and logs them at debug. */
+/** Which branch decided, published for every decision: the observability layer counts these. */
+export interface AyaBranchDecision {
+  readonly policy: 'aya'
+  readonly branch: AyaBranch
+}
+
+/** Every decision's branch, cheap enough to publish always (one shared message per branch). */
+export const ayaBranchChannel = channel('aya:scheduler:branch')
+
+/**
+ * Every decision in full, with each candidate's predictions: built only while someone subscribes
+ * (the debug log, tests), since it costs an array per decision.
+ */
 export const ayaDecisionChannel = channel('aya:scheduler:decision')
+
+const BRANCH_DECISIONS: Readonly<Record<AyaBranch, AyaBranchDecision>> = {
+  warm: { policy: 'aya', branch: 'warm' },
+  valve: { policy: 'aya', branch: 'valve' },
+  cold: { policy: 'aya', branch: 'cold' },
+  saturated: { policy: 'aya', branch: 'saturated' },
+  queue: { policy: 'aya', branch: 'queue' },
+  'no-llm': { policy: 'aya', branch: 'no-llm' },
+}
+
+/** Counts the branch; the full decision is built only for its subscribers. */
+function publishBranch(branch: AyaBranch): void {
+  if (ayaBranchChannel.hasSubscribers) ayaBranchChannel.publish(BRANCH_DECISIONS[branch])
+}
 
 /** One endpoint's scores for the request being placed; entries are reused across picks. */
 interface Scored {
@@ -312,7 +338,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const llm = ctx.llm
       if (!llm) {
         const picked = fallback.pick(eligible, ctx)
-        if (picked && ayaDecisionChannel.hasSubscribers) publishNoLlm(picked)
+        if (picked) {
+          publishBranch('no-llm')
+          if (ayaDecisionChannel.hasSubscribers) publishNoLlm(picked)
+        }
         return picked
       }
       // A retry excludes the endpoint the last attempt went to: that attempt failed.
@@ -358,6 +387,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         endpoint: chosen.endpoint,
         cost: costOf(chosen.uncachedTokens, facts.kvNeed, llm, facts.promptTokens),
       })
+      publishBranch(branch)
       if (ayaDecisionChannel.hasSubscribers) {
         publish(branch, chosen, llm.servedModel, facts.promptTokens)
       }
@@ -379,7 +409,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     },
     queued(eligible, ctx) {
       const llm = ctx.llm
-      if (!llm || !ayaDecisionChannel.hasSubscribers) return
+      if (!llm) return
+      publishBranch('queue')
+      // Scoring the candidates is for the full decision only: a queued request is re-scored
+      // whenever the queue re-checks it anyway.
+      if (!ayaDecisionChannel.hasSubscribers) return
       rankCosts(score(eligible, ctx, llm))
       publish('queue', undefined, llm.servedModel, Math.max(1, llm.promptTokens))
     },
