@@ -149,8 +149,8 @@ export function toLlmRequest(
   parsed: ParsedLlmBody,
   servedModel: string,
   sessionKey: string | undefined,
-  /** Counts a text prompt's tokens (a calibrated counter); a rough estimate when absent. */
-  countTokens?: ((text: string) => number) | undefined,
+  /** Counts a text prompt's tokens for a model (a calibrated counter); a rough estimate when absent. */
+  countTokens?: ((model: string, text: string) => number) | undefined,
   routeKey = '',
 ): LlmRequest {
   return {
@@ -162,7 +162,9 @@ export function toLlmRequest(
     promptText: parsed.promptText,
     // Token ids are counted exactly; a counter's estimate of their text form would be meaningless.
     promptTokens:
-      parsed.promptTokens ?? countTokens?.(parsed.promptText) ?? estimateTokens(parsed.promptText),
+      parsed.promptTokens ??
+      countTokens?.(servedModel, parsed.promptText) ??
+      estimateTokens(parsed.promptText),
     promptTokensExact: parsed.promptTokens !== undefined,
     sessionKey,
     routeKey,

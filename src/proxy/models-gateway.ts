@@ -42,7 +42,9 @@ export interface ModelsGatewayOptions {
   readonly countTokens?: ((model: string, text: string) => number) | undefined
 }
 
-const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf])
+/** A UTF-8 byte order mark: compared byte by byte, so the check allocates nothing. */
+const startsWithBom = (bytes: Buffer): boolean =>
+  bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf
 
 /**
  * The `gateway: models` phase of an LLM route: answers `GET /v1/models` and `GET /v1/models/{id}`,
@@ -84,9 +86,7 @@ export async function runModelsGateway(
     throw error
   }
   // A UTF-8 BOM is legal before JSON from some clients but not JSON itself; it is not forwarded.
-  const json = decoded.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)
-    ? decoded.subarray(UTF8_BOM.length)
-    : decoded
+  const json = startsWithBom(decoded) ? decoded.subarray(3) : decoded
   let value: unknown
   try {
     value = JSON.parse(json.toString('utf8'))
@@ -138,7 +138,7 @@ export async function runModelsGateway(
       parsed.value,
       deployment.servedModel,
       sessionKey || undefined,
-      countTokens && ((text) => countTokens(deployment.servedModel, text)),
+      countTokens,
       ctx.route?.name,
     ),
   }
