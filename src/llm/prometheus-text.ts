@@ -12,15 +12,16 @@ const ESCAPE = /\\(.)/g
 
 /**
  * Parses the text format leniently: comments and unparsable lines are skipped, and so are samples
- * whose name is not in `names` when given (before their labels are parsed: an engine's page is
- * mostly histogram buckets nobody reads).
+ * whose name is not in `names` when given (before the line is matched at all: an engine's page
+ * is mostly histogram buckets nobody reads).
  */
 export function parsePrometheusText(text: string, names?: ReadonlySet<string>): PromSample[] {
   const samples: PromSample[] = []
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue
+    if (names !== undefined && !names.has(line.slice(0, nameEnd(line)))) continue
     const match = SAMPLE.exec(line)
-    if (!match || (names !== undefined && !names.has(match[1]!))) continue
+    if (!match) continue
     const value = sampleValue(match[3]!)
     if (value === undefined) continue
     const labels: Record<string, string> = {}
@@ -30,6 +31,15 @@ export function parsePrometheusText(text: string, names?: ReadonlySet<string>): 
     samples.push({ name: match[1]!, labels, value })
   }
   return samples
+}
+
+/** Where a sample line's metric name ends: at its labels or the space before its value. */
+function nameEnd(line: string): number {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if (c === 0x7b || c === 0x20 || c === 0x09) return i
+  }
+  return line.length
 }
 
 /** A sample's value: a Go float, where `Number` alone would read `+Inf` as not a number. */
