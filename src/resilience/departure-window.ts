@@ -34,13 +34,10 @@ export function createDepartureWindow(
   /** The slot the next departure goes in, which holds the oldest once the ring is full. */
   let next = 0
   let lastAtMs = 0
-  /** The costs in the ring, summed. */
-  let ringCost = 0
 
   return {
     add(cost) {
       lastAtMs = deps.clock.now()
-      ringCost += cost - costs[next]!
       busyAtMs[next] = deps.busyMs()
       costs[next] = cost
       next = (next + 1) % size
@@ -49,7 +46,8 @@ export function createDepartureWindow(
     costPerSecond(recentMs) {
       if (seen < size || deps.clock.now() - lastAtMs > recentMs) return undefined
       // The oldest marks the window's start: what drained after it is the rest.
-      const drained = ringCost - costs[next]!
+      let drained = 0
+      for (let i = 0; i < size; i++) if (i !== next) drained += costs[i]!
       const spanMs = deps.busyMs() - busyAtMs[next]!
       return spanMs > 0 ? (drained / spanMs) * 1000 : Number.POSITIVE_INFINITY
     },
