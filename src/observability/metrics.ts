@@ -79,11 +79,14 @@ export function createMetrics(): AyaMetrics {
     help: 'Response body bytes sent to clients.',
     labelNames: ['route'],
   })
-  /** A gauge per endpoint, read at scrape time; an endpoint whose value is undefined is left out. */
+  /**
+   * A gauge per endpoint, read at scrape time; an endpoint whose value is undefined is left out.
+   * `read` also gets the endpoint's eligible peers, for the one gauge that needs them.
+   */
   const endpointGauge = (
     name: string,
     help: string,
-    read: (endpoint: Endpoint) => number | undefined,
+    read: (endpoint: Endpoint, eligible: ReadonlySet<Endpoint>) => number | undefined,
   ): void => {
     new Gauge({
       name,
@@ -93,8 +96,9 @@ export function createMetrics(): AyaMetrics {
       collect() {
         this.reset()
         for (const group of groups()) {
+          const eligible = new Set(group.eligible())
           for (const endpoint of group.endpoints()) {
-            const value = read(endpoint)
+            const value = read(endpoint, eligible)
             if (value !== undefined)
               this.set({ upstream: group.name, endpoint: endpoint.id }, value)
           }
@@ -126,21 +130,11 @@ export function createMetrics(): AyaMetrics {
       return itlMs === undefined ? undefined : itlMs / 1000
     },
   )
-  new Gauge({
-    name: 'aya_endpoint_eligible',
-    help: '1 when the endpoint is enabled and not unhealthy.',
-    labelNames: ['upstream', 'endpoint'] as const,
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const group of groups()) {
-        const eligible = new Set(group.eligible())
-        for (const endpoint of group.endpoints()) {
-          this.set({ upstream: group.name, endpoint: endpoint.id }, eligible.has(endpoint) ? 1 : 0)
-        }
-      }
-    },
-  })
+  endpointGauge(
+    'aya_endpoint_eligible',
+    '1 when the endpoint is enabled and not unhealthy.',
+    (endpoint, eligible) => (eligible.has(endpoint) ? 1 : 0),
+  )
 
   // One record per label set, so a request costs one map lookup and a few additions.
   interface RequestCells {
