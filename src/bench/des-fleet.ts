@@ -44,7 +44,8 @@ export interface DesFleet {
   close(): void
 }
 
-export function createDesFleet(input: PolicyRunInput, clock: Clock, routers = 1): DesFleet {
+export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
+  const routers = input.routers ?? 1
   const definition = findPicker(input.policy)
   if (!definition) throw new Error(`unknown policy ${input.policy}`)
   const profiles = parseProfileList(input.profile, input.replicas)

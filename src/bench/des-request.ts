@@ -26,16 +26,16 @@ export function dispatchDesRequest(
   request: TraceRequest,
   prepared: PreparedRequest,
   deps: {
-    readonly fleet: DesRouter
+    readonly router: DesRouter
     readonly clock: Clock
     readonly record: RunRecord
     readonly maxTokens: number
     readonly finish: (flight: DesFlight, outcome: Omit<RequestOutcome, 'sendMs'>) => void
-    /** Late binding (`--admission`): the one admission queue, over this fleet's policy. */
+    /** Late binding (`--admission`): the one admission queue, over this router's policy. */
     readonly admission?: GroupAdmission | undefined
   },
 ): DesFlight {
-  const { fleet, clock, record, finish } = deps
+  const { router, clock, record, finish } = deps
   const nowMs = clock.now()
   const flight: DesFlight = { sendMs: nowMs, isTimedOut: false, isSettled: false }
   const failed = (status: number, error: string) => ({
@@ -49,7 +49,7 @@ export function dispatchDesRequest(
   // Prompt tokens are counted as the proxy counts them: calibrated online from reported usage.
   const llm = {
     ...prepared.llm,
-    promptTokens: fleet.llmSignals.tokens.count(prepared.llm.servedModel, prepared.llm.promptText),
+    promptTokens: router.llmSignals.tokens.count(prepared.llm.servedModel, prepared.llm.promptText),
   }
   const exclude = new Set<string>()
   const ctx: PickContext = {
@@ -57,7 +57,7 @@ export function dispatchDesRequest(
     exclude,
     llm,
     clientIp: '127.0.0.1',
-    hashKey: fleet.usesHashKey ? request.sessionId : undefined,
+    hashKey: router.usesHashKey ? request.sessionId : undefined,
   }
   const { admission } = deps
   if (!admission) {
@@ -82,7 +82,7 @@ export function dispatchDesRequest(
     sheddable: false,
     tenant: '',
     sizeBytes: 0,
-    predictedCost: fleet.llmSignals.predictedCost(llm),
+    predictedCost: router.llmSignals.predictedCost(llm),
     signal: aborted.signal,
     onResult,
   })
@@ -91,16 +91,16 @@ export function dispatchDesRequest(
 
   function place(): void {
     const dispatchedMs = clock.now()
-    const endpoint = fleet.pick(ctx)
+    const endpoint = router.pick(ctx)
     if (!endpoint) {
       finish(flight, failed(503, 'no endpoint'))
       return
     }
-    const cost = leaseCostFor(fleet.picker, endpoint, ctx)
+    const cost = leaseCostFor(router.picker, endpoint, ctx)
     const prefillAheadTokens = endpoint.pendingPrefillTokens
     const lease = endpoint.begin(cost)
     const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
-    const paced = fleet.picker.pacer?.enter(endpoint.id, prefillTokens)
+    const paced = router.picker.pacer?.enter(endpoint.id, prefillTokens)
     if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
     let firstMs: number | undefined
     let lastMs = 0
@@ -123,7 +123,7 @@ export function dispatchDesRequest(
     }
 
     function submit(): void {
-      const handle = fleet.engineOf(endpoint!).submit(
+      const handle = router.engineOf(endpoint!).submit(
         { ...prepared.identity, maxTokens: deps.maxTokens, outputTokens: request.outputTokens },
         {
           onToken(token) {
@@ -144,7 +144,7 @@ export function dispatchDesRequest(
           onDone(result) {
             const ok = result.finishReason !== 'abort'
             release(ok, ok ? 200 : 0)
-            fleet.llmSignals.observe({
+            router.llmSignals.observe({
               endpoint: endpoint!,
               llm,
               ok,

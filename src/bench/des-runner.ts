@@ -20,7 +20,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
   const { trace } = input
   const clock = createManualClock()
   // Requests reach the router replicas in turn, as an L4 balancer in front would spread them.
-  const fleet = createDesFleet(input, clock, input.routers ?? 1)
+  const fleet = createDesFleet(input, clock)
   const profile = parseProfileList(input.profile, input.replicas)[0]!
   const prepared =
     input.prepared ??
@@ -57,7 +57,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
         )
       : undefined
   const perRouter = fleet.routers.map((router) => ({
-    fleet: router,
+    router,
     clock,
     record,
     maxTokens: trace.maxTokens,
@@ -120,11 +120,9 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     steps: fleet.steps(),
   })
   const admissions = perRouter.flatMap((deps) => (deps.admission ? [deps.admission.stats()] : []))
-  if (admissions.length === 1) {
-    const { enqueuedTotal, admittedTotal, rejectedTotal, wait } = admissions[0]!
-    record.diagnostics.admission = { enqueuedTotal, admittedTotal, rejectedTotal, wait }
-  } else if (admissions.length > 1) {
-    // Several routers' queues: their counters add up (their wait histograms do not).
+  if (admissions.length > 0) {
+    // Several routers' queues: their counters add up (their wait histograms do not, so only a
+    // single queue's is reported).
     const rejectedTotal: Record<string, number> = {}
     for (const stats of admissions) {
       for (const [reason, n] of Object.entries(stats.rejectedTotal)) {
@@ -135,6 +133,7 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
       enqueuedTotal: admissions.reduce((sum, stats) => sum + stats.enqueuedTotal, 0),
       admittedTotal: admissions.reduce((sum, stats) => sum + stats.admittedTotal, 0),
       rejectedTotal,
+      ...(admissions.length === 1 ? { wait: admissions[0]!.wait } : {}),
     }
   }
   if (perRouter.length > 1) record.diagnostics.routers = perRouter.length

@@ -89,7 +89,7 @@ describe('DES router replicas (--routers)', () => {
     // Mooncake-style: one hash id per 1024-token block of the prompt.
     return { ...syntheticTrace('conversations', requests, 1024), blockTokens: 1024 }
   }
-  const runWith = (routers: number, withSessionIds = true) =>
+  const runWith = (routers: number | undefined, withSessionIds = true) =>
     runDesPolicy({
       trace: conversations(withSessionIds),
       policy: 'aya',
@@ -103,6 +103,7 @@ describe('DES router replicas (--routers)', () => {
     const one = runWith(1)
     assert.equal(one.outcomes.length, 16)
     assert.equal(one.diagnostics.routers, undefined)
+    assert.deepEqual(runWith(undefined).outcomes, one.outcomes)
     assert.equal(runWith(2).diagnostics.routers, 2)
   })
 
