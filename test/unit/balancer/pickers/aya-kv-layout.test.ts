@@ -3,20 +3,22 @@ import { describe, it } from 'node:test'
 import type { Picker } from '../../../../src/balancer/picker.ts'
 import {
   type AyaDecision,
-  ayaDecisionChannel,
   ayaOptionsSchema,
   createAyaPicker,
 } from '../../../../src/balancer/pickers/aya.ts'
 import { parseEngineMetrics } from '../../../../src/llm/engine-metrics-parse.ts'
-import {
-  type EngineMetricsSource,
-  type EngineSnapshot,
-  kvLayoutOf,
-} from '../../../../src/llm/engine-snapshot.ts'
+import type { EngineMetricsSource, EngineSnapshot } from '../../../../src/llm/engine-snapshot.ts'
 import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../../src/util/random.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'
-import { llmCtx, routeTo, text } from './llm-fixtures.ts'
+import {
+  candidatesOf,
+  engineMetrics,
+  llmCtx,
+  recordDecisions,
+  routeTo,
+  text,
+} from './llm-fixtures.ts'
 
 // Prompts here are estimated at 4 characters a token, so the index's 64-character block is 16
 // tokens and a 640-character prompt is 10 blocks (160 tokens). A prompt held whole is a hit of all
@@ -46,21 +48,15 @@ function vllmMetrics(layout?: { blockSize: number; numGpuBlocks: number }): stri
   return lines.join('\n')
 }
 
-/** Engine metrics as the scraper serves them: each endpoint's last /metrics text, parsed. */
-function scrapedMetrics(texts: Record<string, string>): EngineMetricsSource {
-  const snapshots = new Map<string, EngineSnapshot>()
+/** Each endpoint's last /metrics text, parsed as the scraper parses it. */
+function scraped(texts: Record<string, string>): Record<string, EngineSnapshot> {
+  const snapshots: Record<string, EngineSnapshot> = {}
   for (const [id, body] of Object.entries(texts)) {
     const snapshot = parseEngineMetrics(body, 0)
     assert.ok(snapshot, id)
-    snapshots.set(id, snapshot)
+    snapshots[id] = snapshot
   }
-  return {
-    get: (id) => snapshots.get(id),
-    kvLayout: (id) => {
-      const snapshot = snapshots.get(id)
-      return snapshot && kvLayoutOf(snapshot)
-    },
-  }
+  return snapshots
 }
 
 function create(engineMetrics: EngineMetricsSource, options: Record<string, unknown> = {}): Picker {
@@ -81,16 +77,8 @@ function heldAfterThreePrompts(picker: Picker, endpoints: number): Map<string, n
   for (const endpoint of eligible) {
     for (const prompt of prompts) routeTo(picker, eligible, endpoint, prompt)
   }
-  const decisions: AyaDecision[] = []
-  const record = (message: unknown) => decisions.push(message as AyaDecision)
-  ayaDecisionChannel.subscribe(record)
-  try {
-    picker.pick(eligible, llmCtx(prompts[0]!))
-  } finally {
-    ayaDecisionChannel.unsubscribe(record)
-  }
-  assert.equal(decisions.length, 1)
-  return new Map(decisions[0]!.candidates.map((c) => [c.endpoint, c.hitTokens]))
+  const candidates = candidatesOf(picker, eligible, llmCtx(prompts[0]!))
+  return new Map(candidates.map((c) => [c.endpoint, c.hitTokens]))
 }
 
 describe('aya picker: prefix index sized from vllm:cache_config_info', () => {
@@ -98,19 +86,21 @@ describe('aya picker: prefix index sized from vllm:cache_config_info', () => {
     // 20 blocks of 16 tokens, or 10 of 32, are 320 tokens: two prompts fit, the first of three
     // is evicted. 40 of 16 or 20 of 32 are 640: all three fit.
     const picker = create(
-      scrapedMetrics({
-        e0: vllmMetrics({ blockSize: 16, numGpuBlocks: 20 }),
-        e1: vllmMetrics({ blockSize: 32, numGpuBlocks: 10 }),
-        e2: vllmMetrics({ blockSize: 16, numGpuBlocks: 40 }),
-        e3: vllmMetrics({ blockSize: 32, numGpuBlocks: 20 }),
-      }),
+      engineMetrics(
+        scraped({
+          e0: vllmMetrics({ blockSize: 16, numGpuBlocks: 20 }),
+          e1: vllmMetrics({ blockSize: 32, numGpuBlocks: 10 }),
+          e2: vllmMetrics({ blockSize: 16, numGpuBlocks: 40 }),
+          e3: vllmMetrics({ blockSize: 32, numGpuBlocks: 20 }),
+        }),
+      ),
     )
     const held = heldAfterThreePrompts(picker, 4)
     assert.deepEqual(Object.fromEntries(held), { e0: 0, e1: 0, e2: HELD, e3: HELD })
   })
 
   it('falls back to defaultKvCapacityTokens for an engine that publishes no layout', () => {
-    const metrics = scrapedMetrics({ e0: vllmMetrics(), e1: vllmMetrics() })
+    const metrics = engineMetrics(scraped({ e0: vllmMetrics(), e1: vllmMetrics() }))
     assert.equal(metrics.kvLayout('e0'), undefined)
     assert.deepEqual(Object.fromEntries(heldAfterThreePrompts(create(metrics), 2)), {
       e0: HELD,
@@ -121,28 +111,22 @@ describe('aya picker: prefix index sized from vllm:cache_config_info', () => {
   })
 
   it('resizes an endpoint’s index when its layout arrives after its first requests', () => {
-    const texts: Record<string, string> = { e0: vllmMetrics() }
-    let metrics = scrapedMetrics(texts)
-    const source: EngineMetricsSource = {
-      get: (id) => metrics.get(id),
-      kvLayout: (id) => metrics.kvLayout(id),
-    }
-    const picker = create(source)
+    const snapshots = scraped({ e0: vllmMetrics() })
+    const picker = create(engineMetrics(snapshots))
     const eligible = makeEndpoints([1, 1])
     routeTo(picker, eligible, eligible[0]!, text('A', 640))
     routeTo(picker, eligible, eligible[0]!, text('B', 640))
     // The engine's first scrape: 20 blocks of 16 tokens, room for two prompts.
-    metrics = scrapedMetrics({ e0: vllmMetrics({ blockSize: 16, numGpuBlocks: 20 }) })
+    Object.assign(snapshots, scraped({ e0: vllmMetrics({ blockSize: 16, numGpuBlocks: 20 }) }))
     routeTo(picker, eligible, eligible[0]!, text('C', 640))
-    const decisions: AyaDecision[] = []
-    const record = (message: unknown) => decisions.push(message as AyaDecision)
-    ayaDecisionChannel.subscribe(record)
+    const recorder = recordDecisions()
     try {
       picker.pick(eligible, llmCtx(text('A', 640)))
       picker.pick(eligible, llmCtx(text('C', 640)))
     } finally {
-      ayaDecisionChannel.unsubscribe(record)
+      recorder.stop()
     }
+    const { decisions } = recorder
     const hitOnE0 = (d: AyaDecision) => d.candidates.find((c) => c.endpoint === 'e0')?.hitTokens
     assert.equal(hitOnE0(decisions[0]!), 0, 'A was evicted when the index shrank')
     assert.equal(hitOnE0(decisions[1]!), HELD, 'C is held')

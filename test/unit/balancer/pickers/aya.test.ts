@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { PickContext, Picker, PickerDeps } from '../../../../src/balancer/picker.ts'
-import {
-  type AyaDecision,
-  ayaDecisionChannel,
-  ayaOptionsSchema,
-  createAyaPicker,
-} from '../../../../src/balancer/pickers/aya.ts'
+import { ayaOptionsSchema, createAyaPicker } from '../../../../src/balancer/pickers/aya.ts'
 import { runDesPolicy } from '../../../../src/bench/des-runner.ts'
 import type { LoadedTrace } from '../../../../src/bench/trace-loader.ts'
 import type { TraceRequest } from '../../../../src/bench/trace-request.ts'
@@ -21,7 +16,15 @@ import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../../src/util/random.ts'
 import { hold, makeEndpoints } from '../../../conformance/picker-fixtures.ts'
 import { DES_RUN_DEFAULTS, syntheticTrace } from '../../../helpers/synthetic-trace.ts'
-import { assertHonoursExclusions, engineMetrics, llmCtx, routeTo, text } from './llm-fixtures.ts'
+import {
+  assertHonoursExclusions,
+  candidatesOf,
+  engineMetrics,
+  llmCtx,
+  recordDecisions,
+  routeTo,
+  text,
+} from './llm-fixtures.ts'
 
 // Prompts in these tests are estimated at 4 characters a token, so a 64-character block is 16
 // tokens. Without LLM signals every endpoint prefills at `priorPrefillTokensPerSec` (10k tok/s).
@@ -49,24 +52,6 @@ function dispatch(picker: Picker, eligible: readonly Endpoint[], ctx: PickContex
 /** Uncached prompt tokens queued on the endpoint, as leases in flight would hold them. */
 function queuePrefill(endpoint: Endpoint, tokens: number): void {
   endpoint.begin({ prefillTokens: tokens })
-}
-
-function recordDecisions(): { decisions: AyaDecision[]; stop(): void } {
-  const decisions: AyaDecision[] = []
-  const onDecision = (message: unknown) => decisions.push(message as AyaDecision)
-  ayaDecisionChannel.subscribe(onDecision)
-  return { decisions, stop: () => ayaDecisionChannel.unsubscribe(onDecision) }
-}
-
-/** The candidates of the one decision `pick` publishes for `ctx`. */
-function candidatesOf(picker: Picker, eligible: readonly Endpoint[], ctx: PickContext) {
-  const recorder = recordDecisions()
-  try {
-    picker.pick(eligible, ctx)
-  } finally {
-    recorder.stop()
-  }
-  return recorder.decisions[0]!.candidates
 }
 
 /** Signals whose capacity estimate for each endpoint is `rates[id]` tokens/s, well sampled. */

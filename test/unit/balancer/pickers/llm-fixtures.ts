@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import type { PickContext, Picker } from '../../../../src/balancer/picker.ts'
+import { type AyaDecision, ayaDecisionChannel } from '../../../../src/balancer/pickers/aya.ts'
 import {
   type EngineMetricsSource,
   type EngineSnapshot,
@@ -131,4 +132,24 @@ export function assertHonoursExclusions(picker: Picker, seed = 7): void {
     if (leases.length > 0 && random() < 0.4) leases.shift()!.end({ ok: true, latencyMs: 5 })
   }
   for (const lease of leases) lease.end({ ok: true, latencyMs: 5 })
+}
+
+/** Records every full decision the aya scheduler publishes until `stop`. */
+export function recordDecisions(): { decisions: AyaDecision[]; stop(): void } {
+  const decisions: AyaDecision[] = []
+  const onDecision = (message: unknown) => decisions.push(message as AyaDecision)
+  ayaDecisionChannel.subscribe(onDecision)
+  return { decisions, stop: () => ayaDecisionChannel.unsubscribe(onDecision) }
+}
+
+/** The candidates of the one decision `pick` publishes for `ctx`. */
+export function candidatesOf(picker: Picker, eligible: readonly Endpoint[], ctx: PickContext) {
+  const recorder = recordDecisions()
+  try {
+    picker.pick(eligible, ctx)
+  } finally {
+    recorder.stop()
+  }
+  assert.equal(recorder.decisions.length, 1)
+  return recorder.decisions[0]!.candidates
 }
