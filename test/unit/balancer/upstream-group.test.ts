@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { findPicker } from '../../../src/balancer/picker-registry.ts'
-import { type AyaDecision, ayaDecisionChannel } from '../../../src/balancer/pickers/aya.ts'
 import { createUpstreamGroup } from '../../../src/balancer/upstream-group.ts'
 import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
-import { llmRequest } from './pickers/llm-fixtures.ts'
+import { llmRequest, recordDecisions } from './pickers/llm-fixtures.ts'
 
 // Config load parses a policy's options with its schema before any group sees them.
 const upstream = (fields: Record<string, unknown>): UpstreamConfig => {
@@ -137,11 +136,9 @@ describe('upstream group reload', () => {
     const llm = llmRequest('p'.repeat(4096))
     const first = group.select({ attempt: 0, llm })!
     const hitsOn = (endpointId: string) => {
-      const decisions: AyaDecision[] = []
-      const onDecision = (message: unknown) => decisions.push(message as AyaDecision)
-      ayaDecisionChannel.subscribe(onDecision)
+      const { decisions, stop } = recordDecisions()
       group.select({ attempt: 0, llm })
-      ayaDecisionChannel.unsubscribe(onDecision)
+      stop()
       return decisions[0]!.candidates.find((c) => c.endpoint === endpointId)!.hitTokens
     }
     assert.ok(hitsOn(first.id) > 0, 'placed there: its prefix is known')
