@@ -27,10 +27,10 @@ function setup() {
     { clock },
   )
   // A 2,000-token prompt prefilled in 100 ms, then 300 tokens at 20 ms each: 6.1 s in all.
-  const observe = (stream: boolean, tap: TapResult) =>
+  const observe = (stream: boolean, tap: TapResult, request: Partial<LlmRequest> = {}) =>
     signals.observe({
       endpoint,
-      llm: llm(stream),
+      llm: { ...llm(stream), ...request },
       ok: true,
       sentAtMs: 0,
       prefillAheadTokens: 0,
@@ -70,36 +70,23 @@ describe('llm signals', () => {
   })
 
   test('a prompt sent as token ids teaches no characters-per-token ratio', () => {
-    const { signals } = setup()
-    const endpoint = new Endpoint(
-      { id: 'b', url: 'http://b', origin: 'http://b', weight: 1 },
-      { clock: createManualClock() },
-    )
+    const { signals, observe } = setup()
     // A model whose prose runs 2 characters a token.
     for (let i = 0; i < 50; i++) signals.tokens.observe('m', 2_000, 1_000)
     const learned = signals.tokens.charsPerToken('m')
     const ids = Array.from({ length: 1_000 }, (_, i) => i)
     for (let i = 0; i < 200; i++) {
-      signals.observe({
-        endpoint,
-        // Its text is the ids' fixed-width form, 4 characters each: no measure of the model's prose.
-        llm: {
-          ...llm(false),
-          promptText: tokenIdsText(ids),
-          promptTokens: 1_000,
-          promptTokensExact: true,
-        },
-        ok: true,
-        sentAtMs: 0,
-        prefillAheadTokens: 0,
-        prefillTokens: 1_000,
-        tap: {
+      // Its text is the ids' fixed-width form, 4 characters each: no measure of the model's prose.
+      observe(
+        false,
+        {
           firstTokenAtMs: 10,
           lastTokenAtMs: 10,
           contentEvents: 1,
           usage: { promptTokens: 1_000, completionTokens: 5 },
         },
-      })
+        { promptText: tokenIdsText(ids), promptTokens: 1_000, promptTokensExact: true },
+      )
     }
     assert.equal(signals.tokens.charsPerToken('m'), learned)
   })
