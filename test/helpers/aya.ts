@@ -50,26 +50,51 @@ export async function startAya(
 }
 
 /**
+ * Aya with one LLM route (`/v1`, the models gateway) to the model `llama`, served by the upstream
+ * `fleet` configured as `fleet` (its policy, `sim` and admission blocks). Closed after the test.
+ */
+export async function startSimGateway(
+  t: { after(fn: () => Promise<void>): void },
+  fleet: Record<string, unknown>,
+  options: {
+    readonly log?: Record<string, unknown>
+    readonly routeName?: string
+    readonly deps?: Omit<AyaDeps, 'logger'>
+  } = {},
+): Promise<RunningAya> {
+  const aya = await startAya(
+    {
+      ...(options.log ? { log: options.log } : {}),
+      routes: [
+        {
+          ...(options.routeName ? { name: options.routeName } : {}),
+          match: { pathPrefix: '/v1' },
+          gateway: 'models',
+        },
+      ],
+      models: {
+        llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
+      },
+      upstreams: { fleet },
+    },
+    {},
+    options.deps,
+  )
+  t.after(() => aya.close())
+  return aya
+}
+
+/**
  * An LLM route to one simulated A100 engine (prefill ~12k tokens/s) under the aya policy with a
  * tight admission block (50-ms TTFT SLO, 300-ms longest wait, sheddable work shed): a small burst
  * queues, sheds and misses deadlines. Closed after the test.
  */
-export async function startAdmissionGateway(t: {
+export function startAdmissionGateway(t: {
   after(fn: () => Promise<void>): void
 }): Promise<RunningAya> {
-  const aya = await startAya({
-    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-    models: {
-      llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
-    },
-    upstreams: {
-      fleet: {
-        policy: 'aya',
-        sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
-        admission: { ttftSloMs: 50, maxWaitMs: 300, shedSheddable: true },
-      },
-    },
+  return startSimGateway(t, {
+    policy: 'aya',
+    sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+    admission: { ttftSloMs: 50, maxWaitMs: 300, shedSheddable: true },
   })
-  t.after(() => aya.close())
-  return aya
 }

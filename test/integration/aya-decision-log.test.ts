@@ -2,25 +2,14 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
 import type { AyaDecision } from '../../src/balancer/pickers/aya.ts'
-import { type RunningAya, startAya } from '../helpers/aya.ts'
+import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
 
-async function startGateway(
-  t: import('node:test').TestContext,
-  level: 'debug' | 'info',
-): Promise<RunningAya> {
-  const aya = await startAya({
-    log: { level },
-    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-    models: {
-      llama: { deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
-    },
-    upstreams: {
-      fleet: { policy: 'aya', sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 } },
-    },
-  })
-  t.after(() => aya.close())
-  return aya
-}
+const startGateway = (t: import('node:test').TestContext, level: 'debug' | 'info') =>
+  startSimGateway(
+    t,
+    { policy: 'aya', sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 } },
+    { log: { level } },
+  )
 
 async function chat(aya: RunningAya): Promise<void> {
   const res = await request(`${aya.url}/v1/chat/completions`, {
@@ -70,5 +59,16 @@ describe('the aya scheduler’s decision log', () => {
     assert.deepEqual(decisionLines(aya), [])
     const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
     assert.match(metrics, /aya_scheduler_decisions_total\{policy="aya",branch="[a-z-]+"\} 1/)
+  })
+
+  test('starts and stops writing them when a reload changes the log level', async (t) => {
+    const aya = await startGateway(t, 'info')
+    const config = aya.aya.config
+    aya.aya.reload({ ...config, log: { ...config.log, level: 'debug' } })
+    await chat(aya)
+    assert.equal(decisionLines(aya).length, 1)
+    aya.aya.reload({ ...config, log: { ...config.log, level: 'info' } })
+    await chat(aya)
+    assert.equal(decisionLines(aya).length, 1)
   })
 })

@@ -6,7 +6,7 @@ import { createLlmSignals, type LlmSignals } from '../../src/llm/llm-signals.ts'
 import { createOutputLengthPredictor } from '../../src/llm/output-length-predictor.ts'
 import { createPromptTokenCounter } from '../../src/llm/prompt-token-counter.ts'
 import { createSystemClock } from '../../src/util/clock.ts'
-import { type RunningAya, startAya } from '../helpers/aya.ts'
+import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 
 const SERVED = 'meta-llama/Llama-3.1-8B-Instruct'
@@ -14,24 +14,12 @@ const KEY = { model: SERVED, route: 'llm' }
 const MAX_TOKENS = 6
 
 /** Aya with an LLM route to a simulated engine, learning into `signals`. */
-async function startGateway(
-  t: import('node:test').TestContext,
-  signals: LlmSignals,
-): Promise<RunningAya> {
-  const aya = await startAya(
-    {
-      routes: [{ name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models' }],
-      models: { llama: { deployments: [{ upstream: 'fleet', model: SERVED }] } },
-      upstreams: {
-        fleet: { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 20 } },
-      },
-    },
-    {},
-    { llmSignals: signals },
+const startGateway = (t: import('node:test').TestContext, signals: LlmSignals) =>
+  startSimGateway(
+    t,
+    { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 20 } },
+    { routeName: 'llm', deps: { llmSignals: signals } },
   )
-  t.after(() => aya.close())
-  return aya
-}
 
 // The simulated engine counts a word as a token: 9-letter words are 10 characters a token, far
 // from the 4 an unknown model's estimate starts at.
