@@ -18,6 +18,14 @@ export interface PrefillPacerOptions {
    * steps memory-bound they ride in it almost for free.
    */
   readonly batchTokens: number
+  /**
+   * When the prompts held for an endpoint add up to at least this many tokens, the next one is
+   * timed by when the engine is predicted to finish the prefill it has with those sent sharing
+   * its steps, rather than one after another: with a deep backlog, a prompt sent only when the
+   * last one's first token frees room reaches the engine after its next step has started, and the
+   * step it misses runs short of prefill while everything held waits. 0 always times it so.
+   */
+  readonly backlogTokens: number
 }
 
 export interface PrefillPacerDeps {
@@ -86,15 +94,32 @@ interface Waiting {
   startMs: number
   /** Its own tokens, plus those of prompts that finished prefill in its last step. */
   servedTokens: number
+  /** In the lane's queue: its tokens count in `heldTokens`. */
+  isHeld: boolean
 }
 
 interface Lane {
   readonly queue: AdmissionQueue<Waiting>
-  /** When the prefill already sent is predicted to end, on the clock's timeline. */
+  /**
+   * When the prefill already sent is predicted to end, on the clock's timeline, if the engine
+   * took the prompts one after another, each with its own overhead. It errs late when prompts
+   * share steps, which with a shallow backlog is what we want: a prompt held a little longer is
+   * ordered against more arrivals, and the engine loses at most one decode step.
+   */
   busyUntilMs: number
+  /**
+   * The same end, predicted with the prompts sent sharing the engine's steps (one overhead for a
+   * batch sent together) and re-anchored at every first token to what is still prefilling:
+   * what a deep backlog is timed by (`backlogTokens`).
+   */
+  sharedEndMs: number
+  /** Tokens of the prompts held in `queue`. */
+  heldTokens: number
   releasedCount: number
   releasedTokens: number
   timer: Timer | undefined
+  /** When `timer` fires. */
+  timerAtMs: number
   /** When the last released prompt got its first token: the next one's prefill began then. */
   lastFirstTokenMs: number
   /** Observed prefill service: tokens over seconds, decayed, for predicting `busyUntilMs`. */
@@ -147,9 +172,12 @@ export function createPrefillPacer(
           { clock },
         ),
         busyUntilMs: 0,
+        sharedEndMs: 0,
+        heldTokens: 0,
         releasedCount: 0,
         releasedTokens: 0,
         timer: undefined,
+        timerAtMs: 0,
         lastFirstTokenMs: 0,
         servedTokens: 0,
         servedSeconds: 0,
@@ -165,16 +193,27 @@ export function createPrefillPacer(
   const release = (endpointId: string, lane: Lane, waiting: Waiting): void => {
     const nowMs = clock.now()
     const rate = serviceRate(endpointId, lane)
+    const prefillMs = (waiting.tokens / rate) * 1000
     waiting.releasedAtMs = nowMs
     waiting.startMs = nowMs
-    lane.busyUntilMs =
-      Math.max(nowMs, lane.busyUntilMs) + options.overheadMs + (waiting.tokens / rate) * 1000
+    unhold(lane, waiting)
+    lane.busyUntilMs = Math.max(nowMs, lane.busyUntilMs) + options.overheadMs + prefillMs
+    lane.sharedEndMs =
+      Math.max(nowMs, lane.sharedEndMs) +
+      (lane.releasedCount === 0 ? options.overheadMs : 0) +
+      prefillMs
     lane.releasedCount++
     lane.releasedTokens += waiting.tokens
     waiting.isReleased = true
     const go = waiting.release
     waiting.release = undefined
     go?.()
+  }
+
+  const unhold = (lane: Lane, waiting: Waiting): void => {
+    if (!waiting.isHeld) return
+    waiting.isHeld = false
+    lane.heldTokens -= waiting.tokens
   }
 
   // What the engine takes per prompt token once it is its turn, learned from the prompts paced
@@ -210,18 +249,21 @@ export function createPrefillPacer(
       const nowMs = clock.now()
       // A prompt sent later than one step before the end misses the next step: the engine would
       // run a decode-only step first, which at high load is tens of milliseconds of prefill lost.
-      const openAtMs =
-        lane.busyUntilMs - options.leadMs - STEP_LEADS * deps.decodeStepMs(endpointId)
+      const endMs = lane.heldTokens >= options.backlogTokens ? lane.sharedEndMs : lane.busyUntilMs
+      const openAtMs = endMs - options.leadMs - STEP_LEADS * deps.decodeStepMs(endpointId)
       const head = lane.queue.peek()
       const fits =
         head !== undefined && lane.releasedTokens + head.value.tokens <= options.batchTokens
       if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !lane.departed && !fits) {
-        if (!lane.timer) {
-          lane.timer = clock.setTimer(openAtMs - nowMs, () => {
-            lane.timer = undefined
-            pump(endpointId, lane)
-          })
-        }
+        // A first token or a deeper backlog can bring the time forward, never push a timer back:
+        // when it fires, the loop finds the time again.
+        if (lane.timer && lane.timerAtMs <= openAtMs) return
+        lane.timer?.clear()
+        lane.timerAtMs = openAtMs
+        lane.timer = clock.setTimer(openAtMs - nowMs, () => {
+          lane.timer = undefined
+          pump(endpointId, lane)
+        })
         return
       }
       const entry = lane.queue.tryAdmit()
@@ -264,6 +306,7 @@ export function createPrefillPacer(
         releasedAtMs: 0,
         startMs: 0,
         servedTokens: prefillTokens,
+        isHeld: false,
       }
       let isDone = false
       let queued: AdmissionTicket<Waiting> | undefined
@@ -281,6 +324,8 @@ export function createPrefillPacer(
             predictedCost: Math.max(1, prefillTokens),
           })
           queued = ticket
+          waiting.isHeld = true
+          lane.heldTokens += prefillTokens
           pump(endpointId, lane)
         },
         done(isFirstToken) {
@@ -288,14 +333,27 @@ export function createPrefillPacer(
           isDone = true
           if (!waiting.isReleased) {
             waiting.release = undefined
+            unhold(lane, waiting)
             queued?.cancel()
             return
           }
           lane.releasedCount--
           lane.releasedTokens -= waiting.tokens
           if (isFirstToken) learn(lane, waiting, clock.now())
-          // The engine has none of our prefill left, whatever it was predicted to still need.
-          if (lane.releasedCount === 0) lane.busyUntilMs = clock.now()
+          const nowMs = clock.now()
+          if (lane.releasedCount === 0) {
+            // The engine has none of our prefill left, whatever it was predicted to still need.
+            lane.busyUntilMs = nowMs
+            lane.sharedEndMs = nowMs
+          } else {
+            // What is still prefilling is at most what was sent and has no first token yet.
+            lane.sharedEndMs = Math.min(
+              lane.sharedEndMs,
+              nowMs +
+                options.overheadMs +
+                (lane.releasedTokens / serviceRate(endpointId, lane)) * 1000,
+            )
+          }
           pump(endpointId, lane)
         },
         prefillEvidence: () => ({

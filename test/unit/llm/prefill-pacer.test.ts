@@ -3,7 +3,13 @@ import { describe, test } from 'node:test'
 import { createPrefillPacer, type PrefillPacerOptions } from '../../../src/llm/prefill-pacer.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 
-const OPTIONS: PrefillPacerOptions = { leadMs: 40, agingMs: 500, overheadMs: 0, batchTokens: 0 }
+const OPTIONS: PrefillPacerOptions = {
+  leadMs: 40,
+  agingMs: 500,
+  overheadMs: 0,
+  batchTokens: 0,
+  backlogTokens: Number.MAX_SAFE_INTEGER,
+}
 
 function setup(options: Partial<PrefillPacerOptions> = {}, rate = 30_000) {
   const clock = createManualClock()
@@ -48,6 +54,40 @@ describe('prefill pacer', () => {
     clock.advance(300)
     first.done(true)
     assert.deepEqual(released, ['first@0', 'second@300'])
+  })
+
+  test('with a deep backlog, times the next prompt by the batch sent sharing steps', () => {
+    // 20k tokens/s: 1000 tokens take 50 ms; each prompt has 10 ms of overhead.
+    const options = { overheadMs: 10, batchTokens: 3000 }
+    const timeOf = (backlogTokens: number) => {
+      const { clock, released, enter } = setup({ ...options, backlogTokens }, 20_000)
+      for (const name of ['a', 'b', 'c']) enter(name, 1000)
+      enter('d', 1000)
+      enter('e', 1000)
+      clock.advance(200)
+      return released.find((r) => r.startsWith('d@'))
+    }
+    // Sent together, a, b and c share steps and one overhead: they end at 160, not 180.
+    assert.equal(timeOf(2000), 'd@120')
+    // Two held prompts are a shallow backlog here: one after another, each with its overhead.
+    assert.equal(timeOf(5000), 'd@140')
+  })
+
+  test('with a deep backlog, re-times the next prompt at each first token', () => {
+    const { clock, released, enter } = setup({ overheadMs: 10, backlogTokens: 0 }, 20_000)
+    const a = enter('a', 2000) // 110 ms
+    enter('b', 2000)
+    enter('c', 2000)
+    clock.advance(70)
+    assert.deepEqual(released, ['a@0', 'b@70'])
+    // With b, the prefill sent was predicted to end at 210, so c would go at 170. a's first token
+    // at 90 leaves only b, which ends by 90 + 10 + 100 = 200, or sooner at the rate a showed.
+    clock.advance(20)
+    a.done(true)
+    clock.advance(100)
+    assert.equal(released.length, 3)
+    const cAtMs = Number(released[2]!.split('@')[1])
+    assert.ok(cAtMs > 150 && cAtMs <= 160, `c went at ${cAtMs}`)
   })
 
   test('releases the shortest waiting prompt first', () => {
