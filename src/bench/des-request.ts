@@ -100,7 +100,11 @@ export function dispatchDesRequest(
     const prefillAheadTokens = endpoint.pendingPrefillTokens
     const lease = endpoint.begin(cost)
     const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
-    const paced = router.picker.pacer?.enter(endpoint.id, prefillTokens)
+    const paced = router.picker.pacer?.enter(
+      endpoint.id,
+      prefillTokens,
+      llm.promptTokens - prefillTokens,
+    )
     if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
     let firstMs: number | undefined
     let lastMs = 0

@@ -24,6 +24,8 @@ export interface PrefillPacerOptions {
    * its steps, rather than one after another: with a deep backlog, a prompt sent only when the
    * last one's first token frees room reaches the engine after its next step has started, and the
    * step it misses runs short of prefill while everything held waits. 0 always times it so.
+   * A prompt expected partly cached is always timed late: sent early, warm prompts cost the
+   * conversation replays both hits and TTFT (docs/llm-routing.md, "Prefill pacing").
    */
   readonly backlogTokens: number
 }
@@ -71,7 +73,11 @@ export function prefillEvidenceOf(
 }
 
 export interface PrefillPacer {
-  enter(endpointId: string, prefillTokens: number): PacedPrefill
+  /**
+   * A placed prompt joins its endpoint's lane. `cachedTokens` is how much of it the policy expects
+   * the engine to have cached (0 when it does not know).
+   */
+  enter(endpointId: string, prefillTokens: number, cachedTokens?: number): PacedPrefill
   /** Prompts held now, all endpoints together. */
   readonly held: number
   /** Endpoints with a lane. */
@@ -96,6 +102,8 @@ interface Waiting {
   servedTokens: number
   /** In the lane's queue: its tokens count in `heldTokens`. */
   isHeld: boolean
+  /** The policy expects part of it cached: it is never sent by the shared-step estimate. */
+  readonly isWarm: boolean
 }
 
 interface Lane {
@@ -249,9 +257,11 @@ export function createPrefillPacer(
       const nowMs = clock.now()
       // A prompt sent later than one step before the end misses the next step: the engine would
       // run a decode-only step first, which at high load is tens of milliseconds of prefill lost.
-      const endMs = lane.heldTokens >= options.backlogTokens ? lane.sharedEndMs : lane.busyUntilMs
-      const openAtMs = endMs - options.leadMs - STEP_LEADS * deps.decodeStepMs(endpointId)
       const head = lane.queue.peek()
+      const isEarly =
+        head !== undefined && !head.value.isWarm && lane.heldTokens >= options.backlogTokens
+      const endMs = isEarly ? lane.sharedEndMs : lane.busyUntilMs
+      const openAtMs = endMs - options.leadMs - STEP_LEADS * deps.decodeStepMs(endpointId)
       const fits =
         head !== undefined && lane.releasedTokens + head.value.tokens <= options.batchTokens
       if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !lane.departed && !fits) {
@@ -297,7 +307,7 @@ export function createPrefillPacer(
         }
       }
     },
-    enter(endpointId, prefillTokens) {
+    enter(endpointId, prefillTokens, cachedTokens = 0) {
       const lane = laneFor(endpointId)
       const waiting: Waiting = {
         tokens: prefillTokens,
@@ -307,6 +317,7 @@ export function createPrefillPacer(
         startMs: 0,
         servedTokens: prefillTokens,
         isHeld: false,
+        isWarm: cachedTokens > 0,
       }
       let isDone = false
       let queued: AdmissionTicket<Waiting> | undefined

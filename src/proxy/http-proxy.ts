@@ -293,7 +293,9 @@ async function dispatchTo(
   const lease: Lease = endpoint.begin(options.cost)
   // The policy may hold the prompt until the engine is about to finish the prefill it has.
   const prefillTokens = options.cost?.prefillTokens ?? llm?.promptTokens ?? 0
-  const paced = llm ? upstream.group.pacer()?.enter(endpoint.id, prefillTokens) : undefined
+  const paced = llm
+    ? upstream.group.pacer()?.enter(endpoint.id, prefillTokens, llm.promptTokens - prefillTokens)
+    : undefined
   // Bound and counted: the admission queue may let the next request go.
   upstream.admission?.notify()
   // The request no longer occupies the endpoint: its lease, its pacer slot, the queue's view.

@@ -18,8 +18,8 @@ function setup(options: Partial<PrefillPacerOptions> = {}, rate = 30_000) {
     { clock, prefillTokensPerSec: () => rate, decodeStepMs: () => 0 },
   )
   const released: string[] = []
-  const enter = (name: string, tokens: number, endpoint = 'a') => {
-    const paced = pacer.enter(endpoint, tokens)
+  const enter = (name: string, tokens: number, endpoint = 'a', cachedTokens = 0) => {
+    const paced = pacer.enter(endpoint, tokens, cachedTokens)
     paced.whenReleased(() => released.push(`${name}@${clock.now()}`))
     return paced
   }
@@ -59,10 +59,10 @@ describe('prefill pacer', () => {
   test('with a deep backlog, times the next prompt by the batch sent sharing steps', () => {
     // 20k tokens/s: 1000 tokens take 50 ms; each prompt has 10 ms of overhead.
     const options = { overheadMs: 10, batchTokens: 3000 }
-    const timeOf = (backlogTokens: number) => {
+    const timeOf = (backlogTokens: number, dCachedTokens = 0) => {
       const { clock, released, enter } = setup({ ...options, backlogTokens }, 20_000)
       for (const name of ['a', 'b', 'c']) enter(name, 1000)
-      enter('d', 1000)
+      enter('d', 1000, 'a', dCachedTokens)
       enter('e', 1000)
       clock.advance(200)
       return released.find((r) => r.startsWith('d@'))
@@ -71,6 +71,8 @@ describe('prefill pacer', () => {
     assert.equal(timeOf(2000), 'd@120')
     // Two held prompts are a shallow backlog here: one after another, each with its overhead.
     assert.equal(timeOf(5000), 'd@140')
+    // A prompt expected partly cached is timed late whatever the backlog.
+    assert.equal(timeOf(2000, 4000), 'd@140')
   })
 
   test('with a deep backlog, re-times the next prompt at each first token', () => {
