@@ -126,8 +126,6 @@ interface Lane {
   releasedCount: number
   releasedTokens: number
   timer: Timer | undefined
-  /** When `timer` fires. */
-  timerAtMs: number
   /** When the last released prompt got its first token: the next one's prefill began then. */
   lastFirstTokenMs: number
   /** Observed prefill service: tokens over seconds, decayed, for predicting `busyUntilMs`. */
@@ -185,7 +183,6 @@ export function createPrefillPacer(
         releasedCount: 0,
         releasedTokens: 0,
         timer: undefined,
-        timerAtMs: 0,
         lastFirstTokenMs: 0,
         servedTokens: 0,
         servedSeconds: 0,
@@ -265,15 +262,15 @@ export function createPrefillPacer(
       const fits =
         head !== undefined && lane.releasedTokens + head.value.tokens <= options.batchTokens
       if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !lane.departed && !fits) {
-        // A first token or a deeper backlog can bring the time forward, never push a timer back:
-        // when it fires, the loop finds the time again.
-        if (lane.timer && lane.timerAtMs <= openAtMs) return
-        lane.timer?.clear()
-        lane.timerAtMs = openAtMs
-        lane.timer = clock.setTimer(openAtMs - nowMs, () => {
-          lane.timer = undefined
-          pump(endpointId, lane)
-        })
+        // An armed timer stands even when a first token brings the time forward: the re-anchored
+        // estimate times the releases after it. Pulling it forward cost TTFT on the Mooncake
+        // spread replays near their knee and changed nothing on Azure.
+        if (!lane.timer) {
+          lane.timer = clock.setTimer(openAtMs - nowMs, () => {
+            lane.timer = undefined
+            pump(endpointId, lane)
+          })
+        }
         return
       }
       const entry = lane.queue.tryAdmit()

@@ -63,33 +63,33 @@ describe('prefill pacer', () => {
       const { clock, released, enter } = setup({ ...options, backlogTokens }, 20_000)
       for (const name of ['a', 'b', 'c']) enter(name, 1000)
       enter('d', 1000, 'a', dCachedTokens)
-      enter('e', 1000)
       clock.advance(200)
       return released.find((r) => r.startsWith('d@'))
     }
     // Sent together, a, b and c share steps and one overhead: they end at 160, not 180.
-    assert.equal(timeOf(2000), 'd@120')
-    // Two held prompts are a shallow backlog here: one after another, each with its overhead.
+    assert.equal(timeOf(1000), 'd@120')
+    // Below the backlog: one after another, each with its overhead.
     assert.equal(timeOf(5000), 'd@140')
     // A prompt expected partly cached is timed late whatever the backlog.
-    assert.equal(timeOf(2000, 4000), 'd@140')
+    assert.equal(timeOf(1000, 4000), 'd@140')
   })
 
-  test('with a deep backlog, re-times the next prompt at each first token', () => {
+  test('with a deep backlog, re-anchors the estimate at each first token', () => {
     const { clock, released, enter } = setup({ overheadMs: 10, backlogTokens: 0 }, 20_000)
-    const a = enter('a', 2000) // 110 ms
-    enter('b', 2000)
-    enter('c', 2000)
+    const a = enter('a', 2000) // 10 + 100 ms
+    for (const name of ['b', 'c', 'd']) enter(name, 2000)
     clock.advance(70)
     assert.deepEqual(released, ['a@0', 'b@70'])
-    // With b, the prefill sent was predicted to end at 210, so c would go at 170. a's first token
-    // at 90 leaves only b, which ends by 90 + 10 + 100 = 200, or sooner at the rate a showed.
+    // With b sent, the prefill was predicted to end at 210. a's first token at 90 leaves only b:
+    // it ends by 90 + 10 + 100 = 200, or sooner at the faster rate a showed. c's timer, armed
+    // for 170, stands; d's is timed from the re-anchored end, about 15 ms sooner than from 210.
     clock.advance(20)
     a.done(true)
-    clock.advance(100)
-    assert.equal(released.length, 3)
-    const cAtMs = Number(released[2]!.split('@')[1])
-    assert.ok(cAtMs > 150 && cAtMs <= 160, `c went at ${cAtMs}`)
+    clock.advance(250)
+    const at = (name: string) =>
+      Number(released.find((r) => r.startsWith(`${name}@`))?.split('@')[1])
+    assert.equal(at('c'), 170)
+    assert.ok(at('d') > 240 && at('d') < 255, `d went at ${at('d')}`)
   })
 
   test('releases the shortest waiting prompt first', () => {
