@@ -19,15 +19,16 @@ export interface PrefillPacerOptions {
    */
   readonly batchTokens: number
   /**
-   * When the prompts held for an endpoint add up to at least this many tokens, the next one is
-   * timed by when the engine is predicted to finish the prefill it has with those sent sharing
-   * its steps, rather than one after another: with a deep backlog, a prompt sent only when the
-   * last one's first token frees room reaches the engine after its next step has started, and the
-   * step it misses runs short of prefill while everything held waits. 0 always times it so.
-   * A prompt expected partly cached is always timed late: sent early, warm prompts cost the
-   * conversation replays both hits and TTFT (docs/llm-routing.md, "Prefill pacing").
+   * When at least this many prompts are held for an endpoint, the next one is timed by when the
+   * engine is predicted to finish the prefill it has with those sent sharing its steps, rather
+   * than one after another. Many prompts held means short ones that share steps: timed one after
+   * another, each batch would go only when the last one's first token frees room, reach the
+   * engine after its next step has started, and leave that step short of prefill while
+   * everything held waits. 0 always times it so. A prompt expected partly cached is always timed
+   * late: sent early, warm prompts cost the conversation replays both hits and TTFT
+   * (docs/llm-routing.md, "Prefill pacing").
    */
-  readonly backlogTokens: number
+  readonly backlogPrompts: number
 }
 
 export interface PrefillPacerDeps {
@@ -100,8 +101,6 @@ interface Waiting {
   startMs: number
   /** Its own tokens, plus those of prompts that finished prefill in its last step. */
   servedTokens: number
-  /** In the lane's queue: its tokens count in `heldTokens`. */
-  isHeld: boolean
   /** The policy expects part of it cached: it is never sent by the shared-step estimate. */
   readonly isWarm: boolean
 }
@@ -118,11 +117,9 @@ interface Lane {
   /**
    * The same end, predicted with the prompts sent sharing the engine's steps (one overhead for a
    * batch sent together) and re-anchored at every first token to what is still prefilling:
-   * what a deep backlog is timed by (`backlogTokens`).
+   * what a deep backlog is timed by (`backlogPrompts`).
    */
   sharedEndMs: number
-  /** Tokens of the prompts held in `queue`. */
-  heldTokens: number
   releasedCount: number
   releasedTokens: number
   timer: Timer | undefined
@@ -179,7 +176,6 @@ export function createPrefillPacer(
         ),
         busyUntilMs: 0,
         sharedEndMs: 0,
-        heldTokens: 0,
         releasedCount: 0,
         releasedTokens: 0,
         timer: undefined,
@@ -201,7 +197,6 @@ export function createPrefillPacer(
     const prefillMs = (waiting.tokens / rate) * 1000
     waiting.releasedAtMs = nowMs
     waiting.startMs = nowMs
-    unhold(lane, waiting)
     lane.busyUntilMs = Math.max(nowMs, lane.busyUntilMs) + options.overheadMs + prefillMs
     lane.sharedEndMs =
       Math.max(nowMs, lane.sharedEndMs) +
@@ -213,12 +208,6 @@ export function createPrefillPacer(
     const go = waiting.release
     waiting.release = undefined
     go?.()
-  }
-
-  const unhold = (lane: Lane, waiting: Waiting): void => {
-    if (!waiting.isHeld) return
-    waiting.isHeld = false
-    lane.heldTokens -= waiting.tokens
   }
 
   // What the engine takes per prompt token once it is its turn, learned from the prompts paced
@@ -256,7 +245,7 @@ export function createPrefillPacer(
       // run a decode-only step first, which at high load is tens of milliseconds of prefill lost.
       const head = lane.queue.peek()
       const isEarly =
-        head !== undefined && !head.value.isWarm && lane.heldTokens >= options.backlogTokens
+        head !== undefined && !head.value.isWarm && lane.queue.size >= options.backlogPrompts
       const endMs = isEarly ? lane.sharedEndMs : lane.busyUntilMs
       const openAtMs = endMs - options.leadMs - STEP_LEADS * deps.decodeStepMs(endpointId)
       const fits =
@@ -313,7 +302,6 @@ export function createPrefillPacer(
         releasedAtMs: 0,
         startMs: 0,
         servedTokens: prefillTokens,
-        isHeld: false,
         isWarm: cachedTokens > 0,
       }
       let isDone = false
@@ -332,8 +320,6 @@ export function createPrefillPacer(
             predictedCost: Math.max(1, prefillTokens),
           })
           queued = ticket
-          waiting.isHeld = true
-          lane.heldTokens += prefillTokens
           pump(endpointId, lane)
         },
         done(isFirstToken) {
@@ -341,7 +327,6 @@ export function createPrefillPacer(
           isDone = true
           if (!waiting.isReleased) {
             waiting.release = undefined
-            unhold(lane, waiting)
             queued?.cancel()
             return
           }

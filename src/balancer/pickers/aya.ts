@@ -111,12 +111,12 @@ export const ayaOptionsSchema = z
     /** Pacing: prompts go out together while those sent and still prefilling fit this many tokens. */
     pacingBatchTokens: z.int().min(0).default(8192),
     /**
-     * Pacing: once the prompts held for an endpoint add up to this many tokens, the next is timed
-     * by when the engine should end the prefill sent, with those prompts sharing its steps; below
-     * it, by the later estimate that takes them one after another, which orders a held prompt
-     * against more arrivals. 0 always uses the shared-step estimate.
+     * Pacing: once this many prompts are held for an endpoint, the next (unless expected partly
+     * cached) is timed by when the engine should end the prefill sent, with those prompts sharing
+     * its steps; with fewer, by the later estimate that takes them one after another, which orders
+     * a held prompt against more arrivals. 0 always uses the shared-step estimate.
      */
-    pacingBacklogTokens: z.int().min(0).default(24_576),
+    pacingBacklogPrompts: z.int().min(0).default(16),
   })
   .strict()
 
@@ -327,7 +327,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           agingMs: options.pacingAgingMs,
           overheadMs: options.overheadMs,
           batchTokens: options.pacingBatchTokens,
-          backlogTokens: options.pacingBacklogTokens,
+          backlogPrompts: options.pacingBacklogPrompts,
         },
         {
           clock: deps.clock,

@@ -8,7 +8,7 @@ const OPTIONS: PrefillPacerOptions = {
   agingMs: 500,
   overheadMs: 0,
   batchTokens: 0,
-  backlogTokens: Number.MAX_SAFE_INTEGER,
+  backlogPrompts: Number.MAX_SAFE_INTEGER,
 }
 
 function setup(options: Partial<PrefillPacerOptions> = {}, rate = 30_000) {
@@ -59,23 +59,23 @@ describe('prefill pacer', () => {
   test('with a deep backlog, times the next prompt by the batch sent sharing steps', () => {
     // 20k tokens/s: 1000 tokens take 50 ms; each prompt has 10 ms of overhead.
     const options = { overheadMs: 10, batchTokens: 3000 }
-    const timeOf = (backlogTokens: number, dCachedTokens = 0) => {
-      const { clock, released, enter } = setup({ ...options, backlogTokens }, 20_000)
+    const timeOf = (backlogPrompts: number, dCachedTokens = 0) => {
+      const { clock, released, enter } = setup({ ...options, backlogPrompts }, 20_000)
       for (const name of ['a', 'b', 'c']) enter(name, 1000)
       enter('d', 1000, 'a', dCachedTokens)
       clock.advance(200)
       return released.find((r) => r.startsWith('d@'))
     }
     // Sent together, a, b and c share steps and one overhead: they end at 160, not 180.
-    assert.equal(timeOf(1000), 'd@120')
+    assert.equal(timeOf(1), 'd@120')
     // Below the backlog: one after another, each with its overhead.
-    assert.equal(timeOf(5000), 'd@140')
+    assert.equal(timeOf(2), 'd@140')
     // A prompt expected partly cached is timed late whatever the backlog.
-    assert.equal(timeOf(1000, 4000), 'd@140')
+    assert.equal(timeOf(1, 4000), 'd@140')
   })
 
   test('with a deep backlog, re-anchors the estimate at each first token', () => {
-    const { clock, released, enter } = setup({ overheadMs: 10, backlogTokens: 0 }, 20_000)
+    const { clock, released, enter } = setup({ overheadMs: 10, backlogPrompts: 0 }, 20_000)
     const a = enter('a', 2000) // 10 + 100 ms
     for (const name of ['b', 'c', 'd']) enter(name, 2000)
     clock.advance(70)
