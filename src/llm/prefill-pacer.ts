@@ -21,7 +21,7 @@ export interface PrefillPacerOptions {
   /**
    * When at least this many prompts are held for an endpoint, the next one is timed by when the
    * engine is predicted to finish the prefill it has with those sent sharing its steps, rather
-   * than one after another. Many prompts held means short ones that share steps: timed one after
+   * than one after another. Under a backlog of short prompts that share steps, timed one after
    * another, each batch would go only when the last one's first token frees room, reach the
    * engine after its next step has started, and leave that step short of prefill while
    * everything held waits. 0 always times it so. A prompt expected partly cached is always timed

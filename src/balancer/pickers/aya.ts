@@ -116,7 +116,7 @@ export const ayaOptionsSchema = z
      * its steps; with fewer, by the later estimate that takes them one after another, which orders
      * a held prompt against more arrivals. 0 always uses the shared-step estimate.
      */
-    pacingBacklogPrompts: z.int().min(0).default(16),
+    pacingBacklogPrompts: z.int().min(0).default(4),
   })
   .strict()
 
