@@ -2,6 +2,7 @@ import type { PickContext, Picker } from '../balancer/picker.ts'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { createLlmSignals, type LlmSignals } from '../llm/llm-signals.ts'
 import { createEngine, type Engine } from '../sim/engine.ts'
+import type { StepInfo } from '../sim/engine-types.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { Endpoint } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
@@ -28,6 +29,22 @@ export interface DesRouter {
   pick(ctx: PickContext): Endpoint | undefined
 }
 
+/**
+ * What the engines did while a router held prompts for them (`PrefillPacer`): a step planned with
+ * prompts held is one the pacer chose to feed; with no prefill, or with little of its token budget
+ * used, it is throughput the holding cost.
+ */
+export interface PacingStats {
+  /** Engine steps planned while some router held prompts for that engine. */
+  readonly heldSteps: number
+  /** Of those, steps with no prefill at all. */
+  readonly starvedSteps: number
+  /** Of those, steps with prefill that used under 90 % of the engine's token budget. */
+  readonly shortSteps: number
+  /** Budget tokens left unused in the held steps. */
+  readonly unusedBudgetTokens: number
+}
+
 /** N engines, what their `/metrics` say, and the routers in front of them. */
 export interface DesFleet {
   readonly metrics: EmulatedEngineMetrics
@@ -41,8 +58,13 @@ export interface DesFleet {
   /** Engine counters since the start (engines start empty). */
   replicaDeltas(): ReplicaDelta[]
   steps(): number[]
+  /** Undefined when no router paces prompts. */
+  pacing(): PacingStats | undefined
   close(): void
 }
+
+/** A step that fills less of its budget than this is short. */
+const SHORT_STEP_SHARE = 0.9
 
 export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
   const routers = input.routers ?? 1
@@ -51,8 +73,30 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
   const profiles = parseProfileList(input.profile, input.replicas)
   const ids = profiles.map((_profile, i) => replicaId(i))
   const engines = new Map<string, Engine>()
+  const pacing = { heldSteps: 0, starvedSteps: 0, shortSteps: 0, unusedBudgetTokens: 0 }
+  // Prompts held for each replica when its running step was planned (at the end of the last one).
+  const heldAtPlan = new Map<string, number>()
+  const heldFor = (id: string): number => {
+    let held = 0
+    for (const router of routerViews) held += router.picker.pacer?.heldFor(id) ?? 0
+    return held
+  }
   for (const [i, profile] of profiles.entries()) {
-    engines.set(ids[i]!, createEngine({ profile, seed: input.seed + i }, { clock }))
+    const id = ids[i]!
+    const budget = profile.maxNumBatchedTokens
+    const observer = {
+      step(info: StepInfo) {
+        if ((heldAtPlan.get(id) ?? 0) > 0) {
+          const used = info.prefillTokens + info.decodeSeqs
+          pacing.heldSteps++
+          if (info.prefillTokens === 0) pacing.starvedSteps++
+          else if (used < SHORT_STEP_SHARE * budget) pacing.shortSteps++
+          pacing.unusedBudgetTokens += Math.max(0, budget - used)
+        }
+        heldAtPlan.set(id, heldFor(id))
+      },
+    }
+    engines.set(id, createEngine({ profile, seed: input.seed + i }, { clock, observer }))
   }
   const engineOf = (endpoint: Endpoint): Engine => engines.get(endpoint.id)!
   const metrics = createEmulatedEngineMetrics(
@@ -106,6 +150,7 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
         preemptions: s.preemptions,
       })),
     steps: () => statsOf().map((s) => s.steps),
+    pacing: () => (routerViews.some((router) => router.picker.pacer) ? { ...pacing } : undefined),
     close() {
       metrics.close()
       for (const engine of engines.values()) engine.close()

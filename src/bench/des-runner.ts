@@ -119,6 +119,8 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
     wallMs: Math.round(performance.now() - startedAt),
     steps: fleet.steps(),
   })
+  const pacing = fleet.pacing()
+  if (pacing) record.diagnostics.pacing = pacing
   const admissions = perRouter.flatMap((deps) => (deps.admission ? [deps.admission.stats()] : []))
   if (admissions.length > 0) {
     // Several routers' queues: their counters add up (their wait histograms do not, so only a

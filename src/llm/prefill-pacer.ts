@@ -81,6 +81,8 @@ export interface PrefillPacer {
   enter(endpointId: string, prefillTokens: number, cachedTokens?: number): PacedPrefill
   /** Prompts held now, all endpoints together. */
   readonly held: number
+  /** Prompts held now for one endpoint. */
+  heldFor(endpointId: string): number
   /** Endpoints with a lane. */
   readonly lanes: number
   /**
@@ -274,6 +276,7 @@ export function createPrefillPacer(
       for (const lane of lanes.values()) count += lane.queue.size
       return count
     },
+    heldFor: (endpointId) => lanes.get(endpointId)?.queue.size ?? 0,
     get lanes() {
       return lanes.size
     },

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { runDesPolicy } from '../../../src/bench/des-runner.ts'
+import { loadTrace } from '../../../src/bench/trace-loader.ts'
 import type { TraceRequest } from '../../../src/bench/trace-request.ts'
 import { admissionSchema } from '../../../src/config/schema.ts'
 import { DES_RUN_DEFAULTS, syntheticTrace } from '../../helpers/synthetic-trace.ts'
+import { assertTracesPresent, TRACE_FILES, tracePath } from './shared-traces.ts'
 
 /** One replica (430k KV tokens) and a burst whose prompts alone need 560k. */
 function kvBurst() {
@@ -126,5 +128,60 @@ describe('DES router replicas (--routers)', () => {
     assert.ok(split < whole - 0.1, `four routers, split: ${split} against ${whole}`)
     // With session ids, every router sends a session it has not seen to the same home.
     assert.equal(hitRate(runWith(4)), whole)
+  })
+})
+
+describe('DES pacing diagnostics', () => {
+  /** Bursts of short prompts, each unlike the others, far more than one replica prefills at once. */
+  function shortColdBursts() {
+    const requests: TraceRequest[] = []
+    for (let id = 0; id < 240; id++) {
+      requests.push({ id, atMs: Math.floor(id / 60) * 1500, inputTokens: 1100, outputTokens: 150 })
+    }
+    return syntheticTrace('short-cold-bursts', requests, 1024)
+  }
+  const run = (policy: string, policyOptions?: Record<string, unknown>) =>
+    runDesPolicy({
+      trace: shortColdBursts(),
+      policy,
+      replicas: 1,
+      profile: 'h100-llama3-8b',
+      ...DES_RUN_DEFAULTS,
+      policyOptions,
+    })
+  type Pacing = { heldSteps: number; starvedSteps: number; shortSteps: number }
+
+  it('counts the engine steps taken while the router held prompts, only for a pacing policy', () => {
+    const paced = run('aya').diagnostics.pacing as Pacing
+    assert.ok(paced.heldSteps > 0)
+    assert.ok(paced.starvedSteps + paced.shortSteps <= paced.heldSteps)
+    assert.equal(run('least-request').diagnostics.pacing, undefined)
+  })
+
+  it('on an Azure conv burst of short cold prompts, starves the engines less than timing one after another', async () => {
+    assertTracesPresent()
+    // 1.1k-token prompts with no shared prefixes, near four replicas' knee: seven share a step.
+    const trace = await loadTrace(tracePath(TRACE_FILES.azureConv), {
+      maxModelLen: 131_072,
+      window: { startS: 1740, endS: 1900 },
+      rateScale: 11.36,
+    })
+    const azure = (policyOptions?: Record<string, unknown>) =>
+      runDesPolicy({
+        trace,
+        policy: 'aya',
+        replicas: 4,
+        profile: 'h100-llama3-8b',
+        ...DES_RUN_DEFAULTS,
+        policyOptions,
+      }).diagnostics.pacing as Pacing & { unusedBudgetTokens: number }
+    const late = azure({ pacingBacklogPrompts: 1_000_000 })
+    const shared = azure()
+    assert.ok(late.starvedSteps > 10, `timed one after another: ${late.starvedSteps} starved steps`)
+    assert.ok(
+      shared.starvedSteps < late.starvedSteps / 2,
+      `starved steps: ${shared.starvedSteps} with the backlog rule, ${late.starvedSteps} without`,
+    )
+    assert.ok(shared.unusedBudgetTokens < late.unusedBudgetTokens)
   })
 })
