@@ -1,6 +1,7 @@
 import type { PickContext, Picker } from '../balancer/picker.ts'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { createLlmSignals, type LlmSignals } from '../llm/llm-signals.ts'
+import type { PrefillPacer } from '../llm/prefill-pacer.ts'
 import { createEngine, type Engine } from '../sim/engine.ts'
 import type { StepInfo } from '../sim/engine-types.ts'
 import { parseProfileList } from '../sim/profiles.ts'
@@ -32,7 +33,9 @@ export interface DesRouter {
 /**
  * What the engines did while a router held prompts for them (`PrefillPacer`): a step planned with
  * prompts held is one the pacer chose to feed; with no prefill, or with little of its token budget
- * used, it is throughput the holding cost.
+ * used, it is throughput the holding cost. The held count is read when a step ends, which is when
+ * the engine plans the next; a step started from idle is judged by the count at the last step's
+ * end, and time an engine sits idle while prompts are held is not counted.
  */
 export interface PacingStats {
   /** Engine steps planned while some router held prompts for that engine. */
@@ -76,9 +79,11 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
   const pacing = { heldSteps: 0, starvedSteps: 0, shortSteps: 0, unusedBudgetTokens: 0 }
   // Prompts held for each replica when its running step was planned (at the end of the last one).
   const heldAtPlan = new Map<string, number>()
+  // Filled once the routers exist; engines report steps only after requests arrive.
+  const pacers: PrefillPacer[] = []
   const heldFor = (id: string): number => {
     let held = 0
-    for (const router of routerViews) held += router.picker.pacer?.heldFor(id) ?? 0
+    for (const pacer of pacers) held += pacer.heldFor(id)
     return held
   }
   for (const [i, profile] of profiles.entries()) {
@@ -128,6 +133,7 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       pick: (ctx) => picker.pick(endpoints, ctx),
     }
   })
+  for (const router of routerViews) if (router.picker.pacer) pacers.push(router.picker.pacer)
   const statsOf = () => ids.map((id) => ({ id, ...engines.get(id)!.stats() }))
   return {
     metrics,
@@ -150,7 +156,7 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
         preemptions: s.preemptions,
       })),
     steps: () => statsOf().map((s) => s.steps),
-    pacing: () => (routerViews.some((router) => router.picker.pacer) ? { ...pacing } : undefined),
+    pacing: () => (pacers.length > 0 ? { ...pacing } : undefined),
     close() {
       metrics.close()
       for (const engine of engines.values()) engine.close()

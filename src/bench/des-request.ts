@@ -103,7 +103,7 @@ export function dispatchDesRequest(
     const paced = router.picker.pacer?.enter(
       endpoint.id,
       prefillTokens,
-      llm.promptTokens - prefillTokens,
+      Math.max(0, llm.promptTokens - prefillTokens),
     )
     if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
     let firstMs: number | undefined

@@ -24,8 +24,8 @@ export interface PrefillPacerOptions {
    * than one after another. Under a backlog of short prompts that share steps, timed one after
    * another, each batch would go only when the last one's first token frees room, reach the
    * engine after its next step has started, and leave that step short of prefill while
-   * everything held waits. 0 always times it so. A prompt expected partly cached is always timed
-   * late: sent early, warm prompts cost the conversation replays both hits and TTFT
+   * everything held waits. 0 always times it so. A prompt expected half cached or more is always
+   * timed late: sent early, warm prompts cost the conversation replays both hits and TTFT
    * (docs/llm-routing.md, "Prefill pacing").
    */
   readonly backlogPrompts: number
@@ -103,7 +103,7 @@ interface Waiting {
   startMs: number
   /** Its own tokens, plus those of prompts that finished prefill in its last step. */
   servedTokens: number
-  /** The policy expects part of it cached: it is never sent by the shared-step estimate. */
+  /** The policy expects much of it cached: it is never sent by the shared-step estimate. */
   readonly isWarm: boolean
 }
 
@@ -140,6 +140,12 @@ interface Lane {
 const PRIOR_SECONDS = 0.25
 const STEP_LEADS = 1
 const SERVICE_HALF_LIFE_MS = 60_000
+
+/**
+ * A prompt is warm when the policy expects at least this share of it cached. Any hit would do for
+ * conversations, but a system prompt that every request shares would then make every prompt warm.
+ */
+const WARM_CACHED_SHARE = 0.5
 
 /** Waiting is bounded by the client's own timeout, never by the pacer. */
 const NO_DEADLINE_MS = 24 * 3600_000
@@ -253,9 +259,10 @@ export function createPrefillPacer(
       const fits =
         head !== undefined && lane.releasedTokens + head.value.tokens <= options.batchTokens
       if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !lane.departed && !fits) {
-        // An armed timer stands even when a first token brings the time forward: the re-anchored
-        // estimate times the releases after it. Pulling it forward cost TTFT on the Mooncake
-        // spread replays near their knee and changed nothing on Azure.
+        // An armed timer stands even when a first token or the backlog reaching `backlogPrompts`
+        // brings the time forward: the new estimate times the releases after it. Pulling it
+        // forward cost TTFT on the Mooncake spread replays near their knee and changed nothing on
+        // Azure.
         if (!lane.timer) {
           lane.timer = clock.setTimer(openAtMs - nowMs, () => {
             lane.timer = undefined
@@ -305,7 +312,8 @@ export function createPrefillPacer(
         releasedAtMs: 0,
         startMs: 0,
         servedTokens: prefillTokens,
-        isWarm: cachedTokens > 0,
+        isWarm:
+          cachedTokens > 0 && cachedTokens >= WARM_CACHED_SHARE * (cachedTokens + prefillTokens),
       }
       let isDone = false
       let queued: AdmissionTicket<Waiting> | undefined
@@ -335,8 +343,8 @@ export function createPrefillPacer(
           }
           lane.releasedCount--
           lane.releasedTokens -= waiting.tokens
-          if (isFirstToken) learn(lane, waiting, clock.now())
           const nowMs = clock.now()
+          if (isFirstToken) learn(lane, waiting, nowMs)
           if (lane.releasedCount === 0) {
             // The engine has none of our prefill left, whatever it was predicted to still need.
             lane.busyUntilMs = nowMs

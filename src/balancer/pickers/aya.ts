@@ -111,8 +111,8 @@ export const ayaOptionsSchema = z
     /** Pacing: prompts go out together while those sent and still prefilling fit this many tokens. */
     pacingBatchTokens: z.int().min(0).default(8192),
     /**
-     * Pacing: once this many prompts are held for an endpoint, the next (unless expected partly
-     * cached) is timed by when the engine should end the prefill sent, with those prompts sharing
+     * Pacing: once this many prompts are held for an endpoint, the next (unless expected half
+     * cached or more) is timed by when the engine should end the prefill sent, with those prompts sharing
      * its steps; with fewer, by the later estimate that takes them one after another, which orders
      * a held prompt against more arrivals. 0 always uses the shared-step estimate.
      */

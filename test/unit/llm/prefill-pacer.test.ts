@@ -59,10 +59,10 @@ describe('prefill pacer', () => {
   test('with a deep backlog, times the next prompt by the batch sent sharing steps', () => {
     // 20k tokens/s: 1000 tokens take 50 ms; each prompt has 10 ms of overhead.
     const options = { overheadMs: 10, batchTokens: 3000 }
-    const timeOf = (backlogPrompts: number, dCachedTokens = 0) => {
+    const timeOf = (backlogPrompts: number, cachedTokensOfD = 0) => {
       const { clock, released, enter } = setup({ ...options, backlogPrompts }, 20_000)
       for (const name of ['a', 'b', 'c']) enter(name, 1000)
-      enter('d', 1000, 'a', dCachedTokens)
+      enter('d', 1000, 'a', cachedTokensOfD)
       clock.advance(200)
       return released.find((r) => r.startsWith('d@'))
     }
@@ -70,8 +70,10 @@ describe('prefill pacer', () => {
     assert.equal(timeOf(1), 'd@120')
     // Below the backlog: one after another, each with its overhead.
     assert.equal(timeOf(2), 'd@140')
-    // A prompt expected partly cached is timed late whatever the backlog.
-    assert.equal(timeOf(1, 4000), 'd@140')
+    // A prompt expected half cached or more is timed late whatever the backlog.
+    assert.equal(timeOf(1, 1000), 'd@140')
+    // A small cached share, such as a system prompt every request shares, does not make it warm.
+    assert.equal(timeOf(1, 200), 'd@120')
   })
 
   test('with a deep backlog, re-anchors the estimate at each first token', () => {
