@@ -100,11 +100,7 @@ export function dispatchDesRequest(
     const prefillAheadTokens = endpoint.pendingPrefillTokens
     const lease = endpoint.begin(cost)
     const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
-    const paced = router.picker.pacer?.enter(
-      endpoint.id,
-      prefillTokens,
-      Math.max(0, llm.promptTokens - prefillTokens),
-    )
+    const paced = router.picker.pacer?.enter(endpoint.id, prefillTokens, llm.promptTokens)
     if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
     let firstMs: number | undefined
     let lastMs = 0

@@ -75,10 +75,10 @@ export function prefillEvidenceOf(
 
 export interface PrefillPacer {
   /**
-   * A placed prompt joins its endpoint's lane. `cachedTokens` is how much of it the policy expects
-   * the engine to have cached (0 when it does not know).
+   * A placed prompt joins its endpoint's lane: `prefillTokens` of its `promptTokens` are what the
+   * policy expects the engine to compute, the rest cached (without `promptTokens`, nothing is).
    */
-  enter(endpointId: string, prefillTokens: number, cachedTokens?: number): PacedPrefill
+  enter(endpointId: string, prefillTokens: number, promptTokens?: number): PacedPrefill
   /** Prompts held now, all endpoints together. */
   readonly held: number
   /** Prompts held now for one endpoint. */
@@ -303,7 +303,8 @@ export function createPrefillPacer(
         }
       }
     },
-    enter(endpointId, prefillTokens, cachedTokens = 0) {
+    enter(endpointId, prefillTokens, promptTokens = prefillTokens) {
+      const cachedTokens = promptTokens - prefillTokens
       const lane = laneFor(endpointId)
       const waiting: Waiting = {
         tokens: prefillTokens,
@@ -312,8 +313,7 @@ export function createPrefillPacer(
         releasedAtMs: 0,
         startMs: 0,
         servedTokens: prefillTokens,
-        isWarm:
-          cachedTokens > 0 && cachedTokens >= WARM_CACHED_SHARE * (cachedTokens + prefillTokens),
+        isWarm: cachedTokens > 0 && cachedTokens >= WARM_CACHED_SHARE * promptTokens,
       }
       let isDone = false
       let queued: AdmissionTicket<Waiting> | undefined

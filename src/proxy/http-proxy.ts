@@ -294,9 +294,7 @@ async function dispatchTo(
   // The policy may hold the prompt until the engine is about to finish the prefill it has.
   const prefillTokens = options.cost?.prefillTokens ?? llm?.promptTokens ?? 0
   const paced = llm
-    ? upstream.group
-        .pacer()
-        ?.enter(endpoint.id, prefillTokens, Math.max(0, llm.promptTokens - prefillTokens))
+    ? upstream.group.pacer()?.enter(endpoint.id, prefillTokens, llm.promptTokens)
     : undefined
   // Bound and counted: the admission queue may let the next request go.
   upstream.admission?.notify()

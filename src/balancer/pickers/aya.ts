@@ -112,9 +112,9 @@ export const ayaOptionsSchema = z
     pacingBatchTokens: z.int().min(0).default(8192),
     /**
      * Pacing: once this many prompts are held for an endpoint, the next (unless expected half
-     * cached or more) is timed by when the engine should end the prefill sent, with those prompts sharing
-     * its steps; with fewer, by the later estimate that takes them one after another, which orders
-     * a held prompt against more arrivals. 0 always uses the shared-step estimate.
+     * cached or more) is timed by when the engine should end the prefill sent, with those prompts
+     * sharing its steps; with fewer, by the later estimate that takes them one after another,
+     * which orders a held prompt against more arrivals. 0 always uses the shared-step estimate.
      */
     pacingBacklogPrompts: z.int().min(0).default(4),
   })
@@ -237,7 +237,6 @@ interface RequestFacts {
   kvNeed: number
   /** Some endpoint has KV and decode headroom. */
   anyRoomOk: boolean
-  /** The fleet's pooled prefill rate, for when no endpoint is usable. */
 }
 
 /**

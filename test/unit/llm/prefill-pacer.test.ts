@@ -19,7 +19,7 @@ function setup(options: Partial<PrefillPacerOptions> = {}, rate = 30_000) {
   )
   const released: string[] = []
   const enter = (name: string, tokens: number, endpoint = 'a', cachedTokens = 0) => {
-    const paced = pacer.enter(endpoint, tokens, cachedTokens)
+    const paced = pacer.enter(endpoint, tokens, tokens + cachedTokens)
     paced.whenReleased(() => released.push(`${name}@${clock.now()}`))
     return paced
   }

@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Picker } from '../../../../src/balancer/picker.ts'
-import {
-  type AyaDecision,
-  ayaOptionsSchema,
-  createAyaPicker,
-} from '../../../../src/balancer/pickers/aya.ts'
+import type { AyaDecision } from '../../../../src/balancer/pickers/aya.ts'
 import { parseEngineMetrics } from '../../../../src/llm/engine-metrics-parse.ts'
 import type { EngineMetricsSource, EngineSnapshot } from '../../../../src/llm/engine-snapshot.ts'
-import { createManualClock } from '../../../../src/util/manual-clock.ts'
-import { createSeededRandom } from '../../../../src/util/random.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'
 import {
   candidatesOf,
+  createAya,
   engineMetrics,
   llmCtx,
   recordDecisions,
@@ -59,13 +54,8 @@ function scraped(texts: Record<string, string>): Record<string, EngineSnapshot> 
   return snapshots
 }
 
-function create(engineMetrics: EngineMetricsSource, options: Record<string, unknown> = {}): Picker {
-  return createAyaPicker(ayaOptionsSchema.parse(options), {
-    clock: createManualClock(),
-    random: createSeededRandom(3),
-    engineMetrics,
-  })
-}
+const create = (engineMetrics: EngineMetricsSource, options: Record<string, unknown> = {}) =>
+  createAya(options, { engineMetrics }, 3)
 
 /**
  * Routes prompts A, B and C (10 blocks each) to every endpoint in turn, then returns how many

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { PickContext, Picker, PickerDeps } from '../../../../src/balancer/picker.ts'
-import { ayaOptionsSchema, createAyaPicker } from '../../../../src/balancer/pickers/aya.ts'
+import type { PickContext, Picker } from '../../../../src/balancer/picker.ts'
 import { runDesPolicy } from '../../../../src/bench/des-runner.ts'
 import type { LoadedTrace } from '../../../../src/bench/trace-loader.ts'
 import type { TraceRequest } from '../../../../src/bench/trace-request.ts'
@@ -19,6 +18,7 @@ import { DES_RUN_DEFAULTS, syntheticTrace } from '../../../helpers/synthetic-tra
 import {
   assertHonoursExclusions,
   candidatesOf,
+  createAya,
   engineMetrics,
   llmCtx,
   recordDecisions,
@@ -28,18 +28,6 @@ import {
 
 // Prompts in these tests are estimated at 4 characters a token, so a 64-character block is 16
 // tokens. Without LLM signals every endpoint prefills at `priorPrefillTokensPerSec` (10k tok/s).
-
-function create(
-  options: Record<string, unknown> = {},
-  deps: Partial<PickerDeps> = {},
-  seed = 1,
-): Picker {
-  return createAyaPicker(ayaOptionsSchema.parse(options), {
-    clock: createManualClock(),
-    random: createSeededRandom(seed),
-    ...deps,
-  })
-}
 
 /** Places `ctx` and charges the lease the proxy would (at dispatch, with the policy's cost). */
 function dispatch(picker: Picker, eligible: readonly Endpoint[], ctx: PickContext): Endpoint {
@@ -72,7 +60,7 @@ function signalsWithRates(rates: Readonly<Record<string, number>>): LlmSignals {
 
 describe('aya picker', () => {
   it('keeps a warm hit on the endpoint holding its prefix though another is idle', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1, 1])
     const history = text('conversation', 6400) // 1600 tokens
     routeTo(picker, eligible, eligible[1]!, history)
@@ -90,7 +78,7 @@ describe('aya picker', () => {
       [3 * hitTokens - 100, 'e0'],
       [3 * hitTokens + 100, 'e1'],
     ] as const) {
-      const picker = create(options)
+      const picker = createAya(options)
       const eligible = makeEndpoints([1, 1])
       routeTo(picker, eligible, eligible[0]!, history)
       queuePrefill(eligible[0]!, queued)
@@ -99,7 +87,7 @@ describe('aya picker', () => {
   })
 
   it('counts the valve and warm hits per branch, and logs every candidate', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     const history = text('conversation', 6400)
     routeTo(picker, eligible, eligible[0]!, history)
@@ -122,7 +110,7 @@ describe('aya picker', () => {
   })
 
   it('does not count a prefix every endpoint holds (a shared system prompt) as affinity', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1, 1])
     const system = text('you are a helpful assistant', 1280)
     for (const endpoint of eligible)
@@ -139,7 +127,7 @@ describe('aya picker', () => {
   })
 
   it('spreads a burst of cold prompts evenly: router-side accounting sees its own dispatches', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1, 1, 1])
     const counts = new Map<string, number>()
     for (let i = 0; i < 40; i++) {
@@ -152,14 +140,14 @@ describe('aya picker', () => {
   it('breaks exact ties at random, so an idle fleet is not loaded in endpoint order', () => {
     const firsts = new Set<string>()
     for (let seed = 1; seed <= 40; seed++) {
-      const picker = create({}, {}, seed)
+      const picker = createAya({}, {}, seed)
       firsts.add(picker.pick(makeEndpoints([1, 1, 1, 1]), llmCtx(text('cold', 640)))!.id)
     }
     assert.equal(firsts.size, 4)
   })
 
   it('leaves out an endpoint without KV headroom, even the warm one', () => {
-    const picker = create({ defaultKvCapacityTokens: 100_000 })
+    const picker = createAya({ defaultKvCapacityTokens: 100_000 })
     const eligible = makeEndpoints([1, 1])
     const history = text('conversation', 6400)
     routeTo(picker, eligible, eligible[0]!, history)
@@ -168,7 +156,7 @@ describe('aya picker', () => {
   })
 
   it('uses the least-bad endpoint when none has KV headroom (saturated)', () => {
-    const picker = create({ defaultKvCapacityTokens: 100_000 })
+    const picker = createAya({ defaultKvCapacityTokens: 100_000 })
     const eligible = makeEndpoints([1, 1])
     eligible[0]!.begin({ kvTokens: 95_000, prefillTokens: 5_000 })
     eligible[1]!.begin({ kvTokens: 95_000 })
@@ -192,8 +180,8 @@ describe('aya picker', () => {
       clock.advance(80)
     }
     const ctx = () => llmCtx(text('prompt', 640))
-    assert.equal(create().pick(eligible, ctx()), eligible[0])
-    const checked = create({ maxItlMs: 50 })
+    assert.equal(createAya().pick(eligible, ctx()), eligible[0])
+    const checked = createAya({ maxItlMs: 50 })
     const recorder = recordDecisions()
     try {
       assert.equal(checked.pick(eligible, ctx()), eligible[1])
@@ -219,7 +207,7 @@ describe('aya picker', () => {
     clock.advance(1_000)
     // Another router's 20 prompts wait at e0's engine, scraped just now; this router sent none.
     const metrics = engineMetrics({ e0: { atMs: 1_000, waiting: 20 }, e1: { atMs: 1_000 } })
-    const picker = create({}, { engineMetrics: metrics, clock })
+    const picker = createAya({}, { engineMetrics: metrics, clock })
     // One placement teaches it the size of the prompts it places (2000 tokens each).
     dispatch(picker, eligible, llmCtx(text('first', 8_000)))
     const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
@@ -240,7 +228,7 @@ describe('aya picker', () => {
       const clock = createManualClock()
       const eligible = makeEndpoints([1, 1], 'e', clock)
       const metrics = engineMetrics({ e0: { atMs: 0, waiting: started }, e1: { atMs: 0 } })
-      const picker = create({}, { engineMetrics: metrics, clock })
+      const picker = createAya({}, { engineMetrics: metrics, clock })
       for (let i = 0; i < started; i++) {
         const lease = eligible[0]!.begin({ prefillTokens: 500 })
         clock.advance(gapMs)
@@ -255,7 +243,7 @@ describe('aya picker', () => {
     const llmSignals = createLlmSignals({ clock: createManualClock() })
     const key = { model: 'llama', route: '' }
     for (let i = 0; i < 500; i++) llmSignals.outputs.observe(key, 160, undefined, 100 + (i % 200))
-    const picker = create({}, { llmSignals })
+    const picker = createAya({}, { llmSignals })
     const eligible = makeEndpoints([1])
     const ctx = llmCtx(text('prompt', 640))
     const endpoint = dispatch(picker, eligible, ctx)
@@ -273,7 +261,7 @@ describe('aya picker', () => {
     const llmSignals = signalsWithRates({ e0: 30_000, e1: 10_000 })
     // A burst that is never answered: only the queues (and, by default, the streams) grow.
     const split = (options: Record<string, unknown>) => {
-      const picker = create(options, { llmSignals })
+      const picker = createAya(options, { llmSignals })
       const eligible = makeEndpoints([1, 1])
       const tokens = new Map<string, number>()
       for (let i = 0; i < 80; i++) {
@@ -308,7 +296,7 @@ describe('aya picker', () => {
           })
         }
       }
-      const picker = create(options, { llmSignals })
+      const picker = createAya(options, { llmSignals })
       const recorder = recordDecisions()
       try {
         picker.pick(makeEndpoints([1, 1]), llmCtx(text('x', 640)))
@@ -324,7 +312,7 @@ describe('aya picker', () => {
   })
 
   it('breaks near ties by decode interference: the prefill goes where fewer streams stall', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     hold(eligible[0]!, 30)
     queuePrefill(eligible[1]!, 300) // 30 ms more queue on e1, within the 20 % slack
@@ -338,7 +326,7 @@ describe('aya picker', () => {
     const wins = (options: Record<string, unknown>) => {
       const counts = [0, 0, 0, 0]
       for (let seed = 1; seed <= 400; seed++) {
-        const picker = create(options, {}, seed)
+        const picker = createAya(options, {}, seed)
         const eligible = makeEndpoints([1, 1, 1, 1])
         // Streams in flight: e0 fewest, e3 most; prefill queues equal, so all are near ties.
         for (const [i, endpoint] of eligible.entries()) hold(endpoint, i + 1)
@@ -363,7 +351,7 @@ describe('aya picker', () => {
     const wentTo = (options: Record<string, unknown>) => {
       const counts = new Map<string, number>()
       for (let seed = 1; seed <= 50; seed++) {
-        const picker = create(options, {}, seed)
+        const picker = createAya(options, {}, seed)
         const eligible = makeEndpoints([1, 1])
         for (let i = 0; i < 20; i++) routeTo(picker, eligible, eligible[0]!, text(`old ${i}`, 640))
         const chosen = picker.pick(eligible, llmCtx(text('new', 640)))!.id
@@ -384,7 +372,7 @@ describe('aya picker', () => {
       [100, undefined, 'e0'],
       [1000, 's1', 'e0'],
     ] as const) {
-      const picker = create()
+      const picker = createAya()
       const eligible = makeEndpoints([1, 1])
       routeTo(picker, eligible, eligible[1]!, text('turn 1', 1600), { sessionKey: 's1' })
       queuePrefill(eligible[1]!, queued)
@@ -398,13 +386,13 @@ describe('aya picker', () => {
     const homes = new Set<string>()
     for (let seed = 1; seed <= 40; seed++) {
       // Each seed is another router replica: its own picker, endpoints and random draws.
-      const picker = create({}, {}, seed)
+      const picker = createAya({}, {}, seed)
       const eligible = makeEndpoints([1, 1, 1, 1])
       homes.add(picker.pick(eligible, llmCtx(text('turn 2', 1600), { sessionKey: 's7' }))!.id)
     }
     assert.equal(homes.size, 1)
     // Not a near tie: load decides, and the session is recorded where it went.
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1, 1, 1])
     const [home] = homes
     queuePrefill(eligible.find((e) => e.id === home)!, 50_000)
@@ -415,7 +403,7 @@ describe('aya picker', () => {
   })
 
   it('lets the prefix index decide over the session where it sees the prompt', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     const history = text('conversation', 1600)
     routeTo(picker, eligible, eligible[0]!, history)
@@ -429,7 +417,7 @@ describe('aya picker', () => {
   })
 
   it('forgets sessions with sessionAffinity: false', () => {
-    const picker = create({ sessionAffinity: false })
+    const picker = createAya({ sessionAffinity: false })
     const eligible = makeEndpoints([1, 1])
     routeTo(picker, eligible, eligible[1]!, text('turn 1', 1600), { sessionKey: 's1' })
     queuePrefill(eligible[1]!, 100)
@@ -438,7 +426,7 @@ describe('aya picker', () => {
   })
 
   it('charges its lease only the uncached prefill, plus prompt and predicted output as KV', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     const history = text('conversation', 6400)
     routeTo(picker, eligible, eligible[0]!, history)
@@ -452,7 +440,7 @@ describe('aya picker', () => {
   })
 
   it('canTake: false while every endpoint’s predicted TTFT exceeds the SLO, true once one is idle', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     const ctx = llmCtx(text('prompt', 4000)) // 1000 tokens: 100 ms alone
     queuePrefill(eligible[0]!, 50_000) // 5 s of queue
@@ -465,7 +453,7 @@ describe('aya picker', () => {
   })
 
   it('counts a request the admission queue holds as the queue branch, with its candidates', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     for (const endpoint of eligible) queuePrefill(endpoint, 50_000)
     const ctx = llmCtx(text('prompt', 4000))
@@ -489,7 +477,7 @@ describe('aya picker', () => {
   })
 
   it('re-checking queued requests hashes each prompt once, however many are re-checked in turn', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     queuePrefill(eligible[0]!, 50_000)
     queuePrefill(eligible[1]!, 50_000)
@@ -518,7 +506,7 @@ describe('aya picker', () => {
 
   it('sizes its index with the model’s running characters a token: one dense prompt does not shrink it', () => {
     // 4,096 KV tokens at ~4 characters a token is 256 blocks of 64 characters.
-    const picker = create({ defaultKvCapacityTokens: 4096 })
+    const picker = createAya({ defaultKvCapacityTokens: 4096 })
     const eligible = makeEndpoints([1, 1])
     const prose = text('prose', 6400) // 100 blocks
     routeTo(picker, eligible, eligible[0]!, prose)
@@ -532,7 +520,7 @@ describe('aya picker', () => {
   })
 
   it('a queued request sees blocks placed after it was first scored', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     const shared = text('shared', 6400)
     const waiting = llmCtx(`${shared}${text('turn-2', 400)}`)
@@ -543,7 +531,7 @@ describe('aya picker', () => {
   })
 
   it('after canTake, picks an endpoint that keeps the SLO it promised, over a warm one', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     const history = text('conversation', 6400)
     routeTo(picker, eligible, eligible[0]!, history)
@@ -565,19 +553,19 @@ describe('aya picker', () => {
   })
 
   it('canTake: false when no endpoint has KV headroom for the request', () => {
-    const picker = create({ defaultKvCapacityTokens: 100_000 })
+    const picker = createAya({ defaultKvCapacityTokens: 100_000 })
     const eligible = makeEndpoints([1, 1])
     for (const endpoint of eligible) endpoint.begin({ kvTokens: 95_000 })
     assert.equal(picker.canTake!(eligible, llmCtx(text('prompt', 4000)), 2_000), false)
   })
 
   it('never returns an excluded endpoint', () => {
-    assertHonoursExclusions(create())
-    assertHonoursExclusions(create({ affinityCredit: 0, decodeInterference: 0 }, {}, 9))
+    assertHonoursExclusions(createAya())
+    assertHonoursExclusions(createAya({ affinityCredit: 0, decodeInterference: 0 }, {}, 9))
   })
 
   it('returns undefined when every endpoint is excluded, and places non-LLM requests by load', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     assert.equal(picker.pick(eligible, llmCtx(text('x', 640), {}, ['e0', 'e1'])), undefined)
     hold(eligible[0]!, 5)
@@ -598,7 +586,7 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
   }
 
   it('keeps prefix state for a bounded set of models: one-off names are forgotten, a model in use is not', () => {
-    const picker = create({ pacing: false })
+    const picker = createAya({ pacing: false })
     const eligible = makeEndpoints([1, 1, 1])
     const prompt = text('conversation', 6400)
     const steady = { model: 'llama', servedModel: 'llama' }
@@ -616,7 +604,7 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
   })
 
   it('matches a prompt under its served model, whatever alias the client used', () => {
-    const picker = create({ pacing: false })
+    const picker = createAya({ pacing: false })
     const eligible = makeEndpoints([1, 1, 1])
     const prompt = text('conversation', 6400)
     const served = 'meta-llama/Llama-3.1-8B-Instruct'
@@ -627,7 +615,7 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
 
   it('a retry away from a failed attempt takes back the blocks that attempt inserted', () => {
     for (let seed = 1; seed <= 20; seed++) {
-      const picker = create({ pacing: false }, {}, seed)
+      const picker = createAya({ pacing: false }, {}, seed)
       const eligible = makeEndpoints([1, 1, 1])
       const conversation = text('conversation', 6000)
       // The proxy retries with the same parsed request and the failed endpoint excluded.
@@ -643,7 +631,7 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
   })
 
   it('a retracted prefix counts again once a pick places it on that endpoint', () => {
-    const picker = create({ pacing: false })
+    const picker = createAya({ pacing: false })
     const eligible = makeEndpoints([1, 1])
     const conversation = text('conversation', 6000)
     const llm = llmCtx(conversation).llm
@@ -658,7 +646,7 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
   })
 
   it('publishes its decision for a request without LLM fields (no-llm branch)', () => {
-    const picker = create()
+    const picker = createAya()
     const eligible = makeEndpoints([1, 1])
     const recorder = recordDecisions()
     let chosen: Endpoint | undefined

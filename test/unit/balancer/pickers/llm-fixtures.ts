@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
-import type { PickContext, Picker } from '../../../../src/balancer/picker.ts'
-import { type AyaDecision, ayaDecisionChannel } from '../../../../src/balancer/pickers/aya.ts'
+import type { PickContext, Picker, PickerDeps } from '../../../../src/balancer/picker.ts'
+import {
+  type AyaDecision,
+  ayaDecisionChannel,
+  ayaOptionsSchema,
+  createAyaPicker,
+} from '../../../../src/balancer/pickers/aya.ts'
 import {
   type EngineMetricsSource,
   type EngineSnapshot,
@@ -8,8 +13,22 @@ import {
 } from '../../../../src/llm/engine-snapshot.ts'
 import type { LlmRequest } from '../../../../src/llm/llm-request.ts'
 import type { Endpoint, Lease } from '../../../../src/upstream/endpoint.ts'
+import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { createSeededRandom, randomInt } from '../../../../src/util/random.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'
+
+/** An `aya` picker with these options on a manual clock, choosing with this seed. */
+export function createAya(
+  options: Record<string, unknown> = {},
+  deps: Partial<PickerDeps> = {},
+  seed = 1,
+): Picker {
+  return createAyaPicker(ayaOptionsSchema.parse(options), {
+    clock: createManualClock(),
+    random: createSeededRandom(seed),
+    ...deps,
+  })
+}
 
 /** An LLM request as the llm-extract filter hands it over; tokens estimated at 4 chars each. */
 export function llmRequest(promptText: string, overrides: Partial<LlmRequest> = {}): LlmRequest {
