@@ -81,12 +81,13 @@ export function createMetrics(): AyaMetrics {
   })
   /**
    * A gauge per endpoint, read at scrape time; an endpoint whose value is undefined is left out.
-   * `read` also gets the endpoint's eligible peers, for the one gauge that needs them.
+   * `read` can also ask for the group's eligible endpoints, built once per group and scrape and
+   * only when asked: one gauge needs them.
    */
   const endpointGauge = (
     name: string,
     help: string,
-    read: (endpoint: Endpoint, eligible: ReadonlySet<Endpoint>) => number | undefined,
+    read: (endpoint: Endpoint, eligible: () => ReadonlySet<Endpoint>) => number | undefined,
   ): void => {
     new Gauge({
       name,
@@ -96,7 +97,11 @@ export function createMetrics(): AyaMetrics {
       collect() {
         this.reset()
         for (const group of groups()) {
-          const eligible = new Set(group.eligible())
+          let eligibleSet: ReadonlySet<Endpoint> | undefined
+          const eligible = () => {
+            eligibleSet ??= new Set(group.eligible())
+            return eligibleSet
+          }
           for (const endpoint of group.endpoints()) {
             const value = read(endpoint, eligible)
             if (value !== undefined)
@@ -133,7 +138,7 @@ export function createMetrics(): AyaMetrics {
   endpointGauge(
     'aya_endpoint_eligible',
     '1 when the endpoint is enabled and not unhealthy.',
-    (endpoint, eligible) => (eligible.has(endpoint) ? 1 : 0),
+    (endpoint, eligible) => (eligible().has(endpoint) ? 1 : 0),
   )
 
   // One record per label set, so a request costs one map lookup and a few additions.
