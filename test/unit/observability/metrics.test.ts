@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import type { UpstreamGroup } from '../../../src/balancer/upstream-group.ts'
 import { createMetrics } from '../../../src/observability/metrics.ts'
 import type { GroupAdmission } from '../../../src/proxy/group-admission.ts'
+import type { Endpoint } from '../../../src/upstream/endpoint.ts'
 
 describe('metrics', () => {
   test('the predicted-wait gauge reads the wait at the default class, not at priority 0', async () => {
@@ -20,5 +21,23 @@ describe('metrics', () => {
       'aya_admission_predicted_wait_seconds',
     )
     assert.match(text, /^aya_admission_predicted_wait_seconds\{upstream="u"\} 3$/m)
+  })
+
+  test('the eligible gauge is 1 for an eligible endpoint and 0 for one taken out', async () => {
+    const metrics = createMetrics()
+    const up = { id: 'up' } as Endpoint
+    const out = { id: 'out' } as Endpoint
+    const group = {
+      name: 'u',
+      endpoints: () => [up, out],
+      eligible: () => [up],
+    } as unknown as UpstreamGroup
+    metrics.setGroups(
+      () => [{ name: 'u', group, admission: undefined }],
+      () => 0,
+    )
+    const text = await metrics.registry.getSingleMetricAsString('aya_endpoint_eligible')
+    assert.match(text, /^aya_endpoint_eligible\{upstream="u",endpoint="up"\} 1$/m)
+    assert.match(text, /^aya_endpoint_eligible\{upstream="u",endpoint="out"\} 0$/m)
   })
 })
