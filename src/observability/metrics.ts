@@ -176,7 +176,7 @@ export function createMetrics(): AyaMetrics {
   }
   const decisions = new Counter({
     name: 'aya_scheduler_decisions_total',
-    help: 'LLM placement decisions by rule: warm hit, valve fired, cold placement, saturated, queued.',
+    help: 'LLM placement decisions by rule: warm hit, valve fired, cold placement, saturated, queued, bound by a sticky cookie.',
     labelNames: ['policy', 'branch'] as const,
     registers: [registry],
   })

@@ -11,18 +11,21 @@ const startGateway = (t: import('node:test').TestContext, level: 'debug' | 'info
     { log: { level } },
   )
 
-async function chat(aya: RunningAya): Promise<void> {
+/** One chat turn; returns the sticky cookie the response sets, if any. */
+async function chat(
+  aya: RunningAya,
+  content = 'word '.repeat(400),
+  cookie?: string,
+): Promise<string | undefined> {
   const res = await request(`${aya.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: 'llama',
-      max_tokens: 2,
-      messages: [{ role: 'user', content: 'word '.repeat(400) }],
-    }),
+    headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
+    body: JSON.stringify({ model: 'llama', max_tokens: 2, messages: [{ role: 'user', content }] }),
   })
   assert.equal(res.statusCode, 200)
   await res.body.dump()
+  const setCookie = res.headers['set-cookie']
+  return setCookie === undefined ? undefined : String(setCookie).split(';')[0]
 }
 
 const decisionLines = (aya: RunningAya) => aya.logs.filter((l) => l.msg === 'scheduler decision')
@@ -70,5 +73,34 @@ describe('the aya scheduler’s decision log', () => {
     aya.aya.reload({ ...config, log: { ...config.log, level: 'info' } })
     await chat(aya)
     assert.equal(decisionLines(aya).length, 1)
+  })
+
+  test('places a request its sticky cookie binds on that endpoint, warm, on the bound branch', async (t) => {
+    const aya = await startSimGateway(
+      t,
+      {
+        policy: 'aya',
+        sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 },
+        sticky: {
+          cookie: { name: 'aya_sticky', ttlMs: 60000, secret: 'a-test-secret-of-some-length' },
+        },
+      },
+      { log: { level: 'debug' } },
+    )
+    const history = 'the same long conversation so far. '.repeat(60)
+    const cookie = await chat(aya, history)
+    assert.ok(cookie, 'the first response sets the sticky cookie')
+    await chat(aya, `${history} and one more question`, cookie)
+    const [first, second] = decisionLines(aya).map((l) => l.decision as AyaDecision)
+    assert.equal(second?.branch, 'bound')
+    assert.equal(second.chosen, first!.chosen)
+    assert.deepEqual(
+      second.candidates.map((c) => c.endpoint),
+      [first!.chosen],
+    )
+    // The cookie, not a pick, chose it, yet the index knows the conversation is cached there.
+    assert.ok(second.candidates[0]!.hitTokens > 300, `${second.candidates[0]!.hitTokens}`)
+    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+    assert.match(metrics, /aya_scheduler_decisions_total\{policy="aya",branch="bound"\} 1/)
   })
 })

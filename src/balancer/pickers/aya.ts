@@ -123,7 +123,7 @@ export const ayaOptionsSchema = z
 export type AyaOptions = z.output<typeof ayaOptionsSchema>
 
 /** Which rule placed a request: exported as a counter per branch, and in the debug decision log. */
-export type AyaBranch = 'warm' | 'valve' | 'cold' | 'saturated' | 'queue' | 'no-llm'
+export type AyaBranch = 'warm' | 'valve' | 'cold' | 'saturated' | 'queue' | 'bound' | 'no-llm'
 
 export interface AyaCandidate {
   readonly endpoint: string
@@ -167,6 +167,7 @@ const BRANCH_DECISIONS: Readonly<Record<AyaBranch, AyaBranchDecision>> = {
   cold: { policy: 'aya', branch: 'cold' },
   saturated: { policy: 'aya', branch: 'saturated' },
   queue: { policy: 'aya', branch: 'queue' },
+  bound: { policy: 'aya', branch: 'bound' },
   'no-llm': { policy: 'aya', branch: 'no-llm' },
 }
 
@@ -372,28 +373,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
             ? 'warm'
             : 'valve'
 
-      // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds
-      // is remembered, to be removed if this attempt fails.
-      const heldBlocks = chosen.matchedBlocks
-      memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
-      memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
-      const capacityBlocks = Math.floor(
-        (chosen.capacityTokens * smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
-          options.blockChars,
-      )
-      facts.model.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
-      if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
-      if (facts.sessionKey !== undefined) {
-        sessions?.record(facts.sessionKey, chosen.endpoint.id)
-      }
-      meanPlacedUncached =
-        meanPlacedUncached === undefined
-          ? chosen.uncachedTokens
-          : meanPlacedUncached + PLACED_SMOOTHING * (chosen.uncachedTokens - meanPlacedUncached)
-      placements.set(ctx, {
-        endpoint: chosen.endpoint,
-        cost: costOf(chosen.uncachedTokens, facts.kvNeed, llm, facts.promptTokens),
-      })
+      place(chosen, facts, llm, ctx)
       publishBranch(branch)
       if (ayaDecisionChannel.hasSubscribers) {
         publish(branch, chosen, llm.servedModel, facts.promptTokens)
@@ -431,7 +411,21 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     },
     leaseCost(endpoint, ctx) {
       const placement = placements.get(ctx)
-      return placement?.endpoint === endpoint ? placement.cost : undefined
+      if (placement?.endpoint === endpoint) return placement.cost
+      // Bound without a pick (a sticky cookie chose the endpoint): scored and placed there all the
+      // same, so its hit is charged as a hit, the pacer sees it warm, and its blocks enter the
+      // index. Otherwise the whole prompt counts as prefill and the index forgets the conversation.
+      const llm = ctx.llm
+      if (!llm) return undefined
+      const facts = score([endpoint], ctx, llm)
+      if (count === 0) return undefined
+      const chosen = entries[0]!
+      const cost = place(chosen, facts, llm, ctx)
+      publishBranch('bound')
+      if (ayaDecisionChannel.hasSubscribers) {
+        publish('bound', chosen, llm.servedModel, facts.promptTokens)
+      }
+      return cost
     },
   }
 
@@ -457,6 +451,40 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       kvTokensAfter: (generated) =>
         promptTokens + generated + outputs.remaining(key, promptTokens, maxTokens, generated),
     }
+  }
+
+  /**
+   * Commits a placement: the optimistic insert into the prefix index, cache growth, the session's
+   * endpoint, and the cost its lease charges.
+   */
+  function place(
+    chosen: Scored,
+    facts: RequestFacts,
+    llm: LlmRequest,
+    ctx: PickContext,
+  ): LeaseCost {
+    // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds
+    // is remembered, to be removed if this attempt fails.
+    const memo = memoOf(llm)
+    const heldBlocks = chosen.matchedBlocks
+    memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
+    memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
+    const capacityBlocks = Math.floor(
+      (chosen.capacityTokens * smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
+        options.blockChars,
+    )
+    facts.model.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
+    if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
+    if (facts.sessionKey !== undefined) {
+      sessions?.record(facts.sessionKey, chosen.endpoint.id)
+    }
+    meanPlacedUncached =
+      meanPlacedUncached === undefined
+        ? chosen.uncachedTokens
+        : meanPlacedUncached + PLACED_SMOOTHING * (chosen.uncachedTokens - meanPlacedUncached)
+    const cost = costOf(chosen.uncachedTokens, facts.kvNeed, llm, facts.promptTokens)
+    placements.set(ctx, { endpoint: chosen.endpoint, cost })
+    return cost
   }
 
   /** The queue ahead in tokens plus this prompt's own uncached part, at the endpoint's rate. */

@@ -435,8 +435,7 @@ describe('aya picker', () => {
     assert.equal(endpoint, eligible[0])
     const cost = picker.leaseCost!(endpoint!, ctx)
     assert.deepEqual(cost, { prefillTokens: 1760 - 1600, kvTokens: 1760 + 100 })
-    assert.equal(picker.leaseCost!(eligible[1]!, ctx), undefined)
-    assert.equal(picker.leaseCost!(endpoint!, llmCtx(history)), undefined)
+    assert.equal(picker.leaseCost!(endpoint!, { attempt: 0 }), undefined, 'no LLM body, no cost')
   })
 
   it('canTake: false while every endpoint’s predicted TTFT exceeds the SLO, true once one is idle', () => {
@@ -643,6 +642,35 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     assert.equal(hitOn(picker, eligible, llmCtx(conversation, {}, ['e1']), 'e0'), 0)
     // That pick (excluding e1) placed the conversation on e0 for real.
     assert.ok(hitOn(picker, eligible, llmCtx(conversation + text('y', 64)), 'e0') > 1000)
+  })
+
+  it('places a request a sticky cookie bound (no pick) on its endpoint: charged its uncached part, its blocks indexed', () => {
+    const picker = createAya()
+    const eligible = makeEndpoints([1, 1])
+    const history = text('conversation', 6400)
+    routeTo(picker, eligible, eligible[0]!, history)
+    // Bound to the warm endpoint: only the new turn is prefill (1,760 tokens, 1,600 cached).
+    const warm = llmCtx(history + text('turn 2', 640), { maxTokens: 100 })
+    assert.deepEqual(picker.leaseCost!(eligible[0]!, warm), {
+      prefillTokens: 160,
+      kvTokens: 1760 + 100,
+    })
+    // Bound to the cold one: all of it is prefill, counted on the bound branch, and the endpoint
+    // now holds the conversation for the turns that follow.
+    const recorder = recordDecisions()
+    let cold: ReturnType<NonNullable<Picker['leaseCost']>>
+    try {
+      cold = picker.leaseCost!(eligible[1]!, llmCtx(history + text('turn 3', 640)))
+    } finally {
+      recorder.stop()
+    }
+    assert.equal(cold?.prefillTokens, 1760)
+    assert.deepEqual(
+      recorder.decisions.map((d) => [d.branch, d.chosen, d.candidates.length]),
+      [['bound', 'e1', 1]],
+    )
+    const next = llmCtx(history + text('turn 3', 640) + text('turn 4', 64))
+    assert.ok(hitOn(picker, eligible, next, 'e1') >= 1760 - 16)
   })
 
   it('publishes its decision for a request without LLM fields (no-llm branch)', () => {
