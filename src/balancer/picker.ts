@@ -17,6 +17,11 @@ export interface PickContext {
   readonly clientIp?: string | undefined
   /** Set on LLM routes: the parsed request (model, prompt text, token estimate, stream). */
   readonly llm?: LlmRequest | undefined
+  /**
+   * The endpoint a sticky binding names, while it is eligible the one the request will go to:
+   * late binding judges only it (see `canTakeFor`).
+   */
+  readonly boundTo?: string | undefined
 }
 
 /**

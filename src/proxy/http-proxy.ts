@@ -187,9 +187,17 @@ async function handle(
   }
   const hashKey = upstream.hashKey?.(keySource)
   const exclude = new Set<string>()
+  const boundId = upstream.sticky ? await upstream.sticky.lookup(keySource) : undefined
   // The first try's context is the one admission asked the policy about, so the policy can keep
   // the promise `canTake` made (same object).
-  const firstPick: PickContext = { attempt: 0, exclude, hashKey, clientIp: ctx.clientIp, llm }
+  const firstPick: PickContext = {
+    attempt: 0,
+    exclude,
+    hashKey,
+    clientIp: ctx.clientIp,
+    llm,
+    boundTo: boundId,
+  }
   if (upstream.admission) {
     const waited = await admit(ctx, upstream, keySource, {
       runtime,
@@ -204,7 +212,6 @@ async function handle(
       return fail(ctx, waited.reason, undefined, false, { headers: { 'retry-after': retryAfter } })
     }
   }
-  const boundId = upstream.sticky ? await upstream.sticky.lookup(keySource) : undefined
   // A buffered body can be sent again; a streamed one is consumed by the first attempt.
   const maxAttempts = hasBody && !Buffer.isBuffer(body) ? 1 : MAX_CONNECT_ATTEMPTS
 

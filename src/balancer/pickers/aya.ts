@@ -352,15 +352,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         }
         return picked
       }
-      // A retry excludes the endpoint the last attempt went to: that attempt failed.
-      const memo = memoOf(llm)
-      if (memo.placedOn !== undefined && ctx.exclude?.has(memo.placedOn) === true) {
-        // That attempt's optimistic insert must not keep drawing the conversation back to the
-        // endpoint that never got the prompt: its first new block goes, and with it the chain
-        // after it (a match needs every block from the root). Placing it there again restores it.
-        memo.model.index.remove(memo.placedOn, memo.placedFirstNewHash)
-        memo.placedOn = undefined
-      }
+      forgetFailedAttempt(llm, ctx)
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
       const warm = rankCosts(facts)
@@ -417,16 +409,31 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // index. Otherwise the whole prompt counts as prefill and the index forgets the conversation.
       const llm = ctx.llm
       if (!llm) return undefined
+      forgetFailedAttempt(llm, ctx)
       const facts = score([endpoint], ctx, llm)
       if (count === 0) return undefined
       const chosen = entries[0]!
       const cost = place(chosen, facts, llm, ctx)
       publishBranch('bound')
       if (ayaDecisionChannel.hasSubscribers) {
+        rankCosts(facts)
         publish('bound', chosen, llm.servedModel, facts.promptTokens)
       }
       return cost
     },
+  }
+
+  /**
+   * A retry excludes the endpoint the last attempt went to: that attempt failed, and its
+   * optimistic insert must not keep drawing the conversation back to the endpoint that never got
+   * the prompt. Its first new block goes, and with it the chain after it (a match needs every
+   * block from the root). Placing it there again restores it.
+   */
+  function forgetFailedAttempt(llm: LlmRequest, ctx: PickContext): void {
+    const memo = memoOf(llm)
+    if (memo.placedOn === undefined || ctx.exclude?.has(memo.placedOn) !== true) return
+    memo.model.index.remove(memo.placedOn, memo.placedFirstNewHash)
+    memo.placedOn = undefined
   }
 
   /**

@@ -669,8 +669,23 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
       recorder.decisions.map((d) => [d.branch, d.chosen, d.candidates.length]),
       [['bound', 'e1', 1]],
     )
+    // Ranked like any decision: its cost is this one's, not a previous decision's.
+    const [bound] = recorder.decisions[0]!.candidates
+    assert.ok(bound!.costMs >= bound!.predictedTtftMs && bound!.predictedTtftMs > 0)
     const next = llmCtx(history + text('turn 3', 640) + text('turn 4', 64))
     assert.ok(hitOn(picker, eligible, next, 'e1') >= 1760 - 16)
+  })
+
+  it('a request bound to another endpoint after a failed attempt takes back what that attempt inserted', () => {
+    const picker = createAya({ pacing: false })
+    const eligible = makeEndpoints([1, 1])
+    const conversation = text('conversation', 6000)
+    const llm = llmCtx(conversation).llm
+    // The cookie's endpoint e0 failed; the proxy binds the retry to e1, excluding e0.
+    picker.leaseCost!(eligible[0]!, { attempt: 0, llm })
+    picker.leaseCost!(eligible[1]!, { attempt: 1, exclude: new Set(['e0']), llm })
+    assert.equal(hitOn(picker, eligible, llmCtx(conversation + text('x', 64)), 'e0'), 0)
+    assert.ok(hitOn(picker, eligible, llmCtx(conversation + text('y', 64)), 'e1') > 1000)
   })
 
   it('publishes its decision for a request without LLM fields (no-llm branch)', () => {
