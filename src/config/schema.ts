@@ -260,8 +260,8 @@ export const routeSchema = z
     match: matchSchema.default({}),
     /** `models`: an LLM route; the request's `model` picks the upstream through the registry. */
     gateway: z.literal('models', { error: 'expected "models"' }).optional(),
-    /** Header whose value keeps a conversation on one endpoint (LLM routes). */
-    sessionHeader: headerName.default('x-session-id'),
+    /** Header whose value keeps a conversation on one endpoint (LLM routes); any case. */
+    sessionHeader: headerName.transform((name) => name.toLowerCase()).default('x-session-id'),
     /** The priority class (or integer) of requests that do not name one in the priority header. */
     priority: z.union([z.string().min(1), z.number().int()]).optional(),
     /** Echo the chosen endpoint in `x-aya-endpoint` (off by default: it reveals topology). */

@@ -225,7 +225,8 @@ describe('LLM gateway route (gateway: models)', () => {
             match: { pathPrefix: '/v1' },
             gateway: 'models',
             debugHeaders: true,
-            sessionHeader: 'x-conversation',
+            // Configured in any case: Node hands headers over lowercased.
+            sessionHeader: 'X-Conversation',
           },
         ],
         upstreams: {
