@@ -92,6 +92,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   metrics.setGroups(
     () => runtime.upstreams.values(),
     () => defaultPriority(runtime.config.priorities),
+    () => Object.values(runtime.config.priorities.classes),
   )
   // Scheduler decisions: a counter per branch, and the candidates' predictions at debug level.
   // The full decision costs the scheduler an array per request, so it is asked for only while

@@ -22,8 +22,14 @@ export interface AyaMetrics {
   /**
    * Groups (and their admission queues) to read gauges from at scrape time, and the priority of
    * the default class (`defaultPriority`), where the predicted-wait gauge reads; default 0.
+   * `classPriorities` are the configured classes' priorities: the queue-depth gauge reads 0 for
+   * each of them while its band is empty, so an autoscaler sees an empty queue, not no data.
    */
-  setGroups(groups: () => Iterable<MeteredUpstream>, defaultPriority?: () => number): void
+  setGroups(
+    groups: () => Iterable<MeteredUpstream>,
+    defaultPriority?: () => number,
+    classPriorities?: () => Iterable<number>,
+  ): void
   /** Counts one scheduler decision by its branch. */
   observeDecision(policy: string, branch: string): void
   observeRequest(ctx: RequestContext): void
@@ -38,6 +44,7 @@ export function createMetrics(): AyaMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'aya_process_' })
   let upstreams: () => Iterable<MeteredUpstream> = () => []
   let waitPriority: () => number = () => 0
+  let knownPriorities: () => Iterable<number> = () => []
   const groups = function* () {
     for (const upstream of upstreams()) yield upstream.group
   }
@@ -188,8 +195,12 @@ export function createMetrics(): AyaMetrics {
     collect() {
       this.reset()
       for (const upstream of upstreams()) {
-        for (const band of upstream.admission?.stats().bands ?? []) {
-          this.set({ upstream: upstream.name, priority: String(band.priority) }, band.count)
+        if (!upstream.admission) continue
+        const name = upstream.name
+        for (const priority of knownPriorities()) this.set({ upstream: name, priority }, 0)
+        this.set({ upstream: name, priority: waitPriority() }, 0)
+        for (const band of upstream.admission.stats().bands) {
+          this.set({ upstream: name, priority: band.priority }, band.count)
         }
       }
     },
@@ -227,9 +238,10 @@ export function createMetrics(): AyaMetrics {
 
   return {
     registry,
-    setGroups(next, defaultPriority) {
+    setGroups(next, defaultPriority, classPriorities) {
       upstreams = next
       waitPriority = defaultPriority ?? (() => 0)
+      knownPriorities = classPriorities ?? (() => [])
     },
     observeDecision(policy, branch) {
       decisions.inc({ policy, branch })

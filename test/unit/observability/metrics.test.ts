@@ -23,6 +23,28 @@ describe('metrics', () => {
     assert.match(text, /^aya_admission_predicted_wait_seconds\{upstream="u"\} 3$/m)
   })
 
+  test('the queue-depth gauge reads 0 for every configured class while its band is empty', async () => {
+    const metrics = createMetrics()
+    const admission = {
+      predictedWaitMs: () => 0,
+      stats: () => ({ bands: [{ priority: -1, count: 2 }], rejectedTotal: {} }),
+    } as unknown as GroupAdmission
+    metrics.setGroups(
+      () => [
+        { name: 'u', group: {} as UpstreamGroup, admission },
+        { name: 'plain', group: {} as UpstreamGroup, admission: undefined },
+      ],
+      () => 0,
+      () => [0, -1, 5],
+    )
+    const text = await metrics.registry.getSingleMetricAsString('aya_admission_queue_depth')
+    assert.match(text, /^aya_admission_queue_depth\{upstream="u",priority="0"\} 0$/m)
+    assert.match(text, /^aya_admission_queue_depth\{upstream="u",priority="5"\} 0$/m)
+    assert.match(text, /^aya_admission_queue_depth\{upstream="u",priority="-1"\} 2$/m)
+    // An upstream without an admission queue has no queue to report.
+    assert.doesNotMatch(text, /upstream="plain"/)
+  })
+
   test('the eligible gauge is 1 for an eligible endpoint and 0 for one taken out', async () => {
     const metrics = createMetrics()
     const up = { id: 'up' } as Endpoint
