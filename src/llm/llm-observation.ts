@@ -8,8 +8,13 @@ export interface LlmResponseObservation {
   readonly llm: LlmRequest
   /** Clock time the request was dispatched, ms. */
   readonly sentAtMs: number
-  /** True for a complete 2xx response. */
+  /** True for a 2xx response the endpoint served without fault (the client may have left). */
   readonly ok: boolean
+  /**
+   * The response ran to its end: the client got all of it, neither side cut it. Only then does a
+   * stream's event count measure its whole output.
+   */
+  readonly completed?: boolean | undefined
   /** Prefill tokens already pending on the endpoint at dispatch, by router-side accounting. */
   readonly prefillAheadTokens: number
   /** This request's own prefill tokens as charged to the lease. */

@@ -67,13 +67,21 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       if (usage && usage.promptTokens > 0 && llm.promptTokensExact !== true) {
         tokens.observe(llm.servedModel, llm.promptText.length, usage.promptTokens)
       }
-      if (usage && llm.api !== 'openai.embeddings') {
-        outputs.observe(
-          { model: llm.servedModel, route: llm.routeKey },
-          usage.promptTokens || llm.promptTokens,
-          llm.maxTokens,
-          usage.completionTokens,
-        )
+      if (llm.api !== 'openai.embeddings') {
+        const key = { model: llm.servedModel, route: llm.routeKey }
+        if (usage) {
+          outputs.observe(
+            key,
+            usage.promptTokens || llm.promptTokens,
+            llm.maxTokens,
+            usage.completionTokens,
+          )
+        } else if (llm.stream && observation.completed === true && tap.contentEvents > 0) {
+          // An OpenAI stream reports usage only when the client asks (`stream_options`); most do
+          // not. Engines stream about one token an event, so a whole stream's event count is its
+          // output, near enough to learn from: without it such traffic would teach nothing.
+          outputs.observe(key, llm.promptTokens, llm.maxTokens, tap.contentEvents)
+        }
       }
       if (isTtftSample(llm.stream, tap)) {
         const streamedGaps = tap.contentEvents - 1

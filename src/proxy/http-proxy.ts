@@ -410,6 +410,7 @@ async function dispatchTo(
       endpoint,
       llm,
       ok: ok && ctx.status < 400,
+      completed: error === undefined && ctx.status < 400,
       ...prefillEvidenceOf(paced, { sentAtMs: sentAt, prefillAheadTokens, prefillTokens }),
       tap: tap.finish(),
     })

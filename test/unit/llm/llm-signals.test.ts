@@ -27,11 +27,17 @@ function setup() {
     { clock },
   )
   // A 2,000-token prompt prefilled in 100 ms, then 300 tokens at 20 ms each: 6.1 s in all.
-  const observe = (stream: boolean, tap: TapResult, request: Partial<LlmRequest> = {}) =>
+  const observe = (
+    stream: boolean,
+    tap: TapResult,
+    request: Partial<LlmRequest> = {},
+    completed = true,
+  ) =>
     signals.observe({
       endpoint,
       llm: { ...llm(stream), ...request },
       ok: true,
+      completed,
       sentAtMs: 0,
       prefillAheadTokens: 0,
       prefillTokens: 2000,
@@ -47,6 +53,32 @@ describe('llm signals', () => {
     const { signals, observe } = setup()
     observe(true, { firstTokenAtMs: 100, lastTokenAtMs: 6080, contentEvents: 300, usage })
     assert.equal(signals.capacity.get('a').samples, 1)
+  })
+
+  test('a stream without usage teaches output length from its event count, once it ran to its end', () => {
+    const { signals, observe } = setup()
+    const key = { model: 'm', route: 'r' }
+    const before = signals.outputs.predict(key, 2000, 300).mean
+    // Cut short by the client: its event count is no output length.
+    for (let i = 0; i < 50; i++) {
+      observe(
+        true,
+        { firstTokenAtMs: 100, lastTokenAtMs: 200, contentEvents: 5, usage: undefined },
+        {},
+        false,
+      )
+    }
+    assert.equal(signals.outputs.predict(key, 2000, 300).mean, before)
+    for (let i = 0; i < 50; i++) {
+      observe(true, {
+        firstTokenAtMs: 100,
+        lastTokenAtMs: 2080,
+        contentEvents: 100,
+        usage: undefined,
+      })
+    }
+    const learned = signals.outputs.predict(key, 2000, 300).mean
+    assert.ok(Math.abs(learned - 100) < 15, `predicted ${learned} after 50 outputs of 100 tokens`)
   })
 
   test('a complete body, which comes after the whole generation, is no TTFT sample', () => {
