@@ -86,6 +86,11 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     desired = config
     const next = createProxyRuntime(withSimEndpoints(config, fleets), runtimeDeps, previous)
     scrapers.sync(next.upstreams)
+    // A tokenizer's vocabulary loads on first use (about 200 ms for o200k): at start and reload,
+    // not inside the first request for the model.
+    for (const name of next.models.names()) {
+      llmSignals.tokens.warmUp(next.models.resolve(name)!.servedModel)
+    }
     return next
   }
   let runtime: ProxyRuntime = build(initial)

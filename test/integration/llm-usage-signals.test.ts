@@ -6,7 +6,7 @@ import { createLlmSignals, type LlmSignals } from '../../src/llm/llm-signals.ts'
 import { createOutputLengthPredictor } from '../../src/llm/output-length-predictor.ts'
 import { createPromptTokenCounter } from '../../src/llm/prompt-token-counter.ts'
 import { createSystemClock } from '../../src/util/clock.ts'
-import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
+import { type RunningAya, startAya, startSimGateway } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 
 const SERVED = 'meta-llama/Llama-3.1-8B-Instruct'
@@ -25,7 +25,7 @@ const startGateway = (t: import('node:test').TestContext, signals: LlmSignals) =
 // from the 4 an unknown model's estimate starts at.
 const PROMPT = `${'abcdefghi '.repeat(1000)}end`
 
-const chat = (aya: RunningAya, stream: boolean) =>
+const chat = (aya: RunningAya, stream: boolean, includeUsage = true) =>
   request(`${aya.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -33,7 +33,8 @@ const chat = (aya: RunningAya, stream: boolean) =>
       model: 'llama',
       max_tokens: MAX_TOKENS,
       messages: [{ role: 'user', content: PROMPT }],
-      ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+      ...(stream ? { stream: true } : {}),
+      ...(stream && includeUsage ? { stream_options: { include_usage: true } } : {}),
     }),
   })
 
@@ -107,5 +108,53 @@ describe('upstream usage reaches the LLM signals through a proxied response', ()
       'the response reaching the LLM signals',
     )
     assertLearned(signals, usage)
+  })
+
+  test('a stream without usage teaches output length from its token events', async (t) => {
+    const signals = createLlmSignals({ clock: createSystemClock() })
+    const aya = await startGateway(t, signals)
+    const before = signals.outputs.predict(KEY, 2000, undefined).mean
+    const res = await chat(aya, true, false)
+    assert.equal(res.statusCode, 200)
+    assert.doesNotMatch(await res.body.text(), /"usage":\{/)
+    // One output of 6 tokens pulls the uncapped mean down from the prior's.
+    await eventually(
+      () => signals.outputs.predict(KEY, 2000, undefined).mean < before,
+      'the streamed output reaching the predictor',
+    )
+    // Without usage the prompt's count is never corrected.
+    assert.equal(signals.tokens.trackedModels, 0)
+  })
+})
+
+describe('tokenizers of configured models', () => {
+  test('load when Aya starts, not on the first request', async (t) => {
+    const loads: string[] = []
+    const tokens = createPromptTokenCounter(
+      {},
+      {
+        loadEncoding: (encoding) => {
+          loads.push(encoding)
+          return { countTokens: (text) => text.length }
+        },
+      },
+    )
+    const signals = { ...createLlmSignals({ clock: createSystemClock() }), tokens }
+    const aya = await startAya(
+      {
+        routes: [{ name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models' }],
+        upstreams: { openai: { endpoints: [{ url: 'http://127.0.0.1:9' }] } },
+        models: {
+          'gpt-4o': { deployments: [{ upstream: 'openai' }] },
+          // Served under an older family's name: its vocabulary, not the registry name's.
+          legacy: { deployments: [{ upstream: 'openai', model: 'gpt-4' }] },
+          llama: { deployments: [{ upstream: 'openai' }] },
+        },
+      },
+      {},
+      { llmSignals: signals },
+    )
+    t.after(() => aya.close())
+    assert.deepEqual(loads.sort(), ['cl100k_base', 'o200k_base'])
   })
 })
