@@ -22,6 +22,7 @@ import type { KeySource } from './key-selector.ts'
 import { sendLocalReply } from './local-reply.ts'
 import { mirrorRequest } from './mirror.ts'
 import { type LlmErrorDetail, llmErrorFormat, runModelsGateway } from './models-gateway.ts'
+import { predictPrefillEnd } from './predicted-prefill-end.ts'
 import type { ProxyRuntime, RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
@@ -333,6 +334,23 @@ async function dispatchTo(
   const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
   let awaitingFirstToken = llm !== undefined
   const sentAt = deps.clock.now()
+  const prefilled = (isFirstToken: boolean) => {
+    awaitingFirstToken = false
+    lease.firstToken()
+    paced?.done(isFirstToken)
+  }
+  const prefillEnd =
+    llm !== undefined && !llm.stream
+      ? predictPrefillEnd(
+          { endpointId: endpoint.id, pendingPrefillTokens: endpoint.pendingPrefillTokens },
+          { clock: deps.clock, capacity: deps.llmSignals.capacity },
+          () => {
+            if (!awaitingFirstToken) return
+            prefilled(false)
+            upstream.admission?.notify()
+          },
+        )
+      : undefined
   const handle = forward(
     pool,
     {
@@ -358,20 +376,14 @@ async function dispatchTo(
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
         if (routeConfig.debugHeaders) out['x-aya-endpoint'] = endpoint.id
         res.writeHead(status, out)
-        if (awaitingFirstToken && (status >= 300 || !llm?.stream)) {
-          awaitingFirstToken = false
-          lease.firstToken()
-          paced?.done(false)
-        }
+        if (awaitingFirstToken && (status >= 300 || !llm?.stream)) prefilled(false)
         return true
       },
       data(chunk) {
         if (tap) {
           tap.onChunk(chunk, deps.clock.now())
           if (awaitingFirstToken && tap.firstTokenAtMs !== undefined) {
-            awaitingFirstToken = false
-            lease.firstToken()
-            paced?.done(true)
+            prefilled(true)
             upstream.admission?.notify()
           }
           if (llm?.stream) lease.progress(tap.contentEvents)
@@ -395,6 +407,7 @@ async function dispatchTo(
   }
   res.once('close', onClose)
   const result = await handle.done
+  prefillEnd?.clear()
   res.off('close', onClose)
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error

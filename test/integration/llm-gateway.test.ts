@@ -83,6 +83,49 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.ok(itlSeconds !== undefined && itlSeconds > 0 && itlSeconds < 1, `pace ${itlSeconds}`)
   })
 
+  test('counts a response that is not streamed as pending prefill only until its prefill should be done', async (t) => {
+    const aya = await startAya(
+      config({
+        upstreams: {
+          fleet: { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 1 } },
+        },
+      }),
+    )
+    t.after(() => aya.close())
+    const gauge = async (name: string): Promise<number | undefined> => {
+      const text = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`))
+      return line === undefined ? undefined : Number(line.split(' ').at(-1))
+    }
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    // About 2,000 prompt tokens (a fraction of a second to prefill), then 300 decoded (seconds):
+    // the headers, and so the first byte, come only when all of it is done.
+    let done = false
+    const completion = client.chat.completions
+      .create({
+        model: 'llama-3.1-8b',
+        messages: [{ role: 'user', content: 'word '.repeat(2000) }],
+        max_tokens: 300,
+      })
+      .finally(() => {
+        done = true
+      })
+    const samples: Array<{ pending: number; kv: number }> = []
+    while (!done) {
+      const [pending, kv] = await Promise.all([
+        gauge('aya_endpoint_pending_prefill_tokens'),
+        gauge('aya_endpoint_kv_tokens'),
+      ])
+      if (!done) samples.push({ pending: pending ?? -1, kv: kv ?? -1 })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.equal((await completion).usage?.completion_tokens, 300)
+    // Late in the generation (its KV still held), its prompt is no longer queued ahead of the
+    // next one.
+    const late = samples.at(-1)
+    assert.ok(samples.length >= 5 && late!.kv > 0 && late!.pending === 0, JSON.stringify(samples))
+  })
+
   test('serves legacy completions, text and token ids, through the official openai client', async (t) => {
     const aya = await startAya(config())
     t.after(() => aya.close())
