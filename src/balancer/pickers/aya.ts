@@ -4,11 +4,7 @@ import { createCacheGrowth } from '../../llm/cache-growth.ts'
 import { kvCapacityTokensOf } from '../../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../../llm/llm-request.ts'
 import { createPrefillPacer } from '../../llm/prefill-pacer.ts'
-import {
-  createPrefixBlockIndex,
-  hashPromptBlocks,
-  type PrefixBlockIndex,
-} from '../../llm/prefix-block-index.ts'
+import { createPrefixBlockIndex, hashPromptBlocks } from '../../llm/prefix-block-index.ts'
 import { createSessionTable } from '../../llm/session-table.ts'
 import type { Endpoint, LeaseCost } from '../../upstream/endpoint.ts'
 import { rendezvousPick } from '../../util/rendezvous.ts'
@@ -203,7 +199,6 @@ const CHARS_PER_TOKEN_SMOOTHING = 0.01
 
 /** What the picker keeps per served model. */
 interface ModelState {
-  readonly index: PrefixBlockIndex
   /** The model's running characters-per-token ratio; undefined before its first placement. */
   charsPerToken: number | undefined
 }
@@ -293,13 +288,15 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const sloHints = new WeakMap<PickContext, number>()
   const placements = new WeakMap<PickContext, { endpoint: Endpoint; cost: LeaseCost }>()
 
-  const newModelState = (): ModelState => ({
-    index: createPrefixBlockIndex({
-      defaultCapacityBlocks: 1,
-      evictTailFirst: true,
-      resizeOnCapacityChange: true,
-    }),
-    charsPerToken: undefined,
+  const newModelState = (): ModelState => ({ charsPerToken: undefined })
+  // One index for every model an endpoint serves: block hashes are scoped by served model, and
+  // an engine's base model and its LoRA adapters share one KV pool, so their blocks evict each
+  // other's there too. An index per model, each sized to the whole pool, would believe an
+  // endpoint serving several adapters holds several times what it can.
+  const index = createPrefixBlockIndex({
+    defaultCapacityBlocks: 1,
+    evictTailFirst: true,
+    resizeOnCapacityChange: true,
   })
 
   // Index capacity is KV tokens in characters: sized with the model's running ratio, so one JSON
@@ -397,7 +394,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       publish('queue', undefined, llm.servedModel, Math.max(1, llm.promptTokens))
     },
     retain(ids) {
-      for (const model of models.values()) model.index.retainOnly(ids)
+      index.retainOnly(ids)
       growth.retainOnly(ids)
       pacer?.retainOnly(ids)
     },
@@ -432,7 +429,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   function forgetFailedAttempt(llm: LlmRequest, ctx: PickContext): void {
     const memo = memoOf(llm)
     if (memo.placedOn === undefined || ctx.exclude?.has(memo.placedOn) !== true) return
-    memo.model.index.remove(memo.placedOn, memo.placedFirstNewHash)
+    index.remove(memo.placedOn, memo.placedFirstNewHash)
     memo.placedOn = undefined
   }
 
@@ -480,7 +477,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       (chosen.capacityTokens * smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
         options.blockChars,
     )
-    facts.model.index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
+    index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
     if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
     if (facts.sessionKey !== undefined) {
       sessions?.record(facts.sessionKey, chosen.endpoint.id)
@@ -532,7 +529,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   }
 
   /** The endpoint's match for the prompt, recomputed only when its blocks may have changed. */
-  function matchedBlocksOf(memo: RequestMemo, index: PrefixBlockIndex, endpointId: string): number {
+  function matchedBlocksOf(memo: RequestMemo, endpointId: string): number {
     if (memo.hashes.length === 0) return 0
     const version = index.version(endpointId)
     memo.matched ??= { versions: new Map(), blocks: new Map() }
@@ -550,7 +547,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
     const memo = memoOf(llm)
     const { hashes, sessionKey } = memo
-    const index = memo.model.index
     const kvNeed = promptTokens + memo.predictedOutput
 
     // Learned rates, pooled: log-rates shrink toward the fleet's by the share of their spread
@@ -604,7 +600,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         logRate = pooledLog + keep * (logRates[i]! - pooledLog)
       }
       const rate = Math.exp(logRate)
-      const matchedBlocks = matchedBlocksOf(memo, index, endpoint.id)
+      const matchedBlocks = matchedBlocksOf(memo, endpoint.id)
       // A hit is counted in whole blocks and never covers the last token (it must be computed).
       const hitTokens = Math.min(
         promptTokens - 1,

@@ -584,22 +584,31 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     return recorder.decisions[0]!.candidates.find((c) => c.endpoint === id)!.hitTokens
   }
 
-  it('keeps prefix state for a bounded set of models: one-off names are forgotten, a model in use is not', () => {
-    const picker = createAya({ pacing: false })
+  it('a model and its LoRA adapters share an endpoint’s KV: one’s blocks evict the other’s there, not elsewhere', () => {
+    // 4,096 KV tokens at 4 characters a token: 256 blocks of 64 characters per endpoint.
+    const picker = createAya({ pacing: false, defaultKvCapacityTokens: 4096 })
     const eligible = makeEndpoints([1, 1, 1])
-    const prompt = text('conversation', 6400)
-    const steady = { model: 'llama', servedModel: 'llama' }
-    const once = { model: 'made-up-0', servedModel: 'made-up-0' }
-    routeTo(picker, eligible, eligible[1]!, prompt, steady)
-    routeTo(picker, eligible, eligible[1]!, prompt, steady)
-    routeTo(picker, eligible, eligible[2]!, prompt, once)
-    // A client (a wildcard model) makes up a name per request.
-    for (let i = 1; i <= 1000; i++) {
-      picker.pick(eligible, llmCtx(prompt, { model: `made-up-${i}`, servedModel: `made-up-${i}` }))
+    const base = { model: 'llama', servedModel: 'llama' }
+    const history = text('conversation', 6400)
+    routeTo(picker, eligible, eligible[1]!, history, base)
+    // Three adapters' prompts of 100 blocks each on another endpoint leave it alone...
+    for (const adapter of ['sql-lora', 'chat-lora', 'code-lora']) {
+      routeTo(picker, eligible, eligible[2]!, text(adapter, 6400), {
+        model: adapter,
+        servedModel: adapter,
+      })
     }
-    const next = prompt + text('turn 2', 200)
-    assert.ok(hitOn(picker, eligible, llmCtx(next, steady), 'e1') > 1000, 'the model in use')
-    assert.equal(hitOn(picker, eligible, llmCtx(next, once), 'e2'), 0, 'the one-off name')
+    const next = history + text('turn 2', 200)
+    assert.ok(hitOn(picker, eligible, llmCtx(next, base), 'e1') > 1000, 'the base model kept')
+    // ...and on its endpoint, with the base model's 100, overflow its 256.
+    for (const adapter of ['sql-lora', 'chat-lora', 'code-lora']) {
+      routeTo(picker, eligible, eligible[1]!, text(`${adapter} 2`, 6400), {
+        model: adapter,
+        servedModel: adapter,
+      })
+    }
+    const last = next + text('turn 3', 200)
+    assert.equal(hitOn(picker, eligible, llmCtx(last, base), 'e1'), 0, 'evicted by the adapters')
   })
 
   it('matches a prompt under its served model, whatever alias the client used', () => {
