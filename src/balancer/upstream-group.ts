@@ -67,6 +67,8 @@ export function createUpstreamGroup(
         existing.setWeight(spec.weight)
         endpoint = existing
       } else {
+        // An id that names another server now: its learned rates are the old server's.
+        if (existing) deps.llmSignals?.capacity.forget(spec.id)
         endpoint = new Endpoint(spec, endpointDeps)
       }
       next.set(spec.id, endpoint)
@@ -114,7 +116,8 @@ export function createUpstreamGroup(
       // A picker depends only on its policy and options. Rebuilding it on an unrelated reload
       // would forget what it has learned and, for a pacing policy, start a second pacer that
       // cannot see the prompts the first one sent. An id that now names another server is the
-      // exception: what the picker learned about it (cached prefixes, rates) is about the old one.
+      // exception: what the picker learned about it (cached prefixes) is about the old one, as
+      // are its learned rates, which `setMembership` forgets.
       if (
         next.policy !== config.policy ||
         !isDeepStrictEqual(next.policyOptions, config.policyOptions) ||

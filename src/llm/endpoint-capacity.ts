@@ -57,6 +57,8 @@ export interface EndpointCapacityOptions {
 export interface EndpointCapacity {
   get(endpointId: string): CapacityEstimate
   observe(endpointId: string, sample: CapacitySample): void
+  /** The id now names another server: what was learned about the old one goes. */
+  forget(endpointId: string): void
 }
 
 export function createEndpointCapacity(
@@ -92,6 +94,9 @@ export function createEndpointCapacity(
     (work + priorSeconds * priorRate) / (seconds + priorSeconds)
 
   return {
+    forget(endpointId) {
+      states.delete(endpointId)
+    },
     get(endpointId) {
       const state = states.get(endpointId)
       if (!state) return prior

@@ -359,6 +359,11 @@ export function createPrefillPacer(
             )
           }
           pump(endpointId, lane)
+          // The last prompt sent to a departed endpoint is done: nothing is left to pace there.
+          if (lane.departed && lane.queue.size === 0 && lane.releasedCount === 0) {
+            lane.queue.close()
+            if (lanes.get(endpointId) === lane) lanes.delete(endpointId)
+          }
         },
         prefillEvidence: () => ({
           sentAtMs: waiting.startMs,

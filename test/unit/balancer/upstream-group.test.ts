@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import { findPicker } from '../../../src/balancer/picker-registry.ts'
 import { createUpstreamGroup } from '../../../src/balancer/upstream-group.ts'
 import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
+import { createLlmSignals } from '../../../src/llm/llm-signals.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
 import { llmRequest, recordDecisions } from './pickers/llm-fixtures.ts'
@@ -129,6 +130,35 @@ describe('upstream group reload', () => {
       }),
     )
     assert.notEqual(group.pacer(), pacer)
+  })
+
+  test('forgets the learned rates of an endpoint id that now names another server, and only those', () => {
+    const clock = createManualClock()
+    const llmSignals = createLlmSignals({ clock })
+    const group = createUpstreamGroup('llm', upstream({}), {
+      clock,
+      random: createSeededRandom(1),
+      llmSignals,
+    })
+    const [moved, kept] = group.endpoints().map((endpoint) => endpoint.id)
+    // Both prefilled 2,000 tokens a second, well below the 10,000 assumed before any sample.
+    for (const id of [moved!, kept!]) {
+      for (let i = 0; i < 20; i++) {
+        llmSignals.capacity.observe(id, {
+          prefillAheadTokens: 0,
+          prefillTokens: 2_000,
+          ttftMs: 1_000,
+          meanItlMs: undefined,
+        })
+      }
+    }
+    group.update(
+      upstream({
+        endpoints: [{ url: 'http://127.0.0.1:9', id: moved }, { url: 'http://127.0.0.1:2' }],
+      }),
+    )
+    assert.equal(llmSignals.capacity.get(moved!).samples, 0)
+    assert.ok(llmSignals.capacity.get(kept!).samples > 10)
   })
 
   test('a kept picker forgets what it held for endpoints that left: prefixes and idle lanes', () => {
