@@ -96,18 +96,7 @@ export async function runModelsGateway(
   const parsed = parseLlmBody(api, value)
   if (!parsed.ok) return { kind: 'error', error: badRequest(parsed.message), param: parsed.param }
   const deployment = options.registry.resolve(parsed.value.model)
-  if (!deployment) {
-    const known = [...options.registry.names(), ...options.registry.patterns()].sort().join(', ')
-    return {
-      kind: 'error',
-      error: new ProxyError('LB_ERR_UNKNOWN_MODEL', {
-        source: 'downstream',
-        message: `The model '${parsed.value.model}' does not exist. Known models: ${known}`,
-      }),
-      param: 'model',
-      openAiCode: 'model_not_found',
-    }
-  }
+  if (!deployment) return unknownModel(parsed.value.model, options.registry)
   const body =
     deployment.servedModel === parsed.value.model
       ? json
@@ -160,17 +149,7 @@ function answerModels(ctx: RequestContext, path: string, registry: ModelRegistry
     query,
     isAnthropicRequest(path, ctx.req.headers),
   )
-  if (!reply.found) {
-    return {
-      kind: 'error',
-      error: new ProxyError('LB_ERR_UNKNOWN_MODEL', {
-        source: 'downstream',
-        message: `The model '${reply.id}' does not exist`,
-      }),
-      param: 'model',
-      openAiCode: 'model_not_found',
-    }
-  }
+  if (!reply.found) return unknownModel(reply.id, registry)
   ctx.res.writeHead(200, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(reply.body),
@@ -179,6 +158,20 @@ function answerModels(ctx: RequestContext, path: string, registry: ModelRegistry
   ctx.res.end(reply.body)
   ctx.status = 200
   return { kind: 'answered' }
+}
+
+/** A 404 naming the model asked for and every model the registry knows. */
+function unknownModel(model: string, registry: ModelRegistry): GatewayOutcome {
+  const known = [...registry.names(), ...registry.patterns()].sort().join(', ')
+  return {
+    kind: 'error',
+    error: new ProxyError('LB_ERR_UNKNOWN_MODEL', {
+      source: 'downstream',
+      message: `The model '${model}' does not exist. Known models: ${known}`,
+    }),
+    param: 'model',
+    openAiCode: 'model_not_found',
+  }
 }
 
 /** Anthropic's SDKs send `anthropic-version` on every request; its API lives under /v1/messages. */

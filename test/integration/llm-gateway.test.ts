@@ -175,6 +175,14 @@ describe('LLM gateway route (gateway: models)', () => {
         return true
       },
     )
+    // Asked for by id, the same.
+    await assert.rejects(client.models.retrieve('gpt-17'), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.NotFoundError)
+      assert.equal(error.code, 'model_not_found')
+      assert.match(error.message, /'gpt-17'.*llama-3\.1-8b/)
+      return true
+    })
+    assert.equal((await client.models.retrieve('llama-3.1-8b')).id, 'llama-3.1-8b')
   })
 
   test('answers malformed JSON and a missing model with 400 in OpenAI shape', async (t) => {
