@@ -155,6 +155,21 @@ export const admissionSchema = z
      * its deadline. Off by default: past the fleet's ceiling it costs the p90 (docs/benchmarks.md).
      */
     holdForUrgent: z.boolean().default(false),
+    /**
+     * Per priority class (a name from `priorities.classes`): its own TTFT SLO and longest wait,
+     * so batch work can wait minutes for room while interactive work is held to seconds.
+     */
+    classes: z
+      .record(
+        nonEmptyString('a priority class name'),
+        z
+          .object({
+            ttftSloMs: positiveInt('a positive integer of milliseconds').optional(),
+            maxWaitMs: timerMs.optional(),
+          })
+          .strict(),
+      )
+      .default({}),
   })
   .strict()
 

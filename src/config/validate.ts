@@ -125,6 +125,15 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         })
       }
     }
+    // A misspelt class would silently give that class the group's defaults.
+    for (const className of Object.keys(upstream.admission?.classes ?? {})) {
+      if (!Object.hasOwn(config.priorities.classes, className)) {
+        issues.push({
+          path: at('upstreams', name, 'admission', 'classes', className),
+          message: `unknown priority class ${describeValue(className)} (expected one of ${Object.keys(config.priorities.classes).join(', ')})`,
+        })
+      }
+    }
     if (upstream.sim) {
       if (upstream.endpoints.length > 0) {
         issues.push({

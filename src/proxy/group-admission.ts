@@ -16,6 +16,8 @@ import type { Clock, Timer } from '../util/clock.ts'
 export interface AdmissionAsk {
   readonly ctx: PickContext
   readonly priority: number
+  /** The request's priority class: `admission.classes` may give it its own SLO and wait. */
+  readonly className?: string | undefined
   readonly sheddable: boolean
   readonly tenant: string
   readonly sizeBytes: number
@@ -96,6 +98,12 @@ export function createGroupAdmission(
     deps,
   )
   let timer: Timer | undefined
+  const classOf = (ask: AdmissionAsk) =>
+    ask.className === undefined || !Object.hasOwn(config.classes, ask.className)
+      ? undefined
+      : config.classes[ask.className]
+  const sloOf = (ask: AdmissionAsk): number => classOf(ask)?.ttftSloMs ?? config.ttftSloMs
+  const maxWaitOf = (ask: AdmissionAsk): number => classOf(ask)?.maxWaitMs ?? config.maxWaitMs
 
   let older = predecessor
   // Where each admitted request must not go (see `drain`), read when its result is built.
@@ -158,7 +166,7 @@ export function createGroupAdmission(
     const nowMs = deps.clock.now()
     const canTake = (entry: AdmissionEntry<AdmissionAsk>): boolean => {
       if (held === undefined && entry.priority < refusedPriority) held = roomiestEndpoint()
-      if (group.canTake(entry.value.ctx, config.ttftSloMs, held)) {
+      if (group.canTake(entry.value.ctx, sloOf(entry.value), held)) {
         if (held !== undefined) avoids.set(entry.value, held)
         return true
       }
@@ -197,10 +205,10 @@ export function createGroupAdmission(
    * last admissions. Never without recent ones: a queue that has not drained lately (scale from
    * zero, a reload) has no measurement, and the request waits its turn.
    */
-  const missesDeadline = (priority: number): boolean => {
+  const missesDeadline = (priority: number, maxWaitMs: number): boolean => {
     if (!config.shedEarly) return false
-    const waitMs = queue.observedWaitMs(priority, config.maxWaitMs)
-    return waitMs !== undefined && waitMs > config.maxWaitMs * SHED_EARLY_MARGIN
+    const waitMs = queue.observedWaitMs(priority, maxWaitMs)
+    return waitMs !== undefined && waitMs > maxWaitMs * SHED_EARLY_MARGIN
   }
 
   return {
@@ -212,12 +220,13 @@ export function createGroupAdmission(
       if (
         queue.size === 0 &&
         (older === undefined || older.waiting === 0) &&
-        group.canTake(ask.ctx, config.ttftSloMs)
+        group.canTake(ask.ctx, sloOf(ask))
       ) {
         return ADMITTED_AT_ONCE
       }
       if (ask.sheddable && config.shedSheddable) return refuse('LB_ERR_SHED', ask.priority)
-      if (missesDeadline(ask.priority)) return refuse('LB_ERR_DEADLINE', ask.priority)
+      const maxWaitMs = maxWaitOf(ask)
+      if (missesDeadline(ask.priority, maxWaitMs)) return refuse('LB_ERR_DEADLINE', ask.priority)
       const { onResult } = ask
       const ticket = queue.enqueue({
         value: ask,
@@ -226,7 +235,7 @@ export function createGroupAdmission(
         sizeBytes: ask.sizeBytes,
         predictedCost: Math.max(1, ask.predictedCost),
         sheddable: ask.sheddable,
-        maxWaitMs: config.maxWaitMs,
+        maxWaitMs,
         signal: ask.signal,
         onSettled: onResult && ((outcome) => onResult(resultOf(outcome, ask))),
       })

@@ -538,6 +538,7 @@ async function admit(
   const result = await upstream.admission!.acquire({
     ctx: request.firstPick,
     priority: resolved.priority,
+    className: resolved.className,
     sheddable: resolved.sheddable,
     tenant: upstream.tenantKey?.(keySource) ?? '',
     sizeBytes: Buffer.isBuffer(request.body) ? request.body.length : 0,

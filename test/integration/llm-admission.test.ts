@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { startAdmissionGateway } from '../helpers/aya.ts'
+import { startAdmissionGateway, startSimGateway } from '../helpers/aya.ts'
 
 const chat = (aya: { url: string }, words: number, headers: Record<string, string> = {}) =>
   request(`${aya.url}/v1/chat/completions`, {
@@ -50,5 +50,28 @@ describe('LLM admission control with the aya policy', () => {
       /aya_scheduler_decisions_total\{policy="aya",branch="(cold|warm|valve)"\} [1-9]/,
     )
     assert.match(metrics, /aya_admission_predicted_wait_seconds\{upstream="fleet"\}/)
+  })
+
+  test('gives a priority class its own longest wait: batch work outlasts a burst that times interactive work out', async (t) => {
+    const aya = await startSimGateway(t, {
+      policy: 'aya',
+      sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+      admission: { ttftSloMs: 50, maxWaitMs: 300, classes: { batch: { maxWaitMs: 30_000 } } },
+    })
+    // Eight prompts of ~6k tokens are ~4 s of prefill: interactive ones still queued after
+    // 300 ms give up, batch ones (a lower band, served last) wait their turn.
+    const interactive = Array.from({ length: 8 }, () => chat(aya, 6000))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const batch = Array.from({ length: 2 }, () => chat(aya, 6000, { 'x-priority': 'batch' }))
+    const interactiveStatuses: number[] = []
+    for (const res of await Promise.all(interactive)) {
+      interactiveStatuses.push(res.statusCode)
+      await res.body.dump()
+    }
+    assert.ok(interactiveStatuses.includes(503), `${interactiveStatuses}`)
+    for (const res of await Promise.all(batch)) {
+      assert.equal(res.statusCode, 200)
+      await res.body.dump()
+    }
   })
 })

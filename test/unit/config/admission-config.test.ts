@@ -47,4 +47,15 @@ describe('admission and priority config', () => {
       assert.equal(config.routes[0]!.priority, priority)
     }
   })
+
+  test('takes an SLO and a longest wait per priority class, and refuses a class that does not exist', () => {
+    const classes = { batch: { ttftSloMs: 60_000, maxWaitMs: 600_000 } }
+    const admission = parseConfigObject(withAdmission({ classes }), {}).upstreams.api!.admission!
+    assert.deepEqual(admission.classes, classes)
+    assert.deepEqual(issuesOf(withAdmission({ classes: { bacth: { maxWaitMs: 1000 } } })), [
+      'upstreams.api.admission.classes.bacth: unknown priority class "bacth" (expected one of interactive, batch)',
+    ])
+    const [issue] = issuesOf(withAdmission({ classes: { batch: { ttftSloMs: 0 } } }))
+    assert.match(issue!, /^upstreams\.api\.admission\.classes\.batch\.ttftSloMs: /)
+  })
 })

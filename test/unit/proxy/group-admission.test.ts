@@ -16,6 +16,7 @@ const config = {
   recheckMs: 10,
   tenantKey: { apiKey: true as const },
   holdForUrgent: false,
+  classes: {} as Record<string, { ttftSloMs?: number; maxWaitMs?: number }>,
 }
 
 function fakeGroup(
@@ -498,6 +499,48 @@ describe('group admission: strict priority across bands', () => {
     void admission.acquire(asks(results, 'short', 0, 100))
     admission.notify()
     assert.deepEqual(results, [{ name: 'short', avoid: undefined }])
+    admission.close()
+  })
+
+  test('a priority class with its own SLO is judged by it', () => {
+    // Any endpoint would start the request in 3 s: too slow for the default SLO, not for batch.
+    const group = {
+      canTake: (_ctx: unknown, ttftSloMs: number) => ttftSloMs >= 3000,
+      eligible: () => [{}],
+      queued: () => {},
+    } as unknown as UpstreamGroup
+    const admission = createGroupAdmission(
+      group,
+      { ...config, classes: { batch: { ttftSloMs: 5000 } } },
+      { clock: createManualClock() },
+    )
+    assert.deepEqual(admission.acquire({ ...ask(), className: 'batch' }), {
+      admitted: true,
+      waitedMs: 0,
+    })
+    const interactive = admission.acquire({ ...ask(), className: 'interactive' })
+    assert.ok(interactive instanceof Promise, 'the default SLO holds the other class')
+    admission.close()
+  })
+
+  test('a priority class with its own longest wait outlasts the default deadline', async () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const admission = createGroupAdmission(
+      fakeGroup(free),
+      { ...config, classes: { batch: { maxWaitMs: 5000 } } },
+      { clock },
+    )
+    const interactive = admission.acquire({ ...ask(), className: 'interactive' })
+    const batch = admission.acquire({ ...ask(-1), className: 'batch' })
+    clock.advance(600)
+    const late = await interactive
+    assert.equal(late.admitted, false)
+    assert.equal(!late.admitted && late.reason, 'LB_ERR_DEADLINE')
+    clock.advance(3000)
+    free.slots = 1
+    admission.notify()
+    assert.deepEqual(await batch, { admitted: true, waitedMs: 3600 })
     admission.close()
   })
 })
