@@ -12,6 +12,8 @@ export interface ParsedLlmBody {
   readonly model: string
   readonly stream: boolean
   readonly maxTokens: number | undefined
+  /** `n` (or `best_of` where larger): sequences generated; undefined means 1. */
+  readonly sequences?: number | undefined
   readonly promptText: string
   /** The prompt's exact length in tokens, when the client sent token ids instead of text. */
   readonly promptTokens: number | undefined
@@ -58,12 +60,15 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
   if ('ok' in prompt) return prompt
   const maxTokens = maxTokensOf(api, body)
   if (typeof maxTokens === 'object') return maxTokens
+  const sequences = sequencesOf(api, body)
+  if (typeof sequences === 'object') return sequences
   return {
     ok: true,
     value: {
       model: body.model,
       stream: body.stream === true,
       maxTokens,
+      ...(sequences > 1 ? { sequences } : {}),
       promptText: prompt.text,
       promptTokens: prompt.tokens,
     },
@@ -143,6 +148,23 @@ function maxTokensOf(
   return raw as number
 }
 
+/**
+ * How many sequences the engine generates for the prompt: OpenAI's `n` on chat and completions,
+ * and on completions `best_of`, which generates that many and returns the best `n`.
+ */
+function sequencesOf(api: LlmApi, body: Record<string, unknown>): number | LlmParseResult {
+  if (api !== 'openai.chat' && api !== 'openai.completions') return 1
+  let sequences = 1
+  for (const name of api === 'openai.completions' ? ['n', 'best_of'] : ['n']) {
+    const raw = body[name]
+    if (raw === undefined || raw === null) continue
+    if (!Number.isInteger(raw) || (raw as number) < 1)
+      return fail(`'${name}' must be a positive integer`, name)
+    sequences = Math.max(sequences, raw as number)
+  }
+  return sequences
+}
+
 /** The LlmRequest policies see, built the same way by the proxy and by the virtual-time bench. */
 export function toLlmRequest(
   api: LlmApi,
@@ -159,6 +181,7 @@ export function toLlmRequest(
     servedModel,
     stream: parsed.stream,
     maxTokens: parsed.maxTokens,
+    ...(parsed.sequences === undefined ? {} : { sequences: parsed.sequences }),
     promptText: parsed.promptText,
     // Token ids are counted exactly; a counter's estimate of their text form would be meaningless.
     promptTokens:

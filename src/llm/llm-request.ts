@@ -18,8 +18,13 @@ export interface LlmRequest {
   /** The name the chosen deployment serves it under (may differ from `model`). */
   readonly servedModel: string
   readonly stream: boolean
-  /** The client's output cap; 0 for embeddings, which generate nothing. */
+  /** The client's output cap, per sequence; 0 for embeddings, which generate nothing. */
   readonly maxTokens: number | undefined
+  /**
+   * Sequences generated for the one prompt (OpenAI's `n`, or `best_of` where larger); undefined
+   * means 1. Each holds its own output in KV and shares the prompt's.
+   */
+  readonly sequences?: number | undefined
   readonly promptText: string
   /** Router-side estimate of prompt tokens (exact when `promptTokensExact`). */
   readonly promptTokens: number

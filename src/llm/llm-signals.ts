@@ -21,7 +21,8 @@ export interface LlmSignals {
   observe(observation: LlmResponseObservation): void
   /**
    * The request's predicted output tokens: the predictor's mean (which sums right over many
-   * requests, where the `max_tokens` cap over-counts 2.4–74× on the traces), 0 for embeddings.
+   * requests, where the `max_tokens` cap over-counts 2.4–74× on the traces) for each of its
+   * sequences, 0 for embeddings.
    * Predicted once per request: what KV accounting charges and what the queue orders by agree.
    */
   predictedOutput(llm: LlmRequest): number
@@ -47,7 +48,7 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
               { model: llm.servedModel, route: llm.routeKey },
               Math.max(1, llm.promptTokens),
               llm.maxTokens,
-            ).mean
+            ).mean * (llm.sequences ?? 1)
       predicted.set(llm, output)
     }
     return output
@@ -69,18 +70,20 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       }
       if (llm.api !== 'openai.embeddings') {
         const key = { model: llm.servedModel, route: llm.routeKey }
+        // Lengths are learned per sequence: usage and events count all of a request's together.
+        const sequences = llm.sequences ?? 1
         if (usage) {
           outputs.observe(
             key,
             usage.promptTokens || llm.promptTokens,
             llm.maxTokens,
-            usage.completionTokens,
+            usage.completionTokens / sequences,
           )
         } else if (llm.stream && observation.completed === true && tap.contentEvents > 0) {
           // An OpenAI stream reports usage only when the client asks (`stream_options`); most do
           // not. Engines stream about one token an event, so a whole stream's event count is its
           // output, near enough to learn from: without it such traffic would teach nothing.
-          outputs.observe(key, llm.promptTokens, llm.maxTokens, tap.contentEvents)
+          outputs.observe(key, llm.promptTokens, llm.maxTokens, tap.contentEvents / sequences)
         }
       }
       if (isTtftSample(llm.stream, tap)) {

@@ -449,11 +449,16 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     if (!outputs) return { prefillTokens, kvTokens }
     const key = { model: llm.servedModel, route: llm.routeKey }
     const { maxTokens } = llm
+    // Several sequences share the prompt's KV and each grows its own; `generated` counts them all.
+    const sequences = llm.sequences ?? 1
     return {
       prefillTokens,
       kvTokens,
       kvTokensAfter: (generated) =>
-        promptTokens + generated + outputs.remaining(key, promptTokens, maxTokens, generated),
+        promptTokens +
+        generated +
+        sequences *
+          outputs.remaining(key, promptTokens, maxTokens, Math.floor(generated / sequences)),
     }
   }
 
@@ -519,7 +524,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           ? hashText53(`${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`)
           : undefined,
       model: models.use(llm.servedModel, newModelState),
-      predictedOutput: deps.llmSignals?.predictedOutput(llm) ?? Math.min(llm.maxTokens ?? 256, 256),
+      predictedOutput:
+        deps.llmSignals?.predictedOutput(llm) ??
+        Math.min(llm.maxTokens ?? 256, 256) * (llm.sequences ?? 1),
       matched: undefined,
       placedOn: undefined,
       placedFirstNewHash: 0,

@@ -132,6 +132,31 @@ describe('LLM request bodies', () => {
     assert.equal(cap('anthropic.messages', { model: 'm', messages: [], max_tokens: 8 }), 8)
   })
 
+  test('reads the sequences generated: n, and best_of on completions where larger', () => {
+    const sequences = (...args: Parameters<typeof parseLlmBody>) => {
+      const parsed = parseLlmBody(...args)
+      assert.ok(parsed.ok)
+      return toLlmRequest(args[0], parsed.value, 'm', undefined).sequences
+    }
+    const chat = { model: 'm', messages: [] }
+    assert.equal(sequences('openai.chat', chat), undefined)
+    assert.equal(sequences('openai.chat', { ...chat, n: 1 }), undefined)
+    assert.equal(sequences('openai.chat', { ...chat, n: 3 }), 3)
+    const completion = { model: 'm', prompt: 'x' }
+    assert.equal(sequences('openai.completions', { ...completion, n: 2, best_of: 5 }), 5)
+    assert.equal(sequences('openai.completions', { ...completion, n: 4, best_of: null }), 4)
+    // Only chat and completions generate several.
+    assert.equal(sequences('openai.responses', { model: 'm', input: 'x', n: 3 }), undefined)
+    for (const [api, body, param] of [
+      ['openai.chat', { ...chat, n: 0 }, 'n'],
+      ['openai.completions', { ...completion, best_of: 1.5 }, 'best_of'],
+    ] as const) {
+      const parsed = parseLlmBody(api, body)
+      assert.ok(!parsed.ok)
+      assert.equal(parsed.param, param)
+    }
+  })
+
   test('accepts a Responses turn without input that continues a previous response', () => {
     const parsed = parseLlmBody('openai.responses', {
       model: 'm',

@@ -81,6 +81,22 @@ describe('llm signals', () => {
     assert.ok(Math.abs(learned - 100) < 15, `predicted ${learned} after 50 outputs of 100 tokens`)
   })
 
+  test('learns the length of one sequence from a response that generated several', () => {
+    const { signals, observe } = setup()
+    const key = { model: 'm', route: 'r' }
+    const tap = { firstTokenAtMs: 100, lastTokenAtMs: 2000, contentEvents: 300 }
+    for (let i = 0; i < 50; i++) {
+      observe(
+        true,
+        { ...tap, usage: { promptTokens: 2000, completionTokens: 300 } },
+        { sequences: 3 },
+      )
+      observe(true, { ...tap, usage: undefined }, { sequences: 3 })
+    }
+    const learned = signals.outputs.predict(key, 2000, 300).mean
+    assert.ok(Math.abs(learned - 100) < 15, `predicted ${learned} per sequence`)
+  })
+
   test('a complete body, which comes after the whole generation, is no TTFT sample', () => {
     const { signals, observe } = setup()
     const tap = createResponseTap('openai.chat', false)
@@ -129,6 +145,9 @@ describe('llm signals', () => {
     for (let i = 0; i < 500; i++) signals.outputs.observe(key, 2000, 300, 40)
     const cost = signals.predictedCost(llm(true))
     assert.ok(cost > 2030 && cost < 2050, `predicted ${cost} tokens`)
+    // Three sequences generate three outputs.
+    const three = signals.predictedCost({ ...llm(true), sequences: 3 })
+    assert.ok(three > 2090 && three < 2150, `predicted ${three} tokens for n = 3`)
     // Embeddings generate nothing: their work is the prompt.
     assert.equal(signals.predictedCost({ ...llm(false), api: 'openai.embeddings' }), 2000)
   })

@@ -257,6 +257,22 @@ describe('aya picker', () => {
     assert.ok(held > 160 + 256 && held < 160 + 320, `holds ${held} after 280 tokens`)
   })
 
+  it('charges KV for each of several sequences sharing one prompt', () => {
+    const llmSignals = createLlmSignals({ clock: createManualClock() })
+    const key = { model: 'llama', route: '' }
+    for (let i = 0; i < 500; i++) llmSignals.outputs.observe(key, 160, undefined, 100 + (i % 200))
+    const picker = createAya({}, { llmSignals })
+    const eligible = makeEndpoints([1])
+    const one = picker.leaseCost!(eligible[0]!, llmCtx(text('prompt', 640)))!
+    const three = picker.leaseCost!(eligible[0]!, llmCtx(text('prompt', 640), { sequences: 3 }))!
+    // One prompt, three outputs (the mean output length is about 200).
+    assert.equal(three.kvTokens! - 160, 3 * (one.kvTokens! - 160))
+    // 280 tokens generated in all, about 93 each: each is still expected to go on.
+    const after = three.kvTokensAfter!(280) - 160 - 280
+    const eachAfter = one.kvTokensAfter!(93) - 160 - 93
+    assert.equal(after, 3 * eachAfter)
+  })
+
   it('shifts work to the endpoint it has learned prefills faster, in proportion', () => {
     const llmSignals = signalsWithRates({ e0: 30_000, e1: 10_000 })
     // A burst that is never answered: only the queues (and, by default, the streams) grow.
@@ -664,6 +680,9 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
       prefillTokens: 160,
       kvTokens: 1760 + 100,
     })
+    // Three sequences hold one prompt's KV and three outputs'.
+    const three = llmCtx(history + text('turn 2', 640), { maxTokens: 100, sequences: 3 })
+    assert.equal(picker.leaseCost!(eligible[0]!, three)?.kvTokens, 1760 + 300)
     // Bound to the cold one: all of it is prefill, counted on the bound branch, and the endpoint
     // now holds the conversation for the turns that follow.
     const recorder = recordDecisions()
