@@ -17,6 +17,28 @@ const config = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 })
 
+/**
+ * Aya with the aya policy over one real-time simulated H100, an OpenAI client for it, and a
+ * reader of one (single-series) gauge from its metrics: for the router-side accounting tests.
+ */
+async function startAccountingGateway(t: { after(fn: () => Promise<void>): void }) {
+  const aya = await startAya(
+    config({
+      upstreams: {
+        fleet: { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 1 } },
+      },
+    }),
+  )
+  t.after(() => aya.close())
+  const gauge = async (name: string): Promise<number | undefined> => {
+    const text = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`))
+    return line === undefined ? undefined : Number(line.split(' ').at(-1))
+  }
+  const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  return { gauge, client }
+}
+
 describe('LLM gateway route (gateway: models)', () => {
   test('serves chat completions from a simulated fleet through the official openai client', async (t) => {
     const aya = await startAya(config())
@@ -49,20 +71,7 @@ describe('LLM gateway route (gateway: models)', () => {
   })
 
   test('accounts router-side for a stream as it passes: KV while it lives, then its decode pace', async (t) => {
-    const aya = await startAya(
-      config({
-        upstreams: {
-          fleet: { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 1 } },
-        },
-      }),
-    )
-    t.after(() => aya.close())
-    const gauge = async (name: string): Promise<number | undefined> => {
-      const text = await (await request(`${aya.adminUrl}/metrics`)).body.text()
-      const line = text.split('\n').find((l) => l.startsWith(`${name}{`))
-      return line === undefined ? undefined : Number(line.split(' ').at(-1))
-    }
-    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const { gauge, client } = await startAccountingGateway(t)
     const stream = await client.chat.completions.create({
       model: 'llama-3.1-8b',
       messages: [{ role: 'user', content: 'Count to two hundred' }],
@@ -84,20 +93,7 @@ describe('LLM gateway route (gateway: models)', () => {
   })
 
   test('counts a response that is not streamed as pending prefill only until its prefill should be done', async (t) => {
-    const aya = await startAya(
-      config({
-        upstreams: {
-          fleet: { policy: 'aya', sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 1 } },
-        },
-      }),
-    )
-    t.after(() => aya.close())
-    const gauge = async (name: string): Promise<number | undefined> => {
-      const text = await (await request(`${aya.adminUrl}/metrics`)).body.text()
-      const line = text.split('\n').find((l) => l.startsWith(`${name}{`))
-      return line === undefined ? undefined : Number(line.split(' ').at(-1))
-    }
-    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const { gauge, client } = await startAccountingGateway(t)
     // About 2,000 prompt tokens (a fraction of a second to prefill), then 300 decoded (seconds):
     // the headers, and so the first byte, come only when all of it is done.
     let done = false
