@@ -58,6 +58,15 @@ export function ayaConfigFor(
       ttftSloMs: realMs(admission.ttftSloMs, speedup),
       maxWaitMs: realMs(admission.maxWaitMs, speedup),
       recheckMs: realMs(admission.recheckMs, speedup),
+      classes: Object.fromEntries(
+        Object.entries(admission.classes).map(([name, own]) => [
+          name,
+          {
+            ...(own.ttftSloMs === undefined ? {} : { ttftSloMs: realMs(own.ttftSloMs, speedup) }),
+            ...(own.maxWaitMs === undefined ? {} : { maxWaitMs: realMs(own.maxWaitMs, speedup) }),
+          },
+        ]),
+      ),
     }
   }
   if (variant === 'models') {

@@ -39,6 +39,9 @@ export function llmApiFor(method: string, path: string): LlmApi | undefined {
 /** What OpenAI and vLLM generate for `/v1/completions` without `max_tokens`. */
 const COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 
+/** The most sequences one request may ask for (`n`, `best_of`), as OpenAI allows. */
+const MAX_SEQUENCES = 128
+
 const fail = (message: string, param?: string): LlmParseResult => ({ ok: false, message, param })
 
 /**
@@ -160,6 +163,9 @@ function sequencesOf(api: LlmApi, body: Record<string, unknown>): number | LlmPa
     if (raw === undefined || raw === null) continue
     if (!Number.isInteger(raw) || (raw as number) < 1)
       return fail(`'${name}' must be a positive integer`, name)
+    // OpenAI's own bound: a larger one would be charged KV no engine holds.
+    if ((raw as number) > MAX_SEQUENCES)
+      return fail(`'${name}' must be at most ${MAX_SEQUENCES}`, name)
     sequences = Math.max(sequences, raw as number)
   }
   return sequences

@@ -15,6 +15,11 @@ export interface LlmResponseObservation {
    * stream's event count measure its whole output.
    */
   readonly completed?: boolean | undefined
+  /**
+   * False when a reload pointed the endpoint's id at another server while this response was in
+   * flight: its timings are the old server's, and must not teach the new one's rates.
+   */
+  readonly endpointCurrent?: boolean | undefined
   /** Prefill tokens already pending on the endpoint at dispatch, by router-side accounting. */
   readonly prefillAheadTokens: number
   /** This request's own prefill tokens as charged to the lease. */

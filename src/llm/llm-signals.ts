@@ -86,8 +86,9 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
           outputs.observe(key, llm.promptTokens, llm.maxTokens, tap.contentEvents / sequences)
         }
       }
-      if (isTtftSample(llm.stream, tap)) {
-        const streamedGaps = tap.contentEvents - 1
+      if (observation.endpointCurrent !== false && isTtftSample(llm.stream, tap)) {
+        // Several sequences stream interleaved, one token of each a step.
+        const streamedGaps = Math.floor(tap.contentEvents / (llm.sequences ?? 1)) - 1
         capacity.observe(endpoint.id, {
           prefillAheadTokens: observation.prefillAheadTokens,
           prefillTokens: observation.prefillTokens,

@@ -83,6 +83,8 @@ export interface PrefillPacer {
   readonly held: number
   /** Prompts held now for one endpoint. */
   heldFor(endpointId: string): number
+  /** Prefill tokens sent to one endpoint whose first token has not come: what it is computing. */
+  sentPrefillTokens(endpointId: string): number
   /** Endpoints with a lane. */
   readonly lanes: number
   /**
@@ -284,6 +286,7 @@ export function createPrefillPacer(
       return count
     },
     heldFor: (endpointId) => lanes.get(endpointId)?.queue.size ?? 0,
+    sentPrefillTokens: (endpointId) => lanes.get(endpointId)?.releasedTokens ?? 0,
     get lanes() {
       return lanes.size
     },

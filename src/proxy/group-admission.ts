@@ -115,6 +115,17 @@ export function createGroupAdmission(
     }
     return best?.id
   }
+  /**
+   * The endpoint to hold for a request that cannot go yet: the one a sticky binding sends it to
+   * (the only one it can use) while that is eligible, else the one where room comes soonest.
+   */
+  const holdTargetFor = (ask: AdmissionAsk): string | undefined => {
+    const { boundTo, exclude } = ask.ctx
+    if (boundTo !== undefined && exclude?.has(boundTo) !== true) {
+      if (group.eligible().some((endpoint) => endpoint.id === boundTo)) return boundTo
+    }
+    return roomiestEndpoint()
+  }
   const resultOf = (outcome: AdmissionOutcome, ask: AdmissionAsk): AdmissionResult => {
     if (outcome.status !== 'admitted') {
       return { admitted: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs }
@@ -163,16 +174,21 @@ export function createGroupAdmission(
     // band, passing stays work-conserving, and with one band in use nothing changes.
     let held: string | undefined
     let refusedPriority = Number.NEGATIVE_INFINITY
+    // What the first refused request (the walk goes from the highest band down) would have held.
+    let refusedWants: string | undefined
     const nowMs = deps.clock.now()
     const canTake = (entry: AdmissionEntry<AdmissionAsk>): boolean => {
-      if (held === undefined && entry.priority < refusedPriority) held = roomiestEndpoint()
+      if (held === undefined && entry.priority < refusedPriority) held = refusedWants
       if (group.canTake(entry.value.ctx, sloOf(entry.value), held)) {
         if (held !== undefined) avoids.set(entry.value, held)
         return true
       }
-      refusedPriority = Math.max(refusedPriority, entry.priority)
+      if (entry.priority > refusedPriority) {
+        refusedPriority = entry.priority
+        refusedWants = holdTargetFor(entry.value)
+      }
       if (config.holdForUrgent && held === undefined && entry.urgentAtMs <= nowMs) {
-        held = roomiestEndpoint()
+        held = holdTargetFor(entry.value)
       }
       return false
     }
@@ -207,7 +223,8 @@ export function createGroupAdmission(
    */
   const missesDeadline = (priority: number, maxWaitMs: number): boolean => {
     if (!config.shedEarly) return false
-    const waitMs = queue.observedWaitMs(priority, maxWaitMs)
+    // A class that may wait long still sheds on a recent measurement, not a stale one.
+    const waitMs = queue.observedWaitMs(priority, Math.min(maxWaitMs, config.maxWaitMs))
     return waitMs !== undefined && waitMs > maxWaitMs * SHED_EARLY_MARGIN
   }
 

@@ -301,9 +301,8 @@ async function dispatchTo(
   const lease: Lease = endpoint.begin(options.cost)
   // The policy may hold the prompt until the engine is about to finish the prefill it has.
   const prefillTokens = options.cost?.prefillTokens ?? llm?.promptTokens ?? 0
-  const paced = llm
-    ? upstream.group.pacer()?.enter(endpoint.id, prefillTokens, llm.promptTokens)
-    : undefined
+  const pacer = llm ? upstream.group.pacer() : undefined
+  const paced = pacer?.enter(endpoint.id, prefillTokens, llm?.promptTokens)
   // Bound and counted: the admission queue may let the next request go.
   upstream.admission?.notify()
   // The request no longer occupies the endpoint: its lease, its pacer slot, the queue's view.
@@ -342,7 +341,12 @@ async function dispatchTo(
   const prefillEnd =
     llm !== undefined && !llm.stream
       ? predictPrefillEnd(
-          { endpointId: endpoint.id, pendingPrefillTokens: endpoint.pendingPrefillTokens },
+          {
+            endpointId: endpoint.id,
+            pendingPrefillTokens: pacer
+              ? pacer.sentPrefillTokens(endpoint.id)
+              : endpoint.pendingPrefillTokens,
+          },
           { clock: deps.clock, capacity: deps.llmSignals.capacity },
           () => {
             if (!awaitingFirstToken) return
@@ -386,7 +390,8 @@ async function dispatchTo(
             prefilled(true)
             upstream.admission?.notify()
           }
-          if (llm?.stream) lease.progress(tap.contentEvents)
+          // Several sequences stream interleaved: a decode step makes one token of each.
+          if (llm?.stream) lease.progress(Math.floor(tap.contentEvents / (llm.sequences ?? 1)))
         }
         ctx.bytesOut += chunk.length
         return res.write(chunk)
@@ -424,6 +429,7 @@ async function dispatchTo(
       llm,
       ok: ok && ctx.status < 400,
       completed: error === undefined && ctx.status < 400,
+      endpointCurrent: upstream.group.find(endpoint.id) === endpoint,
       ...prefillEvidenceOf(paced, { sentAtMs: sentAt, prefillAheadTokens, prefillTokens }),
       tap: tap.finish(),
     })

@@ -12,7 +12,10 @@ import type { Clock, Timer } from '../util/clock.ts'
 export function predictPrefillEnd(
   options: {
     readonly endpointId: string
-    /** Prefill pending on the endpoint when the prompt was sent, its own included. */
+    /**
+     * Prefill the endpoint is computing when the prompt was sent, its own included: what was sent
+     * there and has no first token yet (not what a pacer still holds, which comes after it).
+     */
     readonly pendingPrefillTokens: number
   },
   deps: { readonly clock: Clock; readonly capacity: EndpointCapacity },

@@ -40,9 +40,9 @@ export interface LeaseCost {
   /** Tokens of KV the request will hold: prompt plus expected output. */
   readonly kvTokens?: number
   /**
-   * The KV the request holds once it has generated this many tokens: the prompt, what it has
-   * generated, and the output still expected given that it has come this far. Without it,
-   * `kvTokens` stands until the lease ends.
+   * The KV the request holds once it has generated this many tokens (each of its sequences, when
+   * it asked for several): the prompt, what it has generated, and the output still expected given
+   * that it has come this far. Without it, `kvTokens` stands until the lease ends.
    */
   readonly kvTokensAfter?: ((generatedTokens: number) => number) | undefined
 }
@@ -52,8 +52,8 @@ export interface Lease {
   /** The first response token arrived: the prefill part of the cost is done. */
   firstToken(): void
   /**
-   * The response has generated this many tokens so far (call it as they pass; cheap when nothing
-   * is due). Re-estimates the KV held at 1, 2, 4, 8… tokens, and every `PACE_EVERY_TOKENS` feeds
+   * The response has generated this many tokens so far, per sequence (call it as they pass; cheap
+   * when nothing is due). One a decode step, so the pace it feeds is the endpoint's step time. Re-estimates the KV held at 1, 2, 4, 8… tokens, and every `PACE_EVERY_TOKENS` feeds
    * the endpoint's decode pace.
    */
   progress(generatedTokens: number): void

@@ -12,7 +12,6 @@ import { hashText53 } from '../../util/text-hash.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
 import { createLeastRequestPicker } from './least-request.ts'
-import { createPerModelState } from './per-model-state.ts'
 
 export const ayaOptionsSchema = z
   .object({
@@ -194,14 +193,8 @@ interface Scored {
 /** Weight of one placement in the running mean of placed uncached prompts. */
 const PLACED_SMOOTHING = 0.02
 
-/** Weight of one request in the model's running characters-per-token ratio. */
+/** Weight of one placement in the running characters-per-token ratio. */
 const CHARS_PER_TOKEN_SMOOTHING = 0.01
-
-/** What the picker keeps per served model. */
-interface ModelState {
-  /** The model's running characters-per-token ratio; undefined before its first placement. */
-  charsPerToken: number | undefined
-}
 
 /** What stays true of a request while it waits: see `memos` in `createAyaPicker`. */
 interface RequestMemo {
@@ -209,8 +202,6 @@ interface RequestMemo {
   readonly sessionKey: number | undefined
   /** Predicted when the request was first scored; a request waiting in the queue keeps it. */
   readonly predictedOutput: number
-  /** The request's model's state, looked up (and counted as a use) once per request. */
-  readonly model: ModelState
   /** Per endpoint: the index version the match was taken at, and the match (made on first use). */
   matched:
     | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
@@ -223,7 +214,6 @@ interface RequestMemo {
 /** What scoring learned about the request itself. */
 interface RequestFacts {
   hashes: readonly number[]
-  model: ModelState
   /** The request's session, scoped to its model and route, when it named one and sessions are on. */
   sessionKey: number | undefined
   /** The prefix index sees some of the prompt on some endpoint. */
@@ -261,7 +251,6 @@ interface RequestFacts {
  * picture (the larger of router-side and reported usage); stale ones count as unknown, never idle.
  */
 export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
-  const models = createPerModelState<ModelState>()
   const sessions = options.sessionAffinity
     ? createSessionTable({ maxSessions: options.maxSessions })
     : undefined
@@ -288,7 +277,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   const sloHints = new WeakMap<PickContext, number>()
   const placements = new WeakMap<PickContext, { endpoint: Endpoint; cost: LeaseCost }>()
 
-  const newModelState = (): ModelState => ({ charsPerToken: undefined })
   // One index for every model an endpoint serves: block hashes are scoped by served model, and
   // an engine's base model and its LoRA adapters share one KV pool, so their blocks evict each
   // other's there too. An index per model, each sized to the whole pool, would believe an
@@ -299,17 +287,20 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     resizeOnCapacityChange: true,
   })
 
-  // Index capacity is KV tokens in characters: sized with the model's running ratio, so one JSON
-  // or CJK prompt (far fewer characters a token than prose) does not shrink the index and evict
-  // blocks the engine still holds.
-  const smoothedCharsPerToken = (model: ModelState, charsPerToken: number): number => {
-    const before = model.charsPerToken
-    const next =
+  // The running characters-per-token ratio of every prompt placed, whatever its model.
+  let runningCharsPerToken: number | undefined
+  // Index capacity is KV tokens in characters: sized with the running ratio, so one JSON or CJK
+  // prompt (far fewer characters a token than prose) does not shrink the index and evict blocks
+  // the engine still holds. One ratio for all models, since models with different ratios (an
+  // adapter for SQL, one for prose) share an endpoint's index: a ratio each would resize it back
+  // and forth, evicting at every shrink.
+  const smoothedCharsPerToken = (charsPerToken: number): number => {
+    const before = runningCharsPerToken
+    runningCharsPerToken =
       before === undefined
         ? charsPerToken
         : before + CHARS_PER_TOKEN_SMOOTHING * (charsPerToken - before)
-    model.charsPerToken = next
-    return next
+    return runningCharsPerToken
   }
 
   const kvCapacityTokens = (endpoint: Endpoint): number => {
@@ -449,16 +440,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     if (!outputs) return { prefillTokens, kvTokens }
     const key = { model: llm.servedModel, route: llm.routeKey }
     const { maxTokens } = llm
-    // Several sequences share the prompt's KV and each grows its own; `generated` counts them all.
+    // Several sequences share the prompt's KV and each grows its own.
     const sequences = llm.sequences ?? 1
     return {
       prefillTokens,
       kvTokens,
       kvTokensAfter: (generated) =>
         promptTokens +
-        generated +
-        sequences *
-          outputs.remaining(key, promptTokens, maxTokens, Math.floor(generated / sequences)),
+        sequences * (generated + outputs.remaining(key, promptTokens, maxTokens, generated)),
     }
   }
 
@@ -479,8 +468,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
     memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
     const capacityBlocks = Math.floor(
-      (chosen.capacityTokens * smoothedCharsPerToken(facts.model, facts.charsPerToken)) /
-        options.blockChars,
+      (chosen.capacityTokens * smoothedCharsPerToken(facts.charsPerToken)) / options.blockChars,
     )
     index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
     if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
@@ -523,7 +511,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         sessions && llm.sessionKey !== undefined
           ? hashText53(`${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`)
           : undefined,
-      model: models.use(llm.servedModel, newModelState),
       predictedOutput:
         deps.llmSignals?.predictedOutput(llm) ??
         Math.min(llm.maxTokens ?? 256, 256) * (llm.sequences ?? 1),
@@ -672,7 +659,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
 
     return {
       hashes,
-      model: memo.model,
       sessionKey,
       indexSeesPrompt,
       charsPerToken,

@@ -37,7 +37,11 @@ describe('aya bench --admission', () => {
   })
 
   it('writes it into the upstream of the HTTP-mode config in real time', () => {
-    const options = parseBenchArgs([...base, '--admission', '{"ttftSloMs":1000}'])
+    const options = parseBenchArgs([
+      ...base,
+      '--admission',
+      '{"ttftSloMs":1000,"classes":{"batch":{"maxWaitMs":60000}}}',
+    ])
     assert.ok(options !== 'help')
     const config = ayaConfigFor(
       {
@@ -56,6 +60,7 @@ describe('aya bench --admission', () => {
     assert.equal(admission.ttftSloMs, 250)
     assert.equal(admission.maxWaitMs, 7500)
     assert.equal(admission.order, 'shortest-predicted-first')
+    assert.deepEqual(admission.classes, { batch: { maxWaitMs: 15_000 } })
   })
 })
 

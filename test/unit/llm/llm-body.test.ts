@@ -150,6 +150,7 @@ describe('LLM request bodies', () => {
     for (const [api, body, param] of [
       ['openai.chat', { ...chat, n: 0 }, 'n'],
       ['openai.completions', { ...completion, best_of: 1.5 }, 'best_of'],
+      ['openai.chat', { ...chat, n: 129 }, 'n'],
     ] as const) {
       const parsed = parseLlmBody(api, body)
       assert.ok(!parsed.ok)

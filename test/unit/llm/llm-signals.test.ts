@@ -97,6 +97,37 @@ describe('llm signals', () => {
     assert.ok(Math.abs(learned - 100) < 15, `predicted ${learned} per sequence`)
   })
 
+  test('times a decode step by one sequence’s tokens when several stream interleaved', () => {
+    const { signals, observe } = setup()
+    // Three sequences of 100 tokens over 1,980 ms: 20 ms a step, though 300 events passed.
+    const tap = { firstTokenAtMs: 100, lastTokenAtMs: 2080, contentEvents: 300 }
+    for (let i = 0; i < 50; i++) observe(true, { ...tap, usage }, { sequences: 3 })
+    const stepMs = signals.capacity.get('a').decodeStepMs
+    assert.ok(Math.abs(stepMs - 20) < 1, `step ${stepMs} ms`)
+  })
+
+  test('a response from a server its endpoint id no longer names teaches no rates', () => {
+    const { signals } = setup()
+    const endpoint = new Endpoint(
+      { id: 'a', url: 'http://old', origin: 'http://old', weight: 1 },
+      { clock: createManualClock() },
+    )
+    signals.observe({
+      endpoint,
+      llm: llm(true),
+      ok: true,
+      completed: true,
+      endpointCurrent: false,
+      sentAtMs: 0,
+      prefillAheadTokens: 0,
+      prefillTokens: 2000,
+      tap: { firstTokenAtMs: 100, lastTokenAtMs: 6080, contentEvents: 300, usage },
+    })
+    assert.equal(signals.capacity.get('a').samples, 0)
+    // What it says of the model still counts.
+    assert.equal(signals.tokens.trackedModels, 1)
+  })
+
   test('a complete body, which comes after the whole generation, is no TTFT sample', () => {
     const { signals, observe } = setup()
     const tap = createResponseTap('openai.chat', false)

@@ -47,6 +47,20 @@ describe('prefill pacer', () => {
     assert.equal(pacer.held, 0)
   })
 
+  test('counts as sent prefill what it released and has no first token, not what it holds', () => {
+    const { enter, pacer } = setup()
+    const long = enter('long', 30_000)
+    const next = enter('next', 1000)
+    enter('other', 500, 'b')
+    assert.equal(pacer.sentPrefillTokens('a'), 30_000)
+    long.done(true)
+    assert.equal(pacer.sentPrefillTokens('a'), 1000, 'the held one went')
+    next.done(true)
+    assert.equal(pacer.sentPrefillTokens('a'), 0)
+    assert.equal(pacer.sentPrefillTokens('b'), 500)
+    assert.equal(pacer.sentPrefillTokens('unknown'), 0)
+  })
+
   test('sends the next prompt as soon as the first token shows the engine finished early', () => {
     const { clock, released, enter } = setup()
     const first = enter('first', 30_000)

@@ -475,6 +475,35 @@ describe('group admission: strict priority across bands', () => {
     admission.close()
   })
 
+  test('a refused request a sticky binding sends to one endpoint holds that endpoint, not the roomiest', () => {
+    const used: Record<string, number> = { e0: 100, e1: 900 }
+    // As the upstream group judges (canTakeFor): a bound request on its endpoint alone.
+    const group = {
+      eligible: () => Object.entries(used).map(([id, kvTokens]) => ({ id, kvTokens })),
+      queued: () => {},
+      canTake: (
+        ctx: { llm?: { promptTokens: number }; boundTo?: string },
+        _slo: number,
+        without?: string,
+      ) =>
+        Object.entries(used).some(
+          ([id, kv]) =>
+            id !== without &&
+            (ctx.boundTo === undefined || ctx.boundTo === id) &&
+            kv + (ctx.llm?.promptTokens ?? 0) <= 1000,
+        ),
+    } as unknown as UpstreamGroup
+    const admission = createGroupAdmission(group, settings, { clock: createManualClock() })
+    const results: Array<{ name: string; avoid?: string | undefined }> = []
+    const bound = asks(results, 'interactive-bound', 0, 200)
+    void admission.acquire({ ...bound, ctx: { ...bound.ctx, boundTo: 'e1' } })
+    void admission.acquire(asks(results, 'batch', -1, 50))
+    admission.notify()
+    // The batch request fits on either; e1 is held for the bound one, so it goes to e0.
+    assert.deepEqual(results, [{ name: 'batch', avoid: 'e1' }])
+    admission.close()
+  })
+
   test('keeps a lower band from taking, one at a time, the room a higher one waits for', () => {
     const used = { e0: 500 }
     const admission = createGroupAdmission(kvGroup(used), settings, { clock: createManualClock() })
