@@ -103,4 +103,37 @@ describe('the aya scheduler’s decision log', () => {
     const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
     assert.match(metrics, /aya_scheduler_decisions_total\{policy="aya",branch="bound"\} 1/)
   })
+
+  test('holds a request its sticky cookie binds until its own endpoint can start it, though another is idle', async (t) => {
+    const aya = await startSimGateway(
+      t,
+      {
+        policy: 'aya',
+        sim: { replicas: 2, profile: 'a100-llama3-8b', speedup: 1 },
+        sticky: {
+          cookie: { name: 'aya_sticky', ttlMs: 60000, secret: 'a-test-secret-of-some-length' },
+        },
+        admission: { ttftSloMs: 50, maxWaitMs: 10_000 },
+      },
+      { log: { level: 'debug' } },
+    )
+    const cookie = await chat(aya, 'hello')
+    // About half a second of prefill on the bound A100, then a short turn bound to it too.
+    const long = chat(aya, 'word '.repeat(6000), cookie)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await chat(aya, 'and a short one', cookie)
+    await long
+    const decisions = decisionLines(aya).map((l) => l.decision as AyaDecision)
+    const bound = decisions.filter((d) => d.branch === 'bound').map((d) => d.chosen)
+    assert.equal(bound.length, 2, JSON.stringify(decisions.map((d) => d.branch)))
+    assert.ok(
+      bound.every((endpoint) => endpoint === decisions[0]!.chosen),
+      'both turns on the first turn’s endpoint',
+    )
+    // The other endpoint could have started it at once; it waited for its own.
+    assert.ok(
+      decisions.some((d) => d.branch === 'queue'),
+      JSON.stringify(decisions.map((d) => d.branch)),
+    )
+  })
 })
