@@ -196,14 +196,25 @@ export const upstreamSchema = z
     endpoints: z.array(endpointSchema).default([]),
     sim: simUpstreamSchema.optional(),
     admission: admissionSchema.optional(),
-    /** Scrape the endpoints' Prometheus `/metrics` (vLLM, SGLang) for policies that use them. */
+    /**
+     * Scrape the endpoints' Prometheus `/metrics` (vLLM, SGLang) for policies that use them;
+     * `false` never scrapes (a hosted API serves no engine metrics), and such policies then go
+     * on router-side accounting alone.
+     */
     engineMetrics: z
-      .object({
-        scrapeIntervalMs: positiveInt('a positive integer of milliseconds').default(1000),
-        /** Older snapshots count as unknown; default 3 × the interval. */
-        staleAfterMs: positiveInt('a positive integer of milliseconds').optional(),
-      })
-      .strict()
+      .union(
+        [
+          z.literal(false),
+          z
+            .object({
+              scrapeIntervalMs: positiveInt('a positive integer of milliseconds').default(1000),
+              /** Older snapshots count as unknown; default 3 × the interval. */
+              staleAfterMs: positiveInt('a positive integer of milliseconds').optional(),
+            })
+            .strict(),
+        ],
+        { error: 'expected false or { scrapeIntervalMs, staleAfterMs }' },
+      )
       .optional(),
   })
   .strict()

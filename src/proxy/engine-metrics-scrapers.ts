@@ -78,6 +78,7 @@ export function createEngineMetricsScrapers(
 
 /** How an upstream's engines are scraped, when its config or its policy wants their metrics. */
 function scrapeOptionsOf(upstream: UpstreamConfig): EngineMetricsScraperOptions | undefined {
+  if (upstream.engineMetrics === false) return undefined
   const wanted: { scrapeIntervalMs?: number; staleAfterMs?: number | undefined } | undefined =
     upstream.engineMetrics ?? (findPicker(upstream.policy)?.usesEngineMetrics ? {} : undefined)
   if (!wanted) return undefined

@@ -112,6 +112,18 @@ describe('engine metrics scrapers', () => {
     assert.ok(made.every((scraper) => scraper.closed))
   })
 
+  test('never scrapes an upstream whose engineMetrics is false, whatever its policy', async (t) => {
+    const { made, load, close } = setup()
+    t.after(close)
+    load({ u: { policy: 'aya', endpoints, engineMetrics: false } })
+    assert.equal(made.length, 0)
+    // Turning it off on a reload closes the running scraper.
+    load({ u: { policy: 'aya', endpoints } })
+    assert.equal(made.length, 1)
+    load({ u: { policy: 'aya', endpoints, engineMetrics: false } })
+    assert.equal(made[0]!.closed, true)
+  })
+
   test('applies new scrape settings and endpoints to the running scraper', async (t) => {
     const { made, load, close } = setup()
     t.after(close)
