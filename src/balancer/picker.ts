@@ -39,6 +39,12 @@ export interface Picker {
    */
   leaseCost?(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
   /**
+   * Optional: the request `ctx` placed on `endpoint` never reached it (the client left while it
+   * was held, the endpoint left, the connection failed). A policy that assumed otherwise at
+   * placement (a prefix now cached there) takes it back.
+   */
+  unsent?(endpoint: Endpoint, ctx: PickContext): void
+  /**
    * Optional, for late binding: whether some endpoint can take the request now, within
    * `ttftSloMs` and its memory headroom. An admission queue holds the request until it can.
    */

@@ -30,6 +30,8 @@ export interface UpstreamGroup {
   queued(ctx: PickContext): void
   /** The router-side cost of an LLM request placed on `endpoint` by `select(ctx)`. */
   leaseCost(endpoint: Endpoint, ctx: PickContext): LeaseCost | undefined
+  /** The request placed by `select(ctx)` on `endpoint` never reached it (`Picker.unsent`). */
+  unsent(endpoint: Endpoint, ctx: PickContext): void
   /** The policy's prefill pacer, if it paces LLM prompts into the endpoints. */
   pacer(): PrefillPacer | undefined
   /** Applies a new config for this group (reload): new picker, new membership. */
@@ -102,6 +104,7 @@ export function createUpstreamGroup(
       return picker.pick(eligible, ctx)
     },
     leaseCost: (endpoint, ctx) => leaseCostFor(picker, endpoint, ctx),
+    unsent: (endpoint, ctx) => picker.unsent?.(endpoint, ctx),
     pacer: () => picker.pacer,
     canTake(ctx, ttftSloMs, without) {
       refreshEligible()

@@ -233,6 +233,7 @@ async function handle(
       ? await upstream.sticky.bind(keySource, endpoint.id, boundId)
       : undefined
     const error = await dispatchTo(ctx, upstream, endpoint, {
+      pick,
       cost,
       path: upstreamPath,
       headers,
@@ -279,6 +280,8 @@ interface DispatchOptions {
   readonly routeConfig: RouteRuntime['config']
   readonly setCookie: string | undefined
   readonly cost: LeaseCost | undefined
+  /** The context the endpoint was picked with: told to the policy if the request never gets there. */
+  readonly pick: PickContext
   readonly deps: HttpProxyDeps
 }
 
@@ -313,12 +316,14 @@ async function dispatchTo(
   }
   if (paced && !(await released(paced, res))) {
     release({ ok: true, status: 0, latencyMs: 0 })
+    upstream.group.unsent(endpoint, options.pick)
     return new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
   }
   // While the prompt was held, a reload may have removed the endpoint (closing its pool) or health
   // may have taken it out: place the request again rather than send it there.
   if (paced && !stillServes(upstream, endpoint)) {
     release({ ok: true, status: 0, latencyMs: 0 })
+    upstream.group.unsent(endpoint, options.pick)
     return new ProxyError('LB_ERR_NO_HEALTHY_UPSTREAM', {
       source: 'internal',
       retryable: true,
@@ -423,6 +428,10 @@ async function dispatchTo(
     error.code !== 'LB_ERR_BODY_TOO_LARGE'
   const ok = !endpointFailed && ctx.status < 500
   release({ ok, status: ctx.status, latencyMs })
+  // Not connected: the prompt never reached the engine. (A client that leaves mid-response has a
+  // downstream error: the engine got the prompt.)
+  if (error?.source === 'upstream' && !error.sentUpstream)
+    upstream.group.unsent(endpoint, options.pick)
   if (tap && llm) {
     deps.llmSignals.observe({
       endpoint,

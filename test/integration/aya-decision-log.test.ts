@@ -136,4 +136,34 @@ describe('the aya scheduler’s decision log', () => {
       JSON.stringify(decisions.map((d) => d.branch)),
     )
   })
+
+  test('forgets the prefix of a prompt whose client left while it was held, never sent', async (t) => {
+    const aya = await startSimGateway(
+      t,
+      { policy: 'aya', sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 } },
+      { log: { level: 'debug' } },
+    )
+    // Half a second of prefill: the pacer holds what comes behind it.
+    const long = chat(aya, 'word '.repeat(6000))
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    const prompt = 'a conversation the engine never saw. '.repeat(100)
+    const leaving = new AbortController()
+    const held = request(`${aya.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'llama',
+        max_tokens: 2,
+        messages: [{ role: 'user', content: prompt }],
+      }),
+      signal: leaving.signal,
+    }).catch(() => undefined)
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    leaving.abort()
+    await held
+    await long
+    await chat(aya, `${prompt} and more`)
+    const last = decisionLines(aya).at(-1)!.decision as AyaDecision
+    assert.equal(last.candidates[0]!.hitTokens, 0, JSON.stringify(last.candidates))
+  })
 })

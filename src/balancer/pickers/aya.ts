@@ -384,6 +384,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       rankCosts(score(eligible, ctx, llm))
       publish('queue', undefined, llm.servedModel, Math.max(1, llm.promptTokens))
     },
+    unsent(endpoint, ctx) {
+      // The prompt never reached the endpoint: nothing of it is cached there.
+      const memo = ctx.llm === undefined ? undefined : memos.get(ctx.llm)
+      if (memo?.placedOn === endpoint.id) takeBackInsert(memo)
+    },
     retain(ids) {
       index.retainOnly(ids)
       growth.retainOnly(ids)
@@ -420,6 +425,12 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   function forgetFailedAttempt(llm: LlmRequest, ctx: PickContext): void {
     const memo = memoOf(llm)
     if (memo.placedOn === undefined || ctx.exclude?.has(memo.placedOn) !== true) return
+    takeBackInsert(memo)
+  }
+
+  /** Removes the optimistic insert of the request's last placement. */
+  function takeBackInsert(memo: RequestMemo): void {
+    if (memo.placedOn === undefined) return
     index.remove(memo.placedOn, memo.placedFirstNewHash)
     memo.placedOn = undefined
   }

@@ -671,6 +671,23 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     }
   })
 
+  it('takes back the insert of a placement that never reached its endpoint, and only that one', () => {
+    const picker = createAya({ pacing: false })
+    const eligible = makeEndpoints([1, 1])
+    const conversation = text('conversation', 6000)
+    const ctx = llmCtx(conversation, {}, ['e1'])
+    assert.equal(picker.pick(eligible, ctx), eligible[0])
+    // Told about another endpoint: nothing changes.
+    picker.unsent!(eligible[1]!, ctx)
+    assert.ok(
+      hitOn(picker, eligible, llmCtx(conversation + text('x', 64), {}, ['e1']), 'e0') > 1000,
+    )
+    const other = llmCtx(text('another', 6000), {}, ['e1'])
+    assert.equal(picker.pick(eligible, other), eligible[0])
+    picker.unsent!(eligible[0]!, other)
+    assert.equal(hitOn(picker, eligible, llmCtx(text('another', 6000) + text('y', 64)), 'e0'), 0)
+  })
+
   it('a retracted prefix counts again once a pick places it on that endpoint', () => {
     const picker = createAya({ pacing: false })
     const eligible = makeEndpoints([1, 1])
