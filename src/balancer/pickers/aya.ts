@@ -619,8 +619,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // The closed loop on the queue: prompts a fresh scrape shows waiting at the engine beyond
       // any this router could have had waiting there when it was taken (another router's, or
       // clients that bypass it) are prefill ahead of this one, at the size of the prompts this
-      // router places.
-      const beyondOwn = snapshot ? snapshot.waiting - endpoint.pendingPrefillRequests : 0
+      // router places. Its prompts the pacer still holds are leased but were never there.
+      const beyondOwn = snapshot
+        ? snapshot.waiting - (endpoint.pendingPrefillRequests - (pacer?.heldFor(endpoint.id) ?? 0))
+        : 0
       const foreignWaiting =
         snapshot && beyondOwn > 0
           ? Math.max(0, beyondOwn - endpoint.prefillsDoneSince(snapshot.atMs))

@@ -217,6 +217,25 @@ describe('aya picker', () => {
     assert.ok(e1!.predictedTtftMs < 600, `e1 predicted ${e1!.predictedTtftMs} ms`)
   })
 
+  it("does not let its own prompts the pacer holds hide another router's waiting at the engine", () => {
+    const clock = createManualClock()
+    const eligible = makeEndpoints([1, 1], 'e', clock)
+    clock.advance(1_000)
+    const metrics = engineMetrics({ e0: { atMs: 1_000, waiting: 10 }, e1: { atMs: 1_000 } })
+    const picker = createAya({}, { engineMetrics: metrics, clock })
+    // Ten of this router's prompts leased on e0: one sent, nine held behind it by the pacer.
+    for (let i = 0; i < 10; i++) {
+      const cost = { prefillTokens: i === 0 ? 30_000 : 100 }
+      eligible[0]!.begin(cost)
+      picker.pacer!.enter('e0', cost.prefillTokens).whenReleased(() => {})
+    }
+    assert.equal(picker.pacer!.heldFor('e0'), 9)
+    const [e0] = candidatesOf(picker, eligible, llmCtx(text('first', 8_000)))
+    // At most one of the ten waiting can be its own: nine are another router's, queued ahead.
+    const ownOnlyMs = ((30_000 + 900 + 2_000) / 10_000) * 1000
+    assert.ok(e0!.predictedTtftMs > ownOnlyMs + 500, `e0 predicted ${e0!.predictedTtftMs} ms`)
+  })
+
   it("does not take its own prompts, started since the scrape, for another router's, however many", () => {
     // The scrape saw `started` waiting at e0: this router's, all started since (first tokens
     // came). 400 is more than an endpoint remembers prefill ends for: a busy endpoint between
