@@ -362,7 +362,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     },
     canTake(eligible, ctx, ttftSloMs) {
       const llm = ctx.llm
-      if (!llm) return eligible.length > 0
+      if (!llm) return eligible.some((endpoint) => !isExcluded(endpoint, ctx))
       score(eligible, ctx, llm)
       sloHints.set(ctx, ttftSloMs)
       // An endpoint with no prefill queued always can: waiting would not make the prompt shorter.
@@ -726,10 +726,13 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     if (facts.indexSeesPrompt || facts.sessionKey === undefined || sessions === undefined) {
       return undefined
     }
-    return (
-      sessions.get(facts.sessionKey) ??
-      rendezvousPick(facts.sessionKey, count, (i) => entries[i]!.endpoint.id)
-    )
+    // Its last endpoint while that is a candidate; once it is gone (removed, unhealthy, failed
+    // this request), the home, so the session is still kept together.
+    const last = sessions.get(facts.sessionKey)
+    for (let i = 0; i < count && last !== undefined; i++) {
+      if (entries[i]!.endpoint.id === last) return last
+    }
+    return rendezvousPick(facts.sessionKey, count, (i) => entries[i]!.endpoint.id)
   }
 
   /**

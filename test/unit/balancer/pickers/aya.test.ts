@@ -436,6 +436,19 @@ describe('aya picker', () => {
     )
   })
 
+  it('sends a session whose last endpoint is gone home, not anywhere', () => {
+    const places = new Set<string>()
+    for (let seed = 1; seed <= 40; seed++) {
+      const picker = createAya({}, {}, seed)
+      const eligible = makeEndpoints([1, 1, 1, 1])
+      routeTo(picker, eligible, eligible[3]!, text('turn 1', 1600), { sessionKey: 's7' })
+      // e3 failed this request (or left): the next turn is still kept together.
+      const next = llmCtx(text('turn 2', 1600), { sessionKey: 's7' }, ['e3'])
+      places.add(picker.pick(eligible, next)!.id)
+    }
+    assert.equal(places.size, 1, [...places].join(', '))
+  })
+
   it('lets the prefix index decide over the session where it sees the prompt', () => {
     const picker = createAya()
     const eligible = makeEndpoints([1, 1])
@@ -767,6 +780,14 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     picker.leaseCost!(eligible[1]!, { attempt: 1, exclude: new Set(['e0']), llm })
     assert.equal(hitOn(picker, eligible, llmCtx(conversation + text('x', 64)), 'e0'), 0)
     assert.ok(hitOn(picker, eligible, llmCtx(conversation + text('y', 64)), 'e1') > 1000)
+  })
+
+  it('can take a request without LLM fields while an endpoint is left that it did not try', () => {
+    const picker = createAya()
+    const eligible = makeEndpoints([1, 1])
+    assert.equal(picker.canTake!(eligible, { attempt: 1, exclude: new Set(['e0']) }, 100), true)
+    const both = new Set(['e0', 'e1'])
+    assert.equal(picker.canTake!(eligible, { attempt: 2, exclude: both }, 100), false)
   })
 
   it('publishes its decision for a request without LLM fields (no-llm branch)', () => {
