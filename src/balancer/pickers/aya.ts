@@ -319,9 +319,13 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         },
         {
           clock: deps.clock,
-          prefillTokensPerSec: (id) =>
-            deps.llmSignals?.capacity.get(id).prefillTokensPerSec ??
-            options.priorPrefillTokensPerSec,
+          // The policy's own prior until the endpoint has shown its rate, as scoring does.
+          prefillTokensPerSec: (id) => {
+            const estimate = deps.llmSignals?.capacity.get(id)
+            return estimate !== undefined && estimate.samples > 0
+              ? estimate.prefillTokensPerSec
+              : options.priorPrefillTokensPerSec
+          },
           decodeStepMs: (id) => deps.llmSignals?.capacity.get(id).decodeStepMs ?? 0,
         },
       )
