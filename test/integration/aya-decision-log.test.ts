@@ -28,6 +28,20 @@ async function chat(
   return setCookie === undefined ? undefined : String(setCookie).split(';')[0]
 }
 
+/** The aya policy with sticky cookies over a simulated fleet (`fleet`), decisions logged. */
+const startStickyGateway = (t: import('node:test').TestContext, fleet: Record<string, unknown>) =>
+  startSimGateway(
+    t,
+    {
+      policy: 'aya',
+      sticky: {
+        cookie: { name: 'aya_sticky', ttlMs: 60000, secret: 'a-test-secret-of-some-length' },
+      },
+      ...fleet,
+    },
+    { log: { level: 'debug' } },
+  )
+
 const decisionLines = (aya: RunningAya) => aya.logs.filter((l) => l.msg === 'scheduler decision')
 
 describe('the aya scheduler’s decision log', () => {
@@ -76,17 +90,9 @@ describe('the aya scheduler’s decision log', () => {
   })
 
   test('places a request its sticky cookie binds on that endpoint, warm, on the bound branch', async (t) => {
-    const aya = await startSimGateway(
-      t,
-      {
-        policy: 'aya',
-        sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 },
-        sticky: {
-          cookie: { name: 'aya_sticky', ttlMs: 60000, secret: 'a-test-secret-of-some-length' },
-        },
-      },
-      { log: { level: 'debug' } },
-    )
+    const aya = await startStickyGateway(t, {
+      sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 },
+    })
     const history = 'the same long conversation so far. '.repeat(60)
     const cookie = await chat(aya, history)
     assert.ok(cookie, 'the first response sets the sticky cookie')
@@ -105,18 +111,10 @@ describe('the aya scheduler’s decision log', () => {
   })
 
   test('holds a request its sticky cookie binds until its own endpoint can start it, though another is idle', async (t) => {
-    const aya = await startSimGateway(
-      t,
-      {
-        policy: 'aya',
-        sim: { replicas: 2, profile: 'a100-llama3-8b', speedup: 1 },
-        sticky: {
-          cookie: { name: 'aya_sticky', ttlMs: 60000, secret: 'a-test-secret-of-some-length' },
-        },
-        admission: { ttftSloMs: 50, maxWaitMs: 10_000 },
-      },
-      { log: { level: 'debug' } },
-    )
+    const aya = await startStickyGateway(t, {
+      sim: { replicas: 2, profile: 'a100-llama3-8b', speedup: 1 },
+      admission: { ttftSloMs: 50, maxWaitMs: 10_000 },
+    })
     const cookie = await chat(aya, 'hello')
     // About half a second of prefill on the bound A100, then a short turn bound to it too.
     const long = chat(aya, 'word '.repeat(6000), cookie)
