@@ -1,4 +1,5 @@
 import type { Endpoint } from '../upstream/endpoint.ts'
+import { boundEndpointOf } from './bound-endpoint.ts'
 import type { PickContext, Picker } from './picker.ts'
 
 /**
@@ -24,10 +25,7 @@ function candidatesFor(
   ctx: PickContext,
   without: string | undefined,
 ): readonly Endpoint[] {
-  const { boundTo } = ctx
-  if (boundTo !== undefined && ctx.exclude?.has(boundTo) !== true) {
-    const bound = eligible.find((endpoint) => endpoint.id === boundTo)
-    if (bound) return bound.id === without ? [] : [bound]
-  }
+  const bound = boundEndpointOf(eligible, ctx)
+  if (bound) return bound.id === without ? [] : [bound]
   return without === undefined ? eligible : eligible.filter((endpoint) => endpoint.id !== without)
 }

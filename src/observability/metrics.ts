@@ -197,8 +197,8 @@ export function createMetrics(): AyaMetrics {
       for (const upstream of upstreams()) {
         if (!upstream.admission) continue
         const name = upstream.name
+        // The default class is one of them (config validation sees to it).
         for (const priority of knownPriorities()) this.set({ upstream: name, priority }, 0)
-        this.set({ upstream: name, priority: waitPriority() }, 0)
         for (const band of upstream.admission.stats().bands) {
           this.set({ upstream: name, priority: band.priority }, band.count)
         }

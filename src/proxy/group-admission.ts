@@ -1,3 +1,4 @@
+import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import type { AdmissionConfig } from '../config/schema.ts'
@@ -119,13 +120,8 @@ export function createGroupAdmission(
    * The endpoint to hold for a request that cannot go yet: the one a sticky binding sends it to
    * (the only one it can use) while that is eligible, else the one where room comes soonest.
    */
-  const holdTargetFor = (ask: AdmissionAsk): string | undefined => {
-    const { boundTo, exclude } = ask.ctx
-    if (boundTo !== undefined && exclude?.has(boundTo) !== true) {
-      if (group.eligible().some((endpoint) => endpoint.id === boundTo)) return boundTo
-    }
-    return roomiestEndpoint()
-  }
+  const holdTargetFor = (ask: AdmissionAsk): string | undefined =>
+    boundEndpointOf(group.eligible(), ask.ctx)?.id ?? roomiestEndpoint()
   const resultOf = (outcome: AdmissionOutcome, ask: AdmissionAsk): AdmissionResult => {
     if (outcome.status !== 'admitted') {
       return { admitted: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
+import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import type { ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
@@ -219,10 +220,9 @@ async function handle(
   let lastError: ProxyError | undefined
   for (;;) {
     const pick: PickContext =
-      ctx.attempts === 0
-        ? firstPick
-        : { attempt: ctx.attempts, exclude, hashKey, clientIp: ctx.clientIp, llm }
-    const endpoint = chooseEndpoint(upstream, boundId, pick)
+      ctx.attempts === 0 ? firstPick : { ...firstPick, attempt: ctx.attempts }
+    // The sticky binding while its endpoint is eligible and untried, else the policy's pick.
+    const endpoint = boundEndpointOf(upstream.group.eligible(), pick) ?? upstream.group.select(pick)
     // Out of endpoints after a failure: report what went wrong, not that none were healthy.
     if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
     ctx.endpoint = endpoint
@@ -259,18 +259,6 @@ function stillServes(upstream: UpstreamRuntime, endpoint: Endpoint): boolean {
     current.spec.origin === endpoint.spec.origin &&
     upstream.group.eligible().includes(current)
   )
-}
-
-function chooseEndpoint(
-  upstream: UpstreamRuntime,
-  boundId: string | undefined,
-  pick: PickContext,
-): Endpoint | undefined {
-  if (boundId !== undefined && !pick.exclude?.has(boundId)) {
-    const bound = upstream.group.find(boundId)
-    if (bound && upstream.group.eligible().includes(bound)) return bound
-  }
-  return upstream.group.select(pick)
 }
 
 interface DispatchOptions {

@@ -53,8 +53,9 @@ export interface Lease {
   firstToken(): void
   /**
    * The response has generated this many tokens so far, per sequence (call it as they pass; cheap
-   * when nothing is due). One a decode step, so the pace it feeds is the endpoint's step time. Re-estimates the KV held at 1, 2, 4, 8… tokens, and every `PACE_EVERY_TOKENS` feeds
-   * the endpoint's decode pace.
+   * when nothing is due): one a decode step, so the pace it feeds is the endpoint's step time.
+   * Re-estimates the KV held at 1, 2, 4, 8… tokens, and every `PACE_EVERY_TOKENS` feeds the
+   * endpoint's decode pace.
    */
   progress(generatedTokens: number): void
   /**

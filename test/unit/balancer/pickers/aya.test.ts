@@ -201,13 +201,18 @@ describe('aya picker', () => {
     assert.equal(checked.canTake!(eligible, ctx(), 10_000), false)
   })
 
-  it('counts prompts a fresh scrape shows waiting that it did not send as queue ahead', () => {
+  /** Two endpoints whose engines were scraped at `atMs`, now: `waiting` prompts wait at e0's. */
+  function scrapedAt(atMs: number, waiting: number) {
     const clock = createManualClock()
     const eligible = makeEndpoints([1, 1], 'e', clock)
-    clock.advance(1_000)
+    clock.advance(atMs)
+    const metrics = engineMetrics({ e0: { atMs, waiting }, e1: { atMs } })
+    return { clock, eligible, picker: createAya({}, { engineMetrics: metrics, clock }) }
+  }
+
+  it('counts prompts a fresh scrape shows waiting that it did not send as queue ahead', () => {
     // Another router's 20 prompts wait at e0's engine, scraped just now; this router sent none.
-    const metrics = engineMetrics({ e0: { atMs: 1_000, waiting: 20 }, e1: { atMs: 1_000 } })
-    const picker = createAya({}, { engineMetrics: metrics, clock })
+    const { picker, eligible } = scrapedAt(1_000, 20)
     // One placement teaches it the size of the prompts it places (2000 tokens each).
     dispatch(picker, eligible, llmCtx(text('first', 8_000)))
     const [e0, e1] = candidatesOf(picker, eligible, llmCtx(text('next', 8_000)))
@@ -218,11 +223,7 @@ describe('aya picker', () => {
   })
 
   it("does not let its own prompts the pacer holds hide another router's waiting at the engine", () => {
-    const clock = createManualClock()
-    const eligible = makeEndpoints([1, 1], 'e', clock)
-    clock.advance(1_000)
-    const metrics = engineMetrics({ e0: { atMs: 1_000, waiting: 10 }, e1: { atMs: 1_000 } })
-    const picker = createAya({}, { engineMetrics: metrics, clock })
+    const { picker, eligible } = scrapedAt(1_000, 10)
     // Ten of this router's prompts leased on e0: one sent, nine held behind it by the pacer.
     for (let i = 0; i < 10; i++) {
       const cost = { prefillTokens: i === 0 ? 30_000 : 100 }
@@ -244,10 +245,7 @@ describe('aya picker', () => {
       [3, 10],
       [400, 1],
     ] as const) {
-      const clock = createManualClock()
-      const eligible = makeEndpoints([1, 1], 'e', clock)
-      const metrics = engineMetrics({ e0: { atMs: 0, waiting: started }, e1: { atMs: 0 } })
-      const picker = createAya({}, { engineMetrics: metrics, clock })
+      const { picker, eligible, clock } = scrapedAt(0, started)
       for (let i = 0; i < started; i++) {
         const lease = eligible[0]!.begin({ prefillTokens: 500 })
         clock.advance(gapMs)
