@@ -256,12 +256,16 @@ describe('aya picker', () => {
     }
   })
 
-  it('charges KV for what a response has generated and is still expected to', () => {
+  /** One endpoint, and a picker whose predictor has seen 500 outputs of 100–299 tokens. */
+  function withLearnedOutputs() {
     const llmSignals = createLlmSignals({ clock: createManualClock() })
     const key = { model: 'llama', route: '' }
     for (let i = 0; i < 500; i++) llmSignals.outputs.observe(key, 160, undefined, 100 + (i % 200))
-    const picker = createAya({}, { llmSignals })
-    const eligible = makeEndpoints([1])
+    return { picker: createAya({}, { llmSignals }), eligible: makeEndpoints([1]) }
+  }
+
+  it('charges KV for what a response has generated and is still expected to', () => {
+    const { picker, eligible } = withLearnedOutputs()
     const ctx = llmCtx(text('prompt', 640))
     const endpoint = dispatch(picker, eligible, ctx)
     const atDispatch = endpoint.kvTokens
@@ -275,11 +279,7 @@ describe('aya picker', () => {
   })
 
   it('charges KV for each of several sequences sharing one prompt', () => {
-    const llmSignals = createLlmSignals({ clock: createManualClock() })
-    const key = { model: 'llama', route: '' }
-    for (let i = 0; i < 500; i++) llmSignals.outputs.observe(key, 160, undefined, 100 + (i % 200))
-    const picker = createAya({}, { llmSignals })
-    const eligible = makeEndpoints([1])
+    const { picker, eligible } = withLearnedOutputs()
     const one = picker.leaseCost!(eligible[0]!, llmCtx(text('prompt', 640)))!
     const three = picker.leaseCost!(eligible[0]!, llmCtx(text('prompt', 640), { sequences: 3 }))!
     // One prompt, three outputs (the mean output length is about 200).
