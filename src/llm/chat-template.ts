@@ -149,6 +149,11 @@ export interface CompletionPrompt {
   readonly text: string
   /** Set only when every prompt is token ids: then the count is exact, not an estimate. */
   readonly tokens: number | undefined
+  /**
+   * How many prompts it holds: a batch (a list of strings or of token-id lists) is run by the
+   * engine as that many requests, each generating its own output. Undefined means one.
+   */
+  readonly prompts?: number
 }
 
 /**
@@ -175,7 +180,11 @@ export function completionPrompt(prompt: unknown): CompletionPrompt {
       allTokenIds = false
     }
   }
-  return { text: texts.join('\n'), tokens: allTokenIds ? tokens : undefined }
+  return {
+    text: texts.join('\n'),
+    tokens: allTokenIds ? tokens : undefined,
+    ...(prompt.length > 1 ? { prompts: prompt.length } : {}),
+  }
 }
 
 function isTokenId(value: unknown): value is number {

@@ -12,7 +12,10 @@ export interface ParsedLlmBody {
   readonly model: string
   readonly stream: boolean
   readonly maxTokens: number | undefined
-  /** `n` (or `best_of` where larger): sequences generated; undefined means 1. */
+  /**
+   * Sequences generated: `n` (or `best_of` where larger), times the prompts of a legacy
+   * completions batch; undefined means 1.
+   */
   readonly sequences?: number | undefined
   readonly promptText: string
   /** The prompt's exact length in tokens, when the client sent token ids instead of text. */
@@ -63,8 +66,9 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
   if ('ok' in prompt) return prompt
   const maxTokens = maxTokensOf(api, body)
   if (typeof maxTokens === 'object') return maxTokens
-  const sequences = sequencesOf(api, body)
-  if (typeof sequences === 'object') return sequences
+  const perPrompt = sequencesOf(api, body)
+  if (typeof perPrompt === 'object') return perPrompt
+  const sequences = perPrompt * (api === 'openai.completions' ? (prompt.prompts ?? 1) : 1)
   return {
     ok: true,
     value: {

@@ -70,20 +70,18 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       }
       if (llm.api !== 'openai.embeddings') {
         const key = { model: llm.servedModel, route: llm.routeKey }
+        // Learned under the prompt length predictions are asked with, the router's count: the
+        // engine's (which adds its chat template) can fall in another length bucket.
+        const promptTokens = Math.max(1, llm.promptTokens)
         // Lengths are learned per sequence: usage and events count all of a request's together.
         const sequences = llm.sequences ?? 1
         if (usage) {
-          outputs.observe(
-            key,
-            usage.promptTokens || llm.promptTokens,
-            llm.maxTokens,
-            usage.completionTokens / sequences,
-          )
+          outputs.observe(key, promptTokens, llm.maxTokens, usage.completionTokens / sequences)
         } else if (llm.stream && observation.completed === true && tap.contentEvents > 0) {
           // An OpenAI stream reports usage only when the client asks (`stream_options`); most do
           // not. Engines stream about one token an event, so a whole stream's event count is its
           // output, near enough to learn from: without it such traffic would teach nothing.
-          outputs.observe(key, llm.promptTokens, llm.maxTokens, tap.contentEvents / sequences)
+          outputs.observe(key, promptTokens, llm.maxTokens, tap.contentEvents / sequences)
         }
       }
       if (observation.endpointCurrent !== false && isTtftSample(llm.stream, tap)) {

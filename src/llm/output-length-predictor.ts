@@ -189,8 +189,12 @@ export function createOutputLengthPredictor(
         expected === undefined ? Math.ceil(generatedTokens / 4) : expected - generatedTokens
       return Math.min(left, Math.max(1, Math.round(more)))
     },
-    observe(key, promptTokens, maxTokens, actualOutputTokens) {
-      if (!(actualOutputTokens >= 0)) return
+    observe(key, promptTokens, maxTokens, rawOutputTokens) {
+      if (!(rawOutputTokens >= 0)) return
+      // A sequence cannot outrun its cap: a longer one means the request was misread (a batch
+      // counted as one prompt, say), and learning it would skew every level above the cell.
+      const actualOutputTokens =
+        maxTokens === undefined ? rawOutputTokens : Math.min(maxTokens, rawOutputTokens)
       fillKeys(key, promptTokens, maxTokens)
       for (const cellKey of keys) {
         let sketch = cells.get(cellKey)

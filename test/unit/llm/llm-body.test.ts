@@ -147,6 +147,11 @@ describe('LLM request bodies', () => {
     assert.equal(sequences('openai.completions', { ...completion, n: 4, best_of: null }), 4)
     // Only chat and completions generate several.
     assert.equal(sequences('openai.responses', { model: 'm', input: 'x', n: 3 }), undefined)
+    // A batch of prompts runs as one request per prompt, each with its `n` sequences.
+    assert.equal(sequences('openai.completions', { model: 'm', prompt: ['a', 'b', 'c'] }), 3)
+    assert.equal(sequences('openai.completions', { model: 'm', prompt: [[1, 2], [3]], n: 2 }), 4)
+    assert.equal(sequences('openai.completions', { model: 'm', prompt: [1, 2, 3] }), undefined)
+    assert.equal(sequences('openai.embeddings', { model: 'm', input: ['a', 'b'] }), undefined)
     for (const [api, body, param] of [
       ['openai.chat', { ...chat, n: 0 }, 'n'],
       ['openai.completions', { ...completion, best_of: 1.5 }, 'best_of'],

@@ -97,6 +97,24 @@ describe('llm signals', () => {
     assert.ok(Math.abs(learned - 100) < 15, `predicted ${learned} per sequence`)
   })
 
+  test('learns output length under the prompt length it predicts with, not the engine’s count', () => {
+    const { signals, observe } = setup()
+    const key = { model: 'm', route: 'r' }
+    // The engine counts its chat template too: 2,000 estimated tokens arrive as 5,000, a
+    // different length bucket. Predictions are asked with the estimate, so learning is filed there.
+    for (let i = 0; i < 50; i++) {
+      observe(true, {
+        firstTokenAtMs: 100,
+        lastTokenAtMs: 300,
+        contentEvents: 10,
+        usage: { promptTokens: 5000, completionTokens: 10 },
+      })
+    }
+    const prediction = signals.outputs.predict(key, 2000, 300)
+    assert.equal(prediction.basis, 'cell')
+    assert.ok(Math.abs(prediction.mean - 10) < 3, `predicted ${prediction.mean}`)
+  })
+
   test('times a decode step by one sequence’s tokens when several stream interleaved', () => {
     const { signals, observe } = setup()
     // Three sequences of 100 tokens over 1,980 ms: 20 ms a step, though 300 events passed.

@@ -55,6 +55,15 @@ describe('output length predictor', () => {
     assert.equal(predictor.predict(chat, 800, 0).p90, 0, 'embeddings generate nothing')
   })
 
+  it('learns a length past the cap as the cap, so a misread request cannot skew other caps', () => {
+    const predictor = createOutputLengthPredictor()
+    // A batch misread as one prompt reports 32 sequences' output as one: 6,400 of at most 256.
+    for (let i = 0; i < 200; i++) predictor.observe(chat, 800, 256, 6400)
+    const uncapped = predictor.predict(chat, 800, undefined)
+    // Within the sketch's bucket width of 256, far from 6,400.
+    assert.ok(uncapped.p90 < 300, `learned ${JSON.stringify(uncapped)}`)
+  })
+
   it('estimates the quantiles of a known distribution within tolerance', () => {
     const predictor = createOutputLengthPredictor({ halfLifeSamples: Number.POSITIVE_INFINITY })
     const random = createSeededRandom(5)
