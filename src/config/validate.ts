@@ -203,10 +203,23 @@ function checkModels(config: Config, issues: ConfigIssue[]): void {
         message: 'a wildcard model name may hold one *',
       })
     }
-    for (const [i, alias] of model.aliases.entries())
-      claim(alias, name, formatPath(['models', name, 'aliases', i]))
-    for (const [i, lora] of model.loras.entries())
-      claim(lora, name, formatPath(['models', name, 'loras', i]))
+    for (const [field, names] of [
+      ['aliases', model.aliases],
+      ['loras', model.loras],
+    ] as const) {
+      for (const [i, other] of names.entries()) {
+        const path = formatPath(['models', name, field, i])
+        // Only a model's own name may be a pattern: an alias or adapter is one exact name the
+        // client sends, and `GET /v1/models` lists it as such.
+        if (other.includes('*')) {
+          issues.push({
+            path,
+            message: `${describeValue(other)} may not hold a *: only a model's own name may be a wildcard`,
+          })
+        }
+        claim(other, name, path)
+      }
+    }
     for (const [i, deployment] of model.deployments.entries()) {
       // Fallbacks and splits between deployments come with the provider gateway; until then a
       // second deployment would be silently ignored, so it is refused.

@@ -138,8 +138,13 @@ async function handle(
   let llm: LlmRequest | undefined
   let body: Readable | Buffer | null
   const headers = upstreamHeaders(ctx, routeRuntime, trustedPeer)
+  const upstreamPath = routeConfig.rewrite
+    ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
+    : ctx.url
+  ctx.apiUrl = upstreamPath
   if (routeConfig.gateway === 'models') {
-    const outcome = await runModelsGateway(ctx, path, {
+    // The API is the one the upstream serves: a route may mount it under a prefix it rewrites.
+    const outcome = await runModelsGateway(ctx, upstreamPath.split('?', 1)[0]!, {
       registry: runtime.models,
       maxBodyBytes,
       sessionHeader: routeConfig.sessionHeader,
@@ -166,9 +171,6 @@ async function handle(
   ctx.upstream = upstreamName
   ctx.llm = llm
 
-  const upstreamPath = routeConfig.rewrite
-    ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
-    : ctx.url
   if (routeConfig.mirror) {
     const shadow = runtime.upstreams.get(routeConfig.mirror.upstream)
     if (shadow && deps.random() * 100 < routeConfig.mirror.percent) {
@@ -498,7 +500,7 @@ function fail(
   ctx.errorCode = code
   const format =
     ctx.route?.config.gateway === 'models'
-      ? llmErrorFormat(ctx.url, detail, ctx.req.headers)
+      ? llmErrorFormat(ctx.apiUrl ?? ctx.url, detail, ctx.req.headers)
       : undefined
   ctx.status = sendLocalReply(ctx.res, code, {
     requestId: ctx.id,

@@ -57,7 +57,10 @@ export async function runModelsGateway(
   path: string,
   options: ModelsGatewayOptions,
 ): Promise<GatewayOutcome> {
-  if (ctx.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) {
+  if (
+    (ctx.method === 'GET' || ctx.method === 'HEAD') &&
+    (path === '/v1/models' || path.startsWith('/v1/models/'))
+  ) {
     return answerModels(ctx, path, options.registry)
   }
   const api = llmApiFor(ctx.method, path)
@@ -93,7 +96,17 @@ export async function runModelsGateway(
   } catch {
     return { kind: 'error', error: badRequest('the request body is not valid JSON') }
   }
-  const parsed = parseLlmBody(api, value)
+  let parsed: ReturnType<typeof parseLlmBody>
+  try {
+    parsed = parseLlmBody(api, value)
+  } catch (error) {
+    // JSON.parse takes any depth; flattening a prompt recurses, and a body nested thousands
+    // deep (legal JSON, 40 kB) overflows the stack. That is the client's doing, not ours.
+    if (error instanceof RangeError) {
+      return { kind: 'error', error: badRequest('the request body is nested too deeply') }
+    }
+    throw error
+  }
   if (!parsed.ok) return { kind: 'error', error: badRequest(parsed.message), param: parsed.param }
   const deployment = options.registry.resolve(parsed.value.model)
   if (!deployment) return unknownModel(parsed.value.model, options.registry)
@@ -142,7 +155,8 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 function answerModels(ctx: RequestContext, path: string, registry: ModelRegistry): GatewayOutcome {
-  const query = new URLSearchParams(ctx.url.slice(path.length + 1))
+  const url = ctx.apiUrl ?? ctx.url
+  const query = new URLSearchParams(url.slice(path.length + 1))
   const reply = modelsEndpointReply(
     registry,
     path,

@@ -13,6 +13,11 @@ export interface RequestContext {
   readonly method: string
   /** Path and query as received. */
   readonly url: string
+  /**
+   * Path and query as the upstream's API sees them, after the route's `rewrite`: what the models
+   * gateway parses and shapes its errors by. Undefined until a route matched (then `url`).
+   */
+  apiUrl?: string | undefined
   readonly req: IncomingMessage
   readonly res: ServerResponse
   route: CompiledRoute | undefined

@@ -200,6 +200,66 @@ describe('LLM gateway route (gateway: models)', () => {
     }
   })
 
+  test('answers a body nested thousands deep, which is legal JSON, with 400 rather than 500', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const depth = 20_000
+    const res = await request(`${aya.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"model":"llama-3.1-8b","messages":[{"role":"user","content":"hi"}],"tools":${'['.repeat(depth)}1${']'.repeat(depth)}}`,
+    })
+    assert.equal(res.statusCode, 400)
+    const json = (await res.body.json()) as { error: { type: string; message: string } }
+    assert.equal(json.error.type, 'invalid_request_error')
+    assert.match(json.error.message, /nested too deeply/)
+  })
+
+  test('serves the APIs under a prefix the route rewrites away, errors in the API’s shape', async (t) => {
+    const aya = await startAya(
+      config({
+        routes: [
+          {
+            name: 'openai',
+            match: { pathPrefix: '/openai' },
+            rewrite: { pathPrefix: '/' },
+            gateway: 'models',
+          },
+        ],
+      }),
+    )
+    t.after(() => aya.close())
+    const client = new OpenAI({ baseURL: `${aya.url}/openai/v1`, apiKey: 'unused', maxRetries: 0 })
+    const completion = await client.chat.completions.create({
+      model: 'llama-3.1-8b',
+      messages: [{ role: 'user', content: 'Say hello' }],
+      max_tokens: 3,
+    })
+    assert.equal(completion.usage?.completion_tokens, 3)
+    assert.deepEqual(
+      (await client.models.list()).data.map((m) => m.id),
+      ['llama-3.1-8b'],
+    )
+    const anthropic = await request(`${aya.url}/openai/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-17', max_tokens: 3, messages: [] }),
+    })
+    assert.equal(anthropic.statusCode, 404)
+    const json = (await anthropic.body.json()) as { type: string; error: { type: string } }
+    assert.equal(json.type, 'error')
+    assert.equal(json.error.type, 'not_found_error')
+  })
+
+  test('answers HEAD /v1/models as GET, without a body', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const res = await request(`${aya.url}/v1/models`, { method: 'HEAD' })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['content-type'], 'application/json')
+    assert.equal(await res.body.text(), '')
+  })
+
   test('answers an over-long prompt with the engine’s own 400', async (t) => {
     const aya = await startAya(config())
     t.after(() => aya.close())

@@ -105,4 +105,26 @@ describe('model registry', () => {
       },
     )
   })
+
+  test('rejects a * in an alias or adapter name: only a model’s own name may be a pattern', () => {
+    assert.throws(
+      () =>
+        parseConfigObject(
+          {
+            listeners: [{ name: 'l', port: 8080 }],
+            routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+            upstreams: { a: { endpoints: [{ url: 'http://127.0.0.1:1' }] } },
+            models: {
+              x: { aliases: ['x-*'], loras: ['sql-*'], deployments: [{ upstream: 'a' }] },
+            },
+          },
+          {},
+        ),
+      (error: Error) => {
+        assert.match(error.message, /models\.x\.aliases\[0\]: "x-\*" may not hold a \*/)
+        assert.match(error.message, /models\.x\.loras\[0\]: "sql-\*" may not hold a \*/)
+        return true
+      },
+    )
+  })
 })
