@@ -118,7 +118,16 @@ export const ayaOptionsSchema = z
 export type AyaOptions = z.output<typeof ayaOptionsSchema>
 
 /** Which rule placed a request: exported as a counter per branch, and in the debug decision log. */
-export type AyaBranch = 'warm' | 'valve' | 'cold' | 'saturated' | 'queue' | 'bound' | 'no-llm'
+export type AyaBranch =
+  | 'warm'
+  | 'valve'
+  | 'tie'
+  | 'slo'
+  | 'cold'
+  | 'saturated'
+  | 'queue'
+  | 'bound'
+  | 'no-llm'
 
 export interface AyaCandidate {
   readonly endpoint: string
@@ -130,6 +139,11 @@ export interface AyaCandidate {
   readonly kvOk: boolean
   /** Its streams decode within `maxItlMs` (always true with the check off). */
   readonly decodeOk: boolean
+  /**
+   * False when admission let the request through for its TTFT SLO and this endpoint would miss
+   * it: the pick keeps to those that would not.
+   */
+  readonly withinSlo: boolean
 }
 
 export interface AyaDecision {
@@ -159,6 +173,8 @@ export const ayaDecisionChannel = channel('aya:scheduler:decision')
 const BRANCH_DECISIONS: Readonly<Record<AyaBranch, AyaBranchDecision>> = {
   warm: { policy: 'aya', branch: 'warm' },
   valve: { policy: 'aya', branch: 'valve' },
+  tie: { policy: 'aya', branch: 'tie' },
+  slo: { policy: 'aya', branch: 'slo' },
   cold: { policy: 'aya', branch: 'cold' },
   saturated: { policy: 'aya', branch: 'saturated' },
   queue: { policy: 'aya', branch: 'queue' },
@@ -188,6 +204,8 @@ interface Scored {
   decodeOk: boolean
   /** KV and decode headroom both. */
   roomOk: boolean
+  /** Ruled out by the SLO admission let the request through for (see `choose`). */
+  sloCut: boolean
 }
 
 /** Weight of one placement in the running mean of placed uncached prompts. */
@@ -259,6 +277,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   let count = 0
   // Per-decision scratch: which entries are near ties.
   const tieIndexes: number[] = []
+  // The near-tie cost limit of the last `choose`, which `branchOf` reads.
+  let nearTieLimitMs = Number.POSITIVE_INFINITY
   const growth = createCacheGrowth({ halfLifeMs: options.coldGrowthHalfLifeMs }, deps)
   // The uncached prompt of the requests this router places, smoothed: the size it assumes for a
   // prompt the engine reports waiting that it did not send.
@@ -348,14 +368,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const facts = score(eligible, ctx, llm)
       if (count === 0) return undefined
       const warm = rankCosts(facts)
-      const chosen = choose(sloHints.get(ctx), sessionEndpointOf(facts), warm === undefined)
-      const branch: AyaBranch = !facts.anyRoomOk
-        ? 'saturated'
-        : warm === undefined
-          ? 'cold'
-          : chosen.hitTokens >= warm.hitTokens
-            ? 'warm'
-            : 'valve'
+      const chosen = choose(sloHints.get(ctx), sessionEndpointOf(facts), warm)
+      const branch = branchOf(facts, warm, chosen)
 
       place(chosen, facts, llm, ctx)
       publishBranch(branch)
@@ -652,6 +666,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           kvOk: false,
           decodeOk: false,
           roomOk: false,
+          sloCut: false,
           churn: 0,
         }
         entries.push(entry)
@@ -672,6 +687,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       entry.kvOk = kvOk
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk
+      entry.sloCut = false
     }
 
     return {
@@ -740,6 +756,20 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   }
 
   /**
+   * Which rule moved a request off the endpoint holding its prefix, if one did: the valve (the
+   * warm endpoint's cost, its queue less the hit's credit, was past the near ties, or it had no
+   * room), the TTFT SLO admission let it through for, or a near-tie draw that the warm endpoint
+   * lost.
+   */
+  function branchOf(facts: RequestFacts, warm: Scored | undefined, chosen: Scored): AyaBranch {
+    if (!facts.anyRoomOk) return 'saturated'
+    if (warm === undefined) return 'cold'
+    if (chosen.hitTokens >= warm.hitTokens) return 'warm'
+    if (warm.sloCut) return 'slo'
+    return warm.costMs <= nearTieLimitMs ? 'tie' : 'valve'
+  }
+
+  /**
    * The lowest cost wins; endpoints within the slack of it are near ties. The session's endpoint
    * wins among them; otherwise `nearTieChoices` drawn at random are decided by the decode
    * interference they would suffer and, for a cold prompt, their cache churn, exact ties uniformly
@@ -748,8 +778,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   function choose(
     ttftSloMs: number | undefined,
     sessionEndpointId: string | undefined,
-    isCold: boolean,
+    warm: Scored | undefined,
   ): Scored {
+    const isCold = warm === undefined
     // Admission let the request through because some endpoint can start it within its SLO: keep
     // to those, so the pick does what `canTake` promised.
     if (ttftSloMs !== undefined) {
@@ -760,7 +791,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       }
       for (let i = 0; i < count && anyWithin; i++) {
         const s = entries[i]!
-        if (s.predictedTtftMs > ttftSloMs) s.costMs = Number.POSITIVE_INFINITY
+        if (s.predictedTtftMs > ttftSloMs) s.sloCut = true
       }
     }
     let bestCost = Number.POSITIVE_INFINITY
@@ -769,7 +800,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     let usable = 0
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
-      if (!Number.isFinite(s.costMs)) continue
+      if (!Number.isFinite(s.costMs) || s.sloCut) continue
       if (s.costMs < bestCost) bestCost = s.costMs
       if (s.predictedTtftMs < bestTtft) bestTtft = s.predictedTtftMs
       rateSum += s.prefillTokensPerSec
@@ -778,12 +809,13 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     const meanRate = rateSum / Math.max(1, usable)
     const limit =
       bestCost + Math.max(options.interferenceSlackMs, options.interferenceSlackShare * bestTtft)
+    nearTieLimitMs = limit
     // The near ties, and the session's endpoint among them if it is one.
     let tieCount = 0
     let sessionTie: Scored | undefined
     for (let i = 0; i < count; i++) {
       const s = entries[i]!
-      if (s.costMs > limit) continue
+      if (s.costMs > limit || s.sloCut) continue
       tieIndexes[tieCount++] = i
       if (s.endpoint.id === sessionEndpointId) sessionTie = s
     }
@@ -860,6 +892,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         prefillTokensPerSec: Math.round(s.prefillTokensPerSec),
         kvOk: s.kvOk,
         decodeOk: s.decodeOk,
+        withinSlo: !s.sloCut,
       })
     }
     const decision: AyaDecision = {

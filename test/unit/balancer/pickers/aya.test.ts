@@ -109,6 +109,53 @@ describe('aya picker', () => {
     assert.ok(warm!.candidates.every((c) => c.predictedTtftMs > 0 && c.costMs >= c.predictedTtftMs))
   })
 
+  it('counts a warm endpoint that lost a near-tie draw as a tie, not as the valve', () => {
+    // e0 holds a 64-token prefix and has the least queued: by the valve's rule affinity holds,
+    // but all three are near ties and two are drawn, so e0 is sometimes left out.
+    const branches = new Map<string, number>()
+    for (let seed = 1; seed <= 60; seed++) {
+      const picker = createAya({}, {}, seed)
+      const eligible = makeEndpoints([1, 1, 1])
+      const history = text('shared start', 256)
+      routeTo(picker, eligible, eligible[0]!, history)
+      queuePrefill(eligible[0]!, 9_000)
+      queuePrefill(eligible[1]!, 10_000)
+      queuePrefill(eligible[2]!, 10_000)
+      const recorder = recordDecisions()
+      let chosen: Endpoint | undefined
+      try {
+        chosen = picker.pick(eligible, llmCtx(history + text('question', 3200)))
+      } finally {
+        recorder.stop()
+      }
+      const { branch } = recorder.decisions[0]!
+      assert.equal(branch, chosen === eligible[0] ? 'warm' : 'tie')
+      branches.set(branch, (branches.get(branch) ?? 0) + 1)
+    }
+    assert.ok((branches.get('tie') ?? 0) > 0 && (branches.get('warm') ?? 0) > 0, `${[...branches]}`)
+  })
+
+  it('counts a warm endpoint ruled out by the TTFT SLO admission let it through for as slo', () => {
+    const picker = createAya()
+    const eligible = makeEndpoints([1, 1, 1])
+    const history = text('conversation', 7600) // 1900 tokens
+    routeTo(picker, eligible, eligible[0]!, history)
+    queuePrefill(eligible[0]!, 30_000)
+    const ctx = llmCtx(history + text('turn 2', 400))
+    assert.equal(picker.canTake!(eligible, ctx, 1_000), true)
+    const recorder = recordDecisions()
+    try {
+      assert.notEqual(picker.pick(eligible, ctx), eligible[0])
+    } finally {
+      recorder.stop()
+    }
+    const decision = recorder.decisions[0]!
+    assert.equal(decision.branch, 'slo')
+    const warm = decision.candidates.find((c) => c.endpoint === 'e0')!
+    assert.equal(warm.withinSlo, false)
+    assert.ok(Number.isFinite(warm.costMs), 'the logged cost is the real one, not Infinity')
+  })
+
   it('does not count a prefix every endpoint holds (a shared system prompt) as affinity', () => {
     const picker = createAya()
     const eligible = makeEndpoints([1, 1, 1])
