@@ -202,6 +202,15 @@ export function createGroupAdmission(
       drain()
     })
   }
+  // A drain on the next turn of the clock, for arrivals that could go now.
+  let soon: Timer | undefined
+  const drainSoon = () => {
+    if (soon) return
+    soon = deps.clock.setTimer(0, () => {
+      soon = undefined
+      if (queue.size > 0 || older !== undefined) drain()
+    })
+  }
 
   const predictedWaitMs = (priority: number): number =>
     queue.predictedWaitMs(priority) + (older?.predictedWaitMs(priority) ?? 0)
@@ -230,14 +239,15 @@ export function createGroupAdmission(
     },
     acquire(ask) {
       if (group.eligible().length === 0) return ADMITTED_AT_ONCE
-      if (
-        queue.size === 0 &&
-        (older === undefined || older.waiting === 0) &&
-        group.canTake(ask.ctx, sloOf(ask))
-      ) {
+      const canTakeNow = group.canTake(ask.ctx, sloOf(ask))
+      if (queue.size === 0 && (older === undefined || older.waiting === 0) && canTakeNow) {
         return ADMITTED_AT_ONCE
       }
-      if (ask.sheddable && config.shedSheddable) return refuse('LB_ERR_SHED', ask.priority)
+      // Saturation is this request having nowhere to go, not others waiting: one session held
+      // for its busy endpoint must not shed batch work that an idle endpoint could take.
+      if (ask.sheddable && config.shedSheddable && !canTakeNow) {
+        return refuse('LB_ERR_SHED', ask.priority)
+      }
       const maxWaitMs = maxWaitOf(ask)
       if (missesDeadline(ask.priority, maxWaitMs)) return refuse('LB_ERR_DEADLINE', ask.priority)
       const { onResult } = ask
@@ -254,7 +264,10 @@ export function createGroupAdmission(
       })
       // Refused at once (a full queue) is not waiting.
       if (ticket.state === 'queued') group.queued(ask.ctx)
-      scheduleRecheck()
+      // It could go now, only others wait: the queue decides in its order whether it may pass
+      // them, at once rather than at the next recheck. One drain serves a whole burst.
+      if (canTakeNow) drainSoon()
+      else scheduleRecheck()
       return ticket.outcome.then((outcome) => resultOf(outcome, ask))
     },
     notify() {
@@ -267,6 +280,7 @@ export function createGroupAdmission(
     predictedWaitMs,
     close() {
       timer?.clear()
+      soon?.clear()
       queue.close()
       older?.close()
       older = undefined

@@ -531,6 +531,49 @@ describe('group admission: strict priority across bands', () => {
     admission.close()
   })
 
+  test('sheds sheddable work only when it has nowhere to go, not because another request waits', async () => {
+    const used: Record<string, number> = { e0: 100, e1: 900 }
+    const group = {
+      eligible: () => Object.entries(used).map(([id, kvTokens]) => ({ id, kvTokens })),
+      queued: () => {},
+      canTake: (
+        ctx: { llm?: { promptTokens: number }; boundTo?: string },
+        _slo: number,
+        without?: string,
+      ) =>
+        Object.entries(used).some(
+          ([id, kv]) =>
+            id !== without &&
+            (ctx.boundTo === undefined || ctx.boundTo === id) &&
+            kv + (ctx.llm?.promptTokens ?? 0) <= 1000,
+        ),
+    } as unknown as UpstreamGroup
+    const clock = createManualClock()
+    const admission = createGroupAdmission(
+      group,
+      { ...settings, shedSheddable: true, recheckMs: 10_000 },
+      { clock },
+    )
+    const results: Array<{ name: string; avoid?: string | undefined }> = []
+    // A session waits for its own busy endpoint, e1; e0 is nearly idle.
+    const bound = asks(results, 'session', 0, 200)
+    void admission.acquire({ ...bound, ctx: { ...bound.ctx, boundTo: 'e1' } })
+    const batch = admission.acquire(asks(results, 'batch', -1, 50))
+    assert.ok(batch instanceof Promise, 'queued behind the higher band, not shed')
+    // Interactive work that could go now does not sit out the 10-s recheck either.
+    void admission.acquire(asks(results, 'interactive', 0, 50))
+    clock.advance(0)
+    assert.deepEqual(
+      results.map((r) => r.name),
+      ['interactive', 'batch'],
+    )
+    assert.equal((await batch).admitted, true)
+    // A sheddable request that fits nowhere is shed at once.
+    const tooBig = admission.acquire(asks(results, 'batch-huge', -1, 950))
+    assert.ok(!(tooBig instanceof Promise) && !tooBig.admitted && tooBig.reason === 'LB_ERR_SHED')
+    admission.close()
+  })
+
   test('a priority class with its own SLO is judged by it', () => {
     // Any endpoint would start the request in 3 s: too slow for the default SLO, not for batch.
     const group = {
