@@ -102,6 +102,31 @@ describe('aya start', () => {
     assert.match(result.stderr, /unknown upstream "ghost"/)
   })
 
+  test('writes access lines within a second or so while running, not only at exit', async () => {
+    const upstream = await startUpstream((_req, res) => res.end('ok'))
+    try {
+      const file = await writeTempFile('aya.yaml', valid(upstream.url))
+      const { child, output } = await spawnCli(
+        ['start', '--config', file],
+        /listener public on http:\/\/[\d.]+:\d+/,
+      )
+      try {
+        const port = Number(/listener public on http:\/\/[\d.]+:(\d+)/.exec(output())![1])
+        await (await request(`http://127.0.0.1:${port}/logged-path`)).body.text()
+        const deadline = Date.now() + 5000
+        while (!output().includes('/logged-path') && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        assert.match(output(), /"url":"\/logged-path"/)
+      } finally {
+        child.kill('SIGKILL')
+        await once(child, 'exit')
+      }
+    } finally {
+      await upstream.close()
+    }
+  })
+
   test('finishes an in-flight request on SIGTERM, then exits 0', async () => {
     const upstream = await startUpstream((_req, res) => {
       setTimeout(() => res.end('finished'), 300)
