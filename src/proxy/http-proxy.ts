@@ -502,13 +502,15 @@ function fail(
     ctx.route?.config.gateway === 'models'
       ? llmErrorFormat(ctx.apiUrl ?? ctx.url, detail, ctx.req.headers)
       : undefined
-  ctx.status = sendLocalReply(ctx.res, code, {
+  const reply = sendLocalReply(ctx.res, code, {
     requestId: ctx.id,
     message,
     closeConnection,
     format,
     headers: detail?.headers,
   })
+  ctx.status = reply.status
+  ctx.bytesOut += reply.bodyBytes
 }
 
 /**

@@ -28,6 +28,12 @@ export interface LocalReplyOptions {
   readonly closeConnection?: boolean | undefined
 }
 
+/** What a local reply sent: its status, and the body bytes that went to the client. */
+export interface LocalReplyResult {
+  readonly status: number
+  readonly bodyBytes: number
+}
+
 /**
  * A response Aya writes itself, in the route's error shape (Aya's by default), with the code's status.
  * When the response has already started, the connection is cut instead, so a failure never looks
@@ -37,24 +43,26 @@ export function sendLocalReply(
   res: ServerResponse,
   code: ErrorCode,
   options: LocalReplyOptions,
-): number {
+): LocalReplyResult {
   const status = statusForCode(code)
   if (res.headersSent) {
     res.destroy()
-    return status
+    return { status, bodyBytes: 0 }
   }
   const format = options.format ?? ayaErrorBody
   const body = format(code, { message: options.message, requestId: options.requestId })
+  const bodyBytes = Buffer.byteLength(body)
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
+    'content-length': bodyBytes,
     'x-request-id': options.requestId,
     'x-aya-error-code': code,
     ...options.headers,
   }
   if (options.closeConnection) headers.connection = 'close'
-  if (res.destroyed) return status
+  if (res.destroyed) return { status, bodyBytes: 0 }
   res.writeHead(status, headers)
   res.end(body)
-  return status
+  // A reply to HEAD carries the headers only.
+  return { status, bodyBytes: res.req.method === 'HEAD' ? 0 : bodyBytes }
 }

@@ -171,6 +171,7 @@ function answerModels(ctx: RequestContext, path: string, registry: ModelRegistry
   })
   ctx.res.end(reply.body)
   ctx.status = 200
+  if (ctx.method !== 'HEAD') ctx.bytesOut += Buffer.byteLength(reply.body)
   return { kind: 'answered' }
 }
 

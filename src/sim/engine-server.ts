@@ -42,6 +42,9 @@ const INFERENCE_PATHS: Record<string, OpenAiApi> = {
   '/v1/completions': 'completions',
 }
 
+/** Paths served to GET (and HEAD) only. */
+const GET_PATHS: ReadonlySet<string> = new Set(['/health', '/v1/models', '/metrics'])
+
 /** The host to put in a URL: a wildcard listen address is reached on loopback. */
 function urlHostFor(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1'
@@ -129,8 +132,11 @@ export async function startEngineServer(
       if (req.method !== 'POST') return sendJson(res, 405, { detail: 'Method Not Allowed' })
       return handleInference(api, req, res)
     }
+    // As FastAPI answers: 405 only on a path that exists for other methods.
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return sendJson(res, 405, { detail: 'Method Not Allowed' })
+      return GET_PATHS.has(path)
+        ? sendJson(res, 405, { detail: 'Method Not Allowed' })
+        : sendJson(res, 404, { detail: 'Not Found' })
     }
     if (path === '/health') {
       res.writeHead(isStarting() ? 503 : 200, { 'content-length': 0 })

@@ -40,8 +40,13 @@ function readMaxTokens(body: Body, api: OpenAiApi): number | undefined | OpenAiR
     }
     return value
   }
+  // vLLM and OpenAI generate 16 tokens on legacy completions that name no cap; an explicit
+  // null means up to the context window, as on chat.
+  if (api === 'completions' && body.max_tokens === undefined) return COMPLETIONS_DEFAULT_MAX_TOKENS
   return undefined
 }
+
+const COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 
 function completionPrompt(prompt: unknown, blockSize: number): PromptIdentity | OpenAiRequestError {
   const single = Array.isArray(prompt) && prompt.length === 1 ? prompt[0] : prompt

@@ -251,6 +251,28 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.equal(json.error.type, 'not_found_error')
   })
 
+  test('counts the bytes of replies Aya writes itself in aya_response_bytes_total', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const res = await request(`${aya.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{not json',
+    })
+    const bodyBytes = Buffer.byteLength(await res.body.text())
+    const models = Buffer.byteLength(await (await request(`${aya.url}/v1/models`)).body.text())
+    const sent = async () =>
+      (await (await request(`${aya.adminUrl}/metrics`)).body.text())
+        .split('\n')
+        .filter((line) => line.startsWith('aya_response_bytes_total{'))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0)
+    // A request is counted once its response has finished, which may trail the client's read.
+    for (let i = 0; i < 40 && (await sent()) < bodyBytes + models; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    assert.equal(await sent(), bodyBytes + models)
+  })
+
   test('answers HEAD /v1/models as GET, without a body', async (t) => {
     const aya = await startAya(config())
     t.after(() => aya.close())

@@ -149,6 +149,16 @@ describe('sim engine server', () => {
     assert.deepEqual(body.usage, { prompt_tokens: 2, total_tokens: 4, completion_tokens: 2 })
   })
 
+  it('generates 16 tokens on a legacy completion that names no max_tokens, as vLLM does', async () => {
+    const body = await json(await post(server, '/v1/completions', { prompt: 'x y z' }))
+    assert.equal(body.usage.completion_tokens, 16)
+  })
+
+  it('answers 404 to a POST on a path it does not serve, 405 on one served to GET', async () => {
+    assert.equal((await post(server, '/v1/responses', { input: 'hi' })).status, 404)
+    assert.equal((await post(server, '/v1/models', {})).status, 405)
+  })
+
   it('answers 400 in OpenAI error shape for a prompt over the context window', async () => {
     const content = Array.from({ length: H100_LLAMA3_8B.maxModelLen }, () => 'w').join(' ')
     const res = await post(server, '/v1/chat/completions', {
