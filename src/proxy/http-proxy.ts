@@ -161,6 +161,12 @@ async function handle(
     headers['content-length'] = String(outcome.body.length)
     // The body goes upstream decoded: a client's encoding no longer describes it.
     delete headers['content-encoding']
+    // It parsed as JSON, so it goes as JSON: `curl -d` says form-urlencoded, and an engine's
+    // server would refuse the request (422) after it was placed and charged.
+    const contentType = headers['content-type']
+    if (typeof contentType !== 'string' || !/\bjson\b/i.test(contentType)) {
+      headers['content-type'] = 'application/json'
+    }
   } else {
     upstreamName = routeRuntime.chooseUpstream
       ? routeRuntime.chooseUpstream()

@@ -76,6 +76,25 @@ describe('models gateway on the wire', () => {
     assert.equal(received[0]?.headers['content-length'], String(Buffer.byteLength(expected)))
   })
 
+  test('forwards a body that parsed as JSON as application/json, whatever the client called it', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const body = '{"model":"llama","messages":[{"role":"user","content":"hi"}]}'
+    for (const contentType of ['application/x-www-form-urlencoded', 'text/plain']) {
+      await (
+        await post(`${aya.url}/v1/chat/completions`, body, { 'content-type': contentType })
+      ).body.text()
+    }
+    await (
+      await post(`${aya.url}/v1/chat/completions`, body, {
+        'content-type': 'application/json; charset=utf-8',
+      })
+    ).body.text()
+    assert.deepEqual(
+      received.map((r) => r.headers['content-type']),
+      ['application/json', 'application/json', 'application/json; charset=utf-8'],
+    )
+  })
+
   test('reads a gzip body within the byte bound and forwards it decoded', async (t) => {
     const { aya, received } = await startRecordingLlm(t)
     const sent = JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] })
