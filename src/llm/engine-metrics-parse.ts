@@ -129,11 +129,26 @@ function scheduleKey(sample: PromSample): string | undefined {
 const numeric = (value: string | undefined): number | undefined =>
   value === undefined || value === '' || Number.isNaN(Number(value)) ? undefined : Number(value)
 
-/** vLLM's `cache_config_info{block_size, num_gpu_blocks}` info gauge. */
+/**
+ * vLLM's `cache_config_info{block_size, num_gpu_blocks}` info gauge. A data-parallel server writes
+ * one sample per engine (`engine="0"`, `"1"`, ...), each with its own KV pool behind the one URL,
+ * so the blocks sum over distinct engines.
+ */
 function vllmLayout(byName: ReadonlyMap<string, PromSample[]>): Layout | undefined {
-  const info = byName.get('vllm:cache_config_info')?.[0]?.labels
-  if (!info) return undefined
-  return { blockSize: numeric(info.block_size), numGpuBlocks: numeric(info.num_gpu_blocks) }
+  const samples = byName.get('vllm:cache_config_info')
+  const first = samples?.[0]?.labels
+  if (!samples || !first) return undefined
+  const blocksByEngine = new Map<string, number | undefined>()
+  for (const { labels } of samples) {
+    const engine = labels.engine ?? ''
+    if (!blocksByEngine.has(engine)) blocksByEngine.set(engine, numeric(labels.num_gpu_blocks))
+  }
+  let numGpuBlocks: number | undefined = 0
+  for (const blocks of blocksByEngine.values()) {
+    numGpuBlocks =
+      blocks === undefined || numGpuBlocks === undefined ? undefined : numGpuBlocks + blocks
+  }
+  return { blockSize: numeric(first.block_size), numGpuBlocks }
 }
 
 /**

@@ -28,6 +28,20 @@ describe('engine metrics parse', () => {
     })
   })
 
+  it('sums the KV blocks of a data-parallel server’s engines, each with its own pool', () => {
+    const snapshot = parseEngineMetrics(
+      [
+        'vllm:num_requests_running{engine="0"} 3',
+        'vllm:num_requests_waiting{engine="0"} 0',
+        'vllm:cache_config_info{block_size="16",engine="0",num_gpu_blocks="10000"} 1',
+        'vllm:cache_config_info{block_size="16",engine="1",num_gpu_blocks="10000"} 1',
+      ].join('\n'),
+      0,
+    )
+    assert.equal(snapshot?.numGpuBlocks, 20_000)
+    assert.equal(snapshot?.blockSize, 16)
+  })
+
   it('an infinite waiting queue is unknown load, never idle', () => {
     const text = 'vllm:num_requests_running 0\nvllm:num_requests_waiting +Inf\n'
     assert.equal(parseEngineMetrics(text, 0), undefined)
