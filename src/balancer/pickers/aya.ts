@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { createCacheGrowth } from '../../llm/cache-growth.ts'
 import { kvCapacityTokensOf } from '../../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../../llm/llm-request.ts'
+import { createOptimisticInserts, type InsertClaim } from '../../llm/optimistic-inserts.ts'
 import { createPrefillPacer } from '../../llm/prefill-pacer.ts'
 import { createPrefixBlockIndex, hashPromptBlocks } from '../../llm/prefix-block-index.ts'
 import { createSessionTable } from '../../llm/session-table.ts'
@@ -208,6 +209,12 @@ interface Scored {
   sloCut: boolean
 }
 
+/**
+ * Optimistic inserts tracked per endpoint for take-back: far more than prompts in flight or held
+ * at once, so only ones sent long ago are forgotten.
+ */
+const MAX_TRACKED_INSERTS = 4096
+
 /** Weight of one placement in the running mean of placed uncached prompts. */
 const PLACED_SMOOTHING = 0.02
 
@@ -224,9 +231,8 @@ interface RequestMemo {
   matched:
     | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
     | undefined
-  /** Where the last attempt was placed, and the first block its insert added there. */
-  placedOn: string | undefined
-  placedFirstNewHash: number
+  /** The last attempt's stake in the optimistic inserts where it was placed. */
+  placed: InsertClaim | undefined
 }
 
 /** What scoring learned about the request itself. */
@@ -306,6 +312,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     evictTailFirst: true,
     resizeOnCapacityChange: true,
   })
+  const inserts = createOptimisticInserts(index, { maxPerEndpoint: MAX_TRACKED_INSERTS })
 
   // The running characters-per-token ratio of every prompt placed, whatever its model.
   let runningCharsPerToken: number | undefined
@@ -405,10 +412,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     unsent(endpoint, ctx) {
       // The prompt never reached the endpoint: nothing of it is cached there.
       const memo = ctx.llm === undefined ? undefined : memos.get(ctx.llm)
-      if (memo?.placedOn === endpoint.id) takeBackInsert(memo)
+      if (memo?.placed?.endpointId === endpoint.id) takeBackInsert(memo)
     },
     retain(ids) {
       index.retainOnly(ids)
+      inserts.retainOnly(ids)
       growth.retainOnly(ids)
       pacer?.retainOnly(ids)
     },
@@ -442,15 +450,15 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    */
   function forgetFailedAttempt(llm: LlmRequest, ctx: PickContext): void {
     const memo = memoOf(llm)
-    if (memo.placedOn === undefined || ctx.exclude?.has(memo.placedOn) !== true) return
+    if (memo.placed === undefined || ctx.exclude?.has(memo.placed.endpointId) !== true) return
     takeBackInsert(memo)
   }
 
   /** Removes the optimistic insert of the request's last placement. */
   function takeBackInsert(memo: RequestMemo): void {
-    if (memo.placedOn === undefined) return
-    index.remove(memo.placedOn, memo.placedFirstNewHash)
-    memo.placedOn = undefined
+    if (memo.placed === undefined) return
+    inserts.release(memo.placed)
+    memo.placed = undefined
   }
 
   /**
@@ -490,16 +498,15 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     llm: LlmRequest,
     ctx: PickContext,
   ): LeaseCost {
-    // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds
-    // is remembered, to be removed if this attempt fails.
+    // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds,
+    // and the unconfirmed inserts it matched through, are remembered, to be taken back if this
+    // attempt fails.
     const memo = memoOf(llm)
-    const heldBlocks = chosen.matchedBlocks
-    memo.placedOn = heldBlocks < facts.hashes.length ? chosen.endpoint.id : undefined
-    memo.placedFirstNewHash = heldBlocks < facts.hashes.length ? facts.hashes[heldBlocks]! : 0
     const capacityBlocks = Math.floor(
       (chosen.capacityTokens * smoothedCharsPerToken(facts.charsPerToken)) / options.blockChars,
     )
     index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
+    memo.placed = inserts.claim(chosen.endpoint.id, facts.hashes, chosen.matchedBlocks)
     if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
     if (facts.sessionKey !== undefined) {
       sessions?.record(facts.sessionKey, chosen.endpoint.id)
@@ -544,8 +551,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         deps.llmSignals?.predictedOutput(llm) ??
         Math.min(llm.maxTokens ?? 256, 256) * (llm.sequences ?? 1),
       matched: undefined,
-      placedOn: undefined,
-      placedFirstNewHash: 0,
+      placed: undefined,
     }
     memos.set(llm, memo)
     return memo

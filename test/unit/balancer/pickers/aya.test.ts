@@ -765,6 +765,33 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     assert.equal(hitOn(picker, eligible, llmCtx(text('another', 6000) + text('y', 64)), 'e0'), 0)
   })
 
+  it('keeps blocks a later placement matched through when the one that added them is taken back', () => {
+    const picker = createAya({ pacing: false })
+    const eligible = makeEndpoints([1, 1])
+    const documentText = text('document', 6400)
+    const first = llmCtx(documentText + text('question a', 64), {}, ['e1'])
+    const second = llmCtx(documentText + text('question b', 64), {}, ['e1'])
+    assert.equal(picker.pick(eligible, first), eligible[0])
+    assert.equal(picker.pick(eligible, second), eligible[0])
+    // The first client gave up while held; the second request still brings the document there.
+    picker.unsent!(eligible[0]!, first)
+    // Read without placing (as the queue explains a waiting request): a placement would vouch too.
+    const hitSeen = () => {
+      const recorder = recordDecisions()
+      try {
+        picker.queued!(eligible, llmCtx(documentText + text('question c', 64)))
+      } finally {
+        recorder.stop()
+      }
+      return recorder.decisions[0]!.candidates.find((c) => c.endpoint === 'e0')!.hitTokens
+    }
+    const kept = hitSeen()
+    assert.ok(kept >= 1600, `hit ${kept} tokens after the first placement was taken back`)
+    // Once the second never arrives either, nothing vouches for the document there.
+    picker.unsent!(eligible[0]!, second)
+    assert.equal(hitSeen(), 0)
+  })
+
   it('a retracted prefix counts again once a pick places it on that endpoint', () => {
     const picker = createAya({ pacing: false })
     const eligible = makeEndpoints([1, 1])
