@@ -20,6 +20,11 @@ export interface LlmResponseObservation {
    * flight: its timings are the old server's, and must not teach the new one's rates.
    */
   readonly endpointCurrent?: boolean | undefined
+  /**
+   * The client pushed back at some point: from then tokens passed at its pace, not the engine's,
+   * so the stream's token gaps say nothing about the decode step.
+   */
+  readonly clientStalled?: boolean | undefined
   /** Prefill tokens already pending on the endpoint at dispatch, by router-side accounting. */
   readonly prefillAheadTokens: number
   /** This request's own prefill tokens as charged to the lease. */

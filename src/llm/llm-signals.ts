@@ -92,7 +92,9 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
           prefillTokens: observation.prefillTokens,
           ttftMs: tap.firstTokenAtMs - observation.sentAtMs,
           meanItlMs:
-            streamedGaps > 0 && tap.lastTokenAtMs !== undefined
+            streamedGaps > 0 &&
+            tap.lastTokenAtMs !== undefined &&
+            observation.clientStalled !== true
               ? (tap.lastTokenAtMs - tap.firstTokenAtMs) / streamedGaps
               : undefined,
         })

@@ -333,6 +333,8 @@ async function dispatchTo(
   // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
   const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
   let awaitingFirstToken = llm !== undefined
+  // The client pushed back: from then on tokens passed at its pace (see the capacity learner).
+  let clientStalled = false
   const sentAt = deps.clock.now()
   const prefilled = (isFirstToken: boolean) => {
     awaitingFirstToken = false
@@ -400,6 +402,7 @@ async function dispatchTo(
       onDrain(resume) {
         // Tokens now pass at the client's pace, not the engine's.
         lease.clientStalled()
+        clientStalled = true
         res.once('drain', resume)
       },
       end() {
@@ -435,6 +438,7 @@ async function dispatchTo(
       ok: ok && ctx.status < 400,
       completed: error === undefined && ctx.status < 400,
       endpointCurrent: upstream.group.find(endpoint.id) === endpoint,
+      clientStalled,
       ...prefillEvidenceOf(paced, { sentAtMs: sentAt, prefillAheadTokens, prefillTokens }),
       tap: tap.finish(),
     })

@@ -115,6 +115,33 @@ describe('llm signals', () => {
     assert.ok(Math.abs(prediction.mean - 10) < 3, `predicted ${prediction.mean}`)
   })
 
+  test('a stream the client pushed back on teaches no decode step, only its prefill rate', () => {
+    const clock = createManualClock()
+    const signals = createLlmSignals({ clock })
+    const endpoint = new Endpoint(
+      { id: 'a', url: 'http://a', origin: 'http://a', weight: 1 },
+      { clock },
+    )
+    const observe = (clientStalled: boolean, lastTokenAtMs: number) =>
+      signals.observe({
+        endpoint,
+        llm: llm(true),
+        ok: true,
+        completed: true,
+        clientStalled,
+        sentAtMs: 0,
+        prefillAheadTokens: 0,
+        prefillTokens: 2000,
+        tap: { firstTokenAtMs: 100, lastTokenAtMs, contentEvents: 300, usage },
+      })
+    for (let i = 0; i < 20; i++) observe(false, 100 + 299 * 5)
+    const before = signals.capacity.get('a').decodeStepMs
+    // The client read slowly: 300 tokens over 30 s, at its pace, not the engine's 5 ms.
+    for (let i = 0; i < 20; i++) observe(true, 30_100)
+    assert.equal(signals.capacity.get('a').decodeStepMs, before)
+    assert.equal(signals.capacity.get('a').samples, 40)
+  })
+
   test('times a decode step by one sequence’s tokens when several stream interleaved', () => {
     const { signals, observe } = setup()
     // Three sequences of 100 tokens over 1,980 ms: 20 ms a step, though 300 events passed.
