@@ -118,25 +118,32 @@ export function createUpstreamGroup(
       const specs = specsFor(next)
       // A picker depends only on its policy and options. Rebuilding it on an unrelated reload
       // would forget what it has learned and, for a pacing policy, start a second pacer that
-      // cannot see the prompts the first one sent. An id that now names another server is the
-      // exception: what the picker learned about it (cached prefixes) is about the old one, as
-      // are its learned rates, which `setMembership` forgets.
+      // cannot see the prompts the first one sent. An id that now names another server is
+      // different: what the picker learned about it (cached prefixes) is about the old one, as
+      // are its learned rates, which `setMembership` forgets. A picker that can forget one
+      // endpoint forgets that one alone; the rest of the fleet keeps its state.
+      const moved = specs.filter((spec) => {
+        const existing = byId.get(spec.id)
+        return existing !== undefined && existing.spec.url !== spec.url
+      })
+      const ids = new Set(specs.map((spec) => spec.id))
       if (
         next.policy !== config.policy ||
         !isDeepStrictEqual(next.policyOptions, config.policyOptions) ||
-        specs.some((spec) => {
-          const existing = byId.get(spec.id)
-          return existing !== undefined && existing.spec.url !== spec.url
-        })
+        (moved.length > 0 && picker.retain === undefined)
       ) {
         const replaced = picker
         picker = buildPicker(next, deps)
         // Prompts the old pacer still holds go now: nothing is dropped, and no timer outlives it.
         replaced.pacer?.close()
+      } else if (moved.length > 0) {
+        const kept = new Set(ids)
+        for (const spec of moved) kept.delete(spec.id)
+        picker.retain?.(kept)
       }
       config = next
       setMembership(specs)
-      picker.retain?.(new Set(specs.map((spec) => spec.id)))
+      picker.retain?.(ids)
     },
   }
 }

@@ -120,16 +120,32 @@ describe('upstream group reload', () => {
     assert.deepEqual([...counts.values()].sort(), [10, 30])
   })
 
-  test('rebuilds the picker when a surviving endpoint id now names another server', () => {
+  test('forgets what the picker learned of an endpoint id that now names another server, and only that', () => {
     const { group } = setup()
     const pacer = group.pacer()
-    const id = group.endpoints()[0]!.id
+    const [moved, kept] = group.endpoints().map((endpoint) => endpoint.id)
+    const prompts = new Map<string, ReturnType<typeof llmRequest>>()
+    // One conversation placed on each endpoint.
+    for (let i = 0; prompts.size < 2 && i < 50; i++) {
+      const llm = llmRequest(`conversation ${i} `.repeat(400))
+      const placed = group.select({ attempt: 0, llm })!.id
+      if (!prompts.has(placed)) prompts.set(placed, llm)
+    }
+    const hitsOn = (endpointId: string) => {
+      const { decisions, stop } = recordDecisions()
+      group.select({ attempt: 0, llm: prompts.get(endpointId)! })
+      stop()
+      return decisions[0]!.candidates.find((c) => c.endpoint === endpointId)!.hitTokens
+    }
+    assert.ok(hitsOn(moved!) > 0 && hitsOn(kept!) > 0)
     group.update(
       upstream({
-        endpoints: [{ url: 'http://127.0.0.1:9', id }, { url: 'http://127.0.0.1:2' }],
+        endpoints: [{ url: 'http://127.0.0.1:9', id: moved }, { url: 'http://127.0.0.1:2' }],
       }),
     )
-    assert.notEqual(group.pacer(), pacer)
+    assert.equal(group.pacer(), pacer, 'the same picker: nothing else is forgotten')
+    assert.equal(hitsOn(moved!), 0, 'the new server holds none of the old one’s prefixes')
+    assert.ok(hitsOn(kept!) > 0, 'the rest of the fleet keeps its prefixes')
   })
 
   test('forgets the learned rates of an endpoint id that now names another server, and only those', () => {
