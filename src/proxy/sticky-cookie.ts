@@ -1,4 +1,6 @@
 import {
+  createCipheriv,
+  createDecipheriv,
   createHmac,
   createSecretKey,
   type KeyObject,
@@ -32,6 +34,8 @@ export interface StickyCookie {
 export const MIN_STICKY_SECRET_CHARS = 16
 /** base64url of a 32-byte SHA-256 MAC, unpadded. */
 const MAC_CHARS = 43
+/** The synthetic IV that leads the encrypted endpoint id. */
+const IV_BYTES = 16
 /** Far beyond any epoch-ms expiry this code will write; bounds the parse. */
 const MAX_EXPIRY_DIGITS = 15
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -46,9 +50,12 @@ export function generateStickySecret(): string {
 
 /**
  * Signed, expiring sticky-session cookies. The value is `id.expiry.mac` where id is the endpoint
- * id in base64url, expiry is wall-clock epoch ms (cookies outlive processes, so monotonic time
- * will not do), and mac is HMAC-SHA256 over the cookie name, id and expiry. Binding the name in
- * means a value minted for one sticky cookie is not accepted by another that shares the secret.
+ * id encrypted (AES-256-CTR under a key derived from the secret, with a synthetic IV: the HMAC of
+ * the id, so one endpoint always gets one value) in base64url, expiry is wall-clock epoch ms
+ * (cookies outlive processes, so monotonic time will not do), and mac is HMAC-SHA256 over the
+ * cookie name, id and expiry. The id is encrypted because it is usually `host:port`: like nginx's
+ * hashed sticky cookie, the cookie must not tell clients where the backends are. Binding the name
+ * in means a value minted for one sticky cookie is not accepted by another that shares the secret.
  */
 export function createStickyCookie(
   options: StickyCookieOptions,
@@ -83,10 +90,24 @@ export function createStickyCookie(
 
   const sign = (payload: string) =>
     createHmac('sha256', key).update(macPrefix).update(payload).digest('base64url')
+  const cipherKey = createHmac('sha256', key).update('aya sticky cookie id encryption').digest()
+  const sealId = (endpointId: string): string => {
+    const iv = createHmac('sha256', cipherKey).update(endpointId).digest().subarray(0, IV_BYTES)
+    const cipher = createCipheriv('aes-256-ctr', cipherKey, iv)
+    const sealed = Buffer.concat([iv, cipher.update(endpointId, 'utf8'), cipher.final()])
+    return sealed.toString('base64url')
+  }
+  const openId = (text: string): string => {
+    const sealed = Buffer.from(text, 'base64url')
+    const decipher = createDecipheriv('aes-256-ctr', cipherKey, sealed.subarray(0, IV_BYTES))
+    return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES)), decipher.final()]).toString(
+      'utf8',
+    )
+  }
 
   const encode = (endpointId: string) => {
     const expiresAtMs = Math.floor(deps.clock.wallNow() + ttlMs)
-    const payload = `${Buffer.from(endpointId, 'utf8').toString('base64url')}.${expiresAtMs}`
+    const payload = `${sealId(endpointId)}.${expiresAtMs}`
     return `${payload}.${sign(payload)}`
   }
 
@@ -103,7 +124,7 @@ export function createStickyCookie(
       // Equal lengths are required by timingSafeEqual; a non-ASCII MAC changes the byte count.
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
       if (Number(expiryText) <= deps.clock.wallNow()) return undefined
-      return Buffer.from(value.slice(0, expiryDot), 'base64url').toString('utf8')
+      return openId(value.slice(0, expiryDot))
     } catch {
       return undefined
     }

@@ -38,6 +38,17 @@ describe('createStickyCookie', () => {
     )
   })
 
+  it('does not reveal the endpoint id: the value names no backend address', () => {
+    const { cookie } = setup()
+    const value = cookie.encode('10.0.3.17:8000')
+    const [id] = value.split('.')
+    assert.doesNotMatch(Buffer.from(id!, 'base64url').toString('latin1'), /10\.0\.3\.17/)
+    assert.doesNotMatch(value, /10\.0\.3\.17/)
+    // One endpoint, one id part: the same backend always reads the same.
+    assert.equal(cookie.encode('10.0.3.17:8000').split('.')[0], id)
+    assert.notEqual(cookie.encode('10.0.3.18:8000').split('.')[0], id)
+  })
+
   it('produces values made only of cookie-safe characters', () => {
     const { cookie } = setup()
     assert.match(cookie.encode('a b;c,d"e\\f'), /^[A-Za-z0-9_\-.]+$/)
