@@ -12,10 +12,12 @@ import { tokenIdsText } from './token-ids-text.ts'
  * Responses `function_call`) as `<|tool_call|>name` and the arguments, tool results (OpenAI `tool`
  * messages, Anthropic `tool_result`, Responses `function_call_output`). Structured values are
  * written with JSON.stringify in the client's own key order, so the same request bytes always give
- * the same text and two requests that differ in a tool result never do. Images and audio contribute
- * nothing: they are not text an engine's prefix cache shares with other prompts. Responses items of
- * other types are written as bounded JSON, their base64 payloads as a length and a hash
- * (opaqueItemText).
+ * the same text and two requests that differ in a tool result never do. Images, audio, video and
+ * files are written as a marker with a hash of their URL or bytes (`<|media image #…|>`): engines
+ * key their prefix caches on the media too, so two prompts that differ only in an image share no
+ * cache after it, and one that repeats an image keeps matching. A text document is its text.
+ * Responses items of other types are written as bounded JSON, their base64 payloads as a length
+ * and a hash (opaqueItemText).
  */
 export function flattenChat(
   messages: readonly unknown[],
@@ -102,11 +104,37 @@ function opaqueItemText(item: Record<string, unknown>): string {
 function blobText(value: string): string | undefined {
   const isDataUrl = DATA_URL.test(value.slice(0, 256))
   if (!isDataUrl && !(value.length >= MIN_BASE64_BLOB_CHARS && BASE64.test(value))) return undefined
+  const mediaType = isDataUrl ? value.slice(5, value.indexOf(';')) : ''
+  return `<|blob ${mediaType ? `${mediaType} ` : ''}${value.length} chars #${sampledHash(value)}|>`
+}
+
+/** A hash of a string that may be megabytes: its length and both ends, bounded in time. */
+function sampledHash(value: string): string {
   const head = hashText53(value, 0, Math.min(value.length, BLOB_SAMPLE_CHARS))
   const tail = hashText53(value, Math.max(0, value.length - BLOB_SAMPLE_CHARS), value.length, head)
-  const mediaType = isDataUrl ? value.slice(5, value.indexOf(';')) : ''
-  return `<|blob ${mediaType ? `${mediaType} ` : ''}${value.length} chars #${tail.toString(36)}|>`
+  return `${value.length.toString(36)}${tail.toString(36)}`
 }
+
+/** Starts every media marker in a flattened prompt: `countMediaParts` counts them. */
+export const MEDIA_MARKER = '<|media '
+
+/** An image, audio clip, video or file, by what identifies it: its URL, file id or bytes. */
+function mediaText(kind: string, ...refs: unknown[]): string {
+  const ref = refs.find((value): value is string => typeof value === 'string' && value !== '')
+  return `${MEDIA_MARKER}${kind} #${ref === undefined ? '?' : sampledHash(ref)}|>`
+}
+
+/** Media parts in a flattened prompt. */
+export function countMediaParts(text: string): number {
+  let count = 0
+  for (let at = text.indexOf(MEDIA_MARKER); at !== -1; at = text.indexOf(MEDIA_MARKER, at + 1)) {
+    count++
+  }
+  return count
+}
+
+const field = (value: unknown, name: string): unknown =>
+  value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined
 
 /**
  * The text of a message's content: a string, or the parts of a content array that reach the
@@ -133,9 +161,50 @@ function partText(part: unknown): string | undefined {
     case 'tool_result':
       // Anthropic: `content` is a string or an array of blocks, and an error result reads differently.
       return `<|tool_result${block.is_error === true ? ' error' : ''}|>\n${contentText(block.content)}`
+    case 'refusal':
+      return typeof block.refusal === 'string' ? block.refusal : undefined
+    // OpenAI chat: `image_url` is `{ url }` (or a bare string from lenient clients).
+    case 'image_url':
+      return mediaText('image', field(block.image_url, 'url'), block.image_url)
+    // vLLM's extensions for video, and audio by URL.
+    case 'video_url':
+      return mediaText('video', field(block.video_url, 'url'), block.video_url)
+    case 'audio_url':
+      return mediaText('audio', field(block.audio_url, 'url'), block.audio_url)
+    case 'input_audio':
+      return mediaText('audio', field(block.input_audio, 'data'))
+    case 'file':
+      return mediaText(
+        'file',
+        field(block.file, 'file_data'),
+        field(block.file, 'file_id'),
+        field(block.file, 'filename'),
+      )
+    // Responses API.
+    case 'input_image':
+      return mediaText('image', block.image_url, block.file_id)
+    case 'input_file':
+      return mediaText('file', block.file_data, block.file_id, block.file_url, block.filename)
+    // Anthropic: a `source` of base64 data, a URL or an uploaded file; a document may be text.
+    case 'image':
+      return mediaText('image', ...sourceRefs(block.source))
+    case 'document': {
+      const source = block.source
+      if (field(source, 'type') === 'text' && typeof field(source, 'data') === 'string') {
+        return `<|document|>\n${field(source, 'data') as string}`
+      }
+      if (field(source, 'type') === 'content')
+        return `<|document|>\n${contentText(field(source, 'content'))}`
+      return mediaText('document', ...sourceRefs(source))
+    }
     default:
       return undefined
   }
+}
+
+/** What identifies an Anthropic media `source`: its data, URL or file id. */
+function sourceRefs(source: unknown): unknown[] {
+  return [field(source, 'data'), field(source, 'url'), field(source, 'file_id')]
 }
 
 /** A tool call: its name, then its arguments (OpenAI's JSON string as sent, Anthropic's object). */

@@ -2,6 +2,7 @@ import {
   type CompletionPrompt,
   completionPrompt,
   contentText,
+  countMediaParts,
   flattenChat,
 } from './chat-template.ts'
 import type { LlmApi, LlmRequest } from './llm-request.ts'
@@ -20,6 +21,8 @@ export interface ParsedLlmBody {
   readonly promptText: string
   /** The prompt's exact length in tokens, when the client sent token ids instead of text. */
   readonly promptTokens: number | undefined
+  /** Images, audio, video and files among the prompt's parts. */
+  readonly mediaParts?: number | undefined
 }
 
 export type LlmParseResult =
@@ -41,6 +44,13 @@ export function llmApiFor(method: string, path: string): LlmApi | undefined {
 
 /** What OpenAI and vLLM generate for `/v1/completions` without `max_tokens`. */
 const COMPLETIONS_DEFAULT_MAX_TOKENS = 16
+
+/**
+ * Prompt tokens assumed for one image, audio clip, video or file: its real size depends on the
+ * model and the media (GPT-4o: 85–1,105 for an image; Claude about 1,600 at most; Qwen2-VL about
+ * 1,400 for 1024×1024), none of which the router sees.
+ */
+export const MEDIA_PART_TOKENS = 1000
 
 /** The most sequences one request may ask for (`n`, `best_of`), as OpenAI allows. */
 const MAX_SEQUENCES = 128
@@ -69,6 +79,7 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
   const perPrompt = sequencesOf(api, body)
   if (typeof perPrompt === 'object') return perPrompt
   const sequences = perPrompt * (api === 'openai.completions' ? (prompt.prompts ?? 1) : 1)
+  const mediaParts = prompt.tokens === undefined ? countMediaParts(prompt.text) : 0
   return {
     ok: true,
     value: {
@@ -78,6 +89,7 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
       ...(sequences > 1 ? { sequences } : {}),
       promptText: prompt.text,
       promptTokens: prompt.tokens,
+      ...(mediaParts > 0 ? { mediaParts } : {}),
     },
   }
 }
@@ -196,9 +208,10 @@ export function toLlmRequest(
     // Token ids are counted exactly; a counter's estimate of their text form would be meaningless.
     promptTokens:
       parsed.promptTokens ??
-      countTokens?.(servedModel, parsed.promptText) ??
-      estimateTokens(parsed.promptText),
+      (countTokens?.(servedModel, parsed.promptText) ?? estimateTokens(parsed.promptText)) +
+        (parsed.mediaParts ?? 0) * MEDIA_PART_TOKENS,
     promptTokensExact: parsed.promptTokens !== undefined,
+    ...(parsed.mediaParts === undefined ? {} : { mediaParts: parsed.mediaParts }),
     sessionKey,
     routeKey,
   }

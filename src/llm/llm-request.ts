@@ -33,6 +33,12 @@ export interface LlmRequest {
    * fixed-width form (tokenIdsText), not prose: no chars-per-token ratio may be learned from it.
    */
   readonly promptTokensExact?: boolean
+  /**
+   * Images, audio, video and files in the prompt: each is a short marker in `promptText` and
+   * `MEDIA_PART_TOKENS` in `promptTokens`, an estimate (a vision model's image is hundreds to
+   * thousands of tokens). Such a prompt teaches no chars-per-token ratio.
+   */
+  readonly mediaParts?: number | undefined
   /** An affinity key from a session header, when present. */
   readonly sessionKey: string | undefined
   /** The route (or tenant) that output lengths are learned and predicted under. */

@@ -64,8 +64,14 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       if (!observation.ok) return
       const usage = tap.usage
       // Token ids arrive as their fixed-width text (4 characters each): their length says nothing
-      // about the model's prose, and would drag its ratio toward 4.
-      if (usage && usage.promptTokens > 0 && llm.promptTokensExact !== true) {
+      // about the model's prose, and would drag its ratio toward 4. An image's tokens have no
+      // characters at all: traffic rich in them would drag the ratio toward the floor.
+      if (
+        usage &&
+        usage.promptTokens > 0 &&
+        llm.promptTokensExact !== true &&
+        (llm.mediaParts ?? 0) === 0
+      ) {
         tokens.observe(llm.servedModel, llm.promptText.length, usage.promptTokens)
       }
       if (llm.api !== 'openai.embeddings') {

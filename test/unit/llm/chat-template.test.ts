@@ -6,19 +6,87 @@ import {
   flattenChat,
   MAX_OPAQUE_ITEM_CHARS,
 } from '../../../src/llm/chat-template.ts'
-import { parseLlmBody } from '../../../src/llm/llm-body.ts'
+import { MEDIA_PART_TOKENS, parseLlmBody, toLlmRequest } from '../../../src/llm/llm-body.ts'
 
 describe('chat template flattening', () => {
   test('leaves plain text conversations exactly as before', () => {
     assert.equal(
       flattenChat(
         [
-          { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'image_url' }] },
+          { role: 'user', content: [{ type: 'text', text: 'a' }] },
           { role: 'assistant', content: 'b' },
         ],
         'S',
       ),
       '<|system|>\nS\n<|user|>\na\n<|assistant|>\nb\n',
+    )
+  })
+
+  test('writes media as a marker hashed from what identifies it, in every API’s shape', () => {
+    const png = (byte: string) => `data:image/png;base64,${byte.repeat(40_000)}`
+    const openAi = (url: string) =>
+      flattenChat([
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in this image?' },
+            { type: 'image_url', image_url: { url } },
+          ],
+        },
+      ])
+    // Engines key their prefix caches on the image: different images must not look alike.
+    assert.notEqual(openAi(png('A')), openAi(png('B')))
+    assert.equal(openAi(png('A')), openAi(png('A')))
+    assert.ok(openAi(png('A')).length < 200, 'the bytes are hashed, not copied')
+    const anthropic = (data: string) =>
+      flattenChat([
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data } },
+            { type: 'text', text: 'Describe' },
+          ],
+        },
+      ])
+    assert.notEqual(anthropic('QUFB'), anthropic('QkJC'))
+    const responses = (url: string) =>
+      flattenChat([{ role: 'user', content: [{ type: 'input_image', image_url: url }] }])
+    assert.notEqual(responses('https://a/1.png'), responses('https://a/2.png'))
+    for (const part of [
+      { type: 'input_audio', input_audio: { data: 'UklGR', format: 'wav' } },
+      { type: 'file', file: { file_id: 'file-1' } },
+      { type: 'input_file', file_url: 'https://a/doc.pdf' },
+      { type: 'document', source: { type: 'url', url: 'https://a/doc.pdf' } },
+      { type: 'video_url', video_url: { url: 'https://a/v.mp4' } },
+    ]) {
+      assert.match(flattenChat([{ role: 'user', content: [part] }]), /<\|media \w+ #\w+\|>/)
+    }
+    // A text document is its text.
+    const document = flattenChat([
+      { role: 'user', content: [{ type: 'document', source: { type: 'text', data: 'Terms.' } }] },
+    ])
+    assert.match(document, /<\|document\|>\nTerms\./)
+  })
+
+  test('counts a prompt’s media parts as tokens, and no longer as text', () => {
+    const parsed = parseLlmBody('openai.chat', {
+      model: 'm',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Compare these.' },
+            { type: 'image_url', image_url: { url: 'https://a/1.png' } },
+            { type: 'image_url', image_url: { url: 'https://a/2.png' } },
+          ],
+        },
+      ],
+    })
+    assert.ok(parsed.ok)
+    assert.equal(parsed.value.mediaParts, 2)
+    const llm = toLlmRequest('openai.chat', parsed.value, 'm', undefined)
+    assert.ok(
+      llm.promptTokens >= 2 * MEDIA_PART_TOKENS && llm.promptTokens < 2 * MEDIA_PART_TOKENS + 50,
     )
   })
 
@@ -203,12 +271,20 @@ describe('opaque Responses input items', () => {
 describe('completion prompts', () => {
   test('keeps strings and string arrays as text, with no exact count', () => {
     assert.deepEqual(completionPrompt('hi'), { text: 'hi', tokens: undefined })
-    assert.deepEqual(completionPrompt(['a', 'b']), { text: 'a\nb', tokens: undefined })
+    assert.deepEqual(completionPrompt(['a', 'b']), {
+      text: 'a\nb',
+      tokens: undefined,
+      prompts: 2,
+    })
   })
 
   test('counts token-id prompts exactly and writes them as fixed-width text', () => {
     assert.deepEqual(completionPrompt([1, 2, 36]), { text: '000100020010', tokens: 3 })
-    assert.deepEqual(completionPrompt([[101, 102], [7]]), { text: '002t002u\n0007', tokens: 3 })
+    assert.deepEqual(completionPrompt([[101, 102], [7]]), {
+      text: '002t002u\n0007',
+      tokens: 3,
+      prompts: 2,
+    })
   })
 
   test('shares a text prefix exactly when the token ids share a prefix', () => {
@@ -219,6 +295,10 @@ describe('completion prompts', () => {
   })
 
   test('gives no exact count to a batch mixing text and token ids', () => {
-    assert.deepEqual(completionPrompt(['a', [1]]), { text: 'a\n0001', tokens: undefined })
+    assert.deepEqual(completionPrompt(['a', [1]]), {
+      text: 'a\n0001',
+      tokens: undefined,
+      prompts: 2,
+    })
   })
 })

@@ -215,6 +215,26 @@ describe('llm signals', () => {
     assert.equal(signals.tokens.charsPerToken('m'), learned)
   })
 
+  test('a prompt with images teaches no characters-per-token ratio', () => {
+    const { signals, observe } = setup()
+    for (let i = 0; i < 50; i++) signals.tokens.observe('m', 4_000, 1_000)
+    const learned = signals.tokens.charsPerToken('m')
+    for (let i = 0; i < 200; i++) {
+      // 60 characters of question and a marker, 1,300 tokens: almost all of them the image's.
+      observe(
+        false,
+        {
+          firstTokenAtMs: 10,
+          lastTokenAtMs: 10,
+          contentEvents: 1,
+          usage: { promptTokens: 1_300, completionTokens: 5 },
+        },
+        { promptText: 'q'.repeat(60), promptTokens: 1_015, mediaParts: 1 },
+      )
+    }
+    assert.equal(signals.tokens.charsPerToken('m'), learned)
+  })
+
   test("predicts a request's work as its prompt plus its predicted output, not the cap", () => {
     const signals = createLlmSignals({ clock: createManualClock() })
     const key = { model: 'm', route: 'r' }
