@@ -203,6 +203,36 @@ describe('prompt token counter', () => {
     }
   })
 
+  it('hands BPE no whitespace-free run longer than 256 characters, and counts within a token a cut', () => {
+    const lengths: number[] = []
+    const real = loadGptTokenizerEncoding('o200k_base')
+    const counter = createPromptTokenCounter(
+      {},
+      {
+        loadEncoding: () => ({
+          countTokens: (text, options) => {
+            lengths.push(Math.max(0, ...text.split(/[ \n\t\r]/).map((run) => run.length)))
+            return real.countTokens(text, options)
+          },
+        }),
+      },
+    )
+    const base64ish = 'QmFzZTY0IGlzIGEgZ3JvdXAgb2Yg'.repeat(40)
+    const text = `Decode this: ${base64ish} and tell me what it says.`
+    const counted = counter.count('gpt-4o', text)
+    assert.ok(Math.max(...lengths) <= 256, `longest run tokenised: ${Math.max(...lengths)}`)
+    const truth = real.countTokens(text)
+    assert.ok(
+      Math.abs(counted - truth) <= Math.ceil(base64ish.length / 256) + 1,
+      `${counted} vs ${truth}`,
+    )
+    // Prose is counted whole, exactly as before.
+    lengths.length = 0
+    const prose = mixedText(3000, 1)
+    assert.equal(counter.count('gpt-4o', prose), real.countTokens(prose))
+    assert.equal(lengths.length, 1)
+  })
+
   it('loads a tokenizer once, on first use, and never for estimated models', () => {
     const loads: string[] = []
     const counter = createPromptTokenCounter(
