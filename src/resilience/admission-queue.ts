@@ -98,7 +98,11 @@ export function createAdmissionQueue<T>(
   const bands = new Map<number, FairBand<T>>()
   /** Band priorities, highest first. */
   const priorities: number[] = []
-  const deadlines = createDeadlineSchedule<T>((entry) => reject(entry, 'LB_ERR_DEADLINE'), deps)
+  const deadlines = createDeadlineSchedule<T>((due) => {
+    // Every expired entry is still queued, though it has left the deadline heap.
+    for (const entry of due) unlink(entry, false)
+    settleRejected(due, 'LB_ERR_DEADLINE')
+  }, deps)
   const settlers = new Map<QueuedEntry<T>, (outcome: AdmissionOutcome) => void>()
   let count = 0
   let bytes = 0
@@ -185,17 +189,36 @@ export function createAdmissionQueue<T>(
     settle(entry, { status: 'admitted', waitedMs })
   }
 
+  /**
+   * Settles entries that left the queue together: all have left before any is told when to retry,
+   * so entries that expire in one instant are told one wait per band, not each a wait counting the
+   * others still there.
+   */
+  const settleRejected = (
+    entries: readonly QueuedEntry<T>[],
+    reason: AdmissionRejectReason,
+  ): void => {
+    const hints = new Map<number, number>()
+    for (const entry of entries) {
+      let hint = hints.get(entry.priority)
+      if (hint === undefined) {
+        hint = retryAfterMs(entry.priority, reason)
+        hints.set(entry.priority, hint)
+      }
+      entry.state = 'rejected'
+      recorder.rejected(reason)
+      settle(entry, {
+        status: 'rejected',
+        reason,
+        waitedMs: clock.now() - entry.enqueuedAtMs,
+        retryAfterMs: hint,
+      })
+    }
+  }
   const reject = (entry: QueuedEntry<T>, reason: AdmissionRejectReason): void => {
     // An entry refused at enqueue was never linked in; everything queued is in `deadlines`.
     if (deadlines.has(entry)) unlink(entry, false)
-    entry.state = 'rejected'
-    recorder.rejected(reason)
-    settle(entry, {
-      status: 'rejected',
-      reason,
-      waitedMs: clock.now() - entry.enqueuedAtMs,
-      retryAfterMs: retryAfterMs(entry.priority, reason),
-    })
+    settleRejected([entry], reason)
   }
 
   /**

@@ -13,7 +13,10 @@ export interface DeadlineSchedule<T> {
   add(entry: QueuedEntry<T>): void
   delete(entry: QueuedEntry<T>): void
   has(entry: QueuedEntry<T>): boolean
-  /** Hands every entry whose deadline is at or before now to `onExpired`, earliest first. */
+  /**
+   * Hands every entry whose deadline is at or before now to `onExpired`, earliest first, in one
+   * batch: entries expiring together are told one wait, not each a wait counting the others.
+   */
   expireDue(): void
   /** Ensures a timer fires no later than the earliest deadline. */
   rearm(): void
@@ -21,7 +24,7 @@ export interface DeadlineSchedule<T> {
 }
 
 export function createDeadlineSchedule<T>(
-  onExpired: (entry: QueuedEntry<T>) => void,
+  onExpired: (due: readonly QueuedEntry<T>[]) => void,
   deps: { readonly clock: Clock },
 ): DeadlineSchedule<T> {
   const { clock } = deps
@@ -45,11 +48,14 @@ export function createDeadlineSchedule<T>(
 
   const expireDue = (): void => {
     const nowMs = clock.now()
-    for (let head = heap.peek(); head && head.deadlineMs <= nowMs; head = heap.peek()) {
-      // onExpired removes the entry from the queue, and with it from this heap.
-      onExpired(head)
-      heap.delete(head)
+    const head = heap.peek()
+    if (head === undefined || head.deadlineMs > nowMs) return
+    const due: QueuedEntry<T>[] = []
+    for (let next = heap.peek(); next && next.deadlineMs <= nowMs; next = heap.peek()) {
+      due.push(next)
+      heap.delete(next)
     }
+    onExpired(due)
   }
 
   const rearm = (): void => {

@@ -131,6 +131,27 @@ describe('admission queue', () => {
     })
   })
 
+  it('tells entries that expire in one instant one Retry-After, not each a wait counting the others', async () => {
+    const { clock, queue } = setup()
+    // A drain rate to predict from: ten admitted over a second.
+    for (let i = 0; i < 10; i++) {
+      queue.enqueue({ value: `warm-${i}`, predictedCost: 100 })
+      clock.advance(100)
+      queue.tryAdmit()
+    }
+    const tickets = Array.from({ length: 7 }, (_, i) =>
+      queue.enqueue({ value: `late-${i}`, predictedCost: 1_000, maxWaitMs: 1_500 }),
+    )
+    clock.advance(1_500)
+    const hints = new Set<number>()
+    for (const ticket of tickets) {
+      const outcome = await ticket.outcome
+      assert.ok(outcome.status === 'rejected' && outcome.reason === 'LB_ERR_DEADLINE')
+      hints.add(outcome.retryAfterMs)
+    }
+    assert.equal(hints.size, 1, `hints ${[...hints]}`)
+  })
+
   describe('bounds and shedding', () => {
     it('refuses protected work with LB_ERR_QUEUE_FULL beyond maxEntries', async () => {
       const { queue } = setup({ maxEntries: 2 })
