@@ -221,17 +221,18 @@ export function createMetrics(): AyaMetrics {
       }
     },
   })
-  new Gauge({
-    name: 'aya_admission_rejected',
-    help: 'Requests the admission queue refused or timed out, by reason (cumulative).',
+  new Counter({
+    name: 'aya_admission_rejected_total',
+    help: 'Requests the admission queue refused or timed out, by reason.',
     labelNames: ['upstream', 'reason'] as const,
     registers: [registry],
+    // Read from the queue's own running totals, which carry over the queues a reload replaces.
     collect() {
       this.reset()
       for (const upstream of upstreams()) {
         const rejected = upstream.admission?.stats().rejectedTotal ?? {}
         for (const [reason, count] of Object.entries(rejected))
-          this.set({ upstream: upstream.name, reason }, Number(count))
+          this.inc({ upstream: upstream.name, reason }, Number(count))
       }
     },
   })

@@ -107,6 +107,13 @@ export function createGroupAdmission(
   const maxWaitOf = (ask: AdmissionAsk): number => classOf(ask)?.maxWaitMs ?? config.maxWaitMs
 
   let older = predecessor
+  // The refusals of the queues this one replaced, once they are gone: counters never go back.
+  let carried: Readonly<Record<AdmissionRejectReason, number>> | undefined
+  const dropOlder = (): void => {
+    if (older === undefined) return
+    carried = older.stats().rejectedTotal
+    older = undefined
+  }
   // Where each admitted request must not go (see `drain`), read when its result is built.
   const avoids = new WeakMap<AdmissionAsk, string>()
   const roomiestEndpoint = (): string | undefined => {
@@ -140,7 +147,7 @@ export function createGroupAdmission(
     const before = older.waiting
     if (before > 0) older.notify()
     const after = older.waiting
-    if (after === 0) older = undefined
+    if (after === 0) dropOlder()
     return after < before
   }
   const drain = () => {
@@ -275,7 +282,11 @@ export function createGroupAdmission(
     },
     stats() {
       const own = queue.stats()
-      return older === undefined ? own : withDepthOf(own, older.stats(), predictedWaitMs)
+      const stats = older === undefined ? own : withDepthOf(own, older.stats(), predictedWaitMs)
+      const before = older?.stats().rejectedTotal ?? carried
+      return before === undefined
+        ? stats
+        : { ...stats, rejectedTotal: sumRejected(own.rejectedTotal, before) }
     },
     predictedWaitMs,
     close() {
@@ -283,9 +294,20 @@ export function createGroupAdmission(
       soon?.clear()
       queue.close()
       older?.close()
-      older = undefined
+      dropOlder()
     },
   }
+}
+
+function sumRejected(
+  a: Readonly<Record<AdmissionRejectReason, number>>,
+  b: Readonly<Record<AdmissionRejectReason, number>>,
+): Record<AdmissionRejectReason, number> {
+  const sum = { ...a }
+  for (const reason of Object.keys(b) as AdmissionRejectReason[]) {
+    sum[reason] = (sum[reason] ?? 0) + b[reason]
+  }
+  return sum
 }
 
 /**

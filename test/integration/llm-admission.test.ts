@@ -43,7 +43,7 @@ describe('LLM admission control with the aya policy', () => {
     const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
     assert.match(
       metrics,
-      /aya_admission_rejected\{upstream="fleet",reason="LB_ERR_DEADLINE"\} [1-9]/,
+      /aya_admission_rejected_total\{upstream="fleet",reason="LB_ERR_DEADLINE"\} [1-9]/,
     )
     assert.match(
       metrics,

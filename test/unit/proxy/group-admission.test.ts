@@ -400,6 +400,27 @@ describe('group admission: the queue a reload replaced', () => {
     replacement.close()
   })
 
+  test('keeps counting the refusals of the queue it replaced, after that queue is gone', async () => {
+    const clock = createManualClock()
+    const free = { slots: 0 }
+    const old = createGroupAdmission(fakeGroup(free), config, { clock })
+    const expired = old.acquire(ask())
+    clock.advance(600)
+    assert.equal((await expired).admitted, false)
+    assert.equal(old.stats().rejectedTotal.LB_ERR_DEADLINE, 1)
+    const replacement = createGroupAdmission(fakeGroup(free), config, { clock }, old)
+    free.slots = 1
+    replacement.notify()
+    const late = replacement.acquire(ask())
+    assert.deepEqual(late, { admitted: true, waitedMs: 0 }, 'the old queue is drained and gone')
+    free.slots = 0
+    const another = replacement.acquire(ask())
+    clock.advance(600)
+    assert.equal((await another).admitted, false)
+    assert.equal(replacement.stats().rejectedTotal.LB_ERR_DEADLINE, 2)
+    replacement.close()
+  })
+
   test('counts the old queue’s waiters in its depth, and closes it with itself', async () => {
     const free = { slots: 0 }
     const { clock, old } = replaced(free)
