@@ -1,5 +1,6 @@
 import type { Clock } from '../util/clock.ts'
 import { createDecodePace, type DecodePace } from './decode-pace.ts'
+import { createPinnedBlocks, type PinnedBlocks } from './pinned-blocks.ts'
 
 export interface EndpointSpec {
   /** Stable identity: "host:port" of the URL unless configured. */
@@ -45,6 +46,11 @@ export interface LeaseCost {
    * that it has come this far. Without it, `kvTokens` stands until the lease ends.
    */
   readonly kvTokensAfter?: ((generatedTokens: number) => number) | undefined
+  /**
+   * The prompt's block hashes, which the request keeps in the engine's KV cache while it lives:
+   * a later request sharing them is charged only the rest (see `pinnedPrefixBlocks`).
+   */
+  readonly pinnedBlocks?: readonly number[] | undefined
 }
 
 export interface Lease {
@@ -112,6 +118,7 @@ export class Endpoint {
   #prefillDoneAtMs = new Float64Array(RECENT_PREFILLS)
   #prefillsDone = 0
   #kvTokens = 0
+  #pinned: PinnedBlocks | undefined
   #decodePace: DecodePace
   #enabled = true
   #health: HealthStatus = 'unknown'
@@ -228,6 +235,11 @@ export class Endpoint {
    * KV tokens held by in-flight requests: estimated at dispatch, and re-estimated as responses
    * stream when their cost says how (`LeaseCost.kvTokensAfter`).
    */
+  /** How many leading blocks of `hashes` a request in flight here keeps in the engine's KV. */
+  pinnedPrefixBlocks(hashes: readonly number[]): number {
+    return this.#pinned === undefined ? 0 : this.#pinned.leading(hashes)
+  }
+
   get kvTokens(): number {
     return this.#kvTokens
   }
@@ -249,6 +261,9 @@ export class Endpoint {
     this.#pendingPrefillTokens += prefill
     if (prefill > 0) this.#prefillsBegun++
     this.#kvTokens += kv
+    const pinned = cost?.pinnedBlocks
+    if (pinned !== undefined && pinned.length > 0)
+      (this.#pinned ??= createPinnedBlocks()).pin(pinned)
     let ended = false
     // Progress: the next token count at which KV is re-estimated, and the last pace sample.
     let nextKvAt = 1
@@ -293,6 +308,7 @@ export class Endpoint {
         endpoint.#prefillDone(prefill)
         prefill = 0
         endpoint.#kvTokens -= kv
+        if (pinned !== undefined && pinned.length > 0) endpoint.#pinned?.unpin(pinned)
         endpoint.#finish(outcome)
       },
     }

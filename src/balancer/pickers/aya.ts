@@ -205,6 +205,8 @@ interface Scored {
   decodeOk: boolean
   /** KV and decode headroom both. */
   roomOk: boolean
+  /** Prompt tokens a request in flight here already keeps in the engine's KV: not charged again. */
+  pinnedTokens: number
   /** Ruled out by the SLO admission let the request through for (see `choose`). */
   sloCut: boolean
 }
@@ -244,6 +246,7 @@ interface RequestFacts {
   indexSeesPrompt: boolean
   charsPerToken: number
   promptTokens: number
+  /** KV the request needs where none of its prompt is pinned: its prompt plus predicted output. */
   kvNeed: number
   /** Some endpoint has KV and decode headroom. */
   anyRoomOk: boolean
@@ -465,25 +468,28 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    * What a placement charges its endpoint: the uncached prompt as pending prefill, and as KV the
    * prompt plus predicted output, re-estimated as the response streams (generated so far plus the
    * output still expected given how far it has come), so a response that outruns its prediction
-   * is charged for it.
+   * is charged for it. The part of the prompt a request in flight there already pins is shared in
+   * the engine's cache and not charged again; the lease pins the prompt's blocks in turn.
    */
-  function costOf(
-    prefillTokens: number,
-    kvTokens: number,
-    llm: LlmRequest,
-    promptTokens: number,
-  ): LeaseCost {
+  function costOf(chosen: Scored, facts: RequestFacts, llm: LlmRequest): LeaseCost {
+    const prefillTokens = chosen.uncachedTokens
+    const kvTokens = facts.kvNeed - chosen.pinnedTokens
+    // The prompt's blocks stay pinned in the engine while the request lives.
+    const pinnedBlocks = facts.hashes.length > 0 ? facts.hashes : undefined
     const outputs = deps.llmSignals?.outputs
-    if (!outputs) return { prefillTokens, kvTokens }
+    if (!outputs) return { prefillTokens, kvTokens, pinnedBlocks }
     const key = { model: llm.servedModel, route: llm.routeKey }
     const { maxTokens } = llm
+    const { promptTokens } = facts
+    const promptKv = promptTokens - chosen.pinnedTokens
     // Several sequences share the prompt's KV and each grows its own.
     const sequences = llm.sequences ?? 1
     return {
       prefillTokens,
       kvTokens,
+      pinnedBlocks,
       kvTokensAfter: (generated) =>
-        promptTokens +
+        promptKv +
         sequences * (generated + outputs.remaining(key, promptTokens, maxTokens, generated)),
     }
   }
@@ -515,7 +521,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       meanPlacedUncached === undefined
         ? chosen.uncachedTokens
         : meanPlacedUncached + PLACED_SMOOTHING * (chosen.uncachedTokens - meanPlacedUncached)
-    const cost = costOf(chosen.uncachedTokens, facts.kvNeed, llm, facts.promptTokens)
+    const cost = costOf(chosen, facts, llm)
     placements.set(ctx, { endpoint: chosen.endpoint, cost })
     return cost
   }
@@ -652,7 +658,17 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           ? Math.max(0, beyondOwn - endpoint.prefillsDoneSince(snapshot.atMs))
           : 0
       const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
-      const kvOk = kvRoom >= kvNeed || endpoint.inflight === 0
+      // A prefix a request in flight here holds is shared in the engine's cache, not copied.
+      const pinnedTokens =
+        hashes.length === 0
+          ? 0
+          : Math.min(
+              hitTokens,
+              Math.floor(
+                (endpoint.pinnedPrefixBlocks(hashes) * options.blockChars) / charsPerToken,
+              ),
+            )
+      const kvOk = kvRoom >= kvNeed - pinnedTokens || endpoint.inflight === 0
       // An endpoint with nothing in flight has no streams to slow down, whatever it last saw.
       const itlMs = options.maxItlMs > 0 && endpoint.inflight > 0 ? endpoint.decodeItlMs : undefined
       const decodeOk = itlMs === undefined || itlMs <= options.maxItlMs
@@ -673,6 +689,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           decodeOk: false,
           roomOk: false,
           sloCut: false,
+          pinnedTokens: 0,
           churn: 0,
         }
         entries.push(entry)
@@ -694,6 +711,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk
       entry.sloCut = false
+      entry.pinnedTokens = pinnedTokens
     }
 
     return {

@@ -525,9 +525,33 @@ describe('aya picker', () => {
     const ctx = llmCtx(history + text('next', 640), { maxTokens: 100 })
     const endpoint = picker.pick(eligible, ctx)
     assert.equal(endpoint, eligible[0])
-    const cost = picker.leaseCost!(endpoint!, ctx)
+    const { pinnedBlocks, ...cost } = picker.leaseCost!(endpoint!, ctx)!
     assert.deepEqual(cost, { prefillTokens: 1760 - 1600, kvTokens: 1760 + 100 })
+    assert.equal(pinnedBlocks?.length, (6400 + 640) / 64, 'the prompt’s blocks stay pinned')
     assert.equal(picker.leaseCost!(endpoint!, { attempt: 0 }), undefined, 'no LLM body, no cost')
+  })
+
+  it('charges a prefix that requests in flight share once, as the engine’s prefix cache holds it', () => {
+    // One endpoint of 262,144 KV tokens; 40 requests on one 8,000-token document, 100-token
+    // questions, 256 tokens out each. Charged whole, 40 × 8,356 would be past the high-water mark.
+    const picker = createAya({ pacing: false })
+    const [endpoint] = makeEndpoints([1])
+    const documentText = text('document', 32_000)
+    const leases = []
+    for (let i = 0; i < 40; i++) {
+      const ctx = llmCtx(documentText + text(`question ${i}`, 400), { maxTokens: 256 })
+      assert.equal(picker.canTake!([endpoint!], ctx, 60_000), true, `request ${i}`)
+      const picked = picker.pick([endpoint!], ctx)!
+      leases.push(picked.begin(picker.leaseCost?.(picked, ctx)))
+    }
+    assert.ok(
+      endpoint!.kvTokens < 8_000 + 40 * (100 + 256 + 64),
+      `router-side KV ${endpoint!.kvTokens} for one shared document`,
+    )
+    // Once they end, nothing stays pinned: the next request is charged its whole prompt again.
+    for (const lease of leases) lease.end({ ok: true, latencyMs: 1 })
+    assert.equal(endpoint!.kvTokens, 0)
+    assert.equal(endpoint!.pinnedPrefixBlocks([1, 2, 3]), 0)
   })
 
   it('canTake: false while every endpoint’s predicted TTFT exceeds the SLO, true once one is idle', () => {
@@ -636,7 +660,8 @@ describe('aya picker', () => {
     const other = llmCtx(text('another', 640))
     const otherEndpoint = picker.pick(eligible, other)!
     assert.equal(picker.pick(eligible, admitted), eligible[1])
-    assert.deepEqual(picker.leaseCost!(eligible[1]!, admitted), {
+    const { pinnedBlocks: _, ...cost } = picker.leaseCost!(eligible[1]!, admitted)!
+    assert.deepEqual(cost, {
       prefillTokens: (6400 + 640) / 4,
       kvTokens: (6400 + 640) / 4 + 256,
     })
@@ -814,7 +839,8 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     routeTo(picker, eligible, eligible[0]!, history)
     // Bound to the warm endpoint: only the new turn is prefill (1,760 tokens, 1,600 cached).
     const warm = llmCtx(history + text('turn 2', 640), { maxTokens: 100 })
-    assert.deepEqual(picker.leaseCost!(eligible[0]!, warm), {
+    const { pinnedBlocks: _, ...warmCost } = picker.leaseCost!(eligible[0]!, warm)!
+    assert.deepEqual(warmCost, {
       prefillTokens: 160,
       kvTokens: 1760 + 100,
     })
