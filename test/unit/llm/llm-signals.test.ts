@@ -193,46 +193,36 @@ describe('llm signals', () => {
     assert.equal(signals.capacity.get('a').samples, 0)
   })
 
-  test('a prompt sent as token ids teaches no characters-per-token ratio', () => {
-    const { signals, observe } = setup()
-    // A model whose prose runs 2 characters a token.
-    for (let i = 0; i < 50; i++) signals.tokens.observe('m', 2_000, 1_000)
-    const learned = signals.tokens.charsPerToken('m')
+  test('a prompt sent as token ids, or with images, teaches no characters-per-token ratio', () => {
     const ids = Array.from({ length: 1_000 }, (_, i) => i)
-    for (let i = 0; i < 200; i++) {
+    for (const [what, request, promptTokens] of [
       // Its text is the ids' fixed-width form, 4 characters each: no measure of the model's prose.
-      observe(
-        false,
-        {
-          firstTokenAtMs: 10,
-          lastTokenAtMs: 10,
-          contentEvents: 1,
-          usage: { promptTokens: 1_000, completionTokens: 5 },
-        },
+      [
+        'token ids',
         { promptText: tokenIdsText(ids), promptTokens: 1_000, promptTokensExact: true },
-      )
-    }
-    assert.equal(signals.tokens.charsPerToken('m'), learned)
-  })
-
-  test('a prompt with images teaches no characters-per-token ratio', () => {
-    const { signals, observe } = setup()
-    for (let i = 0; i < 50; i++) signals.tokens.observe('m', 4_000, 1_000)
-    const learned = signals.tokens.charsPerToken('m')
-    for (let i = 0; i < 200; i++) {
+        1_000,
+      ],
       // 60 characters of question and a marker, 1,300 tokens: almost all of them the image's.
-      observe(
-        false,
-        {
-          firstTokenAtMs: 10,
-          lastTokenAtMs: 10,
-          contentEvents: 1,
-          usage: { promptTokens: 1_300, completionTokens: 5 },
-        },
-        { promptText: 'q'.repeat(60), promptTokens: 1_015, mediaParts: 1 },
-      )
+      ['an image', { promptText: 'q'.repeat(60), promptTokens: 1_015, mediaParts: 1 }, 1_300],
+    ] as const) {
+      const { signals, observe } = setup()
+      // A model whose prose runs 2 characters a token.
+      for (let i = 0; i < 50; i++) signals.tokens.observe('m', 2_000, 1_000)
+      const learned = signals.tokens.charsPerToken('m')
+      for (let i = 0; i < 200; i++) {
+        observe(
+          false,
+          {
+            firstTokenAtMs: 10,
+            lastTokenAtMs: 10,
+            contentEvents: 1,
+            usage: { promptTokens, completionTokens: 5 },
+          },
+          request,
+        )
+      }
+      assert.equal(signals.tokens.charsPerToken('m'), learned, what)
     }
-    assert.equal(signals.tokens.charsPerToken('m'), learned)
   })
 
   test("predicts a request's work as its prompt plus its predicted output, not the cap", () => {

@@ -80,21 +80,25 @@ describe('model registry', () => {
     assert.deepEqual(wild.names(), ['claude', 'claude-lora', 'qwen'])
   })
 
+  /** A config with one upstream, `a`, and these models, through config validation. */
+  const parseModels = (models: Record<string, unknown>) =>
+    parseConfigObject(
+      {
+        listeners: [{ name: 'l', port: 8080 }],
+        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+        upstreams: { a: { endpoints: [{ url: 'http://127.0.0.1:1' }] } },
+        models,
+      },
+      {},
+    )
+
   test('rejects an alias that names another model, in config validation', () => {
     assert.throws(
       () =>
-        parseConfigObject(
-          {
-            listeners: [{ name: 'l', port: 8080 }],
-            routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-            upstreams: { a: { endpoints: [{ url: 'http://127.0.0.1:1' }] } },
-            models: {
-              x: { aliases: ['y'], deployments: [{ upstream: 'a' }] },
-              y: { deployments: [{ upstream: 'ghost' }] },
-            },
-          },
-          {},
-        ),
+        parseModels({
+          x: { aliases: ['y'], deployments: [{ upstream: 'a' }] },
+          y: { deployments: [{ upstream: 'ghost' }] },
+        }),
       (error: Error) => {
         assert.match(error.message, /models\.x\.aliases\[0\]: "y" is already a name of model "y"/)
         assert.match(
@@ -109,17 +113,9 @@ describe('model registry', () => {
   test('rejects a * in an alias or adapter name: only a model’s own name may be a pattern', () => {
     assert.throws(
       () =>
-        parseConfigObject(
-          {
-            listeners: [{ name: 'l', port: 8080 }],
-            routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-            upstreams: { a: { endpoints: [{ url: 'http://127.0.0.1:1' }] } },
-            models: {
-              x: { aliases: ['x-*'], loras: ['sql-*'], deployments: [{ upstream: 'a' }] },
-            },
-          },
-          {},
-        ),
+        parseModels({
+          x: { aliases: ['x-*'], loras: ['sql-*'], deployments: [{ upstream: 'a' }] },
+        }),
       (error: Error) => {
         assert.match(error.message, /models\.x\.aliases\[0\]: "x-\*" may not hold a \*/)
         assert.match(error.message, /models\.x\.loras\[0\]: "sql-\*" may not hold a \*/)

@@ -477,6 +477,23 @@ describe('group admission: strict priority across bands', () => {
     },
   })
   const settings = { ...config, maxPending: 64, maxWaitMs: 60_000, shedSheddable: false }
+  // As the upstream group judges (canTakeFor): a sticky-bound request on its endpoint alone.
+  const boundKvGroup = (used: Record<string, number>) =>
+    ({
+      eligible: () => Object.entries(used).map(([id, kvTokens]) => ({ id, kvTokens })),
+      queued: () => {},
+      canTake: (
+        ctx: { llm?: { promptTokens: number }; boundTo?: string },
+        _slo: number,
+        without?: string,
+      ) =>
+        Object.entries(used).some(
+          ([id, kv]) =>
+            id !== without &&
+            (ctx.boundTo === undefined || ctx.boundTo === id) &&
+            kv + (ctx.llm?.promptTokens ?? 0) <= 1000,
+        ),
+    }) as unknown as UpstreamGroup
 
   test('a refused request of a higher band holds an endpoint: lower bands go only elsewhere', () => {
     const used = { e0: 100, e1: 950 }
@@ -498,22 +515,7 @@ describe('group admission: strict priority across bands', () => {
 
   test('a refused request a sticky binding sends to one endpoint holds that endpoint, not the roomiest', () => {
     const used: Record<string, number> = { e0: 100, e1: 900 }
-    // As the upstream group judges (canTakeFor): a bound request on its endpoint alone.
-    const group = {
-      eligible: () => Object.entries(used).map(([id, kvTokens]) => ({ id, kvTokens })),
-      queued: () => {},
-      canTake: (
-        ctx: { llm?: { promptTokens: number }; boundTo?: string },
-        _slo: number,
-        without?: string,
-      ) =>
-        Object.entries(used).some(
-          ([id, kv]) =>
-            id !== without &&
-            (ctx.boundTo === undefined || ctx.boundTo === id) &&
-            kv + (ctx.llm?.promptTokens ?? 0) <= 1000,
-        ),
-    } as unknown as UpstreamGroup
+    const group = boundKvGroup(used)
     const admission = createGroupAdmission(group, settings, { clock: createManualClock() })
     const results: Array<{ name: string; avoid?: string | undefined }> = []
     const bound = asks(results, 'interactive-bound', 0, 200)
@@ -554,21 +556,7 @@ describe('group admission: strict priority across bands', () => {
 
   test('sheds sheddable work only when it has nowhere to go, not because another request waits', async () => {
     const used: Record<string, number> = { e0: 100, e1: 900 }
-    const group = {
-      eligible: () => Object.entries(used).map(([id, kvTokens]) => ({ id, kvTokens })),
-      queued: () => {},
-      canTake: (
-        ctx: { llm?: { promptTokens: number }; boundTo?: string },
-        _slo: number,
-        without?: string,
-      ) =>
-        Object.entries(used).some(
-          ([id, kv]) =>
-            id !== without &&
-            (ctx.boundTo === undefined || ctx.boundTo === id) &&
-            kv + (ctx.llm?.promptTokens ?? 0) <= 1000,
-        ),
-    } as unknown as UpstreamGroup
+    const group = boundKvGroup(used)
     const clock = createManualClock()
     const admission = createGroupAdmission(
       group,
