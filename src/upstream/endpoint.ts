@@ -262,8 +262,10 @@ export class Endpoint {
     if (prefill > 0) this.#prefillsBegun++
     this.#kvTokens += kv
     const pinned = cost?.pinnedBlocks
-    if (pinned !== undefined && pinned.length > 0)
-      (this.#pinned ??= createPinnedBlocks()).pin(pinned)
+    if (pinned !== undefined && pinned.length > 0) {
+      this.#pinned ??= createPinnedBlocks()
+      this.#pinned.pin(pinned)
+    }
     let ended = false
     // Progress: the next token count at which KV is re-estimated, and the last pace sample.
     let nextKvAt = 1
