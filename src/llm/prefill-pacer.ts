@@ -141,6 +141,8 @@ interface Lane {
 /** How much the policy's learned rate weighs against observed service, in seconds of it. */
 const PRIOR_SECONDS = 0.25
 const STEP_LEADS = 1
+/** First tokens at most this far apart (and a quarter decode step) came from one engine step. */
+const SAME_STEP_MS = 2
 const SERVICE_HALF_LIFE_MS = 60_000
 
 /**
@@ -228,15 +230,25 @@ export function createPrefillPacer(
     return (lane.servedTokens + PRIOR_SECONDS * prior) / (lane.servedSeconds + PRIOR_SECONDS)
   }
 
-  const learn = (lane: Lane, waiting: Waiting, nowMs: number): void => {
+  const learn = (endpointId: string, lane: Lane, waiting: Waiting, nowMs: number): void => {
     waiting.startMs = Math.max(waiting.releasedAtMs, lane.lastFirstTokenMs)
     const startMs = Math.max(waiting.releasedAtMs + options.overheadMs, lane.lastFirstTokenMs)
-    if (nowMs <= startMs) {
+    // The first tokens of one engine step reach the router a little apart, each response in its
+    // own socket read: within a fraction of a decode step they are one step's, not a step of
+    // their own that took that fraction of a millisecond.
+    const decodeStepMs = deps.decodeStepMs(endpointId)
+    const sameStepMs = decodeStepMs > 0 ? Math.min(SAME_STEP_MS, decodeStepMs / 4) : SAME_STEP_MS
+    const isSameStep =
+      lane.lastServed !== undefined &&
+      waiting.releasedAtMs <= lane.lastFirstTokenMs &&
+      nowMs - lane.lastFirstTokenMs <= sameStepMs
+    if (nowMs <= startMs || isSameStep) {
       // Prefilled in the same step as the prompt before it: that prompt's interval did this
-      // one's work too.
-      if (lane.lastServed && lane.lastFirstTokenMs === nowMs) {
+      // one's work too, and this one has no interval of its own to learn from.
+      if (lane.lastServed && (lane.lastFirstTokenMs === nowMs || isSameStep)) {
         lane.lastServed.servedTokens += waiting.tokens
         lane.servedTokens += waiting.tokens
+        waiting.startMs = nowMs
       }
       return
     }
@@ -347,7 +359,7 @@ export function createPrefillPacer(
           lane.releasedCount--
           lane.releasedTokens -= waiting.tokens
           const nowMs = clock.now()
-          if (isFirstToken) learn(lane, waiting, nowMs)
+          if (isFirstToken) learn(endpointId, lane, waiting, nowMs)
           if (lane.releasedCount === 0) {
             // The engine has none of our prefill left, whatever it was predicted to still need.
             lane.busyUntilMs = nowMs

@@ -224,4 +224,31 @@ describe('prefill pacer', () => {
       prefillTokens: 1000,
     })
   })
+
+  test('credits a batch to its first prompt when the step’s first tokens arrive a little apart', () => {
+    // Sent together, prefilled in one 400-ms step; each response's first chunk comes in its own
+    // socket read, fractions of a millisecond apart.
+    const { clock, enter } = setup({ batchTokens: 8192 })
+    const batch = ['a', 'b', 'c', 'd'].map((name) => enter(name, 2000))
+    clock.advance(400)
+    for (const paced of batch) {
+      paced.done(true)
+      clock.advance(0.05)
+    }
+    assert.deepEqual(batch[0]!.prefillEvidence(), {
+      sentAtMs: 0,
+      prefillAheadTokens: 0,
+      prefillTokens: 8000,
+    })
+    for (const paced of batch.slice(1)) {
+      const evidence = paced.prefillEvidence()
+      // No interval of its own: a TTFT of 0, which capacity learning skips.
+      assert.ok(evidence.sentAtMs >= 400, `sent at ${evidence.sentAtMs}`)
+    }
+    // A first token a whole step later is a step of its own.
+    const next = enter('e', 2000)
+    clock.advance(300)
+    next.done(true)
+    assert.equal(next.prefillEvidence().prefillTokens, 2000)
+  })
 })
