@@ -47,6 +47,12 @@ export const timeoutsSchema = z
     connectMs: positiveInt('a positive integer of milliseconds').default(2000),
     firstByteMs: positiveInt('a positive integer of milliseconds').default(30_000),
     idleMs: positiveInt('a positive integer of milliseconds').default(60_000),
+    /**
+     * The first-byte timeout of an LLM request that is not streamed: an engine sends its headers
+     * only once the whole generation is done, which under load takes minutes (LiteLLM's default
+     * request timeout is 10 minutes too).
+     */
+    completionMs: positiveInt('a positive integer of milliseconds').default(600_000),
   })
   .strict()
 
@@ -55,6 +61,7 @@ const partialTimeoutsSchema = z
     connectMs: positiveInt('a positive integer of milliseconds').optional(),
     firstByteMs: positiveInt('a positive integer of milliseconds').optional(),
     idleMs: positiveInt('a positive integer of milliseconds').optional(),
+    completionMs: positiveInt('a positive integer of milliseconds').optional(),
   })
   .strict()
 
@@ -190,7 +197,12 @@ export const upstreamSchema = z
     policyOptions: z.record(z.string(), z.unknown()).default({}),
     hashKey: keySelectorSchema.optional(),
     sticky: stickySchema.optional(),
-    timeouts: timeoutsSchema.default({ connectMs: 2000, firstByteMs: 30_000, idleMs: 60_000 }),
+    timeouts: timeoutsSchema.default({
+      connectMs: 2000,
+      firstByteMs: 30_000,
+      idleMs: 60_000,
+      completionMs: 600_000,
+    }),
     /** Most connections kept per endpoint. */
     maxConnectionsPerEndpoint: positiveInt().default(128),
     endpoints: z.array(endpointSchema).default([]),

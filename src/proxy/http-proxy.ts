@@ -161,6 +161,9 @@ async function handle(
     headers['content-length'] = String(outcome.body.length)
     // The body goes upstream decoded: a client's encoding no longer describes it.
     delete headers['content-encoding']
+    // The response is read on its way through (first token, usage), which a compressed body
+    // would hide; LLM responses are small next to what they cost to generate.
+    headers['accept-encoding'] = 'identity'
     // It parsed as JSON, so it goes as JSON: `curl -d` says form-urlencoded, and an engine's
     // server would refuse the request (422) after it was placed and charged.
     const contentType = headers['content-type']
@@ -291,7 +294,11 @@ async function dispatchTo(
   const { deps, routeConfig } = options
   const timeouts = {
     connectMs: routeConfig.timeouts?.connectMs ?? upstream.timeouts.connectMs,
-    firstByteMs: routeConfig.timeouts?.firstByteMs ?? upstream.timeouts.firstByteMs,
+    // A response that is not streamed starts only when the whole generation is done.
+    firstByteMs:
+      ctx.llm !== undefined && !ctx.llm.stream
+        ? (routeConfig.timeouts?.completionMs ?? upstream.timeouts.completionMs)
+        : (routeConfig.timeouts?.firstByteMs ?? upstream.timeouts.firstByteMs),
     idleMs: routeConfig.timeouts?.idleMs ?? upstream.timeouts.idleMs,
   }
   const llm = ctx.llm
@@ -332,6 +339,8 @@ async function dispatchTo(
   })
   // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
   const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
+  // An upstream that compressed its response though asked not to: its tokens cannot be seen.
+  let isTapBlind = false
   let awaitingFirstToken = llm !== undefined
   // The client pushed back: from then on tokens passed at its pace (see the capacity learner).
   let clientStalled = false
@@ -383,11 +392,13 @@ async function dispatchTo(
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
         if (routeConfig.debugHeaders) out['x-aya-endpoint'] = endpoint.id
         res.writeHead(status, out)
-        if (awaitingFirstToken && (status >= 300 || !llm?.stream)) prefilled(false)
+        const encoding = upstreamResponseHeaders['content-encoding']
+        isTapBlind = encoding !== undefined && encoding !== 'identity'
+        if (awaitingFirstToken && (status >= 300 || !llm?.stream || isTapBlind)) prefilled(false)
         return true
       },
       data(chunk) {
-        if (tap) {
+        if (tap && !isTapBlind) {
           tap.onChunk(chunk, deps.clock.now())
           if (awaitingFirstToken && tap.firstTokenAtMs !== undefined) {
             prefilled(true)

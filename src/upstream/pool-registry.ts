@@ -29,7 +29,10 @@ export function createPoolRegistry(): PoolRegistry {
             connections: options.maxConnections,
             pipelining: 1,
             connectTimeout: options.connectTimeoutMs,
-            keepAliveTimeout: 30_000,
+            // Below the 5 s after which uvicorn (vLLM, SGLang) closes an idle connection without
+            // saying so in a Keep-Alive header: a request sent on a connection the server is
+            // closing fails as a reset, after it may have been read, so it cannot be retried.
+            keepAliveTimeout: 4_000,
             keepAliveMaxTimeout: 600_000,
             // Timeouts are set per request from the route; these are only the pool's ceilings.
             headersTimeout: 0,

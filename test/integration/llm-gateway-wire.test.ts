@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders } from 'node:http'
 import { describe, test } from 'node:test'
-import { gzipSync } from 'node:zlib'
+import { createGzip, gzipSync } from 'node:zlib'
 import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { request } from 'undici'
@@ -93,6 +93,82 @@ describe('models gateway on the wire', () => {
       received.map((r) => r.headers['content-type']),
       ['application/json', 'application/json', 'application/json; charset=utf-8'],
     )
+  })
+
+  test('asks the upstream for an uncompressed response, which it reads on the way through', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const body = '{"model":"llama","messages":[{"role":"user","content":"hi"}]}'
+    await (
+      await post(`${aya.url}/v1/chat/completions`, body, { 'accept-encoding': 'gzip, br' })
+    ).body.text()
+    assert.equal(received[0]?.headers['accept-encoding'], 'identity')
+  })
+
+  test('does not charge a stream it cannot read (compressed though asked not to) as prefill to its end', async (t) => {
+    // The upstream compresses anyway: the tokens cannot be seen, so none is the first.
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' })
+      const gzip = createGzip()
+      gzip.pipe(res)
+      gzip.write('data: {"choices":[{"delta":{"content":"a"}}]}\n\n')
+      gzip.flush()
+      setTimeout(() => gzip.end('data: [DONE]\n\n'), 1500)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'pool' }] } },
+      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const res = await post(
+      `${aya.url}/v1/chat/completions`,
+      JSON.stringify({ model: 'llama', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+    const pending = metrics
+      .split('\n')
+      .find((l) => l.startsWith('aya_endpoint_pending_prefill_tokens{'))
+    assert.equal(Number(pending?.split(' ').at(-1)), 0, pending)
+    await res.body.text()
+  })
+
+  test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {
+    // Headers come 3 s after the request, as an engine answers once the generation is done.
+    // (undici times headers on a coarse clock, so the margins are whole seconds.)
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end('{"id":"x","object":"chat.completion","choices":[]}')
+      }, 3000)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'pool' }] } },
+      upstreams: {
+        pool: {
+          endpoints: [{ url: upstream.url }],
+          timeouts: { connectMs: 1000, firstByteMs: 1000, idleMs: 20_000, completionMs: 20_000 },
+        },
+      },
+    })
+    t.after(() => aya.close())
+    const ask = (stream: boolean) =>
+      post(
+        `${aya.url}/v1/chat/completions`,
+        JSON.stringify({ model: 'llama', stream, messages: [{ role: 'user', content: 'hi' }] }),
+      )
+    const whole = await ask(false)
+    await whole.body.text()
+    assert.equal(whole.statusCode, 200)
+    // A stream's headers come at once from an engine: a second without them is a timeout.
+    const streamed = await ask(true)
+    await streamed.body.text()
+    assert.equal(streamed.statusCode, 504)
   })
 
   test('reads a gzip body within the byte bound and forwards it decoded', async (t) => {
