@@ -74,7 +74,9 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       ) {
         tokens.observe(llm.servedModel, llm.promptText.length, usage.promptTokens)
       }
-      if (llm.api !== 'openai.embeddings') {
+      // A response cut short or failed in its stream says nothing about how long it would have
+      // been: Anthropic's usage at `message_start` counts 1 output token, for one.
+      if (llm.api !== 'openai.embeddings' && observation.completed !== false && !tap.sawError) {
         const key = { model: llm.servedModel, route: llm.routeKey }
         // Learned under the prompt length predictions are asked with, the router's count: the
         // engine's (which adds its chat template) can fall in another length bucket.

@@ -15,6 +15,12 @@ export interface TapResult {
   /** Content-bearing events (streaming) or 1 for a complete body. */
   readonly contentEvents: number
   readonly usage: TokenUsage | undefined
+  /**
+   * The stream carried an error event (Anthropic's `error`, an OpenAI-style `{"error": ...}`
+   * chunk, the Responses API's `error` or `response.failed`): it ended in a failure, whatever
+   * its status and however it closed.
+   */
+  readonly sawError?: boolean | undefined
 }
 
 /**
@@ -34,6 +40,12 @@ export interface ResponseTap {
   finish(): TapResult
 }
 
+/**
+ * An event that reports a failure in the stream: an object whose first key is `error` (OpenAI
+ * and vLLM chunks) or whose `type` is `error` (Anthropic, the Responses API) or `response.failed`.
+ */
+const ERROR_EVENT = /^\s*\{\s*(?:"error"\s*:|"type"\s*:\s*"(?:error|response\.failed)")/
+
 /** Content markers sit at the start of an event; the rest of a long one need not be kept. */
 const MAX_EVENT_HEAD_CHARS = 1 << 14
 /** Longer than any SSE field name: a line whose name runs past it is no `data` line. */
@@ -48,6 +60,8 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
   let firstTokenAtMs: number | undefined
   let lastTokenAtMs: number | undefined
   let contentEvents = 0
+  let sawError = false
+  let sawText = false
   let sawBody = false
   let inputTokens: number | undefined
   let cacheReadTokens: number | undefined
@@ -123,6 +137,8 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
       contentEvents++
       firstTokenAtMs ??= nowMs
       lastTokenAtMs = nowMs
+    } else if (eventHasData && ERROR_EVENT.test(eventHead)) {
+      sawError = true
     }
     eventHead = ''
     eventHasData = false
@@ -164,7 +180,13 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
       return contentEvents
     },
     onChunk(chunk, nowMs) {
-      const text = decoder.write(chunk)
+      let text = decoder.write(chunk)
+      if (!sawText && text.length > 0) {
+        sawText = true
+        // The SSE spec ignores one leading byte order mark; read as text it would hide the first
+        // field name, and with it the first event.
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+      }
       if (streaming) return sse(text, nowMs)
       firstTokenAtMs ??= nowMs
       lastTokenAtMs = nowMs
@@ -183,6 +205,7 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
         firstTokenAtMs,
         lastTokenAtMs,
         contentEvents,
+        ...(sawError ? { sawError } : {}),
         usage:
           promptTokens !== undefined || outputTokens !== undefined
             ? { promptTokens: promptTokens ?? 0, completionTokens: outputTokens ?? 0 }
@@ -198,14 +221,21 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
  */
 function isContentEvent(api: LlmApi, data: string): boolean {
   if (api === 'anthropic.messages') {
+    if (data.includes('"content_block_start"')) {
+      // A tool call's name comes whole at its block's start, before any argument.
+      return data.includes('tool_use"') && hasText(data, '"name"')
+    }
     return (
       data.includes('"content_block_delta"') &&
       (hasText(data, '"text"') || hasText(data, '"partial_json"') || hasText(data, '"thinking"'))
     )
   }
   if (api === 'openai.responses') {
-    // Every generated-token event of the Responses API is a `*.delta` with a string `delta`; the
-    // `*.done` and `response.completed` events repeat text already counted.
+    if (data.includes('"response.output_item.added"')) {
+      return data.includes('"function_call"') && hasText(data, '"name"')
+    }
+    // Every other generated-token event of the Responses API is a `*.delta` with a string
+    // `delta`; the `*.done` and `response.completed` events repeat text already counted.
     return data.includes('.delta"') && hasText(data, '"delta"')
   }
   return (

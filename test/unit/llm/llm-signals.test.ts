@@ -81,6 +81,30 @@ describe('llm signals', () => {
     assert.ok(Math.abs(learned - 100) < 15, `predicted ${learned} after 50 outputs of 100 tokens`)
   })
 
+  test('a response cut short or failed in band teaches no output length, though it has usage', () => {
+    const { signals, observe } = setup()
+    const key = { model: 'm', route: 'r' }
+    const before = signals.outputs.predict(key, 2000, 300).mean
+    // Anthropic's usage at message_start counts 1 output token before anything is generated.
+    const early = { promptTokens: 2000, completionTokens: 1 }
+    for (let i = 0; i < 50; i++) {
+      observe(
+        true,
+        { firstTokenAtMs: 100, lastTokenAtMs: 100, contentEvents: 1, usage: early },
+        {},
+        false,
+      )
+      observe(true, {
+        firstTokenAtMs: 100,
+        lastTokenAtMs: 100,
+        contentEvents: 1,
+        usage: early,
+        sawError: true,
+      })
+    }
+    assert.equal(signals.outputs.predict(key, 2000, 300).mean, before)
+  })
+
   test('learns the length of one sequence from a response that generated several', () => {
     const { signals, observe } = setup()
     const key = { model: 'm', route: 'r' }

@@ -27,6 +27,36 @@ describe('response tap', () => {
     })
   })
 
+  test('notices a stream that fails in band, in each API’s error event', () => {
+    for (const [api, events] of [
+      [
+        'anthropic.messages',
+        sse({ type: 'message_start', message: { usage: { input_tokens: 9, output_tokens: 1 } } }) +
+          `event: error\n${sse({ type: 'error', error: { type: 'overloaded_error', message: 'x' } })}`,
+      ],
+      ['openai.chat', `${sse(chunk('a'))}${sse({ error: { message: 'x' } })}data: [DONE]\n\n`],
+      ['openai.responses', sse({ type: 'response.failed', response: { status: 'failed' } })],
+      ['openai.responses', sse({ type: 'error', code: 'server_error', message: 'x' })],
+    ] as const) {
+      const tap = createResponseTap(api, true)
+      tap.onChunk(Buffer.from(events), 1)
+      assert.equal(tap.finish().sawError, true, `${api}: ${events}`)
+    }
+    // A chunk that merely mentions an error is no error event.
+    const tap = createResponseTap('openai.chat', true)
+    tap.onChunk(Buffer.from(sse(chunk('{"error": 1}'))), 1)
+    assert.equal(tap.finish().sawError, undefined)
+  })
+
+  test('ignores a byte order mark before the first event, as the SSE spec says', () => {
+    const tap = createResponseTap('openai.chat', true)
+    tap.onChunk(Buffer.from(`\uFEFF${sse(chunk('A'))}`), 5)
+    tap.onChunk(Buffer.from(sse(chunk('B'))), 105)
+    const result = tap.finish()
+    assert.equal(result.firstTokenAtMs, 5)
+    assert.equal(result.contentEvents, 2)
+  })
+
   test('joins an event split across chunk boundaries', () => {
     const tap = createResponseTap('openai.chat', true)
     const text =
@@ -179,6 +209,22 @@ describe('response tap', () => {
         [
           '{"type":"response.function_call_arguments.delta","item_id":"fc","output_index":0,"delta":"{\\"a"}',
           '{"type":"response.function_call_arguments.delta","item_id":"fc","output_index":0,"delta":"\\":1}"}',
+        ],
+      ],
+      [
+        'an Anthropic tool call, named at its block start',
+        'anthropic.messages',
+        [
+          '{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"weather","input":{}}}',
+          '{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"a"}}',
+        ],
+      ],
+      [
+        'a Responses API function call, named when its item is added',
+        'openai.responses',
+        [
+          '{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"fc","call_id":"c","name":"weather","arguments":""}}',
+          '{"type":"response.function_call_arguments.delta","item_id":"fc","output_index":0,"delta":"{\\"a"}',
         ],
       ],
     ]
