@@ -173,6 +173,7 @@ export function dispatchDesRequest(
               itlSumMs,
               promptTokens: result.promptTokens,
               completionTokens: result.completionTokens,
+              cachedPromptTokens: result.cachedPromptTokens,
             })
           },
           onError(error) {

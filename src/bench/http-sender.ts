@@ -90,6 +90,7 @@ export function createHttpSender(
         itlSumMs,
         promptTokens: r.promptTokens,
         completionTokens: r.completionTokens,
+        cachedPromptTokens: r.cachedPromptTokens,
       })
       finished++
       if (!r.ok) failed++

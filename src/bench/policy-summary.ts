@@ -14,8 +14,17 @@ export interface PolicyResult {
   readonly failed: number
   readonly requestsPerSec: number
   readonly outputTokensPerSec: number
+  /** Requests that met both SLOs, per second of offered load (see `summarizeRun`). */
   readonly goodputPerSec: number
+  /** Requests that met both SLOs. */
+  readonly goodRequests: number
   readonly prefixHitRate: number | null
+  /**
+   * Prompt tokens the engines' prefix caches held when each request was first scheduled, over all
+   * prompt tokens: each prompt once, as `meta.lruBoundPrefixHitRate` counts it. Null when the
+   * engines report no cached tokens.
+   */
+  readonly promptHitRate: number | null
   readonly imbalance: number | null
 }
 
@@ -32,7 +41,9 @@ export const POLICY_RESULT_KEYS = [
   'requestsPerSec',
   'outputTokensPerSec',
   'goodputPerSec',
+  'goodRequests',
   'prefixHitRate',
+  'promptHitRate',
   'imbalance',
 ] as const satisfies readonly (keyof PolicyResult)[]
 
@@ -44,7 +55,11 @@ export interface SloTargets {
 /**
  * Summarises a run. Failed requests (non-2xx, stream error, client timeout) count as infinite TTFT
  * and e2e, so shedding the hard requests cannot flatter a policy; ITL pools the gaps of every
- * request that streamed. Rates are per trace second from the first send to the last end.
+ * request that streamed. Throughput (requests and output tokens per second) is per trace second
+ * from the first send to the last end, the run's own makespan. Goodput is per second of offered
+ * load, from the first send to the last, the same for every policy on one replay: divided by its
+ * own makespan, a policy that failed a long request early, or finished its last stream sooner,
+ * would score more good requests a second without serving one more in time.
  */
 export function summarizeRun(record: RunRecord, slo: SloTargets): PolicyResult {
   const { outcomes } = record
@@ -54,10 +69,18 @@ export function summarizeRun(record: RunRecord, slo: SloTargets): PolicyResult {
   let outputTokens = 0
   let good = 0
   let firstSendMs = Number.POSITIVE_INFINITY
+  let lastSendMs = Number.NEGATIVE_INFINITY
   let lastEndMs = Number.NEGATIVE_INFINITY
+  let promptTokens = 0
+  let cachedTokens = 0
   for (const o of outcomes) {
     firstSendMs = Math.min(firstSendMs, o.sendMs)
+    lastSendMs = Math.max(lastSendMs, o.sendMs)
     lastEndMs = Math.max(lastEndMs, o.endMs)
+    if (o.cachedPromptTokens !== undefined && o.promptTokens !== undefined) {
+      promptTokens += o.promptTokens
+      cachedTokens += o.cachedPromptTokens
+    }
     const isComplete = o.ok && o.firstContentMs !== undefined
     if (!isComplete) {
       ttft.push(Number.POSITIVE_INFINITY)
@@ -77,6 +100,8 @@ export function summarizeRun(record: RunRecord, slo: SloTargets): PolicyResult {
   const itlSorted = record.itlGapsMs.sorted()
   const durationS = outcomes.length === 0 ? 0 : Math.max(1e-9, (lastEndMs - firstSendMs) / 1000)
   const perSec = (n: number) => (durationS === 0 ? 0 : n / durationS)
+  // A replay of one request has no span of its own: its makespan stands in.
+  const offeredS = lastSendMs > firstSendMs ? (lastSendMs - firstSendMs) / 1000 : durationS
   return {
     ttftP50Ms: percentile(ttftSorted, 0.5),
     ttftP90Ms: percentile(ttftSorted, 0.9),
@@ -89,8 +114,10 @@ export function summarizeRun(record: RunRecord, slo: SloTargets): PolicyResult {
     failed: outcomes.length - completed,
     requestsPerSec: perSec(completed),
     outputTokensPerSec: perSec(outputTokens),
-    goodputPerSec: perSec(good),
+    goodputPerSec: offeredS === 0 ? 0 : good / offeredS,
+    goodRequests: good,
     ...engineSummary(record),
+    promptHitRate: promptTokens === 0 ? null : cachedTokens / promptTokens,
   }
 }
 

@@ -17,6 +17,8 @@ export interface RequestOutcome {
   /** `usage.prompt_tokens` and `usage.completion_tokens`, when the usage chunk came. */
   readonly promptTokens?: number | undefined
   readonly completionTokens?: number | undefined
+  /** Prompt tokens the engine's prefix cache held when it first scheduled the request. */
+  readonly cachedPromptTokens?: number | undefined
 }
 
 /** Per-replica engine counters over the run (after minus before). */

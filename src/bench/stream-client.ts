@@ -10,6 +10,8 @@ export interface StreamResult {
   readonly contentChunks: number
   readonly promptTokens?: number | undefined
   readonly completionTokens?: number | undefined
+  /** `usage.prompt_tokens_details.cached_tokens`, when the engine reports it. */
+  readonly cachedPromptTokens?: number | undefined
 }
 
 export interface StreamOptions {
@@ -22,7 +24,11 @@ export interface StreamOptions {
 
 interface ChunkJson {
   choices?: Array<{ delta?: { content?: unknown }; text?: unknown }>
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null
+  usage?: {
+    prompt_tokens?: unknown
+    completion_tokens?: unknown
+    prompt_tokens_details?: { cached_tokens?: unknown } | null
+  } | null
   error?: unknown
 }
 
@@ -42,6 +48,7 @@ export async function streamChat(
   let contentChunks = 0
   let promptTokens: number | undefined
   let completionTokens: number | undefined
+  let cachedPromptTokens: number | undefined
   let sawDone = false
   let streamError: string | undefined
   const fail = (status: number, error: string): StreamResult => ({
@@ -79,6 +86,8 @@ export async function streamChat(
       if (typeof chunk.usage.completion_tokens === 'number') {
         completionTokens = chunk.usage.completion_tokens
       }
+      const cached = chunk.usage.prompt_tokens_details?.cached_tokens
+      if (typeof cached === 'number') cachedPromptTokens = cached
     }
   }
 
@@ -124,5 +133,6 @@ export async function streamChat(
     contentChunks,
     promptTokens,
     completionTokens,
+    cachedPromptTokens,
   }
 }

@@ -80,7 +80,7 @@ export function runInference(
   const onDone = (result: RequestResult): void => {
     isDone = true
     if (result.finishReason === 'abort' || res.writableEnded || res.destroyed) return
-    const usage = usageOf(result.promptTokens, result.completionTokens)
+    const usage = usageOf(result.promptTokens, result.completionTokens, result.cachedPromptTokens)
     if (!isStreaming) {
       const body =
         request.api === 'chat'

@@ -11,13 +11,21 @@ export interface Usage {
   readonly prompt_tokens: number
   readonly total_tokens: number
   readonly completion_tokens: number
+  /** What vLLM reports with `--enable-prompt-tokens-details`, as OpenAI does. */
+  readonly prompt_tokens_details: { readonly cached_tokens: number }
 }
 
-export function usageOf(promptTokens: number, completionTokens: number): Usage {
+/** `cachedTokens`: prompt tokens the prefix cache held when the request was first scheduled. */
+export function usageOf(
+  promptTokens: number,
+  completionTokens: number,
+  cachedTokens: number,
+): Usage {
   return {
     prompt_tokens: promptTokens,
     total_tokens: promptTokens + completionTokens,
     completion_tokens: completionTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
   }
 }
 

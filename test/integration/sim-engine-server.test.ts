@@ -82,6 +82,7 @@ describe('sim engine server', () => {
       prompt_tokens: countChatTokens(messages),
       total_tokens: countChatTokens(messages) + 5,
       completion_tokens: 5,
+      prompt_tokens_details: { cached_tokens: 0 },
     })
     const finish = rest.pop()
     assert.deepEqual(finish.choices, [
@@ -122,7 +123,15 @@ describe('sim engine server', () => {
       prompt_tokens: 3,
       total_tokens: 7,
       completion_tokens: 4,
+      prompt_tokens_details: { cached_tokens: 0 },
     })
+  })
+
+  it('reports the prompt tokens its prefix cache held, as vLLM’s prompt_tokens_details', async () => {
+    const prompt = Array.from({ length: 200 }, (_, i) => `word${i}`).join(' ')
+    await json(await post(server, '/v1/completions', { prompt, max_tokens: 1 }))
+    const again = await json(await post(server, '/v1/completions', { prompt, max_tokens: 1 }))
+    assert.ok(again.usage.prompt_tokens_details.cached_tokens >= 192, JSON.stringify(again.usage))
   })
 
   it('returns usage in a non-streaming chat body', async () => {
@@ -138,7 +147,12 @@ describe('sim engine server', () => {
     assert.equal(body.choices[0].message.role, 'assistant')
     assert.equal(body.choices[0].finish_reason, 'stop')
     assert.equal(body.choices[0].message.content.split(' ').length, 12)
-    assert.deepEqual(body.usage, { prompt_tokens: 5, total_tokens: 17, completion_tokens: 12 })
+    assert.deepEqual(body.usage, {
+      prompt_tokens: 5,
+      total_tokens: 17,
+      completion_tokens: 12,
+      prompt_tokens_details: { cached_tokens: 0 },
+    })
   })
 
   it('returns usage in a non-streaming completions body', async () => {
@@ -146,7 +160,12 @@ describe('sim engine server', () => {
     const body = await json(res)
     assert.equal(body.object, 'text_completion')
     assert.equal(body.choices[0].finish_reason, 'length')
-    assert.deepEqual(body.usage, { prompt_tokens: 2, total_tokens: 4, completion_tokens: 2 })
+    assert.deepEqual(body.usage, {
+      prompt_tokens: 2,
+      total_tokens: 4,
+      completion_tokens: 2,
+      prompt_tokens_details: { cached_tokens: 0 },
+    })
   })
 
   it('generates 16 tokens on a legacy completion that names no max_tokens, as vLLM does', async () => {

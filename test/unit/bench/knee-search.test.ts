@@ -16,7 +16,9 @@ const result = (ttftP90Ms: number, failed: number, completed = 1000): PolicyResu
   requestsPerSec: 0,
   outputTokensPerSec: 0,
   goodputPerSec: 0,
+  goodRequests: 0,
   prefixHitRate: null,
+  promptHitRate: null,
   imbalance: null,
 })
 

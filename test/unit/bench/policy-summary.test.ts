@@ -81,9 +81,35 @@ describe('run summary', () => {
     // 3 s from the first send to the last end.
     assert.equal(r.requestsPerSec, 1)
     assert.equal(r.outputTokensPerSec, (3 + 5 + 3) / 3)
-    // Only the first meets TTFT ≤ 250 and mean ITL ≤ 25 (the second's mean ITL is 100).
-    assert.equal(r.goodputPerSec, 1 / 3)
+    // Only the first meets TTFT ≤ 250 and mean ITL ≤ 25 (the second's mean ITL is 100), over
+    // the 1 s of offered load from the first send to the last.
+    assert.equal(r.goodRequests, 1)
+    assert.equal(r.goodputPerSec, 1)
+    assert.equal(r.promptHitRate, null, 'no engine reported cached tokens')
     assert.deepEqual(Object.keys(r).sort(), [...POLICY_RESULT_KEYS].sort())
+  })
+
+  it('divides goodput by the offered load, so failing a long request early cannot raise it', () => {
+    const run = (last: RequestOutcome) => {
+      const record = createRunRecord()
+      for (let i = 0; i < 100; i++) record.outcomes.push(ok(i * 100, 50, i * 100 + 80))
+      record.outcomes.push(last)
+      return summarizeRun(record, { ttftMs: 2000, itlMs: 25 })
+    }
+    const served = run(ok(9900, 1500, 60_000))
+    const refused = run(failed(9900, 9901))
+    assert.equal(served.goodRequests, 101)
+    assert.equal(refused.goodRequests, 100)
+    assert.ok(served.goodputPerSec > refused.goodputPerSec)
+  })
+
+  it('reads the prompt hit rate from what each engine held at first scheduling, each prompt once', () => {
+    const record = createRunRecord()
+    record.outcomes.push(
+      { ...ok(0, 100, 1000), promptTokens: 1000, cachedPromptTokens: 600 },
+      { ...ok(0, 100, 1000), promptTokens: 1000, cachedPromptTokens: 0 },
+    )
+    assert.equal(summarizeRun(record, { ttftMs: 250, itlMs: 25 }).promptHitRate, 0.3)
   })
 
   it('reads hit rate and imbalance from per-replica engine deltas', () => {
