@@ -6,8 +6,8 @@ import { createSegmentedLruMap } from '../util/segmented-lru-map.ts'
  *
  * - OpenAI families get the real BPE tokenizer (`gpt-tokenizer`): o200k_base for gpt-4o, gpt-4.1,
  *   gpt-4.5, gpt-5, gpt-oss and the o-series; cl100k_base for gpt-4 and gpt-3.5. The vocabulary is
- *   loaded synchronously on first use (about 200 ms and 35 MB for o200k), so `warmUp` exists to pay
- *   that at startup instead of on the first request.
+ *   loaded synchronously on first use (about 150 ms and 14 MB of heap for o200k;
+ *   docs/benchmarks.md), so `warmUp` exists to pay that at startup instead of on the first request.
  * - Every other model gets characters ÷ characters-per-token. The ratio starts at 4 and is corrected
  *   online from the `usage.prompt_tokens` the upstream reports, per model, because a Llama or Qwen
  *   tokenizer on code or on CJK text is far from 4 (note §8, char/token skew).
@@ -54,7 +54,8 @@ export interface PromptTokenCounterOptions {
   /**
    * Text longer than this is not tokenised whole: 8 chunks totalling this many characters, spread
    * from head to tail, are, and the rest is counted at their ratio (median error about 2 %).
-   * Default 4096: about 0.5 ms for 10 kB of fresh prose, under 1 ms at p90.
+   * Default 4096: 10 kB costs about 0.5–0.7 ms sampled, against 1–2 ms counted whole
+   * (docs/benchmarks.md).
    */
   readonly maxExactChars?: number
   /** Use the real tokenizer for OpenAI model names. Default true. */
