@@ -36,6 +36,11 @@ export interface UpstreamGroup {
   pacer(): PrefillPacer | undefined
   /** Applies a new config for this group (reload): new picker, new membership. */
   update(config: UpstreamConfig): void
+  /**
+   * The upstream left the config (reload). Requests in flight finish where they are; prompts its
+   * pacer holds go now rather than on timers nothing else will see.
+   */
+  retire(): void
 }
 
 export function createUpstreamGroup(
@@ -55,6 +60,7 @@ export function createUpstreamGroup(
     clock: deps.clock,
     onEligibilityChange: () => {
       dirty = true
+      paceOnlyEligible()
     },
   }
 
@@ -78,6 +84,12 @@ export function createUpstreamGroup(
     })
     byId = next
     dirty = true
+  }
+
+  // Prompts held for an endpoint that health or drain took out go now, to be placed elsewhere,
+  // rather than one predicted prefill at a time on the schedule of an engine that is gone.
+  const paceOnlyEligible = () => {
+    picker.pacer?.retainOnly(new Set(all.filter(isEligible).map((endpoint) => endpoint.id)))
   }
 
   const refreshEligible = () => {
@@ -114,6 +126,9 @@ export function createUpstreamGroup(
       refreshEligible()
       picker.queued?.(eligible, ctx)
     },
+    retire() {
+      picker.pacer?.close()
+    },
     update(next) {
       const specs = specsFor(next)
       // A picker depends only on its policy and options. Rebuilding it on an unrelated reload
@@ -144,6 +159,7 @@ export function createUpstreamGroup(
       config = next
       setMembership(specs)
       picker.retain?.(ids)
+      paceOnlyEligible()
     },
   }
 }

@@ -87,6 +87,9 @@ export function createProxyRuntime(
       : undefined
     upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps, admission))
   }
+  for (const [name, before] of previous?.upstreams ?? []) {
+    if (!upstreams.has(name)) before.group.retire()
+  }
   const routes = createRouteTable(config.routes)
   const routeRuntimes = routes.routes.map((route) => ({
     route,

@@ -177,6 +177,24 @@ describe('upstream group reload', () => {
     assert.ok(llmSignals.capacity.get(kept!).samples > 10)
   })
 
+  test('lets prompts held for an endpoint health takes out go at once, to be placed elsewhere', () => {
+    const { group, released, enter } = setup()
+    enter('first', 30_000)
+    enter('held-1', 1000)
+    enter('held-2', 1000)
+    assert.deepEqual(released, ['first'])
+    group.endpoints()[0]!.setHealth('unhealthy')
+    assert.deepEqual(released, ['first', 'held-1', 'held-2'])
+  })
+
+  test('a retired group lets what its pacer holds go at once', () => {
+    const { group, released, enter } = setup()
+    enter('first', 30_000)
+    enter('held', 1000)
+    group.retire()
+    assert.deepEqual(released, ['first', 'held'])
+  })
+
   test('a kept picker forgets what it held for endpoints that left: prefixes and idle lanes', () => {
     const { group, enter } = setup()
     const llm = llmRequest('p'.repeat(4096))

@@ -40,4 +40,31 @@ describe('proxy runtime reload', () => {
     const removed = createProxyRuntime(configWith(undefined), deps, changed)
     assert.equal(removed.upstreams.get('fleet')!.admission, undefined)
   })
+
+  test('an upstream a reload removes lets the prompts its pacer holds go at once', async (t) => {
+    const clock = createManualClock()
+    const state = createMemoryState({ clock })
+    t.after(() => state.close())
+    const deps = { clock, random: createSeededRandom(1), state, stickySecret: 's' }
+    const first = createProxyRuntime(configWith(undefined), deps)
+    const pacer = first.upstreams.get('fleet')!.group.pacer()!
+    const released: string[] = []
+    for (const [name, tokens] of [
+      ['sent', 30_000],
+      ['held', 1000],
+    ] as const) {
+      pacer.enter('127.0.0.1:1', tokens).whenReleased(() => released.push(name))
+    }
+    assert.deepEqual(released, ['sent'])
+    const renamed = parseConfigObject(
+      {
+        listeners: [{ name: 'public', port: 0 }],
+        routes: [{ match: { pathPrefix: '/' }, upstream: 'fleet2' }],
+        upstreams: { fleet2: { policy: 'aya', endpoints: [{ url: 'http://127.0.0.1:2' }] } },
+      },
+      {},
+    )
+    createProxyRuntime(renamed, deps, first)
+    assert.deepEqual(released, ['sent', 'held'])
+  })
 })
