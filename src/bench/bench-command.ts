@@ -1,6 +1,6 @@
 import { BENCH_USAGE, type BenchOptions, parseBenchArgs, UsageError } from './bench-options.ts'
 import { type BenchDeps, type BenchIo, runBench } from './bench-runner.ts'
-import { formatMetric, formatPercent } from './report-format.ts'
+import { formatKnee, formatMetric, formatPercent } from './report-format.ts'
 import { TraceOptionsError } from './trace-loader.ts'
 import { TraceParseError } from './trace-parse.ts'
 
@@ -35,7 +35,7 @@ export async function runBenchCommand(
     }
     io.stdout.write(`policy\tTTFT p50/p90 ms\tfailed\thit rate\t${report.knees ? 'knee' : ''}\n`)
     for (const [name, r] of Object.entries(report.policies)) {
-      const knee = report.knees ? `\t${formatMetric(report.knees[name])}` : ''
+      const knee = report.knees ? `\t${formatKnee(report.knees[name], report.meta.sweep)}` : ''
       io.stdout.write(
         `${name}\t${formatMetric(r.ttftP50Ms)}/${formatMetric(r.ttftP90Ms)}\t${r.failed}\t${formatPercent(r.prefixHitRate)}${knee}\n`,
       )

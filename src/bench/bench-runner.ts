@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { parseProfileList } from '../sim/profiles.ts'
+import { stepTimeMs } from '../sim/step-time.ts'
 import { ayaBinPath, findPackageRoot } from './aya-paths.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { runDesPolicy } from './des-runner.ts'
@@ -36,6 +37,8 @@ interface Fleet {
   readonly maxModelLen: number
   readonly kvBlocks: number
   readonly kvBlockTokens: number
+  /** Prompt tokens a second the engines prefill at most: each step full of prefill. */
+  readonly prefillTokensPerSec: number
 }
 
 function fleetOf(options: BenchOptions): Fleet {
@@ -44,6 +47,15 @@ function fleetOf(options: BenchOptions): Fleet {
     maxModelLen: Math.min(...profiles.map((p) => p.maxModelLen)),
     kvBlocks: profiles.reduce((sum, p) => sum + p.numGpuBlocks - 1, 0),
     kvBlockTokens: profiles[0]!.blockSizeTokens,
+    prefillTokensPerSec: profiles.reduce((sum, p) => {
+      const budget = p.maxNumBatchedTokens
+      const stepMs = stepTimeMs(p.stepTime, {
+        prefillTokens: budget,
+        decodeSeqs: 0,
+        decodeContextTokens: 0,
+      })
+      return sum + (budget / stepMs) * 1000
+    }, 0),
   }
 }
 
@@ -244,6 +256,27 @@ async function sweepEachPolicy(
   return { knees, sweep, ...(options.confirmHttp ? { confirm } : {}) }
 }
 
+/**
+ * The fleet's prefill ceiling (issue 5): the rate scale at which the uncached prompt tokens
+ * arriving a second, with the global-LRU bound's hits, equal what the engines prefill a second
+ * with every step full of prefill. Past it no policy keeps up, whatever it does with decode.
+ */
+function prefillCeilingOf(
+  options: BenchOptions,
+  fleet: Fleet,
+  bounds: HitRateBounds,
+  arrivalSpanS: number,
+): ReportMeta['prefillCeiling'] {
+  const uncachedTokens = bounds.promptTokens * (1 - bounds.lruBoundPrefixHitRate)
+  if (!(arrivalSpanS > 0) || uncachedTokens <= 0) return null
+  const uncachedPromptTokensPerSec = uncachedTokens / arrivalSpanS
+  return {
+    fleetPrefillTokensPerSec: fleet.prefillTokensPerSec,
+    uncachedPromptTokensPerSec,
+    rateScale: (options.rateScale * fleet.prefillTokensPerSec) / uncachedPromptTokensPerSec,
+  }
+}
+
 function buildMeta(
   options: BenchOptions,
   trace: LoadedTrace,
@@ -254,6 +287,10 @@ function buildMeta(
   const commit = gitCommit(findPackageRoot())
   const kvTokens = fleet.kvBlocks * fleet.kvBlockTokens
   const arrivals = trace.requests.map((r) => r.atMs)
+  const arrivalSpanS =
+    (arrivals.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY) -
+      arrivals.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)) /
+    1000
   return {
     trace: trace.name,
     format: trace.format,
@@ -268,10 +305,7 @@ function buildMeta(
     speedup: options.speedup,
     seed: options.seed,
     requests: trace.requests.length,
-    arrivalSpanS:
-      (arrivals.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY) -
-        arrivals.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)) /
-      1000,
+    arrivalSpanS,
     maxTokens: trace.maxTokens,
     blockTokens: trace.blockTokens ?? null,
     fleet: {
@@ -293,6 +327,7 @@ function buildMeta(
     machine: machineInfo(),
     idealPrefixHitRate: bounds.idealPrefixHitRate,
     lruBoundPrefixHitRate: bounds.lruBoundPrefixHitRate,
+    prefillCeiling: prefillCeilingOf(options, fleet, bounds, arrivalSpanS),
     valid,
     createdAt: new Date().toISOString(),
   }

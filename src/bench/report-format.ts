@@ -8,6 +8,19 @@ export function formatMetric(value: number | null | undefined, digits = 3): stri
   return Math.abs(value) >= 10 ** digits ? value.toFixed(0) : String(+value.toPrecision(digits))
 }
 
+/**
+ * A sweep's knee as read: `< min` when even the lowest rate failed, `≥ max` when the highest
+ * passed (the search never saw it fail, so the knee is somewhere above), else the rate.
+ */
+export function formatKnee(
+  knee: number | null | undefined,
+  sweep: { readonly min: number; readonly max: number } | null | undefined,
+): string {
+  if (knee === null) return `< ${sweep?.min ?? '?'}`
+  if (knee !== undefined && sweep && knee >= sweep.max) return `≥ ${sweep.max}`
+  return formatMetric(knee)
+}
+
 export function formatPercent(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '—'
   return `${(value * 100).toFixed(1)} %`

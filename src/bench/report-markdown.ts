@@ -1,4 +1,4 @@
-import { formatMetric, formatPercent, POLICY_COLUMNS } from './report-format.ts'
+import { formatKnee, formatMetric, formatPercent, POLICY_COLUMNS } from './report-format.ts'
 import type { BenchReport } from './report-types.ts'
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -21,6 +21,11 @@ export function renderMarkdown(report: BenchReport): string {
     `- rate scale ${meta.rateScale}${meta.rate === null ? '' : `, Poisson ${meta.rate} req/s`}; length scale ${meta.lengthScale}${meta.blockTokens === null ? '' : ` (hash-id block ${meta.blockTokens} tokens)`}; max_tokens ${meta.maxTokens}; seed ${meta.seed}`,
     `- fleet ${meta.fleet.replicas} × ${meta.fleet.profile}${meta.fleet.routers > 1 ? ` behind ${meta.fleet.routers} routers` : ''}: ${meta.fleet.kvTokens.toLocaleString('en-US')} KV tokens; cache demand ${meta.fleet.cacheDemandPercent.toFixed(1)} % of fleet KV; clipped prompts ${meta.clipping.clippedRequests} (max ${meta.clipping.maxInputTokens} tokens)`,
     `- prefix hit-rate bounds: ideal ${formatPercent(meta.idealPrefixHitRate)}, one global LRU ${formatPercent(meta.lruBoundPrefixHitRate)}`,
+    ...(meta.prefillCeiling === null
+      ? []
+      : [
+          `- prefill ceiling: rate scale ${meta.prefillCeiling.rateScale.toFixed(2)} (the fleet prefills ${Math.round(meta.prefillCeiling.fleetPrefillTokensPerSec).toLocaleString('en-US')} tokens/s; this run offers ${Math.round(meta.prefillCeiling.uncachedPromptTokensPerSec).toLocaleString('en-US')} uncached at the LRU bound)`,
+        ]),
     `- SLO: TTFT ≤ ${meta.slo.ttftMs} ms, mean ITL ≤ ${meta.slo.itlMs} ms; commit ${meta.commit ?? 'unknown'}${meta.dirty ? ' (dirty)' : ''}; ${meta.machine.cpus} × ${meta.machine.cpuModel}, Node ${meta.machine.node}`,
     '',
   ]
@@ -39,7 +44,7 @@ export function renderMarkdown(report: BenchReport): string {
         ['policy', ...(report.knees ? ['rate scale'] : []), ...POLICY_COLUMNS.map((c) => c.title)],
         names.map((name) => [
           name,
-          ...(report.knees ? [formatMetric(report.knees[name])] : []),
+          ...(report.knees ? [formatKnee(report.knees[name], meta.sweep)] : []),
           ...POLICY_COLUMNS.map((c) => c.cell(report.policies[name]!)),
         ]),
       ),
@@ -58,7 +63,7 @@ export function renderMarkdown(report: BenchReport): string {
         ['policy', 'knee', 'points tried'],
         Object.entries(report.knees).map(([name, knee]) => [
           name,
-          knee === null ? `< ${meta.sweep?.min}` : formatMetric(knee),
+          formatKnee(knee, meta.sweep),
           String(report.sweep?.[name]?.length ?? 0),
         ]),
       ),

@@ -53,6 +53,17 @@ export interface ReportMeta {
   readonly machine: MachineInfo
   readonly idealPrefixHitRate: number
   readonly lruBoundPrefixHitRate: number
+  /**
+   * The fleet's prefill ceiling: its prefill rate with every step full of prefill, the uncached
+   * prompt tokens this run offers a second (with the global-LRU bound's hits), and the rate scale
+   * at which the two are equal (for ShareGPT, the multiple of this run's arrival rate). Null for
+   * a replay without a span or uncached prompt.
+   */
+  readonly prefillCeiling: {
+    readonly fleetPrefillTokensPerSec: number
+    readonly uncachedPromptTokensPerSec: number
+    readonly rateScale: number
+  } | null
   /** Every run valid (see `runs.<policy>.valid`). */
   readonly valid: boolean
   readonly createdAt: string

@@ -45,6 +45,7 @@ const META_KEYS = [
   'machine',
   'idealPrefixHitRate',
   'lruBoundPrefixHitRate',
+  'prefillCeiling',
   'valid',
   'createdAt',
 ]
@@ -171,6 +172,17 @@ describe('aya bench command', () => {
     assert.equal(report.meta.blockTokens, 128)
     assert.ok(report.meta.idealPrefixHitRate >= report.meta.lruBoundPrefixHitRate)
     assert.ok(report.meta.fleet.cacheDemandPercent > 0)
+    // The ceiling: uncached prompt tokens offered a second, at the LRU bound, equal the fleet's
+    // prefill rate at `rateScale`.
+    const ceiling = report.meta.prefillCeiling
+    assert.ok(ceiling.fleetPrefillTokensPerSec > 0)
+    assert.ok(
+      Math.abs(
+        (ceiling.uncachedPromptTokensPerSec * ceiling.rateScale) / report.meta.rateScale -
+          ceiling.fleetPrefillTokensPerSec,
+      ) <
+        1e-6 * ceiling.fleetPrefillTokensPerSec,
+    )
     assert.equal(report.runs['round-robin'].valid, true)
     assert.equal(report.runs['round-robin'].promptTokenMismatches, 0)
     const md = await readFile(join(dir, 'report.md'), 'utf8')

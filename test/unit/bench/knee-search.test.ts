@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { findKnee, passesSlo } from '../../../src/bench/knee-search.ts'
 import type { PolicyResult } from '../../../src/bench/policy-summary.ts'
+import { formatKnee } from '../../../src/bench/report-format.ts'
 
 const result = (ttftP90Ms: number, failed: number, completed = 1000): PolicyResult => ({
   ttftP50Ms: 0,
@@ -48,5 +49,12 @@ describe('knee search', () => {
   it('returns max when max passes and null when min fails', async () => {
     assert.equal(await findKnee(async () => true, { min: 1, max: 4, precision: 0.05 }), 4)
     assert.equal(await findKnee(async () => false, { min: 1, max: 4, precision: 0.05 }), null)
+  })
+
+  it('reads a knee at the sweep’s maximum as at least that, and none as below its minimum', () => {
+    const sweep = { min: 1, max: 2 }
+    assert.equal(formatKnee(2, sweep), '≥ 2')
+    assert.equal(formatKnee(null, sweep), '< 1')
+    assert.equal(formatKnee(1.5, sweep), '1.5')
   })
 })
