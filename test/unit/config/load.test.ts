@@ -32,6 +32,7 @@ describe('config loading', () => {
       connectMs: 2000,
       firstByteMs: 30000,
       idleMs: 60000,
+      completionMs: 600000,
     })
     assert.deepEqual(config.admin, { address: '127.0.0.1', port: 9901 })
     assert.equal(config.upstreams.api!.endpoints[1]!.weight, 1)
