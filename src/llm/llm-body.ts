@@ -52,6 +52,9 @@ const COMPLETIONS_DEFAULT_MAX_TOKENS = 16
  */
 export const MEDIA_PART_TOKENS = 1000
 
+/** Longest model name accepted; Hugging Face repository ids are at most 96 characters. */
+const MAX_MODEL_CHARS = 256
+
 /** The most sequences one request may ask for (`n`, `best_of`), as OpenAI allows. */
 const MAX_SEQUENCES = 128
 
@@ -71,6 +74,11 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
       api === 'anthropic.messages' ? 'model: Field required' : 'you must provide a model parameter',
       'model',
     )
+  }
+  // A wildcard entry serves whatever name a client sends, and per-model state (calibration,
+  // output sketches) is keyed by it: megabyte names would be kept, several copies each.
+  if (body.model.length > MAX_MODEL_CHARS) {
+    return fail(`'model' must be at most ${MAX_MODEL_CHARS} characters`, 'model')
   }
   const prompt = promptOf(api, body)
   if ('ok' in prompt) return prompt

@@ -6,6 +6,7 @@ export const ERROR_CATALOGUE = {
   LB_ERR_BAD_REQUEST: { status: 400, message: 'bad request' },
   LB_ERR_NO_ROUTE: { status: 404, message: 'no route matches this request' },
   LB_ERR_UNKNOWN_MODEL: { status: 404, message: 'the requested model is not configured' },
+  LB_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request body did not arrive in time' },
   LB_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the limit' },
   LB_ERR_RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
   LB_ERR_CLIENT_ABORTED: { status: 499, message: 'client closed the request' },

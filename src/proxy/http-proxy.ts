@@ -11,7 +11,7 @@ import type { AdmissionRejectReason } from '../resilience/admission-types.ts'
 import { resolvePriority } from '../resilience/priority-classes.ts'
 import type { Endpoint, Lease, LeaseCost, Outcome } from '../upstream/endpoint.ts'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
-import type { Clock } from '../util/clock.ts'
+import type { Clock, Timer } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
 import { limitBody } from './body-limit.ts'
 import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
@@ -146,6 +146,7 @@ async function handle(
     // The API is the one the upstream serves: a route may mount it under a prefix it rewrites.
     const outcome = await runModelsGateway(ctx, upstreamPath.split('?', 1)[0]!, {
       registry: runtime.models,
+      clock: deps.clock,
       maxBodyBytes,
       sessionHeader: routeConfig.sessionHeader,
       countTokens: deps.llmSignals.tokens.count,
@@ -344,6 +345,7 @@ async function dispatchTo(
   let awaitingFirstToken = llm !== undefined
   // The client pushed back: from then on tokens passed at its pace (see the capacity learner).
   let clientStalled = false
+  let stallTimer: Timer | undefined
   const sentAt = deps.clock.now()
   const prefilled = (isFirstToken: boolean) => {
     awaitingFirstToken = false
@@ -414,7 +416,14 @@ async function dispatchTo(
         // Tokens now pass at the client's pace, not the engine's.
         lease.clientStalled()
         clientStalled = true
-        res.once('drain', resume)
+        // A client that stops reading holds an upstream connection and its accounting: after as
+        // long a silence as the upstream is allowed (`idleMs`), it is cut like one that left.
+        stallTimer = deps.clock.setTimer(timeouts.idleMs, () => res.destroy())
+        res.once('drain', () => {
+          stallTimer?.clear()
+          stallTimer = undefined
+          resume()
+        })
       },
       end() {
         res.end()
@@ -428,6 +437,7 @@ async function dispatchTo(
   res.once('close', onClose)
   const result = await handle.done
   prefillEnd?.clear()
+  stallTimer?.clear()
   res.off('close', onClose)
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error

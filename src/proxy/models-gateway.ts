@@ -4,6 +4,7 @@ import { llmApiFor, parseLlmBody, toLlmRequest } from '../llm/llm-body.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { ModelRegistry } from '../llm/model-registry.ts'
 import { openAiErrorBody } from '../llm/openai-error.ts'
+import type { Clock } from '../util/clock.ts'
 import { hashText53 } from '../util/text-hash.ts'
 import { decodeContentEncoding } from './decode-content-encoding.ts'
 import { isProxyError, ProxyError } from './errors.ts'
@@ -36,11 +37,17 @@ export interface LlmErrorDetail {
 
 export interface ModelsGatewayOptions {
   readonly registry: ModelRegistry
+  readonly clock: Clock
   readonly maxBodyBytes: number
   readonly sessionHeader: string
   /** Counts the prompt's tokens for the served model; a rough estimate when absent. */
   readonly countTokens?: ((model: string, text: string) => number) | undefined
 }
+
+/** The body of an LLM request may pause this long between pieces (nginx's client_body_timeout). */
+const BODY_IDLE_MS = 60_000
+/** and take this long in all: 16 MiB at 60 kB/s. */
+const BODY_DEADLINE_MS = 300_000
 
 /** A UTF-8 byte order mark: compared byte by byte, so the check allocates nothing. */
 const startsWithBom = (bytes: Buffer): boolean =>
@@ -77,7 +84,11 @@ export async function runModelsGateway(
   const { countTokens } = options
   let decoded: Buffer
   try {
-    const raw = await readBodyBounded(ctx.req, options.maxBodyBytes)
+    const raw = await readBodyBounded(
+      ctx.req,
+      { maxBodyBytes: options.maxBodyBytes, idleMs: BODY_IDLE_MS, deadlineMs: BODY_DEADLINE_MS },
+      options,
+    )
     ctx.bytesIn = raw.length
     decoded = await decodeContentEncoding(
       raw,

@@ -1,40 +1,73 @@
 import type { IncomingMessage } from 'node:http'
+import type { Clock, Timer } from '../util/clock.ts'
 import { ProxyError } from './errors.ts'
 
+export interface BodyReadLimits {
+  readonly maxBodyBytes: number
+  /** Longest silence between two pieces of the body. */
+  readonly idleMs: number
+  /** Longest the whole body may take, however steadily it trickles in. */
+  readonly deadlineMs: number
+}
+
 /**
- * Reads a whole request body into memory, refusing it past `maxBodyBytes`. Used only where the
- * body must be understood (LLM routes); plain routes stream bodies through untouched.
+ * Reads a whole request body into memory, refusing it past `maxBodyBytes`, and timing it out
+ * (408) when it stalls or takes too long: a client that sends its headers and then trickles or
+ * stops would otherwise hold its buffer and its socket for as long as it liked. Used only where
+ * the body must be understood (LLM routes); plain routes stream bodies through untouched.
  */
-export function readBodyBounded(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+export function readBodyBounded(
+  req: IncomingMessage,
+  limits: BodyReadLimits,
+  deps: { readonly clock: Clock },
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    let idle: Timer | undefined
+    const fail = (error: ProxyError) => {
+      cleanup()
+      reject(error)
+    }
+    const timedOut = (what: string) =>
+      fail(new ProxyError('LB_ERR_REQUEST_TIMEOUT', { source: 'downstream', message: what }))
+    const armIdle = () => {
+      idle?.clear()
+      idle = deps.clock.setTimer(limits.idleMs, () =>
+        timedOut(`the request body stalled for ${limits.idleMs} ms`),
+      )
+    }
+    const deadline = deps.clock.setTimer(limits.deadlineMs, () =>
+      timedOut(`the request body took over ${limits.deadlineMs} ms`),
+    )
     const onData = (chunk: Buffer) => {
       size += chunk.length
-      if (size > maxBodyBytes) {
-        cleanup()
-        reject(new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream' }))
+      if (size > limits.maxBodyBytes) {
+        fail(new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream' }))
         return
       }
       chunks.push(chunk)
+      armIdle()
     }
     const onEnd = () => {
       cleanup()
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
     }
     const onError = (error: Error) => {
-      cleanup()
-      reject(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream', cause: error }))
+      fail(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream', cause: error }))
     }
     const onClose = () => {
       if (!req.complete) onError(new Error('client closed the request before its body ended'))
     }
     const cleanup = () => {
+      idle?.clear()
+      deadline.clear()
       req.off('data', onData)
       req.off('end', onEnd)
       req.off('error', onError)
       req.off('close', onClose)
     }
+    armIdle()
     req.on('data', onData)
     req.on('end', onEnd)
     req.on('error', onError)

@@ -16,6 +16,12 @@ export interface MemoryStateOptions {
   readonly sweepIntervalMs?: number
   /** Keys examined per sweep batch; bounds the work one timer tick can do. */
   readonly sweepBatchSize?: number
+  /**
+   * Most keys held. A new key past it evicts the oldest-stored one, as Redis evicts under
+   * `maxmemory`: random session ids from clients must not grow the process without bound for
+   * their whole TTL. Default 250,000 (about 60 MB of sticky bindings).
+   */
+  readonly maxKeys?: number
 }
 
 /** The in-process StateStore, plus a key count for metrics and tests. */
@@ -63,6 +69,7 @@ export function createMemoryState(
   const onHandlerError = deps.onHandlerError ?? (() => {})
   const sweepIntervalMs = options.sweepIntervalMs ?? 1000
   const sweepBatchSize = options.sweepBatchSize ?? 1000
+  const maxKeys = Math.max(1, options.maxKeys ?? 250_000)
   const entries = new Map<string, Entry>()
   const channels = new Map<string, Set<Subscription>>()
   let sweepTimer: Timer | undefined
@@ -125,6 +132,10 @@ export function createMemoryState(
   }
 
   const store = (key: string, entry: Entry) => {
+    if (!entries.has(key) && entries.size >= maxKeys) {
+      const oldest = entries.keys().next().value
+      if (oldest !== undefined) entries.delete(oldest)
+    }
     entries.set(key, entry)
     armSweep()
   }

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import type { IncomingHttpHeaders } from 'node:http'
+import { connect } from 'node:net'
 import { describe, test } from 'node:test'
 import { createGzip, gzipSync } from 'node:zlib'
 import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { request } from 'undici'
+import { createManualClock } from '../../src/util/manual-clock.ts'
 import { startAya } from '../helpers/aya.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
@@ -133,6 +136,63 @@ describe('models gateway on the wire', () => {
       .find((l) => l.startsWith('aya_endpoint_pending_prefill_tokens{'))
     assert.equal(Number(pending?.split(' ').at(-1)), 0, pending)
     await res.body.text()
+  })
+
+  test('cuts a client that stops reading its stream after idleMs, freeing the upstream', async (t) => {
+    let upstreamClosed = false
+    let upstreamBlocked = false
+    let lastWriteAtMs = 0
+    const event = `data: ${JSON.stringify({ choices: [{ delta: { content: 'x'.repeat(60_000) } }] })}\n\n`
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.on('close', () => {
+        upstreamClosed = true
+      })
+      const pump = () => {
+        while (!res.destroyed) {
+          lastWriteAtMs = Date.now()
+          if (!res.write(event)) {
+            upstreamBlocked = true
+            res.once('drain', pump)
+            return
+          }
+        }
+      }
+      pump()
+    })
+    t.after(() => upstream.close())
+    const clock = createManualClock()
+    const aya = await startAya(
+      {
+        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+        models: { llama: { deployments: [{ upstream: 'pool' }] } },
+        upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+      },
+      {},
+      { clock },
+    )
+    t.after(() => aya.close())
+    const { port } = new URL(aya.url)
+    const body = '{"model":"llama","stream":true,"messages":[{"role":"user","content":"x"}]}'
+    const socket = connect(Number(port), '127.0.0.1')
+    t.after(() => socket.destroy())
+    await once(socket, 'connect')
+    socket.pause() // never reads
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    )
+    // The client's socket buffers fill first; then nothing moves.
+    for (let i = 0; i < 500 && !(upstreamBlocked && Date.now() - lastWriteAtMs > 300); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    assert.ok(upstreamBlocked, 'backpressure reached the upstream')
+    assert.equal(upstreamClosed, false)
+    clock.advance(60_000)
+    for (let i = 0; i < 200 && !upstreamClosed; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    assert.ok(upstreamClosed, 'the upstream request was given up')
   })
 
   test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {

@@ -132,6 +132,13 @@ describe('LLM request bodies', () => {
     assert.equal(cap('anthropic.messages', { model: 'm', messages: [], max_tokens: 8 }), 8)
   })
 
+  test('refuses a model name longer than 256 characters, naming the parameter', () => {
+    const parsed = parseLlmBody('openai.chat', { model: 'm'.repeat(257), messages: [] })
+    assert.ok(!parsed.ok)
+    assert.equal(parsed.param, 'model')
+    assert.ok(parseLlmBody('openai.chat', { model: 'm'.repeat(256), messages: [] }).ok)
+  })
+
   test('reads the sequences generated: n, and best_of on completions where larger', () => {
     const sequences = (...args: Parameters<typeof parseLlmBody>) => {
       const parsed = parseLlmBody(...args)

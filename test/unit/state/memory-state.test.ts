@@ -24,6 +24,18 @@ describe('createMemoryState', () => {
     assert.equal(store.kind, 'memory')
   })
 
+  it('holds at most maxKeys keys: a new one evicts the oldest stored', async () => {
+    const store = createMemoryState({ clock: createManualClock() }, { maxKeys: 3 })
+    for (const key of ['a', 'b', 'c']) await store.set(key, key, 3_600_000)
+    await store.set('a', 'again', 3_600_000) // an existing key evicts nothing
+    await store.set('d', 'd', 3_600_000)
+    assert.equal(store.size, 3)
+    assert.equal(await store.get('a'), undefined)
+    assert.equal(await store.get('b'), 'b')
+    assert.equal(await store.get('d'), 'd')
+    await store.close()
+  })
+
   it('expires a key exactly when its TTL runs out', async () => {
     const clock = createManualClock()
     const store = createMemoryState({ clock })
