@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import type { IncomingHttpHeaders } from 'node:http'
-import { connect } from 'node:net'
 import { describe, test } from 'node:test'
 import { createGzip, gzipSync } from 'node:zlib'
 import Anthropic from '@anthropic-ai/sdk'
@@ -9,6 +7,7 @@ import OpenAI from 'openai'
 import { request } from 'undici'
 import { createManualClock } from '../../src/util/manual-clock.ts'
 import { startAya } from '../helpers/aya.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
 interface Received {
@@ -173,11 +172,9 @@ describe('models gateway on the wire', () => {
       { clock },
     )
     t.after(() => aya.close())
-    const { port } = new URL(aya.url)
     const body = '{"model":"llama","stream":true,"messages":[{"role":"user","content":"x"}]}'
-    const socket = connect(Number(port), '127.0.0.1')
-    t.after(() => socket.destroy())
-    await once(socket, 'connect')
+    const { socket, close } = await openRawClient(aya.url)
+    t.after(close)
     socket.pause() // never reads
     socket.write(
       `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,

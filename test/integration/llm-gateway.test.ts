@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
-import { connect } from 'node:net'
 import { describe, test } from 'node:test'
 import OpenAI from 'openai'
 import { request } from 'undici'
 import { createManualClock } from '../../src/util/manual-clock.ts'
 import { startAya } from '../helpers/aya.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 
 const config = (overrides: Record<string, unknown> = {}) => ({
   routes: [{ name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models' }],
@@ -207,27 +206,21 @@ describe('LLM gateway route (gateway: models)', () => {
     const clock = createManualClock()
     const aya = await startAya(config(), {}, { clock })
     t.after(() => aya.close())
-    const { port } = new URL(aya.url)
-    const socket = connect(Number(port), '127.0.0.1')
-    t.after(() => socket.destroy())
-    await once(socket, 'connect')
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
     // Headers and a first piece of the body, then nothing.
-    socket.write(
+    client.socket.write(
       'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n' +
         'content-length: 1000\r\n\r\n{"model":"llama-3.1-8b",',
     )
-    let reply = ''
-    socket.on('data', (chunk) => {
-      reply += chunk
-    })
     await new Promise((resolve) => setTimeout(resolve, 100))
-    assert.equal(reply, '', 'waiting for the rest of the body')
+    assert.equal(client.received(), '', 'waiting for the rest of the body')
     clock.advance(60_000)
-    for (let i = 0; i < 100 && reply === ''; i++) {
+    for (let i = 0; i < 100 && client.received() === ''; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
-    assert.match(reply, /^HTTP\/1\.1 408 /)
-    assert.match(reply, /LB_ERR_REQUEST_TIMEOUT/)
+    assert.match(client.received(), /^HTTP\/1\.1 408 /)
+    assert.match(client.received(), /LB_ERR_REQUEST_TIMEOUT/)
   })
 
   test('answers a body nested thousands deep, which is legal JSON, with 400 rather than 500', async (t) => {

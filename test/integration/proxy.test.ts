@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
-import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { startAya } from '../helpers/aya.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 import { closedPort, startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
 describe('http proxy', () => {
@@ -232,18 +232,14 @@ describe('http proxy', () => {
       upstreams: { u: { endpoints: [{ url: upstream.url }] } },
     })
     t.after(() => aya.close())
-    const socket = connect(Number(new URL(aya.url).port), '127.0.0.1')
-    await once(socket, 'connect')
-    socket.write(
+    const client = await openRawClient(aya.url)
+    client.socket.write(
       'GET /h HTTP/1.1\r\nHost: example.test\r\nConnection: keep-alive, x-drop-me\r\nX-Drop-Me: 1\r\n' +
         'Keep-Alive: timeout=9\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nX-Keep: yes\r\n\r\n',
     )
-    let raw = ''
-    socket.on('data', (chunk) => {
-      raw += chunk
-    })
-    while (!raw.includes('}')) await once(socket, 'data')
-    socket.destroy()
+    while (!client.received().includes('}')) await once(client.socket, 'data')
+    const raw = client.received()
+    client.close()
     const [head, body] = raw.split('\r\n\r\n') as [string, string]
     const seen = JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1)) as Record<
       string,
