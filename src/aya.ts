@@ -6,7 +6,7 @@ import {
   type AyaDecision,
   ayaBranchChannel,
   ayaDecisionChannel,
-} from './balancer/pickers/aya.ts'
+} from './balancer/pickers/aya-decision.ts'
 import type { Config } from './config/schema.ts'
 import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
 import { createAccessLog } from './observability/access-log.ts'

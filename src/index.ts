@@ -10,11 +10,10 @@ export {
   type AyaBranchDecision,
   type AyaCandidate,
   type AyaDecision,
-  type AyaOptions,
   ayaBranchChannel,
   ayaDecisionChannel,
-  ayaOptionsSchema,
-} from './balancer/pickers/aya.ts'
+} from './balancer/pickers/aya-decision.ts'
+export { type AyaOptions, ayaOptionsSchema } from './balancer/pickers/aya-options.ts'
 export { runBench } from './bench/bench-runner.ts'
 export { runDesPolicy } from './bench/des-runner.ts'
 export { ConfigError, type ConfigIssue } from './config/config-error.ts'

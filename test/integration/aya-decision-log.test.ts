@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import type { AyaDecision } from '../../src/balancer/pickers/aya.ts'
+import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
 import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
 
 const startGateway = (t: import('node:test').TestContext, level: 'debug' | 'info') =>

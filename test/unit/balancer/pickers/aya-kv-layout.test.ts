@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Picker } from '../../../../src/balancer/picker.ts'
-import type { AyaDecision } from '../../../../src/balancer/pickers/aya.ts'
+import type { AyaDecision } from '../../../../src/balancer/pickers/aya-decision.ts'
 import { parseEngineMetrics } from '../../../../src/llm/engine-metrics-parse.ts'
 import type { EngineMetricsSource, EngineSnapshot } from '../../../../src/llm/engine-snapshot.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import type { PickContext, Picker, PickerDeps } from '../../../../src/balancer/picker.ts'
+import { createAyaPicker } from '../../../../src/balancer/pickers/aya.ts'
 import {
   type AyaDecision,
   ayaDecisionChannel,
-  ayaOptionsSchema,
-  createAyaPicker,
-} from '../../../../src/balancer/pickers/aya.ts'
+} from '../../../../src/balancer/pickers/aya-decision.ts'
+import { ayaOptionsSchema } from '../../../../src/balancer/pickers/aya-options.ts'
 import {
   type EngineMetricsSource,
   type EngineSnapshot,

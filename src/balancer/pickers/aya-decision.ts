@@ -1,0 +1,71 @@
+import { channel } from 'node:diagnostics_channel'
+
+/** Which rule placed a request: exported as a counter per branch, and in the debug decision log. */
+export type AyaBranch =
+  | 'warm'
+  | 'valve'
+  | 'tie'
+  | 'slo'
+  | 'cold'
+  | 'saturated'
+  | 'queue'
+  | 'bound'
+  | 'no-llm'
+
+export interface AyaCandidate {
+  readonly endpoint: string
+  readonly predictedTtftMs: number
+  /** Predicted TTFT plus the fleet's cost of the prefill this endpoint would need. */
+  readonly costMs: number
+  readonly hitTokens: number
+  readonly prefillTokensPerSec: number
+  readonly kvOk: boolean
+  /** Its streams decode within `maxItlMs` (always true with the check off). */
+  readonly decodeOk: boolean
+  /**
+   * False when admission let the request through for its TTFT SLO and this endpoint would miss
+   * it: the pick keeps to those that would not.
+   */
+  readonly withinSlo: boolean
+}
+
+export interface AyaDecision {
+  readonly policy: 'aya'
+  readonly branch: AyaBranch
+  readonly chosen: string
+  readonly model: string
+  readonly promptTokens: number
+  readonly candidates: readonly AyaCandidate[]
+}
+
+/** Which branch decided, published for every decision: the observability layer counts these. */
+export interface AyaBranchDecision {
+  readonly policy: 'aya'
+  readonly branch: AyaBranch
+}
+
+/** Every decision's branch, cheap enough to publish always (one shared message per branch). */
+export const ayaBranchChannel = channel('aya:scheduler:branch')
+
+/**
+ * Every decision in full, with each candidate's predictions: built only while someone subscribes
+ * (the debug log, tests), since it costs an array per decision.
+ */
+export const ayaDecisionChannel = channel('aya:scheduler:decision')
+
+const BRANCH_DECISIONS: Readonly<Record<AyaBranch, AyaBranchDecision>> = {
+  warm: { policy: 'aya', branch: 'warm' },
+  valve: { policy: 'aya', branch: 'valve' },
+  tie: { policy: 'aya', branch: 'tie' },
+  slo: { policy: 'aya', branch: 'slo' },
+  cold: { policy: 'aya', branch: 'cold' },
+  saturated: { policy: 'aya', branch: 'saturated' },
+  queue: { policy: 'aya', branch: 'queue' },
+  bound: { policy: 'aya', branch: 'bound' },
+  'no-llm': { policy: 'aya', branch: 'no-llm' },
+}
+
+/** Counts the branch; the full decision is built only for its subscribers. */
+export function publishBranch(branch: AyaBranch): void {
+  if (ayaBranchChannel.hasSubscribers) ayaBranchChannel.publish(BRANCH_DECISIONS[branch])
+}
