@@ -1,50 +1,26 @@
 import { createCacheGrowth } from '../../llm/cache-growth.ts'
 import { kvCapacityTokensOf } from '../../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../../llm/llm-request.ts'
-import { createOptimisticInserts, type InsertClaim } from '../../llm/optimistic-inserts.ts'
 import { createPrefillPacer } from '../../llm/prefill-pacer.ts'
-import { createPrefixBlockIndex, hashPromptBlocks } from '../../llm/prefix-block-index.ts'
 import { createSessionTable } from '../../llm/session-table.ts'
 import type { Endpoint, LeaseCost } from '../../upstream/endpoint.ts'
 import { rendezvousPick } from '../../util/rendezvous.ts'
-import { hashText53 } from '../../util/text-hash.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
 import { type AyaBranch, ayaDecisionChannel, publishBranch } from './aya-decision.ts'
+import { ayaLeaseCost } from './aya-lease-cost.ts'
 import { createNearTieChooser } from './aya-near-tie.ts'
 import { type AyaOptions, ayaOptionsSchema } from './aya-options.ts'
 import { createPooledRates } from './aya-pooled-rates.ts'
+import { createPrefixMemory } from './aya-prefix-memory.ts'
 import { publishDecision, rankCosts, type Scored, type ScoredSet, scoredAt } from './aya-scored.ts'
 import { createLeastRequestPicker } from './least-request.ts'
-
-/**
- * Optimistic inserts tracked per endpoint for take-back: far more than prompts in flight or held
- * at once, so only ones sent long ago are forgotten.
- */
-const MAX_TRACKED_INSERTS = 4096
 
 /** The candidates of a decision made without scoring (`no-llm`). */
 const NO_CANDIDATES: ScoredSet = { entries: [], count: 0 }
 
 /** Weight of one placement in the running mean of placed uncached prompts. */
 const PLACED_SMOOTHING = 0.02
-
-/** Weight of one placement in the running characters-per-token ratio. */
-const CHARS_PER_TOKEN_SMOOTHING = 0.01
-
-/** What stays true of a request while it waits: see `memos` in `createAyaPicker`. */
-interface RequestMemo {
-  readonly hashes: number[]
-  readonly sessionKey: number | undefined
-  /** Predicted when the request was first scored; a request waiting in the queue keeps it. */
-  readonly predictedOutput: number
-  /** Per endpoint: the index version the match was taken at, and the match (made on first use). */
-  matched:
-    | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
-    | undefined
-  /** The last attempt's stake in the optimistic inserts where it was placed. */
-  placed: InsertClaim | undefined
-}
 
 /** What scoring learned about the request itself. */
 interface RequestFacts {
@@ -97,47 +73,18 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   // The uncached prompt of the requests this router places, smoothed: the size it assumes for a
   // prompt the engine reports waiting that it did not send.
   let meanPlacedUncached: number | undefined
+  const prefixes = createPrefixMemory(options, {
+    predictedOutput: deps.llmSignals?.predictedOutput,
+  })
   const rates = createPooledRates({
     priorTokensPerSec: options.priorPrefillTokensPerSec,
     rateNoise: options.rateNoise,
   })
-  // What scoring learns about a request that does not change while it waits: kept for as long as
-  // the request lives, so canTake and pick of one request share it, and so do the admission
-  // queue's re-checks of every request it holds (up to `maxScan` of them each time). Without it
-  // each re-check rehashed and re-matched the whole queue.
-  const memos = new WeakMap<LlmRequest, RequestMemo>()
   // Per request context, since other requests are judged and placed while one awaits: the SLO the
   // admission queue asked `canTake` about (for its pick), and the cost its placement charges its
   // endpoint (only the prompt it has to prefill).
   const sloHints = new WeakMap<PickContext, number>()
   const placements = new WeakMap<PickContext, { endpoint: Endpoint; cost: LeaseCost }>()
-
-  // One index for every model an endpoint serves: block hashes are scoped by served model, and
-  // an engine's base model and its LoRA adapters share one KV pool, so their blocks evict each
-  // other's there too. An index per model, each sized to the whole pool, would believe an
-  // endpoint serving several adapters holds several times what it can.
-  const index = createPrefixBlockIndex({
-    defaultCapacityBlocks: 1,
-    evictTailFirst: true,
-    resizeOnCapacityChange: true,
-  })
-  const inserts = createOptimisticInserts(index, { maxPerEndpoint: MAX_TRACKED_INSERTS })
-
-  // The running characters-per-token ratio of every prompt placed, whatever its model.
-  let runningCharsPerToken: number | undefined
-  // Index capacity is KV tokens in characters: sized with the running ratio, so one JSON or CJK
-  // prompt (far fewer characters a token than prose) does not shrink the index and evict blocks
-  // the engine still holds. One ratio for all models, since models with different ratios (an
-  // adapter for SQL, one for prose) share an endpoint's index: a ratio each would resize it back
-  // and forth, evicting at every shrink.
-  const smoothedCharsPerToken = (charsPerToken: number): number => {
-    const before = runningCharsPerToken
-    runningCharsPerToken =
-      before === undefined
-        ? charsPerToken
-        : before + CHARS_PER_TOKEN_SMOOTHING * (charsPerToken - before)
-    return runningCharsPerToken
-  }
 
   const kvCapacityTokens = (endpoint: Endpoint): number => {
     const layout = deps.engineMetrics?.kvLayout(endpoint.id)
@@ -181,7 +128,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         }
         return picked
       }
-      forgetFailedAttempt(llm, ctx)
+      prefixes.forgetFailedAttempt(llm, ctx)
       const facts = score(eligible, ctx, llm)
       if (set.count === 0) return undefined
       const warm = rankCosts(set, facts.anyRoomOk, options.affinityCredit)
@@ -221,12 +168,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     },
     unsent(endpoint, ctx) {
       // The prompt never reached the endpoint: nothing of it is cached there.
-      const memo = ctx.llm === undefined ? undefined : memos.get(ctx.llm)
-      if (memo?.placed?.endpointId === endpoint.id) takeBackInsert(memo)
+      const memo = ctx.llm === undefined ? undefined : prefixes.knownMemo(ctx.llm)
+      if (memo?.placed?.endpointId === endpoint.id) prefixes.takeBack(memo)
     },
     retain(ids) {
-      index.retainOnly(ids)
-      inserts.retainOnly(ids)
+      prefixes.retainOnly(ids)
       growth.retainOnly(ids)
       pacer?.retainOnly(ids)
     },
@@ -238,7 +184,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // index. Otherwise the whole prompt counts as prefill and the index forgets the conversation.
       const llm = ctx.llm
       if (!llm) return undefined
-      forgetFailedAttempt(llm, ctx)
+      prefixes.forgetFailedAttempt(llm, ctx)
       const facts = score([endpoint], ctx, llm)
       if (set.count === 0) return undefined
       const chosen = set.entries[0]!
@@ -250,55 +196,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       }
       return cost
     },
-  }
-
-  /**
-   * A retry excludes the endpoint the last attempt went to: that attempt failed, and its
-   * optimistic insert must not keep drawing the conversation back to the endpoint that never got
-   * the prompt. Its first new block goes, and with it the chain after it (a match needs every
-   * block from the root). Placing it there again restores it.
-   */
-  function forgetFailedAttempt(llm: LlmRequest, ctx: PickContext): void {
-    const memo = memoOf(llm)
-    if (memo.placed === undefined || ctx.exclude?.has(memo.placed.endpointId) !== true) return
-    takeBackInsert(memo)
-  }
-
-  /** Removes the optimistic insert of the request's last placement. */
-  function takeBackInsert(memo: RequestMemo): void {
-    if (memo.placed === undefined) return
-    inserts.release(memo.placed)
-    memo.placed = undefined
-  }
-
-  /**
-   * What a placement charges its endpoint: the uncached prompt as pending prefill, and as KV the
-   * prompt plus predicted output, re-estimated as the response streams (generated so far plus the
-   * output still expected given how far it has come), so a response that outruns its prediction
-   * is charged for it. The part of the prompt a request in flight there already pins is shared in
-   * the engine's cache and not charged again; the lease pins the prompt's blocks in turn.
-   */
-  function costOf(chosen: Scored, facts: RequestFacts, llm: LlmRequest): LeaseCost {
-    const prefillTokens = chosen.uncachedTokens
-    const kvTokens = facts.kvNeed - chosen.pinnedTokens
-    // The prompt's blocks stay pinned in the engine while the request lives.
-    const pinnedBlocks = facts.hashes.length > 0 ? facts.hashes : undefined
-    const outputs = deps.llmSignals?.outputs
-    if (!outputs) return { prefillTokens, kvTokens, pinnedBlocks }
-    const key = { model: llm.servedModel, route: llm.routeKey }
-    const { maxTokens } = llm
-    const { promptTokens } = facts
-    const promptKv = promptTokens - chosen.pinnedTokens
-    // Several sequences share the prompt's KV and each grows its own.
-    const sequences = llm.sequences ?? 1
-    return {
-      prefillTokens,
-      kvTokens,
-      pinnedBlocks,
-      kvTokensAfter: (generated) =>
-        promptKv +
-        sequences * (generated + outputs.remaining(key, promptTokens, maxTokens, generated)),
-    }
   }
 
   /**
@@ -314,12 +211,13 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     // Optimistic insert: the engine will hold these blocks once it prefills them. What it adds,
     // and the unconfirmed inserts it matched through, are remembered, to be taken back if this
     // attempt fails.
-    const memo = memoOf(llm)
-    const capacityBlocks = Math.floor(
-      (chosen.capacityTokens * smoothedCharsPerToken(facts.charsPerToken)) / options.blockChars,
+    prefixes.place(
+      prefixes.memoOf(llm),
+      chosen.endpoint.id,
+      chosen.matchedBlocks,
+      chosen.capacityTokens,
+      facts.charsPerToken,
     )
-    index.add(chosen.endpoint.id, facts.hashes, capacityBlocks)
-    memo.placed = inserts.claim(chosen.endpoint.id, facts.hashes, chosen.matchedBlocks)
     if (chosen.uncachedTokens > 0) growth.grow(chosen.endpoint.id, chosen.uncachedTokens)
     if (facts.sessionKey !== undefined) {
       sessions?.record(facts.sessionKey, chosen.endpoint.id)
@@ -328,7 +226,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       meanPlacedUncached === undefined
         ? chosen.uncachedTokens
         : meanPlacedUncached + PLACED_SMOOTHING * (chosen.uncachedTokens - meanPlacedUncached)
-    const cost = costOf(chosen, facts, llm)
+    const cost = ayaLeaseCost(chosen, { ...facts, llm }, deps.llmSignals?.outputs)
     placements.set(ctx, { endpoint: chosen.endpoint, cost })
     return cost
   }
@@ -344,50 +242,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     return ((ahead + uncachedTokens) / rate) * 1000 + options.overheadMs
   }
 
-  function memoOf(llm: LlmRequest): RequestMemo {
-    const known = memos.get(llm)
-    if (known) return known
-    const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
-    const all = hashPromptBlocks(
-      llm.promptText.slice(0, fullChars),
-      llm.servedModel,
-      options.blockChars,
-      options.maxPrefixBlocks,
-    )
-    const memo: RequestMemo = {
-      hashes: all.length >= options.minAffinityBlocks ? all : [],
-      sessionKey:
-        sessions && llm.sessionKey !== undefined
-          ? hashText53(`${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`)
-          : undefined,
-      predictedOutput:
-        deps.llmSignals?.predictedOutput(llm) ??
-        Math.min(llm.maxTokens ?? 256, 256) * (llm.sequences ?? 1),
-      matched: undefined,
-      placed: undefined,
-    }
-    memos.set(llm, memo)
-    return memo
-  }
-
-  /** The endpoint's match for the prompt, recomputed only when its blocks may have changed. */
-  function matchedBlocksOf(memo: RequestMemo, endpointId: string): number {
-    if (memo.hashes.length === 0) return 0
-    const version = index.version(endpointId)
-    memo.matched ??= { versions: new Map(), blocks: new Map() }
-    const { versions, blocks } = memo.matched
-    if (versions.get(endpointId) === version) return blocks.get(endpointId)!
-    const matched = index.matchedBlocks(endpointId, memo.hashes)
-    versions.set(endpointId, version)
-    blocks.set(endpointId, matched)
-    return matched
-  }
-
   /** Scores every eligible, non-excluded endpoint into `set.entries[0..set.count)`. */
   function score(eligible: readonly Endpoint[], ctx: PickContext, llm: LlmRequest): RequestFacts {
     const promptTokens = Math.max(1, llm.promptTokens)
     const charsPerToken = Math.max(1, llm.promptText.length / promptTokens)
-    const memo = memoOf(llm)
+    const memo = prefixes.memoOf(llm)
     const { hashes, sessionKey } = memo
     const kvNeed = promptTokens + memo.predictedOutput
 
@@ -405,7 +264,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const endpoint = eligible[i]!
       if (isExcluded(endpoint, ctx)) continue
       const rate = rates.rateOf(i)
-      const matchedBlocks = matchedBlocksOf(memo, endpoint.id)
+      const matchedBlocks = prefixes.matchedBlocksOf(memo, endpoint.id)
       // A hit is counted in whole blocks and never covers the last token (it must be computed).
       const hitTokens = Math.min(
         promptTokens - 1,

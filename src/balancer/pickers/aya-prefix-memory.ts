@@ -1,0 +1,170 @@
+import type { LlmRequest } from '../../llm/llm-request.ts'
+import { createOptimisticInserts, type InsertClaim } from '../../llm/optimistic-inserts.ts'
+import { createPrefixBlockIndex, hashPromptBlocks } from '../../llm/prefix-block-index.ts'
+import { hashText53 } from '../../util/text-hash.ts'
+import type { PickContext } from '../picker.ts'
+import type { AyaOptions } from './aya-options.ts'
+
+/** What stays true of a request while it waits: see `createPrefixMemory`. */
+export interface RequestMemo {
+  readonly hashes: number[]
+  readonly sessionKey: number | undefined
+  /** Predicted when the request was first scored; a request waiting in the queue keeps it. */
+  readonly predictedOutput: number
+  /** Per endpoint: the index version the match was taken at, and the match (made on first use). */
+  matched:
+    | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
+    | undefined
+  /** The last attempt's stake in the optimistic inserts where it was placed. */
+  placed: InsertClaim | undefined
+}
+
+/**
+ * The `aya` policy's memory of prompts: which prefix blocks each endpoint is believed to hold
+ * (one index for every model an endpoint serves), the optimistic inserts that put them there and
+ * may be taken back, and each request's memo.
+ */
+export interface PrefixMemory {
+  /** The request's memo, made (hashed, its output predicted) on first use. */
+  memoOf(llm: LlmRequest): RequestMemo
+  /** The request's memo if it was ever scored. */
+  knownMemo(llm: LlmRequest): RequestMemo | undefined
+  /** The endpoint's match for the prompt, recomputed only when its blocks may have changed. */
+  matchedBlocksOf(memo: RequestMemo, endpointId: string): number
+  /**
+   * Places the prompt's blocks on the endpoint: the optimistic insert, remembered to be taken
+   * back if the attempt fails. `capacityTokens` and `charsPerToken` size the endpoint's index.
+   */
+  place(
+    memo: RequestMemo,
+    endpointId: string,
+    matchedBlocks: number,
+    capacityTokens: number,
+    charsPerToken: number,
+  ): void
+  /** Takes back the optimistic insert of the request's last placement. */
+  takeBack(memo: RequestMemo): void
+  /**
+   * A retry excludes the endpoint the last attempt went to: that attempt failed, and its
+   * optimistic insert must not keep drawing the conversation back to the endpoint that never got
+   * the prompt. Its first new block goes, and with it the chain after it (a match needs every
+   * block from the root). Placing it there again restores it.
+   */
+  forgetFailedAttempt(llm: LlmRequest, ctx: PickContext): void
+  retainOnly(ids: ReadonlySet<string>): void
+}
+
+/**
+ * Optimistic inserts tracked per endpoint for take-back: far more than prompts in flight or held
+ * at once, so only ones sent long ago are forgotten.
+ */
+const MAX_TRACKED_INSERTS = 4096
+
+/** Weight of one placement in the running characters-per-token ratio. */
+const CHARS_PER_TOKEN_SMOOTHING = 0.01
+
+export function createPrefixMemory(
+  options: Pick<
+    AyaOptions,
+    'blockChars' | 'maxPrefixBlocks' | 'minAffinityBlocks' | 'sessionAffinity'
+  >,
+  deps: {
+    /** The request's predicted output tokens, when LLM signals are there. */
+    readonly predictedOutput?: ((llm: LlmRequest) => number) | undefined
+  },
+): PrefixMemory {
+  // One index for every model an endpoint serves: block hashes are scoped by served model, and
+  // an engine's base model and its LoRA adapters share one KV pool, so their blocks evict each
+  // other's there too. An index per model, each sized to the whole pool, would believe an
+  // endpoint serving several adapters holds several times what it can.
+  const index = createPrefixBlockIndex({
+    defaultCapacityBlocks: 1,
+    evictTailFirst: true,
+    resizeOnCapacityChange: true,
+  })
+  const inserts = createOptimisticInserts(index, { maxPerEndpoint: MAX_TRACKED_INSERTS })
+  // What scoring learns about a request that does not change while it waits: kept for as long as
+  // the request lives, so canTake and pick of one request share it, and so do the admission
+  // queue's re-checks of every request it holds (up to `maxScan` of them each time). Without it
+  // each re-check rehashed and re-matched the whole queue.
+  const memos = new WeakMap<LlmRequest, RequestMemo>()
+  // The running characters-per-token ratio of every prompt placed, whatever its model.
+  let runningCharsPerToken: number | undefined
+  // Index capacity is KV tokens in characters: sized with the running ratio, so one JSON or CJK
+  // prompt (far fewer characters a token than prose) does not shrink the index and evict blocks
+  // the engine still holds. One ratio for all models, since models with different ratios (an
+  // adapter for SQL, one for prose) share an endpoint's index: a ratio each would resize it back
+  // and forth, evicting at every shrink.
+  const smoothedCharsPerToken = (charsPerToken: number): number => {
+    const before = runningCharsPerToken
+    runningCharsPerToken =
+      before === undefined
+        ? charsPerToken
+        : before + CHARS_PER_TOKEN_SMOOTHING * (charsPerToken - before)
+    return runningCharsPerToken
+  }
+
+  const memoOf = (llm: LlmRequest): RequestMemo => {
+    const known = memos.get(llm)
+    if (known) return known
+    const fullChars = llm.promptText.length - (llm.promptText.length % options.blockChars)
+    const all = hashPromptBlocks(
+      llm.promptText.slice(0, fullChars),
+      llm.servedModel,
+      options.blockChars,
+      options.maxPrefixBlocks,
+    )
+    const memo: RequestMemo = {
+      hashes: all.length >= options.minAffinityBlocks ? all : [],
+      sessionKey:
+        options.sessionAffinity && llm.sessionKey !== undefined
+          ? hashText53(`${llm.servedModel}\u0000${llm.routeKey}\u0000${llm.sessionKey}`)
+          : undefined,
+      predictedOutput:
+        deps.predictedOutput?.(llm) ?? Math.min(llm.maxTokens ?? 256, 256) * (llm.sequences ?? 1),
+      matched: undefined,
+      placed: undefined,
+    }
+    memos.set(llm, memo)
+    return memo
+  }
+
+  const takeBack = (memo: RequestMemo): void => {
+    if (memo.placed === undefined) return
+    inserts.release(memo.placed)
+    memo.placed = undefined
+  }
+
+  return {
+    memoOf,
+    knownMemo: (llm) => memos.get(llm),
+    matchedBlocksOf(memo, endpointId) {
+      if (memo.hashes.length === 0) return 0
+      const version = index.version(endpointId)
+      memo.matched ??= { versions: new Map(), blocks: new Map() }
+      const { versions, blocks } = memo.matched
+      if (versions.get(endpointId) === version) return blocks.get(endpointId)!
+      const matched = index.matchedBlocks(endpointId, memo.hashes)
+      versions.set(endpointId, version)
+      blocks.set(endpointId, matched)
+      return matched
+    },
+    place(memo, endpointId, matchedBlocks, capacityTokens, charsPerToken) {
+      const capacityBlocks = Math.floor(
+        (capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars,
+      )
+      index.add(endpointId, memo.hashes, capacityBlocks)
+      memo.placed = inserts.claim(endpointId, memo.hashes, matchedBlocks)
+    },
+    takeBack,
+    forgetFailedAttempt(llm, ctx) {
+      const memo = memoOf(llm)
+      if (memo.placed === undefined || ctx.exclude?.has(memo.placed.endpointId) !== true) return
+      takeBack(memo)
+    },
+    retainOnly(ids) {
+      index.retainOnly(ids)
+      inserts.retainOnly(ids)
+    },
+  }
+}
