@@ -339,7 +339,11 @@ async function dispatchTo(
     maxConnections: upstream.maxConnections,
   })
   // LLM responses are watched as they pass: first token, inter-token gaps and reported usage.
-  const tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
+  let tap = llm ? createResponseTap(llm.api, llm.stream) : undefined
+  // Whether the response streams, by its content type: an engine that reads `"stream": "true"`
+  // leniently streams what the body parser took for a plain request, and a provider that ignores
+  // `stream` answers one body.
+  let isStreamed = llm?.stream === true
   // An upstream that compressed its response though asked not to: its tokens cannot be seen.
   let isTapBlind = false
   let awaitingFirstToken = llm !== undefined
@@ -396,7 +400,15 @@ async function dispatchTo(
         res.writeHead(status, out)
         const encoding = upstreamResponseHeaders['content-encoding']
         isTapBlind = encoding !== undefined && encoding !== 'identity'
-        if (awaitingFirstToken && (status >= 300 || !llm?.stream || isTapBlind)) prefilled(false)
+        const contentType = String(upstreamResponseHeaders['content-type'] ?? '')
+        if (llm && status < 300 && contentType !== '') {
+          const isSse = contentType.toLowerCase().startsWith('text/event-stream')
+          if (isSse !== isStreamed) {
+            isStreamed = isSse
+            tap = createResponseTap(llm.api, isSse)
+          }
+        }
+        if (awaitingFirstToken && (status >= 300 || !isStreamed || isTapBlind)) prefilled(false)
         return true
       },
       data(chunk) {
@@ -407,7 +419,9 @@ async function dispatchTo(
             upstream.admission?.notify()
           }
           // Several sequences stream interleaved: a decode step makes one token of each.
-          if (llm?.stream) lease.progress(Math.floor(tap.contentEvents / (llm.sequences ?? 1)))
+          if (llm && isStreamed) {
+            lease.progress(Math.floor(tap.contentEvents / (llm.sequences ?? 1)))
+          }
         }
         ctx.bytesOut += chunk.length
         return res.write(chunk)
@@ -455,7 +469,8 @@ async function dispatchTo(
   if (tap && llm) {
     deps.llmSignals.observe({
       endpoint,
-      llm,
+      // As it was answered: a body's first byte is no first token.
+      llm: isStreamed === llm.stream ? llm : { ...llm, stream: isStreamed },
       ok: ok && ctx.status < 400,
       completed: error === undefined && ctx.status < 400,
       endpointCurrent: upstream.group.find(endpoint.id) === endpoint,

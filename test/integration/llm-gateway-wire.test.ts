@@ -192,6 +192,34 @@ describe('models gateway on the wire', () => {
     assert.ok(upstreamClosed, 'the upstream request was given up')
   })
 
+  test('reads a response by its content type: a stream asked for and answered as one body', async (t) => {
+    // A provider that ignores `stream`: the whole body, after the whole generation.
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"id":"x","object":"chat.completion","choices":[{"message":{"content":"hi"}}],')
+      setTimeout(() => res.end('"usage":{"prompt_tokens":9,"completion_tokens":1}}'), 800)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'pool' }] } },
+      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const res = await post(
+      `${aya.url}/v1/chat/completions`,
+      JSON.stringify({ model: 'llama', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+    )
+    // Its headers came: no first token will, so its prompt is no longer pending prefill.
+    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+    const pending = metrics
+      .split('\n')
+      .find((l) => l.startsWith('aya_endpoint_pending_prefill_tokens{'))
+    assert.equal(Number(pending?.split(' ').at(-1)), 0, pending)
+    await res.body.text()
+  })
+
   test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {
     // Headers come 3 s after the request, as an engine answers once the generation is done.
     // (undici times headers on a coarse clock, so the margins are whole seconds.)
