@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { anthropicErrorBody } from '../llm/anthropic-error.ts'
 import { llmApiFor, parseLlmBody, toLlmRequest } from '../llm/llm-body.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
-import type { ModelRegistry } from '../llm/model-registry.ts'
+import type { ModelDeployment, ModelRegistry } from '../llm/model-registry.ts'
 import { openAiErrorBody } from '../llm/openai-error.ts'
 import type { Clock } from '../util/clock.ts'
 import { hashText53 } from '../util/text-hash.ts'
@@ -19,9 +19,10 @@ import { rewriteModelField } from './rewrite-model-field.ts'
 export interface GatewayDispatch {
   readonly kind: 'dispatch'
   readonly upstream: string
-  readonly body: Buffer
   /** Decoded (no Content-Encoding applies to it any more), without a BOM, model rewritten. */
-  readonly llm: LlmRequest
+  readonly body: Buffer
+  /** The request as policies see it; undefined for one that generates nothing (count_tokens). */
+  readonly llm: LlmRequest | undefined
 }
 
 export type GatewayOutcome =
@@ -70,7 +71,10 @@ export async function runModelsGateway(
   ) {
     return answerModels(ctx, path, options.registry)
   }
-  const api = llmApiFor(ctx.method, path)
+  // Anthropic's token counting (Claude Code sends it): routed by model to the deployment, which
+  // counts; it generates nothing, so it is placed as plain traffic, not scheduled.
+  const isCountTokens = ctx.method === 'POST' && path === '/v1/messages/count_tokens'
+  const api = isCountTokens ? 'anthropic.messages' : llmApiFor(ctx.method, path)
   if (!api) {
     return {
       kind: 'error',
@@ -107,6 +111,7 @@ export async function runModelsGateway(
   } catch {
     return { kind: 'error', error: badRequest('the request body is not valid JSON') }
   }
+  if (isCountTokens) return countTokensDispatch(value, json, options.registry)
   let parsed: ReturnType<typeof parseLlmBody>
   try {
     parsed = parseLlmBody(api, value)
@@ -119,23 +124,9 @@ export async function runModelsGateway(
     throw error
   }
   if (!parsed.ok) return { kind: 'error', error: badRequest(parsed.message), param: parsed.param }
-  const deployment = options.registry.resolve(parsed.value.model)
-  if (!deployment) return unknownModel(parsed.value.model, options.registry)
-  const body =
-    deployment.servedModel === parsed.value.model
-      ? json
-      : rewriteModelField(json, deployment.servedModel)
-  // A body that parsed with a string model always has one to rewrite: a miss is a scanner bug, and
-  // re-serialising instead would change what the client sent.
-  if (body === undefined) {
-    return {
-      kind: 'error',
-      error: new ProxyError('LB_ERR_INTERNAL', {
-        source: 'internal',
-        message: 'the model name could not be rewritten in the request body',
-      }),
-    }
-  }
+  const routed = routeByModel(parsed.value.model, json, options.registry)
+  if (routed.kind !== 'routed') return routed
+  const { deployment, body } = routed
   const session = ctx.req.headers[options.sessionHeader]
   const sessionId = Array.isArray(session) ? session[0] : session
   // Session ids are the client's own: scoped by its API key (hashed), two tenants' "1" differ.
@@ -154,6 +145,52 @@ export async function runModelsGateway(
       countTokens,
       ctx.route?.name,
     ),
+  }
+}
+
+/** The deployment a model resolves to, and the body with the served model's name in it. */
+function routeByModel(
+  model: string,
+  json: Buffer,
+  registry: ModelRegistry,
+):
+  | { readonly kind: 'routed'; readonly deployment: ModelDeployment; readonly body: Buffer }
+  | GatewayOutcome {
+  const deployment = registry.resolve(model)
+  if (!deployment) return unknownModel(model, registry)
+  const body =
+    deployment.servedModel === model ? json : rewriteModelField(json, deployment.servedModel)
+  // A body that parsed with a string model always has one to rewrite: a miss is a scanner bug, and
+  // re-serialising instead would change what the client sent.
+  if (body === undefined) {
+    return {
+      kind: 'error',
+      error: new ProxyError('LB_ERR_INTERNAL', {
+        source: 'internal',
+        message: 'the model name could not be rewritten in the request body',
+      }),
+    }
+  }
+  return { kind: 'routed', deployment, body }
+}
+
+/** `POST /v1/messages/count_tokens`: routed by `model`, with no LLM request for the policies. */
+function countTokensDispatch(
+  value: unknown,
+  json: Buffer,
+  registry: ModelRegistry,
+): GatewayOutcome {
+  const model = (value as { model?: unknown } | null)?.model
+  if (typeof model !== 'string' || model === '' || model.length > 256) {
+    return { kind: 'error', error: badRequest('model: Field required'), param: 'model' }
+  }
+  const routed = routeByModel(model, json, registry)
+  if (routed.kind !== 'routed') return routed
+  return {
+    kind: 'dispatch',
+    upstream: routed.deployment.upstream,
+    body: routed.body,
+    llm: undefined,
   }
 }
 

@@ -26,18 +26,20 @@ async function startRecordingLlm(t: import('node:test').TestContext) {
       received.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks) })
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(
-        req.url?.startsWith('/v1/messages')
-          ? JSON.stringify({
-              id: 'msg_1',
-              type: 'message',
-              role: 'assistant',
-              model: 'm',
-              content: [{ type: 'text', text: 'hi' }],
-              stop_reason: 'end_turn',
-              stop_sequence: null,
-              usage: { input_tokens: 3, output_tokens: 1 },
-            })
-          : JSON.stringify({ id: 'x', object: 'response', output: [], status: 'completed' }),
+        req.url === '/v1/messages/count_tokens'
+          ? JSON.stringify({ input_tokens: 12 })
+          : req.url?.startsWith('/v1/messages')
+            ? JSON.stringify({
+                id: 'msg_1',
+                type: 'message',
+                role: 'assistant',
+                model: 'm',
+                content: [{ type: 'text', text: 'hi' }],
+                stop_reason: 'end_turn',
+                stop_sequence: null,
+                usage: { input_tokens: 3, output_tokens: 1 },
+              })
+            : JSON.stringify({ id: 'x', object: 'response', output: [], status: 'completed' }),
       )
     })
   })
@@ -319,6 +321,25 @@ describe('models gateway on the wire', () => {
     assert.equal(JSON.parse(received[0]!.body.toString('utf8')).model, 'claude')
   })
 
+  test('routes Anthropic count_tokens by model to the deployment, which counts', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    const counted = await client.messages.countTokens({
+      model: 'llama',
+      messages: [{ role: 'user', content: 'how many?' }],
+    })
+    assert.equal(counted.input_tokens, 12)
+    assert.equal(received[0]?.path, '/v1/messages/count_tokens')
+    assert.equal(
+      JSON.parse(received[0]!.body.toString('utf8')).model,
+      'meta-llama/Llama-3.1-8B-Instruct',
+    )
+    await assert.rejects(
+      client.messages.countTokens({ model: 'mistral', messages: [] }),
+      Anthropic.NotFoundError,
+    )
+  })
+
   test('answers the Anthropic SDK in its own shape: list, retrieve, and a 404 for unknown ids', async (t) => {
     const { aya } = await startRecordingLlm(t)
     const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
@@ -346,13 +367,13 @@ describe('models gateway on the wire', () => {
 
   test('answers other /v1/messages paths in Anthropic error shape', async (t) => {
     const { aya } = await startRecordingLlm(t)
-    const res = await post(`${aya.url}/v1/messages/count_tokens`, '{"model":"claude-x"}')
+    const res = await post(`${aya.url}/v1/messages/batches`, '{"requests":[]}')
     assert.equal(res.statusCode, 404)
     assert.deepEqual(await res.body.json(), {
       type: 'error',
       error: {
         type: 'not_found_error',
-        message: 'unknown API path POST /v1/messages/count_tokens',
+        message: 'unknown API path POST /v1/messages/batches',
       },
     })
   })
