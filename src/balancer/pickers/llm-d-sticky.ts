@@ -124,6 +124,8 @@ function tokenLoadScore(tokens: number, options: LlmdStickyOptions): number {
 export const llmdStickyPicker = definePicker({
   name: 'llm-d-sticky',
   usesHashKey: false,
+  // `autoTune` sizes the prefix index from the engines' `cache_config_info`, as GIE does.
+  usesEngineMetrics: true,
   optionsSchema: llmdStickyOptionsSchema,
   create: (options, deps) => createLlmdStickyPicker(options, deps),
 })
