@@ -66,6 +66,44 @@ const post = (url: string, body: string | Buffer, headers: Record<string, string
     body,
   })
 
+/** Aya with one model, `llama`, on one upstream served by `handler`. */
+async function startOneUpstreamGateway(
+  t: import('node:test').TestContext,
+  handler: Parameters<typeof startUpstream>[0],
+  options: {
+    readonly upstream?: Record<string, unknown>
+    readonly deps?: Parameters<typeof startAya>[2]
+  } = {},
+) {
+  const upstream = await startUpstream(handler)
+  t.after(() => upstream.close())
+  const aya = await startAya(
+    {
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'pool' }] } },
+      upstreams: { pool: { endpoints: [{ url: upstream.url }], ...options.upstream } },
+    },
+    {},
+    options.deps,
+  )
+  t.after(() => aya.close())
+  return aya
+}
+
+/** A chat request for `llama`, streamed or not. */
+const askLlama = (url: string, stream: boolean) =>
+  post(
+    `${url}/v1/chat/completions`,
+    JSON.stringify({ model: 'llama', stream, messages: [{ role: 'user', content: 'x' }] }),
+  )
+
+/** The one endpoint's router-side pending prefill, from Aya's metrics. */
+async function pendingPrefillTokens(adminUrl: string): Promise<number> {
+  const metrics = await (await request(`${adminUrl}/metrics`)).body.text()
+  const line = metrics.split('\n').find((l) => l.startsWith('aya_endpoint_pending_prefill_tokens{'))
+  return Number(line?.split(' ').at(-1))
+}
+
 describe('models gateway on the wire', () => {
   test('rewrites only the model value, forwarding every other byte as sent', async (t) => {
     const { aya, received } = await startRecordingLlm(t)
@@ -110,7 +148,7 @@ describe('models gateway on the wire', () => {
 
   test('does not charge a stream it cannot read (compressed though asked not to) as prefill to its end', async (t) => {
     // The upstream compresses anyway: the tokens cannot be seen, so none is the first.
-    const upstream = await startUpstream((req, res) => {
+    const aya = await startOneUpstreamGateway(t, (req, res) => {
       req.resume()
       res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' })
       const gzip = createGzip()
@@ -119,23 +157,9 @@ describe('models gateway on the wire', () => {
       gzip.flush()
       setTimeout(() => gzip.end('data: [DONE]\n\n'), 1500)
     })
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-      models: { llama: { deployments: [{ upstream: 'pool' }] } },
-      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
-    const res = await post(
-      `${aya.url}/v1/chat/completions`,
-      JSON.stringify({ model: 'llama', stream: true, messages: [{ role: 'user', content: 'x' }] }),
-    )
+    const res = await askLlama(aya.url, true)
     await new Promise((resolve) => setTimeout(resolve, 300))
-    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
-    const pending = metrics
-      .split('\n')
-      .find((l) => l.startsWith('aya_endpoint_pending_prefill_tokens{'))
-    assert.equal(Number(pending?.split(' ').at(-1)), 0, pending)
+    assert.equal(await pendingPrefillTokens(aya.adminUrl), 0)
     await res.body.text()
   })
 
@@ -144,36 +168,29 @@ describe('models gateway on the wire', () => {
     let upstreamBlocked = false
     let lastWriteAtMs = 0
     const event = `data: ${JSON.stringify({ choices: [{ delta: { content: 'x'.repeat(60_000) } }] })}\n\n`
-    const upstream = await startUpstream((req, res) => {
-      req.resume()
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      res.on('close', () => {
-        upstreamClosed = true
-      })
-      const pump = () => {
-        while (!res.destroyed) {
-          lastWriteAtMs = Date.now()
-          if (!res.write(event)) {
-            upstreamBlocked = true
-            res.once('drain', pump)
-            return
+    const clock = createManualClock()
+    const aya = await startOneUpstreamGateway(
+      t,
+      (req, res) => {
+        req.resume()
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.on('close', () => {
+          upstreamClosed = true
+        })
+        const pump = () => {
+          while (!res.destroyed) {
+            lastWriteAtMs = Date.now()
+            if (!res.write(event)) {
+              upstreamBlocked = true
+              res.once('drain', pump)
+              return
+            }
           }
         }
-      }
-      pump()
-    })
-    t.after(() => upstream.close())
-    const clock = createManualClock()
-    const aya = await startAya(
-      {
-        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-        models: { llama: { deployments: [{ upstream: 'pool' }] } },
-        upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+        pump()
       },
-      {},
-      { clock },
+      { deps: { clock } },
     )
-    t.after(() => aya.close())
     const body = '{"model":"llama","stream":true,"messages":[{"role":"user","content":"x"}]}'
     const { socket, close } = await openRawClient(aya.url)
     t.after(close)
@@ -196,64 +213,41 @@ describe('models gateway on the wire', () => {
 
   test('reads a response by its content type: a stream asked for and answered as one body', async (t) => {
     // A provider that ignores `stream`: the whole body, after the whole generation.
-    const upstream = await startUpstream((req, res) => {
+    const aya = await startOneUpstreamGateway(t, (req, res) => {
       req.resume()
       res.writeHead(200, { 'content-type': 'application/json' })
       res.write('{"id":"x","object":"chat.completion","choices":[{"message":{"content":"hi"}}],')
       setTimeout(() => res.end('"usage":{"prompt_tokens":9,"completion_tokens":1}}'), 800)
     })
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-      models: { llama: { deployments: [{ upstream: 'pool' }] } },
-      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
-    const res = await post(
-      `${aya.url}/v1/chat/completions`,
-      JSON.stringify({ model: 'llama', stream: true, messages: [{ role: 'user', content: 'x' }] }),
-    )
+    const res = await askLlama(aya.url, true)
     // Its headers came: no first token will, so its prompt is no longer pending prefill.
-    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
-    const pending = metrics
-      .split('\n')
-      .find((l) => l.startsWith('aya_endpoint_pending_prefill_tokens{'))
-    assert.equal(Number(pending?.split(' ').at(-1)), 0, pending)
+    assert.equal(await pendingPrefillTokens(aya.adminUrl), 0)
     await res.body.text()
   })
 
   test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {
     // Headers come 3 s after the request, as an engine answers once the generation is done.
     // (undici times headers on a coarse clock, so the margins are whole seconds.)
-    const upstream = await startUpstream((req, res) => {
-      req.resume()
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' })
-        res.end('{"id":"x","object":"chat.completion","choices":[]}')
-      }, 3000)
-    })
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-      models: { llama: { deployments: [{ upstream: 'pool' }] } },
-      upstreams: {
-        pool: {
-          endpoints: [{ url: upstream.url }],
+    const aya = await startOneUpstreamGateway(
+      t,
+      (req, res) => {
+        req.resume()
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end('{"id":"x","object":"chat.completion","choices":[]}')
+        }, 3000)
+      },
+      {
+        upstream: {
           timeouts: { connectMs: 1000, firstByteMs: 1000, idleMs: 20_000, completionMs: 20_000 },
         },
       },
-    })
-    t.after(() => aya.close())
-    const ask = (stream: boolean) =>
-      post(
-        `${aya.url}/v1/chat/completions`,
-        JSON.stringify({ model: 'llama', stream, messages: [{ role: 'user', content: 'hi' }] }),
-      )
-    const whole = await ask(false)
+    )
+    const whole = await askLlama(aya.url, false)
     await whole.body.text()
     assert.equal(whole.statusCode, 200)
     // A stream's headers come at once from an engine: a second without them is a timeout.
-    const streamed = await ask(true)
+    const streamed = await askLlama(aya.url, true)
     await streamed.body.text()
     assert.equal(streamed.statusCode, 504)
   })
