@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream'
+import type { PickContext } from '../balancer/picker.ts'
+import type { LlmSignals } from '../llm/llm-signals.ts'
+import type { AdmissionRejectReason } from '../resilience/admission-types.ts'
+import { resolvePriority } from '../resilience/priority-classes.ts'
+import type { KeySource } from './key-selector.ts'
+import type { ProxyRuntime, UpstreamRuntime } from './proxy-runtime.ts'
+import type { RequestContext } from './request-context.ts'
+
+/**
+ * Waits on the group's admission queue until the policy can place the request within the TTFT SLO.
+ * Returns the rejection when it cannot be started in time (or is shed), undefined once admitted.
+ */
+export async function admitRequest(
+  ctx: RequestContext,
+  upstream: UpstreamRuntime,
+  keySource: KeySource,
+  request: {
+    readonly runtime: ProxyRuntime
+    readonly firstPick: PickContext
+    readonly body: Readable | Buffer | null
+    /** The first pick's exclusions: an endpoint held for an urgent request joins them. */
+    readonly exclude: Set<string>
+    readonly llmSignals: LlmSignals
+  },
+): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
+  const priorities = request.runtime.config.priorities
+  const raw = ctx.req.headers[priorities.header]
+  // The route's priority stands in for a header that is absent or names no class or integer.
+  const resolved = resolvePriority(
+    Array.isArray(raw) ? raw[0] : raw,
+    priorities,
+    ctx.route?.config.priority,
+  )
+  const aborted = new AbortController()
+  const onClose = () => aborted.abort()
+  ctx.res.once('close', onClose)
+  const llm = request.firstPick.llm
+  const result = await upstream.admission!.acquire({
+    ctx: request.firstPick,
+    priority: resolved.priority,
+    className: resolved.className,
+    sheddable: resolved.sheddable,
+    tenant: upstream.tenantKey?.(keySource) ?? '',
+    sizeBytes: Buffer.isBuffer(request.body) ? request.body.length : 0,
+    predictedCost: llm ? request.llmSignals.predictedCost(llm) : 1,
+    signal: aborted.signal,
+  })
+  ctx.res.off('close', onClose)
+  if (!result.admitted) return { reason: result.reason, retryAfterMs: result.retryAfterMs }
+  if (result.avoid !== undefined) request.exclude.add(result.avoid)
+  return undefined
+}
