@@ -79,8 +79,11 @@ export function createOptimisticInserts(
       const tracked = byEndpoint.get(claim.endpointId)
       for (const insert of claim.inserts) {
         if (--insert.holders > 0) continue
+        // Once a later placement added the same block anew (the index had evicted this one), the
+        // block is that placement's to vouch for, not this one's to take back.
+        if (tracked?.get(insert.hash) !== insert) continue
         index.remove(claim.endpointId, insert.hash)
-        if (tracked?.get(insert.hash) === insert) tracked.delete(insert.hash)
+        tracked.delete(insert.hash)
       }
     },
     retainOnly(keep) {

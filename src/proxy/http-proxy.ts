@@ -128,7 +128,10 @@ async function handle(
     })
     if (outcome.kind === 'answered') return
     if (outcome.kind === 'error') {
-      const closeConnection = outcome.error.code === 'LB_ERR_BODY_TOO_LARGE'
+      // Part of the body is still unread: the connection cannot carry another request.
+      const closeConnection =
+        outcome.error.code === 'LB_ERR_BODY_TOO_LARGE' ||
+        outcome.error.code === 'LB_ERR_REQUEST_TIMEOUT'
       return fail(ctx, outcome.error.code, outcome.error.message, closeConnection, outcome)
     }
     upstreamName = outcome.upstream

@@ -132,7 +132,8 @@ export function createMemoryState(
   }
 
   const store = (key: string, entry: Entry) => {
-    if (!entries.has(key) && entries.size >= maxKeys) {
+    // Stored again, a key goes to the back: the oldest stored is the one evicted.
+    if (!entries.delete(key) && entries.size >= maxKeys) {
       const oldest = entries.keys().next().value
       if (oldest !== undefined) entries.delete(oldest)
     }

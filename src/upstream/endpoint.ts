@@ -231,15 +231,15 @@ export class Endpoint {
       : low
   }
 
-  /**
-   * KV tokens held by in-flight requests: estimated at dispatch, and re-estimated as responses
-   * stream when their cost says how (`LeaseCost.kvTokensAfter`).
-   */
   /** How many leading blocks of `hashes` a request in flight here keeps in the engine's KV. */
   pinnedPrefixBlocks(hashes: readonly number[]): number {
     return this.#pinned === undefined ? 0 : this.#pinned.leading(hashes)
   }
 
+  /**
+   * KV tokens held by in-flight requests: estimated at dispatch, and re-estimated as responses
+   * stream when their cost says how (`LeaseCost.kvTokensAfter`).
+   */
   get kvTokens(): number {
     return this.#kvTokens
   }

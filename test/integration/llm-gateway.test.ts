@@ -221,6 +221,12 @@ describe('LLM gateway route (gateway: models)', () => {
     }
     assert.match(client.received(), /^HTTP\/1\.1 408 /)
     assert.match(client.received(), /LB_ERR_REQUEST_TIMEOUT/)
+    // The rest of the body is unread: the connection is closed, not kept for another request.
+    assert.match(client.received(), /connection: close/i)
+    for (let i = 0; i < 100 && !client.socket.readableEnded; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    assert.ok(client.socket.readableEnded, 'the server closed the connection')
   })
 
   test('answers a body nested thousands deep, which is legal JSON, with 400 rather than 500', async (t) => {

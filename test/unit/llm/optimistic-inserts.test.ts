@@ -48,15 +48,29 @@ describe('optimistic inserts', () => {
     assert.equal(inserts.claim('e1', [], 0), undefined)
   })
 
-  it('tracks a bounded number of inserts per endpoint, forgetting the oldest', () => {
+  it('tracks a bounded number of inserts per endpoint: the oldest count as sent, never taken back', () => {
     const { index, inserts, place } = setup(2)
     const a = place('e0', [10])!
     place('e0', [20])
     place('e0', [30])
-    // Forgotten from tracking, so a match through it no longer vouches for it.
-    const b = place('e0', [10, 11])!
     inserts.release(a)
-    assert.equal(index.matchedBlocks('e0', [10, 11]), 0)
+    assert.equal(index.matchedBlocks('e0', [10]), 1)
+  })
+
+  it('leaves a block another placement added anew after the index had evicted it', () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 2 })
+    const inserts = createOptimisticInserts(index, { maxPerEndpoint: 16 })
+    const place = (hashes: number[]) => {
+      const matched = index.matchedBlocks('e0', hashes)
+      index.add('e0', hashes)
+      return inserts.claim('e0', hashes, matched)!
+    }
+    const a = place([1])
+    place([7, 8]) // the LRU of two evicts block 1
+    const b = place([1, 2])
+    inserts.release(a)
+    assert.equal(index.matchedBlocks('e0', [1, 2]), 2, 'b is still on its way')
     inserts.release(b)
+    assert.equal(index.matchedBlocks('e0', [1, 2]), 0)
   })
 })
