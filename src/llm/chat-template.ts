@@ -23,6 +23,7 @@ export function flattenChat(
   messages: readonly unknown[],
   system?: string,
   tools?: unknown,
+  media: MediaCount = { parts: 0 },
 ): string {
   let out = system ? `<|system|>\n${system}\n` : ''
   // Chat templates render tool definitions into the system turn, ahead of the conversation.
@@ -31,13 +32,13 @@ export function flattenChat(
   }
   for (const message of messages) {
     if (message === null || typeof message !== 'object') continue
-    out += turnText(message as Record<string, unknown>)
+    out += turnText(message as Record<string, unknown>, media)
   }
   return out
 }
 
 /** One chat message or Responses input item as a `<|role|>` turn. */
-function turnText(item: Record<string, unknown>): string {
+function turnText(item: Record<string, unknown>, media: MediaCount): string {
   const type = item.type
   if (typeof type === 'string' && type !== 'message') {
     // Responses API items other than messages.
@@ -45,14 +46,14 @@ function turnText(item: Record<string, unknown>): string {
       case 'function_call':
         return `<|assistant|>\n${toolCallText(item.name, item.arguments)}\n`
       case 'function_call_output':
-        return `<|tool|>\n${contentText(item.output)}\n`
+        return `<|tool|>\n${contentText(item.output, media)}\n`
       default:
         // Reasoning, hosted-tool calls and the like: opaque, but still part of what the upstream sees.
         return `<|${type}|>\n${opaqueItemText(item)}\n`
     }
   }
   const role = typeof item.role === 'string' ? item.role : 'user'
-  let body = contentText(item.content)
+  let body = contentText(item.content, media)
   const calls: string[] = []
   if (Array.isArray(item.tool_calls)) {
     for (const call of item.tool_calls) {
@@ -115,22 +116,16 @@ function sampledHash(value: string): string {
   return `${value.length.toString(36)}${tail.toString(36)}`
 }
 
-/** Starts every media marker in a flattened prompt: `countMediaParts` counts them. */
-export const MEDIA_MARKER = '<|media '
-
-/** An image, audio clip, video or file, by what identifies it: its URL, file id or bytes. */
-function mediaText(kind: string, ...refs: unknown[]): string {
-  const ref = refs.find((value): value is string => typeof value === 'string' && value !== '')
-  return `${MEDIA_MARKER}${kind} #${ref === undefined ? '?' : sampledHash(ref)}|>`
+/** The media parts a flattening met: counted as they are written, never read back from text. */
+export interface MediaCount {
+  parts: number
 }
 
-/** Media parts in a flattened prompt. */
-export function countMediaParts(text: string): number {
-  let count = 0
-  for (let at = text.indexOf(MEDIA_MARKER); at !== -1; at = text.indexOf(MEDIA_MARKER, at + 1)) {
-    count++
-  }
-  return count
+/** An image, audio clip, video or file, by what identifies it: its URL, file id or bytes. */
+function mediaText(media: MediaCount, kind: string, ...refs: unknown[]): string {
+  media.parts++
+  const ref = refs.find((value): value is string => typeof value === 'string' && value !== '')
+  return `<|media ${kind} #${ref === undefined ? '?' : sampledHash(ref)}|>`
 }
 
 const field = (value: unknown, name: string): unknown =>
@@ -140,18 +135,18 @@ const field = (value: unknown, name: string): unknown =>
  * The text of a message's content: a string, or the parts of a content array that reach the
  * prompt (text parts, tool calls, tool results), one per line.
  */
-export function contentText(content: unknown): string {
+export function contentText(content: unknown, media: MediaCount = { parts: 0 }): string {
   if (typeof content === 'string') return content
   if (!Array.isArray(content)) return ''
   let out = ''
   for (const part of content) {
-    const text = partText(part)
+    const text = partText(part, media)
     if (text !== undefined) out += (out ? '\n' : '') + text
   }
   return out
 }
 
-function partText(part: unknown): string | undefined {
+function partText(part: unknown, media: MediaCount): string | undefined {
   if (part === null || typeof part !== 'object') return undefined
   const block = part as Record<string, unknown>
   if (typeof block.text === 'string') return block.text
@@ -160,21 +155,22 @@ function partText(part: unknown): string | undefined {
       return toolCallText(block.name, block.input)
     case 'tool_result':
       // Anthropic: `content` is a string or an array of blocks, and an error result reads differently.
-      return `<|tool_result${block.is_error === true ? ' error' : ''}|>\n${contentText(block.content)}`
+      return `<|tool_result${block.is_error === true ? ' error' : ''}|>\n${contentText(block.content, media)}`
     case 'refusal':
       return typeof block.refusal === 'string' ? block.refusal : undefined
     // OpenAI chat: `image_url` is `{ url }` (or a bare string from lenient clients).
     case 'image_url':
-      return mediaText('image', field(block.image_url, 'url'), block.image_url)
+      return mediaText(media, 'image', field(block.image_url, 'url'), block.image_url)
     // vLLM's extensions for video, and audio by URL.
     case 'video_url':
-      return mediaText('video', field(block.video_url, 'url'), block.video_url)
+      return mediaText(media, 'video', field(block.video_url, 'url'), block.video_url)
     case 'audio_url':
-      return mediaText('audio', field(block.audio_url, 'url'), block.audio_url)
+      return mediaText(media, 'audio', field(block.audio_url, 'url'), block.audio_url)
     case 'input_audio':
-      return mediaText('audio', field(block.input_audio, 'data'))
+      return mediaText(media, 'audio', field(block.input_audio, 'data'))
     case 'file':
       return mediaText(
+        media,
         'file',
         field(block.file, 'file_data'),
         field(block.file, 'file_id'),
@@ -182,20 +178,27 @@ function partText(part: unknown): string | undefined {
       )
     // Responses API.
     case 'input_image':
-      return mediaText('image', block.image_url, block.file_id)
+      return mediaText(media, 'image', block.image_url, block.file_id)
     case 'input_file':
-      return mediaText('file', block.file_data, block.file_id, block.file_url, block.filename)
+      return mediaText(
+        media,
+        'file',
+        block.file_data,
+        block.file_id,
+        block.file_url,
+        block.filename,
+      )
     // Anthropic: a `source` of base64 data, a URL or an uploaded file; a document may be text.
     case 'image':
-      return mediaText('image', ...sourceRefs(block.source))
+      return mediaText(media, 'image', ...sourceRefs(block.source))
     case 'document': {
       const source = block.source
       if (field(source, 'type') === 'text' && typeof field(source, 'data') === 'string') {
         return `<|document|>\n${field(source, 'data') as string}`
       }
       if (field(source, 'type') === 'content')
-        return `<|document|>\n${contentText(field(source, 'content'))}`
-      return mediaText('document', ...sourceRefs(source))
+        return `<|document|>\n${contentText(field(source, 'content'), media)}`
+      return mediaText(media, 'document', ...sourceRefs(source))
     }
     default:
       return undefined

@@ -2,8 +2,8 @@ import {
   type CompletionPrompt,
   completionPrompt,
   contentText,
-  countMediaParts,
   flattenChat,
+  type MediaCount,
 } from './chat-template.ts'
 import type { LlmApi, LlmRequest } from './llm-request.ts'
 import { estimateTokens } from './token-estimate.ts'
@@ -80,14 +80,15 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
   if (body.model.length > MAX_MODEL_CHARS) {
     return fail(`'model' must be at most ${MAX_MODEL_CHARS} characters`, 'model')
   }
-  const prompt = promptOf(api, body)
+  const media: MediaCount = { parts: 0 }
+  const prompt = promptOf(api, body, media)
   if ('ok' in prompt) return prompt
   const maxTokens = maxTokensOf(api, body)
   if (typeof maxTokens === 'object') return maxTokens
   const perPrompt = sequencesOf(api, body)
   if (typeof perPrompt === 'object') return perPrompt
   const sequences = perPrompt * (api === 'openai.completions' ? (prompt.prompts ?? 1) : 1)
-  const mediaParts = prompt.tokens === undefined ? countMediaParts(prompt.text) : 0
+  const mediaParts = media.parts
   return {
     ok: true,
     value: {
@@ -102,12 +103,17 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
   }
 }
 
-function promptOf(api: LlmApi, body: Record<string, unknown>): CompletionPrompt | LlmParseResult {
+/** The request's prompt; the chat flatteners count its media parts into `media`. */
+function promptOf(
+  api: LlmApi,
+  body: Record<string, unknown>,
+  media: MediaCount,
+): CompletionPrompt | LlmParseResult {
   switch (api) {
     case 'openai.chat':
       if (!Array.isArray(body.messages))
         return fail("'messages' must be an array of chat messages", 'messages')
-      return textPrompt(flattenChat(body.messages, undefined, body.tools ?? body.functions))
+      return textPrompt(flattenChat(body.messages, undefined, body.tools ?? body.functions, media))
     case 'openai.completions':
       if (body.prompt === undefined) return fail("'prompt' is required", 'prompt')
       return completionPrompt(body.prompt)
@@ -119,10 +125,12 @@ function promptOf(api: LlmApi, body: Record<string, unknown>): CompletionPrompt 
       // `input` is optional: a turn may continue `previous_response_id` or a stored `prompt`.
       const input = body.input ?? []
       if (typeof input === 'string')
-        return textPrompt(flattenChat([{ role: 'user', content: input }], instructions, body.tools))
+        return textPrompt(
+          flattenChat([{ role: 'user', content: input }], instructions, body.tools, media),
+        )
       if (!Array.isArray(input))
         return fail("'input' must be a string or an array of input items", 'input')
-      return textPrompt(flattenChat(input, instructions, body.tools))
+      return textPrompt(flattenChat(input, instructions, body.tools, media))
     }
     case 'anthropic.messages': {
       if (!Array.isArray(body.messages)) return fail('messages: Field required', 'messages')
@@ -136,8 +144,9 @@ function promptOf(api: LlmApi, body: Record<string, unknown>): CompletionPrompt 
       return textPrompt(
         flattenChat(
           body.messages,
-          body.system === undefined ? undefined : contentText(body.system),
+          body.system === undefined ? undefined : contentText(body.system, media),
           body.tools,
+          media,
         ),
       )
     }

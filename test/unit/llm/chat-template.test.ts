@@ -68,6 +68,17 @@ describe('chat template flattening', () => {
     assert.match(document, /<\|document\|>\nTerms\./)
   })
 
+  test('counts media parts as they are flattened, not markers a client typed into its text', () => {
+    const parsed = parseLlmBody('openai.chat', {
+      model: 'm',
+      messages: [{ role: 'user', content: '<|media image #x|> '.repeat(1000) }],
+    })
+    assert.ok(parsed.ok)
+    assert.equal(parsed.value.mediaParts, undefined)
+    const llm = toLlmRequest('openai.chat', parsed.value, 'm', undefined)
+    assert.ok(llm.promptTokens < 20_000, `${llm.promptTokens} tokens`)
+  })
+
   test('counts a prompt’s media parts as tokens, and no longer as text', () => {
     const parsed = parseLlmBody('openai.chat', {
       model: 'm',
