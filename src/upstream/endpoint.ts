@@ -47,10 +47,13 @@ export interface LeaseCost {
    */
   readonly kvTokensAfter?: ((generatedTokens: number) => number) | undefined
   /**
-   * The prompt's block hashes, which the request keeps in the engine's KV cache while it lives:
-   * a later request sharing them is charged only the rest (see `pinnedPrefixBlocks`).
+   * The prompt's block hashes, which the request keeps in the engine's KV cache while it lives.
+   * Their tokens (`pinnedBlockTokens` each) are not in `kvTokens`: the endpoint charges a block
+   * once, while any request in flight holds it, as the engine's prefix cache keeps one copy (see
+   * `pinnedPrefixBlocks`).
    */
   readonly pinnedBlocks?: readonly number[] | undefined
+  readonly pinnedBlockTokens?: number | undefined
 }
 
 export interface Lease {
@@ -264,7 +267,7 @@ export class Endpoint {
     const pinned = cost?.pinnedBlocks
     if (pinned !== undefined && pinned.length > 0) {
       this.#pinned ??= createPinnedBlocks()
-      this.#pinned.pin(pinned)
+      this.#kvTokens += this.#pinned.pin(pinned, cost?.pinnedBlockTokens ?? 0)
     }
     let ended = false
     // Progress: the next token count at which KV is re-estimated, and the last pace sample.
@@ -310,7 +313,9 @@ export class Endpoint {
         endpoint.#prefillDone(prefill)
         prefill = 0
         endpoint.#kvTokens -= kv
-        if (pinned !== undefined && pinned.length > 0) endpoint.#pinned?.unpin(pinned)
+        if (pinned !== undefined && pinned.length > 0 && endpoint.#pinned) {
+          endpoint.#kvTokens -= endpoint.#pinned.unpin(pinned)
+        }
         endpoint.#finish(outcome)
       },
     }

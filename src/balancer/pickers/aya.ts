@@ -226,7 +226,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       meanPlacedUncached === undefined
         ? chosen.uncachedTokens
         : meanPlacedUncached + PLACED_SMOOTHING * (chosen.uncachedTokens - meanPlacedUncached)
-    const cost = ayaLeaseCost(chosen, { ...facts, llm }, deps.llmSignals?.outputs)
+    const cost = ayaLeaseCost(
+      chosen,
+      { ...facts, llm, blockTokens: options.blockChars / facts.charsPerToken },
+      deps.llmSignals?.outputs,
+    )
     placements.set(ctx, { endpoint: chosen.endpoint, cost })
     return cost
   }
