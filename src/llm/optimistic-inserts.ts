@@ -81,9 +81,10 @@ export function createOptimisticInserts(
         if (--insert.holders > 0) continue
         // Once a later placement added the same block anew (the index had evicted this one), the
         // block is that placement's to vouch for, not this one's to take back.
-        if (tracked?.get(insert.hash) !== insert) continue
+        const current = tracked?.get(insert.hash)
+        if (current !== undefined && current !== insert) continue
         index.remove(claim.endpointId, insert.hash)
-        tracked.delete(insert.hash)
+        if (current === insert) tracked!.delete(insert.hash)
       }
     },
     retainOnly(keep) {

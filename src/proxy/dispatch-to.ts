@@ -147,6 +147,8 @@ export async function dispatchTo(
           if (isSse !== isStreamed) {
             isStreamed = isSse
             tap = createResponseTap(llm.api, isSse)
+            // It streams after all: its first token, not a prediction, ends its prefill.
+            if (isSse) prefillEnd?.clear()
           }
         }
         if (awaitingFirstToken && (status >= 300 || !isStreamed || isTapBlind)) prefilled(false)

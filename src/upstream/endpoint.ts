@@ -317,6 +317,9 @@ export class Endpoint {
           endpoint.#kvTokens -= endpoint.#pinned.unpin(pinned)
         }
         endpoint.#finish(outcome)
+        // Fractional charges (per-block shares, predicted outputs) leave rounding dust: with
+        // nothing in flight nothing is held.
+        if (endpoint.#inflight === 0) endpoint.#kvTokens = 0
       },
     }
   }

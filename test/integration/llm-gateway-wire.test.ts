@@ -225,6 +225,34 @@ describe('models gateway on the wire', () => {
     await res.body.text()
   })
 
+  test('reads a response by its content type: a plain request answered with a stream', async (t) => {
+    // An engine that read `"stream": "true"` leniently: headers at once, the first token after
+    // a prefill longer than the one predicted for a plain response (10k tokens at the 10k/s prior).
+    const aya = await startOneUpstreamGateway(t, (req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' })
+      res.flushHeaders()
+      setTimeout(() => {
+        res.write('data: {"choices":[{"delta":{"content":"a"}}]}\n\n')
+        setTimeout(() => res.end('data: [DONE]\n\n'), 300)
+      }, 1600)
+    })
+    // Aya's own headers go out with the first bytes of the body, so the reply is not awaited yet.
+    const reply = post(
+      `${aya.url}/v1/chat/completions`,
+      JSON.stringify({
+        model: 'llama',
+        messages: [{ role: 'user', content: 'word '.repeat(8000) }],
+      }),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 1300))
+    // No first token yet: the prompt is still being prefilled, whatever the prediction said.
+    const pending = await pendingPrefillTokens(aya.adminUrl)
+    assert.ok(pending > 0, `pending prefill ${pending} before the first token`)
+    await (await reply).body.text()
+    assert.equal(await pendingPrefillTokens(aya.adminUrl), 0)
+  })
+
   test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {
     // Headers come 3 s after the request, as an engine answers once the generation is done.
     // (undici times headers on a coarse clock, so the margins are whole seconds.)

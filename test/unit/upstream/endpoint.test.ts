@@ -137,4 +137,19 @@ describe('endpoint leases', () => {
     lease.progress(64)
     assert.equal(e.kvTokens, 0)
   })
+
+  it('holds no KV once nothing is in flight, whatever fractions the charges carried', () => {
+    const e = endpoint()
+    const leases = [0.1, 0.2, 0.7].map((share) =>
+      e.begin({
+        kvTokens: 100 / 3 + share,
+        pinnedBlocks: [1, 2, 3],
+        pinnedBlockTokens: 1000 / 3,
+      }),
+    )
+    assert.ok(e.kvTokens > 1000)
+    for (const lease of leases) lease.end({ ok: true, latencyMs: 1 })
+    assert.equal(e.kvTokens, 0)
+    assert.equal(e.pinnedPrefixBlocks([1]), 0)
+  })
 })
