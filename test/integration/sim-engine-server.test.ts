@@ -39,6 +39,14 @@ async function post(
   })
 }
 
+/** The usage vLLM reports for a request nothing of which was cached. */
+const plainUsage = (promptTokens: number, completionTokens: number) => ({
+  prompt_tokens: promptTokens,
+  total_tokens: promptTokens + completionTokens,
+  completion_tokens: completionTokens,
+  prompt_tokens_details: { cached_tokens: 0 },
+})
+
 describe('sim engine server', () => {
   let server: EngineServer
   before(async () => {
@@ -78,12 +86,7 @@ describe('sim engine server', () => {
     ])
     const usage = rest.pop()
     assert.deepEqual(usage.choices, [])
-    assert.deepEqual(usage.usage, {
-      prompt_tokens: countChatTokens(messages),
-      total_tokens: countChatTokens(messages) + 5,
-      completion_tokens: 5,
-      prompt_tokens_details: { cached_tokens: 0 },
-    })
+    assert.deepEqual(usage.usage, plainUsage(countChatTokens(messages), 5))
     const finish = rest.pop()
     assert.deepEqual(finish.choices, [
       { index: 0, delta: {}, logprobs: null, finish_reason: 'stop' },
@@ -119,12 +122,7 @@ describe('sim engine server', () => {
     const chunks = payloads.slice(0, -1).map((p): Json => JSON.parse(p))
     assert.ok(chunks.every((c) => c.object === 'text_completion' && /^cmpl-/.test(c.id)))
     assert.equal(chunks.length, 4 + 1 + 1)
-    assert.deepEqual(chunks.at(-1).usage, {
-      prompt_tokens: 3,
-      total_tokens: 7,
-      completion_tokens: 4,
-      prompt_tokens_details: { cached_tokens: 0 },
-    })
+    assert.deepEqual(chunks.at(-1).usage, plainUsage(3, 4))
   })
 
   it('reports the prompt tokens its prefix cache held, as vLLM’s prompt_tokens_details', async () => {
@@ -147,12 +145,7 @@ describe('sim engine server', () => {
     assert.equal(body.choices[0].message.role, 'assistant')
     assert.equal(body.choices[0].finish_reason, 'stop')
     assert.equal(body.choices[0].message.content.split(' ').length, 12)
-    assert.deepEqual(body.usage, {
-      prompt_tokens: 5,
-      total_tokens: 17,
-      completion_tokens: 12,
-      prompt_tokens_details: { cached_tokens: 0 },
-    })
+    assert.deepEqual(body.usage, plainUsage(5, 12))
   })
 
   it('returns usage in a non-streaming completions body', async () => {
@@ -160,12 +153,7 @@ describe('sim engine server', () => {
     const body = await json(res)
     assert.equal(body.object, 'text_completion')
     assert.equal(body.choices[0].finish_reason, 'length')
-    assert.deepEqual(body.usage, {
-      prompt_tokens: 2,
-      total_tokens: 4,
-      completion_tokens: 2,
-      prompt_tokens_details: { cached_tokens: 0 },
-    })
+    assert.deepEqual(body.usage, plainUsage(2, 2))
   })
 
   it('generates 16 tokens on a legacy completion that names no max_tokens, as vLLM does', async () => {
