@@ -151,13 +151,11 @@ export function createUpstreamGroup(
         picker = buildPicker(next, deps)
         // Prompts the old pacer still holds go now: nothing is dropped, and no timer outlives it.
         replaced.pacer?.close()
-      } else if (moved.length > 0) {
-        const kept = new Set(ids)
-        for (const spec of moved) kept.delete(spec.id)
-        picker.retain?.(kept)
       }
       config = next
       setMembership(specs)
+      // What the picker keeps: every member but a moved one, whose state was the old server's.
+      for (const spec of moved) ids.delete(spec.id)
       picker.retain?.(ids)
       paceOnlyEligible()
     },

@@ -99,6 +99,11 @@ async function handle(
     return
   }
 
+  // The URL as the upstream's API sees it: set before any reply, which is shaped by that API.
+  const upstreamPath = routeConfig.rewrite
+    ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
+    : ctx.url
+  ctx.apiUrl = upstreamPath
   const maxBodyBytes = routeConfig.maxBodyBytes ?? listener.maxBodyBytes
   const contentLength = req.headers['content-length']
   const declaredBytes = contentLength === undefined ? undefined : Number(contentLength)
@@ -113,13 +118,10 @@ async function handle(
   let llm: LlmRequest | undefined
   let body: Readable | Buffer | null
   const headers = upstreamHeaders(ctx, routeRuntime, trustedPeer)
-  const upstreamPath = routeConfig.rewrite
-    ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
-    : ctx.url
-  ctx.apiUrl = upstreamPath
   if (routeConfig.gateway === 'models') {
     // The API is the one the upstream serves: a route may mount it under a prefix it rewrites.
-    const outcome = await runModelsGateway(ctx, upstreamPath.split('?', 1)[0]!, {
+    const apiPath = routeConfig.rewrite ? upstreamPath.split('?', 1)[0]! : path
+    const outcome = await runModelsGateway(ctx, apiPath, {
       registry: runtime.models,
       clock: deps.clock,
       maxBodyBytes,

@@ -234,9 +234,12 @@ export class Endpoint {
       : low
   }
 
-  /** How many leading blocks of `hashes` a request in flight here keeps in the engine's KV. */
-  pinnedPrefixBlocks(hashes: readonly number[]): number {
-    return this.#pinned === undefined ? 0 : this.#pinned.leading(hashes)
+  /**
+   * How many leading blocks of `hashes` (at most `limit`) a request in flight here keeps in the
+   * engine's KV.
+   */
+  pinnedPrefixBlocks(hashes: readonly number[], limit = hashes.length): number {
+    return this.#pinned === undefined ? 0 : this.#pinned.leading(hashes, limit)
   }
 
   /**

@@ -9,8 +9,11 @@ export interface PinnedBlocks {
   pin(hashes: readonly number[], tokensPerBlock: number): number
   /** Unpins the blocks; returns the tokens of those no one holds any more. */
   unpin(hashes: readonly number[]): number
-  /** How many leading blocks of `hashes` some request in flight holds: stops at the first it lacks. */
-  leading(hashes: readonly number[]): number
+  /**
+   * How many leading blocks of `hashes` some request in flight holds: stops at the first it lacks,
+   * or at `limit`.
+   */
+  leading(hashes: readonly number[], limit?: number): number
   /** Distinct blocks pinned now. */
   readonly size: number
 }
@@ -47,9 +50,10 @@ export function createPinnedBlocks(): PinnedBlocks {
       }
       return released
     },
-    leading(hashes) {
+    leading(hashes, limit = hashes.length) {
+      const end = Math.min(limit, hashes.length)
       let held = 0
-      while (held < hashes.length && pins.has(hashes[held]!)) held++
+      while (held < end && pins.has(hashes[held]!)) held++
       return held
     },
     get size() {

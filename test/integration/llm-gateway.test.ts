@@ -253,6 +253,7 @@ describe('LLM gateway route (gateway: models)', () => {
             match: { pathPrefix: '/openai' },
             rewrite: { pathPrefix: '/' },
             gateway: 'models',
+            maxBodyBytes: 2048,
           },
         ],
       }),
@@ -278,6 +279,14 @@ describe('LLM gateway route (gateway: models)', () => {
     const json = (await anthropic.body.json()) as { type: string; error: { type: string } }
     assert.equal(json.type, 'error')
     assert.equal(json.error.type, 'not_found_error')
+    // Refused before its body is read (too large), still in the API's shape.
+    const tooLarge = await request(`${aya.url}/openai/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'x', max_tokens: 3, messages: [], pad: 'x'.repeat(3000) }),
+    })
+    assert.equal(tooLarge.statusCode, 413)
+    assert.equal(((await tooLarge.body.json()) as { type: string }).type, 'error')
   })
 
   test('counts the bytes of replies Aya writes itself in aya_response_bytes_total', async (t) => {

@@ -23,8 +23,6 @@ export interface Scored {
   decodeOk: boolean
   /** KV and decode headroom both. */
   roomOk: boolean
-  /** Prompt tokens a request in flight here already keeps in the engine's KV: not charged again. */
-  pinnedTokens: number
   /** Ruled out by the SLO admission let the request through for (see `aya-near-tie.ts`). */
   sloCut: boolean
 }
@@ -52,7 +50,6 @@ export function scoredAt(set: ScoredSet, index: number, endpoint: Endpoint): Sco
       decodeOk: false,
       roomOk: false,
       sloCut: false,
-      pinnedTokens: 0,
       churn: 0,
     }
     set.entries.push(entry)

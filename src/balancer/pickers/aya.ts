@@ -291,17 +291,21 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           ? Math.max(0, beyondOwn - endpoint.prefillsDoneSince(snapshot.atMs))
           : 0
       const kvRoom = capacityTokens * (options.kvHighWater - usedShare)
-      // A prefix a request in flight here holds is shared in the engine's cache, not copied.
-      const pinnedTokens =
-        hashes.length === 0
-          ? 0
-          : Math.min(
-              hitTokens,
-              Math.floor(
-                (endpoint.pinnedPrefixBlocks(hashes) * options.blockChars) / charsPerToken,
-              ),
-            )
-      const kvOk = kvRoom >= kvNeed - pinnedTokens || endpoint.inflight === 0
+      // A prefix a request in flight here holds is shared in the engine's cache, not copied. The
+      // walk over pinned blocks runs only when it can decide, and no further than the match.
+      const kvOk =
+        endpoint.inflight === 0 ||
+        kvRoom >= kvNeed ||
+        (matchedBlocks > 0 &&
+          kvRoom >=
+            kvNeed -
+              Math.min(
+                hitTokens,
+                Math.floor(
+                  (endpoint.pinnedPrefixBlocks(hashes, matchedBlocks) * options.blockChars) /
+                    charsPerToken,
+                ),
+              ))
       // An endpoint with nothing in flight has no streams to slow down, whatever it last saw.
       const itlMs = options.maxItlMs > 0 && endpoint.inflight > 0 ? endpoint.decodeItlMs : undefined
       const decodeOk = itlMs === undefined || itlMs <= options.maxItlMs
@@ -324,7 +328,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk
       entry.sloCut = false
-      entry.pinnedTokens = pinnedTokens
     }
 
     return {
