@@ -23,12 +23,9 @@ import { createSimFleet, type SimFleet } from './sim/fleet.ts'
 import { createMemoryState } from './state/memory-state.ts'
 import type { StateStore } from './state/state-store.ts'
 import { createPoolRegistry } from './upstream/pool-registry.ts'
-import { type Clock, createSystemClock, type Timer } from './util/clock.ts'
+import { type Clock, createSystemClock } from './util/clock.ts'
 import { TrackedServer } from './util/http-server.ts'
 import { createSystemRandom, type Random } from './util/random.ts'
-
-/** Longest a log line waits in the destination's batch. */
-const LOG_FLUSH_MS = 1000
 
 export interface AyaDeps {
   readonly clock?: Clock
@@ -126,16 +123,6 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   let accessLog = initial.log.access
 
   const writeAccessLine = createAccessLog(logDestination(logger), () => clock.wallNow())
-  // The destination batches its writes for throughput: a quiet spell must not hold lines back,
-  // and a crash must lose at most the last second of them.
-  let logFlushTimer: Timer | undefined
-  const flushLogsLater = (): void => {
-    logFlushTimer = clock.setTimer(LOG_FLUSH_MS, () => {
-      logger.flush()
-      flushLogsLater()
-    })
-  }
-  flushLogsLater()
   const onRequestDone = (ctx: RequestContext) => {
     metrics.observeRequest(ctx)
     if (accessLog) writeAccessLine(ctx)
@@ -221,7 +208,6 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       scrapers.close()
       await Promise.all([...fleets.values()].map((fleet) => fleet.close()))
       if (ownsState) await state.close()
-      logFlushTimer?.clear()
       writeAccessLine.flush()
       logger.info('aya stopped')
       logger.flush()

@@ -197,12 +197,7 @@ export const upstreamSchema = z
     policyOptions: z.record(z.string(), z.unknown()).default({}),
     hashKey: keySelectorSchema.optional(),
     sticky: stickySchema.optional(),
-    timeouts: timeoutsSchema.default({
-      connectMs: 2000,
-      firstByteMs: 30_000,
-      idleMs: 60_000,
-      completionMs: 600_000,
-    }),
+    timeouts: timeoutsSchema.prefault({}),
     /** Most connections kept per endpoint. */
     maxConnectionsPerEndpoint: positiveInt().default(128),
     endpoints: z.array(endpointSchema).default([]),

@@ -58,28 +58,18 @@ const MAX_MODEL_CHARS = 256
 /** The most sequences one request may ask for (`n`, `best_of`), as OpenAI allows. */
 const MAX_SEQUENCES = 128
 
-const fail = (message: string, param?: string): LlmParseResult => ({ ok: false, message, param })
+type LlmParseFailure = Extract<LlmParseResult, { readonly ok: false }>
+
+const fail = (message: string, param?: string): LlmParseFailure => ({ ok: false, message, param })
 
 /**
  * Validates and extracts a body of any supported API. Errors name the offending parameter, in the
  * wording the API's own servers use where it matters to SDKs.
  */
 export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    return fail('the request body must be a JSON object')
-  }
-  const body = json as Record<string, unknown>
-  if (typeof body.model !== 'string' || body.model === '') {
-    return fail(
-      api === 'anthropic.messages' ? 'model: Field required' : 'you must provide a model parameter',
-      'model',
-    )
-  }
-  // A wildcard entry serves whatever name a client sends, and per-model state (calibration,
-  // output sketches) is keyed by it: megabyte names would be kept, several copies each.
-  if (body.model.length > MAX_MODEL_CHARS) {
-    return fail(`'model' must be at most ${MAX_MODEL_CHARS} characters`, 'model')
-  }
+  const model = modelOf(api, json)
+  if (typeof model !== 'string') return model
+  const body = json as Record<string, unknown> & { readonly model: string }
   const media: MediaCount = { parts: 0 }
   const prompt = promptOf(api, body, media)
   if ('ok' in prompt) return prompt
@@ -202,6 +192,29 @@ function sequencesOf(api: LlmApi, body: Record<string, unknown>): number | LlmPa
     sequences = Math.max(sequences, raw as number)
   }
   return sequences
+}
+
+/**
+ * The body's `model`, checked: the body is an object and names a model of at most
+ * MAX_MODEL_CHARS characters. Errors are worded as the API's own servers word them.
+ */
+export function modelOf(api: LlmApi, json: unknown): string | LlmParseFailure {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    return fail('the request body must be a JSON object')
+  }
+  const { model } = json as { model?: unknown }
+  if (typeof model !== 'string' || model === '') {
+    return fail(
+      api === 'anthropic.messages' ? 'model: Field required' : 'you must provide a model parameter',
+      'model',
+    )
+  }
+  // A wildcard entry serves whatever name a client sends, and per-model state (calibration,
+  // output sketches) is keyed by it: megabyte names would be kept, several copies each.
+  if (model.length > MAX_MODEL_CHARS) {
+    return fail(`'model' must be at most ${MAX_MODEL_CHARS} characters`, 'model')
+  }
+  return model
 }
 
 /** The LlmRequest policies see, built the same way by the proxy and by the virtual-time bench. */

@@ -245,7 +245,7 @@ export function createPrefillPacer(
     if (nowMs <= startMs || isSameStep) {
       // Prefilled in the same step as the prompt before it: that prompt's interval did this
       // one's work too, and this one has no interval of its own to learn from.
-      if (lane.lastServed && (lane.lastFirstTokenMs === nowMs || isSameStep)) {
+      if (isSameStep && lane.lastServed) {
         lane.lastServed.servedTokens += waiting.tokens
         lane.servedTokens += waiting.tokens
         waiting.startMs = nowMs

@@ -10,7 +10,10 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions): Logger {
   const destination =
-    options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 16_000 })
+    options.destination ??
+    // Writes are batched for throughput; a quiet spell must not hold lines back, and a crash
+    // must lose at most the last second of them.
+    pino.destination({ dest: 1, sync: false, minLength: 16_000, periodicFlush: 1000 })
   return pino(
     {
       level: options.level,

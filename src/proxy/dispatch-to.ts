@@ -232,7 +232,7 @@ export async function dispatchTo(
 }
 
 /** The group still sends to this endpoint's server: same id, same origin, eligible. */
-export function stillServes(upstream: UpstreamRuntime, endpoint: Endpoint): boolean {
+function stillServes(upstream: UpstreamRuntime, endpoint: Endpoint): boolean {
   const current = upstream.group.find(endpoint.id)
   return (
     current !== undefined &&

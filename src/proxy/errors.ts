@@ -6,8 +6,16 @@ export const ERROR_CATALOGUE = {
   LB_ERR_BAD_REQUEST: { status: 400, message: 'bad request' },
   LB_ERR_NO_ROUTE: { status: 404, message: 'no route matches this request' },
   LB_ERR_UNKNOWN_MODEL: { status: 404, message: 'the requested model is not configured' },
-  LB_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request body did not arrive in time' },
-  LB_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the limit' },
+  LB_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'the request body did not arrive in time',
+    closesConnection: true,
+  },
+  LB_ERR_BODY_TOO_LARGE: {
+    status: 413,
+    message: 'request body exceeds the limit',
+    closesConnection: true,
+  },
   LB_ERR_RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
   LB_ERR_CLIENT_ABORTED: { status: 499, message: 'client closed the request' },
   LB_ERR_INTERNAL: { status: 500, message: 'internal error' },
@@ -22,7 +30,15 @@ export const ERROR_CATALOGUE = {
   LB_ERR_SHED: { status: 503, message: 'low-priority work is being shed under saturation' },
   LB_ERR_FIRST_BYTE_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   LB_ERR_IDLE_TIMEOUT: { status: 504, message: 'the upstream stopped sending' },
-} as const satisfies Record<string, { status: number; message: string }>
+} as const satisfies Record<
+  string,
+  {
+    status: number
+    message: string
+    /** The reply leaves part of the request body unread: the connection cannot carry another. */
+    closesConnection?: true
+  }
+>
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE
 export type ErrorSource = 'upstream' | 'downstream' | 'internal'
@@ -58,6 +74,12 @@ export class ProxyError extends Error {
 
 export function statusForCode(code: ErrorCode): number {
   return ERROR_CATALOGUE[code].status
+}
+
+/** Whether a local reply with this code closes the client connection (see the catalogue). */
+export function closesConnection(code: ErrorCode): boolean {
+  const entry = ERROR_CATALOGUE[code]
+  return 'closesConnection' in entry && entry.closesConnection
 }
 
 export function isProxyError(value: unknown): value is ProxyError {

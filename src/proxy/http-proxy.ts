@@ -108,7 +108,7 @@ async function handle(
   const contentLength = req.headers['content-length']
   const declaredBytes = contentLength === undefined ? undefined : Number(contentLength)
   if (declaredBytes !== undefined && declaredBytes > maxBodyBytes) {
-    return fail(ctx, 'LB_ERR_BODY_TOO_LARGE', undefined, true)
+    return fail(ctx, 'LB_ERR_BODY_TOO_LARGE')
   }
   const hasBody =
     (declaredBytes !== undefined && declaredBytes > 0) ||
@@ -130,11 +130,7 @@ async function handle(
     })
     if (outcome.kind === 'answered') return
     if (outcome.kind === 'error') {
-      // Part of the body is still unread: the connection cannot carry another request.
-      const closeConnection =
-        outcome.error.code === 'LB_ERR_BODY_TOO_LARGE' ||
-        outcome.error.code === 'LB_ERR_REQUEST_TIMEOUT'
-      return fail(ctx, outcome.error.code, outcome.error.message, closeConnection, outcome)
+      return fail(ctx, outcome.error.code, outcome.error.message, outcome)
     }
     upstreamName = outcome.upstream
     llm = outcome.llm
@@ -203,7 +199,7 @@ async function handle(
     if (waited !== undefined) {
       // Whole seconds in [1, 60] already (retryAfterHintMs).
       const retryAfter = String(waited.retryAfterMs / 1000)
-      return fail(ctx, waited.reason, undefined, false, { headers: { 'retry-after': retryAfter } })
+      return fail(ctx, waited.reason, undefined, { headers: { 'retry-after': retryAfter } })
     }
   }
   // A buffered body can be sent again; a streamed one is consumed by the first attempt.
@@ -237,7 +233,7 @@ async function handle(
     if (!error) return
     const canRetry =
       error.retryable && !error.sentUpstream && ctx.attempts < maxAttempts && !ctx.res.headersSent
-    if (!canRetry) return fail(ctx, error.code, undefined, error.code === 'LB_ERR_BODY_TOO_LARGE')
+    if (!canRetry) return fail(ctx, error.code)
     lastError = error
     exclude.add(endpoint.id)
   }
@@ -266,7 +262,6 @@ function fail(
   ctx: RequestContext,
   code: ErrorCode,
   message?: string,
-  closeConnection?: boolean,
   detail?: LlmErrorDetail & { readonly headers?: Readonly<Record<string, string>> | undefined },
 ): void {
   ctx.errorCode = code
@@ -277,7 +272,6 @@ function fail(
   const reply = sendLocalReply(ctx.res, code, {
     requestId: ctx.id,
     message,
-    closeConnection,
     format,
     headers: detail?.headers,
   })

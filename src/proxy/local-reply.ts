@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import { ERROR_CATALOGUE, type ErrorCode, statusForCode } from './errors.ts'
+import { closesConnection, ERROR_CATALOGUE, type ErrorCode, statusForCode } from './errors.ts'
 
 /**
  * Renders an error body in a route's API shape (Aya's own JSON, or an LLM API's, which carries
@@ -24,8 +24,6 @@ export interface LocalReplyOptions {
   readonly message?: string | undefined
   readonly format?: ErrorBodyFormat | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
-  /** Close the client connection after replying, e.g. when an unread request body remains. */
-  readonly closeConnection?: boolean | undefined
 }
 
 /** What a local reply sent: its status, and the body bytes that went to the client. */
@@ -59,7 +57,7 @@ export function sendLocalReply(
     'x-aya-error-code': code,
     ...options.headers,
   }
-  if (options.closeConnection) headers.connection = 'close'
+  if (closesConnection(code)) headers.connection = 'close'
   if (res.destroyed) return { status, bodyBytes: 0 }
   res.writeHead(status, headers)
   res.end(body)

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { anthropicErrorBody } from '../llm/anthropic-error.ts'
-import { llmApiFor, parseLlmBody, toLlmRequest } from '../llm/llm-body.ts'
+import { llmApiFor, modelOf, parseLlmBody, toLlmRequest } from '../llm/llm-body.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { ModelDeployment, ModelRegistry } from '../llm/model-registry.ts'
 import { openAiErrorBody } from '../llm/openai-error.ts'
@@ -180,9 +180,9 @@ function countTokensDispatch(
   json: Buffer,
   registry: ModelRegistry,
 ): GatewayOutcome {
-  const model = (value as { model?: unknown } | null)?.model
-  if (typeof model !== 'string' || model === '' || model.length > 256) {
-    return { kind: 'error', error: badRequest('model: Field required'), param: 'model' }
+  const model = modelOf('anthropic.messages', value)
+  if (typeof model !== 'string') {
+    return { kind: 'error', error: badRequest(model.message), param: model.param }
   }
   const routed = routeByModel(model, json, registry)
   if (routed.kind !== 'routed') return routed
