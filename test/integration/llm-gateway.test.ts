@@ -383,6 +383,55 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.match(String(shown.headers['x-aya-endpoint']), /^127\.0\.0\.1:\d+$/)
   })
 
+  test('the aya policy keeps a conversation on the endpoint that holds it, and a session together', async (t) => {
+    const aya = await startAya(
+      config({
+        routes: [
+          { name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models', debugHeaders: true },
+        ],
+        upstreams: {
+          fleet: { policy: 'aya', sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 } },
+        },
+      }),
+    )
+    t.after(() => aya.close())
+    const send = async (messages: unknown[], session?: string) => {
+      const res = await request(`${aya.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(session === undefined ? {} : { 'x-session-id': session }),
+        },
+        body: JSON.stringify({ model: 'llama-3.1-8b', messages, max_tokens: 2 }),
+      })
+      await res.body.dump()
+      assert.equal(res.statusCode, 200)
+      return String(res.headers['x-aya-endpoint'])
+    }
+    // Each conversation's turns extend the one before: the prefix index sees where it lives.
+    const homes = new Set<string>()
+    for (let c = 0; c < 3; c++) {
+      const history: unknown[] = [
+        { role: 'system', content: `conversation ${c}: ${'context '.repeat(1500)}` },
+        { role: 'user', content: 'first question' },
+      ]
+      const home = await send(history)
+      homes.add(home)
+      for (let turn = 2; turn <= 4; turn++) {
+        history.push({ role: 'assistant', content: 'an answer' })
+        history.push({ role: 'user', content: `question ${turn}` })
+        assert.equal(await send(history), home, `conversation ${c}, turn ${turn}`)
+      }
+    }
+    // Cold conversations spread: with an idle fleet, not all on one endpoint.
+    assert.ok(homes.size > 1, `homes ${[...homes]}`)
+    // Prompts too short to index: the session header keeps them together.
+    for (let s = 0; s < 3; s++) {
+      const first = await send([{ role: 'user', content: `hi ${s}` }], `session-${s}`)
+      assert.equal(await send([{ role: 'user', content: `again ${s}` }], `session-${s}`), first)
+    }
+  })
+
   test('reads the session from the route’s sessionHeader, scoped by API key, and hands it to the policy', async (t) => {
     const aya = await startAya(
       config({

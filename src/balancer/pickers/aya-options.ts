@@ -6,7 +6,7 @@ export const ayaOptionsSchema = z
     /** Prefix-index granularity, characters (16 tokens × ~4 characters). */
     blockChars: z.int().min(8).max(4096).default(64),
     /** Longest prefix tracked, in blocks (64 × 8192 characters ≈ 131k tokens). */
-    maxPrefixBlocks: z.int().min(1).default(8192),
+    maxPrefixBlocks: z.int().min(1).max(65_536).default(8192),
     /** Prompts shorter than this many blocks are not matched: they are placed by load alone. */
     minAffinityBlocks: z.int().min(1).default(2),
     /**

@@ -60,6 +60,12 @@ export interface PrefixMemory {
  */
 const MAX_TRACKED_INSERTS = 4096
 
+/**
+ * Most blocks one endpoint's index holds, whatever KV size it reports: 2^21 blocks of 64
+ * characters is about 33M tokens, many times the largest engine's KV, and some 100 MB at most.
+ */
+export const MAX_INDEX_BLOCKS = 2 ** 21
+
 /** Weight of one placement in the running characters-per-token ratio. */
 const CHARS_PER_TOKEN_SMOOTHING = 0.01
 
@@ -150,8 +156,11 @@ export function createPrefixMemory(
       return matched
     },
     place(memo, endpointId, matchedBlocks, capacityTokens, charsPerToken) {
-      const capacityBlocks = Math.floor(
-        (capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars,
+      // Sized from what the engine reports, but never past a hard bound: a bogus KV size
+      // must not grow the router's memory with it.
+      const capacityBlocks = Math.min(
+        MAX_INDEX_BLOCKS,
+        Math.floor((capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars),
       )
       index.add(endpointId, memo.hashes, capacityBlocks)
       memo.placed = inserts.claim(endpointId, memo.hashes, matchedBlocks)

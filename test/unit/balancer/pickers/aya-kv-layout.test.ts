@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Picker } from '../../../../src/balancer/picker.ts'
 import type { AyaDecision } from '../../../../src/balancer/pickers/aya-decision.ts'
+import { ayaOptionsSchema } from '../../../../src/balancer/pickers/aya-options.ts'
 import { parseEngineMetrics } from '../../../../src/llm/engine-metrics-parse.ts'
 import type { EngineMetricsSource, EngineSnapshot } from '../../../../src/llm/engine-snapshot.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'
@@ -120,5 +121,10 @@ describe('aya picker: prefix index sized from vllm:cache_config_info', () => {
     const hitOnE0 = (d: AyaDecision) => d.candidates.find((c) => c.endpoint === 'e0')?.hitTokens
     assert.equal(hitOnE0(decisions[0]!), 0, 'A was evicted when the index shrank')
     assert.equal(hitOnE0(decisions[1]!), HELD, 'C is held')
+  })
+
+  it('refuses a prefix hashed past 65,536 blocks a prompt', () => {
+    assert.equal(ayaOptionsSchema.safeParse({ maxPrefixBlocks: 100_000 }).success, false)
+    assert.equal(ayaOptionsSchema.safeParse({ maxPrefixBlocks: 65_536 }).success, true)
   })
 })
