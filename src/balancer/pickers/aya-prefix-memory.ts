@@ -2,7 +2,6 @@ import type { LlmRequest } from '../../llm/llm-request.ts'
 import { createOptimisticInserts, type InsertClaim } from '../../llm/optimistic-inserts.ts'
 import { createPrefixBlockIndex, hashPromptBlocks } from '../../llm/prefix-block-index.ts'
 import { hashText53 } from '../../util/text-hash.ts'
-import type { PickContext } from '../picker.ts'
 import type { AyaOptions } from './aya-options.ts'
 
 /** What stays true of a request while it waits: see `createPrefixMemory`. */
@@ -44,13 +43,6 @@ export interface PrefixMemory {
   ): void
   /** Takes back the optimistic insert of the request's last placement. */
   takeBack(memo: RequestMemo): void
-  /**
-   * A retry excludes the endpoint the last attempt went to: that attempt failed, and its
-   * optimistic insert must not keep drawing the conversation back to the endpoint that never got
-   * the prompt. Its first new block goes, and with it the chain after it (a match needs every
-   * block from the root). Placing it there again restores it.
-   */
-  forgetFailedAttempt(llm: LlmRequest, ctx: PickContext): void
   retainOnly(ids: ReadonlySet<string>): void
 }
 
@@ -166,11 +158,6 @@ export function createPrefixMemory(
       memo.placed = inserts.claim(endpointId, memo.hashes, matchedBlocks)
     },
     takeBack,
-    forgetFailedAttempt(llm, ctx) {
-      const memo = memoOf(llm)
-      if (memo.placed === undefined || ctx.exclude?.has(memo.placed.endpointId) !== true) return
-      takeBack(memo)
-    },
     retainOnly(ids) {
       index.retainOnly(ids)
       inserts.retainOnly(ids)

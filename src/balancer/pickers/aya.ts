@@ -128,7 +128,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         }
         return picked
       }
-      prefixes.forgetFailedAttempt(llm, ctx)
       const facts = score(eligible, ctx, llm)
       if (set.count === 0) return undefined
       const warm = rankCosts(set, facts.anyRoomOk, options.affinityCredit)
@@ -184,7 +183,6 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // index. Otherwise the whole prompt counts as prefill and the index forgets the conversation.
       const llm = ctx.llm
       if (!llm) return undefined
-      prefixes.forgetFailedAttempt(llm, ctx)
       const facts = score([endpoint], ctx, llm)
       if (set.count === 0) return undefined
       const chosen = set.entries[0]!

@@ -768,10 +768,12 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
       const picker = createAya({ pacing: false }, {}, seed)
       const eligible = makeEndpoints([1, 1, 1])
       const conversation = text('conversation', 6000)
-      // The proxy retries with the same parsed request and the failed endpoint excluded.
+      // The attempt never reached its endpoint: the proxy says so, then retries with the same
+      // parsed request and the failed endpoint excluded.
       const llm = llmCtx(conversation).llm
       const exclude = new Set<string>()
       const failed = picker.pick(eligible, { attempt: 0, exclude, llm })!
+      picker.unsent!(failed, { attempt: 0, exclude, llm })
       exclude.add(failed.id)
       const served = picker.pick(eligible, { attempt: 1, exclude, llm })!
       const next = llmCtx(conversation + text('turn 2', 400))
@@ -831,6 +833,7 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     const llm = llmCtx(conversation).llm
     const exclude = new Set(['e1'])
     assert.equal(picker.pick(eligible, { attempt: 0, exclude, llm }), eligible[0])
+    picker.unsent!(eligible[0]!, { attempt: 0, exclude, llm })
     exclude.clear()
     exclude.add('e0')
     assert.equal(picker.pick(eligible, { attempt: 1, exclude, llm }), eligible[1])
@@ -877,8 +880,9 @@ describe('aya picker: per-model state, failed attempts, decisions', () => {
     const eligible = makeEndpoints([1, 1])
     const conversation = text('conversation', 6000)
     const llm = llmCtx(conversation).llm
-    // The cookie's endpoint e0 failed; the proxy binds the retry to e1, excluding e0.
+    // The cookie's endpoint e0 failed to connect; the proxy binds the retry to e1, excluding e0.
     picker.leaseCost!(eligible[0]!, { attempt: 0, llm })
+    picker.unsent!(eligible[0]!, { attempt: 0, llm })
     picker.leaseCost!(eligible[1]!, { attempt: 1, exclude: new Set(['e0']), llm })
     assert.equal(hitOn(picker, eligible, llmCtx(conversation + text('x', 64)), 'e0'), 0)
     assert.ok(hitOn(picker, eligible, llmCtx(conversation + text('y', 64)), 'e1') > 1000)
