@@ -24,22 +24,32 @@ export function readBodyBounded(
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
-    let idle: Timer | undefined
     const fail = (error: ProxyError) => {
       cleanup()
       reject(error)
     }
-    const timedOut = (what: string) =>
-      fail(new ProxyError('LB_ERR_REQUEST_TIMEOUT', { source: 'downstream', message: what }))
-    const armIdle = () => {
-      idle?.clear()
-      idle = deps.clock.setTimer(limits.idleMs, () =>
-        timedOut(`the request body stalled for ${limits.idleMs} ms`),
-      )
+    const startedAtMs = deps.clock.now()
+    let lastChunkAtMs = startedAtMs
+    // One timer for both limits, armed for the nearer and re-armed when it fires early: chunks
+    // only note their time, so a body of hundreds of chunks does not re-arm a timer for each.
+    let timer: Timer
+    const check = () => {
+      const nowMs = deps.clock.now()
+      const deadlineAtMs = startedAtMs + limits.deadlineMs
+      const idleAtMs = lastChunkAtMs + limits.idleMs
+      const what =
+        nowMs >= deadlineAtMs
+          ? `the request body took over ${limits.deadlineMs} ms`
+          : nowMs >= idleAtMs
+            ? `the request body stalled for ${limits.idleMs} ms`
+            : undefined
+      if (what !== undefined) {
+        fail(new ProxyError('LB_ERR_REQUEST_TIMEOUT', { source: 'downstream', message: what }))
+        return
+      }
+      timer = deps.clock.setTimer(Math.min(deadlineAtMs, idleAtMs) - nowMs, check)
     }
-    const deadline = deps.clock.setTimer(limits.deadlineMs, () =>
-      timedOut(`the request body took over ${limits.deadlineMs} ms`),
-    )
+    timer = deps.clock.setTimer(Math.min(limits.idleMs, limits.deadlineMs), check)
     const onData = (chunk: Buffer) => {
       size += chunk.length
       if (size > limits.maxBodyBytes) {
@@ -47,7 +57,7 @@ export function readBodyBounded(
         return
       }
       chunks.push(chunk)
-      armIdle()
+      lastChunkAtMs = deps.clock.now()
     }
     const onEnd = () => {
       cleanup()
@@ -60,14 +70,12 @@ export function readBodyBounded(
       if (!req.complete) onError(new Error('client closed the request before its body ended'))
     }
     const cleanup = () => {
-      idle?.clear()
-      deadline.clear()
+      timer.clear()
       req.off('data', onData)
       req.off('end', onEnd)
       req.off('error', onError)
       req.off('close', onClose)
     }
-    armIdle()
     req.on('data', onData)
     req.on('end', onEnd)
     req.on('error', onError)
