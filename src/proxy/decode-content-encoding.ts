@@ -32,16 +32,21 @@ const MAX_CODINGS = 5
  * was: zlib stops at the limit, so a small body that inflates to gigabytes costs no more memory than
  * an honest one. Returns the body unchanged for no encoding or `identity`.
  */
+/** A Content-Encoding value's codings, in order, lower-cased, without `identity` or empties. */
+export function contentCodings(contentEncoding: string): string[] {
+  return contentEncoding
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity')
+}
+
 export async function decodeContentEncoding(
   body: Buffer,
   contentEncoding: string | undefined,
   maxBodyBytes: number,
 ): Promise<Buffer> {
   if (contentEncoding === undefined) return body
-  const codings = contentEncoding
-    .split(',')
-    .map((coding) => coding.trim().toLowerCase())
-    .filter((coding) => coding !== '' && coding !== 'identity')
+  const codings = contentCodings(contentEncoding)
   if (codings.length > MAX_CODINGS) {
     throw new ProxyError('LB_ERR_BAD_REQUEST', {
       source: 'downstream',

@@ -5,6 +5,7 @@ import { type PacedPrefill, prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import { createResponseTap } from '../llm/response-tap.ts'
 import type { Endpoint, Lease, LeaseCost, Outcome } from '../upstream/endpoint.ts'
 import type { Timer } from '../util/clock.ts'
+import { contentCodings } from './decode-content-encoding.ts'
 import { ProxyError } from './errors.ts'
 import { forward } from './forward.ts'
 import { stripHopByHop } from './headers.ts'
@@ -140,7 +141,12 @@ export async function dispatchTo(
         if (routeConfig.debugHeaders) out['x-aya-endpoint'] = endpoint.id
         res.writeHead(status, out)
         const encoding = upstreamResponseHeaders['content-encoding']
-        isTapBlind = encoding !== undefined && encoding !== 'identity'
+        // Codings are case-insensitive, and `identity` is none.
+        isTapBlind =
+          tap !== undefined &&
+          encoding !== undefined &&
+          encoding !== 'identity' &&
+          contentCodings(String(encoding)).length > 0
         const contentType = String(upstreamResponseHeaders['content-type'] ?? '')
         if (llm && status < 300 && contentType !== '') {
           const isSse = contentType.toLowerCase().startsWith('text/event-stream')

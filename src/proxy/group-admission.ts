@@ -209,13 +209,16 @@ export function createGroupAdmission(
       drain()
     })
   }
+  const drainIfWaiting = (): void => {
+    if (queue.size > 0 || older !== undefined) drain()
+  }
   // A drain on the next turn of the clock, for arrivals that could go now.
   let soon: Timer | undefined
   const drainSoon = () => {
     if (soon) return
     soon = deps.clock.setTimer(0, () => {
       soon = undefined
-      if (queue.size > 0 || older !== undefined) drain()
+      drainIfWaiting()
     })
   }
 
@@ -277,13 +280,12 @@ export function createGroupAdmission(
       else scheduleRecheck()
       return ticket.outcome.then((outcome) => resultOf(outcome, ask))
     },
-    notify() {
-      if (queue.size > 0 || older !== undefined) drain()
-    },
+    notify: drainIfWaiting,
     stats() {
       const own = queue.stats()
-      const stats = older === undefined ? own : withDepthOf(own, older.stats(), predictedWaitMs)
-      const before = older?.stats().rejectedTotal ?? carried
+      const old = older?.stats()
+      const stats = old === undefined ? own : withDepthOf(own, old, predictedWaitMs)
+      const before = old?.rejectedTotal ?? carried
       return before === undefined
         ? stats
         : { ...stats, rejectedTotal: sumRejected(own.rejectedTotal, before) }

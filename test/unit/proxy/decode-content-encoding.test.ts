@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib'
-import { decodeContentEncoding } from '../../../src/proxy/decode-content-encoding.ts'
+import {
+  contentCodings,
+  decodeContentEncoding,
+} from '../../../src/proxy/decode-content-encoding.ts'
 import { ProxyError } from '../../../src/proxy/errors.ts'
 
 const json = Buffer.from('{"model":"m","prompt":"hello"}')
@@ -63,5 +66,10 @@ describe('decoding a request body content-encoding', () => {
       await decodeContentEncoding(nested, 'gzip,gzip,identity,gzip,gzip,gzip', 1024),
       json,
     )
+  })
+
+  test('reads codings case-insensitively, and identity or an empty entry as none', () => {
+    assert.deepEqual(contentCodings('Identity, '), [])
+    assert.deepEqual(contentCodings('GZIP, br'), ['gzip', 'br'])
   })
 })
