@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { percentile, sortedNumbers } from '../src/bench/percentiles.ts'
 import { createLruNumberSet } from '../src/llm/lru-number-set.ts'
 import {
   createOutputLengthPredictor,
@@ -15,6 +16,7 @@ import {
 } from '../src/llm/output-length-predictor.ts'
 import { createPromptTokenCounter } from '../src/llm/prompt-token-counter.ts'
 import { findCookie, findQueryParam } from '../src/proxy/key-selector.ts'
+import { createSeededRandom } from '../src/util/random.ts'
 
 interface Case {
   readonly name: string
@@ -97,8 +99,7 @@ function slices(text: string): string[] {
 }
 
 function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+  return percentile(sortedNumbers(values), q)
 }
 
 /** Milliseconds per call of `count` over each text, one call each. */
@@ -128,13 +129,7 @@ const p50p90 = (values: readonly number[], digits: number) =>
   `${quantile(values, 0.5).toFixed(digits)} / ${quantile(values, 0.9).toFixed(digits)}`
 
 // A seeded generator, so every run sees the same requests.
-let seed = 1
-function random(): number {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const random = createSeededRandom(1)
 
 // Loading a vocabulary: the first `count` for an OpenAI model pays it (or `warmUp`, at start).
 setFlagsFromString('--expose-gc')

@@ -194,11 +194,12 @@ export function createMetrics(): AyaMetrics {
     registers: [registry],
     collect() {
       this.reset()
+      // The default class is one of them (config validation sees to it).
+      const priorities = knownPriorities()
       for (const upstream of upstreams()) {
         if (!upstream.admission) continue
         const name = upstream.name
-        // The default class is one of them (config validation sees to it).
-        for (const priority of knownPriorities()) this.set({ upstream: name, priority }, 0)
+        for (const priority of priorities) this.set({ upstream: name, priority }, 0)
         for (const band of upstream.admission.stats().bands) {
           this.set({ upstream: name, priority: band.priority }, band.count)
         }

@@ -26,12 +26,6 @@ const DECODERS: ReadonlyMap<string, Decoder> = new Map([
  */
 const MAX_CODINGS = 5
 
-/**
- * Undoes a request body's `Content-Encoding` (gzip, deflate, br, or a list of them), so an LLM
- * route can read the JSON inside. The decoded size is bounded by `maxBodyBytes` as the encoded one
- * was: zlib stops at the limit, so a small body that inflates to gigabytes costs no more memory than
- * an honest one. Returns the body unchanged for no encoding or `identity`.
- */
 /** A Content-Encoding value's codings, in order, lower-cased, without `identity` or empties. */
 export function contentCodings(contentEncoding: string): string[] {
   return contentEncoding
@@ -40,6 +34,12 @@ export function contentCodings(contentEncoding: string): string[] {
     .filter((coding) => coding !== '' && coding !== 'identity')
 }
 
+/**
+ * Undoes a request body's `Content-Encoding` (gzip, deflate, br, or a list of them), so an LLM
+ * route can read the JSON inside. The decoded size is bounded by `maxBodyBytes` as the encoded one
+ * was: zlib stops at the limit, so a small body that inflates to gigabytes costs no more memory than
+ * an honest one. Returns the body unchanged for no encoding or `identity`.
+ */
 export async function decodeContentEncoding(
   body: Buffer,
   contentEncoding: string | undefined,

@@ -93,10 +93,12 @@ export async function dispatchTo(
   let clientStalled = false
   let stallTimer: Timer | undefined
   const sentAt = deps.clock.now()
+  // Its prefill is done: the endpoint has room for the next prompt, so the queue may let one go.
   const prefilled = (isFirstToken: boolean) => {
     awaitingFirstToken = false
     lease.firstToken()
     paced?.done(isFirstToken)
+    upstream.admission?.notify()
   }
   const prefillEnd =
     llm !== undefined && !llm.stream
@@ -111,7 +113,6 @@ export async function dispatchTo(
           () => {
             if (!awaitingFirstToken) return
             prefilled(false)
-            upstream.admission?.notify()
           },
         )
       : undefined
@@ -165,7 +166,6 @@ export async function dispatchTo(
           tap.onChunk(chunk, deps.clock.now())
           if (awaitingFirstToken && tap.firstTokenAtMs !== undefined) {
             prefilled(true)
-            upstream.admission?.notify()
           }
           // Several sequences stream interleaved: a decode step makes one token of each.
           if (llm && isStreamed) {

@@ -212,14 +212,15 @@ function answerModels(ctx: RequestContext, path: string, registry: ModelRegistry
     isAnthropicRequest(path, ctx.req.headers),
   )
   if (!reply.found) return unknownModel(reply.id, registry)
+  const bodyBytes = Buffer.byteLength(reply.body)
   ctx.res.writeHead(200, {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(reply.body),
+    'content-length': bodyBytes,
     'x-request-id': ctx.id,
   })
   ctx.res.end(reply.body)
   ctx.status = 200
-  if (ctx.method !== 'HEAD') ctx.bytesOut += Buffer.byteLength(reply.body)
+  if (ctx.method !== 'HEAD') ctx.bytesOut += bodyBytes
   return { kind: 'answered' }
 }
 

@@ -14,8 +14,6 @@ export interface PinnedBlocks {
    * or at `limit`.
    */
   leading(hashes: readonly number[], limit?: number): number
-  /** Distinct blocks pinned now. */
-  readonly size: number
 }
 
 interface Pin {
@@ -55,9 +53,6 @@ export function createPinnedBlocks(): PinnedBlocks {
       let held = 0
       while (held < end && pins.has(hashes[held]!)) held++
       return held
-    },
-    get size() {
-      return pins.size
     },
   }
 }

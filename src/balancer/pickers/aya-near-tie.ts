@@ -11,8 +11,6 @@ export interface NearTieChooser {
     sessionEndpointId: string | undefined,
     warm: Scored | undefined,
   ): Scored
-  /** The near-tie cost limit of the last `choose`: a warm endpoint within it lost only a draw. */
-  readonly limitMs: number
 }
 
 /**
@@ -34,11 +32,7 @@ export function createNearTieChooser(
 ): NearTieChooser {
   // Per-decision scratch: which entries are near ties.
   const tieIndexes: number[] = []
-  let limitMs = Number.POSITIVE_INFINITY
   return {
-    get limitMs() {
-      return limitMs
-    },
     choose(set, ttftSloMs, sessionEndpointId, warm) {
       const { entries, count } = set
       const isCold = warm === undefined
@@ -70,13 +64,14 @@ export function createNearTieChooser(
       const meanRate = rateSum / Math.max(1, usable)
       const limit =
         bestCost + Math.max(options.interferenceSlackMs, options.interferenceSlackShare * bestTtft)
-      limitMs = limit
       // The near ties, and the session's endpoint among them if it is one.
       let tieCount = 0
       let sessionTie: Scored | undefined
       for (let i = 0; i < count; i++) {
         const s = entries[i]!
-        if (s.costMs > limit || s.sloCut) continue
+        // Marked whether or not the SLO cut it: a warm endpoint within the limit lost only a draw.
+        s.nearTie = s.costMs <= limit
+        if (!s.nearTie || s.sloCut) continue
         tieIndexes[tieCount++] = i
         if (s.endpoint.id === sessionEndpointId) sessionTie = s
       }

@@ -25,6 +25,8 @@ export interface Scored {
   roomOk: boolean
   /** Ruled out by the SLO admission let the request through for (see `aya-near-tie.ts`). */
   sloCut: boolean
+  /** Within the near-tie limit of the lowest cost (see `aya-near-tie.ts`). */
+  nearTie: boolean
 }
 
 /** The scored endpoints of one decision: `entries[0..count)`, reused from pick to pick. */
@@ -50,6 +52,7 @@ export function scoredAt(set: ScoredSet, index: number, endpoint: Endpoint): Sco
       decodeOk: false,
       roomOk: false,
       sloCut: false,
+      nearTie: false,
       churn: 0,
     }
     set.entries.push(entry)

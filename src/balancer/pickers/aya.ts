@@ -326,6 +326,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       entry.decodeOk = decodeOk
       entry.roomOk = kvOk && decodeOk
       entry.sloCut = false
+      entry.nearTie = false
     }
 
     return {
@@ -372,7 +373,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     if (warm === undefined) return 'cold'
     if (chosen.hitTokens >= warm.hitTokens) return 'warm'
     if (warm.sloCut) return 'slo'
-    return warm.costMs <= chooser.limitMs ? 'tie' : 'valve'
+    return warm.nearTie ? 'tie' : 'valve'
   }
 }
 
