@@ -137,6 +137,10 @@ export const admissionSchema = z
     /** Longest wait in the queue; past it the request gets 503 with Retry-After. */
     maxWaitMs: timerMs.default(30_000),
     order: z.enum(['fifo', 'shortest-predicted-first']).default('shortest-predicted-first'),
+    /** Shortest-predicted-first: how long shorter requests may keep passing one. */
+    maxBypassMs: nonNegativeInt.max(MAX_TIMER_MS).default(5_000),
+    /** Shortest-predicted-first: the share of its time to deadline after which a request goes first. */
+    agingFraction: z.number().gt(0).max(1).default(0.5),
     /** Under saturation, refuse sheddable (negative-priority) work at once instead of queueing it. */
     shedSheddable: z.boolean().default(false),
     /**

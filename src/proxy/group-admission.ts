@@ -94,6 +94,8 @@ export function createGroupAdmission(
       maxBytes: config.maxPendingBytes,
       defaultMaxWaitMs: config.maxWaitMs,
       order: config.order,
+      maxBypassMs: config.maxBypassMs,
+      agingFraction: config.agingFraction,
       fairShareEviction: config.fairShareEviction,
     },
     deps,

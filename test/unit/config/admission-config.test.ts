@@ -26,6 +26,19 @@ describe('admission and priority config', () => {
     assert.equal(admission.fairShareEviction, true)
   })
 
+  test('takes the anti-starvation bounds of shortest-predicted-first, and refuses an aging share outside (0, 1]', () => {
+    const defaults = parseConfigObject(withAdmission({}), {}).upstreams.api!.admission!
+    assert.equal(defaults.maxBypassMs, 5_000)
+    assert.equal(defaults.agingFraction, 0.5)
+    const set = parseConfigObject(withAdmission({ maxBypassMs: 0, agingFraction: 1 }), {})
+    assert.equal(set.upstreams.api!.admission!.maxBypassMs, 0)
+    assert.equal(set.upstreams.api!.admission!.agingFraction, 1)
+    const [issue] = issuesOf(withAdmission({ agingFraction: 0 }))
+    assert.match(issue!, /^upstreams\.api\.admission\.agingFraction: .*0$/)
+    const [bypass] = issuesOf(withAdmission({ maxBypassMs: -1 }))
+    assert.match(bypass!, /^upstreams\.api\.admission\.maxBypassMs: .*-1$/)
+  })
+
   test('refuses a wait or recheck longer than a timer can run, naming the path and value', () => {
     assert.deepEqual(issuesOf(withAdmission({ maxWaitMs: 3_000_000_000 })), [
       'upstreams.api.admission.maxWaitMs: expected at most 2147483647 milliseconds (about 24.8 days), got 3000000000',

@@ -10,6 +10,8 @@ const config = {
   maxPendingBytes: 1 << 20,
   maxWaitMs: 500,
   order: 'fifo' as const,
+  maxBypassMs: 5_000,
+  agingFraction: 0.5,
   shedSheddable: true,
   shedEarly: false,
   fairShareEviction: true,
