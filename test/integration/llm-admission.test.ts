@@ -52,6 +52,45 @@ describe('LLM admission control with the aya policy', () => {
     assert.match(metrics, /aya_admission_predicted_wait_seconds\{upstream="fleet"\}/)
   })
 
+  test("bounds the queue with LB_ERR_QUEUE_FULL, and a second tenant evicts the first one's newest waiting request", async (t) => {
+    const aya = await startSimGateway(t, {
+      policy: 'aya',
+      sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+      admission: { ttftSloMs: 50, maxPending: 2, maxWaitMs: 20_000 },
+    })
+    const hog = { authorization: 'Bearer tenant-a' }
+    // ~3k-token prompts are ~250 ms of A100 prefill each: one goes, two wait, the rest are refused.
+    const first = Array.from({ length: 6 }, () => chat(aya, 3000, hog))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const other = await chat(aya, 3000, { authorization: 'Bearer tenant-b' })
+    assert.equal(other.statusCode, 200, 'the tenant under its fair share is queued and served')
+    await other.body.dump()
+    const refusedCodes: string[] = []
+    let served = 0
+    for (const res of await Promise.all(first)) {
+      if (res.statusCode === 200) served++
+      else {
+        assert.equal(res.statusCode, 503)
+        refusedCodes.push(String(res.headers['x-aya-error-code']))
+        const body = (await res.body.json()) as { error: { type: string } }
+        assert.equal(body.error.type, 'server_error')
+        continue
+      }
+      await res.body.dump()
+    }
+    assert.ok(refusedCodes.length >= 4, `three refused at the bound, one evicted: ${refusedCodes}`)
+    assert.ok(served >= 1 && served <= 2, `served ${served}`)
+    assert.ok(
+      refusedCodes.every((code) => code === 'LB_ERR_QUEUE_FULL'),
+      `${refusedCodes}`,
+    )
+    const metrics = await (await request(`${aya.adminUrl}/metrics`)).body.text()
+    assert.match(
+      metrics,
+      /aya_admission_rejected_total\{upstream="fleet",reason="LB_ERR_QUEUE_FULL"\} [4-9]/,
+    )
+  })
+
   test('gives a priority class its own longest wait: batch work outlasts a burst that times interactive work out', async (t) => {
     const aya = await startSimGateway(t, {
       policy: 'aya',
