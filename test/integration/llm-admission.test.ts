@@ -91,6 +91,30 @@ describe('LLM admission control with the aya policy', () => {
     )
   })
 
+  test('lets a waiting interactive request go before batch work that queued earlier', async (t) => {
+    const aya = await startSimGateway(t, {
+      policy: 'aya',
+      sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+      admission: { ttftSloMs: 50, maxWaitMs: 20_000 },
+    })
+    const finished: string[] = []
+    const timed = async (name: string, res: ReturnType<typeof chat>) => {
+      const answer = await res
+      assert.equal(answer.statusCode, 200, name)
+      await answer.body.dump()
+      finished.push(name)
+    }
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 30))
+    // The first fills the engine for ~250 ms; batch work queues, then interactive work behind it.
+    const running = timed('first', chat(aya, 3000))
+    await pause()
+    const batch = timed('batch', chat(aya, 3000, { 'x-priority': 'batch' }))
+    await pause()
+    const interactive = timed('interactive', chat(aya, 3000))
+    await Promise.all([running, batch, interactive])
+    assert.deepEqual(finished, ['first', 'interactive', 'batch'])
+  })
+
   test('gives a priority class its own longest wait: batch work outlasts a burst that times interactive work out', async (t) => {
     const aya = await startSimGateway(t, {
       policy: 'aya',
