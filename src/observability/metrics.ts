@@ -222,6 +222,26 @@ export function createMetrics(): AyaMetrics {
       }
     },
   })
+  new Gauge({
+    name: 'aya_admission_class_predicted_wait_seconds',
+    help: 'Predicted queueing delay for a new request, by priority class: strict bands wait for every band above them.',
+    labelNames: ['upstream', 'priority'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      const priorities = knownPriorities()
+      for (const upstream of upstreams()) {
+        const admission = upstream.admission
+        if (!admission) continue
+        for (const priority of priorities) {
+          this.set(
+            { upstream: upstream.name, priority },
+            admission.predictedWaitMs(priority) / 1000,
+          )
+        }
+      }
+    },
+  })
   new Counter({
     name: 'aya_admission_rejected_total',
     help: 'Requests the admission queue refused or timed out, by reason.',

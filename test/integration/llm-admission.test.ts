@@ -50,6 +50,10 @@ describe('LLM admission control with the aya policy', () => {
       /aya_scheduler_decisions_total\{policy="aya",branch="(cold|warm|valve)"\} [1-9]/,
     )
     assert.match(metrics, /aya_admission_predicted_wait_seconds\{upstream="fleet"\}/)
+    assert.match(
+      metrics,
+      /aya_admission_class_predicted_wait_seconds\{upstream="fleet",priority="-1"\}/,
+    )
   })
 
   test("bounds the queue with LB_ERR_QUEUE_FULL, and a second tenant evicts the first one's newest waiting request", async (t) => {

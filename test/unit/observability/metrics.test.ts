@@ -23,6 +23,35 @@ describe('metrics', () => {
     assert.match(text, /^aya_admission_predicted_wait_seconds\{upstream="u"\} 3$/m)
   })
 
+  test('the per-class predicted-wait gauge reads each configured class at its own band', async () => {
+    const metrics = createMetrics()
+    // Strict bands: a lower class waits for everything above it as well.
+    const admission = {
+      predictedWaitMs: (priority: number) => (priority < 0 ? 4_000 : 1_000),
+      stats: () => ({ bands: [], rejectedTotal: {} }),
+    } as unknown as GroupAdmission
+    metrics.setGroups(
+      () => [
+        { name: 'u', group: {} as UpstreamGroup, admission },
+        { name: 'plain', group: {} as UpstreamGroup, admission: undefined },
+      ],
+      () => 0,
+      () => [0, -1],
+    )
+    const text = await metrics.registry.getSingleMetricAsString(
+      'aya_admission_class_predicted_wait_seconds',
+    )
+    assert.match(
+      text,
+      /^aya_admission_class_predicted_wait_seconds\{upstream="u",priority="0"\} 1$/m,
+    )
+    assert.match(
+      text,
+      /^aya_admission_class_predicted_wait_seconds\{upstream="u",priority="-1"\} 4$/m,
+    )
+    assert.doesNotMatch(text, /upstream="plain"/)
+  })
+
   test('the queue-depth gauge reads 0 for every configured class while its band is empty', async () => {
     const metrics = createMetrics()
     const admission = {
