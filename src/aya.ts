@@ -69,10 +69,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const ownsState = deps.state === undefined
   const stickySecret = deps.stickySecret ?? generateStickySecret()
   const pools = createPoolRegistry()
-  const metrics = createMetrics()
+  const llmSignals = deps.llmSignals ?? createLlmSignals({ clock })
+  const metrics = createMetrics({ capacity: llmSignals.capacity })
   const fleets = new Map<string, SimFleet>()
   const scrapers = createEngineMetricsScrapers({ clock })
-  const llmSignals = deps.llmSignals ?? createLlmSignals({ clock })
   const runtimeDeps = {
     clock,
     random,

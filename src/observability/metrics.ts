@@ -14,6 +14,7 @@ export interface MeteredUpstream {
   readonly admission?: GroupAdmission | undefined
 }
 
+import type { EndpointCapacity } from '../llm/endpoint-capacity.ts'
 import type { RequestContext } from '../proxy/request-context.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 
@@ -39,7 +40,12 @@ export interface AyaMetrics {
  * Every Aya metric is defined here; the core never imports prom-client. Each Aya instance has its
  * own registry, so two instances in one process (tests, the benchmark) never mix their counts.
  */
-export function createMetrics(): AyaMetrics {
+export function createMetrics(
+  deps: {
+    /** What the router has learned of each endpoint's speed, exported once it rests on samples. */
+    readonly capacity?: EndpointCapacity
+  } = {},
+): AyaMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'aya_process_' })
   let upstreams: () => Iterable<MeteredUpstream> = () => []
@@ -140,6 +146,25 @@ export function createMetrics(): AyaMetrics {
     (endpoint) => {
       const itlMs = endpoint.decodeItlMs
       return itlMs === undefined ? undefined : itlMs / 1000
+    },
+  )
+  // Learned from the endpoint's own responses (docs/llm-routing.md, Knowing the fleet); absent
+  // until it has answered an LLM request, so the priors are never mistaken for a measurement.
+  const learned = (endpoint: Endpoint) => {
+    const estimate = deps.capacity?.get(endpoint.id)
+    return estimate !== undefined && estimate.samples > 0 ? estimate : undefined
+  }
+  endpointGauge(
+    'aya_endpoint_prefill_tokens_per_second',
+    "Prefill throughput the router has learned for an endpoint from its responses' time to first token.",
+    (endpoint) => learned(endpoint)?.prefillTokensPerSec,
+  )
+  endpointGauge(
+    'aya_endpoint_decode_step_seconds',
+    'Decode step time the router has learned for an endpoint from its streamed token gaps.',
+    (endpoint) => {
+      const stepMs = learned(endpoint)?.decodeStepMs
+      return stepMs === undefined ? undefined : stepMs / 1000
     },
   )
   endpointGauge(

@@ -158,3 +158,45 @@ describe('tokenizers of configured models', () => {
     assert.deepEqual(loads.sort(), ['cl100k_base', 'o200k_base'])
   })
 })
+
+describe('endpoint capacity', () => {
+  test('is learned from real streamed responses and exported, away from the priors toward the engine', async (t) => {
+    const aya = await startSimGateway(t, {
+      policy: 'aya',
+      sim: { replicas: 1, profile: 'h100-llama3-8b', speedup: 1 },
+    })
+    const scrape = async () => (await request(`${aya.adminUrl}/metrics`)).body.text()
+    const gauge = (text: string, name: string) => {
+      const match = new RegExp(`^${name}\\{upstream="fleet",endpoint="[^"]+"\\} (\\S+)$`, 'm').exec(
+        text,
+      )
+      return match ? Number(match[1]) : undefined
+    }
+    // Nothing learned yet: the priors are not exported as if measured.
+    assert.equal(gauge(await scrape(), 'aya_endpoint_prefill_tokens_per_second'), undefined)
+    for (let i = 0; i < 6; i++) {
+      const res = await request(`${aya.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'llama',
+          max_tokens: 40,
+          stream: true,
+          // The simulated engine counts a word as a token: ~8,000 uncached tokens each.
+          messages: [{ role: 'user', content: `${i} ${Math.random()} ${'lorem '.repeat(8000)}` }],
+        }),
+      })
+      assert.equal(res.statusCode, 200)
+      await res.body.text()
+    }
+    const text = await scrape()
+    // The simulated H100 prefills ~30k tokens/s and steps in ~8 ms; the priors are 10k and 25 ms.
+    const prefill = gauge(text, 'aya_endpoint_prefill_tokens_per_second')
+    assert.ok(prefill !== undefined && prefill > 15_000 && prefill < 60_000, `prefill ${prefill}`)
+    const stepSeconds = gauge(text, 'aya_endpoint_decode_step_seconds')
+    assert.ok(
+      stepSeconds !== undefined && stepSeconds > 0.004 && stepSeconds < 0.02,
+      `decode step ${stepSeconds}`,
+    )
+  })
+})
