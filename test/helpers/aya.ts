@@ -59,6 +59,8 @@ export async function startSimGateway(
   options: {
     readonly log?: Record<string, unknown>
     readonly routeName?: string
+    /** More keys of the one route (`priority`, ...). */
+    readonly route?: Record<string, unknown>
     readonly deps?: Omit<AyaDeps, 'logger'>
   } = {},
 ): Promise<RunningAya> {
@@ -70,6 +72,7 @@ export async function startSimGateway(
           ...(options.routeName ? { name: options.routeName } : {}),
           match: { pathPrefix: '/v1' },
           gateway: 'models',
+          ...options.route,
         },
       ],
       models: {

@@ -119,6 +119,31 @@ describe('LLM admission control with the aya policy', () => {
     assert.deepEqual(finished, ['first', 'interactive', 'batch'])
   })
 
+  test("takes a request's priority from its route when it sends no header, and from the header when it does", async (t) => {
+    const aya = await startSimGateway(
+      t,
+      {
+        policy: 'aya',
+        sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+        admission: { ttftSloMs: 50, maxWaitMs: 20_000, shedSheddable: true },
+      },
+      { route: { priority: 'batch' } },
+    )
+    const interactive = { 'x-priority': 'interactive' }
+    // The header lifts these out of the route's sheddable class: they queue, none is shed.
+    const busy = Array.from({ length: 3 }, () => chat(aya, 6000, interactive))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // No header: the route's batch class, shed while the engine is saturated.
+    const routed = await chat(aya, 6000)
+    assert.equal(routed.statusCode, 503)
+    assert.equal(routed.headers['x-aya-error-code'], 'LB_ERR_SHED')
+    await routed.body.dump()
+    for (const res of await Promise.all(busy)) {
+      assert.equal(res.statusCode, 200)
+      await res.body.dump()
+    }
+  })
+
   test('gives a priority class its own longest wait: batch work outlasts a burst that times interactive work out', async (t) => {
     const aya = await startSimGateway(t, {
       policy: 'aya',
