@@ -144,6 +144,33 @@ describe('LLM admission control with the aya policy', () => {
     }
   })
 
+  test('lets a short prompt pass a long one that queued first under shortest-predicted-first, not under fifo', async (t) => {
+    const finishOrder = async (order: string) => {
+      const aya = await startSimGateway(t, {
+        policy: 'aya',
+        sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+        admission: { ttftSloMs: 50, maxWaitMs: 20_000, order },
+      })
+      const finished: string[] = []
+      const timed = async (name: string, res: ReturnType<typeof chat>) => {
+        const answer = await res
+        assert.equal(answer.statusCode, 200, name)
+        await answer.body.dump()
+        finished.push(name)
+      }
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 30))
+      const running = timed('first', chat(aya, 3000))
+      await pause()
+      const long = timed('long', chat(aya, 6000))
+      await pause()
+      const short = timed('short', chat(aya, 1500))
+      await Promise.all([running, long, short])
+      return finished
+    }
+    assert.deepEqual(await finishOrder('shortest-predicted-first'), ['first', 'short', 'long'])
+    assert.deepEqual(await finishOrder('fifo'), ['first', 'long', 'short'])
+  })
+
   test('gives a priority class its own longest wait: batch work outlasts a burst that times interactive work out', async (t) => {
     const aya = await startSimGateway(t, {
       policy: 'aya',
