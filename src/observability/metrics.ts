@@ -54,6 +54,12 @@ export function createMetrics(
   const groups = function* () {
     for (const upstream of upstreams()) yield upstream.group
   }
+  /** The upstreams with an admission queue, by name. */
+  const admissions = function* () {
+    for (const { name, admission } of upstreams()) {
+      if (admission) yield { upstream: name, admission }
+    }
+  }
 
   const requests = createCellCounter(registry, {
     name: 'aya_requests_total',
@@ -221,12 +227,10 @@ export function createMetrics(
       this.reset()
       // The default class is one of them (config validation sees to it).
       const priorities = knownPriorities()
-      for (const upstream of upstreams()) {
-        if (!upstream.admission) continue
-        const name = upstream.name
-        for (const priority of priorities) this.set({ upstream: name, priority }, 0)
-        for (const band of upstream.admission.stats().bands) {
-          this.set({ upstream: name, priority: band.priority }, band.count)
+      for (const { upstream, admission } of admissions()) {
+        for (const priority of priorities) this.set({ upstream, priority }, 0)
+        for (const band of admission.stats().bands) {
+          this.set({ upstream, priority: band.priority }, band.count)
         }
       }
     },
@@ -241,9 +245,8 @@ export function createMetrics(
       // Bands are strict: at priority 0 the wait leaves out every band below it, so with a
       // negative default class the gauge would read 0 while unlabelled traffic waits.
       const priority = waitPriority()
-      for (const upstream of upstreams()) {
-        if (upstream.admission)
-          this.set({ upstream: upstream.name }, upstream.admission.predictedWaitMs(priority) / 1000)
+      for (const { upstream, admission } of admissions()) {
+        this.set({ upstream }, admission.predictedWaitMs(priority) / 1000)
       }
     },
   })
@@ -255,14 +258,9 @@ export function createMetrics(
     collect() {
       this.reset()
       const priorities = knownPriorities()
-      for (const upstream of upstreams()) {
-        const admission = upstream.admission
-        if (!admission) continue
+      for (const { upstream, admission } of admissions()) {
         for (const priority of priorities) {
-          this.set(
-            { upstream: upstream.name, priority },
-            admission.predictedWaitMs(priority) / 1000,
-          )
+          this.set({ upstream, priority }, admission.predictedWaitMs(priority) / 1000)
         }
       }
     },
@@ -275,10 +273,9 @@ export function createMetrics(
     // Read from the queue's own running totals, which carry over the queues a reload replaces.
     collect() {
       this.reset()
-      for (const upstream of upstreams()) {
-        const rejected = upstream.admission?.stats().rejectedTotal ?? {}
-        for (const [reason, count] of Object.entries(rejected))
-          this.inc({ upstream: upstream.name, reason }, Number(count))
+      for (const { upstream, admission } of admissions()) {
+        for (const [reason, count] of Object.entries(admission.stats().rejectedTotal))
+          this.inc({ upstream, reason }, Number(count))
       }
     },
   })

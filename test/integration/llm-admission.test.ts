@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { startAdmissionGateway, startSimGateway } from '../helpers/aya.ts'
+import { type RunningAya, startAdmissionGateway, startSimGateway } from '../helpers/aya.ts'
 
 const chat = (aya: { url: string }, words: number, headers: Record<string, string> = {}) =>
   request(`${aya.url}/v1/chat/completions`, {
@@ -13,6 +13,36 @@ const chat = (aya: { url: string }, words: number, headers: Record<string, strin
       messages: [{ role: 'user', content: `${Math.random()} ${'lorem '.repeat(words)}` }],
     }),
   })
+
+/**
+ * On one simulated A100 under aya with a 50-ms TTFT SLO and this admission block, sends each
+ * request 30 ms after the one before; the names in the order their answers (each 200) finish.
+ */
+async function finishOrder(
+  t: { after(fn: () => Promise<void>): void },
+  admission: Record<string, unknown>,
+  sends: ReadonlyArray<readonly [string, (aya: RunningAya) => ReturnType<typeof chat>]>,
+): Promise<string[]> {
+  const aya = await startSimGateway(t, {
+    policy: 'aya',
+    sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+    admission: { ttftSloMs: 50, maxWaitMs: 20_000, ...admission },
+  })
+  const finished: string[] = []
+  const answered: Promise<void>[] = []
+  for (const [name, send] of sends) {
+    if (answered.length > 0) await new Promise((resolve) => setTimeout(resolve, 30))
+    answered.push(
+      send(aya).then(async (answer) => {
+        assert.equal(answer.statusCode, 200, name)
+        await answer.body.dump()
+        finished.push(name)
+      }),
+    )
+  }
+  await Promise.all(answered)
+  return finished
+}
 
 describe('LLM admission control with the aya policy', () => {
   test('queues a burst beyond the TTFT SLO, sheds batch work, and answers 503 with Retry-After', async (t) => {
@@ -96,26 +126,12 @@ describe('LLM admission control with the aya policy', () => {
   })
 
   test('lets a waiting interactive request go before batch work that queued earlier', async (t) => {
-    const aya = await startSimGateway(t, {
-      policy: 'aya',
-      sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
-      admission: { ttftSloMs: 50, maxWaitMs: 20_000 },
-    })
-    const finished: string[] = []
-    const timed = async (name: string, res: ReturnType<typeof chat>) => {
-      const answer = await res
-      assert.equal(answer.statusCode, 200, name)
-      await answer.body.dump()
-      finished.push(name)
-    }
-    const pause = () => new Promise((resolve) => setTimeout(resolve, 30))
     // The first fills the engine for ~250 ms; batch work queues, then interactive work behind it.
-    const running = timed('first', chat(aya, 3000))
-    await pause()
-    const batch = timed('batch', chat(aya, 3000, { 'x-priority': 'batch' }))
-    await pause()
-    const interactive = timed('interactive', chat(aya, 3000))
-    await Promise.all([running, batch, interactive])
+    const finished = await finishOrder(t, {}, [
+      ['first', (aya) => chat(aya, 3000)],
+      ['batch', (aya) => chat(aya, 3000, { 'x-priority': 'batch' })],
+      ['interactive', (aya) => chat(aya, 3000)],
+    ])
     assert.deepEqual(finished, ['first', 'interactive', 'batch'])
   })
 
@@ -145,30 +161,14 @@ describe('LLM admission control with the aya policy', () => {
   })
 
   test('lets a short prompt pass a long one that queued first under shortest-predicted-first, not under fifo', async (t) => {
-    const finishOrder = async (order: string) => {
-      const aya = await startSimGateway(t, {
-        policy: 'aya',
-        sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
-        admission: { ttftSloMs: 50, maxWaitMs: 20_000, order },
-      })
-      const finished: string[] = []
-      const timed = async (name: string, res: ReturnType<typeof chat>) => {
-        const answer = await res
-        assert.equal(answer.statusCode, 200, name)
-        await answer.body.dump()
-        finished.push(name)
-      }
-      const pause = () => new Promise((resolve) => setTimeout(resolve, 30))
-      const running = timed('first', chat(aya, 3000))
-      await pause()
-      const long = timed('long', chat(aya, 6000))
-      await pause()
-      const short = timed('short', chat(aya, 1500))
-      await Promise.all([running, long, short])
-      return finished
-    }
-    assert.deepEqual(await finishOrder('shortest-predicted-first'), ['first', 'short', 'long'])
-    assert.deepEqual(await finishOrder('fifo'), ['first', 'long', 'short'])
+    const sends = [
+      ['first', (aya: RunningAya) => chat(aya, 3000)],
+      ['long', (aya: RunningAya) => chat(aya, 6000)],
+      ['short', (aya: RunningAya) => chat(aya, 1500)],
+    ] as const
+    const sjf = await finishOrder(t, { order: 'shortest-predicted-first' }, sends)
+    assert.deepEqual(sjf, ['first', 'short', 'long'])
+    assert.deepEqual(await finishOrder(t, { order: 'fifo' }, sends), ['first', 'long', 'short'])
   })
 
   test('gives a priority class its own longest wait: batch work outlasts a burst that times interactive work out', async (t) => {

@@ -1,9 +1,29 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { UpstreamGroup } from '../../../src/balancer/upstream-group.ts'
-import { createMetrics } from '../../../src/observability/metrics.ts'
+import { type AyaMetrics, createMetrics } from '../../../src/observability/metrics.ts'
 import type { GroupAdmission } from '../../../src/proxy/group-admission.ts'
 import type { Endpoint } from '../../../src/upstream/endpoint.ts'
+
+/** Upstream `u` with an admission queue of these answers, and `plain` without one. */
+function withQueue(
+  metrics: AyaMetrics,
+  queue: {
+    predictedWaitMs(priority: number): number
+    stats(): unknown
+    readonly classPriorities: readonly number[]
+  },
+) {
+  const admission = queue as unknown as GroupAdmission
+  metrics.setGroups(
+    () => [
+      { name: 'u', group: {} as UpstreamGroup, admission },
+      { name: 'plain', group: {} as UpstreamGroup, admission: undefined },
+    ],
+    () => 0,
+    () => queue.classPriorities,
+  )
+}
 
 describe('metrics', () => {
   test('the predicted-wait gauge reads the wait at the default class, not at priority 0', async () => {
@@ -26,18 +46,11 @@ describe('metrics', () => {
   test('the per-class predicted-wait gauge reads each configured class at its own band', async () => {
     const metrics = createMetrics()
     // Strict bands: a lower class waits for everything above it as well.
-    const admission = {
+    withQueue(metrics, {
       predictedWaitMs: (priority: number) => (priority < 0 ? 4_000 : 1_000),
       stats: () => ({ bands: [], rejectedTotal: {} }),
-    } as unknown as GroupAdmission
-    metrics.setGroups(
-      () => [
-        { name: 'u', group: {} as UpstreamGroup, admission },
-        { name: 'plain', group: {} as UpstreamGroup, admission: undefined },
-      ],
-      () => 0,
-      () => [0, -1],
-    )
+      classPriorities: [0, -1],
+    })
     const text = await metrics.registry.getSingleMetricAsString(
       'aya_admission_class_predicted_wait_seconds',
     )
@@ -54,18 +67,11 @@ describe('metrics', () => {
 
   test('the queue-depth gauge reads 0 for every configured class while its band is empty', async () => {
     const metrics = createMetrics()
-    const admission = {
+    withQueue(metrics, {
       predictedWaitMs: () => 0,
       stats: () => ({ bands: [{ priority: -1, count: 2 }], rejectedTotal: {} }),
-    } as unknown as GroupAdmission
-    metrics.setGroups(
-      () => [
-        { name: 'u', group: {} as UpstreamGroup, admission },
-        { name: 'plain', group: {} as UpstreamGroup, admission: undefined },
-      ],
-      () => 0,
-      () => [0, -1, 5],
-    )
+      classPriorities: [0, -1, 5],
+    })
     const text = await metrics.registry.getSingleMetricAsString('aya_admission_queue_depth')
     assert.match(text, /^aya_admission_queue_depth\{upstream="u",priority="0"\} 0$/m)
     assert.match(text, /^aya_admission_queue_depth\{upstream="u",priority="5"\} 0$/m)
