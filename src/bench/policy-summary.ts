@@ -26,6 +26,12 @@ export interface PolicyResult {
    */
   readonly promptHitRate: number | null
   readonly imbalance: number | null
+  /**
+   * Each replica's share of the fleet's uncached prefill tokens, in replica order (that of
+   * `meta.fleet.profile`'s list); null when there was none. On a mixed fleet it shows whether the
+   * faster replicas got proportionately more work.
+   */
+  readonly replicaPrefillShare: readonly number[] | null
 }
 
 export const POLICY_RESULT_KEYS = [
@@ -45,6 +51,7 @@ export const POLICY_RESULT_KEYS = [
   'prefixHitRate',
   'promptHitRate',
   'imbalance',
+  'replicaPrefillShare',
 ] as const satisfies readonly (keyof PolicyResult)[]
 
 export interface SloTargets {
@@ -121,10 +128,13 @@ export function summarizeRun(record: RunRecord, slo: SloTargets): PolicyResult {
   }
 }
 
-/** Fleet hit rate (Δhits / Δqueries) and max/mean of per-replica uncached prefill tokens. */
+/**
+ * Fleet hit rate (Δhits / Δqueries), and per-replica uncached prefill tokens: max/mean and each
+ * replica's share.
+ */
 export function engineSummary(
   record: Pick<RunRecord, 'replicas'>,
-): Pick<PolicyResult, 'prefixHitRate' | 'imbalance'> {
+): Pick<PolicyResult, 'prefixHitRate' | 'imbalance' | 'replicaPrefillShare'> {
   let queries = 0
   let hits = 0
   const uncached = record.replicas.map((r) => {
@@ -132,9 +142,11 @@ export function engineSummary(
     hits += r.prefixHits
     return r.prefixQueries - r.prefixHits
   })
-  const mean = uncached.reduce((a, b) => a + b, 0) / Math.max(1, uncached.length)
+  const total = uncached.reduce((a, b) => a + b, 0)
+  const mean = total / Math.max(1, uncached.length)
   return {
     prefixHitRate: queries === 0 ? null : hits / queries,
     imbalance: mean === 0 ? null : Math.max(...uncached) / mean,
+    replicaPrefillShare: total === 0 ? null : uncached.map((u) => u / total),
   }
 }

@@ -21,6 +21,7 @@ const result = (ttftP90Ms: number, failed: number, completed = 1000): PolicyResu
   prefixHitRate: null,
   promptHitRate: null,
   imbalance: null,
+  replicaPrefillShare: null,
 })
 
 describe('knee search', () => {

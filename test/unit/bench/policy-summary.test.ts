@@ -112,7 +112,7 @@ describe('run summary', () => {
     assert.equal(summarizeRun(record, { ttftMs: 250, itlMs: 25 }).promptHitRate, 0.3)
   })
 
-  it('reads hit rate and imbalance from per-replica engine deltas', () => {
+  it('reads hit rate, imbalance and each replica’s prefill share from per-replica engine deltas', () => {
     const summary = engineSummary({
       replicas: [
         { id: 'a', prefixQueries: 1000, prefixHits: 500, preemptions: 0 },
@@ -123,6 +123,11 @@ describe('run summary', () => {
     assert.equal(summary.prefixHitRate, 600 / 1500)
     // Uncached prefill 500, 300, 100: max 500 over mean 300.
     assert.equal(summary.imbalance, 500 / 300)
-    assert.deepEqual(engineSummary({ replicas: [] }), { prefixHitRate: null, imbalance: null })
+    assert.deepEqual(summary.replicaPrefillShare, [500 / 900, 300 / 900, 100 / 900])
+    assert.deepEqual(engineSummary({ replicas: [] }), {
+      prefixHitRate: null,
+      imbalance: null,
+      replicaPrefillShare: null,
+    })
   })
 })
