@@ -56,6 +56,11 @@ const startGateway = (
 interface ChatOptions {
   /** Prompt words: the simulated engine counts a word as a token, and so does Aya at 4 characters each. */
   readonly words: number
+  /**
+   * Opens the prompt in place of a random number: chats with the same prefix and words send one
+   * prompt, which the prefix index can hold.
+   */
+  readonly prefix?: string
   readonly maxTokens: number
   readonly stream?: boolean
   /** The model named: Aya's registry name by default, the served name when sent to an engine. */
@@ -64,8 +69,8 @@ interface ChatOptions {
 }
 
 /**
- * One chat completion, read to its end; answers the status. A random first word keeps prompts from
- * sharing a prefix, so every one is cold.
+ * One chat completion, read to its end; answers the status. Without a `prefix`, a random first
+ * word keeps prompts from sharing one, so every one is cold.
  */
 async function chat(baseUrl: string, options: ChatOptions): Promise<number> {
   const res = await request(`${baseUrl}/v1/chat/completions`, {
@@ -74,7 +79,12 @@ async function chat(baseUrl: string, options: ChatOptions): Promise<number> {
     body: JSON.stringify({
       model: options.model ?? 'llama',
       max_tokens: options.maxTokens,
-      messages: [{ role: 'user', content: `${Math.random()} ${'abc '.repeat(options.words)}` }],
+      messages: [
+        {
+          role: 'user',
+          content: `${options.prefix ?? Math.random()} ${'abc '.repeat(options.words)}`,
+        },
+      ],
       ...(options.stream ? { stream: true } : {}),
     }),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -102,16 +112,24 @@ const candidateOf = (decision: AyaDecision, engine: EngineServer) => {
   return candidate
 }
 
-/** The prefill rate Aya exports for each engine, learned from its responses. */
-async function learnedPrefillRates(aya: RunningAya, engines: readonly EngineServer[]) {
+/** A per-endpoint gauge Aya exports, for each engine: undefined where it has no value yet. */
+async function endpointGauges(aya: RunningAya, name: string, engines: readonly EngineServer[]) {
   const text = await (await request(`${aya.adminUrl}/metrics`)).body.text()
   return engines.map((engine) => {
     const line = new RegExp(
-      `^aya_endpoint_prefill_tokens_per_second\\{upstream="fleet",endpoint="${idOf(engine)}"\\} (\\S+)$`,
+      `^${name}\\{upstream="fleet",endpoint="${idOf(engine)}"\\} (\\S+)$`,
       'm',
     ).exec(text)
-    assert.ok(line, `a learned prefill rate for ${idOf(engine)}`)
-    return Number(line[1])
+    return line ? Number(line[1]) : undefined
+  })
+}
+
+/** The prefill rate Aya exports for each engine, learned from its responses. */
+async function learnedPrefillRates(aya: RunningAya, engines: readonly EngineServer[]) {
+  const rates = await endpointGauges(aya, 'aya_endpoint_prefill_tokens_per_second', engines)
+  return rates.map((rate, i) => {
+    assert.ok(rate !== undefined, `a learned prefill rate for ${idOf(engines[i]!)}`)
+    return rate
   })
 }
 
@@ -215,6 +233,53 @@ describe('the aya scheduler learns an engine’s KV capacity from vllm:cache_con
       )
     }
   })
+
+  /**
+   * Through Aya to one engine, one chat at a time: document 0 twice, sixteen other documents, the
+   * last of them again, and document 0 again. Answers the tokens each repeat found cached there.
+   */
+  async function repeatsAfterOtherDocuments(t: TestContext, profile: EngineProfile) {
+    const engines = await startEngines(t, [profile], 10)
+    const [engine] = engines as [EngineServer]
+    const aya = await startGateway(t, engines)
+    await sleep(SCRAPES_MS)
+    const hitTokensOf = async (document: number) => {
+      const seen = decisionsOf(aya).length
+      const status = await chat(aya.url, {
+        prefix: `document-${document}`,
+        words: 2000,
+        maxTokens: 2,
+      })
+      assert.equal(status, 200)
+      const decisions = decisionsOf(aya).slice(seen)
+      assert.equal(decisions.length, 1)
+      return candidateOf(decisions[0]!, engine).hitTokens
+    }
+    assert.equal(await hitTokensOf(0), 0, 'document 0 is cold at first')
+    const repeated = await hitTokensOf(0)
+    for (let document = 1; document <= 16; document++) {
+      assert.equal(await hitTokensOf(document), 0, `document ${document} is cold`)
+    }
+    const lastAgain = await hitTokensOf(16)
+    return { repeated, lastAgain, afterOthers: await hitTokensOf(0) }
+  }
+
+  test('sizes the prefix index from the KV the engine publishes, so a small engine forgets a document a large one still holds', async (t) => {
+    // A document is 2,000 words, 8,000 characters: 125 index blocks of 64. At 4 characters a token
+    // the small engine's 12,800 tokens are 800 blocks, 6.4 documents, so the 16 that follow
+    // document 0 overflow it 2.5 times; the H100's 26,900 blocks hold all 17 twelve times over.
+    const small = await repeatsAfterOtherDocuments(t, smallKv)
+    const large = await repeatsAfterOtherDocuments(t, H100_LLAMA3_8B)
+    for (const { repeated, lastAgain } of [small, large]) {
+      assert.ok(repeated >= 1900, `document 0 cached once sent: ${repeated} tokens`)
+      assert.ok(lastAgain >= 1900, `the latest document still cached: ${lastAgain} tokens`)
+    }
+    assert.equal(small.afterOthers, 0, 'the small engine’s index let document 0 go')
+    assert.ok(
+      large.afterOthers >= 1900,
+      `the large engine’s index still holds document 0: ${large.afterOthers} tokens`,
+    )
+  })
 })
 
 describe('the aya scheduler over a mixed fleet it has never seen', () => {
@@ -260,5 +325,95 @@ describe('the aya scheduler over a mixed fleet it has never seen', () => {
       Math.abs(split / learned - 1) < 0.15,
       `placed ${fast}:${slower} (${split.toFixed(2)}), learned ${fastRate.toFixed(0)}:${slowRate.toFixed(0)} tok/s (${learned.toFixed(2)})`,
     )
+  })
+})
+
+describe('the aya scheduler keeps decode headroom with maxItlMs over real sockets', () => {
+  // Every decoding sequence adds 10 ms of compute to an engine step, so eight streams make steps
+  // of 81 ms: about 40 ms a token in real time at speedup 2, four times the 10-ms bound.
+  const crowdedDecode: EngineProfile = {
+    ...H100_LLAMA3_8B,
+    name: 'h100-crowded-decode',
+    stepTime: { ...H100_LLAMA3_8B.stepTime, computePerDecodeSeqMs: 10 },
+  }
+  const maxItlMs = 10
+
+  /**
+   * Eight long streams of one document through Aya, which keeps them together on one engine for
+   * their shared prefix; once Aya has seen them decode at over twice `maxItlMs` a token there, six
+   * more chats of the same document, one at a time. Answers the engine the streams went to, the
+   * other, and the six chats' decisions.
+   */
+  async function askBesideStreams(t: TestContext, policyOptions: Record<string, unknown>) {
+    const engines = await startEngines(t, [crowdedDecode, crowdedDecode], 2)
+    const aya = await startGateway(t, engines, { policyOptions })
+    const document = { prefix: `document-${Math.random()}`, words: 1000 }
+    const streaming = new AbortController()
+    t.after(() => streaming.abort())
+    const streams = Array.from({ length: 8 }, () =>
+      chat(aya.url, {
+        ...document,
+        maxTokens: 50_000,
+        stream: true,
+        signal: streaming.signal,
+      }).catch(() => 0),
+    )
+    await eventually(() => decisionsOf(aya).length === 8, 'the streams placed')
+    const placed = placedOn(decisionsOf(aya), engines)
+    assert.ok(placed.includes(8), `the streams share one engine: ${placed}`)
+    const [busy, other] = (placed[0] === 8 ? engines : [...engines].reverse()) as [
+      EngineServer,
+      EngineServer,
+    ]
+    let itlMs = 0
+    await eventually(async () => {
+      const [seconds] = await endpointGauges(aya, 'aya_endpoint_decode_itl_seconds', [busy])
+      itlMs = (seconds ?? 0) * 1000
+      return itlMs > 2 * maxItlMs
+    }, 'the streams decoding slowly')
+    const seen = decisionsOf(aya).length
+    await chatInTurn(aya, 6, { ...document, maxTokens: 2 })
+    const asked = decisionsOf(aya).slice(seen)
+    streaming.abort()
+    await Promise.all(streams)
+    return { busy, other, asked, itlMs }
+  }
+
+  test('leaves out the engine whose streams decode slower than maxItlMs, and with it off does not', async (t) => {
+    const bounded = await askBesideStreams(t, { maxItlMs })
+    assert.deepEqual(
+      placedOn(bounded.asked, [bounded.busy, bounded.other]),
+      [0, 6],
+      'all to the engine without the streams',
+    )
+    // The first gives up the document's hit on the busy engine, as the valve does; the rest find
+    // it on both.
+    assert.deepEqual(
+      bounded.asked.map((d) => d.branch),
+      ['valve', 'cold', 'cold', 'cold', 'cold', 'cold'],
+    )
+    for (const decision of bounded.asked) {
+      const [busy, other] = [
+        candidateOf(decision, bounded.busy),
+        candidateOf(decision, bounded.other),
+      ]
+      assert.equal(busy.decodeOk, false, `streams at ${bounded.itlMs.toFixed(1)} ms a token`)
+      assert.ok(busy.hitTokens >= 900, `left out though it holds the document: ${busy.hitTokens}`)
+      assert.equal(other.decodeOk, true)
+    }
+
+    // The same streams with the bound off: the engine holding the document keeps its chats.
+    const unbounded = await askBesideStreams(t, {})
+    assert.deepEqual(
+      placedOn(unbounded.asked, [unbounded.busy, unbounded.other]),
+      [6, 0],
+      'all to the engine holding the document',
+    )
+    for (const decision of unbounded.asked) {
+      assert.ok(
+        decision.candidates.every((c) => c.decodeOk),
+        `streams at ${unbounded.itlMs.toFixed(1)} ms a token: ${JSON.stringify(decision.candidates)}`,
+      )
+    }
   })
 })

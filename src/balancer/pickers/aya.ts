@@ -370,8 +370,15 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    */
   function branchOf(facts: RequestFacts, warm: Scored | undefined, chosen: Scored): AyaBranch {
     if (!facts.anyRoomOk) return 'saturated'
-    if (warm === undefined) return 'cold'
-    if (chosen.hitTokens >= warm.hitTokens) return 'warm'
+    if (warm === undefined || chosen.hitTokens >= warm.hitTokens) {
+      // The warm endpoint is found among those with room; one warmer still, left out for want of
+      // KV or decode room, was given up just as the valve gives one up.
+      for (let i = 0; i < set.count; i++) {
+        const s = set.entries[i]!
+        if (!s.roomOk && s.hitTokens > chosen.hitTokens) return 'valve'
+      }
+      return warm === undefined ? 'cold' : 'warm'
+    }
     if (warm.sloCut) return 'slo'
     return warm.nearTie ? 'tie' : 'valve'
   }

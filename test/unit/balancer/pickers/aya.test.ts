@@ -202,6 +202,37 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, llmCtx(history + text('next', 640))), eligible[1])
   })
 
+  it('counts a warm endpoint left out for want of KV or decode room as the valve', () => {
+    for (const blocked of ['kv', 'decode'] as const) {
+      const clock = createManualClock()
+      const picker = createAya({ defaultKvCapacityTokens: 100_000, maxItlMs: 30 })
+      const eligible = makeEndpoints([1, 1], 'e', clock)
+      const history = text('conversation', 6400)
+      routeTo(picker, eligible, eligible[0]!, history)
+      if (blocked === 'kv') eligible[0]!.begin({ kvTokens: 89_000 })
+      else {
+        // A stream on e0 that crawls at 80 ms a token.
+        const stream = eligible[0]!.begin()
+        for (let generated = 1; generated <= 33; generated++) {
+          stream.progress(generated)
+          clock.advance(80)
+        }
+      }
+      const recorder = recordDecisions()
+      try {
+        assert.equal(picker.pick(eligible, llmCtx(history + text('next', 640))), eligible[1])
+        picker.pick(eligible, llmCtx(text('fresh', 640)))
+      } finally {
+        recorder.stop()
+      }
+      const [moved, fresh] = recorder.decisions
+      assert.equal(moved!.branch, 'valve', blocked)
+      assert.equal(moved!.candidates.find((c) => c.endpoint === 'e0')!.hitTokens, 1600)
+      // Nothing of a fresh prompt is held anywhere: no hit was given up.
+      assert.equal(fresh!.branch, 'cold', blocked)
+    }
+  })
+
   it('uses the least-bad endpoint when none has KV headroom (saturated)', () => {
     const picker = createAya({ defaultKvCapacityTokens: 100_000 })
     const eligible = makeEndpoints([1, 1])
