@@ -1,5 +1,7 @@
 import { Writable } from 'node:stream'
+import { request } from 'undici'
 import { type Aya, type AyaDeps, createAya } from '../../src/aya.ts'
+import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { createLogger } from '../../src/observability/logger.ts'
 
@@ -100,4 +102,19 @@ export function startAdmissionGateway(t: {
     sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
     admission: { ttftSloMs: 50, maxWaitMs: 300, shedSheddable: true },
   })
+}
+
+/** The aya scheduler's full decisions, in order, from the log lines Aya writes at debug level. */
+export const loggedDecisions = (aya: RunningAya): AyaDecision[] =>
+  aya.logs.filter((l) => l.msg === 'scheduler decision').map((l) => l.decision as AyaDecision)
+
+/** The admin `/metrics` text. */
+export const adminMetrics = async (aya: RunningAya): Promise<string> =>
+  (await request(`${aya.adminUrl}/metrics`)).body.text()
+
+/** One sample's value in Prometheus text (`labels` as written between the braces), if present. */
+export function metricSample(text: string, name: string, labels: string): number | undefined {
+  const prefix = `${name}{${labels}} `
+  const line = text.split('\n').find((l) => l.startsWith(prefix))
+  return line === undefined ? undefined : Number(line.slice(prefix.length))
 }

@@ -1,34 +1,20 @@
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
 import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
-import { type EngineServer, startEngineServer } from '../../src/sim/engine-server.ts'
+import type { EngineServer } from '../../src/sim/engine-server.ts'
 import { type EngineProfile, H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
-import { createScaledClock } from '../../src/sim/scaled-clock.ts'
-import { warmUpSim } from '../../src/sim/warm-up.ts'
-import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
+import {
+  adminMetrics,
+  loggedDecisions as decisionsOf,
+  metricSample,
+  type RunningAya,
+  startSimGateway,
+} from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-
-type TestContext = import('node:test').TestContext
+import { startSimEngines as startEngines } from '../helpers/sim-engines.ts'
 
 const SERVED = H100_LLAMA3_8B.modelName
-
-/** Simulated vLLM engines sharing one clock `speedup` times faster than real time. */
-async function startEngines(
-  t: TestContext,
-  profiles: readonly EngineProfile[],
-  speedup: number,
-): Promise<EngineServer[]> {
-  const clock = createScaledClock({ speedup })
-  const engines: EngineServer[] = []
-  for (const [i, profile] of profiles.entries()) {
-    warmUpSim(profile)
-    const engine = await startEngineServer({ profile, seed: i + 1 }, { clock })
-    t.after(() => engine.close())
-    engines.push(engine)
-  }
-  return engines
-}
 
 /** The id Aya gives an engine's endpoint: its host:port. */
 const idOf = (engine: EngineServer) => new URL(engine.url).host
@@ -57,7 +43,7 @@ interface ChatOptions {
   /** Prompt words: the simulated engine counts a word as a token, and so does Aya at 4 characters each. */
   readonly words: number
   /**
-   * Opens the prompt in place of a random number: chats with the same prefix and words send one
+   * Opens the prompt in place of a numbered word: chats with the same prefix and words send one
    * prompt, which the prefix index can hold.
    */
   readonly prefix?: string
@@ -68,8 +54,11 @@ interface ChatOptions {
   readonly signal?: AbortSignal
 }
 
+/** Numbers the prompts that must not share a prefix with any other. */
+let promptCount = 0
+
 /**
- * One chat completion, read to its end; answers the status. Without a `prefix`, a random first
+ * One chat completion, read to its end; answers the status. Without a `prefix`, a numbered first
  * word keeps prompts from sharing one, so every one is cold.
  */
 async function chat(baseUrl: string, options: ChatOptions): Promise<number> {
@@ -82,7 +71,7 @@ async function chat(baseUrl: string, options: ChatOptions): Promise<number> {
       messages: [
         {
           role: 'user',
-          content: `${options.prefix ?? Math.random()} ${'abc '.repeat(options.words)}`,
+          content: `${options.prefix ?? `prompt-${++promptCount}`} ${'abc '.repeat(options.words)}`,
         },
       ],
       ...(options.stream ? { stream: true } : {}),
@@ -98,9 +87,6 @@ async function chatInTurn(aya: RunningAya, count: number, options: ChatOptions) 
   for (let i = 0; i < count; i++) assert.equal(await chat(aya.url, options), 200)
 }
 
-const decisionsOf = (aya: RunningAya): AyaDecision[] =>
-  aya.logs.filter((l) => l.msg === 'scheduler decision').map((l) => l.decision as AyaDecision)
-
 /** How many of these decisions placed their request on each engine, in the engines' order. */
 const placedOn = (decisions: readonly AyaDecision[], engines: readonly EngineServer[]) =>
   engines.map((engine) => decisions.filter((d) => d.chosen === idOf(engine)).length)
@@ -114,14 +100,10 @@ const candidateOf = (decision: AyaDecision, engine: EngineServer) => {
 
 /** A per-endpoint gauge Aya exports, for each engine: undefined where it has no value yet. */
 async function endpointGauges(aya: RunningAya, name: string, engines: readonly EngineServer[]) {
-  const text = await (await request(`${aya.adminUrl}/metrics`)).body.text()
-  return engines.map((engine) => {
-    const line = new RegExp(
-      `^${name}\\{upstream="fleet",endpoint="${idOf(engine)}"\\} (\\S+)$`,
-      'm',
-    ).exec(text)
-    return line ? Number(line[1]) : undefined
-  })
+  const text = await adminMetrics(aya)
+  return engines.map((engine) =>
+    metricSample(text, name, `upstream="fleet",endpoint="${idOf(engine)}"`),
+  )
 }
 
 /** The prefill rate Aya exports for each engine, learned from its responses. */
@@ -135,8 +117,8 @@ async function learnedPrefillRates(aya: RunningAya, engines: readonly EngineServ
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Scrapes every 50 ms: this many real milliseconds cover several. */
-const SCRAPES_MS = 300
+/** Aya scrapes every 50 ms: this many real milliseconds cover several scrapes. */
+const SEVERAL_SCRAPES_MS = 300
 
 describe('the aya scheduler closes the loop on engine metrics over real sockets', () => {
   test('steers new requests away from an engine that clients bypassing Aya keep queued, and back once it drains', async (t) => {
@@ -164,7 +146,7 @@ describe('the aya scheduler closes the loop on engine metrics over real sockets'
     )
     t.after(() => bypass.abort())
     await eventually(() => loaded.engine.stats().waiting >= 6, 'the direct load queued')
-    await sleep(SCRAPES_MS)
+    await sleep(SEVERAL_SCRAPES_MS)
 
     const seen = decisionsOf(aya).length
     await chatInTurn(aya, 8, turn)
@@ -178,13 +160,13 @@ describe('the aya scheduler closes the loop on engine metrics over real sockets'
         `queued ${queued.predictedTtftMs} ms against ${free.predictedTtftMs} ms`,
       )
     }
-    assert.ok(loaded.engine.stats().waiting >= 6, 'the direct load was queued throughout')
+    assert.ok(loaded.engine.stats().waiting >= 6, 'the direct load still queued at the end')
 
     // The clients go away: the engine drains, and once scraped idle it takes work again.
     bypass.abort()
     await Promise.all(direct)
     await eventually(() => loaded.engine.stats().waiting === 0, 'the direct load gone')
-    await sleep(SCRAPES_MS)
+    await sleep(SEVERAL_SCRAPES_MS)
     const drained = decisionsOf(aya).length
     await chatInTurn(aya, 8, turn)
     const after = placedOn(decisionsOf(aya).slice(drained), engines)
@@ -203,7 +185,7 @@ describe('the aya scheduler learns an engine’s KV capacity from vllm:cache_con
     const engines = await startEngines(t, [smallKv, H100_LLAMA3_8B], 5)
     const aya = await startGateway(t, engines, { engineMetrics })
     // Aya scrapes each endpoint as it starts, and every 50 ms after.
-    await sleep(SCRAPES_MS)
+    await sleep(SEVERAL_SCRAPES_MS)
     const statuses = await Promise.all(Array.from({ length: 8 }, () => chat(aya.url, burst)))
     assert.deepEqual(statuses, Array(8).fill(200))
     const decisions = decisionsOf(aya)
@@ -242,7 +224,7 @@ describe('the aya scheduler learns an engine’s KV capacity from vllm:cache_con
     const engines = await startEngines(t, [profile], 10)
     const [engine] = engines as [EngineServer]
     const aya = await startGateway(t, engines)
-    await sleep(SCRAPES_MS)
+    await sleep(SEVERAL_SCRAPES_MS)
     const hitTokensOf = async (document: number) => {
       const seen = decisionsOf(aya).length
       const status = await chat(aya.url, {
@@ -302,11 +284,11 @@ describe('the aya scheduler over a mixed fleet it has never seen', () => {
     const aya = await startGateway(t, engines)
     const prompt = { words: 6000, maxTokens: 4, stream: true }
     /**
-     * Twelve clients, each sending its next prompt when the last is answered, for `ms`: enough to
+     * Twelve clients, each sending its next prompt when the last is answered, for `durationMs`: enough to
      * keep both engines prefilling, so each serves what its speed allows and no more.
      */
-    const stream = async (ms: number) => {
-      const until = performance.now() + ms
+    const stream = async (durationMs: number) => {
+      const until = performance.now() + durationMs
       await Promise.all(
         Array.from({ length: 12 }, async () => {
           while (performance.now() < until) assert.equal(await chat(aya.url, prompt), 200)
@@ -347,7 +329,7 @@ describe('the aya scheduler keeps decode headroom with maxItlMs over real socket
   async function askBesideStreams(t: TestContext, policyOptions: Record<string, unknown>) {
     const engines = await startEngines(t, [crowdedDecode, crowdedDecode], 2)
     const aya = await startGateway(t, engines, { policyOptions })
-    const document = { prefix: `document-${Math.random()}`, words: 1000 }
+    const document = { prefix: `document-${++promptCount}`, words: 1000 }
     const streaming = new AbortController()
     t.after(() => streaming.abort())
     const streams = Array.from({ length: 8 }, () =>

@@ -1,34 +1,34 @@
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
-import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
-import { type EngineServer, startEngineServer } from '../../src/sim/engine-server.ts'
+import { ayaOptionsSchema } from '../../src/balancer/pickers/aya-options.ts'
+import type { EngineServer } from '../../src/sim/engine-server.ts'
 import { type EngineProfile, H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
-import { createScaledClock } from '../../src/sim/scaled-clock.ts'
-import { warmUpSim } from '../../src/sim/warm-up.ts'
-import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
+import { OUTPUT_TOKENS_HEADER } from '../../src/sim/sim-headers.ts'
+import { createSeededRandom } from '../../src/util/random.ts'
+import {
+  adminMetrics,
+  loggedDecisions as decisions,
+  metricSample,
+  type RunningAya,
+  startSimGateway,
+} from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { startSimEngines } from '../helpers/sim-engines.ts'
 
-type TestContext = import('node:test').TestContext
-
-/**
- * Simulated vLLM engines of `profile`, one per id, sharing one engine clock `speedup` times faster than real
- * time, their hot paths warmed up first (as `src/sim/fleet.ts` builds them); closed after the test.
- */
+/** Engines of one profile under these ids (each endpoint's id in Aya); closed after the test. */
 async function startEngines(
   t: TestContext,
   profile: EngineProfile,
   ids: readonly string[],
   speedup: number,
 ): Promise<Map<string, EngineServer>> {
-  warmUpSim(profile)
-  const clock = createScaledClock({ speedup })
-  const engines = new Map<string, EngineServer>()
-  t.after(() => Promise.all([...engines.values()].map((e) => e.close())).then(() => undefined))
-  for (const [i, id] of ids.entries()) {
-    engines.set(id, await startEngineServer({ profile, seed: i + 1 }, { clock }))
-  }
-  return engines
+  const engines = await startSimEngines(
+    t,
+    ids.map(() => profile),
+    speedup,
+  )
+  return new Map(ids.map((id, i) => [id, engines[i]!]))
 }
 
 /** Aya's LLM route `/v1` to `engines` as the upstream `fleet` under the aya policy. */
@@ -44,7 +44,8 @@ const startGateway = (
       endpoints: [...engines].map(([id, engine]) => ({ id, url: engine.url })),
       ...fleet,
     },
-    { log: { level: 'debug' } },
+    // Seeded, so the near-tie draws below are the same on every run.
+    { log: { level: 'debug' }, deps: { random: createSeededRandom(7) } },
   )
 
 /**
@@ -78,7 +79,7 @@ async function chat(
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      ...(outputTokens === undefined ? {} : { 'x-aya-sim-output-tokens': String(outputTokens) }),
+      ...(outputTokens === undefined ? {} : { [OUTPUT_TOKENS_HEADER]: String(outputTokens) }),
     },
     body: JSON.stringify({
       model: 'llama',
@@ -100,9 +101,15 @@ async function chat(
 }
 
 /** One streamed chat turn, read to its end: 200, an SSE body ending in [DONE]. */
-async function streamedChat(aya: RunningAya, content: string, maxTokens: number): Promise<void> {
+async function streamedChat(
+  aya: RunningAya,
+  content: string,
+  maxTokens: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const res = await request(`${aya.url}/v1/chat/completions`, {
     method: 'POST',
+    ...(signal ? { signal } : {}),
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       model: 'llama',
@@ -116,22 +123,14 @@ async function streamedChat(aya: RunningAya, content: string, maxTokens: number)
   assert.match(text, /data: \[DONE\]\n\n$/)
 }
 
-const adminMetrics = async (aya: RunningAya): Promise<string> =>
-  (await request(`${aya.adminUrl}/metrics`)).body.text()
-
 /** The value of one sample in Prometheus text, 0 when absent. */
-function sample(metrics: string, name: string, labels: string): number {
-  const line = metrics.split('\n').find((l) => l.startsWith(`${name}{${labels}} `))
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1))
-}
+const sample = (metrics: string, name: string, labels: string): number =>
+  metricSample(metrics, name, labels) ?? 0
 
 const branchCount = (metrics: string, branch: string): number =>
   sample(metrics, 'aya_scheduler_decisions_total', `policy="aya",branch="${branch}"`)
 
-const decisions = (aya: RunningAya): AyaDecision[] =>
-  aya.logs.filter((l) => l.msg === 'scheduler decision').map((l) => l.decision as AyaDecision)
-
-/** Calls `read` every few milliseconds until `done` settles; returns what it read. */
+/** Calls `read` every 10 ms until `done` settles; returns what it read. */
 async function sampleWhile<T>(done: Promise<unknown>, read: () => T | Promise<T>): Promise<T[]> {
   let settled = false
   const settle = () => {
@@ -141,7 +140,7 @@ async function sampleWhile<T>(done: Promise<unknown>, read: () => T | Promise<T>
   const seen: T[] = []
   while (!settled) {
     seen.push(await read())
-    await new Promise((resolve) => setTimeout(resolve, 2))
+    await new Promise((resolve) => setTimeout(resolve, 10))
   }
   return seen
 }
@@ -207,7 +206,7 @@ describe('aya late binding on KV headroom, over sockets', () => {
       policyOptions: { defaultKvCapacityTokens: SMALL_KV_TOKENS },
     })
     const seen = await kvBurst(aya, engine)
-    // The engine takes prompts while their blocks fit (three of 63 blocks), then their decodes
+    // The engine takes prompts while their blocks fit (three prompts of 63 blocks), then their decodes
     // outgrow the 200 blocks and it preempts.
     assert.ok(seen.engineHeld >= 2 * FITS, `engine held ${seen.engineHeld}`)
     assert.ok(seen.engineWaiting >= 3, `engine waiting ${seen.engineWaiting}`)
@@ -248,7 +247,9 @@ describe('aya late binding on KV headroom, over sockets', () => {
       assert.ok(only!.predictedTtftMs < 10_000, JSON.stringify(d))
     }
   })
+})
 
+describe('the aya saturation valve and near-tie draws, over sockets', () => {
   test('keeps a warm prefix on its endpoint while that is idle, and sends it to a cold one once the saturation valve fires', async (t) => {
     // Real time: the prefill queued below lasts about a second.
     const engines = await startEngines(t, H100_LLAMA3_8B, ['a', 'b'], 1)
@@ -271,9 +272,15 @@ describe('aya late binding on KV headroom, over sockets', () => {
 
     // Four long prompts on the document, each 8,000 tokens beyond it: their hit on the document
     // (3,000 tokens, credited 16×) keeps them on its endpoint too, where their prefill queues.
+    // Aborted if an assertion fails before they are awaited, so that none is left unhandled.
+    const streams = new AbortController()
+    t.after(() => streams.abort())
     const busy = Promise.all(
-      ['s', 't', 'u', 'v'].map((tag) => streamedChat(aya, `${doc} ${words(8000, tag)}`, 4)),
+      ['s', 't', 'u', 'v'].map((tag) =>
+        streamedChat(aya, `${doc} ${words(8000, tag)}`, 4, streams.signal),
+      ),
     )
+    busy.catch(() => {})
     await eventually(() => decisions(aya).length === 6, 'the four long prompts placed')
     const pending = (metrics: string, id: string) =>
       sample(metrics, 'aya_endpoint_pending_prefill_tokens', `upstream="fleet",endpoint="${id}"`)
@@ -296,9 +303,10 @@ describe('aya late binding on KV headroom, over sockets', () => {
     const cold = valve.candidates.find((c) => c.endpoint === coldId)!
     assert.ok(warm.hitTokens >= 150 && cold.hitTokens === 0, JSON.stringify(valve))
     // The valve's rule: the warm endpoint's predicted TTFT exceeds the cold one's by more than
-    // affinityCredit (16) times the prefill its hit saves.
+    // affinityCredit times the prefill its hit saves.
+    const { affinityCredit } = ayaOptionsSchema.parse({})
     const meanRate = (warm.prefillTokensPerSec + cold.prefillTokensPerSec) / 2
-    const savedMs = ((16 * warm.hitTokens) / meanRate) * 1000
+    const savedMs = ((affinityCredit * warm.hitTokens) / meanRate) * 1000
     assert.ok(warm.predictedTtftMs - cold.predictedTtftMs > savedMs, JSON.stringify(valve))
     assert.ok(warm.costMs > cold.costMs, JSON.stringify(valve))
 
@@ -310,13 +318,15 @@ describe('aya late binding on KV headroom, over sockets', () => {
     assert.equal(branchCount(metrics, 'cold'), 1)
   })
 
+  const NEAR_TIE_SLACK_MS = 250
+
   /** Thirty identical short prompts one after another over three engines; who served each. */
   async function identicalPrompts(t: TestContext, nearTieChoices: number) {
     const engines = await startEngines(t, H100_LLAMA3_8B, ['a', 'b', 'c'], 20)
     // Three 64-character blocks of hit are worth ~80 ms of prefill credit at the prior rate:
     // within this slack the warm endpoint is a near tie of the cold ones, not a sure winner.
     const aya = await startGateway(t, engines, {
-      policyOptions: { interferenceSlackMs: 250, nearTieChoices },
+      policyOptions: { interferenceSlackMs: NEAR_TIE_SLACK_MS, nearTieChoices },
     })
     const prompt = words(60, 'k')
     for (let i = 0; i < 30; i++) await chat(aya, prompt, 2)
@@ -325,7 +335,8 @@ describe('aya late binding on KV headroom, over sockets', () => {
 
   test('spreads identical short prompts over more than one endpoint by the power of two choices among near ties', async (t) => {
     // Two of three endpoints are drawn: while one holds the prompt, it is left out one time in
-    // three, and a cold one takes the prompt (all 29 draws keep it with probability 1e-5).
+    // three, and a cold one takes the prompt (unseeded, all 29 draws would keep it with
+    // probability 1e-5; the gateway's draws are seeded).
     const { all, metrics } = await identicalPrompts(t, 2)
     const ties = all.filter((d) => d.branch === 'tie')
     assert.ok(ties.length >= 1, JSON.stringify(all.map((d) => d.branch)))
@@ -335,7 +346,9 @@ describe('aya late binding on KV headroom, over sockets', () => {
       const chosen = d.candidates.find((c) => c.endpoint === d.chosen)!
       assert.ok(chosen.hitTokens < warmest, JSON.stringify(d))
       const bestCost = Math.min(...d.candidates.map((c) => c.costMs))
-      for (const c of d.candidates) assert.ok(c.costMs <= bestCost + 250, JSON.stringify(d))
+      for (const c of d.candidates) {
+        assert.ok(c.costMs <= bestCost + NEAR_TIE_SLACK_MS, JSON.stringify(d))
+      }
     }
     assert.ok(new Set(all.map((d) => d.chosen)).size >= 2)
   })

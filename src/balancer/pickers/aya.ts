@@ -370,15 +370,22 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
    */
   function branchOf(facts: RequestFacts, warm: Scored | undefined, chosen: Scored): AyaBranch {
     if (!facts.anyRoomOk) return 'saturated'
-    if (warm === undefined || chosen.hitTokens >= warm.hitTokens) {
-      // The warm endpoint is found among those with room; one warmer still, left out for want of
-      // KV or decode room, was given up just as the valve gives one up.
-      for (let i = 0; i < set.count; i++) {
-        const s = set.entries[i]!
-        if (!s.roomOk && s.hitTokens > chosen.hitTokens) return 'valve'
-      }
-      return warm === undefined ? 'cold' : 'warm'
+    // The labels follow docs/llm-routing.md over every candidate, with room or not; `warm` (the
+    // warmest with room, which the choice used) only tells why a warmer one lost.
+    let leastHit = Number.POSITIVE_INFINITY
+    let mostHit = 0
+    let mostHitWithoutRoom = 0
+    for (let i = 0; i < set.count; i++) {
+      const s = set.entries[i]!
+      if (s.hitTokens < leastHit) leastHit = s.hitTokens
+      if (s.hitTokens > mostHit) mostHit = s.hitTokens
+      if (!s.roomOk && s.hitTokens > mostHitWithoutRoom) mostHitWithoutRoom = s.hitTokens
     }
+    if (mostHit <= leastHit) return 'cold'
+    if (chosen.hitTokens >= mostHit) return 'warm'
+    // The warmest was left out for want of KV or decode room: given up, as the valve gives it up.
+    if (mostHitWithoutRoom === mostHit) return 'valve'
+    if (warm === undefined) return 'cold'
     if (warm.sloCut) return 'slo'
     return warm.nearTie ? 'tie' : 'valve'
   }

@@ -11,7 +11,7 @@ import {
   H100_LLAMA3_8B,
 } from '../../../../src/sim/profiles.ts'
 import type { Endpoint } from '../../../../src/upstream/endpoint.ts'
-import { createManualClock } from '../../../../src/util/manual-clock.ts'
+import { createManualClock, type ManualClock } from '../../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../../src/util/random.ts'
 import { hold, makeEndpoints } from '../../../conformance/picker-fixtures.ts'
 import { DES_RUN_DEFAULTS, syntheticTrace } from '../../../helpers/synthetic-trace.ts'
@@ -202,35 +202,89 @@ describe('aya picker', () => {
     assert.equal(picker.pick(eligible, llmCtx(history + text('next', 640))), eligible[1])
   })
 
-  it('counts a warm endpoint left out for want of KV or decode room as the valve', () => {
-    for (const blocked of ['kv', 'decode'] as const) {
+  describe('branch labels with endpoints short of room', () => {
+    const history = text('conversation', 6400) // 1600 tokens
+    /** Fills e-`index`'s KV past the high-water mark (or, for 'decode', crawls its streams). */
+    function block(
+      eligible: readonly Endpoint[],
+      index: number,
+      how: 'kv' | 'decode',
+      clock: ManualClock,
+    ) {
+      const endpoint = eligible[index]!
+      if (how === 'kv') {
+        endpoint.begin({ kvTokens: 89_000 })
+        return
+      }
+      // A stream that crawls at 80 ms a token, against the 30-ms bound.
+      const stream = endpoint.begin()
+      for (let generated = 1; generated <= 33; generated++) {
+        stream.progress(generated)
+        clock.advance(80)
+      }
+    }
+    const setUp = (count: number) => {
       const clock = createManualClock()
       const picker = createAya({ defaultKvCapacityTokens: 100_000, maxItlMs: 30 })
-      const eligible = makeEndpoints([1, 1], 'e', clock)
-      const history = text('conversation', 6400)
-      routeTo(picker, eligible, eligible[0]!, history)
-      if (blocked === 'kv') eligible[0]!.begin({ kvTokens: 89_000 })
-      else {
-        // A stream on e0 that crawls at 80 ms a token.
-        const stream = eligible[0]!.begin()
-        for (let generated = 1; generated <= 33; generated++) {
-          stream.progress(generated)
-          clock.advance(80)
-        }
-      }
+      return { clock, picker, eligible: makeEndpoints(Array(count).fill(1), 'e', clock) }
+    }
+    const decide = (picker: Picker, eligible: readonly Endpoint[], prompts: readonly string[]) => {
       const recorder = recordDecisions()
       try {
-        assert.equal(picker.pick(eligible, llmCtx(history + text('next', 640))), eligible[1])
-        picker.pick(eligible, llmCtx(text('fresh', 640)))
+        for (const prompt of prompts) picker.pick(eligible, llmCtx(prompt))
       } finally {
         recorder.stop()
       }
-      const [moved, fresh] = recorder.decisions
-      assert.equal(moved!.branch, 'valve', blocked)
-      assert.equal(moved!.candidates.find((c) => c.endpoint === 'e0')!.hitTokens, 1600)
-      // Nothing of a fresh prompt is held anywhere: no hit was given up.
-      assert.equal(fresh!.branch, 'cold', blocked)
+      assert.equal(recorder.decisions.length, prompts.length)
+      return recorder.decisions
     }
+
+    it('counts the warm endpoint left out for want of KV or decode room as the valve', () => {
+      for (const how of ['kv', 'decode'] as const) {
+        const { clock, picker, eligible } = setUp(2)
+        routeTo(picker, eligible, eligible[0]!, history)
+        block(eligible, 0, how, clock)
+        const [moved, fresh] = decide(picker, eligible, [
+          history + text('next', 640),
+          text('fresh', 640),
+        ])
+        assert.equal(moved!.chosen, 'e1', how)
+        assert.equal(moved!.branch, 'valve', how)
+        const e0 = moved!.candidates.find((c) => c.endpoint === 'e0')!
+        assert.equal(e0.hitTokens, 1600)
+        assert.deepEqual([e0.kvOk, e0.decodeOk], how === 'kv' ? [false, true] : [true, false])
+        // Nothing of a fresh prompt is held anywhere: no hit was given up.
+        assert.equal(fresh!.branch, 'cold', how)
+      }
+    })
+
+    it('counts the valve when the warmest lacks room though a less warm endpoint got the prompt', () => {
+      const { clock, picker, eligible } = setUp(3)
+      routeTo(picker, eligible, eligible[1]!, history.slice(0, 3200)) // 800 tokens on e1
+      routeTo(picker, eligible, eligible[0]!, history) // 1600 on e0
+      block(eligible, 0, 'kv', clock)
+      const [moved] = decide(picker, eligible, [history + text('next', 640)])
+      assert.equal(moved!.chosen, 'e1')
+      assert.equal(moved!.branch, 'valve')
+    })
+
+    it('counts warm when the endpoint without room held nothing of the prompt', () => {
+      const { clock, picker, eligible } = setUp(2)
+      routeTo(picker, eligible, eligible[0]!, history)
+      block(eligible, 1, 'kv', clock)
+      const [kept] = decide(picker, eligible, [history + text('next', 640)])
+      assert.equal(kept!.chosen, 'e0')
+      assert.equal(kept!.branch, 'warm')
+    })
+
+    it('counts saturated, not the valve, when no endpoint has room', () => {
+      const { clock, picker, eligible } = setUp(2)
+      routeTo(picker, eligible, eligible[0]!, history)
+      block(eligible, 0, 'kv', clock)
+      block(eligible, 1, 'kv', clock)
+      const [full] = decide(picker, eligible, [history + text('next', 640)])
+      assert.equal(full!.branch, 'saturated')
+    })
   })
 
   it('uses the least-bad endpoint when none has KV headroom (saturated)', () => {
