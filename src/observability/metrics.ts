@@ -218,23 +218,40 @@ export function createMetrics(
     labelNames: ['policy', 'branch'] as const,
     registers: [registry],
   })
-  new Gauge({
-    name: 'aya_admission_queue_depth',
-    help: 'Requests waiting in an upstream group admission queue, by priority: an autoscaling signal.',
-    labelNames: ['upstream', 'priority'] as const,
-    registers: [registry],
-    collect() {
-      this.reset()
-      // The default class is one of them (config validation sees to it).
-      const priorities = knownPriorities()
-      for (const { upstream, admission } of admissions()) {
-        for (const priority of priorities) this.set({ upstream, priority }, 0)
-        for (const band of admission.stats().bands) {
-          this.set({ upstream, priority: band.priority }, band.count)
+  /**
+   * A gauge per upstream and priority class, read from each admission queue at scrape time:
+   * `read` yields [priority, value] pairs, given the configured classes (the default among them,
+   * as config validation sees to it).
+   */
+  const classGauge = (
+    name: string,
+    help: string,
+    read: (admission: GroupAdmission, priorities: Iterable<number>) => Iterable<[number, number]>,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['upstream', 'priority'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        const priorities = knownPriorities()
+        for (const { upstream, admission } of admissions()) {
+          for (const [priority, value] of read(admission, priorities)) {
+            this.set({ upstream, priority }, value)
+          }
         }
-      }
+      },
+    })
+  classGauge(
+    'aya_admission_queue_depth',
+    'Requests waiting in an upstream group admission queue, by priority: an autoscaling signal.',
+    function* (admission, priorities) {
+      for (const priority of priorities) yield [priority, 0]
+      // A band can hold an integer priority no class names: it is reported too.
+      for (const band of admission.stats().bands) yield [band.priority, band.count]
     },
-  })
+  )
   new Gauge({
     name: 'aya_admission_predicted_wait_seconds',
     help: 'Predicted queueing delay for a new request at the default priority.',
@@ -250,21 +267,14 @@ export function createMetrics(
       }
     },
   })
-  new Gauge({
-    name: 'aya_admission_class_predicted_wait_seconds',
-    help: 'Predicted queueing delay for a new request, by priority class: strict bands wait for every band above them.',
-    labelNames: ['upstream', 'priority'] as const,
-    registers: [registry],
-    collect() {
-      this.reset()
-      const priorities = knownPriorities()
-      for (const { upstream, admission } of admissions()) {
-        for (const priority of priorities) {
-          this.set({ upstream, priority }, admission.predictedWaitMs(priority) / 1000)
-        }
-      }
+  classGauge(
+    'aya_admission_class_predicted_wait_seconds',
+    'Predicted queueing delay for a new request, by priority class: strict bands wait for every band above them.',
+    function* (admission, priorities) {
+      for (const priority of priorities)
+        yield [priority, admission.predictedWaitMs(priority) / 1000]
     },
-  })
+  )
   new Counter({
     name: 'aya_admission_rejected_total',
     help: 'Requests the admission queue refused or timed out, by reason.',

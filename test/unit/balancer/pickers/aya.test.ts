@@ -258,32 +258,39 @@ describe('aya picker', () => {
       }
     })
 
+    /**
+     * The decision for the next turn of `history` over `count` endpoints, once each of `held`
+     * holds its prefix ([endpoint index, prompt]) and each of `full` has its KV filled.
+     */
+    const nextTurn = (count: number, held: ReadonlyArray<[number, string]>, full: number[]) => {
+      const { clock, picker, eligible } = setUp(count)
+      for (const [index, prompt] of held) routeTo(picker, eligible, eligible[index]!, prompt)
+      for (const index of full) block(eligible, index, 'kv', clock)
+      return decide(picker, eligible, [history + text('next', 640)])[0]!
+    }
+
     it('counts the valve when the warmest lacks room though a less warm endpoint got the prompt', () => {
-      const { clock, picker, eligible } = setUp(3)
-      routeTo(picker, eligible, eligible[1]!, history.slice(0, 3200)) // 800 tokens on e1
-      routeTo(picker, eligible, eligible[0]!, history) // 1600 on e0
-      block(eligible, 0, 'kv', clock)
-      const [moved] = decide(picker, eligible, [history + text('next', 640)])
-      assert.equal(moved!.chosen, 'e1')
-      assert.equal(moved!.branch, 'valve')
+      // 800 tokens held on e1, 1600 on e0, and e0 full.
+      const moved = nextTurn(
+        3,
+        [
+          [1, history.slice(0, 3200)],
+          [0, history],
+        ],
+        [0],
+      )
+      assert.equal(moved.chosen, 'e1')
+      assert.equal(moved.branch, 'valve')
     })
 
     it('counts warm when the endpoint without room held nothing of the prompt', () => {
-      const { clock, picker, eligible } = setUp(2)
-      routeTo(picker, eligible, eligible[0]!, history)
-      block(eligible, 1, 'kv', clock)
-      const [kept] = decide(picker, eligible, [history + text('next', 640)])
-      assert.equal(kept!.chosen, 'e0')
-      assert.equal(kept!.branch, 'warm')
+      const kept = nextTurn(2, [[0, history]], [1])
+      assert.equal(kept.chosen, 'e0')
+      assert.equal(kept.branch, 'warm')
     })
 
     it('counts saturated, not the valve, when no endpoint has room', () => {
-      const { clock, picker, eligible } = setUp(2)
-      routeTo(picker, eligible, eligible[0]!, history)
-      block(eligible, 0, 'kv', clock)
-      block(eligible, 1, 'kv', clock)
-      const [full] = decide(picker, eligible, [history + text('next', 640)])
-      assert.equal(full!.branch, 'saturated')
+      assert.equal(nextTurn(2, [[0, history]], [0, 1]).branch, 'saturated')
     })
   })
 
