@@ -56,6 +56,8 @@ export interface EndpointCapacityOptions {
  */
 export interface EndpointCapacity {
   get(endpointId: string): CapacityEstimate
+  /** The estimate once it rests on the endpoint's own responses; undefined while it is the prior. */
+  learned(endpointId: string): CapacityEstimate | undefined
   observe(endpointId: string, sample: CapacitySample): void
   /** The id now names another server: what was learned about the old one goes. */
   forget(endpointId: string): void
@@ -93,9 +95,13 @@ export function createEndpointCapacity(
   const rateOf = (work: number, seconds: number): number =>
     (work + priorSeconds * priorRate) / (seconds + priorSeconds)
 
-  return {
+  const capacity: EndpointCapacity = {
     forget(endpointId) {
       states.delete(endpointId)
+    },
+    learned(endpointId) {
+      const estimate = capacity.get(endpointId)
+      return estimate.samples > 0 ? estimate : undefined
     },
     get(endpointId) {
       const state = states.get(endpointId)
@@ -148,4 +154,5 @@ export function createEndpointCapacity(
       }
     },
   }
+  return capacity
 }

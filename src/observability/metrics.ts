@@ -29,7 +29,7 @@ export interface AyaMetrics {
   setGroups(
     groups: () => Iterable<MeteredUpstream>,
     defaultPriority?: () => number,
-    classPriorities?: () => Iterable<number>,
+    classPriorities?: () => readonly number[],
   ): void
   /** Counts one scheduler decision by its branch. */
   observeDecision(policy: string, branch: string): void
@@ -50,7 +50,7 @@ export function createMetrics(
   collectDefaultMetrics({ register: registry, prefix: 'aya_process_' })
   let upstreams: () => Iterable<MeteredUpstream> = () => []
   let waitPriority: () => number = () => 0
-  let knownPriorities: () => Iterable<number> = () => []
+  let knownPriorities: () => readonly number[] = () => []
   const groups = function* () {
     for (const upstream of upstreams()) yield upstream.group
   }
@@ -156,10 +156,7 @@ export function createMetrics(
   )
   // Learned from the endpoint's own responses (docs/llm-routing.md, Knowing the fleet); absent
   // until it has answered an LLM request, so the priors are never mistaken for a measurement.
-  const learned = (endpoint: Endpoint) => {
-    const estimate = deps.capacity?.get(endpoint.id)
-    return estimate !== undefined && estimate.samples > 0 ? estimate : undefined
-  }
+  const learned = (endpoint: Endpoint) => deps.capacity?.learned(endpoint.id)
   endpointGauge(
     'aya_endpoint_prefill_tokens_per_second',
     "Prefill throughput the router has learned for an endpoint from its responses' time to first token.",
@@ -226,7 +223,7 @@ export function createMetrics(
   const classGauge = (
     name: string,
     help: string,
-    read: (admission: GroupAdmission, priorities: Iterable<number>) => Iterable<[number, number]>,
+    read: (admission: GroupAdmission, priorities: readonly number[]) => Iterable<[number, number]>,
   ) =>
     new Gauge({
       name,

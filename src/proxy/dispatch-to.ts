@@ -15,7 +15,7 @@ import type { RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import type { RequestContext } from './request-context.ts'
 import { applyHeaderEdits } from './route-actions.ts'
 
-export interface DispatchOptions {
+interface DispatchOptions {
   readonly path: string
   readonly headers: Record<string, string | string[]>
   readonly body: Readable | Buffer | null

@@ -16,7 +16,7 @@ import type { RequestContext } from './request-context.ts'
 import { rewriteModelField } from './rewrite-model-field.ts'
 
 /** What an LLM route needs to forward: the group, the (possibly rewritten) body, the parse. */
-export interface GatewayDispatch {
+interface GatewayDispatch {
   readonly kind: 'dispatch'
   readonly upstream: string
   /** Decoded (no Content-Encoding applies to it any more), without a BOM, model rewritten. */
@@ -72,7 +72,8 @@ export async function runModelsGateway(
     return answerModels(ctx, path, options.registry)
   }
   // Anthropic's token counting (Claude Code sends it): routed by model to the deployment, which
-  // counts; it generates nothing, so it is placed as plain traffic, not scheduled.
+  // counts. It generates nothing, so the policy places it as plain traffic, with no LLM cost; it
+  // still waits its turn in the upstream's admission queue like any request there.
   const isCountTokens = ctx.method === 'POST' && path === '/v1/messages/count_tokens'
   const api = isCountTokens ? 'anthropic.messages' : llmApiFor(ctx.method, path)
   if (!api) {

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Clock, Timer } from '../util/clock.ts'
 import { ProxyError } from './errors.ts'
 
-export interface BodyReadLimits {
+interface BodyReadLimits {
   readonly maxBodyBytes: number
   /** Longest silence between two pieces of the body. */
   readonly idleMs: number

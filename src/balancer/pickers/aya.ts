@@ -103,12 +103,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         {
           clock: deps.clock,
           // The policy's own prior until the endpoint has shown its rate, as scoring does.
-          prefillTokensPerSec: (id) => {
-            const estimate = deps.llmSignals?.capacity.get(id)
-            return estimate !== undefined && estimate.samples > 0
-              ? estimate.prefillTokensPerSec
-              : options.priorPrefillTokensPerSec
-          },
+          prefillTokensPerSec: (id) =>
+            deps.llmSignals?.capacity.learned(id)?.prefillTokensPerSec ??
+            options.priorPrefillTokensPerSec,
           decodeStepMs: (id) => deps.llmSignals?.capacity.get(id).decodeStepMs ?? 0,
         },
       )

@@ -37,6 +37,15 @@ function setup() {
 }
 
 describe('endpoint capacity', () => {
+  test('reports a learned estimate only once the endpoint has answered, never the prior', () => {
+    const { capacity } = setup()
+    assert.equal(capacity.learned('a'), undefined)
+    assert.equal(capacity.get('a').prefillTokensPerSec, PRIOR)
+    capacity.observe('a', steadySample(0))
+    assert.deepEqual(capacity.learned('a'), capacity.get('a'))
+    assert.equal(capacity.learned('b'), undefined)
+  })
+
   test('a steady stream of consistent samples converges to the rate the plain ratio of sums gives', () => {
     const { clock, capacity } = setup()
     const reference = plainRatioOfSums()
