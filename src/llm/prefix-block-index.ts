@@ -31,6 +31,12 @@ export function hashPromptBlocks(
  * `approx-prefix-cache-producer` does. Each endpoint's LRU is capped, so memory is bounded by
  * endpoints × capacity × one number.
  */
+/**
+ * Most blocks one endpoint's index holds, whatever KV size it reports: 2^21 blocks of 64
+ * characters is about 33M tokens, many times the largest engine's KV, and some 100 MB at most.
+ */
+export const MAX_INDEX_BLOCKS = 2 ** 21
+
 export interface PrefixBlockIndex {
   /** How many leading blocks of `hashes` the endpoint holds: stops at the first one it lacks. */
   matchedBlocks(endpointId: string, hashes: readonly number[]): number
@@ -88,8 +94,12 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
       while (matched < hashes.length && lru.has(hashes[matched]!)) matched++
       return matched
     },
-    add(endpointId, hashes, capacityBlocks) {
+    add(endpointId, hashes, requestedBlocks) {
       if (hashes.length === 0) return
+      // Sized from what the engine reports, but never past a hard bound: a bogus KV size must not
+      // grow the router's memory with it, whichever policy sized it.
+      const capacityBlocks =
+        requestedBlocks === undefined ? undefined : Math.min(MAX_INDEX_BLOCKS, requestedBlocks)
       versions.set(endpointId, ++changes)
       let lru = byEndpoint.get(endpointId)
       if (lru === undefined) {

@@ -220,23 +220,30 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
  * arguments (not a role prelude, an empty content part, a usage-only chunk or `[DONE]`).
  */
 function isContentEvent(api: LlmApi, data: string): boolean {
+  // Deltas are nearly every event of a stream, so they are tested first.
   if (api === 'anthropic.messages') {
-    if (data.includes('"content_block_start"')) {
-      // A tool call's name comes whole at its block's start, before any argument.
-      return data.includes('tool_use"') && hasText(data, '"name"')
+    if (data.includes('"content_block_delta"')) {
+      return (
+        hasText(data, '"text"') || hasText(data, '"partial_json"') || hasText(data, '"thinking"')
+      )
     }
+    // A tool call's name comes whole at its block's start, before any argument.
     return (
-      data.includes('"content_block_delta"') &&
-      (hasText(data, '"text"') || hasText(data, '"partial_json"') || hasText(data, '"thinking"'))
+      data.includes('"content_block_start"') &&
+      data.includes('tool_use"') &&
+      hasText(data, '"name"')
     )
   }
   if (api === 'openai.responses') {
-    if (data.includes('"response.output_item.added"')) {
-      return data.includes('"function_call"') && hasText(data, '"name"')
-    }
-    // Every other generated-token event of the Responses API is a `*.delta` with a string
-    // `delta`; the `*.done` and `response.completed` events repeat text already counted.
-    return data.includes('.delta"') && hasText(data, '"delta"')
+    // Every generated-token event of the Responses API but a tool call's start is a `*.delta`
+    // with a string `delta`; the `*.done` and `response.completed` events repeat text already
+    // counted.
+    if (data.includes('.delta"')) return hasText(data, '"delta"')
+    return (
+      data.includes('"response.output_item.added"') &&
+      data.includes('"function_call"') &&
+      hasText(data, '"name"')
+    )
   }
   return (
     hasText(data, '"content"') ||

@@ -52,12 +52,6 @@ export interface PrefixMemory {
  */
 const MAX_TRACKED_INSERTS = 4096
 
-/**
- * Most blocks one endpoint's index holds, whatever KV size it reports: 2^21 blocks of 64
- * characters is about 33M tokens, many times the largest engine's KV, and some 100 MB at most.
- */
-export const MAX_INDEX_BLOCKS = 2 ** 21
-
 /** Weight of one placement in the running characters-per-token ratio. */
 const CHARS_PER_TOKEN_SMOOTHING = 0.01
 
@@ -148,11 +142,9 @@ export function createPrefixMemory(
       return matched
     },
     place(memo, endpointId, matchedBlocks, capacityTokens, charsPerToken) {
-      // Sized from what the engine reports, but never past a hard bound: a bogus KV size
-      // must not grow the router's memory with it.
-      const capacityBlocks = Math.min(
-        MAX_INDEX_BLOCKS,
-        Math.floor((capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars),
+      // The index caps it: a bogus KV size must not grow the router's memory.
+      const capacityBlocks = Math.floor(
+        (capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars,
       )
       index.add(endpointId, memo.hashes, capacityBlocks)
       memo.placed = inserts.claim(endpointId, memo.hashes, matchedBlocks)

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { createPrefixBlockIndex, hashPromptBlocks } from '../../../src/llm/prefix-block-index.ts'
+import {
+  createPrefixBlockIndex,
+  hashPromptBlocks,
+  MAX_INDEX_BLOCKS,
+} from '../../../src/llm/prefix-block-index.ts'
 
 const chars = (seed: string, length: number): string => {
   let out = ''
@@ -52,6 +56,13 @@ describe('prefix block hashing', () => {
 describe('prefix block index', () => {
   const blocks = (seed: string, count: number) =>
     hashPromptBlocks(chars(seed, 64 * count), 'm', 64, 1_000)
+
+  it('holds no more than its hard bound of blocks per endpoint, whatever capacity it is given', () => {
+    const index = createPrefixBlockIndex({ defaultCapacityBlocks: 100 })
+    const hashes = Array.from({ length: MAX_INDEX_BLOCKS + 1000 }, (_, i) => i + 1)
+    index.add('e0', hashes, 2 ** 40)
+    assert.equal(index.size('e0'), MAX_INDEX_BLOCKS)
+  })
 
   it('counts the leading blocks an endpoint holds, stopping at the first it lacks', () => {
     const index = createPrefixBlockIndex({ defaultCapacityBlocks: 100 })
