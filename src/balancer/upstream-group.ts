@@ -88,8 +88,14 @@ export function createUpstreamGroup(
 
   // Prompts held for an endpoint that health or drain took out go now, to be placed elsewhere,
   // rather than one predicted prefill at a time on the schedule of an engine that is gone.
-  const paceOnlyEligible = () => {
-    picker.pacer?.retainOnly(new Set(all.filter(isEligible).map((endpoint) => endpoint.id)))
+  // The one place the pacer learns membership: `departed` lists ids whose lanes were the old
+  // server's (a reload moved them), kept out even though their new endpoint is eligible.
+  const paceOnlyEligible = (departed: ReadonlySet<string> = new Set()) => {
+    const keep = new Set<string>()
+    for (const endpoint of all) {
+      if (isEligible(endpoint) && !departed.has(endpoint.id)) keep.add(endpoint.id)
+    }
+    picker.pacer?.retainOnly(keep)
   }
 
   const refreshEligible = () => {
@@ -157,7 +163,7 @@ export function createUpstreamGroup(
       // What the picker keeps: every member but a moved one, whose state was the old server's.
       for (const spec of moved) ids.delete(spec.id)
       picker.retain?.(ids)
-      paceOnlyEligible()
+      paceOnlyEligible(new Set(moved.map((spec) => spec.id)))
     },
   }
 }

@@ -167,10 +167,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const memo = ctx.llm === undefined ? undefined : prefixes.knownMemo(ctx.llm)
       if (memo?.placed?.endpointId === endpoint.id) prefixes.takeBack(memo)
     },
+    // The pacer's membership is the group's to tell (eligibility as well as reloads).
     retain(ids) {
       prefixes.retainOnly(ids)
       growth.retainOnly(ids)
-      pacer?.retainOnly(ids)
     },
     leaseCost(endpoint, ctx) {
       const placement = placements.get(ctx)

@@ -148,6 +148,27 @@ describe('upstream group reload', () => {
     assert.ok(hitsOn(kept!) > 0, 'the rest of the fleet keeps its prefixes')
   })
 
+  test('paces the server an endpoint id now names afresh, not behind the old server’s prompts', () => {
+    const { group, released, enter } = setup()
+    const [moved, kept] = group.endpoints().map((endpoint) => endpoint.id)
+    enter('sent', 8_000)
+    enter('held', 8_000)
+    assert.deepEqual(released, ['sent'])
+    group.update(
+      upstream({
+        endpoints: [
+          { url: 'http://127.0.0.1:9', id: moved },
+          { url: 'http://127.0.0.1:2', id: kept },
+        ],
+      }),
+    )
+    // What the old server's lane held goes at once, and so does the new server's first prompt:
+    // nothing has been sent to it yet.
+    assert.deepEqual(released, ['sent', 'held'])
+    enter('first on the new server', 8_000)
+    assert.deepEqual(released, ['sent', 'held', 'first on the new server'])
+  })
+
   test('forgets the learned rates of an endpoint id that now names another server, and only those', () => {
     const clock = createManualClock()
     const llmSignals = createLlmSignals({ clock })
