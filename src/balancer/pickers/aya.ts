@@ -35,6 +35,10 @@ interface RequestFacts {
   kvNeed: number
   /** Some endpoint has KV and decode headroom. */
   anyRoomOk: boolean
+  /** Hit tokens over the candidates (for the branch labels): least, most, most without room. */
+  leastHitTokens: number
+  mostHitTokens: number
+  mostHitTokensWithoutRoom: number
 }
 
 /**
@@ -259,6 +263,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     // the session steer prompts that only share such a prefix cost the Mooncake conversation
     // replay 7 % of its goodput (600:1200, three seeds) for no TTFT gain.
     let indexSeesPrompt = false
+    let leastHitTokens = Number.POSITIVE_INFINITY
+    let mostHitTokens = 0
+    let mostHitTokensWithoutRoom = 0
     for (let i = 0; i < eligible.length; i++) {
       const endpoint = eligible[i]!
       if (isExcluded(endpoint, ctx)) continue
@@ -305,6 +312,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const itlMs = options.maxItlMs > 0 && endpoint.inflight > 0 ? endpoint.decodeItlMs : undefined
       const decodeOk = itlMs === undefined || itlMs <= options.maxItlMs
       anyRoomOk ||= kvOk && decodeOk
+      if (hitTokens < leastHitTokens) leastHitTokens = hitTokens
+      if (hitTokens > mostHitTokens) mostHitTokens = hitTokens
+      if (!(kvOk && decodeOk) && hitTokens > mostHitTokensWithoutRoom) {
+        mostHitTokensWithoutRoom = hitTokens
+      }
 
       const entry = scoredAt(set, set.count++, endpoint)
       entry.endpoint = endpoint
@@ -334,6 +346,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       promptTokens,
       kvNeed,
       anyRoomOk,
+      leastHitTokens,
+      mostHitTokens,
+      mostHitTokensWithoutRoom,
     }
   }
 
@@ -369,19 +384,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     if (!facts.anyRoomOk) return 'saturated'
     // The labels follow docs/llm-routing.md over every candidate, with room or not; `warm` (the
     // warmest with room, which the choice used) only tells why a warmer one lost.
-    let leastHit = Number.POSITIVE_INFINITY
-    let mostHit = 0
-    let mostHitWithoutRoom = 0
-    for (let i = 0; i < set.count; i++) {
-      const s = set.entries[i]!
-      if (s.hitTokens < leastHit) leastHit = s.hitTokens
-      if (s.hitTokens > mostHit) mostHit = s.hitTokens
-      if (!s.roomOk && s.hitTokens > mostHitWithoutRoom) mostHitWithoutRoom = s.hitTokens
-    }
-    if (mostHit <= leastHit) return 'cold'
-    if (chosen.hitTokens >= mostHit) return 'warm'
+    if (facts.mostHitTokens <= facts.leastHitTokens) return 'cold'
+    if (chosen.hitTokens >= facts.mostHitTokens) return 'warm'
     // The warmest was left out for want of KV or decode room: given up, as the valve gives it up.
-    if (mostHitWithoutRoom === mostHit) return 'valve'
+    if (facts.mostHitTokensWithoutRoom === facts.mostHitTokens) return 'valve'
     if (warm === undefined) return 'cold'
     if (warm.sloCut) return 'slo'
     return warm.nearTie ? 'tie' : 'valve'
