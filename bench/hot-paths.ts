@@ -219,7 +219,7 @@ for (let i = 0; i < 20_000; i++) {
   const r = requestAt(i)
   predictor.observe(r.key, r.promptTokens, r.maxTokens, r.outputTokens)
 }
-const estimated = slices(corpus('docs', '.md'))
+const estimated = texts.markdown
 console.log('')
 console.log('| Per-call case | calls per sample × samples | µs per call, p50 / p90 |')
 console.log('|---|---|---|')

@@ -2,16 +2,15 @@
 // before dispatch (issue 5, E). Every trace in the folder is replayed in arrival order through the
 // online predictor and two naive ones; each request is predicted before its true length is seen.
 // `max_tokens` is the loader's cap for the trace (the power of two at or above its longest output),
-// the same cap `aya bench` sends. Prints one markdown table per trace, then the predictor's cost.
+// the same cap `aya bench` sends. Prints one markdown table per trace. The predictor's cost per call
+// is timed by `npm run bench:hot-paths`.
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import {
   evaluateOutputPrediction,
   type PredictorErrors,
 } from '../src/bench/output-prediction-eval.ts'
 import { loadTrace } from '../src/bench/trace-loader.ts'
-import { createOutputLengthPredictor } from '../src/llm/output-length-predictor.ts'
 
 const tracesDir = process.argv[2] ?? join(import.meta.dirname, '..', '..', 'shared', 'traces')
 const files = readdirSync(tracesDir)
@@ -33,8 +32,6 @@ function row(e: PredictorErrors): string {
   ].join(' | ')
 }
 
-let requestsTimed = 0
-let msTimed = 0
 for (const file of files) {
   // No context limit to clip against, and ShareGPT needs some arrival rate: only order matters.
   const trace = await loadTrace(join(tracesDir, file), { maxModelLen: 2 ** 30, ratePerSecond: 1 })
@@ -57,18 +54,4 @@ for (const file of files) {
       `| ${r.generated} | ${r.requests} | ${r.conditionalMaePct.toFixed(1)} % | ${r.conditionalSumRatio.toFixed(2)} | ${r.unconditionalMaePct.toFixed(1)} % | ${r.unconditionalSumRatio.toFixed(2)} |`,
     )
   }
-
-  const predictor = createOutputLengthPredictor()
-  const key = { model: 'trace', route: 'default' }
-  const started = performance.now()
-  for (const r of trace.requests) {
-    predictor.predict(key, r.inputTokens, trace.maxTokens)
-    predictor.observe(key, r.inputTokens, trace.maxTokens, r.outputTokens)
-  }
-  msTimed += performance.now() - started
-  requestsTimed += trace.requests.length
 }
-console.log(
-  `\npredict + observe: ${((1000 * msTimed) / requestsTimed).toFixed(2)} µs per request ` +
-    `(${requestsTimed} requests, node ${process.version})`,
-)
