@@ -1,10 +1,10 @@
-import type { Readable } from 'node:stream'
 import type { PickContext } from '../balancer/picker.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
 import type { AdmissionRejectReason } from '../resilience/admission-types.ts'
-import { resolvePriority } from '../resilience/priority-classes.ts'
+import { type PrioritiesConfig, resolvePriority } from '../resilience/priority-classes.ts'
+import type { GroupAdmission } from './group-admission.ts'
 import type { KeySource } from './key-selector.ts'
-import type { ProxyRuntime, UpstreamRuntime } from './proxy-runtime.ts'
+import type { UpstreamRuntime } from './proxy-runtime.ts'
 import type { RequestContext } from './request-context.ts'
 
 /**
@@ -15,16 +15,18 @@ export async function admitRequest(
   ctx: RequestContext,
   upstream: UpstreamRuntime,
   keySource: KeySource,
+  admission: GroupAdmission,
   request: {
-    readonly runtime: ProxyRuntime
+    readonly priorities: PrioritiesConfig
     readonly firstPick: PickContext
-    readonly body: Readable | Buffer | null
+    /** The body's size when it is already read (LLM routes); a streamed body counts 0. */
+    readonly sizeBytes: number
     /** The first pick's exclusions: an endpoint held for an urgent request joins them. */
     readonly exclude: Set<string>
     readonly llmSignals: LlmSignals
   },
 ): Promise<{ reason: AdmissionRejectReason; retryAfterMs: number } | undefined> {
-  const priorities = request.runtime.config.priorities
+  const { priorities } = request
   const raw = ctx.req.headers[priorities.header]
   // The route's priority stands in for a header that is absent or names no class or integer.
   const resolved = resolvePriority(
@@ -36,13 +38,13 @@ export async function admitRequest(
   const onClose = () => aborted.abort()
   ctx.res.once('close', onClose)
   const llm = request.firstPick.llm
-  const result = await upstream.admission!.acquire({
+  const result = await admission.acquire({
     ctx: request.firstPick,
     priority: resolved.priority,
     className: resolved.className,
     sheddable: resolved.sheddable,
     tenant: upstream.tenantKey?.(keySource) ?? '',
-    sizeBytes: Buffer.isBuffer(request.body) ? request.body.length : 0,
+    sizeBytes: request.sizeBytes,
     predictedCost: llm ? request.llmSignals.predictedCost(llm) : 1,
     signal: aborted.signal,
   })

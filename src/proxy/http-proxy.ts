@@ -189,10 +189,10 @@ async function handle(
     boundTo: boundId,
   }
   if (upstream.admission) {
-    const waited = await admitRequest(ctx, upstream, keySource, {
-      runtime,
+    const waited = await admitRequest(ctx, upstream, keySource, upstream.admission, {
+      priorities: runtime.config.priorities,
       firstPick,
-      body,
+      sizeBytes: Buffer.isBuffer(body) ? body.length : 0,
       exclude,
       llmSignals: deps.llmSignals,
     })
