@@ -183,16 +183,26 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.equal((await client.models.retrieve('llama-3.1-8b')).id, 'llama-3.1-8b')
   })
 
-  test('answers malformed JSON and a missing model with 400 in OpenAI shape', async (t) => {
+  test('answers malformed JSON and a missing model with 400 in OpenAI shape, on every OpenAI API', async (t) => {
     const aya = await startAya(config())
     t.after(() => aya.close())
-    for (const body of ['{not json', JSON.stringify({ messages: [] })]) {
-      const res = await request(`${aya.url}/v1/chat/completions`, {
+    const cases: Array<[string, string]> = [
+      ['/v1/chat/completions', '{not json'],
+      ['/v1/chat/completions', JSON.stringify({ messages: [] })],
+      ['/v1/completions', '{not json'],
+      ['/v1/completions', JSON.stringify({ prompt: 'hello' })],
+      ['/v1/responses', '{not json'],
+      ['/v1/responses', JSON.stringify({ input: 'hello' })],
+      ['/v1/embeddings', '{not json'],
+      ['/v1/embeddings', JSON.stringify({ input: 'hello' })],
+    ]
+    for (const [path, body] of cases) {
+      const res = await request(`${aya.url}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body,
       })
-      assert.equal(res.statusCode, 400)
+      assert.equal(res.statusCode, 400, `${path} ${body}`)
       assert.equal(res.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST')
       const json = (await res.body.json()) as {
         error: { type: string; message: string; param: unknown }
