@@ -3,7 +3,7 @@
 import { execSync } from 'node:child_process'
 
 /** binary → Debian package */
-const NEEDED = {}
+const NEEDED = { 'redis-server': 'redis-server' }
 
 const missing = Object.entries(NEEDED).filter(([binary]) => {
   try {

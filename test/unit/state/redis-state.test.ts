@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { createRedisState, redisConnectionOptions } from '../../../src/state/redis-state.ts'
+import type { StateStore } from '../../../src/state/state-store.ts'
+import { createSystemClock } from '../../../src/util/clock.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+import { runStateStoreConformance } from '../../conformance/state-store.conformance.ts'
+import { type RunningRedis, startRedis } from '../../helpers/redis-server.ts'
+
+let redis: RunningRedis
+before(async () => {
+  redis = await startRedis()
+})
+after(() => redis.close())
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const clock = createSystemClock()
+const open = (keyPrefix?: string): StateStore =>
+  createRedisState({ url: redis.url, ...(keyPrefix ? { keyPrefix } : {}) }, { clock })
+
+// Keys expire on Redis's own time, so `advance` sleeps; buckets refill on the injected clock,
+// which moves with it exactly, so no bucket refills while a test is between two takes.
+runStateStoreConformance('redis', () => {
+  const bucketClock = createManualClock(Date.now())
+  return {
+    store: createRedisState({ url: redis.url }, { clock: bucketClock }),
+    async advance(ms) {
+      bucketClock.advance(ms)
+      await sleep(ms)
+    },
+  }
+})
+
+describe('createRedisState', () => {
+  it('calls itself redis', async () => {
+    const store = open()
+    assert.equal(store.kind, 'redis')
+    await store.close()
+  })
+
+  it('shares counters, values and buckets between two instances on one server', async (t) => {
+    const a = open()
+    const b = open()
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const key = `shared:${Math.random()}`
+    await a.incr(`${key}:c`, 2)
+    assert.equal(await b.incr(`${key}:c`, 3), 5)
+    await b.set(`${key}:v`, 'from b')
+    assert.equal(await a.get(`${key}:v`), 'from b')
+    assert.equal(await a.setIfAbsent(`${key}:v`, 'from a'), false)
+    const spec = { capacity: 2, refillPerSecond: 0 }
+    assert.equal((await a.take(`${key}:b`, spec)).allowed, true)
+    assert.equal((await b.take(`${key}:b`, spec)).allowed, true)
+    const refused = await a.take(`${key}:b`, spec)
+    assert.equal(refused.allowed, false, 'the second instance drew from the same bucket')
+    assert.equal(refused.retryAfterMs, Number.POSITIVE_INFINITY)
+  })
+
+  it('carries a message to the other instance once, and never echoes it to the sender twice', async (t) => {
+    const a = open()
+    const b = open()
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const gotA: string[] = []
+    const gotB: string[] = []
+    a.subscribe('ch', (m) => gotA.push(m))
+    b.subscribe('ch', (m) => gotB.push(m))
+    await sleep(50) // Redis confirms a SUBSCRIBE on its own connection
+    await a.publish('ch', 'one')
+    await a.publish('ch', 'two')
+    await b.publish('ch', 'three')
+    for (let i = 0; i < 100 && (gotA.length < 3 || gotB.length < 3); i++) await sleep(10)
+    assert.deepEqual(gotA, ['one', 'two', 'three'])
+    assert.deepEqual(gotB, ['one', 'two', 'three'])
+  })
+
+  it('keeps deployments with different key prefixes apart', async (t) => {
+    const a = open('one:')
+    const b = open('two:')
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const got: string[] = []
+    b.subscribe('ch', (m) => got.push(m))
+    await sleep(50)
+    await a.set('k', 'a')
+    await a.publish('ch', 'for one')
+    await sleep(50)
+    assert.equal(await b.get('k'), undefined)
+    assert.deepEqual(got, [])
+  })
+
+  it('fails a command within its timeout when the server is gone, instead of waiting', async (t) => {
+    const gone = await startRedis()
+    const store = createRedisState({ url: gone.url, commandTimeoutMs: 200 }, { clock })
+    t.after(() => store.close())
+    await store.set('k', 'v')
+    await gone.close()
+    const startedMs = Date.now()
+    await assert.rejects(store.get('k'))
+    assert.ok(Date.now() - startedMs < 5000, `gave up after ${Date.now() - startedMs} ms`)
+  })
+})
+
+describe('redisConnectionOptions', () => {
+  it('reads host, port, database and credentials from a redis URL', () => {
+    assert.deepEqual(redisConnectionOptions('redis://user:p%40ss@cache.internal:6380/2'), {
+      host: 'cache.internal',
+      port: 6380,
+      db: 2,
+      username: 'user',
+      password: 'p@ss',
+    })
+  })
+
+  it('defaults to port 6379 and database 0, and turns TLS on for rediss', () => {
+    assert.deepEqual(redisConnectionOptions('rediss://cache'), {
+      host: 'cache',
+      port: 6379,
+      db: 0,
+      tls: {},
+    })
+  })
+
+  it('takes a Unix socket path from a unix URL', () => {
+    assert.deepEqual(redisConnectionOptions('unix:///run/redis/redis.sock'), {
+      path: '/run/redis/redis.sock',
+    })
+  })
+
+  it('rejects other schemes and a bad database number', () => {
+    assert.throws(() => redisConnectionOptions('http://cache:6379'), /redis:\/\//)
+    assert.throws(() => redisConnectionOptions('redis://cache/x'), /database/)
+  })
+})
