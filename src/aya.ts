@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { isDeepStrictEqual } from 'node:util'
 import { createAdminHandler } from './admin/admin-server.ts'
 import {
   type AyaBranchDecision,
@@ -7,8 +8,9 @@ import {
   ayaBranchChannel,
   ayaDecisionChannel,
 } from './balancer/pickers/aya-decision.ts'
-import type { Config } from './config/schema.ts'
+import type { Config, StateConfig } from './config/schema.ts'
 import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
+import { createPrefixPeers } from './llm/prefix-peers.ts'
 import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
 import { createLogger, type Logger, logDestination } from './observability/logger.ts'
@@ -21,6 +23,7 @@ import { generateStickySecret } from './proxy/sticky-cookie.ts'
 import { defaultPriority } from './resilience/priority-classes.ts'
 import { createSimFleet, type SimFleet } from './sim/fleet.ts'
 import { createMemoryState } from './state/memory-state.ts'
+import { createRedisState } from './state/redis-state.ts'
 import type { StateStore } from './state/state-store.ts'
 import { createPoolRegistry } from './upstream/pool-registry.ts'
 import { type Clock, createSystemClock } from './util/clock.ts'
@@ -65,7 +68,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const clock = deps.clock ?? createSystemClock()
   const random = deps.random ?? createSystemRandom()
   const logger = deps.logger ?? createLogger({ level: initial.log.level })
-  const state = deps.state ?? createMemoryState({ clock })
+  const state = deps.state ?? createConfiguredState(initial.state, clock, logger)
   const ownsState = deps.state === undefined
   const stickySecret = deps.stickySecret ?? generateStickySecret()
   const pools = createPoolRegistry()
@@ -80,6 +83,15 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     stickySecret,
     llmSignals,
     engineMetricsFor: scrapers.sourceFor,
+    // Only a store other processes see connects router replicas; in memory nobody else listens.
+    prefixPeersFor:
+      state.kind === 'memory'
+        ? undefined
+        : (upstream: string) =>
+            createPrefixPeers(
+              { channel: `prefix:${upstream}` },
+              { state, onError: (err) => logger.warn({ err, upstream }, 'prefix sharing error') },
+            ),
   }
   let desired: Config = initial
   const build = (config: Config, previous?: ProxyRuntime) => {
@@ -184,6 +196,9 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       return addresses
     },
     reload(config) {
+      if (!isDeepStrictEqual(config.state, initial.state)) {
+        logger.warn('the state block changed: it takes effect at the next start')
+      }
       runtime = build(config, runtime)
       accessLog = config.log.access
       logger.level = config.log.level
@@ -225,4 +240,17 @@ function withSimEndpoints(config: Config, fleets: ReadonlyMap<string, SimFleet>)
     upstreams[name] = { ...upstream, endpoints: fleet.urls.map((url) => ({ url, weight: 1 })) }
   }
   return { ...config, upstreams }
+}
+
+/** The shared-state store the config names: in process, or on Redis. */
+function createConfiguredState(config: StateConfig, clock: Clock, logger: Logger): StateStore {
+  if (config.store === 'memory') return createMemoryState({ clock })
+  return createRedisState(
+    { url: config.url!, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs },
+    {
+      clock,
+      onError: (err) => logger.warn({ err }, 'shared state store error'),
+      onHandlerError: (err, channel) => logger.error({ err, channel }, 'state subscriber failed'),
+    },
+  )
 }

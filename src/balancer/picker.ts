@@ -2,6 +2,7 @@ import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
 import type { PrefillPacer } from '../llm/prefill-pacer.ts'
+import type { PrefixPeers } from '../llm/prefix-peers.ts'
 import type { Endpoint, LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -65,6 +66,8 @@ export interface Picker {
    * (prefix indexes, pacer lanes) forgets departed endpoints, so membership churn cannot grow it.
    */
   retain?(ids: ReadonlySet<string>): void
+  /** Lets go of what the picker holds open (a subscription) once its group drops it. */
+  close?(): void
 }
 
 export interface PickerDeps {
@@ -74,6 +77,8 @@ export interface PickerDeps {
   readonly engineMetrics?: EngineMetricsSource | undefined
   /** What Aya has learned from LLM traffic: output-length predictions and endpoint capacity. */
   readonly llmSignals?: LlmSignals | undefined
+  /** The other router replicas' prefix announcements, when a shared state store connects them. */
+  readonly prefixPeers?: PrefixPeers | undefined
 }
 
 export function isExcluded(endpoint: Endpoint, ctx: PickContext): boolean {

@@ -105,6 +105,7 @@ export function createUpstreamGroup(
   }
 
   setMembership(specsFor(config))
+  picker.retain?.(new Set(all.map((endpoint) => endpoint.id)))
 
   return {
     name,
@@ -134,6 +135,7 @@ export function createUpstreamGroup(
     },
     retire() {
       picker.pacer?.close()
+      picker.close?.()
     },
     update(next) {
       const specs = specsFor(next)
@@ -157,6 +159,7 @@ export function createUpstreamGroup(
         picker = buildPicker(next, deps)
         // Prompts the old pacer still holds go now: nothing is dropped, and no timer outlives it.
         replaced.pacer?.close()
+        replaced.close?.()
       }
       config = next
       setMembership(specs)

@@ -11,6 +11,8 @@ export interface BenchOptions {
   readonly replicas: number
   /** Router replicas in front of the fleet (`--routers`, virtual time only). */
   readonly routers: number
+  /** The routers share one state store, and so their prefix announcements (`--shared-state`). */
+  readonly sharedState: boolean
   readonly profile: string
   readonly mode: 'http' | 'des'
   readonly speedup: number
@@ -58,6 +60,8 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
   --routers N             DES mode: N Aya replicas in front of the engines, each with its own
                           accounting and policy state, taking arriving requests in turn
                           (default 1)
+  --shared-state          DES mode: the routers share one state store, as with
+                          state: { store: redis }, and so the prefix index (needs --routers)
   --profile P             ${[...ENGINE_PROFILES.keys()].join(' | ')}, or a counted list (required)
   --out DIR               where the reports go (required)
   --mode http|des         real Aya and simulator processes, or virtual time (default: http;
@@ -130,6 +134,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       policies: { type: 'string' },
       replicas: { type: 'string' },
       routers: { type: 'string' },
+      'shared-state': { type: 'boolean' },
       profile: { type: 'string' },
       out: { type: 'string' },
       mode: { type: 'string' },
@@ -188,6 +193,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   if (routers > 1 && (mode === 'http' || values['confirm-http'] === true)) {
     throw new UsageError('--routers above 1 needs --mode des (HTTP runs start one Aya)')
   }
+  const sharedState = values['shared-state'] === true
+  if (sharedState && routers < 2) throw new UsageError('--shared-state needs --routers 2 or more')
   let window: TraceWindow | undefined
   if (values.window !== undefined) {
     window = parseWindow(values.window)
@@ -214,6 +221,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     policies,
     replicas,
     routers,
+    sharedState,
     profile: values.profile,
     mode,
     speedup: positive('speedup', values.speedup, 1),

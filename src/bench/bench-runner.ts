@@ -130,6 +130,7 @@ export async function runBench(
       policy,
       replicas: options.replicas,
       routers: options.routers,
+      sharedState: options.sharedState,
       profile: options.profile,
       seed: options.seed,
       scrapeIntervalMs: options.scrapeIntervalMs,
@@ -311,6 +312,7 @@ function buildMeta(
     fleet: {
       replicas: options.replicas,
       routers: options.routers,
+      sharedState: options.sharedState,
       profile: options.profile,
       kvBlocks: fleet.kvBlocks,
       kvTokens,

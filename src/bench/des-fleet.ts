@@ -8,6 +8,7 @@ import { parseProfileList } from '../sim/profiles.ts'
 import { Endpoint } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import { createSeededRandom } from '../util/random.ts'
+import { createDesPrefixHub } from './des-prefix-hub.ts'
 import {
   createEmulatedEngineMetrics,
   type EmulatedEngineMetrics,
@@ -66,6 +67,9 @@ export interface DesFleet {
   close(): void
 }
 
+/** Redis pub/sub's delivery between routers on one LAN, rounded up. */
+const SHARED_STATE_DELAY_MS = 1
+
 /** A step that fills less of its budget than this is short. */
 const SHORT_STEP_SHARE = 0.9
 
@@ -109,6 +113,10 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
     { clock, engines },
   )
   const options = definition.optionsSchema.parse(input.policyOptions ?? {})
+  const hub =
+    input.sharedState && routers > 1
+      ? createDesPrefixHub({ delayMs: SHARED_STATE_DELAY_MS }, { clock })
+      : undefined
   const routerViews = Array.from({ length: routers }, (_, router): DesRouter => {
     const endpoints = Object.freeze(
       ids.map((id) => {
@@ -123,7 +131,9 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       random: createSeededRandom(input.seed + router * 7919),
       engineMetrics: metrics,
       llmSignals,
+      prefixPeers: hub?.join(),
     })
+    picker.retain?.(new Set(ids))
     return {
       picker,
       llmSignals,

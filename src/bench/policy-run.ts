@@ -29,6 +29,8 @@ export interface PolicyRunInput {
    * state, taking arriving requests in turn (default 1).
    */
   readonly routers?: number | undefined
+  /** Virtual time: the routers share their prefix announcements, as through Redis. */
+  readonly sharedState?: boolean | undefined
   /** Virtual time: requests already built for an earlier run of the same trace. */
   readonly prepared?: PreparedRequests | undefined
 }

@@ -19,7 +19,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     `- mode **${meta.mode}**${meta.mode === 'http' ? `, speedup ${meta.speedup}×` : ''}; ${meta.requests} requests; window ${window}; timing ${meta.timing}`,
     `- rate scale ${meta.rateScale}${meta.rate === null ? '' : `, Poisson ${meta.rate} req/s`}; length scale ${meta.lengthScale}${meta.blockTokens === null ? '' : ` (hash-id block ${meta.blockTokens} tokens)`}; max_tokens ${meta.maxTokens}; seed ${meta.seed}`,
-    `- fleet ${meta.fleet.replicas} × ${meta.fleet.profile}${meta.fleet.routers > 1 ? ` behind ${meta.fleet.routers} routers` : ''}: ${meta.fleet.kvTokens.toLocaleString('en-US')} KV tokens; cache demand ${meta.fleet.cacheDemandPercent.toFixed(1)} % of fleet KV; clipped prompts ${meta.clipping.clippedRequests} (max ${meta.clipping.maxInputTokens} tokens)`,
+    `- fleet ${meta.fleet.replicas} × ${meta.fleet.profile}${meta.fleet.routers > 1 ? ` behind ${meta.fleet.routers} routers${meta.fleet.sharedState ? ' sharing state' : ''}` : ''}: ${meta.fleet.kvTokens.toLocaleString('en-US')} KV tokens; cache demand ${meta.fleet.cacheDemandPercent.toFixed(1)} % of fleet KV; clipped prompts ${meta.clipping.clippedRequests} (max ${meta.clipping.maxInputTokens} tokens)`,
     `- prefix hit-rate bounds: ideal ${formatPercent(meta.idealPrefixHitRate)}, one global LRU ${formatPercent(meta.lruBoundPrefixHitRate)}`,
     ...(meta.prefillCeiling === null
       ? []

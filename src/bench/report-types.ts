@@ -37,6 +37,8 @@ export interface ReportMeta {
     readonly replicas: number
     /** Router replicas in front of the engines (`--routers`). */
     readonly routers: number
+    /** The routers share one state store (`--shared-state`). */
+    readonly sharedState: boolean
     readonly profile: string
     readonly kvBlocks: number
     readonly kvTokens: number

@@ -333,6 +333,31 @@ export const logSchema = z
   })
   .strict()
 
+/**
+ * Where shared state lives: in this process (`memory`), or on a Redis server shared by every Aya
+ * replica (sticky bindings, the prefix index's announcements). Read at start; a reload keeps the
+ * store it has.
+ */
+export const stateSchema = z
+  .object({
+    store: z.enum(['memory', 'redis'], { error: 'expected memory or redis' }).default('memory'),
+    /** `redis://host:port[/db]`, `rediss://…` or `unix:///path/to/redis.sock`. */
+    url: z
+      .string({ error: 'expected a redis://, rediss:// or unix:// URL' })
+      .refine((url) => /^(redis|rediss|unix):\/\/./.test(url) && URL.canParse(url), {
+        error: 'expected a redis://, rediss:// or unix:// URL',
+      })
+      .optional(),
+    /** Put before every key and channel, so deployments can share one Redis. */
+    keyPrefix: z.string().default('aya:'),
+    commandTimeoutMs: positiveInt('a positive integer of milliseconds').default(1000),
+  })
+  .strict()
+  .refine((state) => state.store !== 'redis' || state.url !== undefined, {
+    error: 'store redis needs a url',
+    path: ['url'],
+  })
+
 export const configSchema = z
   .object({
     listeners: z.array(listenerSchema).min(1, { error: 'expected at least one listener' }),
@@ -344,6 +369,7 @@ export const configSchema = z
     models: z.record(z.string(), modelSchema).default({}),
     /** Priority classes for admission (x-priority header by default). */
     priorities: prioritiesSchema.prefault({}),
+    state: stateSchema.prefault({}),
     log: logSchema.default({ level: 'info', access: true }),
     shutdown: z
       .object({ drainTimeoutMs: positiveInt('a positive integer of milliseconds').default(30_000) })
@@ -357,6 +383,7 @@ export type ListenerConfig = z.output<typeof listenerSchema>
 export type UpstreamConfig = z.output<typeof upstreamSchema>
 export type RouteConfig = z.output<typeof routeSchema>
 export type TimeoutsConfig = z.output<typeof timeoutsSchema>
+export type StateConfig = z.output<typeof stateSchema>
 export type HeaderEdits = z.output<typeof headerEditsSchema>
 export type RedirectConfig = z.output<typeof redirectSchema>
 export type ModelConfig = z.output<typeof modelSchema>

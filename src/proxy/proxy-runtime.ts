@@ -5,6 +5,7 @@ import type { Config, RouteConfig, TimeoutsConfig, UpstreamConfig } from '../con
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
 import { createModelRegistry, type ModelRegistry } from '../llm/model-registry.ts'
+import type { PrefixPeers } from '../llm/prefix-peers.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
@@ -56,6 +57,8 @@ export interface ProxyRuntimeDeps {
    * long as the group lives, so the source must follow reloads (scraping switched on or off).
    */
   readonly engineMetricsFor?: ((upstream: string) => EngineMetricsSource | undefined) | undefined
+  /** The group's link to the other Aya replicas' prefix indexes, when state is shared. */
+  readonly prefixPeersFor?: ((upstream: string) => PrefixPeers) | undefined
 }
 
 export function createProxyRuntime(
@@ -79,6 +82,7 @@ export function createProxyRuntime(
       createUpstreamGroup(name, upstreamConfig, {
         ...deps,
         engineMetrics: deps.engineMetricsFor?.(name),
+        prefixPeers: deps.prefixPeersFor?.(name),
       })
     if (existing) existing.update(upstreamConfig)
     const admission = upstreamConfig.admission

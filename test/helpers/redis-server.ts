@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { redisConnectionOptions } from '../../src/state/redis-state.ts'
 
 export interface RunningRedis {
   /** `unix://…` URL of the server's socket. */
@@ -61,5 +64,27 @@ export async function startRedis(): Promise<RunningRedis> {
       }
       rmSync(dir, { recursive: true, force: true })
     },
+  }
+}
+
+/**
+ * Waits until the server counts `count` subscribers of the channel (its full name, key prefix
+ * included): Redis confirms a SUBSCRIBE on its own connection some time after subscribe() returns.
+ */
+export async function untilSubscribed(
+  redis: RunningRedis,
+  fullChannel: string,
+  count: number,
+): Promise<void> {
+  const probe = new Redis(redisConnectionOptions(redis.url))
+  try {
+    for (let i = 0; i < 500; i++) {
+      const [, subscribers] = (await probe.pubsub('NUMSUB', fullChannel)) as [string, number]
+      if (subscribers >= count) return
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    assert.fail(`never ${count} subscribers of ${fullChannel}`)
+  } finally {
+    probe.disconnect()
   }
 }

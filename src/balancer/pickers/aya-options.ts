@@ -19,6 +19,13 @@ export const ayaOptionsSchema = z
      * session. Where the index sees any of the prompt, its hits decide.
      */
     sessionAffinity: z.boolean().default(true),
+    /**
+     * Share the prefix index with the other Aya replicas in front of the same upstream, through
+     * the shared state's pub/sub (`state: { store: redis }`): each announces where it sends
+     * prompts, so a conversation is warm wherever its next turn lands. Without a shared store
+     * there is nobody to share with and this does nothing.
+     */
+    sharePrefixIndex: z.boolean().default(true),
     /** Sessions remembered, least recently used evicted. */
     maxSessions: z.int().min(1).default(65_536),
     /** Fixed per-request overhead added to every TTFT prediction, ms. */

@@ -1,6 +1,7 @@
 import type { LlmRequest } from '../../llm/llm-request.ts'
 import { createOptimisticInserts, type InsertClaim } from '../../llm/optimistic-inserts.ts'
 import { createPrefixBlockIndex, hashPromptBlocks } from '../../llm/prefix-block-index.ts'
+import type { PrefixPeers } from '../../llm/prefix-peers.ts'
 import { hashText53 } from '../../util/text-hash.ts'
 import type { AyaOptions } from './aya-options.ts'
 
@@ -43,7 +44,10 @@ export interface PrefixMemory {
   ): void
   /** Takes back the optimistic insert of the request's last placement. */
   takeBack(memo: RequestMemo): void
+  /** The endpoints the index is about: announcements from other routers about others are dropped. */
   retainOnly(ids: ReadonlySet<string>): void
+  /** Stops hearing the other routers. */
+  close(): void
 }
 
 /**
@@ -58,11 +62,12 @@ const CHARS_PER_TOKEN_SMOOTHING = 0.01
 export function createPrefixMemory(
   options: Pick<
     AyaOptions,
-    'blockChars' | 'maxPrefixBlocks' | 'minAffinityBlocks' | 'sessionAffinity'
+    'blockChars' | 'maxPrefixBlocks' | 'minAffinityBlocks' | 'sessionAffinity' | 'sharePrefixIndex'
   >,
   deps: {
     /** The request's predicted output tokens, when LLM signals are there. */
     readonly predictedOutput?: ((llm: LlmRequest) => number) | undefined
+    readonly peers?: PrefixPeers | undefined
   },
 ): PrefixMemory {
   // One index for every model an endpoint serves: block hashes are scoped by served model, and
@@ -74,7 +79,30 @@ export function createPrefixMemory(
     evictTailFirst: true,
     resizeOnCapacityChange: true,
   })
-  const inserts = createOptimisticInserts(index, { maxPerEndpoint: MAX_TRACKED_INSERTS })
+  const peers = options.sharePrefixIndex ? deps.peers : undefined
+  // A take-back is news to the other routers too: they heard about the insert.
+  const announcing =
+    peers === undefined
+      ? index
+      : {
+          ...index,
+          remove(endpointId: string, hash: number) {
+            index.remove(endpointId, hash)
+            peers.announceRemoved(endpointId, hash)
+          },
+        }
+  const inserts = createOptimisticInserts(announcing, { maxPerEndpoint: MAX_TRACKED_INSERTS })
+  // Known once the group first tells its membership; until then, and for any other id, what other
+  // routers say is dropped, so a peer with another config cannot grow this router's index.
+  let members: ReadonlySet<string> | undefined
+  const stopListening = peers?.listen({
+    added(endpointId, hashes, capacityBlocks) {
+      if (members?.has(endpointId) === true) index.add(endpointId, hashes, capacityBlocks)
+    },
+    removed(endpointId, hash) {
+      if (members?.has(endpointId) === true) index.remove(endpointId, hash)
+    },
+  })
   // What scoring learns about a request that does not change while it waits: kept for as long as
   // the request lives, so canTake and pick of one request share it, and so do the admission
   // queue's re-checks of every request it holds (up to `maxScan` of them each time). Without it
@@ -147,12 +175,17 @@ export function createPrefixMemory(
         (capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars,
       )
       index.add(endpointId, memo.hashes, capacityBlocks)
+      peers?.announceAdded(endpointId, memo.hashes, capacityBlocks)
       memo.placed = inserts.claim(endpointId, memo.hashes, matchedBlocks)
     },
     takeBack,
     retainOnly(ids) {
+      members = new Set(ids)
       index.retainOnly(ids)
       inserts.retainOnly(ids)
+    },
+    close() {
+      stopListening?.()
     },
   }
 }

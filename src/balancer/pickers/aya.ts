@@ -79,6 +79,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
   let meanPlacedUncached: number | undefined
   const prefixes = createPrefixMemory(options, {
     predictedOutput: deps.llmSignals?.predictedOutput,
+    peers: deps.prefixPeers,
   })
   const rates = createPooledRates({
     priorTokensPerSec: options.priorPrefillTokensPerSec,
@@ -175,6 +176,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     retain(ids) {
       prefixes.retainOnly(ids)
       growth.retainOnly(ids)
+    },
+    close() {
+      prefixes.close()
     },
     leaseCost(endpoint, ctx) {
       const placement = placements.get(ctx)

@@ -5,7 +5,7 @@ import type { StateStore } from '../../../src/state/state-store.ts'
 import { createSystemClock } from '../../../src/util/clock.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { runStateStoreConformance } from '../../conformance/state-store.conformance.ts'
-import { type RunningRedis, startRedis } from '../../helpers/redis-server.ts'
+import { type RunningRedis, startRedis, untilSubscribed } from '../../helpers/redis-server.ts'
 
 let redis: RunningRedis
 before(async () => {
@@ -15,6 +15,7 @@ after(() => redis.close())
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const clock = createSystemClock()
+
 const open = (keyPrefix?: string): StateStore =>
   createRedisState({ url: redis.url, ...(keyPrefix ? { keyPrefix } : {}) }, { clock })
 
@@ -64,7 +65,7 @@ describe('createRedisState', () => {
     const gotB: string[] = []
     a.subscribe('ch', (m) => gotA.push(m))
     b.subscribe('ch', (m) => gotB.push(m))
-    await sleep(50) // Redis confirms a SUBSCRIBE on its own connection
+    await untilSubscribed(redis, 'aya:ch', 2)
     await a.publish('ch', 'one')
     await a.publish('ch', 'two')
     await b.publish('ch', 'three')
@@ -79,7 +80,7 @@ describe('createRedisState', () => {
     t.after(() => Promise.all([a.close(), b.close()]))
     const got: string[] = []
     b.subscribe('ch', (m) => got.push(m))
-    await sleep(50)
+    await untilSubscribed(redis, 'two:ch', 1)
     await a.set('k', 'a')
     await a.publish('ch', 'for one')
     await sleep(50)

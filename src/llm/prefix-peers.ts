@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto'
+import type { StateStore } from '../state/state-store.ts'
+
+/** What one router tells the others about an endpoint's prefix blocks. */
+export interface PrefixPeerListener {
+  /** The endpoint was sent a prompt with these block hashes; `capacityBlocks` sizes its index. */
+  added(endpointId: string, hashes: readonly number[], capacityBlocks: number): void
+  /** An optimistic insert taken back: the endpoint never got the prompt from this block on. */
+  removed(endpointId: string, hash: number): void
+}
+
+/**
+ * The prefix index shared between router replicas (llm-d's routers share theirs through KV
+ * events; a router fleet without it splits every conversation's hits). Each router announces its
+ * optimistic inserts and take-backs on the shared state's pub/sub, and applies the others'
+ * announcements to its own index, so a prompt sent through one router is warm for them all.
+ */
+export interface PrefixPeers {
+  announceAdded(endpointId: string, hashes: readonly number[], capacityBlocks: number): void
+  announceRemoved(endpointId: string, hash: number): void
+  /** Hears the other routers' announcements (never this router's own); returns the unsubscribe. */
+  listen(listener: PrefixPeerListener): () => void
+}
+
+interface AddedMessage {
+  readonly op: 'add'
+  /** The announcing router, so it skips its own announcements when the store echoes them. */
+  readonly from: string
+  readonly endpoint: string
+  readonly capacityBlocks: number
+  /** The block hashes as little-endian float64s in base64: 53-bit hashes are exact doubles. */
+  readonly blocks: string
+}
+
+interface RemovedMessage {
+  readonly op: 'remove'
+  readonly from: string
+  readonly endpoint: string
+  readonly hash: number
+}
+
+export function encodeBlocks(hashes: readonly number[]): string {
+  const bytes = Buffer.allocUnsafe(hashes.length * 8)
+  for (let i = 0; i < hashes.length; i++) bytes.writeDoubleLE(hashes[i]!, i * 8)
+  return bytes.toString('base64')
+}
+
+export function decodeBlocks(text: string): number[] | undefined {
+  const bytes = Buffer.from(text, 'base64')
+  if (bytes.length % 8 !== 0) return undefined
+  const hashes: number[] = new Array(bytes.length / 8)
+  for (let i = 0; i < hashes.length; i++) {
+    const hash = bytes.readDoubleLE(i * 8)
+    if (!Number.isSafeInteger(hash)) return undefined
+    hashes[i] = hash
+  }
+  return hashes
+}
+
+export function createPrefixPeers(
+  options: {
+    /** One channel per upstream group: its endpoint ids mean the same servers to every router. */
+    readonly channel: string
+  },
+  deps: {
+    readonly state: StateStore
+    /** A publish that failed or a message that made no sense: told, never thrown. */
+    readonly onError?: (error: unknown) => void
+  },
+): PrefixPeers {
+  const onError = deps.onError ?? (() => {})
+  const from = randomUUID()
+  const send = (message: AddedMessage | RemovedMessage) => {
+    deps.state.publish(options.channel, JSON.stringify(message)).catch(onError)
+  }
+  return {
+    announceAdded(endpoint, hashes, capacityBlocks) {
+      if (hashes.length === 0) return
+      send({ op: 'add', from, endpoint, capacityBlocks, blocks: encodeBlocks(hashes) })
+    },
+    announceRemoved(endpoint, hash) {
+      send({ op: 'remove', from, endpoint, hash })
+    },
+    listen(listener) {
+      return deps.state.subscribe(options.channel, (text) => {
+        const message = parseMessage(text)
+        if (message === undefined) {
+          onError(new Error(`ignored a prefix announcement that is not one: ${text.slice(0, 80)}`))
+          return
+        }
+        if (message.from === from) return
+        if (message.op === 'remove') {
+          listener.removed(message.endpoint, message.hash)
+          return
+        }
+        const hashes = decodeBlocks(message.blocks)
+        if (hashes === undefined) {
+          onError(new Error('ignored a prefix announcement with malformed blocks'))
+          return
+        }
+        listener.added(message.endpoint, hashes, message.capacityBlocks)
+      })
+    },
+  }
+}
+
+function parseMessage(text: string): AddedMessage | RemovedMessage | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  const message = value as Record<string, unknown>
+  if (typeof message.endpoint !== 'string' || typeof message.from !== 'string') return undefined
+  if (message.op === 'remove' && Number.isSafeInteger(message.hash)) {
+    return message as unknown as RemovedMessage
+  }
+  if (
+    message.op === 'add' &&
+    typeof message.blocks === 'string' &&
+    Number.isSafeInteger(message.capacityBlocks) &&
+    (message.capacityBlocks as number) >= 0
+  ) {
+    return message as unknown as AddedMessage
+  }
+  return undefined
+}
