@@ -53,6 +53,31 @@ describe('config loading', () => {
     )
   })
 
+  test('keeps state in memory by default, and takes a redis store with its url', () => {
+    assert.deepEqual(parseConfigObject(base(), {}).state, {
+      store: 'memory',
+      keyPrefix: 'aya:',
+      commandTimeoutMs: 1000,
+    })
+    const redis = parseConfigObject(
+      { ...base(), state: { store: 'redis', url: 'unix:///run/redis.sock' } },
+      {},
+    )
+    assert.equal(redis.state.url, 'unix:///run/redis.sock')
+  })
+
+  test('names the state path of a redis store without a url, or with a url of another scheme', () => {
+    assert.deepEqual(
+      issuesOf(() => parseConfigObject({ ...base(), state: { store: 'redis' } }, {})),
+      ['state.url: store redis needs a url, but it is missing'],
+    )
+    const issues = issuesOf(() =>
+      parseConfigObject({ ...base(), state: { store: 'redis', url: 'http://cache:6379' } }, {}),
+    )
+    assert.equal(issues.length, 1)
+    assert.match(issues[0]!, /^state\.url: expected a redis:\/\/, rediss:\/\/ or unix:\/\/ URL/)
+  })
+
   test('reports every problem at once', () => {
     const raw = {
       ...base(),
