@@ -56,6 +56,11 @@ describe('the aya scheduler’s decision log', () => {
     assert.equal(decision.policy, 'aya')
     assert.equal(decision.model, 'meta-llama/Llama-3.1-8B-Instruct')
     assert.ok(decision.promptTokens > 400, `${decision.promptTokens}`)
+    // No history yet: the prior's mean, within the request's max_tokens cap of 2.
+    assert.ok(
+      decision.predictedOutputTokens > 0 && decision.predictedOutputTokens <= 2,
+      `${decision.predictedOutputTokens}`,
+    )
     assert.match(decision.branch, /^(cold|warm|valve|saturated)$/)
     const endpoints = aya.aya.config.upstreams.fleet!.endpoints.map((e) => new URL(e.url).host)
     assert.deepEqual(decision.candidates.map((c) => c.endpoint).sort(), [...endpoints].sort())

@@ -35,6 +35,11 @@ export interface AyaDecision {
   readonly chosen: string
   readonly model: string
   readonly promptTokens: number
+  /**
+   * The output the scheduler charged the request's KV and decode for: the predictor's mean for
+   * the request's cell (0 without LLM signals' history, or for a request that is not LLM).
+   */
+  readonly predictedOutputTokens: number
   readonly candidates: readonly AyaCandidate[]
 }
 

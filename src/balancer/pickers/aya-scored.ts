@@ -107,6 +107,7 @@ export function publishDecision(
   chosen: string,
   model: string,
   promptTokens: number,
+  predictedOutputTokens: number,
 ): void {
   const candidates: AyaCandidate[] = []
   for (let i = 0; i < set.count; i++) {
@@ -122,6 +123,14 @@ export function publishDecision(
       withinSlo: !s.sloCut,
     })
   }
-  const decision: AyaDecision = { policy: 'aya', branch, chosen, model, promptTokens, candidates }
+  const decision: AyaDecision = {
+    policy: 'aya',
+    branch,
+    chosen,
+    model,
+    promptTokens,
+    predictedOutputTokens: Math.round(predictedOutputTokens),
+    candidates,
+  }
   ayaDecisionChannel.publish(decision)
 }

@@ -126,7 +126,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         if (picked) {
           publishBranch('no-llm')
           if (ayaDecisionChannel.hasSubscribers)
-            publishDecision('no-llm', NO_CANDIDATES, picked.id, '', 0)
+            publishDecision('no-llm', NO_CANDIDATES, picked.id, '', 0, 0)
         }
         return picked
       }
@@ -139,7 +139,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       place(chosen, facts, llm, ctx)
       publishBranch(branch)
       if (ayaDecisionChannel.hasSubscribers) {
-        publishDecision(branch, set, chosen.endpoint.id, llm.servedModel, facts.promptTokens)
+        publishDecision(
+          branch,
+          set,
+          chosen.endpoint.id,
+          llm.servedModel,
+          facts.promptTokens,
+          prefixes.memoOf(llm).predictedOutput,
+        )
       }
       return chosen.endpoint
     },
@@ -165,7 +172,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // whenever the queue re-checks it anyway.
       if (!ayaDecisionChannel.hasSubscribers) return
       rankCosts(set, score(eligible, ctx, llm).anyRoomOk, options.affinityCredit)
-      publishDecision('queue', set, '', llm.servedModel, Math.max(1, llm.promptTokens))
+      publishDecision(
+        'queue',
+        set,
+        '',
+        llm.servedModel,
+        Math.max(1, llm.promptTokens),
+        prefixes.memoOf(llm).predictedOutput,
+      )
     },
     unsent(endpoint, ctx) {
       // The prompt never reached the endpoint: nothing of it is cached there.
@@ -195,7 +209,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       publishBranch('bound')
       if (ayaDecisionChannel.hasSubscribers) {
         rankCosts(set, facts.anyRoomOk, options.affinityCredit)
-        publishDecision('bound', set, chosen.endpoint.id, llm.servedModel, facts.promptTokens)
+        publishDecision(
+          'bound',
+          set,
+          chosen.endpoint.id,
+          llm.servedModel,
+          facts.promptTokens,
+          prefixes.memoOf(llm).predictedOutput,
+        )
       }
       return cost
     },
