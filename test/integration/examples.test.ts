@@ -6,6 +6,7 @@ import { request } from 'undici'
 import { parse } from 'yaml'
 import { parseConfigText } from '../../src/config/load.ts'
 import { startAya } from '../helpers/aya.ts'
+import { startRedis } from '../helpers/redis-server.ts'
 import { startNamedUpstream, type TestUpstream } from '../helpers/upstreams.ts'
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples')
@@ -25,6 +26,13 @@ async function bootExample(t: import('node:test').TestContext, file: string): Pr
     }>
     upstreams: Record<string, { endpoints?: Array<{ url: string }> }>
     admin?: unknown
+    state?: { store?: string; url?: string }
+  }
+  // An example that keeps its state in Redis gets a real one.
+  if (raw.state?.store === 'redis') {
+    const redis = await startRedis()
+    t.after(() => redis.close())
+    raw.state.url = redis.url
   }
   const upstreams = new Map<string, TestUpstream>()
   for (const upstream of Object.values(raw.upstreams)) {

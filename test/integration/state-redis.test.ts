@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { describe, type TestContext, test } from 'node:test'
+import { request } from 'undici'
+import { type RunningAya, startAya } from '../helpers/aya.ts'
+import { type RunningRedis, startRedis } from '../helpers/redis-server.ts'
+import { startNamedUpstream } from '../helpers/upstreams.ts'
+
+/** Two Aya replicas binding sessions by header, with state on Redis or each in its own memory. */
+async function twoReplicas(t: TestContext, redis: RunningRedis | undefined) {
+  const upstreams = await Promise.all(['one', 'two'].map((name) => startNamedUpstream(name)))
+  t.after(() => Promise.all(upstreams.map((upstream) => upstream.close())))
+  const config = {
+    ...(redis ? { state: { store: 'redis', url: redis.url, keyPrefix: `${randomUUID()}:` } } : {}),
+    log: { level: 'warn', access: false },
+    routes: [{ match: { pathPrefix: '/' }, upstream: 'app' }],
+    upstreams: {
+      app: {
+        policy: 'random',
+        sticky: { header: 'x-session-id', ttlMs: 60_000 },
+        endpoints: upstreams.map((upstream) => ({ url: upstream.url })),
+      },
+    },
+  }
+  const replicas: RunningAya[] = []
+  for (let i = 0; i < 2; i++) {
+    const aya = await startAya(config)
+    t.after(() => aya.close())
+    replicas.push(aya)
+  }
+  return replicas
+}
+
+async function servedBy(aya: RunningAya, session: string): Promise<string> {
+  const res = await request(`${aya.url}/`, { headers: { 'x-session-id': session } })
+  assert.equal(res.statusCode, 200)
+  return ((await res.body.json()) as { name: string }).name
+}
+
+describe('state on Redis, shared by Aya replicas', () => {
+  test('binds a session by header on one replica and keeps it there on the other', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.close())
+    const [a, b] = await twoReplicas(t, redis)
+    for (let i = 0; i < 12; i++) {
+      const session = `session-${i}`
+      const first = await servedBy(a!, session)
+      assert.equal(await servedBy(b!, session), first, session)
+      assert.equal(await servedBy(a!, session), first, session)
+    }
+  })
+
+  test('without it, each replica binds sessions on its own', async (t) => {
+    const [a, b] = await twoReplicas(t, undefined)
+    let differ = 0
+    for (let i = 0; i < 12; i++) {
+      const session = `session-${i}`
+      if ((await servedBy(a!, session)) !== (await servedBy(b!, session))) differ++
+    }
+    // Random picks agree on all 12 sessions with probability 1 in 4096.
+    assert.ok(differ > 0)
+  })
+})
