@@ -237,16 +237,22 @@ async function predictTogether(
   })
 }
 
+/** One engine serving gpt-4o, behind Aya with signals that record every prediction. */
+async function startPredictingFleet(t: TestContext) {
+  const recording = recordingSignals()
+  const fleet = await startFleet(t, {
+    engines: 1,
+    speedup: 20,
+    served: [LLAMA, 'gpt-4o'],
+    models: OUTPUT_MODEL,
+    llmSignals: recording.signals,
+  })
+  return { ...fleet, recording }
+}
+
 describe('predicted output tokens', () => {
   test('come from responses in the request’s max_tokens bucket, and from every cap where its bucket has none', async (t) => {
-    const recording = recordingSignals()
-    const { aya, fronts } = await startFleet(t, {
-      engines: 1,
-      speedup: 20,
-      served: [LLAMA, 'gpt-4o'],
-      models: OUTPUT_MODEL,
-      llmSignals: recording.signals,
-    })
+    const { aya, fronts, recording } = await startPredictingFleet(t)
     // Capped at 64 (bucket 33–64), the answers run to 60; capped at 4096 (2049–4096), to 6.
     const lessons: ChatTurn[] = []
     for (let i = 0; i < 24; i++) {
@@ -271,14 +277,7 @@ describe('predicted output tokens', () => {
   })
 
   test('come from responses in the request’s prompt-length bucket', async (t) => {
-    const recording = recordingSignals()
-    const { aya, fronts } = await startFleet(t, {
-      engines: 1,
-      speedup: 20,
-      served: [LLAMA, 'gpt-4o'],
-      models: OUTPUT_MODEL,
-      llmSignals: recording.signals,
-    })
+    const { aya, fronts, recording } = await startPredictingFleet(t)
     // Under one cap, short prompts (16–31 tokens) get 8-token answers, long ones (256–511) 160.
     const lessons: ChatTurn[] = []
     for (let i = 0; i < 32; i++) {
@@ -305,14 +304,7 @@ describe('predicted output tokens', () => {
   })
 
   test('are the mean of skewed answer lengths, not their median', async (t) => {
-    const recording = recordingSignals()
-    const { aya, fronts } = await startFleet(t, {
-      engines: 1,
-      speedup: 20,
-      served: [LLAMA, 'gpt-4o'],
-      models: OUTPUT_MODEL,
-      llmSignals: recording.signals,
-    })
+    const { aya, fronts, recording } = await startPredictingFleet(t)
     // Three answers in four are 4 tokens, one is 200: median 4, 90th percentile 200, mean 53.
     const lessons: ChatTurn[] = []
     for (let i = 0; i < 32; i++) {
