@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../util/clock.ts'
 import type { BucketResult, BucketSpec, StateStore } from './state-store.ts'
+import { deliver, type Subscription } from './subscription.ts'
 import { msUntilFull, takeFromBucket, validateBucket } from './token-bucket.ts'
 
 export interface MemoryStateDeps {
@@ -46,11 +47,6 @@ interface BucketEntry {
 }
 
 type Entry = ValueEntry | BucketEntry
-
-interface Subscription {
-  readonly handler: (message: string) => void
-  active: boolean
-}
 
 // Like Redis's active expiry: a sweep tick runs another batch only while batches come back mostly
 // expired, and never more than this many, so one tick's work stays bounded.
@@ -144,18 +140,6 @@ export function createMemoryState(
   const wrongKind = (key: string, entry: Entry, wanted: string) =>
     new TypeError(`state key "${key}" holds a ${entry.kind}, not a ${wanted}`)
 
-  const deliver = (subscribers: Subscription[], channel: string, message: string) => {
-    for (const subscription of subscribers) {
-      // Checked at delivery time so unsubscribing (or close) between publish and delivery wins.
-      if (!subscription.active) continue
-      try {
-        subscription.handler(message)
-      } catch (error) {
-        onHandlerError(error, channel)
-      }
-    }
-  }
-
   return {
     kind: 'memory',
 
@@ -234,7 +218,7 @@ export function createMemoryState(
       if (subscribers === undefined || subscribers.size === 0) return
       // Snapshot now: a handler subscribed after this publish must not receive it.
       const snapshot = [...subscribers]
-      queueMicrotask(() => deliver(snapshot, channel, message))
+      queueMicrotask(() => deliver(snapshot, channel, message, onHandlerError))
     },
 
     subscribe(channel: string, handler: (message: string) => void): () => void {

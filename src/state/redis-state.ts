@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { Clock } from '../util/clock.ts'
 import type { BucketResult, BucketSpec, StateStore } from './state-store.ts'
+import { deliver, type Subscription } from './subscription.ts'
 import { retryAfterMs, validateBucket } from './token-bucket.ts'
 
 export interface RedisStateOptions {
@@ -62,11 +63,6 @@ else
   end
 end
 return { allowed, string.format('%.17g', tokens) }`
-
-interface Subscription {
-  readonly handler: (message: string) => void
-  active: boolean
-}
 
 interface ScriptedRedis extends Redis {
   ayaIncr(key: string, delta: string, ttlMs: string): Promise<string>
@@ -154,22 +150,17 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     }
     return Math.ceil(ttlMs)
   }
-  const deliver = (subscriptions: readonly Subscription[], channel: string, message: string) => {
-    for (const subscription of subscriptions) {
-      if (!subscription.active) continue
-      try {
-        subscription.handler(message)
-      } catch (error) {
-        onHandlerError(error, channel)
-      }
-    }
-  }
 
   subscriber.on('message', (fullChannel: string, framed: string) => {
     if (framed.startsWith(senderId)) return
     const subscriptions = channels.get(fullChannel)
     if (subscriptions === undefined) return
-    deliver([...subscriptions], fullChannel.slice(keyPrefix.length), framed.slice(senderId.length))
+    deliver(
+      [...subscriptions],
+      fullChannel.slice(keyPrefix.length),
+      framed.slice(senderId.length),
+      onHandlerError,
+    )
   })
 
   return {
@@ -232,7 +223,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
       if (local !== undefined && local.size > 0) {
         // Snapshot now: a handler subscribed after this publish must not receive it.
         const snapshot = [...local]
-        queueMicrotask(() => deliver(snapshot, channel, message))
+        queueMicrotask(() => deliver(snapshot, channel, message, onHandlerError))
       }
       await client.publish(fullChannel, senderId + message)
     },
