@@ -284,11 +284,14 @@ describe('admission queue policies over sockets, on one simulated engine', () =>
   })
 })
 
-describe('the priorities block of a YAML config, in the aya CLI', () => {
-  test('reads x-priority as a class name or an integer: batch and -1 are class -1 and shed, an unknown name is the default class', async (t) => {
-    const file = await writeTempFile(
-      'aya.yaml',
-      `
+/**
+ * The aya CLI started on a YAML file with one simulated A100 under admission (50-ms TTFT SLO,
+ * sheddable work shed) and this `priorities:` block; its public and admin URLs.
+ */
+async function startCli(t: TestContext, priorities: string) {
+  const file = await writeTempFile(
+    'aya.yaml',
+    `
 listeners:
   - name: public
     address: 127.0.0.1
@@ -306,6 +309,28 @@ upstreams:
     policy: aya
     sim: { replicas: 1, profile: a100-llama3-8b, speedup: 1 }
     admission: { ttftSloMs: 50, maxWaitMs: 20000, shedSheddable: true }
+${priorities}`,
+  )
+  const { child, output } = await spawnCli(['start', '--config', file], /admin on http:\S+/)
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL')
+      await once(child, 'exit')
+    }
+  })
+  const port = (what: string) =>
+    Number(new RegExp(`${what} on http://[\\d.]+:(\\d+)`).exec(output())![1])
+  const url = `http://127.0.0.1:${port('listener public')}`
+  const adminUrl = `http://127.0.0.1:${port('admin')}`
+  const metrics = async () => (await request(`${adminUrl}/metrics`)).body.text()
+  return { url, metrics }
+}
+
+describe('the priorities block of a YAML config, in the aya CLI', () => {
+  test('reads x-priority as a class name or an integer: batch and -1 are class -1 and shed, an unknown name is the default class', async (t) => {
+    const { url, metrics } = await startCli(
+      t,
+      `
 priorities:
   header: x-priority
   classes: { interactive: 0, batch: -1 }
@@ -313,18 +338,6 @@ priorities:
   sheddable: negative
 `,
     )
-    const { child, output } = await spawnCli(['start', '--config', file], /admin on http:\S+/)
-    t.after(async () => {
-      if (child.exitCode === null) {
-        child.kill('SIGKILL')
-        await once(child, 'exit')
-      }
-    })
-    const port = (what: string) =>
-      Number(new RegExp(`${what} on http://[\\d.]+:(\\d+)`).exec(output())![1])
-    const url = `http://127.0.0.1:${port('listener public')}`
-    const adminUrl = `http://127.0.0.1:${port('admin')}`
-    const metrics = async () => (await request(`${adminUrl}/metrics`)).body.text()
     const placed = async () =>
       metricSample(await metrics(), 'aya_scheduler_decisions_total', 'policy="aya",branch="cold"')
 
@@ -369,6 +382,42 @@ priorities:
         undefined,
         labels,
       )
+    }
+  })
+  test('reads a block of its own: its header, its classes and its default, not the built-in ones', async (t) => {
+    const { url, metrics } = await startCli(
+      t,
+      `
+priorities:
+  header: x-class
+  classes: { gold: 1, silver: 0, bronze: -1 }
+  default: bronze
+  sheddable: negative
+`,
+    )
+    const placed = async () =>
+      metricSample(await metrics(), 'aya_scheduler_decisions_total', 'policy="aya",branch="cold"')
+    const busy = chat(url, { name: 'busy', words: 6000, headers: { 'x-class': 'gold' } })
+    busy.catch(() => {})
+    await eventually(async () => (await placed()) === 1, 'the first prompt placed')
+
+    const [none, builtInHeader, gold, silver] = await Promise.all([
+      chat(url, { name: 'none', words: 1500 }),
+      chat(url, { name: 'built-in header', words: 1500, headers: { 'x-priority': 'interactive' } }),
+      chat(url, { name: 'gold', words: 1500, headers: { 'x-class': 'gold' } }),
+      chat(url, { name: 'silver', words: 1500, headers: { 'x-class': 'silver' } }),
+    ])
+    // The default is bronze (-1): without x-class a request is sheddable, and x-priority is no
+    // longer the header, so its "interactive" is ignored too.
+    assertRefused(none!, 'LB_ERR_SHED')
+    assertRefused(builtInHeader!, 'LB_ERR_SHED')
+    assertServed(gold!)
+    assertServed(silver!)
+    assertServed(await busy)
+    const text = await metrics()
+    for (const priority of ['1', '0', '-1']) {
+      const labels = `upstream="fleet",priority="${priority}"`
+      assert.equal(metricSample(text, 'aya_admission_queue_depth', labels), 0, labels)
     }
   })
 })
