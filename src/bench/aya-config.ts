@@ -25,6 +25,8 @@ export interface AyaConfigInput {
   readonly policyOptions?: Readonly<Record<string, unknown>> | undefined
   /** `--admission`, in trace time: its durations are divided by `speedup` like the others. */
   readonly admission?: AdmissionConfig | undefined
+  /** The Redis every router shares state through (`--routers N --shared-state`). */
+  readonly stateUrl?: string | undefined
 }
 
 /** A trace-time duration as Aya must see it when the simulator runs `speedup` times fast. */
@@ -78,6 +80,7 @@ export function ayaConfigFor(
     admin: { address: '127.0.0.1', port: 0 },
     log: { level: 'warn', access: false },
     shutdown: { drainTimeoutMs: 1000 },
+    ...(input.stateUrl ? { state: { store: 'redis', url: input.stateUrl } } : {}),
     ...(isModels
       ? { models: { [input.model]: { deployments: [{ upstream: 'fleet', model: input.model }] } } }
       : {}),

@@ -57,11 +57,12 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
   --trace FILE            Mooncake JSONL, Azure LLM CSV or ShareGPT lengths CSV (required)
   --policies LIST         comma-separated upstream policies (required): ${pickerNames().join(', ')}
   --replicas N            simulated engines (required)
-  --routers N             DES mode: N Aya replicas in front of the engines, each with its own
+  --routers N             N Aya replicas in front of the engines, each with its own
                           accounting and policy state, taking arriving requests in turn
-                          (default 1)
-  --shared-state          DES mode: the routers share one state store, as with
-                          state: { store: redis }, and so the prefix index (needs --routers)
+                          (default 1; HTTP mode starts N Aya processes)
+  --shared-state          the routers share one state store, as with state: { store: redis },
+                          and so the prefix index (needs --routers; HTTP mode starts a
+                          redis-server)
   --profile P             ${[...ENGINE_PROFILES.keys()].join(' | ')}, or a counted list (required)
   --out DIR               where the reports go (required)
   --mode http|des         real Aya and simulator processes, or virtual time (default: http;
@@ -190,9 +191,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     throw new UsageError(`--mode must be http or des, got '${mode}'`)
   }
   const routers = values.routers === undefined ? 1 : positiveInt('routers', values.routers)
-  if (routers > 1 && (mode === 'http' || values['confirm-http'] === true)) {
-    throw new UsageError('--routers above 1 needs --mode des (HTTP runs start one Aya)')
-  }
   const sharedState = values['shared-state'] === true
   if (sharedState && routers < 2) throw new UsageError('--shared-state needs --routers 2 or more')
   let window: TraceWindow | undefined

@@ -2,14 +2,20 @@ import { join } from 'node:path'
 import { Agent, type Dispatcher } from 'undici'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { parseProfileList } from '../sim/profiles.ts'
-import { probeAyaConfigVariant, startAyaProcess, writeAyaConfig } from './aya-process.ts'
+import {
+  type AyaProcess,
+  probeAyaConfigVariant,
+  startAyaProcess,
+  writeAyaConfig,
+} from './aya-process.ts'
 import { chatRequestBody, chatRequestHeaders } from './chat-request.ts'
 import type { NodeChild } from './child-process.ts'
-import { monitorOwnEventLoop } from './event-loop-probe.ts'
+import { type EventLoopDelay, monitorOwnEventLoop } from './event-loop-probe.ts'
 import { createFleetScraper, replicaDeltas, startLoadSampling, validityOf } from './fleet-scrape.ts'
 import { createHttpSender } from './http-sender.ts'
 import type { PolicyRunHooks, PolicyRunInput } from './policy-run.ts'
 import { createPromptBuilder, type PromptBuilder } from './prompt-builder.ts'
+import { startRedisProcess } from './redis-process.ts'
 import { createRunRecord, type RunRecord } from './run-record.ts'
 import { startSimProcess } from './sim-process.ts'
 import { streamChat } from './stream-client.ts'
@@ -22,9 +28,10 @@ export interface HttpRunEnv {
 }
 
 /**
- * HTTP mode for one policy: a fresh simulated fleet in its own process, a real Aya process with
- * the policy in front of it, and the trace replayed as streaming chat completions measured at the
- * client. Client times are converted back to trace time (× speedup).
+ * HTTP mode for one policy: a fresh simulated fleet in its own process, real Aya processes with
+ * the policy in front of it (one per `--routers`, taking requests in turn, sharing state through
+ * a Redis of their own with `--shared-state`), and the trace replayed as streaming chat
+ * completions measured at the client. Client times are converted back to trace time (× speedup).
  */
 export async function runHttpPolicy(
   input: PolicyRunInput,
@@ -53,6 +60,8 @@ export async function runHttpPolicy(
     configInput,
   )
   probe.catch(() => {})
+  const routers = input.routers ?? 1
+  const redis = input.sharedState && routers > 1 ? await startRedisProcess() : undefined
   const sim = await startSimProcess({
     ayaBin: env.ayaBin,
     replicas: input.replicas,
@@ -60,17 +69,29 @@ export async function runHttpPolicy(
     speedup: X,
     seed: input.seed,
   })
+  const ayas: AyaProcess[] = []
   try {
     const config = await probe
     const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
-    await writeAyaConfig(configPath, { ...configInput, urls: sim.urls }, config.variant)
-    const aya = await startAyaProcess(env.ayaBin, configPath)
+    await writeAyaConfig(
+      configPath,
+      { ...configInput, urls: sim.urls, stateUrl: redis?.url },
+      config.variant,
+    )
+    for (let i = 0; i < routers; i++) ayas.push(await startAyaProcess(env.ayaBin, configPath))
     try {
-      // Let the router take its first engine-metrics scrape before traffic starts.
+      // Let the routers take their first engine-metrics scrape before traffic starts.
       await new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X)))
-      const record = await replay(input, aya.url, sim.urls, model, hooks, [aya.child, sim.child])
+      const record = await replay(
+        input,
+        ayas.map((aya) => aya.url),
+        sim.urls,
+        model,
+        hooks,
+        [...ayas.map((aya) => aya.child), sim.child],
+      )
       const eventLoop = {
-        aya: aya.child.eventLoopDelay(),
+        aya: worstDelay(ayas.map((aya) => aya.child.eventLoopDelay())),
         sim: sim.child.eventLoopDelay(),
       }
       Object.assign(record.diagnostics, {
@@ -80,10 +101,21 @@ export async function runHttpPolicy(
       })
       return record
     } finally {
-      await aya.close()
+      await Promise.all(ayas.map((aya) => aya.close()))
     }
   } finally {
     await sim.close()
+    await redis?.close()
+  }
+}
+
+/** The worst of several processes' event-loop delays, measure by measure. */
+function worstDelay(delays: readonly EventLoopDelay[]): EventLoopDelay {
+  if (delays.length === 1) return delays[0]!
+  return {
+    samples: delays.reduce((sum, d) => sum + d.samples, 0),
+    p99Ms: Math.max(...delays.map((d) => d.p99Ms)),
+    maxMs: Math.max(...delays.map((d) => d.maxMs)),
   }
 }
 
@@ -126,7 +158,7 @@ async function warmUp(
 
 async function replay(
   input: PolicyRunInput,
-  ayaUrl: string,
+  ayaUrls: readonly string[],
   simUrls: readonly string[],
   model: string,
   hooks: PolicyRunHooks,
@@ -139,7 +171,9 @@ async function replay(
   const dispatcher = new Agent({ keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 })
   const scraper = createFleetScraper(simUrls)
   try {
-    await warmUp(`${ayaUrl}/v1/chat/completions`, input, model, prompts, dispatcher)
+    for (const url of ayaUrls) {
+      await warmUp(`${url}/v1/chat/completions`, input, model, prompts, dispatcher)
+    }
     const before = await scraper.scrapeAll()
     const ownLoop = monitorOwnEventLoop()
     ownLoop.take()
@@ -147,7 +181,7 @@ async function replay(
     const startedAt = performance.now()
     const sender = createHttpSender(
       {
-        url: `${ayaUrl}/v1/chat/completions`,
+        urls: ayaUrls.map((url) => `${url}/v1/chat/completions`),
         requests: trace.requests,
         speedup: X,
         timeoutMs: input.timeoutMs,

@@ -6,7 +6,8 @@ import { streamChat } from './stream-client.ts'
 import type { TraceRequest } from './trace-request.ts'
 
 export interface HttpSenderOptions {
-  readonly url: string
+  /** Where requests go: in turn, one router after another, as an L4 balancer in front would. */
+  readonly urls: readonly string[]
   readonly requests: readonly TraceRequest[]
   readonly speedup: number
   /** Trace milliseconds. */
@@ -67,7 +68,7 @@ export function createHttpSender(
     lateness.push(Math.max(0, sendMs - request.atMs))
     sent++
     let itlSumMs = 0
-    void streamChat(options.url, body, options.headers(request), {
+    void streamChat(options.urls[index % options.urls.length]!, body, options.headers(request), {
       dispatcher: deps.dispatcher,
       timeoutMs: options.timeoutMs / X,
       onGap: (gapMs) => {

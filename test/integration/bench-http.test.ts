@@ -81,6 +81,41 @@ describe('aya bench over HTTP', () => {
     assert.ok(run.diagnostics.stepLatenessMs && run.diagnostics.eventLoopDelayMs)
   })
 
+  it('replays through two Aya processes that share state in a redis-server of their own', async (t) => {
+    const report = await bench(t, [
+      '--trace',
+      tracePath(TRACE_FILES.mooncakeConversation),
+      '--window',
+      '0:12',
+      '--length-scale',
+      '0.25',
+      '--rate-scale',
+      '4',
+      '--profile',
+      'h100-llama3-8b',
+      '--policies',
+      'aya',
+      '--replicas',
+      '2',
+      '--routers',
+      '2',
+      '--shared-state',
+      '--speedup',
+      '4',
+    ])
+    const result = report.policies.aya!
+    assert.deepEqual(
+      [
+        (report.meta.fleet as { routers: number }).routers,
+        (report.meta.fleet as { sharedState: boolean }).sharedState,
+      ],
+      [2, true],
+    )
+    assert.equal(result.failed, 0)
+    assert.equal(result.completed, report.meta.requests)
+    assert.equal(report.runs.aya!.promptTokenMismatches, 0)
+  })
+
   it('agrees with virtual time: TTFT p50/p90 within 15 %, hit rate within 0.03, same ranking', async (t) => {
     // Round-robin against llm-d's sticky policy, whose token-load valve keeps TTFT p90 far lower
     // here: a clear ranking. Neither reads engine metrics, so a slow scrape keeps Aya's event

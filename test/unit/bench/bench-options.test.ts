@@ -99,14 +99,42 @@ describe('aya bench --policy-options', () => {
 })
 
 describe('aya bench --routers', () => {
-  it('defaults to one router and takes more in virtual time only', () => {
+  it('defaults to one router and takes more in either mode', () => {
     const one = parseBenchArgs(base)
     assert.ok(one !== 'help')
     assert.equal(one.routers, 1)
-    const two = parseBenchArgs([...base, '--mode', 'des', '--routers', '2'])
-    assert.ok(two !== 'help')
-    assert.equal(two.routers, 2)
-    assert.throws(() => parseBenchArgs([...base, '--routers', '2']), /needs --mode des/)
+    assert.equal(one.sharedState, false)
+    for (const mode of ['des', 'http']) {
+      const two = parseBenchArgs([...base, '--mode', mode, '--routers', '2'])
+      assert.ok(two !== 'help')
+      assert.equal(two.routers, 2)
+    }
     assert.throws(() => parseBenchArgs([...base, '--mode', 'des', '--routers', '0']), UsageError)
+  })
+
+  it('shares state between routers only when there are several', () => {
+    const shared = parseBenchArgs([...base, '--routers', '2', '--shared-state'])
+    assert.ok(shared !== 'help')
+    assert.equal(shared.sharedState, true)
+    assert.throws(() => parseBenchArgs([...base, '--shared-state']), /needs --routers 2 or more/)
+  })
+})
+
+describe('the bench’s Aya config with shared state', () => {
+  it('puts every router on the run’s Redis, and keeps state in memory otherwise', () => {
+    const input = {
+      policy: 'aya',
+      usesHashKey: false,
+      urls: ['http://127.0.0.1:1'],
+      model: 'm',
+      speedup: 1,
+      timeoutMs: 300_000,
+      scrapeIntervalMs: 50,
+    }
+    assert.deepEqual(ayaConfigFor({ ...input, stateUrl: 'unix:///tmp/r.sock' }, 'models').state, {
+      store: 'redis',
+      url: 'unix:///tmp/r.sock',
+    })
+    assert.equal(ayaConfigFor(input, 'models').state, undefined)
   })
 })
