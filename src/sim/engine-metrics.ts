@@ -1,19 +1,19 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 import type { EngineObserver, EngineStats } from './engine.ts'
+import { createMetricFamilies } from './metric-families.ts'
 import type { EngineProfile } from './profiles.ts'
 
 /** Buckets as vLLM's `PrometheusStatLogger` declares them (research/vllm-sim.md §3.2). */
-const TTFT_BUCKETS_S = [
+export const TTFT_BUCKETS_S = [
   0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
   160, 640, 2560,
 ]
-const ITL_BUCKETS_S = [
+export const ITL_BUCKETS_S = [
   0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
 ]
-const REQUEST_LATENCY_BUCKETS_S = [
+export const REQUEST_LATENCY_BUCKETS_S = [
   0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680,
 ]
-const LATENESS_BUCKETS_S = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]
 
 function oneTwoFive(max: number): number[] {
   const out: number[] = []
@@ -56,18 +56,8 @@ export function createEngineMetrics(
   const labelNames = ['model_name', 'engine'] as const
   const registers = [registry]
   const { profile } = options
+  const { gauge, counter, histogram, stepLateness } = createMetricFamilies(labels, registry, stats)
 
-  const gauge = (name: string, help: string, read: (s: EngineStats) => number): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers,
-      collect() {
-        this.set(labels, read(stats()))
-      },
-    })
-  }
   gauge(
     'vllm:num_requests_running',
     'Number of requests in model execution batches.',
@@ -84,21 +74,6 @@ export function createEngineMetrics(
     (s) => s.kvCacheUsage,
   )
 
-  /** A counter mirrored from a running total: each scrape adds what grew since the last. */
-  const counter = (name: string, help: string, read: (s: EngineStats) => number): void => {
-    let exported = 0
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers,
-      collect() {
-        const value = read(stats())
-        this.inc(labels, Math.max(0, value - exported))
-        exported = Math.max(exported, value)
-      },
-    })
-  }
   counter(
     'vllm:prefix_cache_queries_total',
     'Prefix cache queries, in terms of number of queried tokens.',
@@ -161,9 +136,6 @@ export function createEngineMetrics(
     1,
   )
 
-  // Bound to the label values once: `observe` then skips hashing labels on every token.
-  const histogram = (name: string, help: string, buckets: number[]) =>
-    new Histogram({ name, help, labelNames, registers, buckets }).labels(labels)
   const ttft = histogram(
     'vllm:time_to_first_token_seconds',
     'Histogram of time to first token in seconds.',
@@ -200,23 +172,6 @@ export function createEngineMetrics(
     'Histogram of number of tokens per engine_step.',
     iterationBuckets(profile.maxNumBatchedTokens),
   )
-  const lateness = histogram(
-    'aya_sim_step_lateness_seconds',
-    'How late each simulated step ended against its absolute deadline, in engine seconds.',
-    LATENESS_BUCKETS_S,
-  )
-
-  let latenessMaxMs = 0
-  new Gauge({
-    name: 'aya_sim_step_lateness_max_seconds',
-    help: 'The latest any simulated step ended against its deadline so far, in engine seconds.',
-    labelNames,
-    registers,
-    collect() {
-      this.set(labels, latenessMaxMs / 1000)
-    },
-  })
-
   const observer: EngineObserver = {
     firstToken(ttftMs, queueMs) {
       ttft.observe(ttftMs / 1000)
@@ -231,8 +186,7 @@ export function createEngineMetrics(
     },
     step(info) {
       iterationTokens.observe(info.prefillTokens + info.decodeSeqs)
-      lateness.observe(info.latenessMs / 1000)
-      latenessMaxMs = Math.max(latenessMaxMs, info.latenessMs)
+      stepLateness(info.latenessMs)
     },
   }
   return { registry, observer }

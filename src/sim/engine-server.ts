@@ -8,6 +8,7 @@ import { createEngineMetrics } from './engine-metrics.ts'
 import { runInference, sendError, sendJson } from './inference-handler.ts'
 import { isError, type OpenAiApi, parseOpenAiRequest } from './openai-request.ts'
 import type { EngineProfile } from './profiles.ts'
+import { createSglangEngineMetrics, type MetricsDialect } from './sglang-metrics.ts'
 
 /** Bodies past this are refused with 413: a 131k-token prompt is well under it. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -22,6 +23,11 @@ export interface EngineServerOptions {
   readonly port?: number
   /** Defaults to the profile's model name. */
   readonly modelName?: string
+  /**
+   * The metric names `/metrics` speaks: `vllm` (the default) or `sglang`, for a router's view of
+   * an SGLang fleet (`sglang-metrics.ts`). The engine and its API are the same either way.
+   */
+  readonly metricsDialect?: MetricsDialect
 }
 
 export interface EngineServerDeps {
@@ -73,8 +79,9 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
 
 /**
  * One simulated vLLM replica over `node:http`: the OpenAI chat and completions APIs, `/v1/models`,
- * `/health` and `/metrics` with vLLM's names. Unlike vLLM, which does not listen until its engine
- * is ready, it listens at once and answers 503 during `startupMs`.
+ * `/health` and `/metrics` with vLLM's names (or SGLang's, with `metricsDialect`). Unlike vLLM,
+ * which does not listen until its engine is ready, it listens at once and answers 503 during
+ * `startupMs`.
  */
 export async function startEngineServer(
   options: EngineServerOptions,
@@ -88,7 +95,9 @@ export async function startEngineServer(
   const startupMs = options.startupMs ?? 0
   let nextResponse = 0
   // The metrics read the engine's stats only at scrape time, after `engine` exists.
-  const metrics = createEngineMetrics({ profile, modelName }, () => engine.stats())
+  const createMetrics =
+    options.metricsDialect === 'sglang' ? createSglangEngineMetrics : createEngineMetrics
+  const metrics = createMetrics({ profile, modelName }, () => engine.stats())
   const engine = createEngine({ profile, seed }, { clock, observer: metrics.observer })
 
   const isStarting = (): boolean => clock.now() - startedAtMs < startupMs
