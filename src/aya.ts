@@ -15,6 +15,7 @@ import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
 import { createLogger, type Logger, logDestination } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
+import { createThrottledWarn } from './observability/throttled-warn.ts'
 import { createEngineMetricsScrapers } from './proxy/engine-metrics-scrapers.ts'
 import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
@@ -76,6 +77,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const metrics = createMetrics({ capacity: llmSignals.capacity })
   const fleets = new Map<string, SimFleet>()
   const scrapers = createEngineMetricsScrapers({ clock })
+  const prefixSharingError = createThrottledWarn(
+    { message: 'prefix sharing error', intervalMs: 10_000 },
+    { logger, clock },
+  )
   const runtimeDeps = {
     clock,
     random,
@@ -90,7 +95,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         : (upstream: string) =>
             createPrefixPeers(
               { channel: `prefix:${upstream}` },
-              { state, onError: (err) => logger.warn({ err, upstream }, 'prefix sharing error') },
+              { state, onError: (err) => prefixSharingError(err, { upstream }) },
             ),
   }
   let desired: Config = initial
@@ -218,7 +223,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       await admin.close(1000)
       ayaBranchChannel.unsubscribe(onBranch)
       ayaDecisionChannel.unsubscribe(onDecision)
-      for (const upstream of runtime.upstreams.values()) upstream.admission?.close()
+      for (const upstream of runtime.upstreams.values()) {
+        upstream.admission?.close()
+        upstream.group.retire()
+      }
       await pools.close()
       scrapers.close()
       await Promise.all([...fleets.values()].map((fleet) => fleet.close()))
@@ -249,7 +257,10 @@ function createConfiguredState(config: StateConfig, clock: Clock, logger: Logger
     { url: config.url!, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs },
     {
       clock,
-      onError: (err) => logger.warn({ err }, 'shared state store error'),
+      onError: createThrottledWarn(
+        { message: 'shared state store error', intervalMs: 10_000 },
+        { logger, clock },
+      ),
       onHandlerError: (err, channel) => logger.error({ err, channel }, 'state subscriber failed'),
     },
   )

@@ -164,8 +164,12 @@ export function createUpstreamGroup(
       config = next
       setMembership(specs)
       // What the picker keeps: every member but a moved one, whose state was the old server's.
+      // Then the whole membership, the moved ones back in with nothing kept: a picker that hears
+      // about its members from elsewhere (other routers' prefix announcements) hears about them.
+      const members = new Set(ids)
       for (const spec of moved) ids.delete(spec.id)
       picker.retain?.(ids)
+      if (moved.length > 0) picker.retain?.(members)
       paceOnlyEligible(new Set(moved.map((spec) => spec.id)))
     },
   }

@@ -61,25 +61,26 @@ export async function runHttpPolicy(
   )
   probe.catch(() => {})
   const routers = input.routers ?? 1
+  // Each process is closed by the `finally` that follows its start, whatever fails after it.
   const redis = input.sharedState && routers > 1 ? await startRedisProcess() : undefined
-  const sim = await startSimProcess({
-    ayaBin: env.ayaBin,
-    replicas: input.replicas,
-    profile: input.profile,
-    speedup: X,
-    seed: input.seed,
-  })
-  const ayas: AyaProcess[] = []
   try {
-    const config = await probe
-    const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
-    await writeAyaConfig(
-      configPath,
-      { ...configInput, urls: sim.urls, stateUrl: redis?.url },
-      config.variant,
-    )
-    for (let i = 0; i < routers; i++) ayas.push(await startAyaProcess(env.ayaBin, configPath))
+    const sim = await startSimProcess({
+      ayaBin: env.ayaBin,
+      replicas: input.replicas,
+      profile: input.profile,
+      speedup: X,
+      seed: input.seed,
+    })
+    const ayas: AyaProcess[] = []
     try {
+      const config = await probe
+      const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
+      await writeAyaConfig(
+        configPath,
+        { ...configInput, urls: sim.urls, stateUrl: redis?.url },
+        config.variant,
+      )
+      for (let i = 0; i < routers; i++) ayas.push(await startAyaProcess(env.ayaBin, configPath))
       // Let the routers take their first engine-metrics scrape before traffic starts.
       await new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X)))
       const record = await replay(
@@ -102,9 +103,9 @@ export async function runHttpPolicy(
       return record
     } finally {
       await Promise.all(ayas.map((aya) => aya.close()))
+      await sim.close()
     }
   } finally {
-    await sim.close()
     await redis?.close()
   }
 }

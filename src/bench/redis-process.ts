@@ -6,7 +6,8 @@ import { join } from 'node:path'
 export interface RedisProcess {
   /** `unix://…` URL of the server's socket, for `state: { store: redis, url }`. */
   readonly url: string
-  close(): Promise<void>
+  /** SIGTERM, then SIGKILL after `graceMs` (default 5 s); resolves once it is gone. */
+  close(graceMs?: number): Promise<void>
 }
 
 /**
@@ -15,10 +16,15 @@ export interface RedisProcess {
  * For HTTP bench runs whose routers share state, and for the tests.
  */
 export async function startRedisProcess(
-  options: { readonly binary?: string; readonly startTimeoutMs?: number } = {},
+  options: {
+    readonly binary?: string
+    readonly startTimeoutMs?: number
+    /** The socket's path; a fresh one in the temporary directory by default. */
+    readonly socket?: string
+  } = {},
 ): Promise<RedisProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'aya-redis-'))
-  const socket = join(dir, 'redis.sock')
+  const socket = options.socket ?? join(dir, 'redis.sock')
   const child = spawn(
     options.binary ?? 'redis-server',
     [
@@ -74,11 +80,13 @@ export async function startRedisProcess(
   child.stderr.resume()
   return {
     url: `unix://${socket}`,
-    async close() {
+    async close(graceMs = 5000) {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve))
         child.kill('SIGTERM')
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
         await exited
+        clearTimeout(timer)
       }
       await rm(dir, { recursive: true, force: true })
     },

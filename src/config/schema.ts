@@ -333,6 +333,13 @@ export const logSchema = z
   })
   .strict()
 
+/** A `redis://` or `rediss://` URL whose path, if any, is a database number, or a `unix://` one. */
+function isRedisUrl(url: string): boolean {
+  if (!/^(redis|rediss|unix):\/\/./.test(url) || !URL.canParse(url)) return false
+  const { protocol, pathname } = new URL(url)
+  return protocol === 'unix:' || /^\/?\d*$/.test(pathname)
+}
+
 /**
  * Where shared state lives: in this process (`memory`), or on a Redis server shared by every Aya
  * replica (sticky bindings, the prefix index's announcements). Read at start; a reload keeps the
@@ -344,8 +351,8 @@ export const stateSchema = z
     /** `redis://host:port[/db]`, `rediss://…` or `unix:///path/to/redis.sock`. */
     url: z
       .string({ error: 'expected a redis://, rediss:// or unix:// URL' })
-      .refine((url) => /^(redis|rediss|unix):\/\/./.test(url) && URL.canParse(url), {
-        error: 'expected a redis://, rediss:// or unix:// URL',
+      .refine(isRedisUrl, {
+        error: 'expected a redis://host:port[/db], rediss://… or unix:///path URL',
       })
       .optional(),
     /** Put before every key and channel, so deployments can share one Redis. */

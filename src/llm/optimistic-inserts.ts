@@ -13,6 +13,8 @@ interface OptimisticInsert {
   readonly hash: number
   /** Placements that would bring these blocks to the engine: the one that added them, and those that matched through them since. */
   holders: number
+  /** Another router has since placed these blocks on the engine too: it vouches for them. */
+  peerPlaced: boolean
 }
 
 /**
@@ -35,12 +37,19 @@ export interface OptimisticInserts {
   ): InsertClaim | undefined
   /** The placement never reached its endpoint: blocks no other placement vouches for leave the index. */
   release(claim: InsertClaim): void
+  /**
+   * Another router placed these blocks on the endpoint: it vouches for them too, so a placement
+   * of this router's that fails no longer takes them back.
+   */
+  supersede(endpointId: string, hashes: readonly number[]): void
+  /** Whether a placement of this router's still vouches for the block on the endpoint. */
+  vouches(endpointId: string, hash: number): boolean
   /** Forgets every endpoint not in `keep`. */
   retainOnly(keep: ReadonlySet<string>): void
 }
 
 export function createOptimisticInserts(
-  index: PrefixBlockIndex,
+  index: Pick<PrefixBlockIndex, 'remove'>,
   options: {
     /** Inserts tracked per endpoint; the oldest are forgotten (most were sent long ago). */
     readonly maxPerEndpoint: number
@@ -60,7 +69,11 @@ export function createOptimisticInserts(
         }
       }
       if (matchedBlocks < hashes.length) {
-        const own: OptimisticInsert = { hash: hashes[matchedBlocks]!, holders: 1 }
+        const own: OptimisticInsert = {
+          hash: hashes[matchedBlocks]!,
+          holders: 1,
+          peerPlaced: false,
+        }
         if (tracked === undefined) {
           tracked = new Map()
           byEndpoint.set(endpointId, tracked)
@@ -83,9 +96,22 @@ export function createOptimisticInserts(
         // block is that placement's to vouch for, not this one's to take back.
         const current = tracked?.get(insert.hash)
         if (current !== undefined && current !== insert) continue
+        // Another router sent the same blocks there: its placement brings them.
+        if (insert.peerPlaced) continue
         index.remove(claim.endpointId, insert.hash)
         if (current === insert) tracked!.delete(insert.hash)
       }
+    },
+    supersede(endpointId, hashes) {
+      const tracked = byEndpoint.get(endpointId)
+      if (tracked === undefined) return
+      for (const hash of hashes) {
+        const insert = tracked.get(hash)
+        if (insert !== undefined) insert.peerPlaced = true
+      }
+    },
+    vouches(endpointId, hash) {
+      return (byEndpoint.get(endpointId)?.get(hash)?.holders ?? 0) > 0
     },
     retainOnly(keep) {
       for (const endpointId of byEndpoint.keys()) {

@@ -24,8 +24,6 @@ export interface PrefixPeers {
 
 interface AddedMessage {
   readonly op: 'add'
-  /** The announcing router, so it skips its own announcements when the store echoes them. */
-  readonly from: string
   readonly endpoint: string
   readonly capacityBlocks: number
   /** The block hashes as little-endian float64s in base64: 53-bit hashes are exact doubles. */
@@ -34,7 +32,6 @@ interface AddedMessage {
 
 interface RemovedMessage {
   readonly op: 'remove'
-  readonly from: string
   readonly endpoint: string
   readonly hash: number
 }
@@ -48,14 +45,20 @@ export function encodeBlocks(hashes: readonly number[]): string {
 export function decodeBlocks(text: string): number[] | undefined {
   const bytes = Buffer.from(text, 'base64')
   if (bytes.length % 8 !== 0) return undefined
-  const hashes: number[] = new Array(bytes.length / 8)
-  for (let i = 0; i < hashes.length; i++) {
-    const hash = bytes.readDoubleLE(i * 8)
+  const hashes: number[] = []
+  for (let offset = 0; offset < bytes.length; offset += 8) {
+    const hash = bytes.readDoubleLE(offset)
     if (!Number.isSafeInteger(hash)) return undefined
-    hashes[i] = hash
+    hashes.push(hash)
   }
   return hashes
 }
+
+/**
+ * Longest announcement heard, in characters: 16,384 blocks (a 1M-character prompt) is about
+ * 175 KB. Anything longer is not from a router and is dropped before it is parsed.
+ */
+const MAX_MESSAGE_CHARS = 256 * 1024
 
 export function createPrefixPeers(
   options: {
@@ -69,26 +72,34 @@ export function createPrefixPeers(
   },
 ): PrefixPeers {
   const onError = deps.onError ?? (() => {})
-  const from = randomUUID()
+  // Each message starts with its router's id and a newline, so a router skips its own (which a
+  // store delivers to local subscribers too) without parsing it.
+  const self = `${randomUUID()}\n`
   const send = (message: AddedMessage | RemovedMessage) => {
-    deps.state.publish(options.channel, JSON.stringify(message)).catch(onError)
+    deps.state.publish(options.channel, self + JSON.stringify(message)).catch(onError)
   }
   return {
     announceAdded(endpoint, hashes, capacityBlocks) {
       if (hashes.length === 0) return
-      send({ op: 'add', from, endpoint, capacityBlocks, blocks: encodeBlocks(hashes) })
+      send({ op: 'add', endpoint, capacityBlocks, blocks: encodeBlocks(hashes) })
     },
     announceRemoved(endpoint, hash) {
-      send({ op: 'remove', from, endpoint, hash })
+      send({ op: 'remove', endpoint, hash })
     },
     listen(listener) {
-      return deps.state.subscribe(options.channel, (text) => {
-        const message = parseMessage(text)
+      return deps.state.subscribe(options.channel, (framed) => {
+        if (framed.startsWith(self)) return
+        const newline = framed.indexOf('\n')
+        const message =
+          newline === -1 || framed.length > MAX_MESSAGE_CHARS
+            ? undefined
+            : parseMessage(framed.slice(newline + 1))
         if (message === undefined) {
-          onError(new Error(`ignored a prefix announcement that is not one: ${text.slice(0, 80)}`))
+          onError(
+            new Error(`ignored a prefix announcement that is not one: ${framed.slice(0, 80)}`),
+          )
           return
         }
-        if (message.from === from) return
         if (message.op === 'remove') {
           listener.removed(message.endpoint, message.hash)
           return
@@ -113,7 +124,7 @@ function parseMessage(text: string): AddedMessage | RemovedMessage | undefined {
   }
   if (typeof value !== 'object' || value === null) return undefined
   const message = value as Record<string, unknown>
-  if (typeof message.endpoint !== 'string' || typeof message.from !== 'string') return undefined
+  if (typeof message.endpoint !== 'string') return undefined
   if (message.op === 'remove' && Number.isSafeInteger(message.hash)) {
     return message as unknown as RemovedMessage
   }
@@ -121,7 +132,7 @@ function parseMessage(text: string): AddedMessage | RemovedMessage | undefined {
     message.op === 'add' &&
     typeof message.blocks === 'string' &&
     Number.isSafeInteger(message.capacityBlocks) &&
-    (message.capacityBlocks as number) >= 0
+    (message.capacityBlocks as number) >= 1
   ) {
     return message as unknown as AddedMessage
   }

@@ -37,15 +37,26 @@ export function createStickyHeader(
     const digest = createHash('sha256').update(value).digest('base64url').slice(0, 22)
     return `sticky:${options.upstream}:${digest}`
   }
+  // A binding is a preference: with the shared store unreachable (Redis down or slow) the request
+  // goes by the policy alone, unbound, rather than failing. The store reports its own outage.
   return {
     async lookup(source) {
       const key = keyFor(source)
-      return key === undefined ? undefined : deps.state.get(key)
+      if (key === undefined) return undefined
+      try {
+        return await deps.state.get(key)
+      } catch {
+        return undefined
+      }
     },
     async bind(source, endpointId, current) {
       const key = keyFor(source)
-      if (key !== undefined && current !== endpointId)
+      if (key === undefined || current === endpointId) return undefined
+      try {
         await deps.state.set(key, endpointId, options.ttlMs)
+      } catch {
+        // Unbound: the next request of the session is placed afresh.
+      }
       return undefined
     },
   }

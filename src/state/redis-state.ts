@@ -15,7 +15,11 @@ export interface RedisStateOptions {
 }
 
 export interface RedisStateDeps {
-  /** Token buckets refill on this clock, so every instance needs the same wall time (NTP). */
+  /**
+   * Token buckets refill on this clock's wall time (`wallNow`), so replicas need the same wall
+   * time (NTP); a bucket's stamp never moves back, so a replica whose clock lags never refills
+   * one twice.
+   */
   readonly clock: Clock
   /** A lost connection, a failed subscribe: told, never thrown, since callers cannot act on it. */
   readonly onError?: (error: unknown) => void
@@ -42,10 +46,15 @@ local refill = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local tokens = capacity
+local stamp = now
 if held[1] then
   tokens = math.min(tonumber(held[1]), capacity)
   local elapsed = now - tonumber(held[2])
-  if elapsed > 0 then tokens = math.min(capacity, tokens + (elapsed * refill) / 1000) end
+  if elapsed > 0 then
+    tokens = math.min(capacity, tokens + (elapsed * refill) / 1000)
+  else
+    stamp = tonumber(held[2])
+  end
 end
 local allowed = 0
 if cost <= tokens then
@@ -55,9 +64,10 @@ end
 if tokens >= capacity then
   redis.call('DEL', KEYS[1])
 else
-  redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'u', ARGV[4])
-  if refill > 0 then
-    redis.call('PEXPIRE', KEYS[1], math.ceil(((capacity - tokens) * 1000) / refill))
+  redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'u', string.format('%.17g', stamp))
+  local untilFull = refill > 0 and math.ceil(((capacity - tokens) * 1000) / refill) or math.huge
+  if untilFull < 1e15 then
+    redis.call('PEXPIRE', KEYS[1], untilFull)
   else
     redis.call('PERSIST', KEYS[1])
   end
@@ -86,17 +96,31 @@ export interface RedisConnection {
   readonly path?: string
 }
 
+/** The URL as it may be printed: the password left out. */
+export function redactedRedisUrl(url: string): string {
+  if (!URL.canParse(url)) return '(not a URL)'
+  const parsed = new URL(url)
+  if (parsed.password) parsed.password = '***'
+  return parsed.toString()
+}
+
 /** ioredis connection options from a `redis://`, `rediss://` or `unix://` URL. */
 export function redisConnectionOptions(url: string): RedisConnection {
+  if (!URL.canParse(url)) throw new RangeError('expected a redis://, rediss:// or unix:// URL')
   const parsed = new URL(url)
   if (parsed.protocol === 'unix:') return { path: decodeURIComponent(parsed.pathname) }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new RangeError(`expected a redis://, rediss:// or unix:// URL, got ${url}`)
+    throw new RangeError(
+      `expected a redis://, rediss:// or unix:// URL, got ${redactedRedisUrl(url)}`,
+    )
   }
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0
-  if (!Number.isInteger(db) || db < 0) throw new RangeError(`bad database number in ${url}`)
+  if (!Number.isInteger(db) || db < 0) {
+    throw new RangeError(`bad database number in ${redactedRedisUrl(url)}`)
+  }
   return {
-    host: parsed.hostname || '127.0.0.1',
+    // An IPv6 host comes bracketed ([::1]); the socket wants the bare address.
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
     db,
     ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
@@ -120,19 +144,25 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   const keyPrefix = options.keyPrefix ?? 'aya:'
   const onError = deps.onError ?? (() => {})
   const onHandlerError = deps.onHandlerError ?? (() => {})
-  const connection = {
-    ...redisConnectionOptions(options.url),
-    // Fail a command after one reconnect attempt rather than queueing requests behind an outage.
-    maxRetriesPerRequest: 1,
-  }
+  const connection = redisConnectionOptions(options.url)
   const client = new Redis({
     ...connection,
     commandTimeout: options.commandTimeoutMs ?? 1000,
+    maxRetriesPerRequest: 1,
   }) as ScriptedRedis
+  // Commands wait for the first connection, so a replica that starts a moment before Redis loses
+  // nothing. Once connected, a command sent while the connection is down fails at once: a request
+  // must not wait behind an outage for state it can do without (a sticky binding, a prefix
+  // announcement). ioredis reads the option at each send.
+  client.once('ready', () => {
+    client.options.enableOfflineQueue = false
+  })
   client.defineCommand('ayaIncr', { numberOfKeys: 1, lua: INCR_SCRIPT })
   client.defineCommand('ayaTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
-  // The subscriber connection has no command timeout: it waits for messages indefinitely.
-  const subscriber = new Redis(connection)
+  // The subscriber connection waits for messages indefinitely, and a SUBSCRIBE sent while Redis
+  // is unreachable waits for it: ioredis re-subscribes only to channels it saw confirmed, so a
+  // failed one would never be heard again.
+  const subscriber = new Redis({ ...connection, maxRetriesPerRequest: null })
   client.on('error', onError)
   subscriber.on('error', onError)
 
@@ -209,7 +239,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
         String(bucket.capacity),
         String(bucket.refillPerSecond),
         String(cost),
-        String(deps.clock.now()),
+        String(deps.clock.wallNow()),
       )
       const tokens = Number(tokensText)
       if (allowed === 1) return { allowed: true, remaining: tokens, retryAfterMs: 0 }

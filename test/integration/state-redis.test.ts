@@ -50,6 +50,20 @@ describe('state on Redis, shared by Aya replicas', () => {
     }
   })
 
+  test('serves sessions by the policy alone, quickly, while Redis is down', async (t) => {
+    const redis = await startRedis()
+    const [a] = await twoReplicas(t, redis)
+    assert.ok(['one', 'two'].includes(await servedBy(a!, 'before')))
+    await redis.close()
+    const startedMs = performance.now()
+    for (let i = 0; i < 5; i++) {
+      assert.ok(['one', 'two'].includes(await servedBy(a!, `during-${i}`)))
+    }
+    const tookMs = performance.now() - startedMs
+    // A command on a lost connection fails at once: no request waits for commandTimeoutMs.
+    assert.ok(tookMs < 1000, `5 requests took ${Math.round(tookMs)} ms`)
+  })
+
   test('without it, each replica binds sessions on its own', async (t) => {
     const [a, b] = await twoReplicas(t, undefined)
     let differ = 0

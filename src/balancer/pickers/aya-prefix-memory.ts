@@ -81,26 +81,33 @@ export function createPrefixMemory(
   })
   const peers = options.sharePrefixIndex ? deps.peers : undefined
   // A take-back is news to the other routers too: they heard about the insert.
-  const announcing =
-    peers === undefined
-      ? index
-      : {
-          ...index,
-          remove(endpointId: string, hash: number) {
-            index.remove(endpointId, hash)
-            peers.announceRemoved(endpointId, hash)
-          },
-        }
-  const inserts = createOptimisticInserts(announcing, { maxPerEndpoint: MAX_TRACKED_INSERTS })
+  const inserts = createOptimisticInserts(
+    {
+      remove(endpointId, hash) {
+        index.remove(endpointId, hash)
+        peers?.announceRemoved(endpointId, hash)
+      },
+    },
+    { maxPerEndpoint: MAX_TRACKED_INSERTS },
+  )
   // Known once the group first tells its membership; until then, and for any other id, what other
   // routers say is dropped, so a peer with another config cannot grow this router's index.
   let members: ReadonlySet<string> | undefined
   const stopListening = peers?.listen({
     added(endpointId, hashes, capacityBlocks) {
-      if (members?.has(endpointId) === true) index.add(endpointId, hashes, capacityBlocks)
+      if (members?.has(endpointId) !== true) return
+      // A peer's capacity sizes an endpoint's index only when this router has none yet: each
+      // router sizes from its own view (its scrape, its characters per token), and a peer whose
+      // view differs must not resize, and so evict, this one's.
+      const blocks =
+        hashes.length > options.maxPrefixBlocks ? hashes.slice(0, options.maxPrefixBlocks) : hashes
+      index.add(endpointId, blocks, index.version(endpointId) === 0 ? capacityBlocks : undefined)
+      inserts.supersede(endpointId, blocks)
     },
     removed(endpointId, hash) {
-      if (members?.has(endpointId) === true) index.remove(endpointId, hash)
+      // A block a placement of this router's still brings stays, whoever else gave up on it.
+      if (members?.has(endpointId) !== true || inserts.vouches(endpointId, hash)) return
+      index.remove(endpointId, hash)
     },
   })
   // What scoring learns about a request that does not change while it waits: kept for as long as

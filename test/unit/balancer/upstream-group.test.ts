@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { findPicker } from '../../../src/balancer/picker-registry.ts'
+import { createAyaPicker } from '../../../src/balancer/pickers/aya.ts'
+import { ayaOptionsSchema } from '../../../src/balancer/pickers/aya-options.ts'
 import { createUpstreamGroup } from '../../../src/balancer/upstream-group.ts'
+import { createDesPrefixHub } from '../../../src/bench/des-prefix-hub.ts'
 import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
 import { createLlmSignals } from '../../../src/llm/llm-signals.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
@@ -146,6 +149,42 @@ describe('upstream group reload', () => {
     assert.equal(group.pacer(), pacer, 'the same picker: nothing else is forgotten')
     assert.equal(hitsOn(moved!), 0, 'the new server holds none of the old one’s prefixes')
     assert.ok(hitsOn(kept!) > 0, 'the rest of the fleet keeps its prefixes')
+  })
+
+  test('applies what other routers announce about an endpoint id that now names another server', () => {
+    const clock = createManualClock()
+    const hub = createDesPrefixHub({ delayMs: 1 }, { clock })
+    const group = createUpstreamGroup('llm', upstream({ policyOptions: { pacing: false } }), {
+      clock,
+      random: createSeededRandom(1),
+      prefixPeers: hub.join(),
+    })
+    const [moved, kept] = group.endpoints().map((endpoint) => endpoint.id)
+    group.update(
+      upstream({
+        policyOptions: { pacing: false },
+        endpoints: [{ url: 'http://127.0.0.1:9', id: moved }, { url: 'http://127.0.0.1:2' }],
+      }),
+    )
+    // Another router places a conversation on the moved endpoint.
+    const other = createAyaPicker(ayaOptionsSchema.parse({ pacing: false }), {
+      clock,
+      random: createSeededRandom(2),
+      prefixPeers: hub.join(),
+    })
+    other.retain!(new Set([moved!, kept!]))
+    const conversation = `conversation `.repeat(400)
+    const exclude = new Set([kept!])
+    assert.equal(
+      other.pick(group.endpoints(), { attempt: 0, llm: llmRequest(conversation), exclude })?.id,
+      moved,
+    )
+    clock.advance(1)
+    const { decisions, stop } = recordDecisions()
+    group.select({ attempt: 0, llm: llmRequest(`${conversation} and more`) })
+    stop()
+    const hits = decisions[0]!.candidates.find((c) => c.endpoint === moved)!.hitTokens
+    assert.ok(hits > 1000, `hits on the moved endpoint: ${hits}`)
   })
 
   test('paces the server an endpoint id now names afresh, not behind the old server’s prompts', () => {

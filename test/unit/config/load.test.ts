@@ -71,11 +71,13 @@ describe('config loading', () => {
       issuesOf(() => parseConfigObject({ ...base(), state: { store: 'redis' } }, {})),
       ['state.url: store redis needs a url, but it is missing'],
     )
-    const issues = issuesOf(() =>
-      parseConfigObject({ ...base(), state: { store: 'redis', url: 'http://cache:6379' } }, {}),
-    )
-    assert.equal(issues.length, 1)
-    assert.match(issues[0]!, /^state\.url: expected a redis:\/\/, rediss:\/\/ or unix:\/\/ URL/)
+    for (const url of ['http://cache:6379', 'redis://cache:6379/zero']) {
+      const issues = issuesOf(() =>
+        parseConfigObject({ ...base(), state: { store: 'redis', url } }, {}),
+      )
+      assert.equal(issues.length, 1, url)
+      assert.match(issues[0]!, /^state\.url: expected a redis:\/\/host:port\[\/db\]/, url)
+    }
   })
 
   test('reports every problem at once', () => {

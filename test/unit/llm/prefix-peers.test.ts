@@ -72,22 +72,24 @@ describe('createPrefixPeers', () => {
     await state.close()
   })
 
-  it('reports and drops a message on its channel that is not an announcement', async () => {
+  it('reports and drops a message on its channel that is not an announcement, or is too long to be one', async () => {
     const { a, state, errors } = pair()
     const atA = recorder()
     a.listen(atA.listener)
     for (const junk of [
-      'not json',
-      '{"op":"add","from":"x","endpoint":"e0","capacityBlocks":1,"blocks":"AQID"}',
-      '{"op":"add","from":"x","endpoint":"e0","capacityBlocks":-1,"blocks":""}',
-      '{"op":"remove","from":"x","endpoint":"e0","hash":0.5}',
-      '{"op":"drop","from":"x","endpoint":"e0"}',
+      'not framed',
+      'peer\nnot json',
+      'peer\n{"op":"add","endpoint":"e0","capacityBlocks":1,"blocks":"AQID"}',
+      'peer\n{"op":"add","endpoint":"e0","capacityBlocks":0,"blocks":""}',
+      'peer\n{"op":"remove","endpoint":"e0","hash":0.5}',
+      'peer\n{"op":"drop","endpoint":"e0"}',
+      `peer\n{"op":"add","endpoint":"e0","capacityBlocks":1,"blocks":"${'A'.repeat(300_000)}"}`,
     ]) {
       await state.publish('prefix:fleet', junk)
     }
     await settle()
     assert.deepEqual(atA.heard, [])
-    assert.equal(errors.length, 5)
+    assert.equal(errors.length, 7)
     await state.close()
   })
 

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { startRedisProcess } from '../../../src/bench/redis-process.ts'
 import { createRedisState, redisConnectionOptions } from '../../../src/state/redis-state.ts'
 import type { StateStore } from '../../../src/state/state-store.ts'
 import { createSystemClock } from '../../../src/util/clock.ts'
@@ -100,6 +104,43 @@ describe('createRedisState', () => {
   })
 })
 
+describe('createRedisState when Redis comes and goes', () => {
+  it('hears a channel it subscribed to before the server was up, once it is', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'aya-late-redis-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const socket = join(dir, 'late.sock')
+    const early = createRedisState({ url: `unix://${socket}` }, { clock })
+    t.after(() => early.close())
+    const heard: string[] = []
+    early.subscribe('ch', (message) => heard.push(message))
+    await sleep(300) // ioredis has tried, and failed, to connect by now
+    const late = await startRedisProcess({ socket })
+    t.after(() => late.close())
+    await untilSubscribed(late, 'aya:ch', 1)
+    const other = createRedisState({ url: late.url }, { clock })
+    t.after(() => other.close())
+    await other.publish('ch', 'hello')
+    for (let i = 0; i < 200 && heard.length === 0; i++) await sleep(10)
+    assert.deepEqual(heard, ['hello'])
+  })
+
+  it('never moves a bucket back in time for a replica whose clock lags', async (t) => {
+    const ahead = createManualClock(0, 1_700_000_010_000)
+    const behind = createManualClock(0, 1_700_000_000_000)
+    const a = createRedisState({ url: redis.url }, { clock: ahead })
+    const b = createRedisState({ url: redis.url }, { clock: behind })
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const key = `lag:${Math.random()}`
+    const spec = { capacity: 5, refillPerSecond: 10 }
+    assert.equal((await a.take(key, spec, 5)).allowed, true)
+    // 10 s behind: no refill for it, and the bucket keeps the later stamp.
+    assert.equal((await b.take(key, spec, 1)).allowed, false)
+    // So the replica ahead finds no time passed either: without the stamp kept, the lagging
+    // replica's write would hand it 10 s of refill.
+    assert.equal((await a.take(key, spec, 1)).allowed, false)
+  })
+})
+
 describe('redisConnectionOptions', () => {
   it('reads host, port, database and credentials from a redis URL', () => {
     assert.deepEqual(redisConnectionOptions('redis://user:p%40ss@cache.internal:6380/2'), {
@@ -124,6 +165,17 @@ describe('redisConnectionOptions', () => {
     assert.deepEqual(redisConnectionOptions('unix:///run/redis/redis.sock'), {
       path: '/run/redis/redis.sock',
     })
+  })
+
+  it('takes an IPv6 host without its brackets', () => {
+    assert.equal(redisConnectionOptions('redis://[::1]:6380').host, '::1')
+  })
+
+  it('never prints the password in an error', () => {
+    assert.throws(
+      () => redisConnectionOptions('redis://user:s3cret@cache/x'),
+      (error: Error) => !error.message.includes('s3cret') && /database/.test(error.message),
+    )
   })
 
   it('rejects other schemes and a bad database number', () => {

@@ -6,22 +6,21 @@ import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'
 import { candidatesOf, createAya, llmCtx, text } from './llm-fixtures.ts'
 
-/** Two `aya` routers over the same three endpoints, sharing announcements 1 ms apart. */
-function twoRouters(options: Record<string, unknown> = {}) {
+/** Two `aya` routers over the same three endpoints (b with its own options, if given), sharing announcements 1 ms apart. */
+function twoRouters(
+  options: Record<string, unknown> = {},
+  optionsOfB: Record<string, unknown> = options,
+) {
   const clock = createManualClock()
   const hub = createDesPrefixHub({ delayMs: 1 }, { clock })
   const eligible = makeEndpoints([1, 1, 1])
   const ids = new Set(eligible.map((endpoint) => endpoint.id))
-  const router = (seed: number): Picker => {
-    const picker = createAya(
-      { pacing: false, ...options },
-      { clock, prefixPeers: hub.join() },
-      seed,
-    )
+  const router = (seed: number, own: Record<string, unknown>): Picker => {
+    const picker = createAya({ pacing: false, ...own }, { clock, prefixPeers: hub.join() }, seed)
     picker.retain!(ids)
     return picker
   }
-  return { clock, eligible, a: router(1), b: router(2) }
+  return { clock, eligible, a: router(1, options), b: router(2, optionsOfB) }
 }
 
 const hitsOn = (candidates: ReturnType<typeof candidatesOf>, id: string) =>
@@ -87,5 +86,52 @@ describe('aya routers sharing their prefix index', () => {
       const next = candidatesOf(b, eligible, llmCtx(conversation + text('turn 2', 400)))
       assert.equal(hitsOn(next, placed.id), 0, setup)
     }
+  })
+  it("keep a block another router re-placed when this one's placement of it fails", () => {
+    const { clock, eligible, a, b } = twoRouters()
+    const conversation = text('conversation', 6000)
+    const ctx = llmCtx(conversation)
+    const placed = a.pick(eligible, ctx)!
+    clock.advance(1)
+    // b sends the same prompt to the same endpoint (its index holds it there), and says so.
+    assert.equal(b.pick(eligible, llmCtx(conversation)), placed)
+    clock.advance(1)
+    a.unsent!(placed, ctx)
+    clock.advance(1)
+    for (const router of [a, b]) {
+      const next = candidatesOf(router, eligible, llmCtx(conversation + text('turn 2', 400)))
+      assert.ok(hitsOn(next, placed.id) > 1400, `hits: ${hitsOn(next, placed.id)}`)
+    }
+  })
+
+  it("keep a block this router's placement still brings when another router takes its own back", () => {
+    const { clock, eligible, a, b } = twoRouters()
+    const onlyFirst = eligible.slice(1).map((endpoint) => endpoint.id)
+    const conversation = text('conversation', 6000)
+    // Both routers send the same prompt to one endpoint before either hears of the other's.
+    assert.equal(a.pick(eligible, llmCtx(conversation, {}, onlyFirst)), eligible[0])
+    const ctx = llmCtx(conversation, {}, onlyFirst)
+    assert.equal(b.pick(eligible, ctx), eligible[0])
+    b.unsent!(eligible[0]!, ctx)
+    clock.advance(1)
+    const next = candidatesOf(
+      a,
+      eligible,
+      llmCtx(conversation + text('turn 2', 400), {}, onlyFirst),
+    )
+    assert.ok(hitsOn(next, eligible[0]!.id) > 1400, `hits: ${hitsOn(next, eligible[0]!.id)}`)
+  })
+
+  it("never resize this router's index to the size another router announces", () => {
+    // b sizes its index for an engine of 1,024 KV tokens; a for the default 262,144.
+    const { clock, eligible, a, b } = twoRouters({}, { defaultKvCapacityTokens: 1024 })
+    const onlyFirst = eligible.slice(1).map((endpoint) => endpoint.id)
+    const document = text('document', 6000)
+    assert.equal(a.pick(eligible, llmCtx(document, {}, onlyFirst)), eligible[0])
+    clock.advance(1)
+    b.pick(eligible, llmCtx(text('other', 2000), {}, onlyFirst))
+    clock.advance(1)
+    const next = candidatesOf(a, eligible, llmCtx(document + text('turn 2', 400), {}, onlyFirst))
+    assert.ok(hitsOn(next, eligible[0]!.id) > 1400, `hits: ${hitsOn(next, eligible[0]!.id)}`)
   })
 })
