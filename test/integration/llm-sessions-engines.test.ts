@@ -2,11 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
 import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
-import { type EngineServer, startEngineServer } from '../../src/sim/engine-server.ts'
+import type { EngineServer } from '../../src/sim/engine-server.ts'
 import { type EngineProfile, H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
-import { createScaledClock } from '../../src/sim/scaled-clock.ts'
-import type { MetricsDialect } from '../../src/sim/sglang-metrics.ts'
-import { warmUpSim } from '../../src/sim/warm-up.ts'
 import { createSeededRandom } from '../../src/util/random.ts'
 import {
   adminMetrics,
@@ -17,6 +14,7 @@ import {
 } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type MetricsGate, startMetricsGate } from '../helpers/metrics-gate.ts'
+import { startSimEngines as startEngines } from '../helpers/sim-engines.ts'
 
 const SERVED = H100_LLAMA3_8B.modelName
 
@@ -32,28 +30,6 @@ const SLOW_DECODE: EngineProfile = {
   ...H100_LLAMA3_8B,
   name: 'h100-slow-decode',
   stepTime: { ...H100_LLAMA3_8B.stepTime, memoryBaseMs: 40 },
-}
-
-/**
- * Simulated engines, one per profile, on ephemeral ports and one engine clock `speedup` times
- * real time, each serving `/metrics` in `dialect`. Closed after the test.
- */
-async function startEngines(
-  t: TestContext,
-  profiles: readonly EngineProfile[],
-  speedup: number,
-  dialect: MetricsDialect = 'vllm',
-): Promise<EngineServer[]> {
-  for (const profile of new Set(profiles)) warmUpSim(profile)
-  const clock = createScaledClock({ speedup })
-  const engines: EngineServer[] = []
-  t.after(() => Promise.all(engines.map((engine) => engine.close())).then(() => undefined))
-  for (const [i, profile] of profiles.entries()) {
-    engines.push(
-      await startEngineServer({ profile, seed: i + 1, metricsDialect: dialect }, { clock }),
-    )
-  }
-  return engines
 }
 
 /** The id Aya gives the endpoint at this URL: its host:port. */
