@@ -39,8 +39,6 @@ export function createSglangEngineMetrics(
 ): EngineMetrics {
   const registry = new Registry()
   const labels = { model_name: options.modelName }
-  const labelNames = ['model_name'] as const
-  const registers = [registry]
   const { profile } = options
   const usableBlocks = profile.numGpuBlocks - 1
   const { gauge, counter, histogram, stepLateness } = createMetricFamilies(labels, registry, stats)
