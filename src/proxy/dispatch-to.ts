@@ -116,6 +116,16 @@ export async function dispatchTo(
           },
         )
       : undefined
+  // An LLM response's head goes to the client with its first byte, not when the engine sends it:
+  // an engine answers 200 at once and then queues the prompt, and if it stays silent past
+  // `idleMs` the client must get a 504 in its API's shape, not a 200 cut short. Other traffic
+  // gets its head at once, as nginx and Envoy send it (an event stream may idle for minutes).
+  let heldHead: { readonly status: number; readonly headers: OutgoingHeaders } | undefined
+  const sendHead = () => {
+    if (heldHead === undefined) return
+    res.writeHead(heldHead.status, heldHead.headers)
+    heldHead = undefined
+  }
   const handle = forward(
     pool,
     {
@@ -131,16 +141,14 @@ export async function dispatchTo(
         if (res.destroyed) return false
         ctx.upstreamLatencyMs = deps.clock.now() - sentAt
         ctx.status = status
-        const out = stripHopByHop(upstreamResponseHeaders) as Record<
-          string,
-          string | string[] | number
-        >
+        const out = stripHopByHop(upstreamResponseHeaders) as OutgoingHeaders
         out['x-request-id'] = ctx.id
         appendVia(out)
         applyHeaderEdits(out, routeConfig.responseHeaders)
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
         if (routeConfig.debugHeaders) out['x-aya-endpoint'] = endpoint.id
-        res.writeHead(status, out)
+        heldHead = { status, headers: out }
+        if (llm === undefined) sendHead()
         const encoding = upstreamResponseHeaders['content-encoding']
         // Codings are case-insensitive, and `identity` is none.
         isTapBlind =
@@ -173,6 +181,7 @@ export async function dispatchTo(
           }
         }
         ctx.bytesOut += chunk.length
+        sendHead()
         return res.write(chunk)
       },
       onDrain(resume) {
@@ -189,6 +198,7 @@ export async function dispatchTo(
         })
       },
       end() {
+        sendHead()
         res.end()
       },
     },
@@ -228,7 +238,7 @@ export async function dispatchTo(
       tap: tap.finish(),
     })
   }
-  if (error && result.responseStarted) {
+  if (error && res.headersSent) {
     // The response has begun: the only honest signal left is to cut the connection.
     ctx.errorCode = error.code
     res.destroy()
@@ -259,15 +269,12 @@ function released(paced: PacedPrefill, res: ServerResponse): Promise<boolean> {
   })
 }
 
-function appendVia(headers: Record<string, string | string[] | number>): void {
+function appendVia(headers: OutgoingHeaders): void {
   const existing = headers.via
   headers.via = existing === undefined ? '1.1 aya' : `${String(existing)}, 1.1 aya`
 }
 
-function appendSetCookie(
-  headers: Record<string, string | string[] | number>,
-  cookie: string,
-): void {
+function appendSetCookie(headers: OutgoingHeaders, cookie: string): void {
   const existing = headers['set-cookie']
   if (existing === undefined) headers['set-cookie'] = cookie
   else
@@ -275,3 +282,5 @@ function appendSetCookie(
       ? [...existing, cookie]
       : [String(existing), cookie]
 }
+
+type OutgoingHeaders = Record<string, string | string[] | number>

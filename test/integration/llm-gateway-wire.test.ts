@@ -253,6 +253,29 @@ describe('models gateway on the wire', () => {
     assert.equal(await pendingPrefillTokens(aya.adminUrl), 0)
   })
 
+  test('answers 504 in the API’s shape when an engine that sent its 200 stays silent past idleMs', async (t) => {
+    // As a queued engine does: the head at once, then nothing (undici times the silence on a
+    // coarse clock, so the margin is whole seconds).
+    const aya = await startOneUpstreamGateway(
+      t,
+      (req, res) => {
+        req.resume()
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.flushHeaders()
+      },
+      {
+        upstream: {
+          timeouts: { connectMs: 1000, firstByteMs: 1000, idleMs: 1000, completionMs: 1000 },
+        },
+      },
+    )
+    const streamed = await askLlama(aya.url, true)
+    assert.equal(streamed.statusCode, 504)
+    assert.equal(streamed.headers['x-aya-error-code'], 'LB_ERR_IDLE_TIMEOUT')
+    const body = (await streamed.body.json()) as { error: { type: string; message: string } }
+    assert.equal(body.error.type, 'server_error')
+  })
+
   test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {
     // Headers come 3 s after the request, as an engine answers once the generation is done.
     // (undici times headers on a coarse clock, so the margins are whole seconds.)
