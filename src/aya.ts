@@ -74,9 +74,9 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const stickySecret = deps.stickySecret ?? generateStickySecret()
   const pools = createPoolRegistry()
   const llmSignals = deps.llmSignals ?? createLlmSignals({ clock })
-  const metrics = createMetrics({ capacity: llmSignals.capacity })
   const fleets = new Map<string, SimFleet>()
   const scrapers = createEngineMetricsScrapers({ clock })
+  const metrics = createMetrics({ capacity: llmSignals.capacity, scrapeHealth: scrapers.health })
   const prefixSharingError = createThrottledWarn(
     { message: 'prefix sharing error', intervalMs: 10_000 },
     { logger, clock },

@@ -27,7 +27,17 @@ export interface EngineMetricsScraperOptions {
   readonly path?: string | undefined
 }
 
+/** How an endpoint's scrapes are going, for operators: the policies see only fresh readings. */
+export interface ScrapeHealth {
+  /** Since the last good reading was asked for; undefined before the first one. */
+  readonly readingAgeMs: number | undefined
+  /** Scrapes that failed: refused, timed out, not 200, too large, or not metrics. */
+  readonly failures: number
+}
+
 export interface EngineMetricsScraper extends EngineMetricsSource {
+  /** Undefined for an endpoint that is not a target. */
+  health(endpointId: string): ScrapeHealth | undefined
   setTargets(targets: readonly ScrapeTarget[]): void
   /** New settings (a reload), keeping what was read: the next scrape runs at the new interval. */
   configure(options: EngineMetricsScraperOptions): void
@@ -63,6 +73,7 @@ interface TargetState {
   readonly target: ScrapeTarget
   inFlight: Promise<void> | undefined
   abort: AbortController | undefined
+  failures: number
 }
 
 /**
@@ -94,7 +105,8 @@ export function createEngineMetricsScraper(
     return Buffer.concat(chunks).toString('utf8')
   }
 
-  const read = async (state: TargetState, signal: AbortSignal): Promise<void> => {
+  /** False when the engine gave no reading; true when it did, or the target went meanwhile. */
+  const read = async (state: TargetState, signal: AbortSignal): Promise<boolean> => {
     const { maxBodyBytes, path } = settings
     // Stamped when asked: the engine's numbers are from no earlier. Stamped when the answer came,
     // a prefill that ended meanwhile would count in its queue yet not as ended since the reading
@@ -103,24 +115,25 @@ export function createEngineMetricsScraper(
     const res = await request(`${state.target.origin}${path}`, { signal })
     if (res.statusCode !== 200) {
       await res.body.dump()
-      return
+      return false
     }
     if (Number(res.headers['content-length']) > maxBodyBytes) {
       res.body.destroy()
-      return
+      return false
     }
     const text = await readCapped(res.body, maxBodyBytes)
     if (text === undefined) {
       res.body.destroy()
-      return
+      return false
     }
     // Removed, moved to another server, or closed while it was read: the reading is not theirs.
-    if (closed || targets.get(state.target.id) !== state) return
+    if (closed || targets.get(state.target.id) !== state) return true
     const snapshot = parseEngineMetrics(text, askedAtMs)
-    if (!snapshot) return
+    if (!snapshot) return false
     snapshots.set(state.target.id, snapshot)
     const layout = kvLayoutOf(snapshot)
     if (layout) layouts.set(state.target.id, layout)
+    return true
   }
 
   const scrape = (state: TargetState): Promise<void> => {
@@ -128,10 +141,16 @@ export function createEngineMetricsScraper(
     const abort = new AbortController()
     const deadline = deps.clock.setTimer(settings.timeoutMs, () => abort.abort())
     state.abort = abort
+    // A failed scrape leaves the old snapshot to age out; the policy sees "unknown" soon.
     state.inFlight = read(state, abort.signal)
-      .catch(() => {
-        // A failed scrape leaves the old snapshot to age out; the policy sees "unknown" soon.
-      })
+      .then(
+        (gotReading) => {
+          if (!gotReading) state.failures++
+        },
+        () => {
+          if (!closed) state.failures++
+        },
+      )
       .finally(() => {
         deadline.clear()
         state.inFlight = undefined
@@ -166,6 +185,15 @@ export function createEngineMetricsScraper(
       return snapshot
     },
     kvLayout: (endpointId) => layouts.get(endpointId),
+    health(endpointId) {
+      const state = targets.get(endpointId)
+      if (state === undefined) return undefined
+      const snapshot = snapshots.get(endpointId)
+      return {
+        readingAgeMs: snapshot === undefined ? undefined : deps.clock.now() - snapshot.atMs,
+        failures: state.failures,
+      }
+    },
     setTargets(next) {
       if (closed) return
       const origins = new Map(next.map((t) => [t.id, t.origin]))
@@ -175,7 +203,7 @@ export function createEngineMetricsScraper(
       }
       for (const target of next) {
         if (targets.has(target.id)) continue
-        const state: TargetState = { target, inFlight: undefined, abort: undefined }
+        const state: TargetState = { target, inFlight: undefined, abort: undefined, failures: 0 }
         targets.set(target.id, state)
         void scrape(state)
       }

@@ -15,6 +15,7 @@ export interface MeteredUpstream {
 }
 
 import type { EndpointCapacity } from '../llm/endpoint-capacity.ts'
+import type { ScrapeHealth } from '../llm/engine-metrics-scraper.ts'
 import type { RequestContext } from '../proxy/request-context.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 
@@ -44,6 +45,8 @@ export function createMetrics(
   deps: {
     /** What the router has learned of each endpoint's speed, exported once it rests on samples. */
     readonly capacity?: EndpointCapacity
+    /** How each endpoint's engine-metrics scrapes are going, where they run. */
+    readonly scrapeHealth?: (upstream: string, endpointId: string) => ScrapeHealth | undefined
   } = {},
 ): AyaMetrics {
   const registry = new Registry()
@@ -106,7 +109,11 @@ export function createMetrics(
   const endpointGauge = (
     name: string,
     help: string,
-    read: (endpoint: Endpoint, eligible: () => ReadonlySet<Endpoint>) => number | undefined,
+    read: (
+      endpoint: Endpoint,
+      eligible: () => ReadonlySet<Endpoint>,
+      upstream: string,
+    ) => number | undefined,
   ): void => {
     new Gauge({
       name,
@@ -122,7 +129,7 @@ export function createMetrics(
             return eligibleSet
           }
           for (const endpoint of group.endpoints()) {
-            const value = read(endpoint, eligible)
+            const value = read(endpoint, eligible, group.name)
             if (value !== undefined)
               this.set({ upstream: group.name, endpoint: endpoint.id }, value)
           }
@@ -175,6 +182,38 @@ export function createMetrics(
     '1 when the endpoint is enabled and not unhealthy.',
     (endpoint, eligible) => (eligible().has(endpoint) ? 1 : 0),
   )
+  // Scraped engine metrics go stale silently for the policies (stale is unknown, not idle): these
+  // tell the operator why an engine's readings stopped counting.
+  endpointGauge(
+    'aya_endpoint_engine_metrics_age_seconds',
+    "Seconds since the endpoint's last good /metrics reading (readings older than staleAfterMs count as unknown).",
+    (endpoint, _eligible, upstream) => {
+      const ageMs = deps.scrapeHealth?.(upstream, endpoint.id)?.readingAgeMs
+      return ageMs === undefined ? undefined : ageMs / 1000
+    },
+  )
+  const exportedFailures = new Map<string, number>()
+  new Counter({
+    name: 'aya_endpoint_engine_metrics_failures_total',
+    help: "Scrapes of an endpoint's /metrics that gave no reading: refused, timed out, not 200, too large or unparsable.",
+    labelNames: ['upstream', 'endpoint'] as const,
+    registers: [registry],
+    collect() {
+      for (const group of groups()) {
+        for (const endpoint of group.endpoints()) {
+          const failures = deps.scrapeHealth?.(group.name, endpoint.id)?.failures
+          if (failures === undefined) continue
+          const key = `${group.name}\u0000${endpoint.id}`
+          const labels = { upstream: group.name, endpoint: endpoint.id }
+          // Mirrors the scraper's count; one that fell (the id now names another server, whose
+          // count started over) adds all of the new count.
+          const before = exportedFailures.get(key) ?? 0
+          this.inc(labels, failures >= before ? failures - before : failures)
+          exportedFailures.set(key, failures)
+        }
+      }
+    },
+  })
 
   // One record per label set, so a request costs one map lookup and a few additions.
   interface RequestCells {

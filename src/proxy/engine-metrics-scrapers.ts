@@ -4,6 +4,7 @@ import {
   createEngineMetricsScraper,
   type EngineMetricsScraper,
   type EngineMetricsScraperOptions,
+  type ScrapeHealth,
 } from '../llm/engine-metrics-scraper.ts'
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { Clock } from '../util/clock.ts'
@@ -17,6 +18,8 @@ export interface EngineMetricsScrapers {
    * that uses it) or off reaches the group's picker. Unknown while none runs.
    */
   sourceFor(upstream: string): EngineMetricsSource
+  /** How an endpoint's scrapes are going; undefined where nothing scrapes it. */
+  health(upstream: string, endpointId: string): ScrapeHealth | undefined
   /**
    * Matches the running scrapers to a config snapshot's upstreams: starts the missing ones,
    * applies new settings and endpoints to the rest, and closes those no longer wanted.
@@ -44,6 +47,7 @@ export function createEngineMetricsScrapers(
       get: (endpointId) => scrapers.get(upstream)?.get(endpointId),
       kvLayout: (endpointId) => scrapers.get(upstream)?.kvLayout(endpointId),
     }),
+    health: (upstream, endpointId) => scrapers.get(upstream)?.health(endpointId),
     sync(upstreams) {
       const wanted = new Map<string, EngineMetricsScraperOptions>()
       for (const [name, upstream] of upstreams) {

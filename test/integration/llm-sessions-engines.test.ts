@@ -291,6 +291,17 @@ describe('engine metrics that stop answering count as unknown, over real sockets
       'the last reading stale',
     )
     assert.equal(loadedGate.lastServedAtMs, readAtMs, 'no scrape answered since')
+    // The operator sees why: the failed scrapes counted, the reading's age past staleAfterMs.
+    const text = await adminMetrics(aya)
+    const labelsOf = (gate: MetricsGate) => `upstream="fleet",endpoint="${idOf(gate)}"`
+    const failures = (gate: MetricsGate) =>
+      metricSample(text, 'aya_endpoint_engine_metrics_failures_total', labelsOf(gate))
+    const ageS = (gate: MetricsGate) =>
+      metricSample(text, 'aya_endpoint_engine_metrics_age_seconds', labelsOf(gate))
+    assert.ok(failures(loadedGate)! > 10, `failed scrapes: ${failures(loadedGate)}`)
+    assert.equal(failures(otherGate), 0)
+    assert.ok(ageS(loadedGate)! > staleAfterMs / 1000, `reading age ${ageS(loadedGate)} s`)
+    assert.ok(ageS(otherGate)! < staleAfterMs / 1000, `reading age ${ageS(otherGate)} s`)
     const stale = decisionsFrom(aya)
     await coldChatsInTurn(aya, 8, 2000)
     const placed = placedOn(stale(), gates)

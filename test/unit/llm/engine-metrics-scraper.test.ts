@@ -87,11 +87,19 @@ describe('engine metrics scraper', () => {
     assert.equal(scraper.get('a')?.kvUsage, 0.25)
     assert.deepEqual(scraper.kvLayout('a'), { blockSize: 16, numGpuBlocks: 1000 })
 
+    assert.deepEqual(scraper.health('a'), { readingAgeMs: 0, failures: 0 })
+
     status = 500
     clock.advance(3001)
     await scraper.scrapeNow()
     assert.equal(scraper.get('a'), undefined, 'stale load is unknown, never idle')
     assert.deepEqual(scraper.kvLayout('a'), { blockSize: 16, numGpuBlocks: 1000 })
+    assert.deepEqual(
+      scraper.health('a'),
+      { readingAgeMs: 3001, failures: 1 },
+      'the operator sees the failed scrape and the reading that aged',
+    )
+    assert.equal(scraper.health('b'), undefined)
 
     scraper.setTargets([])
     assert.equal(scraper.kvLayout('a'), undefined, 'a removed target forgets its layout')
