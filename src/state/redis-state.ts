@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { Clock } from '../util/clock.ts'
+import { createRedisChannels } from './redis-channels.ts'
+import { redisConnectionOptions } from './redis-url.ts'
 import type { BucketResult, BucketSpec, StateStore } from './state-store.ts'
-import { deliver, type Subscription } from './subscription.ts'
 import { retryAfterMs, validateBucket } from './token-bucket.ts'
 
 export interface RedisStateOptions {
@@ -85,60 +85,10 @@ interface ScriptedRedis extends Redis {
   ): Promise<[number, string]>
 }
 
-/** Where and how to connect, as ioredis takes it. */
-export interface RedisConnection {
-  readonly host?: string
-  readonly port?: number
-  readonly db?: number
-  readonly username?: string
-  readonly password?: string
-  readonly tls?: Record<string, never>
-  readonly path?: string
-}
-
-/** The URL as it may be printed: the password left out. */
-export function redactedRedisUrl(url: string): string {
-  if (!URL.canParse(url)) return '(not a URL)'
-  const parsed = new URL(url)
-  if (parsed.password) parsed.password = '***'
-  return parsed.toString()
-}
-
-/** ioredis connection options from a `redis://`, `rediss://` or `unix://` URL. */
-export function redisConnectionOptions(url: string): RedisConnection {
-  if (!URL.canParse(url)) throw new RangeError('expected a redis://, rediss:// or unix:// URL')
-  const parsed = new URL(url)
-  if (parsed.protocol === 'unix:') return { path: decodeURIComponent(parsed.pathname) }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new RangeError(
-      `expected a redis://, rediss:// or unix:// URL, got ${redactedRedisUrl(url)}`,
-    )
-  }
-  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0
-  if (!Number.isInteger(db) || db < 0) {
-    throw new RangeError(`bad database number in ${redactedRedisUrl(url)}`)
-  }
-  return {
-    // An IPv6 host comes bracketed ([::1]); the socket wants the bare address.
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
-    port: parsed.port ? Number(parsed.port) : 6379,
-    db,
-    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
-    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
-  }
-}
-
 /**
  * The StateStore on a Redis server, shared by every Aya instance that points at it: counters,
  * values and buckets are Redis keys, changed atomically by single commands or Lua scripts, and
- * pub/sub is Redis pub/sub.
- *
- * A message is delivered to this instance's own subscribers at once, in process, and reaches
- * other instances through Redis; each message carries its sender's id so an instance skips its
- * own echo. That keeps the contract's ordering for local subscribers (a handler never receives a
- * message published before it subscribed), which Redis alone cannot give: its SUBSCRIBE is
- * confirmed on another connection than the PUBLISH.
+ * pub/sub is Redis pub/sub (`redis-channels.ts`).
  */
 export function createRedisState(options: RedisStateOptions, deps: RedisStateDeps): StateStore {
   const keyPrefix = options.keyPrefix ?? 'aya:'
@@ -166,8 +116,10 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   client.on('error', onError)
   subscriber.on('error', onError)
 
-  const senderId = randomUUID()
-  const channels = new Map<string, Set<Subscription>>()
+  const channels = createRedisChannels(
+    { keyPrefix },
+    { client, subscriber, onError, onHandlerError },
+  )
   let isClosed = false
 
   const assertOpen = () => {
@@ -180,18 +132,6 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     }
     return Math.ceil(ttlMs)
   }
-
-  subscriber.on('message', (fullChannel: string, framed: string) => {
-    if (framed.startsWith(senderId)) return
-    const subscriptions = channels.get(fullChannel)
-    if (subscriptions === undefined) return
-    deliver(
-      [...subscriptions],
-      fullChannel.slice(keyPrefix.length),
-      framed.slice(senderId.length),
-      onHandlerError,
-    )
-  })
 
   return {
     kind: 'redis',
@@ -248,46 +188,18 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
 
     async publish(channel, message) {
       assertOpen()
-      const fullChannel = keyPrefix + channel
-      const local = channels.get(fullChannel)
-      if (local !== undefined && local.size > 0) {
-        // Snapshot now: a handler subscribed after this publish must not receive it.
-        const snapshot = [...local]
-        queueMicrotask(() => deliver(snapshot, channel, message, onHandlerError))
-      }
-      await client.publish(fullChannel, senderId + message)
+      await channels.publish(channel, message)
     },
 
     subscribe(channel, handler) {
       assertOpen()
-      const fullChannel = keyPrefix + channel
-      const subscription: Subscription = { handler, active: true }
-      let subscriptions = channels.get(fullChannel)
-      if (subscriptions === undefined) {
-        subscriptions = new Set()
-        channels.set(fullChannel, subscriptions)
-        subscriber.subscribe(fullChannel).catch(onError)
-      }
-      subscriptions.add(subscription)
-      return () => {
-        if (!subscription.active) return
-        subscription.active = false
-        const current = channels.get(fullChannel)
-        if (current === undefined) return
-        current.delete(subscription)
-        if (current.size > 0 || isClosed) return
-        channels.delete(fullChannel)
-        subscriber.unsubscribe(fullChannel).catch(onError)
-      }
+      return channels.subscribe(channel, handler)
     },
 
     async close() {
       if (isClosed) return
       isClosed = true
-      for (const subscriptions of channels.values()) {
-        for (const subscription of subscriptions) subscription.active = false
-      }
-      channels.clear()
+      channels.close()
       await Promise.all([quit(client), quit(subscriber)])
     },
   }

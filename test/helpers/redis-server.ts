@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
 import { type RedisProcess, startRedisProcess } from '../../src/bench/redis-process.ts'
-import { redisConnectionOptions } from '../../src/state/redis-state.ts'
+import { redisConnectionOptions } from '../../src/state/redis-url.ts'
 
 export type RunningRedis = RedisProcess
 
