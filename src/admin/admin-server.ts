@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
+import { pathOf } from '../util/request-target.ts'
 
 export interface AdminDeps {
   readonly registry: Registry
@@ -15,7 +16,7 @@ export function createAdminHandler(
   deps: AdminDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0]
+    const path = pathOf(req.url ?? '/')
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return json(res, 405, { error: 'method not allowed' })
     switch (path) {

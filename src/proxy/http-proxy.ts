@@ -4,6 +4,7 @@ import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import type { ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
+import { pathOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
 import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
@@ -78,8 +79,7 @@ async function handle(
   if (!ctx.url.startsWith('/'))
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected an origin-form request target')
   const runtime = deps.runtime()
-  const queryAt = ctx.url.indexOf('?')
-  const path = queryAt === -1 ? ctx.url : ctx.url.slice(0, queryAt)
+  const path = pathOf(ctx.url)
   const host = normaliseHost(req.headers.host)
   const route = runtime.routes.match({ method: ctx.method, path, host, headers: req.headers })
   if (!route) return fail(ctx, 'LB_ERR_NO_ROUTE')

@@ -1,5 +1,6 @@
 import type { HeaderEdits, RedirectConfig } from '../config/schema.ts'
 import type { Random } from '../util/random.ts'
+import { pathOf, queryOf } from '../util/request-target.ts'
 
 /** Replaces the matched prefix with the configured one, keeping the rest of the path and query. */
 export function rewritePrefix(url: string, matchedPrefix: string, replacement: string): string {
@@ -18,9 +19,8 @@ export function redirectLocation(
   request: { readonly proto: string; readonly host: string; readonly url: string },
   matchedPrefix: string | undefined,
 ): string {
-  const queryIndex = request.url.indexOf('?')
-  const path = queryIndex === -1 ? request.url : request.url.slice(0, queryIndex)
-  const query = queryIndex === -1 || redirect.stripQuery ? '' : request.url.slice(queryIndex)
+  const path = pathOf(request.url)
+  const query = redirect.stripQuery ? '' : queryOf(request.url)
   let nextPath = path
   if (redirect.path !== undefined) nextPath = redirect.path
   else if (redirect.pathPrefix !== undefined && matchedPrefix !== undefined) {

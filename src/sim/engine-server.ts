@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import type { Clock } from '../util/clock.ts'
 import { mix32 } from '../util/hash.ts'
+import { pathOf } from '../util/request-target.ts'
 import { createEngine, type Engine } from './engine.ts'
 import { createEngineMetrics } from './engine-metrics.ts'
 import { runInference, sendError, sendJson } from './inference-handler.ts'
@@ -135,7 +136,7 @@ export async function startEngineServer(
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?')[0]!
+    const path = pathOf(req.url ?? '/')
     const api = INFERENCE_PATHS[path]
     if (api) {
       if (req.method !== 'POST') return sendJson(res, 405, { detail: 'Method Not Allowed' })
