@@ -75,10 +75,18 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const pools = createPoolRegistry()
   const llmSignals = deps.llmSignals ?? createLlmSignals({ clock })
   const fleets = new Map<string, SimFleet>()
-  const scrapers = createEngineMetricsScrapers({ clock })
+  const scrapers = createEngineMetricsScrapers({
+    clock,
+    // Called only once scrapes run, after `metrics` exists.
+    onScrapeFailed: (upstream, endpointId) => metrics.observeScrapeFailure(upstream, endpointId),
+  })
   const metrics = createMetrics({ capacity: llmSignals.capacity, scrapeHealth: scrapers.health })
   const prefixSharingError = createThrottledWarn(
     { message: 'prefix sharing error', intervalMs: 10_000 },
+    { logger, clock },
+  )
+  const stateError = createThrottledWarn(
+    { message: 'shared state unavailable: sticky binding skipped', intervalMs: 10_000 },
     { logger, clock },
   )
   const runtimeDeps = {
@@ -88,6 +96,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     stickySecret,
     llmSignals,
     engineMetricsFor: scrapers.sourceFor,
+    onStateError: (err: unknown) => stateError(err),
     // Only a store other processes see connects router replicas; in memory nobody else listens.
     prefixPeersFor:
       state.kind === 'memory'

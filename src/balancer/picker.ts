@@ -63,9 +63,10 @@ export interface Picker {
   readonly pacer?: PrefillPacer | undefined
   /**
    * Optional: the upstream's membership changed to `ids`. A picker that keeps state per endpoint
-   * (prefix indexes, pacer lanes) forgets departed endpoints, so membership churn cannot grow it.
+   * (prefix indexes, pacer lanes) forgets departed endpoints, so membership churn cannot grow it,
+   * and what it learned of the members in `forget` (ids that now name another server).
    */
-  retain?(ids: ReadonlySet<string>): void
+  retain?(ids: ReadonlySet<string>, forget?: ReadonlySet<string>): void
   /** Lets go of what the picker holds open (a subscription) once its group drops it. */
   close?(): void
 }

@@ -163,13 +163,8 @@ export function createUpstreamGroup(
       }
       config = next
       setMembership(specs)
-      // What the picker keeps: every member but a moved one, whose state was the old server's.
-      // Then the whole membership, the moved ones back in with nothing kept: a picker that hears
-      // about its members from elsewhere (other routers' prefix announcements) hears about them.
-      const members = new Set(ids)
-      for (const spec of moved) ids.delete(spec.id)
-      picker.retain?.(ids)
-      if (moved.length > 0) picker.retain?.(members)
+      // Every member stays one, but what the picker learned of a moved one was the old server's.
+      picker.retain?.(ids, new Set(moved.map((spec) => spec.id)))
       paceOnlyEligible(new Set(moved.map((spec) => spec.id)))
     },
   }

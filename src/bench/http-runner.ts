@@ -102,7 +102,7 @@ export async function runHttpPolicy(
       })
       return record
     } finally {
-      await Promise.all(ayas.map((aya) => aya.close()))
+      await Promise.allSettled(ayas.map((aya) => aya.close()))
       await sim.close()
     }
   } finally {

@@ -31,8 +31,12 @@ export interface EngineMetricsScraperOptions {
 export interface ScrapeHealth {
   /** Since the last good reading was asked for; undefined before the first one. */
   readonly readingAgeMs: number | undefined
-  /** Scrapes that failed: refused, timed out, not 200, too large, or not metrics. */
-  readonly failures: number
+}
+
+export interface EngineMetricsScraperDeps {
+  readonly clock: Clock
+  /** A scrape gave no reading: refused, timed out, not 200, too large, or not metrics. */
+  readonly onScrapeFailed?: ((endpointId: string) => void) | undefined
 }
 
 export interface EngineMetricsScraper extends EngineMetricsSource {
@@ -73,7 +77,6 @@ interface TargetState {
   readonly target: ScrapeTarget
   inFlight: Promise<void> | undefined
   abort: AbortController | undefined
-  failures: number
 }
 
 /**
@@ -84,7 +87,7 @@ interface TargetState {
  */
 export function createEngineMetricsScraper(
   options: EngineMetricsScraperOptions,
-  deps: { readonly clock: Clock },
+  deps: EngineMetricsScraperDeps,
 ): EngineMetricsScraper {
   let settings = settingsOf(options)
   const snapshots = new Map<string, EngineSnapshot>()
@@ -142,15 +145,13 @@ export function createEngineMetricsScraper(
     const deadline = deps.clock.setTimer(settings.timeoutMs, () => abort.abort())
     state.abort = abort
     // A failed scrape leaves the old snapshot to age out; the policy sees "unknown" soon.
+    const failed = () => {
+      if (!closed && targets.get(state.target.id) === state) deps.onScrapeFailed?.(state.target.id)
+    }
     state.inFlight = read(state, abort.signal)
-      .then(
-        (gotReading) => {
-          if (!gotReading) state.failures++
-        },
-        () => {
-          if (!closed) state.failures++
-        },
-      )
+      .then((gotReading) => {
+        if (!gotReading) failed()
+      }, failed)
       .finally(() => {
         deadline.clear()
         state.inFlight = undefined
@@ -189,10 +190,7 @@ export function createEngineMetricsScraper(
       const state = targets.get(endpointId)
       if (state === undefined) return undefined
       const snapshot = snapshots.get(endpointId)
-      return {
-        readingAgeMs: snapshot === undefined ? undefined : deps.clock.now() - snapshot.atMs,
-        failures: state.failures,
-      }
+      return { readingAgeMs: snapshot === undefined ? undefined : deps.clock.now() - snapshot.atMs }
     },
     setTargets(next) {
       if (closed) return
@@ -203,7 +201,7 @@ export function createEngineMetricsScraper(
       }
       for (const target of next) {
         if (targets.has(target.id)) continue
-        const state: TargetState = { target, inFlight: undefined, abort: undefined, failures: 0 }
+        const state: TargetState = { target, inFlight: undefined, abort: undefined }
         targets.set(target.id, state)
         void scrape(state)
       }

@@ -13,8 +13,6 @@ interface OptimisticInsert {
   readonly hash: number
   /** Placements that would bring these blocks to the engine: the one that added them, and those that matched through them since. */
   holders: number
-  /** Another router has since placed these blocks on the engine too: it vouches for them. */
-  peerPlaced: boolean
 }
 
 /**
@@ -37,11 +35,6 @@ export interface OptimisticInserts {
   ): InsertClaim | undefined
   /** The placement never reached its endpoint: blocks no other placement vouches for leave the index. */
   release(claim: InsertClaim): void
-  /**
-   * Another router placed these blocks on the endpoint: it vouches for them too, so a placement
-   * of this router's that fails no longer takes them back.
-   */
-  supersede(endpointId: string, hashes: readonly number[]): void
   /** Whether a placement of this router's still vouches for the block on the endpoint. */
   vouches(endpointId: string, hash: number): boolean
   /** Forgets every endpoint not in `keep`. */
@@ -69,11 +62,7 @@ export function createOptimisticInserts(
         }
       }
       if (matchedBlocks < hashes.length) {
-        const own: OptimisticInsert = {
-          hash: hashes[matchedBlocks]!,
-          holders: 1,
-          peerPlaced: false,
-        }
+        const own: OptimisticInsert = { hash: hashes[matchedBlocks]!, holders: 1 }
         if (tracked === undefined) {
           tracked = new Map()
           byEndpoint.set(endpointId, tracked)
@@ -96,18 +85,8 @@ export function createOptimisticInserts(
         // block is that placement's to vouch for, not this one's to take back.
         const current = tracked?.get(insert.hash)
         if (current !== undefined && current !== insert) continue
-        // Another router sent the same blocks there: its placement brings them.
-        if (insert.peerPlaced) continue
         index.remove(claim.endpointId, insert.hash)
         if (current === insert) tracked!.delete(insert.hash)
-      }
-    },
-    supersede(endpointId, hashes) {
-      const tracked = byEndpoint.get(endpointId)
-      if (tracked === undefined) return
-      for (const hash of hashes) {
-        const insert = tracked.get(hash)
-        if (insert !== undefined) insert.peerPlaced = true
       }
     },
     vouches(endpointId, hash) {

@@ -34,6 +34,8 @@ export interface AyaMetrics {
   ): void
   /** Counts one scheduler decision by its branch. */
   observeDecision(policy: string, branch: string): void
+  /** Counts a scrape of an endpoint's /metrics that gave no reading. */
+  observeScrapeFailure(upstream: string, endpointId: string): void
   observeRequest(ctx: RequestContext): void
 }
 
@@ -192,27 +194,11 @@ export function createMetrics(
       return ageMs === undefined ? undefined : ageMs / 1000
     },
   )
-  const exportedFailures = new Map<string, number>()
-  new Counter({
+  const scrapeFailures = new Counter({
     name: 'aya_endpoint_engine_metrics_failures_total',
     help: "Scrapes of an endpoint's /metrics that gave no reading: refused, timed out, not 200, too large or unparsable.",
     labelNames: ['upstream', 'endpoint'] as const,
     registers: [registry],
-    collect() {
-      for (const group of groups()) {
-        for (const endpoint of group.endpoints()) {
-          const failures = deps.scrapeHealth?.(group.name, endpoint.id)?.failures
-          if (failures === undefined) continue
-          const key = `${group.name}\u0000${endpoint.id}`
-          const labels = { upstream: group.name, endpoint: endpoint.id }
-          // Mirrors the scraper's count; one that fell (the id now names another server, whose
-          // count started over) adds all of the new count.
-          const before = exportedFailures.get(key) ?? 0
-          this.inc(labels, failures >= before ? failures - before : failures)
-          exportedFailures.set(key, failures)
-        }
-      }
-    },
   })
 
   // One record per label set, so a request costs one map lookup and a few additions.
@@ -332,6 +318,9 @@ export function createMetrics(
       upstreams = next
       waitPriority = defaultPriority ?? (() => 0)
       knownPriorities = classPriorities ?? (() => [])
+    },
+    observeScrapeFailure(upstream, endpointId) {
+      scrapeFailures.inc({ upstream, endpoint: endpointId })
     },
     observeDecision(policy, branch) {
       decisions.inc({ policy, branch })

@@ -119,7 +119,8 @@ export async function dispatchTo(
   // An LLM response's head goes to the client with its first byte, not when the engine sends it:
   // an engine answers 200 at once and then queues the prompt, and if it stays silent past
   // `idleMs` the client must get a 504 in its API's shape, not a 200 cut short. Other traffic
-  // gets its head at once, as nginx and Envoy send it (an event stream may idle for minutes).
+  // gets its head at once, as nginx and Envoy send it: flushed, when a streamed body (no
+  // Content-Length, an event stream say) may idle for minutes before its first byte.
   let heldHead: { readonly status: number; readonly headers: OutgoingHeaders } | undefined
   const sendHead = () => {
     if (heldHead === undefined) return
@@ -148,7 +149,10 @@ export async function dispatchTo(
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
         if (routeConfig.debugHeaders) out['x-aya-endpoint'] = endpoint.id
         heldHead = { status, headers: out }
-        if (llm === undefined) sendHead()
+        if (llm === undefined) {
+          sendHead()
+          if (upstreamResponseHeaders['content-length'] === undefined) res.flushHeaders()
+        }
         const encoding = upstreamResponseHeaders['content-encoding']
         // Codings are case-insensitive, and `identity` is none.
         isTapBlind =

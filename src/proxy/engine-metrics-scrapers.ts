@@ -3,6 +3,7 @@ import type { UpstreamConfig } from '../config/schema.ts'
 import {
   createEngineMetricsScraper,
   type EngineMetricsScraper,
+  type EngineMetricsScraperDeps,
   type EngineMetricsScraperOptions,
   type ScrapeHealth,
 } from '../llm/engine-metrics-scraper.ts'
@@ -30,10 +31,12 @@ export interface EngineMetricsScrapers {
 
 export interface EngineMetricsScrapersDeps {
   readonly clock: Clock
+  /** A scrape of the upstream's endpoint gave no reading. */
+  readonly onScrapeFailed?: ((upstream: string, endpointId: string) => void) | undefined
   /** Tests swap it; default `createEngineMetricsScraper`. */
   readonly createScraper?: (
     options: EngineMetricsScraperOptions,
-    deps: { readonly clock: Clock },
+    deps: EngineMetricsScraperDeps,
   ) => EngineMetricsScraper
 }
 
@@ -65,7 +68,10 @@ export function createEngineMetricsScrapers(
         if (scraper) {
           scraper.configure(options)
         } else {
-          scraper = createScraper(options, { clock: deps.clock })
+          scraper = createScraper(options, {
+            clock: deps.clock,
+            onScrapeFailed: (endpointId) => deps.onScrapeFailed?.(name, endpointId),
+          })
           scrapers.set(name, scraper)
         }
         scraper.setTargets(

@@ -51,6 +51,8 @@ export interface ProxyRuntimeDeps {
   readonly state: StateStore
   /** Used when an upstream's sticky cookie has no configured secret; one per Aya instance. */
   readonly stickySecret: string
+  /** A sticky binding the shared state failed to read or write; the request went on unbound. */
+  readonly onStateError?: ((error: unknown) => void) | undefined
   readonly llmSignals?: LlmSignals | undefined
   /**
    * The scraped engine metrics of a group. Asked once, when the group is made, and kept for as
@@ -134,7 +136,7 @@ function buildUpstreamRuntime(
   } else if (config.sticky && 'header' in config.sticky) {
     sticky = createStickyHeader(
       { upstream: name, header: config.sticky.header, ttlMs: config.sticky.ttlMs },
-      { state: deps.state },
+      { state: deps.state, onError: deps.onStateError },
     )
   }
   return {

@@ -27,7 +27,11 @@ export interface StickyHeaderOptions {
  */
 export function createStickyHeader(
   options: StickyHeaderOptions,
-  deps: { readonly state: StateStore },
+  deps: {
+    readonly state: StateStore
+    /** A lookup or bind the store failed (Redis down or slow): told, and the request goes on. */
+    readonly onError?: ((error: unknown) => void) | undefined
+  },
 ): StickyBinding {
   const header = options.header.toLowerCase()
   const keyFor = (source: KeySource): string | undefined => {
@@ -38,14 +42,15 @@ export function createStickyHeader(
     return `sticky:${options.upstream}:${digest}`
   }
   // A binding is a preference: with the shared store unreachable (Redis down or slow) the request
-  // goes by the policy alone, unbound, rather than failing. The store reports its own outage.
+  // goes by the policy alone, unbound, rather than failing.
   return {
     async lookup(source) {
       const key = keyFor(source)
       if (key === undefined) return undefined
       try {
         return await deps.state.get(key)
-      } catch {
+      } catch (error) {
+        deps.onError?.(error)
         return undefined
       }
     },
@@ -54,8 +59,9 @@ export function createStickyHeader(
       if (key === undefined || current === endpointId) return undefined
       try {
         await deps.state.set(key, endpointId, options.ttlMs)
-      } catch {
+      } catch (error) {
         // Unbound: the next request of the session is placed afresh.
+        deps.onError?.(error)
       }
       return undefined
     },

@@ -65,6 +65,32 @@ describe('http proxy', () => {
     assert.equal(rest, 'data: last\n\n')
   })
 
+  test('passes a streamed response’s head on at once, before its first event', {
+    timeout: 10_000,
+  }, async (t) => {
+    let release!: () => void
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const upstream = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.flushHeaders()
+      void released.then(() => res.end('data: only\n\n'))
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'events' }],
+      upstreams: { events: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    // The head arrives while the upstream has sent no byte of the body yet.
+    const res = await request(`${aya.url}/events`)
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['content-type'], 'text/event-stream')
+    release()
+    assert.equal(await res.body.text(), 'data: only\n\n')
+  })
+
   test('aborts the upstream request when the client disconnects', async (t) => {
     let upstreamClosed!: () => void
     const closed = new Promise<void>((resolve) => {

@@ -44,8 +44,11 @@ export interface PrefixMemory {
   ): void
   /** Takes back the optimistic insert of the request's last placement. */
   takeBack(memo: RequestMemo): void
-  /** The endpoints the index is about: announcements from other routers about others are dropped. */
-  retainOnly(ids: ReadonlySet<string>): void
+  /**
+   * The endpoints the index is about (announcements from other routers about others are dropped),
+   * forgetting the blocks of every other endpoint and of those in `forget`.
+   */
+  retainOnly(ids: ReadonlySet<string>, forget?: ReadonlySet<string>): void
   /** Stops hearing the other routers. */
   close(): void
 }
@@ -102,7 +105,6 @@ export function createPrefixMemory(
       const blocks =
         hashes.length > options.maxPrefixBlocks ? hashes.slice(0, options.maxPrefixBlocks) : hashes
       index.add(endpointId, blocks, index.version(endpointId) === 0 ? capacityBlocks : undefined)
-      inserts.supersede(endpointId, blocks)
     },
     removed(endpointId, hash) {
       // A block a placement of this router's still brings stays, whoever else gave up on it.
@@ -186,13 +188,25 @@ export function createPrefixMemory(
       memo.placed = inserts.claim(endpointId, memo.hashes, matchedBlocks)
     },
     takeBack,
-    retainOnly(ids) {
+    retainOnly(ids, forget) {
       members = new Set(ids)
-      index.retainOnly(ids)
-      inserts.retainOnly(ids)
+      const keep = withoutIds(ids, forget)
+      index.retainOnly(keep)
+      inserts.retainOnly(keep)
     },
     close() {
       stopListening?.()
     },
   }
+}
+
+/** `ids` less those in `forget`. */
+export function withoutIds(
+  ids: ReadonlySet<string>,
+  forget: ReadonlySet<string> | undefined,
+): ReadonlySet<string> {
+  if (forget === undefined || forget.size === 0) return ids
+  const kept = new Set(ids)
+  for (const id of forget) kept.delete(id)
+  return kept
 }

@@ -12,7 +12,7 @@ import { ayaLeaseCost } from './aya-lease-cost.ts'
 import { createNearTieChooser } from './aya-near-tie.ts'
 import { type AyaOptions, ayaOptionsSchema } from './aya-options.ts'
 import { createPooledRates } from './aya-pooled-rates.ts'
-import { createPrefixMemory } from './aya-prefix-memory.ts'
+import { createPrefixMemory, withoutIds } from './aya-prefix-memory.ts'
 import { publishDecision, rankCosts, type Scored, type ScoredSet, scoredAt } from './aya-scored.ts'
 import { createLeastRequestPicker } from './least-request.ts'
 
@@ -187,9 +187,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (memo?.placed?.endpointId === endpoint.id) prefixes.takeBack(memo)
     },
     // The pacer's membership is the group's to tell (eligibility as well as reloads).
-    retain(ids) {
-      prefixes.retainOnly(ids)
-      growth.retainOnly(ids)
+    retain(ids, forget) {
+      prefixes.retainOnly(ids, forget)
+      growth.retainOnly(withoutIds(ids, forget))
     },
     close() {
       prefixes.close()
