@@ -6,6 +6,7 @@ import type { GroupAdmission } from './group-admission.ts'
 import type { KeySource } from './key-selector.ts'
 import type { UpstreamRuntime } from './proxy-runtime.ts'
 import type { RequestContext } from './request-context.ts'
+import { whenClientGone } from './when-client-gone.ts'
 
 /**
  * Waits on the group's admission queue until the policy can place the request within the TTFT SLO.
@@ -35,8 +36,7 @@ export async function admitRequest(
     ctx.route?.config.priority,
   )
   const aborted = new AbortController()
-  const onClose = () => aborted.abort()
-  ctx.res.once('close', onClose)
+  const stopWatching = whenClientGone(ctx.res, () => aborted.abort())
   const llm = request.firstPick.llm
   const result = await admission.acquire({
     ctx: request.firstPick,
@@ -48,7 +48,7 @@ export async function admitRequest(
     predictedCost: llm ? request.llmSignals.predictedCost(llm) : 1,
     signal: aborted.signal,
   })
-  ctx.res.off('close', onClose)
+  stopWatching()
   if (!result.admitted) return { reason: result.reason, retryAfterMs: result.retryAfterMs }
   if (result.avoid !== undefined) request.exclude.add(result.avoid)
   return undefined

@@ -14,6 +14,7 @@ import { predictPrefillEnd } from './predicted-prefill-end.ts'
 import type { RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import type { RequestContext } from './request-context.ts'
 import { applyHeaderEdits } from './route-actions.ts'
+import { whenClientGone } from './when-client-gone.ts'
 
 interface DispatchOptions {
   readonly path: string
@@ -207,15 +208,13 @@ export async function dispatchTo(
       },
     },
   )
-  const onClose = () => {
-    if (!res.writableFinished)
-      handle.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
-  }
-  res.once('close', onClose)
+  const stopWatching = whenClientGone(res, () =>
+    handle.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })),
+  )
   const result = await handle.done
   prefillEnd?.clear()
   stallTimer?.clear()
-  res.off('close', onClose)
+  stopWatching()
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error
   // A client that went away says nothing about the endpoint's health.
@@ -264,11 +263,14 @@ function stillServes(upstream: UpstreamRuntime, endpoint: Endpoint): boolean {
 /** Resolves true when the pacer releases the prompt, false if the client goes away first. */
 function released(paced: PacedPrefill, res: ServerResponse): Promise<boolean> {
   return new Promise((resolve) => {
-    const onClose = () => resolve(false)
-    res.once('close', onClose)
+    let isGone = false
+    const stopWatching = whenClientGone(res, () => {
+      isGone = true
+      resolve(false)
+    })
     paced.whenReleased(() => {
-      res.off('close', onClose)
-      resolve(!res.destroyed)
+      stopWatching()
+      resolve(!isGone && !res.destroyed)
     })
   })
 }

@@ -6,7 +6,8 @@ import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { request } from 'undici'
 import { createManualClock } from '../../src/util/manual-clock.ts'
-import { startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
@@ -274,6 +275,67 @@ describe('models gateway on the wire', () => {
     assert.equal(streamed.headers['x-aya-error-code'], 'LB_ERR_IDLE_TIMEOUT')
     const body = (await streamed.body.json()) as { error: { type: string; message: string } }
     assert.equal(body.error.type, 'server_error')
+  })
+
+  test('forwards a request sent with Expect: 100-continue, as curl sends a long prompt', async (t) => {
+    let seen = 0
+    const aya = await startOneUpstreamGateway(t, (req, res) => {
+      req.resume()
+      seen++
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end('{"id":"x","object":"chat.completion","choices":[]}')
+    })
+    const body = '{"model":"llama","messages":[{"role":"user","content":"hi"}]}'
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    client.socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: ${body.length}\r\n\r\n`,
+    )
+    await eventually(() => client.received().includes('100 Continue'), 'the 100 Continue')
+    client.socket.write(body)
+    await eventually(() => client.received().includes('chat.completion'), 'the engine’s answer')
+    assert.match(client.received(), /HTTP\/1\.1 200 OK/)
+    assert.equal(seen, 1)
+  })
+
+  test('frees a pipelined stream, engine and accounting, when its client hangs up', async (t) => {
+    let engineOpen = 0
+    const aya = await startOneUpstreamGateway(t, (req, res) => {
+      req.resume()
+      engineOpen++
+      res.on('close', () => engineOpen--)
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      // Tokens for as long as the client is there: 20 s unless cut.
+      const timer = setInterval(() => {
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'tok' } }] })}\n\n`)
+      }, 20)
+      res.on('close', () => clearInterval(timer))
+      setTimeout(() => res.end('data: [DONE]\n\n'), 20_000).unref()
+    })
+    const chat = (n: number) => {
+      const body = JSON.stringify({
+        model: 'llama',
+        stream: true,
+        messages: [{ role: 'user', content: `${n}` }],
+      })
+      return `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`
+    }
+    const client = await openRawClient(aya.url)
+    client.socket.on('error', () => {})
+    // Two streams on one connection: Node queues the second's response behind the first's.
+    client.socket.write(chat(1) + chat(2))
+    await eventually(() => engineOpen === 2, 'both streams at the engine')
+    client.close()
+    await eventually(() => engineOpen === 0, 'both engine streams cut once the client left')
+    await eventually(
+      async () =>
+        metricSample(
+          await adminMetrics(aya),
+          'aya_endpoint_inflight_requests',
+          `upstream="pool",endpoint="${aya.aya.config.upstreams.pool!.endpoints[0]!.url.replace('http://', '')}"`,
+        ) === 0,
+      'no request left in flight',
+    )
   })
 
   test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {
