@@ -169,7 +169,9 @@ function maxTokensOf(
       ? fail('max_tokens: Field required', 'max_tokens')
       : undefined
   }
-  if (!Number.isInteger(raw) || (raw as number) < 1)
+  // A safe integer: 1e308 is an integer to JavaScript, but no engine's window, and past 2^53 the
+  // value forwarded would not be the one the client wrote.
+  if (!Number.isSafeInteger(raw) || (raw as number) < 1)
     return fail(`'${name}' must be a positive integer`, name)
   return raw as number
 }

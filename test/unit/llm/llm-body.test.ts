@@ -65,6 +65,8 @@ describe('LLM request bodies', () => {
       [['openai.chat', { messages: [] }], 'model'],
       [['openai.chat', { model: 'm' }], 'messages'],
       [['openai.chat', { model: 'm', messages: [], max_tokens: -1 }], 'max_tokens'],
+      [['openai.chat', { model: 'm', messages: [], max_tokens: 1e308 }], 'max_tokens'],
+      [['openai.chat', { model: 'm', messages: [], max_tokens: 2 ** 53 + 2 }], 'max_tokens'],
       [['openai.completions', { model: 'm' }], 'prompt'],
       [['anthropic.messages', { model: 'm', messages: [] }], 'max_tokens'],
     ]
