@@ -161,5 +161,7 @@ main(process.argv.slice(2)).then(
       `aya: ${error instanceof UsageError ? error.message : describe(error)}\n${error instanceof UsageError ? USAGE : ''}`,
     )
     process.exitCode = 2
+    // Whatever was left open (a timer, a socket) must not keep a failed start alive.
+    setTimeout(() => process.exit(2), 100).unref()
   },
 )

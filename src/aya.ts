@@ -179,7 +179,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     },
   )
 
-  return {
+  const instance: Aya = {
     get config() {
       return runtime.config
     },
@@ -194,9 +194,17 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         logger.info({ upstream: name, urls: fleets.get(name)!.urls }, 'simulated fleet started')
       }
       if (fleets.size > 0) runtime = build(desired, runtime)
-      const adminAddress = await admin.listen()
       const bound: AddressInfo[] = []
-      for (const listener of listeners) bound.push(await listener.server.listen())
+      let adminAddress: AddressInfo
+      try {
+        adminAddress = await admin.listen()
+        for (const listener of listeners) bound.push(await listener.server.listen())
+      } catch (error) {
+        // A port in use: close what did start (the admin would answer /healthz for an instance
+        // that serves nothing) and fail, so the process exits non-zero.
+        await instance.close(0)
+        throw error
+      }
       ready = true
       const addresses: AyaAddresses = {
         listeners: listeners.map((listener, i) => ({
@@ -245,6 +253,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       logger.flush()
     },
   }
+  return instance
 }
 
 /** The config with each simulated upstream's endpoints filled in from its running fleet. */

@@ -379,7 +379,7 @@ export const configSchema = z
     state: stateSchema.prefault({}),
     log: logSchema.default({ level: 'info', access: true }),
     shutdown: z
-      .object({ drainTimeoutMs: positiveInt('a positive integer of milliseconds').default(30_000) })
+      .object({ drainTimeoutMs: timerMs.default(30_000) })
       .strict()
       .default({ drainTimeoutMs: 30_000 }),
   })

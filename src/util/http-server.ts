@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { MAX_TIMER_MS } from './clock.ts'
 
 export interface HttpServerOptions {
   readonly host: string
@@ -79,7 +80,9 @@ export class TrackedServer {
     this.#closing = true
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const socket of this.#sockets) if (!this.#inflight.has(socket)) socket.end()
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref())
+    // Node fires a longer timer after 1 ms, which would cut every request at once.
+    const waitMs = Math.min(deadlineMs, MAX_TIMER_MS)
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref())
     await Promise.race([closed, deadline])
     for (const socket of this.#sockets) socket.destroy()
     await closed

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
 import { runCli, spawnCli, writeTempFile } from '../helpers/cli.ts'
@@ -100,6 +102,19 @@ describe('aya start', () => {
     const result = await runCli(['start', '--config', file])
     assert.equal(result.code, 2)
     assert.match(result.stderr, /unknown upstream "ghost"/)
+  })
+
+  test('exits 2, leaving nothing listening, when a listener’s port is taken', {
+    timeout: 20_000,
+  }, async (t) => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise<void>((resolve) => holder.close(() => resolve())))
+    const taken = (holder.address() as AddressInfo).port
+    const file = await writeTempFile('aya.yaml', valid().replace(/port: 0/, `port: ${taken}`))
+    const result = await runCli(['start', '--config', file])
+    assert.equal(result.code, 2)
+    assert.match(result.stderr, /EADDRINUSE/)
   })
 
   test('writes access lines within a second or so while running, not only at exit', async () => {

@@ -80,6 +80,14 @@ describe('config loading', () => {
     }
   })
 
+  test('refuses a drain timeout past what a Node timer can wait, which would cut requests at once', () => {
+    const issues = issuesOf(() =>
+      parseConfigObject({ ...base(), shutdown: { drainTimeoutMs: 3_000_000_000 } }, {}),
+    )
+    assert.equal(issues.length, 1)
+    assert.match(issues[0]!, /^shutdown\.drainTimeoutMs: expected at most 2147483647 milliseconds/)
+  })
+
   test('reports every problem at once', () => {
     const raw = {
       ...base(),
