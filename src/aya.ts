@@ -166,7 +166,6 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         onRequestDone,
         llmSignals,
         runtime: () => runtime,
-        trustedProxies: initial.trustedProxies,
       }),
       { host: listener.address, port: listener.port },
     ),
@@ -220,6 +219,12 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     reload(config) {
       if (!isDeepStrictEqual(config.state, initial.state)) {
         logger.warn('the state block changed: it takes effect at the next start')
+      }
+      const bindings = (c: Config) => c.listeners.map((l) => [l.name, l.address, l.port])
+      if (!isDeepStrictEqual(bindings(config), bindings(initial))) {
+        logger.warn(
+          'listener names, addresses or ports changed: they take effect at the next start',
+        )
       }
       runtime = build(config, runtime)
       accessLog = config.log.access

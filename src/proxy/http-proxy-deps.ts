@@ -19,6 +19,4 @@ export interface HttpProxyDeps {
    * (for the admission queue), and is told what each LLM response's tap saw.
    */
   readonly llmSignals: LlmSignals
-  /** Shared by all listeners; decides when X-Forwarded-For is believed. */
-  readonly trustedProxies: readonly string[]
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
-import type { ListenerConfig } from '../config/schema.ts'
+import type { Config, ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import { pathOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
@@ -30,13 +30,30 @@ const MAX_CONNECT_ATTEMPTS = 3
  * choose an endpoint, forward with streaming both ways, and account for the outcome.
  */
 export function createHttpProxy(
-  listener: ListenerConfig,
+  initialListener: ListenerConfig,
   deps: HttpProxyDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const trustedProxies = listener.trustedProxies ?? deps.trustedProxies
-  const resolveClient = createClientAddressResolver(trustedProxies)
-  const isTrustedPeer = createTrustedProxyMatcher(trustedProxies)
+  // The listener's settings as the running config has them: a reload that stops trusting a proxy
+  // or lowers the body limit applies to the next request (the address stays bound as it was).
+  let settingsFrom: Config | undefined
+  let settings: ListenerSettings | undefined
+  const current = (): ListenerSettings => {
+    const config = deps.runtime().config
+    if (settings === undefined || config !== settingsFrom) {
+      settingsFrom = config
+      const listener =
+        config.listeners.find((l) => l.name === initialListener.name) ?? initialListener
+      const trustedProxies = listener.trustedProxies ?? config.trustedProxies
+      settings = {
+        listener,
+        resolveClient: createClientAddressResolver(trustedProxies),
+        isTrustedPeer: createTrustedProxyMatcher(trustedProxies),
+      }
+    }
+    return settings
+  }
   return (req, res) => {
+    const { listener, resolveClient, isTrustedPeer } = current()
     const ctx: RequestContext = {
       id: requestIdFrom(req.headers['x-request-id'], deps.generateId),
       startMs: deps.clock.now(),
@@ -285,4 +302,11 @@ function finish(ctx: RequestContext, deps: HttpProxyDeps): void {
   ctx.bytesIn = declared !== undefined ? Number(declared) || 0 : ctx.bytesIn
   ctx.durationMs = deps.clock.now() - ctx.startMs
   deps.onRequestDone(ctx)
+}
+
+/** What one listener's requests are judged by, rebuilt when the config is. */
+interface ListenerSettings {
+  readonly listener: ListenerConfig
+  readonly resolveClient: ReturnType<typeof createClientAddressResolver>
+  readonly isTrustedPeer: ReturnType<typeof createTrustedProxyMatcher>
 }

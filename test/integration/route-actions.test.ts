@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
+import { parseConfigObject } from '../../src/config/load.ts'
 import { startAya } from '../helpers/aya.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
@@ -162,5 +163,32 @@ describe('route actions', () => {
     await (await request(`${sceptical.url}/`, { headers })).body.dump()
     const clients = [trusting, sceptical].map((a) => a.logs.find((l) => l.msg === 'access')?.client)
     assert.deepEqual(clients, ['203.0.113.9', '127.0.0.1'])
+  })
+
+  test('stops believing a proxy, and applies a lower body limit, from the reload that says so', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const config = (trustedProxies: string[], maxBodyBytes: number) => ({
+      trustedProxies,
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes }],
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    const aya = await startAya(config(['127.0.0.0/8'], 1000))
+    t.after(() => aya.close())
+    const send = async () => {
+      const res = await request(`${aya.url}/`, {
+        method: 'POST',
+        headers: { 'x-forwarded-for': '203.0.113.9' },
+        body: 'x'.repeat(100),
+      })
+      await res.body.dump()
+      return [res.statusCode, aya.logs.filter((l) => l.msg === 'access').at(-1)?.client]
+    }
+    assert.deepEqual(await send(), [200, '203.0.113.9'])
+    aya.aya.reload(
+      parseConfigObject({ ...config([], 10), admin: { address: '127.0.0.1', port: 0 } }, {}),
+    )
+    assert.deepEqual(await send(), [413, '127.0.0.1'])
   })
 })
