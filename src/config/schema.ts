@@ -271,13 +271,39 @@ const matchSchema = z
   })
   .strict()
 
+/**
+ * A host name (letters, digits, `-`, `.`, and `_` as internal names use it, a trailing dot
+ * allowed), an IPv4 address or a bracketed IPv6 one, and an optional port: what Host may carry.
+ * No `/`, `@`, `?` or space, which would turn a Location built from it into another URL.
+ */
+export const HOST_NAME = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9_.-]*)(?::\d{1,5})?$/
+/** No control characters (CR, LF, NUL...): they would split the Location header. */
+function hasNoControlCharacters(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    if (code < 0x20 || code === 0x7f) return false
+  }
+  return true
+}
+const CONTROL_ERROR = 'must not contain control characters such as CR or LF'
+
 const redirectSchema = z
   .object({
     scheme: z.enum(['http', 'https']).optional(),
-    host: nonEmptyString('a host').optional(),
+    host: nonEmptyString('a host')
+      .regex(HOST_NAME, { error: 'expected a host name or IP address, optionally with :port' })
+      .optional(),
     port: port.optional(),
-    path: z.string().startsWith('/').optional(),
-    pathPrefix: z.string().startsWith('/').optional(),
+    path: z
+      .string()
+      .startsWith('/')
+      .refine(hasNoControlCharacters, { error: CONTROL_ERROR })
+      .optional(),
+    pathPrefix: z
+      .string()
+      .startsWith('/')
+      .refine(hasNoControlCharacters, { error: CONTROL_ERROR })
+      .optional(),
     status: z
       .union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)], {
         error: 'expected one of 301, 302, 303, 307, 308',

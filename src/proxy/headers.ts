@@ -99,6 +99,18 @@ function isDropped(name: string): boolean {
   return HOP_BY_HOP.has(name) || name.charCodeAt(0) === 0x3a /* HTTP/2 pseudo-header */
 }
 
+/**
+ * Fields a client may not strip by naming them in Connection: they say what the message is and
+ * where it goes, and the upstream needs them (HAProxy and nginx keep them too). Without this,
+ * `Connection: host` sent a request routed by its Host to an upstream that never saw it.
+ */
+const NEVER_HOP: ReadonlySet<string> = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'content-encoding',
+])
+
 /** Adds the tokens of one Connection value that are not already hop-by-hop. */
 function collectConnectionTokens(
   value: string,
@@ -111,7 +123,7 @@ function collectConnectionTokens(
     if (end === -1) end = value.length
     const token = value.slice(start, end).trim().toLowerCase()
     // `close` and `keep-alive` are the usual tokens; they allocate no set.
-    if (token !== '' && token !== 'close' && !HOP_BY_HOP.has(token)) {
+    if (token !== '' && token !== 'close' && !HOP_BY_HOP.has(token) && !NEVER_HOP.has(token)) {
       listed ??= new Set()
       listed.add(token)
     }

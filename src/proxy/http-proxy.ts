@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
-import type { Config, ListenerConfig } from '../config/schema.ts'
+import { type Config, HOST_NAME, type ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import { pathOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
@@ -95,6 +95,9 @@ async function handle(
   const { req } = ctx
   if (!ctx.url.startsWith('/'))
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected an origin-form request target')
+  // A Host that is not a host (a path, userinfo) would reach redirect Locations and upstreams.
+  if (req.headers.host !== undefined && !HOST_NAME.test(req.headers.host))
+    return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a Host of a host name or address and a port')
   const runtime = deps.runtime()
   const path = pathOf(ctx.url)
   const host = normaliseHost(req.headers.host)
@@ -105,6 +108,9 @@ async function handle(
   const routeConfig = routeRuntime.config
 
   if (routeConfig.redirect) {
+    // HTTP/1.0 may leave Host out: a redirect to the same host then has no host to name.
+    if (routeConfig.redirect.host === undefined && !req.headers.host)
+      return fail(ctx, 'LB_ERR_BAD_REQUEST', 'a redirect to this host needs the request’s Host')
     const location = redirectLocation(
       routeConfig.redirect,
       { proto: 'http', host: req.headers.host ?? host, url: ctx.url },

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { startAya } from '../helpers/aya.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
 interface Echo {
@@ -91,6 +93,26 @@ describe('route actions', () => {
     assert.equal(res.statusCode, 308)
     assert.equal(res.headers.location, 'https://shop.example.com/new/page?q=1')
     await res.body.dump()
+  })
+
+  test('refuses a Host that is not a host, so it never reaches a redirect’s Location', async (t) => {
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/old' }, redirect: { pathPrefix: '/new' } }],
+      upstreams: {},
+    })
+    t.after(() => aya.close())
+    for (const host of ['evil.com/phish?', 'good.com@evil.com', 'a b']) {
+      const client = await openRawClient(aya.url)
+      client.socket.write(`GET /old/x HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`)
+      await once(client.socket, 'end')
+      assert.match(client.received(), /^HTTP\/1\.1 400 /, host)
+      assert.doesNotMatch(client.received(), /location:/i, host)
+    }
+    // HTTP/1.0 may send none: a redirect to the same host has no host to name.
+    const client = await openRawClient(aya.url)
+    client.socket.write('GET /old/x HTTP/1.0\r\n\r\n')
+    await once(client.socket, 'end')
+    assert.match(client.received(), /^HTTP\/1\.1 400 /)
   })
 
   test('splits traffic between upstream groups by weight', async (t) => {

@@ -88,6 +88,19 @@ describe('config loading', () => {
     assert.match(issues[0]!, /^shutdown\.drainTimeoutMs: expected at most 2147483647 milliseconds/)
   })
 
+  test('refuses a redirect host or path that would split the Location header', () => {
+    const route = (redirect: Record<string, unknown>) => ({
+      ...base(),
+      routes: [{ match: { pathPrefix: '/' }, redirect }],
+    })
+    const issues = [
+      ...issuesOf(() => parseConfigObject(route({ host: 'a.example\r\nx: y' }), {})),
+      ...issuesOf(() => parseConfigObject(route({ path: '/x\r\nSet-Cookie: a=b' }), {})),
+    ]
+    assert.match(issues[0]!, /^routes\[0\]\.redirect\.host: expected a host name/)
+    assert.match(issues[1]!, /^routes\[0\]\.redirect\.path: must not contain control characters/)
+  })
+
   test('reports every problem at once', () => {
     const raw = {
       ...base(),

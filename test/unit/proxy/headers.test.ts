@@ -69,6 +69,18 @@ describe('stripHopByHop', () => {
     assert.deepEqual(plain(out), { 'x-d': '4' })
   })
 
+  it('keeps the fields that say what a message is and where it goes, whatever Connection names', () => {
+    const out = stripHopByHop({
+      host: 'shop.example',
+      'content-type': 'application/json',
+      'x-private': 'p',
+      connection: 'host, content-type, content-length, x-private',
+    })
+    assert.equal(out.host, 'shop.example')
+    assert.equal(out['content-type'], 'application/json')
+    assert.equal(out['x-private'], undefined)
+  })
+
   it('removes a field that Connection names after the field appears', () => {
     const out = stripHopByHop(['X-Early', '1', 'Connection', 'x-early'])
     assert.deepEqual(plain(out), {})
