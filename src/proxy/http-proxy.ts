@@ -4,7 +4,7 @@ import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { type Config, HOST_NAME, type ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
-import { pathOf } from '../util/request-target.ts'
+import { normalizePath, pathOf, queryOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
 import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
@@ -99,7 +99,10 @@ async function handle(
   if (req.headers.host !== undefined && !HOST_NAME.test(req.headers.host))
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a Host of a host name or address and a port')
   const runtime = deps.runtime()
-  const path = pathOf(ctx.url)
+  // Routed, rewritten and sent upstream as normalized (the access log keeps what was asked).
+  const rawPath = pathOf(ctx.url)
+  const path = normalizePath(rawPath)
+  const target = path === rawPath ? ctx.url : path + queryOf(ctx.url)
   const host = normaliseHost(req.headers.host)
   const route = runtime.routes.match({ method: ctx.method, path, host, headers: req.headers })
   if (!route) return fail(ctx, 'LB_ERR_NO_ROUTE')
@@ -113,7 +116,7 @@ async function handle(
       return fail(ctx, 'LB_ERR_BAD_REQUEST', 'a redirect to this host needs the request’s Host')
     const location = redirectLocation(
       routeConfig.redirect,
-      { proto: 'http', host: req.headers.host ?? host, url: ctx.url },
+      { proto: 'http', host: req.headers.host ?? host, url: target },
       routeConfig.match.pathPrefix,
     )
     ctx.status = routeConfig.redirect.status
@@ -124,8 +127,8 @@ async function handle(
 
   // The URL as the upstream's API sees it: set before any reply, which is shaped by that API.
   const upstreamPath = routeConfig.rewrite
-    ? rewritePrefix(ctx.url, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
-    : ctx.url
+    ? rewritePrefix(target, routeConfig.match.pathPrefix ?? '/', routeConfig.rewrite.pathPrefix)
+    : target
   ctx.apiUrl = upstreamPath
   const maxBodyBytes = routeConfig.maxBodyBytes ?? listener.maxBodyBytes
   const contentLength = req.headers['content-length']
@@ -194,7 +197,7 @@ async function handle(
 
   const keySource: KeySource = {
     headers: req.headers,
-    path: ctx.url,
+    path: target,
     clientIp: ctx.clientIp,
     routeName: route.name,
   }

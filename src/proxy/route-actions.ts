@@ -6,11 +6,18 @@ import { pathOf, queryOf } from '../util/request-target.ts'
 export function rewritePrefix(url: string, matchedPrefix: string, replacement: string): string {
   if (!url.startsWith(matchedPrefix)) return url
   const rest = url.slice(matchedPrefix.length)
-  if (replacement.endsWith('/') && rest.startsWith('/')) return replacement + rest.slice(1)
-  if (!replacement.endsWith('/') && rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) {
-    return `${replacement}/${rest}`
-  }
-  return (replacement + rest).replace(/^\/\//, '/') || '/'
+  let rewritten: string
+  if (replacement.endsWith('/') && rest.startsWith('/')) rewritten = replacement + rest.slice(1)
+  else if (
+    !replacement.endsWith('/') &&
+    rest !== '' &&
+    !rest.startsWith('/') &&
+    !rest.startsWith('?')
+  ) {
+    rewritten = `${replacement}/${rest}`
+  } else rewritten = replacement + rest
+  // One leading slash: `//evil.com/x` reads as a host to anything that parses it as a URL.
+  return rewritten.replace(/^\/{2,}/, '/') || '/'
 }
 
 /** Builds the Location of a redirect from the request and the route's redirect action. */

@@ -9,3 +9,46 @@ export function queryOf(target: string): string {
   const queryAt = target.indexOf('?')
   return queryAt === -1 ? '' : target.slice(queryAt)
 }
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/
+
+/**
+ * A path as RFC 3986 §6.2.2 normalizes it: percent-encoded unreserved characters decoded (`%61`
+ * is `a`), and `.` and `..` segments removed (§5.2.4), as Envoy's `normalize_path` and nginx's
+ * location matching do. Reserved characters stay encoded (`%2F` is not a `/`), and repeated
+ * slashes stay. Routes match the normalized path, and the upstream is sent it, so a deny route on
+ * `/admin` cannot be passed by `/x/../admin` or `/%61dmin`, nor a rewrite escaped by `..`.
+ * Returns the same string when there is nothing to do, which is the common case.
+ */
+export function normalizePath(path: string): string {
+  if (!path.includes('%') && !path.includes('/.')) return path
+  return removeDotSegments(decodeUnreserved(path))
+}
+
+function decodeUnreserved(path: string): string {
+  if (!path.includes('%')) return path
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (escape: string, hex: string) => {
+    const char = String.fromCharCode(Number.parseInt(hex, 16))
+    return UNRESERVED.test(char) ? char : escape.toUpperCase()
+  })
+}
+
+function removeDotSegments(path: string): string {
+  if (!path.includes('/.')) return path
+  const output: string[] = []
+  const segments = path.split('/')
+  // A leading '' (the path starts with '/') stays; `..` never climbs above it.
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!
+    const isLast = i === segments.length - 1
+    if (segment === '.') {
+      if (isLast) output.push('')
+    } else if (segment === '..') {
+      output.pop()
+      if (isLast) output.push('')
+    } else {
+      output.push(segment)
+    }
+  }
+  return `/${output.join('/')}`
+}

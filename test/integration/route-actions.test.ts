@@ -78,6 +78,41 @@ describe('route actions', () => {
     assert.equal(res.headers['content-type'], undefined)
   })
 
+  test('routes and rewrites the normalized path, so dot segments and escapes cannot pass a deny route or leave a rewrite', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [
+        { match: { pathPrefix: '/admin' }, redirect: { path: '/denied' } },
+        { match: { pathPrefix: '/api' }, upstream: 'u', rewrite: { pathPrefix: '/internal/v2/' } },
+        { match: { pathPrefix: '/svc' }, upstream: 'u', rewrite: { pathPrefix: '/' } },
+        { match: { pathPrefix: '/' }, upstream: 'u' },
+      ],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    // Raw targets, as a client may send them: fetch-style clients would normalize them first.
+    const send = async (target: string) => {
+      const client = await openRawClient(aya.url)
+      client.socket.write(`GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`)
+      await once(client.socket, 'end')
+      const text = client.received()
+      const location = /location: (\S+)/i.exec(text)?.[1]
+      const body = text.slice(text.indexOf('\r\n\r\n') + 4)
+      // The echo may come chunked: its JSON is from the first { to the last }.
+      return (
+        location ??
+        (JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1)) as Echo).url
+      )
+    }
+    for (const target of ['/%61dmin', '/x/../admin', '/admin/./x']) {
+      assert.match(await send(target), /\/denied$/, target)
+    }
+    assert.equal(await send('/api/../secret?q=1'), '/secret?q=1')
+    assert.equal(await send('/api/a/%2e%2e/b'), '/internal/v2/b')
+    assert.equal(await send('/svc//evil.com/x'), '/evil.com/x')
+  })
+
   test('redirects with the configured status, keeping the query', async (t) => {
     const aya = await startAya({
       routes: [
