@@ -27,9 +27,9 @@ export function normalizePath(path: string): string {
 
 function decodeUnreserved(path: string): string {
   if (!path.includes('%')) return path
-  return path.replace(/%([0-9A-Fa-f]{2})/g, (escape: string, hex: string) => {
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (encoded: string, hex: string) => {
     const char = String.fromCharCode(Number.parseInt(hex, 16))
-    return UNRESERVED.test(char) ? char : escape.toUpperCase()
+    return UNRESERVED.test(char) ? char : encoded.toUpperCase()
   })
 }
 
