@@ -24,7 +24,9 @@ export function mirrorRequest(
   deps: { readonly pools: PoolRegistry; readonly clock: Clock },
 ): Readable | null {
   const endpoint = request.shadow.group.select({ attempt: 0 })
-  if (!endpoint) return request.body
+  // A shadow that does not keep up loses copies rather than queue them: each waiting copy holds
+  // up to 1 MiB of body, and Envoy's circuit breakers bound its mirrors the same way.
+  if (!endpoint || endpoint.inflight >= request.shadow.maxConnections) return request.body
   const headers = { ...request.headers }
   if (typeof headers.host === 'string') headers.host = `${headers.host}-shadow`
   let primaryBody: Readable | null = request.body
@@ -56,6 +58,7 @@ export function mirrorRequest(
   const pool = deps.pools.get(endpoint.spec.origin, {
     connectTimeoutMs: timeouts.connectMs,
     maxConnections: request.shadow.maxConnections,
+    purpose: 'shadow',
   })
   const lease = endpoint.begin()
   const startMs = deps.clock.now()

@@ -3,6 +3,11 @@ import { Pool } from 'undici'
 export interface PoolOptions {
   readonly connectTimeoutMs: number
   readonly maxConnections: number
+  /**
+   * Pools with different purposes never share connections: mirrored traffic (`'shadow'`) gets
+   * pools of its own, so a slow shadow cannot hold the connections the primary needs.
+   */
+  readonly purpose?: 'shadow'
 }
 
 /**
@@ -20,7 +25,7 @@ export function createPoolRegistry(): PoolRegistry {
   const pools = new Map<string, { readonly origin: string; readonly pool: Pool }>()
   return {
     get(origin, options) {
-      const key = `${origin}|${options.connectTimeoutMs}|${options.maxConnections}`
+      const key = `${origin}|${options.connectTimeoutMs}|${options.maxConnections}|${options.purpose ?? ''}`
       let entry = pools.get(key)
       if (!entry) {
         entry = {

@@ -4,9 +4,9 @@ import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { parseConfigObject } from '../../src/config/load.ts'
-import { startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
-import { startNamedUpstream } from '../helpers/upstreams.ts'
+import { startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
 interface Echo {
   name: string
@@ -201,6 +201,44 @@ describe('route actions', () => {
     for (let i = 0; i < 100 && shadow.requests.length === 0; i++) await sleep(10)
     assert.equal(shadow.requests.length, 1)
     assert.match(String(shadow.requests[0]!.headers.host), /-shadow$/)
+  })
+
+  test('never lets a shadow that hangs slow the primary on the same server, nor pile up copies', {
+    timeout: 30_000,
+  }, async (t) => {
+    // One server for both, as a mirror to another Host of the same service is: the shadow copy
+    // (its Host ends in -shadow) never gets an answer.
+    const server = await startUpstream((req, res) => {
+      if (String(req.headers.host).endsWith('-shadow')) return
+      req.resume()
+      res.end('primary')
+    })
+    t.after(() => server.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'primary', mirror: { upstream: 'shadow' } }],
+      upstreams: {
+        primary: { maxConnectionsPerEndpoint: 2, endpoints: [{ url: server.url }] },
+        shadow: {
+          maxConnectionsPerEndpoint: 2,
+          timeouts: { firstByteMs: 60_000 },
+          endpoints: [{ url: server.url }],
+        },
+      },
+    })
+    t.after(() => aya.close())
+    const startedMs = performance.now()
+    for (let i = 0; i < 20; i++) {
+      const res = await request(`${aya.url}/m`, { method: 'POST', body: 'x'.repeat(1000) })
+      assert.equal(await res.body.text(), 'primary')
+    }
+    const tookMs = performance.now() - startedMs
+    assert.ok(tookMs < 5000, `20 primary requests took ${Math.round(tookMs)} ms`)
+    const inflight = metricSample(
+      await adminMetrics(aya),
+      'aya_endpoint_inflight_requests',
+      `upstream="shadow",endpoint="${new URL(server.url).host}"`,
+    )
+    assert.ok(inflight !== undefined && inflight <= 2, `shadow copies waiting: ${inflight}`)
   })
 
   test('believes X-Forwarded-For only from trusted proxies', async (t) => {
