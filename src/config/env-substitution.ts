@@ -68,7 +68,9 @@ function substituteString(
 }
 
 function coerceScalar(text: string): unknown {
-  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text)
+  // Only a number that reads back as written: `007` or a 20-digit secret stays a string, since
+  // as a number it would change (7, or the digits past 2^53 lost).
+  if (/^-?\d+(\.\d+)?$/.test(text) && String(Number(text)) === text) return Number(text)
   if (text === 'true') return true
   if (text === 'false') return false
   return text

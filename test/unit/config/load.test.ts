@@ -207,6 +207,18 @@ upstreams:
     assert.equal(config.upstreams.api!.endpoints[0]!.url, 'http://10.0.0.1:80')
   })
 
+  test('keeps a value as text when, as a number, it would not read back as written', () => {
+    const config = parseConfigText(yaml('${PORT}'), {
+      PORT: '8181',
+      API_URL: 'http://h:1',
+      SECRET: '12345678901234567890',
+    })
+    const sticky = config.upstreams.api!.sticky as { cookie: { secret?: string } }
+    assert.equal(sticky.cookie.secret, '12345678901234567890')
+    const padded = issuesOf(() => parseConfigText(yaml('${PORT}'), { PORT: '08181', API_URL: 'h' }))
+    assert.match(padded[0]!, /^listeners\[0\]\.port: .*got "08181"/)
+  })
+
   test('uses the default of ${VAR:-default} when unset or empty', () => {
     const config = parseConfigText(yaml('${PORT:-8282}'), { PORT: '', API_URL: 'http://h:1' })
     assert.equal(config.listeners[0]!.port, 8282)
