@@ -35,7 +35,13 @@ export function toUpstreamError(error: unknown, responseStarted: boolean): Proxy
       mapped = 'LB_ERR_UPSTREAM_PROTOCOL'
       break
     default:
-      mapped = cause === 'ECONNREFUSED' ? 'LB_ERR_CONNECT_FAILED' : 'LB_ERR_UPSTREAM_RESET'
+      // undici's parser errors carry no code: a garbage status line or header is a protocol
+      // error, not a reset.
+      if ((error as { name?: string } | null)?.name === 'HTTPParserError') {
+        mapped = 'LB_ERR_UPSTREAM_PROTOCOL'
+      } else {
+        mapped = cause === 'ECONNREFUSED' ? 'LB_ERR_CONNECT_FAILED' : 'LB_ERR_UPSTREAM_RESET'
+      }
   }
   return new ProxyError(mapped, {
     source: 'upstream',
