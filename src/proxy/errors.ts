@@ -19,6 +19,7 @@ export const ERROR_CATALOGUE = {
   LB_ERR_RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
   LB_ERR_CLIENT_ABORTED: { status: 499, message: 'client closed the request' },
   LB_ERR_INTERNAL: { status: 500, message: 'internal error' },
+  LB_ERR_UNSUPPORTED: { status: 501, message: 'the request uses a feature Aya does not support' },
   LB_ERR_CONNECT_FAILED: { status: 502, message: 'could not connect to the upstream' },
   LB_ERR_CONNECT_TIMEOUT: { status: 502, message: 'timed out connecting to the upstream' },
   LB_ERR_UPSTREAM_RESET: { status: 502, message: 'the upstream closed the connection' },

@@ -95,6 +95,11 @@ async function handle(
   const { req } = ctx
   if (!ctx.url.startsWith('/'))
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected an origin-form request target')
+  // Node undoes chunked framing only: a body in another transfer coding (gzip, chunked) would go
+  // upstream still coded, with nothing saying so. nginx answers 501 too.
+  const transferEncoding = req.headers['transfer-encoding']
+  if (transferEncoding !== undefined && transferEncoding.trim().toLowerCase() !== 'chunked')
+    return fail(ctx, 'LB_ERR_UNSUPPORTED', 'only the chunked transfer coding is supported')
   // A Host that is not a host (a path, userinfo) would reach redirect Locations and upstreams.
   if (req.headers.host !== undefined && !HOST_NAME.test(req.headers.host))
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a Host of a host name or address and a port')

@@ -43,6 +43,12 @@ export class TrackedServer {
         handler(req, res)
       },
     )
+    // CONNECT asks for a tunnel, which an L7 reverse proxy does not open: say so, not just hang up.
+    this.server.on('connect', (_req, socket) => {
+      socket.end(
+        'HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
+      )
+    })
     this.server.on('connection', (socket) => {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))

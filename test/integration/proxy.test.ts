@@ -91,6 +91,32 @@ describe('http proxy', () => {
     assert.equal(await res.body.text(), 'data: only\n\n')
   })
 
+  test('answers 501 to a body in a transfer coding other than chunked, and 405 to CONNECT', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const ask = async (head: string) => {
+      const client = await openRawClient(aya.url)
+      client.socket.write(head)
+      await once(client.socket, 'end')
+      return client.received()
+    }
+    const coded = await ask(
+      'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\nconnection: close\r\n\r\n0\r\n\r\n',
+    )
+    assert.match(coded, /^HTTP\/1\.1 501 /)
+    assert.match(coded, /LB_ERR_UNSUPPORTED/)
+    assert.equal(upstream.requests.length, 0)
+    assert.match(
+      await ask('CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n'),
+      /^HTTP\/1\.1 405 /,
+    )
+  })
+
   test('aborts the upstream request when the client disconnects', async (t) => {
     let upstreamClosed!: () => void
     const closed = new Promise<void>((resolve) => {
