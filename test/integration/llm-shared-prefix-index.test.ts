@@ -78,8 +78,8 @@ async function sameConversationThroughBoth(
   await chat(a, prompt)
   const placedByA = loggedDecisions(a).at(-1)!.chosen
   await eventually(() => heard.length > 0, 'the prompt announced on the prefix channel')
-  // b hears the same fan-out as the listener, a moment later at most.
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // b hears the same fan-out as the listener, a moment later at most (generous for a busy CI).
+  await new Promise((resolve) => setTimeout(resolve, 500))
   await chat(b, prompt)
   return { decision: loggedDecisions(b).at(-1)!, placedByA, engines }
 }
