@@ -3,7 +3,7 @@
 import { execSync } from 'node:child_process'
 
 /** binary → Debian package */
-const NEEDED = { 'redis-server': 'redis-server' }
+const NEEDED = { 'redis-server': 'redis-server', promtool: 'prometheus' }
 
 const missing = Object.entries(NEEDED).filter(([binary]) => {
   try {
