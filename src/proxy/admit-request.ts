@@ -38,17 +38,22 @@ export async function admitRequest(
   const aborted = new AbortController()
   const stopWatching = whenClientGone(ctx.res, () => aborted.abort())
   const llm = request.firstPick.llm
-  const result = await admission.acquire({
-    ctx: request.firstPick,
-    priority: resolved.priority,
-    className: resolved.className,
-    sheddable: resolved.sheddable,
-    tenant: upstream.tenantKey?.(keySource) ?? '',
-    sizeBytes: request.sizeBytes,
-    predictedCost: llm ? request.llmSignals.predictedCost(llm) : 1,
-    signal: aborted.signal,
-  })
-  stopWatching()
+  let result: Awaited<ReturnType<typeof admission.acquire>>
+  try {
+    result = await admission.acquire({
+      ctx: request.firstPick,
+      priority: resolved.priority,
+      className: resolved.className,
+      sheddable: resolved.sheddable,
+      tenant: upstream.tenantKey?.(keySource) ?? '',
+      sizeBytes: request.sizeBytes,
+      predictedCost: llm ? request.llmSignals.predictedCost(llm) : 1,
+      signal: aborted.signal,
+    })
+  } finally {
+    // A keep-alive socket serves many requests: none may leave a listener on it.
+    stopWatching()
+  }
   if (!result.admitted) return { reason: result.reason, retryAfterMs: result.retryAfterMs }
   if (result.avoid !== undefined) request.exclude.add(result.avoid)
   return undefined

@@ -211,10 +211,9 @@ export async function dispatchTo(
   const stopWatching = whenClientGone(res, () =>
     handle.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })),
   )
-  const result = await handle.done
+  const result = await handle.done.finally(stopWatching)
   prefillEnd?.clear()
   stallTimer?.clear()
-  stopWatching()
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error
   // A client that went away says nothing about the endpoint's health.
