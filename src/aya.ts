@@ -80,7 +80,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     // Called only once scrapes run, after `metrics` exists.
     onScrapeFailed: (upstream, endpointId) => metrics.observeScrapeFailure(upstream, endpointId),
   })
-  const metrics = createMetrics({ capacity: llmSignals.capacity, scrapeHealth: scrapers.health })
+  const metrics = createMetrics({
+    capacity: llmSignals.capacity,
+    readingAgeMs: scrapers.readingAgeMs,
+  })
   const prefixSharingError = createThrottledWarn(
     { message: 'prefix sharing error', intervalMs: 10_000 },
     { logger, clock },
@@ -96,7 +99,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     stickySecret,
     llmSignals,
     engineMetricsFor: scrapers.sourceFor,
-    onStateError: (err: unknown) => stateError(err),
+    onStateError: stateError,
     // Only a store other processes see connects router replicas; in memory nobody else listens.
     prefixPeersFor:
       state.kind === 'memory'

@@ -67,7 +67,10 @@ export interface Picker {
    * and what it learned of the members in `forget` (ids that now name another server).
    */
   retain?(ids: ReadonlySet<string>, forget?: ReadonlySet<string>): void
-  /** Lets go of what the picker holds open (a subscription) once its group drops it. */
+  /**
+   * Lets go of what the picker holds open once its group drops it: its pacer (whose held prompts
+   * go at once) and any subscription.
+   */
   close?(): void
 }
 

@@ -134,7 +134,6 @@ export function createUpstreamGroup(
       picker.queued?.(eligible, ctx)
     },
     retire() {
-      picker.pacer?.close()
       picker.close?.()
     },
     update(next) {
@@ -158,7 +157,6 @@ export function createUpstreamGroup(
         const replaced = picker
         picker = buildPicker(next, deps)
         // Prompts the old pacer still holds go now: nothing is dropped, and no timer outlives it.
-        replaced.pacer?.close()
         replaced.close?.()
       }
       config = next

@@ -27,12 +27,6 @@ export interface EngineMetricsScraperOptions {
   readonly path?: string | undefined
 }
 
-/** How an endpoint's scrapes are going, for operators: the policies see only fresh readings. */
-export interface ScrapeHealth {
-  /** Since the last good reading was asked for; undefined before the first one. */
-  readonly readingAgeMs: number | undefined
-}
-
 export interface EngineMetricsScraperDeps {
   readonly clock: Clock
   /** A scrape gave no reading: refused, timed out, not 200, too large, or not metrics. */
@@ -40,8 +34,11 @@ export interface EngineMetricsScraperDeps {
 }
 
 export interface EngineMetricsScraper extends EngineMetricsSource {
-  /** Undefined for an endpoint that is not a target. */
-  health(endpointId: string): ScrapeHealth | undefined
+  /**
+   * Since the endpoint's last good reading was asked for, stale or not: for operators, since the
+   * policies see only fresh readings. Undefined before the first one, or for no target.
+   */
+  readingAgeMs(endpointId: string): number | undefined
   setTargets(targets: readonly ScrapeTarget[]): void
   /** New settings (a reload), keeping what was read: the next scrape runs at the new interval. */
   configure(options: EngineMetricsScraperOptions): void
@@ -186,11 +183,9 @@ export function createEngineMetricsScraper(
       return snapshot
     },
     kvLayout: (endpointId) => layouts.get(endpointId),
-    health(endpointId) {
-      const state = targets.get(endpointId)
-      if (state === undefined) return undefined
+    readingAgeMs(endpointId) {
       const snapshot = snapshots.get(endpointId)
-      return { readingAgeMs: snapshot === undefined ? undefined : deps.clock.now() - snapshot.atMs }
+      return snapshot === undefined ? undefined : deps.clock.now() - snapshot.atMs
     },
     setTargets(next) {
       if (closed) return

@@ -15,7 +15,6 @@ export interface MeteredUpstream {
 }
 
 import type { EndpointCapacity } from '../llm/endpoint-capacity.ts'
-import type { ScrapeHealth } from '../llm/engine-metrics-scraper.ts'
 import type { RequestContext } from '../proxy/request-context.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 
@@ -47,8 +46,8 @@ export function createMetrics(
   deps: {
     /** What the router has learned of each endpoint's speed, exported once it rests on samples. */
     readonly capacity?: EndpointCapacity
-    /** How each endpoint's engine-metrics scrapes are going, where they run. */
-    readonly scrapeHealth?: (upstream: string, endpointId: string) => ScrapeHealth | undefined
+    /** Since each scraped endpoint's last good /metrics reading. */
+    readonly readingAgeMs?: (upstream: string, endpointId: string) => number | undefined
   } = {},
 ): AyaMetrics {
   const registry = new Registry()
@@ -190,7 +189,7 @@ export function createMetrics(
     'aya_endpoint_engine_metrics_age_seconds',
     "Seconds since the endpoint's last good /metrics reading (readings older than staleAfterMs count as unknown).",
     (endpoint, _eligible, upstream) => {
-      const ageMs = deps.scrapeHealth?.(upstream, endpoint.id)?.readingAgeMs
+      const ageMs = deps.readingAgeMs?.(upstream, endpoint.id)
       return ageMs === undefined ? undefined : ageMs / 1000
     },
   )

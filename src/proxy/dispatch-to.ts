@@ -122,7 +122,7 @@ export async function dispatchTo(
   // `idleMs` the client must get a 504 in its API's shape, not a 200 cut short. Other traffic
   // gets its head at once, as nginx and Envoy send it: flushed, when a streamed body (no
   // Content-Length, an event stream say) may idle for minutes before its first byte.
-  let heldHead: { readonly status: number; readonly headers: OutgoingHeaders } | undefined
+  let heldHead: { readonly status: number; readonly headers: ResponseHeaders } | undefined
   const sendHead = () => {
     if (heldHead === undefined) return
     res.writeHead(heldHead.status, heldHead.headers)
@@ -143,7 +143,7 @@ export async function dispatchTo(
         if (res.destroyed) return false
         ctx.upstreamLatencyMs = deps.clock.now() - sentAt
         ctx.status = status
-        const out = stripHopByHop(upstreamResponseHeaders) as OutgoingHeaders
+        const out = stripHopByHop(upstreamResponseHeaders) as ResponseHeaders
         out['x-request-id'] = ctx.id
         appendVia(out)
         applyHeaderEdits(out, routeConfig.responseHeaders)
@@ -274,12 +274,12 @@ function released(paced: PacedPrefill, res: ServerResponse): Promise<boolean> {
   })
 }
 
-function appendVia(headers: OutgoingHeaders): void {
+function appendVia(headers: ResponseHeaders): void {
   const existing = headers.via
   headers.via = existing === undefined ? '1.1 aya' : `${String(existing)}, 1.1 aya`
 }
 
-function appendSetCookie(headers: OutgoingHeaders, cookie: string): void {
+function appendSetCookie(headers: ResponseHeaders, cookie: string): void {
   const existing = headers['set-cookie']
   if (existing === undefined) headers['set-cookie'] = cookie
   else
@@ -288,4 +288,5 @@ function appendSetCookie(headers: OutgoingHeaders, cookie: string): void {
       : [String(existing), cookie]
 }
 
-type OutgoingHeaders = Record<string, string | string[] | number>
+/** Response headers as Node writes them (numbers allowed), unlike the request side's. */
+type ResponseHeaders = Record<string, string | string[] | number>

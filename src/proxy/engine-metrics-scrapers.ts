@@ -5,7 +5,6 @@ import {
   type EngineMetricsScraper,
   type EngineMetricsScraperDeps,
   type EngineMetricsScraperOptions,
-  type ScrapeHealth,
 } from '../llm/engine-metrics-scraper.ts'
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { Clock } from '../util/clock.ts'
@@ -19,8 +18,8 @@ export interface EngineMetricsScrapers {
    * that uses it) or off reaches the group's picker. Unknown while none runs.
    */
   sourceFor(upstream: string): EngineMetricsSource
-  /** How an endpoint's scrapes are going; undefined where nothing scrapes it. */
-  health(upstream: string, endpointId: string): ScrapeHealth | undefined
+  /** Since an endpoint's last good reading; undefined where nothing has been read. */
+  readingAgeMs(upstream: string, endpointId: string): number | undefined
   /**
    * Matches the running scrapers to a config snapshot's upstreams: starts the missing ones,
    * applies new settings and endpoints to the rest, and closes those no longer wanted.
@@ -50,7 +49,7 @@ export function createEngineMetricsScrapers(
       get: (endpointId) => scrapers.get(upstream)?.get(endpointId),
       kvLayout: (endpointId) => scrapers.get(upstream)?.kvLayout(endpointId),
     }),
-    health: (upstream, endpointId) => scrapers.get(upstream)?.health(endpointId),
+    readingAgeMs: (upstream, endpointId) => scrapers.get(upstream)?.readingAgeMs(endpointId),
     sync(upstreams) {
       const wanted = new Map<string, EngineMetricsScraperOptions>()
       for (const [name, upstream] of upstreams) {

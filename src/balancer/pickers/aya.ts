@@ -191,7 +191,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       prefixes.retainOnly(ids, forget)
       growth.retainOnly(withoutIds(ids, forget))
     },
+    // What it holds open: the pacer's timers (its held prompts go at once, nothing dropped) and
+    // the other routers' announcements.
     close() {
+      pacer?.close()
       prefixes.close()
     },
     leaseCost(endpoint, ctx) {

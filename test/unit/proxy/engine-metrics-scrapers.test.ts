@@ -43,7 +43,7 @@ function setup() {
         closed: false,
         get: (id) => (scraper.targets.some((t) => t.id === id) ? SNAPSHOT : undefined),
         kvLayout: () => ({ blockSize: 16, numGpuBlocks: 100 }),
-        health: () => undefined,
+        readingAgeMs: () => undefined,
         setTargets(targets) {
           scraper.targets = targets
         },
