@@ -1,4 +1,5 @@
 import type { Clock, Timer } from '../util/clock.ts'
+import { checkDelta, checkTtlMs } from './call-arguments.ts'
 import type { BucketResult, BucketSpec, StateStore } from './state-store.ts'
 import { deliver, type Subscription } from './subscription.ts'
 import { msUntilFull, takeFromBucket, validateBucket } from './token-bucket.ts'
@@ -88,11 +89,8 @@ export function createMemoryState(
   }
 
   const expiryFor = (ttlMs: number | undefined): number => {
-    if (ttlMs === undefined) return Number.POSITIVE_INFINITY
-    if (!(Number.isFinite(ttlMs) && ttlMs > 0)) {
-      throw new RangeError(`ttlMs must be a positive finite number, got ${ttlMs}`)
-    }
-    return clock.now() + ttlMs
+    checkTtlMs(ttlMs)
+    return ttlMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + ttlMs
   }
 
   const sweep = () => {
@@ -149,7 +147,7 @@ export function createMemoryState(
 
     async incr(key: string, delta = 1, ttlMs?: number): Promise<number> {
       assertOpen()
-      if (!Number.isFinite(delta)) throw new RangeError(`delta must be finite, got ${delta}`)
+      checkDelta(delta)
       const expiresAtMs = expiryFor(ttlMs)
       const entry = live(key)
       if (entry === undefined) {

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import type { Clock } from '../util/clock.ts'
+import { checkDelta, checkTtlMs } from './call-arguments.ts'
 import { createRedisChannels } from './redis-channels.ts'
 import { redisConnectionOptions } from './redis-url.ts'
 import type { BucketResult, BucketSpec, StateStore } from './state-store.ts'
@@ -125,12 +126,10 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   const assertOpen = () => {
     if (isClosed) throw new Error('state store is closed')
   }
+  /** Whole milliseconds, as PX takes them. */
   const ttlArgument = (ttlMs: number | undefined): number | undefined => {
-    if (ttlMs === undefined) return undefined
-    if (!(Number.isFinite(ttlMs) && ttlMs > 0)) {
-      throw new RangeError(`ttlMs must be a positive finite number, got ${ttlMs}`)
-    }
-    return Math.ceil(ttlMs)
+    checkTtlMs(ttlMs)
+    return ttlMs === undefined ? undefined : Math.ceil(ttlMs)
   }
 
   return {
@@ -138,7 +137,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
 
     async incr(key, delta = 1, ttlMs) {
       assertOpen()
-      if (!Number.isFinite(delta)) throw new RangeError(`delta must be finite, got ${delta}`)
+      checkDelta(delta)
       const ttl = ttlArgument(ttlMs)
       const value = await client.ayaIncr(keyPrefix + key, String(delta), ttl?.toString() ?? '')
       return Number(value)
