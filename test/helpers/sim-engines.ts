@@ -28,3 +28,6 @@ export async function startSimEngines(
   }
   return engines
 }
+
+/** The id Aya gives the endpoint at this URL (an engine, or a proxy in front of one): host:port. */
+export const endpointIdOf = (target: { readonly url: string }): string => new URL(target.url).host

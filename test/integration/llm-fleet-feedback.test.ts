@@ -12,12 +12,9 @@ import {
   startSimGateway,
 } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { startSimEngines as startEngines } from '../helpers/sim-engines.ts'
+import { endpointIdOf as idOf, startSimEngines as startEngines } from '../helpers/sim-engines.ts'
 
 const SERVED = H100_LLAMA3_8B.modelName
-
-/** The id Aya gives an engine's endpoint: its host:port. */
-const idOf = (engine: EngineServer) => new URL(engine.url).host
 
 /**
  * Aya's `aya` policy over these engines, scraping their `/metrics` every 50 ms unless `upstream`

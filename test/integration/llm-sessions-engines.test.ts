@@ -14,7 +14,7 @@ import {
 } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type MetricsGate, startMetricsGate } from '../helpers/metrics-gate.ts'
-import { startSimEngines as startEngines } from '../helpers/sim-engines.ts'
+import { endpointIdOf as idOf, startSimEngines as startEngines } from '../helpers/sim-engines.ts'
 
 const SERVED = H100_LLAMA3_8B.modelName
 
@@ -31,9 +31,6 @@ const SLOW_DECODE: EngineProfile = {
   name: 'h100-slow-decode',
   stepTime: { ...H100_LLAMA3_8B.stepTime, memoryBaseMs: 40 },
 }
-
-/** The id Aya gives the endpoint at this URL: its host:port. */
-const idOf = (target: { readonly url: string }) => new URL(target.url).host
 
 /**
  * Aya's LLM route `/v1` to these endpoints as the upstream `fleet` (`upstream` sets its policy

@@ -9,10 +9,7 @@ import { createSystemClock } from '../../src/util/clock.ts'
 import { loggedDecisions, type RunningAya, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type RunningRedis, startRedis, untilSubscribed } from '../helpers/redis-server.ts'
-import { startSimEngines } from '../helpers/sim-engines.ts'
-
-/** The id Aya gives an engine's endpoint: its host:port. */
-const idOf = (engine: EngineServer) => new URL(engine.url).host
+import { endpointIdOf as idOf, startSimEngines } from '../helpers/sim-engines.ts'
 
 /** One Aya replica: the `aya` policy over the engines, state on the Redis under `keyPrefix`. */
 async function startReplica(
