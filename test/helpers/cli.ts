@@ -66,3 +66,11 @@ export async function writeTempFile(name: string, text: string): Promise<string>
   await writeFile(file, text)
   return file
 }
+
+/** The start of a YAML config for a test: one public listener and the admin, both on port 0. */
+export const LOCAL_LISTENERS_YAML = `listeners:
+  - name: public
+    address: 127.0.0.1
+    port: 0
+admin: { address: 127.0.0.1, port: 0 }
+`

@@ -4,16 +4,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { runCli, spawnCli, writeTempFile } from '../helpers/cli.ts'
+import { LOCAL_LISTENERS_YAML, runCli, spawnCli, writeTempFile } from '../helpers/cli.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
 const valid = (upstreamUrl = 'http://127.0.0.1:9001') => `
-listeners:
-  - name: public
-    address: 127.0.0.1
-    port: 0
-admin: { address: 127.0.0.1, port: 0 }
-routes:
+${LOCAL_LISTENERS_YAML}routes:
   - match: { pathPrefix: / }
     upstream: api
 upstreams:

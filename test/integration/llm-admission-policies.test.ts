@@ -11,7 +11,7 @@ import {
   startAya,
   startSimGateway,
 } from '../helpers/aya.ts'
-import { spawnCli, writeTempFile } from '../helpers/cli.ts'
+import { LOCAL_LISTENERS_YAML, spawnCli, writeTempFile } from '../helpers/cli.ts'
 import { eventually } from '../helpers/eventually.ts'
 
 /**
@@ -292,12 +292,7 @@ async function startCli(t: TestContext, priorities: string) {
   const file = await writeTempFile(
     'aya.yaml',
     `
-listeners:
-  - name: public
-    address: 127.0.0.1
-    port: 0
-admin: { address: 127.0.0.1, port: 0 }
-routes:
+${LOCAL_LISTENERS_YAML}routes:
   - match: { pathPrefix: /v1 }
     gateway: models
 models:
