@@ -21,6 +21,7 @@ import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
 import type { RequestContext } from './proxy/request-context.ts'
 import { generateStickySecret } from './proxy/sticky-cookie.ts'
+import { wantedPoolKeys } from './proxy/wanted-pool-keys.ts'
 import { defaultPriority } from './resilience/priority-classes.ts'
 import { createSimFleet, type SimFleet } from './sim/fleet.ts'
 import { createMemoryState } from './state/memory-state.ts'
@@ -233,12 +234,9 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       accessLog = config.log.access
       logger.level = config.log.level
       logDecisionsAtDebug()
-      const origins = new Set<string>()
-      for (const upstream of runtime.upstreams.values()) {
-        for (const endpoint of upstream.group.endpoints()) origins.add(endpoint.spec.origin)
-      }
-      // Pools of removed endpoints close after their in-flight requests finish.
-      void pools.retain(origins)
+      // Pools of removed endpoints, or of changed pool settings, close after their in-flight
+      // requests finish.
+      void pools.retain(wantedPoolKeys(runtime))
       if (configReloadedChannel.hasSubscribers) configReloadedChannel.publish({ config })
       logger.info('config reloaded')
     },

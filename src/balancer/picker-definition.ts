@@ -7,8 +7,12 @@ import type { Picker, PickerDeps } from './picker.ts'
  */
 export interface PickerDefinition<S extends z.ZodType = z.ZodType> {
   readonly name: string
-  /** True when the policy uses the upstream's `hashKey` selector. */
-  readonly usesHashKey: boolean
+  /**
+   * What the policy makes of the upstream's `hashKey` selector: it needs one, it falls back to one
+   * (a request with no session key of its own), or it ignores it, in which case configuring one is
+   * a mistake the config check reports.
+   */
+  readonly hashKey: 'required' | 'fallback' | 'ignored'
   /** True when the policy reads engines' scraped `/metrics`; Aya then scrapes even if unconfigured. */
   readonly usesEngineMetrics?: boolean
   readonly optionsSchema: S

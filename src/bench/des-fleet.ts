@@ -137,7 +137,7 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
     return {
       picker,
       llmSignals,
-      usesHashKey: definition.usesHashKey,
+      usesHashKey: definition.hashKey === 'required',
       endpoints,
       engineOf,
       pick: (ctx) => picker.pick(endpoints, ctx),

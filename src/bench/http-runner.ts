@@ -44,7 +44,7 @@ export async function runHttpPolicy(
   const model = parseProfileList(input.profile, input.replicas)[0]!.modelName
   const configInput = {
     policy: input.policy,
-    usesHashKey: definition.usesHashKey,
+    usesHashKey: definition.hashKey === 'required',
     model,
     speedup: X,
     timeoutMs: input.timeoutMs,

@@ -114,14 +114,18 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
           )
         }
       }
-      if (
-        definition.usesHashKey &&
-        upstream.hashKey === undefined &&
-        upstream.policy !== 'ip-hash'
-      ) {
+      if (definition.hashKey === 'required' && upstream.hashKey === undefined) {
         issues.push({
           path: at('upstreams', name, 'hashKey'),
           message: `policy ${upstream.policy} needs a hashKey selector, e.g. { header: x-user }`,
+        })
+      }
+      // A key on a policy that ignores it reads as hashing that does not happen.
+      if (definition.hashKey === 'ignored' && upstream.hashKey !== undefined) {
+        const users = pickerNames().filter((n) => findPicker(n)?.hashKey !== 'ignored')
+        issues.push({
+          path: at('upstreams', name, 'hashKey'),
+          message: `policy ${upstream.policy} does not use a hashKey (${users.join(' and ')} do)`,
         })
       }
     }

@@ -79,16 +79,31 @@ export function forward(
       onResponseStart(ctl, statusCode, headers) {
         if (statusCode < 200) return
         responseStarted = true
-        if (!sink.start(statusCode, headers))
+        // A 204 or 304 ends with its head (RFC 9112 §6.3). undici still holds a 304 that states
+        // its representation's Content-Length, as RFC 9110 §8.6 allows, or a 204 that wrongly
+        // states one, to a body of that length, and fails it as truncated. So it ends here, and
+        // the failure that follows only closes the upstream connection.
+        const isBodiless = statusCode === 204 || statusCode === 304
+        if (statusCode === 204) {
+          delete headers['content-length']
+          delete headers['transfer-encoding']
+        }
+        if (!sink.start(statusCode, headers)) {
           ctl.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }))
+        } else if (isBodiless) {
+          sink.end({})
+          settle(undefined)
+        }
       },
       onResponseData(ctl, chunk) {
+        if (settled) return
         if (!sink.data(chunk)) {
           ctl.pause()
           sink.onDrain(() => ctl.resume())
         }
       },
       onResponseEnd(_ctl, trailers) {
+        if (settled) return
         sink.end(trailers)
         settle(undefined)
       },

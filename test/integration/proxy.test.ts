@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { Readable } from 'node:stream'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { closedPort, startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
@@ -114,6 +116,52 @@ describe('http proxy', () => {
     assert.match(
       await ask('CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n'),
       /^HTTP\/1\.1 405 /,
+    )
+  })
+
+  test('passes a 304 that states a Content-Length, and a 204 that wrongly carries a body, as bodiless replies on a connection that stays open', async (t) => {
+    // Raw, because no HTTP server library sends the second: a 204 with a stated body.
+    const answers: Record<string, string> = {
+      '/304': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\n',
+      '/204': 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello',
+    }
+    const upstream = createNetServer((socket) => {
+      socket.on('data', (chunk) => {
+        const path = /^GET (\S+)/.exec(String(chunk))?.[1] ?? ''
+        socket.write(answers[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
+      })
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise<void>((resolve) => upstream.close(() => resolve())))
+    const { port } = upstream.address() as AddressInfo
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: `http://127.0.0.1:${port}` }] } },
+    })
+    t.after(() => aya.close())
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    client.socket.write('GET /304 HTTP/1.1\r\nhost: x\r\nif-none-match: "v1"\r\n\r\n')
+    await eventually(() => client.received().includes('\r\n\r\n'), 'the 304 arrives')
+    client.socket.write('GET /204 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')
+    await once(client.socket, 'end')
+    const [notModified, noContent] = client.received().split(/(?=HTTP\/1\.1 )/)
+    assert.match(notModified ?? '', /^HTTP\/1\.1 304 /)
+    assert.match(notModified ?? '', /\r\netag: "v1"\r\n/i)
+    assert.match(
+      notModified ?? '',
+      /\r\ncontent-length: 5\r\n/i,
+      'a 304 may state it (RFC 9110 §8.6)',
+    )
+    assert.match(noContent ?? '', /^HTTP\/1\.1 204 /)
+    assert.doesNotMatch(noContent ?? '', /content-length|transfer-encoding|hello/i)
+    const access = aya.logs.filter((l) => l.msg === 'access')
+    assert.deepEqual(
+      access.map((l) => [l.status, l.error]),
+      [
+        [304, undefined],
+        [204, undefined],
+      ],
     )
   })
 

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
@@ -285,5 +286,33 @@ describe('route actions', () => {
       parseConfigObject({ ...config([], 10), admin: { address: '127.0.0.1', port: 0 } }, {}),
     )
     assert.deepEqual(await send(), [413, '127.0.0.1'])
+  })
+
+  test('a reload that changes an upstream’s connect timeout closes the old pool’s idle connections at once', async (t) => {
+    let open = 0
+    const upstream = await startUpstream((_req, res) => res.end('ok'))
+    upstream.server.on('connection', (socket) => {
+      open += 1
+      socket.on('close', () => {
+        open -= 1
+      })
+    })
+    t.after(() => upstream.close())
+    const config = (connectMs: number) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }], timeouts: { connectMs } } },
+    })
+    const aya = await startAya(config(2000))
+    t.after(() => aya.close())
+    await (await request(`${aya.url}/`)).body.dump()
+    assert.equal(open, 1, 'the pool keeps its connection alive')
+    aya.aya.reload(
+      parseConfigObject({ ...config(1500), admin: { address: '127.0.0.1', port: 0 } }, {}),
+    )
+    // Well inside the pool's 4-s keep-alive: only closing the pool frees the connection so soon.
+    await eventually(() => open === 0, 'the old pool closes its idle connection', 1000)
+    await (await request(`${aya.url}/`)).body.dump()
+    assert.equal(open, 1, 'the new pool connects')
   })
 })

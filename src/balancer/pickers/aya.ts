@@ -424,7 +424,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
 
 export const ayaPicker = definePicker({
   name: 'aya',
-  usesHashKey: false,
+  hashKey: 'ignored',
   usesEngineMetrics: true,
   optionsSchema: ayaOptionsSchema,
   create: (options, deps) => createAyaPicker(options, deps),

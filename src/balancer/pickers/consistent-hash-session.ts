@@ -30,7 +30,7 @@ function sessionKeyOf(ctx: PickContext): string | undefined {
 
 export const consistentHashSessionPicker = definePicker({
   name: 'consistent-hash-session',
-  usesHashKey: false,
+  hashKey: 'fallback',
   optionsSchema: consistentHashSessionOptionsSchema,
   create: (options, deps) => createConsistentHashSessionPicker(options, deps),
 })

@@ -15,7 +15,7 @@ export function createConsistentHashPicker(options: HashedOptions, deps: PickerD
 
 export const consistentHashPicker = definePicker({
   name: 'consistent-hash',
-  usesHashKey: true,
+  hashKey: 'required',
   optionsSchema: consistentHashOptionsSchema,
   create: (options, deps) => createConsistentHashPicker(options, deps),
 })

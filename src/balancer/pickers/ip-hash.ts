@@ -29,7 +29,7 @@ function clientKey(ctx: PickContext): string | undefined {
 
 export const ipHashPicker = definePicker({
   name: 'ip-hash',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: ipHashOptionsSchema,
   create: (options, deps) => createIpHashPicker(options, deps),
 })

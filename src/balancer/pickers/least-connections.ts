@@ -33,7 +33,7 @@ export function createLeastConnectionsPicker(): Picker {
 
 export const leastConnectionsPicker = definePicker({
   name: 'least-connections',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: z.object({}).strict(),
   create: () => createLeastConnectionsPicker(),
 })

@@ -50,7 +50,7 @@ function loadPerWeight(endpoint: Endpoint): number {
 
 export const leastRequestPicker = definePicker({
   name: 'least-request',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: leastRequestOptionsSchema,
   create: (options, deps) => createLeastRequestPicker(options, deps),
 })

@@ -99,7 +99,7 @@ function scoreCosts(eligible: readonly Endpoint[], ctx: PickContext, state: Smoo
 
 export const leastResponseTimePicker = definePicker({
   name: 'least-response-time',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: leastResponseTimeOptionsSchema,
   create: (options, deps) => createLeastResponseTimePicker(options, deps),
 })

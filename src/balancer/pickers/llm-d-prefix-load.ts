@@ -96,7 +96,7 @@ function kvCacheScore(snapshot: EngineSnapshot | undefined): number {
 
 export const llmdPrefixLoadPicker = definePicker({
   name: 'llm-d-prefix-load',
-  usesHashKey: false,
+  hashKey: 'ignored',
   usesEngineMetrics: true,
   optionsSchema: llmdPrefixLoadOptionsSchema,
   create: (options, deps) => createLlmdPrefixLoadPicker(options, deps),

@@ -123,7 +123,7 @@ function tokenLoadScore(tokens: number, options: LlmdStickyOptions): number {
 
 export const llmdStickyPicker = definePicker({
   name: 'llm-d-sticky',
-  usesHashKey: false,
+  hashKey: 'ignored',
   // `autoTune` sizes the prefix index from the engines' `cache_config_info`, as GIE does.
   usesEngineMetrics: true,
   optionsSchema: llmdStickyOptionsSchema,

@@ -17,7 +17,7 @@ export function createRandomPicker(deps: PickerDeps): Picker {
 
 export const randomPicker = definePicker({
   name: 'random',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: z.object({}).strict(),
   create: (_options, deps) => createRandomPicker(deps),
 })

@@ -22,7 +22,7 @@ export function createRoundRobinPicker(): Picker {
 
 export const roundRobinPicker = definePicker({
   name: 'round-robin',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: z.object({}).strict(),
   create: () => createRoundRobinPicker(),
 })

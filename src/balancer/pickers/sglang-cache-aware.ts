@@ -97,7 +97,7 @@ function isImbalanced(candidates: readonly Endpoint[], options: SglangCacheAware
 
 export const sglangCacheAwarePicker = definePicker({
   name: 'sglang-cache-aware',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: sglangCacheAwareOptionsSchema,
   create: (options, deps) => createSglangCacheAwarePicker(options, deps),
 })

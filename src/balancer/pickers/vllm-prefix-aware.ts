@@ -83,7 +83,7 @@ function lowestQps(candidates: readonly Endpoint[], rates: RequestRateWindow): E
 
 export const vllmPrefixAwarePicker = definePicker({
   name: 'vllm-prefix-aware',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: vllmPrefixAwareOptionsSchema,
   create: (options, deps) => createVllmPrefixAwarePicker(options, deps),
 })

@@ -39,7 +39,7 @@ export function createWeightedLeastConnectionsPicker(): Picker {
 
 export const weightedLeastConnectionsPicker = definePicker({
   name: 'weighted-least-connections',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: z.object({}).strict(),
   create: () => createWeightedLeastConnectionsPicker(),
 })

@@ -29,7 +29,7 @@ export function createWeightedRoundRobinPicker(): Picker {
 
 export const weightedRoundRobinPicker = definePicker({
   name: 'weighted-round-robin',
-  usesHashKey: false,
+  hashKey: 'ignored',
   optionsSchema: z.object({}).strict(),
   create: () => createWeightedRoundRobinPicker(),
 })

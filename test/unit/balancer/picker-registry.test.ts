@@ -31,11 +31,13 @@ describe('picker registry', () => {
     }
   })
 
-  it('marks only consistent-hash as using the hashKey selector', () => {
-    const users = Object.values(PICKERS)
-      .filter((d) => d.usesHashKey)
-      .map((d) => d.name)
-    assert.deepEqual(users, ['consistent-hash'])
+  it('marks consistent-hash as needing the hashKey selector and consistent-hash-session as falling back to it', () => {
+    const uses = (how: string) =>
+      Object.values(PICKERS)
+        .filter((d) => d.hashKey === how)
+        .map((d) => d.name)
+    assert.deepEqual(uses('required'), ['consistent-hash'])
+    assert.deepEqual(uses('fallback'), ['consistent-hash-session'])
   })
 
   it('finds nothing for unknown names or inherited properties', () => {

@@ -152,6 +152,33 @@ describe('config loading', () => {
     )
   })
 
+  test('refuses a hashKey on a policy that ignores it, and asks consistent-hash for one', () => {
+    const withPolicy = (policy: string, hashKey?: unknown) => {
+      const raw = base() as ReturnType<typeof base> & {
+        upstreams: { api: Record<string, unknown> }
+      }
+      raw.upstreams.api.policy = policy
+      if (hashKey !== undefined) raw.upstreams.api.hashKey = hashKey
+      return raw
+    }
+    assert.deepEqual(
+      issuesOf(() => parseConfigObject(withPolicy('round-robin', { header: 'x-user' }), {})),
+      [
+        'upstreams.api.hashKey: policy round-robin does not use a hashKey (consistent-hash and consistent-hash-session do)',
+      ],
+    )
+    assert.deepEqual(
+      issuesOf(() => parseConfigObject(withPolicy('consistent-hash'), {})),
+      [
+        'upstreams.api.hashKey: policy consistent-hash needs a hashKey selector, e.g. { header: x-user }',
+      ],
+    )
+    for (const policy of ['consistent-hash', 'consistent-hash-session']) {
+      const config = parseConfigObject(withPolicy(policy, { header: 'x-user' }), {})
+      assert.deepEqual(config.upstreams.api!.hashKey, { header: 'x-user' })
+    }
+  })
+
   test('validates policyOptions against the chosen policy', () => {
     const raw = base() as ReturnType<typeof base> & { upstreams: { api: Record<string, unknown> } }
     raw.upstreams.api.policy = 'round-robin'

@@ -75,7 +75,7 @@ describe('ip-hash picker', () => {
   })
 
   it('reads the client address, not the hashKey selector, and defaults bounded load off', () => {
-    assert.equal(ipHashPicker.usesHashKey, false)
+    assert.equal(ipHashPicker.hashKey, 'ignored')
     assert.equal(ipHashOptionsSchema.parse({}).boundedLoadFactor, 0)
     assert.equal(ipHashOptionsSchema.safeParse({ boundedLoadFactor: 0.5 }).success, false)
   })
