@@ -27,6 +27,7 @@ import { createSimFleet, type SimFleet } from './sim/fleet.ts'
 import { createMemoryState } from './state/memory-state.ts'
 import { createRedisState } from './state/redis-state.ts'
 import type { StateStore } from './state/state-store.ts'
+import { createLoadPeers } from './upstream/load-peers.ts'
 import { createPoolRegistry } from './upstream/pool-registry.ts'
 import { type Clock, createSystemClock } from './util/clock.ts'
 import { TrackedServer } from './util/http-server.ts'
@@ -89,6 +90,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     { message: 'prefix sharing error', intervalMs: 10_000 },
     { logger, clock },
   )
+  const loadSharingError = createThrottledWarn(
+    { message: 'load sharing error', intervalMs: 10_000 },
+    { logger, clock },
+  )
   const stateError = createThrottledWarn(
     { message: 'shared state unavailable: sticky binding skipped', intervalMs: 10_000 },
     { logger, clock },
@@ -109,6 +114,14 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
             createPrefixPeers(
               { channel: `prefix:${upstream}` },
               { state, onError: (err) => prefixSharingError(err, { upstream }) },
+            ),
+    loadPeersFor:
+      state.kind === 'memory'
+        ? undefined
+        : (upstream: string) =>
+            createLoadPeers(
+              { channel: `load:${upstream}` },
+              { state, clock, onError: (err) => loadSharingError(err, { upstream }) },
             ),
   }
   let desired: Config = initial

@@ -3,6 +3,7 @@ import type { UpstreamConfig } from '../config/schema.ts'
 import { endpointId } from '../config/validate.ts'
 import type { PrefillPacer } from '../llm/prefill-pacer.ts'
 import { Endpoint, type EndpointSpec, type LeaseCost } from '../upstream/endpoint.ts'
+import type { LoadPeers } from '../upstream/load-peers.ts'
 import type { Clock } from '../util/clock.ts'
 import { canTakeFor } from './can-take.ts'
 import { leaseCostFor } from './lease-cost.ts'
@@ -46,7 +47,11 @@ export interface UpstreamGroup {
 export function createUpstreamGroup(
   name: string,
   initial: UpstreamConfig,
-  deps: PickerDeps & { readonly clock: Clock },
+  deps: PickerDeps & {
+    readonly clock: Clock
+    /** The other router replicas' work on these endpoints, when a shared state store connects them. */
+    readonly loadPeers?: LoadPeers | undefined
+  },
 ): UpstreamGroup {
   let config = initial
   let picker: Picker = buildPicker(config, deps)
@@ -62,7 +67,13 @@ export function createUpstreamGroup(
       dirty = true
       paceOnlyEligible()
     },
+    // An endpoint a reload replaced under the same id still ends its leases: only the member
+    // speaks for the id.
+    onLoadChange: (endpoint: Endpoint) => {
+      if (byId.get(endpoint.id) === endpoint) deps.loadPeers?.changed(endpoint)
+    },
   }
+  const stopHearingLoad = deps.loadPeers?.listen((id) => byId.get(id))
 
   const setMembership = (specs: readonly EndpointSpec[]) => {
     const next = new Map<string, Endpoint>()
@@ -135,6 +146,8 @@ export function createUpstreamGroup(
     },
     retire() {
       picker.close?.()
+      stopHearingLoad?.()
+      deps.loadPeers?.close()
     },
     update(next) {
       const specs = specsFor(next)

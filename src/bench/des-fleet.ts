@@ -2,13 +2,15 @@ import type { PickContext, Picker } from '../balancer/picker.ts'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { createLlmSignals, type LlmSignals } from '../llm/llm-signals.ts'
 import type { PrefillPacer } from '../llm/prefill-pacer.ts'
+import { createPrefixPeers } from '../llm/prefix-peers.ts'
 import { createEngine, type Engine } from '../sim/engine.ts'
 import type { StepInfo } from '../sim/engine-types.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import { Endpoint } from '../upstream/endpoint.ts'
+import { createLoadPeers } from '../upstream/load-peers.ts'
 import type { Clock } from '../util/clock.ts'
 import { createSeededRandom } from '../util/random.ts'
-import { createDesPrefixHub } from './des-prefix-hub.ts'
+import { createDesPubSub } from './des-pubsub.ts'
 import {
   createEmulatedEngineMetrics,
   type EmulatedEngineMetrics,
@@ -113,17 +115,26 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
     { clock, engines },
   )
   const options = definition.optionsSchema.parse(input.policyOptions ?? {})
-  const hub =
+  const shared =
     input.sharedState && routers > 1
-      ? createDesPrefixHub({ delayMs: SHARED_STATE_DELAY_MS }, { clock })
+      ? createDesPubSub({ delayMs: SHARED_STATE_DELAY_MS }, { clock })
       : undefined
   const routerViews = Array.from({ length: routers }, (_, router): DesRouter => {
+    // As `state: { store: redis }` links Aya replicas: their in-flight work and prefix indexes.
+    const loadPeers = shared
+      ? createLoadPeers({ channel: 'load:fleet' }, { state: shared, clock })
+      : undefined
     const endpoints = Object.freeze(
       ids.map((id) => {
         const url = `http://${id}.invalid`
-        return new Endpoint({ id, url, origin: url, weight: 1 }, { clock })
+        return new Endpoint(
+          { id, url, origin: url, weight: 1 },
+          { clock, onLoadChange: loadPeers?.changed },
+        )
       }),
     )
+    const byId = new Map(endpoints.map((endpoint) => [endpoint.id, endpoint]))
+    loadPeers?.listen((id) => byId.get(id))
     const llmSignals = createLlmSignals({ clock })
     // Router 0 draws what a single router would, so one router runs exactly as before.
     const picker = definition.create(options, {
@@ -131,7 +142,9 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       random: createSeededRandom(input.seed + router * 7919),
       engineMetrics: metrics,
       llmSignals,
-      prefixPeers: hub?.join(),
+      prefixPeers: shared
+        ? createPrefixPeers({ channel: 'prefix:fleet' }, { state: shared })
+        : undefined,
     })
     picker.retain?.(new Set(ids))
     return {

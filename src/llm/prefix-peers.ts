@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createPeerChannel } from '../state/peer-channel.ts'
 import type { StateStore } from '../state/state-store.ts'
 
 /** What one router tells the others about an endpoint's prefix blocks. */
@@ -72,12 +72,11 @@ export function createPrefixPeers(
   },
 ): PrefixPeers {
   const onError = deps.onError ?? (() => {})
-  // Each message starts with its router's id and a newline, so a router skips its own (which a
-  // store delivers to local subscribers too) without parsing it.
-  const self = `${randomUUID()}\n`
-  const send = (message: AddedMessage | RemovedMessage) => {
-    deps.state.publish(options.channel, self + JSON.stringify(message)).catch(onError)
-  }
+  const peers = createPeerChannel(
+    { channel: options.channel, maxMessageChars: MAX_MESSAGE_CHARS, what: 'prefix announcement' },
+    { state: deps.state, onError },
+  )
+  const send = (message: AddedMessage | RemovedMessage) => peers.send(message)
   return {
     announceAdded(endpoint, hashes, capacityBlocks) {
       if (hashes.length === 0) return
@@ -87,17 +86,10 @@ export function createPrefixPeers(
       send({ op: 'remove', endpoint, hash })
     },
     listen(listener) {
-      return deps.state.subscribe(options.channel, (framed) => {
-        if (framed.startsWith(self)) return
-        const newline = framed.indexOf('\n')
-        const message =
-          newline === -1 || framed.length > MAX_MESSAGE_CHARS
-            ? undefined
-            : parseMessage(framed.slice(newline + 1))
+      return peers.listen((value) => {
+        const message = parseMessage(value)
         if (message === undefined) {
-          onError(
-            new Error(`ignored a prefix announcement that is not one: ${framed.slice(0, 80)}`),
-          )
+          onError(new Error('ignored a prefix announcement that is not one'))
           return
         }
         if (message.op === 'remove') {
@@ -115,13 +107,7 @@ export function createPrefixPeers(
   }
 }
 
-function parseMessage(text: string): AddedMessage | RemovedMessage | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+function parseMessage(value: unknown): AddedMessage | RemovedMessage | undefined {
   if (typeof value !== 'object' || value === null) return undefined
   const message = value as Record<string, unknown>
   if (typeof message.endpoint !== 'string') return undefined

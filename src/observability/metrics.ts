@@ -140,19 +140,30 @@ export function createMetrics(
   }
   endpointGauge(
     'aya_endpoint_inflight_requests',
-    'Requests dispatched to an endpoint and not finished.',
-    (endpoint) => endpoint.inflight,
+    'Requests this router dispatched to an endpoint and not finished.',
+    (endpoint) => endpoint.own.inflight,
   )
-  // Router-side accounting of LLM work, the primary load signal (docs/llm-routing.md).
+  // Router-side accounting of LLM work, the primary load signal (docs/llm-routing.md). Each
+  // replica reports its own part, so a sum across replicas is the fleet's.
   endpointGauge(
     'aya_endpoint_pending_prefill_tokens',
-    'Uncached prompt tokens dispatched to an endpoint whose first token has not come back.',
-    (endpoint) => endpoint.pendingPrefillTokens,
+    'Uncached prompt tokens this router dispatched to an endpoint whose first token has not come back.',
+    (endpoint) => endpoint.own.prefillTokens,
+  )
+  endpointGauge(
+    'aya_endpoint_peer_inflight_requests',
+    'Requests the other Aya replicas sharing state have in flight on an endpoint, as they announced.',
+    (endpoint) => endpoint.peers.inflight,
+  )
+  endpointGauge(
+    'aya_endpoint_peer_pending_prefill_tokens',
+    'Uncached prompt tokens the other Aya replicas sharing state placed on an endpoint, awaiting their first token.',
+    (endpoint) => endpoint.peers.prefillTokens,
   )
   endpointGauge(
     'aya_endpoint_kv_tokens',
-    'KV tokens the router estimates requests in flight hold: prompt, generated, still expected.',
-    (endpoint) => endpoint.kvTokens,
+    'KV tokens the router estimates its requests in flight hold: prompt, generated, still expected.',
+    (endpoint) => endpoint.own.kvTokens,
   )
   endpointGauge(
     'aya_endpoint_decode_itl_seconds',

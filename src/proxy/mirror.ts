@@ -26,7 +26,7 @@ export function mirrorRequest(
   const endpoint = request.shadow.group.select({ attempt: 0 })
   // A shadow that does not keep up loses copies rather than queue them: each waiting copy holds
   // up to 1 MiB of body, and Envoy's circuit breakers bound its mirrors the same way.
-  if (!endpoint || endpoint.inflight >= request.shadow.maxConnections) return request.body
+  if (!endpoint || endpoint.own.inflight >= request.shadow.maxConnections) return request.body
   const headers = { ...request.headers }
   if (typeof headers.host === 'string') headers.host = `${headers.host}-shadow`
   let primaryBody: Readable | null = request.body

@@ -7,6 +7,7 @@ import type { LlmSignals } from '../llm/llm-signals.ts'
 import { createModelRegistry, type ModelRegistry } from '../llm/model-registry.ts'
 import type { PrefixPeers } from '../llm/prefix-peers.ts'
 import type { StateStore } from '../state/state-store.ts'
+import type { LoadPeers } from '../upstream/load-peers.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
 import { createGroupAdmission, type GroupAdmission } from './group-admission.ts'
@@ -61,6 +62,8 @@ export interface ProxyRuntimeDeps {
   readonly engineMetricsFor?: ((upstream: string) => EngineMetricsSource | undefined) | undefined
   /** The group's link to the other Aya replicas' prefix indexes, when state is shared. */
   readonly prefixPeersFor?: ((upstream: string) => PrefixPeers) | undefined
+  /** The group's link to the other Aya replicas' in-flight work, when state is shared. */
+  readonly loadPeersFor?: ((upstream: string) => LoadPeers) | undefined
 }
 
 export function createProxyRuntime(
@@ -85,6 +88,7 @@ export function createProxyRuntime(
         ...deps,
         engineMetrics: deps.engineMetricsFor?.(name),
         prefixPeers: deps.prefixPeersFor?.(name),
+        loadPeers: deps.loadPeersFor?.(name),
       })
     if (existing) existing.update(upstreamConfig)
     const admission = upstreamConfig.admission

@@ -91,7 +91,28 @@ export interface EndpointDeps {
   readonly clock: Clock
   /** Called when drain or health changes, so the owning group rebuilds its eligible snapshot. */
   readonly onEligibilityChange?: (() => void) | undefined
+  /** Called when this router's own work here changes, for announcing it to router replicas. */
+  readonly onLoadChange?: ((endpoint: Endpoint) => void) | undefined
 }
+
+/**
+ * Work in flight on an endpoint as one router counts it: what router replicas tell each other, so
+ * each places requests knowing the others' (see `load-peers.ts`).
+ */
+export interface RouterLoad {
+  readonly inflight: number
+  /** Uncached prompt tokens placed here whose first token has not come back. */
+  readonly prefillTokens: number
+  readonly prefillRequests: number
+  readonly kvTokens: number
+}
+
+export const NO_ROUTER_LOAD: RouterLoad = Object.freeze({
+  inflight: 0,
+  prefillTokens: 0,
+  prefillRequests: 0,
+  kvTokens: 0,
+})
 
 export interface EndpointOptions {
   /** Decay time constant for the peak EWMA, ms. */
@@ -114,10 +135,11 @@ export class Endpoint {
   #latencySamples = 0
   #latencyAtMs = 0
   #pendingPrefillTokens = 0
-  /** Leases begun with prefill to do; with `#prefillsDone`, how many still await it. */
+  /** Leases begun with prefill to do; with `#ownPrefillsDone`, how many still await it. */
   #prefillsBegun = 0
-  // When the latest prefills ended (first token, or the request ended first): a ring, newest at
-  // `#prefillsDone - 1`.
+  #ownPrefillsDone = 0
+  // When the latest prefills ended (first token, or the request ended first), this router's and
+  // the other replicas': a ring, newest at `#prefillsDone - 1`.
   #prefillDoneAtMs = new Float64Array(RECENT_PREFILLS)
   #prefillsDone = 0
   #kvTokens = 0
@@ -126,11 +148,15 @@ export class Endpoint {
   #enabled = true
   #health: HealthStatus = 'unknown'
   #onEligibilityChange: (() => void) | undefined
+  #onLoadChange: ((endpoint: Endpoint) => void) | undefined
+  /** The other router replicas' work here, summed, as they last told it. */
+  #peers: RouterLoad = NO_ROUTER_LOAD
 
   constructor(spec: EndpointSpec, deps: EndpointDeps, options: EndpointOptions = {}) {
     this.#spec = spec
     this.#clock = deps.clock
     this.#onEligibilityChange = deps.onEligibilityChange
+    this.#onLoadChange = deps.onLoadChange
     this.#decayMs = options.latencyDecayMs ?? 10_000
     this.#decodePace = createDecodePace({ halfLifeMs: PACE_HALF_LIFE_MS }, deps)
   }
@@ -189,8 +215,37 @@ export class Endpoint {
     }
   }
 
+  /**
+   * Requests in flight here: this router's, plus the other replicas' when they share their load.
+   * The counters below count the same way; `own` is this router's part alone.
+   */
   get inflight(): number {
-    return this.#inflight
+    return this.#inflight + this.#peers.inflight
+  }
+
+  /** This router's own work here: what it announces to the other replicas, and its metrics. */
+  get own(): RouterLoad & { readonly prefillsDone: number } {
+    return {
+      inflight: this.#inflight,
+      prefillTokens: this.#pendingPrefillTokens,
+      prefillRequests: this.#prefillsBegun - this.#ownPrefillsDone,
+      kvTokens: this.#kvTokens,
+      prefillsDone: this.#ownPrefillsDone,
+    }
+  }
+
+  /** The other router replicas' work here, as they last announced it. */
+  get peers(): RouterLoad {
+    return this.#peers
+  }
+
+  /**
+   * The other replicas' work here, summed, replacing what they told before; `prefillsDone` of
+   * their prompts got their first token since (counted now, for `prefillsDoneSince`).
+   */
+  setPeerLoad(load: RouterLoad, prefillsDone: number): void {
+    this.#peers = load
+    for (let i = 0; i < prefillsDone; i++) this.#recordPrefillDone()
   }
 
   /** Peak EWMA of latency, ms. Pickers add exploration so a once-slow endpoint is re-sampled. */
@@ -204,12 +259,12 @@ export class Endpoint {
 
   /** Uncached prompt tokens dispatched here whose first token has not come back yet. */
   get pendingPrefillTokens(): number {
-    return this.#pendingPrefillTokens
+    return this.#pendingPrefillTokens + this.#peers.prefillTokens
   }
 
   /** Requests dispatched here with prefill to do whose first token has not come back yet. */
   get pendingPrefillRequests(): number {
-    return this.#prefillsBegun - this.#prefillsDone
+    return this.#prefillsBegun - this.#ownPrefillsDone + this.#peers.prefillRequests
   }
 
   /**
@@ -247,7 +302,7 @@ export class Endpoint {
    * stream when their cost says how (`LeaseCost.kvTokensAfter`).
    */
   get kvTokens(): number {
-    return this.#kvTokens
+    return this.#kvTokens + this.#peers.kvTokens
   }
 
   /**
@@ -272,6 +327,7 @@ export class Endpoint {
       this.#pinned ??= createPinnedBlocks()
       this.#kvTokens += this.#pinned.pin(pinned, cost?.pinnedBlockTokens ?? 0)
     }
+    this.#onLoadChange?.(this)
     let ended = false
     // Progress: the next token count at which KV is re-estimated, and the last pace sample.
     let nextKvAt = 1
@@ -282,8 +338,10 @@ export class Endpoint {
     return {
       endpoint,
       firstToken() {
+        if (prefill <= 0) return
         endpoint.#prefillDone(prefill)
         prefill = 0
+        endpoint.#onLoadChange?.(endpoint)
       },
       progress(generated) {
         if (ended) return
@@ -305,6 +363,7 @@ export class Endpoint {
           const next = cost.kvTokensAfter(generated)
           endpoint.#kvTokens += next - kv
           kv = next
+          endpoint.#onLoadChange?.(endpoint)
         }
       },
       clientStalled() {
@@ -323,6 +382,7 @@ export class Endpoint {
         // Fractional charges (per-block shares, predicted outputs) leave rounding dust: with
         // nothing in flight nothing is held.
         if (endpoint.#inflight === 0) endpoint.#kvTokens = 0
+        endpoint.#onLoadChange?.(endpoint)
       },
     }
   }
@@ -330,6 +390,11 @@ export class Endpoint {
   #prefillDone(prefill: number): void {
     if (prefill <= 0) return
     this.#pendingPrefillTokens -= prefill
+    this.#ownPrefillsDone++
+    this.#recordPrefillDone()
+  }
+
+  #recordPrefillDone(): void {
     this.#prefillDoneAtMs[this.#prefillsDone % RECENT_PREFILLS] = this.#clock.now()
     this.#prefillsDone++
   }

@@ -4,9 +4,10 @@ import { findPicker } from '../../../src/balancer/picker-registry.ts'
 import { createAyaPicker } from '../../../src/balancer/pickers/aya.ts'
 import { ayaOptionsSchema } from '../../../src/balancer/pickers/aya-options.ts'
 import { createUpstreamGroup } from '../../../src/balancer/upstream-group.ts'
-import { createDesPrefixHub } from '../../../src/bench/des-prefix-hub.ts'
+import { createDesPubSub } from '../../../src/bench/des-pubsub.ts'
 import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
 import { createLlmSignals } from '../../../src/llm/llm-signals.ts'
+import { createPrefixPeers } from '../../../src/llm/prefix-peers.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
 import { llmRequest, recordDecisions } from './pickers/llm-fixtures.ts'
@@ -153,11 +154,11 @@ describe('upstream group reload', () => {
 
   test('applies what other routers announce about an endpoint id that now names another server', () => {
     const clock = createManualClock()
-    const hub = createDesPrefixHub({ delayMs: 1 }, { clock })
+    const hub = createDesPubSub({ delayMs: 1 }, { clock })
     const group = createUpstreamGroup('llm', upstream({ policyOptions: { pacing: false } }), {
       clock,
       random: createSeededRandom(1),
-      prefixPeers: hub.join(),
+      prefixPeers: createPrefixPeers({ channel: 'prefix:llm' }, { state: hub }),
     })
     const [moved, kept] = group.endpoints().map((endpoint) => endpoint.id)
     group.update(
@@ -170,7 +171,7 @@ describe('upstream group reload', () => {
     const other = createAyaPicker(ayaOptionsSchema.parse({ pacing: false }), {
       clock,
       random: createSeededRandom(2),
-      prefixPeers: hub.join(),
+      prefixPeers: createPrefixPeers({ channel: 'prefix:llm' }, { state: hub }),
     })
     other.retain!(new Set([moved!, kept!]))
     const conversation = `conversation `.repeat(400)

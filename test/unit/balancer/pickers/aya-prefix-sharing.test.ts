@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Picker } from '../../../../src/balancer/picker.ts'
-import { createDesPrefixHub } from '../../../../src/bench/des-prefix-hub.ts'
+import { createDesPubSub } from '../../../../src/bench/des-pubsub.ts'
+import { createPrefixPeers } from '../../../../src/llm/prefix-peers.ts'
 import { createManualClock } from '../../../../src/util/manual-clock.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'
 import { candidatesOf, createAya, llmCtx, text } from './llm-fixtures.ts'
@@ -12,11 +13,15 @@ function twoRouters(
   optionsOfB: Record<string, unknown> = options,
 ) {
   const clock = createManualClock()
-  const hub = createDesPrefixHub({ delayMs: 1 }, { clock })
+  const hub = createDesPubSub({ delayMs: 1 }, { clock })
   const eligible = makeEndpoints([1, 1, 1])
   const ids = new Set(eligible.map((endpoint) => endpoint.id))
   const router = (seed: number, own: Record<string, unknown>): Picker => {
-    const picker = createAya({ pacing: false, ...own }, { clock, prefixPeers: hub.join() }, seed)
+    const picker = createAya(
+      { pacing: false, ...own },
+      { clock, prefixPeers: createPrefixPeers({ channel: 'prefix:llm' }, { state: hub }) },
+      seed,
+    )
     picker.retain!(ids)
     return picker
   }

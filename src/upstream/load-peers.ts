@@ -1,0 +1,270 @@
+import { createPeerChannel } from '../state/peer-channel.ts'
+import type { StateStore } from '../state/state-store.ts'
+import type { Clock, Timer } from '../util/clock.ts'
+import { type Endpoint, NO_ROUTER_LOAD, type RouterLoad } from './endpoint.ts'
+
+/**
+ * Router-side accounting shared between router replicas. Each replica counts the work it placed on
+ * each endpoint at dispatch, first token and completion (`Endpoint`); alone, it sees only its own
+ * share, so with two replicas every endpoint looks half as busy as it is, and what the engines'
+ * scraped metrics correct comes a scrape late. Each replica announces its own counts on the shared
+ * state's pub/sub, and adds the others' to its endpoints, so every replica places requests knowing
+ * the whole fleet's in-flight prefill, KV and requests.
+ */
+export interface LoadPeers {
+  /** This router's own work on `endpoint` changed: announced within `flushMs`, with the rest. */
+  changed(endpoint: Endpoint): void
+  /**
+   * Adds the other replicas' announced work to the endpoints `find` names (ids this router does
+   * not have are ignored). Returns the function that stops listening.
+   */
+  listen(find: (endpointId: string) => Endpoint | undefined): () => void
+  /** Stops the timers; what is not yet announced is not. */
+  close(): void
+}
+
+export interface LoadPeersOptions {
+  /** One channel per upstream group: its endpoint ids mean the same servers to every replica. */
+  readonly channel: string
+  /** Changes within this long go out as one message: a burst costs one publish, not one each. */
+  readonly flushMs?: number
+  /**
+   * A replica with work in flight re-announces it this often, and a replica's counts not heard
+   * for three of these are dropped: a replica that died leaves nothing counted behind it.
+   */
+  readonly heartbeatMs?: number
+  /**
+   * How long after this router places work the other replicas' placements of the same moment
+   * cannot have been heard yet: `flushMs` plus the store's delivery. See `changed`.
+   */
+  readonly blindMs?: number
+}
+
+/** One endpoint's counts in a message: id, inflight, prefill tokens, prefill requests, KV tokens, prefills done. */
+type LoadEntry = [string, number, number, number, number, number]
+
+interface LoadMessage {
+  readonly op: 'load'
+  readonly loads: readonly LoadEntry[]
+}
+
+interface Heard {
+  load: RouterLoad
+  /** The sender's running count of prefills done here: what grew since is counted as done. */
+  prefillsDone: number
+  atMs: number
+}
+
+/** Longest message heard, in characters: about 40 per endpoint, so 6,000 endpoints. */
+const MAX_MESSAGE_CHARS = 256 * 1024
+const STALE_HEARTBEATS = 3
+
+export function createLoadPeers(
+  options: LoadPeersOptions,
+  deps: {
+    readonly state: StateStore
+    readonly clock: Clock
+    /** A publish that failed or a message that made no sense: told, never thrown. */
+    readonly onError?: (error: unknown) => void
+  },
+): LoadPeers {
+  const { clock } = deps
+  const flushMs = options.flushMs ?? 2
+  const heartbeatMs = options.heartbeatMs ?? 1_000
+  const staleMs = STALE_HEARTBEATS * heartbeatMs
+  const blindMs = options.blindMs ?? flushMs + 2
+  const onError = deps.onError ?? (() => {})
+  const channel = createPeerChannel(
+    { channel: options.channel, maxMessageChars: MAX_MESSAGE_CHARS, what: 'load announcement' },
+    { state: deps.state, onError },
+  )
+  let isClosed = false
+
+  // Announcing: endpoints changed since the last message, and those with work in flight.
+  const dirty = new Set<Endpoint>()
+  const busy = new Set<Endpoint>()
+  let flushTimer: Timer | undefined
+  let heartbeatTimer: Timer | undefined
+  const flush = () => {
+    flushTimer = undefined
+    const loads: LoadEntry[] = []
+    for (const endpoint of dirty) {
+      const own = endpoint.own
+      // Fractional charges can leave a count a rounding error below zero.
+      loads.push([
+        endpoint.id,
+        own.inflight,
+        Math.max(0, own.prefillTokens),
+        own.prefillRequests,
+        Math.max(0, own.kvTokens),
+        own.prefillsDone,
+      ])
+      if (own.inflight > 0) busy.add(endpoint)
+      else busy.delete(endpoint)
+    }
+    dirty.clear()
+    if (loads.length > 0) channel.send({ op: 'load', loads } satisfies LoadMessage)
+    if (busy.size > 0 && heartbeatTimer === undefined) {
+      heartbeatTimer = clock.setTimer(heartbeatMs, heartbeat)
+    }
+  }
+  const heartbeat = () => {
+    heartbeatTimer = undefined
+    for (const endpoint of busy) changed(endpoint)
+  }
+  // The replicas place a burst at the same moment, each blind to the others' share until their
+  // announcements arrive; seeing the same fleet, they would all send their first requests to the
+  // same least-loaded endpoint and overshoot it. So for `blindMs` after this router places work,
+  // it counts each other replica as having placed as much there too (they get as much traffic,
+  // and see what this router sees); their own announcements replace the guess.
+  const lastOwn = new Map<Endpoint, RouterLoad>()
+  const echoes = new Map<string, { load: RouterLoad; timer: Timer }>()
+  const echo = (endpoint: Endpoint) => {
+    const own = endpoint.own
+    const before = lastOwn.get(endpoint) ?? NO_ROUTER_LOAD
+    lastOwn.set(endpoint, own)
+    if (own.inflight === 0) lastOwn.delete(endpoint)
+    const replicas = livePeers()
+    const placed = own.inflight - before.inflight
+    if (replicas === 0 || placed <= 0) return
+    const prior = echoes.get(endpoint.id)
+    prior?.timer.clear()
+    const was = prior?.load ?? NO_ROUTER_LOAD
+    const load = {
+      inflight: was.inflight + replicas * placed,
+      prefillTokens:
+        was.prefillTokens + replicas * Math.max(0, own.prefillTokens - before.prefillTokens),
+      prefillRequests:
+        was.prefillRequests + replicas * Math.max(0, own.prefillRequests - before.prefillRequests),
+      kvTokens: was.kvTokens + replicas * Math.max(0, own.kvTokens - before.kvTokens),
+    }
+    const timer = clock.setTimer(blindMs, () => {
+      echoes.delete(endpoint.id)
+      apply(endpoint.id, 0)
+    })
+    echoes.set(endpoint.id, { load, timer })
+    apply(endpoint.id, 0)
+  }
+  const changed = (endpoint: Endpoint) => {
+    if (isClosed) return
+    echo(endpoint)
+    dirty.add(endpoint)
+    flushTimer ??= clock.setTimer(flushMs, flush)
+  }
+
+  // Hearing: each sender's last counts per endpoint.
+  const senders = new Map<string, Map<string, Heard>>()
+  const heardAtMs = new Map<string, number>()
+  const livePeers = () => {
+    const nowMs = clock.now()
+    let live = 0
+    for (const atMs of heardAtMs.values()) if (nowMs - atMs < staleMs) live++
+    return live
+  }
+  let sweepTimer: Timer | undefined
+  let find: (endpointId: string) => Endpoint | undefined = () => undefined
+  const apply = (endpointId: string, prefillsDone: number) => {
+    const endpoint = find(endpointId)
+    if (endpoint === undefined) return
+    let inflight = 0
+    let prefillTokens = 0
+    let prefillRequests = 0
+    let kvTokens = 0
+    const echoed = echoes.get(endpointId)?.load
+    const loads = [...senders.values()].map((heard) => heard.get(endpointId)?.load)
+    for (const load of echoed === undefined ? loads : [...loads, echoed]) {
+      if (load === undefined) continue
+      inflight += load.inflight
+      prefillTokens += load.prefillTokens
+      prefillRequests += load.prefillRequests
+      kvTokens += load.kvTokens
+    }
+    endpoint.setPeerLoad(
+      inflight === 0 ? NO_ROUTER_LOAD : { inflight, prefillTokens, prefillRequests, kvTokens },
+      prefillsDone,
+    )
+  }
+  const sweep = () => {
+    sweepTimer = undefined
+    const nowMs = clock.now()
+    let anyBusy = false
+    for (const [sender, heard] of senders) {
+      for (const [endpointId, entry] of heard) {
+        if (nowMs - entry.atMs < staleMs) {
+          anyBusy ||= entry.load.inflight > 0
+          continue
+        }
+        heard.delete(endpointId)
+        if (entry.load.inflight > 0) apply(endpointId, 0)
+      }
+      if (heard.size === 0) {
+        senders.delete(sender)
+        heardAtMs.delete(sender)
+      }
+    }
+    if (anyBusy) sweepTimer = clock.setTimer(heartbeatMs, sweep)
+  }
+  const hear = (value: unknown, sender: string) => {
+    const loads = parseLoads(value)
+    if (loads === undefined) {
+      onError(new Error('ignored a load announcement that is not one'))
+      return
+    }
+    heardAtMs.set(sender, clock.now())
+    let heard = senders.get(sender)
+    if (heard === undefined) {
+      heard = new Map()
+      senders.set(sender, heard)
+    }
+    const nowMs = clock.now()
+    for (const [endpointId, inflight, prefillTokens, prefillRequests, kvTokens, done] of loads) {
+      const before = heard.get(endpointId)
+      // First heard: how many of its prefills ended before is not news.
+      const newlyDone = before === undefined ? 0 : Math.max(0, done - before.prefillsDone)
+      heard.set(endpointId, {
+        load: { inflight, prefillTokens, prefillRequests, kvTokens },
+        prefillsDone: done,
+        atMs: nowMs,
+      })
+      apply(endpointId, newlyDone)
+      if (inflight > 0) sweepTimer ??= clock.setTimer(heartbeatMs, sweep)
+    }
+  }
+
+  return {
+    changed,
+    listen(findEndpoint) {
+      find = findEndpoint
+      const stop = channel.listen(hear)
+      return () => {
+        stop()
+        find = () => undefined
+      }
+    },
+    close() {
+      isClosed = true
+      for (const timer of [flushTimer, heartbeatTimer, sweepTimer]) timer?.clear()
+      for (const { timer } of echoes.values()) timer.clear()
+      echoes.clear()
+      flushTimer = heartbeatTimer = sweepTimer = undefined
+      dirty.clear()
+      busy.clear()
+    },
+  }
+}
+
+function parseLoads(value: unknown): readonly LoadEntry[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const message = value as Record<string, unknown>
+  if (message.op !== 'load' || !Array.isArray(message.loads)) return undefined
+  for (const entry of message.loads as unknown[]) {
+    if (!Array.isArray(entry) || entry.length !== 6 || typeof entry[0] !== 'string') {
+      return undefined
+    }
+    for (let i = 1; i < 6; i++) {
+      const n = entry[i]
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return undefined
+    }
+  }
+  return message.loads as LoadEntry[]
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { createDesPubSub } from '../../../src/bench/des-pubsub.ts'
+import { Endpoint } from '../../../src/upstream/endpoint.ts'
+import { createLoadPeers } from '../../../src/upstream/load-peers.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
+
+/** Two router replicas over endpoints e0 and e1, linked by pub/sub that delivers 1 ms later. */
+function twoReplicas() {
+  const clock = createManualClock()
+  const state = createDesPubSub({ delayMs: 1 }, { clock })
+  const errors: unknown[] = []
+  let published = 0
+  const publish = state.publish.bind(state)
+  state.publish = (channel, message) => {
+    published++
+    return publish(channel, message)
+  }
+  const replica = () => {
+    const peers = createLoadPeers(
+      { channel: 'load:fleet' },
+      { state, clock, onError: (error) => errors.push(error) },
+    )
+    const endpoints = ['e0', 'e1'].map(
+      (id) =>
+        new Endpoint(
+          { id, url: `http://${id}`, origin: `http://${id}`, weight: 1 },
+          { clock, onLoadChange: peers.changed },
+        ),
+    )
+    peers.listen((id) => endpoints.find((endpoint) => endpoint.id === id))
+    return { peers, e0: endpoints[0]!, e1: endpoints[1]! }
+  }
+  return { clock, state, errors, published: () => published, a: replica(), b: replica() }
+}
+
+const counts = (endpoint: Endpoint) => ({
+  inflight: endpoint.inflight,
+  prefillTokens: endpoint.pendingPrefillTokens,
+  prefillRequests: endpoint.pendingPrefillRequests,
+  kvTokens: endpoint.kvTokens,
+})
+const ok = { ok: true, status: 200, latencyMs: 1 }
+
+describe('createLoadPeers', () => {
+  it('adds another replica’s in-flight requests, prefill and KV to the same endpoint, until its work ends', () => {
+    const { clock, a, b } = twoReplicas()
+    const lease = a.e0.begin({ prefillTokens: 5000, kvTokens: 6000 })
+    clock.advance(10)
+    assert.deepEqual(counts(b.e0), {
+      inflight: 1,
+      prefillTokens: 5000,
+      prefillRequests: 1,
+      kvTokens: 6000,
+    })
+    assert.equal(b.e0.own.inflight, 0, 'b’s own part is untouched')
+    assert.deepEqual(counts(b.e1), {
+      inflight: 0,
+      prefillTokens: 0,
+      prefillRequests: 0,
+      kvTokens: 0,
+    })
+    const firstTokenAtMs = clock.now()
+    lease.firstToken()
+    clock.advance(10)
+    assert.equal(b.e0.pendingPrefillTokens, 0)
+    assert.equal(b.e0.pendingPrefillRequests, 0)
+    assert.equal(b.e0.prefillsDoneSince(firstTokenAtMs), 1, 'its prefill ended, as b can tell')
+    assert.equal(b.e0.inflight, 1, 'still decoding')
+    lease.end(ok)
+    clock.advance(10)
+    assert.deepEqual(counts(b.e0), {
+      inflight: 0,
+      prefillTokens: 0,
+      prefillRequests: 0,
+      kvTokens: 0,
+    })
+  })
+
+  it('counts the other replicas as placing what it places, until their announcements can have arrived', () => {
+    const { clock, a, b } = twoReplicas()
+    // Before a has heard of any other replica, its placements are its own alone.
+    const early = a.e1.begin({ prefillTokens: 800 })
+    assert.equal(a.e1.pendingPrefillTokens, 800)
+    clock.advance(10)
+    early.end(ok)
+    clock.advance(10)
+    // b has heard a: a burst b places now, a is placing too, unseen for a few ms.
+    const lease = b.e0.begin({ prefillTokens: 1000, kvTokens: 1200 })
+    assert.deepEqual(counts(b.e0), {
+      inflight: 2,
+      prefillTokens: 2000,
+      prefillRequests: 2,
+      kvTokens: 2400,
+    })
+    clock.advance(10)
+    assert.deepEqual(counts(b.e0), {
+      inflight: 1,
+      prefillTokens: 1000,
+      prefillRequests: 1,
+      kvTokens: 1200,
+    })
+    lease.end(ok)
+  })
+
+  it('keeps a busy replica’s work while it re-announces it, and drops it three heartbeats after it goes quiet', () => {
+    const { clock, a, b } = twoReplicas()
+    a.e0.begin({ prefillTokens: 100 })
+    clock.advance(10)
+    assert.equal(b.e0.inflight, 1)
+    clock.advance(5000)
+    assert.equal(b.e0.inflight, 1, 'heartbeats keep it counted')
+    a.peers.close()
+    clock.advance(3500)
+    assert.equal(b.e0.inflight, 0, 'a replica that died leaves nothing counted behind it')
+  })
+
+  it('sends the changes of one burst as one message', () => {
+    const { clock, a, published } = twoReplicas()
+    for (let i = 0; i < 5; i++) a.e0.begin({ prefillTokens: 100 })
+    for (let i = 0; i < 5; i++) a.e1.begin({ prefillTokens: 100 })
+    clock.advance(10)
+    assert.equal(published(), 1)
+  })
+
+  it('ignores an announcement that is not one, and says so', () => {
+    const { clock, state, errors, b } = twoReplicas()
+    void state.publish('load:fleet', 'someone\n{"op":"load","loads":[["e0",-1,0,0,0,0]]}')
+    void state.publish('load:fleet', 'someone\n{"op":"load","loads":"e0"}')
+    clock.advance(10)
+    assert.equal(errors.length, 4, 'each replica says so of each')
+    assert.equal(b.e0.inflight, 0)
+  })
+})
