@@ -98,6 +98,9 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     { message: 'shared state unavailable: sticky binding skipped', intervalMs: 10_000 },
     { logger, clock },
   )
+  // Only a store other processes see connects router replicas; in memory nobody else listens.
+  const acrossReplicas = <T>(link: (upstream: string) => T) =>
+    state.kind === 'memory' ? undefined : link
   const runtimeDeps = {
     clock,
     random,
@@ -106,23 +109,18 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     llmSignals,
     engineMetricsFor: scrapers.sourceFor,
     onStateError: stateError,
-    // Only a store other processes see connects router replicas; in memory nobody else listens.
-    prefixPeersFor:
-      state.kind === 'memory'
-        ? undefined
-        : (upstream: string) =>
-            createPrefixPeers(
-              { channel: `prefix:${upstream}` },
-              { state, onError: (err) => prefixSharingError(err, { upstream }) },
-            ),
-    loadPeersFor:
-      state.kind === 'memory'
-        ? undefined
-        : (upstream: string) =>
-            createLoadPeers(
-              { channel: `load:${upstream}` },
-              { state, clock, onError: (err) => loadSharingError(err, { upstream }) },
-            ),
+    prefixPeersFor: acrossReplicas((upstream) =>
+      createPrefixPeers(
+        { channel: `prefix:${upstream}` },
+        { state, onError: (err) => prefixSharingError(err, { upstream }) },
+      ),
+    ),
+    loadPeersFor: acrossReplicas((upstream) =>
+      createLoadPeers(
+        { channel: `load:${upstream}` },
+        { state, clock, onError: (err) => loadSharingError(err, { upstream }) },
+      ),
+    ),
   }
   let desired: Config = initial
   const build = (config: Config, previous?: ProxyRuntime) => {

@@ -93,6 +93,9 @@ export function createUpstreamGroup(
       next.set(spec.id, endpoint)
       return endpoint
     })
+    for (const [id, endpoint] of byId) {
+      if (next.get(id) !== endpoint) deps.loadPeers?.left(endpoint)
+    }
     byId = next
     dirty = true
   }

@@ -15,6 +15,12 @@ export interface LoadPeers {
   /** This router's own work on `endpoint` changed: announced within `flushMs`, with the rest. */
   changed(endpoint: Endpoint): void
   /**
+   * `endpoint` is no longer a member (a reload removed it, or gave its id to another server): the
+   * other replicas are told it carries none of this router's work. What still runs on the old
+   * server ends unannounced.
+   */
+  left(endpoint: Endpoint): void
+  /**
    * Adds the other replicas' announced work to the endpoints `find` names (ids this router does
    * not have are ignored). Returns the function that stops listening.
    */
@@ -83,6 +89,7 @@ export function createLoadPeers(
   // Announcing: endpoints changed since the last message, and those with work in flight.
   const dirty = new Set<Endpoint>()
   const busy = new Set<Endpoint>()
+  const gone = new Set<string>()
   let flushTimer: Timer | undefined
   let heartbeatTimer: Timer | undefined
   const flush = () => {
@@ -103,6 +110,10 @@ export function createLoadPeers(
       else busy.delete(endpoint)
     }
     dirty.clear()
+    for (const endpointId of gone) {
+      if (!loads.some((entry) => entry[0] === endpointId)) loads.push([endpointId, 0, 0, 0, 0, 0])
+    }
+    gone.clear()
     if (loads.length > 0) channel.send({ op: 'load', loads } satisfies LoadMessage)
     if (busy.size > 0 && heartbeatTimer === undefined) {
       heartbeatTimer = clock.setTimer(heartbeatMs, heartbeat)
@@ -233,6 +244,14 @@ export function createLoadPeers(
 
   return {
     changed,
+    left(endpoint) {
+      if (isClosed) return
+      dirty.delete(endpoint)
+      busy.delete(endpoint)
+      lastOwn.delete(endpoint)
+      gone.add(endpoint.id)
+      flushTimer ??= clock.setTimer(flushMs, flush)
+    },
     listen(findEndpoint) {
       find = findEndpoint
       const stop = channel.listen(hear)

@@ -8,6 +8,7 @@ import { createDesPubSub } from '../../../src/bench/des-pubsub.ts'
 import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
 import { createLlmSignals } from '../../../src/llm/llm-signals.ts'
 import { createPrefixPeers } from '../../../src/llm/prefix-peers.ts'
+import { createLoadPeers } from '../../../src/upstream/load-peers.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
 import { llmRequest, recordDecisions } from './pickers/llm-fixtures.ts'
@@ -275,5 +276,39 @@ describe('upstream group reload', () => {
     group.update(upstream({ endpoints: both }))
     assert.equal(group.pacer(), pacer, 'the same picker')
     assert.equal(hitsOn(first.id), 0, 'a returning endpoint starts cold')
+  })
+
+  test('two groups sharing load count each other’s work, until a reload takes the endpoint from one of them', () => {
+    const clock = createManualClock()
+    const state = createDesPubSub({ delayMs: 1 }, { clock })
+    const replica = () =>
+      createUpstreamGroup('llm', upstream({ policy: 'least-request', policyOptions: {} }), {
+        clock,
+        random: createSeededRandom(1),
+        loadPeers: createLoadPeers({ channel: 'load:llm' }, { state, clock }),
+      })
+    const [a, b] = [replica(), replica()]
+    const [first, second] = a.endpoints()
+    const lease = first!.begin({ prefillTokens: 500 })
+    clock.advance(10)
+    assert.deepEqual(
+      b.endpoints().map((e) => [e.inflight, e.pendingPrefillTokens]),
+      [
+        [1, 500],
+        [0, 0],
+      ],
+    )
+    a.update(
+      upstream({
+        policy: 'least-request',
+        policyOptions: {},
+        endpoints: [{ url: second!.spec.url }],
+      }),
+    )
+    clock.advance(10)
+    assert.equal(b.endpoints()[0]!.inflight, 0, 'a no longer speaks for the endpoint it left')
+    lease.end({ ok: true, status: 200, latencyMs: 1 })
+    a.retire()
+    b.retire()
   })
 })

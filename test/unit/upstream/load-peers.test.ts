@@ -115,6 +115,19 @@ describe('createLoadPeers', () => {
     assert.equal(b.e0.inflight, 0, 'a replica that died leaves nothing counted behind it')
   })
 
+  it('tells the others an endpoint that left carries none of its work, and stops re-announcing it', () => {
+    const { clock, a, b } = twoReplicas()
+    const lease = a.e0.begin({ prefillTokens: 100 })
+    clock.advance(10)
+    assert.equal(b.e0.inflight, 1)
+    a.peers.left(a.e0)
+    clock.advance(10)
+    assert.equal(b.e0.inflight, 0)
+    clock.advance(5000)
+    assert.equal(b.e0.inflight, 0, 'no heartbeat brings it back')
+    lease.end(ok)
+  })
+
   it('sends the changes of one burst as one message', () => {
     const { clock, a, published } = twoReplicas()
     for (let i = 0; i < 5; i++) a.e0.begin({ prefillTokens: 100 })
