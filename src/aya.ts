@@ -85,6 +85,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const metrics = createMetrics({
     capacity: llmSignals.capacity,
     readingAgeMs: scrapers.readingAgeMs,
+    state,
   })
   const prefixSharingError = createThrottledWarn(
     { message: 'prefix sharing error', intervalMs: 10_000 },

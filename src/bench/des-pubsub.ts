@@ -16,6 +16,7 @@ export function createDesPubSub(
   const absent = (what: string) => Promise.reject(new Error(`${what} is not modelled in the DES`))
   return {
     kind: 'des',
+    connected: true,
     incr: () => absent('incr'),
     get: () => absent('get'),
     set: () => absent('set'),

@@ -16,6 +16,7 @@ export interface MeteredUpstream {
 
 import type { EndpointCapacity } from '../llm/endpoint-capacity.ts'
 import type { RequestContext } from '../proxy/request-context.ts'
+import type { StateStore } from '../state/state-store.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 
 export interface AyaMetrics {
@@ -48,6 +49,8 @@ export function createMetrics(
     readonly capacity?: EndpointCapacity
     /** Since each scraped endpoint's last good /metrics reading. */
     readonly readingAgeMs?: (upstream: string, endpointId: string) => number | undefined
+    /** The shared-state store, read at scrape time for `aya_state_store_up`. */
+    readonly state?: Pick<StateStore, 'kind' | 'connected'>
   } = {},
 ): AyaMetrics {
   const registry = new Registry()
@@ -284,6 +287,16 @@ export function createMetrics(
       for (const band of admission.stats().bands) yield [band.priority, band.count]
     },
   )
+  new Gauge({
+    name: 'aya_state_store_up',
+    help: 'Whether the shared-state store answers now (1) or not (0): Aya goes on without it.',
+    labelNames: ['store'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      if (deps.state) this.set({ store: deps.state.kind }, deps.state.connected ? 1 : 0)
+    },
+  })
   new Gauge({
     name: 'aya_admission_predicted_wait_seconds',
     help: 'Predicted queueing delay for a new request at the default priority.',

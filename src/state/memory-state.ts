@@ -140,6 +140,7 @@ export function createMemoryState(
 
   return {
     kind: 'memory',
+    connected: true,
 
     get size() {
       return entries.size

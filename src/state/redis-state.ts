@@ -134,6 +134,9 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
 
   return {
     kind: 'redis',
+    get connected() {
+      return !isClosed && client.status === 'ready' && subscriber.status === 'ready'
+    },
 
     async incr(key, delta = 1, ttlMs) {
       assertOpen()

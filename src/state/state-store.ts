@@ -6,6 +6,12 @@
  */
 export interface StateStore {
   readonly kind: string
+  /**
+   * Whether the store answers now: the in-process store always does, a remote one while its
+   * connections are up. Nothing waits on it (callers go on without state when a command fails);
+   * it is for operators, as `aya_state_store_up`.
+   */
+  readonly connected: boolean
 
   /** Adds `delta` to a counter and returns the new value. A TTL starts when the key is created. */
   incr(key: string, delta?: number, ttlMs?: number): Promise<number>

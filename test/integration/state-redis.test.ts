@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
-import { type RunningAya, startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, type RunningAya, startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { type RunningRedis, startRedis } from '../helpers/redis-server.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
@@ -50,10 +51,13 @@ describe('state on Redis, shared by Aya replicas', () => {
     }
   })
 
-  test('serves sessions by the policy alone, quickly, while Redis is down', async (t) => {
+  test('serves sessions by the policy alone, quickly, while Redis is down, and says it is down', async (t) => {
     const redis = await startRedis()
     const [a] = await twoReplicas(t, redis)
     assert.ok(['one', 'two'].includes(await servedBy(a!, 'before')))
+    const storeUp = async () =>
+      metricSample(await adminMetrics(a!), 'aya_state_store_up', 'store="redis"')
+    await eventually(async () => (await storeUp()) === 1, 'the store up once connected')
     await redis.close()
     const startedMs = performance.now()
     for (let i = 0; i < 5; i++) {
@@ -62,6 +66,7 @@ describe('state on Redis, shared by Aya replicas', () => {
     const tookMs = performance.now() - startedMs
     // A command on a lost connection fails at once: no request waits for commandTimeoutMs.
     assert.ok(tookMs < 1000, `5 requests took ${Math.round(tookMs)} ms`)
+    await eventually(async () => (await storeUp()) === 0, 'the store down in the metrics')
   })
 
   test('without it, each replica binds sessions on its own', async (t) => {

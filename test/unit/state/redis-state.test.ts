@@ -120,9 +120,12 @@ describe('createRedisState when Redis comes and goes', () => {
     const heard: string[] = []
     early.subscribe('ch', (message) => heard.push(message))
     await sleep(300) // ioredis has tried, and failed, to connect by now
+    assert.equal(early.connected, false)
     const late = await startRedisProcess({ socket })
     t.after(() => late.close())
     await untilSubscribed(late, 'aya:ch', 1)
+    for (let i = 0; i < 200 && !early.connected; i++) await sleep(10)
+    assert.equal(early.connected, true, 'connected once the server is up')
     const other = createRedisState({ url: late.url }, { clock })
     t.after(() => other.close())
     await other.publish('ch', 'hello')
