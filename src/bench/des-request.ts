@@ -97,7 +97,7 @@ export function dispatchDesRequest(
       return
     }
     const cost = leaseCostFor(router.picker, endpoint, ctx)
-    const prefillAheadTokens = endpoint.pendingPrefillTokens
+    const prefillAheadTokens = endpoint.countedPrefillTokens
     const lease = endpoint.begin(cost)
     const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
     const paced = router.picker.pacer?.enter(endpoint.id, prefillTokens, llm.promptTokens)

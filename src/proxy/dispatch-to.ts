@@ -47,7 +47,7 @@ export async function dispatchTo(
   }
   const llm = ctx.llm
   // Router-side accounting for LLM work: the prompt is pending prefill until the first token.
-  const prefillAheadTokens = endpoint.pendingPrefillTokens
+  const prefillAheadTokens = endpoint.countedPrefillTokens
   const lease: Lease = endpoint.begin(options.cost)
   // The policy may hold the prompt until the engine is about to finish the prefill it has.
   const prefillTokens = options.cost?.prefillTokens ?? llm?.promptTokens ?? 0
@@ -108,7 +108,7 @@ export async function dispatchTo(
             endpointId: endpoint.id,
             pendingPrefillTokens: pacer
               ? pacer.sentPrefillTokens(endpoint.id)
-              : endpoint.pendingPrefillTokens,
+              : endpoint.countedPrefillTokens,
           },
           { clock: deps.clock, capacity: deps.llmSignals.capacity },
           () => {

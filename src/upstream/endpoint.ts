@@ -78,10 +78,11 @@ export interface Lease {
 }
 
 /**
- * Prefill ends remembered per endpoint, for `prefillsDoneSince`: enough for a busy endpoint over
- * the life of an engine-metrics snapshot (3 s by default, so 85 prefills a second).
+ * Prefill ends remembered per endpoint, for `prefillsDoneSince`, this router's and the other
+ * replicas': enough for a busy endpoint over the life of an engine-metrics snapshot (3 s by
+ * default, so 340 prefills a second across the replicas sharing it). 8 KB an endpoint.
  */
-const RECENT_PREFILLS = 256
+const RECENT_PREFILLS = 1024
 /** Tokens between a stream's decode-pace samples. */
 const PACE_EVERY_TOKENS = 16
 /** Decode-pace evidence counts half after this long. */
@@ -151,6 +152,8 @@ export class Endpoint {
   #onLoadChange: ((endpoint: Endpoint) => void) | undefined
   /** The other router replicas' work here, summed, as they last told it. */
   #peers: RouterLoad = NO_ROUTER_LOAD
+  /** What they are guessed to have placed here in the last moments, not yet told (see load-peers). */
+  #guessed: RouterLoad = NO_ROUTER_LOAD
 
   constructor(spec: EndpointSpec, deps: EndpointDeps, options: EndpointOptions = {}) {
     this.#spec = spec
@@ -220,7 +223,7 @@ export class Endpoint {
    * The counters below count the same way; `own` is this router's part alone.
    */
   get inflight(): number {
-    return this.#inflight + this.#peers.inflight
+    return this.#inflight + this.#peers.inflight + this.#guessed.inflight
   }
 
   /** This router's own work here: what it announces to the other replicas, and its metrics. */
@@ -240,12 +243,16 @@ export class Endpoint {
   }
 
   /**
-   * The other replicas' work here, summed, replacing what they told before; `prefillsDone` of
-   * their prompts got their first token since (counted now, for `prefillsDoneSince`).
+   * The other replicas' work here, summed, replacing what they told before, and what they are
+   * guessed to have placed since; `prefillsDone` of their prompts got their first token since
+   * (counted now, for `prefillsDoneSince`).
    */
-  setPeerLoad(load: RouterLoad, prefillsDone: number): void {
-    this.#peers = load
-    for (let i = 0; i < prefillsDone; i++) this.#recordPrefillDone()
+  setPeerLoad(announced: RouterLoad, guessed: RouterLoad, prefillsDone: number): void {
+    this.#peers = announced
+    this.#guessed = guessed
+    // The ring remembers no more than this many anyway.
+    const ends = Math.min(prefillsDone, RECENT_PREFILLS)
+    for (let i = 0; i < ends; i++) this.#recordPrefillDone()
   }
 
   /** Peak EWMA of latency, ms. Pickers add exploration so a once-slow endpoint is re-sampled. */
@@ -259,17 +266,28 @@ export class Endpoint {
 
   /** Uncached prompt tokens dispatched here whose first token has not come back yet. */
   get pendingPrefillTokens(): number {
+    return this.#pendingPrefillTokens + this.#peers.prefillTokens + this.#guessed.prefillTokens
+  }
+
+  /**
+   * Uncached prompt tokens placed here awaiting their first token that some router counted: this
+   * one's and what the others announced, without the guess of their last moments' placements.
+   * What an engine's measured TTFT can be explained by (capacity learning).
+   */
+  get countedPrefillTokens(): number {
     return this.#pendingPrefillTokens + this.#peers.prefillTokens
   }
 
   /** Requests dispatched here with prefill to do whose first token has not come back yet. */
   get pendingPrefillRequests(): number {
-    return this.#prefillsBegun - this.#ownPrefillsDone + this.#peers.prefillRequests
+    const others = this.#peers.prefillRequests + this.#guessed.prefillRequests
+    return this.#prefillsBegun - this.#ownPrefillsDone + others
   }
 
   /**
    * Requests whose prefill ended here at or after `atMs`: with `pendingPrefillRequests`, at most
-   * how many of this router's requests an engine scrape taken at `atMs` could have seen waiting.
+   * how many of the requests this router counts (its own, and those other replicas announced) an
+   * engine scrape taken at `atMs` could have seen waiting. The others' ends are timed when heard.
    * Only the latest `RECENT_PREFILLS` ends are remembered; when every one of them is that recent
    * and older ones were forgotten, how many ended is unknown, and the bound is infinite.
    */
@@ -302,7 +320,7 @@ export class Endpoint {
    * stream when their cost says how (`LeaseCost.kvTokensAfter`).
    */
   get kvTokens(): number {
-    return this.#kvTokens + this.#peers.kvTokens
+    return this.#kvTokens + this.#peers.kvTokens + this.#guessed.kvTokens
   }
 
   /**

@@ -54,6 +54,26 @@ interface LoadMessage {
   readonly loads: readonly LoadEntry[]
 }
 
+interface Guesses {
+  /** Oldest first: what each recent placement of this router guesses the others placed. */
+  readonly entries: Array<{ readonly untilMs: number; readonly load: RouterLoad }>
+  timer: Timer | undefined
+}
+
+function sumLoads(loads: readonly RouterLoad[]): RouterLoad {
+  let inflight = 0
+  let prefillTokens = 0
+  let prefillRequests = 0
+  let kvTokens = 0
+  for (const load of loads) {
+    inflight += load.inflight
+    prefillTokens += load.prefillTokens
+    prefillRequests += load.prefillRequests
+    kvTokens += load.kvTokens
+  }
+  return inflight === 0 ? NO_ROUTER_LOAD : { inflight, prefillTokens, prefillRequests, kvTokens }
+}
+
 interface Heard {
   load: RouterLoad
   /** The sender's running count of prefills done here: what grew since is counted as done. */
@@ -94,26 +114,23 @@ export function createLoadPeers(
   let heartbeatTimer: Timer | undefined
   const flush = () => {
     flushTimer = undefined
-    const loads: LoadEntry[] = []
+    // An endpoint that left goes first: a member that took its id since is told after it.
+    const loads: LoadEntry[] = [...gone].map((endpointId) => [endpointId, 0, 0, 0, 0, 0])
+    gone.clear()
     for (const endpoint of dirty) {
       const own = endpoint.own
-      // Fractional charges can leave a count a rounding error below zero.
       loads.push([
         endpoint.id,
         own.inflight,
-        Math.max(0, own.prefillTokens),
+        tokenCount(own.prefillTokens),
         own.prefillRequests,
-        Math.max(0, own.kvTokens),
+        tokenCount(own.kvTokens),
         own.prefillsDone,
       ])
       if (own.inflight > 0) busy.add(endpoint)
       else busy.delete(endpoint)
     }
     dirty.clear()
-    for (const endpointId of gone) {
-      if (!loads.some((entry) => entry[0] === endpointId)) loads.push([endpointId, 0, 0, 0, 0, 0])
-    }
-    gone.clear()
     if (loads.length > 0) channel.send({ op: 'load', loads } satisfies LoadMessage)
     if (busy.size > 0 && heartbeatTimer === undefined) {
       heartbeatTimer = clock.setTimer(heartbeatMs, heartbeat)
@@ -126,39 +143,57 @@ export function createLoadPeers(
   // The replicas place a burst at the same moment, each blind to the others' share until their
   // announcements arrive; seeing the same fleet, they would all send their first requests to the
   // same least-loaded endpoint and overshoot it. So for `blindMs` after this router places work,
-  // it counts each other replica as having placed as much there too (they get as much traffic,
-  // and see what this router sees); their own announcements replace the guess.
+  // it counts each other live replica as having placed as much there too (they get as much
+  // traffic, and see what this router sees). Each placement's guess lapses on its own, so under
+  // steady traffic the guess is at most the last `blindMs` of placements.
   const lastOwn = new Map<Endpoint, RouterLoad>()
-  const echoes = new Map<string, { load: RouterLoad; timer: Timer }>()
-  const echo = (endpoint: Endpoint) => {
+  const guesses = new Map<string, Guesses>()
+  const guess = (endpoint: Endpoint) => {
     const own = endpoint.own
     const before = lastOwn.get(endpoint) ?? NO_ROUTER_LOAD
-    lastOwn.set(endpoint, own)
     if (own.inflight === 0) lastOwn.delete(endpoint)
+    else lastOwn.set(endpoint, own)
     const replicas = livePeers()
     const placed = own.inflight - before.inflight
     if (replicas === 0 || placed <= 0) return
-    const prior = echoes.get(endpoint.id)
-    prior?.timer.clear()
-    const was = prior?.load ?? NO_ROUTER_LOAD
-    const load = {
-      inflight: was.inflight + replicas * placed,
-      prefillTokens:
-        was.prefillTokens + replicas * Math.max(0, own.prefillTokens - before.prefillTokens),
-      prefillRequests:
-        was.prefillRequests + replicas * Math.max(0, own.prefillRequests - before.prefillRequests),
-      kvTokens: was.kvTokens + replicas * Math.max(0, own.kvTokens - before.kvTokens),
+    const grown = (now: number, was: number) => replicas * Math.max(0, now - was)
+    let pending = guesses.get(endpoint.id)
+    if (pending === undefined) {
+      pending = { entries: [], timer: undefined }
+      guesses.set(endpoint.id, pending)
     }
-    const timer = clock.setTimer(blindMs, () => {
-      echoes.delete(endpoint.id)
-      apply(endpoint.id, 0)
+    pending.entries.push({
+      untilMs: clock.now() + blindMs,
+      load: {
+        inflight: replicas * placed,
+        prefillTokens: grown(own.prefillTokens, before.prefillTokens),
+        prefillRequests: grown(own.prefillRequests, before.prefillRequests),
+        kvTokens: grown(own.kvTokens, before.kvTokens),
+      },
     })
-    echoes.set(endpoint.id, { load, timer })
+    if (pending.timer === undefined) lapse(endpoint.id, pending)
     apply(endpoint.id, 0)
+  }
+  // Arms the timer for the oldest guess of an endpoint; each firing drops those due.
+  const lapse = (endpointId: string, pending: Guesses) => {
+    const oldest = pending.entries[0]
+    if (oldest === undefined) {
+      guesses.delete(endpointId)
+      return
+    }
+    pending.timer = clock.setTimer(oldest.untilMs - clock.now(), () => {
+      pending.timer = undefined
+      const nowMs = clock.now()
+      while (pending.entries.length > 0 && pending.entries[0]!.untilMs <= nowMs) {
+        pending.entries.shift()
+      }
+      lapse(endpointId, pending)
+      apply(endpointId, 0)
+    })
   }
   const changed = (endpoint: Endpoint) => {
     if (isClosed) return
-    echo(endpoint)
+    guess(endpoint)
     dirty.add(endpoint)
     flushTimer ??= clock.setTimer(flushMs, flush)
   }
@@ -177,23 +212,11 @@ export function createLoadPeers(
   const apply = (endpointId: string, prefillsDone: number) => {
     const endpoint = find(endpointId)
     if (endpoint === undefined) return
-    let inflight = 0
-    let prefillTokens = 0
-    let prefillRequests = 0
-    let kvTokens = 0
-    const echoed = echoes.get(endpointId)?.load
-    const loads = [...senders.values()].map((heard) => heard.get(endpointId)?.load)
-    for (const load of echoed === undefined ? loads : [...loads, echoed]) {
-      if (load === undefined) continue
-      inflight += load.inflight
-      prefillTokens += load.prefillTokens
-      prefillRequests += load.prefillRequests
-      kvTokens += load.kvTokens
-    }
-    endpoint.setPeerLoad(
-      inflight === 0 ? NO_ROUTER_LOAD : { inflight, prefillTokens, prefillRequests, kvTokens },
-      prefillsDone,
+    const announced = sumLoads(
+      [...senders.values()].map((heard) => heard.get(endpointId)?.load ?? NO_ROUTER_LOAD),
     )
+    const guessed = sumLoads((guesses.get(endpointId)?.entries ?? []).map((entry) => entry.load))
+    endpoint.setPeerLoad(announced, guessed, prefillsDone)
   }
   const sweep = () => {
     sweepTimer = undefined
@@ -263,8 +286,8 @@ export function createLoadPeers(
     close() {
       isClosed = true
       for (const timer of [flushTimer, heartbeatTimer, sweepTimer]) timer?.clear()
-      for (const { timer } of echoes.values()) timer.clear()
-      echoes.clear()
+      for (const { timer } of guesses.values()) timer?.clear()
+      guesses.clear()
       flushTimer = heartbeatTimer = sweepTimer = undefined
       dirty.clear()
       busy.clear()
@@ -272,17 +295,34 @@ export function createLoadPeers(
   }
 }
 
+/** Fractional charges can leave a count a rounding error below zero; nothing else is sent. */
+function tokenCount(tokens: number): number {
+  return Number.isFinite(tokens) && tokens > 0 ? tokens : 0
+}
+
+/** More tokens than any fleet holds: a count past it is not from a replica. */
+const MAX_TOKENS = 1e12
+const MAX_ID_CHARS = 256
+
 function parseLoads(value: unknown): readonly LoadEntry[] | undefined {
   if (typeof value !== 'object' || value === null) return undefined
   const message = value as Record<string, unknown>
   if (message.op !== 'load' || !Array.isArray(message.loads)) return undefined
+  const isCount = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
+  const isTokens = (n: unknown) => typeof n === 'number' && n >= 0 && n <= MAX_TOKENS
   for (const entry of message.loads as unknown[]) {
-    if (!Array.isArray(entry) || entry.length !== 6 || typeof entry[0] !== 'string') {
+    if (
+      !Array.isArray(entry) ||
+      entry.length !== 6 ||
+      typeof entry[0] !== 'string' ||
+      entry[0].length > MAX_ID_CHARS ||
+      !isCount(entry[1]) ||
+      !isTokens(entry[2]) ||
+      !isCount(entry[3]) ||
+      !isTokens(entry[4]) ||
+      !isCount(entry[5])
+    ) {
       return undefined
-    }
-    for (let i = 1; i < 6; i++) {
-      const n = entry[i]
-      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return undefined
     }
   }
   return message.loads as LoadEntry[]

@@ -93,14 +93,14 @@ describe('endpoint leases', () => {
     assert.equal(e.prefillsDoneSince(0), 2)
     assert.equal(e.prefillsDoneSince(150), 1)
     assert.equal(e.prefillsDoneSince(250), 0)
-    // The latest 256 are remembered; past them how many ended is unknown, so it is no bound.
+    // The latest 1,024 are remembered; past them how many ended is unknown, so it is no bound.
     clock.advance(100)
-    for (let i = 0; i < 254; i++) e.begin({ prefillTokens: 1 }).firstToken()
-    assert.equal(e.prefillsDoneSince(0), 256)
-    assert.equal(e.prefillsDoneSince(250), 254)
+    for (let i = 0; i < 1022; i++) e.begin({ prefillTokens: 1 }).firstToken()
+    assert.equal(e.prefillsDoneSince(0), 1024)
+    assert.equal(e.prefillsDoneSince(250), 1022)
     e.begin({ prefillTokens: 1 }).firstToken()
     assert.equal(e.prefillsDoneSince(0), Number.POSITIVE_INFINITY)
-    assert.equal(e.prefillsDoneSince(250), 255)
+    assert.equal(e.prefillsDoneSince(250), 1023)
     assert.equal(e.prefillsDoneSince(301), 0)
   })
 

@@ -103,6 +103,23 @@ describe('createLoadPeers', () => {
     lease.end(ok)
   })
 
+  it('lets each placement’s guess lapse on its own, so steady traffic never builds one up', () => {
+    const { clock, a, b } = twoReplicas()
+    a.e0.begin({ prefillTokens: 1 }).end(ok)
+    clock.advance(10)
+    // One request at a time, 2 ms apart: a guess renewed by each would never lapse.
+    for (let i = 0; i < 100; i++) {
+      const lease = b.e0.begin({ prefillTokens: 10 })
+      clock.advance(1)
+      lease.end(ok)
+      clock.advance(1)
+      assert.ok(b.e0.inflight <= 2, `placement ${i}: ${b.e0.inflight} in flight`)
+    }
+    assert.equal(b.e0.peers.inflight, 0, 'the metrics show what was announced, not the guess')
+    clock.advance(10)
+    assert.equal(b.e0.inflight, 0)
+  })
+
   it('keeps a busy replica’s work while it re-announces it, and drops it three heartbeats after it goes quiet', () => {
     const { clock, a, b } = twoReplicas()
     a.e0.begin({ prefillTokens: 100 })
@@ -138,10 +155,16 @@ describe('createLoadPeers', () => {
 
   it('ignores an announcement that is not one, and says so', () => {
     const { clock, state, errors, b } = twoReplicas()
-    void state.publish('load:fleet', 'someone\n{"op":"load","loads":[["e0",-1,0,0,0,0]]}')
-    void state.publish('load:fleet', 'someone\n{"op":"load","loads":"e0"}')
+    for (const loads of [
+      '[["e0",-1,0,0,0,0]]',
+      '"e0"',
+      '[["e0",1.5,0,0,0,0]]',
+      '[["e0",1,1e300,0,0,0]]',
+    ]) {
+      void state.publish('load:fleet', `someone\n{"op":"load","loads":${loads}}`)
+    }
     clock.advance(10)
-    assert.equal(errors.length, 4, 'each replica says so of each')
+    assert.equal(errors.length, 8, 'each replica says so of each')
     assert.equal(b.e0.inflight, 0)
   })
 })
