@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { createDesPubSub } from '../src/bench/des-pubsub.ts'
 import { percentile, sortedNumbers } from '../src/bench/percentiles.ts'
 import { createLruNumberSet } from '../src/llm/lru-number-set.ts'
 import {
@@ -16,6 +17,9 @@ import {
 } from '../src/llm/output-length-predictor.ts'
 import { createPromptTokenCounter } from '../src/llm/prompt-token-counter.ts'
 import { findCookie, findQueryParam } from '../src/proxy/key-selector.ts'
+import { Endpoint } from '../src/upstream/endpoint.ts'
+import { createLoadPeers } from '../src/upstream/load-peers.ts'
+import { createManualClock } from '../src/util/manual-clock.ts'
 import { createSeededRandom } from '../src/util/random.ts'
 
 interface Case {
@@ -247,6 +251,49 @@ console.log(
       predictor.observe(r.key, r.promptTokens, r.maxTokens, r.outputTokens)
       return r.outputTokens
     }),
+    2,
+  )} |`,
+)
+
+// Router-side accounting of one request (begin, first token, end, one request a millisecond),
+// alone and with the in-flight work of three other replicas heard and announced to them
+// (docs/llm-routing.md, "Router replicas share their in-flight work").
+const accountingClock = createManualClock()
+const spec = { id: 'e0', url: 'http://e0', origin: 'http://e0', weight: 1 }
+const leaseOf = (endpoint: Endpoint) => {
+  const lease = endpoint.begin({ prefillTokens: 1000, kvTokens: 1200 })
+  lease.firstToken()
+  accountingClock.advance(1)
+  lease.end({ ok: true, status: 200, latencyMs: 1 })
+  return endpoint.inflight
+}
+const alone = new Endpoint(spec, { clock: accountingClock })
+const pubsub = createDesPubSub({ delayMs: 1 }, { clock: accountingClock })
+const sharing = createLoadPeers(
+  { channel: 'load:fleet' },
+  { state: pubsub, clock: accountingClock },
+)
+const shared = new Endpoint(spec, { clock: accountingClock, onLoadChange: sharing.changed })
+sharing.listen(() => shared)
+for (let replica = 0; replica < 3; replica++) {
+  const other = createLoadPeers(
+    { channel: 'load:fleet' },
+    { state: pubsub, clock: accountingClock },
+  )
+  new Endpoint(spec, { clock: accountingClock, onLoadChange: other.changed }).begin({
+    prefillTokens: 100,
+  })
+}
+accountingClock.advance(10)
+console.log(
+  `| accounting of one request, one replica | 10,000 × 30 | ${p50p90(
+    timeBatches(30, 10_000, () => leaseOf(alone)),
+    2,
+  )} |`,
+)
+console.log(
+  `| accounting of one request, sharing with 3 replicas | 10,000 × 30 | ${p50p90(
+    timeBatches(30, 10_000, () => leaseOf(shared)),
     2,
   )} |`,
 )
