@@ -274,7 +274,7 @@ const sharing = createLoadPeers(
   { state: pubsub, clock: accountingClock },
 )
 const shared = new Endpoint(spec, { clock: accountingClock, onLoadChange: sharing.changed })
-sharing.listen(() => shared)
+sharing.listen({ find: () => shared })
 for (let replica = 0; replica < 3; replica++) {
   const other = createLoadPeers(
     { channel: 'load:fleet' },

@@ -1,7 +1,7 @@
 import type { EngineMetricsSource } from '../llm/engine-snapshot.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { LlmSignals } from '../llm/llm-signals.ts'
-import type { PrefillPacer } from '../llm/prefill-pacer.ts'
+import type { PrefillPacer, PrefillPacerDeps } from '../llm/prefill-pacer.ts'
 import type { PrefixPeers } from '../llm/prefix-peers.ts'
 import type { Endpoint, LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
@@ -83,6 +83,13 @@ export interface PickerDeps {
   readonly llmSignals?: LlmSignals | undefined
   /** The other router replicas' prefix announcements, when a shared state store connects them. */
   readonly prefixPeers?: PrefixPeers | undefined
+  /**
+   * Prompts the other router replicas sent an endpoint that had no first token when last heard,
+   * for a pacer to count as the engine's prefill (`PrefillPacerDeps.othersSent`).
+   */
+  readonly othersSentPrefill?: PrefillPacerDeps['othersSent']
+  /** The policy's pacer released a prompt to the endpoint: the other replicas are told. */
+  readonly onPrefillSent?: ((endpointId: string) => void) | undefined
 }
 
 export function isExcluded(endpoint: Endpoint, ctx: PickContext): boolean {

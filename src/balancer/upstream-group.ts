@@ -54,10 +54,23 @@ export function createUpstreamGroup(
   },
 ): UpstreamGroup {
   let config = initial
-  let picker: Picker = buildPicker(config, deps)
   let all: readonly Endpoint[] = []
   let eligible: readonly Endpoint[] = []
   let byId = new Map<string, Endpoint>()
+  const { loadPeers } = deps
+  // With replicas sharing load, a pacer counts the prompts the others sent as the engine's
+  // prefill, and tells them of its own as it sends them.
+  const pickerDeps: PickerDeps = loadPeers
+    ? {
+        ...deps,
+        othersSentPrefill: (id) => loadPeers.othersSent(id),
+        onPrefillSent: (id) => {
+          const endpoint = byId.get(id)
+          if (endpoint) loadPeers.changed(endpoint)
+        },
+      }
+    : deps
+  let picker: Picker = buildPicker(config, pickerDeps)
   // Health and drain flip endpoint flags without a config change; endpoints tell the group, which
   // rebuilds the snapshot lazily so pickers see a new array identity only on a real change.
   let dirty = true
@@ -73,7 +86,12 @@ export function createUpstreamGroup(
       if (byId.get(endpoint.id) === endpoint) deps.loadPeers?.changed(endpoint)
     },
   }
-  const stopHearingLoad = deps.loadPeers?.listen((id) => byId.get(id))
+  const stopHearingLoad = loadPeers?.listen({
+    find: (id) => byId.get(id),
+    heard: (id) => picker.pacer?.poke(id),
+    sentPrefillTokens: (endpoint) =>
+      picker.pacer ? picker.pacer.sentPrefillTokens(endpoint.id) : endpoint.own.prefillTokens,
+  })
 
   const setMembership = (specs: readonly EndpointSpec[]) => {
     const next = new Map<string, Endpoint>()
@@ -171,7 +189,7 @@ export function createUpstreamGroup(
         (moved.length > 0 && picker.retain === undefined)
       ) {
         const replaced = picker
-        picker = buildPicker(next, deps)
+        picker = buildPicker(next, pickerDeps)
         // Prompts the old pacer still holds go now: nothing is dropped, and no timer outlives it.
         replaced.close?.()
       }

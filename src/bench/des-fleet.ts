@@ -134,7 +134,6 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       }),
     )
     const byId = new Map(endpoints.map((endpoint) => [endpoint.id, endpoint]))
-    loadPeers?.listen((id) => byId.get(id))
     const llmSignals = createLlmSignals({ clock })
     // Router 0 draws what a single router would, so one router runs exactly as before.
     const picker = definition.create(options, {
@@ -145,6 +144,20 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       prefixPeers: shared
         ? createPrefixPeers({ channel: 'prefix:fleet' }, { state: shared })
         : undefined,
+      // As an upstream group wires them (`upstream-group.ts`).
+      othersSentPrefill: loadPeers ? (id) => loadPeers.othersSent(id) : undefined,
+      onPrefillSent: loadPeers
+        ? (id) => {
+            const endpoint = byId.get(id)
+            if (endpoint) loadPeers.changed(endpoint)
+          }
+        : undefined,
+    })
+    loadPeers?.listen({
+      find: (id) => byId.get(id),
+      heard: (id) => picker.pacer?.poke(id),
+      sentPrefillTokens: (endpoint) =>
+        picker.pacer ? picker.pacer.sentPrefillTokens(endpoint.id) : endpoint.own.prefillTokens,
     })
     picker.retain?.(new Set(ids))
     return {

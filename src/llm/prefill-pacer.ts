@@ -37,6 +37,20 @@ export interface PrefillPacerDeps {
   readonly prefillTokensPerSec: (endpointId: string) => number
   /** The endpoint's current decode step (inter-token gap), ms (learned online). */
   readonly decodeStepMs: (endpointId: string) => number
+  /**
+   * Prompts other router replicas sent the endpoint that had no first token yet when they last
+   * said so: how many tokens, and when that was heard (see `load-peers.ts`). The pacer treats the
+   * engine as busy with them until it would have prefilled them, counted from then, so a replica
+   * that goes quiet holds nobody up for longer than its prompts take.
+   */
+  readonly othersSent?: ((endpointId: string) => readonly SentByOthers[]) | undefined
+  /** A prompt was released to the endpoint: for announcing it to the other replicas. */
+  readonly onRelease?: ((endpointId: string) => void) | undefined
+}
+
+export interface SentByOthers {
+  readonly tokens: number
+  readonly heardAtMs: number
 }
 
 /** One prompt's passage through the pacer. */
@@ -93,6 +107,8 @@ export interface PrefillPacer {
    * elsewhere) and is forgotten by a later call once idle.
    */
   retainOnly(keep: ReadonlySet<string>): void
+  /** What other replicas sent the endpoint changed: held prompts may go now. */
+  poke(endpointId: string): void
   /** Releases everything held (nothing is dropped) and stops the timers. */
   close(): void
 }
@@ -220,6 +236,28 @@ export function createPrefillPacer(
     const go = waiting.release
     waiting.release = undefined
     go?.()
+    deps.onRelease?.(endpointId)
+  }
+
+  const othersSentTokens = (endpointId: string): number => {
+    let tokens = 0
+    for (const sent of deps.othersSent?.(endpointId) ?? []) tokens += sent.tokens
+    return tokens
+  }
+
+  // When the prompts other replicas sent are predicted to be prefilled, each from when it was
+  // heard; 0 when none are still prefilling by that prediction.
+  const othersEndMs = (endpointId: string, lane: Lane, nowMs: number): number => {
+    const sent = deps.othersSent?.(endpointId)
+    if (sent === undefined || sent.length === 0) return 0
+    let endMs = 0
+    for (const { tokens, heardAtMs } of sent) {
+      if (tokens <= 0) continue
+      const doneAtMs =
+        heardAtMs + options.overheadMs + (tokens / serviceRate(endpointId, lane)) * 1000
+      if (doneAtMs > nowMs && doneAtMs > endMs) endMs = doneAtMs
+    }
+    return endMs
   }
 
   // What the engine takes per prompt token once it is its turn, learned from the prompts paced
@@ -268,11 +306,23 @@ export function createPrefillPacer(
       const head = lane.queue.peek()
       const isEarly =
         head !== undefined && !head.value.isWarm && lane.queue.size >= options.backlogPrompts
-      const endMs = isEarly ? lane.sharedEndMs : lane.busyUntilMs
-      const openAtMs = endMs - options.leadMs - STEP_LEADS * deps.decodeStepMs(endpointId)
+      const ownEndMs = isEarly ? lane.sharedEndMs : lane.busyUntilMs
+      const leadMs = options.leadMs + STEP_LEADS * deps.decodeStepMs(endpointId)
+      // Other replicas' prompts at the engine count as its prefill too, as this router's do, but
+      // hold the head back no longer than the aging bound: the replicas' pacers do not take turns
+      // shortest first, and one with a backlog would otherwise keep the engine to itself.
+      let othersMs = othersEndMs(endpointId, lane, nowMs)
+      if (othersMs > 0 && head !== undefined) {
+        othersMs = Math.min(othersMs, head.enqueuedAtMs + options.agingMs + leadMs)
+      }
+      const endMs = othersMs > ownEndMs ? othersMs : ownEndMs
+      const openAtMs = endMs - leadMs
+      const othersTokens = othersMs > 0 ? othersSentTokens(endpointId) : 0
       const fits =
-        head !== undefined && lane.releasedTokens + head.value.tokens <= options.batchTokens
-      if (lane.releasedCount > 0 && nowMs < openAtMs && !isClosed && !lane.departed && !fits) {
+        head !== undefined &&
+        lane.releasedTokens + othersTokens + head.value.tokens <= options.batchTokens
+      const isBusy = lane.releasedCount > 0 || othersMs > 0
+      if (isBusy && nowMs < openAtMs && !isClosed && !lane.departed && !fits) {
         // An armed timer stands even when a first token or the backlog reaching `backlogPrompts`
         // brings the time forward: the new estimate times the releases after it. Pulling it
         // forward cost TTFT on the Mooncake spread replays near their knee and changed nothing on
@@ -337,8 +387,13 @@ export function createPrefillPacer(
           if (isDone) return
           if (waiting.isReleased) return go()
           waiting.release = go
-          // Nothing held and the engine free of our prefill: there is no reason to wait.
-          if (isClosed || (lane.queue.size === 0 && lane.releasedCount === 0)) {
+          // Nothing held and the engine free of prefill: there is no reason to wait.
+          if (
+            isClosed ||
+            (lane.queue.size === 0 &&
+              lane.releasedCount === 0 &&
+              othersEndMs(endpointId, lane, clock.now()) === 0)
+          ) {
             return release(endpointId, lane, waiting)
           }
           const ticket = lane.queue.enqueue({
@@ -386,6 +441,14 @@ export function createPrefillPacer(
           prefillTokens: waiting.servedTokens,
         }),
       }
+    },
+    poke(endpointId) {
+      const lane = lanes.get(endpointId)
+      if (lane === undefined || lane.queue.size === 0) return
+      // The news moves the predicted end either way: the lane is timed again from it.
+      lane.timer?.clear()
+      lane.timer = undefined
+      pump(endpointId, lane)
     },
     close() {
       isClosed = true

@@ -24,7 +24,14 @@ export interface LoadPeers {
    * Adds the other replicas' announced work to the endpoints `find` names (ids this router does
    * not have are ignored). Returns the function that stops listening.
    */
-  listen(find: (endpointId: string) => Endpoint | undefined): () => void
+  listen(member: LoadPeersMember): () => void
+  /**
+   * Prompts the other replicas sent the endpoint that had no first token yet when they last said
+   * so (their pacers may hold more), each with when that was heard.
+   */
+  othersSent(
+    endpointId: string,
+  ): ReadonlyArray<{ readonly tokens: number; readonly heardAtMs: number }>
   /** Stops the timers; what is not yet announced is not. */
   close(): void
 }
@@ -46,8 +53,24 @@ export interface LoadPeersOptions {
   readonly blindMs?: number
 }
 
-/** One endpoint's counts in a message: id, inflight, prefill tokens, prefill requests, KV tokens, prefills done. */
-type LoadEntry = [string, number, number, number, number, number]
+/** The upstream group on this router that the announcements are about. */
+export interface LoadPeersMember {
+  /** The member endpoint with this id, if any: the others' work is added to it. */
+  find(endpointId: string): Endpoint | undefined
+  /** Told after the others' work on an endpoint changed, once it is applied. */
+  heard?(endpointId: string): void
+  /**
+   * Of this router's pending prefill on an endpoint, what it has sent the engine (a pacer holds
+   * the rest); all of it when absent.
+   */
+  sentPrefillTokens?(endpoint: Endpoint): number
+}
+
+/**
+ * One endpoint's counts in a message: id, inflight, prefill tokens, prefill requests, KV tokens,
+ * prefills done, and of the prefill tokens those sent to the engine.
+ */
+type LoadEntry = [string, number, number, number, number, number, number]
 
 interface LoadMessage {
   readonly op: 'load'
@@ -79,6 +102,7 @@ interface Heard {
   /** The sender's running count of prefills done here: what grew since is counted as done. */
   prefillsDone: number
   atMs: number
+  sent: { readonly tokens: number; readonly heardAtMs: number }
 }
 
 /** Longest message heard, in characters: about 40 per endpoint, so 6,000 endpoints. */
@@ -115,7 +139,7 @@ export function createLoadPeers(
   const flush = () => {
     flushTimer = undefined
     // An endpoint that left goes first: a member that took its id since is told after it.
-    const loads: LoadEntry[] = [...gone].map((endpointId) => [endpointId, 0, 0, 0, 0, 0])
+    const loads: LoadEntry[] = [...gone].map((endpointId) => [endpointId, 0, 0, 0, 0, 0, 0])
     gone.clear()
     for (const endpoint of dirty) {
       const own = endpoint.own
@@ -126,6 +150,7 @@ export function createLoadPeers(
         own.prefillRequests,
         tokenCount(own.kvTokens),
         own.prefillsDone,
+        tokenCount(member?.sentPrefillTokens?.(endpoint) ?? own.prefillTokens),
       ])
       if (own.inflight > 0) busy.add(endpoint)
       else busy.delete(endpoint)
@@ -208,7 +233,8 @@ export function createLoadPeers(
     return live
   }
   let sweepTimer: Timer | undefined
-  let find: (endpointId: string) => Endpoint | undefined = () => undefined
+  let member: LoadPeersMember | undefined
+  const find = (endpointId: string) => member?.find(endpointId)
   const apply = (endpointId: string, prefillsDone: number) => {
     const endpoint = find(endpointId)
     if (endpoint === undefined) return
@@ -251,7 +277,8 @@ export function createLoadPeers(
       senders.set(sender, heard)
     }
     const nowMs = clock.now()
-    for (const [endpointId, inflight, prefillTokens, prefillRequests, kvTokens, done] of loads) {
+    for (const entry of loads) {
+      const [endpointId, inflight, prefillTokens, prefillRequests, kvTokens, done, sent] = entry
       const before = heard.get(endpointId)
       // First heard: how many of its prefills ended before is not news.
       const newlyDone = before === undefined ? 0 : Math.max(0, done - before.prefillsDone)
@@ -259,8 +286,14 @@ export function createLoadPeers(
         load: { inflight, prefillTokens, prefillRequests, kvTokens },
         prefillsDone: done,
         atMs: nowMs,
+        // A heartbeat that repeats the same sent prefill does not restart its clock.
+        sent:
+          before !== undefined && before.sent.tokens === sent
+            ? before.sent
+            : { tokens: sent, heardAtMs: nowMs },
       })
       apply(endpointId, newlyDone)
+      member?.heard?.(endpointId)
       if (inflight > 0) sweepTimer ??= clock.setTimer(heartbeatMs, sweep)
     }
   }
@@ -275,13 +308,21 @@ export function createLoadPeers(
       gone.add(endpoint.id)
       flushTimer ??= clock.setTimer(flushMs, flush)
     },
-    listen(findEndpoint) {
-      find = findEndpoint
+    listen(group) {
+      member = group
       const stop = channel.listen(hear)
       return () => {
         stop()
-        find = () => undefined
+        member = undefined
       }
+    },
+    othersSent(endpointId) {
+      const sent: Array<{ readonly tokens: number; readonly heardAtMs: number }> = []
+      for (const heard of senders.values()) {
+        const entry = heard.get(endpointId)
+        if (entry !== undefined && entry.sent.tokens > 0) sent.push(entry.sent)
+      }
+      return sent
     },
     close() {
       isClosed = true
@@ -313,14 +354,15 @@ function parseLoads(value: unknown): readonly LoadEntry[] | undefined {
   for (const entry of message.loads as unknown[]) {
     if (
       !Array.isArray(entry) ||
-      entry.length !== 6 ||
+      entry.length !== 7 ||
       typeof entry[0] !== 'string' ||
       entry[0].length > MAX_ID_CHARS ||
       !isCount(entry[1]) ||
       !isTokens(entry[2]) ||
       !isCount(entry[3]) ||
       !isTokens(entry[4]) ||
-      !isCount(entry[5])
+      !isCount(entry[5]) ||
+      !isTokens(entry[6])
     ) {
       return undefined
     }

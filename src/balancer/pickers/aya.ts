@@ -112,6 +112,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
             deps.llmSignals?.capacity.learned(id)?.prefillTokensPerSec ??
             options.priorPrefillTokensPerSec,
           decodeStepMs: (id) => deps.llmSignals?.capacity.get(id).decodeStepMs ?? 0,
+          othersSent: deps.othersSentPrefill,
+          onRelease: deps.onPrefillSent,
         },
       )
     : undefined

@@ -251,4 +251,76 @@ describe('prefill pacer', () => {
     next.done(true)
     assert.equal(next.prefillEvidence().prefillTokens, 2000)
   })
+
+  describe('with other router replicas sending to the same engine', () => {
+    /** A pacer whose replicas' sent prompts are `others`, changed by the test as they are heard. */
+    function withOthers(options: Partial<PrefillPacerOptions> = {}) {
+      const clock = createManualClock()
+      let others: Array<{ tokens: number; heardAtMs: number }> = []
+      const sentTo: string[] = []
+      const pacer = createPrefillPacer(
+        { ...OPTIONS, ...options },
+        {
+          clock,
+          prefillTokensPerSec: () => 30_000,
+          decodeStepMs: () => 0,
+          othersSent: () => others,
+          onRelease: (endpointId) => sentTo.push(endpointId),
+        },
+      )
+      const released: string[] = []
+      const enter = (name: string, tokens: number) =>
+        pacer.enter('a', tokens).whenReleased(() => released.push(`${name}@${clock.now()}`))
+      const hear = (next: Array<{ tokens: number; heardAtMs: number }>) => {
+        others = next
+        pacer.poke('a')
+      }
+      return { clock, pacer, released, enter, hear, sentTo }
+    }
+
+    test('holds a prompt while another replica’s prompt prefills there, and sends it once that one is heard done', () => {
+      const { clock, released, enter, hear, sentTo } = withOthers()
+      hear([{ tokens: 15_000, heardAtMs: 0 }]) // 500 ms of prefill
+      enter('mine', 1000)
+      assert.deepEqual(released, [])
+      clock.advance(100)
+      hear([])
+      assert.deepEqual(released, ['mine@100'])
+      assert.deepEqual(sentTo, ['a'], 'the release is told, for the other replicas')
+    })
+
+    test('times the prompt by the other replica’s predicted end, counted from when it was heard', () => {
+      const { clock, released, enter, hear } = withOthers()
+      clock.advance(200)
+      hear([{ tokens: 15_000, heardAtMs: 100 }]) // predicted done at 600
+      enter('mine', 1000)
+      clock.advance(359)
+      assert.deepEqual(released, [])
+      clock.advance(1)
+      assert.deepEqual(released, ['mine@560'], 'the lead time before 600')
+      // A replica heard long enough ago to have finished holds nobody up.
+      hear([{ tokens: 15_000, heardAtMs: 0 }])
+      enter('later', 1000)
+      assert.deepEqual(released, ['mine@560', 'later@560'])
+    })
+
+    test('holds a prompt no longer than the aging bound, however long the others keep the engine', () => {
+      const { clock, released, enter, hear } = withOthers({ agingMs: 300 })
+      hear([{ tokens: 300_000, heardAtMs: 0 }]) // 10 s of prefill
+      enter('mine', 1000)
+      clock.advance(299)
+      assert.deepEqual(released, [])
+      clock.advance(1)
+      assert.deepEqual(released, ['mine@300'])
+    })
+
+    test('lets a short prompt ride along with the others’ within the batch budget', () => {
+      const { released, enter, hear } = withOthers({ batchTokens: 4096 })
+      hear([{ tokens: 3000, heardAtMs: 0 }])
+      enter('short', 1000)
+      assert.deepEqual(released, ['short@0'])
+      enter('long', 2000)
+      assert.deepEqual(released, ['short@0'], 'past the budget it waits')
+    })
+  })
 })

@@ -28,8 +28,14 @@ function twoReplicas() {
           { clock, onLoadChange: peers.changed },
         ),
     )
-    peers.listen((id) => endpoints.find((endpoint) => endpoint.id === id))
-    return { peers, e0: endpoints[0]!, e1: endpoints[1]! }
+    const heard: string[] = []
+    peers.listen({
+      find: (id) => endpoints.find((endpoint) => endpoint.id === id),
+      heard: (id) => heard.push(id),
+      // As a pacer holding all but 300 tokens of what it placed would say.
+      sentPrefillTokens: (endpoint) => Math.min(300, endpoint.own.prefillTokens),
+    })
+    return { peers, heard, e0: endpoints[0]!, e1: endpoints[1]! }
   }
   return { clock, state, errors, published: () => published, a: replica(), b: replica() }
 }
@@ -143,6 +149,17 @@ describe('createLoadPeers', () => {
     clock.advance(5000)
     assert.equal(b.e0.inflight, 0, 'no heartbeat brings it back')
     lease.end(ok)
+  })
+
+  it('tells the others what it has sent the engine, and a heartbeat repeating it keeps when that was heard', () => {
+    const { clock, a, b } = twoReplicas()
+    a.e0.begin({ prefillTokens: 1000 })
+    clock.advance(10)
+    assert.deepEqual(b.peers.othersSent('e0'), [{ tokens: 300, heardAtMs: 3 }])
+    assert.deepEqual(b.peers.othersSent('e1'), [])
+    assert.ok(b.heard.includes('e0'), 'the group is told, for its pacer')
+    clock.advance(2000)
+    assert.deepEqual(b.peers.othersSent('e0'), [{ tokens: 300, heardAtMs: 3 }])
   })
 
   it('sends the changes of one burst as one message', () => {
