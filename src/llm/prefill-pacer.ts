@@ -239,25 +239,25 @@ export function createPrefillPacer(
     deps.onRelease?.(endpointId)
   }
 
-  const othersSentTokens = (endpointId: string): number => {
-    let tokens = 0
-    for (const sent of deps.othersSent?.(endpointId) ?? []) tokens += sent.tokens
-    return tokens
-  }
-
-  // When the prompts other replicas sent are predicted to be prefilled, each from when it was
-  // heard; 0 when none are still prefilling by that prediction.
-  const othersEndMs = (endpointId: string, lane: Lane, nowMs: number): number => {
+  // The prompts other replicas sent, taken one after another in the order they were heard, each
+  // from when it was heard: when the engine is predicted to have prefilled them (0 when it
+  // already has), and how many of their tokens it has not.
+  const others = { endMs: 0, tokens: 0 }
+  const othersAt = (endpointId: string, lane: Lane, nowMs: number): typeof others => {
+    others.endMs = 0
+    others.tokens = 0
     const sent = deps.othersSent?.(endpointId)
-    if (sent === undefined || sent.length === 0) return 0
+    if (sent === undefined || sent.length === 0) return others
+    const ordered = sent.length === 1 ? sent : [...sent].sort((a, b) => a.heardAtMs - b.heardAtMs)
+    const rate = serviceRate(endpointId, lane)
     let endMs = 0
-    for (const { tokens, heardAtMs } of sent) {
+    for (const { tokens, heardAtMs } of ordered) {
       if (tokens <= 0) continue
-      const doneAtMs =
-        heardAtMs + options.overheadMs + (tokens / serviceRate(endpointId, lane)) * 1000
-      if (doneAtMs > nowMs && doneAtMs > endMs) endMs = doneAtMs
+      endMs = Math.max(endMs, heardAtMs) + options.overheadMs + (tokens / rate) * 1000
+      if (endMs > nowMs) others.tokens += tokens
     }
-    return endMs
+    if (endMs > nowMs) others.endMs = endMs
+    return others
   }
 
   // What the engine takes per prompt token once it is its turn, learned from the prompts paced
@@ -307,17 +307,17 @@ export function createPrefillPacer(
       const isEarly =
         head !== undefined && !head.value.isWarm && lane.queue.size >= options.backlogPrompts
       const ownEndMs = isEarly ? lane.sharedEndMs : lane.busyUntilMs
-      const leadMs = options.leadMs + STEP_LEADS * deps.decodeStepMs(endpointId)
+      const stepMs = STEP_LEADS * deps.decodeStepMs(endpointId)
       // Other replicas' prompts at the engine count as its prefill too, as this router's do, but
       // hold the head back no longer than the aging bound: the replicas' pacers do not take turns
       // shortest first, and one with a backlog would otherwise keep the engine to itself.
-      let othersMs = othersEndMs(endpointId, lane, nowMs)
-      if (othersMs > 0 && head !== undefined) {
-        othersMs = Math.min(othersMs, head.enqueuedAtMs + options.agingMs + leadMs)
-      }
+      const { endMs: othersEndMs, tokens: othersTokens } = othersAt(endpointId, lane, nowMs)
+      const othersMs =
+        othersEndMs > 0 && head !== undefined
+          ? Math.min(othersEndMs, head.enqueuedAtMs + options.agingMs + options.leadMs + stepMs)
+          : othersEndMs
       const endMs = othersMs > ownEndMs ? othersMs : ownEndMs
-      const openAtMs = endMs - leadMs
-      const othersTokens = othersMs > 0 ? othersSentTokens(endpointId) : 0
+      const openAtMs = endMs - options.leadMs - stepMs
       const fits =
         head !== undefined &&
         lane.releasedTokens + othersTokens + head.value.tokens <= options.batchTokens
@@ -392,7 +392,7 @@ export function createPrefillPacer(
             isClosed ||
             (lane.queue.size === 0 &&
               lane.releasedCount === 0 &&
-              othersEndMs(endpointId, lane, clock.now()) === 0)
+              othersAt(endpointId, lane, clock.now()).endMs === 0)
           ) {
             return release(endpointId, lane, waiting)
           }

@@ -68,9 +68,10 @@ export interface LoadPeersMember {
 
 /**
  * One endpoint's counts in a message: id, inflight, prefill tokens, prefill requests, KV tokens,
- * prefills done, and of the prefill tokens those sent to the engine.
+ * prefills done, and of the prefill tokens those sent to the engine (absent from a replica of
+ * before it was added).
  */
-type LoadEntry = [string, number, number, number, number, number, number]
+type LoadEntry = [string, number, number, number, number, number, number?]
 
 interface LoadMessage {
   readonly op: 'load'
@@ -102,8 +103,22 @@ interface Heard {
   /** The sender's running count of prefills done here: what grew since is counted as done. */
   prefillsDone: number
   atMs: number
-  sent: { readonly tokens: number; readonly heardAtMs: number }
+  /**
+   * Its prompts sent to the engine with no first token yet, and when that total last changed: a
+   * pacer times them all from then. That errs late while the sender keeps sending, holding a
+   * pacer's head until the aging bound at most; timing each addition from when it was heard
+   * instead measured worse on every two-router replay (docs/benchmarks.md, "Router replicas
+   * pacing together").
+   */
+  sent: SentTokens
 }
+
+interface SentTokens {
+  readonly tokens: number
+  readonly heardAtMs: number
+}
+
+const NOTHING_SENT: SentTokens = Object.freeze({ tokens: 0, heardAtMs: 0 })
 
 /** Longest message heard, in characters: about 40 per endpoint, so 6,000 endpoints. */
 const MAX_MESSAGE_CHARS = 256 * 1024
@@ -278,22 +293,27 @@ export function createLoadPeers(
     }
     const nowMs = clock.now()
     for (const entry of loads) {
-      const [endpointId, inflight, prefillTokens, prefillRequests, kvTokens, done, sent] = entry
+      const [endpointId, inflight, prefillTokens, prefillRequests, kvTokens, done] = entry
+      // A replica of before the sent count says nothing of its pacer: all of it is sent.
+      const sent = entry[6] ?? prefillTokens
       const before = heard.get(endpointId)
+      const sentBefore = before?.sent ?? NOTHING_SENT
+      const sentChanged = sent !== sentBefore.tokens
       // First heard: how many of its prefills ended before is not news.
       const newlyDone = before === undefined ? 0 : Math.max(0, done - before.prefillsDone)
       heard.set(endpointId, {
         load: { inflight, prefillTokens, prefillRequests, kvTokens },
         prefillsDone: done,
         atMs: nowMs,
-        // A heartbeat that repeats the same sent prefill does not restart its clock.
-        sent:
-          before !== undefined && before.sent.tokens === sent
-            ? before.sent
-            : { tokens: sent, heardAtMs: nowMs },
+        sent: !sentChanged
+          ? sentBefore
+          : sent > 0
+            ? { tokens: sent, heardAtMs: nowMs }
+            : NOTHING_SENT,
       })
       apply(endpointId, newlyDone)
-      member?.heard?.(endpointId)
+      // A pacer is timed again only when what the engine has to prefill changed.
+      if (sentChanged) member?.heard?.(endpointId)
       if (inflight > 0) sweepTimer ??= clock.setTimer(heartbeatMs, sweep)
     }
   }
@@ -317,7 +337,7 @@ export function createLoadPeers(
       }
     },
     othersSent(endpointId) {
-      const sent: Array<{ readonly tokens: number; readonly heardAtMs: number }> = []
+      const sent: SentTokens[] = []
       for (const heard of senders.values()) {
         const entry = heard.get(endpointId)
         if (entry !== undefined && entry.sent.tokens > 0) sent.push(entry.sent)
@@ -354,7 +374,7 @@ function parseLoads(value: unknown): readonly LoadEntry[] | undefined {
   for (const entry of message.loads as unknown[]) {
     if (
       !Array.isArray(entry) ||
-      entry.length !== 7 ||
+      (entry.length !== 6 && entry.length !== 7) ||
       typeof entry[0] !== 'string' ||
       entry[0].length > MAX_ID_CHARS ||
       !isCount(entry[1]) ||
@@ -362,7 +382,7 @@ function parseLoads(value: unknown): readonly LoadEntry[] | undefined {
       !isCount(entry[3]) ||
       !isTokens(entry[4]) ||
       !isCount(entry[5]) ||
-      !isTokens(entry[6])
+      (entry.length === 7 && !isTokens(entry[6]))
     ) {
       return undefined
     }

@@ -304,6 +304,19 @@ describe('prefill pacer', () => {
       assert.deepEqual(released, ['mine@560', 'later@560'])
     })
 
+    test('takes the prompts of two other replicas one after the other, not side by side', () => {
+      const { clock, released, enter, hear } = withOthers({ agingMs: 5000 })
+      hear([
+        { tokens: 15_000, heardAtMs: 0 },
+        { tokens: 15_000, heardAtMs: 0 },
+      ])
+      enter('mine', 1000)
+      clock.advance(959)
+      assert.deepEqual(released, [], 'their 1,000 ms of prefill is not over at 500')
+      clock.advance(1)
+      assert.deepEqual(released, ['mine@960'])
+    })
+
     test('holds a prompt no longer than the aging bound, however long the others keep the engine', () => {
       const { clock, released, enter, hear } = withOthers({ agingMs: 300 })
       hear([{ tokens: 300_000, heardAtMs: 0 }]) // 10 s of prefill

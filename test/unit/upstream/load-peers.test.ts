@@ -162,6 +162,33 @@ describe('createLoadPeers', () => {
     assert.deepEqual(b.peers.othersSent('e0'), [{ tokens: 300, heardAtMs: 3 }])
   })
 
+  it('times what a replica has sent from when that total last changed, and tells the pacer only of changes', () => {
+    const { clock, a, b } = twoReplicas()
+    const first = a.e0.begin({ prefillTokens: 200 })
+    clock.advance(10)
+    assert.deepEqual(b.peers.othersSent('e0'), [{ tokens: 200, heardAtMs: 3 }])
+    const heardBefore = b.heard.length
+    a.e0.begin({ prefillTokens: 50 }) // sent now: min(300, 250) = 250
+    clock.advance(10)
+    assert.deepEqual(b.peers.othersSent('e0'), [{ tokens: 250, heardAtMs: 13 }])
+    assert.equal(b.heard.length, heardBefore + 1, 'b’s pacer is told of the change')
+    first.firstToken()
+    clock.advance(10)
+    assert.deepEqual(b.peers.othersSent('e0'), [{ tokens: 50, heardAtMs: 23 }])
+    // A heartbeat that repeats the same counts tells the pacer nothing.
+    const heardNow = b.heard.length
+    clock.advance(2000)
+    assert.equal(b.heard.length, heardNow)
+  })
+
+  it('takes all the prefill of a replica from before the sent count as sent', () => {
+    const { clock, state, b } = twoReplicas()
+    void state.publish('load:fleet', 'older\n{"op":"load","loads":[["e0",1,700,1,800,0]]}')
+    clock.advance(10)
+    assert.deepEqual(b.peers.othersSent('e0'), [{ tokens: 700, heardAtMs: 1 }])
+    assert.equal(b.e0.pendingPrefillTokens, 700)
+  })
+
   it('sends the changes of one burst as one message', () => {
     const { clock, a, published } = twoReplicas()
     for (let i = 0; i < 5; i++) a.e0.begin({ prefillTokens: 100 })
