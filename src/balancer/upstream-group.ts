@@ -89,8 +89,10 @@ export function createUpstreamGroup(
   const stopHearingLoad = loadPeers?.listen({
     find: (id) => byId.get(id),
     heard: (id) => picker.pacer?.poke(id),
+    // What the current pacer holds is not at the engine; everything else placed there is,
+    // including what a pacer a reload replaced let go.
     sentPrefillTokens: (endpoint) =>
-      picker.pacer ? picker.pacer.sentPrefillTokens(endpoint.id) : endpoint.own.prefillTokens,
+      endpoint.own.prefillTokens - (picker.pacer?.heldPrefillTokens(endpoint.id) ?? 0),
   })
 
   const setMembership = (specs: readonly EndpointSpec[]) => {

@@ -157,7 +157,7 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       find: (id) => byId.get(id),
       heard: (id) => picker.pacer?.poke(id),
       sentPrefillTokens: (endpoint) =>
-        picker.pacer ? picker.pacer.sentPrefillTokens(endpoint.id) : endpoint.own.prefillTokens,
+        endpoint.own.prefillTokens - (picker.pacer?.heldPrefillTokens(endpoint.id) ?? 0),
     })
     picker.retain?.(new Set(ids))
     return {

@@ -99,6 +99,8 @@ export interface PrefillPacer {
   heldFor(endpointId: string): number
   /** Prefill tokens sent to one endpoint whose first token has not come: what it is computing. */
   sentPrefillTokens(endpointId: string): number
+  /** Prefill tokens of the prompts held for one endpoint. */
+  heldPrefillTokens(endpointId: string): number
   /** Endpoints with a lane. */
   readonly lanes: number
   /**
@@ -123,6 +125,8 @@ interface Waiting {
   servedTokens: number
   /** The policy expects much of it cached: it is never sent by the shared-step estimate. */
   readonly isWarm: boolean
+  /** In its lane's queue: its tokens are in `Lane.heldTokens`. */
+  isHeld: boolean
 }
 
 interface Lane {
@@ -142,6 +146,8 @@ interface Lane {
   sharedEndMs: number
   releasedCount: number
   releasedTokens: number
+  /** Prefill tokens of the prompts waiting in the queue. */
+  heldTokens: number
   timer: Timer | undefined
   /** When the last released prompt got its first token: the next one's prefill began then. */
   lastFirstTokenMs: number
@@ -206,6 +212,7 @@ export function createPrefillPacer(
         sharedEndMs: 0,
         releasedCount: 0,
         releasedTokens: 0,
+        heldTokens: 0,
         timer: undefined,
         lastFirstTokenMs: 0,
         servedTokens: 0,
@@ -232,6 +239,10 @@ export function createPrefillPacer(
       prefillMs
     lane.releasedCount++
     lane.releasedTokens += waiting.tokens
+    if (waiting.isHeld) {
+      waiting.isHeld = false
+      lane.heldTokens -= waiting.tokens
+    }
     waiting.isReleased = true
     const go = waiting.release
     waiting.release = undefined
@@ -349,6 +360,7 @@ export function createPrefillPacer(
     },
     heldFor: (endpointId) => lanes.get(endpointId)?.queue.size ?? 0,
     sentPrefillTokens: (endpointId) => lanes.get(endpointId)?.releasedTokens ?? 0,
+    heldPrefillTokens: (endpointId) => lanes.get(endpointId)?.heldTokens ?? 0,
     get lanes() {
       return lanes.size
     },
@@ -379,6 +391,7 @@ export function createPrefillPacer(
         startMs: 0,
         servedTokens: prefillTokens,
         isWarm: cachedTokens > 0 && cachedTokens >= WARM_CACHED_SHARE * promptTokens,
+        isHeld: false,
       }
       let isDone = false
       let queued: AdmissionTicket<Waiting> | undefined
@@ -401,6 +414,8 @@ export function createPrefillPacer(
             predictedCost: Math.max(1, prefillTokens),
           })
           queued = ticket
+          waiting.isHeld = true
+          lane.heldTokens += prefillTokens
           pump(endpointId, lane)
         },
         done(isFirstToken) {
@@ -409,6 +424,10 @@ export function createPrefillPacer(
           if (!waiting.isReleased) {
             waiting.release = undefined
             queued?.cancel()
+            if (waiting.isHeld) {
+              waiting.isHeld = false
+              lane.heldTokens -= waiting.tokens
+            }
             return
           }
           lane.releasedCount--

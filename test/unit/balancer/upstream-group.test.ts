@@ -8,7 +8,7 @@ import { createDesPubSub } from '../../../src/bench/des-pubsub.ts'
 import { type UpstreamConfig, upstreamSchema } from '../../../src/config/schema.ts'
 import { createLlmSignals } from '../../../src/llm/llm-signals.ts'
 import { createPrefixPeers } from '../../../src/llm/prefix-peers.ts'
-import { createLoadPeers } from '../../../src/upstream/load-peers.ts'
+import { createLoadPeers, type LoadPeers } from '../../../src/upstream/load-peers.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { createSeededRandom } from '../../../src/util/random.ts'
 import { llmRequest, recordDecisions } from './pickers/llm-fixtures.ts'
@@ -308,6 +308,31 @@ describe('upstream group reload', () => {
     clock.advance(10)
     assert.equal(b.endpoints()[0]!.inflight, 0, 'a no longer speaks for the endpoint it left')
     lease.end({ ok: true, status: 200, latencyMs: 1 })
+    a.retire()
+    b.retire()
+  })
+
+  test('tells the other replicas what its pacer sent, and what a pacer a reload replaced let go', () => {
+    const clock = createManualClock()
+    const state = createDesPubSub({ delayMs: 1 }, { clock })
+    const replica = (loadPeers: LoadPeers) =>
+      createUpstreamGroup('llm', upstream({}), { clock, random: createSeededRandom(1), loadPeers })
+    const heardByB = createLoadPeers({ channel: 'load:llm' }, { state, clock })
+    const a = replica(createLoadPeers({ channel: 'load:llm' }, { state, clock }))
+    const b = replica(heardByB)
+    const endpoint = a.endpoints()[0]!
+    for (const tokens of [30_000, 1000, 1000]) {
+      endpoint.begin({ prefillTokens: tokens })
+      a.pacer()!
+        .enter(endpoint.id, tokens)
+        .whenReleased(() => {})
+    }
+    clock.advance(10)
+    const sentTokens = () => heardByB.othersSent(endpoint.id).map((sent) => sent.tokens)
+    assert.deepEqual(sentTokens(), [30_000], 'the two it holds are not at the engine')
+    a.update(upstream({ policyOptions: { pacingLeadMs: 41 } }))
+    clock.advance(10)
+    assert.deepEqual(sentTokens(), [32_000], 'the replaced pacer let them go')
     a.retire()
     b.retire()
   })
