@@ -134,4 +134,23 @@ describe('Aya replicas sharing their in-flight work through Redis', () => {
     const onIdle = decisions.filter((d) => d.chosen === idOf(idle)).length
     assert.ok(onIdle < 8, `placed ${onIdle} of 8 on the engine b alone thinks is as idle`)
   })
+
+  test('hold a prompt at one replica while another replica’s prompt prefills at the engine', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.close())
+    // Real time: a 30,000-token prompt takes the engine about a second to prefill.
+    const [engine] = (await startSimEngines(t, [H100_LLAMA3_8B], 1)) as [EngineServer]
+    const state = { store: 'redis', url: redis.url, keyPrefix: `aya-${randomUUID()}:` }
+    const a = await startReplica(t, state, [engine])
+    const b = await startReplica(t, state, [engine])
+    await untilSubscribed(redis, `${state.keyPrefix}load:fleet`, 2)
+    const atEngine = () => engine.engine.stats().running + engine.engine.stats().waiting
+    const long = chat(a, 30_000, 2)
+    await eventually(() => atEngine() === 1, 'a’s prompt at the engine')
+    await new Promise((resolve) => setTimeout(resolve, 50)) // a's announcement reaches b
+    const short = chat(b, 500, 2)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(atEngine(), 1, 'b holds its prompt while a’s prefills')
+    assert.deepEqual(await Promise.all([long, short]), [200, 200])
+  })
 })
