@@ -2,6 +2,7 @@ import { createPeerChannel } from '../state/peer-channel.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Clock, Timer } from '../util/clock.ts'
 import { type Endpoint, NO_ROUTER_LOAD, type RouterLoad } from './endpoint.ts'
+import { type LoadEntry, type LoadMessage, parseLoads, tokenCount } from './load-message.ts'
 
 /**
  * Router-side accounting shared between router replicas. Each replica counts the work it placed on
@@ -21,8 +22,8 @@ export interface LoadPeers {
    */
   left(endpoint: Endpoint): void
   /**
-   * Adds the other replicas' announced work to the endpoints `find` names (ids this router does
-   * not have are ignored). Returns the function that stops listening.
+   * Adds the other replicas' announced work to the endpoints `member.find` names (ids this router
+   * does not have are ignored). Returns the function that stops listening.
    */
   listen(member: LoadPeersMember): () => void
   /**
@@ -57,25 +58,13 @@ export interface LoadPeersOptions {
 export interface LoadPeersMember {
   /** The member endpoint with this id, if any: the others' work is added to it. */
   find(endpointId: string): Endpoint | undefined
-  /** Told after the others' work on an endpoint changed, once it is applied. */
+  /** Told when what the others have sent an endpoint's engine changed, once it is applied. */
   heard?(endpointId: string): void
   /**
    * Of this router's pending prefill on an endpoint, what it has sent the engine (a pacer holds
    * the rest); all of it when absent.
    */
   sentPrefillTokens?(endpoint: Endpoint): number
-}
-
-/**
- * One endpoint's counts in a message: id, inflight, prefill tokens, prefill requests, KV tokens,
- * prefills done, and of the prefill tokens those sent to the engine (absent from a replica of
- * before it was added).
- */
-type LoadEntry = [string, number, number, number, number, number, number?]
-
-interface LoadMessage {
-  readonly op: 'load'
-  readonly loads: readonly LoadEntry[]
 }
 
 interface Guesses {
@@ -354,38 +343,4 @@ export function createLoadPeers(
       busy.clear()
     },
   }
-}
-
-/** Fractional charges can leave a count a rounding error below zero; nothing else is sent. */
-function tokenCount(tokens: number): number {
-  return Number.isFinite(tokens) && tokens > 0 ? tokens : 0
-}
-
-/** More tokens than any fleet holds: a count past it is not from a replica. */
-const MAX_TOKENS = 1e12
-const MAX_ID_CHARS = 256
-
-function parseLoads(value: unknown): readonly LoadEntry[] | undefined {
-  if (typeof value !== 'object' || value === null) return undefined
-  const message = value as Record<string, unknown>
-  if (message.op !== 'load' || !Array.isArray(message.loads)) return undefined
-  const isCount = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
-  const isTokens = (n: unknown) => typeof n === 'number' && n >= 0 && n <= MAX_TOKENS
-  for (const entry of message.loads as unknown[]) {
-    if (
-      !Array.isArray(entry) ||
-      (entry.length !== 6 && entry.length !== 7) ||
-      typeof entry[0] !== 'string' ||
-      entry[0].length > MAX_ID_CHARS ||
-      !isCount(entry[1]) ||
-      !isTokens(entry[2]) ||
-      !isCount(entry[3]) ||
-      !isTokens(entry[4]) ||
-      !isCount(entry[5]) ||
-      (entry.length === 7 && !isTokens(entry[6]))
-    ) {
-      return undefined
-    }
-  }
-  return message.loads as LoadEntry[]
 }
