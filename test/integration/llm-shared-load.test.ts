@@ -20,6 +20,7 @@ async function startReplica(
   t: TestContext,
   state: Record<string, unknown>,
   engines: readonly EngineServer[],
+  policyOptions: Record<string, unknown> = {},
 ): Promise<RunningAya> {
   const aya = await startAya({
     log: { level: 'debug', access: false },
@@ -29,6 +30,7 @@ async function startReplica(
     upstreams: {
       fleet: {
         policy: 'aya',
+        policyOptions,
         endpoints: engines.map((engine) => ({ url: engine.url })),
         engineMetrics: false,
       },
@@ -142,12 +144,17 @@ describe('Aya replicas sharing their in-flight work through Redis', () => {
     const [engine] = (await startSimEngines(t, [H100_LLAMA3_8B], 1)) as [EngineServer]
     const state = { store: 'redis', url: redis.url, keyPrefix: `aya-${randomUUID()}:` }
     const a = await startReplica(t, state, [engine])
-    const b = await startReplica(t, state, [engine])
+    // A long aging bound, so that only a's first token lets b's prompt go, however slow the machine.
+    const b = await startReplica(t, state, [engine], { pacingAgingMs: 60_000 })
     await untilSubscribed(redis, `${state.keyPrefix}load:fleet`, 2)
     const atEngine = () => engine.engine.stats().running + engine.engine.stats().waiting
     const long = chat(a, 30_000, 2)
     await eventually(() => atEngine() === 1, 'a’s prompt at the engine')
-    await new Promise((resolve) => setTimeout(resolve, 50)) // a's announcement reaches b
+    await eventually(async () => {
+      const text = await adminMetrics(b)
+      const peer = `upstream="fleet",endpoint="${idOf(engine)}"`
+      return (metricSample(text, 'aya_endpoint_peer_pending_prefill_tokens', peer) ?? 0) > 0
+    }, 'b heard of a’s prompt')
     const short = chat(b, 500, 2)
     await new Promise((resolve) => setTimeout(resolve, 100))
     assert.equal(atEngine(), 1, 'b holds its prompt while a’s prefills')
