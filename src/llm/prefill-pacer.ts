@@ -409,13 +409,13 @@ export function createPrefillPacer(
           ) {
             return release(endpointId, lane, waiting)
           }
+          waiting.isHeld = true
+          lane.heldTokens += prefillTokens
           const ticket = lane.queue.enqueue({
             value: waiting,
             predictedCost: Math.max(1, prefillTokens),
           })
           queued = ticket
-          waiting.isHeld = true
-          lane.heldTokens += prefillTokens
           pump(endpointId, lane)
         },
         done(isFirstToken) {
