@@ -184,7 +184,20 @@ export function createLoadPeers(
     else lastOwn.set(endpoint, own)
     const replicas = livePeers()
     const placed = own.inflight - before.inflight
-    if (replicas === 0 || placed <= 0) return
+    if (placed < 0) {
+      // Work ended here before its guess lapsed: the others' work of that moment, like short
+      // requests' anywhere, has likely ended too. The oldest guesses go first.
+      const pending = guesses.get(endpoint.id)
+      if (pending === undefined) return
+      pending.entries.splice(0, -placed)
+      if (pending.entries.length === 0) {
+        pending.timer?.clear()
+        guesses.delete(endpoint.id)
+      }
+      apply(endpoint.id, 0)
+      return
+    }
+    if (replicas === 0 || placed === 0) return
     const grown = (now: number, was: number) => replicas * Math.max(0, now - was)
     let pending = guesses.get(endpoint.id)
     if (pending === undefined) {

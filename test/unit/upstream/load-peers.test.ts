@@ -107,6 +107,11 @@ describe('createLoadPeers', () => {
       kvTokens: 1200,
     })
     lease.end(ok)
+    // A request that ends within the moment takes its guess with it: short requests leave none.
+    const short = b.e0.begin({ prefillTokens: 10 })
+    assert.equal(b.e0.inflight, 2)
+    short.end(ok)
+    assert.equal(b.e0.inflight, 0)
   })
 
   it('lets each placement’s guess lapse on its own, so steady traffic never builds one up', () => {
