@@ -4,6 +4,7 @@ import { type Aya, type AyaDeps, createAya } from '../../src/aya.ts'
 import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { createLogger } from '../../src/observability/logger.ts'
+import { H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
 
 export interface RunningAya {
   readonly aya: Aya
@@ -117,4 +118,33 @@ export function metricSample(text: string, name: string, labels: string): number
   const prefix = `${name}{${labels}} `
   const line = text.split('\n').find((l) => l.startsWith(prefix))
   return line === undefined ? undefined : Number(line.slice(prefix.length))
+}
+
+/**
+ * One Aya replica for the replica-sharing tests: the `aya` policy over `engines` as upstream
+ * `fleet` (not scraped), behind the model `llama`, decisions logged, with the given `state`
+ * block. Closed after the test.
+ */
+export async function startLlmReplica(
+  t: { after(fn: () => Promise<void>): void },
+  state: Record<string, unknown>,
+  engines: readonly { readonly url: string }[],
+  policyOptions: Record<string, unknown> = {},
+): Promise<RunningAya> {
+  const aya = await startAya({
+    log: { level: 'debug', access: false },
+    state,
+    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+    models: { llama: { deployments: [{ upstream: 'fleet', model: H100_LLAMA3_8B.modelName }] } },
+    upstreams: {
+      fleet: {
+        policy: 'aya',
+        policyOptions,
+        endpoints: engines.map((engine) => ({ url: engine.url })),
+        engineMetrics: false,
+      },
+    },
+  })
+  t.after(() => aya.close())
+  return aya
 }

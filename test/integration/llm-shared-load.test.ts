@@ -9,36 +9,11 @@ import {
   loggedDecisions,
   metricSample,
   type RunningAya,
-  startAya,
+  startLlmReplica,
 } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type RunningRedis, startRedis, untilSubscribed } from '../helpers/redis-server.ts'
 import { endpointIdOf as idOf, startSimEngines } from '../helpers/sim-engines.ts'
-
-/** One Aya replica with the `aya` policy over `engines`, without scraping them, state as given. */
-async function startReplica(
-  t: TestContext,
-  state: Record<string, unknown>,
-  engines: readonly EngineServer[],
-  policyOptions: Record<string, unknown> = {},
-): Promise<RunningAya> {
-  const aya = await startAya({
-    log: { level: 'debug', access: false },
-    state,
-    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-    models: { llama: { deployments: [{ upstream: 'fleet', model: H100_LLAMA3_8B.modelName }] } },
-    upstreams: {
-      fleet: {
-        policy: 'aya',
-        policyOptions,
-        endpoints: engines.map((engine) => ({ url: engine.url })),
-        engineMetrics: false,
-      },
-    },
-  })
-  t.after(() => aya.close())
-  return aya
-}
 
 /** One chat of `words` fresh words (the engine counts a word as a token), read to its end. */
 async function chat(aya: RunningAya, words: number, maxTokens: number, signal?: AbortSignal) {
@@ -72,8 +47,8 @@ async function placeBesideTheOtherReplica(t: TestContext, redis: RunningRedis | 
   const state = redis
     ? { store: 'redis', url: redis.url, keyPrefix: `aya-${randomUUID()}:` }
     : { store: 'memory' }
-  const a = await startReplica(t, state, [busy])
-  const b = await startReplica(t, state, [busy, idle])
+  const a = await startLlmReplica(t, state, [busy])
+  const b = await startLlmReplica(t, state, [busy, idle])
   if (redis) await untilSubscribed(redis, `${state.keyPrefix}load:fleet`, 2)
   const stop = new AbortController()
   t.after(() => stop.abort())
@@ -143,9 +118,9 @@ describe('Aya replicas sharing their in-flight work through Redis', () => {
     // Real time: a 30,000-token prompt takes the engine about a second to prefill.
     const [engine] = (await startSimEngines(t, [H100_LLAMA3_8B], 1)) as [EngineServer]
     const state = { store: 'redis', url: redis.url, keyPrefix: `aya-${randomUUID()}:` }
-    const a = await startReplica(t, state, [engine])
+    const a = await startLlmReplica(t, state, [engine])
     // A long aging bound, so that only a's first token lets b's prompt go, however slow the machine.
-    const b = await startReplica(t, state, [engine], { pacingAgingMs: 60_000 })
+    const b = await startLlmReplica(t, state, [engine], { pacingAgingMs: 60_000 })
     await untilSubscribed(redis, `${state.keyPrefix}load:fleet`, 2)
     const atEngine = () => engine.engine.stats().running + engine.engine.stats().waiting
     const long = chat(a, 30_000, 2)

@@ -2,40 +2,13 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
-import type { EngineServer } from '../../src/sim/engine-server.ts'
 import { H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
 import { createRedisState } from '../../src/state/redis-state.ts'
 import { createSystemClock } from '../../src/util/clock.ts'
-import { loggedDecisions, type RunningAya, startAya } from '../helpers/aya.ts'
+import { loggedDecisions, type RunningAya, startLlmReplica } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { type RunningRedis, startRedis, untilSubscribed } from '../helpers/redis-server.ts'
+import { startRedis, untilSubscribed } from '../helpers/redis-server.ts'
 import { endpointIdOf as idOf, startSimEngines } from '../helpers/sim-engines.ts'
-
-/** One Aya replica: the `aya` policy over the engines, state on the Redis under `keyPrefix`. */
-async function startReplica(
-  t: TestContext,
-  redis: RunningRedis,
-  keyPrefix: string,
-  engines: readonly EngineServer[],
-  policyOptions: Record<string, unknown> = {},
-): Promise<RunningAya> {
-  const aya = await startAya({
-    log: { level: 'debug', access: false },
-    state: { store: 'redis', url: redis.url, keyPrefix },
-    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-    models: { llama: { deployments: [{ upstream: 'fleet', model: H100_LLAMA3_8B.modelName }] } },
-    upstreams: {
-      fleet: {
-        policy: 'aya',
-        policyOptions,
-        endpoints: engines.map((engine) => ({ url: engine.url })),
-        engineMetrics: false,
-      },
-    },
-  })
-  t.after(() => aya.close())
-  return aya
-}
 
 async function chat(aya: RunningAya, content: string): Promise<void> {
   const res = await request(`${aya.url}/v1/chat/completions`, {
@@ -60,8 +33,9 @@ async function sameConversationThroughBoth(
   t.after(() => redis.close())
   const keyPrefix = `aya-${randomUUID()}:`
   const engines = await startSimEngines(t, [H100_LLAMA3_8B, H100_LLAMA3_8B, H100_LLAMA3_8B], 20)
-  const a = await startReplica(t, redis, keyPrefix, engines)
-  const b = await startReplica(t, redis, keyPrefix, engines, {
+  const state = { store: 'redis', url: redis.url, keyPrefix }
+  const a = await startLlmReplica(t, state, engines)
+  const b = await startLlmReplica(t, state, engines, {
     sharePrefixIndex: options.sharedOnB,
   })
   const listener = createRedisState({ url: redis.url, keyPrefix }, { clock: createSystemClock() })
