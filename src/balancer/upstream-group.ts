@@ -7,6 +7,7 @@ import type { LoadPeers } from '../upstream/load-peers.ts'
 import type { Clock } from '../util/clock.ts'
 import { canTakeFor } from './can-take.ts'
 import { leaseCostFor } from './lease-cost.ts'
+import { linkPacerToLoadPeers } from './pacer-load-link.ts'
 import type { PickContext, Picker, PickerDeps } from './picker.ts'
 import { findPicker } from './picker-registry.ts'
 
@@ -57,19 +58,14 @@ export function createUpstreamGroup(
   let all: readonly Endpoint[] = []
   let eligible: readonly Endpoint[] = []
   let byId = new Map<string, Endpoint>()
-  const { loadPeers } = deps
-  // With replicas sharing load, a pacer counts the prompts the others sent as the engine's
-  // prefill, and tells them of its own as it sends them.
-  const pickerDeps: PickerDeps = loadPeers
-    ? {
-        ...deps,
-        othersSentPrefill: (id) => loadPeers.othersSent(id),
-        onPrefillSent: (id) => {
-          const endpoint = byId.get(id)
-          if (endpoint) loadPeers.changed(endpoint)
-        },
-      }
-    : deps
+  const link = deps.loadPeers
+    ? linkPacerToLoadPeers(
+        deps.loadPeers,
+        (id) => byId.get(id),
+        () => picker,
+      )
+    : undefined
+  const pickerDeps: PickerDeps = { ...deps, ...link?.pickerDeps }
   let picker: Picker = buildPicker(config, pickerDeps)
   // Health and drain flip endpoint flags without a config change; endpoints tell the group, which
   // rebuilds the snapshot lazily so pickers see a new array identity only on a real change.
@@ -86,14 +82,7 @@ export function createUpstreamGroup(
       if (byId.get(endpoint.id) === endpoint) deps.loadPeers?.changed(endpoint)
     },
   }
-  const stopHearingLoad = loadPeers?.listen({
-    find: (id) => byId.get(id),
-    heard: (id) => picker.pacer?.poke(id),
-    // What the current pacer holds is not at the engine; everything else placed there is,
-    // including what a pacer a reload replaced let go.
-    sentPrefillTokens: (endpoint) =>
-      endpoint.own.prefillTokens - (picker.pacer?.heldPrefillTokens(endpoint.id) ?? 0),
-  })
+  const stopHearingLoad = link?.listen()
 
   const setMembership = (specs: readonly EndpointSpec[]) => {
     const next = new Map<string, Endpoint>()

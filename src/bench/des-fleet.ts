@@ -1,3 +1,4 @@
+import { linkPacerToLoadPeers } from '../balancer/pacer-load-link.ts'
 import type { PickContext, Picker } from '../balancer/picker.ts'
 import { findPicker } from '../balancer/picker-registry.ts'
 import { createLlmSignals, type LlmSignals } from '../llm/llm-signals.ts'
@@ -134,6 +135,13 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       }),
     )
     const byId = new Map(endpoints.map((endpoint) => [endpoint.id, endpoint]))
+    const link = loadPeers
+      ? linkPacerToLoadPeers(
+          loadPeers,
+          (id) => byId.get(id),
+          () => picker,
+        )
+      : undefined
     const llmSignals = createLlmSignals({ clock })
     // Router 0 draws what a single router would, so one router runs exactly as before.
     const picker = definition.create(options, {
@@ -144,21 +152,9 @@ export function createDesFleet(input: PolicyRunInput, clock: Clock): DesFleet {
       prefixPeers: shared
         ? createPrefixPeers({ channel: 'prefix:fleet' }, { state: shared })
         : undefined,
-      // As an upstream group wires them (`upstream-group.ts`).
-      othersSentPrefill: loadPeers ? (id) => loadPeers.othersSent(id) : undefined,
-      onPrefillSent: loadPeers
-        ? (id) => {
-            const endpoint = byId.get(id)
-            if (endpoint) loadPeers.changed(endpoint)
-          }
-        : undefined,
+      ...link?.pickerDeps,
     })
-    loadPeers?.listen({
-      find: (id) => byId.get(id),
-      heard: (id) => picker.pacer?.poke(id),
-      sentPrefillTokens: (endpoint) =>
-        endpoint.own.prefillTokens - (picker.pacer?.heldPrefillTokens(endpoint.id) ?? 0),
-    })
+    link?.listen()
     picker.retain?.(new Set(ids))
     return {
       picker,

@@ -27,8 +27,6 @@ export interface ResponseSink {
 
 export interface ForwardResult {
   readonly error: ProxyError | undefined
-  /** True once `sink.start` ran: after that a failure must cut the client connection. */
-  readonly responseStarted: boolean
 }
 
 export interface ForwardHandle {
@@ -56,7 +54,7 @@ export function forward(
   const settle = (error: ProxyError | undefined) => {
     if (settled) return
     settled = true
-    resolve({ error, responseStarted })
+    resolve({ error })
   }
 
   dispatcher.dispatch(

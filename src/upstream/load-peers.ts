@@ -73,18 +73,21 @@ interface Guesses {
   timer: Timer | undefined
 }
 
-function sumLoads(loads: readonly RouterLoad[]): RouterLoad {
-  let inflight = 0
-  let prefillTokens = 0
-  let prefillRequests = 0
-  let kvTokens = 0
-  for (const load of loads) {
-    inflight += load.inflight
-    prefillTokens += load.prefillTokens
-    prefillRequests += load.prefillRequests
-    kvTokens += load.kvTokens
+function plus(a: RouterLoad, b: RouterLoad): RouterLoad {
+  if (b.inflight === 0) return a
+  if (a.inflight === 0) return b
+  return {
+    inflight: a.inflight + b.inflight,
+    prefillTokens: a.prefillTokens + b.prefillTokens,
+    prefillRequests: a.prefillRequests + b.prefillRequests,
+    kvTokens: a.kvTokens + b.kvTokens,
   }
-  return inflight === 0 ? NO_ROUTER_LOAD : { inflight, prefillTokens, prefillRequests, kvTokens }
+}
+
+/** One other replica, as heard: when last, and its counts per endpoint. */
+interface Sender {
+  heardAtMs: number
+  readonly endpoints: Map<string, Heard>
 }
 
 interface Heard {
@@ -241,12 +244,11 @@ export function createLoadPeers(
   }
 
   // Hearing: each sender's last counts per endpoint.
-  const senders = new Map<string, Map<string, Heard>>()
-  const heardAtMs = new Map<string, number>()
+  const senders = new Map<string, Sender>()
   const livePeers = () => {
     const nowMs = clock.now()
     let live = 0
-    for (const atMs of heardAtMs.values()) if (nowMs - atMs < staleMs) live++
+    for (const sender of senders.values()) if (nowMs - sender.heardAtMs < staleMs) live++
     return live
   }
   let sweepTimer: Timer | undefined
@@ -255,17 +257,20 @@ export function createLoadPeers(
   const apply = (endpointId: string, prefillsDone: number) => {
     const endpoint = find(endpointId)
     if (endpoint === undefined) return
-    const announced = sumLoads(
-      [...senders.values()].map((heard) => heard.get(endpointId)?.load ?? NO_ROUTER_LOAD),
-    )
-    const guessed = sumLoads((guesses.get(endpointId)?.entries ?? []).map((entry) => entry.load))
+    let announced = NO_ROUTER_LOAD
+    for (const sender of senders.values()) {
+      const heard = sender.endpoints.get(endpointId)
+      if (heard !== undefined) announced = plus(announced, heard.load)
+    }
+    let guessed = NO_ROUTER_LOAD
+    for (const entry of guesses.get(endpointId)?.entries ?? []) guessed = plus(guessed, entry.load)
     endpoint.setPeerLoad(announced, guessed, prefillsDone)
   }
   const sweep = () => {
     sweepTimer = undefined
     const nowMs = clock.now()
     let anyBusy = false
-    for (const [sender, heard] of senders) {
+    for (const [id, { endpoints: heard }] of senders) {
       for (const [endpointId, entry] of heard) {
         if (nowMs - entry.atMs < staleMs) {
           anyBusy ||= entry.load.inflight > 0
@@ -274,10 +279,7 @@ export function createLoadPeers(
         heard.delete(endpointId)
         if (entry.load.inflight > 0) apply(endpointId, 0)
       }
-      if (heard.size === 0) {
-        senders.delete(sender)
-        heardAtMs.delete(sender)
-      }
+      if (heard.size === 0) senders.delete(id)
     }
     if (anyBusy) sweepTimer = clock.setTimer(heartbeatMs, sweep)
   }
@@ -287,13 +289,14 @@ export function createLoadPeers(
       onError(new Error('ignored a load announcement that is not one'))
       return
     }
-    heardAtMs.set(sender, clock.now())
-    let heard = senders.get(sender)
-    if (heard === undefined) {
-      heard = new Map()
-      senders.set(sender, heard)
-    }
     const nowMs = clock.now()
+    let from = senders.get(sender)
+    if (from === undefined) {
+      from = { heardAtMs: nowMs, endpoints: new Map() }
+      senders.set(sender, from)
+    }
+    from.heardAtMs = nowMs
+    const heard = from.endpoints
     for (const entry of loads) {
       const [endpointId, inflight, prefillTokens, prefillRequests, kvTokens, done] = entry
       // A replica of before the sent count says nothing of its pacer: all of it is sent.
@@ -340,8 +343,8 @@ export function createLoadPeers(
     },
     othersSent(endpointId) {
       const sent: SentTokens[] = []
-      for (const heard of senders.values()) {
-        const entry = heard.get(endpointId)
+      for (const sender of senders.values()) {
+        const entry = sender.endpoints.get(endpointId)
         if (entry !== undefined && entry.sent.tokens > 0) sent.push(entry.sent)
       }
       return sent

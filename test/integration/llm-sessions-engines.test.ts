@@ -125,6 +125,17 @@ function bypass(
   }
 }
 
+/**
+ * Eight long generations of 2,000-word prompts straight to `loaded` (two sequences run, six
+ * wait), once a scrape of every gate asked after the queue formed has been read.
+ */
+async function queueAround(t: TestContext, loaded: EngineServer, gates: readonly MetricsGate[]) {
+  const direct = bypass(t, loaded, 8, 2000)
+  await eventually(() => loaded.engine.stats().waiting >= 6, 'the direct load queued')
+  await Promise.all(gates.map((gate) => gate.moreServed(2)))
+  return direct
+}
+
 /** A streamed chat whose first token has arrived; `abort` leaves it, as a client that goes away. */
 interface OpenStream {
   abort(): void
@@ -212,10 +223,7 @@ describe('the aya scheduler over engines that publish SGLang’s metric names', 
     assert.ok(Math.min(...before) >= 2, `both engines serve an idle fleet: ${before}`)
 
     // Eight long generations straight to one engine: two run, six wait there.
-    const direct = bypass(t, loaded, 8, 2000)
-    await eventually(() => loaded.engine.stats().waiting >= 6, 'the direct load queued')
-    // A scrape asked after the queue formed has been read (the one after it has arrived).
-    await Promise.all([loadedGate.moreServed(2), otherGate.moreServed(2)])
+    const direct = await queueAround(t, loaded, gates)
 
     const during = decisionsFrom(aya)
     await coldChatsInTurn(aya, 8, 2000)
@@ -259,9 +267,7 @@ describe('engine metrics that stop answering count as unknown, over real sockets
       engineMetrics: { scrapeIntervalMs: 50, staleAfterMs },
     })
 
-    const direct = bypass(t, loaded, 8, 2000)
-    await eventually(() => loaded.engine.stats().waiting >= 6, 'the direct load queued')
-    await Promise.all([loadedGate.moreServed(2), otherGate.moreServed(2)])
+    const direct = await queueAround(t, loaded, gates)
     const fresh = decisionsFrom(aya)
     await coldChatsInTurn(aya, 4, 2000)
     assert.deepEqual(placedOn(fresh(), gates), [0, 4], 'a fresh reading of the queue steers')
