@@ -76,11 +76,13 @@ export function createUpstreamGroup(
       dirty = true
       paceOnlyEligible()
     },
-    // An endpoint a reload replaced under the same id still ends its leases: only the member
-    // speaks for the id.
-    onLoadChange: (endpoint: Endpoint) => {
-      if (byId.get(endpoint.id) === endpoint) deps.loadPeers?.changed(endpoint)
-    },
+    // Only with replicas to tell; an endpoint a reload replaced under the same id still ends its
+    // leases, and only the member speaks for the id.
+    onLoadChange: deps.loadPeers
+      ? (endpoint: Endpoint) => {
+          if (byId.get(endpoint.id) === endpoint) deps.loadPeers?.changed(endpoint)
+        }
+      : undefined,
   }
   const stopHearingLoad = link?.listen()
 

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
 import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
 import { prioritiesSchema } from '../resilience/priority-classes.ts'
+import { redisConnectionOptions } from '../state/redis-url.ts'
 import { MAX_TIMER_MS } from '../util/clock.ts'
 
 /**
@@ -359,11 +360,14 @@ export const logSchema = z
   })
   .strict()
 
-/** A `redis://` or `rediss://` URL whose path, if any, is a database number, or a `unix://` one. */
+/** A URL the Redis store can connect to: the store's own parser says. */
 function isRedisUrl(url: string): boolean {
-  if (!/^(redis|rediss|unix):\/\/./.test(url) || !URL.canParse(url)) return false
-  const { protocol, pathname } = new URL(url)
-  return protocol === 'unix:' || /^\/?\d*$/.test(pathname)
+  try {
+    redisConnectionOptions(url)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -125,8 +125,6 @@ interface Waiting {
   servedTokens: number
   /** The policy expects much of it cached: it is never sent by the shared-step estimate. */
   readonly isWarm: boolean
-  /** In its lane's queue: its tokens are in `Lane.heldTokens`. */
-  isHeld: boolean
 }
 
 interface Lane {
@@ -146,8 +144,6 @@ interface Lane {
   sharedEndMs: number
   releasedCount: number
   releasedTokens: number
-  /** Prefill tokens of the prompts waiting in the queue. */
-  heldTokens: number
   timer: Timer | undefined
   /** When the last released prompt got its first token: the next one's prefill began then. */
   lastFirstTokenMs: number
@@ -212,7 +208,6 @@ export function createPrefillPacer(
         sharedEndMs: 0,
         releasedCount: 0,
         releasedTokens: 0,
-        heldTokens: 0,
         timer: undefined,
         lastFirstTokenMs: 0,
         servedTokens: 0,
@@ -239,10 +234,6 @@ export function createPrefillPacer(
       prefillMs
     lane.releasedCount++
     lane.releasedTokens += waiting.tokens
-    if (waiting.isHeld) {
-      waiting.isHeld = false
-      lane.heldTokens -= waiting.tokens
-    }
     waiting.isReleased = true
     const go = waiting.release
     waiting.release = undefined
@@ -360,7 +351,7 @@ export function createPrefillPacer(
     },
     heldFor: (endpointId) => lanes.get(endpointId)?.queue.size ?? 0,
     sentPrefillTokens: (endpointId) => lanes.get(endpointId)?.releasedTokens ?? 0,
-    heldPrefillTokens: (endpointId) => lanes.get(endpointId)?.heldTokens ?? 0,
+    heldPrefillTokens: (endpointId) => lanes.get(endpointId)?.queue.depth().bytes ?? 0,
     get lanes() {
       return lanes.size
     },
@@ -391,7 +382,6 @@ export function createPrefillPacer(
         startMs: 0,
         servedTokens: prefillTokens,
         isWarm: cachedTokens > 0 && cachedTokens >= WARM_CACHED_SHARE * promptTokens,
-        isHeld: false,
       }
       let isDone = false
       let queued: AdmissionTicket<Waiting> | undefined
@@ -409,11 +399,11 @@ export function createPrefillPacer(
           ) {
             return release(endpointId, lane, waiting)
           }
-          waiting.isHeld = true
-          lane.heldTokens += prefillTokens
           const ticket = lane.queue.enqueue({
             value: waiting,
             predictedCost: Math.max(1, prefillTokens),
+            // The queue's size total is then the tokens held (`heldPrefillTokens`).
+            sizeBytes: prefillTokens,
           })
           queued = ticket
           pump(endpointId, lane)
@@ -424,10 +414,6 @@ export function createPrefillPacer(
           if (!waiting.isReleased) {
             waiting.release = undefined
             queued?.cancel()
-            if (waiting.isHeld) {
-              waiting.isHeld = false
-              lane.heldTokens -= waiting.tokens
-            }
             return
           }
           lane.releasedCount--

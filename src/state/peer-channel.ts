@@ -7,8 +7,6 @@ import type { StateStore } from './state-store.ts'
  * a receiver can tell the senders apart.
  */
 export interface PeerChannel {
-  /** This replica's id on the channel. */
-  readonly self: string
   /** Publishes `message` as JSON; a failed publish is told to `onError`, never thrown. */
   send(message: unknown): void
   /**
@@ -31,7 +29,6 @@ export function createPeerChannel(
   const self = randomUUID()
   const frame = `${self}\n`
   return {
-    self,
     send(message) {
       deps.state.publish(options.channel, frame + JSON.stringify(message)).catch(deps.onError)
     },

@@ -252,7 +252,8 @@ export class Endpoint {
     this.#guessed = guessed
     // The ring remembers no more than this many anyway.
     const ends = Math.min(prefillsDone, RECENT_PREFILLS)
-    for (let i = 0; i < ends; i++) this.#recordPrefillDone()
+    const nowMs = ends > 0 ? this.#clock.now() : 0
+    for (let i = 0; i < ends; i++) this.#recordPrefillDone(nowMs)
   }
 
   /** Peak EWMA of latency, ms. Pickers add exploration so a once-slow endpoint is re-sampled. */
@@ -409,11 +410,11 @@ export class Endpoint {
     if (prefill <= 0) return
     this.#pendingPrefillTokens -= prefill
     this.#ownPrefillsDone++
-    this.#recordPrefillDone()
+    this.#recordPrefillDone(this.#clock.now())
   }
 
-  #recordPrefillDone(): void {
-    this.#prefillDoneAtMs[this.#prefillsDone % RECENT_PREFILLS] = this.#clock.now()
+  #recordPrefillDone(nowMs: number): void {
+    this.#prefillDoneAtMs[this.#prefillsDone % RECENT_PREFILLS] = nowMs
     this.#prefillsDone++
   }
 

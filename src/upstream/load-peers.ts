@@ -13,7 +13,7 @@ import { type LoadEntry, type LoadMessage, parseLoads, tokenCount } from './load
  * the whole fleet's in-flight prefill, KV and requests.
  */
 export interface LoadPeers {
-  /** This router's own work on `endpoint` changed: announced within `flushMs`, with the rest. */
+  /** This router's own work on `endpoint` changed: announced within `FLUSH_MS`, with the rest. */
   changed(endpoint: Endpoint): void
   /**
    * `endpoint` is no longer a member (a reload removed it, or gave its id to another server): the
@@ -40,19 +40,20 @@ export interface LoadPeers {
 export interface LoadPeersOptions {
   /** One channel per upstream group: its endpoint ids mean the same servers to every replica. */
   readonly channel: string
-  /** Changes within this long go out as one message: a burst costs one publish, not one each. */
-  readonly flushMs?: number
-  /**
-   * A replica with work in flight re-announces it this often, and a replica's counts not heard
-   * for three of these are dropped: a replica that died leaves nothing counted behind it.
-   */
-  readonly heartbeatMs?: number
-  /**
-   * How long after this router places work the other replicas' placements of the same moment
-   * cannot have been heard yet: `flushMs` plus the store's delivery. See `changed`.
-   */
-  readonly blindMs?: number
 }
+
+/** Changes within this long go out as one message: a burst costs one publish, not one each. */
+const FLUSH_MS = 2
+/**
+ * A replica with work in flight re-announces it this often, and a replica's counts not heard for
+ * three of these are dropped: a replica that died leaves nothing counted behind it.
+ */
+const HEARTBEAT_MS = 1_000
+/**
+ * How long after this router places work the other replicas' placements of the same moment
+ * cannot have been heard yet: the flush plus the store's delivery (see the burst guess).
+ */
+const BLIND_MS = FLUSH_MS + 2
 
 /** The upstream group on this router that the announcements are about. */
 export interface LoadPeersMember {
@@ -126,10 +127,7 @@ export function createLoadPeers(
   },
 ): LoadPeers {
   const { clock } = deps
-  const flushMs = options.flushMs ?? 2
-  const heartbeatMs = options.heartbeatMs ?? 1_000
-  const staleMs = STALE_HEARTBEATS * heartbeatMs
-  const blindMs = options.blindMs ?? flushMs + 2
+  const staleMs = STALE_HEARTBEATS * HEARTBEAT_MS
   const onError = deps.onError ?? (() => {})
   const channel = createPeerChannel(
     { channel: options.channel, maxMessageChars: MAX_MESSAGE_CHARS, what: 'load announcement' },
@@ -165,7 +163,7 @@ export function createLoadPeers(
     dirty.clear()
     if (loads.length > 0) channel.send({ op: 'load', loads } satisfies LoadMessage)
     if (busy.size > 0 && heartbeatTimer === undefined) {
-      heartbeatTimer = clock.setTimer(heartbeatMs, heartbeat)
+      heartbeatTimer = clock.setTimer(HEARTBEAT_MS, heartbeat)
     }
   }
   const heartbeat = () => {
@@ -174,10 +172,10 @@ export function createLoadPeers(
   }
   // The replicas place a burst at the same moment, each blind to the others' share until their
   // announcements arrive; seeing the same fleet, they would all send their first requests to the
-  // same least-loaded endpoint and overshoot it. So for `blindMs` after this router places work,
+  // same least-loaded endpoint and overshoot it. So for `BLIND_MS` after this router places work,
   // it counts each other live replica as having placed as much there too (they get as much
   // traffic, and see what this router sees). Each placement's guess lapses on its own, so under
-  // steady traffic the guess is at most the last `blindMs` of placements.
+  // steady traffic the guess is at most the last `BLIND_MS` of placements.
   const lastOwn = new Map<Endpoint, RouterLoad>()
   const guesses = new Map<string, Guesses>()
   const guess = (endpoint: Endpoint) => {
@@ -208,7 +206,7 @@ export function createLoadPeers(
       guesses.set(endpoint.id, pending)
     }
     pending.entries.push({
-      untilMs: clock.now() + blindMs,
+      untilMs: clock.now() + BLIND_MS,
       load: {
         inflight: replicas * placed,
         prefillTokens: grown(own.prefillTokens, before.prefillTokens),
@@ -240,7 +238,7 @@ export function createLoadPeers(
     if (isClosed) return
     guess(endpoint)
     dirty.add(endpoint)
-    flushTimer ??= clock.setTimer(flushMs, flush)
+    flushTimer ??= clock.setTimer(FLUSH_MS, flush)
   }
 
   // Hearing: each sender's last counts per endpoint.
@@ -281,7 +279,7 @@ export function createLoadPeers(
       }
       if (heard.size === 0) senders.delete(id)
     }
-    if (anyBusy) sweepTimer = clock.setTimer(heartbeatMs, sweep)
+    if (anyBusy) sweepTimer = clock.setTimer(HEARTBEAT_MS, sweep)
   }
   const hear = (value: unknown, sender: string) => {
     const loads = parseLoads(value)
@@ -319,7 +317,7 @@ export function createLoadPeers(
       apply(endpointId, newlyDone)
       // A pacer is timed again only when what the engine has to prefill changed.
       if (sentChanged) member?.heard?.(endpointId)
-      if (inflight > 0) sweepTimer ??= clock.setTimer(heartbeatMs, sweep)
+      if (inflight > 0) sweepTimer ??= clock.setTimer(HEARTBEAT_MS, sweep)
     }
   }
 
@@ -331,7 +329,7 @@ export function createLoadPeers(
       busy.delete(endpoint)
       lastOwn.delete(endpoint)
       gone.add(endpoint.id)
-      flushTimer ??= clock.setTimer(flushMs, flush)
+      flushTimer ??= clock.setTimer(FLUSH_MS, flush)
     },
     listen(group) {
       member = group
