@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import {
   createEventLoopAccumulator,
@@ -30,14 +29,19 @@ export function spawnNode(
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): NodeChild {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', EVENT_LOOP_PROBE_IMPORT, ...args],
-    {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+  return spawnChild(process.execPath, ['--import', EVENT_LOOP_PROBE_IMPORT, ...args], env)
+}
+
+/**
+ * Starts `COMMAND ARGS` (a `redis-server`, say) with its output collected as `spawnNode`'s is; a
+ * command that cannot be started exits at once, its error its only output line.
+ */
+export function spawnChild(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): NodeChild {
+  const child: ChildProcess = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: string[] = []
   const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>()
   const delay = createEventLoopAccumulator()
@@ -57,7 +61,13 @@ export function spawnNode(
   }
   createInterface({ input: child.stdout! }).on('line', onLine)
   createInterface({ input: child.stderr! }).on('line', onLine)
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code))
+    child.once('error', (error) => {
+      onLine(`cannot start ${command}: ${error.message}`)
+      resolve(null)
+    })
+  })
 
   return {
     pid: child.pid,

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawnChild } from './child-process.ts'
 
 export interface RedisProcess {
   /** `unix://…` URL of the server's socket, for `state: { store: redis, url }`. */
@@ -25,69 +25,34 @@ export async function startRedisProcess(
 ): Promise<RedisProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'aya-redis-'))
   const socket = options.socket ?? join(dir, 'redis.sock')
-  const child = spawn(
-    options.binary ?? 'redis-server',
-    [
-      '--port',
-      '0',
-      '--unixsocket',
-      socket,
-      '--unixsocketperm',
-      '700',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let output = ''
+  const child = spawnChild(options.binary ?? 'redis-server', [
+    '--port',
+    '0',
+    '--unixsocket',
+    socket,
+    '--unixsocketperm',
+    '700',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ])
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`redis-server did not start: ${output}`)),
-        options.startTimeoutMs ?? 10_000,
-      )
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        if (/ready to accept connections/i.test(output)) {
-          clearTimeout(timer)
-          resolve()
-        }
-      }
-      child.stdout.on('data', onData)
-      child.stderr.on('data', onData)
-      child.once('error', (error) => {
-        clearTimeout(timer)
-        reject(new Error(`cannot start redis-server (apt-get install redis-server): ${error}`))
-      })
-      child.once('exit', (code) => {
-        clearTimeout(timer)
-        reject(new Error(`redis-server exited with ${code}: ${output}`))
-      })
-    })
+    await child.waitForLine(
+      (line) => /ready to accept connections/i.test(line),
+      options.startTimeoutMs ?? 10_000,
+    )
   } catch (error) {
-    child.kill('SIGKILL')
+    await child.close(0)
     await rm(dir, { recursive: true, force: true })
-    throw error
+    throw new Error(`redis-server did not start (apt-get install redis-server): ${error}`)
   }
-  child.removeAllListeners('exit')
-  child.stdout.removeAllListeners('data')
-  child.stderr.removeAllListeners('data')
-  child.stdout.resume()
-  child.stderr.resume()
   return {
     url: `unix://${socket}`,
     async close(graceMs = 5000) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve))
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-        await exited
-        clearTimeout(timer)
-      }
+      await child.close(graceMs)
       await rm(dir, { recursive: true, force: true })
     },
   }
