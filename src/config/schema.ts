@@ -39,9 +39,23 @@ const headerName = z
   .string({ error: 'expected a header name' })
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name' })
 
+/**
+ * No control characters (CR, LF, NUL...): they would split a header, and Node refuses them in one.
+ * A header value may hold a tab; a Location's parts may not.
+ */
+function hasNoControlCharacters(value: string, allowTab = false): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    if ((code < 0x20 && !(allowTab && code === 0x09)) || code === 0x7f) return false
+  }
+  return true
+}
+
 const headerValue = z
   .string({ error: 'expected a header value' })
-  .refine((v) => !/[\r\n\0]/.test(v), { error: 'header values must not contain CR, LF or NUL' })
+  .refine((v) => hasNoControlCharacters(v, true), {
+    error: 'header values must not contain control characters such as CR, LF or NUL',
+  })
 
 export const timeoutsSchema = z
   .object({
@@ -278,14 +292,6 @@ const matchSchema = z
  * No `/`, `@`, `?` or space, which would turn a Location built from it into another URL.
  */
 export const HOST_NAME = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9_.-]*)(?::\d{1,5})?$/
-/** No control characters (CR, LF, NUL...): they would split the Location header. */
-function hasNoControlCharacters(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i)
-    if (code < 0x20 || code === 0x7f) return false
-  }
-  return true
-}
 const CONTROL_ERROR = 'must not contain control characters such as CR or LF'
 
 const redirectSchema = z
@@ -298,12 +304,12 @@ const redirectSchema = z
     path: z
       .string()
       .startsWith('/')
-      .refine(hasNoControlCharacters, { error: CONTROL_ERROR })
+      .refine((v) => hasNoControlCharacters(v), { error: CONTROL_ERROR })
       .optional(),
     pathPrefix: z
       .string()
       .startsWith('/')
-      .refine(hasNoControlCharacters, { error: CONTROL_ERROR })
+      .refine((v) => hasNoControlCharacters(v), { error: CONTROL_ERROR })
       .optional(),
     status: z
       .union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)], {

@@ -101,6 +101,21 @@ describe('config loading', () => {
     assert.match(issues[1]!, /^routes\[0\]\.redirect\.path: must not contain control characters/)
   })
 
+  test('refuses a header value with a control character Node would refuse at request time, and keeps a tab', () => {
+    const withHeader = (value: string) => ({
+      ...base(),
+      routes: [
+        { match: { pathPrefix: '/' }, upstream: 'api', requestHeaders: { set: { 'x-a': value } } },
+      ],
+    })
+    assert.match(
+      issuesOf(() => parseConfigObject(withHeader('a\u0001b'), {}))[0]!,
+      /^routes\[0\]\.requestHeaders\.set\.x-a: header values must not contain control characters/,
+    )
+    const config = parseConfigObject(withHeader('a\tb'), {})
+    assert.equal(config.routes[0]!.requestHeaders?.set['x-a'], 'a\tb')
+  })
+
   test('reports every problem at once', () => {
     const raw = {
       ...base(),
