@@ -318,7 +318,7 @@ export function createPrefillPacer(
         othersEndMs > 0 && head !== undefined
           ? Math.min(othersEndMs, head.enqueuedAtMs + options.agingMs + options.leadMs + stepMs)
           : othersEndMs
-      const endMs = othersMs > ownEndMs ? othersMs : ownEndMs
+      const endMs = Math.max(othersMs, ownEndMs)
       const openAtMs = endMs - options.leadMs - stepMs
       const fits =
         head !== undefined &&

@@ -2,7 +2,6 @@ import type { Clock } from '../util/clock.ts'
 import { type EngineServer, startEngineServer } from './engine-server.ts'
 import { parseProfileList } from './profiles.ts'
 import { createScaledClock } from './scaled-clock.ts'
-import type { MetricsDialect } from './sglang-metrics.ts'
 import { warmUpSim } from './warm-up.ts'
 
 export interface SimFleetOptions {
@@ -18,8 +17,6 @@ export interface SimFleetOptions {
   readonly host?: string
   /** Replica i listens on `port + i`; 0 (the default) gives each its own ephemeral port. */
   readonly port?: number
-  /** The metric names every replica's `/metrics` speaks: `vllm` (the default) or `sglang`. */
-  readonly metricsDialect?: MetricsDialect
 }
 
 export interface SimFleetDeps {
@@ -59,7 +56,6 @@ export async function createSimFleet(
             startupMs: options.startupMs ?? 0,
             host: options.host ?? '127.0.0.1',
             port: basePort === 0 ? 0 : basePort + i,
-            ...(options.metricsDialect ? { metricsDialect: options.metricsDialect } : {}),
           },
           { clock },
         ),
