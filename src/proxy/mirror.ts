@@ -24,9 +24,17 @@ export function mirrorRequest(
   deps: { readonly pools: PoolRegistry; readonly clock: Clock },
 ): Readable | null {
   const endpoint = request.shadow.group.select({ attempt: 0 })
+  if (!endpoint) return request.body
+  const timeouts = request.shadow.timeouts
+  const pool = deps.pools.get(endpoint.spec.origin, {
+    connectTimeoutMs: timeouts.connectMs,
+    maxConnections: request.shadow.maxConnections,
+    purpose: 'shadow',
+  })
   // A shadow that does not keep up loses copies rather than queue them: each waiting copy holds
-  // up to 1 MiB of body, and Envoy's circuit breakers bound its mirrors the same way.
-  if (!endpoint || endpoint.own.inflight >= request.shadow.maxConnections) return request.body
+  // up to 1 MiB of body, and Envoy's circuit breakers bound its mirrors the same way. Counted on
+  // the mirror's own pool, so the primary traffic the same endpoint may serve is not counted.
+  if (pool.stats.size >= request.shadow.maxConnections) return request.body
   const headers = { ...request.headers }
   if (typeof headers.host === 'string') headers.host = `${headers.host}-shadow`
   let primaryBody: Readable | null = request.body
@@ -54,12 +62,6 @@ export function mirrorRequest(
     })
     primaryBody = primary
   }
-  const timeouts = request.shadow.timeouts
-  const pool = deps.pools.get(endpoint.spec.origin, {
-    connectTimeoutMs: timeouts.connectMs,
-    maxConnections: request.shadow.maxConnections,
-    purpose: 'shadow',
-  })
   const lease = endpoint.begin()
   const startMs = deps.clock.now()
   const handle = forward(
