@@ -216,11 +216,8 @@ export async function dispatchTo(
   stallTimer?.clear()
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error
-  // A client that went away says nothing about the endpoint's health.
-  const endpointFailed =
-    error !== undefined &&
-    error.code !== 'LB_ERR_CLIENT_ABORTED' &&
-    error.code !== 'LB_ERR_BODY_TOO_LARGE'
+  // A client that went away, or sent too much or too slowly, says nothing about the endpoint.
+  const endpointFailed = error !== undefined && error.source !== 'downstream'
   const ok = !endpointFailed && ctx.status < 500
   release({ ok, status: ctx.status, latencyMs })
   // Not connected: the prompt never reached the engine. (A client that leaves mid-response has a

@@ -182,7 +182,12 @@ async function handle(
     upstreamName = routeRuntime.chooseUpstream
       ? routeRuntime.chooseUpstream()
       : routeConfig.upstream!
-    body = hasBody ? (declaredBytes === undefined ? limitBody(req, maxBodyBytes) : req) : null
+    // Node's parser holds a declared length to itself; a chunked body is counted here.
+    const limits = {
+      maxBodyBytes: declaredBytes === undefined ? maxBodyBytes : undefined,
+      idleMs: routeConfig.timeouts?.idleMs ?? runtime.upstreams.get(upstreamName)!.timeouts.idleMs,
+    }
+    body = hasBody ? limitBody(req, limits, deps) : null
   }
   const upstream = runtime.upstreams.get(upstreamName)!
   ctx.upstream = upstreamName

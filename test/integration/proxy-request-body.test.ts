@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
+import { startUpstream } from '../helpers/upstreams.ts'
+
+/** An upstream that reads the whole body, then answers with its size; it never times out. */
+async function startCountingUpstream(readDelayMs = 0) {
+  const upstream = await startUpstream((req, res) => {
+    let bytes = 0
+    const read = () => {
+      req.on('data', (chunk: Buffer) => {
+        bytes += chunk.length
+      })
+      req.on('end', () => res.end(JSON.stringify({ bytes })))
+    }
+    if (readDelayMs > 0) setTimeout(read, readDelayMs)
+    else read()
+  })
+  upstream.server.requestTimeout = 0
+  return upstream
+}
+
+describe('streamed request bodies', () => {
+  test('answers 408 to a client that stops sending its body for idleMs, freeing the upstream connection for the next request', async (t) => {
+    const upstream = await startCountingUpstream()
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: {
+        u: {
+          maxConnectionsPerEndpoint: 1,
+          timeouts: { idleMs: 300 },
+          endpoints: [{ url: upstream.url }],
+        },
+      },
+    })
+    t.after(() => aya.close())
+
+    for (const framing of ['content-length: 100', 'transfer-encoding: chunked']) {
+      const stalled = await openRawClient(aya.url)
+      t.after(() => stalled.close())
+      const firstPiece = framing.startsWith('content') ? '0123456789' : 'a\r\n0123456789\r\n'
+      stalled.socket.write(`POST /stall HTTP/1.1\r\nhost: x\r\n${framing}\r\n\r\n${firstPiece}`)
+      await eventually(() => stalled.received() !== '', `an answer to the stalled ${framing} body`)
+      assert.match(stalled.received(), /^HTTP\/1\.1 408 /, framing)
+      assert.match(stalled.received(), /x-aya-error-code: LB_ERR_REQUEST_TIMEOUT/)
+      assert.match(stalled.received(), /connection: close/i)
+
+      // The one upstream connection is free again.
+      const next = await request(`${aya.url}/next`, { method: 'POST', body: 'hello' })
+      assert.equal(next.statusCode, 200)
+      assert.deepEqual(await next.body.json(), { bytes: 5 })
+    }
+  })
+
+  test('does not count against the client a pause of the upstream in reading its body', async (t) => {
+    // The upstream takes a second to start reading: Aya holds what the client sent meanwhile.
+    const upstream = await startCountingUpstream(1000)
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { timeouts: { idleMs: 200 }, endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const size = 8 * 1024 * 1024
+    const res = await request(`${aya.url}/upload`, { method: 'POST', body: Buffer.alloc(size) })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(await res.body.json(), { bytes: size })
+  })
+
+  test('lets a body through that pauses for less than idleMs between its pieces', async (t) => {
+    const upstream = await startCountingUpstream()
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { timeouts: { idleMs: 400 }, endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    client.socket.write('POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 6\r\n\r\n')
+    for (const piece of ['ab', 'cd', 'ef']) {
+      await sleep(250)
+      client.socket.write(piece)
+    }
+    await eventually(() => client.received().includes('{"bytes":6}'), 'the whole body upstream')
+    assert.match(client.received(), /^HTTP\/1\.1 200 /)
+    client.socket.end()
+    await once(client.socket, 'close')
+  })
+})
