@@ -14,6 +14,8 @@ export interface BodyLimits {
    * the body fails with LB_ERR_REQUEST_TIMEOUT (408), as nginx's `client_body_timeout` does.
    */
   readonly idleMs: number
+  /** Told the size of each piece as it passes (the access log's `bytesIn`). */
+  readonly onBytes?: ((bytes: number) => void) | undefined
 }
 
 /**
@@ -28,7 +30,7 @@ export function limitBody(
   limits: BodyLimits,
   deps: { readonly clock: Clock },
 ): Readable {
-  const { maxBodyBytes, idleMs } = limits
+  const { maxBodyBytes, idleMs, onBytes } = limits
   let seen = 0
   let lastChunkAtMs = deps.clock.now()
   let timer: Timer | undefined
@@ -40,6 +42,7 @@ export function limitBody(
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length
       lastChunkAtMs = deps.clock.now()
+      onBytes?.(chunk.length)
       if (maxBodyBytes !== undefined && seen > maxBodyBytes) {
         callback(new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream' }))
         return

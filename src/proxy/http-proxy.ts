@@ -182,10 +182,13 @@ async function handle(
     upstreamName = routeRuntime.chooseUpstream
       ? routeRuntime.chooseUpstream()
       : routeConfig.upstream!
-    // Node's parser holds a declared length to itself; a chunked body is counted here.
+    // Node's parser holds a declared length to itself; a chunked body is held and counted here.
     const limits = {
       maxBodyBytes: declaredBytes === undefined ? maxBodyBytes : undefined,
       idleMs: routeConfig.timeouts?.idleMs ?? runtime.upstreams.get(upstreamName)!.timeouts.idleMs,
+      onBytes: (bytes: number) => {
+        ctx.bytesIn += bytes
+      },
     }
     body = hasBody ? limitBody(req, limits, deps) : null
   }
@@ -317,6 +320,7 @@ function fail(
 
 function finish(ctx: RequestContext, deps: HttpProxyDeps): void {
   const { req } = ctx
+  // A declared length counts whole; a chunked body counts what arrived.
   const declared = req.headers['content-length']
   ctx.bytesIn = declared !== undefined ? Number(declared) || 0 : ctx.bytesIn
   ctx.durationMs = deps.clock.now() - ctx.startMs

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { Readable } from 'node:stream'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
@@ -73,6 +74,30 @@ describe('streamed request bodies', () => {
     const res = await request(`${aya.url}/upload`, { method: 'POST', body: Buffer.alloc(size) })
     assert.equal(res.statusCode, 200)
     assert.deepEqual(await res.body.json(), { bytes: size })
+  })
+
+  test('counts a chunked upload’s bytes in the access log and aya_request_bytes_total', async (t) => {
+    const upstream = await startCountingUpstream()
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ name: 'up', match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    async function* pieces() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(30_000)
+    }
+    const res = await request(`${aya.url}/upload`, {
+      method: 'POST',
+      body: Readable.from(pieces()),
+    })
+    assert.deepEqual(await res.body.json(), { bytes: 300_000 })
+    await eventually(() => aya.logs.some((l) => l.msg === 'access'), 'the access line')
+    assert.equal(aya.logs.find((l) => l.msg === 'access')?.bytesIn, 300_000)
+    assert.equal(
+      metricSample(await adminMetrics(aya), 'aya_request_bytes_total', 'route="up"'),
+      300_000,
+    )
   })
 
   test('lets a body through that pauses for less than idleMs between its pieces', async (t) => {
