@@ -110,10 +110,10 @@ async function start(args: string[]): Promise<number> {
         return
       }
       stopping = true
-      process.stderr.write(
-        `aya: ${signal}, draining (up to ${config.shutdown.drainTimeoutMs} ms)\n`,
-      )
-      aya.close().then(
+      // The running config's: a reload may have changed it since the start.
+      const drainTimeoutMs = aya.config.shutdown.drainTimeoutMs
+      process.stderr.write(`aya: ${signal}, draining (up to ${drainTimeoutMs} ms)\n`)
+      aya.close(drainTimeoutMs).then(
         () => resolve(0),
         (error: Error) => {
           process.stderr.write(`aya: shutdown failed: ${error.message}\n`)
