@@ -98,9 +98,30 @@ export const adminSchema = z
   })
   .strict()
 
+/**
+ * Requests go to an endpoint's origin with their own (routed, rewritten) path: a path, query or
+ * credentials in the URL would be silently dropped, so they are refused (`rewrite` sets a prefix).
+ */
+function isOriginOnly(url: string): boolean {
+  const parsed = URL.parse(url)
+  return (
+    parsed !== null &&
+    parsed.pathname === '/' &&
+    parsed.search === '' &&
+    parsed.hash === '' &&
+    parsed.username === '' &&
+    parsed.password === ''
+  )
+}
+
 const endpointSchema = z
   .object({
-    url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+    url: z
+      .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+      .refine(isOriginOnly, {
+        error:
+          'expected scheme://host:port alone: requests keep their own path (use a route rewrite for a prefix), and a query or credentials here would be dropped',
+      }),
     weight: positiveInt().max(1000, { error: 'expected a weight of at most 1000' }).default(1),
     /** A stable identity for metrics and sticky cookies; defaults to host:port. */
     id: nonEmptyString('an endpoint id').optional(),

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { ConfigError } from '../../../src/config/config-error.ts'
+import { parseConfigObject } from '../../../src/config/load.ts'
+
+const withEndpoint = (url: string) => ({
+  listeners: [{ name: 'public', port: 8080 }],
+  routes: [{ match: { pathPrefix: '/' }, upstream: 'api' }],
+  upstreams: { api: { endpoints: [{ url }] } },
+})
+
+function issuesOf(raw: unknown): string[] {
+  try {
+    parseConfigObject(raw, {})
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`)
+    return error.message.split('\n')
+  }
+  assert.fail('expected the config to be refused')
+}
+
+describe('config values that would be silently ignored are refused', () => {
+  test('an endpoint URL with a path, query, fragment or credentials, which requests would never see', () => {
+    for (const url of [
+      'http://10.0.0.1:8080/api',
+      'http://10.0.0.1:8080/?tenant=a',
+      'http://10.0.0.1:8080#x',
+      'http://user:secret@10.0.0.1:8080',
+    ]) {
+      const issues = issuesOf(withEndpoint(url))
+      assert.equal(issues.length, 1, url)
+      assert.match(
+        issues[0]!,
+        /^upstreams\.api\.endpoints\[0\]\.url: expected scheme:\/\/host:port alone/,
+      )
+      assert.ok(issues[0]!.endsWith(`got "${url}"`), issues[0])
+    }
+    for (const url of [
+      'http://10.0.0.1:8080',
+      'http://10.0.0.1:8080/',
+      'https://api.example.com',
+    ]) {
+      assert.doesNotThrow(() => parseConfigObject(withEndpoint(url), {}), url)
+    }
+  })
+})
