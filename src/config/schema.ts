@@ -295,11 +295,20 @@ const headerEditsSchema = z
   })
   .strict()
 
+/** A route's host pattern: a host name or address, or `*.` and a domain. */
+const MATCH_HOST = /^(?:\*\.)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9_.-]*)$/
+
 const matchSchema = z
   .object({
     pathPrefix: z.string().startsWith('/', { error: 'expected a path starting with /' }).optional(),
     path: z.string().startsWith('/', { error: 'expected a path starting with /' }).optional(),
-    host: nonEmptyString('a host name').optional(),
+    // Routes match the Host without its port: a pattern with one, or any other shape, would never.
+    host: nonEmptyString('a host name')
+      .regex(MATCH_HOST, {
+        error:
+          'expected a host name without a port (routes match the Host’s name alone), or *.domain',
+      })
+      .optional(),
     method: z
       .union([nonEmptyString('an HTTP method'), z.array(nonEmptyString('an HTTP method'))])
       .optional(),

@@ -43,4 +43,30 @@ describe('config values that would be silently ignored are refused', () => {
       assert.doesNotThrow(() => parseConfigObject(withEndpoint(url), {}), url)
     }
   })
+
+  test('a route host with a port, which never equals a Host’s name', () => {
+    for (const host of ['api.example.com:8080', '*', 'a.com/x']) {
+      const raw = {
+        ...withEndpoint('http://10.0.0.1:8080'),
+        routes: [{ match: { host }, upstream: 'api' }],
+      }
+      const issues = issuesOf(raw)
+      assert.equal(issues.length, 1, host)
+      assert.match(issues[0]!, /^routes\[0\]\.match\.host: expected a host name without a port/)
+      assert.ok(issues[0]!.endsWith(`got "${host}"`), issues[0])
+    }
+    for (const host of [
+      'api.example.com',
+      'API.example.com',
+      '*.example.com',
+      '10.0.0.1',
+      '[::1]',
+    ]) {
+      const raw = {
+        ...withEndpoint('http://10.0.0.1:8080'),
+        routes: [{ match: { host }, upstream: 'api' }],
+      }
+      assert.doesNotThrow(() => parseConfigObject(raw, {}), host)
+    }
+  })
 })
