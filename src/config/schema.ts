@@ -128,6 +128,8 @@ const endpointSchema = z
   })
   .strict()
 
+const MAX_COOKIE_TTL_MS = 400 * 24 * 3_600_000
+
 const stickySchema = z.union(
   [
     z
@@ -135,7 +137,13 @@ const stickySchema = z.union(
         cookie: z
           .object({
             name: headerName.default('aya_sticky'),
-            ttlMs: positiveInt('a positive integer of milliseconds').default(3_600_000),
+            // Browsers keep a cookie 400 days at most (RFC 6265bis §5.6.2), and a far longer
+            // expiry would not even read back: the binding would be re-made at every request.
+            ttlMs: positiveInt('a positive integer of milliseconds')
+              .max(MAX_COOKIE_TTL_MS, {
+                error: `expected at most ${MAX_COOKIE_TTL_MS} milliseconds (400 days, the longest a browser keeps a cookie)`,
+              })
+              .default(3_600_000),
             // Empty means "generate one per instance"; a short key could be brute-forced offline.
             secret: z
               .string()

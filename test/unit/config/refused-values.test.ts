@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { ConfigError } from '../../../src/config/config-error.ts'
 import { parseConfigObject } from '../../../src/config/load.ts'
+import { createStickyCookie } from '../../../src/proxy/sticky-cookie.ts'
+import { createSystemClock } from '../../../src/util/clock.ts'
 
 const withEndpoint = (url: string) => ({
   listeners: [{ name: 'public', port: 8080 }],
@@ -68,5 +70,23 @@ describe('config values that would be silently ignored are refused', () => {
       }
       assert.doesNotThrow(() => parseConfigObject(raw, {}), host)
     }
+  })
+
+  test('a sticky cookie ttlMs past 400 days, whose expiry would not read back, so every request rebinds', () => {
+    const withTtl = (ttlMs: number) => {
+      const raw = withEndpoint('http://10.0.0.1:8080')
+      return { ...raw, upstreams: { api: { ...raw.upstreams.api, sticky: { cookie: { ttlMs } } } } }
+    }
+    const issues = issuesOf(withTtl(1e15))
+    assert.deepEqual(issues, [
+      'upstreams.api.sticky.cookie.ttlMs: expected at most 34560000000 milliseconds (400 days, the longest a browser keeps a cookie), got 1000000000000000',
+    ])
+    const longest = parseConfigObject(withTtl(34_560_000_000), {}).upstreams.api!.sticky
+    const ttlMs = longest && 'cookie' in longest ? longest.cookie.ttlMs : 0
+    const cookie = createStickyCookie(
+      { name: 'aya_sticky', ttlMs, secret: 'a-secret-of-enough-characters' },
+      { clock: createSystemClock() },
+    )
+    assert.equal(cookie.decode(cookie.encode('10.0.0.1:8080')), '10.0.0.1:8080')
   })
 })
