@@ -31,6 +31,9 @@ function anthropicType(status: number): string {
       return 'rate_limit_error'
     case 503:
       return 'overloaded_error'
+    // Anthropic's gateway timeout: its SDK types it `timeout_error` (GatewayTimeoutErrorObject).
+    case 504:
+      return 'timeout_error'
     default:
       return 'api_error'
   }
