@@ -105,11 +105,9 @@ function promptOf(
         return fail("'messages' must be an array of chat messages", 'messages')
       return textPrompt(flattenChat(body.messages, undefined, body.tools ?? body.functions, media))
     case 'openai.completions':
-      if (body.prompt === undefined) return fail("'prompt' is required", 'prompt')
-      return completionPrompt(body.prompt)
+      return completionInput(body, 'prompt')
     case 'openai.embeddings':
-      if (body.input === undefined) return fail("'input' is required", 'input')
-      return completionPrompt(body.input)
+      return completionInput(body, 'input')
     case 'openai.responses': {
       const instructions = typeof body.instructions === 'string' ? body.instructions : undefined
       // `input` is optional: a turn may continue `previous_response_id` or a stored `prompt`.
@@ -141,6 +139,22 @@ function promptOf(
       )
     }
   }
+}
+
+/**
+ * A completions `prompt` or embeddings `input`: a string or a list (of strings, token ids or
+ * lists of them). A null is as missing, and a number or an object is no prompt at all: either
+ * would otherwise be placed and charged as an empty prompt, only for the engine to refuse it.
+ */
+function completionInput(
+  body: Record<string, unknown>,
+  name: 'prompt' | 'input',
+): CompletionPrompt | LlmParseResult {
+  const value = body[name]
+  if (value === undefined || value === null) return fail(`'${name}' is required`, name)
+  if (typeof value !== 'string' && !Array.isArray(value))
+    return fail(`'${name}' must be a string or an array`, name)
+  return completionPrompt(value)
 }
 
 /** A prompt given as text: its token count is estimated, never exact. */

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { request } from 'undici'
+import { startAya } from '../helpers/aya.ts'
+import { startUpstream } from '../helpers/upstreams.ts'
+
+interface OpenAiError {
+  readonly error: { readonly message: string; readonly param: string | null; readonly code: string }
+}
+
+describe('completions prompt and embeddings input of the wrong type', () => {
+  test('a null, numeric or object prompt or input answers 400 naming it, and never reaches the engine', async (t) => {
+    let reached = 0
+    const upstream = await startUpstream((req, res) => {
+      reached++
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end('{}')
+      })
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'pool' }] } },
+      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+
+    for (const [path, name] of [
+      ['/v1/completions', 'prompt'],
+      ['/v1/embeddings', 'input'],
+    ] as const) {
+      for (const value of [null, 5, { text: 'hi' }, true]) {
+        const res = await request(`${aya.url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'llama', [name]: value }),
+        })
+        const what = `${path} ${name}: ${JSON.stringify(value)}`
+        assert.equal(res.statusCode, 400, what)
+        assert.equal(res.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST', what)
+        const body = (await res.body.json()) as OpenAiError
+        assert.equal(body.error.param, name, what)
+        assert.match(body.error.message, new RegExp(`'${name}'`), what)
+      }
+    }
+    assert.equal(reached, 0)
+
+    // A string and a list still go through.
+    for (const [path, name, value] of [
+      ['/v1/completions', 'prompt', 'Hi'],
+      ['/v1/embeddings', 'input', ['Hi', 'there']],
+    ] as const) {
+      const res = await request(`${aya.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama', [name]: value }),
+      })
+      assert.equal(res.statusCode, 200)
+      await res.body.dump()
+    }
+    assert.equal(reached, 2)
+  })
+})
