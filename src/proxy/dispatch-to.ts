@@ -207,6 +207,7 @@ export async function dispatchTo(
         res.end()
       },
     },
+    deps,
   )
   const stopWatching = whenClientGone(res, () =>
     handle.abort(new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })),

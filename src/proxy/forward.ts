@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { Clock, Timer } from '../util/clock.ts'
 import { ProxyError } from './errors.ts'
 import { toUpstreamError } from './upstream-error.ts'
 
@@ -42,6 +43,7 @@ export function forward(
   dispatcher: Dispatcher,
   request: ForwardRequest,
   sink: ResponseSink,
+  deps: { readonly clock: Clock },
 ): ForwardHandle {
   let controller: Dispatcher.DispatchController | undefined
   let pendingAbort: ProxyError | undefined
@@ -54,8 +56,24 @@ export function forward(
   const settle = (error: ProxyError | undefined) => {
     if (settled) return
     settled = true
+    queueTimer?.clear()
     resolve({ error })
   }
+  // A request waits here for a connection while the pool's are all busy. undici times the answer
+  // only from when the request is written, and cannot abort it before: so the wait is timed here,
+  // and a request given up on ends now and is aborted, unsent, when its turn comes.
+  const giveUp = (reason: ProxyError) => {
+    pendingAbort = reason
+    settle(reason)
+  }
+  let queueTimer: Timer | undefined = deps.clock.setTimer(request.firstByteTimeoutMs, () =>
+    giveUp(
+      new ProxyError('LB_ERR_FIRST_BYTE_TIMEOUT', {
+        source: 'upstream',
+        message: 'no connection to the upstream came free within firstByteMs',
+      }),
+    ),
+  )
 
   dispatcher.dispatch(
     {
@@ -72,6 +90,8 @@ export function forward(
     {
       onRequestStart(ctl) {
         controller = ctl
+        queueTimer?.clear()
+        queueTimer = undefined
         if (pendingAbort) ctl.abort(pendingAbort)
       },
       onResponseStart(ctl, statusCode, headers) {
@@ -116,7 +136,7 @@ export function forward(
     abort(reason) {
       if (settled) return
       if (controller) controller.abort(reason)
-      else pendingAbort = reason
+      else giveUp(reason)
     },
   }
 }

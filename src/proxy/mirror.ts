@@ -75,6 +75,7 @@ export function mirrorRequest(
       idleTimeoutMs: timeouts.idleMs,
     },
     { start: () => true, data: () => true, onDrain: () => {}, end: () => {} },
+    deps,
   )
   // Fire and forget by design: the outcome only feeds the shadow endpoint's own accounting.
   void handle.done.then((result) =>

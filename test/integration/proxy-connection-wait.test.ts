@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { request } from 'undici'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { startUpstream } from '../helpers/upstreams.ts'
+
+describe('waiting for a pooled upstream connection', () => {
+  test('answers 504 to a request that waits for a connection longer than firstByteMs, and never sends it', async (t) => {
+    const seen: string[] = []
+    // Each answer takes 600 ms, within the 700-ms firstByteMs; one connection serves them in turn.
+    const upstream = await startUpstream((req, res) => {
+      seen.push(req.url ?? '')
+      setTimeout(() => res.end('ok'), 600)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: {
+        u: {
+          maxConnectionsPerEndpoint: 1,
+          timeouts: { firstByteMs: 700 },
+          endpoints: [{ url: upstream.url }],
+        },
+      },
+    })
+    t.after(() => aya.close())
+    const startedAt = performance.now()
+    const answers = await Promise.all(
+      ['/1', '/2', '/3'].map(async (path) => {
+        const res = await request(`${aya.url}${path}`)
+        return {
+          path,
+          status: res.statusCode,
+          code: res.headers['x-aya-error-code'],
+          afterMs: performance.now() - startedAt,
+          body: await res.body.text(),
+        }
+      }),
+    )
+    const [first, second, third] = answers
+    assert.equal(first!.status, 200)
+    // The second got the connection after 600 ms of its 700: it waited, and was answered.
+    assert.equal(second!.status, 200)
+    // The third would have had it only after 1200 ms.
+    assert.equal(third!.status, 504)
+    assert.equal(third!.code, 'LB_ERR_FIRST_BYTE_TIMEOUT')
+    assert.ok(third!.afterMs < 1100, `answered at ${Math.round(third!.afterMs)} ms`)
+    await eventually(() => seen.length === 2, 'the second request upstream')
+    await new Promise((resolve) => setTimeout(resolve, 700))
+    assert.deepEqual(
+      seen.sort(),
+      ['/1', '/2'],
+      'the request given up on never reached the upstream',
+    )
+    const inflight = metricSample(
+      await adminMetrics(aya),
+      'aya_endpoint_inflight_requests',
+      `upstream="u",endpoint="127.0.0.1:${upstream.port}"`,
+    )
+    assert.equal(inflight, 0)
+  })
+
+  test('stops counting a request against its endpoint as soon as its client leaves while it waits for a connection', async (t) => {
+    const seen: string[] = []
+    const upstream = await startUpstream((req, res) => {
+      seen.push(req.url ?? '')
+      setTimeout(() => res.end('ok'), 1500)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { maxConnectionsPerEndpoint: 1, endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const inflight = async () =>
+      metricSample(
+        await adminMetrics(aya),
+        'aya_endpoint_inflight_requests',
+        `upstream="u",endpoint="127.0.0.1:${upstream.port}"`,
+      )
+    const first = request(`${aya.url}/first`)
+    await eventually(() => seen.length === 1, 'the first request upstream')
+    const leaving = new AbortController()
+    const second = request(`${aya.url}/second`, { signal: leaving.signal }).catch(() => 'left')
+    await eventually(async () => (await inflight()) === 2, 'the second request waiting')
+    leaving.abort()
+    assert.equal(await second, 'left')
+    await eventually(async () => (await inflight()) === 1, 'the leaver no longer counted', 1000)
+    assert.equal((await first).statusCode, 200)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.deepEqual(seen, ['/first'], 'the leaver’s request was never sent')
+  })
+})
