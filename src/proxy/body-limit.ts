@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform } from 'node:stream'
 import type { Clock, Timer } from '../util/clock.ts'
 import { ProxyError } from './errors.ts'
@@ -24,12 +24,17 @@ export interface BodyLimits {
  * hold an upstream connection for as long as it liked, and the requests queued for that pool
  * behind it would wait with it. Silence while the upstream is not taking what Aya holds is the
  * upstream's, not the client's, and does not count.
+ *
+ * Once the response is over, whatever of the body nobody read (an error reply before it went
+ * upstream, an upstream that answered without reading it all) is discarded as it comes, as Node
+ * does for a body no handler reads, so the connection can carry the next request.
  */
 export function limitBody(
-  body: Readable,
+  body: IncomingMessage,
+  res: ServerResponse,
   limits: BodyLimits,
   deps: { readonly clock: Clock },
-): Readable {
+): Transform {
   const { maxBodyBytes, idleMs, onBytes } = limits
   let seen = 0
   let lastChunkAtMs = deps.clock.now()
@@ -69,9 +74,25 @@ export function limitBody(
     timer = deps.clock.setTimer(lastChunkAtMs + idleMs - nowMs, check)
   }
   timer = deps.clock.setTimer(idleMs, check)
+  // Those reading it (undici, a mirror) see its errors; one that comes once they have stopped
+  // listening must not throw.
+  limited.on('error', () => {})
   body.on('error', (error) => limited.destroy(error))
   body.once('end', stopTimer)
   body.once('close', stopTimer)
   limited.once('close', stopTimer)
+  const discardRest = () => {
+    if (body.complete) return
+    body.unpipe(limited)
+    limited.destroy(
+      new ProxyError('LB_ERR_CLIENT_ABORTED', {
+        source: 'downstream',
+        message: 'the response ended before the request body',
+      }),
+    )
+    body.resume()
+  }
+  res.once('finish', discardRest)
+  res.once('close', discardRest)
   return body.pipe(limited)
 }

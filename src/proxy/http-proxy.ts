@@ -190,7 +190,7 @@ async function handle(
         ctx.bytesIn += bytes
       },
     }
-    body = hasBody ? limitBody(req, limits, deps) : null
+    body = hasBody ? limitBody(req, ctx.res, limits, deps) : null
   }
   const upstream = runtime.upstreams.get(upstreamName)!
   ctx.upstream = upstreamName

@@ -7,7 +7,7 @@ import { request } from 'undici'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
-import { startUpstream } from '../helpers/upstreams.ts'
+import { closedPort, startUpstream } from '../helpers/upstreams.ts'
 
 /** An upstream that reads the whole body, then answers with its size; it never times out. */
 async function startCountingUpstream(readDelayMs = 0) {
@@ -74,6 +74,37 @@ describe('streamed request bodies', () => {
     const res = await request(`${aya.url}/upload`, { method: 'POST', body: Buffer.alloc(size) })
     assert.equal(res.statusCode, 200)
     assert.deepEqual(await res.body.json(), { bytes: size })
+  })
+
+  test('answers the next request on a connection whose last body was never read: an error reply, or an upstream that answered first', async (t) => {
+    const early = await startUpstream((_req, res) => res.end('early answer'))
+    t.after(() => early.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [
+        { match: { pathPrefix: '/refused' }, upstream: 'refused' },
+        { match: { pathPrefix: '/' }, upstream: 'early' },
+      ],
+      upstreams: {
+        refused: { endpoints: [{ url: `http://127.0.0.1:${await closedPort()}` }] },
+        early: { endpoints: [{ url: early.url }] },
+      },
+    })
+    t.after(() => aya.close())
+    for (const path of ['/refused', '/early']) {
+      const client = await openRawClient(aya.url)
+      t.after(() => client.close())
+      const size = 3_000_000
+      client.socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-length: ${size}\r\n\r\n`)
+      client.socket.write(Buffer.alloc(size))
+      client.socket.write(`GET ${path}/next HTTP/1.1\r\nhost: x\r\n\r\n`)
+      const answers = () => client.received().match(/HTTP\/1\.1 \d{3}/g) ?? []
+      await eventually(() => answers().length === 2, `two answers on one connection (${path})`)
+      assert.deepEqual(
+        answers(),
+        path === '/refused' ? ['HTTP/1.1 502', 'HTTP/1.1 502'] : ['HTTP/1.1 200', 'HTTP/1.1 200'],
+      )
+    }
   })
 
   test('counts a chunked upload’s bytes in the access log and aya_request_bytes_total', async (t) => {
