@@ -22,6 +22,9 @@ import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
 import { normaliseHost } from './route-table.ts'
 
+/** `http://authority/path?query`: the authority, then the rest (which may be empty). */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i
+
 /** Connect failures are retried on another endpoint only for requests without a body. */
 const MAX_CONNECT_ATTEMPTS = 3
 
@@ -93,8 +96,20 @@ async function handle(
   trustedPeer: boolean,
 ): Promise<void> {
   const { req } = ctx
-  if (!ctx.url.startsWith('/'))
-    return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected an origin-form request target')
+  // A server must accept the absolute-form too, and its authority replaces any Host (RFC 9112
+  // §3.2.2): a client that takes Aya for a forward proxy sends one.
+  let originForm = ctx.url
+  const absolute = ABSOLUTE_FORM.exec(ctx.url)
+  if (absolute !== null) {
+    req.headers.host = absolute[1]!
+    originForm = absolute[2]!.startsWith('/') ? absolute[2]! : `/${absolute[2]!}`
+  } else if (!ctx.url.startsWith('/')) {
+    return fail(
+      ctx,
+      'LB_ERR_BAD_REQUEST',
+      'expected an origin-form or absolute-form request target',
+    )
+  }
   // Node undoes chunked framing only: a body in another transfer coding (gzip, chunked) would go
   // upstream still coded, with nothing saying so. nginx answers 501 too.
   const transferEncoding = req.headers['transfer-encoding']
@@ -105,9 +120,9 @@ async function handle(
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a Host of a host name or address and a port')
   const runtime = deps.runtime()
   // Routed, rewritten and sent upstream as normalized (the access log keeps what was asked).
-  const rawPath = pathOf(ctx.url)
+  const rawPath = pathOf(originForm)
   const path = normalizePath(rawPath)
-  const target = path === rawPath ? ctx.url : path + queryOf(ctx.url)
+  const target = path === rawPath ? originForm : path + queryOf(originForm)
   const host = normaliseHost(req.headers.host)
   const route = runtime.routes.match({ method: ctx.method, path, host, headers: req.headers })
   if (!route) return fail(ctx, 'LB_ERR_NO_ROUTE')

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
+import { startNamedUpstream } from '../helpers/upstreams.ts'
+
+describe('request targets', () => {
+  test('accepts the absolute-form, routing and forwarding by its authority instead of Host', async (t) => {
+    const api = await startNamedUpstream('api')
+    const other = await startNamedUpstream('other')
+    t.after(() => Promise.all([api.close(), other.close()]))
+    const aya = await startAya({
+      log: { access: false },
+      routes: [
+        { match: { host: 'api.example.com' }, upstream: 'api' },
+        { match: { pathPrefix: '/' }, upstream: 'other' },
+      ],
+      upstreams: {
+        api: { endpoints: [{ url: api.url }] },
+        other: { endpoints: [{ url: other.url }] },
+      },
+    })
+    t.after(() => aya.close())
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    client.socket.write(
+      'GET http://API.example.com:8080/x/../y?q=1 HTTP/1.1\r\nhost: other.example.com\r\n\r\n',
+    )
+    await eventually(() => client.received().includes('"name":"api"'), 'the api upstream’s answer')
+    assert.match(client.received(), /^HTTP\/1\.1 200 /)
+    assert.equal(api.requests.length, 1)
+    assert.equal(api.requests[0]!.url, '/y?q=1')
+    assert.equal(api.requests[0]!.headers.host, 'API.example.com:8080')
+
+    const query = await openRawClient(aya.url)
+    t.after(() => query.close())
+    query.socket.write('GET http://api.example.com?q=2 HTTP/1.1\r\nhost: x\r\n\r\n')
+    await eventually(() => api.requests.length === 2, 'the authority-only target upstream')
+    assert.equal(api.requests[1]!.url, '/?q=2')
+  })
+
+  test('answers 400 to an absolute-form target whose authority is not a host, or to an asterisk', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    for (const target of ['http://user@evil.example/', 'http:///x', '*']) {
+      const client = await openRawClient(aya.url)
+      t.after(() => client.close())
+      client.socket.write(`OPTIONS ${target} HTTP/1.1\r\nhost: a.example\r\n\r\n`)
+      await eventually(() => client.received().includes('\r\n\r\n'), `an answer to ${target}`)
+      assert.match(client.received(), /^HTTP\/1\.1 400 /, target)
+    }
+    assert.equal(upstream.requests.length, 0)
+  })
+})
