@@ -58,7 +58,8 @@ const FORWARDING_CLAIMS = [
  * decides about it. The object has no prototype, so a field called `__proto__` stays a field.
  *
  * Run this before any user rewrite, so a client cannot use Connection to strip what Aya adds.
- * WebSocket upgrades carry Connection/Upgrade on purpose and are handled by the upgrade path.
+ * Aya does not proxy protocol upgrades yet, so a request asking for one (WebSocket) is forwarded
+ * as a plain request: its Upgrade goes with the other hop-by-hop fields.
  */
 export function stripHopByHop(headers: HeaderInput): OutgoingHeaders {
   const out: OutgoingHeaders = Object.create(null)
