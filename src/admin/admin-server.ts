@@ -8,6 +8,9 @@ export interface AdminDeps {
   readonly isReady: () => boolean
 }
 
+/** Every admin path is read-only: a 405 names these (RFC 9110 §15.5.6 requires `Allow`). */
+const ALLOWED_METHODS = 'GET, HEAD'
+
 /**
  * The admin listener's request handler: Aya's own health and metrics. Health endpoints need no
  * token so that orchestrators can probe them.
@@ -18,7 +21,7 @@ export function createAdminHandler(
   return (req, res) => {
     const path = pathOf(req.url ?? '/')
     if (req.method !== 'GET' && req.method !== 'HEAD')
-      return json(res, 405, { error: 'method not allowed' })
+      return json(res, 405, { error: 'method not allowed' }, { allow: ALLOWED_METHODS })
     switch (path) {
       case '/healthz':
         return json(res, 200, { status: 'ok' })
@@ -41,9 +44,15 @@ export function createAdminHandler(
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body)
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
   })

@@ -57,4 +57,14 @@ describe('admin listener and observability', () => {
     assert.ok((line.bytesOut as number) > 0)
     assert.equal(typeof line.durationMs, 'number')
   })
+
+  test('answers a method other than GET or HEAD with 405 and an Allow header naming GET and HEAD', async (t) => {
+    const { aya } = await startOneRoute(t)
+    for (const path of ['/ready', '/metrics', '/nowhere']) {
+      const res = await request(`${aya.adminUrl}${path}`, { method: 'POST', body: 'x' })
+      await res.body.dump()
+      assert.equal(res.statusCode, 405, path)
+      assert.equal(res.headers.allow, 'GET, HEAD', path)
+    }
+  })
 })
