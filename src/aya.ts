@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { isDeepStrictEqual } from 'node:util'
-import { createAdminHandler } from './admin/admin-server.ts'
+import { createAdminHandler, type ReadinessPhase } from './admin/admin-server.ts'
 import {
   type AyaBranchDecision,
   type AyaDecision,
@@ -161,7 +161,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   }
   ayaBranchChannel.subscribe(onBranch)
   logDecisionsAtDebug()
-  let ready = false
+  let phase: ReadinessPhase = 'starting'
   let accessLog = initial.log.access
 
   const writeAccessLine = createAccessLog(logDestination(logger), () => clock.wallNow())
@@ -187,7 +187,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     ),
   }))
   const admin = new TrackedServer(
-    createAdminHandler({ registry: metrics.registry, isReady: () => ready }),
+    createAdminHandler({ registry: metrics.registry, phase: () => phase }),
     {
       host: initial.admin.address,
       port: initial.admin.port,
@@ -199,7 +199,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       return runtime.config
     },
     get ready() {
-      return ready
+      return phase === 'ready'
     },
     async start() {
       // Simulated fleets start first, once per instance, so the groups have endpoints to use.
@@ -220,7 +220,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         await instance.close(0)
         throw error
       }
-      ready = true
+      phase = 'ready'
       const addresses: AyaAddresses = {
         listeners: listeners.map((listener, i) => ({
           name: listener.config.name,
@@ -253,7 +253,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       logger.info('config reloaded')
     },
     async close(deadlineMs = initial.shutdown.drainTimeoutMs) {
-      ready = false
+      phase = 'draining'
       await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
       await admin.close(1000)
       ayaBranchChannel.unsubscribe(onBranch)

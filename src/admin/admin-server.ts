@@ -2,10 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
 import { pathOf } from '../util/request-target.ts'
 
+/**
+ * Where the instance is in its life, as `/ready` reports it: `ready` once the config is loaded
+ * and every listener is accepting, `draining` from the shutdown signal until the admin closes.
+ */
+export type ReadinessPhase = 'starting' | 'ready' | 'draining'
+
 export interface AdminDeps {
   readonly registry: Registry
-  /** True once the config is loaded and every listener is accepting. */
-  readonly isReady: () => boolean
+  readonly phase: () => ReadinessPhase
 }
 
 /** Every admin path is read-only: a 405 names these (RFC 9110 §15.5.6 requires `Allow`). */
@@ -25,10 +30,10 @@ export function createAdminHandler(
     switch (path) {
       case '/healthz':
         return json(res, 200, { status: 'ok' })
-      case '/ready':
-        return deps.isReady()
-          ? json(res, 200, { status: 'ready' })
-          : json(res, 503, { status: 'starting' })
+      case '/ready': {
+        const status = deps.phase()
+        return json(res, status === 'ready' ? 200 : 503, { status })
+      }
       case '/metrics':
         deps.registry.metrics().then(
           (text) => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
 import { startAya } from '../helpers/aya.ts'
-import { startNamedUpstream } from '../helpers/upstreams.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
 /** One upstream behind one route named `main` to group `web`. */
 async function startOneRoute(t: import('node:test').TestContext) {
@@ -66,5 +67,25 @@ describe('admin listener and observability', () => {
       assert.equal(res.statusCode, 405, path)
       assert.equal(res.headers.allow, 'GET, HEAD', path)
     }
+  })
+
+  test('answers /ready with 503 and status draining while in-flight requests drain', async (t) => {
+    // Never answers: the request stays in flight until the drain deadline cuts it.
+    const upstream = await startUpstream(() => {})
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'web' }],
+      upstreams: { web: { endpoints: [{ url: upstream.url }] } },
+    })
+    const before = await request(`${aya.adminUrl}/ready`)
+    assert.deepEqual(await before.body.json(), { status: 'ready' })
+    const pending = request(`${aya.url}/hang`).catch((error: Error) => error)
+    await eventually(() => upstream.requests.length === 1, 'the request upstream')
+    const closed = aya.aya.close(1_000)
+    const during = await request(`${aya.adminUrl}/ready`)
+    assert.equal(during.statusCode, 503)
+    assert.deepEqual(await during.body.json(), { status: 'draining' })
+    await closed
+    await pending
   })
 })
