@@ -242,6 +242,9 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
           'listener names, addresses or ports changed: they take effect at the next start',
         )
       }
+      if (!isDeepStrictEqual(config.admin, initial.admin)) {
+        logger.warn('the admin address or port changed: it takes effect at the next start')
+      }
       runtime = build(config, runtime)
       accessLog = config.log.access
       logger.level = config.log.level
