@@ -95,6 +95,18 @@ export function forward(
         if (pendingAbort) ctl.abort(pendingAbort)
       },
       onResponseStart(ctl, statusCode, headers) {
+        // Only 100 to 599 are status codes (RFC 9110 §15): a 600 passed on would reach the client
+        // as if it meant something, and a 099 taken for informational would wait for a real one.
+        if (statusCode < 100 || statusCode > 599) {
+          ctl.abort(
+            new ProxyError('LB_ERR_UPSTREAM_PROTOCOL', {
+              source: 'upstream',
+              sentUpstream: true,
+              message: `the upstream answered with the invalid status ${statusCode}`,
+            }),
+          )
+          return
+        }
         if (statusCode < 200) return
         responseStarted = true
         // A 204 or 304 ends with its head (RFC 9112 §6.3). undici still holds a 304 that states
