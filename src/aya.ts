@@ -8,7 +8,7 @@ import {
   ayaBranchChannel,
   ayaDecisionChannel,
 } from './balancer/pickers/aya-decision.ts'
-import type { Config, StateConfig } from './config/schema.ts'
+import type { Config, SimUpstreamConfig, StateConfig } from './config/schema.ts'
 import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
 import { createPrefixPeers } from './llm/prefix-peers.ts'
 import { createAccessLog } from './observability/access-log.ts'
@@ -58,7 +58,10 @@ export interface AyaAddresses {
 
 export interface Aya {
   start(): Promise<AyaAddresses>
-  /** Swaps in a new config; pools and in-flight requests survive. Listeners are not re-bound. */
+  /**
+   * Swaps in a new config; pools and in-flight requests survive. Listeners are not re-bound. A
+   * sim upstream it adds or changes gets its fleet in the background, as at start.
+   */
   reload(config: Config): void
   /** Stops accepting, finishes in-flight requests up to `deadlineMs`, then releases everything. */
   close(deadlineMs?: number): Promise<void>
@@ -76,7 +79,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const stickySecret = deps.stickySecret ?? generateStickySecret()
   const pools = createPoolRegistry()
   const llmSignals = deps.llmSignals ?? createLlmSignals({ clock })
-  const fleets = new Map<string, SimFleet>()
+  /** Each simulated upstream's running fleet, with the `sim` block it was started from. */
+  const fleets = new Map<string, RunningFleet>()
+  /** Fleets a reload removed or replaced, until they close. */
+  const retiringFleets = new Set<SimFleet>()
   const scrapers = createEngineMetricsScrapers({
     clock,
     // Called only once scrapes run, after `metrics` exists.
@@ -136,6 +142,59 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     return next
   }
   let runtime: ProxyRuntime = build(initial)
+  // Settles once every pool let go of so far has closed, its in-flight requests done.
+  let poolsReleased: Promise<void> = Promise.resolve()
+  const releaseUnwantedPools = () => {
+    const released = pools.retain(wantedPoolKeys(runtime)).catch(() => {})
+    poolsReleased = Promise.all([poolsReleased, released]).then(() => {})
+  }
+  const retireFleet = (name: string, fleet: SimFleet) => {
+    retiringFleets.add(fleet)
+    // Its requests in flight finish first, as a removed endpoint's do.
+    void poolsReleased.then(async () => {
+      if (!retiringFleets.delete(fleet)) return // close() got there first
+      await fleet.close()
+      logger.info({ upstream: name, urls: fleet.urls }, 'simulated fleet stopped')
+    })
+  }
+  /**
+   * Brings the simulated fleets in line with the desired config, at start and at each reload
+   * alike: starts the fleet of each sim upstream that has none or whose `sim` block changed and
+   * swaps the runtime onto its endpoints, and retires each fleet no longer wanted.
+   */
+  const reconcileFleets = async () => {
+    let isChanged = false
+    const retired: Array<[string, SimFleet]> = []
+    try {
+      for (const [name, upstream] of Object.entries(desired.upstreams)) {
+        const running = fleets.get(name)
+        if (!upstream.sim || (running && isDeepStrictEqual(running.sim, upstream.sim))) continue
+        const fleet = await createSimFleet(upstream.sim)
+        if (running) retired.push([name, running.fleet])
+        fleets.set(name, { sim: upstream.sim, fleet })
+        isChanged = true
+        logger.info({ upstream: name, urls: fleet.urls }, 'simulated fleet started')
+      }
+    } finally {
+      // A reload may have come while a fleet started: `desired` is the latest config.
+      for (const [name, running] of fleets) {
+        if (desired.upstreams[name]?.sim) continue
+        fleets.delete(name)
+        retired.push([name, running.fleet])
+        isChanged = true
+      }
+      if (isChanged) runtime = build(desired, runtime)
+      if (retired.length > 0) releaseUnwantedPools()
+      for (const [name, fleet] of retired) retireFleet(name, fleet)
+    }
+  }
+  // One reconciliation at a time; a failed one does not hold up the next.
+  let fleetsSettled: Promise<void> = Promise.resolve()
+  const syncFleets = (): Promise<void> => {
+    const next = fleetsSettled.then(reconcileFleets)
+    fleetsSettled = next.catch(() => {})
+    return next
+  }
   metrics.setGroups(
     () => runtime.upstreams.values(),
     () => defaultPriority(runtime.config.priorities),
@@ -202,21 +261,17 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       return phase === 'ready'
     },
     async start() {
-      // Simulated fleets start first, once per instance, so the groups have endpoints to use.
-      for (const [name, upstream] of Object.entries(initial.upstreams)) {
-        if (!upstream.sim || fleets.has(name)) continue
-        fleets.set(name, await createSimFleet(upstream.sim))
-        logger.info({ upstream: name, urls: fleets.get(name)!.urls }, 'simulated fleet started')
-      }
-      if (fleets.size > 0) runtime = build(desired, runtime)
       const bound: AddressInfo[] = []
       let adminAddress: AddressInfo
       try {
+        // Simulated fleets start first, so the groups have endpoints to use.
+        await syncFleets()
         adminAddress = await admin.listen()
         for (const listener of listeners) bound.push(await listener.server.listen())
       } catch (error) {
         // A port in use: close what did start (the admin would answer /healthz for an instance
-        // that serves nothing) and fail, so the process exits non-zero.
+        // that serves nothing, a fleet would serve no one) and fail, so the process exits
+        // non-zero.
         await instance.close(0)
         throw error
       }
@@ -251,7 +306,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       logDecisionsAtDebug()
       // Pools of removed endpoints, or of changed pool settings, close after their in-flight
       // requests finish.
-      void pools.retain(wantedPoolKeys(runtime))
+      releaseUnwantedPools()
+      // A sim upstream the reload added or changed gets its fleet as at start, in the
+      // background: its group has the endpoints once the fleet is up.
+      syncFleets().catch((err: Error) => logger.error({ err }, 'simulated fleet failed to start'))
       if (configReloadedChannel.hasSubscribers) configReloadedChannel.publish({ config })
       logger.info('config reloaded')
     },
@@ -261,13 +319,21 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       await admin.close(1000)
       ayaBranchChannel.unsubscribe(onBranch)
       ayaDecisionChannel.unsubscribe(onDecision)
+      // A fleet starting now joins the runtime before its groups retire.
+      await fleetsSettled
       for (const upstream of runtime.upstreams.values()) {
         upstream.admission?.close()
         upstream.group.retire()
       }
       await pools.close()
       scrapers.close()
-      await Promise.all([...fleets.values()].map((fleet) => fleet.close()))
+      const fleetsLeft = [
+        ...[...fleets.values()].map((running) => running.fleet),
+        ...retiringFleets,
+      ]
+      fleets.clear()
+      retiringFleets.clear()
+      await Promise.all(fleetsLeft.map((fleet) => fleet.close()))
       if (ownsState) await state.close()
       writeAccessLine.flush()
       logger.info('aya stopped')
@@ -277,11 +343,16 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   return instance
 }
 
+interface RunningFleet {
+  readonly sim: SimUpstreamConfig
+  readonly fleet: SimFleet
+}
+
 /** The config with each simulated upstream's endpoints filled in from its running fleet. */
-function withSimEndpoints(config: Config, fleets: ReadonlyMap<string, SimFleet>): Config {
+function withSimEndpoints(config: Config, fleets: ReadonlyMap<string, RunningFleet>): Config {
   if (fleets.size === 0) return config
   const upstreams: Config['upstreams'] = { ...config.upstreams }
-  for (const [name, fleet] of fleets) {
+  for (const [name, { fleet }] of fleets) {
     const upstream = upstreams[name]
     if (!upstream?.sim) continue
     upstreams[name] = { ...upstream, endpoints: fleet.urls.map((url) => ({ url, weight: 1 })) }
