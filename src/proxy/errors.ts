@@ -22,6 +22,7 @@ export const ERROR_CATALOGUE = {
   LB_ERR_UNSUPPORTED: { status: 501, message: 'the request uses a feature Aya does not support' },
   LB_ERR_CONNECT_FAILED: { status: 502, message: 'could not connect to the upstream' },
   LB_ERR_CONNECT_TIMEOUT: { status: 502, message: 'timed out connecting to the upstream' },
+  LB_ERR_UPSTREAM_TLS: { status: 502, message: 'the TLS handshake with the upstream failed' },
   LB_ERR_UPSTREAM_RESET: { status: 502, message: 'the upstream closed the connection' },
   LB_ERR_UPSTREAM_PROTOCOL: { status: 502, message: 'the upstream sent an invalid response' },
   LB_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'no healthy endpoint is available' },

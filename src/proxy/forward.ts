@@ -138,7 +138,10 @@ export function forward(
         settle(undefined)
       },
       onResponseError(_ctl, error) {
-        settle(abortReason(error) ?? toUpstreamError(error, responseStarted))
+        settle(
+          abortReason(error) ??
+            toUpstreamError(error, { requestSent: controller !== undefined, responseStarted }),
+        )
       },
     },
   )

@@ -1,28 +1,32 @@
 import { type ErrorCode, ProxyError } from './errors.ts'
 
+/** How far a request had got when it failed. */
+export interface UpstreamProgress {
+  /** undici put the request on a connection: some of it may have reached the upstream. */
+  readonly requestSent: boolean
+  /** The upstream's response headers had arrived. */
+  readonly responseStarted: boolean
+}
+
 /**
- * Maps an undici or socket failure to Aya's catalogue. `responseStarted` says whether the
- * upstream's response headers had arrived; `bodySent` whether any request bytes left Aya.
+ * Maps an undici or socket failure to Aya's catalogue. undici puts a request on a connection only
+ * once it is open (TCP and TLS), so a failure before that is the connection's, whatever its cause
+ * (refused, timed out, a certificate not trusted, a handshake reset): nothing reached the upstream,
+ * and another endpoint may be tried.
  */
-export function toUpstreamError(error: unknown, responseStarted: boolean): ProxyError {
+export function toUpstreamError(error: unknown, progress: UpstreamProgress): ProxyError {
   if (error instanceof ProxyError) return error
-  const code = (error as { code?: string } | null)?.code
-  const cause = (error as { cause?: { code?: string } } | null)?.cause?.code
+  const code = (error as { code?: unknown } | null)?.code
+  if (!progress.requestSent) {
+    return new ProxyError(connectFailureCode(code), {
+      source: 'upstream',
+      retryable: true,
+      sentUpstream: false,
+      cause: error,
+    })
+  }
   let mapped: ErrorCode
-  let retryable = false
   switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      mapped = 'LB_ERR_CONNECT_TIMEOUT'
-      retryable = true
-      break
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EAI_AGAIN':
-      mapped = 'LB_ERR_CONNECT_FAILED'
-      retryable = true
-      break
     case 'UND_ERR_HEADERS_TIMEOUT':
       mapped = 'LB_ERR_FIRST_BYTE_TIMEOUT'
       break
@@ -37,16 +41,26 @@ export function toUpstreamError(error: unknown, responseStarted: boolean): Proxy
     default:
       // undici's parser errors carry no code: a garbage status line or header is a protocol
       // error, not a reset.
-      if ((error as { name?: string } | null)?.name === 'HTTPParserError') {
-        mapped = 'LB_ERR_UPSTREAM_PROTOCOL'
-      } else {
-        mapped = cause === 'ECONNREFUSED' ? 'LB_ERR_CONNECT_FAILED' : 'LB_ERR_UPSTREAM_RESET'
-      }
+      mapped =
+        (error as { name?: string } | null)?.name === 'HTTPParserError'
+          ? 'LB_ERR_UPSTREAM_PROTOCOL'
+          : 'LB_ERR_UPSTREAM_RESET'
   }
-  return new ProxyError(mapped, {
-    source: 'upstream',
-    retryable: retryable && !responseStarted,
-    sentUpstream: mapped !== 'LB_ERR_CONNECT_FAILED' && mapped !== 'LB_ERR_CONNECT_TIMEOUT',
-    cause: error,
-  })
+  return new ProxyError(mapped, { source: 'upstream', sentUpstream: true, cause: error })
+}
+
+/**
+ * The codes of a failed TLS handshake: Node's (`ERR_TLS_CERT_ALTNAME_INVALID`), OpenSSL's
+ * (`ERR_SSL_WRONG_VERSION_NUMBER` from a server that speaks no TLS, an alert from one that refused
+ * the handshake), and certificate verification's (`DEPTH_ZERO_SELF_SIGNED_CERT`,
+ * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`, `HOSTNAME_MISMATCH`, ...).
+ */
+const TLS_FAILURE =
+  /^ERR_(?:TLS|SSL)_|CERT|CRL|^UNABLE_TO_|^(?:INVALID_CA|INVALID_PURPOSE|PATH_LENGTH_EXCEEDED|HOSTNAME_MISMATCH)$/
+
+/** A failure before the request was sent: the connection's, by its cause. */
+function connectFailureCode(code: unknown): ErrorCode {
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'LB_ERR_CONNECT_TIMEOUT'
+  if (typeof code === 'string' && TLS_FAILURE.test(code)) return 'LB_ERR_UPSTREAM_TLS'
+  return 'LB_ERR_CONNECT_FAILED'
 }

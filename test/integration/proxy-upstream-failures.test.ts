@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import { type AddressInfo, createServer, type Server } from 'node:net'
 import { describe, test } from 'node:test'
+import { createServer as createTlsServer } from 'node:tls'
 import { request } from 'undici'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { SELF_SIGNED_LOCALHOST } from '../helpers/tls.ts'
+import { startNamedUpstream } from '../helpers/upstreams.ts'
 
 /** A TCP server on 127.0.0.1:0 that answers `reply` to whatever a connection first sends. */
 async function startRawUpstream(reply: string): Promise<{ url: string; server: Server }> {
@@ -10,6 +13,56 @@ async function startRawUpstream(reply: string): Promise<{ url: string; server: S
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return { url: `http://127.0.0.1:${port}`, server }
+}
+
+/** Listens on 127.0.0.1:0 and gives the server's `https://` URL. */
+async function httpsUrlOf(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/**
+ * Aya in front of `bad` and a plain HTTP endpoint that answers `{ name: 'good' }`, taken in turn:
+ * what each of `requests` GETs is answered, as status and error code or endpoint name.
+ */
+async function answersWithGoodEndpointBeside(
+  t: { after(fn: () => Promise<void>): void },
+  bad: string,
+  requests: number,
+): Promise<string[]> {
+  const good = await startNamedUpstream('good')
+  t.after(() => good.close())
+  const aya = await startAya({
+    log: { access: false },
+    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+    upstreams: {
+      u: { policy: 'round-robin', endpoints: [{ url: bad }, { url: good.url }] },
+    },
+  })
+  t.after(() => aya.close())
+  const answers: string[] = []
+  for (let i = 0; i < requests; i++) {
+    const res = await request(`${aya.url}/x`)
+    const body = (await res.body.json()) as { name?: string }
+    answers.push(`${res.statusCode} ${res.headers['x-aya-error-code'] ?? body.name}`)
+  }
+  return answers
+}
+
+/** What Aya answers a GET routed to `endpoint` alone: status and error code. */
+async function answerFromOnly(
+  t: { after(fn: () => Promise<void>): void },
+  endpoint: string,
+): Promise<string> {
+  const aya = await startAya({
+    log: { access: false },
+    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+    upstreams: { u: { endpoints: [{ url: endpoint }] } },
+  })
+  t.after(() => aya.close())
+  const res = await request(`${aya.url}/x`)
+  await res.body.dump()
+  return `${res.statusCode} ${res.headers['x-aya-error-code']}`
 }
 
 describe('upstream failures', () => {
@@ -38,5 +91,29 @@ describe('upstream failures', () => {
         status,
       )
     }
+  })
+
+  test('answers 502 with LB_ERR_UPSTREAM_TLS when an https endpoint’s certificate is not trusted, and tries another endpoint first', async (t) => {
+    let served = 0
+    const untrusted = createTlsServer(SELF_SIGNED_LOCALHOST, (socket) => {
+      served++
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n')
+    })
+    t.after(() => untrusted.close())
+    const url = await httpsUrlOf(untrusted)
+
+    assert.equal(await answerFromOnly(t, url), '502 LB_ERR_UPSTREAM_TLS')
+    // Nothing was sent, so the request goes to the next endpoint instead of failing.
+    assert.deepEqual(await answersWithGoodEndpointBeside(t, url, 4), Array(4).fill('200 good'))
+    assert.equal(served, 0)
+  })
+
+  test('answers 502 with LB_ERR_CONNECT_FAILED when an https endpoint resets the TLS handshake, and tries another endpoint first', async (t) => {
+    const resetting = createServer((socket) => socket.destroy())
+    t.after(() => resetting.close())
+    const url = await httpsUrlOf(resetting)
+
+    assert.equal(await answerFromOnly(t, url), '502 LB_ERR_CONNECT_FAILED')
+    assert.deepEqual(await answersWithGoodEndpointBeside(t, url, 4), Array(4).fill('200 good'))
   })
 })

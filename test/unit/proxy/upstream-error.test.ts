@@ -1,36 +1,99 @@
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
+import { type AddressInfo, createServer, type Server } from 'node:net'
 import { describe, it } from 'node:test'
+import { createServer as createTlsServer } from 'node:tls'
 import { Pool } from 'undici'
 import { toUpstreamError } from '../../../src/proxy/upstream-error.ts'
+import { SELF_SIGNED_LOCALHOST } from '../../helpers/tls.ts'
+import { closedPort } from '../../helpers/upstreams.ts'
 
-/** The error undici gives for an upstream that answers `reply` to any request. */
-async function undiciErrorFor(reply: string): Promise<unknown> {
-  const server = createServer((socket) => socket.once('data', () => socket.end(reply)))
+/** The error undici gives for a GET to `origin`. */
+async function undiciErrorAt(
+  origin: string,
+  connect: Pool.Options['connect'] = {},
+): Promise<unknown> {
+  const pool = new Pool(origin, { connect })
+  const error = await pool.request({ path: '/', method: 'GET' }).then(
+    () => undefined,
+    (failure: unknown) => failure,
+  )
+  await pool.destroy()
+  assert.notEqual(error, undefined, `expected the request to ${origin} to fail`)
+  return error
+}
+
+/** The error undici gives for a GET to `server` (listened on here) over `scheme`. */
+async function undiciErrorFrom(
+  server: Server,
+  scheme: 'http' | 'https',
+  connect: Pool.Options['connect'] = {},
+): Promise<unknown> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  const pool = new Pool(`http://127.0.0.1:${port}`)
+  const { port } = server.address() as AddressInfo
   try {
-    await pool.request({ path: '/', method: 'GET' })
-    assert.fail('expected the request to fail')
-  } catch (error) {
-    return error
+    return await undiciErrorAt(`${scheme}://127.0.0.1:${port}`, connect)
   } finally {
-    await pool.destroy()
     await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 }
 
+/** The error undici gives for an upstream that answers `reply` to any request. */
+function undiciErrorFor(reply: string): Promise<unknown> {
+  const server = createServer((socket) => socket.once('data', () => socket.end(reply)))
+  return undiciErrorFrom(server, 'http')
+}
+
+const sent = { requestSent: true, responseStarted: false }
+const unsent = { requestSent: false, responseStarted: false }
+
 describe('toUpstreamError', () => {
   it('calls a garbage status line or response a protocol error, not a reset', async () => {
     for (const reply of ['HTTP/1.1 9999 WHAT\r\n\r\n', 'GARBAGE\r\n\r\n']) {
-      const mapped = toUpstreamError(await undiciErrorFor(reply), false)
+      const mapped = toUpstreamError(await undiciErrorFor(reply), sent)
       assert.equal(mapped.code, 'LB_ERR_UPSTREAM_PROTOCOL', JSON.stringify(reply))
     }
   })
 
   it('calls a connection closed before any answer a reset', async () => {
-    const mapped = toUpstreamError(await undiciErrorFor(''), false)
+    const mapped = toUpstreamError(await undiciErrorFor(''), sent)
     assert.equal(mapped.code, 'LB_ERR_UPSTREAM_RESET')
+    assert.equal(mapped.sentUpstream, true)
+    assert.equal(mapped.retryable, false)
+  })
+
+  it('calls a failed TLS handshake LB_ERR_UPSTREAM_TLS: an untrusted certificate, one for another host, a server that speaks no TLS', async () => {
+    const answer = (socket: { end(text: string): void }) =>
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n')
+    const failures = {
+      untrusted: await undiciErrorFrom(createTlsServer(SELF_SIGNED_LOCALHOST, answer), 'https'),
+      // Trusted, but it names localhost, not 127.0.0.1.
+      otherHost: await undiciErrorFrom(createTlsServer(SELF_SIGNED_LOCALHOST, answer), 'https', {
+        ca: SELF_SIGNED_LOCALHOST.cert,
+      }),
+      plainHttp: await undiciErrorFrom(
+        createServer((socket) => socket.once('data', () => answer(socket))),
+        'https',
+      ),
+    }
+    for (const [what, error] of Object.entries(failures)) {
+      const mapped = toUpstreamError(error, unsent)
+      assert.equal(mapped.code, 'LB_ERR_UPSTREAM_TLS', `${what}: ${String(error)}`)
+      assert.equal(mapped.sentUpstream, false, what)
+      assert.equal(mapped.retryable, true, what)
+    }
+  })
+
+  it('calls any other failure before the request was sent a connect failure, retryable', async () => {
+    const refused = await undiciErrorAt(`http://127.0.0.1:${await closedPort()}`)
+    const handshakeReset = await undiciErrorFrom(
+      createServer((socket) => socket.destroy()),
+      'https',
+    )
+    for (const [what, error] of Object.entries({ refused, handshakeReset })) {
+      const mapped = toUpstreamError(error, unsent)
+      assert.equal(mapped.code, 'LB_ERR_CONNECT_FAILED', `${what}: ${String(error)}`)
+      assert.equal(mapped.sentUpstream, false, what)
+      assert.equal(mapped.retryable, true, what)
+    }
   })
 })
