@@ -136,7 +136,8 @@ const stickySchema = z.union(
       .object({
         cookie: z
           .object({
-            name: headerName.default('aya_sticky'),
+            // Absent: `aya_sticky_<upstream>`, one cookie per group (defaultStickyCookieName).
+            name: headerName.optional(),
             // Browsers keep a cookie 400 days at most (RFC 6265bis §5.6.2), and a far longer
             // expiry would not even read back: the binding would be re-made at every request.
             ttlMs: positiveInt('a positive integer of milliseconds')

@@ -14,7 +14,7 @@ import { createGroupAdmission, type GroupAdmission } from './group-admission.ts'
 import { createKeyExtractor, type KeySource } from './key-selector.ts'
 import { createSplitChooser } from './route-actions.ts'
 import { type CompiledRoute, createRouteTable, type RouteTable } from './route-table.ts'
-import { createStickyCookie } from './sticky-cookie.ts'
+import { createStickyCookie, defaultStickyCookieName } from './sticky-cookie.ts'
 import { createStickyHeader, type StickyBinding } from './sticky-header.ts'
 
 /** What the data plane needs for one upstream group under one config snapshot. */
@@ -124,7 +124,12 @@ function buildUpstreamRuntime(
     const secret =
       cookie.secret !== undefined && cookie.secret !== '' ? cookie.secret : deps.stickySecret
     const codec = createStickyCookie(
-      { name: cookie.name, ttlMs: cookie.ttlMs, secret, secure: cookie.secure },
+      {
+        name: cookie.name ?? defaultStickyCookieName(name),
+        ttlMs: cookie.ttlMs,
+        secret,
+        secure: cookie.secure,
+      },
       { clock: deps.clock },
     )
     const readCookie = createKeyExtractor({ cookie: codec.name })

@@ -43,6 +43,24 @@ const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const UNSAFE_PATH = /[\u0000-\u001f\u007f;]/
 
+/**
+ * The name of an upstream group's sticky cookie when the config gives none: `aya_sticky_<group>`.
+ * One name per group, so that the groups behind one split route (or two routes one client uses)
+ * each keep their own binding instead of overwriting one shared cookie at every switch. A byte
+ * a cookie name cannot hold, and `%` itself, is written `%XX`, so two groups never share a name.
+ */
+export function defaultStickyCookieName(upstream: string): string {
+  let suffix = ''
+  for (const byte of Buffer.from(upstream, 'utf8')) {
+    const char = String.fromCharCode(byte)
+    suffix +=
+      byte < 0x80 && char !== '%' && COOKIE_NAME.test(char)
+        ? char
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return `aya_sticky_${suffix}`
+}
+
 /** 32 random bytes as base64url: a fresh HMAC key for sticky cookies. */
 export function generateStickySecret(): string {
   return randomBytes(32).toString('base64url')

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import {
   createStickyCookie,
+  defaultStickyCookieName,
   generateStickySecret,
   type StickyCookieOptions,
 } from '../../../src/proxy/sticky-cookie.ts'
@@ -165,5 +166,21 @@ describe('generateStickySecret', () => {
 
   it('is accepted as a sticky cookie secret', () => {
     assert.doesNotThrow(() => setup({ secret: generateStickySecret() }))
+  })
+})
+
+describe('defaultStickyCookieName', () => {
+  it('names the group after aya_sticky_, as is when the group name is a token', () => {
+    assert.equal(defaultStickyCookieName('canary-v2.1'), 'aya_sticky_canary-v2.1')
+  })
+
+  it('gives any two group names two distinct names a cookie can carry', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (a, b) => {
+        const [nameA, nameB] = [defaultStickyCookieName(a), defaultStickyCookieName(b)]
+        assert.doesNotThrow(() => setup({ name: nameA }))
+        assert.equal(nameA === nameB, a === b)
+      }),
+    )
   })
 })
