@@ -19,9 +19,9 @@ export type HeaderInput =
  * - `trailer`: Aya re-frames bodies and does not forward trailers, so the announcement would lie.
  * - `http2-settings`: connection-specific by definition (RFC 7540 §3.2.1).
  * `te` goes too; gRPC's `te: trailers` will need revisiting if Aya proxies gRPC.
- * - `expect`: Node answers a client's `100-continue` itself, before Aya reads the body, so the
- *   expectation is met on this hop; undici refuses to send it on (curl adds it to any POST over
- *   1 MiB, a long prompt).
+ * - `expect`: Aya answers a client's `100-continue` itself, before it reads the body (or refuses
+ *   the body without it), so the expectation is met on this hop; undici refuses to send it on
+ *   (curl adds it to any POST over 1 MiB, a long prompt).
  */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',

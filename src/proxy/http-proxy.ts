@@ -4,6 +4,7 @@ import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { type Config, HOST_NAME, type ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
+import type { RequestHandler } from '../util/http-server.ts'
 import { normalizePath, pathOf, queryOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
@@ -35,7 +36,7 @@ const MAX_CONNECT_ATTEMPTS = 3
 export function createHttpProxy(
   initialListener: ListenerConfig,
   deps: HttpProxyDeps,
-): (req: IncomingMessage, res: ServerResponse) => void {
+): RequestHandler {
   // The listener's settings as the running config has them: a reload that stops trusting a proxy
   // or lowers the body limit applies to the next request (the address stays bound as it was).
   let settingsFrom: Config | undefined
@@ -55,7 +56,7 @@ export function createHttpProxy(
     }
     return settings
   }
-  return (req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean) => {
     const { listener, resolveClient, isTrustedPeer } = current()
     const ctx: RequestContext = {
       id: requestIdFrom(req.headers['x-request-id'], deps.generateId),
@@ -70,6 +71,7 @@ export function createHttpProxy(
       upstream: undefined,
       endpoint: undefined,
       llm: undefined,
+      awaitingContinue,
       attempts: 0,
       status: 0,
       errorCode: undefined,
@@ -87,6 +89,11 @@ export function createHttpProxy(
       },
     )
   }
+  return Object.assign((req: IncomingMessage, res: ServerResponse) => serve(req, res, false), {
+    // Node would send `100 Continue` first: a body declared too large could not be refused
+    // before the client sent it.
+    checkContinue: (req: IncomingMessage, res: ServerResponse) => serve(req, res, true),
+  })
 }
 
 async function handle(
@@ -140,6 +147,7 @@ async function handle(
       routeConfig.match.pathPrefix,
     )
     ctx.status = routeConfig.redirect.status
+    continueRequest(ctx)
     ctx.res.writeHead(ctx.status, { location, 'content-length': 0, 'x-request-id': ctx.id })
     ctx.res.end()
     return
@@ -156,6 +164,7 @@ async function handle(
   if (declaredBytes !== undefined && declaredBytes > maxBodyBytes) {
     return fail(ctx, 'LB_ERR_BODY_TOO_LARGE')
   }
+  continueRequest(ctx)
   const hasBody =
     (declaredBytes !== undefined && declaredBytes > 0) ||
     req.headers['transfer-encoding'] !== undefined
@@ -319,6 +328,8 @@ function fail(
   detail?: LlmErrorDetail & { readonly headers?: Readonly<Record<string, string>> | undefined },
 ): void {
   ctx.errorCode = code
+  // Told to go on first, as Node's default would have, unless refused for the size it declared.
+  if (code !== 'LB_ERR_BODY_TOO_LARGE') continueRequest(ctx)
   const format =
     ctx.route?.config.gateway === 'models'
       ? llmErrorFormat(ctx.apiUrl ?? ctx.url, detail, ctx.req.headers)
@@ -331,6 +342,17 @@ function fail(
   })
   ctx.status = reply.status
   ctx.bytesOut += reply.bodyBytes
+}
+
+/**
+ * Tells a client that awaits `100 Continue` to send its body. Sent before Aya reads the body or
+ * answers otherwise, as Node's default sends it before the handler runs; held back only from a
+ * 413 for a declared length over the limit, so that the client sends none of it.
+ */
+function continueRequest(ctx: RequestContext): void {
+  if (!ctx.awaitingContinue) return
+  ctx.awaitingContinue = false
+  ctx.res.writeContinue()
 }
 
 function finish(ctx: RequestContext, deps: HttpProxyDeps): void {

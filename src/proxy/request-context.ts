@@ -25,6 +25,11 @@ export interface RequestContext {
   endpoint: Endpoint | undefined
   /** Set on LLM routes by the models gateway. */
   llm: LlmRequest | undefined
+  /**
+   * The client sent `Expect: 100-continue` and waits to be told to send its body: it is, before
+   * the body is read or Aya answers, unless the answer refuses the body for its declared size.
+   */
+  awaitingContinue?: boolean | undefined
   attempts: number
   status: number
   errorCode: ErrorCode | undefined

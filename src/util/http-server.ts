@@ -9,6 +9,17 @@ export interface HttpServerOptions {
   readonly keepAliveTimeoutMs?: number
 }
 
+/** Handles the requests of a TrackedServer. */
+export interface RequestHandler {
+  (req: IncomingMessage, res: ServerResponse): void
+  /**
+   * Takes, in place of Node's default, a request whose client waits for `100 Continue` before
+   * sending its body: it must send that (`res.writeContinue()`) to read the body, and may instead
+   * answer at once. Node's default sends it, then hands the request to the handler.
+   */
+  readonly checkContinue?: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+}
+
 /**
  * An HTTP/1.1 server that tracks its connections so that `close` can stop accepting, let
  * in-flight requests finish up to a deadline, then cut what is left.
@@ -18,19 +29,10 @@ export class TrackedServer {
   #sockets = new Set<import('node:net').Socket>()
   #inflight = new Map<import('node:net').Socket, number>()
 
-  constructor(
-    handler: (req: IncomingMessage, res: ServerResponse) => void,
-    options: HttpServerOptions,
-  ) {
-    this.server = createServer(
-      {
-        keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
-        // Streams (SSE, long uploads) may last far longer than any fixed request timeout.
-        requestTimeout: 0,
-        headersTimeout: 60_000,
-        noDelay: true,
-      },
-      (req, res) => {
+  constructor(handler: RequestHandler, options: HttpServerOptions) {
+    const tracked =
+      (handle: (req: IncomingMessage, res: ServerResponse) => void) =>
+      (req: IncomingMessage, res: ServerResponse) => {
         const socket = req.socket
         this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1)
         res.once('close', () => {
@@ -40,9 +42,21 @@ export class TrackedServer {
           if (this.#closing && left <= 0) socket.end()
         })
         if (this.#closing) res.setHeader('connection', 'close')
-        handler(req, res)
+        handle(req, res)
+      }
+    this.server = createServer(
+      {
+        keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+        // Streams (SSE, long uploads) may last far longer than any fixed request timeout.
+        requestTimeout: 0,
+        headersTimeout: 60_000,
+        noDelay: true,
       },
+      tracked(handler),
     )
+    if (handler.checkContinue !== undefined) {
+      this.server.on('checkContinue', tracked(handler.checkContinue))
+    }
     // CONNECT asks for a tunnel, which an L7 reverse proxy does not open: say so, not just hang up.
     this.server.on('connect', (_req, socket) => {
       socket.end(

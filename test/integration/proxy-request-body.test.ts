@@ -153,3 +153,78 @@ describe('streamed request bodies', () => {
     await once(client.socket, 'close')
   })
 })
+
+describe('Expect: 100-continue', () => {
+  /** Sends the head of a POST that declares `bytes` and awaits 100 Continue; its first answer. */
+  async function askToSend(url: string, path: string, bytes: number) {
+    const client = await openRawClient(url)
+    client.socket.write(
+      `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: ${bytes}\r\n\r\n`,
+    )
+    await eventually(() => /^HTTP\/1\.1 \d{3} /.test(client.received()), `an answer on ${path}`)
+    return client
+  }
+
+  test('answers 413 at once, without 100 Continue, to a declared body over maxBodyBytes, in the route’s error shape', async (t) => {
+    const upstream = await startCountingUpstream()
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes: 1000 }],
+      routes: [
+        { match: { pathPrefix: '/v1' }, gateway: 'models' },
+        { match: { pathPrefix: '/roomy' }, upstream: 'u', maxBodyBytes: 5000 },
+        { match: { pathPrefix: '/' }, upstream: 'u' },
+      ],
+      models: { llama: { deployments: [{ upstream: 'u' }] } },
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+
+    for (const path of ['/upload', '/v1/chat/completions', '/roomy']) {
+      const client = await askToSend(aya.url, path, 6000)
+      t.after(() => client.close())
+      await eventually(() => client.received().includes('}'), `the whole 413 on ${path}`)
+      assert.match(client.received(), /^HTTP\/1\.1 413 /, path)
+      assert.match(client.received(), /x-aya-error-code: LB_ERR_BODY_TOO_LARGE/, path)
+      assert.match(client.received(), /connection: close/i, path)
+      const body = client.received().slice(client.received().indexOf('\r\n\r\n') + 4)
+      const error = (JSON.parse(body) as { error: Record<string, unknown> }).error
+      // OpenAI's shape on the LLM route, Aya's elsewhere.
+      if (path.startsWith('/v1')) assert.equal(typeof error.type, 'string', path)
+      else assert.equal(error.code, 'LB_ERR_BODY_TOO_LARGE', path)
+    }
+    assert.equal(upstream.requests.length, 0)
+  })
+
+  test('sends 100 Continue and proxies the body when its declared length is within the route’s limit', async (t) => {
+    const upstream = await startCountingUpstream()
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes: 1000 }],
+      routes: [
+        { match: { pathPrefix: '/roomy' }, upstream: 'u', maxBodyBytes: 5000 },
+        { match: { pathPrefix: '/' }, upstream: 'u' },
+      ],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+
+    for (const [path, bytes] of [
+      ['/upload', 1000],
+      ['/roomy', 4000],
+    ] as const) {
+      const client = await askToSend(aya.url, path, bytes)
+      t.after(() => client.close())
+      assert.match(client.received(), /^HTTP\/1\.1 100 Continue\r\n\r\n$/, path)
+      client.socket.write(Buffer.alloc(bytes))
+      await eventually(
+        () => client.received().includes('"bytes"'),
+        `the upstream’s answer on ${path}`,
+      )
+      assert.match(client.received(), /HTTP\/1\.1 200 /, path)
+      assert.match(client.received(), new RegExp(`\\{"bytes":${bytes}\\}$`), path)
+    }
+  })
+})
