@@ -206,7 +206,8 @@ async function handle(
     upstreamName = routeRuntime.chooseUpstream
       ? routeRuntime.chooseUpstream()
       : routeConfig.upstream!
-    // Node's parser holds a declared length to itself; a chunked body is held and counted here.
+    // Node's parser holds a declared length to itself; a chunked body is held here. Both are
+    // counted as they pass.
     const limits = {
       maxBodyBytes: declaredBytes === undefined ? maxBodyBytes : undefined,
       idleMs: routeConfig.timeouts?.idleMs ?? runtime.upstreams.get(upstreamName)!.timeouts.idleMs,
@@ -356,10 +357,6 @@ function continueRequest(ctx: RequestContext): void {
 }
 
 function finish(ctx: RequestContext, deps: HttpProxyDeps): void {
-  const { req } = ctx
-  // A declared length counts whole; a chunked body counts what arrived.
-  const declared = req.headers['content-length']
-  ctx.bytesIn = declared !== undefined ? Number(declared) || 0 : ctx.bytesIn
   ctx.durationMs = deps.clock.now() - ctx.startMs
   deps.onRequestDone(ctx)
 }

@@ -91,10 +91,16 @@ export async function runModelsGateway(
   try {
     const raw = await readBodyBounded(
       ctx.req,
-      { maxBodyBytes: options.maxBodyBytes, idleMs: BODY_IDLE_MS, deadlineMs: BODY_DEADLINE_MS },
+      {
+        maxBodyBytes: options.maxBodyBytes,
+        idleMs: BODY_IDLE_MS,
+        deadlineMs: BODY_DEADLINE_MS,
+        onBytes: (bytes) => {
+          ctx.bytesIn += bytes
+        },
+      },
       options,
     )
-    ctx.bytesIn = raw.length
     decoded = await decodeContentEncoding(
       raw,
       headerValue(ctx.req.headers['content-encoding']),

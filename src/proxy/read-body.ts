@@ -8,6 +8,8 @@ interface BodyReadLimits {
   readonly idleMs: number
   /** Longest the whole body may take, however steadily it trickles in. */
   readonly deadlineMs: number
+  /** Told the size of each piece as it is read, refused or not (the access log's `bytesIn`). */
+  readonly onBytes?: ((bytes: number) => void) | undefined
 }
 
 /**
@@ -52,6 +54,7 @@ export function readBodyBounded(
     timer = deps.clock.setTimer(Math.min(limits.idleMs, limits.deadlineMs), check)
     const onData = (chunk: Buffer) => {
       size += chunk.length
+      limits.onBytes?.(chunk.length)
       if (size > limits.maxBodyBytes) {
         fail(new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream' }))
         return

@@ -33,6 +33,10 @@ export interface RequestContext {
   attempts: number
   status: number
   errorCode: ErrorCode | undefined
+  /**
+   * Request body bytes read from the client, counted as they pass: not its declared length, so
+   * a body refused before it was read counts none.
+   */
   bytesIn: number
   bytesOut: number
   /** Time to the upstream's response headers, ms. */

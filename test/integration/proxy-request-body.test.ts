@@ -228,3 +228,45 @@ describe('Expect: 100-continue', () => {
     }
   })
 })
+
+describe('request bytes counted', () => {
+  test('counts the bytes read of a body, not its declared length: none of one refused (413) before it was read', async (t) => {
+    const upstream = await startCountingUpstream()
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes: 1000 }],
+      routes: [
+        { name: 'llm', match: { pathPrefix: '/v1' }, gateway: 'models' },
+        { name: 'up', match: { pathPrefix: '/' }, upstream: 'u' },
+      ],
+      models: { llama: { deployments: [{ upstream: 'u' }] } },
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const accessLines = () => aya.logs.filter((l) => l.msg === 'access')
+
+    for (const path of ['/upload', '/v1/chat/completions']) {
+      const client = await openRawClient(aya.url)
+      t.after(() => client.close())
+      client.socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-length: 500000\r\n\r\n`)
+      client.socket.write(Buffer.alloc(2000))
+      await eventually(() => /^HTTP\/1\.1 413 /.test(client.received()), `the 413 on ${path}`)
+    }
+    // A body within the limit counts whole.
+    const res = await request(`${aya.url}/upload`, { method: 'POST', body: Buffer.alloc(600) })
+    assert.deepEqual(await res.body.json(), { bytes: 600 })
+
+    await eventually(() => accessLines().length === 3, 'three access lines')
+    assert.deepEqual(
+      accessLines().map((l) => [l.status, l.bytesIn]),
+      [
+        [413, 0],
+        [413, 0],
+        [200, 600],
+      ],
+    )
+    const metrics = await adminMetrics(aya)
+    assert.equal(metricSample(metrics, 'aya_request_bytes_total', 'route="up"'), 600)
+    assert.equal(metricSample(metrics, 'aya_request_bytes_total', 'route="llm"'), undefined)
+  })
+})
