@@ -63,7 +63,10 @@ export interface Aya {
    * sim upstream it adds or changes gets its fleet in the background, as at start.
    */
   reload(config: Config): void
-  /** Stops accepting, finishes in-flight requests up to `deadlineMs`, then releases everything. */
+  /**
+   * Stops accepting, finishes in-flight requests up to `deadlineMs` (by default the running
+   * config's `shutdown.drainTimeoutMs`), then releases everything.
+   */
   close(deadlineMs?: number): Promise<void>
   readonly config: Config
   readonly ready: boolean
@@ -313,7 +316,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       if (configReloadedChannel.hasSubscribers) configReloadedChannel.publish({ config })
       logger.info('config reloaded')
     },
-    async close(deadlineMs = initial.shutdown.drainTimeoutMs) {
+    async close(deadlineMs = runtime.config.shutdown.drainTimeoutMs) {
       phase = 'draining'
       await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
       await admin.close(1000)

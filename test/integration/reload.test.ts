@@ -4,7 +4,7 @@ import { request } from 'undici'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { closedPort, startNamedUpstream } from '../helpers/upstreams.ts'
+import { closedPort, startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
 describe('reload', () => {
   test('warns that a changed admin address or port takes effect at the next start, and keeps serving the admin where it is bound', async (t) => {
@@ -23,6 +23,28 @@ describe('reload', () => {
     assert.ok(warning, 'a warning names the admin change')
     assert.match(String(warning.msg), /next start/)
     assert.equal((await request(`${aya.adminUrl}/ready`)).statusCode, 200)
+  })
+
+  test('close() without a deadline drains for the reloaded shutdown.drainTimeoutMs, not the one it started with', async (t) => {
+    // Never answers: only the drain deadline ends the request.
+    const upstream = await startUpstream(() => {})
+    t.after(() => upstream.close())
+    const raw = (drainTimeoutMs: number) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      admin: { address: '127.0.0.1', port: 0 },
+      shutdown: { drainTimeoutMs },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'web' }],
+      upstreams: { web: { endpoints: [{ url: upstream.url }] } },
+    })
+    const aya = await startAya(raw(60_000))
+    aya.aya.reload(parseConfigObject(raw(200), {}))
+    const pending = request(`${aya.url}/hang`).catch(() => undefined)
+    await eventually(() => upstream.requests.length === 1, 'the request upstream')
+    const startedAt = performance.now()
+    await aya.aya.close()
+    const tookMs = performance.now() - startedAt
+    assert.ok(tookMs < 5000, `closed after ${Math.round(tookMs)} ms`)
+    await pending
   })
 
   /** A route `/v1` to the simulated upstream `fleet` (when `sim` is given) and `/` to `web`. */
