@@ -34,6 +34,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
 /** A short rendering of a bad value for an error message. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing'
+  // JSON has no Infinity or NaN (YAML's `.inf`, `.nan`): it would print them as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   const text = JSON.stringify(value)
   if (text === undefined) return String(value)
   return text.length > 60 ? `${text.slice(0, 57)}...` : text

@@ -226,6 +226,22 @@ describe('config loading', () => {
   test('reports YAML syntax errors', () => {
     assert.throws(() => parseConfigText('listeners: [\n', {}), ConfigError)
   })
+
+  test('names an infinite or NaN number as such, not as null', () => {
+    const text = (value: string) => `listeners: [{ name: public, port: 8080 }]
+routes: [{ match: { pathPrefix: / }, upstream: api }]
+upstreams: { api: { endpoints: [{ url: "http://127.0.0.1:9001" }] } }
+shutdown: { drainTimeoutMs: ${value} }
+`
+    assert.deepEqual(
+      issuesOf(() => parseConfigText(text('.inf'), {})),
+      ['shutdown.drainTimeoutMs: expected a positive integer of milliseconds, got Infinity'],
+    )
+    assert.deepEqual(
+      issuesOf(() => parseConfigText(text('.nan'), {})),
+      ['shutdown.drainTimeoutMs: expected a positive integer of milliseconds, got NaN'],
+    )
+  })
 })
 
 describe('environment substitution', () => {
