@@ -34,8 +34,16 @@ function walk(value: unknown, env: Env, issues: ConfigIssue[], path: PropertyKey
   }
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [key, item] of Object.entries(value))
+    for (const [key, item] of Object.entries(value)) {
+      // Assigned, `__proto__` would set the prototype and the key would vanish unchecked, here
+      // or in any later `record[key] = ...` (the schema's maps): an upstream, a model or a
+      // policy option so named would silently not exist.
+      if (key === '__proto__') {
+        issues.push({ path: formatPath([...path, key]), message: 'a key may not be "__proto__"' })
+        continue
+      }
       out[key] = walk(item, env, issues, [...path, key])
+    }
     return out
   }
   return value

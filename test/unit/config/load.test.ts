@@ -242,6 +242,24 @@ shutdown: { drainTimeoutMs: ${value} }
       ['shutdown.drainTimeoutMs: expected a positive integer of milliseconds, got NaN'],
     )
   })
+
+  test('refuses a key named __proto__ at its path instead of dropping it unchecked', () => {
+    const text = `listeners: [{ name: public, port: 8080 }]
+routes: [{ match: { pathPrefix: / }, upstream: api }]
+upstreams:
+  api: { endpoints: [{ url: "http://127.0.0.1:9001" }], policyOptions: { __proto__: { a: 1 } } }
+  __proto__: { endpoints: [{ url: "http://127.0.0.1:9002" }] }
+__proto__: { admin: { port: 1 } }
+`
+    assert.deepEqual(
+      issuesOf(() => parseConfigText(text, {})),
+      [
+        'upstreams.api.policyOptions.__proto__: a key may not be "__proto__"',
+        'upstreams.__proto__: a key may not be "__proto__"',
+        '__proto__: a key may not be "__proto__"',
+      ],
+    )
+  })
 })
 
 describe('environment substitution', () => {
