@@ -2,12 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { isDeepStrictEqual } from 'node:util'
 import { createAdminHandler, type ReadinessPhase } from './admin/admin-server.ts'
-import {
-  type AyaBranchDecision,
-  type AyaDecision,
-  ayaBranchChannel,
-  ayaDecisionChannel,
-} from './balancer/pickers/aya-decision.ts'
+import type { DecisionSink } from './balancer/pickers/aya-decision.ts'
 import type { Config, SimUpstreamConfig, StateConfig } from './config/schema.ts'
 import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
 import { createPrefixPeers } from './llm/prefix-peers.ts'
@@ -96,6 +91,20 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     readingAgeMs: scrapers.readingAgeMs,
     state,
   })
+  // Scheduler decisions, this instance's only: a counter per branch, and the candidates'
+  // predictions at debug level. The full decision costs the scheduler an array per request, so it
+  // is asked for only while the log would write it.
+  let isLoggingDecisions = false
+  const logDecisionsAtDebug = () => {
+    isLoggingDecisions = logger.isLevelEnabled('debug')
+  }
+  const decisions: DecisionSink = {
+    branch: ({ policy, branch }) => metrics.observeDecision(policy, branch),
+    get wantsDecisions() {
+      return isLoggingDecisions
+    },
+    decision: (decision) => logger.debug({ decision }, 'scheduler decision'),
+  }
   const prefixSharingError = createThrottledWarn(
     { message: 'prefix sharing error', intervalMs: 10_000 },
     { logger, clock },
@@ -117,6 +126,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     state,
     stickySecret,
     llmSignals,
+    decisions,
     engineMetricsFor: scrapers.sourceFor,
     onStateError: stateError,
     prefixPeersFor: acrossReplicas((upstream) =>
@@ -203,25 +213,6 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     () => defaultPriority(runtime.config.priorities),
     () => Object.values(runtime.config.priorities.classes),
   )
-  // Scheduler decisions: a counter per branch, and the candidates' predictions at debug level.
-  // The full decision costs the scheduler an array per request, so it is asked for only while
-  // the log would write it.
-  const onBranch = (message: unknown) => {
-    const { policy, branch } = message as AyaBranchDecision
-    metrics.observeDecision(policy, branch)
-  }
-  const onDecision = (message: unknown) => {
-    logger.debug({ decision: message as AyaDecision }, 'scheduler decision')
-  }
-  let isLoggingDecisions = false
-  const logDecisionsAtDebug = () => {
-    const wanted = logger.isLevelEnabled('debug')
-    if (wanted === isLoggingDecisions) return
-    isLoggingDecisions = wanted
-    if (wanted) ayaDecisionChannel.subscribe(onDecision)
-    else ayaDecisionChannel.unsubscribe(onDecision)
-  }
-  ayaBranchChannel.subscribe(onBranch)
   logDecisionsAtDebug()
   let phase: ReadinessPhase = 'starting'
   let accessLog = initial.log.access
@@ -320,8 +311,6 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       phase = 'draining'
       await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
       await admin.close(1000)
-      ayaBranchChannel.unsubscribe(onBranch)
-      ayaDecisionChannel.unsubscribe(onDecision)
       // A fleet starting now joins the runtime before its groups retire.
       await fleetsSettled
       for (const upstream of runtime.upstreams.values()) {

@@ -6,6 +6,7 @@ import type { PrefixPeers } from '../llm/prefix-peers.ts'
 import type { Endpoint, LeaseCost } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Random } from '../util/random.ts'
+import type { DecisionSink } from './pickers/aya-decision.ts'
 
 export interface PickContext {
   /** 0 for the first try; retries and failover count up. */
@@ -90,6 +91,8 @@ export interface PickerDeps {
   readonly othersSentPrefill?: PrefillPacerDeps['othersSent']
   /** The policy's pacer released a prompt to the endpoint: the other replicas are told. */
   readonly onPrefillSent?: ((endpointId: string) => void) | undefined
+  /** Where the policy's scheduler decisions are counted and logged: its own Aya instance's. */
+  readonly decisions?: DecisionSink | undefined
 }
 
 export function isExcluded(endpoint: Endpoint, ctx: PickContext): boolean {

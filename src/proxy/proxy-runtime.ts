@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
+import type { DecisionSink } from '../balancer/pickers/aya-decision.ts'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
 import { createUpstreamGroup } from '../balancer/upstream-group.ts'
 import type { Config, RouteConfig, TimeoutsConfig, UpstreamConfig } from '../config/schema.ts'
@@ -55,6 +56,8 @@ export interface ProxyRuntimeDeps {
   /** A sticky binding the shared state failed to read or write; the request went on unbound. */
   readonly onStateError?: ((error: unknown) => void) | undefined
   readonly llmSignals?: LlmSignals | undefined
+  /** Where the groups' policies count and log their decisions (this Aya instance's metrics). */
+  readonly decisions?: DecisionSink | undefined
   /**
    * The scraped engine metrics of a group. Asked once, when the group is made, and kept for as
    * long as the group lives, so the source must follow reloads (scraping switched on or off).

@@ -83,6 +83,20 @@ describe('the aya scheduler’s decision log', () => {
     assert.match(metrics, /aya_scheduler_decisions_total\{policy="aya",branch="[a-z-]+"\} 1/)
   })
 
+  test('counts and logs only its own decisions when two instances share a process', async (t) => {
+    const placing = await startGateway(t, 'debug')
+    const idle = await startGateway(t, 'debug')
+    await chat(placing)
+    const branches = async (aya: RunningAya) =>
+      (await (await request(`${aya.adminUrl}/metrics`)).body.text())
+        .split('\n')
+        .filter((line) => line.startsWith('aya_scheduler_decisions_total{'))
+    assert.equal((await branches(placing)).length, 1)
+    assert.deepEqual(await branches(idle), [])
+    assert.equal(decisionLines(placing).length, 1)
+    assert.deepEqual(decisionLines(idle), [])
+  })
+
   test('starts and stops writing them when a reload changes the log level', async (t) => {
     const aya = await startGateway(t, 'info')
     const config = aya.aya.config

@@ -70,7 +70,26 @@ const BRANCH_DECISIONS: Readonly<Record<AyaBranch, AyaBranchDecision>> = {
   'no-llm': { policy: 'aya', branch: 'no-llm' },
 }
 
-/** Counts the branch; the full decision is built only for its subscribers. */
-export function publishBranch(branch: AyaBranch): void {
-  if (ayaBranchChannel.hasSubscribers) ayaBranchChannel.publish(BRANCH_DECISIONS[branch])
+/**
+ * One router's own decisions: the Aya instance that owns a policy counts and logs them here. The
+ * channels above are process-wide, for observers outside Aya: two instances in one process that
+ * counted from them would each count the other's decisions too.
+ */
+export interface DecisionSink {
+  branch(decision: AyaBranchDecision): void
+  /** Whether full decisions are wanted now: they cost an array per request, so built only then. */
+  readonly wantsDecisions: boolean
+  decision(decision: AyaDecision): void
+}
+
+/** Counts the branch, in the sink and on the channel. */
+export function publishBranch(branch: AyaBranch, sink: DecisionSink | undefined): void {
+  const decision = BRANCH_DECISIONS[branch]
+  sink?.branch(decision)
+  if (ayaBranchChannel.hasSubscribers) ayaBranchChannel.publish(decision)
+}
+
+/** Whether anyone wants the full decision: the sink, or a subscriber of the channel. */
+export function wantsDecisions(sink: DecisionSink | undefined): boolean {
+  return sink?.wantsDecisions === true || ayaDecisionChannel.hasSubscribers
 }

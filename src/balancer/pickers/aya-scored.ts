@@ -4,6 +4,7 @@ import {
   type AyaCandidate,
   type AyaDecision,
   ayaDecisionChannel,
+  type DecisionSink,
 } from './aya-decision.ts'
 
 /** One endpoint's scores for the request being placed; entries are reused across picks. */
@@ -108,6 +109,7 @@ export function publishDecision(
   model: string,
   promptTokens: number,
   predictedOutputTokens: number,
+  sink: DecisionSink | undefined,
 ): void {
   const candidates: AyaCandidate[] = []
   for (let i = 0; i < set.count; i++) {
@@ -132,5 +134,6 @@ export function publishDecision(
     predictedOutputTokens: Math.round(predictedOutputTokens),
     candidates,
   }
-  ayaDecisionChannel.publish(decision)
+  if (sink?.wantsDecisions) sink.decision(decision)
+  if (ayaDecisionChannel.hasSubscribers) ayaDecisionChannel.publish(decision)
 }

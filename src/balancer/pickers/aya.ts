@@ -7,7 +7,7 @@ import type { Endpoint, LeaseCost } from '../../upstream/endpoint.ts'
 import { rendezvousPick } from '../../util/rendezvous.ts'
 import { isExcluded, type PickContext, type Picker, type PickerDeps } from '../picker.ts'
 import { definePicker } from '../picker-definition.ts'
-import { type AyaBranch, ayaDecisionChannel, publishBranch } from './aya-decision.ts'
+import { type AyaBranch, publishBranch, wantsDecisions } from './aya-decision.ts'
 import { ayaLeaseCost } from './aya-lease-cost.ts'
 import { createNearTieChooser } from './aya-near-tie.ts'
 import { type AyaOptions, ayaOptionsSchema } from './aya-options.ts'
@@ -126,9 +126,9 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (!llm) {
         const picked = fallback.pick(eligible, ctx)
         if (picked) {
-          publishBranch('no-llm')
-          if (ayaDecisionChannel.hasSubscribers)
-            publishDecision('no-llm', NO_CANDIDATES, picked.id, '', 0, 0)
+          publishBranch('no-llm', deps.decisions)
+          if (wantsDecisions(deps.decisions))
+            publishDecision('no-llm', NO_CANDIDATES, picked.id, '', 0, 0, deps.decisions)
         }
         return picked
       }
@@ -139,8 +139,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       const branch = branchOf(facts, warm, chosen)
 
       place(chosen, facts, llm, ctx)
-      publishBranch(branch)
-      if (ayaDecisionChannel.hasSubscribers) {
+      publishBranch(branch, deps.decisions)
+      if (wantsDecisions(deps.decisions)) {
         publishDecision(
           branch,
           set,
@@ -148,6 +148,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           llm.servedModel,
           facts.promptTokens,
           prefixes.memoOf(llm).predictedOutput,
+          deps.decisions,
         )
       }
       return chosen.endpoint
@@ -169,10 +170,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     queued(eligible, ctx) {
       const llm = ctx.llm
       if (!llm) return
-      publishBranch('queue')
+      publishBranch('queue', deps.decisions)
       // Scoring the candidates is for the full decision only: a queued request is re-scored
       // whenever the queue re-checks it anyway.
-      if (!ayaDecisionChannel.hasSubscribers) return
+      if (!wantsDecisions(deps.decisions)) return
       rankCosts(set, score(eligible, ctx, llm).anyRoomOk, options.affinityCredit)
       publishDecision(
         'queue',
@@ -181,6 +182,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
         llm.servedModel,
         Math.max(1, llm.promptTokens),
         prefixes.memoOf(llm).predictedOutput,
+        deps.decisions,
       )
     },
     unsent(endpoint, ctx) {
@@ -211,8 +213,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       if (set.count === 0) return undefined
       const chosen = set.entries[0]!
       const cost = place(chosen, facts, llm, ctx)
-      publishBranch('bound')
-      if (ayaDecisionChannel.hasSubscribers) {
+      publishBranch('bound', deps.decisions)
+      if (wantsDecisions(deps.decisions)) {
         rankCosts(set, facts.anyRoomOk, options.affinityCredit)
         publishDecision(
           'bound',
@@ -221,6 +223,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           llm.servedModel,
           facts.promptTokens,
           prefixes.memoOf(llm).predictedOutput,
+          deps.decisions,
         )
       }
       return cost
