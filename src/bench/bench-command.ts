@@ -6,8 +6,8 @@ import { TraceParseError } from './trace-parse.ts'
 
 /**
  * `aya bench ...` and `aya bench sweep ...`. Returns the exit code: 0 when the reports were
- * written (invalid runs are flagged in them and on stderr), 2 for bad flags or an unusable trace,
- * 1 when a run failed.
+ * written (invalid runs are flagged in them and on stderr), 2 for bad flags, an unusable or
+ * unreadable trace or an --out that cannot be created, 1 when a run failed.
  */
 export async function runBenchCommand(
   argv: string[],
@@ -43,7 +43,11 @@ export async function runBenchCommand(
     io.stdout.write(`wrote ${options.out}/report.json, report.md, report.html\n`)
     return 0
   } catch (error) {
-    if (error instanceof TraceParseError || error instanceof TraceOptionsError) {
+    if (
+      error instanceof TraceParseError ||
+      error instanceof TraceOptionsError ||
+      error instanceof UsageError
+    ) {
       io.stderr.write(`aya bench: ${error.message}\n`)
       return 2
     }

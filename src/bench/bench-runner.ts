@@ -4,7 +4,7 @@ import { basename, join } from 'node:path'
 import { parseProfileList } from '../sim/profiles.ts'
 import { stepTimeMs } from '../sim/step-time.ts'
 import { ayaBinPath, findPackageRoot } from './aya-paths.ts'
-import type { BenchOptions } from './bench-options.ts'
+import { type BenchOptions, UsageError } from './bench-options.ts'
 import { runDesPolicy } from './des-runner.ts'
 import { computeHitRateBounds, type HitRateBounds } from './hit-rate-bounds.ts'
 import { type HttpRunEnv, runHttpPolicy } from './http-runner.ts'
@@ -68,7 +68,9 @@ export async function runBench(
   io: BenchIo,
   deps: BenchDeps = {},
 ): Promise<BenchReport> {
-  const text = await readFile(options.trace, 'utf8')
+  const text = await readFile(options.trace, 'utf8').catch((error: Error) => {
+    throw new UsageError(`cannot read --trace ${options.trace}: ${error.message}`)
+  })
   const format = detectTraceFormat(text)
   if (!format) {
     throw new TraceParseError(
@@ -95,7 +97,9 @@ export async function runBench(
     kvBlockTokens: fleet.kvBlockTokens,
     capacityBlocks: fleet.kvBlocks,
   })
-  await mkdir(options.out, { recursive: true })
+  await mkdir(options.out, { recursive: true }).catch((error: Error) => {
+    throw new UsageError(`cannot create --out ${options.out}: ${error.message}`)
+  })
   const root = findPackageRoot()
   const env: HttpRunEnv = {
     ayaBin: deps.ayaBin ?? ayaBinPath(root),

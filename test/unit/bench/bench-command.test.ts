@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -126,6 +126,33 @@ describe('aya bench command', () => {
     )
     assert.equal(code, 2)
     assert.match(out.stderr, /not a Mooncake/)
+  })
+
+  it('exits 2 with one line, no stack, for a trace it cannot read or an --out it cannot create', async (t) => {
+    const dir = await tempDir(t)
+    const trace = join(dir, 'trace.jsonl')
+    await writeFile(
+      trace,
+      '{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n',
+    )
+    const run = (traceFile: string, outDir: string) =>
+      [
+        ...['--trace', traceFile, '--policies', 'round-robin', '--replicas', '1'],
+        ...['--profile', 'h100-llama3-8b', '--mode', 'des', '--no-progress', '--out', outDir],
+      ] as string[]
+    for (const [argv, message] of [
+      [
+        run(join(dir, 'missing.jsonl'), dir),
+        /^aya bench: cannot read --trace .*missing\.jsonl: ENOENT/,
+      ],
+      [run(dir, dir), /^aya bench: cannot read --trace .*: EISDIR/],
+      [run(trace, trace), /^aya bench: cannot create --out .*trace\.jsonl: EEXIST/],
+    ] as const) {
+      const { out, io } = capture()
+      assert.equal(await runBenchCommand([...argv], io), 2, argv.join(' '))
+      assert.match(out.stderr, message)
+      assert.equal(out.stderr.split('\n').filter((line) => line !== '').length, 1, out.stderr)
+    }
   })
 
   it('runs two policies in virtual time and writes the report with the documented keys', async (t) => {
