@@ -75,6 +75,17 @@ export function forward(
     ),
   )
 
+  // undici notes a body that fails while the request waits, and reports it only once a connection
+  // comes free: the body guard's 408 or 413, or a client gone, ends the wait now instead.
+  if (request.body !== null && !Buffer.isBuffer(request.body)) {
+    request.body.once('error', (error) => {
+      if (controller === undefined)
+        giveUp(
+          abortReason(error) ?? new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' }),
+        )
+    })
+  }
+
   dispatcher.dispatch(
     {
       path: request.path,

@@ -3,12 +3,14 @@ import { describe, test } from 'node:test'
 import { request } from 'undici'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
 describe('waiting for a pooled upstream connection', () => {
   test('answers 504 to a request that waits for a connection longer than firstByteMs, and never sends it', async (t) => {
     const seen: string[] = []
-    // Each answer takes 600 ms, within the 700-ms firstByteMs; one connection serves them in turn.
+    // Each answer takes 600 ms, within the 900-ms firstByteMs; one connection serves them in turn.
+    // (300 ms of slack each way: the second waits 600 ms of its 900, the third would wait 1200.)
     const upstream = await startUpstream((req, res) => {
       seen.push(req.url ?? '')
       setTimeout(() => res.end('ok'), 600)
@@ -20,7 +22,7 @@ describe('waiting for a pooled upstream connection', () => {
       upstreams: {
         u: {
           maxConnectionsPerEndpoint: 1,
-          timeouts: { firstByteMs: 700 },
+          timeouts: { firstByteMs: 900 },
           endpoints: [{ url: upstream.url }],
         },
       },
@@ -41,12 +43,12 @@ describe('waiting for a pooled upstream connection', () => {
     )
     const [first, second, third] = answers
     assert.equal(first!.status, 200)
-    // The second got the connection after 600 ms of its 700: it waited, and was answered.
+    // The second got the connection after 600 ms of its 900: it waited, and was answered.
     assert.equal(second!.status, 200)
     // The third would have had it only after 1200 ms.
     assert.equal(third!.status, 504)
     assert.equal(third!.code, 'LB_ERR_FIRST_BYTE_TIMEOUT')
-    assert.ok(third!.afterMs < 1100, `answered at ${Math.round(third!.afterMs)} ms`)
+    assert.ok(third!.afterMs < 1500, `answered at ${Math.round(third!.afterMs)} ms`)
     await eventually(() => seen.length === 2, 'the second request upstream')
     await new Promise((resolve) => setTimeout(resolve, 700))
     assert.deepEqual(
@@ -92,5 +94,38 @@ describe('waiting for a pooled upstream connection', () => {
     assert.equal((await first).statusCode, 200)
     await new Promise((resolve) => setTimeout(resolve, 100))
     assert.deepEqual(seen, ['/first'], 'the leaver’s request was never sent')
+  })
+
+  test('answers 408 at once to a client that stalls its body while its request waits for a connection', async (t) => {
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      setTimeout(() => res.end('ok'), 1500)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: {
+        u: {
+          maxConnectionsPerEndpoint: 1,
+          timeouts: { idleMs: 300, firstByteMs: 5000 },
+          endpoints: [{ url: upstream.url }],
+        },
+      },
+    })
+    t.after(() => aya.close())
+    const first = request(`${aya.url}/first`)
+    await eventually(() => upstream.requests.length === 1, 'the first request upstream')
+    const stalled = await openRawClient(aya.url)
+    t.after(() => stalled.close())
+    const startedAt = performance.now()
+    // Its head, and never a byte of its body.
+    stalled.socket.write('POST /stalled HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n')
+    await eventually(() => stalled.received() !== '', 'an answer to the stalled body')
+    const afterMs = performance.now() - startedAt
+    assert.match(stalled.received(), /^HTTP\/1\.1 408 /)
+    assert.ok(afterMs < 1200, `answered at ${Math.round(afterMs)} ms, not when a connection freed`)
+    assert.equal((await first).statusCode, 200)
+    assert.equal(upstream.requests.length, 1, 'the stalled request was never sent')
   })
 })
