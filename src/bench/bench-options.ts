@@ -198,7 +198,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     window = parseWindow(values.window)
     if (!window) throw new UsageError(`--window must be START:END seconds, got '${values.window}'`)
   }
-  const seed = values.seed === undefined ? 1 : Number(values.seed)
+  // Number('') is 0: an empty --seed (an unset shell variable) would silently run seed 0.
+  const seed = values.seed === undefined ? 1 : values.seed.trim() === '' ? NaN : Number(values.seed)
   if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 32 - 1) {
     throw new UsageError(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'`)
   }

@@ -120,6 +120,21 @@ describe('aya bench --routers', () => {
   })
 })
 
+describe('aya bench --seed', () => {
+  it('refuses an empty or blank seed rather than running seed 0', () => {
+    for (const seed of ['', ' ']) {
+      assert.throws(
+        () => parseBenchArgs([...base, `--seed=${seed}`]),
+        /--seed must be an integer from 0 to 4294967295/,
+        JSON.stringify(seed),
+      )
+    }
+    const zero = parseBenchArgs([...base, '--seed', '0'])
+    assert.ok(zero !== 'help')
+    assert.equal(zero.seed, 0)
+  })
+})
+
 describe('the bench’s Aya config with shared state', () => {
   it('puts every router on the run’s Redis, and keeps state in memory otherwise', () => {
     const input = {
