@@ -102,11 +102,17 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     maxRetriesPerRequest: 1,
   }) as ScriptedRedis
   // Commands wait for the first connection, so a replica that starts a moment before Redis loses
-  // nothing. Once connected, a command sent while the connection is down fails at once: a request
-  // must not wait behind an outage for state it can do without (a sticky binding, a prefix
-  // announcement). ioredis reads the option at each send.
-  client.once('ready', () => {
+  // little. Once connected, or once two attempts have failed (Redis is down, or refuses the
+  // password), a command sent while the connection is down fails at once: a request must not wait
+  // behind an outage for state it can do without (a sticky binding, a prefix announcement).
+  // ioredis reads the option at each send, and drops what it queued at the second failed attempt.
+  const failFast = () => {
     client.options.enableOfflineQueue = false
+  }
+  client.once('ready', failFast)
+  let failedAttempts = 0
+  client.on('reconnecting', () => {
+    if (++failedAttempts === 2) failFast()
   })
   client.defineCommand('ayaIncr', { numberOfKeys: 1, lua: INCR_SCRIPT })
   client.defineCommand('ayaTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })

@@ -133,6 +133,23 @@ describe('createRedisState when Redis comes and goes', () => {
     assert.deepEqual(heard, ['hello'])
   })
 
+  it('fails a command at once, not after commandTimeoutMs, while a server never yet reached stays down', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'aya-no-redis-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const store = createRedisState(
+      { url: `unix://${join(dir, 'never.sock')}`, commandTimeoutMs: 5000 },
+      { clock },
+    )
+    t.after(() => store.close())
+    await sleep(1500) // ioredis has failed several attempts, and now waits longer between them
+    for (let i = 0; i < 3; i++) {
+      const startedMs = Date.now()
+      await assert.rejects(store.get('k'))
+      const tookMs = Date.now() - startedMs
+      assert.ok(tookMs < 200, `a get waited ${tookMs} ms for a server that is down`)
+    }
+  })
+
   it('never moves a bucket back in time for a replica whose clock lags', async (t) => {
     const ahead = createManualClock(0, 1_700_000_010_000)
     const behind = createManualClock(0, 1_700_000_000_000)
