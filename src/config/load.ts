@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { parseDocument } from 'yaml'
+import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { ConfigError, toConfigIssue } from './config-error.ts'
 import { type Env, substituteEnv } from './env-substitution.ts'
@@ -20,11 +20,41 @@ export async function loadConfigFile(file: string, env: Env): Promise<Config> {
 }
 
 export function parseConfigText(text: string, env: Env): Config {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  const lineCounter = new LineCounter()
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter })
   if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((error) => ({ path: '', message: error.message })))
+    throw new ConfigError(document.errors.map((error) => ({ path: '', message: wording(error) })))
   }
-  return parseConfigObject(document.toJS(), env)
+  // The parser leaves aliases to toJS, which names an unknown one but not where it is.
+  const issues: ConfigIssue[] = []
+  visit(document, {
+    Alias(_key, alias) {
+      if (alias.resolve(document) !== undefined) return
+      const { line, col } = lineCounter.linePos(alias.range?.[0] ?? 0)
+      issues.push({
+        path: '',
+        message: `unknown alias *${alias.source} at line ${line}, column ${col}: no &${alias.source} anchor before it`,
+      })
+    },
+  })
+  if (issues.length > 0) throw new ConfigError(issues)
+  let raw: unknown
+  try {
+    raw = document.toJS()
+  } catch (error) {
+    // Such as too many aliases expanded (a "billion laughs" document).
+    throw new ConfigError([{ path: '', message: (error as Error).message }])
+  }
+  return parseConfigObject(raw, env)
+}
+
+/** The parser's message, less its advice to programmers (`please use YAML.parseAllDocuments()`). */
+function wording(error: YAMLError): string {
+  if (error.code !== 'MULTIPLE_DOCS') return error.message
+  return error.message.replace(
+    /^Source contains multiple documents[^\n]*? at line/,
+    'a config file holds one YAML document, but another one starts at line',
+  )
 }
 
 export function parseConfigObject(raw: unknown, env: Env): Config {

@@ -227,6 +227,40 @@ describe('config loading', () => {
     assert.throws(() => parseConfigText('listeners: [\n', {}), ConfigError)
   })
 
+  test('names the line of an alias with no anchor before it', () => {
+    const text = `listeners: &l [{ name: public, port: 8080 }]
+routes:
+  - { match: { pathPrefix: / }, upstream: api, timeouts: *t }
+upstreams: { api: { endpoints: [{ url: "http://127.0.0.1:9001" }] } }
+`
+    assert.deepEqual(
+      issuesOf(() => parseConfigText(text, {})),
+      ['unknown alias *t at line 3, column 58: no &t anchor before it'],
+    )
+  })
+
+  test('says a second YAML document is one too many, in the user’s terms, with its line', () => {
+    const [first] = issuesOf(() => parseConfigText('listeners: []\n---\nroutes: []\n', {}))
+    assert.equal(
+      first,
+      'a config file holds one YAML document, but another one starts at line 2, column 1:',
+    )
+  })
+
+  test('refuses a document whose aliases expand past the limit with a ConfigError', () => {
+    const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]']
+    for (let i = 1; i < 9; i++)
+      lines.push(
+        `a${i}: &a${i} [${Array(10)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      )
+    assert.deepEqual(
+      issuesOf(() => parseConfigText(lines.join('\n'), {})),
+      ['Excessive alias count indicates a resource exhaustion attack'],
+    )
+  })
+
   test('names an infinite or NaN number as such, not as null', () => {
     const text = (value: string) => `listeners: [{ name: public, port: 8080 }]
 routes: [{ match: { pathPrefix: / }, upstream: api }]
