@@ -53,6 +53,23 @@ export async function startAya(
 }
 
 /**
+ * Aya with one route, `/` to the upstream group `u` (its config: endpoints, timeouts, ...), and
+ * no access log. Closed after the test.
+ */
+export async function startAyaTo(
+  t: { after(fn: () => Promise<void>): void },
+  upstream: Record<string, unknown>,
+): Promise<RunningAya> {
+  const aya = await startAya({
+    log: { access: false },
+    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+    upstreams: { u: upstream },
+  })
+  t.after(() => aya.close())
+  return aya
+}
+
+/**
  * Aya with one LLM route (`/v1`, the models gateway) to the model `llama`, served by the upstream
  * `fleet` configured as `fleet` (its policy, `sim` and admission blocks). Closed after the test.
  */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
@@ -16,18 +16,11 @@ describe('waiting for a pooled upstream connection', () => {
       setTimeout(() => res.end('ok'), 600)
     })
     t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: {
-        u: {
-          maxConnectionsPerEndpoint: 1,
-          timeouts: { firstByteMs: 900 },
-          endpoints: [{ url: upstream.url }],
-        },
-      },
+    const aya = await startAyaTo(t, {
+      maxConnectionsPerEndpoint: 1,
+      timeouts: { firstByteMs: 900 },
+      endpoints: [{ url: upstream.url }],
     })
-    t.after(() => aya.close())
     const startedAt = performance.now()
     const answers = await Promise.all(
       ['/1', '/2', '/3'].map(async (path) => {
@@ -71,12 +64,10 @@ describe('waiting for a pooled upstream connection', () => {
       setTimeout(() => res.end('ok'), 1500)
     })
     t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { maxConnectionsPerEndpoint: 1, endpoints: [{ url: upstream.url }] } },
+    const aya = await startAyaTo(t, {
+      maxConnectionsPerEndpoint: 1,
+      endpoints: [{ url: upstream.url }],
     })
-    t.after(() => aya.close())
     const inflight = async () =>
       metricSample(
         await adminMetrics(aya),
@@ -102,18 +93,11 @@ describe('waiting for a pooled upstream connection', () => {
       setTimeout(() => res.end('ok'), 1500)
     })
     t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: {
-        u: {
-          maxConnectionsPerEndpoint: 1,
-          timeouts: { idleMs: 300, firstByteMs: 5000 },
-          endpoints: [{ url: upstream.url }],
-        },
-      },
+    const aya = await startAyaTo(t, {
+      maxConnectionsPerEndpoint: 1,
+      timeouts: { idleMs: 300, firstByteMs: 5000 },
+      endpoints: [{ url: upstream.url }],
     })
-    t.after(() => aya.close())
     const first = request(`${aya.url}/first`)
     await eventually(() => upstream.requests.length === 1, 'the first request upstream')
     const stalled = await openRawClient(aya.url)

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { closedPort, startUpstream } from '../helpers/upstreams.ts'
@@ -30,18 +30,11 @@ describe('streamed request bodies', () => {
   test('answers 408 to a client that stops sending its body for idleMs, freeing the upstream connection for the next request', async (t) => {
     const upstream = await startCountingUpstream()
     t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: {
-        u: {
-          maxConnectionsPerEndpoint: 1,
-          timeouts: { idleMs: 300 },
-          endpoints: [{ url: upstream.url }],
-        },
-      },
+    const aya = await startAyaTo(t, {
+      maxConnectionsPerEndpoint: 1,
+      timeouts: { idleMs: 300 },
+      endpoints: [{ url: upstream.url }],
     })
-    t.after(() => aya.close())
 
     for (const framing of ['content-length: 100', 'transfer-encoding: chunked']) {
       const stalled = await openRawClient(aya.url)
@@ -64,12 +57,10 @@ describe('streamed request bodies', () => {
     // The upstream takes a second to start reading: Aya holds what the client sent meanwhile.
     const upstream = await startCountingUpstream(1000)
     t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { timeouts: { idleMs: 200 }, endpoints: [{ url: upstream.url }] } },
+    const aya = await startAyaTo(t, {
+      timeouts: { idleMs: 200 },
+      endpoints: [{ url: upstream.url }],
     })
-    t.after(() => aya.close())
     const size = 8 * 1024 * 1024
     const res = await request(`${aya.url}/upload`, { method: 'POST', body: Buffer.alloc(size) })
     assert.equal(res.statusCode, 200)
@@ -134,12 +125,10 @@ describe('streamed request bodies', () => {
   test('lets a body through that pauses for less than idleMs between its pieces', async (t) => {
     const upstream = await startCountingUpstream()
     t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { timeouts: { idleMs: 400 }, endpoints: [{ url: upstream.url }] } },
+    const aya = await startAyaTo(t, {
+      timeouts: { idleMs: 400 },
+      endpoints: [{ url: upstream.url }],
     })
-    t.after(() => aya.close())
     const client = await openRawClient(aya.url)
     t.after(() => client.close())
     client.socket.write('POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 6\r\n\r\n')

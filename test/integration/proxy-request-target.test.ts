@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { startAya } from '../helpers/aya.ts'
+import { startAya, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
@@ -43,12 +43,7 @@ describe('request targets', () => {
   test('answers 400 to an absolute-form target whose authority is not a host, or to an asterisk', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
     for (const target of ['http://user@evil.example/', 'http:///x', '*']) {
       const client = await openRawClient(aya.url)
       t.after(() => client.close())

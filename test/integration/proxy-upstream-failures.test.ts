@@ -3,7 +3,7 @@ import { type AddressInfo, createServer, type Server } from 'node:net'
 import { describe, test } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
 import { request } from 'undici'
-import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya, startAyaTo } from '../helpers/aya.ts'
 import { SELF_SIGNED_LOCALHOST } from '../helpers/tls.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
@@ -32,14 +32,10 @@ async function answersWithGoodEndpointBeside(
 ): Promise<string[]> {
   const good = await startNamedUpstream('good')
   t.after(() => good.close())
-  const aya = await startAya({
-    log: { access: false },
-    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-    upstreams: {
-      u: { policy: 'round-robin', endpoints: [{ url: bad }, { url: good.url }] },
-    },
+  const aya = await startAyaTo(t, {
+    policy: 'round-robin',
+    endpoints: [{ url: bad }, { url: good.url }],
   })
-  t.after(() => aya.close())
   const answers: string[] = []
   for (let i = 0; i < requests; i++) {
     const res = await request(`${aya.url}/x`)
@@ -54,12 +50,7 @@ async function answerFromOnly(
   t: { after(fn: () => Promise<void>): void },
   endpoint: string,
 ): Promise<string> {
-  const aya = await startAya({
-    log: { access: false },
-    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-    upstreams: { u: { endpoints: [{ url: endpoint }] } },
-  })
-  t.after(() => aya.close())
+  const aya = await startAyaTo(t, { endpoints: [{ url: endpoint }] })
   const res = await request(`${aya.url}/x`)
   await res.body.dump()
   return `${res.statusCode} ${res.headers['x-aya-error-code']}`
