@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { ConfigError } from '../../../src/config/config-error.ts'
 import { parseConfigObject } from '../../../src/config/load.ts'
+import { configIssuesOf } from '../../helpers/config-issues.ts'
 
 const withAdmission = (admission: object, route: object = {}) => ({
   listeners: [{ name: 'public', port: 0 }],
   routes: [{ match: { pathPrefix: '/' }, upstream: 'api', ...route }],
   upstreams: { api: { endpoints: [{ url: 'http://127.0.0.1:9001' }], admission } },
 })
-
-function issuesOf(raw: unknown): string[] {
-  try {
-    parseConfigObject(raw, {})
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`)
-    return error.message.split('\n')
-  }
-  assert.fail('expected the config to be rejected')
-}
 
 describe('admission and priority config', () => {
   test('defaults: no early shedding, fair-share eviction on', () => {
@@ -33,23 +23,23 @@ describe('admission and priority config', () => {
     const set = parseConfigObject(withAdmission({ maxBypassMs: 0, agingFraction: 1 }), {})
     assert.equal(set.upstreams.api!.admission!.maxBypassMs, 0)
     assert.equal(set.upstreams.api!.admission!.agingFraction, 1)
-    const [issue] = issuesOf(withAdmission({ agingFraction: 0 }))
+    const [issue] = configIssuesOf(withAdmission({ agingFraction: 0 }))
     assert.match(issue!, /^upstreams\.api\.admission\.agingFraction: .*0$/)
-    const [bypass] = issuesOf(withAdmission({ maxBypassMs: -1 }))
+    const [bypass] = configIssuesOf(withAdmission({ maxBypassMs: -1 }))
     assert.match(bypass!, /^upstreams\.api\.admission\.maxBypassMs: .*-1$/)
   })
 
   test('refuses a wait or recheck longer than a timer can run, naming the path and value', () => {
-    assert.deepEqual(issuesOf(withAdmission({ maxWaitMs: 3_000_000_000 })), [
+    assert.deepEqual(configIssuesOf(withAdmission({ maxWaitMs: 3_000_000_000 })), [
       'upstreams.api.admission.maxWaitMs: expected at most 2147483647 milliseconds (about 24.8 days), got 3000000000',
     ])
-    const [issue] = issuesOf(withAdmission({ recheckMs: 2 ** 31 }))
+    const [issue] = configIssuesOf(withAdmission({ recheckMs: 2 ** 31 }))
     assert.match(issue!, /^upstreams\.api\.admission\.recheckMs: .*2147483648$/)
     parseConfigObject(withAdmission({ maxWaitMs: 2 ** 31 - 1 }), {})
   })
 
   test('refuses a route priority that names no class, naming the path and value', () => {
-    assert.deepEqual(issuesOf(withAdmission({}, { priority: 'batchh' })), [
+    assert.deepEqual(configIssuesOf(withAdmission({}, { priority: 'batchh' })), [
       'routes[0].priority: unknown priority class "batchh" (expected an integer or one of interactive, batch)',
     ])
   })
@@ -65,10 +55,10 @@ describe('admission and priority config', () => {
     const classes = { batch: { ttftSloMs: 60_000, maxWaitMs: 600_000 } }
     const admission = parseConfigObject(withAdmission({ classes }), {}).upstreams.api!.admission!
     assert.deepEqual(admission.classes, classes)
-    assert.deepEqual(issuesOf(withAdmission({ classes: { bacth: { maxWaitMs: 1000 } } })), [
+    assert.deepEqual(configIssuesOf(withAdmission({ classes: { bacth: { maxWaitMs: 1000 } } })), [
       'upstreams.api.admission.classes.bacth: unknown priority class "bacth" (expected one of interactive, batch)',
     ])
-    const [issue] = issuesOf(withAdmission({ classes: { batch: { ttftSloMs: 0 } } }))
+    const [issue] = configIssuesOf(withAdmission({ classes: { batch: { ttftSloMs: 0 } } }))
     assert.match(issue!, /^upstreams\.api\.admission\.classes\.batch\.ttftSloMs: /)
   })
 })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { ConfigError } from '../../../src/config/config-error.ts'
 import { parseConfigObject, parseConfigText } from '../../../src/config/load.ts'
+import { configIssuesOf } from '../../helpers/config-issues.ts'
 
 const base = () => ({
   listeners: [{ name: 'public', address: '127.0.0.1', port: 8080 }],
@@ -12,16 +13,6 @@ const base = () => ({
     },
   },
 })
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn()
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`)
-    return error.message.split('\n')
-  }
-  assert.fail('expected the config to be rejected')
-}
 
 describe('config loading', () => {
   test('applies defaults: least-request, 16 MiB body limit, timeouts, admin on 9901', () => {
@@ -47,10 +38,9 @@ describe('config loading', () => {
   test('names the path and the bad value', () => {
     const raw = base()
     raw.upstreams.api.endpoints[1] = { url: 'http://127.0.0.1:9002', weight: -3 }
-    assert.deepEqual(
-      issuesOf(() => parseConfigObject(raw, {})),
-      ['upstreams.api.endpoints[1].weight: expected a positive integer, got -3'],
-    )
+    assert.deepEqual(configIssuesOf(raw), [
+      'upstreams.api.endpoints[1].weight: expected a positive integer, got -3',
+    ])
   })
 
   test('keeps state in memory by default, and takes a redis store with its url', () => {
@@ -67,23 +57,18 @@ describe('config loading', () => {
   })
 
   test('names the state path of a redis store without a url, or with a url of another scheme', () => {
-    assert.deepEqual(
-      issuesOf(() => parseConfigObject({ ...base(), state: { store: 'redis' } }, {})),
-      ['state.url: store redis needs a url, but it is missing'],
-    )
+    assert.deepEqual(configIssuesOf({ ...base(), state: { store: 'redis' } }), [
+      'state.url: store redis needs a url, but it is missing',
+    ])
     for (const url of ['http://cache:6379', 'redis://cache:6379/zero']) {
-      const issues = issuesOf(() =>
-        parseConfigObject({ ...base(), state: { store: 'redis', url } }, {}),
-      )
+      const issues = configIssuesOf({ ...base(), state: { store: 'redis', url } })
       assert.equal(issues.length, 1, url)
       assert.match(issues[0]!, /^state\.url: expected a redis:\/\/host:port\[\/db\]/, url)
     }
   })
 
   test('refuses a drain timeout past what a Node timer can wait, which would cut requests at once', () => {
-    const issues = issuesOf(() =>
-      parseConfigObject({ ...base(), shutdown: { drainTimeoutMs: 3_000_000_000 } }, {}),
-    )
+    const issues = configIssuesOf({ ...base(), shutdown: { drainTimeoutMs: 3_000_000_000 } })
     assert.equal(issues.length, 1)
     assert.match(issues[0]!, /^shutdown\.drainTimeoutMs: expected at most 2147483647 milliseconds/)
   })
@@ -94,8 +79,8 @@ describe('config loading', () => {
       routes: [{ match: { pathPrefix: '/' }, redirect }],
     })
     const issues = [
-      ...issuesOf(() => parseConfigObject(route({ host: 'a.example\r\nx: y' }), {})),
-      ...issuesOf(() => parseConfigObject(route({ path: '/x\r\nSet-Cookie: a=b' }), {})),
+      ...configIssuesOf(route({ host: 'a.example\r\nx: y' })),
+      ...configIssuesOf(route({ path: '/x\r\nSet-Cookie: a=b' })),
     ]
     assert.match(issues[0]!, /^routes\[0\]\.redirect\.host: expected a host name/)
     assert.match(issues[1]!, /^routes\[0\]\.redirect\.path: must not contain control characters/)
@@ -109,7 +94,7 @@ describe('config loading', () => {
       ],
     })
     assert.match(
-      issuesOf(() => parseConfigObject(withHeader('a\u0001b'), {}))[0]!,
+      configIssuesOf(withHeader('a\u0001b'))[0]!,
       /^routes\[0\]\.requestHeaders\.set\.x-a: header values must not contain control characters/,
     )
     const config = parseConfigObject(withHeader('a\tb'), {})
@@ -125,7 +110,7 @@ describe('config loading', () => {
       ],
       bogus: true,
     }
-    const issues = issuesOf(() => parseConfigObject(raw, {}))
+    const issues = configIssuesOf(raw)
     assert.ok(
       issues.some(
         (i) =>
@@ -138,7 +123,7 @@ describe('config loading', () => {
   test('rejects an unknown policy and lists the known ones', () => {
     const raw = base() as ReturnType<typeof base> & { upstreams: { api: { policy?: string } } }
     raw.upstreams.api.policy = 'fastest-please'
-    const [issue] = issuesOf(() => parseConfigObject(raw, {}))
+    const [issue] = configIssuesOf(raw)
     assert.match(
       issue!,
       /^upstreams\.api\.policy: unknown policy "fastest-please" \(expected one of .*round-robin/,
@@ -153,18 +138,16 @@ describe('config loading', () => {
         { name: 'b', port: 8080 },
       ],
     }
-    assert.deepEqual(
-      issuesOf(() => parseConfigObject(raw, {})),
-      ['listeners[1].port: duplicate listener port 8080 on 127.0.0.1 (also listeners[0])'],
-    )
+    assert.deepEqual(configIssuesOf(raw), [
+      'listeners[1].port: duplicate listener port 8080 on 127.0.0.1 (also listeners[0])',
+    ])
   })
 
   test('rejects a route to a missing upstream', () => {
     const raw = { ...base(), routes: [{ match: { pathPrefix: '/' }, upstream: 'nope' }] }
-    assert.deepEqual(
-      issuesOf(() => parseConfigObject(raw, {})),
-      ['routes[0].upstream: unknown upstream "nope" (known: api)'],
-    )
+    assert.deepEqual(configIssuesOf(raw), [
+      'routes[0].upstream: unknown upstream "nope" (known: api)',
+    ])
   })
 
   test('refuses a hashKey on a policy that ignores it, and asks consistent-hash for one', () => {
@@ -176,18 +159,12 @@ describe('config loading', () => {
       if (hashKey !== undefined) raw.upstreams.api.hashKey = hashKey
       return raw
     }
-    assert.deepEqual(
-      issuesOf(() => parseConfigObject(withPolicy('round-robin', { header: 'x-user' }), {})),
-      [
-        'upstreams.api.hashKey: policy round-robin does not use a hashKey (consistent-hash and consistent-hash-session do)',
-      ],
-    )
-    assert.deepEqual(
-      issuesOf(() => parseConfigObject(withPolicy('consistent-hash'), {})),
-      [
-        'upstreams.api.hashKey: policy consistent-hash needs a hashKey selector, e.g. { header: x-user }',
-      ],
-    )
+    assert.deepEqual(configIssuesOf(withPolicy('round-robin', { header: 'x-user' })), [
+      'upstreams.api.hashKey: policy round-robin does not use a hashKey (consistent-hash and consistent-hash-session do)',
+    ])
+    assert.deepEqual(configIssuesOf(withPolicy('consistent-hash')), [
+      'upstreams.api.hashKey: policy consistent-hash needs a hashKey selector, e.g. { header: x-user }',
+    ])
     for (const policy of ['consistent-hash', 'consistent-hash-session']) {
       const config = parseConfigObject(withPolicy(policy, { header: 'x-user' }), {})
       assert.deepEqual(config.upstreams.api!.hashKey, { header: 'x-user' })
@@ -198,7 +175,7 @@ describe('config loading', () => {
     const raw = base() as ReturnType<typeof base> & { upstreams: { api: Record<string, unknown> } }
     raw.upstreams.api.policy = 'round-robin'
     raw.upstreams.api.policyOptions = { surprise: 1 }
-    const [issue] = issuesOf(() => parseConfigObject(raw, {}))
+    const [issue] = configIssuesOf(raw)
     assert.match(issue!, /^upstreams\.api\.policyOptions: unknown key/)
   })
 
@@ -213,12 +190,9 @@ describe('config loading', () => {
         },
       },
     }
-    assert.deepEqual(
-      issuesOf(() => parseConfigObject(raw, {})),
-      [
-        'models.llama.deployments[1]: only one deployment per model is supported for now (fallbacks and splits are not yet implemented), got {"upstream":"backup","model":"llama-3.1-8b"}',
-      ],
-    )
+    assert.deepEqual(configIssuesOf(raw), [
+      'models.llama.deployments[1]: only one deployment per model is supported for now (fallbacks and splits are not yet implemented), got {"upstream":"backup","model":"llama-3.1-8b"}',
+    ])
     raw.models.llama.deployments.pop()
     assert.equal(parseConfigObject(raw, {}).models.llama!.deployments.length, 1)
   })
@@ -234,13 +208,13 @@ routes:
 upstreams: { api: { endpoints: [{ url: "http://127.0.0.1:9001" }] } }
 `
     assert.deepEqual(
-      issuesOf(() => parseConfigText(text, {})),
+      configIssuesOf(() => parseConfigText(text, {})),
       ['unknown alias *t at line 3, column 58: no &t anchor before it'],
     )
   })
 
   test('says a second YAML document is one too many, in the user’s terms, with its line', () => {
-    const [first] = issuesOf(() => parseConfigText('listeners: []\n---\nroutes: []\n', {}))
+    const [first] = configIssuesOf(() => parseConfigText('listeners: []\n---\nroutes: []\n', {}))
     assert.equal(
       first,
       'a config file holds one YAML document, but another one starts at line 2, column 1:',
@@ -256,7 +230,7 @@ upstreams: { api: { endpoints: [{ url: "http://127.0.0.1:9001" }] } }
           .join(', ')}]`,
       )
     assert.deepEqual(
-      issuesOf(() => parseConfigText(lines.join('\n'), {})),
+      configIssuesOf(() => parseConfigText(lines.join('\n'), {})),
       ['Excessive alias count indicates a resource exhaustion attack'],
     )
   })
@@ -268,11 +242,11 @@ upstreams: { api: { endpoints: [{ url: "http://127.0.0.1:9001" }] } }
 shutdown: { drainTimeoutMs: ${value} }
 `
     assert.deepEqual(
-      issuesOf(() => parseConfigText(text('.inf'), {})),
+      configIssuesOf(() => parseConfigText(text('.inf'), {})),
       ['shutdown.drainTimeoutMs: expected a positive integer of milliseconds, got Infinity'],
     )
     assert.deepEqual(
-      issuesOf(() => parseConfigText(text('.nan'), {})),
+      configIssuesOf(() => parseConfigText(text('.nan'), {})),
       ['shutdown.drainTimeoutMs: expected a positive integer of milliseconds, got NaN'],
     )
   })
@@ -286,7 +260,7 @@ upstreams:
 __proto__: { admin: { port: 1 } }
 `
     assert.deepEqual(
-      issuesOf(() => parseConfigText(text, {})),
+      configIssuesOf(() => parseConfigText(text, {})),
       [
         'upstreams.api.policyOptions.__proto__: a key may not be "__proto__"',
         'upstreams.__proto__: a key may not be "__proto__"',
@@ -325,7 +299,9 @@ upstreams:
     })
     const sticky = config.upstreams.api!.sticky as { cookie: { secret?: string } }
     assert.equal(sticky.cookie.secret, '12345678901234567890')
-    const padded = issuesOf(() => parseConfigText(yaml('${PORT}'), { PORT: '08181', API_URL: 'h' }))
+    const padded = configIssuesOf(() =>
+      parseConfigText(yaml('${PORT}'), { PORT: '08181', API_URL: 'h' }),
+    )
     assert.match(padded[0]!, /^listeners\[0\]\.port: .*got "08181"/)
   })
 
@@ -337,7 +313,7 @@ upstreams:
   })
 
   test('treats a missing variable without a default as an error, not an empty string', () => {
-    const issues = issuesOf(() => parseConfigText(yaml('8080'), {}))
+    const issues = configIssuesOf(() => parseConfigText(yaml('8080'), {}))
     assert.deepEqual(issues, [
       'upstreams.api.endpoints[0].url: environment variable API_URL is not set and has no default (write ${API_URL:-default})',
     ])

@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { ConfigError } from '../../../src/config/config-error.ts'
 import { parseConfigObject } from '../../../src/config/load.ts'
 import { createStickyCookie } from '../../../src/proxy/sticky-cookie.ts'
 import { createSystemClock } from '../../../src/util/clock.ts'
+import { configIssuesOf } from '../../helpers/config-issues.ts'
 
 const withEndpoint = (url: string) => ({
   listeners: [{ name: 'public', port: 8080 }],
   routes: [{ match: { pathPrefix: '/' }, upstream: 'api' }],
   upstreams: { api: { endpoints: [{ url }] } },
 })
-
-function issuesOf(raw: unknown): string[] {
-  try {
-    parseConfigObject(raw, {})
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`)
-    return error.message.split('\n')
-  }
-  assert.fail('expected the config to be refused')
-}
 
 describe('config values that would be silently ignored are refused', () => {
   test('an endpoint URL with a path, query, fragment or credentials, which requests would never see', () => {
@@ -29,7 +19,7 @@ describe('config values that would be silently ignored are refused', () => {
       'http://10.0.0.1:8080#x',
       'http://user:secret@10.0.0.1:8080',
     ]) {
-      const issues = issuesOf(withEndpoint(url))
+      const issues = configIssuesOf(withEndpoint(url))
       assert.equal(issues.length, 1, url)
       assert.match(
         issues[0]!,
@@ -52,7 +42,7 @@ describe('config values that would be silently ignored are refused', () => {
         ...withEndpoint('http://10.0.0.1:8080'),
         routes: [{ match: { host }, upstream: 'api' }],
       }
-      const issues = issuesOf(raw)
+      const issues = configIssuesOf(raw)
       assert.equal(issues.length, 1, host)
       assert.match(issues[0]!, /^routes\[0\]\.match\.host: expected a host name without a port/)
       assert.ok(issues[0]!.endsWith(`got "${host}"`), issues[0])
@@ -77,7 +67,7 @@ describe('config values that would be silently ignored are refused', () => {
       const raw = withEndpoint('http://10.0.0.1:8080')
       return { ...raw, upstreams: { api: { ...raw.upstreams.api, sticky: { cookie: { ttlMs } } } } }
     }
-    const issues = issuesOf(withTtl(1e15))
+    const issues = configIssuesOf(withTtl(1e15))
     assert.deepEqual(issues, [
       'upstreams.api.sticky.cookie.ttlMs: expected at most 34560000000 milliseconds (400 days, the longest a browser keeps a cookie), got 1000000000000000',
     ])
