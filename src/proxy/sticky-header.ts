@@ -57,12 +57,10 @@ export function createStickyHeader(
     async bind(source, endpointId, current) {
       const key = keyFor(source)
       if (key === undefined || current === endpointId) return undefined
-      try {
-        await deps.state.set(key, endpointId, options.ttlMs)
-      } catch (error) {
-        // Unbound: the next request of the session is placed afresh.
-        deps.onError?.(error)
-      }
+      // Not awaited: the request goes on while the binding is written, so a stalled store costs
+      // it one command timeout (the lookup's), not two. A failed write leaves the session
+      // unbound: its next request is placed afresh.
+      deps.state.set(key, endpointId, options.ttlMs).catch((error) => deps.onError?.(error))
       return undefined
     },
   }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { describe, type TestContext, test } from 'node:test'
+import { Redis } from 'ioredis'
 import { request } from 'undici'
+import { redisConnectionOptions } from '../../src/state/redis-url.ts'
 import { adminMetrics, metricSample, type RunningAya, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type RunningRedis, startRedis } from '../helpers/redis-server.ts'
@@ -30,6 +32,17 @@ async function twoReplicas(t: TestContext, redis: RunningRedis | undefined) {
     replicas.push(aya)
   }
   return replicas
+}
+
+/** The server's process id, for pausing it with SIGSTOP. */
+async function redisPid(redis: RunningRedis): Promise<number> {
+  const probe = new Redis(redisConnectionOptions(redis.url))
+  try {
+    const info = await probe.info('server')
+    return Number(/process_id:(\d+)/.exec(info)![1])
+  } finally {
+    probe.disconnect()
+  }
 }
 
 async function servedBy(aya: RunningAya, session: string): Promise<string> {
@@ -67,6 +80,45 @@ describe('state on Redis, shared by Aya replicas', () => {
     // A command on a lost connection fails at once: no request waits for commandTimeoutMs.
     assert.ok(tookMs < 1000, `5 requests took ${Math.round(tookMs)} ms`)
     await eventually(async () => (await storeUp()) === 0, 'the store down in the metrics')
+  })
+
+  test('a request waits for a stalled Redis one command timeout at most, not a second one to bind', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.close())
+    const upstreams = await Promise.all(['one', 'two'].map((name) => startNamedUpstream(name)))
+    t.after(() => Promise.all(upstreams.map((upstream) => upstream.close())))
+    const aya = await startAya({
+      state: {
+        store: 'redis',
+        url: redis.url,
+        keyPrefix: `${randomUUID()}:`,
+        commandTimeoutMs: 500,
+      },
+      log: { level: 'error', access: false },
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'app' }],
+      upstreams: {
+        app: {
+          policy: 'random',
+          sticky: { header: 'x-session-id', ttlMs: 60_000 },
+          endpoints: upstreams.map((upstream) => ({ url: upstream.url })),
+        },
+      },
+    })
+    t.after(() => aya.close())
+    assert.ok(['one', 'two'].includes(await servedBy(aya, 'before')))
+    const pid = await redisPid(redis)
+    process.kill(pid, 'SIGSTOP')
+    try {
+      for (let i = 0; i < 3; i++) {
+        const startedMs = performance.now()
+        assert.ok(['one', 'two'].includes(await servedBy(aya, `stalled-${i}`)))
+        const tookMs = performance.now() - startedMs
+        // The lookup gives up after 500 ms; the binding must not hold the request another 500.
+        assert.ok(tookMs < 900, `a request took ${Math.round(tookMs)} ms behind a stalled Redis`)
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT')
+    }
   })
 
   test('without it, each replica binds sessions on its own', async (t) => {
