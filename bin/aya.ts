@@ -27,33 +27,44 @@ async function main(argv: string[]): Promise<number> {
     case 'bench':
       return runBenchCommand(rest, { stdout: process.stdout, stderr: process.stderr })
     case undefined:
+      // No command is a usage error: the usage goes with the other errors, to stderr.
+      process.stderr.write(USAGE)
+      return 2
     case '--help':
     case '-h':
     case 'help':
       process.stdout.write(USAGE)
-      return command === undefined ? 2 : 0
+      return 0
     default:
       process.stderr.write(`aya: unknown command "${command}"\n${USAGE}`)
       return 2
   }
 }
 
-function configFlag(args: string[], extra: Record<string, { type: 'string' }> = {}) {
+/** `--config FILE`, or 'help' for `--help`/`-h` (as `aya sim` and `aya bench` take them too). */
+function configFlag(args: string[]): { config: string } | 'help' {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, ...extra },
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   })
+  if (values.help) return 'help'
   if (!values.config) throw new UsageError('--config FILE is required')
-  return values as { config: string } & Record<string, string | undefined>
+  return { config: values.config }
 }
 
 class UsageError extends Error {}
 
+function help(): number {
+  process.stdout.write(USAGE)
+  return 0
+}
+
 async function validate(args: string[]): Promise<number> {
-  const { config } = configFlag(args)
+  const flags = configFlag(args)
+  if (flags === 'help') return help()
   try {
-    await loadConfigFile(config, process.env)
+    await loadConfigFile(flags.config, process.env)
     process.stdout.write('ok\n')
     return 0
   } catch (error) {
@@ -86,6 +97,7 @@ function untilSignal(stop: () => Promise<unknown>): Promise<number> {
 
 async function start(args: string[]): Promise<number> {
   const flags = configFlag(args)
+  if (flags === 'help') return help()
   let config: Awaited<ReturnType<typeof loadConfigFile>>
   try {
     config = await loadConfigFile(flags.config, process.env)

@@ -17,6 +17,28 @@ upstreams:
       - url: ${upstreamUrl}
 `
 
+describe('aya usage', () => {
+  test('start and validate take --help and -h as sim and bench do: the usage on stdout, exit 0', async () => {
+    for (const args of [
+      ['start', '--help'],
+      ['validate', '-h'],
+      ['start', '-c', 'x.yaml', '-h'],
+    ]) {
+      const result = await runCli(args)
+      assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stdout, /^usage:\n {2}aya start --config FILE\n/)
+      assert.equal(result.stderr, '')
+    }
+  })
+
+  test('no command is a usage error: the usage on stderr, exit 2', async () => {
+    const result = await runCli([])
+    assert.equal(result.code, 2)
+    assert.equal(result.stdout, '')
+    assert.match(result.stderr, /^usage:\n/)
+  })
+})
+
 describe('aya validate', () => {
   test('prints ok and exits 0 for a valid config', async () => {
     const file = await writeTempFile('aya.yaml', valid())
