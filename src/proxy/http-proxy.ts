@@ -5,7 +5,7 @@ import type { PickContext } from '../balancer/picker.ts'
 import { type Config, HOST_NAME, type ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
 import type { RequestHandler } from '../util/http-server.ts'
-import { normalizePath, pathOf, queryOf } from '../util/request-target.ts'
+import { absoluteFormOf, normalizePath, pathOf, queryOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
 import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
@@ -22,9 +22,6 @@ import type { RouteRuntime } from './proxy-runtime.ts'
 import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
 import { normaliseHost } from './route-table.ts'
-
-/** `http://authority/path?query`: the authority, then the rest (which may be empty). */
-const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i
 
 /** Connect failures are retried on another endpoint only for requests without a body. */
 const MAX_CONNECT_ATTEMPTS = 3
@@ -103,19 +100,19 @@ async function handle(
   trustedPeer: boolean,
 ): Promise<void> {
   const { req } = ctx
-  // A server must accept the absolute-form too, and its authority replaces any Host (RFC 9112
-  // §3.2.2): a client that takes Aya for a forward proxy sends one.
   let originForm = ctx.url
-  const absolute = ABSOLUTE_FORM.exec(ctx.url)
-  if (absolute !== null) {
-    req.headers.host = absolute[1]!
-    originForm = absolute[2]!.startsWith('/') ? absolute[2]! : `/${absolute[2]!}`
-  } else if (!ctx.url.startsWith('/')) {
-    return fail(
-      ctx,
-      'LB_ERR_BAD_REQUEST',
-      'expected an origin-form or absolute-form request target',
-    )
+  if (!originForm.startsWith('/')) {
+    const absolute = absoluteFormOf(originForm)
+    if (absolute === undefined) {
+      return fail(
+        ctx,
+        'LB_ERR_BAD_REQUEST',
+        'expected an origin-form or absolute-form request target',
+      )
+    }
+    // Its authority replaces any Host, and is checked as a Host is below.
+    req.headers.host = absolute.authority
+    originForm = absolute.originForm
   }
   // Node undoes chunked framing only: a body in another transfer coding (gzip, chunked) would go
   // upstream still coded, with nothing saying so. nginx answers 501 too.

@@ -10,6 +10,28 @@ export function queryOf(target: string): string {
   return queryAt === -1 ? '' : target.slice(queryAt)
 }
 
+/** `http://authority/path?query`: the authority, then the rest (which may be empty). */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i
+
+/** An absolute-form request target, split as a server takes it. */
+export interface AbsoluteForm {
+  /** What replaces the request's Host (RFC 9112 §3.2.2): not checked here to be one. */
+  readonly authority: string
+  /** Its path and query in origin form (`http://a?q` is `/?q`). */
+  readonly originForm: string
+}
+
+/**
+ * A server must accept the absolute-form too (RFC 9112 §3.2.2): a client that takes Aya for a
+ * forward proxy sends one. undefined for any other target that is not a path (`*`, an authority).
+ */
+export function absoluteFormOf(target: string): AbsoluteForm | undefined {
+  const match = ABSOLUTE_FORM.exec(target)
+  if (match === null) return undefined
+  const rest = match[2]!
+  return { authority: match[1]!, originForm: rest.startsWith('/') ? rest : `/${rest}` }
+}
+
 const UNRESERVED = /[A-Za-z0-9\-._~]/
 
 /**

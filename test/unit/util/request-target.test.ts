@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { normalizePath, pathOf, queryOf } from '../../../src/util/request-target.ts'
+import { absoluteFormOf, normalizePath, pathOf, queryOf } from '../../../src/util/request-target.ts'
 
 describe('request targets', () => {
   it('splits the path from the query string at the first ?', () => {
@@ -12,6 +12,29 @@ describe('request targets', () => {
     assert.equal(pathOf('/healthz'), '/healthz')
     assert.equal(queryOf('/healthz'), '')
     assert.equal(queryOf('/empty?'), '?')
+  })
+})
+
+describe('absoluteFormOf', () => {
+  it('splits an absolute-form target into its authority and its path and query in origin form', () => {
+    assert.deepEqual(absoluteFormOf('http://a.example:8080/x?q=1'), {
+      authority: 'a.example:8080',
+      originForm: '/x?q=1',
+    })
+    assert.deepEqual(absoluteFormOf('HTTPS://a.example?q'), {
+      authority: 'a.example',
+      originForm: '/?q',
+    })
+    assert.deepEqual(absoluteFormOf('http://a.example'), {
+      authority: 'a.example',
+      originForm: '/',
+    })
+  })
+
+  it('takes no other target: an asterisk, an authority alone, another scheme, a fragment', () => {
+    for (const target of ['*', 'a.example:443', 'ftp://a.example/x', 'http://a.example/#f']) {
+      assert.equal(absoluteFormOf(target), undefined, target)
+    }
   })
 })
 
