@@ -74,3 +74,18 @@ export const LOCAL_LISTENERS_YAML = `listeners:
     port: 0
 admin: { address: 127.0.0.1, port: 0 }
 `
+
+/**
+ * A whole YAML config for a test: the local listeners, `extra` (top-level keys), and one route,
+ * `/` to the upstream `api` at `upstreamUrl`.
+ */
+export function oneUpstreamYaml(upstreamUrl: string, extra = ''): string {
+  return `${LOCAL_LISTENERS_YAML}${extra}routes:
+  - match: { pathPrefix: / }
+    upstream: api
+upstreams:
+  api:
+    endpoints:
+      - url: ${upstreamUrl}
+`
+}

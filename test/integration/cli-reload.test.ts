@@ -3,20 +3,12 @@ import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { LOCAL_LISTENERS_YAML, spawnCli, writeTempFile } from '../helpers/cli.ts'
+import { oneUpstreamYaml, spawnCli, writeTempFile } from '../helpers/cli.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
-const config = (upstreamUrl: string, drainTimeoutMs: number) => `
-${LOCAL_LISTENERS_YAML}shutdown: { drainTimeoutMs: ${drainTimeoutMs} }
-routes:
-  - match: { pathPrefix: / }
-    upstream: api
-upstreams:
-  api:
-    endpoints:
-      - url: ${upstreamUrl}
-`
+const config = (upstreamUrl: string, drainTimeoutMs: number) =>
+  oneUpstreamYaml(upstreamUrl, `shutdown: { drainTimeoutMs: ${drainTimeoutMs} }\n`)
 
 describe('aya start, reloaded with SIGHUP', () => {
   test('drains for the reloaded shutdown.drainTimeoutMs, not the one it started with', async (t) => {

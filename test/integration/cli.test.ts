@@ -4,18 +4,10 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { LOCAL_LISTENERS_YAML, runCli, spawnCli, writeTempFile } from '../helpers/cli.ts'
+import { oneUpstreamYaml, runCli, spawnCli, writeTempFile } from '../helpers/cli.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
-const valid = (upstreamUrl = 'http://127.0.0.1:9001') => `
-${LOCAL_LISTENERS_YAML}routes:
-  - match: { pathPrefix: / }
-    upstream: api
-upstreams:
-  api:
-    endpoints:
-      - url: ${upstreamUrl}
-`
+const valid = (upstreamUrl = 'http://127.0.0.1:9001') => oneUpstreamYaml(upstreamUrl)
 
 describe('aya usage', () => {
   test('start and validate take --help and -h as sim and bench do: the usage on stdout, exit 0', async () => {
