@@ -66,6 +66,8 @@ export interface GroupAdmission {
   stats(): AdmissionQueueStats
   /** How long a new request at `priority` would wait, behind the replaced queue's waiters too. */
   predictedWaitMs(priority: number): number
+  /** The drain rate its predictions use (the replaced queue's until this one has drained some). */
+  drainCostPerSecond(): number
   /** Closes this queue and the one it replaced. */
   close(): void
 }
@@ -98,7 +100,9 @@ export function createGroupAdmission(
       agingFraction: config.agingFraction,
       fairShareEviction: config.fairShareEviction,
     },
-    deps,
+    // The same endpoints drain both queues: until this one has admitted anything, the replaced
+    // one's rate predicts its wait, which would otherwise read infinite after every reload.
+    { clock: deps.clock, priorCostPerSecond: () => older?.drainCostPerSecond() ?? 0 },
   )
   let timer: Timer | undefined
   const classOf = (ask: AdmissionAsk) =>
@@ -293,6 +297,7 @@ export function createGroupAdmission(
         : { ...stats, rejectedTotal: sumRejected(own.rejectedTotal, before) }
     },
     predictedWaitMs,
+    drainCostPerSecond: () => queue.drainCostPerSecond(),
     close() {
       timer?.clear()
       soon?.clear()

@@ -55,6 +55,12 @@ export interface AdmissionQueue<T> {
    */
   predictedWaitMs(priority: number): number
   /**
+   * The drain rate `predictedWaitMs` divides by, in predicted cost per second: this queue's own,
+   * else `deps.priorCostPerSecond` (a queue that replaced another on a reload has drained nothing
+   * yet, though the capacity behind it is the same), else 0.
+   */
+  drainCostPerSecond(): number
+  /**
    * The wait of a new entry at `priority` as the last few admissions measure it: the predicted
    * cost queued at that priority and above, over the cost those admissions drained per second up
    * to now, counting only time with something queued (see `departure-window.ts`). Undefined until
@@ -80,7 +86,11 @@ const OBSERVED_DEPARTURES = 16
 
 export function createAdmissionQueue<T>(
   options: AdmissionQueueOptions,
-  deps: { readonly clock: Clock },
+  deps: {
+    readonly clock: Clock
+    /** The drain rate to predict with until this queue has one of its own (see above). */
+    readonly priorCostPerSecond?: (() => number) | undefined
+  },
 ): AdmissionQueue<T> {
   const settings = resolveAdmissionOptions(options)
   const { clock } = deps
@@ -141,11 +151,13 @@ export function createAdmissionQueue<T>(
 
   // One drain estimate for every prediction: the recent departures when there are enough of them
   // lately, else the decayed admitted rate (slow to follow a burst, but there from the first).
+  const drainCostPerSecond = (): number => {
+    const own =
+      departures.costPerSecond(settings.rateHalfLifeMs) ?? recorder.admittedCostPerSecond()
+    return own > 0 ? own : (deps.priorCostPerSecond?.() ?? 0)
+  }
   const predictedWaitMs = (priority: number): number =>
-    waitMs(
-      costAhead(priority),
-      departures.costPerSecond(settings.rateHalfLifeMs) ?? recorder.admittedCostPerSecond(),
-    )
+    waitMs(costAhead(priority), drainCostPerSecond())
 
   const retryAfterMs = (priority: number, reason: AdmissionRejectReason): number =>
     reason === 'LB_ERR_CLIENT_ABORTED' ? 0 : retryAfterHintMs(predictedWaitMs(priority))
@@ -414,6 +426,7 @@ export function createAdmissionQueue<T>(
       return { count: depthCount, bytes: depthBytes }
     },
     predictedWaitMs,
+    drainCostPerSecond,
     observedWaitMs(priority, recentMs) {
       const perSecond = departures.costPerSecond(recentMs)
       return perSecond === undefined ? undefined : waitMs(costAhead(priority), perSecond)

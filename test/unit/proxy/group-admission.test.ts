@@ -423,6 +423,31 @@ describe('group admission: the queue a reload replaced', () => {
     replacement.close()
   })
 
+  test('predicts a finite wait from the old queue’s drain rate before it has drained any itself', async () => {
+    const free = { slots: 0 }
+    const { clock, old } = replaced(free)
+    for (let i = 0; i < 4; i++) {
+      const waiter = old.acquire(ask())
+      clock.advance(100)
+      free.slots = 1
+      old.notify()
+      assert.equal((await waiter).admitted, true)
+      free.slots = 0
+    }
+    const oldWaiter = old.acquire(ask())
+    const replacement = createGroupAdmission(fakeGroup(free), config, { clock }, old)
+    const newcomer = replacement.acquire(ask())
+    assert.ok(newcomer instanceof Promise)
+    assert.ok(old.drainCostPerSecond() > 0)
+    assert.equal(replacement.drainCostPerSecond(), old.drainCostPerSecond())
+    const waitMs = replacement.predictedWaitMs(0)
+    assert.ok(Number.isFinite(waitMs) && waitMs > 0, `predicted ${waitMs} ms`)
+    assert.ok(Number.isFinite(replacement.stats().bands[0]!.predictedWaitMs))
+    replacement.close()
+    await oldWaiter
+    await newcomer
+  })
+
   test('counts the old queue’s waiters in its depth, and closes it with itself', async () => {
     const free = { slots: 0 }
     const { clock, old } = replaced(free)
