@@ -136,6 +136,7 @@ export async function dispatchTo(
       headers: options.headers,
       body: options.body,
       firstByteTimeoutMs: timeouts.firstByteMs,
+      connectionWaitMs: timeouts.connectMs + timeouts.firstByteMs,
       idleTimeoutMs: timeouts.idleMs,
     },
     {

@@ -11,6 +11,12 @@ export interface ForwardRequest {
   readonly headers: Record<string, string | string[]>
   readonly body: Readable | Buffer | null
   readonly firstByteTimeoutMs: number
+  /**
+   * How long the request may wait for a connection, a pooled one to come free or a new one to
+   * open: `connectMs` plus `firstByteMs`, so that a connect that hangs ends as its own connect
+   * timeout (retried elsewhere, nothing sent) before the wait is given up on.
+   */
+  readonly connectionWaitMs: number
   readonly idleTimeoutMs: number
 }
 
@@ -66,11 +72,11 @@ export function forward(
     pendingAbort = reason
     settle(reason)
   }
-  let queueTimer: Timer | undefined = deps.clock.setTimer(request.firstByteTimeoutMs, () =>
+  let queueTimer: Timer | undefined = deps.clock.setTimer(request.connectionWaitMs, () =>
     giveUp(
       new ProxyError('LB_ERR_FIRST_BYTE_TIMEOUT', {
         source: 'upstream',
-        message: 'no connection to the upstream came free within firstByteMs',
+        message: 'no connection to the upstream came free within connectMs + firstByteMs',
       }),
     ),
   )

@@ -72,6 +72,7 @@ export function mirrorRequest(
       headers,
       body: shadowBody,
       firstByteTimeoutMs: timeouts.firstByteMs,
+      connectionWaitMs: timeouts.connectMs + timeouts.firstByteMs,
       idleTimeoutMs: timeouts.idleMs,
     },
     { start: () => true, data: () => true, onDrain: () => {}, end: () => {} },

@@ -7,10 +7,11 @@ import { openRawClient } from '../helpers/raw-client.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
 describe('waiting for a pooled upstream connection', () => {
-  test('answers 504 to a request that waits for a connection longer than firstByteMs, and never sends it', async (t) => {
+  test('answers 504 to a request that waits for a connection longer than connectMs + firstByteMs, and never sends it', async (t) => {
     const seen: string[] = []
-    // Each answer takes 600 ms, within the 900-ms firstByteMs; one connection serves them in turn.
-    // (300 ms of slack each way: the second waits 600 ms of its 900, the third would wait 1200.)
+    // Each answer takes 600 ms, within the 800-ms firstByteMs; one connection serves them in turn.
+    // A request may wait connectMs + firstByteMs = 900 ms for it (300 ms of slack each way: the
+    // second waits 600 ms of its 900, the third would wait 1200).
     const upstream = await startUpstream((req, res) => {
       seen.push(req.url ?? '')
       setTimeout(() => res.end('ok'), 600)
@@ -18,7 +19,7 @@ describe('waiting for a pooled upstream connection', () => {
     t.after(() => upstream.close())
     const aya = await startAyaTo(t, {
       maxConnectionsPerEndpoint: 1,
-      timeouts: { firstByteMs: 900 },
+      timeouts: { connectMs: 100, firstByteMs: 800 },
       endpoints: [{ url: upstream.url }],
     })
     const startedAt = performance.now()
