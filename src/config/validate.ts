@@ -52,6 +52,7 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
       issues.push({ path, message: `unknown upstream ${describeValue(name)} (known: ${known})` })
     }
   }
+  checkRouteNames(config.routes, issues)
   config.routes.forEach((route, i) => {
     const targets = [route.upstream, route.split, route.redirect, route.gateway].filter(
       (t) => t !== undefined,
@@ -174,6 +175,34 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
   }
   checkModels(config, issues)
   return { ...config, upstreams }
+}
+
+/**
+ * A route's name is its label in metrics and logs: two routes under one name would merge their
+ * series. A route without one is `route-<index>` (route-table.ts), so a name may not take that
+ * either.
+ */
+function checkRouteNames(routes: Config['routes'], issues: ConfigIssue[]): void {
+  const first = new Map<string, number>()
+  routes.forEach((route, i) => {
+    const name = route.name ?? `route-${i}`
+    const j = first.get(name)
+    if (j === undefined) {
+      first.set(name, i)
+      return
+    }
+    // Two default names never meet, so one of the pair is named: the issue sits at that name.
+    const named = route.name === undefined ? j : i
+    const other = named === i ? j : i
+    const otherPath =
+      routes[other]!.name === undefined
+        ? `the default name of routes[${other}]`
+        : formatPath(['routes', other, 'name'])
+    issues.push({
+      path: formatPath(['routes', named, 'name']),
+      message: `duplicate route name ${describeValue(name)} (also ${otherPath}): the two routes' metrics and logs would merge`,
+    })
+  })
 }
 
 export function endpointId(endpoint: {
