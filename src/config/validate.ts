@@ -160,9 +160,11 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         message: 'expected at least one endpoint',
       })
     }
+    checkNotUnmatchedLabel(name, 'upstream', at('upstreams', name), issues)
     const ids = new Set<string>()
     upstream.endpoints.forEach((endpoint, i) => {
       const id = endpointId(endpoint)
+      checkNotUnmatchedLabel(id, 'endpoint', at('upstreams', name, 'endpoints', i, 'id'), issues)
       if (ids.has(id)) {
         issues.push({
           path: at('upstreams', name, 'endpoints', i),
@@ -178,6 +180,20 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
 }
 
 /**
+ * The label value that request metrics give a request no route, upstream or endpoint took
+ * (observability/metrics.ts): one of those named so would be counted with them.
+ */
+const UNMATCHED_LABEL = 'none'
+
+function checkNotUnmatchedLabel(name: string, what: string, path: string, issues: ConfigIssue[]) {
+  if (name !== UNMATCHED_LABEL) return
+  issues.push({
+    path,
+    message: `${describeValue(name)} is reserved: metrics label requests that no ${what} took "${UNMATCHED_LABEL}"`,
+  })
+}
+
+/**
  * A route's name is its label in metrics and logs: two routes under one name would merge their
  * series. A route without one is `route-<index>` (route-table.ts), so a name may not take that
  * either.
@@ -186,6 +202,7 @@ function checkRouteNames(routes: Config['routes'], issues: ConfigIssue[]): void 
   const first = new Map<string, number>()
   routes.forEach((route, i) => {
     const name = route.name ?? `route-${i}`
+    checkNotUnmatchedLabel(name, 'route', formatPath(['routes', i, 'name']), issues)
     const j = first.get(name)
     if (j === undefined) {
       first.set(name, i)

@@ -43,3 +43,34 @@ describe('route names, the routes’ label in metrics and logs', () => {
     )
   })
 })
+
+describe('"none", the metrics label of requests no route, upstream or endpoint took', () => {
+  test('is refused as a route name, an upstream name or an endpoint id, naming the path', () => {
+    const raw = {
+      ...withRoutes([
+        { name: 'none', match: { pathPrefix: '/v1' }, upstream: 'none' },
+        { upstream: 'api' },
+      ]),
+      upstreams: {
+        api: { endpoints: [{ url: 'http://127.0.0.1:9001', id: 'none' }] },
+        none: { endpoints: [{ url: 'http://127.0.0.1:9002' }] },
+      },
+    }
+    assert.deepEqual(configIssuesOf(raw), [
+      'routes[0].name: "none" is reserved: metrics label requests that no route took "none"',
+      'upstreams.api.endpoints[0].id: "none" is reserved: metrics label requests that no endpoint took "none"',
+      'upstreams.none: "none" is reserved: metrics label requests that no upstream took "none"',
+    ])
+  })
+
+  test('is only reserved as itself: other spellings are accepted', () => {
+    const raw = withRoutes([
+      { name: 'None', upstream: 'api' },
+      { name: 'none-1', upstream: 'api' },
+    ])
+    assert.deepEqual(
+      parseConfigObject(raw, {}).routes.map((route) => route.name),
+      ['None', 'none-1'],
+    )
+  })
+})
