@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http'
 import { z } from 'zod'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
 import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
@@ -35,9 +36,26 @@ const port = z
 const nonEmptyString = (what: string) =>
   z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` })
 
+/** RFC 9110 §5.6.2: what a header name or a method is made of. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
 const headerName = z
   .string({ error: 'expected a header name' })
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name' })
+  .regex(TOKEN, { error: 'expected a header name' })
+
+/**
+ * Node's parser answers 400 to a method outside `METHODS` and to any in lower case, so a route
+ * could never match one; a lower-case method here means its upper-case form (route-table.ts).
+ * One check, so a bad method gets one message.
+ */
+const httpMethod = z
+  .string({ error: 'expected an HTTP method' })
+  .refine((method) => METHODS.includes(method.toUpperCase()), {
+    error: (issue) =>
+      typeof issue.input === 'string' && TOKEN.test(issue.input)
+        ? 'expected a method Node accepts (node:http METHODS): it answers others with 400, so the route would never match'
+        : "expected an HTTP method, a token of letters, digits and !#$%&'*+-.^_`|~",
+  })
 
 /**
  * No control characters (CR, LF, NUL...): they would split a header, and Node refuses them in one.
@@ -319,7 +337,12 @@ const matchSchema = z
       })
       .optional(),
     method: z
-      .union([nonEmptyString('an HTTP method'), z.array(nonEmptyString('an HTTP method'))])
+      .union([
+        httpMethod,
+        z
+          .array(httpMethod)
+          .min(1, { error: 'expected at least one method (an empty list matches no request)' }),
+      ])
       .optional(),
     headers: z.record(headerName, z.string()).optional(),
   })
