@@ -46,6 +46,8 @@ interface ZodIssueLike {
   readonly path: readonly PropertyKey[]
   readonly message: string
   readonly keys?: readonly string[]
+  /** An `invalid_key` issue's own: what was wrong with the key. */
+  readonly issues?: readonly { readonly message: string }[]
 }
 
 /**
@@ -61,6 +63,12 @@ export function toConfigIssue(
   if (issue.code === 'unrecognized_keys' && issue.keys) {
     const plural = issue.keys.length > 1 ? 's' : ''
     return { path, message: `unknown key${plural} ${issue.keys.map((k) => `"${k}"`).join(', ')}` }
+  }
+  // The path ends at the key, and the value under it is not what is wrong.
+  if (issue.code === 'invalid_key') {
+    const key = issue.path.at(-1)
+    const expected = issue.issues?.[0]?.message ?? 'expected a valid key'
+    return { path, message: `${expected} as the key, got ${describeValue(String(key))}` }
   }
   const value = valueAt(root, issue.path)
   if (value === undefined) return { path, message: `${issue.message}, but it is missing` }

@@ -251,6 +251,21 @@ shutdown: { drainTimeoutMs: ${value} }
     )
   })
 
+  test('names a bad header-name key, not the value under it, in every map keyed by header name', () => {
+    const route = {
+      match: { pathPrefix: '/', headers: { 'x tenant': 'a' } },
+      upstream: 'api',
+      requestHeaders: { set: { 'x:a': 'value-a' }, add: { '': 'value-b' } },
+      responseHeaders: { set: { 'x(b)': 'value-c' } },
+    }
+    assert.deepEqual(configIssuesOf({ ...base(), routes: [route] }), [
+      'routes[0].match.headers["x tenant"]: expected a header name as the key, got "x tenant"',
+      'routes[0].requestHeaders.set["x:a"]: expected a header name as the key, got "x:a"',
+      'routes[0].requestHeaders.add[""]: expected a header name as the key, got ""',
+      'routes[0].responseHeaders.set["x(b)"]: expected a header name as the key, got "x(b)"',
+    ])
+  })
+
   test('refuses a key named __proto__ at its path instead of dropping it unchecked', () => {
     const text = `listeners: [{ name: public, port: 8080 }]
 routes: [{ match: { pathPrefix: / }, upstream: api }]
