@@ -46,8 +46,35 @@ interface ZodIssueLike {
   readonly path: readonly PropertyKey[]
   readonly message: string
   readonly keys?: readonly string[]
+  /** What a bound applies to: `int` is the integer check's own range, ±(2^53 - 1). */
+  readonly origin?: string
   /** An `invalid_key` issue's own: what was wrong with the key. */
   readonly issues?: readonly { readonly message: string }[]
+}
+
+/**
+ * One issue per path: a value that fails several checks gets the most telling one. An integer
+ * past 2^53 fails the integer check as well as its own bound (`expected at most 1000`), and
+ * the bound says more; otherwise the first check to fail is reported.
+ */
+export function toConfigIssues(
+  issues: readonly ZodIssueLike[],
+  root: unknown,
+  prefix: readonly PropertyKey[] = [],
+): ConfigIssue[] {
+  const byPath = new Map<string, ZodIssueLike>()
+  for (const issue of issues) {
+    const key = formatPath(issue.path)
+    const kept = byPath.get(key)
+    if (kept === undefined || (isUnsafeInteger(kept) && !isUnsafeInteger(issue))) {
+      byPath.set(key, issue)
+    }
+  }
+  return [...byPath.values()].map((issue) => toConfigIssue(issue, root, prefix))
+}
+
+function isUnsafeInteger(issue: ZodIssueLike): boolean {
+  return (issue.code === 'too_big' || issue.code === 'too_small') && issue.origin === 'int'
 }
 
 /**

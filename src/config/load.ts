@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
-import { ConfigError, toConfigIssue } from './config-error.ts'
+import { ConfigError, toConfigIssues } from './config-error.ts'
 import { type Env, substituteEnv } from './env-substitution.ts'
 import { type Config, configSchema } from './schema.ts'
 import { validateConfig } from './validate.ts'
@@ -64,7 +64,7 @@ export function parseConfigObject(raw: unknown, env: Env): Config {
   if (issues.length > 0) throw new ConfigError(issues)
   const parsed = configSchema.safeParse(substituted)
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) issues.push(toConfigIssue(issue, substituted))
+    issues.push(...toConfigIssues(parsed.error.issues, substituted))
     throw new ConfigError(issues)
   }
   const config = validateConfig(parsed.data, issues)

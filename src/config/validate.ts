@@ -3,7 +3,7 @@ import { validateCidr } from '../proxy/client-address.ts'
 import { isPriorityName } from '../resilience/priority-classes.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import type { ConfigIssue } from './config-error.ts'
-import { describeValue, formatPath, toConfigIssue } from './config-error.ts'
+import { describeValue, formatPath, toConfigIssues } from './config-error.ts'
 import type { Config } from './schema.ts'
 
 /**
@@ -109,11 +109,13 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
       if (parsed.success) {
         policyOptions = parsed.data as Record<string, unknown>
       } else {
-        for (const issue of parsed.error.issues) {
-          issues.push(
-            toConfigIssue(issue, upstream.policyOptions, ['upstreams', name, 'policyOptions']),
-          )
-        }
+        issues.push(
+          ...toConfigIssues(parsed.error.issues, upstream.policyOptions, [
+            'upstreams',
+            name,
+            'policyOptions',
+          ]),
+        )
       }
       if (definition.hashKey === 'required' && upstream.hashKey === undefined) {
         issues.push({

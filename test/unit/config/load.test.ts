@@ -73,6 +73,30 @@ describe('config loading', () => {
     assert.match(issues[0]!, /^shutdown\.drainTimeoutMs: expected at most 2147483647 milliseconds/)
   })
 
+  test('gives a value that fails several checks one message, the bound for an integer past 2^53', () => {
+    const raw = {
+      ...base(),
+      listeners: [{ name: 'public', port: 1e20 }],
+      upstreams: {
+        api: {
+          endpoints: [
+            { url: 'http://127.0.0.1:9001', weight: 1e20 },
+            { url: 'http://127.0.0.1:9002', weight: -1e20 },
+          ],
+          admission: { maxBypassMs: 1e20 },
+        },
+      },
+      shutdown: { drainTimeoutMs: 1e20 },
+    }
+    assert.deepEqual(configIssuesOf(raw), [
+      'listeners[0].port: expected a port number (0-65535), got 100000000000000000000',
+      'upstreams.api.endpoints[0].weight: expected a weight of at most 1000, got 100000000000000000000',
+      'upstreams.api.endpoints[1].weight: expected a positive integer, got -100000000000000000000',
+      'upstreams.api.admission.maxBypassMs: expected at most 2147483647 milliseconds (about 24.8 days), got 100000000000000000000',
+      'shutdown.drainTimeoutMs: expected at most 2147483647 milliseconds (about 24.8 days), got 100000000000000000000',
+    ])
+  })
+
   test('refuses a redirect host or path that would split the Location header', () => {
     const route = (redirect: Record<string, unknown>) => ({
       ...base(),
