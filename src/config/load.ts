@@ -16,10 +16,11 @@ export async function loadConfigFile(file: string, env: Env): Promise<Config> {
       { path: '', message: `cannot read ${file}: ${(error as Error).message}` },
     ])
   }
-  return parseConfigText(text, env)
+  return parseConfigText(text, env, file)
 }
 
-export function parseConfigText(text: string, env: Env): Config {
+/** `source` names the text in the message of an empty one, such as the file it was read from. */
+export function parseConfigText(text: string, env: Env, source = 'the config'): Config {
   const lineCounter = new LineCounter()
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter })
   if (document.errors.length > 0) {
@@ -44,6 +45,12 @@ export function parseConfigText(text: string, env: Env): Config {
   } catch (error) {
     // Such as too many aliases expanded (a "billion laughs" document).
     throw new ConfigError([{ path: '', message: (error as Error).message }])
+  }
+  // Empty, only comments, or `null`: each required section would be reported missing instead.
+  if (raw === null || raw === undefined) {
+    throw new ConfigError([
+      { path: '', message: `${source} is empty: it needs listeners, routes and upstreams` },
+    ])
   }
   return parseConfigObject(raw, env)
 }

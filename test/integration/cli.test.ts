@@ -80,6 +80,15 @@ describe('aya validate', () => {
     })
   }
 
+  test('says an empty file is empty, naming it, and exits 2', async () => {
+    for (const text of ['', '# to be written\n']) {
+      const file = await writeTempFile('aya.yaml', text)
+      const result = await runCli(['validate', '--config', file])
+      assert.equal(result.code, 2, result.stderr)
+      assert.equal(result.stderr, `${file} is empty: it needs listeners, routes and upstreams\n`)
+    }
+  })
+
   test('prints every error, not just the first', async () => {
     const text = valid()
       .replace('upstream: api', 'upstream: ghost')

@@ -221,6 +221,16 @@ describe('config loading', () => {
     assert.equal(parseConfigObject(raw, {}).models.llama!.deployments.length, 1)
   })
 
+  test('says an empty config is empty rather than listing each missing section', () => {
+    for (const text of ['', '\n  \n', '# listeners: later\n', 'null\n']) {
+      assert.deepEqual(
+        configIssuesOf(() => parseConfigText(text, {}, 'aya.yaml')),
+        ['aya.yaml is empty: it needs listeners, routes and upstreams'],
+        JSON.stringify(text),
+      )
+    }
+  })
+
   test('reports YAML syntax errors', () => {
     assert.throws(() => parseConfigText('listeners: [\n', {}), ConfigError)
   })
