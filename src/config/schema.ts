@@ -1,4 +1,5 @@
 import { METHODS } from 'node:http'
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
 import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
@@ -98,10 +99,29 @@ const partialTimeoutsSchema = z
   })
   .strict()
 
+const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/
+
+/**
+ * What a listener can bind: an IP literal (IPv6 without brackets, as `listen` takes it), or a
+ * host name of valid syntax for the resolver (`localhost` among them). A last label of digits
+ * alone is a mistyped IPv4 address, not a name.
+ */
+function isBindAddress(address: string): boolean {
+  if (isIP(address) !== 0) return true
+  const name = address.endsWith('.') ? address.slice(0, -1) : address
+  if (name.length === 0 || name.length > 253) return false
+  const labels = name.split('.')
+  return labels.every((label) => HOST_LABEL.test(label)) && !/^\d+$/.test(labels.at(-1)!)
+}
+
+const bindAddress = z.string({ error: 'expected an address' }).refine(isBindAddress, {
+  error: 'expected an IP address (IPv6 without brackets), localhost or a host name',
+})
+
 export const listenerSchema = z
   .object({
     name: nonEmptyString('a listener name'),
-    address: nonEmptyString('an address').default('127.0.0.1'),
+    address: bindAddress.default('127.0.0.1'),
     port,
     maxBodyBytes: positiveInt('a positive integer of bytes').default(16 * MIB),
     /** Overrides the top-level `trustedProxies` for this listener. */
@@ -111,7 +131,7 @@ export const listenerSchema = z
 
 export const adminSchema = z
   .object({
-    address: nonEmptyString('an address').default('127.0.0.1'),
+    address: bindAddress.default('127.0.0.1'),
     port: port.default(9901),
   })
   .strict()

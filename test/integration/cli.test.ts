@@ -46,6 +46,11 @@ describe('aya validate', () => {
       /^listeners\[0\]\.port: expected a port number .*got "x"$/m,
     ],
     [
+      'a listener address that is no address',
+      valid().replace('address: 127.0.0.1\n    port: 0', 'address: not an ip\n    port: 0'),
+      /^listeners\[0\]\.address: expected an IP address .*got "not an ip"$/m,
+    ],
+    [
       'an unknown policy',
       valid().replace('  api:\n', '  api:\n    policy: fastest\n'),
       /^upstreams\.api\.policy: unknown policy "fastest"/m,

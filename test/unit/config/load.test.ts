@@ -97,6 +97,30 @@ describe('config loading', () => {
     ])
   })
 
+  test('refuses a listener or admin address that is neither an IP nor a host name, naming it', () => {
+    const withAddress = (address: string) => ({
+      ...base(),
+      listeners: [{ name: 'public', address, port: 8080 }],
+      admin: { address, port: 9901 },
+    })
+    const expected = 'expected an IP address (IPv6 without brackets), localhost or a host name'
+    for (const address of ['not an ip', '', '[::1]', 'host:8080', '10.0.0.256', '-a.example']) {
+      assert.deepEqual(
+        configIssuesOf(withAddress(address)),
+        [
+          `listeners[0].address: ${expected}, got ${JSON.stringify(address)}`,
+          `admin.address: ${expected}, got ${JSON.stringify(address)}`,
+        ],
+        address,
+      )
+    }
+    for (const address of ['0.0.0.0', '::', '::1', 'fe80::1%lo0', 'localhost', 'aya-1.internal.']) {
+      const config = parseConfigObject(withAddress(address), {})
+      assert.equal(config.listeners[0]!.address, address)
+      assert.equal(config.admin.address, address)
+    }
+  })
+
   test('refuses a redirect host or path that would split the Location header', () => {
     const route = (redirect: Record<string, unknown>) => ({
       ...base(),
