@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import type { Clock } from '../util/clock.ts'
 import { checkDelta, checkTtlMs } from './call-arguments.ts'
 import { createRedisChannels } from './redis-channels.ts'
-import { redisConnectionOptions } from './redis-url.ts'
+import { redactedRedisUrl, redisConnectionOptions } from './redis-url.ts'
 import type { BucketResult, BucketSpec, StateStore } from './state-store.ts'
 import { retryAfterMs, validateBucket } from './token-bucket.ts'
 
@@ -120,8 +120,22 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   // is unreachable waits for it: ioredis re-subscribes only to channels it saw confirmed, so a
   // failed one would never be heard again.
   const subscriber = new Redis({ ...connection, maxRetriesPerRequest: null })
-  client.on('error', onError)
-  subscriber.on('error', onError)
+  for (const redis of [client, subscriber]) {
+    redis.on('error', (error) => {
+      if (!isFailedSelect(error)) return onError(error)
+      // ioredis only reports a refused SELECT and goes on to ready on database 0, where this
+      // deployment's keys would mix with another's. Dropping the connection before its ready
+      // check makes it a failed connection, as a refused password is: the store stays down and
+      // ioredis retries, in case the server is given more databases.
+      redis.disconnect(true)
+      onError(
+        new Error(
+          `state.url ${redactedRedisUrl(options.url)} names database ${connection.db}, which the Redis server refused (${error.message}); the store stays down until it can select it`,
+          { cause: error },
+        ),
+      )
+    })
+  }
 
   const channels = createRedisChannels(
     { keyPrefix },
@@ -211,6 +225,14 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
       await Promise.all([quit(client), quit(subscriber)])
     },
   }
+}
+
+/** The reply to the SELECT that ioredis sends on connecting, for the URL's database. */
+function isFailedSelect(error: unknown): error is Error {
+  return (
+    error instanceof Error &&
+    (error as Error & { command?: { name?: unknown } }).command?.name === 'select'
+  )
 }
 
 /** Closes gracefully when connected; drops the connection at once when it is not. */

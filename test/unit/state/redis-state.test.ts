@@ -3,13 +3,20 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
 import { startRedisProcess } from '../../../src/bench/redis-process.ts'
 import { createRedisState } from '../../../src/state/redis-state.ts'
+import { redisConnectionOptions } from '../../../src/state/redis-url.ts'
 import type { StateStore } from '../../../src/state/state-store.ts'
 import { createSystemClock } from '../../../src/util/clock.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { runStateStoreConformance } from '../../conformance/state-store.conformance.ts'
-import { type RunningRedis, startRedis, untilSubscribed } from '../../helpers/redis-server.ts'
+import {
+  type RunningRedis,
+  startRedis,
+  startTcpRedis,
+  untilSubscribed,
+} from '../../helpers/redis-server.ts'
 
 let redis: RunningRedis
 before(async () => {
@@ -107,6 +114,40 @@ describe('createRedisState', () => {
     const startedMs = Date.now()
     await assert.rejects(store.get('k'))
     assert.ok(Date.now() - startedMs < 5000, `gave up after ${Date.now() - startedMs} ms`)
+  })
+})
+
+describe('createRedisState on a database of its own', () => {
+  it('keeps its keys in the database its URL names', async (t) => {
+    const server = await startTcpRedis()
+    t.after(() => server.close())
+    const store = createRedisState({ url: `${server.url}/3` }, { clock })
+    const probe = new Redis(redisConnectionOptions(`${server.url}/3`))
+    t.after(() => Promise.all([store.close(), probe.quit()]))
+    await store.set('k', 'in 3')
+    assert.equal(await probe.get('aya:k'), 'in 3')
+  })
+
+  it('stays down, writing nothing to database 0, when the server has no database of that number', async (t) => {
+    const server = await startTcpRedis(['--databases', '4'])
+    t.after(() => server.close())
+    const errors: Error[] = []
+    const store = createRedisState(
+      { url: `${server.url}/7`, commandTimeoutMs: 5000 },
+      { clock, onError: (error) => errors.push(error as Error) },
+    )
+    const probe = new Redis(redisConnectionOptions(server.url))
+    t.after(() => Promise.all([store.close(), probe.quit()]))
+    for (let i = 0; i < 200 && errors.length === 0; i++) await sleep(10)
+    await sleep(300) // ioredis would have been ready on database 0 by now
+    assert.equal(store.connected, false)
+    const startedMs = Date.now()
+    await assert.rejects(store.set('k', 'lost'))
+    assert.ok(Date.now() - startedMs < 200, `a set waited ${Date.now() - startedMs} ms`)
+    assert.equal(await probe.get('aya:k'), null, 'nothing written to database 0')
+    const said = errors.map((error) => error.message).join('\n')
+    assert.match(said, /state\.url redis:\/\/127\.0\.0\.1:\d+\/7 names database 7/)
+    assert.match(said, /DB index is out of range/)
   })
 })
 
