@@ -44,6 +44,7 @@ export function createAccessLog(destination: LogDestination, now: () => number):
     if (ctx.endpoint) line += `,"endpoint":${JSON.stringify(ctx.endpoint.id)}`
     line += `,"attempts":${ctx.attempts},"status":${ctx.status}`
     if (ctx.errorCode !== undefined) line += `,"error":"${ctx.errorCode}"`
+    if (ctx.errorDetail !== undefined) line += `,"errorDetail":${JSON.stringify(ctx.errorDetail)}`
     line += `,"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}`
     if (ctx.upstreamLatencyMs !== undefined) line += `,"upstreamMs":${round(ctx.upstreamLatencyMs)}`
     line += `,"durationMs":${round(ctx.durationMs)},"msg":"access"}\n`

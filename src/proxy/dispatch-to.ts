@@ -14,6 +14,7 @@ import { predictPrefillEnd } from './predicted-prefill-end.ts'
 import type { RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import type { RequestContext } from './request-context.ts'
 import { applyHeaderEdits } from './route-actions.ts'
+import { upstreamErrorDetail } from './upstream-error.ts'
 import { whenClientGone } from './when-client-gone.ts'
 
 interface DispatchOptions {
@@ -242,6 +243,7 @@ export async function dispatchTo(
   if (error && res.headersSent) {
     // The response has begun: the only honest signal left is to cut the connection.
     ctx.errorCode = error.code
+    ctx.errorDetail = upstreamErrorDetail(error)
     res.destroy()
     return undefined
   }

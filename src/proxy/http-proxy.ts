@@ -22,6 +22,7 @@ import type { RouteRuntime } from './proxy-runtime.ts'
 import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
 import { normaliseHost } from './route-table.ts'
+import { upstreamErrorDetail } from './upstream-error.ts'
 
 /** Connect failures are retried on another endpoint only for requests without a body. */
 const MAX_CONNECT_ATTEMPTS = 3
@@ -80,8 +81,8 @@ export function createHttpProxy(
     handle(ctx, listener, deps, isTrustedPeer(req.socket.remoteAddress ?? '')).then(
       () => finish(ctx, deps),
       (error: unknown) => {
-        const code: ErrorCode = error instanceof ProxyError ? error.code : 'LB_ERR_INTERNAL'
-        fail(ctx, code)
+        if (error instanceof ProxyError) failWith(ctx, error)
+        else fail(ctx, 'LB_ERR_INTERNAL')
         finish(ctx, deps)
       },
     )
@@ -273,7 +274,9 @@ async function handle(
     // The sticky binding while its endpoint is eligible and untried, else the policy's pick.
     const endpoint = boundEndpointOf(upstream.group.eligible(), pick) ?? upstream.group.select(pick)
     // Out of endpoints after a failure: report what went wrong, not that none were healthy.
-    if (!endpoint) return fail(ctx, lastError?.code ?? 'LB_ERR_NO_HEALTHY_UPSTREAM')
+    if (!endpoint) {
+      return lastError ? failWith(ctx, lastError) : fail(ctx, 'LB_ERR_NO_HEALTHY_UPSTREAM')
+    }
     ctx.endpoint = endpoint
     ctx.attempts++
     // Asked right after the pick, before the sticky bind awaits.
@@ -294,7 +297,7 @@ async function handle(
     if (!error) return
     const canRetry =
       error.retryable && !error.sentUpstream && ctx.attempts < maxAttempts && !ctx.res.headersSent
-    if (!canRetry) return fail(ctx, error.code)
+    if (!canRetry) return failWith(ctx, error)
     lastError = error
     exclude.add(endpoint.id)
   }
@@ -340,6 +343,12 @@ function fail(
   })
   ctx.status = reply.status
   ctx.bytesOut += reply.bodyBytes
+}
+
+/** Replies with the error's code, and keeps why the upstream failed for the access log. */
+function failWith(ctx: RequestContext, error: ProxyError): void {
+  ctx.errorDetail = upstreamErrorDetail(error)
+  fail(ctx, error.code)
 }
 
 /**

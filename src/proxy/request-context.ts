@@ -33,6 +33,8 @@ export interface RequestContext {
   attempts: number
   status: number
   errorCode: ErrorCode | undefined
+  /** With an upstream's `errorCode`: why it failed, as its cause says (`upstreamErrorDetail`). */
+  errorDetail?: string | undefined
   /**
    * Request body bytes read from the client, counted as they pass: not its declared length, so
    * a body refused before it was read counts none.

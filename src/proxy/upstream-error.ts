@@ -1,4 +1,4 @@
-import { type ErrorCode, ProxyError } from './errors.ts'
+import { ERROR_CATALOGUE, type ErrorCode, ProxyError } from './errors.ts'
 
 /** How far a request had got when it failed. */
 export interface UpstreamProgress {
@@ -63,4 +63,41 @@ function connectFailureCode(code: unknown): ErrorCode {
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'LB_ERR_CONNECT_TIMEOUT'
   if (typeof code === 'string' && TLS_FAILURE.test(code)) return 'LB_ERR_UPSTREAM_TLS'
   return 'LB_ERR_CONNECT_FAILED'
+}
+
+/** The longest `errorDetail` kept: enough for a Node or OpenSSL message and its code. */
+const MAX_DETAIL_CHARS = 200
+
+/**
+ * Why an upstream failed, for the access log, where the `LB_ERR_*` code says only what kind of
+ * failure it was: its cause's code and message (`DEPTH_ZERO_SELF_SIGNED_CERT: self-signed
+ * certificate`, `connect ECONNREFUSED 10.0.0.5:8080`), or the message Aya gave it (`the upstream
+ * answered with the invalid status 600`). Undefined for an error not from the upstream (a
+ * client's may quote its body) or with nothing to add. One line, at most MAX_DETAIL_CHARS.
+ */
+export function upstreamErrorDetail(error: ProxyError): string | undefined {
+  if (error.source !== 'upstream') return undefined
+  const detail =
+    error.cause === undefined
+      ? error.message === ERROR_CATALOGUE[error.code].message
+        ? ''
+        : error.message
+      : causeDetail(error.cause)
+  const line = detail.replace(/\s+/g, ' ').trim()
+  if (line === '') return undefined
+  return line.length > MAX_DETAIL_CHARS ? `${line.slice(0, MAX_DETAIL_CHARS - 1)}…` : line
+}
+
+/** A cause's message, led by its code where the message does not name it. */
+function causeDetail(cause: unknown): string {
+  const failure = cause as { code?: unknown; message?: unknown; errors?: unknown } | null
+  let message = typeof failure?.message === 'string' ? failure.message : ''
+  // A connect to every address of a host fails as an AggregateError without a message.
+  if (message === '' && Array.isArray(failure?.errors)) {
+    const first = failure.errors[0] as { message?: unknown } | undefined
+    if (typeof first?.message === 'string') message = first.message
+  }
+  const code = typeof failure?.code === 'string' ? failure.code : undefined
+  if (code === undefined || message.includes(code)) return message
+  return message === '' ? code : `${code}: ${message}`
 }

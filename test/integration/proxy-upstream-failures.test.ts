@@ -4,8 +4,9 @@ import { describe, test } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
 import { request } from 'undici'
 import { adminMetrics, metricSample, startAya, startAyaTo } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { SELF_SIGNED_LOCALHOST } from '../helpers/tls.ts'
-import { startNamedUpstream } from '../helpers/upstreams.ts'
+import { closedPort, startNamedUpstream } from '../helpers/upstreams.ts'
 
 /** A TCP server on 127.0.0.1:0 that answers `reply` to whatever a connection first sends. */
 async function startRawUpstream(reply: string): Promise<{ url: string; server: Server }> {
@@ -106,5 +107,51 @@ describe('upstream failures', () => {
 
     assert.equal(await answerFromOnly(t, url), '502 LB_ERR_CONNECT_FAILED')
     assert.deepEqual(await answersWithGoodEndpointBeside(t, url, 4), Array(4).fill('200 good'))
+  })
+
+  test('logs why an upstream failed as errorDetail on the access line: an untrusted certificate, a refused connection, an invalid status', async (t) => {
+    const untrusted = createTlsServer(SELF_SIGNED_LOCALHOST, (socket) => socket.end())
+    t.after(() => untrusted.close())
+    const odd = await startRawUpstream(
+      'HTTP/1.1 600 Odd\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok',
+    )
+    t.after(() => odd.server.close())
+    const urls = {
+      tls: await httpsUrlOf(untrusted),
+      refused: `http://127.0.0.1:${await closedPort()}`,
+      odd: odd.url,
+    }
+    const aya = await startAya({
+      routes: Object.keys(urls).map((name) => ({
+        name,
+        match: { pathPrefix: `/${name}` },
+        upstream: name,
+      })),
+      upstreams: Object.fromEntries(
+        Object.entries(urls).map(([name, url]) => [name, { endpoints: [{ url }] }]),
+      ),
+    })
+    t.after(() => aya.close())
+
+    for (const path of ['/tls', '/refused', '/odd', '/unrouted']) {
+      const res = await request(`${aya.url}${path}`)
+      await res.body.dump()
+    }
+    const access = () => aya.logs.filter((line) => line.msg === 'access')
+    await eventually(() => access().length === 4, 'four access lines')
+    assert.deepEqual(
+      access().map((line) => [line.url, line.error, line.errorDetail]),
+      [
+        ['/tls', 'LB_ERR_UPSTREAM_TLS', 'DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate'],
+        [
+          '/refused',
+          'LB_ERR_CONNECT_FAILED',
+          `connect ECONNREFUSED ${urls.refused.slice('http://'.length)}`,
+        ],
+        ['/odd', 'LB_ERR_UPSTREAM_PROTOCOL', 'the upstream answered with the invalid status 600'],
+        // Aya's own reply: the code says it all.
+        ['/unrouted', 'LB_ERR_NO_ROUTE', undefined],
+      ],
+    )
   })
 })

@@ -69,4 +69,24 @@ describe('access log', () => {
     log.flush()
     assert.equal(JSON.parse(writes[0]!).url, '/"quoted"\n\\')
   })
+
+  test('writes a failed request’s errorDetail after its error code, and none for a success', () => {
+    const writes: string[] = []
+    const log = createAccessLog({ write: (text) => writes.push(text) }, () => 0)
+    log({
+      ...context('a'),
+      status: 502,
+      errorCode: 'LB_ERR_UPSTREAM_TLS',
+      errorDetail: 'DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate',
+    })
+    log(context('b'))
+    log.flush()
+    const [failed, ok] = writes[0]!
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+    assert.deepEqual(Object.keys(failed).slice(-8, -5), ['status', 'error', 'errorDetail'])
+    assert.equal(failed.errorDetail, 'DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate')
+    assert.equal('errorDetail' in ok, false)
+  })
 })

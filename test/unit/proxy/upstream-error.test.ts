@@ -3,7 +3,8 @@ import { type AddressInfo, createServer, type Server } from 'node:net'
 import { describe, it } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
 import { Pool } from 'undici'
-import { toUpstreamError } from '../../../src/proxy/upstream-error.ts'
+import { ProxyError } from '../../../src/proxy/errors.ts'
+import { toUpstreamError, upstreamErrorDetail } from '../../../src/proxy/upstream-error.ts'
 import { SELF_SIGNED_LOCALHOST } from '../../helpers/tls.ts'
 import { closedPort } from '../../helpers/upstreams.ts'
 
@@ -95,5 +96,43 @@ describe('toUpstreamError', () => {
       assert.equal(mapped.sentUpstream, false, what)
       assert.equal(mapped.retryable, true, what)
     }
+  })
+})
+
+describe('upstreamErrorDetail', () => {
+  it('gives the cause’s code and message, once each', () => {
+    const cause = Object.assign(new Error('self-signed certificate'), {
+      code: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+    })
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:8080'), {
+      code: 'ECONNREFUSED',
+    })
+    assert.equal(
+      upstreamErrorDetail(toUpstreamError(cause, unsent)),
+      'DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate',
+    )
+    assert.equal(
+      upstreamErrorDetail(toUpstreamError(refused, unsent)),
+      'connect ECONNREFUSED 10.0.0.5:8080',
+    )
+  })
+
+  it('keeps a long or multi-line cause to one line of at most 200 characters', () => {
+    const cause = new Error(`first line\n${'x'.repeat(500)}`)
+    const detail = upstreamErrorDetail(toUpstreamError(cause, sent))
+    assert.ok(detail !== undefined)
+    assert.equal(detail.length, 200)
+    assert.ok(detail.startsWith('first line xxx'))
+    assert.ok(!detail.includes('\n'))
+  })
+
+  it('gives nothing for a client’s error, or an upstream error with only its catalogue message', () => {
+    const client = new ProxyError('LB_ERR_BAD_REQUEST', {
+      source: 'downstream',
+      message: 'Unexpected token in JSON: {"secret": ...',
+    })
+    assert.equal(upstreamErrorDetail(client), undefined)
+    const plain = new ProxyError('LB_ERR_FIRST_BYTE_TIMEOUT', { source: 'upstream' })
+    assert.equal(upstreamErrorDetail(plain), undefined)
   })
 })
