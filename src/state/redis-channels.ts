@@ -3,6 +3,9 @@ import type { Redis } from 'ioredis'
 import type { StateStore } from './state-store.ts'
 import { deliver, type Subscription } from './subscription.ts'
 
+/** The frame's head: the sender's `randomUUID()`. */
+const SENDER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i
+
 /**
  * The Redis store's pub/sub. A message is delivered to this instance's own subscribers at once,
  * in process, and reaches other instances through Redis; each message carries its sender's id so
@@ -31,12 +34,18 @@ export function createRedisChannels(
     if (framed.startsWith(senderId)) return
     const subscriptions = channels.get(fullChannel)
     if (subscriptions === undefined) return
-    deliver(
-      [...subscriptions],
-      fullChannel.slice(keyPrefix.length),
-      framed.slice(senderId.length),
-      onHandlerError,
-    )
+    const channel = fullChannel.slice(keyPrefix.length)
+    // A message sent by hand (redis-cli PUBLISH) has no sender id: cutting 36 characters off it
+    // would hand the subscribers a fragment.
+    if (!SENDER_ID.test(framed)) {
+      onError(
+        new Error(
+          `dropped a message on state channel ${JSON.stringify(channel)} that no Aya sent (it does not start with a sender id): ${JSON.stringify(framed.slice(0, 80))}`,
+        ),
+      )
+      return
+    }
+    deliver([...subscriptions], channel, framed.slice(senderId.length), onHandlerError)
   })
 
   return {

@@ -22,7 +22,10 @@ export interface RedisStateDeps {
    * one twice.
    */
   readonly clock: Clock
-  /** A lost connection, a failed subscribe: told, never thrown, since callers cannot act on it. */
+  /**
+   * A lost connection, a failed subscribe, a message on a channel that no Aya sent: told, never
+   * thrown, since callers cannot act on it.
+   */
   readonly onError?: (error: unknown) => void
   /** A subscriber that threw; delivery to the others goes on. */
   readonly onHandlerError?: (error: unknown, channel: string) => void

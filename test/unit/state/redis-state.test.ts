@@ -91,6 +91,30 @@ describe('createRedisState', () => {
     assert.equal(gotA.length + gotB.length, 6, 'no echo')
   })
 
+  it('drops a message published without a sender id, naming its channel, instead of cutting it', async (t) => {
+    const errors: Error[] = []
+    const a = createRedisState(
+      { url: redis.url },
+      { clock, onError: (error) => errors.push(error as Error) },
+    )
+    const b = open()
+    const byHand = new Redis(redisConnectionOptions(redis.url))
+    t.after(() => Promise.all([a.close(), b.close(), byHand.quit()]))
+    const got: string[] = []
+    a.subscribe('by-hand', (m) => got.push(m))
+    await untilSubscribed(redis, 'aya:by-hand', 1)
+    await byHand.publish('aya:by-hand', 'hello from redis-cli')
+    await byHand.publish('aya:by-hand', 'a message typed by hand, longer than a sender id is')
+    await b.publish('by-hand', 'from aya')
+    for (let i = 0; i < 100 && got.length === 0; i++) await sleep(10)
+    await sleep(50)
+    assert.deepEqual(got, ['from aya'])
+    assert.equal(errors.length, 2)
+    assert.match(errors[0]!.message, /state channel "by-hand" that no Aya sent/)
+    assert.match(errors[0]!.message, /"hello from redis-cli"/)
+    assert.match(errors[1]!.message, /"a message typed by hand, longer than a sender id is"/)
+  })
+
   it('keeps deployments with different key prefixes apart', async (t) => {
     const a = open('one:')
     const b = open('two:')
