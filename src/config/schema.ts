@@ -76,26 +76,34 @@ const headerValue = z
     error: 'header values must not contain control characters such as CR, LF or NUL',
   })
 
+/**
+ * Node fires a timer longer than MAX_TIMER_MS after 1 ms: a wait past it would spin, and a
+ * timeout past it would fire at once (undici's too).
+ */
+const timerMs = positiveInt('a positive integer of milliseconds').max(MAX_TIMER_MS, {
+  error: `expected at most ${MAX_TIMER_MS} milliseconds (about 24.8 days)`,
+})
+
 export const timeoutsSchema = z
   .object({
-    connectMs: positiveInt('a positive integer of milliseconds').default(2000),
-    firstByteMs: positiveInt('a positive integer of milliseconds').default(30_000),
-    idleMs: positiveInt('a positive integer of milliseconds').default(60_000),
+    connectMs: timerMs.default(2000),
+    firstByteMs: timerMs.default(30_000),
+    idleMs: timerMs.default(60_000),
     /**
      * The first-byte timeout of an LLM request that is not streamed: an engine sends its headers
      * only once the whole generation is done, which under load takes minutes (LiteLLM's default
      * request timeout is 10 minutes too).
      */
-    completionMs: positiveInt('a positive integer of milliseconds').default(600_000),
+    completionMs: timerMs.default(600_000),
   })
   .strict()
 
 const partialTimeoutsSchema = z
   .object({
-    connectMs: positiveInt('a positive integer of milliseconds').optional(),
-    firstByteMs: positiveInt('a positive integer of milliseconds').optional(),
-    idleMs: positiveInt('a positive integer of milliseconds').optional(),
-    completionMs: positiveInt('a positive integer of milliseconds').optional(),
+    connectMs: timerMs.optional(),
+    firstByteMs: timerMs.optional(),
+    idleMs: timerMs.optional(),
+    completionMs: timerMs.optional(),
   })
   .strict()
 
@@ -205,11 +213,6 @@ const stickySchema = z.union(
   { error: 'expected { cookie: { name, ttlMs, secret } } or { header: <name> }' },
 )
 
-/** Node fires a timer longer than MAX_TIMER_MS after 1 ms: a wait past it would spin. */
-const timerMs = positiveInt('a positive integer of milliseconds').max(MAX_TIMER_MS, {
-  error: `expected at most ${MAX_TIMER_MS} milliseconds (about 24.8 days)`,
-})
-
 /** Late binding on the one admission queue: requests wait until the policy can place them. */
 export const admissionSchema = z
   .object({
@@ -305,9 +308,9 @@ export const upstreamSchema = z
           z.literal(false),
           z
             .object({
-              scrapeIntervalMs: positiveInt('a positive integer of milliseconds').default(1000),
+              scrapeIntervalMs: timerMs.default(1000),
               /** Older snapshots count as unknown; default 3 × the interval. */
-              staleAfterMs: positiveInt('a positive integer of milliseconds').optional(),
+              staleAfterMs: timerMs.optional(),
             })
             .strict(),
         ],
@@ -479,7 +482,7 @@ export const stateSchema = z
       .optional(),
     /** Put before every key and channel, so deployments can share one Redis. */
     keyPrefix: z.string().default('aya:'),
-    commandTimeoutMs: positiveInt('a positive integer of milliseconds').default(1000),
+    commandTimeoutMs: timerMs.default(1000),
   })
   .strict()
   .refine((state) => state.store !== 'redis' || state.url !== undefined, {

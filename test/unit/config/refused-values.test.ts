@@ -80,3 +80,43 @@ describe('config values that would be silently ignored are refused', () => {
     assert.equal(cookie.decode(cookie.encode('10.0.0.1:8080')), '10.0.0.1:8080')
   })
 })
+
+describe('timeouts past what a timer can wait are refused, not fired at once', () => {
+  const tooLong = 2 ** 31
+  test('upstream and route timeouts, engine metrics intervals and the state command timeout', () => {
+    const base = withEndpoint('http://10.0.0.1:8080')
+    const cases: [string, unknown][] = [
+      [
+        'upstreams.api.timeouts.connectMs',
+        {
+          ...base,
+          upstreams: { api: { ...base.upstreams.api, timeouts: { connectMs: tooLong } } },
+        },
+      ],
+      [
+        'routes[0].timeouts.firstByteMs',
+        {
+          ...base,
+          routes: [{ ...base.routes[0], timeouts: { firstByteMs: tooLong } }],
+        },
+      ],
+      [
+        'state.commandTimeoutMs',
+        { ...base, state: { store: 'memory', commandTimeoutMs: tooLong } },
+      ],
+    ]
+    for (const [path, raw] of cases) {
+      const issues = configIssuesOf(raw)
+      assert.equal(issues.length, 1, path)
+      assert.ok(
+        issues[0]!.startsWith(`${path}: expected at most 2147483647 milliseconds`),
+        issues[0],
+      )
+    }
+    const atCap = {
+      ...base,
+      upstreams: { api: { ...base.upstreams.api, timeouts: { idleMs: 2 ** 31 - 1 } } },
+    }
+    assert.doesNotThrow(() => parseConfigObject(atCap, {}))
+  })
+})
