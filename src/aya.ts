@@ -89,6 +89,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const metrics = createMetrics({
     capacity: llmSignals.capacity,
     readingAgeMs: scrapers.readingAgeMs,
+    scrapedEndpoints: scrapers.scrapedEndpoints,
     state,
   })
   // Scheduler decisions, this instance's only: a counter per branch, and the candidates'

@@ -49,6 +49,14 @@ export function createMetrics(
     readonly capacity?: EndpointCapacity
     /** Since each scraped endpoint's last good /metrics reading. */
     readonly readingAgeMs?: (upstream: string, endpointId: string) => number | undefined
+    /**
+     * The endpoints whose /metrics are scraped now: each has its scrape-failure series from the
+     * start, at 0, and loses it once no longer scraped.
+     */
+    readonly scrapedEndpoints?: () => Iterable<{
+      readonly upstream: string
+      readonly endpointId: string
+    }>
     /** The shared-state store, read at scrape time for `aya_state_store_up`. */
     readonly state?: Pick<StateStore, 'kind' | 'connected'>
   } = {},
@@ -207,11 +215,32 @@ export function createMetrics(
       return ageMs === undefined ? undefined : ageMs / 1000
     },
   )
+  /** The scrape-failure series there are, by upstream and endpoint. */
+  const failureSeries = new Map<string, { upstream: string; endpoint: string }>()
   const scrapeFailures = new Counter({
     name: 'aya_endpoint_engine_metrics_failures_total',
     help: "Scrapes of an endpoint's /metrics that gave no reading: refused, timed out, not 200, too large or unparsable.",
     labelNames: ['upstream', 'endpoint'] as const,
     registers: [registry],
+    // A series that first appears at 1 hides that failure from `increase()`: each scraped
+    // endpoint's starts at 0. One no longer scraped (a reload removed it) goes.
+    collect() {
+      if (!deps.scrapedEndpoints) return
+      const scraped = new Map<string, { upstream: string; endpoint: string }>()
+      for (const { upstream, endpointId } of deps.scrapedEndpoints()) {
+        scraped.set(seriesKey(upstream, endpointId), { upstream, endpoint: endpointId })
+      }
+      for (const [key, labels] of failureSeries) {
+        if (scraped.has(key)) continue
+        this.remove(labels)
+        failureSeries.delete(key)
+      }
+      for (const [key, labels] of scraped) {
+        if (failureSeries.has(key)) continue
+        this.inc(labels, 0)
+        failureSeries.set(key, labels)
+      }
+    },
   })
 
   // One record per label set, so a request costs one map lookup and a few additions.
@@ -343,11 +372,17 @@ export function createMetrics(
       knownPriorities = classPriorities ?? (() => [])
     },
     observeScrapeFailure(upstream, endpointId) {
-      scrapeFailures.inc({ upstream, endpoint: endpointId })
+      const labels = { upstream, endpoint: endpointId }
+      scrapeFailures.inc(labels)
+      failureSeries.set(seriesKey(upstream, endpointId), labels)
     },
     observeDecision(policy, branch) {
       decisions.inc({ policy, branch })
     },
     observeRequest,
   }
+}
+
+function seriesKey(upstream: string, endpointId: string): string {
+  return `${upstream}\u0000${endpointId}`
 }

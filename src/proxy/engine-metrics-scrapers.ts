@@ -20,12 +20,19 @@ export interface EngineMetricsScrapers {
   sourceFor(upstream: string): EngineMetricsSource
   /** Since an endpoint's last good reading; undefined where nothing has been read. */
   readingAgeMs(upstream: string, endpointId: string): number | undefined
+  /** The endpoints scraped now, by upstream: those of the last `sync`. */
+  scrapedEndpoints(): Iterable<ScrapedEndpoint>
   /**
    * Matches the running scrapers to a config snapshot's upstreams: starts the missing ones,
    * applies new settings and endpoints to the rest, and closes those no longer wanted.
    */
   sync(upstreams: ReadonlyMap<string, UpstreamRuntime>): void
   close(): void
+}
+
+export interface ScrapedEndpoint {
+  readonly upstream: string
+  readonly endpointId: string
 }
 
 export interface EngineMetricsScrapersDeps {
@@ -44,12 +51,19 @@ export function createEngineMetricsScrapers(
 ): EngineMetricsScrapers {
   const createScraper = deps.createScraper ?? createEngineMetricsScraper
   const scrapers = new Map<string, EngineMetricsScraper>()
+  /** Each scraper's endpoint ids, as last given to it. */
+  const targetIds = new Map<string, readonly string[]>()
   return {
     sourceFor: (upstream) => ({
       get: (endpointId) => scrapers.get(upstream)?.get(endpointId),
       kvLayout: (endpointId) => scrapers.get(upstream)?.kvLayout(endpointId),
     }),
     readingAgeMs: (upstream, endpointId) => scrapers.get(upstream)?.readingAgeMs(endpointId),
+    *scrapedEndpoints() {
+      for (const [upstream, ids] of targetIds) {
+        for (const endpointId of ids) yield { upstream, endpointId }
+      }
+    },
     sync(upstreams) {
       const wanted = new Map<string, EngineMetricsScraperOptions>()
       for (const [name, upstream] of upstreams) {
@@ -60,6 +74,7 @@ export function createEngineMetricsScrapers(
         if (wanted.has(name)) continue
         scraper.close()
         scrapers.delete(name)
+        targetIds.delete(name)
       }
       for (const [name, options] of wanted) {
         const upstream = upstreams.get(name)!
@@ -73,14 +88,18 @@ export function createEngineMetricsScrapers(
           })
           scrapers.set(name, scraper)
         }
-        scraper.setTargets(
-          upstream.group.endpoints().map((e) => ({ id: e.id, origin: e.spec.origin })),
+        const targets = upstream.group.endpoints().map((e) => ({ id: e.id, origin: e.spec.origin }))
+        scraper.setTargets(targets)
+        targetIds.set(
+          name,
+          targets.map((target) => target.id),
         )
       }
     },
     close() {
       for (const scraper of scrapers.values()) scraper.close()
       scrapers.clear()
+      targetIds.clear()
     },
   }
 }

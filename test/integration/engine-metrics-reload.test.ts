@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { parseConfigObject } from '../../src/config/load.ts'
-import { startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 
 /** An engine that only answers `/metrics`, counting the scrapes. */
@@ -62,5 +62,38 @@ describe('engine metrics across a reload', () => {
     const bAtReload = b.scrapes
     await eventually(() => a.scrapes >= 10, 'u scraped once it runs aya')
     assert.ok(b.scrapes <= bAtReload + 1, `v scraped ${b.scrapes - bAtReload} times after removal`)
+  })
+
+  test('exports an engine-metrics failure count of 0 for each scraped endpoint before any failure, and drops it once a reload removes the endpoint', async (t) => {
+    const a = await metricsServer()
+    const b = await metricsServer()
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const scraped = (url: string) => ({
+      v: { policy: 'aya', engineMetrics: { scrapeIntervalMs: 20 }, endpoints: [{ url }] },
+    })
+    const aya = await startAya({ log: { access: false }, ...config(scraped(a.url)) })
+    t.after(() => aya.close())
+    const failures = async (url: string) =>
+      metricSample(
+        await adminMetrics(aya),
+        'aya_endpoint_engine_metrics_failures_total',
+        `upstream="v",endpoint="${url.slice('http://'.length)}"`,
+      )
+    await eventually(() => a.scrapes >= 1, 'a scraped')
+    assert.equal(await failures(a.url), 0)
+
+    aya.aya.reload(
+      parseConfigObject(
+        {
+          listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+          admin: { address: '127.0.0.1', port: 0 },
+          log: { access: false },
+          ...config(scraped(b.url)),
+        },
+        {},
+      ),
+    )
+    assert.equal(await failures(a.url), undefined, 'the removed endpoint’s series is gone')
+    assert.equal(await failures(b.url), 0)
   })
 })
