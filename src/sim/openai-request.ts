@@ -92,6 +92,11 @@ export function parseOpenAiRequest(
   if (typeof stream !== 'boolean' && stream !== null)
     return fail('stream must be a boolean', 'stream')
   const streamOptions = body.stream_options
+  // vLLM and OpenAI refuse stream options on a request that does not stream; a client that sends
+  // them (a stream turned off, its options left) must fail here as it would on a real engine.
+  if (stream !== true && isRecord(streamOptions) && Object.keys(streamOptions).length > 0) {
+    return fail('Stream options can only be defined when `stream=True`.', 'stream_options')
+  }
   const includeUsage = isRecord(streamOptions) && streamOptions.include_usage === true
   const maxTokens = readMaxTokens(body, api)
   if (isError(maxTokens)) return maxTokens

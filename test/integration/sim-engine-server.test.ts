@@ -196,6 +196,26 @@ describe('sim engine server', () => {
     assert.equal((await json(noMessages)).error.param, 'messages')
   })
 
+  it('refuses stream_options on a request that does not stream, as vLLM does', async () => {
+    for (const [path, body] of [
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }],
+      ['/v1/completions', { prompt: 'hi', stream: false }],
+    ] as const) {
+      const res = await post(server, path, { ...body, stream_options: { include_usage: true } })
+      assert.equal(res.status, 400, path)
+      const { error } = await json(res)
+      assert.equal(error.type, 'invalid_request_error')
+      assert.equal(error.param, 'stream_options')
+      assert.match(error.message, /only be defined when `stream=True`/)
+    }
+    const empty = await post(server, '/v1/completions', {
+      prompt: 'hi',
+      max_tokens: 1,
+      stream_options: null,
+    })
+    assert.equal(empty.status, 200, 'a null stream_options is no option')
+  })
+
   it('answers 404 for a model it does not serve', async () => {
     const res = await post(server, '/v1/chat/completions', {
       model: 'gpt-4o',
