@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
+import type { RequestHandler } from '../util/http-server.ts'
 import { pathOf } from '../util/request-target.ts'
 
 /**
@@ -20,10 +21,8 @@ const ALLOWED_METHODS = 'GET, HEAD'
  * The admin listener's request handler: Aya's own health and metrics. Health endpoints need no
  * token so that orchestrators can probe them.
  */
-export function createAdminHandler(
-  deps: AdminDeps,
-): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
+export function createAdminHandler(deps: AdminDeps): RequestHandler {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = pathOf(req.url ?? '/')
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return json(res, 405, { error: 'method not allowed' }, { allow: ALLOWED_METHODS })
@@ -47,6 +46,8 @@ export function createAdminHandler(
         return json(res, 404, { error: 'not found' })
     }
   }
+  // CONNECT never reaches `handle`: the server answers it with this list.
+  return Object.assign(handle, { allowedMethods: ALLOWED_METHODS })
 }
 
 function json(

@@ -18,7 +18,12 @@ export interface RequestHandler {
    * answer at once. Node's default sends it, then hands the request to the handler.
    */
   readonly checkContinue?: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+  /** The methods it serves, as the `Allow` of the 405 that answers CONNECT; default PROXY_METHODS. */
+  readonly allowedMethods?: string | undefined
 }
+
+/** What a proxy listener passes on: every method but CONNECT and TRACE. */
+const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
 /**
  * An HTTP/1.1 server that tracks its connections so that `close` can stop accepting, let
@@ -58,10 +63,9 @@ export class TrackedServer {
       this.server.on('checkContinue', tracked(handler.checkContinue))
     }
     // CONNECT asks for a tunnel, which an L7 reverse proxy does not open: say so, not just hang up.
+    const notAllowed = `HTTP/1.1 405 Method Not Allowed\r\nallow: ${handler.allowedMethods ?? PROXY_METHODS}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`
     this.server.on('connect', (_req, socket) => {
-      socket.end(
-        'HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
-      )
+      socket.end(notAllowed)
     })
     this.server.on('connection', (socket) => {
       this.#sockets.add(socket)

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
 import { startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
 /** One upstream behind one route named `main` to group `web`. */
@@ -67,6 +69,16 @@ describe('admin listener and observability', () => {
       assert.equal(res.statusCode, 405, path)
       assert.equal(res.headers.allow, 'GET, HEAD', path)
     }
+  })
+
+  test('answers CONNECT on the admin listener with 405 and an Allow header naming GET and HEAD', async (t) => {
+    const { aya } = await startOneRoute(t)
+    const client = await openRawClient(aya.adminUrl)
+    t.after(() => client.close())
+    client.socket.write('CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n')
+    await once(client.socket, 'end')
+    assert.match(client.received(), /^HTTP\/1\.1 405 /)
+    assert.match(client.received(), /\r\nallow: GET, HEAD\r\n/)
   })
 
   test('answers /ready with 503 and status draining while in-flight requests drain', async (t) => {
