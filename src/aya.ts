@@ -158,9 +158,17 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   let runtime: ProxyRuntime = build(initial)
   // Settles once every pool let go of so far has closed, its in-flight requests done.
   let poolsReleased: Promise<void> = Promise.resolve()
+  let pendingReleases = 0
   const releaseUnwantedPools = () => {
     const released = pools.retain(wantedPoolKeys(runtime)).catch(() => {})
     poolsReleased = Promise.all([poolsReleased, released]).then(() => {})
+    // The request series of what the config no longer has go once its requests are done.
+    pendingReleases++
+    metrics.setRequestScope(undefined)
+    void released.then(() => {
+      if (--pendingReleases > 0) return
+      metrics.setRequestScope(new Set(runtime.routes.routes.map((route) => route.name)))
+    })
   }
   const retireFleet = (name: string, fleet: SimFleet) => {
     retiringFleets.add(fleet)

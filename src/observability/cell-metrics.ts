@@ -20,6 +20,11 @@ export interface HistogramCell {
 export interface CellMetric<C> {
   /** The cell for one set of label values, given in the order of `labelNames`. */
   cell(...labelValues: string[]): C
+  /**
+   * Drops the label sets `keep` refuses, as prom-client's `remove`: a cell already handed out for
+   * one counts no more, and asking for its labels again starts a new one at 0.
+   */
+  retain(keep: (labels: Readonly<Record<string, string>>) => boolean): void
 }
 
 interface MetricOptions {
@@ -67,6 +72,7 @@ export function createCellCounter(
         },
       }
     },
+    retain: (keep) => retainCells(cells, keep),
   }
 }
 
@@ -149,7 +155,15 @@ export function createCellHistogram(
         },
       }
     },
+    retain: (keep) => retainCells(cells, keep),
   }
+}
+
+function retainCells(
+  cells: Map<string, { readonly labels: Record<string, string> }>,
+  keep: (labels: Readonly<Record<string, string>>) => boolean,
+): void {
+  for (const [key, cell] of cells) if (!keep(cell.labels)) cells.delete(key)
 }
 
 function labelsOf(names: readonly string[], values: readonly string[]): Record<string, string> {

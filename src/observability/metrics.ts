@@ -37,6 +37,13 @@ export interface AyaMetrics {
   /** Counts a scrape of an endpoint's /metrics that gave no reading. */
   observeScrapeFailure(upstream: string, endpointId: string): void
   observeRequest(ctx: RequestContext): void
+  /**
+   * Where request series (counts, durations, bytes, errors) are kept: `routes`, the running
+   * config's route names, with the upstreams and endpoints of the groups (`setGroups`). Those of
+   * anything else go now, and a request that finishes on one later is not counted. Undefined
+   * while requests to what a reload removed may still be in flight: every series is kept.
+   */
+  setRequestScope(routes: ReadonlySet<string> | undefined): void
 }
 
 /**
@@ -97,6 +104,8 @@ export function createMetrics(
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
     ],
   })
+  /** The error series there are, by code and route. */
+  const errorSeries = new Map<string, { code: string; route: string }>()
   const errors = new Counter({
     name: 'aya_errors_total',
     help: 'Local replies and cut responses, by error code.',
@@ -245,6 +254,7 @@ export function createMetrics(
 
   // One record per label set, so a request costs one map lookup and a few additions.
   interface RequestCells {
+    readonly labels: RequestLabels
     readonly requests: CounterCell
     readonly duration: HistogramCell
     readonly upstreamLatency: HistogramCell
@@ -259,7 +269,11 @@ export function createMetrics(
     const key = `${route}\u0000${upstream}\u0000${endpoint}\u0000${ctx.status}`
     let cells = records.get(key)
     if (cells === undefined) {
+      const labels = { route, upstream, endpoint }
+      // Finished after its route, upstream or endpoint went, and after the series did.
+      if (!isInScope(labels)) return
       cells = {
+        labels,
         requests: requests.cell(route, upstream, endpoint, String(ctx.status)),
         duration: duration.cell(route, upstream),
         upstreamLatency: upstreamLatency.cell(upstream),
@@ -272,9 +286,41 @@ export function createMetrics(
     cells.duration.observe(ctx.durationMs / 1000)
     if (ctx.upstreamLatencyMs !== undefined)
       cells.upstreamLatency.observe(ctx.upstreamLatencyMs / 1000)
-    if (ctx.errorCode !== undefined) errors.inc({ code: ctx.errorCode, route })
+    if (ctx.errorCode !== undefined) {
+      const labels = { code: ctx.errorCode, route }
+      errors.inc(labels)
+      errorSeries.set(`${ctx.errorCode}\u0000${route}`, labels)
+    }
     if (ctx.bytesIn > 0) cells.bytesIn.inc(ctx.bytesIn)
     if (ctx.bytesOut > 0) cells.bytesOut.inc(ctx.bytesOut)
+  }
+  /** The running config's route names; undefined while every request series is kept. */
+  let scopeRoutes: ReadonlySet<string> | undefined
+  /** Whether the running config has these labels' route, upstream and endpoint (`none` aside). */
+  const isInScope = (labels: Partial<RequestLabels>): boolean => {
+    if (scopeRoutes === undefined) return true
+    const { route, upstream, endpoint } = labels
+    if (route !== undefined && route !== 'none' && !scopeRoutes.has(route)) return false
+    if (upstream === undefined || upstream === 'none') return true
+    for (const metered of upstreams()) {
+      if (metered.name !== upstream) continue
+      return (
+        endpoint === undefined || endpoint === 'none' || metered.group.find(endpoint) !== undefined
+      )
+    }
+    return false
+  }
+  const setRequestScope = (routes: ReadonlySet<string> | undefined) => {
+    scopeRoutes = routes
+    if (routes === undefined) return
+    for (const [key, cells] of records) if (!isInScope(cells.labels)) records.delete(key)
+    for (const metric of [requests, duration, upstreamLatency, bytesIn, bytesOut])
+      metric.retain(isInScope)
+    for (const [key, labels] of errorSeries) {
+      if (isInScope({ route: labels.route })) continue
+      errors.remove(labels)
+      errorSeries.delete(key)
+    }
   }
   const decisions = new Counter({
     name: 'aya_scheduler_decisions_total',
@@ -380,7 +426,14 @@ export function createMetrics(
       decisions.inc({ policy, branch })
     },
     observeRequest,
+    setRequestScope,
   }
+}
+
+interface RequestLabels {
+  readonly route: string
+  readonly upstream: string
+  readonly endpoint: string
 }
 
 function seriesKey(upstream: string, endpointId: string): string {

@@ -2,11 +2,81 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
 import { parseConfigObject } from '../../src/config/load.ts'
-import { startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { closedPort, startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
+import {
+  closedPort,
+  startNamedUpstream,
+  startUpstream,
+  type TestUpstream,
+} from '../helpers/upstreams.ts'
 
 describe('reload', () => {
+  test('drops the request series of a route, upstream and endpoint a reload removed once their requests are done, and keeps the rest', async (t) => {
+    const kept = await startNamedUpstream('kept')
+    const gone = await startNamedUpstream('gone')
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const slow = await startUpstream((req, res) => {
+      if (req.url === '/b/held') void held.then(() => res.end('slow'))
+      else res.end('fast')
+    })
+    t.after(() => Promise.all([kept.close(), gone.close(), slow.close()]))
+    const configOf = (routes: Record<string, string>, upstreams: Record<string, string[]>) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      admin: { address: '127.0.0.1', port: 0 },
+      log: { access: false },
+      routes: Object.entries(routes).map(([name, upstream]) => ({
+        name,
+        match: { pathPrefix: `/${name}` },
+        upstream,
+      })),
+      upstreams: Object.fromEntries(
+        Object.entries(upstreams).map(([name, urls]) => [
+          name,
+          { policy: 'round-robin', endpoints: urls.map((url) => ({ url })) },
+        ]),
+      ),
+    })
+    const aya = await startAya(
+      configOf({ a: 'a', b: 'b' }, { a: [kept.url, gone.url], b: [slow.url] }),
+    )
+    t.after(() => aya.close())
+    for (const path of ['/a', '/a', '/b']) await (await request(`${aya.url}${path}`)).body.dump()
+    const inFlight = request(`${aya.url}/b/held`)
+    await eventually(() => slow.requests.length === 2, 'the held request reached its upstream')
+    const count = async (route: string, upstream: string, endpoint: TestUpstream) =>
+      metricSample(
+        await adminMetrics(aya),
+        'aya_requests_total',
+        `route="${route}",upstream="${upstream}",endpoint="${new URL(endpoint.url).host}",status="200"`,
+      )
+
+    aya.aya.reload(parseConfigObject(configOf({ a: 'a' }, { a: [kept.url] }), {}))
+    assert.equal(await count('b', 'b', slow), 1, 'kept while a request to it is in flight')
+    release()
+    await (await inFlight).body.dump()
+    await eventually(
+      async () => (await count('b', 'b', slow)) === undefined,
+      'the removed route’s series gone',
+    )
+    const text = await adminMetrics(aya)
+    assert.equal(await count('a', 'a', kept), 1, 'the kept endpoint’s series stays')
+    assert.equal(await count('a', 'a', gone), undefined, 'the removed endpoint’s series is gone')
+    assert.equal(metricSample(text, 'aya_response_bytes_total', 'route="b"'), undefined)
+    assert.equal(metricSample(text, 'aya_response_bytes_total', 'route="a"') !== undefined, true)
+    assert.equal(
+      metricSample(text, 'aya_request_duration_seconds_count', 'route="a",upstream="a"'),
+      2,
+    )
+    assert.equal(
+      metricSample(text, 'aya_upstream_response_seconds_count', 'upstream="b"'),
+      undefined,
+    )
+  })
+
   test('warns that a changed admin address or port takes effect at the next start, and keeps serving the admin where it is bound', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())
