@@ -5,6 +5,7 @@ import { parseProfileList } from '../sim/profiles.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { describeValue, formatPath, toConfigIssues } from './config-error.ts'
 import type { Config } from './schema.ts'
+import { UNMATCHED_LABEL } from './unmatched-label.ts'
 
 /**
  * Rules that span several keys: references between sections, duplicates, and each policy's own
@@ -180,12 +181,6 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
   checkModels(config, issues)
   return { ...config, upstreams }
 }
-
-/**
- * The label value that request metrics give a request no route, upstream or endpoint took
- * (observability/metrics.ts): one of those named so would be counted with them.
- */
-const UNMATCHED_LABEL = 'none'
 
 function checkNotUnmatchedLabel(name: string, what: string, path: string, issues: ConfigIssue[]) {
   if (name !== UNMATCHED_LABEL) return

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { UpstreamGroup } from '../balancer/upstream-group.ts'
+import { UNMATCHED_LABEL } from '../config/unmatched-label.ts'
 import type { GroupAdmission } from '../proxy/group-admission.ts'
 import {
   type CounterCell,
@@ -263,9 +264,9 @@ export function createMetrics(
   }
   const records = new Map<string, RequestCells>()
   const observeRequest = (ctx: RequestContext) => {
-    const route = ctx.route?.name ?? 'none'
-    const upstream = ctx.upstream ?? 'none'
-    const endpoint = ctx.endpoint?.id ?? 'none'
+    const route = ctx.route?.name ?? UNMATCHED_LABEL
+    const upstream = ctx.upstream ?? UNMATCHED_LABEL
+    const endpoint = ctx.endpoint?.id ?? UNMATCHED_LABEL
     const key = `${route}\u0000${upstream}\u0000${endpoint}\u0000${ctx.status}`
     let cells = records.get(key)
     if (cells === undefined) {
@@ -300,12 +301,14 @@ export function createMetrics(
   const isInScope = (labels: Partial<RequestLabels>): boolean => {
     if (scopeRoutes === undefined) return true
     const { route, upstream, endpoint } = labels
-    if (route !== undefined && route !== 'none' && !scopeRoutes.has(route)) return false
-    if (upstream === undefined || upstream === 'none') return true
+    if (route !== undefined && route !== UNMATCHED_LABEL && !scopeRoutes.has(route)) return false
+    if (upstream === undefined || upstream === UNMATCHED_LABEL) return true
     for (const metered of upstreams()) {
       if (metered.name !== upstream) continue
       return (
-        endpoint === undefined || endpoint === 'none' || metered.group.find(endpoint) !== undefined
+        endpoint === undefined ||
+        endpoint === UNMATCHED_LABEL ||
+        metered.group.find(endpoint) !== undefined
       )
     }
     return false
