@@ -9,12 +9,12 @@ import { eventually } from '../helpers/eventually.ts'
 import { type RunningRedis, startRedis } from '../helpers/redis-server.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
-/** Two Aya replicas binding sessions by header, with state on Redis or each in its own memory. */
-async function twoReplicas(t: TestContext, redis: RunningRedis | undefined) {
+/** Upstreams `one` and `two`, behind a group that binds sessions by header, state on `state`. */
+async function stickyHeaderConfig(t: TestContext, state: Record<string, unknown> | undefined) {
   const upstreams = await Promise.all(['one', 'two'].map((name) => startNamedUpstream(name)))
   t.after(() => Promise.all(upstreams.map((upstream) => upstream.close())))
-  const config = {
-    ...(redis ? { state: { store: 'redis', url: redis.url, keyPrefix: `${randomUUID()}:` } } : {}),
+  return {
+    ...(state ? { state } : {}),
     log: { level: 'warn', access: false },
     routes: [{ match: { pathPrefix: '/' }, upstream: 'app' }],
     upstreams: {
@@ -25,6 +25,14 @@ async function twoReplicas(t: TestContext, redis: RunningRedis | undefined) {
       },
     },
   }
+}
+
+/** Two Aya replicas binding sessions by header, with state on Redis or each in its own memory. */
+async function twoReplicas(t: TestContext, redis: RunningRedis | undefined) {
+  const config = await stickyHeaderConfig(
+    t,
+    redis ? { store: 'redis', url: redis.url, keyPrefix: `${randomUUID()}:` } : undefined,
+  )
   const replicas: RunningAya[] = []
   for (let i = 0; i < 2; i++) {
     const aya = await startAya(config)
@@ -85,25 +93,13 @@ describe('state on Redis, shared by Aya replicas', () => {
   test('a request waits for a stalled Redis one command timeout at most, not a second one to bind', async (t) => {
     const redis = await startRedis()
     t.after(() => redis.close())
-    const upstreams = await Promise.all(['one', 'two'].map((name) => startNamedUpstream(name)))
-    t.after(() => Promise.all(upstreams.map((upstream) => upstream.close())))
-    const aya = await startAya({
-      state: {
-        store: 'redis',
-        url: redis.url,
-        keyPrefix: `${randomUUID()}:`,
-        commandTimeoutMs: 500,
-      },
-      log: { level: 'error', access: false },
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'app' }],
-      upstreams: {
-        app: {
-          policy: 'random',
-          sticky: { header: 'x-session-id', ttlMs: 60_000 },
-          endpoints: upstreams.map((upstream) => ({ url: upstream.url })),
-        },
-      },
+    const config = await stickyHeaderConfig(t, {
+      store: 'redis',
+      url: redis.url,
+      keyPrefix: `${randomUUID()}:`,
+      commandTimeoutMs: 500,
     })
+    const aya = await startAya({ ...config, log: { level: 'error', access: false } })
     t.after(() => aya.close())
     assert.ok(['one', 'two'].includes(await servedBy(aya, 'before')))
     const pid = await redisPid(redis)
