@@ -15,6 +15,7 @@ import { createEngineMetricsScrapers } from './proxy/engine-metrics-scrapers.ts'
 import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
 import type { RequestContext } from './proxy/request-context.ts'
+import { countedInFlight, createRequestsInFlight } from './proxy/requests-in-flight.ts'
 import { generateStickySecret } from './proxy/sticky-cookie.ts'
 import { wantedPoolKeys } from './proxy/wanted-pool-keys.ts'
 import { defaultPriority } from './resilience/priority-classes.ts'
@@ -159,13 +160,15 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   // Settles once every pool let go of so far has closed, its in-flight requests done.
   let poolsReleased: Promise<void> = Promise.resolve()
   let pendingReleases = 0
+  const inFlight = createRequestsInFlight()
   const releaseUnwantedPools = () => {
     const released = pools.retain(wantedPoolKeys(runtime)).catch(() => {})
     poolsReleased = Promise.all([poolsReleased, released]).then(() => {})
-    // The request series of what the config no longer has go once its requests are done.
+    // The request series of what the config no longer has go once its requests are done: the
+    // requests begun before the reload too, since a removed route's upstream keeps its pools.
     pendingReleases++
     metrics.setRequestScope(undefined)
-    void released.then(() => {
+    void Promise.all([released, inFlight.drained()]).then(() => {
       if (--pendingReleases > 0) return
       metrics.setRequestScope(new Set(runtime.routes.routes.map((route) => route.name)))
     })
@@ -229,6 +232,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const writeAccessLine = createAccessLog(logDestination(logger), () => clock.wallNow())
   const onRequestDone = (ctx: RequestContext) => {
     metrics.observeRequest(ctx)
+    inFlight.end(ctx.req)
     if (accessLog) writeAccessLine(ctx)
     if (requestDoneChannel.hasSubscribers) requestDoneChannel.publish(ctx)
   }
@@ -236,15 +240,18 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const listeners = initial.listeners.map((listener) => ({
     config: listener,
     server: new TrackedServer(
-      createHttpProxy(listener, {
-        clock,
-        random,
-        pools,
-        generateId: randomUUID,
-        onRequestDone,
-        llmSignals,
-        runtime: () => runtime,
-      }),
+      countedInFlight(
+        inFlight,
+        createHttpProxy(listener, {
+          clock,
+          random,
+          pools,
+          generateId: randomUUID,
+          onRequestDone,
+          llmSignals,
+          runtime: () => runtime,
+        }),
+      ),
       { host: listener.address, port: listener.port },
     ),
   }))

@@ -77,6 +77,44 @@ describe('reload', () => {
     )
   })
 
+  test('keeps a removed route’s request series while a request on it is in flight, though its upstream stays', async (t) => {
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const upstream = await startUpstream((req, res) => {
+      if (req.url === '/b/held') void held.then(() => res.end('slow'))
+      else res.end('fast')
+    })
+    t.after(() => upstream.close())
+    const configOf = (routes: string[]) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      admin: { address: '127.0.0.1', port: 0 },
+      log: { access: false },
+      routes: routes.map((name) => ({ name, match: { pathPrefix: `/${name}` }, upstream: 'u' })),
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    const aya = await startAya(configOf(['a', 'b']))
+    t.after(() => aya.close())
+    await (await request(`${aya.url}/b`)).body.dump()
+    const inFlight = request(`${aya.url}/b/held`)
+    await eventually(() => upstream.requests.length === 2, 'the held request reached its upstream')
+    const count = async () =>
+      metricSample(
+        await adminMetrics(aya),
+        'aya_requests_total',
+        `route="b",upstream="u",endpoint="${new URL(upstream.url).host}",status="200"`,
+      )
+
+    // The upstream and its pool stay: only the requests in flight say route b is still in use.
+    aya.aya.reload(parseConfigObject(configOf(['a']), {}))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(await count(), 1, 'kept while a request on it is in flight')
+    release()
+    await (await inFlight).body.dump()
+    await eventually(async () => (await count()) === undefined, 'the removed route’s series gone')
+  })
+
   test('warns that a changed admin address or port takes effect at the next start, and keeps serving the admin where it is bound', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())
