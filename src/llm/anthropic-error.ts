@@ -17,6 +17,7 @@ export function anthropicErrorBody(code: ErrorCode, message: string | undefined)
 function anthropicType(status: number): string {
   switch (status) {
     case 400:
+    case 405:
     case 408:
       return 'invalid_request_error'
     case 401:

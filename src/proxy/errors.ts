@@ -6,6 +6,7 @@ export const ERROR_CATALOGUE = {
   LB_ERR_BAD_REQUEST: { status: 400, message: 'bad request' },
   LB_ERR_NO_ROUTE: { status: 404, message: 'no route matches this request' },
   LB_ERR_UNKNOWN_MODEL: { status: 404, message: 'the requested model is not configured' },
+  LB_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'the path does not serve this method' },
   LB_ERR_REQUEST_TIMEOUT: {
     status: 408,
     message: 'the request body did not arrive in time',

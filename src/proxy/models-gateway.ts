@@ -30,10 +30,11 @@ export type GatewayOutcome =
   | { readonly kind: 'answered' }
   | ({ readonly kind: 'error'; readonly error: ProxyError } & LlmErrorDetail)
 
-/** What picks and fills an LLM route's error body, beyond the code and message. */
+/** What picks and fills an LLM route's error reply, beyond the code and message. */
 export interface LlmErrorDetail {
   readonly param?: string | undefined
   readonly openAiCode?: string | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 export interface ModelsGatewayOptions {
@@ -77,6 +78,17 @@ export async function runModelsGateway(
   const isCountTokens = ctx.method === 'POST' && path === '/v1/messages/count_tokens'
   const api = isCountTokens ? 'anthropic.messages' : llmApiFor(ctx.method, path)
   if (!api) {
+    const allow = allowedMethods(path)
+    if (allow !== undefined) {
+      return {
+        kind: 'error',
+        error: new ProxyError('LB_ERR_METHOD_NOT_ALLOWED', {
+          source: 'downstream',
+          message: `${path} does not serve ${ctx.method}; it serves ${allow}`,
+        }),
+        headers: { allow },
+      }
+    }
     return {
       kind: 'error',
       error: new ProxyError('LB_ERR_NO_ROUTE', {
@@ -199,6 +211,16 @@ function countTokensDispatch(
     body: routed.body,
     llm: undefined,
   }
+}
+
+/**
+ * The methods an API path serves, for the `Allow` of a 405 (RFC 9110 §15.5.6); undefined for a
+ * path no API has. Aya has no CORS support, so OPTIONS is not among them.
+ */
+function allowedMethods(path: string): string | undefined {
+  if (path === '/v1/models' || path.startsWith('/v1/models/')) return 'GET, HEAD'
+  if (path === '/v1/messages/count_tokens' || llmApiFor('POST', path) !== undefined) return 'POST'
+  return undefined
 }
 
 function badRequest(message: string): ProxyError {

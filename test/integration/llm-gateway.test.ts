@@ -330,6 +330,45 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.equal(await res.body.text(), '')
   })
 
+  test('answers another method on an API path with 405 and Allow, in the API’s shape', async (t) => {
+    const aya = await startAya(config())
+    t.after(() => aya.close())
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/v1/chat/completions', 'POST'],
+      ['PUT', '/v1/completions', 'POST'],
+      ['DELETE', '/v1/responses', 'POST'],
+      ['OPTIONS', '/v1/embeddings', 'POST'],
+      ['GET', '/v1/messages', 'POST'],
+      ['GET', '/v1/messages/count_tokens', 'POST'],
+      ['POST', '/v1/models', 'GET, HEAD'],
+      ['DELETE', '/v1/models/llama-3.1-8b', 'GET, HEAD'],
+    ]
+    for (const [method, path, allow] of cases) {
+      const res = await request(`${aya.url}${path}`, { method })
+      const what = `${method} ${path}`
+      assert.equal(res.statusCode, 405, what)
+      assert.equal(res.headers.allow, allow, what)
+      assert.equal(res.headers['x-aya-error-code'], 'LB_ERR_METHOD_NOT_ALLOWED', what)
+      const body = (await res.body.json()) as { type?: string; error: { type: string } }
+      assert.equal(body.error.type, 'invalid_request_error', what)
+      assert.equal(body.type, path.startsWith('/v1/messages') ? 'error' : undefined, what)
+    }
+    const head = await request(`${aya.url}/v1/chat/completions`, { method: 'HEAD' })
+    assert.equal(head.statusCode, 405)
+    assert.equal(head.headers.allow, 'POST')
+    assert.equal(await head.body.text(), '')
+    // A path no API has is still unknown, and the models list still answers GET.
+    const unknown = await request(`${aya.url}/v1/nowhere`)
+    assert.equal(unknown.statusCode, 404)
+    assert.equal(
+      ((await unknown.body.json()) as { error: { code: string } }).error.code,
+      'unknown_url',
+    )
+    const models = await request(`${aya.url}/v1/models`)
+    assert.equal(models.statusCode, 200)
+    await models.body.dump()
+  })
+
   test('answers an over-long prompt with the engine’s own 400', async (t) => {
     const aya = await startAya(config())
     t.after(() => aya.close())
