@@ -99,7 +99,29 @@ export function toConfigIssue(
   }
   const value = valueAt(root, issue.path)
   if (value === undefined) return { path, message: `${issue.message}, but it is missing` }
-  return { path, message: `${issue.message}, got ${describeValue(value)}` }
+  return { path, message: `${issue.message}, got ${describeSafely(value, issue.path.at(-1))}` }
+}
+
+/** Keys whose values are credentials: an error names their length, never their text. */
+const SECRET_KEY = /secret|password|token|api_?key/i
+
+/**
+ * `describeValue` for a value that may be a credential: config errors go to stderr and into CI
+ * logs, and a secret that fails its check (too short, a URL that does not parse) is still the
+ * operator's real secret. A secret-named key's value is reduced to its length, and a URL's
+ * password is masked.
+ */
+export function describeSafely(value: unknown, key: PropertyKey | undefined): string {
+  if (typeof value === 'string' && typeof key === 'string' && SECRET_KEY.test(key)) {
+    return `a value of ${value.length} characters (not shown)`
+  }
+  if (typeof value === 'string' && value.includes('@')) return describeValue(maskPassword(value))
+  return describeValue(value)
+}
+
+function maskPassword(text: string): string {
+  // `scheme://user:password@host`: the userinfo's password part, whether or not the URL parses.
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@')
 }
 
 export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

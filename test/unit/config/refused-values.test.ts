@@ -25,7 +25,7 @@ describe('config values that would be silently ignored are refused', () => {
         issues[0]!,
         /^upstreams\.api\.endpoints\[0\]\.url: expected scheme:\/\/host:port alone/,
       )
-      assert.ok(issues[0]!.endsWith(`got "${url}"`), issues[0])
+      assert.ok(issues[0]!.endsWith(`got "${url.replace(':secret@', ':***@')}"`), issues[0])
     }
     for (const url of [
       'http://10.0.0.1:8080',
@@ -118,5 +118,26 @@ describe('timeouts past what a timer can wait are refused, not fired at once', (
       upstreams: { api: { ...base.upstreams.api, timeouts: { idleMs: 2 ** 31 - 1 } } },
     }
     assert.doesNotThrow(() => parseConfigObject(atCap, {}))
+  })
+})
+
+describe('a refused credential is never printed', () => {
+  test('a secret is named by its length, and a URL’s password is masked', () => {
+    const base = withEndpoint('http://10.0.0.1:8080')
+    const secretIssues = configIssuesOf({
+      ...base,
+      upstreams: { api: { ...base.upstreams.api, sticky: { cookie: { secret: 'hunter2' } } } },
+    })
+    assert.deepEqual(secretIssues, [
+      'upstreams.api.sticky.cookie.secret: expected a secret of at least 16 characters (or empty to generate one), got a value of 7 characters (not shown)',
+    ])
+    const urlIssues = configIssuesOf({
+      ...base,
+      state: { store: 'redis', url: 'redis://:hunter2@cache:notaport' },
+    })
+    assert.equal(urlIssues.length, 1)
+    assert.ok(urlIssues[0]!.startsWith('state.url: '), urlIssues[0])
+    assert.ok(urlIssues[0]!.endsWith('got "redis://:***@cache:notaport"'), urlIssues[0])
+    for (const issue of [...secretIssues, ...urlIssues]) assert.ok(!issue.includes('hunter2'))
   })
 })
