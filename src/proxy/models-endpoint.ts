@@ -1,9 +1,13 @@
 import type { ModelRegistry } from '../llm/model-registry.ts'
 
-/** A reply to `GET /v1/models` or `GET /v1/models/{id}`; `found: false` means an unknown id. */
+/**
+ * A reply to `GET /v1/models` or `GET /v1/models/{id}`: the body, an id the registry does not
+ * know, or a query parameter out of the API's range (a 400 naming it).
+ */
 export type ModelsEndpointReply =
-  | { readonly found: true; readonly body: string }
-  | { readonly found: false; readonly id: string }
+  | { readonly kind: 'found'; readonly body: string }
+  | { readonly kind: 'unknown'; readonly id: string }
+  | { readonly kind: 'invalid'; readonly param: string; readonly message: string }
 
 /** Aya knows no release dates; Anthropic's SDK documents the epoch for "unknown". */
 const EPOCH = '1970-01-01T00:00:00Z'
@@ -25,15 +29,22 @@ export function modelsEndpointReply(
 ): ModelsEndpointReply {
   if (path === '/v1/models') {
     const names = registry.names()
-    return {
-      found: true,
-      body: anthropic ? anthropicPage(names, query) : openAiList(names),
+    // OpenAI's list takes no query parameters; Anthropic's pages by `limit` and a cursor.
+    if (!anthropic) return { kind: 'found', body: openAiList(names) }
+    const limit = anthropicLimit(query.get('limit'))
+    if (limit === undefined) {
+      return {
+        kind: 'invalid',
+        param: 'limit',
+        message: `limit: must be an integer from 1 to ${ANTHROPIC_MAX_LIMIT}`,
+      }
     }
+    return { kind: 'found', body: anthropicPage(names, limit, query) }
   }
   const id = decodeId(path.slice('/v1/models/'.length))
-  if (id === '' || registry.resolve(id) === undefined) return { found: false, id }
+  if (id === '' || registry.resolve(id) === undefined) return { kind: 'unknown', id }
   return {
-    found: true,
+    kind: 'found',
     body: JSON.stringify(anthropic ? anthropicModel(id) : openAiModel(id)),
   }
 }
@@ -51,12 +62,16 @@ function openAiList(names: readonly string[]): string {
   return JSON.stringify({ object: 'list', data: names.map(openAiModel) })
 }
 
-/** Anthropic's cursor pages: `limit` (default 20), and `after_id` or `before_id` as the cursor. */
-function anthropicPage(names: readonly string[], query: URLSearchParams): string {
-  const asked = Number(query.get('limit') ?? ANTHROPIC_DEFAULT_LIMIT)
-  const limit = Number.isInteger(asked)
-    ? Math.min(ANTHROPIC_MAX_LIMIT, Math.max(1, asked))
-    : ANTHROPIC_DEFAULT_LIMIT
+/** Anthropic's `limit`: 20 when absent, else an integer from 1 to 1000 (undefined otherwise). */
+function anthropicLimit(asked: string | null): number | undefined {
+  if (asked === null) return ANTHROPIC_DEFAULT_LIMIT
+  if (!/^\d{1,4}$/.test(asked)) return undefined
+  const limit = Number(asked)
+  return limit >= 1 && limit <= ANTHROPIC_MAX_LIMIT ? limit : undefined
+}
+
+/** Anthropic's cursor pages: `limit` items, with `after_id` or `before_id` as the cursor. */
+function anthropicPage(names: readonly string[], limit: number, query: URLSearchParams): string {
   const afterId = query.get('after_id')
   const beforeId = query.get('before_id')
   let page: readonly string[]

@@ -240,7 +240,10 @@ function answerModels(ctx: RequestContext, path: string, registry: ModelRegistry
     query,
     isAnthropicRequest(path, ctx.req.headers),
   )
-  if (!reply.found) return unknownModel(reply.id, registry)
+  if (reply.kind === 'unknown') return unknownModel(reply.id, registry)
+  if (reply.kind === 'invalid') {
+    return { kind: 'error', error: badRequest(reply.message), param: reply.param }
+  }
   const bodyBytes = Buffer.byteLength(reply.body)
   ctx.res.writeHead(200, {
     'content-type': 'application/json',

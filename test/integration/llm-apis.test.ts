@@ -149,4 +149,33 @@ describe('LLM APIs on a models gateway', () => {
     const ids = (await client.models.list()).data.map((m) => m.id)
     assert.deepEqual(ids, ['llama', 'llama-3.1-8b', 'sql-lora'])
   })
+
+  test('refuses an Anthropic models limit that is not an integer from 1 to 1000 with 400', async (t) => {
+    const { aya } = await startGateway(t)
+    const list = (query: string) =>
+      request(`${aya.url}/v1/models?${query}`, { headers: { 'anthropic-version': '2023-06-01' } })
+    for (const limit of ['0', 'abc', '1001', '2.5', '-1', '']) {
+      const res = await list(`limit=${limit}`)
+      assert.equal(res.statusCode, 400, `limit=${limit}`)
+      assert.equal(res.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST')
+      const body = (await res.body.json()) as {
+        type: string
+        error: { type: string; message: string }
+      }
+      assert.equal(body.type, 'error')
+      assert.equal(body.error.type, 'invalid_request_error')
+      assert.match(body.error.message, /limit/)
+    }
+    for (const [limit, listed] of [
+      ['1', 1],
+      ['1000', 3],
+    ] as const) {
+      const res = await list(`limit=${limit}`)
+      assert.equal(res.statusCode, 200, `limit=${limit}`)
+      assert.equal(((await res.body.json()) as { data: unknown[] }).data.length, listed)
+    }
+    // Through Anthropic's own client, a bad limit raises its BadRequestError.
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    await assert.rejects(client.models.list({ limit: 0 }), Anthropic.BadRequestError)
+  })
 })

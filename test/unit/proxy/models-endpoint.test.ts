@@ -11,7 +11,7 @@ const registry = createModelRegistry({
 
 const reply = (path: string, anthropic = false, query = '') => {
   const answer = modelsEndpointReply(registry, path, new URLSearchParams(query), anthropic)
-  return answer.found ? JSON.parse(answer.body) : answer
+  return answer.kind === 'found' ? JSON.parse(answer.body) : answer
 }
 
 describe('models endpoints', () => {
@@ -66,7 +66,15 @@ describe('models endpoints', () => {
   })
 
   test('reports ids the registry does not resolve as not found', () => {
-    assert.deepEqual(reply('/v1/models/mistral'), { found: false, id: 'mistral' })
-    assert.deepEqual(reply('/v1/models/'), { found: false, id: '' })
+    assert.deepEqual(reply('/v1/models/mistral'), { kind: 'unknown', id: 'mistral' })
+    assert.deepEqual(reply('/v1/models/'), { kind: 'unknown', id: '' })
+  })
+
+  test('refuses an Anthropic limit outside 1 to 1000; OpenAI’s list takes no parameters', () => {
+    for (const limit of ['0', 'abc', '1001', '1e2', '']) {
+      assert.equal(reply('/v1/models', true, `limit=${limit}`).kind, 'invalid', limit)
+    }
+    assert.equal(reply('/v1/models', true, 'limit=1000').data.length, 5)
+    assert.equal(reply('/v1/models', false, 'limit=0').data.length, 5)
   })
 })
