@@ -291,7 +291,7 @@ export function llmErrorFormat(
 ): ErrorBodyFormat {
   const path = url.split('?', 1)[0] ?? url
   if (isAnthropicRequest(path, headers)) {
-    return (code, info) => anthropicErrorBody(code, info.message)
+    return (code, info) => anthropicErrorBody(code, info.message, info.requestId)
   }
   return (code, info) =>
     openAiErrorBody(code, {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import Anthropic from '@anthropic-ai/sdk'
 import { request } from 'undici'
 import { type RunningAya, startAdmissionGateway } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
@@ -7,6 +8,7 @@ import { eventually } from '../helpers/eventually.ts'
 interface AnthropicError {
   readonly type: string
   readonly error: { readonly type: string; readonly message: string }
+  readonly request_id: string
 }
 
 const post = (aya: RunningAya, path: string, body: string, headers: Record<string, string> = {}) =>
@@ -24,7 +26,8 @@ async function anthropicError(
   assert.equal(res.statusCode, status)
   assert.match(String(res.headers['content-type']), /^application\/json/)
   const body = (await res.body.json()) as AnthropicError
-  assert.deepEqual(Object.keys(body), ['type', 'error'])
+  assert.deepEqual(Object.keys(body), ['type', 'error', 'request_id'])
+  assert.equal(body.request_id, res.headers['x-request-id'])
   assert.equal(body.type, 'error')
   assert.deepEqual(Object.keys(body.error), ['type', 'message'])
   assert.equal(body.error.type, type)
@@ -50,6 +53,7 @@ describe('Anthropic /v1/messages errors through Aya and a simulated engine', () 
     const bad = await anthropicError(malformed, 400, 'invalid_request_error')
     assert.equal(malformed.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST')
     assert.match(bad.error.message, /JSON/)
+    assert.ok(bad.request_id.length > 0)
 
     const noModel = await post(
       aya,
@@ -72,6 +76,29 @@ describe('Anthropic /v1/messages errors through Aya and a simulated engine', () 
     )
     assert.equal(ok.statusCode, 200)
     await ok.body.dump()
+  })
+
+  test('an error carries the request’s id in request_id, the caller’s own x-request-id when sent', async (t) => {
+    const aya = await startAdmissionGateway(t)
+    const body = JSON.stringify({ model: 'gpt-17', max_tokens: 5, messages: [] })
+    const own = await post(aya, '/v1/messages', body, { 'x-request-id': 'req_abc123' })
+    assert.equal((await anthropicError(own, 404, 'not_found_error')).request_id, 'req_abc123')
+    // Through Anthropic's own client, which keeps the body on the error it raises.
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    await assert.rejects(
+      client.messages.create({
+        model: 'gpt-17',
+        max_tokens: 5,
+        messages: [{ role: 'user', content: 'Hi' }],
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof Anthropic.NotFoundError)
+        const sent = error.error as { request_id?: string }
+        assert.equal(sent.request_id, error.headers?.get('x-request-id'))
+        assert.ok(sent.request_id)
+        return true
+      },
+    )
   })
 
   test('an admission shed and a missed deadline answer 503 with Retry-After in Anthropic’s shape', async (t) => {

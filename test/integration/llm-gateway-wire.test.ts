@@ -482,6 +482,7 @@ describe('models gateway on the wire', () => {
         type: 'not_found_error',
         message: 'unknown API path POST /v1/messages/batches',
       },
+      request_id: res.headers['x-request-id'],
     })
   })
 })

@@ -5,7 +5,11 @@ import { llmErrorFormat } from '../../../src/proxy/models-gateway.ts'
 const render = (...args: Parameters<typeof llmErrorFormat>) =>
   JSON.parse(llmErrorFormat(...args)('LB_ERR_NO_ROUTE', { message: 'nope', requestId: 'r' }))
 
-const ANTHROPIC_404 = { type: 'error', error: { type: 'not_found_error', message: 'nope' } }
+const ANTHROPIC_404 = {
+  type: 'error',
+  error: { type: 'not_found_error', message: 'nope' },
+  request_id: 'r',
+}
 
 describe('LLM route error shapes', () => {
   test('answers every /v1/messages path in Anthropic shape, query or not', () => {
