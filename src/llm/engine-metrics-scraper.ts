@@ -40,6 +40,8 @@ export interface EngineMetricsScraper extends EngineMetricsSource {
    */
   readingAgeMs(endpointId: string): number | undefined
   setTargets(targets: readonly ScrapeTarget[]): void
+  /** The ids of the targets it scrapes now. */
+  targetIds(): Iterable<string>
   /** New settings (a reload), keeping what was read: the next scrape runs at the new interval. */
   configure(options: EngineMetricsScraperOptions): void
   /** Scrapes every target once now; resolves when all answered, failed or ran out of time. */
@@ -187,6 +189,7 @@ export function createEngineMetricsScraper(
       const snapshot = snapshots.get(endpointId)
       return snapshot === undefined ? undefined : deps.clock.now() - snapshot.atMs
     },
+    targetIds: () => targets.keys(),
     setTargets(next) {
       if (closed) return
       const origins = new Map(next.map((t) => [t.id, t.origin]))

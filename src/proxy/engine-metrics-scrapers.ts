@@ -51,8 +51,6 @@ export function createEngineMetricsScrapers(
 ): EngineMetricsScrapers {
   const createScraper = deps.createScraper ?? createEngineMetricsScraper
   const scrapers = new Map<string, EngineMetricsScraper>()
-  /** Each scraper's endpoint ids, as last given to it. */
-  const targetIds = new Map<string, readonly string[]>()
   return {
     sourceFor: (upstream) => ({
       get: (endpointId) => scrapers.get(upstream)?.get(endpointId),
@@ -60,8 +58,8 @@ export function createEngineMetricsScrapers(
     }),
     readingAgeMs: (upstream, endpointId) => scrapers.get(upstream)?.readingAgeMs(endpointId),
     *scrapedEndpoints() {
-      for (const [upstream, ids] of targetIds) {
-        for (const endpointId of ids) yield { upstream, endpointId }
+      for (const [upstream, scraper] of scrapers) {
+        for (const endpointId of scraper.targetIds()) yield { upstream, endpointId }
       }
     },
     sync(upstreams) {
@@ -74,7 +72,6 @@ export function createEngineMetricsScrapers(
         if (wanted.has(name)) continue
         scraper.close()
         scrapers.delete(name)
-        targetIds.delete(name)
       }
       for (const [name, options] of wanted) {
         const upstream = upstreams.get(name)!
@@ -88,18 +85,14 @@ export function createEngineMetricsScrapers(
           })
           scrapers.set(name, scraper)
         }
-        const targets = upstream.group.endpoints().map((e) => ({ id: e.id, origin: e.spec.origin }))
-        scraper.setTargets(targets)
-        targetIds.set(
-          name,
-          targets.map((target) => target.id),
+        scraper.setTargets(
+          upstream.group.endpoints().map((e) => ({ id: e.id, origin: e.spec.origin })),
         )
       }
     },
     close() {
       for (const scraper of scrapers.values()) scraper.close()
       scrapers.clear()
-      targetIds.clear()
     },
   }
 }

@@ -47,6 +47,7 @@ function setup() {
         setTargets(targets) {
           scraper.targets = targets
         },
+        targetIds: () => scraper.targets.map((t) => t.id),
         configure(next) {
           scraper.options = next
         },
