@@ -6,21 +6,44 @@ import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
+/**
+ * An upstream that answers each request `answerMs` after its head, behind Aya with one connection
+ * to it (and `timeouts`); the paths it was sent, and Aya's in-flight count for its endpoint.
+ */
+async function startOneConnection(
+  t: { after(fn: () => Promise<void>): void },
+  answerMs: number,
+  timeouts?: Record<string, number>,
+) {
+  const seen: string[] = []
+  const upstream = await startUpstream((req, res) => {
+    seen.push(req.url ?? '')
+    req.resume()
+    setTimeout(() => res.end('ok'), answerMs)
+  })
+  t.after(() => upstream.close())
+  const aya = await startAyaTo(t, {
+    maxConnectionsPerEndpoint: 1,
+    ...(timeouts ? { timeouts } : {}),
+    endpoints: [{ url: upstream.url }],
+  })
+  const inflight = async () =>
+    metricSample(
+      await adminMetrics(aya),
+      'aya_endpoint_inflight_requests',
+      `upstream="u",endpoint="127.0.0.1:${upstream.port}"`,
+    )
+  return { seen, upstream, aya, inflight }
+}
+
 describe('waiting for a pooled upstream connection', () => {
   test('answers 504 to a request that waits for a connection longer than connectMs + firstByteMs, and never sends it', async (t) => {
-    const seen: string[] = []
     // Each answer takes 600 ms, within the 800-ms firstByteMs; one connection serves them in turn.
     // A request may wait connectMs + firstByteMs = 900 ms for it (300 ms of slack each way: the
     // second waits 600 ms of its 900, the third would wait 1200).
-    const upstream = await startUpstream((req, res) => {
-      seen.push(req.url ?? '')
-      setTimeout(() => res.end('ok'), 600)
-    })
-    t.after(() => upstream.close())
-    const aya = await startAyaTo(t, {
-      maxConnectionsPerEndpoint: 1,
-      timeouts: { connectMs: 100, firstByteMs: 800 },
-      endpoints: [{ url: upstream.url }],
+    const { seen, aya, inflight } = await startOneConnection(t, 600, {
+      connectMs: 100,
+      firstByteMs: 800,
     })
     const startedAt = performance.now()
     const answers = await Promise.all(
@@ -50,31 +73,11 @@ describe('waiting for a pooled upstream connection', () => {
       ['/1', '/2'],
       'the request given up on never reached the upstream',
     )
-    const inflight = metricSample(
-      await adminMetrics(aya),
-      'aya_endpoint_inflight_requests',
-      `upstream="u",endpoint="127.0.0.1:${upstream.port}"`,
-    )
-    assert.equal(inflight, 0)
+    assert.equal(await inflight(), 0)
   })
 
   test('stops counting a request against its endpoint as soon as its client leaves while it waits for a connection', async (t) => {
-    const seen: string[] = []
-    const upstream = await startUpstream((req, res) => {
-      seen.push(req.url ?? '')
-      setTimeout(() => res.end('ok'), 1500)
-    })
-    t.after(() => upstream.close())
-    const aya = await startAyaTo(t, {
-      maxConnectionsPerEndpoint: 1,
-      endpoints: [{ url: upstream.url }],
-    })
-    const inflight = async () =>
-      metricSample(
-        await adminMetrics(aya),
-        'aya_endpoint_inflight_requests',
-        `upstream="u",endpoint="127.0.0.1:${upstream.port}"`,
-      )
+    const { seen, aya, inflight } = await startOneConnection(t, 1500)
     const first = request(`${aya.url}/first`)
     await eventually(() => seen.length === 1, 'the first request upstream')
     const leaving = new AbortController()
@@ -89,16 +92,7 @@ describe('waiting for a pooled upstream connection', () => {
   })
 
   test('answers 408 at once to a client that stalls its body while its request waits for a connection', async (t) => {
-    const upstream = await startUpstream((req, res) => {
-      req.resume()
-      setTimeout(() => res.end('ok'), 1500)
-    })
-    t.after(() => upstream.close())
-    const aya = await startAyaTo(t, {
-      maxConnectionsPerEndpoint: 1,
-      timeouts: { idleMs: 300, firstByteMs: 5000 },
-      endpoints: [{ url: upstream.url }],
-    })
+    const { upstream, aya } = await startOneConnection(t, 1500, { idleMs: 300, firstByteMs: 5000 })
     const first = request(`${aya.url}/first`)
     await eventually(() => upstream.requests.length === 1, 'the first request upstream')
     const stalled = await openRawClient(aya.url)
