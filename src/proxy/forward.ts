@@ -53,7 +53,6 @@ export function forward(
 ): ForwardHandle {
   let controller: Dispatcher.DispatchController | undefined
   let pendingAbort: ProxyError | undefined
-  let responseStarted = false
   let settled = false
   let resolve!: (result: ForwardResult) => void
   const done = new Promise<ForwardResult>((r) => {
@@ -125,7 +124,6 @@ export function forward(
           return
         }
         if (statusCode < 200) return
-        responseStarted = true
         // A 204 or 304 ends with its head (RFC 9112 §6.3). undici still holds a 304 that states
         // its representation's Content-Length, as RFC 9110 §8.6 allows, or a 204 that wrongly
         // states one, to a body of that length, and fails it as truncated. So it ends here, and
@@ -155,10 +153,7 @@ export function forward(
         settle(undefined)
       },
       onResponseError(_ctl, error) {
-        settle(
-          abortReason(error) ??
-            toUpstreamError(error, { requestSent: controller !== undefined, responseStarted }),
-        )
+        settle(abortReason(error) ?? toUpstreamError(error, controller !== undefined))
       },
     },
   )

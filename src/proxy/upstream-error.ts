@@ -1,23 +1,19 @@
 import { ERROR_CATALOGUE, type ErrorCode, ProxyError } from './errors.ts'
 
-/** How far a request had got when it failed. */
-export interface UpstreamProgress {
-  /** undici put the request on a connection: some of it may have reached the upstream. */
-  readonly requestSent: boolean
-  /** The upstream's response headers had arrived. */
-  readonly responseStarted: boolean
-}
-
 /**
  * Maps an undici or socket failure to Aya's catalogue. undici puts a request on a connection only
  * once it is open (TCP and TLS), so a failure before that is the connection's, whatever its cause
  * (refused, timed out, a certificate not trusted, a handshake reset): nothing reached the upstream,
  * and another endpoint may be tried.
  */
-export function toUpstreamError(error: unknown, progress: UpstreamProgress): ProxyError {
+export function toUpstreamError(
+  error: unknown,
+  /** undici put the request on a connection: some of it may have reached the upstream. */
+  requestSent: boolean,
+): ProxyError {
   if (error instanceof ProxyError) return error
   const code = (error as { code?: unknown } | null)?.code
-  if (!progress.requestSent) {
+  if (!requestSent) {
     return new ProxyError(connectFailureCode(code), {
       source: 'upstream',
       retryable: true,

@@ -44,8 +44,8 @@ function undiciErrorFor(reply: string): Promise<unknown> {
   return undiciErrorFrom(server, 'http')
 }
 
-const sent = { requestSent: true, responseStarted: false }
-const unsent = { requestSent: false, responseStarted: false }
+const sent = true
+const unsent = false
 
 describe('toUpstreamError', () => {
   it('calls a garbage status line or response a protocol error, not a reset', async () => {
