@@ -154,7 +154,11 @@ describe('Expect: 100-continue', () => {
     return client
   }
 
-  test('answers 413 at once, without 100 Continue, to a declared body over maxBodyBytes, in the route’s error shape', async (t) => {
+  /**
+   * A counting upstream behind Aya whose listener takes bodies up to 1000 bytes: `/v1` the models
+   * gateway, `/roomy` up to 5000 bytes, the rest to the upstream. Both closed after the test.
+   */
+  async function startLimited(t: { after(fn: () => Promise<void>): void }) {
     const upstream = await startCountingUpstream()
     t.after(() => upstream.close())
     const aya = await startAya({
@@ -169,6 +173,11 @@ describe('Expect: 100-continue', () => {
       upstreams: { u: { endpoints: [{ url: upstream.url }] } },
     })
     t.after(() => aya.close())
+    return { upstream, aya }
+  }
+
+  test('answers 413 at once, without 100 Continue, to a declared body over maxBodyBytes, in the route’s error shape', async (t) => {
+    const { upstream, aya } = await startLimited(t)
 
     for (const path of ['/upload', '/v1/chat/completions', '/roomy']) {
       const client = await askToSend(aya.url, path, 6000)
@@ -187,18 +196,7 @@ describe('Expect: 100-continue', () => {
   })
 
   test('sends 100 Continue and proxies the body when its declared length is within the route’s limit', async (t) => {
-    const upstream = await startCountingUpstream()
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      log: { access: false },
-      listeners: [{ name: 'public', address: '127.0.0.1', port: 0, maxBodyBytes: 1000 }],
-      routes: [
-        { match: { pathPrefix: '/roomy' }, upstream: 'u', maxBodyBytes: 5000 },
-        { match: { pathPrefix: '/' }, upstream: 'u' },
-      ],
-      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const { aya } = await startLimited(t)
 
     for (const [path, bytes] of [
       ['/upload', 1000],
