@@ -187,12 +187,23 @@ describe('reload', () => {
       () => true,
     )
 
-  test('starts the fleet of a sim upstream that a reload adds, as a start would, and serves from it', async (t) => {
+  /** Aya serving `web` and, with `sim`, the fleet; `reloadTo(next)` reloads it to `withSim(web, next)`. */
+  async function startWithSim(
+    t: { after(fn: () => Promise<void>): void },
+    sim?: Record<string, unknown>,
+  ) {
     const upstream = await startNamedUpstream('web')
     t.after(() => upstream.close())
-    const aya = await startAya(withSim(upstream.url))
+    const aya = await startAya(withSim(upstream.url, sim))
     t.after(() => aya.close())
-    aya.aya.reload(parseConfigObject(withSim(upstream.url, SIM), {}))
+    const reloadTo = (next?: Record<string, unknown>) =>
+      aya.aya.reload(parseConfigObject(withSim(upstream.url, next), {}))
+    return { aya, reloadTo }
+  }
+
+  test('starts the fleet of a sim upstream that a reload adds, as a start would, and serves from it', async (t) => {
+    const { aya, reloadTo } = await startWithSim(t)
+    reloadTo(SIM)
     await eventually(
       () => aya.aya.config.upstreams.fleet?.endpoints.length === SIM.replicas,
       'the new fleet as the group endpoints',
@@ -204,22 +215,16 @@ describe('reload', () => {
   })
 
   test('shuts down the fleet of a sim upstream that a reload removes', async (t) => {
-    const upstream = await startNamedUpstream('web')
-    t.after(() => upstream.close())
-    const aya = await startAya(withSim(upstream.url, SIM))
-    t.after(() => aya.close())
+    const { aya, reloadTo } = await startWithSim(t, SIM)
     const [urls] = startedFleets(aya.logs)
     assert.equal(urls?.length, SIM.replicas)
-    aya.aya.reload(parseConfigObject(withSim(upstream.url), {}))
+    reloadTo()
     for (const url of urls!) await eventually(() => isDown(url), `${url} shut down`)
   })
 
   test('lets a request in flight on a removed sim fleet finish before shutting the fleet down', async (t) => {
-    const upstream = await startNamedUpstream('web')
-    t.after(() => upstream.close())
     // Real time: 300 output tokens take the engine well over 100 ms.
-    const aya = await startAya(withSim(upstream.url, { ...SIM, speedup: 1 }))
-    t.after(() => aya.close())
+    const { aya, reloadTo } = await startWithSim(t, { ...SIM, speedup: 1 })
     const [urls] = startedFleets(aya.logs)
     const long = request(`${aya.url}/v1/chat/completions`, {
       method: 'POST',
@@ -231,7 +236,7 @@ describe('reload', () => {
       }),
     })
     await new Promise((resolve) => setTimeout(resolve, 100))
-    aya.aya.reload(parseConfigObject(withSim(upstream.url), {}))
+    reloadTo()
     const res = await long
     const body = (await res.body.json()) as { usage?: { completion_tokens?: number } }
     assert.equal(res.statusCode, 200)
@@ -240,12 +245,9 @@ describe('reload', () => {
   })
 
   test('replaces the fleet of a sim upstream whose sim block a reload changes', async (t) => {
-    const upstream = await startNamedUpstream('web')
-    t.after(() => upstream.close())
-    const aya = await startAya(withSim(upstream.url, { ...SIM, replicas: 1 }))
-    t.after(() => aya.close())
+    const { aya, reloadTo } = await startWithSim(t, { ...SIM, replicas: 1 })
     const [before] = startedFleets(aya.logs)
-    aya.aya.reload(parseConfigObject(withSim(upstream.url, SIM), {}))
+    reloadTo(SIM)
     await eventually(
       () => aya.aya.config.upstreams.fleet?.endpoints.length === SIM.replicas,
       'the resized fleet as the group endpoints',
