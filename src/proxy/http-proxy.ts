@@ -326,7 +326,7 @@ function fail(
   ctx: RequestContext,
   code: ErrorCode,
   message?: string,
-  detail?: LlmErrorDetail & { readonly headers?: Readonly<Record<string, string>> | undefined },
+  detail?: LlmErrorDetail,
 ): void {
   ctx.errorCode = code
   // Told to go on first, as Node's default would have, unless refused for the size it declared.
