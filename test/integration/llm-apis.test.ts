@@ -6,6 +6,20 @@ import { request } from 'undici'
 import { startAya } from '../helpers/aya.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts'
 
+/** Asserts that `res`'s body is an Anthropic invalid_request_error whose message matches `message`. */
+async function assertAnthropicInvalidRequest(
+  res: Awaited<ReturnType<typeof request>>,
+  message: RegExp,
+): Promise<void> {
+  const body = (await res.body.json()) as {
+    type: string
+    error: { type: string; message: string }
+  }
+  assert.equal(body.type, 'error')
+  assert.equal(body.error.type, 'invalid_request_error')
+  assert.match(body.error.message, message)
+}
+
 /** An upstream that answers every API with a minimal valid body echoing what it received. */
 function startEchoLlm(): Promise<TestUpstream & { bodies: Array<Record<string, unknown>> }> {
   const bodies: Array<Record<string, unknown>> = []
@@ -111,13 +125,7 @@ describe('LLM APIs on a models gateway', () => {
       body: JSON.stringify({ model: 'claude-x', messages: [] }),
     })
     assert.equal(res.statusCode, 400)
-    const body = (await res.body.json()) as {
-      type: string
-      error: { type: string; message: string }
-    }
-    assert.equal(body.type, 'error')
-    assert.equal(body.error.type, 'invalid_request_error')
-    assert.match(body.error.message, /max_tokens/)
+    await assertAnthropicInvalidRequest(res, /max_tokens/)
   })
 
   test('routes OpenAI embeddings and responses, resolving aliases and LoRA adapters', async (t) => {
@@ -158,13 +166,7 @@ describe('LLM APIs on a models gateway', () => {
       const res = await list(`limit=${limit}`)
       assert.equal(res.statusCode, 400, `limit=${limit}`)
       assert.equal(res.headers['x-aya-error-code'], 'LB_ERR_BAD_REQUEST')
-      const body = (await res.body.json()) as {
-        type: string
-        error: { type: string; message: string }
-      }
-      assert.equal(body.type, 'error')
-      assert.equal(body.error.type, 'invalid_request_error')
-      assert.match(body.error.message, /limit/)
+      await assertAnthropicInvalidRequest(res, /limit/)
     }
     for (const [limit, listed] of [
       ['1', 1],
