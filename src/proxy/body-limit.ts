@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform } from 'node:stream'
-import type { Clock, Timer } from '../util/clock.ts'
+import type { Clock } from '../util/clock.ts'
+import { createBodyStallWatch } from './body-stall-watch.ts'
 import { ProxyError } from './errors.ts'
 
 export interface BodyLimits {
@@ -37,16 +38,10 @@ export function limitBody(
 ): Transform {
   const { maxBodyBytes, idleMs, onBytes } = limits
   let seen = 0
-  let lastChunkAtMs = deps.clock.now()
-  let timer: Timer | undefined
-  const stopTimer = () => {
-    timer?.clear()
-    timer = undefined
-  }
   const limited = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length
-      lastChunkAtMs = deps.clock.now()
+      stall.noteChunk()
       onBytes?.(chunk.length)
       if (maxBodyBytes !== undefined && seen > maxBodyBytes) {
         callback(new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream' }))
@@ -55,32 +50,26 @@ export function limitBody(
       callback(null, chunk)
     },
   })
-  // One timer, re-armed when it fires early: chunks only note their time.
-  const check = () => {
-    timer = undefined
-    if (limited.destroyed || limited.writableEnded) return
-    const nowMs = deps.clock.now()
-    const held = body.readableLength + limited.writableLength + limited.readableLength
-    if (held > 0) lastChunkAtMs = nowMs
-    else if (nowMs - lastChunkAtMs >= idleMs) {
+  const stall = createBodyStallWatch(
+    {
+      idleMs,
+      isHeld: () => body.readableLength + limited.writableLength + limited.readableLength > 0,
+    },
+    (reason) => {
+      if (limited.destroyed || limited.writableEnded) return
       limited.destroy(
-        new ProxyError('LB_ERR_REQUEST_TIMEOUT', {
-          source: 'downstream',
-          message: `the request body stalled for ${idleMs} ms`,
-        }),
+        new ProxyError('LB_ERR_REQUEST_TIMEOUT', { source: 'downstream', message: reason }),
       )
-      return
-    }
-    timer = deps.clock.setTimer(lastChunkAtMs + idleMs - nowMs, check)
-  }
-  timer = deps.clock.setTimer(idleMs, check)
+    },
+    deps,
+  )
   // Those reading it (undici, a mirror) see its errors; one that comes once they have stopped
   // listening must not throw.
   limited.on('error', () => {})
   body.on('error', (error) => limited.destroy(error))
-  body.once('end', stopTimer)
-  body.once('close', stopTimer)
-  limited.once('close', stopTimer)
+  body.once('end', stall.stop)
+  body.once('close', stall.stop)
+  limited.once('close', stall.stop)
   const discardRest = () => {
     if (body.complete) return
     body.unpipe(limited)

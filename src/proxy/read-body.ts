@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
-import type { Clock, Timer } from '../util/clock.ts'
+import type { Clock } from '../util/clock.ts'
+import { createBodyStallWatch } from './body-stall-watch.ts'
 import { ProxyError } from './errors.ts'
 
 interface BodyReadLimits {
@@ -30,28 +31,12 @@ export function readBodyBounded(
       cleanup()
       reject(error)
     }
-    const startedAtMs = deps.clock.now()
-    let lastChunkAtMs = startedAtMs
-    // One timer for both limits, armed for the nearer and re-armed when it fires early: chunks
-    // only note their time, so a body of hundreds of chunks does not re-arm a timer for each.
-    let timer: Timer
-    const check = () => {
-      const nowMs = deps.clock.now()
-      const deadlineAtMs = startedAtMs + limits.deadlineMs
-      const idleAtMs = lastChunkAtMs + limits.idleMs
-      const what =
-        nowMs >= deadlineAtMs
-          ? `the request body took over ${limits.deadlineMs} ms`
-          : nowMs >= idleAtMs
-            ? `the request body stalled for ${limits.idleMs} ms`
-            : undefined
-      if (what !== undefined) {
-        fail(new ProxyError('LB_ERR_REQUEST_TIMEOUT', { source: 'downstream', message: what }))
-        return
-      }
-      timer = deps.clock.setTimer(Math.min(deadlineAtMs, idleAtMs) - nowMs, check)
-    }
-    timer = deps.clock.setTimer(Math.min(limits.idleMs, limits.deadlineMs), check)
+    const stall = createBodyStallWatch(
+      limits,
+      (reason) =>
+        fail(new ProxyError('LB_ERR_REQUEST_TIMEOUT', { source: 'downstream', message: reason })),
+      deps,
+    )
     const onData = (chunk: Buffer) => {
       size += chunk.length
       limits.onBytes?.(chunk.length)
@@ -60,7 +45,7 @@ export function readBodyBounded(
         return
       }
       chunks.push(chunk)
-      lastChunkAtMs = deps.clock.now()
+      stall.noteChunk()
     }
     const onEnd = () => {
       cleanup()
@@ -73,7 +58,7 @@ export function readBodyBounded(
       if (!req.complete) onError(new Error('client closed the request before its body ended'))
     }
     const cleanup = () => {
-      timer.clear()
+      stall.stop()
       req.off('data', onData)
       req.off('end', onEnd)
       req.off('error', onError)
