@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { spawnChild } from './child-process.ts'
 
 export interface RedisProcess {
-  /** `unix://…` URL of the server's socket, for `state: { store: redis, url }`. */
+  /** `unix://…` URL of the server's socket (`redis://…` on TCP), for `state: { store: redis, url }`. */
   readonly url: string
   /** SIGTERM, then SIGKILL after `graceMs` (default 5 s); resolves once it is gone. */
   close(graceMs?: number): Promise<void>
@@ -21,23 +21,27 @@ export async function startRedisProcess(
     readonly startTimeoutMs?: number
     /** The socket's path; a fresh one in the temporary directory by default. */
     readonly socket?: string
+    /** Listen on TCP at 127.0.0.1 on this port instead of a Unix socket (`url` is `redis://…`). */
+    readonly port?: number
+    /** More arguments for `redis-server`. */
+    readonly args?: readonly string[]
   } = {},
 ): Promise<RedisProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'aya-redis-'))
   const socket = options.socket ?? join(dir, 'redis.sock')
+  const listen =
+    options.port === undefined
+      ? ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700']
+      : ['--bind', '127.0.0.1', '--port', String(options.port)]
   const child = spawnChild(options.binary ?? 'redis-server', [
-    '--port',
-    '0',
-    '--unixsocket',
-    socket,
-    '--unixsocketperm',
-    '700',
+    ...listen,
     '--save',
     '',
     '--appendonly',
     'no',
     '--dir',
     dir,
+    ...(options.args ?? []),
   ])
   try {
     await child.waitForLine(
@@ -50,7 +54,7 @@ export async function startRedisProcess(
     throw new Error(`redis-server did not start (apt-get install redis-server): ${error}`)
   }
   return {
-    url: `unix://${socket}`,
+    url: options.port === undefined ? `unix://${socket}` : `redis://127.0.0.1:${options.port}`,
     async close(graceMs = 5000) {
       await child.close(graceMs)
       await rm(dir, { recursive: true, force: true })

@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { spawnChild } from '../../src/bench/child-process.ts'
 import { type RedisProcess, startRedisProcess } from '../../src/bench/redis-process.ts'
 import { redisConnectionOptions } from '../../src/state/redis-url.ts'
 
@@ -22,28 +18,7 @@ export async function startTcpRedis(args: readonly string[] = []): Promise<Runni
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
   const { port } = probe.address() as { port: number }
   await new Promise((resolve) => probe.close(resolve))
-  const dir = await mkdtemp(join(tmpdir(), 'aya-redis-tcp-'))
-  const child = spawnChild('redis-server', [
-    '--bind',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-    ...args,
-  ])
-  await child.waitForLine((line) => /ready to accept connections/i.test(line), 10_000)
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async close(graceMs = 5000) {
-      await child.close(graceMs)
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
+  return startRedisProcess({ port, args })
 }
 
 /**
