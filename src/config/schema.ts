@@ -80,9 +80,8 @@ const headerValue = z
  * Node fires a timer longer than MAX_TIMER_MS after 1 ms: a wait past it would spin, and a
  * timeout past it would fire at once (undici's too).
  */
-const timerMs = positiveInt('a positive integer of milliseconds').max(MAX_TIMER_MS, {
-  error: `expected at most ${MAX_TIMER_MS} milliseconds (about 24.8 days)`,
-})
+const atMostTimer = { error: `expected at most ${MAX_TIMER_MS} milliseconds (about 24.8 days)` }
+const timerMs = positiveInt('a positive integer of milliseconds').max(MAX_TIMER_MS, atMostTimer)
 
 export const timeoutsSchema = z
   .object({
@@ -224,11 +223,7 @@ export const admissionSchema = z
     maxWaitMs: timerMs.default(30_000),
     order: z.enum(['fifo', 'shortest-predicted-first']).default('shortest-predicted-first'),
     /** Shortest-predicted-first: how long shorter requests may keep passing one. */
-    maxBypassMs: nonNegativeInt
-      .max(MAX_TIMER_MS, {
-        error: `expected at most ${MAX_TIMER_MS} milliseconds (about 24.8 days)`,
-      })
-      .default(5_000),
+    maxBypassMs: nonNegativeInt.max(MAX_TIMER_MS, atMostTimer).default(5_000),
     /** Shortest-predicted-first: the share of its time to deadline after which a request goes first. */
     agingFraction: z.number().gt(0).max(1).default(0.5),
     /** Under saturation, refuse sheddable (negative-priority) work at once instead of queueing it. */
