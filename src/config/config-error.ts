@@ -81,10 +81,10 @@ function isUnsafeInteger(issue: ZodIssueLike): boolean {
  * Turns a schema issue into Aya's wording: the full path, then what was expected and what was
  * found. `prefix` places a sub-document (such as one upstream's policyOptions) in the whole file.
  */
-export function toConfigIssue(
+function toConfigIssue(
   issue: ZodIssueLike,
   root: unknown,
-  prefix: readonly PropertyKey[] = [],
+  prefix: readonly PropertyKey[],
 ): ConfigIssue {
   const path = formatPath([...prefix, ...issue.path])
   if (issue.code === 'unrecognized_keys' && issue.keys) {
@@ -111,7 +111,7 @@ const SECRET_KEY = /secret|password|token|api_?key/i
  * operator's real secret. A secret-named key's value is reduced to its length, and a URL's
  * password is masked.
  */
-export function describeSafely(value: unknown, key: PropertyKey | undefined): string {
+function describeSafely(value: unknown, key: PropertyKey | undefined): string {
   if (typeof value === 'string' && typeof key === 'string' && SECRET_KEY.test(key)) {
     return `a value of ${value.length} characters (not shown)`
   }
