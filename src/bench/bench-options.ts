@@ -94,13 +94,18 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
 
 export class UsageError extends Error {}
 
+/** `Number(text)`, but NaN for a blank text, which Number reads as 0 (an unset shell variable). */
+function numberOf(text: string): number {
+  return text.trim() === '' ? Number.NaN : Number(text)
+}
+
 function positive(name: string, text: string | undefined, fallback?: number): number {
   if (text === undefined) {
     if (fallback === undefined) throw new UsageError(`--${name} is required`)
     return fallback
   }
-  const value = Number(text)
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) {
+  const value = numberOf(text)
+  if (!Number.isFinite(value) || value <= 0) {
     throw new UsageError(`--${name} must be a positive number, got '${text}'`)
   }
   return value
@@ -198,8 +203,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     window = parseWindow(values.window)
     if (!window) throw new UsageError(`--window must be START:END seconds, got '${values.window}'`)
   }
-  // Number('') is 0: an empty --seed (an unset shell variable) would silently run seed 0.
-  const seed = values.seed === undefined ? 1 : values.seed.trim() === '' ? NaN : Number(values.seed)
+  const seed = values.seed === undefined ? 1 : numberOf(values.seed)
   if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 32 - 1) {
     throw new UsageError(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'`)
   }
