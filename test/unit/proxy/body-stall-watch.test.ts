@@ -35,7 +35,7 @@ describe('body stall watch', () => {
     let held = true
     createBodyStallWatch({ idleMs: 100, isHeld: () => held }, (r) => reasons.push(r), { clock })
     clock.advance(500)
-    assert.deepEqual(reasons, [])
+    assert.equal(reasons.length, 0, 'silence while bytes are held is not the client’s')
     held = false
     clock.advance(100)
     assert.equal(reasons.length, 1)
