@@ -4,6 +4,7 @@ import { isPriorityName } from '../resilience/priority-classes.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { describeValue, formatPath, toConfigIssues } from './config-error.ts'
+import { routeNameOf } from './route-name.ts'
 import type { Config } from './schema.ts'
 import { UNMATCHED_LABEL } from './unmatched-label.ts'
 
@@ -192,13 +193,13 @@ function checkNotUnmatchedLabel(name: string, what: string, path: string, issues
 
 /**
  * A route's name is its label in metrics and logs: two routes under one name would merge their
- * series. A route without one is `route-<index>` (route-table.ts), so a name may not take that
+ * series. A route without one is `route-<index>` (`routeNameOf`), so a name may not take that
  * either.
  */
 function checkRouteNames(routes: Config['routes'], issues: ConfigIssue[]): void {
   const first = new Map<string, number>()
   routes.forEach((route, i) => {
-    const name = route.name ?? `route-${i}`
+    const name = routeNameOf(route, i)
     checkNotUnmatchedLabel(name, 'route', formatPath(['routes', i, 'name']), issues)
     const j = first.get(name)
     if (j === undefined) {

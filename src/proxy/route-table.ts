@@ -1,3 +1,4 @@
+import { routeNameOf } from '../config/route-name.ts'
 import type { RouteConfig } from '../config/schema.ts'
 
 /** What a route matcher reads from a request. */
@@ -65,7 +66,7 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
   }
   return {
     index,
-    name: route.name ?? `route-${index}`,
+    name: routeNameOf(route, index),
     config: route,
     matches: (request) => checks.every((check) => check(request)),
   }
