@@ -5,9 +5,17 @@ import type { ServerResponse } from 'node:http'
  * unsubscribe. A response's own `close` is not enough: Node never emits it for a response queued
  * behind another on a pipelined connection, so a client that sends two streams and hangs up
  * would leave the second streaming from the engine. The socket's `close` covers that.
+ *
+ * A client that is gone already is told at once, synchronously: its `close` was emitted before
+ * anyone listened (while a gzip body was inflating, say), and is not emitted again. Waiting for it
+ * would keep the request in the admission queue until its deadline, and then send it upstream.
  */
 export function whenClientGone(res: ServerResponse, gone: () => void): () => void {
   const socket = res.socket ?? res.req.socket
+  if (!res.writableFinished && (res.destroyed || socket?.destroyed === true)) {
+    gone()
+    return () => {}
+  }
   let done = false
   const onClose = () => {
     if (done || res.writableFinished) return

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { describe, test } from 'node:test'
+import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
-import { type RunningAya, startAdmissionGateway, startSimGateway } from '../helpers/aya.ts'
+import {
+  adminMetrics,
+  metricSample,
+  type RunningAya,
+  startAdmissionGateway,
+  startSimGateway,
+} from '../helpers/aya.ts'
 
 const chat = (aya: { url: string }, words: number, headers: Record<string, string> = {}) =>
   request(`${aya.url}/v1/chat/completions`, {
@@ -192,5 +200,52 @@ describe('LLM admission control with the aya policy', () => {
       assert.equal(res.statusCode, 200)
       await res.body.dump()
     }
+  })
+
+  test('forgets a request whose client hung up while its gzip body inflated: it leaves the queue at once and is never sent upstream', async (t) => {
+    const aya = await startSimGateway(
+      t,
+      {
+        policy: 'aya',
+        sim: { replicas: 1, profile: 'a100-llama3-8b', speedup: 1 },
+        admission: { ttftSloMs: 50, maxWaitMs: 20_000 },
+      },
+      { log: { access: true } },
+    )
+    // ~24k tokens of prefill hold the engine for ~2 s: anything sent meanwhile queues.
+    const busy = chat(aya, 24_000)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // 8 MB that gzip to 8 kB: Aya inflates it for a few milliseconds on the thread pool, after
+    // the body has arrived and before the request reaches the queue. The client hangs up then.
+    const body = gzipSync(
+      JSON.stringify({
+        model: 'llama',
+        max_tokens: 4,
+        user: 'x'.repeat(8_000_000),
+        messages: [{ role: 'user', content: 'hello' }],
+      }),
+    )
+    const client = connect(Number(new URL(aya.url).port), '127.0.0.1')
+    client.on('error', () => {})
+    client.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: aya\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
+    )
+    client.end(body)
+    await new Promise((resolve) => setTimeout(resolve, 3))
+    client.destroy()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const depth = metricSample(
+      await adminMetrics(aya),
+      'aya_admission_queue_depth',
+      'upstream="fleet",priority="0"',
+    )
+    assert.equal(depth, 0, 'the request of a client that left holds no place in the queue')
+    const answer = await busy
+    assert.equal(answer.statusCode, 200)
+    await answer.body.dump()
+    const gone = aya.logs.filter((line) => line.msg === 'access' && line.status === 499)
+    assert.equal(gone.length, 1)
+    assert.equal(gone[0]!.error, 'LB_ERR_CLIENT_ABORTED')
+    assert.equal(gone[0]!.attempts, 0, 'nothing was sent upstream for it')
   })
 })
