@@ -101,6 +101,10 @@ async function handle(
   trustedPeer: boolean,
 ): Promise<void> {
   const { req } = ctx
+  // RFC 9112 §3.2 requires a 400. Node keeps the first Host and drops the rest, so a proxy in
+  // front that reads the last one would route and check another host than Aya routes by.
+  if (hostLineCount(req.rawHeaders) > 1)
+    return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected one Host header')
   let originForm = ctx.url
   if (!originForm.startsWith('/')) {
     const absolute = absoluteFormOf(originForm)
@@ -301,6 +305,15 @@ async function handle(
     lastError = error
     exclude.add(endpoint.id)
   }
+}
+
+/** How many Host lines the request carried (Node's `headers.host` keeps only the first). */
+function hostLineCount(rawHeaders: readonly string[]): number {
+  let count = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') count++
+  }
+  return count
 }
 
 function upstreamHeaders(

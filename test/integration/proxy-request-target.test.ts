@@ -53,4 +53,24 @@ describe('request targets', () => {
     }
     assert.equal(upstream.requests.length, 0)
   })
+
+  test('answers 400 to a request with more than one Host line, whatever their values, and forwards nothing', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    // RFC 9112 §3.2: a server MUST answer 400. Node keeps the first and drops the rest, so a proxy
+    // in front that believes the last one routes and checks a different host than Aya does.
+    for (const hosts of [
+      'host: a.example\r\nhost: b.example',
+      'Host: a.example\r\nHOST: a.example',
+    ]) {
+      const client = await openRawClient(aya.url)
+      t.after(() => client.close())
+      client.socket.write(`GET / HTTP/1.1\r\n${hosts}\r\n\r\n`)
+      await eventually(() => client.received().includes('\r\n\r\n'), `an answer to ${hosts}`)
+      assert.match(client.received(), /^HTTP\/1\.1 400 /, hosts)
+      assert.match(client.received(), /LB_ERR_BAD_REQUEST/)
+    }
+    assert.equal(upstream.requests.length, 0)
+  })
 })
