@@ -32,6 +32,8 @@ export function toUpstreamError(
     case 'UND_ERR_INFO':
     case 'HPE_INVALID_CONSTANT':
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    // A head over undici's header size limit: the upstream answered, too much to be read.
+    case 'UND_ERR_HEADERS_OVERFLOW':
       mapped = 'LB_ERR_UPSTREAM_PROTOCOL'
       break
     default:

@@ -55,6 +55,17 @@ describe('toUpstreamError', () => {
     }
   })
 
+  it('calls a response head too large to parse a protocol error, not a reset', async () => {
+    const reply = `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(100_000)}\r\ncontent-length: 0\r\n\r\n`
+    // undici stops reading mid-head and resets the connection: the server sees ECONNRESET.
+    const server = createServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => socket.end(reply))
+    })
+    const mapped = toUpstreamError(await undiciErrorFrom(server, 'http'), sent)
+    assert.equal(mapped.code, 'LB_ERR_UPSTREAM_PROTOCOL')
+  })
+
   it('calls a connection closed before any answer a reset', async () => {
     const mapped = toUpstreamError(await undiciErrorFor(''), sent)
     assert.equal(mapped.code, 'LB_ERR_UPSTREAM_RESET')
