@@ -118,6 +118,10 @@ async function handle(
     // Its authority replaces any Host, and is checked as a Host is below.
     req.headers.host = absolute.authority
     originForm = absolute.originForm
+  } else if (originForm.includes('#')) {
+    // A fragment is no part of a request target (RFC 9112 §3.2), and the absolute-form above
+    // refuses one: passed on, the upstream would cut the path or query Aya routed and hashed by.
+    return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a request target without a fragment')
   }
   // Node undoes chunked framing only: a body in another transfer coding (gzip, chunked) would go
   // upstream still coded, with nothing saying so. nginx answers 501 too.

@@ -54,6 +54,22 @@ describe('request targets', () => {
     assert.equal(upstream.requests.length, 0)
   })
 
+  test('answers 400 to an origin-form target with a fragment, as to an absolute-form one, and forwards nothing', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    // A fragment is no part of a request target (RFC 9112 §3.2): passed on, the upstream would
+    // cut the path or query Aya routed and hashed by (`/a#?x=1` has no query upstream).
+    for (const target of ['/a#frag', '/a?q=1#frag', '/a#?x=1', 'http://a.example/a#frag']) {
+      const client = await openRawClient(aya.url)
+      t.after(() => client.close())
+      client.socket.write(`GET ${target} HTTP/1.1\r\nhost: a.example\r\n\r\n`)
+      await eventually(() => client.received().includes('\r\n\r\n'), `an answer to ${target}`)
+      assert.match(client.received(), /^HTTP\/1\.1 400 /, target)
+    }
+    assert.equal(upstream.requests.length, 0)
+  })
+
   test('answers 400 to a request with more than one Host line, whatever their values, and forwards nothing', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())
