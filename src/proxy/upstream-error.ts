@@ -36,6 +36,11 @@ export function toUpstreamError(
     case 'UND_ERR_HEADERS_OVERFLOW':
       mapped = 'LB_ERR_UPSTREAM_PROTOCOL'
       break
+    case 'UND_ERR_SOCKET':
+      mapped = REFUSED_ANSWER.has((error as { message?: unknown }).message)
+        ? 'LB_ERR_UPSTREAM_PROTOCOL'
+        : 'LB_ERR_UPSTREAM_RESET'
+      break
     default:
       // undici's parser errors carry no code: a garbage status line or header is a protocol
       // error, not a reset.
@@ -46,6 +51,13 @@ export function toUpstreamError(
   }
   return new ProxyError(mapped, { source: 'upstream', sentUpstream: true, cause: error })
 }
+
+/**
+ * The messages of the socket errors undici raises when it drops a connection over an answer it
+ * will not take, not because the upstream closed it: a `100 Continue` (Aya sends no Expect) and a
+ * `101` switch of protocols (Aya asks for none).
+ */
+const REFUSED_ANSWER: ReadonlySet<unknown> = new Set(['bad response', 'bad upgrade'])
 
 /**
  * The codes of a failed TLS handshake: Node's (`ERR_TLS_CERT_ALTNAME_INVALID`), OpenSSL's

@@ -66,6 +66,17 @@ describe('toUpstreamError', () => {
     assert.equal(mapped.code, 'LB_ERR_UPSTREAM_PROTOCOL')
   })
 
+  it('calls a 100 Continue or a 101 switch nobody asked for a protocol error, not a reset', async () => {
+    // Aya sends no Expect and no Upgrade: undici refuses either answer and drops the connection.
+    for (const reply of [
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
+      'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
+    ]) {
+      const mapped = toUpstreamError(await undiciErrorFor(reply), sent)
+      assert.equal(mapped.code, 'LB_ERR_UPSTREAM_PROTOCOL', JSON.stringify(reply))
+    }
+  })
+
   it('calls a connection closed before any answer a reset', async () => {
     const mapped = toUpstreamError(await undiciErrorFor(''), sent)
     assert.equal(mapped.code, 'LB_ERR_UPSTREAM_RESET')
