@@ -4,7 +4,7 @@ import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { type Config, HOST_NAME, type ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
-import type { RequestHandler } from '../util/http-server.ts'
+import { PROXY_METHODS, type RequestHandler } from '../util/http-server.ts'
 import { absoluteFormOf, normalizePath, pathOf, queryOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
@@ -105,6 +105,13 @@ async function handle(
   // front that reads the last one would route and check another host than Aya routes by.
   if (hostLineCount(req.rawHeaders) > 1)
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected one Host header')
+  // An upstream that honours TRACE echoes the request as it reached it: with what Aya added (a
+  // credential a route sets, X-Real-IP) and the client's cookies. nginx refuses it too.
+  if (ctx.method === 'TRACE') {
+    return fail(ctx, 'LB_ERR_METHOD_NOT_ALLOWED', 'TRACE is not forwarded', {
+      headers: { allow: PROXY_METHODS },
+    })
+  }
   let originForm = ctx.url
   if (!originForm.startsWith('/')) {
     const absolute = absoluteFormOf(originForm)

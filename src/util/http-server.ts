@@ -23,7 +23,7 @@ export interface RequestHandler {
 }
 
 /** What a proxy listener passes on: every method but CONNECT and TRACE. */
-const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
+export const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
 /**
  * An HTTP/1.1 server that tracks its connections so that `close` can stop accepting, let

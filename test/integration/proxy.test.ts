@@ -119,6 +119,32 @@ describe('http proxy', () => {
     )
   })
 
+  test('answers 405 to TRACE without forwarding it, so no upstream echoes the headers Aya adds', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [
+        {
+          match: { pathPrefix: '/' },
+          upstream: 'u',
+          requestHeaders: { set: { authorization: 'Bearer upstream-secret' } },
+        },
+      ],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    client.socket.write('TRACE / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')
+    await once(client.socket, 'end')
+    assert.match(client.received(), /^HTTP\/1\.1 405 /)
+    assert.match(client.received(), /\r\nx-aya-error-code: LB_ERR_METHOD_NOT_ALLOWED\r\n/)
+    assert.match(client.received(), /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/)
+    assert.doesNotMatch(client.received(), /upstream-secret/)
+    assert.equal(upstream.requests.length, 0)
+  })
+
   test('passes a 304 that states a Content-Length, and a 204 that wrongly carries a body, as bodiless replies on a connection that stays open', async (t) => {
     // Raw, because no HTTP server library sends the second: a 204 with a stated body.
     const answers: Record<string, string> = {
