@@ -51,6 +51,8 @@ const FORWARDING_CLAIMS = [
   'forwarded',
 ] as const
 
+const FORWARDING_CLAIM_NAMES: ReadonlySet<string> = new Set(FORWARDING_CLAIMS)
+
 /**
  * A new header object without hop-by-hop fields, without every field the Connection header
  * names (all Connection values, comma-separated, any case), and without HTTP/2 pseudo-headers.
@@ -172,8 +174,8 @@ export interface ForwardedOptions {
 
 /**
  * Adds Aya's hop to the forwarding headers, in place:
- * - from an untrusted peer, every forwarding claim (X-Forwarded-*, X-Real-IP, Forwarded) is
- *   dropped first, since an origin that believed one could be lied to;
+ * - from an untrusted peer, every forwarding claim (X-Forwarded-*, X-Real-IP, Forwarded, also
+ *   spelled with `_`) is dropped first, since an origin that believed one could be lied to;
  * - X-Forwarded-For: the peer appended to the list a trusted peer sent, or alone otherwise;
  * - X-Forwarded-Proto / X-Forwarded-Host: a trusted peer's values are kept (it saw the original
  *   request), else set from this hop;
@@ -185,6 +187,13 @@ export function appendForwarded(options: ForwardedOptions): void {
   if (options.trusted !== true) {
     for (const name of FORWARDING_CLAIMS) {
       if (headers[name] !== undefined) delete headers[name]
+    }
+    // CGI-style upstreams (PHP, WSGI, Rack) read `X_Forwarded_For` as `X-Forwarded-For`: both are
+    // HTTP_X_FORWARDED_FOR to them, so the spelling with underscores is the same forgery.
+    for (const name in headers) {
+      if (name.includes('_') && FORWARDING_CLAIM_NAMES.has(name.replaceAll('_', '-'))) {
+        delete headers[name]
+      }
     }
   }
   if (options.peerIp !== '') {

@@ -248,6 +248,28 @@ describe('appendForwarded', () => {
     })
   })
 
+  it('discards an untrusted peer’s claims spelled with underscores, which CGI-style upstreams read as the real ones', () => {
+    // PHP, WSGI and Rack put X_Forwarded_For and X-Forwarded-For both in HTTP_X_FORWARDED_FOR.
+    const headers = stripHopByHop([
+      'X_Forwarded_For',
+      '127.0.0.1',
+      'x_real_ip',
+      '127.0.0.1',
+      'X-Forwarded_Host',
+      'admin.internal',
+      'X_Custom_Header',
+      'kept',
+    ])
+    appendForwarded({ headers, peerIp: '198.51.100.7', proto: 'http', host: 'api.example.com' })
+    assert.deepEqual(plain(headers), {
+      x_custom_header: 'kept',
+      'x-forwarded-for': '198.51.100.7',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'api.example.com',
+      via: '1.1 aya',
+    })
+  })
+
   it('adds no X-Forwarded-For entry when the peer address is gone', () => {
     const headers = stripHopByHop({ 'x-forwarded-for': '203.0.113.9' })
     appendForwarded({ headers, peerIp: '', proto: 'http', host: undefined, trusted: true })
