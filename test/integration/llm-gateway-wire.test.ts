@@ -338,6 +338,45 @@ describe('models gateway on the wire', () => {
     )
   })
 
+  test('frees the engine and accounting of a client that hangs up while its gzip body is decoded', async (t) => {
+    let engineOpen = 0
+    // An engine generating a long plain answer: nothing comes back until it is done.
+    const aya = await startOneUpstreamGateway(t, (req, res) => {
+      req.resume()
+      engineOpen++
+      res.on('close', () => engineOpen--)
+    })
+    // A gzip body is decoded off the event loop: the client's hang-up is seen while it is.
+    const body = gzipSync(
+      JSON.stringify({
+        model: 'llama',
+        messages: [{ role: 'user', content: 'x'.repeat(100_000) }],
+      }),
+    )
+    const client = await openRawClient(aya.url)
+    client.socket.on('error', () => {})
+    client.socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
+    )
+    client.socket.end(body)
+    client.close()
+    await eventually(
+      () => aya.logs.some((l) => l.msg === 'access'),
+      'the request ended, not left waiting on the engine’s answer',
+    )
+    assert.equal(aya.logs.find((l) => l.msg === 'access')?.error, 'LB_ERR_CLIENT_ABORTED')
+    await eventually(() => engineOpen === 0, 'no request left at the engine')
+    const endpoint = aya.aya.config.upstreams.pool!.endpoints[0]!.url.replace('http://', '')
+    assert.equal(
+      metricSample(
+        await adminMetrics(aya),
+        'aya_endpoint_inflight_requests',
+        `upstream="pool",endpoint="${endpoint}"`,
+      ),
+      0,
+    )
+  })
+
   test('waits completionMs, not firstByteMs, for a response that is not streamed', async (t) => {
     // Headers come 3 s after the request, as an engine answers once the generation is done.
     // (undici times headers on a coarse clock, so the margins are whole seconds.)
