@@ -59,6 +59,8 @@ export function ayaConfigFor(
       ...admission,
       ttftSloMs: realMs(admission.ttftSloMs, speedup),
       maxWaitMs: realMs(admission.maxWaitMs, speedup),
+      // 0 (shorter requests never pass one) stays 0: realMs would make it 1 ms.
+      maxBypassMs: admission.maxBypassMs === 0 ? 0 : realMs(admission.maxBypassMs, speedup),
       recheckMs: realMs(admission.recheckMs, speedup),
       classes: Object.fromEntries(
         Object.entries(admission.classes).map(([name, own]) => [

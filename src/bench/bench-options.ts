@@ -9,7 +9,7 @@ export interface BenchOptions {
   readonly trace: string
   readonly policies: readonly string[]
   readonly replicas: number
-  /** Router replicas in front of the fleet (`--routers`, virtual time only). */
+  /** Router replicas in front of the fleet (`--routers`; HTTP mode starts one Aya process each). */
   readonly routers: number
   /** The routers share one state store, and so their prefix announcements (`--shared-state`). */
   readonly sharedState: boolean

@@ -59,8 +59,29 @@ describe('aya bench --admission', () => {
     const admission = config.upstreams.fleet.admission
     assert.equal(admission.ttftSloMs, 250)
     assert.equal(admission.maxWaitMs, 7500)
+    assert.equal(admission.maxBypassMs, 1250)
+    assert.equal(admission.recheckMs, 6)
     assert.equal(admission.order, 'shortest-predicted-first')
     assert.deepEqual(admission.classes, { batch: { maxWaitMs: 15_000 } })
+  })
+
+  it('keeps a maxBypassMs of 0 at 0 in real time (docs/bench.md: durations are trace time)', () => {
+    const options = parseBenchArgs([...base, '--admission', '{"maxBypassMs":0}'])
+    assert.ok(options !== 'help')
+    const config = ayaConfigFor(
+      {
+        policy: 'aya',
+        usesHashKey: false,
+        urls: ['http://127.0.0.1:1'],
+        model: 'm',
+        speedup: 4,
+        timeoutMs: 300_000,
+        scrapeIntervalMs: 50,
+        admission: options.admission,
+      },
+      'models',
+    ) as { upstreams: { fleet: { admission: Record<string, unknown> } } }
+    assert.equal(config.upstreams.fleet.admission.maxBypassMs, 0)
   })
 })
 
