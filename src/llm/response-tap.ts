@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder'
 import type { LlmApi } from './llm-request.ts'
+import { streamErrorMessage } from './stream-error-message.ts'
 import { createUsageObjectScanner } from './usage-object-scanner.ts'
 
 export interface TokenUsage {
@@ -21,6 +22,11 @@ export interface TapResult {
    * its status and however it closed.
    */
   readonly sawError?: boolean | undefined
+  /**
+   * The first error event's message (`error.message`, `response.error.message`), as the engine
+   * wrote it: unbounded here, read once at `finish` from the event's bounded head.
+   */
+  readonly errorMessage?: string | undefined
 }
 
 /**
@@ -42,9 +48,12 @@ export interface ResponseTap {
 
 /**
  * An event that reports a failure in the stream: an object whose first key is `error` (OpenAI
- * and vLLM chunks) or whose `type` is `error` (Anthropic, the Responses API) or `response.failed`.
+ * and vLLM chunks), unless it is null, or whose `type` is `error` (Anthropic, the Responses API)
+ * or `response.failed`. Anchored at the event's start: generated text, which sits inside a
+ * string further in, never matches.
  */
-const ERROR_EVENT = /^\s*\{\s*(?:"error"\s*:|"type"\s*:\s*"(?:error|response\.failed)")/
+const ERROR_EVENT =
+  /^\s*\{\s*(?:"error"\s*:\s*(?!null\b)|"type"\s*:\s*"(?:error|response\.failed)")/
 
 /** Content markers sit at the start of an event; the rest of a long one need not be kept. */
 const MAX_EVENT_HEAD_CHARS = 1 << 14
@@ -61,6 +70,8 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
   let lastTokenAtMs: number | undefined
   let contentEvents = 0
   let sawError = false
+  /** The first error event's data, as far as the event's head was kept: parsed only at the end. */
+  let errorHead: string | undefined
   let sawText = false
   let sawBody = false
   let inputTokens: number | undefined
@@ -139,6 +150,7 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
       lastTokenAtMs = nowMs
     } else if (eventHasData && ERROR_EVENT.test(eventHead)) {
       sawError = true
+      errorHead ??= eventHead
     }
     eventHead = ''
     eventHasData = false
@@ -201,11 +213,13 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
         cacheCreationTokens === undefined
           ? undefined
           : (inputTokens ?? 0) + (cacheReadTokens ?? 0) + (cacheCreationTokens ?? 0)
+      const errorMessage = errorHead === undefined ? undefined : streamErrorMessage(errorHead)
       return {
         firstTokenAtMs,
         lastTokenAtMs,
         contentEvents,
         ...(sawError ? { sawError } : {}),
+        ...(errorMessage !== undefined ? { errorMessage } : {}),
         usage:
           promptTokens !== undefined || outputTokens !== undefined
             ? { promptTokens: promptTokens ?? 0, completionTokens: outputTokens ?? 0 }

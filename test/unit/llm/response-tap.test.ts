@@ -42,10 +42,29 @@ describe('response tap', () => {
       tap.onChunk(Buffer.from(events), 1)
       assert.equal(tap.finish().sawError, true, `${api}: ${events}`)
     }
-    // A chunk that merely mentions an error is no error event.
+    // A chunk that merely mentions an error, or says it has none, is no error event.
+    for (const event of [chunk('{"error": 1}'), { error: null, choices: [] }]) {
+      const tap = createResponseTap('openai.chat', true)
+      tap.onChunk(Buffer.from(sse(event)), 1)
+      assert.equal(tap.finish().sawError, undefined, JSON.stringify(event))
+    }
+  })
+
+  test('reads the first error event’s message once the stream is done', () => {
     const tap = createResponseTap('openai.chat', true)
-    tap.onChunk(Buffer.from(sse(chunk('{"error": 1}'))), 1)
-    assert.equal(tap.finish().sawError, undefined)
+    tap.onChunk(Buffer.from(sse(chunk('a'))), 1)
+    tap.onChunk(Buffer.from(sse({ error: { message: 'engine dead' } }).slice(0, 12)), 2)
+    tap.onChunk(Buffer.from(sse({ error: { message: 'engine dead' } }).slice(12)), 3)
+    tap.onChunk(Buffer.from(sse({ error: { message: 'second' } })), 4)
+    const result = tap.finish()
+    assert.equal(result.sawError, true)
+    assert.equal(result.errorMessage, 'engine dead')
+  })
+
+  test('reports no error message for a stream without an error event', () => {
+    const tap = createResponseTap('openai.chat', true)
+    tap.onChunk(Buffer.from(sse(chunk('"error": {"message": "no"}'))), 1)
+    assert.equal('errorMessage' in tap.finish(), false)
   })
 
   test('ignores a byte order mark before the first event, as the SSE spec says', () => {
