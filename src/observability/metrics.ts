@@ -109,7 +109,7 @@ export function createMetrics(
   const errorSeries = new Map<string, { code: string; route: string }>()
   const errors = new Counter({
     name: 'aya_errors_total',
-    help: 'Local replies and cut responses, by error code.',
+    help: 'Local replies, cut responses and error events inside relayed streams, by error code.',
     labelNames: ['code', 'route'] as const,
     registers: [registry],
   })

@@ -14,7 +14,7 @@ import { predictPrefillEnd } from './predicted-prefill-end.ts'
 import type { RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import type { RequestContext } from './request-context.ts'
 import { applyHeaderEdits } from './route-actions.ts'
-import { upstreamErrorDetail } from './upstream-error.ts'
+import { detailLine, upstreamErrorDetail } from './upstream-error.ts'
 import { whenClientGone } from './when-client-gone.ts'
 
 interface DispatchOptions {
@@ -219,25 +219,34 @@ export async function dispatchTo(
   stallTimer?.clear()
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error
+  const tapped = tap?.finish()
   // A client that went away, or sent too much or too slowly, says nothing about the endpoint.
   const endpointFailed = error !== undefined && error.source !== 'downstream'
-  const ok = !endpointFailed && ctx.status < 500
-  release({ ok, status: ctx.status, latencyMs })
+  // The engine failed mid-generation, in an error event, after its success status went out: the
+  // client got a 200, but the endpoint failed the request as surely as one that reset.
+  const failedInBand = tapped?.sawError === true && ctx.status < 400
+  release({
+    ok: !endpointFailed && !failedInBand && ctx.status < 500,
+    status: ctx.status,
+    latencyMs,
+  })
   // Not connected: the prompt never reached the engine. (A client that leaves mid-response has a
   // downstream error: the engine got the prompt.)
   if (error?.source === 'upstream' && !error.sentUpstream)
     upstream.group.unsent(endpoint, options.pick)
-  if (tap && llm) {
+  if (tapped && llm) {
     deps.llmSignals.observe({
       endpoint,
       // As it was answered: a body's first byte is no first token.
       llm: isStreamed === llm.stream ? llm : { ...llm, stream: isStreamed },
-      ok: ok && ctx.status < 400,
+      // What the stream still teaches (its usage, its time to first token) is learned: the tap's
+      // `sawError` keeps it out of output-length learning alone.
+      ok: !endpointFailed && ctx.status < 400,
       completed: error === undefined && ctx.status < 400,
       endpointCurrent: upstream.group.find(endpoint.id) === endpoint,
       clientStalled,
       ...prefillEvidenceOf(paced, { sentAtMs: sentAt, prefillAheadTokens, prefillTokens }),
-      tap: tap.finish(),
+      tap: tapped,
     })
   }
   if (error && res.headersSent) {
@@ -246,6 +255,13 @@ export async function dispatchTo(
     ctx.errorDetail = upstreamErrorDetail(error)
     res.destroy()
     return undefined
+  }
+  if (failedInBand && error === undefined) {
+    // The stream went through as sent; the access log and the error count still record the
+    // failure, with the engine's own message.
+    ctx.errorCode = 'LB_ERR_UPSTREAM_STREAM_ERROR'
+    const detail = tapped?.errorMessage === undefined ? undefined : detailLine(tapped.errorMessage)
+    if (detail !== undefined) ctx.errorDetail = detail
   }
   return error
 }

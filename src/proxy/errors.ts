@@ -33,6 +33,12 @@ export const ERROR_CATALOGUE = {
   LB_ERR_SHED: { status: 503, message: 'low-priority work is being shed under saturation' },
   LB_ERR_FIRST_BYTE_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   LB_ERR_IDLE_TIMEOUT: { status: 504, message: 'the upstream stopped sending' },
+  // In band: the upstream's 200 and part of its stream were already sent when an error event came
+  // in it, so the status is the one the client got. Logged and counted, never a local reply.
+  LB_ERR_UPSTREAM_STREAM_ERROR: {
+    status: 200,
+    message: 'the upstream reported an error inside its stream',
+  },
 } as const satisfies Record<
   string,
   {

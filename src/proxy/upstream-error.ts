@@ -93,7 +93,15 @@ export function upstreamErrorDetail(error: ProxyError): string | undefined {
         ? ''
         : error.message
       : causeDetail(error.cause)
-  const line = detail.replace(/\s+/g, ' ').trim()
+  return detailLine(detail)
+}
+
+/**
+ * Text for `errorDetail`: on one line, at most MAX_DETAIL_CHARS (cut with an ellipsis), or
+ * undefined when nothing is left of it.
+ */
+export function detailLine(text: string): string | undefined {
+  const line = text.replace(/\s+/g, ' ').trim()
   if (line === '') return undefined
   return line.length > MAX_DETAIL_CHARS ? `${line.slice(0, MAX_DETAIL_CHARS - 1)}…` : line
 }

@@ -4,7 +4,11 @@ import { describe, it } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
 import { Pool } from 'undici'
 import { ProxyError } from '../../../src/proxy/errors.ts'
-import { toUpstreamError, upstreamErrorDetail } from '../../../src/proxy/upstream-error.ts'
+import {
+  detailLine,
+  toUpstreamError,
+  upstreamErrorDetail,
+} from '../../../src/proxy/upstream-error.ts'
 import { SELF_SIGNED_LOCALHOST } from '../../helpers/tls.ts'
 import { closedPort } from '../../helpers/upstreams.ts'
 
@@ -156,5 +160,19 @@ describe('upstreamErrorDetail', () => {
     assert.equal(upstreamErrorDetail(client), undefined)
     const plain = new ProxyError('LB_ERR_FIRST_BYTE_TIMEOUT', { source: 'upstream' })
     assert.equal(upstreamErrorDetail(plain), undefined)
+  })
+})
+
+describe('detailLine', () => {
+  it('puts text on one line of at most 200 characters, cut with an ellipsis', () => {
+    assert.equal(detailLine('  engine\n\tdead  '), 'engine dead')
+    const long = detailLine(`${'y'.repeat(300)}`)
+    assert.equal(long?.length, 200)
+    assert.ok(long?.endsWith('…'))
+    assert.equal(detailLine('y'.repeat(200)), 'y'.repeat(200))
+  })
+
+  it('gives nothing for blank text', () => {
+    assert.equal(detailLine(' \n '), undefined)
   })
 })
