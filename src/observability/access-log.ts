@@ -1,4 +1,5 @@
 import type { RequestContext } from '../proxy/request-context.ts'
+import { loggableTarget } from '../util/request-target.ts'
 
 export interface LogDestination {
   write(line: string): unknown
@@ -37,7 +38,7 @@ export function createAccessLog(destination: LogDestination, now: () => number):
   const write = (ctx: RequestContext): void => {
     let line = `{"level":"info","time":${Math.round(now())},"requestId":${JSON.stringify(ctx.id)}`
     line += `,"listener":${JSON.stringify(ctx.listener)},"client":${JSON.stringify(ctx.clientIp)}`
-    line += `,"method":${JSON.stringify(ctx.method)},"url":${JSON.stringify(ctx.url)}`
+    line += `,"method":${JSON.stringify(ctx.method)},"url":${JSON.stringify(loggableTarget(ctx.url))}`
     if (ctx.route) line += `,"route":${JSON.stringify(ctx.route.name)}`
     if (ctx.llm) line += `,"model":${JSON.stringify(ctx.llm.model)}`
     if (ctx.upstream !== undefined) line += `,"upstream":${JSON.stringify(ctx.upstream)}`

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { absoluteFormOf, normalizePath, pathOf, queryOf } from '../../../src/util/request-target.ts'
+import {
+  absoluteFormOf,
+  loggableTarget,
+  normalizePath,
+  pathOf,
+  queryOf,
+} from '../../../src/util/request-target.ts'
 
 describe('request targets', () => {
   it('splits the path from the query string at the first ?', () => {
@@ -63,6 +69,26 @@ describe('normalizePath', () => {
   it('keeps a path with nothing to normalize as it is, repeated slashes included', () => {
     for (const path of ['/', '/v1/chat/completions', '//double', '/a.b/c.d']) {
       assert.equal(normalizePath(path), path)
+    }
+  })
+})
+
+describe('loggableTarget', () => {
+  it('hides the userinfo of a target with an authority, whatever its scheme', () => {
+    assert.equal(loggableTarget('http://u:p@a.example/x?q=1'), 'http://***@a.example/x?q=1')
+    assert.equal(loggableTarget('HTTPS://token@a.example'), 'HTTPS://***@a.example')
+    assert.equal(loggableTarget('ftp://u:p@x@a.example/'), 'ftp://***@a.example/')
+  })
+
+  it('leaves a target without userinfo as it came, an @ in its path or query too', () => {
+    for (const target of [
+      '/a@b',
+      '/x?mail=a@b',
+      'http://a.example/@x',
+      'http://a.example?u=@',
+      '*',
+    ]) {
+      assert.equal(loggableTarget(target), target)
     }
   })
 })
