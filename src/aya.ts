@@ -14,7 +14,7 @@ import { createThrottledWarn } from './observability/throttled-warn.ts'
 import { createEngineMetricsScrapers } from './proxy/engine-metrics-scrapers.ts'
 import { createHttpProxy } from './proxy/http-proxy.ts'
 import { createProxyRuntime, type ProxyRuntime } from './proxy/proxy-runtime.ts'
-import type { RequestContext } from './proxy/request-context.ts'
+import type { RequestContext, RequestRecord } from './proxy/request-context.ts'
 import { countedInFlight, createRequestsInFlight } from './proxy/requests-in-flight.ts'
 import { generateStickySecret } from './proxy/sticky-cookie.ts'
 import { wantedPoolKeys } from './proxy/wanted-pool-keys.ts'
@@ -236,6 +236,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     if (accessLog) writeAccessLine(ctx)
     if (requestDoneChannel.hasSubscribers) requestDoneChannel.publish(ctx)
   }
+  const onRequestRefused = (record: RequestRecord) => {
+    metrics.observeRequest(record)
+    if (accessLog) writeAccessLine(record)
+  }
 
   const listeners = initial.listeners.map((listener) => ({
     config: listener,
@@ -248,6 +252,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
           pools,
           generateId: randomUUID,
           onRequestDone,
+          onRequestRefused,
           llmSignals,
           runtime: () => runtime,
         }),

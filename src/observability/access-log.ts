@@ -1,4 +1,4 @@
-import type { RequestContext } from '../proxy/request-context.ts'
+import type { RequestRecord } from '../proxy/request-context.ts'
 import { loggableTarget } from '../util/request-target.ts'
 
 export interface LogDestination {
@@ -6,7 +6,7 @@ export interface LogDestination {
 }
 
 export interface AccessLog {
-  (ctx: RequestContext): void
+  (ctx: RequestRecord): void
   /** Writes the lines still held for this turn of the event loop. */
   flush(): void
 }
@@ -35,10 +35,12 @@ export function createAccessLog(destination: LogDestination, now: () => number):
     pending = ''
     destination.write(lines)
   }
-  const write = (ctx: RequestContext): void => {
+  const write = (ctx: RequestRecord): void => {
     let line = `{"level":"info","time":${Math.round(now())},"requestId":${JSON.stringify(ctx.id)}`
     line += `,"listener":${JSON.stringify(ctx.listener)},"client":${JSON.stringify(ctx.clientIp)}`
-    line += `,"method":${JSON.stringify(ctx.method)},"url":${JSON.stringify(loggableTarget(ctx.url))}`
+    // Unknown only for a request the server could not parse.
+    if (ctx.method !== undefined) line += `,"method":${JSON.stringify(ctx.method)}`
+    if (ctx.url !== undefined) line += `,"url":${JSON.stringify(loggableTarget(ctx.url))}`
     if (ctx.route) line += `,"route":${JSON.stringify(ctx.route.name)}`
     if (ctx.llm) line += `,"model":${JSON.stringify(ctx.llm.model)}`
     if (ctx.upstream !== undefined) line += `,"upstream":${JSON.stringify(ctx.upstream)}`

@@ -16,7 +16,7 @@ export interface MeteredUpstream {
 }
 
 import type { EndpointCapacity } from '../llm/endpoint-capacity.ts'
-import type { RequestContext } from '../proxy/request-context.ts'
+import type { RequestRecord } from '../proxy/request-context.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 
@@ -37,7 +37,7 @@ export interface AyaMetrics {
   observeDecision(policy: string, branch: string): void
   /** Counts a scrape of an endpoint's /metrics that gave no reading. */
   observeScrapeFailure(upstream: string, endpointId: string): void
-  observeRequest(ctx: RequestContext): void
+  observeRequest(ctx: RequestRecord): void
   /**
    * Where request series (counts, durations, bytes, errors) are kept: `routes`, the running
    * config's route names, with the upstreams and endpoints of the groups (`setGroups`). Those of
@@ -263,7 +263,7 @@ export function createMetrics(
     readonly bytesOut: CounterCell
   }
   const records = new Map<string, RequestCells>()
-  const observeRequest = (ctx: RequestContext) => {
+  const observeRequest = (ctx: RequestRecord) => {
     const route = ctx.route?.name ?? UNMATCHED_LABEL
     const upstream = ctx.upstream ?? UNMATCHED_LABEL
     const endpoint = ctx.endpoint?.id ?? UNMATCHED_LABEL

@@ -17,7 +17,16 @@ export const ERROR_CATALOGUE = {
     message: 'request body exceeds the limit',
     closesConnection: true,
   },
+  LB_ERR_EXPECTATION_FAILED: {
+    status: 417,
+    message: 'the request asks for an expectation other than 100-continue',
+  },
   LB_ERR_RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
+  LB_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    message: 'the request head exceeds the limit',
+    closesConnection: true,
+  },
   LB_ERR_CLIENT_ABORTED: { status: 499, message: 'client closed the request' },
   LB_ERR_INTERNAL: { status: 500, message: 'internal error' },
   LB_ERR_UNSUPPORTED: { status: 501, message: 'the request uses a feature Aya does not support' },

@@ -4,14 +4,19 @@ import { boundEndpointOf } from '../balancer/bound-endpoint.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { type Config, HOST_NAME, type ListenerConfig } from '../config/schema.ts'
 import type { LlmRequest } from '../llm/llm-request.ts'
-import { PROXY_METHODS, type RequestHandler } from '../util/http-server.ts'
+import {
+  PROXY_METHODS,
+  type RefusalReason,
+  type RefusedRequest,
+  type RequestHandler,
+} from '../util/http-server.ts'
 import { absoluteFormOf, normalizePath, pathOf, queryOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
 import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
 import { dispatchTo } from './dispatch-to.ts'
 import type { ErrorCode } from './errors.ts'
-import { ProxyError } from './errors.ts'
+import { ProxyError, statusForCode } from './errors.ts'
 import { appendForwarded, stripHopByHop } from './headers.ts'
 import type { HttpProxyDeps } from './http-proxy-deps.ts'
 import type { KeySource } from './key-selector.ts'
@@ -87,11 +92,45 @@ export function createHttpProxy(
       },
     )
   }
+  // Logged and counted as any other request, with no route: what it asked is all there is.
+  const refused = (request: RefusedRequest) => {
+    const { listener, resolveClient } = current()
+    const errorCode = REFUSAL_CODES[request.reason]
+    deps.onRequestRefused?.({
+      id: requestIdFrom(request.headers['x-request-id'], deps.generateId),
+      listener: listener.name,
+      clientIp: resolveClient(request.remoteAddress, request.headers['x-forwarded-for']),
+      method: request.method,
+      url: request.url,
+      route: undefined,
+      upstream: undefined,
+      endpoint: undefined,
+      llm: undefined,
+      attempts: 0,
+      status: statusForCode(errorCode),
+      errorCode,
+      bytesIn: 0,
+      bytesOut: 0,
+      upstreamLatencyMs: undefined,
+      durationMs: 0,
+    })
+  }
   return Object.assign((req: IncomingMessage, res: ServerResponse) => serve(req, res, false), {
     // Node would send `100 Continue` first: a body declared too large could not be refused
     // before the client sent it.
     checkContinue: (req: IncomingMessage, res: ServerResponse) => serve(req, res, true),
+    refused,
   })
+}
+
+/** The code of each answer the HTTP server makes itself: each code's status is the one it sends. */
+const REFUSAL_CODES: Readonly<Record<RefusalReason, ErrorCode>> = {
+  unparsable: 'LB_ERR_BAD_REQUEST',
+  connect: 'LB_ERR_METHOD_NOT_ALLOWED',
+  'head-timeout': 'LB_ERR_REQUEST_TIMEOUT',
+  'chunk-extensions-too-large': 'LB_ERR_BODY_TOO_LARGE',
+  expectation: 'LB_ERR_EXPECTATION_FAILED',
+  'head-too-large': 'LB_ERR_HEADERS_TOO_LARGE',
 }
 
 async function handle(

@@ -46,6 +46,33 @@ export interface RequestContext {
   durationMs: number
 }
 
+/**
+ * What metrics and the access log read of a request once it is over: a RequestContext, or a
+ * request the HTTP server answered itself, whose method and target are unknown when it could not
+ * be parsed.
+ */
+export type RequestRecord = Pick<
+  RequestContext,
+  | 'id'
+  | 'listener'
+  | 'clientIp'
+  | 'route'
+  | 'upstream'
+  | 'endpoint'
+  | 'llm'
+  | 'attempts'
+  | 'status'
+  | 'errorCode'
+  | 'errorDetail'
+  | 'bytesIn'
+  | 'bytesOut'
+  | 'upstreamLatencyMs'
+  | 'durationMs'
+> & {
+  readonly method: string | undefined
+  readonly url: string | undefined
+}
+
 const REQUEST_ID = /^[\w.:/+=@-]{1,200}$/
 
 /** Keeps a caller's well-formed x-request-id so traces join up; otherwise makes a fresh one. */

@@ -61,9 +61,11 @@ export function countedInFlight(
     inFlight.begin(req)
     handler(req, res)
   }
-  const { checkContinue } = handler
-  if (checkContinue === undefined) return counted
+  const { checkContinue, refused } = handler
+  // The server's refusals never begin: there is no request to end.
+  if (checkContinue === undefined) return Object.assign(counted, { refused })
   return Object.assign(counted, {
+    refused,
     checkContinue: (req: IncomingMessage, res: ServerResponse) => {
       inFlight.begin(req)
       checkContinue(req, res)

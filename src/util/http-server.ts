@@ -1,5 +1,12 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { MAX_TIMER_MS } from './clock.ts'
 
 export interface HttpServerOptions {
@@ -20,7 +27,40 @@ export interface RequestHandler {
   readonly checkContinue?: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
   /** The methods it serves, as the `Allow` of the 405 that answers CONNECT; default PROXY_METHODS. */
   readonly allowedMethods?: string | undefined
+  /** Told of each request the server answered itself, which the handler never saw. */
+  readonly refused?: ((request: RefusedRequest) => void) | undefined
 }
+
+/**
+ * Why the server answered a request itself, with the status Node's own reply has: 400 for one it
+ * could not parse (`unparsable`), 405 for CONNECT (`connect`), 408 for a head that came too slowly
+ * (`head-timeout`), 413 for chunk extensions too large (`chunk-extensions-too-large`), 417 for an
+ * expectation other than 100-continue (`expectation`), 431 for a head too large (`head-too-large`).
+ */
+export type RefusalReason =
+  | 'unparsable'
+  | 'connect'
+  | 'head-timeout'
+  | 'chunk-extensions-too-large'
+  | 'expectation'
+  | 'head-too-large'
+
+/** A request the server answered itself. Method, target and headers only of one it parsed. */
+export interface RefusedRequest {
+  readonly reason: RefusalReason
+  readonly method: string | undefined
+  readonly url: string | undefined
+  readonly headers: IncomingHttpHeaders
+  readonly remoteAddress: string | undefined
+}
+
+/** Node's replies to a request it cannot parse, by the parser error's code (its `socketOnError`). */
+const PARSE_FAILURES: Readonly<Record<string, { reason: RefusalReason; status: number }>> = {
+  HPE_HEADER_OVERFLOW: { reason: 'head-too-large', status: 431 },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { reason: 'chunk-extensions-too-large', status: 413 },
+  ERR_HTTP_REQUEST_TIMEOUT: { reason: 'head-timeout', status: 408 },
+}
+const UNPARSABLE = { reason: 'unparsable', status: 400 } as const
 
 /** What a proxy listener passes on: every method but CONNECT and TRACE. */
 export const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
@@ -64,8 +104,49 @@ export class TrackedServer {
     }
     // CONNECT asks for a tunnel, which an L7 reverse proxy does not open: say so, not just hang up.
     const notAllowed = `HTTP/1.1 405 Method Not Allowed\r\nallow: ${handler.allowedMethods ?? PROXY_METHODS}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`
-    this.server.on('connect', (_req, socket) => {
+    this.server.on('connect', (req, socket) => {
       socket.end(notAllowed)
+      handler.refused?.({
+        reason: 'connect',
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        remoteAddress: req.socket.remoteAddress,
+      })
+    })
+    // Node's own answers, made here as Node makes them, so that the handler is told of each: a
+    // request refused before it reached the handler must still be logged and counted.
+    this.server.on('checkExpectation', (req, res) => {
+      res.writeHead(417)
+      res.end()
+      handler.refused?.({
+        reason: 'expectation',
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        remoteAddress: req.socket.remoteAddress,
+      })
+    })
+    this.server.on('clientError', (error: NodeJS.ErrnoException, duplex) => {
+      const socket = duplex as Socket
+      // A reply only where no response has begun on the connection, as Node's default does.
+      const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+      if (socket.writable && !response?.headersSent) {
+        const { reason, status } = PARSE_FAILURES[error.code ?? ''] ?? UNPARSABLE
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`)
+        // A request the handler has is logged by it; a reset is no request.
+        const isOwnRequest = !this.#inflight.has(socket) && error.code !== 'ECONNRESET'
+        if (isOwnRequest) {
+          handler.refused?.({
+            reason,
+            method: undefined,
+            url: undefined,
+            headers: {},
+            remoteAddress: socket.remoteAddress,
+          })
+        }
+      }
+      socket.destroy(error)
     })
     this.server.on('connection', (socket) => {
       this.#sockets.add(socket)

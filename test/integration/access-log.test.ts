@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
@@ -31,5 +31,48 @@ describe('the access log', () => {
     const written = JSON.stringify(aya.logs)
     for (const secret of ['s3cret', 'hunter2', 'alice', 'bob'])
       assert.ok(!written.includes(secret), `no ${secret} in the log`)
+  })
+
+  test('writes one line, and counts the request, for each one the HTTP server answers itself', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const refusals: ReadonlyArray<readonly [string, number]> = [
+      ['GET /x HTTP/1.1\r\nhost: a.example\r\nno colon here\r\n\r\n', 400],
+      ['CONNECT a.example:443 HTTP/1.1\r\nhost: a.example:443\r\n\r\n', 405],
+      ['GET /x HTTP/1.1\r\nhost: a.example\r\nexpect: teapot\r\n\r\n', 417],
+      [`GET /x HTTP/1.1\r\nhost: a.example\r\ncookie: ${'c'.repeat(20_000)}\r\n\r\n`, 431],
+    ]
+    for (const [request, status] of refusals) {
+      const client = await openRawClient(aya.url)
+      t.after(() => client.close())
+      client.socket.write(request)
+      await eventually(() => client.received().includes('\r\n\r\n'), `the ${status}`)
+      assert.match(client.received(), new RegExp(`^HTTP/1\\.1 ${status} `))
+    }
+    const access = () => aya.logs.filter((line) => line.msg === 'access')
+    await eventually(() => access().length === refusals.length, 'an access line per request')
+    assert.deepEqual(
+      access().map((line) => [line.status, line.error, line.method, line.url, line.client]),
+      [
+        [400, 'LB_ERR_BAD_REQUEST', undefined, undefined, '127.0.0.1'],
+        [405, 'LB_ERR_METHOD_NOT_ALLOWED', 'CONNECT', 'a.example:443', '127.0.0.1'],
+        [417, 'LB_ERR_EXPECTATION_FAILED', 'GET', '/x', '127.0.0.1'],
+        [431, 'LB_ERR_HEADERS_TOO_LARGE', undefined, undefined, '127.0.0.1'],
+      ],
+    )
+    const metrics = await adminMetrics(aya)
+    for (const [, status] of refusals) {
+      const labels = `route="none",upstream="none",endpoint="none",status="${status}"`
+      assert.equal(metricSample(metrics, 'aya_requests_total', labels), 1, `${status} counted`)
+    }
+    assert.equal(
+      metricSample(metrics, 'aya_errors_total', 'code="LB_ERR_HEADERS_TOO_LARGE",route="none"'),
+      1,
+    )
   })
 })
