@@ -62,6 +62,11 @@ const PARSE_FAILURES: Readonly<Record<string, { reason: RefusalReason; status: n
 }
 const UNPARSABLE = { reason: 'unparsable', status: 400 } as const
 
+/** A parser's refusal (`HPE_*`) or a head that took too long, not the connection's own failure. */
+function isRequestFailure(code: string | undefined): boolean {
+  return code !== undefined && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT')
+}
+
 /** What a proxy listener passes on: every method but CONNECT and TRACE. */
 export const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
@@ -134,8 +139,9 @@ export class TrackedServer {
       if (socket.writable && !response?.headersSent) {
         const { reason, status } = PARSE_FAILURES[error.code ?? ''] ?? UNPARSABLE
         socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`)
-        // A request the handler has is logged by it; a reset is no request.
-        const isOwnRequest = !this.#inflight.has(socket) && error.code !== 'ECONNRESET'
+        // A request the handler has is logged by it; a socket error (a reset, a timeout on an
+        // idle connection) is no request: only what the parser refused, or timed out, is.
+        const isOwnRequest = !this.#inflight.has(socket) && isRequestFailure(error.code)
         if (isOwnRequest) {
           handler.refused?.({
             reason,
