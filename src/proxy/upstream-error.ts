@@ -34,6 +34,9 @@ export function toUpstreamError(
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
     // A head over undici's header size limit: the upstream answered, too much to be read.
     case 'UND_ERR_HEADERS_OVERFLOW':
+    // undici's own assertions fail on answers it has no path for (a 101 without an Upgrade
+    // header): the upstream answered something undici cannot take, which is no reset.
+    case 'ERR_ASSERTION':
       mapped = 'LB_ERR_UPSTREAM_PROTOCOL'
       break
     case 'UND_ERR_SOCKET':

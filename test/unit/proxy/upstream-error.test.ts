@@ -75,6 +75,8 @@ describe('toUpstreamError', () => {
     for (const reply of [
       'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
       'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
+      // Without an Upgrade header undici trips its own assertion rather than its upgrade check.
+      'HTTP/1.1 101 Switching Protocols\r\n\r\n',
     ]) {
       const mapped = toUpstreamError(await undiciErrorFor(reply), sent)
       assert.equal(mapped.code, 'LB_ERR_UPSTREAM_PROTOCOL', JSON.stringify(reply))
