@@ -10,6 +10,8 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { createDesPubSub } from '../src/bench/des-pubsub.ts'
 import { percentile, sortedNumbers } from '../src/bench/percentiles.ts'
+import { type LlmParseResult, parseLlmBody, toLlmRequest } from '../src/llm/llm-body.ts'
+import type { LlmApi } from '../src/llm/llm-request.ts'
 import { createLruNumberSet } from '../src/llm/lru-number-set.ts'
 import {
   createOutputLengthPredictor,
@@ -297,3 +299,69 @@ console.log(
     2,
   )} |`,
 )
+
+// The largest body an LLM route takes by default (16 MiB), in shapes that are cheap to send and
+// costly to understand: the event loop is blocked for all of it, JSON.parse (V8's, bounded only by
+// maxBodyBytes) and then Aya's own reading of the prompt (parseLlmBody, then counting its tokens).
+const MAX_BODY = 16 * 2 ** 20
+const fill = <T>(bytesEach: number, make: (i: number) => T): T[] =>
+  Array.from({ length: Math.floor((MAX_BODY - 200) / bytesEach) }, (_, i) => make(i))
+const bodies: ReadonlyArray<readonly [string, LlmApi, () => unknown]> = [
+  [
+    'chat, one word of 16M letters',
+    'openai.chat',
+    () => ({
+      messages: [
+        {
+          role: 'user',
+          content: 'a'
+            .repeat(MAX_BODY - 200)
+            .split('')
+            .join(''),
+        },
+      ],
+    }),
+  ],
+  [
+    'chat, 560k one-letter messages',
+    'openai.chat',
+    () => ({
+      messages: fill(30, () => ({ role: 'user', content: 'a' })),
+    }),
+  ],
+  [
+    'completions, 2.4M token ids',
+    'openai.completions',
+    () => ({
+      prompt: fill(7, (i) => 100_000 + (i % 99_999)),
+    }),
+  ],
+  [
+    'embeddings, 4M one-id prompts',
+    'openai.embeddings',
+    () => ({ input: fill(4, (i) => [i % 10]) }),
+  ],
+  [
+    'responses, 420k reasoning items',
+    'openai.responses',
+    () => ({
+      input: fill(40, (i) => ({ type: 'reasoning', id: `r${i}` })),
+    }),
+  ],
+]
+console.log('')
+console.log('| 16 MiB body | JSON.parse (ms) | parseLlmBody + count, gpt-4o (ms) |')
+console.log('|---|---|---|')
+for (const [name, api, make] of bodies) {
+  const json = Buffer.from(JSON.stringify({ model: 'gpt-4o', ...(make() as object) }))
+  gc()
+  let started = performance.now()
+  const value: unknown = JSON.parse(json.toString('utf8'))
+  const parseMs = performance.now() - started
+  started = performance.now()
+  const parsed: LlmParseResult = parseLlmBody(api, value)
+  if (!parsed.ok) throw new Error(parsed.message)
+  toLlmRequest(api, parsed.value, 'gpt-4o', undefined, counter.count)
+  const understandMs = performance.now() - started
+  console.log(`| ${name} | ${parseMs.toFixed(0)} | ${understandMs.toFixed(0)} |`)
+}

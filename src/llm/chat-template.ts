@@ -1,5 +1,5 @@
 import { hashText53 } from '../util/text-hash.ts'
-import { tokenIdsText } from './token-ids-text.ts'
+import { tokenIdListsText, tokenIdsText } from './token-ids-text.ts'
 
 /**
  * Flattens a chat request into the text an engine would prefill, deterministically: an optional
@@ -239,19 +239,29 @@ export function completionPrompt(prompt: unknown): CompletionPrompt {
   if (!Array.isArray(prompt) || prompt.length === 0) return { text: '', tokens: undefined }
   if (prompt.every(isTokenId)) return { text: tokenIdsText(prompt), tokens: prompt.length }
   const texts: string[] = []
+  // Consecutive token-id prompts are written as one text (tokenIdListsText): one string per entry
+  // cost a second for a body of millions of one-id prompts.
+  let idLists: number[][] = []
+  const flushIdLists = (): void => {
+    if (idLists.length === 0) return
+    texts.push(tokenIdListsText(idLists))
+    idLists = []
+  }
   let tokens = 0
   let allTokenIds = true
   for (const entry of prompt) {
     if (typeof entry === 'string') {
+      flushIdLists()
       texts.push(entry)
       allTokenIds = false
     } else if (Array.isArray(entry) && entry.every(isTokenId)) {
-      texts.push(tokenIdsText(entry))
+      idLists.push(entry)
       tokens += entry.length
     } else {
       allTokenIds = false
     }
   }
+  flushIdLists()
   return {
     text: texts.join('\n'),
     tokens: allTokenIds ? tokens : undefined,

@@ -312,4 +312,13 @@ describe('completion prompts', () => {
       prompts: 2,
     })
   })
+
+  test('joins a batch one prompt per line, whatever mix of text, token ids and junk it holds', () => {
+    const batch = [[1, 2], [3], 'a', [4], {}, [5], [], 'b', 'c', [36 ** 4], null]
+    assert.deepEqual(completionPrompt(batch), {
+      text: ['00010002', '0003', 'a', '0004', '0005', '', 'b', 'c', '{10000}'].join('\n'),
+      tokens: undefined,
+      prompts: batch.length,
+    })
+  })
 })
