@@ -170,7 +170,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     metrics.setRequestScope(undefined)
     void Promise.all([released, inFlight.drained()]).then(() => {
       if (--pendingReleases > 0) return
-      metrics.setRequestScope(new Set(runtime.routes.routes.map((route) => route.name)))
+      metrics.setRequestScope({
+        routes: new Set(runtime.routes.routes.map((route) => route.name)),
+        models: new Set(Object.keys(runtime.config.models)),
+      })
     })
   }
   const retireFleet = (name: string, fleet: SimFleet) => {

@@ -49,7 +49,10 @@ export function createAccessLog(destination: LogDestination, now: () => number):
     if (ctx.errorCode !== undefined) line += `,"error":"${ctx.errorCode}"`
     if (ctx.errorDetail !== undefined) line += `,"errorDetail":${JSON.stringify(ctx.errorDetail)}`
     line += `,"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}`
+    if (ctx.promptTokens !== undefined) line += `,"promptTokens":${ctx.promptTokens}`
+    if (ctx.completionTokens !== undefined) line += `,"completionTokens":${ctx.completionTokens}`
     if (ctx.upstreamLatencyMs !== undefined) line += `,"upstreamMs":${round(ctx.upstreamLatencyMs)}`
+    if (ctx.ttftMs !== undefined) line += `,"ttftMs":${round(ctx.ttftMs)}`
     line += `,"durationMs":${round(ctx.durationMs)},"msg":"access"}\n`
     pending += line
     if (pending.length >= BATCH_CHARS) flush()

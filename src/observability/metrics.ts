@@ -39,12 +39,19 @@ export interface AyaMetrics {
   observeScrapeFailure(upstream: string, endpointId: string): void
   observeRequest(ctx: RequestRecord): void
   /**
-   * Where request series (counts, durations, bytes, errors) are kept: `routes`, the running
-   * config's route names, with the upstreams and endpoints of the groups (`setGroups`). Those of
-   * anything else go now, and a request that finishes on one later is not counted. Undefined
-   * while requests to what a reload removed may still be in flight: every series is kept.
+   * Where request series (counts, durations, bytes, errors, LLM time to first token and tokens)
+   * are kept: the running config's route names and model registry entries, with the upstreams and
+   * endpoints of the groups (`setGroups`). Those of anything else go now, and a request that
+   * finishes on one later is not counted. Undefined while requests to what a reload removed may
+   * still be in flight: every series is kept.
    */
-  setRequestScope(routes: ReadonlySet<string> | undefined): void
+  setRequestScope(scope: RequestScope | undefined): void
+}
+
+export interface RequestScope {
+  readonly routes: ReadonlySet<string>
+  /** The model registry's entries (`models.<name>`), the `model` label's values. */
+  readonly models: ReadonlySet<string>
 }
 
 /**
@@ -104,6 +111,31 @@ export function createMetrics(
     buckets: [
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
     ],
+  })
+  // LLM requests, by route and the model registry entry the request resolved to: never the name
+  // the client sent, which a wildcard entry would let mint a series per request.
+  const ttft = createCellHistogram(registry, {
+    name: 'aya_llm_ttft_seconds',
+    help: 'Time from an LLM request arrival to the first generated token passed to the client (streamed responses).',
+    labelNames: ['route', 'model'],
+    buckets: [
+      0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20,
+      30, 60,
+    ],
+  })
+  const timePerOutputToken = createCellHistogram(registry, {
+    name: 'aya_llm_time_per_output_token_seconds',
+    help: 'Mean time between the output tokens of an LLM stream after its first, for streams of at least 2 tokens.',
+    labelNames: ['route', 'model'],
+    buckets: [
+      0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
+      0.5, 1, 2.5,
+    ],
+  })
+  const llmTokens = createCellCounter(registry, {
+    name: 'aya_llm_tokens_total',
+    help: 'Tokens of LLM requests as their upstreams reported them, by kind (prompt, completion).',
+    labelNames: ['route', 'model', 'kind'],
   })
   /** The error series there are, by code and route. */
   const errorSeries = new Map<string, { code: string; route: string }>()
@@ -263,6 +295,35 @@ export function createMetrics(
     readonly bytesOut: CounterCell
   }
   const records = new Map<string, RequestCells>()
+  interface LlmCells {
+    readonly labels: { readonly route: string; readonly model: string }
+    readonly ttft: HistogramCell
+    readonly timePerOutputToken: HistogramCell
+    readonly promptTokens: CounterCell
+    readonly completionTokens: CounterCell
+  }
+  const llmRecords = new Map<string, LlmCells>()
+  const observeLlm = (ctx: RequestRecord, route: string, model: string) => {
+    const key = `${route}\u0000${model}`
+    let cells = llmRecords.get(key)
+    if (cells === undefined) {
+      const labels = { route, model }
+      if (!isInScope(labels)) return
+      cells = {
+        labels,
+        ttft: ttft.cell(route, model),
+        timePerOutputToken: timePerOutputToken.cell(route, model),
+        promptTokens: llmTokens.cell(route, model, 'prompt'),
+        completionTokens: llmTokens.cell(route, model, 'completion'),
+      }
+      llmRecords.set(key, cells)
+    }
+    if (ctx.ttftMs !== undefined) cells.ttft.observe(ctx.ttftMs / 1000)
+    if (ctx.timePerOutputTokenMs !== undefined)
+      cells.timePerOutputToken.observe(ctx.timePerOutputTokenMs / 1000)
+    if (ctx.promptTokens !== undefined) cells.promptTokens.inc(ctx.promptTokens)
+    if (ctx.completionTokens !== undefined) cells.completionTokens.inc(ctx.completionTokens)
+  }
   const observeRequest = (ctx: RequestRecord) => {
     const route = ctx.route?.name ?? UNMATCHED_LABEL
     const upstream = ctx.upstream ?? UNMATCHED_LABEL
@@ -294,14 +355,26 @@ export function createMetrics(
     }
     if (ctx.bytesIn > 0) cells.bytesIn.inc(ctx.bytesIn)
     if (ctx.bytesOut > 0) cells.bytesOut.inc(ctx.bytesOut)
+    if (ctx.modelEntry !== undefined && ctx.route !== undefined) {
+      if (
+        ctx.ttftMs !== undefined ||
+        ctx.promptTokens !== undefined ||
+        ctx.completionTokens !== undefined
+      )
+        observeLlm(ctx, route, ctx.modelEntry)
+    }
   }
-  /** The running config's route names; undefined while every request series is kept. */
-  let scopeRoutes: ReadonlySet<string> | undefined
-  /** Whether the running config has these labels' route, upstream and endpoint (`none` aside). */
-  const isInScope = (labels: Partial<RequestLabels>): boolean => {
-    if (scopeRoutes === undefined) return true
-    const { route, upstream, endpoint } = labels
-    if (route !== undefined && route !== UNMATCHED_LABEL && !scopeRoutes.has(route)) return false
+  /** The running config's routes and models; undefined while every request series is kept. */
+  let scope: RequestScope | undefined
+  /**
+   * Whether the running config has these labels' route, model, upstream and endpoint (`none`
+   * aside).
+   */
+  const isInScope = (labels: Partial<RequestLabels> & { readonly model?: string }): boolean => {
+    if (scope === undefined) return true
+    const { route, upstream, endpoint, model } = labels
+    if (route !== undefined && route !== UNMATCHED_LABEL && !scope.routes.has(route)) return false
+    if (model !== undefined && !scope.models.has(model)) return false
     if (upstream === undefined || upstream === UNMATCHED_LABEL) return true
     for (const metered of upstreams()) {
       if (metered.name !== upstream) continue
@@ -313,11 +386,21 @@ export function createMetrics(
     }
     return false
   }
-  const setRequestScope = (routes: ReadonlySet<string> | undefined) => {
-    scopeRoutes = routes
-    if (routes === undefined) return
+  const setRequestScope = (next: RequestScope | undefined) => {
+    scope = next
+    if (next === undefined) return
     for (const [key, cells] of records) if (!isInScope(cells.labels)) records.delete(key)
-    for (const metric of [requests, duration, upstreamLatency, bytesIn, bytesOut])
+    for (const [key, cells] of llmRecords) if (!isInScope(cells.labels)) llmRecords.delete(key)
+    for (const metric of [
+      requests,
+      duration,
+      upstreamLatency,
+      bytesIn,
+      bytesOut,
+      ttft,
+      timePerOutputToken,
+      llmTokens,
+    ])
       metric.retain(isInScope)
     for (const [key, labels] of errorSeries) {
       if (isInScope({ route: labels.route })) continue

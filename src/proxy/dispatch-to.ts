@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { PickContext } from '../balancer/picker.ts'
 import { type PacedPrefill, prefillEvidenceOf } from '../llm/prefill-pacer.ts'
-import { createResponseTap } from '../llm/response-tap.ts'
+import { createResponseTap, type TapResult } from '../llm/response-tap.ts'
 import type { Endpoint, Lease, LeaseCost, Outcome } from '../upstream/endpoint.ts'
 import type { Timer } from '../util/clock.ts'
 import { contentCodings } from './decode-content-encoding.ts'
@@ -220,6 +220,8 @@ export async function dispatchTo(
   const latencyMs = ctx.upstreamLatencyMs ?? deps.clock.now() - sentAt
   const error = result.error
   const tapped = tap?.finish()
+  // What the client got of this attempt, for the access log and metrics; a retry's replaces it.
+  if (tapped && llm) recordLlmResult(ctx, tapped, isStreamed && !isTapBlind, llm.sequences)
   // A client that went away, or sent too much or too slowly, says nothing about the endpoint.
   const endpointFailed = error !== undefined && error.source !== 'downstream'
   // The engine failed mid-generation, in an error event, after its success status went out: the
@@ -264,6 +266,38 @@ export async function dispatchTo(
     if (detail !== undefined) ctx.errorDetail = detail
   }
   return error
+}
+
+/**
+ * Sets the request's time to first token (streams only: a body's first byte is no token), time
+ * per output token and reported usage. Time to first token runs from the request's arrival, on
+ * the clock the tap was fed by, to the first content event passed to the client.
+ */
+function recordLlmResult(
+  ctx: RequestContext,
+  tapped: TapResult,
+  streamed: boolean,
+  sequences: number | undefined,
+): void {
+  const { firstTokenAtMs, lastTokenAtMs, usage } = tapped
+  ctx.promptTokens = tokenCount(usage?.promptTokens)
+  ctx.completionTokens = tokenCount(usage?.completionTokens)
+  ctx.ttftMs = undefined
+  ctx.timePerOutputTokenMs = undefined
+  if (!streamed || firstTokenAtMs === undefined) return
+  ctx.ttftMs = firstTokenAtMs - ctx.startMs
+  // Several sequences stream interleaved: each decode step yields one token of each.
+  const tokens = (ctx.completionTokens ?? tapped.contentEvents) / (sequences ?? 1)
+  if (tokens >= 2 && lastTokenAtMs !== undefined && lastTokenAtMs > firstTokenAtMs)
+    ctx.timePerOutputTokenMs = (lastTokenAtMs - firstTokenAtMs) / (tokens - 1)
+}
+
+/**
+ * A count the upstream reported, if it is one: its usage is its own JSON, where `1e999` parses as
+ * Infinity and a negative would run a counter backwards.
+ */
+function tokenCount(value: number | undefined): number | undefined {
+  return value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : undefined
 }
 
 /** The group still sends to this endpoint's server: same id, same origin, eligible. */

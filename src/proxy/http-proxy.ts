@@ -74,6 +74,11 @@ export function createHttpProxy(
       upstream: undefined,
       endpoint: undefined,
       llm: undefined,
+      modelEntry: undefined,
+      ttftMs: undefined,
+      timePerOutputTokenMs: undefined,
+      promptTokens: undefined,
+      completionTokens: undefined,
       awaitingContinue,
       attempts: 0,
       status: 0,
@@ -223,6 +228,7 @@ async function handle(
 
   let upstreamName: string
   let llm: LlmRequest | undefined
+  let modelEntry: string | undefined
   let body: Readable | Buffer | null
   const headers = upstreamHeaders(ctx, routeRuntime, trustedPeer)
   if (routeConfig.gateway === 'models') {
@@ -241,6 +247,7 @@ async function handle(
     }
     upstreamName = outcome.upstream
     llm = outcome.llm
+    modelEntry = outcome.modelEntry
     body = outcome.body
     headers['content-length'] = String(outcome.body.length)
     // The body goes upstream decoded: a client's encoding no longer describes it.
@@ -272,6 +279,7 @@ async function handle(
   const upstream = runtime.upstreams.get(upstreamName)!
   ctx.upstream = upstreamName
   ctx.llm = llm
+  ctx.modelEntry = modelEntry
 
   if (routeConfig.mirror) {
     const shadow = runtime.upstreams.get(routeConfig.mirror.upstream)

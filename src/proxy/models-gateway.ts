@@ -23,6 +23,8 @@ interface GatewayDispatch {
   readonly body: Buffer
   /** The request as policies see it; undefined for one that generates nothing (count_tokens). */
   readonly llm: LlmRequest | undefined
+  /** The registry entry the model resolved to (`ModelDeployment.canonical`). */
+  readonly modelEntry: string
 }
 
 export type GatewayOutcome =
@@ -156,6 +158,7 @@ export async function runModelsGateway(
     kind: 'dispatch',
     upstream: deployment.upstream,
     body,
+    modelEntry: deployment.canonical,
     llm: toLlmRequest(
       api,
       parsed.value,
@@ -209,6 +212,7 @@ function countTokensDispatch(
     kind: 'dispatch',
     upstream: routed.deployment.upstream,
     body: routed.body,
+    modelEntry: routed.deployment.canonical,
     llm: undefined,
   }
 }

@@ -26,6 +26,26 @@ export interface RequestContext {
   /** Set on LLM routes by the models gateway. */
   llm: LlmRequest | undefined
   /**
+   * The model registry entry (`models.<name>`, a wildcard as written) the request resolved to:
+   * bounded by the config, unlike `llm.model`, the name the client sent. Set with `llm`.
+   */
+  modelEntry?: string | undefined
+  /**
+   * LLM routes, streamed responses: time from the request's arrival to the first generated token
+   * passed to the client, ms (admission queue and prefill pacing included). Undefined for a body
+   * that was not streamed, and for a stream that failed or ended before any token.
+   */
+  ttftMs?: number | undefined
+  /**
+   * LLM streams with at least two tokens per sequence: the mean time between output tokens after
+   * the first, ms ((last − first) ÷ (tokens − 1)).
+   */
+  timePerOutputTokenMs?: number | undefined
+  /** LLM routes: the prompt tokens the upstream reported (cached ones included). */
+  promptTokens?: number | undefined
+  /** LLM routes: the generated tokens the upstream reported. */
+  completionTokens?: number | undefined
+  /**
    * The client sent `Expect: 100-continue` and waits to be told to send its body: it is, before
    * the body is read or Aya answers, unless the answer refuses the body for its declared size.
    */
@@ -60,6 +80,11 @@ export type RequestRecord = Pick<
   | 'upstream'
   | 'endpoint'
   | 'llm'
+  | 'modelEntry'
+  | 'ttftMs'
+  | 'timePerOutputTokenMs'
+  | 'promptTokens'
+  | 'completionTokens'
   | 'attempts'
   | 'status'
   | 'errorCode'

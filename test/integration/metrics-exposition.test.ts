@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { adminMetrics, startSimGateway } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startSimGateway } from '../helpers/aya.ts'
 
 /**
  * prom-client's default process metrics name three gauges `*_total`, which promtool's linter
@@ -23,7 +23,7 @@ async function promtoolCheck(text: string): Promise<{ code: number | null; probl
 }
 
 describe('the admin /metrics exposition', () => {
-  test('passes promtool’s parser and linter, after LLM traffic, admission and an error', async (t) => {
+  test('passes promtool’s parser and linter, after streamed and plain LLM traffic, admission and an error', async (t) => {
     const aya = await startSimGateway(t, {
       policy: 'aya',
       sim: { replicas: 2, profile: 'h100-llama3-8b', speedup: 20 },
@@ -37,6 +37,8 @@ describe('the admin /metrics exposition', () => {
           model: 'llama',
           max_tokens: 4,
           messages: [{ role: 'user', content: `question ${i} ${'hello '.repeat(50)}` }],
+          // Streamed with usage, for time to first token and token counts; one not streamed.
+          ...(i < 2 ? { stream: true, stream_options: { include_usage: true } } : {}),
         }),
       })
       assert.equal(res.statusCode, 200)
@@ -54,9 +56,16 @@ describe('the admin /metrics exposition', () => {
       'aya_endpoint_pending_prefill_tokens',
       'aya_admission_queue_depth',
       'aya_errors_total',
+      'aya_llm_ttft_seconds_bucket',
+      'aya_llm_time_per_output_token_seconds_bucket',
+      'aya_llm_tokens_total',
     ]) {
       assert.match(text, new RegExp(`^${name}\\{`, 'm'), name)
     }
+    // The simulated engine reports 4 completion tokens each; the TTFT of the two streams alone.
+    const llm = 'route="route-0",model="llama"'
+    assert.equal(metricSample(text, 'aya_llm_ttft_seconds_count', llm), 2)
+    assert.equal(metricSample(text, 'aya_llm_tokens_total', `${llm},kind="completion"`), 12)
     const { code, problems } = await promtoolCheck(text)
     const ours = problems.filter((line) => !PROM_CLIENT_DEFAULTS.test(line))
     assert.deepEqual(ours, [], 'promtool finds nothing wrong with Aya’s own metrics')

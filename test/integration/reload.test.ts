@@ -115,6 +115,70 @@ describe('reload', () => {
     await eventually(async () => (await count()) === undefined, 'the removed route’s series gone')
   })
 
+  test('drops the LLM time-to-first-token and token series of a model and a route a reload removed, and keeps the rest', async (t) => {
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write('data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n')
+        res.write('data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n')
+        res.end('data: [DONE]\n\n')
+      })
+    })
+    t.after(() => upstream.close())
+    const configOf = (routes: string[], models: string[]) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      admin: { address: '127.0.0.1', port: 0 },
+      log: { access: false },
+      routes: routes.map((name) => ({
+        name,
+        match: { pathPrefix: `/${name}` },
+        gateway: 'models',
+        rewrite: { pathPrefix: '/' },
+      })),
+      models: Object.fromEntries(
+        models.map((name) => [name, { deployments: [{ upstream: 'u' }] }]),
+      ),
+      upstreams: { u: { endpoints: [{ url: upstream.url }], engineMetrics: false } },
+    })
+    const aya = await startAya(configOf(['a', 'b'], ['m', 'gone-*']))
+    t.after(() => aya.close())
+    for (const [route, model] of [
+      ['a', 'm'],
+      ['a', 'gone-1'],
+      ['b', 'm'],
+    ]) {
+      const res = await request(`${aya.url}/${route}/v1/chat/completions`, {
+        method: 'POST',
+        body: JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'x' }] }),
+      })
+      assert.equal(res.statusCode, 200)
+      await res.body.dump()
+    }
+    const series = async (route: string, model: string) => {
+      const text = await adminMetrics(aya)
+      const labels = `route="${route}",model="${model}"`
+      return [
+        metricSample(text, 'aya_llm_ttft_seconds_count', labels),
+        metricSample(text, 'aya_llm_tokens_total', `${labels},kind="prompt"`),
+      ]
+    }
+    await eventually(
+      async () => (await series('b', 'm'))[1] === 3,
+      'the requests counted before the reload',
+    )
+    assert.deepEqual(await series('a', 'gone-*'), [1, 3])
+
+    aya.aya.reload(parseConfigObject(configOf(['a'], ['m']), {}))
+    await eventually(
+      async () => (await series('b', 'm'))[0] === undefined,
+      'the removed route’s series gone',
+    )
+    assert.deepEqual(await series('b', 'm'), [undefined, undefined])
+    assert.deepEqual(await series('a', 'gone-*'), [undefined, undefined], 'the removed model’s')
+    assert.deepEqual(await series('a', 'm'), [1, 3], 'the kept route and model’s series stay')
+  })
+
   test('warns that a changed admin address or port takes effect at the next start, and keeps serving the admin where it is bound', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())

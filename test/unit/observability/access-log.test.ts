@@ -89,4 +89,31 @@ describe('access log', () => {
     assert.equal(failed.errorDetail, 'DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate')
     assert.equal('errorDetail' in ok, false)
   })
+
+  test('writes an LLM request’s reported tokens after its bytes and its TTFT after upstreamMs, rounded, and leaves out those unknown', () => {
+    const writes: string[] = []
+    const log = createAccessLog({ write: (text) => writes.push(text) }, () => 0)
+    log({ ...context('a'), ttftMs: 151.23456, promptTokens: 11, completionTokens: 3 })
+    log({ ...context('b'), promptTokens: 5, completionTokens: 7 })
+    log.flush()
+    const [streamed, plain] = writes[0]!
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+    assert.deepEqual(Object.keys(streamed).slice(-8, -1), [
+      'bytesIn',
+      'bytesOut',
+      'promptTokens',
+      'completionTokens',
+      'upstreamMs',
+      'ttftMs',
+      'durationMs',
+    ])
+    assert.deepEqual(
+      [streamed.ttftMs, streamed.promptTokens, streamed.completionTokens],
+      [151.235, 11, 3],
+    )
+    assert.equal('ttftMs' in plain, false)
+    assert.deepEqual([plain.promptTokens, plain.completionTokens], [5, 7])
+  })
 })

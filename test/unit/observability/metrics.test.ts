@@ -97,4 +97,59 @@ describe('metrics', () => {
     assert.match(text, /^aya_endpoint_eligible\{upstream="u",endpoint="up"\} 1$/m)
     assert.match(text, /^aya_endpoint_eligible\{upstream="u",endpoint="out"\} 0$/m)
   })
+
+  test('LLM series are labelled by the model registry entry, and a scope without the entry or the route drops them', async () => {
+    const metrics = createMetrics()
+    const llmRequest = (route: string, model: string, ttftMs?: number) =>
+      ({
+        id: 'r',
+        listener: 'l',
+        clientIp: '127.0.0.1',
+        method: 'POST',
+        url: '/v1/chat/completions',
+        route: { name: route },
+        upstream: undefined,
+        endpoint: undefined,
+        llm: { model: 'client-chosen-name' },
+        modelEntry: model,
+        ttftMs,
+        promptTokens: 10,
+        completionTokens: 2,
+        attempts: 1,
+        status: 200,
+        errorCode: undefined,
+        bytesIn: 0,
+        bytesOut: 0,
+        upstreamLatencyMs: undefined,
+        durationMs: 300,
+      }) as unknown as Parameters<AyaMetrics['observeRequest']>[0]
+    metrics.observeRequest(llmRequest('chat', 'llama-*', 250))
+    metrics.observeRequest(llmRequest('chat', 'llama-*'))
+    metrics.observeRequest(llmRequest('chat', 'old'))
+    metrics.observeRequest(llmRequest('gone', 'llama-*', 100))
+    const text = async () => metrics.registry.metrics()
+    const before = await text()
+    assert.match(before, /^aya_llm_ttft_seconds_count\{route="chat",model="llama-\*"\} 1$/m)
+    assert.match(
+      before,
+      /^aya_llm_ttft_seconds_bucket\{le="0.3",route="chat",model="llama-\*"\} 1$/m,
+    )
+    assert.match(
+      before,
+      /^aya_llm_tokens_total\{route="chat",model="llama-\*",kind="prompt"\} 20$/m,
+    )
+    assert.doesNotMatch(before, /client-chosen-name/)
+
+    metrics.setRequestScope({ routes: new Set(['chat']), models: new Set(['llama-*']) })
+    const after = await text()
+    assert.match(
+      after,
+      /^aya_llm_tokens_total\{route="chat",model="llama-\*",kind="completion"\} 4$/m,
+    )
+    assert.doesNotMatch(after, /model="old"/)
+    assert.doesNotMatch(after, /route="gone"/)
+    // Finished after its model went: not counted.
+    metrics.observeRequest(llmRequest('chat', 'old', 50))
+    assert.doesNotMatch(await text(), /model="old"/)
+  })
 })
