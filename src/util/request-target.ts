@@ -32,14 +32,18 @@ export function absoluteFormOf(target: string): AbsoluteForm | undefined {
   return { authority: match[1]!, originForm: rest.startsWith('/') ? rest : `/${rest}` }
 }
 
-/** A target's `scheme://` and the userinfo of its authority (up to the authority's last `@`). */
-const USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/
+/**
+ * A target's `scheme://`, if it has one, and the userinfo of its authority (up to the authority's
+ * last `@`).
+ */
+const USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#]*@/
 
 /**
- * The target as it may be logged: an absolute-form one's userinfo (`http://user:password@host/`)
- * is a credential, which Aya never forwards (such a target is refused) but would otherwise write
- * to the access log. The rest stays as the client sent it. An origin-form target, the common
- * case, is returned as is.
+ * The target as it may be logged: the userinfo of an absolute-form one
+ * (`http://user:password@host/`) or of a CONNECT's authority-form one (`user:password@host:443`,
+ * which Node parses) is a credential, which Aya never forwards (such a target is refused) but
+ * would otherwise write to the access log. The rest stays as the client sent it. An origin-form
+ * target, the common case, is returned as is.
  */
 export function loggableTarget(target: string): string {
   if (target.charCodeAt(0) === 47 /* '/' */ || !target.includes('@')) return target

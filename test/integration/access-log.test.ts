@@ -33,6 +33,27 @@ describe('the access log', () => {
       assert.ok(!written.includes(secret), `no ${secret} in the log`)
   })
 
+  test("leaves out the credentials of a CONNECT's target, which the HTTP server refuses itself", async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    client.socket.write(
+      'CONNECT alice:s3cret@a.example:443 HTTP/1.1\r\nhost: a.example:443\r\n\r\n',
+    )
+    await eventually(() => client.received().includes('\r\n\r\n'), 'the 405')
+    const access = () => aya.logs.filter((line) => line.msg === 'access')
+    await eventually(() => access().length === 1, 'an access line')
+    assert.equal(access()[0]!.url, '***@a.example:443')
+    const written = JSON.stringify(aya.logs)
+    for (const secret of ['s3cret', 'alice']) assert.ok(!written.includes(secret), `no ${secret}`)
+  })
+
   test('writes one line, and counts the request, for each one the HTTP server answers itself', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())

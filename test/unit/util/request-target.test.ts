@@ -80,6 +80,10 @@ describe('loggableTarget', () => {
     assert.equal(loggableTarget('ftp://u:p@x@a.example/'), 'ftp://***@a.example/')
   })
 
+  it("hides the userinfo of a CONNECT's authority-form target, which has no scheme", () => {
+    assert.equal(loggableTarget('alice:s3cret@a.example:443'), '***@a.example:443')
+  })
+
   it('leaves a target without userinfo as it came, an @ in its path or query too', () => {
     for (const target of [
       '/a@b',
