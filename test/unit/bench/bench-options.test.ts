@@ -7,6 +7,26 @@ import { BENCH_REQUIRED_ARGS } from '../../helpers/bench-args.ts'
 const common = BENCH_REQUIRED_ARGS
 const base = [...common, '--policies', 'aya']
 
+/** The admission block the HTTP-mode config gives the fleet, run at `--speedup 4`. */
+function fleetAdmissionAt4x(
+  admission: Parameters<typeof ayaConfigFor>[0]['admission'],
+): Record<string, unknown> {
+  const config = ayaConfigFor(
+    {
+      policy: 'aya',
+      usesHashKey: false,
+      urls: ['http://127.0.0.1:1'],
+      model: 'm',
+      speedup: 4,
+      timeoutMs: 300_000,
+      scrapeIntervalMs: 50,
+      admission,
+    },
+    'models',
+  ) as { upstreams: { fleet: { admission: Record<string, unknown> } } }
+  return config.upstreams.fleet.admission
+}
+
 describe('aya bench --admission', () => {
   it('parses an admission block with the config’s defaults, and leaves it off by default', () => {
     const options = parseBenchArgs([...base, '--admission', '{"ttftSloMs":1000}'])
@@ -43,20 +63,7 @@ describe('aya bench --admission', () => {
       '{"ttftSloMs":1000,"classes":{"batch":{"maxWaitMs":60000}}}',
     ])
     assert.ok(options !== 'help')
-    const config = ayaConfigFor(
-      {
-        policy: 'aya',
-        usesHashKey: false,
-        urls: ['http://127.0.0.1:1'],
-        model: 'm',
-        speedup: 4,
-        timeoutMs: 300_000,
-        scrapeIntervalMs: 50,
-        admission: options.admission,
-      },
-      'models',
-    ) as { upstreams: { fleet: { admission: Record<string, unknown> } } }
-    const admission = config.upstreams.fleet.admission
+    const admission = fleetAdmissionAt4x(options.admission)
     assert.equal(admission.ttftSloMs, 250)
     assert.equal(admission.maxWaitMs, 7500)
     assert.equal(admission.maxBypassMs, 1250)
@@ -68,20 +75,7 @@ describe('aya bench --admission', () => {
   it('keeps a maxBypassMs of 0 at 0 in real time (docs/bench.md: durations are trace time)', () => {
     const options = parseBenchArgs([...base, '--admission', '{"maxBypassMs":0}'])
     assert.ok(options !== 'help')
-    const config = ayaConfigFor(
-      {
-        policy: 'aya',
-        usesHashKey: false,
-        urls: ['http://127.0.0.1:1'],
-        model: 'm',
-        speedup: 4,
-        timeoutMs: 300_000,
-        scrapeIntervalMs: 50,
-        admission: options.admission,
-      },
-      'models',
-    ) as { upstreams: { fleet: { admission: Record<string, unknown> } } }
-    assert.equal(config.upstreams.fleet.admission.maxBypassMs, 0)
+    assert.equal(fleetAdmissionAt4x(options.admission).maxBypassMs, 0)
   })
 })
 
