@@ -1,6 +1,7 @@
 import { METHODS } from 'node:http'
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { HOP_BY_HOP } from '../proxy/headers.ts'
 import { keySelectorSchema } from '../proxy/key-selector.ts'
 import { MIN_STICKY_SECRET_CHARS } from '../proxy/sticky-cookie.ts'
 import { prioritiesSchema } from '../resilience/priority-classes.ts'
@@ -336,10 +337,46 @@ export const modelSchema = z
   })
   .strict()
 
+/**
+ * Headers an edit may remove but not write. Aya (and undici, Node) frame each message and manage
+ * each connection themselves: a Content-Length set on a response went out ahead of the upstream's
+ * whole body, so a keep-alive client read the rest as its next response, and undici refuses these
+ * on a request, failing every request as a connect failure that counts against the endpoint.
+ */
+const UNWRITABLE_HEADERS: ReadonlySet<string> = new Set([
+  'content-length',
+  ...[...HOP_BY_HOP].filter((name) => !name.startsWith('proxy-auth')),
+])
+
+/** `set` or `add`: header values to write, none of them one Aya frames the message with. */
+const writtenHeaders = (op: 'set' | 'add') =>
+  z
+    .record(headerName, headerValue)
+    .superRefine((headers, ctx) => {
+      for (const name of Object.keys(headers)) {
+        const lower = name.toLowerCase()
+        if (UNWRITABLE_HEADERS.has(lower)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `${lower} frames the message or belongs to one connection, which Aya manages itself; it may only be removed`,
+          })
+        } else if (op === 'add' && lower === 'host') {
+          // A second Host makes a request servers must refuse (RFC 9112 §3.2); `set` replaces it.
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'a request carries one Host: use set to replace it',
+          })
+        }
+      }
+    })
+    .default({})
+
 const headerEditsSchema = z
   .object({
-    set: z.record(headerName, headerValue).default({}),
-    add: z.record(headerName, headerValue).default({}),
+    set: writtenHeaders('set'),
+    add: writtenHeaders('add'),
     remove: z.array(headerName).default([]),
   })
   .strict()

@@ -141,3 +141,54 @@ describe('a refused credential is never printed', () => {
     for (const issue of [...secretIssues, ...urlIssues]) assert.ok(!issue.includes('hunter2'))
   })
 })
+
+describe('header edits that would break a message’s framing are refused', () => {
+  const withEdits = (edits: Record<string, unknown>) => ({
+    ...withEndpoint('http://10.0.0.1:8080'),
+    routes: [{ match: { pathPrefix: '/' }, upstream: 'api', ...edits }],
+  })
+
+  test('setting or adding Content-Length, Transfer-Encoding or a connection header, either way', () => {
+    // A response sent with a set Content-Length and the upstream's whole body desyncs the client's
+    // connection (the rest reads as the next response); on the request, undici refuses them and
+    // each request failed as a connect failure.
+    for (const side of ['requestHeaders', 'responseHeaders']) {
+      for (const op of ['set', 'add']) {
+        for (const name of [
+          'Content-Length',
+          'transfer-encoding',
+          'connection',
+          'keep-alive',
+          'upgrade',
+          'te',
+          'trailer',
+          'expect',
+        ]) {
+          const issues = configIssuesOf(withEdits({ [side]: { [op]: { [name]: '3' } } }))
+          assert.equal(issues.length, 1, `${side}.${op}.${name}`)
+          assert.match(
+            issues[0]!,
+            new RegExp(`^routes\\[0\\]\\.${side}\\.${op}\\.${name}: `),
+            issues[0],
+          )
+          assert.match(issues[0]!, /frames the message or belongs to one connection/)
+        }
+      }
+    }
+  })
+
+  test('adding a second Host, while setting Host and removing framing headers stay allowed', () => {
+    const issues = configIssuesOf(withEdits({ requestHeaders: { add: { host: 'b.internal' } } }))
+    assert.equal(issues.length, 1)
+    assert.match(issues[0]!, /^routes\[0\]\.requestHeaders\.add\.host: /)
+    assert.doesNotThrow(() =>
+      parseConfigObject(
+        withEdits({
+          requestHeaders: { set: { host: 'b.internal' }, remove: ['content-length'] },
+          responseHeaders: { remove: ['content-length', 'transfer-encoding'] },
+        }),
+        {},
+      ),
+    )
+  })
+})
