@@ -16,8 +16,8 @@ export interface MirrorRequest {
 /**
  * Sends a copy of a request to a shadow group, fire and forget: its response is read and dropped,
  * its failures are ignored, and it never slows the primary. Returns the body the primary should
- * read (a tee of the original when there is one). Host gets a `-shadow` suffix, as in Envoy, so
- * the shadow can tell mirrored traffic apart.
+ * read (a tee of the original when there is one). Host's name gets a `-shadow` suffix, as in Envoy,
+ * so the shadow can tell mirrored traffic apart.
  */
 export function mirrorRequest(
   request: MirrorRequest,
@@ -36,7 +36,7 @@ export function mirrorRequest(
   // the mirror's own pool, so the primary traffic the same endpoint may serve is not counted.
   if (pool.stats.size >= request.shadow.maxConnections) return request.body
   const headers = { ...request.headers }
-  if (typeof headers.host === 'string') headers.host = `${headers.host}-shadow`
+  if (typeof headers.host === 'string') headers.host = shadowHost(headers.host)
   let primaryBody: Readable | null = request.body
   let shadowBody: PassThrough | null = null
   if (request.body) {
@@ -83,4 +83,15 @@ export function mirrorRequest(
     lease.end({ ok: result.error === undefined, latencyMs: deps.clock.now() - startMs }),
   )
   return primaryBody
+}
+
+/**
+ * `-shadow` goes on the host's name, before any port: `a.com:8080-shadow` has a port that is not a
+ * number, which servers that parse it (Tomcat) refuse, as Envoy learned (envoyproxy/envoy#2595).
+ * Host was checked against HOST_NAME, so a `:` outside an IPv6 literal's brackets starts the port.
+ */
+function shadowHost(host: string): string {
+  const nameEnd = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':')
+  if (nameEnd <= 0 || nameEnd === host.length) return `${host}-shadow`
+  return `${host.slice(0, nameEnd)}-shadow${host.slice(nameEnd)}`
 }

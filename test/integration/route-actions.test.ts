@@ -201,16 +201,44 @@ describe('route actions', () => {
     assert.equal(echo.bytes, 5000)
     for (let i = 0; i < 100 && shadow.requests.length === 0; i++) await sleep(10)
     assert.equal(shadow.requests.length, 1)
-    assert.match(String(shadow.requests[0]!.headers.host), /-shadow$/)
+    assert.match(String(shadow.requests[0]!.headers.host), /^127\.0\.0\.1-shadow:\d+$/)
+  })
+
+  test('puts -shadow on the mirrored Host’s name, before its port, so a server that parses the port takes the copy', async (t) => {
+    const [primary, shadow] = await Promise.all([
+      startNamedUpstream('primary'),
+      startNamedUpstream('shadow'),
+    ])
+    t.after(() => Promise.all([primary.close(), shadow.close()]))
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/' }, upstream: 'primary', mirror: { upstream: 'shadow' } }],
+      upstreams: {
+        primary: { endpoints: [{ url: primary.url }] },
+        shadow: { endpoints: [{ url: shadow.url }] },
+      },
+    })
+    t.after(() => aya.close())
+    const hosts = ['shop.example.com:8080', '[::1]:8443', 'shop.example.com']
+    for (const host of hosts) {
+      const res = await request(`${aya.url}/m`, { headers: { host } })
+      assert.equal(((await res.body.json()) as Echo).headers.host, host)
+    }
+    for (let i = 0; i < 100 && shadow.requests.length < hosts.length; i++) await sleep(10)
+    // Envoy did the same until it was fixed (envoyproxy/envoy#2595): Tomcat refused `:8080-shadow`.
+    assert.deepEqual(shadow.requests.map((req) => req.headers.host).sort(), [
+      '[::1]-shadow:8443',
+      'shop.example.com-shadow',
+      'shop.example.com-shadow:8080',
+    ])
   })
 
   test('never lets a shadow that hangs slow the primary on the same server, nor pile up copies', {
     timeout: 30_000,
   }, async (t) => {
     // One server for both, as a mirror to another Host of the same service is: the shadow copy
-    // (its Host ends in -shadow) never gets an answer.
+    // (its Host's name ends in -shadow) never gets an answer.
     const server = await startUpstream((req, res) => {
-      if (String(req.headers.host).endsWith('-shadow')) return
+      if (String(req.headers.host).includes('-shadow')) return
       req.resume()
       res.end('primary')
     })
