@@ -173,6 +173,23 @@ export interface ForwardedOptions {
 }
 
 /**
+ * The scheme the client used: a trusted proxy's X-Forwarded-Proto (the first, the client-facing
+ * hop's, when it lists several), else the scheme it reached Aya on. An untrusted peer's claim, or
+ * a value that is no scheme Aya knows, is ignored.
+ */
+export function clientProtoOf(
+  headers: IncomingHttpHeaders,
+  trusted: boolean,
+  proto: 'http' | 'https',
+): 'http' | 'https' {
+  if (!trusted) return proto
+  const claimed = headers['x-forwarded-proto']
+  const first = (Array.isArray(claimed) ? claimed[0] : claimed)?.split(',', 1)[0]
+  const scheme = first?.trim().toLowerCase()
+  return scheme === 'https' || scheme === 'http' ? scheme : proto
+}
+
+/**
  * Adds Aya's hop to the forwarding headers, in place:
  * - from an untrusted peer, every forwarding claim (X-Forwarded-*, X-Real-IP, Forwarded, also
  *   spelled with `_`) is dropped first, since an origin that believed one could be lied to;

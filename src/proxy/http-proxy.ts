@@ -17,7 +17,7 @@ import { createClientAddressResolver, createTrustedProxyMatcher } from './client
 import { dispatchTo } from './dispatch-to.ts'
 import type { ErrorCode } from './errors.ts'
 import { ProxyError, statusForCode } from './errors.ts'
-import { appendForwarded, stripHopByHop } from './headers.ts'
+import { appendForwarded, clientProtoOf, stripHopByHop } from './headers.ts'
 import type { HttpProxyDeps } from './http-proxy-deps.ts'
 import type { KeySource } from './key-selector.ts'
 import { sendLocalReply } from './local-reply.ts'
@@ -200,7 +200,12 @@ async function handle(
       return fail(ctx, 'LB_ERR_BAD_REQUEST', 'a redirect to this host needs the request’s Host')
     const location = redirectLocation(
       routeConfig.redirect,
-      { proto: 'http', host: req.headers.host ?? host, url: target },
+      // Behind a TLS-terminating proxy, an http:// Location would take the client off TLS.
+      {
+        proto: clientProtoOf(req.headers, trustedPeer, 'http'),
+        host: req.headers.host ?? host,
+        url: target,
+      },
       routeConfig.match.pathPrefix,
     )
     ctx.status = routeConfig.redirect.status

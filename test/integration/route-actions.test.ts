@@ -131,6 +131,27 @@ describe('route actions', () => {
     await res.body.dump()
   })
 
+  test('redirects on the scheme a trusted proxy says the client used, and never on an untrusted one’s word', async (t) => {
+    const routes = [{ match: { pathPrefix: '/old' }, redirect: { pathPrefix: '/new' } }]
+    const behindTls = await startAya({ trustedProxies: ['127.0.0.1/32'], routes, upstreams: {} })
+    const direct = await startAya({ routes, upstreams: {} })
+    t.after(() => Promise.all([behindTls.close(), direct.close()]))
+    const locationOf = async (aya: { url: string }, proto: string) => {
+      const res = await request(`${aya.url}/old/page?q=1`, {
+        headers: { host: 'shop.example.com', 'x-forwarded-proto': proto },
+      })
+      await res.body.dump()
+      return res.headers.location
+    }
+    // A TLS-terminating proxy in front: a redirect to http:// would leave TLS (or loop on a
+    // proxy that redirects http to https).
+    assert.equal(await locationOf(behindTls, 'https'), 'https://shop.example.com/new/page?q=1')
+    assert.equal(await locationOf(behindTls, 'HTTPS'), 'https://shop.example.com/new/page?q=1')
+    assert.equal(await locationOf(behindTls, 'http'), 'http://shop.example.com/new/page?q=1')
+    assert.equal(await locationOf(behindTls, 'gopher'), 'http://shop.example.com/new/page?q=1')
+    assert.equal(await locationOf(direct, 'https'), 'http://shop.example.com/new/page?q=1')
+  })
+
   test('refuses a Host that is not a host, so it never reaches a redirect’s Location', async (t) => {
     const aya = await startAya({
       routes: [{ match: { pathPrefix: '/old' }, redirect: { pathPrefix: '/new' } }],
