@@ -74,7 +74,7 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
 
 /** Exact host, or a leading `*.` wildcard for any subdomain. */
 function compileHost(pattern: string): (request: RouteRequest) => boolean {
-  const lower = pattern.toLowerCase()
+  const lower = withoutRootDot(pattern.toLowerCase())
   if (lower.startsWith('*.')) {
     const suffix = lower.slice(1)
     return (request) => request.host.endsWith(suffix) && request.host.length > suffix.length
@@ -82,7 +82,12 @@ function compileHost(pattern: string): (request: RouteRequest) => boolean {
   return (request) => request.host === lower
 }
 
-/** Host header → bare lower-case host name (IPv6 literals keep their brackets). */
+/**
+ * Host header → bare lower-case host name (IPv6 literals keep their brackets), without the
+ * trailing dot of a fully qualified name: `admin.example.com.` names the same host (RFC 1034
+ * §3.1), and the upstream behind a catch-all route may well serve it as that host, so it must
+ * not pass the route written for it. nginx strips the dot too.
+ */
 export function normaliseHost(hostHeader: string | undefined): string {
   if (!hostHeader) return ''
   const lower = hostHeader.toLowerCase()
@@ -91,5 +96,10 @@ export function normaliseHost(hostHeader: string | undefined): string {
     return end === -1 ? lower : lower.slice(0, end + 1)
   }
   const colon = lower.indexOf(':')
-  return colon === -1 ? lower : lower.slice(0, colon)
+  return withoutRootDot(colon === -1 ? lower : lower.slice(0, colon))
+}
+
+/** One trailing dot, the DNS root's, dropped; `a..` keeps one and matches nothing it should not. */
+function withoutRootDot(name: string): string {
+  return name.length > 1 && name.endsWith('.') ? name.slice(0, -1) : name
 }

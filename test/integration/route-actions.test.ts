@@ -54,6 +54,40 @@ describe('route actions', () => {
     assert.equal(await hit('/web', blueHeaders), 'other')
   })
 
+  test('matches a Host written with the root’s trailing dot as the same host, so it cannot pass a host route', async (t) => {
+    const [admin, other] = await Promise.all([
+      startNamedUpstream('admin'),
+      startNamedUpstream('other'),
+    ])
+    t.after(() => Promise.all([admin.close(), other.close()]))
+    const aya = await startAya({
+      routes: [
+        { match: { host: 'admin.example.com' }, upstream: 'admin' },
+        { match: { host: '*.corp.example.' }, upstream: 'admin' },
+        { match: { pathPrefix: '/' }, upstream: 'other' },
+      ],
+      upstreams: {
+        admin: { endpoints: [{ url: admin.url }] },
+        other: { endpoints: [{ url: other.url }] },
+      },
+    })
+    t.after(() => aya.close())
+    const routedTo = async (host: string) => {
+      const res = await request(`${aya.url}/x`, { headers: { host } })
+      return ((await res.body.json()) as Echo).name
+    }
+    // `admin.example.com.` is the same name, fully qualified (RFC 1034 §3.1); nginx strips the dot.
+    for (const host of [
+      'admin.example.com.',
+      'ADMIN.example.com.:8080',
+      'a.corp.example',
+      'a.corp.example.',
+    ])
+      assert.equal(await routedTo(host), 'admin', host)
+    for (const host of ['example.com.', 'corp.example.', 'admin.example.com..'])
+      assert.equal(await routedTo(host), 'other', host)
+  })
+
   test('rewrites the path prefix and edits request and response headers', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())
