@@ -95,6 +95,22 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         message: 'a prefix rewrite needs match.pathPrefix to replace',
       })
     }
+    // Either would be ignored, the Location keeping the request's own path: with no scheme or host
+    // to change, the redirect pointed at itself and browsers went round until they gave up.
+    if (route.redirect?.pathPrefix !== undefined) {
+      const redirectPrefixAt = at('routes', i, 'redirect', 'pathPrefix')
+      if (route.redirect.path !== undefined) {
+        issues.push({
+          path: redirectPrefixAt,
+          message: 'a redirect sets path (the whole path) or pathPrefix (its prefix), not both',
+        })
+      } else if (route.match.pathPrefix === undefined) {
+        issues.push({
+          path: redirectPrefixAt,
+          message: 'a prefix redirect needs match.pathPrefix to replace',
+        })
+      }
+    }
   })
 
   const upstreams: Config['upstreams'] = {}

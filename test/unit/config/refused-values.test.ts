@@ -192,3 +192,29 @@ describe('header edits that would break a message’s framing are refused', () =
     )
   })
 })
+
+describe('a redirect whose path part would be ignored is refused', () => {
+  const withRedirect = (match: Record<string, unknown>, redirect: Record<string, unknown>) => ({
+    ...withEndpoint('http://10.0.0.1:8080'),
+    routes: [{ match, redirect }],
+  })
+
+  test('a redirect pathPrefix with no match.pathPrefix to replace, which answered with its own URL', () => {
+    // The Location was the request's own URL: a browser followed it round until it gave up.
+    assert.deepEqual(configIssuesOf(withRedirect({ host: 'a.example' }, { pathPrefix: '/new' })), [
+      'routes[0].redirect.pathPrefix: a prefix redirect needs match.pathPrefix to replace',
+    ])
+    assert.doesNotThrow(() =>
+      parseConfigObject(withRedirect({ pathPrefix: '/old' }, { pathPrefix: '/new' }), {}),
+    )
+  })
+
+  test('both path and pathPrefix, of which pathPrefix was dropped', () => {
+    assert.deepEqual(
+      configIssuesOf(withRedirect({ pathPrefix: '/old' }, { path: '/a', pathPrefix: '/new' })),
+      [
+        'routes[0].redirect.pathPrefix: a redirect sets path (the whole path) or pathPrefix (its prefix), not both',
+      ],
+    )
+  })
+})
