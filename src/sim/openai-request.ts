@@ -107,7 +107,8 @@ export function parseOpenAiRequest(
   if (isError(prompt)) return prompt
   return {
     api,
-    model: typeof body.model === 'string' ? body.model : undefined,
+    // vLLM serves its default model to an empty name as to a missing one (`_is_model_supported`).
+    model: typeof body.model === 'string' && body.model !== '' ? body.model : undefined,
     isStream: stream === true,
     includeUsage,
     maxTokens,

@@ -225,6 +225,12 @@ describe('sim engine server', () => {
     assert.equal((await json(res)).error.code, 'model_not_found')
   })
 
+  it('serves a request whose model is empty, as vLLM does', async () => {
+    const res = await post(server, '/v1/completions', { model: '', prompt: 'hi', max_tokens: 1 })
+    assert.equal(res.status, 200)
+    assert.equal((await json(res)).model, MODEL)
+  })
+
   it('lists its model and reports healthy', async () => {
     const health = await fetch(`${server.url}/health`)
     assert.equal(health.status, 200)
