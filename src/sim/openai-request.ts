@@ -97,7 +97,10 @@ export function parseOpenAiRequest(
   if (stream !== true && isRecord(streamOptions) && Object.keys(streamOptions).length > 0) {
     return fail('Stream options can only be defined when `stream=True`.', 'stream_options')
   }
-  const includeUsage = isRecord(streamOptions) && streamOptions.include_usage === true
+  // vLLM's `StreamOptions.include_usage` defaults to true: `stream_options: {}` asks for usage.
+  const includeUsage =
+    isRecord(streamOptions) &&
+    (streamOptions.include_usage === undefined || streamOptions.include_usage === true)
   const maxTokens = readMaxTokens(body, api)
   if (isError(maxTokens)) return maxTokens
   const prompt =

@@ -111,6 +111,28 @@ describe('sim engine server', () => {
     assert.ok(chunks.every((c) => !('usage' in c)))
   })
 
+  it('sends the usage chunk for empty stream_options, as vLLM defaults include_usage to true', async () => {
+    const res = await post(server, '/v1/completions', {
+      prompt: 'one two',
+      stream: true,
+      max_tokens: 2,
+      stream_options: {},
+    })
+    const chunks = readSse(await res.text())
+      .slice(0, -1)
+      .map((p): Json => JSON.parse(p))
+    assert.deepEqual(chunks.at(-1).choices, [])
+    assert.deepEqual(chunks.at(-1).usage, plainUsage(2, 2))
+    const off = await post(server, '/v1/completions', {
+      prompt: 'one two',
+      stream: true,
+      max_tokens: 2,
+      stream_options: { include_usage: false },
+    })
+    const offChunks = readSse(await off.text()).slice(0, -1)
+    assert.ok(offChunks.every((p) => !('usage' in JSON.parse(p))))
+  })
+
   it('streams a legacy completion as text_completion chunks', async () => {
     const res = await post(server, '/v1/completions', {
       prompt: 'one two three',
