@@ -3,6 +3,7 @@ import type { Engine, RequestResult } from './engine.ts'
 import { contextLengthError } from './engine.ts'
 import type { OpenAiRequest } from './openai-request.ts'
 import {
+  type ChunkOptions,
   chatBody,
   chatChunk,
   completionBody,
@@ -68,7 +69,10 @@ export function runInference(
     sendError(res, 400, tooLong, param, 'context_length_exceeded')
     return
   }
-  const chunkOptions = { includeUsage: request.includeUsage }
+  const chunkOptions: ChunkOptions = {
+    includeUsage: request.includeUsage,
+    ...(request.continuousUsage ? { continuousUsage: { promptTokens: prompt.promptTokens } } : {}),
+  }
   const tokenEvent = createTokenEventFormatter(identity, request.api, chunkOptions)
   let text = ''
   let isDone = false
@@ -91,8 +95,8 @@ export function runInference(
     }
     writeChunk(
       request.api === 'chat'
-        ? chatChunk(identity, {}, result.finishReason, chunkOptions)
-        : completionChunk(identity, '', result.finishReason, chunkOptions),
+        ? chatChunk(identity, {}, result.finishReason, chunkOptions, result.completionTokens)
+        : completionChunk(identity, '', result.finishReason, chunkOptions, result.completionTokens),
     )
     if (request.includeUsage) writeChunk(usageChunk(identity, request.api, usage))
     res.end(SSE_DONE)
@@ -110,7 +114,7 @@ export function runInference(
         if (token.index === 0 && request.api === 'chat') {
           writeChunk(chatChunk(identity, { role: 'assistant', content: '' }, null, chunkOptions))
         }
-        if (!res.writableEnded && !res.destroyed) res.write(tokenEvent(token.text))
+        if (!res.writableEnded && !res.destroyed) res.write(tokenEvent(token.text, token.index + 1))
       },
       onDone,
       onError(error) {

@@ -12,6 +12,8 @@ export interface OpenAiRequest {
   readonly model: string | undefined
   readonly isStream: boolean
   readonly includeUsage: boolean
+  /** `stream_options.continuous_usage_stats`, honoured only with usage included, as in vLLM. */
+  readonly continuousUsage: boolean
   readonly maxTokens: number | undefined
   /** The prompt under the sim token rule (chat: flattened under the chat template). */
   readonly prompt: PromptIdentity
@@ -114,6 +116,8 @@ export function parseOpenAiRequest(
     model: typeof body.model === 'string' && body.model !== '' ? body.model : undefined,
     isStream: stream === true,
     includeUsage,
+    continuousUsage:
+      includeUsage && isRecord(streamOptions) && streamOptions.continuous_usage_stats === true,
     maxTokens,
     prompt,
   }

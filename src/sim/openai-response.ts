@@ -35,8 +35,34 @@ export function sseData(payload: unknown): string {
 
 export const SSE_DONE = 'data: [DONE]\n\n'
 
-interface ChunkOptions {
+/** The usage so far, as vLLM puts it on each chunk under `continuous_usage_stats`. */
+export interface RunningUsage {
+  readonly prompt_tokens: number
+  readonly total_tokens: number
+  readonly completion_tokens: number
+}
+
+export interface ChunkOptions {
   readonly includeUsage: boolean
+  /**
+   * `stream_options.continuous_usage_stats` with usage included: every chunk carries the usage so
+   * far (vLLM's `include_continuous_usage`) instead of `usage: null`.
+   */
+  readonly continuousUsage?: { readonly promptTokens: number }
+}
+
+/** The `usage` field of a chunk that carries `completionTokens` generated tokens so far. */
+function chunkUsage(o: ChunkOptions, completionTokens: number): { usage?: RunningUsage | null } {
+  if (!o.includeUsage) return {}
+  if (!o.continuousUsage) return { usage: null }
+  const { promptTokens } = o.continuousUsage
+  return {
+    usage: {
+      prompt_tokens: promptTokens,
+      total_tokens: promptTokens + completionTokens,
+      completion_tokens: completionTokens,
+    },
+  }
 }
 
 export function chatChunk(
@@ -44,6 +70,7 @@ export function chatChunk(
   delta: { role?: 'assistant'; content?: string },
   finishReason: FinishReason | null,
   o: ChunkOptions,
+  completionTokens = 0,
 ): unknown {
   return {
     id: r.id,
@@ -51,7 +78,7 @@ export function chatChunk(
     created: r.created,
     model: r.model,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    ...(o.includeUsage ? { usage: null } : {}),
+    ...chunkUsage(o, completionTokens),
   }
 }
 
@@ -60,6 +87,7 @@ export function completionChunk(
   text: string,
   finishReason: FinishReason | null,
   o: ChunkOptions,
+  completionTokens = 0,
 ): unknown {
   return {
     id: r.id,
@@ -67,7 +95,7 @@ export function completionChunk(
     created: r.created,
     model: r.model,
     choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
-    ...(o.includeUsage ? { usage: null } : {}),
+    ...chunkUsage(o, completionTokens),
   }
 }
 
@@ -137,15 +165,24 @@ export function errorBody(
 }
 
 /**
- * The SSE event of one generated token, for the hot path: the JSON around the token text is built
- * once per response, so each token costs one small `JSON.stringify`. The output is byte-identical
- * to `sseData(chatChunk(...))` or `sseData(completionChunk(...))`.
+ * The SSE event of one generated token, `completionTokens` being the count with it, for the hot
+ * path: the JSON around the token text is built once per response, so each token costs one small
+ * `JSON.stringify`. The output is byte-identical to `sseData(chatChunk(...))` or
+ * `sseData(completionChunk(...))`. Continuous usage changes every chunk, so it takes the slow path.
  */
 export function createTokenEventFormatter(
   r: ResponseIdentity,
   api: 'chat' | 'completions',
   o: ChunkOptions,
-): (text: string) => string {
+): (text: string, completionTokens: number) => string {
+  if (o.includeUsage && o.continuousUsage) {
+    return (text, completionTokens) =>
+      sseData(
+        api === 'chat'
+          ? chatChunk(r, { content: text }, null, o, completionTokens)
+          : completionChunk(r, text, null, o, completionTokens),
+      )
+  }
   const marker = '\u0000token\u0000'
   const template =
     api === 'chat'

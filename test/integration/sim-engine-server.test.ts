@@ -133,6 +133,43 @@ describe('sim engine server', () => {
     assert.ok(offChunks.every((p) => !('usage' in JSON.parse(p))))
   })
 
+  it('puts the running usage on every chunk with continuous_usage_stats, as vLLM does', async () => {
+    const messages = [{ role: 'user', content: 'count with me' }]
+    const promptTokens = countChatTokens(messages)
+    const res = await post(server, '/v1/chat/completions', {
+      messages,
+      stream: true,
+      max_tokens: 3,
+      stream_options: { include_usage: true, continuous_usage_stats: true },
+    })
+    const chunks = readSse(await res.text())
+      .slice(0, -1)
+      .map((p): Json => JSON.parse(p))
+    const running = (n: number) => ({
+      prompt_tokens: promptTokens,
+      total_tokens: promptTokens + n,
+      completion_tokens: n,
+    })
+    assert.deepEqual(
+      chunks.map((c) => c.usage),
+      [running(0), running(1), running(2), running(3), running(3), plainUsage(promptTokens, 3)],
+    )
+    const completion = await post(server, '/v1/completions', {
+      prompt: 'one two',
+      stream: true,
+      max_tokens: 2,
+      stream_options: { continuous_usage_stats: true },
+    })
+    const completionChunks = readSse(await completion.text())
+      .slice(0, -1)
+      .map((p): Json => JSON.parse(p))
+    assert.deepEqual(
+      completionChunks.map((c) => c.usage?.completion_tokens),
+      [1, 2, 2, 2],
+      'include_usage defaults to true, so continuous_usage_stats alone turns both on',
+    )
+  })
+
   it('streams a legacy completion as text_completion chunks', async () => {
     const res = await post(server, '/v1/completions', {
       prompt: 'one two three',
