@@ -49,6 +49,19 @@ const INFERENCE_PATHS: Record<string, OpenAiApi> = {
   '/v1/completions': 'completions',
 }
 
+/** vLLM's `ModelPermission` defaults after its id, object and created, as `/v1/models` lists them. */
+const MODEL_PERMISSION_FLAGS = {
+  allow_create_engine: false,
+  allow_sampling: true,
+  allow_logprobs: true,
+  allow_search_indices: false,
+  allow_view: true,
+  allow_fine_tuning: false,
+  organization: '*',
+  group: null,
+  is_blocking: false,
+} as const
+
 /** Paths served to GET (and HEAD) only. */
 const GET_PATHS: ReadonlySet<string> = new Set(['/health', '/v1/models', '/metrics'])
 
@@ -101,6 +114,10 @@ export async function startEngineServer(
   const metrics = createMetrics({ profile, modelName }, () => engine.stats())
   const engine = createEngine({ profile, seed }, { clock, observer: metrics.observer })
 
+  // Seeded, and apart from the response counter, so listing models never shifts response ids.
+  const permissionId = `modelperm-${mix32(seed ^ 0x5eed)
+    .toString(16)
+    .padStart(8, '0')}`
   const isStarting = (): boolean => clock.now() - startedAtMs < startupMs
   const responseId = (prefix: string): string =>
     `${prefix}-${mix32(seed).toString(16).padStart(8, '0')}${(nextResponse++).toString(16).padStart(8, '0')}`
@@ -153,17 +170,28 @@ export async function startEngineServer(
       return void res.end()
     }
     if (path === '/v1/models') {
+      const created = Math.floor(clock.wallNow() / 1000)
       const data = isStarting()
         ? []
         : [
             {
               id: modelName,
               object: 'model',
-              created: Math.floor(clock.wallNow() / 1000),
+              created,
               owned_by: 'vllm',
               root: modelName,
               parent: null,
               max_model_len: profile.maxModelLen,
+              // vLLM's ModelCard carries one default ModelPermission; clients that read the
+              // OpenAI model object may expect the list.
+              permission: [
+                {
+                  id: permissionId,
+                  object: 'model_permission',
+                  created,
+                  ...MODEL_PERMISSION_FLAGS,
+                },
+              ],
             },
           ]
       return sendJson(res, 200, { object: 'list', data })

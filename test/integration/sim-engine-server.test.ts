@@ -300,6 +300,37 @@ describe('sim engine server', () => {
     assert.equal(models.data[0].max_model_len, 131_072)
   })
 
+  it('lists its model as a vLLM ModelCard, with its one default permission', async () => {
+    const models = await json(await fetch(`${server.url}/v1/models`))
+    const [card] = models.data
+    assert.deepEqual(Object.keys(card), [
+      'id',
+      'object',
+      'created',
+      'owned_by',
+      'root',
+      'parent',
+      'max_model_len',
+      'permission',
+    ])
+    assert.equal(card.permission.length, 1)
+    const { id, created, ...flags } = card.permission[0]
+    assert.match(id, /^modelperm-[0-9a-f]+$/)
+    assert.equal(created, card.created)
+    assert.deepEqual(flags, {
+      object: 'model_permission',
+      allow_create_engine: false,
+      allow_sampling: true,
+      allow_logprobs: true,
+      allow_search_indices: false,
+      allow_view: true,
+      allow_fine_tuning: false,
+      organization: '*',
+      group: null,
+      is_blocking: false,
+    })
+  })
+
   it('exposes vLLM metric names on /metrics', async () => {
     await post(server, '/v1/completions', { prompt: 'metrics please', max_tokens: 2 })
     const res = await fetch(`${server.url}/metrics`)
