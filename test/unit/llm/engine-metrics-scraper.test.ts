@@ -210,4 +210,34 @@ describe('engine metrics scraper', () => {
     assert.equal(scraper.kvLayout('a'), undefined)
     scraper.close()
   })
+
+  it('reads a page with a megabyte-long malformed line without holding the event loop, as a failed scrape', async () => {
+    const hostile = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(`vllm:num_requests_running{${'x'.repeat(2 * 1024 * 1024)}} 1\n`)
+    })
+    try {
+      const failed: string[] = []
+      const scraper = createEngineMetricsScraper(
+        { intervalMs: 1000 },
+        { clock: createManualClock(), onScrapeFailed: (id) => failed.push(id) },
+      )
+      scraper.setTargets([{ id: 'a', origin: hostile.origin }])
+      let longestStallMs = 0
+      let last = performance.now()
+      const probe = setInterval(() => {
+        const now = performance.now()
+        longestStallMs = Math.max(longestStallMs, now - last)
+        last = now
+      }, 5)
+      await scraper.scrapeNow()
+      clearInterval(probe)
+      assert.ok(longestStallMs < 500, `the event loop stalled ${longestStallMs.toFixed(0)} ms`)
+      assert.equal(scraper.get('a'), undefined, 'no reading: unknown, never idle')
+      assert.deepEqual(failed, ['a'])
+      scraper.close()
+    } finally {
+      await hostile.close()
+    }
+  })
 })
