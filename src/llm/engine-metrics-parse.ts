@@ -53,9 +53,10 @@ const REPLICA_LABELS: ReadonlySet<string> = new Set(['tp_rank', 'pp_rank', 'moe_
 
 /**
  * The engine's snapshot, or undefined when it says nothing usable about its load. A load gauge
- * (running, waiting, KV usage) that reads `NaN` or `±Inf` makes the whole reading unknown: read as
- * a number it would be idle (absent) or poison every comparison, and unknown is what a policy
- * already handles. Counters skip such samples.
+ * (running, waiting, KV usage) that reads `NaN`, `±Inf` or below zero makes the whole reading
+ * unknown: read as a number it would be idle (absent), idler than any real engine (a negative
+ * queue wins every comparison and draws the traffic) or poison every comparison, and unknown is
+ * what a policy already handles. Counters skip such samples.
  */
 export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
   const byName = new Map<string, PromSample[]>()
@@ -85,7 +86,9 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
   const kvUsage = listOf(NAMES.kvUsage)
   if (running === undefined && waiting === undefined) return undefined
   for (const load of [running, waiting, kvUsage]) {
-    if (load?.some((sample) => !Number.isFinite(sample.value))) return undefined
+    if (load?.some((sample) => !(Number.isFinite(sample.value) && sample.value >= 0))) {
+      return undefined
+    }
   }
   const counter = (names: readonly string[]) => sumFinite(listOf(names)) ?? 0
   const layout = vllmLayout(byName) ?? sglangLayout(byName)

@@ -69,6 +69,19 @@ describe('engine metrics parse', () => {
     assert.equal(snapshot?.waiting, 2)
     assert.equal(snapshot?.prefixQueriesTotal, 40)
   })
+
+  it('a negative load gauge makes the reading unknown, never idler than idle', () => {
+    // A queue of -50 is no engine's: read, it scored best of the fleet on the queue (llm-d's
+    // min-max put every real queue near the worst) and drew the traffic to the broken engine.
+    for (const line of [
+      'vllm:num_requests_waiting{engine="1"} -50',
+      'vllm:num_requests_running{engine="1"} -1',
+      'vllm:kv_cache_usage_perc{engine="1"} -0.5',
+    ]) {
+      const text = `vllm:num_requests_running{engine="0"} 1\nvllm:num_requests_waiting{engine="0"} 3\n${line}\n`
+      assert.equal(parseEngineMetrics(text, 0), undefined, line)
+    }
+  })
 })
 
 /**
