@@ -60,12 +60,18 @@ const REPLICA_LABELS: ReadonlySet<string> = new Set(['tp_rank', 'pp_rank', 'moe_
  */
 export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
   const byName = new Map<string, PromSample[]>()
-  const seen = new Set<string>()
+  const series = new Set<string>()
+  const schedules = new Set<string>()
   for (const sample of parsePrometheusText(text, WANTED)) {
-    const key = scheduleKey(sample)
-    if (key !== undefined) {
-      if (seen.has(key)) continue
-      seen.add(key)
+    // A series written twice is a broken page, and which copy is the engine's cannot be told:
+    // summed, the copies would double its load, and the first alone may be the wrong one.
+    const key = seriesKey(sample)
+    if (series.has(key)) return undefined
+    series.add(key)
+    const schedule = scheduleKey(sample)
+    if (schedule !== undefined) {
+      if (schedules.has(schedule)) continue
+      schedules.add(schedule)
     }
     let list = byName.get(sample.name)
     if (!list) {
@@ -115,6 +121,14 @@ function sumFinite(samples: readonly PromSample[] | undefined, min = Number.NEGA
     if (Number.isFinite(value) && value > min) total = (total ?? 0) + value
   }
   return total
+}
+
+/** A sample's name and every label, in label order. */
+function seriesKey(sample: PromSample): string {
+  const labels = Object.keys(sample.labels)
+    .sort()
+    .map((label) => [label, sample.labels[label]])
+  return JSON.stringify([sample.name, labels])
 }
 
 /** An SGLang sample's scheduler and series without its replica labels; undefined for the rest. */

@@ -82,6 +82,22 @@ describe('engine metrics parse', () => {
       assert.equal(parseEngineMetrics(text, 0), undefined, line)
     }
   })
+
+  it('a series written twice makes the reading unknown, since which copy is the engine’s cannot be told', () => {
+    const load = [
+      'vllm:num_requests_running{model_name="m",engine="0"} 2',
+      'vllm:num_requests_waiting{model_name="m",engine="0"} 7',
+      'vllm:num_requests_waiting{model_name="m",engine="1"} 1',
+    ]
+    assert.equal(parseEngineMetrics(load.join('\n'), 0)?.waiting, 8, 'one series per engine')
+    for (const copy of [
+      'vllm:num_requests_waiting{engine="0",model_name="m"} 7',
+      'vllm:num_requests_waiting{engine="0",model_name="m"} 9',
+      'vllm:prefix_cache_queries_total{model_name="m"} 100\nvllm:prefix_cache_queries_total{model_name="m"} 100',
+    ]) {
+      assert.equal(parseEngineMetrics([...load, copy].join('\n'), 0), undefined, copy)
+    }
+  })
 })
 
 /**
