@@ -102,7 +102,7 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
     atMs,
     running: sumFinite(running) ?? 0,
     waiting: sumFinite(waiting) ?? 0,
-    kvUsage: kvUsage ? Math.max(...kvUsage.map((sample) => sample.value)) : 0,
+    kvUsage: kvUsage ? highest(kvUsage) : 0,
     prefixQueriesTotal: counter(NAMES.prefixQueries),
     prefixHitsTotal: counter(NAMES.prefixHits),
     preemptionsTotal: counter(NAMES.preemptions),
@@ -129,6 +129,16 @@ function seriesKey(sample: PromSample): string {
     .sort()
     .map((label) => [label, sample.labels[label]])
   return JSON.stringify([sample.name, labels])
+}
+
+/**
+ * The highest value of the samples, by a loop: `Math.max(...values)` passes each as an argument,
+ * and a page with more than some 120,000 of them (4 MiB holds 150,000) overflowed the stack.
+ */
+function highest(samples: readonly PromSample[]): number {
+  let max = Number.NEGATIVE_INFINITY
+  for (const { value } of samples) if (value > max) max = value
+  return max
 }
 
 /** An SGLang sample's scheduler and series without its replica labels; undefined for the rest. */

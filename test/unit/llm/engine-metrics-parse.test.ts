@@ -98,6 +98,13 @@ describe('engine metrics parse', () => {
       assert.equal(parseEngineMetrics([...load, copy].join('\n'), 0), undefined, copy)
     }
   })
+
+  it('reads the KV usage of a page with more engines than a call has arguments', () => {
+    const engines = 200_000
+    const lines = ['vllm:num_requests_running 1', 'vllm:num_requests_waiting 0']
+    for (let e = 0; e < engines; e++) lines.push(`vllm:kv_cache_usage_perc{engine="${e}"} 0.25`)
+    assert.equal(parseEngineMetrics(lines.join('\n'), 0)?.kvUsage, 0.25)
+  })
 })
 
 /**
