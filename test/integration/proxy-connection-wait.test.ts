@@ -38,12 +38,13 @@ async function startOneConnection(
 
 describe('waiting for a pooled upstream connection', () => {
   test('answers 504 to a request that waits for a connection longer than connectMs + firstByteMs, and never sends it', async (t) => {
-    // Each answer takes 600 ms, within the 800-ms firstByteMs; one connection serves them in turn.
-    // A request may wait connectMs + firstByteMs = 900 ms for it (300 ms of slack each way: the
-    // second waits 600 ms of its 900, the third would wait 1200).
-    const { seen, aya, inflight } = await startOneConnection(t, 600, {
+    // Each answer takes 1200 ms, within the 1700-ms firstByteMs; one connection serves them in
+    // turn. A request may wait connectMs + firstByteMs = 1800 ms for it (600 ms of slack each way,
+    // so a loaded CI machine cannot tip it: the second waits 1200 ms of its 1800, the third would
+    // wait 2400).
+    const { seen, aya, inflight } = await startOneConnection(t, 1200, {
       connectMs: 100,
-      firstByteMs: 800,
+      firstByteMs: 1700,
     })
     const startedAt = performance.now()
     const answers = await Promise.all(
@@ -60,14 +61,14 @@ describe('waiting for a pooled upstream connection', () => {
     )
     const [first, second, third] = answers
     assert.equal(first!.status, 200)
-    // The second got the connection after 600 ms of its 900: it waited, and was answered.
+    // The second got the connection after 1200 ms of its 1800: it waited, and was answered.
     assert.equal(second!.status, 200)
-    // The third would have had it only after 1200 ms.
+    // The third would have had it only after 2400 ms.
     assert.equal(third!.status, 504)
     assert.equal(third!.code, 'LB_ERR_FIRST_BYTE_TIMEOUT')
-    assert.ok(third!.afterMs < 1500, `answered at ${Math.round(third!.afterMs)} ms`)
+    assert.ok(third!.afterMs < 2400, `answered at ${Math.round(third!.afterMs)} ms`)
     await eventually(() => seen.length === 2, 'the second request upstream')
-    await new Promise((resolve) => setTimeout(resolve, 700))
+    await new Promise((resolve) => setTimeout(resolve, 1300))
     assert.deepEqual(
       seen.sort(),
       ['/1', '/2'],
