@@ -22,7 +22,12 @@ import type { HttpProxyDeps } from './http-proxy-deps.ts'
 import type { KeySource } from './key-selector.ts'
 import { sendLocalReply } from './local-reply.ts'
 import { mirrorRequest } from './mirror.ts'
-import { type LlmErrorDetail, llmErrorFormat, runModelsGateway } from './models-gateway.ts'
+import {
+  type LlmErrorDetail,
+  llmErrorFormat,
+  llmErrorHeaders,
+  runModelsGateway,
+} from './models-gateway.ts'
 import type { RouteRuntime } from './proxy-runtime.ts'
 import { type RequestContext, requestIdFrom } from './request-context.ts'
 import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actions.ts'
@@ -407,16 +412,13 @@ function fail(
   ctx.errorCode = code
   // Told to go on first, as Node's default would have, unless refused for the size it declared.
   if (code !== 'LB_ERR_BODY_TOO_LARGE') continueRequest(ctx)
-  const format =
-    ctx.route?.config.gateway === 'models'
-      ? llmErrorFormat(ctx.apiUrl ?? ctx.url, detail, ctx.req.headers)
-      : undefined
-  const reply = sendLocalReply(ctx.res, code, {
-    requestId: ctx.id,
-    message,
-    format,
-    headers: detail?.headers,
-  })
+  const isLlm = ctx.route?.config.gateway === 'models'
+  const apiUrl = ctx.apiUrl ?? ctx.url
+  const format = isLlm ? llmErrorFormat(apiUrl, detail, ctx.req.headers) : undefined
+  const headers = isLlm
+    ? { ...llmErrorHeaders(apiUrl, ctx.req.headers, ctx.id), ...detail?.headers }
+    : detail?.headers
+  const reply = sendLocalReply(ctx.res, code, { requestId: ctx.id, message, format, headers })
   ctx.status = reply.status
   ctx.bytesOut += reply.bodyBytes
 }

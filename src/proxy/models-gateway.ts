@@ -284,6 +284,20 @@ function isAnthropicRequest(path: string, headers: IncomingHttpHeaders): boolean
 }
 
 /**
+ * Headers an LLM route's error reply carries beside Aya's own. Anthropic's SDKs read the request id
+ * from `request-id` (their `APIError.requestID`), never `x-request-id`, so an Anthropic-shaped error
+ * names it there too, as Anthropic's API does; OpenAI's read `x-request-id`, which every reply has.
+ */
+export function llmErrorHeaders(
+  url: string,
+  headers: IncomingHttpHeaders,
+  requestId: string,
+): Readonly<Record<string, string>> | undefined {
+  const path = url.split('?', 1)[0] ?? url
+  return isAnthropicRequest(path, headers) ? { 'request-id': requestId } : undefined
+}
+
+/**
  * LLM routes answer in their API's own error shape so SDKs raise their usual exceptions:
  * Anthropic's for `/v1/messages` and everything under it, and for any request carrying
  * `anthropic-version`; OpenAI's for everything else, including paths Aya does not know.

@@ -101,6 +101,35 @@ describe('Anthropic /v1/messages errors through Aya and a simulated engine', () 
     )
   })
 
+  test('an error’s request id reaches the Anthropic SDK’s requestID, through the request-id header', async (t) => {
+    const aya = await startAdmissionGateway(t)
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    await assert.rejects(
+      client.messages.create({
+        model: 'gpt-17',
+        max_tokens: 5,
+        messages: [{ role: 'user', content: 'Hi' }],
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof Anthropic.NotFoundError)
+        // The SDK reads `request-id`, as Anthropic sends it, not `x-request-id`.
+        assert.ok(error.requestID)
+        assert.equal(error.requestID, (error.error as { request_id?: string }).request_id)
+        assert.equal(error.requestID, error.headers?.get('x-request-id'))
+        return true
+      },
+    )
+    // An OpenAI-shaped error keeps to OpenAI's `x-request-id` alone.
+    const openAi = await post(
+      aya,
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'gpt-17', messages: [{ role: 'user', content: 'Hi' }] }),
+    )
+    await openAi.body.dump()
+    assert.equal(openAi.statusCode, 404)
+    assert.equal(openAi.headers['request-id'], undefined)
+  })
+
   test('an admission shed and a missed deadline answer 503 with Retry-After in Anthropic’s shape', async (t) => {
     const aya = await startAdmissionGateway(t)
     // A100 prefill is ~12k tokens/s: a prompt of ~12k tokens keeps the engine busy for about a
