@@ -415,9 +415,16 @@ function fail(
   const isLlm = ctx.route?.config.gateway === 'models'
   const apiUrl = ctx.apiUrl ?? ctx.url
   const format = isLlm ? llmErrorFormat(apiUrl, detail, ctx.req.headers) : undefined
-  const headers = isLlm
-    ? { ...llmErrorHeaders(apiUrl, ctx.req.headers, ctx.id), ...detail?.headers }
-    : detail?.headers
+  // The endpoint that failed (refused, reset, timed out) is what debug headers are wanted for most.
+  const debug =
+    ctx.route?.config.debugHeaders === true && ctx.endpoint !== undefined
+      ? { 'x-aya-endpoint': ctx.endpoint.id }
+      : undefined
+  const headers = {
+    ...(isLlm ? llmErrorHeaders(apiUrl, ctx.req.headers, ctx.id) : undefined),
+    ...debug,
+    ...detail?.headers,
+  }
   const reply = sendLocalReply(ctx.res, code, { requestId: ctx.id, message, format, headers })
   ctx.status = reply.status
   ctx.bytesOut += reply.bodyBytes

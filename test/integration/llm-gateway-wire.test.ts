@@ -9,7 +9,7 @@ import { createManualClock } from '../../src/util/manual-clock.ts'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
-import { startUpstream } from '../helpers/upstreams.ts'
+import { closedPort, startUpstream } from '../helpers/upstreams.ts'
 
 interface Received {
   readonly path: string | undefined
@@ -484,6 +484,38 @@ describe('models gateway on the wire', () => {
       client.messages.countTokens({ model: 'mistral', messages: [] }),
       Anthropic.NotFoundError,
     )
+  })
+
+  test('names the endpoint that failed in x-aya-endpoint on Aya’s own error reply when debug headers are on', async (t) => {
+    const port = await closedPort()
+    const start = async (debugHeaders: boolean) => {
+      const aya = await startAya({
+        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models', debugHeaders }],
+        models: { llama: { deployments: [{ upstream: 'pool' }] } },
+        upstreams: { pool: { endpoints: [{ url: `http://127.0.0.1:${port}`, id: 'gpu-7' }] } },
+      })
+      t.after(() => aya.close())
+      return aya
+    }
+    const debug = await start(true)
+    const failed = await askLlama(debug.url, false)
+    await failed.body.dump()
+    assert.equal(failed.statusCode, 502)
+    assert.equal(failed.headers['x-aya-endpoint'], 'gpu-7')
+    // No endpoint was chosen for a model the registry does not know: none is named.
+    const unknown = await post(
+      `${debug.url}/v1/chat/completions`,
+      JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+    )
+    await unknown.body.dump()
+    assert.equal(unknown.statusCode, 404)
+    assert.equal(unknown.headers['x-aya-endpoint'], undefined)
+    // Off, the topology stays hidden on errors too.
+    const plain = await start(false)
+    const hidden = await askLlama(plain.url, false)
+    assert.equal(hidden.statusCode, 502)
+    assert.doesNotMatch(await hidden.body.text(), /gpu-7|127\.0\.0\.1/)
+    assert.equal(hidden.headers['x-aya-endpoint'], undefined)
   })
 
   test('answers the Anthropic SDK in its own shape: list, retrieve, and a 404 for unknown ids', async (t) => {
