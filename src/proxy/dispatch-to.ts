@@ -10,6 +10,7 @@ import { ProxyError } from './errors.ts'
 import { forward } from './forward.ts'
 import { stripHopByHop } from './headers.ts'
 import type { HttpProxyDeps } from './http-proxy-deps.ts'
+import { isAnthropicApi } from './models-gateway.ts'
 import { predictPrefillEnd } from './predicted-prefill-end.ts'
 import type { RouteRuntime, UpstreamRuntime } from './proxy-runtime.ts'
 import type { RequestContext } from './request-context.ts'
@@ -148,6 +149,15 @@ export async function dispatchTo(
         const out = stripHopByHop(upstreamResponseHeaders) as ResponseHeaders
         out['x-request-id'] = ctx.id
         appendVia(out)
+        // Anthropic's SDKs read a response's id from `request-id` (`_request_id`), not
+        // `x-request-id`: an engine that sends none (vLLM) gets Aya's; an upstream's own is kept.
+        if (
+          routeConfig.gateway === 'models' &&
+          out['request-id'] === undefined &&
+          isAnthropicApi(ctx.apiUrl ?? ctx.url, ctx.req.headers)
+        ) {
+          out['request-id'] = ctx.id
+        }
         applyHeaderEdits(out, routeConfig.responseHeaders)
         if (options.setCookie !== undefined) appendSetCookie(out, options.setCookie)
         if (routeConfig.debugHeaders) out['x-aya-endpoint'] = endpoint.id

@@ -293,8 +293,12 @@ export function llmErrorHeaders(
   headers: IncomingHttpHeaders,
   requestId: string,
 ): Readonly<Record<string, string>> | undefined {
-  const path = url.split('?', 1)[0] ?? url
-  return isAnthropicRequest(path, headers) ? { 'request-id': requestId } : undefined
+  return isAnthropicApi(url, headers) ? { 'request-id': requestId } : undefined
+}
+
+/** Whether a request to an LLM route (`url` as its API sees it, query and all) speaks Anthropic's API. */
+export function isAnthropicApi(url: string, headers: IncomingHttpHeaders): boolean {
+  return isAnthropicRequest(url.split('?', 1)[0] ?? url, headers)
 }
 
 /**

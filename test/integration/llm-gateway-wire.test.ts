@@ -486,6 +486,53 @@ describe('models gateway on the wire', () => {
     )
   })
 
+  test('gives an Anthropic response the request id in request-id when the engine sent none', async (t) => {
+    const { aya } = await startRecordingLlm(t)
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    const { request_id, response } = await client.messages
+      .create({ model: 'claude', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse()
+    // The SDK's request id is read from `request-id`: the id Aya logs the request under.
+    assert.ok(request_id)
+    assert.equal(request_id, response.headers.get('x-request-id'))
+    // An OpenAI request keeps to `x-request-id`.
+    const openAi = await post(
+      `${aya.url}/v1/responses`,
+      JSON.stringify({ model: 'llama', input: 'hi' }),
+    )
+    await openAi.body.dump()
+    assert.equal(openAi.statusCode, 200)
+    assert.equal(openAi.headers['request-id'], undefined)
+  })
+
+  test('keeps the request-id an Anthropic upstream sent as its own', async (t) => {
+    const aya = await startOneUpstreamGateway(t, (req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_upstream' })
+        res.end(
+          JSON.stringify({
+            id: 'msg_1',
+            type: 'message',
+            role: 'assistant',
+            model: 'llama',
+            content: [],
+            stop_reason: 'end_turn',
+            stop_sequence: null,
+            usage: { input_tokens: 1, output_tokens: 1 },
+          }),
+        )
+      })
+    })
+    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
+    const message = await client.messages.create({
+      model: 'llama',
+      max_tokens: 1,
+      messages: [{ role: 'user', content: 'hi' }],
+    })
+    assert.equal(message._request_id, 'req_upstream')
+  })
+
   test('names the endpoint that failed in x-aya-endpoint on Aya’s own error reply when debug headers are on', async (t) => {
     const port = await closedPort()
     const start = async (debugHeaders: boolean) => {
