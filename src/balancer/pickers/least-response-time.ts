@@ -80,7 +80,8 @@ function scoreCosts(eligible: readonly Endpoint[], ctx: PickContext, state: Smoo
       if (latencyMs < bestSampledMs) bestSampledMs = latencyMs
     }
   }
-  // With nothing sampled yet, any common latency makes the cost plain weighted least-connections.
+  // With nothing sampled yet, any common latency makes the cost (inflight + 1) / weight: weighted
+  // least-connections counting this request, which can order endpoints unlike inflight / weight.
   const standInMs = bestSampledMs === Number.POSITIVE_INFINITY ? 1 : bestSampledMs
   let min = Number.POSITIVE_INFINITY
   for (let i = 0; i < eligible.length; i++) {
