@@ -58,29 +58,34 @@ export async function scrapeEngine(url: string, dispatcher?: Dispatcher): Promis
 export interface LatenessStats {
   readonly steps: number
   readonly meanMs: number
-  /** Upper bound of the histogram bucket holding the 99th percentile. */
+  /** Upper bound of the histogram bucket holding the 99th percentile, at most `maxMs`. */
   readonly p99Ms: number
+  /**
+   * The latest step of the run. The engine's gauge holds its maximum since it started (start-up
+   * and warm-up included), so it is the run's exactly when the run raised it; otherwise the run's
+   * is at most the gauge and at most the bound of the highest bucket the run's steps reached.
+   */
   readonly maxMs: number
 }
 
 export function latenessBetween(before: EngineCounters, after: EngineCounters): LatenessStats {
   const count = after.lateness.count - before.lateness.count
   const sum = after.lateness.sum - before.lateness.sum
-  let p99Ms = 0
-  if (count > 0) {
-    const bounds = [...after.lateness.buckets.keys()].sort((a, b) => a - b)
-    for (const le of bounds) {
-      const inBucket = after.lateness.buckets.get(le)! - (before.lateness.buckets.get(le) ?? 0)
-      if (inBucket >= 0.99 * count) {
-        p99Ms = Number.isFinite(le) ? le * 1000 : after.latenessMaxMs
-        break
-      }
-    }
-  }
+  if (count <= 0) return { steps: count, meanMs: 0, p99Ms: 0, maxMs: 0 }
+  const bounds = [...after.lateness.buckets.keys()].sort((a, b) => a - b)
+  const inRun = (le: number) =>
+    after.lateness.buckets.get(le)! - (before.lateness.buckets.get(le) ?? 0)
+  // The smallest bound every step of the run is within (cumulative buckets).
+  const highestMs = (bounds.find((le) => inRun(le) >= count) ?? Number.POSITIVE_INFINITY) * 1000
+  const maxMs =
+    after.latenessMaxMs > before.latenessMaxMs
+      ? after.latenessMaxMs
+      : Math.min(after.latenessMaxMs, highestMs)
+  const p99Le = bounds.find((le) => inRun(le) >= 0.99 * count) ?? Number.POSITIVE_INFINITY
   return {
     steps: count,
-    meanMs: count > 0 ? (sum / count) * 1000 : 0,
-    p99Ms,
-    maxMs: after.latenessMaxMs,
+    meanMs: (sum / count) * 1000,
+    p99Ms: Math.min(p99Le * 1000, maxMs),
+    maxMs,
   }
 }

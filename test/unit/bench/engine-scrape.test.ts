@@ -73,8 +73,38 @@ describe('engine scrape', () => {
     )
     const stats = latenessBetween(before, after)
     assert.equal(stats.steps, 1000)
-    assert.equal(stats.p99Ms, 10)
+    // The 10 ms bucket holds the p99, but no step of the run was later than 8 ms.
+    assert.equal(stats.p99Ms, 8)
     assert.ok(Math.abs(stats.meanMs - 5) < 1e-9)
     assert.equal(stats.maxMs, 8)
+  })
+
+  it('reports the run’s own maximum, not one set before it (start-up, warm-up)', () => {
+    const buckets = (fast: number, slow: number): [string, number][] => [
+      ['0.001', fast],
+      ['0.01', fast],
+      ['0.1', fast + slow],
+      ['+Inf', fast + slow],
+    ]
+    // 10 steps before the run, one of them 80 ms late; the run's 1,000 steps all within 1 ms.
+    const before = parseEngineCounters(text(0, buckets(9, 1), 10, 0.09, 0.08))
+    const after = parseEngineCounters(text(0, buckets(1009, 1), 1010, 0.59, 0.08))
+    const stats = latenessBetween(before, after)
+    assert.equal(stats.steps, 1000)
+    assert.equal(stats.p99Ms, 1)
+    assert.equal(stats.maxMs, 1, 'at most the bound of the highest bucket the run reached')
+  })
+
+  it('keeps the exact maximum when the run raised it', () => {
+    const buckets = (n: number): [string, number][] => [
+      ['0.001', n],
+      ['0.1', n],
+      ['+Inf', n],
+    ]
+    const before = parseEngineCounters(text(0, buckets(10), 10, 0.001, 0.0002))
+    const after = parseEngineCounters(text(0, buckets(1010), 1010, 0.2, 0.0007))
+    const stats = latenessBetween(before, after)
+    assert.equal(stats.maxMs, 0.7)
+    assert.equal(stats.p99Ms, 0.7)
   })
 })
