@@ -5,15 +5,21 @@ import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
+/** Aya, access log on, with one route to one upstream; both closed after the test. */
+async function startLoggingAya(t: { after(fn: () => Promise<unknown>): void }) {
+  const upstream = await startNamedUpstream('u')
+  t.after(() => upstream.close())
+  const aya = await startAya({
+    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
+    upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+  })
+  t.after(() => aya.close())
+  return aya
+}
+
 describe('the access log', () => {
   test('leaves out the credentials of a request target that carries userinfo', async (t) => {
-    const upstream = await startNamedUpstream('u')
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const aya = await startLoggingAya(t)
     const targets = ['http://alice:s3cret@api.example/x?q=1', 'ftp://bob:hunter2@files.example/']
     for (const target of targets) {
       const client = await openRawClient(aya.url)
@@ -34,13 +40,7 @@ describe('the access log', () => {
   })
 
   test("leaves out the credentials of a CONNECT's target, which the HTTP server refuses itself", async (t) => {
-    const upstream = await startNamedUpstream('u')
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const aya = await startLoggingAya(t)
     const client = await openRawClient(aya.url)
     t.after(() => client.close())
     client.socket.write(
@@ -55,13 +55,7 @@ describe('the access log', () => {
   })
 
   test('writes one line, and counts the request, for each one the HTTP server answers itself', async (t) => {
-    const upstream = await startNamedUpstream('u')
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const aya = await startLoggingAya(t)
     const refusals: ReadonlyArray<readonly [string, number]> = [
       ['GET /x HTTP/1.1\r\nhost: a.example\r\nno colon here\r\n\r\n', 400],
       ['CONNECT a.example:443 HTTP/1.1\r\nhost: a.example:443\r\n\r\n', 405],

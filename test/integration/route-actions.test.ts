@@ -16,6 +16,24 @@ interface Echo {
   headers: Record<string, string>
 }
 
+/** Aya mirroring every request of `primary` to `shadow`; all closed after the test. */
+async function startMirrored(t: { after(fn: () => Promise<unknown>): void }) {
+  const [primary, shadow] = await Promise.all([
+    startNamedUpstream('primary'),
+    startNamedUpstream('shadow'),
+  ])
+  t.after(() => Promise.all([primary.close(), shadow.close()]))
+  const aya = await startAya({
+    routes: [{ match: { pathPrefix: '/' }, upstream: 'primary', mirror: { upstream: 'shadow' } }],
+    upstreams: {
+      primary: { endpoints: [{ url: primary.url }] },
+      shadow: { endpoints: [{ url: shadow.url }] },
+    },
+  })
+  t.after(() => aya.close())
+  return { aya, shadow }
+}
+
 describe('route actions', () => {
   test('matches on host, method, path prefix and headers, first match wins', async (t) => {
     const [blue, other] = await Promise.all([
@@ -237,19 +255,7 @@ describe('route actions', () => {
   })
 
   test('mirrors requests with their body to a shadow group without waiting for it', async (t) => {
-    const [primary, shadow] = await Promise.all([
-      startNamedUpstream('primary'),
-      startNamedUpstream('shadow'),
-    ])
-    t.after(() => Promise.all([primary.close(), shadow.close()]))
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'primary', mirror: { upstream: 'shadow' } }],
-      upstreams: {
-        primary: { endpoints: [{ url: primary.url }] },
-        shadow: { endpoints: [{ url: shadow.url }] },
-      },
-    })
-    t.after(() => aya.close())
+    const { aya, shadow } = await startMirrored(t)
     const res = await request(`${aya.url}/m`, { method: 'POST', body: 'x'.repeat(5000) })
     const echo = (await res.body.json()) as Echo
     assert.equal(echo.name, 'primary')
@@ -260,19 +266,7 @@ describe('route actions', () => {
   })
 
   test('puts -shadow on the mirrored Host’s name, before its port, so a server that parses the port takes the copy', async (t) => {
-    const [primary, shadow] = await Promise.all([
-      startNamedUpstream('primary'),
-      startNamedUpstream('shadow'),
-    ])
-    t.after(() => Promise.all([primary.close(), shadow.close()]))
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'primary', mirror: { upstream: 'shadow' } }],
-      upstreams: {
-        primary: { endpoints: [{ url: primary.url }] },
-        shadow: { endpoints: [{ url: shadow.url }] },
-      },
-    })
-    t.after(() => aya.close())
+    const { aya, shadow } = await startMirrored(t)
     const hosts = ['shop.example.com:8080', '[::1]:8443', 'shop.example.com']
     for (const host of hosts) {
       const res = await request(`${aya.url}/m`, { headers: { host } })
