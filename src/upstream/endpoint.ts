@@ -265,6 +265,19 @@ export class Endpoint {
     return this.#latencySamples
   }
 
+  /**
+   * Attempts a request here is expected to take to succeed, 1 + the failures since its last
+   * success: with failures independent at rate f, the run of them behind the latest request is
+   * f / (1 - f) long on average, so this estimates 1 / (1 - f), the geometric mean of attempts.
+   * Pickers scale the cost they already compute by it: an endpoint that fails at once looks idle
+   * and fast, and would otherwise draw most of the traffic (the black hole). 1 on a healthy
+   * endpoint, so its costs are unchanged; one success, which a picker's exploration or a tie
+   * eventually gives it, restores it.
+   */
+  get attemptsPerSuccess(): number {
+    return 1 + this.#consecutiveFailures
+  }
+
   /** Uncached prompt tokens dispatched here whose first token has not come back yet. */
   get pendingPrefillTokens(): number {
     return this.#pendingPrefillTokens + this.#peers.prefillTokens + this.#guessed.prefillTokens
@@ -426,7 +439,12 @@ export class Endpoint {
       this.#failures++
       this.#consecutiveFailures++
     }
-    this.#observeLatency(outcome.latencyMs)
+    // A failure is no completion: one that came fast says nothing about how fast a request is
+    // served, and taken as a sample it pulled the latency of an endpoint that fails at once toward
+    // zero. One slower than the estimate still raises it (a timeout is evidence of slowness).
+    if (outcome.ok || (this.#latencySamples > 0 && outcome.latencyMs > this.#latencyEwmaMs)) {
+      this.#observeLatency(outcome.latencyMs)
+    }
   }
 
   // Peak EWMA (Finagle): jump up to a slow sample at once, decay toward fast ones over time.

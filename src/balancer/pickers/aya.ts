@@ -275,7 +275,12 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     foreignPrefillTokens: number,
   ): number {
     const ahead = endpoint.pendingPrefillTokens + foreignPrefillTokens
-    return ((ahead + uncachedTokens) / rate) * 1000 + options.overheadMs
+    // An endpoint that fails at once never has prefill pending: without its failures counted it
+    // would predict the lowest TTFT of all (the black hole). The first token that counts is a
+    // successful response's, `attemptsPerSuccess` tries away; 1 on a healthy endpoint.
+    return (
+      (((ahead + uncachedTokens) / rate) * 1000 + options.overheadMs) * endpoint.attemptsPerSuccess
+    )
   }
 
   /** Scores every eligible, non-excluded endpoint into `set.entries[0..set.count)`. */

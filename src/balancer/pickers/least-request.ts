@@ -19,7 +19,7 @@ export type LeastRequestOptions = z.output<typeof leastRequestOptionsSchema>
  * Envoy does) and keep the one with the fewest in-flight requests per unit of weight.
  * Nearly as good as a full scan (Mitzenmacher) while tolerating the stale, per-process view that
  * makes a full scan herd. On a tie the first draw wins, so an idle fleet is loaded in proportion
- * to weight.
+ * to weight. Failures since an endpoint's last success count as load (see `loadPerWeight`).
  */
 export function createLeastRequestPicker(options: LeastRequestOptions, deps: PickerDeps): Picker {
   const indexFor = memoizeBySnapshot(buildWeightIndex)
@@ -45,7 +45,15 @@ export function createLeastRequestPicker(options: LeastRequestOptions, deps: Pic
 
 function loadPerWeight(endpoint: Endpoint): number {
   const weight = weightOf(endpoint)
-  return weight > 0 ? endpoint.inflight / weight : Number.POSITIVE_INFINITY
+  if (!(weight > 0)) return Number.POSITIVE_INFINITY
+  const attempts = endpoint.attemptsPerSuccess
+  // An endpoint that fails at once always has nothing in flight, and would win every draw it is
+  // in (the black hole). With failures since its last success, the requests this one would join,
+  // itself included, count once per attempt it is expected to take (see `attemptsPerSuccess`),
+  // less the request itself, so a healthy endpoint's load stays `inflight / weight`.
+  return attempts === 1
+    ? endpoint.inflight / weight
+    : ((endpoint.inflight + 1) * attempts - 1) / weight
 }
 
 export const leastRequestPicker = definePicker({

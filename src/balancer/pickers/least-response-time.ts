@@ -21,8 +21,10 @@ const MIN_LATENCY_MS = 0.001
 const TIE_TOLERANCE = 1e-9
 
 /**
- * Full scan for the lowest `latencyEwmaMs * (inflight + 1) / weight`: expected wait, including the
- * queue this request would join. Peak EWMA (on the endpoint) reacts to a slow response at once.
+ * Full scan for the lowest `latencyEwmaMs * (inflight + 1) * attemptsPerSuccess / weight`: expected
+ * wait, including the queue this request would join and the attempts it would take to succeed.
+ * Peak EWMA (on the endpoint) reacts to a slow response at once; failures never lower it, so an
+ * endpoint that fails at once does not look fast (the black hole).
  *
  * - An endpoint with no samples and nothing in flight costs 0, so new endpoints are probed first,
  *   one request at a time; with requests in flight it is costed at the best sampled latency
@@ -87,11 +89,16 @@ function scoreCosts(eligible: readonly Endpoint[], ctx: PickContext, state: Smoo
   for (let i = 0; i < eligible.length; i++) {
     const latencyMs = scores[i]!
     if (Number.isNaN(latencyMs)) continue
-    const inflight = eligible[i]!.inflight
+    const { inflight, attemptsPerSuccess } = eligible[i]!
+    // An endpoint that failed since its last success is no cold one to probe, and each attempt
+    // it is expected to take to succeed costs the client another wait (see `attemptsPerSuccess`).
     const cost =
-      latencyMs === UNSAMPLED && inflight === 0
+      latencyMs === UNSAMPLED && inflight === 0 && attemptsPerSuccess === 1
         ? 0
-        : ((latencyMs === UNSAMPLED ? standInMs : latencyMs) * (inflight + 1)) / weights[i]!
+        : ((latencyMs === UNSAMPLED ? standInMs : latencyMs) *
+            (inflight + 1) *
+            attemptsPerSuccess) /
+          weights[i]!
     scores[i] = cost
     if (cost < min) min = cost
   }

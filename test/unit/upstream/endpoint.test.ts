@@ -153,3 +153,31 @@ describe('endpoint leases', () => {
     assert.equal(e.pinnedPrefixBlocks([1]), 0)
   })
 })
+
+describe('endpoint failures', () => {
+  it('never lower the latency estimate, nor give an endpoint its first sample', () => {
+    const e = endpoint()
+    e.begin().end({ ok: false, latencyMs: 0.1 })
+    assert.equal(e.latencySamples, 0)
+    e.begin().end({ ok: true, latencyMs: 50 })
+    for (let i = 0; i < 20; i++) e.begin().end({ ok: false, latencyMs: 0.1 })
+    assert.equal(e.latencyEwmaMs, 50)
+    assert.equal(e.latencySamples, 1)
+  })
+
+  it('raise the latency estimate when slower than it, as a timeout would', () => {
+    const e = endpoint()
+    e.begin().end({ ok: true, latencyMs: 50 })
+    e.begin().end({ ok: false, latencyMs: 5_000 })
+    assert.equal(e.latencyEwmaMs, 5_000)
+  })
+
+  it('count as attempts a request is expected to take, until the next success', () => {
+    const e = endpoint()
+    assert.equal(e.attemptsPerSuccess, 1)
+    for (let i = 0; i < 3; i++) e.begin().end({ ok: false, latencyMs: 1 })
+    assert.equal(e.attemptsPerSuccess, 4)
+    e.begin().end({ ok: true, latencyMs: 1 })
+    assert.equal(e.attemptsPerSuccess, 1)
+  })
+})
