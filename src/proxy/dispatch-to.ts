@@ -237,8 +237,20 @@ export async function dispatchTo(
   // The engine failed mid-generation, in an error event, after its success status went out: the
   // client got a 200, but the endpoint failed the request as surely as one that reset.
   const failedInBand = tapped?.sawError === true && ctx.status < 400
+  // A stream that ended at once with no token and no usage claiming one (`[DONE]` alone) answered
+  // nothing. Counted a success, it left an endpoint that fails this way looking idle and fast, and
+  // every policy that favours those sent it most of the traffic (the black hole). An engine that
+  // stops at its first token does the same without usage, but rarely, and one success undoes it.
+  const answeredNothing =
+    tapped !== undefined &&
+    isStreamed &&
+    !isTapBlind &&
+    error === undefined &&
+    ctx.status < 300 &&
+    tapped.contentEvents === 0 &&
+    !((tapped.usage?.completionTokens ?? 0) > 0)
   release({
-    ok: !endpointFailed && !failedInBand && ctx.status < 500,
+    ok: !endpointFailed && !failedInBand && !answeredNothing && ctx.status < 500,
     status: ctx.status,
     latencyMs,
   })

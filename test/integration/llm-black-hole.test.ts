@@ -97,6 +97,13 @@ const FAST_FAILURES: ReadonlyArray<readonly [string, Rogue]> = [
       res.end('data: {"error":{"message":"boom"}}\n\ndata: [DONE]\n\n')
     },
   ],
+  [
+    'an instant 200 whose stream is empty',
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end('data: [DONE]\n\n')
+    },
+  ],
 ]
 
 describe('an endpoint that fails at once does not draw the traffic', () => {
