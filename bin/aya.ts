@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util'
 import { createAya } from '../src/aya.ts'
 import { runBenchCommand } from '../src/bench/bench-command.ts'
+import { BenchInterrupted } from '../src/bench/bench-interrupted.ts'
 import { ConfigError } from '../src/config/config-error.ts'
 import { loadConfigFile } from '../src/config/load.ts'
 import { runSimCommand } from '../src/sim/sim-command.ts'
@@ -25,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     case 'sim':
       return sim(rest)
     case 'bench':
-      return runBenchCommand(rest, { stdout: process.stdout, stderr: process.stderr })
+      return bench(rest)
     case undefined:
       // No command is a usage error: the usage goes with the other errors, to stderr.
       process.stderr.write(USAGE)
@@ -76,6 +77,38 @@ async function sim(args: string[]): Promise<number> {
   const started = await runSimCommand(args, { stdout: process.stdout, stderr: process.stderr })
   if (typeof started === 'number') return started
   return untilSignal(() => started.close())
+}
+
+/**
+ * `aya bench`, stopped by SIGINT or SIGTERM: the run ends the processes it started (simulators,
+ * Ayas, a redis-server) and removes their temporary files rather than leaving them running. A
+ * second signal exits at once.
+ */
+async function bench(args: string[]): Promise<number> {
+  const interrupt = new AbortController()
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    const reason = new BenchInterrupted(signal)
+    if (interrupt.signal.aborted) {
+      process.stderr.write(`aya bench: ${signal} again, exiting now\n`)
+      process.exit(reason.exitCode)
+    }
+    process.stderr.write(`aya bench: ${signal}, stopping the run and its processes\n`)
+    interrupt.abort(reason)
+  }
+  const onInt = () => onSignal('SIGINT')
+  const onTerm = () => onSignal('SIGTERM')
+  process.on('SIGINT', onInt)
+  process.on('SIGTERM', onTerm)
+  try {
+    return await runBenchCommand(
+      args,
+      { stdout: process.stdout, stderr: process.stderr },
+      { signal: interrupt.signal },
+    )
+  } finally {
+    process.off('SIGINT', onInt)
+    process.off('SIGTERM', onTerm)
+  }
 }
 
 /** Waits for SIGTERM or SIGINT, runs `stop`, and resolves with the exit code. */

@@ -58,9 +58,16 @@ export async function writeAyaConfig(
   await writeFile(configPath, stringify(ayaConfigFor(input, variant)))
 }
 
-/** Starts `aya start --config FILE` and reads the public listener's port from its stderr. */
-export async function startAyaProcess(ayaBin: string, configPath: string): Promise<AyaProcess> {
-  const child = spawnNode([ayaBin, 'start', '--config', configPath])
+/**
+ * Starts `aya start --config FILE` and reads the public listener's port from its stderr; `signal`
+ * ends the process (and so its start) when it aborts.
+ */
+export async function startAyaProcess(
+  ayaBin: string,
+  configPath: string,
+  signal?: AbortSignal,
+): Promise<AyaProcess> {
+  const child = spawnNode([ayaBin, 'start', '--config', configPath], { signal })
   try {
     const line = await child.waitForLine((l) => LISTENER_LINE.test(l), 30_000)
     return { url: LISTENER_LINE.exec(line)![1]!, child, close: () => child.close() }

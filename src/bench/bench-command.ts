@@ -1,13 +1,16 @@
+import { BenchInterrupted } from './bench-interrupted.ts'
 import { BENCH_USAGE, type BenchOptions, parseBenchArgs, UsageError } from './bench-options.ts'
 import { type BenchDeps, type BenchIo, runBench } from './bench-runner.ts'
 import { formatKnee, formatMetric, formatPercent } from './report-format.ts'
+import { RunProcessDied } from './run-guard.ts'
 import { TraceOptionsError } from './trace-loader.ts'
 import { TraceParseError } from './trace-parse.ts'
 
 /**
  * `aya bench ...` and `aya bench sweep ...`. Returns the exit code: 0 when the reports were
  * written (invalid runs are flagged in them and on stderr), 2 for bad flags, an unusable or
- * unreadable trace or an --out that cannot be created, 1 when a run failed.
+ * unreadable trace or an --out that cannot be created, 1 when a run failed, 128 + the signal's
+ * number when `deps.signal` aborted with a `BenchInterrupted` (130 for Ctrl-C).
  */
 export async function runBenchCommand(
   argv: string[],
@@ -43,6 +46,14 @@ export async function runBenchCommand(
     io.stdout.write(`wrote ${options.out}/report.json, report.md, report.html\n`)
     return 0
   } catch (error) {
+    if (error instanceof BenchInterrupted) {
+      io.stderr.write(`aya bench: ${error.message}; no report written\n`)
+      return error.exitCode
+    }
+    if (error instanceof RunProcessDied) {
+      io.stderr.write(`aya bench: ${error.message}\n`)
+      return 1
+    }
     if (
       error instanceof TraceParseError ||
       error instanceof TraceOptionsError ||

@@ -31,6 +31,11 @@ export interface BenchIo {
 export interface BenchDeps {
   /** The built CLI that HTTP runs start (`aya start`, `aya sim`); defaults to this package's dist/. */
   readonly ayaBin?: string
+  /**
+   * Stops the bench (Ctrl-C): an HTTP run stops its processes at once, a virtual-time run ends
+   * first (it holds the event loop); no next run starts, and the bench rejects with the reason.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 interface Fleet {
@@ -104,6 +109,7 @@ export async function runBench(
   const env: HttpRunEnv = {
     ayaBin: deps.ayaBin ?? ayaBinPath(root),
     workDir: join(options.out, 'configs'),
+    signal: deps.signal,
   }
   const needsHttp = options.mode === 'http' || options.confirmHttp
   if (needsHttp) {
@@ -146,6 +152,9 @@ export async function runBench(
       admission: options.admission,
       prepared,
     }
+    // Virtual-time runs hold the event loop: let a pending SIGINT reach its handler in between.
+    await new Promise((resolve) => setImmediate(resolve))
+    deps.signal?.throwIfAborted()
     const label = `${policy} [${mode}, rate scale ${+rateScale.toPrecision(4)}]`
     const bar = options.showProgress ? createProgressBar(io.stderr, label) : undefined
     const hooks = { onProgress: (p: RunProgress) => bar?.update(p) }

@@ -17,19 +17,27 @@ export interface NodeChild {
   eventLoopDelay(): EventLoopDelay
   resetEventLoop(): void
   readonly exited: Promise<number | null>
+  /** How it ended (`exited with code 1`, `was killed by SIGKILL`), or undefined while it runs. */
+  exitReason(): string | undefined
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
   close(graceMs?: number): Promise<void>
+}
+
+export interface SpawnOptions {
+  readonly env?: NodeJS.ProcessEnv
+  /**
+   * SIGTERM to the child when it aborts: the run it belongs to is over (Ctrl-C, another of its
+   * processes died), so whatever awaits the child (its start, say) ends with it.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 /**
  * Starts `node ARGS` with the event-loop probe preloaded. Only this child is ever signalled, by
  * its own handle.
  */
-export function spawnNode(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): NodeChild {
-  return spawnChild(process.execPath, ['--import', EVENT_LOOP_PROBE_IMPORT, ...args], env)
+export function spawnNode(args: readonly string[], options: SpawnOptions = {}): NodeChild {
+  return spawnChild(process.execPath, ['--import', EVENT_LOOP_PROBE_IMPORT, ...args], options)
 }
 
 /**
@@ -39,9 +47,13 @@ export function spawnNode(
 export function spawnChild(
   command: string,
   args: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
+  options: SpawnOptions = {},
 ): NodeChild {
-  const child: ChildProcess = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(command, args, {
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let exitReason: string | undefined
   const lines: string[] = []
   const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>()
   const delay = createEventLoopAccumulator()
@@ -62,12 +74,25 @@ export function spawnChild(
   createInterface({ input: child.stdout! }).on('line', onLine)
   createInterface({ input: child.stderr! }).on('line', onLine)
   const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code))
+    child.once('exit', (code, signal) => {
+      exitReason ??= signal === null ? `exited with code ${code}` : `was killed by ${signal}`
+      resolve(code)
+    })
     child.once('error', (error) => {
+      exitReason ??= `could not start: ${error.message}`
       onLine(`cannot start ${command}: ${error.message}`)
       resolve(null)
     })
   })
+  const { signal } = options
+  const terminate = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+  }
+  if (signal?.aborted) terminate()
+  else if (signal) {
+    signal.addEventListener('abort', terminate, { once: true })
+    void exited.then(() => signal.removeEventListener('abort', terminate))
+  }
 
   return {
     pid: child.pid,
@@ -100,6 +125,7 @@ export function spawnChild(
     eventLoopDelay: () => delay.result(),
     resetEventLoop: () => delay.reset(),
     exited,
+    exitReason: () => exitReason,
     async close(graceMs = 3000) {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')

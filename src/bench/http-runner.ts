@@ -16,6 +16,7 @@ import { createHttpSender } from './http-sender.ts'
 import type { PolicyRunHooks, PolicyRunInput } from './policy-run.ts'
 import { createPromptBuilder, type PromptBuilder } from './prompt-builder.ts'
 import { startRedisProcess } from './redis-process.ts'
+import { createRunGuard, type RunGuard } from './run-guard.ts'
 import { createRunRecord, type RunRecord } from './run-record.ts'
 import { startSimProcess } from './sim-process.ts'
 import { streamChat } from './stream-client.ts'
@@ -25,6 +26,8 @@ export interface HttpRunEnv {
   readonly ayaBin: string
   /** Where the generated Aya config is written (kept for reproducing the run). */
   readonly workDir: string
+  /** Stops the run (Ctrl-C): its processes get SIGTERM and the run rejects with the reason. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /**
@@ -32,11 +35,30 @@ export interface HttpRunEnv {
  * the policy in front of it (one per `--routers`, taking requests in turn, sharing state through
  * a Redis of their own with `--shared-state`), and the trace replayed as streaming chat
  * completions measured at the client. Client times are converted back to trace time (× speedup).
+ * The run stops, every process it started closed, as soon as `env.signal` aborts or one of its
+ * processes dies; it then rejects with why.
  */
 export async function runHttpPolicy(
   input: PolicyRunInput,
   env: HttpRunEnv,
   hooks: PolicyRunHooks = {},
+): Promise<RunRecord> {
+  const guard = createRunGuard(env.signal)
+  try {
+    return await runGuarded(input, env, hooks, guard)
+  } catch (error) {
+    // A start or a request that failed because the run was stopped reports why it was stopped.
+    throw guard.signal.aborted ? guard.signal.reason : error
+  } finally {
+    guard.close()
+  }
+}
+
+async function runGuarded(
+  input: PolicyRunInput,
+  env: HttpRunEnv,
+  hooks: PolicyRunHooks,
+  guard: RunGuard,
 ): Promise<RunRecord> {
   const definition = findPicker(input.policy)
   if (!definition) throw new Error(`unknown policy ${input.policy}`)
@@ -61,35 +83,50 @@ export async function runHttpPolicy(
   )
   probe.catch(() => {})
   const routers = input.routers ?? 1
-  // Each process is closed by the `finally` that follows its start, whatever fails after it.
-  const redis = input.sharedState && routers > 1 ? await startRedisProcess() : undefined
+  const { signal } = guard
+  // Each process is closed by the `finally` that follows its start, whatever fails after it;
+  // the guard stops watching first, so that those exits are not taken for crashes.
+  const redis = input.sharedState && routers > 1 ? await startRedisProcess({ signal }) : undefined
   try {
+    if (redis) guard.watch(`redis-server (pid ${redis.child.pid})`, redis.child)
     const sim = await startSimProcess({
       ayaBin: env.ayaBin,
       replicas: input.replicas,
       profile: input.profile,
       speedup: X,
       seed: input.seed,
+      signal,
     })
+    guard.watch(`aya sim (pid ${sim.child.pid})`, sim.child)
     const ayas: AyaProcess[] = []
     try {
-      const config = await probe
+      const config = await guard.race(probe)
       const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
       await writeAyaConfig(
         configPath,
         { ...configInput, urls: sim.urls, stateUrl: redis?.url },
         config.variant,
       )
-      for (let i = 0; i < routers; i++) ayas.push(await startAyaProcess(env.ayaBin, configPath))
+      for (let i = 0; i < routers; i++) {
+        const aya = await startAyaProcess(env.ayaBin, configPath, signal)
+        ayas.push(aya)
+        const which = routers > 1 ? `router ${i + 1} of ${routers}, ` : ''
+        guard.watch(`aya start (${which}pid ${aya.child.pid})`, aya.child)
+      }
       // Let the routers take their first engine-metrics scrape before traffic starts.
-      await new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X)))
-      const record = await replay(
-        input,
-        ayas.map((aya) => aya.url),
-        sim.urls,
-        model,
-        hooks,
-        [...ayas.map((aya) => aya.child), sim.child],
+      await guard.race(
+        new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X))),
+      )
+      const record = await guard.race(
+        replay(
+          input,
+          ayas.map((aya) => aya.url),
+          sim.urls,
+          model,
+          hooks,
+          [...ayas.map((aya) => aya.child), sim.child],
+          signal,
+        ),
       )
       const eventLoop = {
         aya: worstDelay(ayas.map((aya) => aya.child.eventLoopDelay())),
@@ -102,10 +139,12 @@ export async function runHttpPolicy(
       })
       return record
     } finally {
+      guard.close()
       await Promise.allSettled(ayas.map((aya) => aya.close()))
       await sim.close()
     }
   } finally {
+    guard.close()
     await redis?.close()
   }
 }
@@ -164,6 +203,7 @@ async function replay(
   model: string,
   hooks: PolicyRunHooks,
   children: readonly NodeChild[],
+  signal: AbortSignal,
 ): Promise<RunRecord> {
   const { trace } = input
   const X = input.speedup
@@ -171,12 +211,13 @@ async function replay(
   const prompts = createPromptBuilder({ seed: input.seed, blockTokens: trace.blockTokens })
   const dispatcher = new Agent({ keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 })
   const scraper = createFleetScraper(simUrls)
+  const ownLoop = monitorOwnEventLoop()
+  let sampling: { stop(): Promise<void> } | undefined
   try {
     for (const url of ayaUrls) {
       await warmUp(`${url}/v1/chat/completions`, input, model, prompts, dispatcher)
     }
     const before = await scraper.scrapeAll()
-    const ownLoop = monitorOwnEventLoop()
     ownLoop.take()
     for (const child of children) child.resetEventLoop()
     const startedAt = performance.now()
@@ -189,9 +230,9 @@ async function replay(
         body: (r) => JSON.stringify(chatRequestBody(r, prompts, model, trace.maxTokens)),
         headers: chatRequestHeaders,
       },
-      { dispatcher, record, onProgress: hooks.onProgress },
+      { dispatcher, record, onProgress: hooks.onProgress, signal },
     )
-    const sampling = startLoadSampling(
+    sampling = startLoadSampling(
       scraper,
       before,
       { intervalRealMs: input.sampleIntervalMs / X, traceNow: sender.traceNow },
@@ -201,7 +242,6 @@ async function replay(
     await sampling.stop()
     const after = await scraper.scrapeAll()
     const bench = ownLoop.take()
-    ownLoop.close()
     record.replicas = replicaDeltas(before, after)
     Object.assign(record.diagnostics, {
       ...validityOf(before, after, input.sloTtftMs),
@@ -211,7 +251,11 @@ async function replay(
     })
     return record
   } finally {
-    await dispatcher.close()
+    ownLoop.close()
+    await sampling?.stop()
+    // A stopped run does not wait for its requests in flight: they only fail from here on.
+    if (signal.aborted) await dispatcher.destroy()
+    else await dispatcher.close()
     await scraper.close()
   }
 }

@@ -21,7 +21,7 @@ export interface HttpSenderOptions {
 export interface HttpSender {
   /** Trace time now: real time since the start × speedup. */
   traceNow(): number
-  /** Resolves when every request has finished or failed. */
+  /** Resolves when every request has finished or failed; never, once `signal` aborted. */
   readonly done: Promise<void>
   /** How late sends left against their trace times (trace ms). */
   sendLateness(): { readonly p99Ms: number; readonly maxMs: number }
@@ -37,6 +37,8 @@ export function createHttpSender(
     readonly dispatcher: Dispatcher
     readonly record: RunRecord
     readonly onProgress?: ((progress: RunProgress) => void) | undefined
+    /** Stops sending (the run was stopped): no request is sent and no timer runs after it. */
+    readonly signal?: AbortSignal | undefined
   },
 ): HttpSender {
   const { requests, speedup: X } = options
@@ -58,6 +60,13 @@ export function createHttpSender(
   })
   const progress = () => deps.onProgress?.({ total, sent, done: finished, failed })
   const progressTimer = setInterval(progress, 250)
+  let tickTimer: NodeJS.Timeout | undefined
+  const stop = (): void => {
+    clearInterval(progressTimer)
+    clearTimeout(tickTimer)
+  }
+  if (deps.signal?.aborted) stop()
+  deps.signal?.addEventListener('abort', stop, { once: true })
 
   const send = (index: number): void => {
     const request = requests[index]!
@@ -96,6 +105,7 @@ export function createHttpSender(
       finished++
       if (!r.ok) failed++
       if (finished === total) {
+        deps.signal?.removeEventListener('abort', stop)
         clearInterval(progressTimer)
         progress()
         resolveDone()
@@ -119,9 +129,9 @@ export function createHttpSender(
     }
     if (next >= total) return
     const waitMs = requests[next]!.atMs / X - (performance.now() - startReal)
-    setTimeout(tick, Math.max(0, waitMs))
+    tickTimer = setTimeout(tick, Math.max(0, waitMs))
   }
-  setTimeout(tick, 0)
+  if (!deps.signal?.aborted) tickTimer = setTimeout(tick, 0)
 
   return {
     traceNow,

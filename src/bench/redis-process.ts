@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { spawnChild } from './child-process.ts'
+import { type NodeChild, spawnChild } from './child-process.ts'
 
 export interface RedisProcess {
   /** `unix://…` URL of the server's socket (`redis://…` on TCP), for `state: { store: redis, url }`. */
   readonly url: string
+  readonly child: NodeChild
   /** SIGTERM, then SIGKILL after `graceMs` (default 5 s); resolves once it is gone. */
   close(graceMs?: number): Promise<void>
 }
@@ -25,6 +26,8 @@ export async function startRedisProcess(
     readonly port?: number
     /** More arguments for `redis-server`. */
     readonly args?: readonly string[]
+    /** Ends the server (and so its start) when it aborts. */
+    readonly signal?: AbortSignal | undefined
   } = {},
 ): Promise<RedisProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'aya-redis-'))
@@ -33,16 +36,11 @@ export async function startRedisProcess(
     options.port === undefined
       ? ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700']
       : ['--bind', '127.0.0.1', '--port', String(options.port)]
-  const child = spawnChild(options.binary ?? 'redis-server', [
-    ...listen,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-    ...(options.args ?? []),
-  ])
+  const child = spawnChild(
+    options.binary ?? 'redis-server',
+    [...listen, '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])],
+    { signal: options.signal },
+  )
   try {
     await child.waitForLine(
       (line) => /ready to accept connections/i.test(line),
@@ -55,6 +53,7 @@ export async function startRedisProcess(
   }
   return {
     url: options.port === undefined ? `unix://${socket}` : `redis://127.0.0.1:${options.port}`,
+    child,
     async close(graceMs = 5000) {
       await child.close(graceMs)
       await rm(dir, { recursive: true, force: true })

@@ -7,6 +7,8 @@ export interface SimProcessOptions {
   readonly speedup: number
   readonly seed: number
   readonly startTimeoutMs?: number
+  /** Ends the process (and so its start) when it aborts. */
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface SimProcess {
@@ -20,20 +22,23 @@ export interface SimProcess {
  * per line and then `ready`.
  */
 export async function startSimProcess(options: SimProcessOptions): Promise<SimProcess> {
-  const child = spawnNode([
-    options.ayaBin,
-    'sim',
-    '--replicas',
-    String(options.replicas),
-    '--profile',
-    options.profile,
-    '--port',
-    '0',
-    '--speedup',
-    String(options.speedup),
-    '--seed',
-    String(options.seed),
-  ])
+  const child = spawnNode(
+    [
+      options.ayaBin,
+      'sim',
+      '--replicas',
+      String(options.replicas),
+      '--profile',
+      options.profile,
+      '--port',
+      '0',
+      '--speedup',
+      String(options.speedup),
+      '--seed',
+      String(options.seed),
+    ],
+    { signal: options.signal },
+  )
   try {
     await child.waitForLine((line) => line === 'ready', options.startTimeoutMs ?? 30_000)
     const urls = child
