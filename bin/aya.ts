@@ -195,6 +195,15 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
 
+// `aya ... | head`: once the reader is gone, what aya would still print is dropped. Node ignores
+// SIGPIPE, so without this the first write after it (Aya's "draining" on SIGTERM, the bench's
+// summary) throws EPIPE and crashes a process that was about to drain or had done its work.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+  })
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
