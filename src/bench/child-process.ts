@@ -6,6 +6,7 @@ import {
   type EventLoopDelay,
   parseProbeLine,
 } from './event-loop-probe.ts'
+import { exitWithParentImport } from './exit-with-parent.ts'
 
 export interface NodeChild {
   readonly pid: number | undefined
@@ -33,11 +34,15 @@ export interface SpawnOptions {
 }
 
 /**
- * Starts `node ARGS` with the event-loop probe preloaded. Only this child is ever signalled, by
- * its own handle.
+ * Starts `node ARGS` with the event-loop probe preloaded, and a watch that stops the process if
+ * the bench dies without closing it. Only this child is ever signalled, by its own handle.
  */
 export function spawnNode(args: readonly string[], options: SpawnOptions = {}): NodeChild {
-  return spawnChild(process.execPath, ['--import', EVENT_LOOP_PROBE_IMPORT, ...args], options)
+  return spawnChild(
+    process.execPath,
+    ['--import', EVENT_LOOP_PROBE_IMPORT, '--import', exitWithParentImport(), ...args],
+    options,
+  )
 }
 
 /**

@@ -180,6 +180,18 @@ describe('aya bench --mode http: its processes end with it', () => {
     assertAllGone([...children, ...childrenOf(bench.pid!)])
   })
 
+  test('its simulator and Ayas exit by themselves when the bench is killed with SIGKILL', async (t) => {
+    const { bench, exit } = await startBench(t)
+    const children = await childrenOnceUp(bench, ['sim', 'start'])
+    bench.kill('SIGKILL')
+    await exit
+    await eventually(
+      () => children.every((c) => !running(c.pid)),
+      'the orphaned simulator and Aya exit',
+      5_000,
+    )
+  })
+
   for (const kind of ['start', 'sim']) {
     const name = kind === 'start' ? 'an Aya' : 'the simulator'
     test(`${name} killed mid-run fails the run at once, naming it, and stops the others`, async (t) => {
