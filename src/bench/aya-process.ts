@@ -8,7 +8,7 @@ import {
   type AyaConfigVariant,
   ayaConfigFor,
 } from './aya-config.ts'
-import { type NodeChild, spawnNode } from './child-process.ts'
+import { type NodeChild, notReadyError, spawnNode } from './child-process.ts'
 
 export interface AyaProcess {
   /** The public listener, e.g. `http://127.0.0.1:41234`. */
@@ -73,6 +73,6 @@ export async function startAyaProcess(
     return { url: LISTENER_LINE.exec(line)![1]!, child, close: () => child.close() }
   } catch (error) {
     await child.close()
-    throw error
+    throw notReadyError('aya start', child, error)
   }
 }

@@ -122,7 +122,11 @@ export function spawnChild(
         void exited.then((code) => {
           if (!waiters.delete(waiter)) return
           clearTimeout(timer)
-          reject(new Error(`exited with code ${code} before it was ready:\n${lines.join('\n')}`))
+          reject(
+            new Error(
+              `${exitReason ?? `exited with code ${code}`} before it was ready:\n${lines.join('\n')}`,
+            ),
+          )
         })
       })
     },
@@ -139,4 +143,12 @@ export function spawnChild(
       clearTimeout(timer)
     },
   }
+}
+
+/**
+ * The error for a child that failed to get ready, naming it as the run does (`aya start (pid N)`):
+ * one that died under the bench (a signal, a crash) is said so, whether or not it was ready yet.
+ */
+export function notReadyError(name: string, child: NodeChild, error: unknown): unknown {
+  return error instanceof Error ? new Error(`${name} (pid ${child.pid}) ${error.message}`) : error
 }

@@ -1,4 +1,4 @@
-import { type NodeChild, spawnNode } from './child-process.ts'
+import { type NodeChild, notReadyError, spawnNode } from './child-process.ts'
 
 export interface SimProcessOptions {
   readonly ayaBin: string
@@ -51,6 +51,6 @@ export async function startSimProcess(options: SimProcessOptions): Promise<SimPr
     return { urls, child, close: () => child.close() }
   } catch (error) {
     await child.close()
-    throw error
+    throw notReadyError('aya sim', child, error)
   }
 }
