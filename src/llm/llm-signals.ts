@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.ts'
+import { credibleOutputTokens } from './credible-output-tokens.ts'
 import { createEndpointCapacity, type EndpointCapacity } from './endpoint-capacity.ts'
 import type { LlmResponseObservation } from './llm-observation.ts'
 import type { LlmRequest } from './llm-request.ts'
@@ -84,7 +85,15 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
         // Lengths are learned per sequence: usage and events count all of a request's together.
         const sequences = llm.sequences ?? 1
         if (usage) {
-          outputs.observe(key, promptTokens, llm.maxTokens, usage.completionTokens / sequences)
+          // Believed only as far as the response could have produced it: a claim learned whole
+          // (an endpoint reporting millions) would charge every request its KV, and send the
+          // traffic to whichever endpoint is idle, the liar that answers at once.
+          const completionTokens = credibleOutputTokens(usage.completionTokens, {
+            maxTokens: llm.maxTokens,
+            sequences,
+            bodyBytes: tap.bodyBytes,
+          })
+          outputs.observe(key, promptTokens, llm.maxTokens, completionTokens / sequences)
         } else if (llm.stream && observation.completed === true && tap.contentEvents > 0) {
           // An OpenAI stream reports usage only when the client asks (`stream_options`); most do
           // not. Engines stream about one token an event, so a whole stream's event count is its

@@ -27,6 +27,12 @@ export interface TapResult {
    * wrote it: unbounded here, read once at `finish` from the event's bounded head.
    */
   readonly errorMessage?: string | undefined
+  /**
+   * Bytes of the body the tap saw, as they came (framing included): every generated token reaches
+   * the client as at least a byte, so a `usage` claiming more output than this is not believed.
+   * Undefined where no tap counted them (the virtual-time bench builds its own): no bound.
+   */
+  readonly bodyBytes?: number | undefined
 }
 
 /**
@@ -74,6 +80,7 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
   let errorHead: string | undefined
   let sawText = false
   let sawBody = false
+  let bodyBytes = 0
   let inputTokens: number | undefined
   let cacheReadTokens: number | undefined
   let cacheCreationTokens: number | undefined
@@ -192,6 +199,7 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
       return contentEvents
     },
     onChunk(chunk, nowMs) {
+      bodyBytes += chunk.length
       let text = decoder.write(chunk)
       if (!sawText && text.length > 0) {
         sawText = true
@@ -218,6 +226,7 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
         firstTokenAtMs,
         lastTokenAtMs,
         contentEvents,
+        bodyBytes,
         ...(sawError ? { sawError } : {}),
         ...(errorMessage !== undefined ? { errorMessage } : {}),
         usage:

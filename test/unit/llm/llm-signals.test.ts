@@ -121,6 +121,26 @@ describe('llm signals', () => {
     assert.ok(Math.abs(learned - 100) < 15, `predicted ${learned} per sequence`)
   })
 
+  test('learns no more output than the response’s body could have carried', () => {
+    const { signals, observe } = setup()
+    const key = { model: 'm', route: 'r' }
+    // A rogue claims 5,000,000 tokens in a 600-byte stream of two deltas, with no cap to bound it.
+    const claim = { promptTokens: 2000, completionTokens: 5_000_000 }
+    const tap = { firstTokenAtMs: 100, lastTokenAtMs: 101, contentEvents: 2 }
+    for (let i = 0; i < 50; i++) {
+      observe(true, { ...tap, usage: claim, bodyBytes: 600 }, { maxTokens: undefined })
+    }
+    const learned = signals.outputs.predict(key, 2000, undefined).mean
+    assert.ok(learned > 300 && learned <= 700, `predicted ${learned}`)
+    // Where no tap counted the body (the virtual-time bench), the claim stands.
+    const unbounded = setup()
+    for (let i = 0; i < 50; i++) {
+      unbounded.observe(true, { ...tap, usage: claim }, { maxTokens: undefined })
+    }
+    const believed = unbounded.signals.outputs.predict(key, 2000, undefined).mean
+    assert.ok(believed > 50_000, `predicted ${believed}`)
+  })
+
   test('learns output length under the prompt length it predicts with, not the engine’s count', () => {
     const { signals, observe } = setup()
     const key = { model: 'm', route: 'r' }

@@ -23,6 +23,7 @@ describe('response tap', () => {
       firstTokenAtMs: 25,
       lastTokenAtMs: 40,
       contentEvents: 2,
+      bodyBytes: 269,
       usage: { promptTokens: 12, completionTokens: 2 },
     })
   })
@@ -99,6 +100,18 @@ describe('response tap', () => {
     assert.deepEqual(result.usage, { promptTokens: 20, completionTokens: 7 })
   })
 
+  test('counts the body in bytes as they came, not characters', () => {
+    const tap = createResponseTap('openai.chat', true)
+    const body = `${sse(chunk('héllo 🙂'))}data: [DONE]\n\n`
+    const bytes = Buffer.from(body)
+    // Split inside the emoji: the bytes add up however the chunks cut the text.
+    const cut = bytes.indexOf(0xf0) + 2
+    tap.onChunk(bytes.subarray(0, cut), 1)
+    tap.onChunk(bytes.subarray(cut), 2)
+    assert.equal(tap.finish().bodyBytes, bytes.length)
+    assert.ok(bytes.length > body.length)
+  })
+
   test('reads usage from a complete JSON body', () => {
     const tap = createResponseTap('openai.chat', false)
     const body = JSON.stringify({
@@ -111,6 +124,7 @@ describe('response tap', () => {
       firstTokenAtMs: 100,
       lastTokenAtMs: 101,
       contentEvents: 1,
+      bodyBytes: Buffer.byteLength(body),
       usage: { promptTokens: 5, completionTokens: 9 },
     })
   })
@@ -175,6 +189,7 @@ describe('response tap', () => {
         firstTokenAtMs: 2,
         lastTokenAtMs: 2,
         contentEvents: 1,
+        bodyBytes: 183,
         usage: { promptTokens: 4, completionTokens: 1 },
       })
     })
@@ -358,6 +373,7 @@ describe('response tap', () => {
         firstTokenAtMs: 2,
         lastTokenAtMs: 2,
         contentEvents: 1,
+        bodyBytes: 506,
         usage: { promptTokens: 1200, completionTokens: 57 },
       })
     })
