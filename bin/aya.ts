@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { createAya } from '../src/aya.ts'
+import { type Aya, type AyaAddresses, createAya, StartInterrupted } from '../src/aya.ts'
 import { runBenchCommand } from '../src/bench/bench-command.ts'
 import { BenchInterrupted } from '../src/bench/bench-interrupted.ts'
 import { ConfigError } from '../src/config/config-error.ts'
@@ -128,26 +128,19 @@ function untilSignal(stop: () => Promise<unknown>): Promise<number> {
   })
 }
 
+/**
+ * `aya start`. The signal handlers are installed first, before the config is read, so a signal
+ * never finds Node's default (death by signal): SIGTERM or SIGINT while starting stops the start,
+ * closes what it opened and exits 0, and SIGHUP while starting reloads once the start completes.
+ */
 async function start(args: string[]): Promise<number> {
   const flags = configFlag(args)
   if (flags === 'help') return help()
-  let config: Awaited<ReturnType<typeof loadConfigFile>>
-  try {
-    config = await loadConfigFile(flags.config, process.env)
-  } catch (error) {
-    return reportConfigError(error)
-  }
-  const aya = createAya(config)
-  const addresses = await aya.start()
-  for (const listener of addresses.listeners) {
-    process.stderr.write(
-      `aya: listener ${listener.name} on http://${listener.address}:${listener.port}\n`,
-    )
-  }
-  process.stderr.write(`aya: admin on http://${addresses.admin.address}:${addresses.admin.port}\n`)
-
-  return new Promise<number>((resolve) => {
+  return new Promise<number>((resolve, reject) => {
+    let aya: Aya | undefined
+    let isStarted = false
     let stopping = false
+    let reloadWhenStarted = false
     const stop = (signal: string) => {
       if (stopping) {
         process.stderr.write(`aya: ${signal} again, exiting now\n`)
@@ -155,9 +148,19 @@ async function start(args: string[]): Promise<number> {
         return
       }
       stopping = true
+      if (aya === undefined) {
+        // Still reading the config: nothing is open yet.
+        process.stderr.write(`aya: ${signal} while starting, stopping\n`)
+        resolve(0)
+        return
+      }
       // The running config's: a reload may have changed it since the start.
       const drainTimeoutMs = aya.config.shutdown.drainTimeoutMs
-      process.stderr.write(`aya: ${signal}, draining (up to ${drainTimeoutMs} ms)\n`)
+      process.stderr.write(
+        isStarted
+          ? `aya: ${signal}, draining (up to ${drainTimeoutMs} ms)\n`
+          : `aya: ${signal} while starting, stopping and closing what started\n`,
+      )
       aya.close(drainTimeoutMs).then(
         () => resolve(0),
         (error: Error) => {
@@ -166,12 +169,19 @@ async function start(args: string[]): Promise<number> {
         },
       )
     }
-    process.on('SIGTERM', () => stop('SIGTERM'))
-    process.on('SIGINT', () => stop('SIGINT'))
-    process.on('SIGHUP', () => {
+    const reload = () => {
+      if (aya === undefined || !isStarted) {
+        // The file may change after the start read it: read it again once started.
+        if (!reloadWhenStarted && !stopping) {
+          process.stderr.write('aya: SIGHUP while starting, reloading once started\n')
+        }
+        reloadWhenStarted = true
+        return
+      }
+      const running = aya
       loadConfigFile(flags.config, process.env).then(
         (next) => {
-          aya.reload(next)
+          running.reload(next)
           process.stderr.write('aya: config reloaded\n')
         },
         (error: unknown) => {
@@ -180,7 +190,43 @@ async function start(args: string[]): Promise<number> {
           )
         },
       )
-    })
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGHUP', reload)
+    process.stderr.write(`aya: starting with ${flags.config}\n`)
+
+    const run = async () => {
+      let config: Awaited<ReturnType<typeof loadConfigFile>>
+      try {
+        config = await loadConfigFile(flags.config, process.env)
+      } catch (error) {
+        if (!stopping) resolve(reportConfigError(error))
+        return
+      }
+      if (stopping) return
+      aya = createAya(config)
+      let addresses: AyaAddresses
+      try {
+        addresses = await aya.start()
+      } catch (error) {
+        // Stopped by a signal: stop() closes what started and resolves.
+        if (error instanceof StartInterrupted) return
+        throw error
+      }
+      if (stopping) return
+      isStarted = true
+      for (const listener of addresses.listeners) {
+        process.stderr.write(
+          `aya: listener ${listener.name} on http://${listener.address}:${listener.port}\n`,
+        )
+      }
+      process.stderr.write(
+        `aya: admin on http://${addresses.admin.address}:${addresses.admin.port}\n`,
+      )
+      if (reloadWhenStarted) reload()
+    }
+    run().catch(reject)
   })
 }
 

@@ -53,6 +53,11 @@ export interface AyaAddresses {
 }
 
 export interface Aya {
+  /**
+   * Starts the sim fleets, then binds the admin and the listeners. Rejects with StartInterrupted
+   * when close() comes first: the start stops at its next step and close() releases what it
+   * opened.
+   */
   start(): Promise<AyaAddresses>
   /**
    * Swaps in a new config; pools and in-flight requests survive. Listeners are not re-bound. A
@@ -61,7 +66,8 @@ export interface Aya {
   reload(config: Config): void
   /**
    * Stops accepting, finishes in-flight requests up to `deadlineMs` (by default the running
-   * config's `shutdown.drainTimeoutMs`), then releases everything.
+   * config's `shutdown.drainTimeoutMs`), then releases everything. During a start, it first
+   * stops the start, then releases what the start opened.
    */
   close(deadlineMs?: number): Promise<void>
   readonly config: Config
@@ -145,6 +151,11 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     ),
   }
   let desired: Config = initial
+  /** Set by close(): a start in progress stops rather than open anything more. */
+  let isClosing = false
+  /** The start in progress or done, settled either way. */
+  let starting: Promise<unknown> = Promise.resolve()
+  let released: Promise<void> | undefined
   const build = (config: Config, previous?: ProxyRuntime) => {
     desired = config
     const next = createProxyRuntime(withSimEndpoints(config, fleets), runtimeDeps, previous)
@@ -195,6 +206,8 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     const retired: Array<[string, SimFleet]> = []
     try {
       for (const [name, upstream] of Object.entries(desired.upstreams)) {
+        // Closing: no fleet is wanted any more.
+        if (isClosing) break
         const running = fleets.get(name)
         if (!upstream.sim || (running && isDeepStrictEqual(running.sim, upstream.sim))) continue
         const fleet = await createSimFleet(upstream.sim)
@@ -278,32 +291,11 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     get ready() {
       return phase === 'ready'
     },
-    async start() {
-      const bound: AddressInfo[] = []
-      let adminAddress: AddressInfo
-      try {
-        // Simulated fleets start first, so the groups have endpoints to use.
-        await syncFleets()
-        adminAddress = await admin.listen()
-        for (const listener of listeners) bound.push(await listener.server.listen())
-      } catch (error) {
-        // A port in use: close what did start (the admin would answer /healthz for an instance
-        // that serves nothing, a fleet would serve no one) and fail, so the process exits
-        // non-zero.
-        await instance.close(0)
-        throw error
-      }
-      phase = 'ready'
-      const addresses: AyaAddresses = {
-        listeners: listeners.map((listener, i) => ({
-          name: listener.config.name,
-          address: bound[i]!.address,
-          port: bound[i]!.port,
-        })),
-        admin: { address: adminAddress.address, port: adminAddress.port },
-      }
-      logger.info({ listeners: addresses.listeners, admin: addresses.admin }, 'aya started')
-      return addresses
+    start() {
+      const started = startUp()
+      // close() waits for a start in progress to stop before it releases what was opened.
+      starting = started.catch(() => {})
+      return started
     },
     reload(config) {
       if (!isDeepStrictEqual(config.state, initial.state)) {
@@ -333,30 +325,84 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     },
     async close(deadlineMs = runtime.config.shutdown.drainTimeoutMs) {
       phase = 'draining'
-      await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
-      await admin.close(1000)
-      // A fleet starting now joins the runtime before its groups retire.
-      await fleetsSettled
-      for (const upstream of runtime.upstreams.values()) {
-        upstream.admission?.close()
-        upstream.group.retire()
-      }
-      await pools.close()
-      scrapers.close()
-      const fleetsLeft = [
-        ...[...fleets.values()].map((running) => running.fleet),
-        ...retiringFleets,
-      ]
-      fleets.clear()
-      retiringFleets.clear()
-      await Promise.all(fleetsLeft.map((fleet) => fleet.close()))
-      if (ownsState) await state.close()
-      writeAccessLine.flush()
-      logger.info('aya stopped')
-      logger.flush()
+      isClosing = true
+      // A start in progress stops at its next step; what it opened is released below.
+      await starting
+      released ??= release(deadlineMs)
+      await released
     },
   }
+  const stopIfClosing = () => {
+    if (isClosing) throw new StartInterrupted()
+  }
+  const startUp = async (): Promise<AyaAddresses> => {
+    const bound: AddressInfo[] = []
+    let adminAddress: AddressInfo
+    try {
+      stopIfClosing()
+      // Simulated fleets start first, so the groups have endpoints to use.
+      await syncFleets()
+      stopIfClosing()
+      adminAddress = await admin.listen()
+      for (const listener of listeners) {
+        stopIfClosing()
+        bound.push(await listener.server.listen())
+      }
+      stopIfClosing()
+    } catch (error) {
+      // close() came during the start: it releases what did start once this returns.
+      if (isClosing) throw error instanceof StartInterrupted ? error : new StartInterrupted()
+      // A port in use: close what did start (the admin would answer /healthz for an instance
+      // that serves nothing, a fleet would serve no one) and fail, so the process exits
+      // non-zero.
+      phase = 'draining'
+      isClosing = true
+      released ??= release(0)
+      await released
+      throw error
+    }
+    phase = 'ready'
+    const addresses: AyaAddresses = {
+      listeners: listeners.map((listener, i) => ({
+        name: listener.config.name,
+        address: bound[i]!.address,
+        port: bound[i]!.port,
+      })),
+      admin: { address: adminAddress.address, port: adminAddress.port },
+    }
+    logger.info({ listeners: addresses.listeners, admin: addresses.admin }, 'aya started')
+    return addresses
+  }
+  /** Stops accepting, drains up to `deadlineMs`, and releases everything; once. */
+  const release = async (deadlineMs: number) => {
+    await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
+    await admin.close(1000)
+    // A fleet starting now joins the runtime before its groups retire.
+    await fleetsSettled
+    for (const upstream of runtime.upstreams.values()) {
+      upstream.admission?.close()
+      upstream.group.retire()
+    }
+    await pools.close()
+    scrapers.close()
+    const fleetsLeft = [...[...fleets.values()].map((running) => running.fleet), ...retiringFleets]
+    fleets.clear()
+    retiringFleets.clear()
+    await Promise.all(fleetsLeft.map((fleet) => fleet.close()))
+    if (ownsState) await state.close()
+    writeAccessLine.flush()
+    logger.info('aya stopped')
+    logger.flush()
+  }
   return instance
+}
+
+/** What `start()` rejects with when `close()` came before the start completed. */
+export class StartInterrupted extends Error {
+  constructor() {
+    super('aya was closed while starting')
+    this.name = 'StartInterrupted'
+  }
 }
 
 interface RunningFleet {
