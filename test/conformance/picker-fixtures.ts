@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import type { PickContext, Picker, PickerDeps } from '../../src/balancer/picker.ts'
 import type { PickerDefinition } from '../../src/balancer/picker-definition.ts'
 import { Endpoint, type Lease } from '../../src/upstream/endpoint.ts'
@@ -85,4 +86,36 @@ export function sequence(picker: Picker, eligible: readonly Endpoint[], picks: n
   const ids: string[] = []
   for (let i = 0; i < picks; i++) ids.push(picker.pick(eligible, { attempt: 0 })?.id ?? '-')
   return ids.join(' ')
+}
+
+/** One pick of a property run: which endpoints a bitmask excludes, and whether to keep the pick. */
+export interface ExclusionStep {
+  readonly exclude: number
+  readonly hold: boolean
+}
+
+/**
+ * Picks once per step with the endpoints the step's bitmask excludes (bit i: `eligible[i]`), checks
+ * that nothing is picked when none are left and otherwise one of those left, hands each pick to
+ * `check`, and holds it when the step says so. Leases taken are pushed on `leases`.
+ */
+export function pickExcluding(
+  picker: Picker,
+  eligible: readonly Endpoint[],
+  steps: readonly ExclusionStep[],
+  leases: Lease[],
+  check: (picked: Endpoint, left: readonly Endpoint[]) => void,
+): void {
+  for (const step of steps) {
+    const exclude = new Set(eligible.filter((_, i) => (step.exclude >> i) & 1).map((e) => e.id))
+    const left = eligible.filter((e) => !exclude.has(e.id))
+    const picked = picker.pick(eligible, { attempt: 1, exclude })
+    if (left.length === 0) {
+      assert.equal(picked, undefined)
+      continue
+    }
+    assert.ok(picked !== undefined && left.includes(picked))
+    check(picked, left)
+    if (step.hold) leases.push(picked.begin())
+  }
 }

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { createLeastConnectionsPicker } from '../../../../src/balancer/pickers/least-connections.ts'
-import { hold, makeEndpoints, releaseAll } from '../../../conformance/picker-fixtures.ts'
+import {
+  hold,
+  makeEndpoints,
+  pickExcluding,
+  releaseAll,
+} from '../../../conformance/picker-fixtures.ts'
 
 const RUNS = { seed: 20_250_304, numRuns: 300 } as const
 
@@ -16,20 +21,9 @@ describe('least-connections picker (properties)', () => {
           const picker = createLeastConnectionsPicker()
           const eligible = makeEndpoints(loads.map(() => 1))
           const leases = eligible.flatMap((e, i) => hold(e, loads[i]!))
-          for (const step of steps) {
-            const exclude = new Set(
-              eligible.filter((_, i) => (step.exclude >> i) & 1).map((e) => e.id),
-            )
-            const left = eligible.filter((e) => !exclude.has(e.id))
-            const picked = picker.pick(eligible, { attempt: 1, exclude })
-            if (left.length === 0) {
-              assert.equal(picked, undefined)
-              continue
-            }
-            assert.ok(picked !== undefined && left.includes(picked))
+          pickExcluding(picker, eligible, steps, leases, (picked, left) => {
             assert.equal(picked.inflight, Math.min(...left.map((e) => e.inflight)))
-            if (step.hold) leases.push(picked.begin())
-          }
+          })
           releaseAll(leases)
         },
       ),

@@ -5,7 +5,12 @@ import type { Picker } from '../../../../src/balancer/picker.ts'
 import { createWeightedLeastConnectionsPicker } from '../../../../src/balancer/pickers/weighted-least-connections.ts'
 import { createWeightedRoundRobinPicker } from '../../../../src/balancer/pickers/weighted-round-robin.ts'
 import type { Endpoint } from '../../../../src/upstream/endpoint.ts'
-import { hold, makeEndpoints, releaseAll } from '../../../conformance/picker-fixtures.ts'
+import {
+  hold,
+  makeEndpoints,
+  pickExcluding,
+  releaseAll,
+} from '../../../conformance/picker-fixtures.ts'
 
 // Small weights keep a cycle (their sum) short; the arithmetic is the same at 1000.
 const weights = fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 8 })
@@ -84,17 +89,7 @@ describe('weighted-least-connections (properties)', () => {
           const picker = createWeightedLeastConnectionsPicker()
           const eligible = makeEndpoints(specs.map((s) => s.weight))
           const leases = eligible.flatMap((e, i) => hold(e, specs[i]!.load))
-          for (const step of steps) {
-            const exclude = new Set(
-              eligible.filter((_, i) => (step.exclude >> i) & 1).map((e) => e.id),
-            )
-            const left = eligible.filter((e) => !exclude.has(e.id))
-            const picked = picker.pick(eligible, { attempt: 1, exclude })
-            if (left.length === 0) {
-              assert.equal(picked, undefined)
-              continue
-            }
-            assert.ok(picked !== undefined && left.includes(picked))
+          pickExcluding(picker, eligible, steps, leases, (picked, left) => {
             // nginx's comparison, in integers: no endpoint left is strictly less loaded.
             for (const other of left) {
               assert.ok(
@@ -102,8 +97,7 @@ describe('weighted-least-connections (properties)', () => {
                 `${picked.id} (${picked.inflight}/${picked.weight}) over ${other.id} (${other.inflight}/${other.weight})`,
               )
             }
-            if (step.hold) leases.push(picked.begin())
-          }
+          })
           releaseAll(leases)
         },
       ),
