@@ -41,7 +41,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
  * Headers that claim who the client is. From a peer that is not a trusted proxy they are
  * forgeries waiting to be believed, so `appendForwarded` drops them before adding its own.
  */
-const FORWARDING_CLAIMS = [
+const FORWARDING_CLAIM_NAMES: ReadonlySet<string> = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
@@ -49,9 +49,7 @@ const FORWARDING_CLAIMS = [
   'x-forwarded-prefix',
   'x-real-ip',
   'forwarded',
-] as const
-
-const FORWARDING_CLAIM_NAMES: ReadonlySet<string> = new Set(FORWARDING_CLAIMS)
+])
 
 /**
  * A new header object without hop-by-hop fields, without every field the Connection header
@@ -202,15 +200,12 @@ export function clientProtoOf(
 export function appendForwarded(options: ForwardedOptions): void {
   const { headers } = options
   if (options.trusted !== true) {
-    for (const name of FORWARDING_CLAIMS) {
-      if (headers[name] !== undefined) delete headers[name]
-    }
-    // CGI-style upstreams (PHP, WSGI, Rack) read `X_Forwarded_For` as `X-Forwarded-For`: both are
-    // HTTP_X_FORWARDED_FOR to them, so the spelling with underscores is the same forgery.
+    // One pass over the fields. CGI-style upstreams (PHP, WSGI, Rack) read `X_Forwarded_For` as
+    // `X-Forwarded-For`: both are HTTP_X_FORWARDED_FOR to them, so the spelling with underscores
+    // is the same forgery.
     for (const name in headers) {
-      if (name.includes('_') && FORWARDING_CLAIM_NAMES.has(name.replaceAll('_', '-'))) {
-        delete headers[name]
-      }
+      const spelled = name.includes('_') ? name.replaceAll('_', '-') : name
+      if (FORWARDING_CLAIM_NAMES.has(spelled)) delete headers[name]
     }
   }
   if (options.peerIp !== '') {
