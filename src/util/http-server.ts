@@ -67,6 +67,17 @@ function isRequestFailure(code: string | undefined): boolean {
   return code !== undefined && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT')
 }
 
+/** A refusal of a request Node parsed: what it asked is known. */
+function parsedRefusal(reason: RefusalReason, req: IncomingMessage): RefusedRequest {
+  return {
+    reason,
+    method: req.method,
+    url: req.url,
+    headers: req.headers,
+    remoteAddress: req.socket.remoteAddress,
+  }
+}
+
 /** What a proxy listener passes on: every method but CONNECT and TRACE. */
 export const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
@@ -111,26 +122,14 @@ export class TrackedServer {
     const notAllowed = `HTTP/1.1 405 Method Not Allowed\r\nallow: ${handler.allowedMethods ?? PROXY_METHODS}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`
     this.server.on('connect', (req, socket) => {
       socket.end(notAllowed)
-      handler.refused?.({
-        reason: 'connect',
-        method: req.method,
-        url: req.url,
-        headers: req.headers,
-        remoteAddress: req.socket.remoteAddress,
-      })
+      handler.refused?.(parsedRefusal('connect', req))
     })
     // Node's own answers, made here as Node makes them, so that the handler is told of each: a
     // request refused before it reached the handler must still be logged and counted.
     this.server.on('checkExpectation', (req, res) => {
       res.writeHead(417)
       res.end()
-      handler.refused?.({
-        reason: 'expectation',
-        method: req.method,
-        url: req.url,
-        headers: req.headers,
-        remoteAddress: req.socket.remoteAddress,
-      })
+      handler.refused?.(parsedRefusal('expectation', req))
     })
     this.server.on('clientError', (error: NodeJS.ErrnoException, duplex) => {
       const socket = duplex as Socket
