@@ -311,8 +311,7 @@ export function llmErrorFormat(
   detail: LlmErrorDetail | undefined,
   headers: IncomingHttpHeaders,
 ): ErrorBodyFormat {
-  const path = url.split('?', 1)[0] ?? url
-  if (isAnthropicRequest(path, headers)) {
+  if (isAnthropicApi(url, headers)) {
     return (code, info) => anthropicErrorBody(code, info.message, info.requestId)
   }
   return (code, info) =>
