@@ -137,13 +137,10 @@ export function createMetrics(
     help: 'Tokens of LLM requests as their upstreams reported them, by kind (prompt, completion).',
     labelNames: ['route', 'model', 'kind'],
   })
-  /** The error series there are, by code and route. */
-  const errorSeries = new Map<string, { code: string; route: string }>()
-  const errors = new Counter({
+  const errors = createCellCounter(registry, {
     name: 'aya_errors_total',
     help: 'Local replies, cut responses and error events inside relayed streams, by error code.',
-    labelNames: ['code', 'route'] as const,
-    registers: [registry],
+    labelNames: ['code', 'route'],
   })
   const bytesIn = createCellCounter(registry, {
     name: 'aya_request_bytes_total',
@@ -348,11 +345,7 @@ export function createMetrics(
     cells.duration.observe(ctx.durationMs / 1000)
     if (ctx.upstreamLatencyMs !== undefined)
       cells.upstreamLatency.observe(ctx.upstreamLatencyMs / 1000)
-    if (ctx.errorCode !== undefined) {
-      const labels = { code: ctx.errorCode, route }
-      errors.inc(labels)
-      errorSeries.set(`${ctx.errorCode}\u0000${route}`, labels)
-    }
+    if (ctx.errorCode !== undefined) errors.cell(ctx.errorCode, route).inc()
     if (ctx.bytesIn > 0) cells.bytesIn.inc(ctx.bytesIn)
     if (ctx.bytesOut > 0) cells.bytesOut.inc(ctx.bytesOut)
     if (ctx.modelEntry !== undefined && ctx.route !== undefined) {
@@ -400,13 +393,9 @@ export function createMetrics(
       ttft,
       timePerOutputToken,
       llmTokens,
+      errors,
     ])
       metric.retain(isInScope)
-    for (const [key, labels] of errorSeries) {
-      if (isInScope({ route: labels.route })) continue
-      errors.remove(labels)
-      errorSeries.delete(key)
-    }
   }
   const decisions = new Counter({
     name: 'aya_scheduler_decisions_total',
