@@ -246,15 +246,15 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   let accessLog = initial.log.access
 
   const writeAccessLine = createAccessLog(logDestination(logger), () => clock.wallNow())
-  const onRequestDone = (ctx: RequestContext) => {
-    metrics.observeRequest(ctx)
-    inFlight.end(ctx.req)
-    if (accessLog) writeAccessLine(ctx)
-    if (requestDoneChannel.hasSubscribers) requestDoneChannel.publish(ctx)
-  }
-  const onRequestRefused = (record: RequestRecord) => {
+  /** Counts and logs a finished request, the HTTP server's own refusals (no context) included. */
+  const recordRequest = (record: RequestRecord) => {
     metrics.observeRequest(record)
     if (accessLog) writeAccessLine(record)
+  }
+  const onRequestDone = (ctx: RequestContext) => {
+    recordRequest(ctx)
+    inFlight.end(ctx.req)
+    if (requestDoneChannel.hasSubscribers) requestDoneChannel.publish(ctx)
   }
 
   const listeners = initial.listeners.map((listener) => ({
@@ -268,7 +268,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
           pools,
           generateId: randomUUID,
           onRequestDone,
-          onRequestRefused,
+          onRequestRefused: recordRequest,
           llmSignals,
           runtime: () => runtime,
         }),
