@@ -119,14 +119,11 @@ export function spawnChild(
           )
         }, timeoutMs)
         waiters.add(waiter)
-        void exited.then((code) => {
+        // Set once `exited` settles: both its handlers write the reason first.
+        void exited.then(() => {
           if (!waiters.delete(waiter)) return
           clearTimeout(timer)
-          reject(
-            new Error(
-              `${exitReason ?? `exited with code ${code}`} before it was ready:\n${lines.join('\n')}`,
-            ),
-          )
+          reject(new Error(`${exitReason} before it was ready:\n${lines.join('\n')}`))
         })
       })
     },
