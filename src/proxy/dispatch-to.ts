@@ -254,10 +254,9 @@ export async function dispatchTo(
     status: ctx.status,
     latencyMs,
   })
-  // Not connected: the prompt never reached the engine. (A client that leaves mid-response has a
-  // downstream error: the engine got the prompt.)
-  if (error?.source === 'upstream' && !error.sentUpstream)
-    upstream.group.unsent(endpoint, options.pick)
+  // Never put on a connection (not connected, or given up on first, by a client gone before its
+  // turn): the prompt never reached the engine, so nothing of it is cached there.
+  if (!result.sentUpstream) upstream.group.unsent(endpoint, options.pick)
   if (tapped && llm) {
     deps.llmSignals.observe({
       endpoint,

@@ -34,6 +34,11 @@ export interface ResponseSink {
 
 export interface ForwardResult {
   readonly error: ProxyError | undefined
+  /**
+   * A connection took the request: some of it may have reached the upstream. False for one given
+   * up on before that, whoever gave up (the client, the body, the wait for a connection).
+   */
+  readonly sentUpstream: boolean
 }
 
 export interface ForwardHandle {
@@ -54,6 +59,7 @@ export function forward(
   let controller: Dispatcher.DispatchController | undefined
   let pendingAbort: ProxyError | undefined
   let settled = false
+  let sentUpstream = false
   let resolve!: (result: ForwardResult) => void
   const done = new Promise<ForwardResult>((r) => {
     resolve = r
@@ -62,7 +68,7 @@ export function forward(
     if (settled) return
     settled = true
     queueTimer?.clear()
-    resolve({ error })
+    resolve({ error, sentUpstream })
   }
   // A request waits here for a connection while the pool's are all busy. undici times the answer
   // only from when the request is written, and cannot abort it before: so the wait is timed here,
@@ -109,6 +115,7 @@ export function forward(
         queueTimer?.clear()
         queueTimer = undefined
         if (pendingAbort) ctl.abort(pendingAbort)
+        else sentUpstream = true
       },
       onResponseStart(ctl, statusCode, headers) {
         // Only 100 to 599 are status codes (RFC 9110 §15): a 600 passed on would reach the client

@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
 import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 
-const startGateway = (t: import('node:test').TestContext, level: 'debug' | 'info') =>
+const startGateway = (
+  t: import('node:test').TestContext,
+  level: 'debug' | 'info',
+  policyOptions: Record<string, unknown> = {},
+) =>
   startSimGateway(
     t,
-    { policy: 'aya', sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 } },
+    { policy: 'aya', policyOptions, sim: { replicas: 3, profile: 'h100-llama3-8b', speedup: 20 } },
     { log: { level } },
   )
 
@@ -73,6 +80,33 @@ describe('the aya scheduler’s decision log', () => {
       assert.equal(typeof candidate.costMs, 'number')
       assert.equal(typeof candidate.hitTokens, 'number')
     }
+  })
+
+  test('forgets the placement of a client gone before its request was sent: the same prompt next finds no hit', async (t) => {
+    // Unpaced: a paced prompt's client gone while the pacer holds it is already taken back there.
+    const aya = await startGateway(t, 'debug', { pacing: false })
+    const content = 'a long shared document '.repeat(400)
+    // The client has hung up by the time its inflated body reaches dispatch: placed, never sent.
+    const body = gzipSync(
+      JSON.stringify({ model: 'llama', max_tokens: 2, messages: [{ role: 'user', content }] }),
+    )
+    const client = await openRawClient(aya.url)
+    client.socket.on('error', () => {})
+    client.socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
+    )
+    client.socket.end(body)
+    client.close()
+    await eventually(() => aya.logs.some((l) => l.msg === 'access'), 'the hang-up was logged')
+    assert.equal(aya.logs.find((l) => l.msg === 'access')?.error, 'LB_ERR_CLIENT_ABORTED')
+    assert.equal(decisionLines(aya).length, 1, 'the gone client’s request was placed')
+    await chat(aya, content)
+    const second = decisionLines(aya)[1]!.decision as AyaDecision
+    // Had the index kept the first placement, one engine would be expected to hold the prompt.
+    assert.deepEqual(
+      second.candidates.map((c) => c.hitTokens),
+      second.candidates.map(() => 0),
+    )
   })
 
   test('writes none at info level, while the decision is still counted', async (t) => {

@@ -31,7 +31,8 @@ describe('forward', () => {
     await Promise.resolve()
     assert.equal(settled, false, 'still waiting within connectMs + firstByteMs')
     clock.advance(1)
-    const { error } = await outcome
+    const { error, sentUpstream } = await outcome
     assert.equal(error?.code, 'LB_ERR_FIRST_BYTE_TIMEOUT')
+    assert.equal(sentUpstream, false, 'no connection took it')
   })
 })
