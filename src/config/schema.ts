@@ -167,6 +167,10 @@ const endpointSchema = z
       .refine(isOriginOnly, {
         error:
           'expected scheme://host:port alone: requests keep their own path (use a route rewrite for a prefix), and a query or credentials here would be dropped',
+      })
+      // Port 0 means "any free port" to a listener; nothing can be connected to there.
+      .refine((url) => URL.parse(url)?.port !== '0', {
+        error: 'expected a port from 1 to 65535: nothing can be connected to at port 0',
       }),
     weight: positiveInt().max(1000, { error: 'expected a weight of at most 1000' }).default(1),
     /** A stable identity for metrics and sticky cookies; defaults to host:port. */

@@ -36,6 +36,14 @@ describe('config values that would be silently ignored are refused', () => {
     }
   })
 
+  test('an endpoint URL at port 0, where nothing can be connected to', () => {
+    for (const url of ['http://10.0.0.1:0', 'http://[::1]:0/', 'https://api.example.com:0']) {
+      assert.deepEqual(configIssuesOf(withEndpoint(url)), [
+        `upstreams.api.endpoints[0].url: expected a port from 1 to 65535: nothing can be connected to at port 0, got "${url}"`,
+      ])
+    }
+  })
+
   test('a route host with a port, which never equals a Host’s name', () => {
     for (const host of ['api.example.com:8080', '*', 'a.com/x']) {
       const raw = {
