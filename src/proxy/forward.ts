@@ -57,6 +57,7 @@ export function forward(
   deps: { readonly clock: Clock },
 ): ForwardHandle {
   let controller: Dispatcher.DispatchController | undefined
+  let isAnswering = false
   let pendingAbort: ProxyError | undefined
   let settled = false
   let sentUpstream = false
@@ -117,6 +118,12 @@ export function forward(
         if (pendingAbort) ctl.abort(pendingAbort)
         else sentUpstream = true
       },
+      // undici calls it at the first byte of a response, before the head is whole: a connection
+      // that closes after it did not close unanswered (see toUpstreamError). Deprecated in the
+      // types with the old handler API, but undici's own fetch still relies on it.
+      onResponseStarted() {
+        isAnswering = true
+      },
       onResponseStart(ctl, statusCode, headers) {
         // Only 100 to 599 are status codes (RFC 9110 §15): a 600 passed on would reach the client
         // as if it meant something, and a 099 taken for informational would wait for a real one.
@@ -160,7 +167,8 @@ export function forward(
         settle(undefined)
       },
       onResponseError(_ctl, error) {
-        settle(abortReason(error) ?? toUpstreamError(error, controller !== undefined))
+        const stage = controller === undefined ? 'unsent' : isAnswering ? 'answering' : 'sent'
+        settle(abortReason(error) ?? toUpstreamError(error, stage))
       },
     },
   )

@@ -13,6 +13,7 @@ import {
 import { absoluteFormOf, normalizePath, pathOf, queryOf } from '../util/request-target.ts'
 import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
+import { canRetry } from './can-retry.ts'
 import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
 import { dispatchTo } from './dispatch-to.ts'
 import type { ErrorCode } from './errors.ts'
@@ -34,8 +35,8 @@ import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actio
 import { normaliseHost } from './route-table.ts'
 import { upstreamErrorDetail } from './upstream-error.ts'
 
-/** Connect failures are retried on another endpoint only for requests without a body. */
-const MAX_CONNECT_ATTEMPTS = 3
+/** A request's attempts, at most: connect failures and one resend (see canRetry) together. */
+const MAX_ATTEMPTS = 3
 
 /**
  * The L7 request pipeline for one listener: route, act (redirect, rewrite, headers, mirror),
@@ -337,14 +338,25 @@ async function handle(
     }
   }
   // A buffered body can be sent again; a streamed one is consumed by the first attempt.
-  const maxAttempts = hasBody && !Buffer.isBuffer(body) ? 1 : MAX_CONNECT_ATTEMPTS
+  const maxAttempts = hasBody && !Buffer.isBuffer(body) ? 1 : MAX_ATTEMPTS
 
   let lastError: ProxyError | undefined
+  let lastEndpointId: string | undefined
+  let isResent = false
+  // The sticky binding while its endpoint is eligible and untried, else the policy's pick.
+  const choose = (pick: PickContext) =>
+    boundEndpointOf(upstream.group.eligible(), pick) ?? upstream.group.select(pick)
   for (;;) {
     const pick: PickContext =
       ctx.attempts === 0 ? firstPick : { ...firstPick, attempt: ctx.attempts }
-    // The sticky binding while its endpoint is eligible and untried, else the policy's pick.
-    const endpoint = boundEndpointOf(upstream.group.eligible(), pick) ?? upstream.group.select(pick)
+    let endpoint = choose(pick)
+    // A request sent again after its connection closed unanswered goes back to the endpoint it
+    // was on when no other is left: the close was the connection's (a keep-alive race), and
+    // nginx retries a group of one server the same way.
+    if (!endpoint && lastError?.sentUpstream && lastEndpointId !== undefined) {
+      exclude.delete(lastEndpointId)
+      endpoint = choose(pick)
+    }
     // Out of endpoints after a failure: report what went wrong, not that none were healthy.
     if (!endpoint) {
       return lastError ? failWith(ctx, lastError) : fail(ctx, 'LB_ERR_NO_HEALTHY_UPSTREAM')
@@ -367,10 +379,17 @@ async function handle(
       deps,
     })
     if (!error) return
-    const canRetry =
-      error.retryable && !error.sentUpstream && ctx.attempts < maxAttempts && !ctx.res.headersSent
-    if (!canRetry) return failWith(ctx, error)
+    const history = {
+      method: ctx.method,
+      attempts: ctx.attempts,
+      maxAttempts,
+      resent: isResent,
+      responding: ctx.res.headersSent,
+    }
+    if (!canRetry(error, history)) return failWith(ctx, error)
+    if (error.sentUpstream) isResent = true
     lastError = error
+    lastEndpointId = endpoint.id
     exclude.add(endpoint.id)
   }
 }

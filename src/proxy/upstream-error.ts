@@ -1,19 +1,24 @@
 import { ERROR_CATALOGUE, type ErrorCode, ProxyError } from './errors.ts'
 
 /**
+ * How far an exchange with an upstream had got when it failed: no connection yet (`unsent`), the
+ * request put on a connection with no byte of an answer back (`sent`), or the answer begun
+ * (`answering`).
+ */
+export type ExchangeStage = 'unsent' | 'sent' | 'answering'
+
+/**
  * Maps an undici or socket failure to Aya's catalogue. undici puts a request on a connection only
  * once it is open (TCP and TLS), so a failure before that is the connection's, whatever its cause
  * (refused, timed out, a certificate not trusted, a handshake reset): nothing reached the upstream,
- * and another endpoint may be tried.
+ * and another endpoint may be tried. A connection that closed after the request went out but
+ * before any byte of an answer is retryable too, though sent: the upstream may have read the
+ * request, so only an idempotent one may go again (see canRetry).
  */
-export function toUpstreamError(
-  error: unknown,
-  /** undici put the request on a connection: some of it may have reached the upstream. */
-  requestSent: boolean,
-): ProxyError {
+export function toUpstreamError(error: unknown, stage: ExchangeStage): ProxyError {
   if (error instanceof ProxyError) return error
   const code = (error as { code?: unknown } | null)?.code
-  if (!requestSent) {
+  if (stage === 'unsent') {
     return new ProxyError(connectFailureCode(code), {
       source: 'upstream',
       retryable: true,
@@ -52,8 +57,26 @@ export function toUpstreamError(
           ? 'LB_ERR_UPSTREAM_PROTOCOL'
           : 'LB_ERR_UPSTREAM_RESET'
   }
-  return new ProxyError(mapped, { source: 'upstream', sentUpstream: true, cause: error })
+  return new ProxyError(mapped, {
+    source: 'upstream',
+    // A close before any byte of an answer is most often the race of a pooled keep-alive
+    // connection the upstream closed as the request went out (its idle timeout): nothing of an
+    // answer was lost. Once the answer began, or on a timeout, the upstream was at work on it.
+    retryable:
+      mapped === 'LB_ERR_UPSTREAM_RESET' &&
+      stage === 'sent' &&
+      typeof code === 'string' &&
+      CONNECTION_CLOSED.has(code),
+    sentUpstream: true,
+    cause: error,
+  })
 }
+
+/**
+ * The codes of a connection closed under a request: undici's for a close it read (`other side
+ * closed`), the socket's for a reset, or a write to a connection already reset.
+ */
+const CONNECTION_CLOSED: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
 
 /**
  * The messages of the socket errors undici raises when it drops a connection over an answer it

@@ -56,7 +56,8 @@ export function createPoolRegistry(): PoolRegistry {
           connectTimeout: options.connectTimeoutMs,
           // Below the 5 s after which uvicorn (vLLM, SGLang) closes an idle connection without
           // saying so in a Keep-Alive header: a request sent on a connection the server is
-          // closing fails as a reset, after it may have been read, so it cannot be retried.
+          // closing fails as a reset, after it may have been read, so only an idempotent one is
+          // sent again (see canRetry), and never an LLM generation.
           keepAliveTimeout: 4_000,
           keepAliveMaxTimeout: 600_000,
           // Timeouts are set per request from the route; these are only the pool's ceilings.

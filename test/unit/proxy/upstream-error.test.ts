@@ -6,6 +6,7 @@ import { Pool } from 'undici'
 import { ProxyError } from '../../../src/proxy/errors.ts'
 import {
   detailLine,
+  type ExchangeStage,
   toUpstreamError,
   upstreamErrorDetail,
 } from '../../../src/proxy/upstream-error.ts'
@@ -48,8 +49,8 @@ function undiciErrorFor(reply: string): Promise<unknown> {
   return undiciErrorFrom(server, 'http')
 }
 
-const sent = true
-const unsent = false
+const sent: ExchangeStage = 'sent'
+const unsent: ExchangeStage = 'unsent'
 
 describe('toUpstreamError', () => {
   it('calls a garbage status line or response a protocol error, not a reset', async () => {
@@ -83,10 +84,40 @@ describe('toUpstreamError', () => {
     }
   })
 
-  it('calls a connection closed before any answer a reset', async () => {
-    const mapped = toUpstreamError(await undiciErrorFor(''), sent)
+  it('calls a connection closed or reset before any byte of an answer a reset, sent and retryable', async () => {
+    const closed = await undiciErrorFor('')
+    const reset = await undiciErrorFrom(
+      createServer((socket) => socket.once('data', () => socket.resetAndDestroy())),
+      'http',
+    )
+    for (const [what, error] of Object.entries({ closed, reset })) {
+      const mapped = toUpstreamError(error, sent)
+      assert.equal(mapped.code, 'LB_ERR_UPSTREAM_RESET', `${what}: ${String(error)}`)
+      assert.equal(mapped.sentUpstream, true, what)
+      assert.equal(mapped.retryable, true, what)
+    }
+  })
+
+  it('calls a connection closed once the answer began a reset that is not retryable', async () => {
+    const mapped = toUpstreamError(await undiciErrorFor('HTTP/1.1 200 OK\r\ncontent-'), 'answering')
     assert.equal(mapped.code, 'LB_ERR_UPSTREAM_RESET')
-    assert.equal(mapped.sentUpstream, true)
+    assert.equal(mapped.retryable, false)
+  })
+
+  it('calls a first-byte timeout not retryable: the upstream may be at work on the request', async () => {
+    // Reads the request and never answers.
+    const server = createServer((socket) => socket.resume())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    const pool = new Pool(`http://127.0.0.1:${port}`)
+    const error = await pool.request({ path: '/', method: 'GET', headersTimeout: 50 }).then(
+      () => assert.fail('expected a timeout'),
+      (failure: unknown) => failure,
+    )
+    await pool.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    const mapped = toUpstreamError(error, sent)
+    assert.equal(mapped.code, 'LB_ERR_FIRST_BYTE_TIMEOUT')
     assert.equal(mapped.retryable, false)
   })
 

@@ -1,0 +1,43 @@
+import type { ProxyError } from './errors.ts'
+
+/** Where a request stands after a failed attempt. */
+export interface AttemptHistory {
+  /** As the client sent it (Node's parser gives it in upper case). */
+  readonly method: string
+  /** Attempts made so far, the failed one included. */
+  readonly attempts: number
+  /** The most it may make: 1 when its body streams from the client and cannot be sent again. */
+  readonly maxAttempts: number
+  /** It was already sent again once after a connection closed under it. */
+  readonly resent: boolean
+  /** Part of a response has gone to the client. */
+  readonly responding: boolean
+}
+
+/**
+ * The methods RFC 9110 §9.2.2 defines as idempotent: the ones a proxy may send again after a
+ * connection closed under them (RFC 9112 §9.3.1.1), as nginx's `proxy_next_upstream` does. POST
+ * and PATCH never are, not even with an `Idempotency-Key` (Go's client replays those): Aya cannot
+ * know whether the upstream honours the key, and an LLM generation sent twice runs twice.
+ */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'TRACE',
+  'PUT',
+  'DELETE',
+])
+
+/**
+ * Whether a failed attempt may be followed by another. Nothing sent (a connect failure): yes,
+ * while attempts are left. Sent, but the connection closed before any byte of an answer: once,
+ * for an idempotent method, since the upstream may have acted on it. A timeout, or a failure
+ * after the answer began, never: the upstream may still be at work on it.
+ */
+export function canRetry(error: ProxyError, history: AttemptHistory): boolean {
+  if (!error.retryable || history.responding || history.attempts >= history.maxAttempts)
+    return false
+  if (!error.sentUpstream) return true
+  return !history.resent && IDEMPOTENT_METHODS.has(history.method)
+}
