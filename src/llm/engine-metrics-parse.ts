@@ -52,11 +52,12 @@ type Layout = Pick<EngineSnapshot, 'blockSize' | 'numGpuBlocks'>
 const REPLICA_LABELS: ReadonlySet<string> = new Set(['tp_rank', 'pp_rank', 'moe_ep_rank'])
 
 /**
- * The engine's snapshot, or undefined when it says nothing usable about its load. A load gauge
- * (running, waiting, KV usage) that reads `NaN`, `±Inf` or below zero makes the whole reading
- * unknown: read as a number it would be idle (absent), idler than any real engine (a negative
- * queue wins every comparison and draws the traffic) or poison every comparison, and unknown is
- * what a policy already handles. Counters skip such samples.
+ * The engine's snapshot, or undefined when it says nothing usable about its load: none of the load
+ * gauges (running, waiting, KV usage), or one that reads `NaN`, `±Inf` or below zero. Such a
+ * value makes the whole reading unknown: read as a number it would be idle, idler than any real
+ * engine (a negative queue wins every comparison and draws the traffic) or poison every
+ * comparison, and unknown is what a policy already handles. A load gauge the page leaves out is
+ * undefined in the snapshot, unknown for that quantity alone. Counters skip such samples.
  */
 export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
   const byName = new Map<string, PromSample[]>()
@@ -90,7 +91,7 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
   const running = listOf(NAMES.running)
   const waiting = listOf(NAMES.waiting)
   const kvUsage = listOf(NAMES.kvUsage)
-  if (running === undefined && waiting === undefined) return undefined
+  if (running === undefined && waiting === undefined && kvUsage === undefined) return undefined
   for (const load of [running, waiting, kvUsage]) {
     if (load?.some((sample) => !(Number.isFinite(sample.value) && sample.value >= 0))) {
       return undefined
@@ -100,9 +101,9 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
   const layout = vllmLayout(byName) ?? sglangLayout(byName)
   return {
     atMs,
-    running: sumFinite(running) ?? 0,
-    waiting: sumFinite(waiting) ?? 0,
-    kvUsage: kvUsage ? highest(kvUsage) : 0,
+    running: sumFinite(running),
+    waiting: sumFinite(waiting),
+    kvUsage: kvUsage ? highest(kvUsage) : undefined,
     prefixQueriesTotal: counter(NAMES.prefixQueries),
     prefixHitsTotal: counter(NAMES.prefixHits),
     preemptionsTotal: counter(NAMES.preemptions),

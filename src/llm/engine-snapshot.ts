@@ -2,14 +2,18 @@
  * What an inference engine last said about itself on `/metrics` (vLLM or SGLang names), with when
  * it was read. Router-side accounting is the primary load signal; this is the closed-loop check.
  * Every number is finite: a reading whose load is `NaN` or infinite is no snapshot (unknown).
+ *
+ * A load gauge the page does not publish is undefined, unknown for that quantity alone, as a stale
+ * reading is for all of them: read as 0, a page without its queue gauge scored as the emptiest
+ * engine of the fleet and drew the traffic.
  */
 export interface EngineSnapshot {
   /** Clock time the scrape was sent, ms: what it says is from no earlier. */
   readonly atMs: number
-  readonly running: number
-  readonly waiting: number
+  readonly running: number | undefined
+  readonly waiting: number | undefined
   /** KV-cache usage as a fraction 0–1. */
-  readonly kvUsage: number
+  readonly kvUsage: number | undefined
   /** Cumulative prefix-cache lookups and hits, in tokens. */
   readonly prefixQueriesTotal: number
   readonly prefixHitsTotal: number

@@ -323,9 +323,11 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
       // any this router could have had waiting there when it was taken (another router's, or
       // clients that bypass it) are prefill ahead of this one, at the size of the prompts this
       // router places. Its prompts the pacer still holds are leased but were never there.
-      const beyondOwn = snapshot
-        ? snapshot.waiting - (endpoint.pendingPrefillRequests - (pacer?.heldFor(endpoint.id) ?? 0))
-        : 0
+      const engineWaiting = snapshot?.waiting
+      const beyondOwn =
+        engineWaiting !== undefined
+          ? engineWaiting - (endpoint.pendingPrefillRequests - (pacer?.heldFor(endpoint.id) ?? 0))
+          : 0
       const foreignWaiting =
         snapshot && beyondOwn > 0
           ? Math.max(0, beyondOwn - endpoint.prefillsDoneSince(snapshot.atMs))

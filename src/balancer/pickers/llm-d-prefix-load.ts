@@ -38,8 +38,8 @@ export type LlmdPrefixLoadOptions = z.output<typeof llmdPrefixLoadOptionsSchema>
  *   (first 256), from an approximate index written at pick time.
  * - `queue-scorer`: (maxQ − q) / (maxQ − minQ) over scraped `num_requests_waiting`; all 1 if equal.
  * - `kv-cache-utilization-scorer`: 1 − scraped `kv_cache_usage_perc`.
- * An endpoint with no fresh scrape is left unscored by the load scorers (0), as llm-d leaves
- * endpoints without metrics out of the queue range. Without `ctx.llm` the prefix score is 0.
+ * An endpoint with no fresh scrape, or whose page leaves out a scorer's gauge, is left unscored by
+ * that scorer (0), as llm-d leaves endpoints without metrics out of the queue range. Without `ctx.llm` the prefix score is 0.
  */
 export function createLlmdPrefixLoadPicker(
   options: LlmdPrefixLoadOptions,
@@ -72,26 +72,32 @@ export function createLlmdPrefixLoadPicker(
   }
 }
 
-/** Min-max over the endpoints that have metrics; the shortest queue scores 1. */
+/**
+ * Min-max over the endpoints whose metrics give their queue; the shortest queue scores 1. One
+ * whose page leaves the queue out is unscored, as one without metrics is.
+ */
 function queueScorer(
   snapshots: readonly (EngineSnapshot | undefined)[],
 ): (snapshot: EngineSnapshot | undefined) => number {
   let min = Number.POSITIVE_INFINITY
   let max = Number.NEGATIVE_INFINITY
   for (const snapshot of snapshots) {
-    if (snapshot === undefined) continue
-    min = Math.min(min, snapshot.waiting)
-    max = Math.max(max, snapshot.waiting)
+    const waiting = snapshot?.waiting
+    if (waiting === undefined) continue
+    min = Math.min(min, waiting)
+    max = Math.max(max, waiting)
   }
   return (snapshot) => {
-    if (snapshot === undefined) return 0
-    return max === min ? 1 : (max - snapshot.waiting) / (max - min)
+    const waiting = snapshot?.waiting
+    if (waiting === undefined) return 0
+    return max === min ? 1 : (max - waiting) / (max - min)
   }
 }
 
 function kvCacheScore(snapshot: EngineSnapshot | undefined): number {
-  if (snapshot === undefined) return 0
-  return 1 - Math.min(1, Math.max(0, snapshot.kvUsage))
+  const kvUsage = snapshot?.kvUsage
+  if (kvUsage === undefined) return 0
+  return 1 - Math.min(1, Math.max(0, kvUsage))
 }
 
 export const llmdPrefixLoadPicker = definePicker({

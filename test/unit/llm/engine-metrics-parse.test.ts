@@ -58,6 +58,49 @@ describe('engine metrics parse', () => {
     }
   })
 
+  it('a page that leaves out its queue or KV-usage gauge reads that quantity as unknown, never as 0', () => {
+    // A queue read as 0 scored the engine as the emptiest of the fleet (llm-d's queue scorer gave
+    // it 1, every real queue less) and drew the traffic to an engine whose load nobody knew.
+    const running = 'vllm:num_requests_running{model_name="m",engine="0"} 30'
+    const waiting = 'vllm:num_requests_waiting{model_name="m",engine="0"} 12'
+    const kv = 'vllm:kv_cache_usage_perc{model_name="m",engine="0"} 0.875'
+    const noQueue = parseEngineMetrics([running, kv].join('\n'), 0)
+    assert.equal(noQueue?.waiting, undefined)
+    assert.equal(noQueue?.running, 30)
+    assert.equal(noQueue?.kvUsage, 0.875)
+    const noKv = parseEngineMetrics([running, waiting].join('\n'), 0)
+    assert.equal(noKv?.kvUsage, undefined)
+    assert.equal(noKv?.waiting, 12)
+    const sglang = parseEngineMetrics('sglang:num_running_reqs 4\nsglang:token_usage 0.5\n', 0)
+    assert.equal(sglang?.waiting, undefined)
+    assert.equal(sglang?.kvUsage, 0.5)
+    assert.equal(parseEngineMetrics('sglang:num_queue_reqs 3\n', 0)?.kvUsage, undefined)
+    const kvOnly = parseEngineMetrics(kv, 0)
+    assert.equal(kvOnly?.kvUsage, 0.875)
+    assert.equal(kvOnly?.running, undefined)
+    assert.equal(kvOnly?.waiting, undefined)
+    assert.equal(parseEngineMetrics('vllm:prefix_cache_queries_total 10\n', 0), undefined)
+  })
+
+  it('reads the KV usage of vLLM V0 (gpu_cache_usage_perc), and the V1 name where a page writes both', () => {
+    const load = 'vllm:num_requests_running 1\nvllm:num_requests_waiting 0\n'
+    const v0 = [
+      'vllm:gpu_cache_usage_perc{model_name="m"} 0.4',
+      'vllm:gpu_prefix_cache_queries_total{model_name="m"} 100',
+      'vllm:gpu_prefix_cache_hits_total{model_name="m"} 25',
+    ]
+    const old = parseEngineMetrics(load + v0.join('\n'), 0)
+    assert.equal(old?.kvUsage, 0.4)
+    assert.equal(old?.prefixQueriesTotal, 100)
+    assert.equal(old?.prefixHitsTotal, 25)
+    // `--show-hidden-metrics-for-version` keeps the deprecated names beside the new ones.
+    const both = parseEngineMetrics(
+      `${load}vllm:kv_cache_usage_perc{model_name="m"} 0.7\n${v0.join('\n')}`,
+      0,
+    )
+    assert.equal(both?.kvUsage, 0.7)
+  })
+
   it('a NaN counter sample is skipped, the load still read', () => {
     const text = [
       'vllm:num_requests_running 1',

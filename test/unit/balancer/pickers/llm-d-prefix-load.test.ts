@@ -78,6 +78,24 @@ describe('llm-d-prefix-load picker', () => {
     assert.deepEqual([...counts], [['e1', 200]])
   })
 
+  it('leaves the queue or KV gauge an endpoint’s page does not publish unscored, never idle', () => {
+    const eligible = makeEndpoints([1, 1])
+    // e0's page has no queue gauge: read as 0 its queue scored 1 and its 2.2 beat e1's 1.
+    const noQueue = create({
+      e0: { waiting: undefined, kvUsage: 0.9 },
+      e1: { waiting: 10, kvUsage: 0.5 },
+    })
+    const noQueueCounts = countIds(noQueue, eligible, 50, (i) => llmCtx(text(`q${i}`, 100)))
+    assert.deepEqual([...noQueueCounts], [['e1', 50]])
+    // e0's page has no KV gauge: read as 0 its KV scored 1 and its 4 beat e1's 3.6.
+    const noKv = create({
+      e0: { waiting: 0, kvUsage: undefined },
+      e1: { waiting: 0, kvUsage: 0.2 },
+    })
+    const noKvCounts = countIds(noKv, eligible, 50, (i) => llmCtx(text(`k${i}`, 100)))
+    assert.deepEqual([...noKvCounts], [['e1', 50]])
+  })
+
   it('scores the leading 64-character blocks held / the prompt’s blocks', () => {
     const eligible = makeEndpoints([1, 1])
     const shared = text('sys', 128)
