@@ -180,6 +180,11 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         message: 'expected at least one endpoint',
       })
     }
+    checkStaleness(
+      upstream.engineMetrics,
+      at('upstreams', name, 'engineMetrics', 'staleAfterMs'),
+      issues,
+    )
     checkNotUnmatchedLabel(name, 'upstream', at('upstreams', name), issues)
     const ids = new Set<string>()
     upstream.endpoints.forEach((endpoint, i) => {
@@ -197,6 +202,25 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
   }
   checkModels(config, issues)
   return { ...config, upstreams }
+}
+
+/**
+ * A reading is asked for every `scrapeIntervalMs` and stamped when asked, so one kept no longer
+ * than the interval is stale before the next can arrive: every policy that reads engine metrics
+ * would go blind between scrapes, with nothing to say why.
+ */
+function checkStaleness(
+  engineMetrics: Config['upstreams'][string]['engineMetrics'],
+  path: string,
+  issues: ConfigIssue[],
+): void {
+  if (!engineMetrics || engineMetrics.staleAfterMs === undefined) return
+  const { scrapeIntervalMs, staleAfterMs } = engineMetrics
+  if (staleAfterMs > scrapeIntervalMs) return
+  issues.push({
+    path,
+    message: `expected more than scrapeIntervalMs (${scrapeIntervalMs}): every reading would be stale before the next one arrives, got ${describeValue(staleAfterMs)}`,
+  })
 }
 
 function checkNotUnmatchedLabel(name: string, what: string, path: string, issues: ConfigIssue[]) {

@@ -226,3 +226,33 @@ describe('a redirect whose path part would be ignored is refused', () => {
     )
   })
 })
+
+describe('engine-metrics staleness that no scrape could meet is refused', () => {
+  const withEngineMetrics = (engineMetrics: Record<string, unknown>) => {
+    const config = withEndpoint('http://10.0.0.1:8080')
+    return { ...config, upstreams: { api: { ...config.upstreams.api, engineMetrics } } }
+  }
+
+  test('a staleAfterMs no longer than scrapeIntervalMs, which made every reading unknown between scrapes', () => {
+    for (const [scrapeIntervalMs, staleAfterMs] of [
+      [1000, 500],
+      [1000, 1000],
+      [undefined, 800],
+    ] as const) {
+      const interval = scrapeIntervalMs ?? 1000
+      assert.deepEqual(configIssuesOf(withEngineMetrics({ scrapeIntervalMs, staleAfterMs })), [
+        `upstreams.api.engineMetrics.staleAfterMs: expected more than scrapeIntervalMs (${interval}): every reading would be stale before the next one arrives, got ${staleAfterMs}`,
+      ])
+    }
+    for (const engineMetrics of [
+      { scrapeIntervalMs: 1000, staleAfterMs: 1500 },
+      { scrapeIntervalMs: 50 },
+      { staleAfterMs: 1001 },
+    ]) {
+      assert.doesNotThrow(
+        () => parseConfigObject(withEngineMetrics(engineMetrics), {}),
+        JSON.stringify(engineMetrics),
+      )
+    }
+  })
+})
