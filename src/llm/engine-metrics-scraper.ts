@@ -120,7 +120,8 @@ export function createEngineMetricsScraper(
       return false
     }
     if (Number(res.headers['content-length']) > maxBodyBytes) {
-      res.body.destroy()
+      // Destroyed unread, a body that had all arrived emits an abort error: unheard, it was thrown.
+      res.body.on('error', () => {}).destroy()
       return false
     }
     const text = await readCapped(res.body, maxBodyBytes)

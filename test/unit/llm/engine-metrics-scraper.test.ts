@@ -161,6 +161,33 @@ describe('engine metrics scraper', () => {
     scraper.close()
   })
 
+  it('abandons a body whose content-length is over maxBodyBytes, and goes on', async () => {
+    // The whole page arrives with its headers. Destroyed unread, its body emitted an abort error
+    // that nothing listened for, and the process died of it.
+    const declared = await serve((_req, res) => {
+      const body = `${METRICS}# ${'x'.repeat(2048)}\n`
+      res.writeHead(200, { 'content-length': Buffer.byteLength(body) })
+      res.end(body)
+    })
+    try {
+      const failed: string[] = []
+      const scraper = createEngineMetricsScraper(
+        { intervalMs: 1000, maxBodyBytes: 1024 },
+        { clock: createManualClock(), onScrapeFailed: (id) => failed.push(id) },
+      )
+      scraper.setTargets([{ id: 'declared', origin: declared.origin }])
+      await scraper.scrapeNow()
+      // The abort error came a turn of the event loop after the scrape gave up.
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.equal(scraper.get('declared'), undefined)
+      assert.deepEqual(failed, ['declared'])
+      scraper.close()
+    } finally {
+      await declared.close()
+    }
+  })
+
   it('applies a new interval and staleness on reconfigure, keeping what it read', async () => {
     const clock = createManualClock()
     const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })
