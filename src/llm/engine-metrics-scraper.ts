@@ -1,4 +1,3 @@
-import { request } from 'undici'
 import type { Clock, Timer } from '../util/clock.ts'
 import { parseEngineMetrics } from './engine-metrics-parse.ts'
 import {
@@ -7,6 +6,7 @@ import {
   type KvLayout,
   kvLayoutOf,
 } from './engine-snapshot.ts'
+import { fetchMetricsPage } from './fetch-metrics-page.ts'
 
 export interface ScrapeTarget {
   readonly id: string
@@ -22,14 +22,17 @@ export interface EngineMetricsScraperOptions {
    * the interval (at least 500 ms), and never past the staleness bound.
    */
   readonly timeoutMs?: number | undefined
-  /** A `/metrics` body longer than this is abandoned. Default 4 MiB. */
+  /** A `/metrics` body longer than this, on the wire or decoded, is abandoned. Default 4 MiB. */
   readonly maxBodyBytes?: number | undefined
   readonly path?: string | undefined
 }
 
 export interface EngineMetricsScraperDeps {
   readonly clock: Clock
-  /** A scrape gave no reading: refused, timed out, not 200, too large, or not metrics. */
+  /**
+   * A scrape gave no reading: refused, timed out, not 200 after redirects, too large, an encoding
+   * other than gzip, or not metrics.
+   */
   readonly onScrapeFailed?: ((endpointId: string) => void) | undefined
 }
 
@@ -95,18 +98,6 @@ export function createEngineMetricsScraper(
   let timer: Timer | undefined
   let closed = false
 
-  /** The body, or undefined once it passes the size cap (the rest is not read). */
-  const readCapped = async (body: AsyncIterable<Buffer>, maxBytes: number) => {
-    const chunks: Buffer[] = []
-    let bytes = 0
-    for await (const chunk of body) {
-      bytes += chunk.length
-      if (bytes > maxBytes) return undefined
-      chunks.push(chunk)
-    }
-    return Buffer.concat(chunks).toString('utf8')
-  }
-
   /** False when the engine gave no reading; true when it did, or the target went meanwhile. */
   const read = async (state: TargetState, signal: AbortSignal): Promise<boolean> => {
     const { maxBodyBytes, path } = settings
@@ -114,21 +105,8 @@ export function createEngineMetricsScraper(
     // a prefill that ended meanwhile would count in its queue yet not as ended since the reading
     // (aya's foreign-queue correction would take it for another router's).
     const askedAtMs = deps.clock.now()
-    const res = await request(`${state.target.origin}${path}`, { signal })
-    if (res.statusCode !== 200) {
-      await res.body.dump()
-      return false
-    }
-    if (Number(res.headers['content-length']) > maxBodyBytes) {
-      // Destroyed unread, a body that had all arrived emits an abort error: unheard, it was thrown.
-      res.body.on('error', () => {}).destroy()
-      return false
-    }
-    const text = await readCapped(res.body, maxBodyBytes)
-    if (text === undefined) {
-      res.body.destroy()
-      return false
-    }
+    const text = await fetchMetricsPage(`${state.target.origin}${path}`, { maxBodyBytes, signal })
+    if (text === undefined) return false
     // Removed, moved to another server, or closed while it was read: the reading is not theirs.
     if (closed || targets.get(state.target.id) !== state) return true
     const snapshot = parseEngineMetrics(text, askedAtMs)

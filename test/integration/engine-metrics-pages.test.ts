@@ -2,9 +2,14 @@ import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, type TestContext, test } from 'node:test'
+import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
+import { createEngineMetricsScraper } from '../../src/llm/engine-metrics-scraper.ts'
+import { H100_LLAMA3_8B } from '../../src/sim/profiles.ts'
+import { createManualClock } from '../../src/util/manual-clock.ts'
 import { startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { startSimEngines } from '../helpers/sim-engines.ts'
 
 /** An engine that serves a crafted `/metrics` page and answers everything else 200. */
 interface CraftedEngine {
@@ -149,4 +154,119 @@ describe('engine metrics pages as engines really serve them', () => {
       assert.deepEqual(await routeThrough(t, 'llm-d-prefix-load', pages, 8), [0, 8])
     })
   }
+})
+
+/** The simulated engine's own `/metrics` page, as it serves it. */
+async function enginePage(url: string): Promise<string> {
+  return (await request(`${url}/metrics`)).body.text()
+}
+
+/**
+ * What a scraper reads from `door`, beside what it reads from `engine` itself (a reading of the
+ * same idle engine, its stamp aside). `maxBodyBytes` as given.
+ */
+async function readThrough(
+  door: CraftedEngine,
+  engine: { readonly url: string },
+  maxBodyBytes?: number,
+) {
+  const failed: string[] = []
+  const scraper = createEngineMetricsScraper(
+    { intervalMs: 1000, maxBodyBytes },
+    { clock: createManualClock(), onScrapeFailed: (id) => failed.push(id) },
+  )
+  scraper.setTargets([
+    { id: 'door', origin: door.url },
+    { id: 'engine', origin: engine.url },
+  ])
+  await scraper.scrapeNow()
+  const readings = { door: scraper.get('door'), engine: scraper.get('engine'), failed }
+  scraper.close()
+  assert.ok(readings.engine?.numGpuBlocks, 'the engine itself is read, its layout included')
+  return readings
+}
+
+describe('engine metrics pages served compressed or moved, as exporters serve them', () => {
+  test('asks for gzip as Prometheus does, and reads a gzip page as the engine’s own', async (t) => {
+    const [engine] = await startSimEngines(t, [H100_LLAMA3_8B], 1)
+    const asked: string[] = []
+    // As prometheus_client does: compressed only when the scraper says it accepts gzip.
+    const door = await startCraftedEngine(t, async (req, res) => {
+      asked.push(String(req.headers['accept-encoding']))
+      const text = await enginePage(engine!.url)
+      if (!/\bgzip\b/.test(String(req.headers['accept-encoding']))) return void res.end(text)
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' })
+      res.end(gzipSync(text))
+    })
+    const { door: reading, engine: direct, failed } = await readThrough(door, engine!)
+    assert.deepEqual(asked, ['gzip'])
+    assert.deepEqual(reading && { ...reading, atMs: 0 }, { ...direct!, atMs: 0 })
+    assert.deepEqual(failed, [])
+  })
+
+  test('reads a page gzipped unasked, streamed without a length', async (t) => {
+    const [engine] = await startSimEngines(t, [H100_LLAMA3_8B], 1)
+    const door = await startCraftedEngine(t, async (_req, res) => {
+      const packed = gzipSync(await enginePage(engine!.url))
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' })
+      // Two writes: chunked, the decoder sees the stream in pieces.
+      res.write(packed.subarray(0, 100))
+      res.end(packed.subarray(100))
+    })
+    const { door: reading, engine: direct } = await readThrough(door, engine!)
+    assert.deepEqual(reading && { ...reading, atMs: 0 }, { ...direct!, atMs: 0 })
+  })
+
+  test('holds a gzip page to maxBodyBytes decoded: a small body that inflates past it is a failed scrape', async (t) => {
+    const [engine] = await startSimEngines(t, [H100_LLAMA3_8B], 1)
+    const capBytes = 256 * 1024
+    let padBytes = 0
+    const door = await startCraftedEngine(t, async (_req, res) => {
+      // Comment lines compress about a thousandfold: well under the cap on the wire.
+      const text = `${await enginePage(engine!.url)}# ${'x'.repeat(padBytes)}\n`
+      const packed = gzipSync(text)
+      assert.ok(packed.length < capBytes)
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': packed.length })
+      res.end(packed)
+    })
+    padBytes = 4 * capBytes
+    const over = await readThrough(door, engine!, capBytes)
+    assert.equal(over.door, undefined)
+    assert.deepEqual(over.failed, ['door'])
+    padBytes = capBytes / 4
+    const under = await readThrough(door, engine!, capBytes)
+    assert.deepEqual(under.door && { ...under.door, atMs: 0 }, { ...under.engine!, atMs: 0 })
+  })
+
+  test('follows redirects, /metrics to /metrics/ and on, as Prometheus does', async (t) => {
+    const [engine] = await startSimEngines(t, [H100_LLAMA3_8B], 1)
+    const paths: string[] = []
+    const door = await startCraftedEngine(t, async (req, res) => {
+      paths.push(req.url!)
+      if (req.url === '/metrics') {
+        res.writeHead(301, { location: '/metrics/' })
+        return void res.end()
+      }
+      if (req.url === '/metrics/') {
+        res.writeHead(307, { location: `http://${req.headers.host}/metrics/v2` })
+        return void res.end('moved')
+      }
+      res.end(await enginePage(engine!.url))
+    })
+    const { door: reading, engine: direct } = await readThrough(door, engine!)
+    assert.deepEqual(paths, ['/metrics', '/metrics/', '/metrics/v2'])
+    assert.deepEqual(reading && { ...reading, atMs: 0 }, { ...direct!, atMs: 0 })
+  })
+
+  test('gives up a redirect loop after 10 redirects, as a failed scrape', async (t) => {
+    const [engine] = await startSimEngines(t, [H100_LLAMA3_8B], 1)
+    const door = await startCraftedEngine(t, (req, res) => {
+      res.writeHead(302, { location: req.url === '/metrics' ? '/metrics/' : '/metrics' })
+      res.end()
+    })
+    const { door: reading, failed } = await readThrough(door, engine!)
+    assert.equal(reading, undefined)
+    assert.deepEqual(failed, ['door'])
+    assert.equal(door.scrapes, 11, 'the first ask and 10 redirects')
+  })
 })

@@ -1,0 +1,102 @@
+import { pipeline, Transform } from 'node:stream'
+import { createGunzip } from 'node:zlib'
+import { type Dispatcher, request } from 'undici'
+
+export interface FetchMetricsPageOptions {
+  /** The most bytes read, on the wire and once decoded. */
+  readonly maxBodyBytes: number
+  readonly signal: AbortSignal
+}
+
+/**
+ * Asked as Prometheus asks: the classic text format, which every exporter serves (its parser reads
+ * OpenMetrics too), gzip welcome. Exporters compress when asked, and some always do.
+ */
+const HEADERS = {
+  accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1',
+  'accept-encoding': 'gzip',
+}
+
+/** Go's HTTP client, which Prometheus scrapes with, gives up after 10 redirects. */
+const MAX_REDIRECTS = 10
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308])
+
+/**
+ * A Prometheus page's text, as a Prometheus server would fetch it: redirects followed (an exporter
+ * that moved `/metrics` to `/metrics/`), a gzip body decoded. Undefined when the server gave no
+ * page: not 200 after the redirects, an encoding other than gzip, or more than `maxBodyBytes` on
+ * the wire or decoded. A gzip body is held to the cap as it is decoded, so a small body that would
+ * inflate to gigabytes is dropped at the cap, not inflated whole. Rejects when the connection
+ * fails or `signal` aborts.
+ */
+export async function fetchMetricsPage(
+  url: string,
+  options: FetchMetricsPageOptions,
+): Promise<string | undefined> {
+  let target = url
+  for (let redirects = 0; ; redirects++) {
+    const res = await request(target, { headers: HEADERS, signal: options.signal })
+    const next = REDIRECT_STATUSES.has(res.statusCode) ? redirectTarget(res, target) : undefined
+    if (next !== undefined && redirects < MAX_REDIRECTS) {
+      await res.body.dump()
+      target = next
+      continue
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump()
+      return undefined
+    }
+    return readBody(res, options.maxBodyBytes)
+  }
+}
+
+/** Where a redirect points, when it points at an http(s) URL. */
+function redirectTarget(res: Dispatcher.ResponseData, from: string): string | undefined {
+  const location = res.headers.location
+  if (typeof location !== 'string') return undefined
+  let next: URL
+  try {
+    next = new URL(location, from)
+  } catch {
+    return undefined
+  }
+  return next.protocol === 'http:' || next.protocol === 'https:' ? next.href : undefined
+}
+
+async function readBody(
+  res: Dispatcher.ResponseData,
+  maxBytes: number,
+): Promise<string | undefined> {
+  const encoding = String(res.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase()
+  const gzip = encoding === 'gzip' || encoding === 'x-gzip'
+  if ((!gzip && encoding !== 'identity') || Number(res.headers['content-length']) > maxBytes) {
+    // Destroyed unread, a body that had all arrived emits an abort error: unheard, it was thrown.
+    res.body.on('error', () => {}).destroy()
+    return undefined
+  }
+  const decoded: AsyncIterable<Buffer> = gzip
+    ? pipeline(res.body, wireCap(maxBytes), createGunzip(), () => {})
+    : res.body
+  const chunks: Buffer[] = []
+  let bytes = 0
+  for await (const chunk of decoded) {
+    bytes += chunk.length
+    // Leaving the loop destroys the stream, and with it the connection: the rest is not read.
+    if (bytes > maxBytes) return undefined
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Fails the compressed stream past `maxBytes`: a gzip body of empty blocks decodes to nothing. */
+function wireCap(maxBytes: number): Transform {
+  let bytes = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length
+      done(bytes > maxBytes ? new Error(`more than ${maxBytes} bytes compressed`) : null, chunk)
+    },
+  })
+}
