@@ -68,8 +68,14 @@ describe('engine metrics across a reload', () => {
     const a = await metricsServer()
     const b = await metricsServer()
     t.after(() => Promise.all([a.close(), b.close()]))
+    // A minute's staleness gives each scrape 500 ms: the 60 ms of a 20 ms interval's default
+    // failed the first scrape of a busy machine now and then.
     const scraped = (url: string) => ({
-      v: { policy: 'aya', engineMetrics: { scrapeIntervalMs: 20 }, endpoints: [{ url }] },
+      v: {
+        policy: 'aya',
+        engineMetrics: { scrapeIntervalMs: 20, staleAfterMs: 60_000 },
+        endpoints: [{ url }],
+      },
     })
     const aya = await startAya({ log: { access: false }, ...config(scraped(a.url)) })
     t.after(() => aya.close())
