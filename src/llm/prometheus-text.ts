@@ -14,7 +14,8 @@ const ESCAPE = /\\(.)/g
  * Parses the text format leniently: comments and unparsable lines are skipped, and so are samples
  * whose name is not in `names` when given (before the line is read at all: an engine's page is
  * mostly histogram buckets nobody reads). What follows the value (a timestamp, an OpenMetrics
- * exemplar) is ignored.
+ * exemplar) is ignored. Blanks go where Prometheus's own parser (`expfmt`) takes them: before the
+ * name, between it and its labels, and none needed between the labels and the value.
  *
  * Each line is read once, left to right, by hand: a regex over the label set (an unanchored
  * global match, or a greedy `{.*}`) rescanned a malformed line from every position, quadratic in
@@ -23,9 +24,11 @@ const ESCAPE = /\\(.)/g
 export function parsePrometheusText(text: string, names?: ReadonlySet<string>): PromSample[] {
   const samples: PromSample[] = []
   for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const end = nameEnd(line)
-    const name = line.slice(0, end)
+    let from = 0
+    while (isBlank(line.charCodeAt(from))) from++
+    if (from === line.length || line.charCodeAt(from) === 0x23) continue
+    const end = nameEnd(line, from)
+    const name = line.slice(from, end)
     if (names !== undefined && !names.has(name)) continue
     if (!NAME.test(name)) continue
     const sample = sampleOf(line, name, end)
@@ -34,9 +37,9 @@ export function parsePrometheusText(text: string, names?: ReadonlySet<string>): 
   return samples
 }
 
-/** Where a sample line's metric name ends: at its labels or the space before its value. */
-function nameEnd(line: string): number {
-  for (let i = 0; i < line.length; i++) {
+/** Where a sample line's metric name ends: at its labels or the blank after it. */
+function nameEnd(line: string, from: number): number {
+  for (let i = from; i < line.length; i++) {
     const c = line.charCodeAt(i)
     if (c === 0x7b || c === 0x20 || c === 0x09) return i
   }
@@ -49,13 +52,13 @@ const isBlank = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d
 function sampleOf(line: string, name: string, at: number): PromSample | undefined {
   const labels: Record<string, string> = {}
   let i = at
+  while (isBlank(line.charCodeAt(i))) i++
   if (line.charCodeAt(i) === 0x7b) {
     i = readLabels(line, i + 1, labels)
     if (i < 0) return undefined
+    while (isBlank(line.charCodeAt(i))) i++
   }
-  // The value is the first token after the name or labels, which at least one blank precedes.
-  if (!isBlank(line.charCodeAt(i))) return undefined
-  while (isBlank(line.charCodeAt(i))) i++
+  // The value is the first token after the name (which a blank ends) or the labels.
   const start = i
   while (i < line.length && !isBlank(line.charCodeAt(i))) i++
   if (i === start) return undefined

@@ -33,6 +33,33 @@ describe('prometheus text', () => {
     assert.deepEqual(samples, [{ name: 'm', labels: { engine: '0' }, value: 3 }])
   })
 
+  it('reads blanks where Prometheus’s own parser allows them: before the name, before the labels, none after them', () => {
+    // Each of these was skipped as malformed, and a load gauge skipped is a gauge left unknown.
+    const samples = parsePrometheusText(
+      [
+        '  vllm:num_requests_running{engine="0"} 3',
+        '\tvllm:num_requests_waiting 1',
+        'vllm:kv_cache_usage_perc {engine="0"} 0.5',
+        'vllm:num_preemptions_total{engine="0"}7',
+        '  # TYPE m gauge',
+      ].join('\n'),
+    )
+    assert.deepEqual(
+      samples.map((s) => [s.name, s.value]),
+      [
+        ['vllm:num_requests_running', 3],
+        ['vllm:num_requests_waiting', 1],
+        ['vllm:kv_cache_usage_perc', 0.5],
+        ['vllm:num_preemptions_total', 7],
+      ],
+    )
+    const names = new Set(['vllm:num_requests_waiting'])
+    assert.deepEqual(parsePrometheusText('  vllm:num_requests_waiting 4\n', names), [
+      { name: 'vllm:num_requests_waiting', labels: {}, value: 4 },
+    ])
+    assert.deepEqual(parsePrometheusText('m3\nm\t\nm {a="b"}\n'), [], 'no value, no sample')
+  })
+
   it('reads the sample value before an OpenMetrics exemplar, not the exemplar value', () => {
     const samples = parsePrometheusText(
       'vllm:prefix_cache_queries_total{engine="0"} 10 # {trace_id="abc"} 500 1.7e9\n# EOF\n',
