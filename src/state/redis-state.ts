@@ -11,7 +11,10 @@ export interface RedisStateOptions {
   readonly url: string
   /** Put before every key and channel, so several Aya deployments can share one Redis. */
   readonly keyPrefix?: string
-  /** A command unanswered after this fails, so a stalled Redis never stalls a request. */
+  /**
+   * A command unanswered after this fails, so a stalled Redis never stalls a request; a connection
+   * that hears nothing for as long is dropped, and the store reads down until it is back.
+   */
   readonly commandTimeoutMs?: number
 }
 
@@ -99,9 +102,19 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   const onError = deps.onError ?? (() => {})
   const onHandlerError = deps.onHandlerError ?? (() => {})
   const connection = redisConnectionOptions(options.url)
+  const commandTimeoutMs = options.commandTimeoutMs ?? 1000
   const client = new Redis({
     ...connection,
-    commandTimeout: options.commandTimeoutMs ?? 1000,
+    commandTimeout: commandTimeoutMs,
+    // A paused or wedged Redis keeps its socket open: the command timeout alone would fail each
+    // command after commandTimeoutMs while the connection read as ready, so every request paid
+    // that wait and `aya_state_store_up` said 1. Nothing heard for as long drops the connection
+    // instead; until a reconnect completes its handshake, commands fail at once (below).
+    socketTimeout: commandTimeoutMs,
+    // What the dropped connection left unanswered may have run on the server already (it runs what
+    // it read once it resumes), and its caller was told it failed: sent again, an incr or a take
+    // would count twice.
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
   }) as ScriptedRedis
   // Commands wait for the first connection, so a replica that starts a moment before Redis loses

@@ -22,6 +22,23 @@ export async function startTcpRedis(args: readonly string[] = []): Promise<Runni
 }
 
 /**
+ * Stops the server with SIGSTOP: its sockets stay open and it answers nothing, as a Redis wedged
+ * on a slow disk or a stuck fork does. Returns what lets it go on (SIGCONT, once); call it before
+ * the server is closed.
+ */
+export function pauseRedis(redis: RunningRedis): () => void {
+  const pid = redis.child.pid
+  assert.ok(pid !== undefined, 'redis-server is running')
+  process.kill(pid, 'SIGSTOP')
+  let isPaused = true
+  return () => {
+    if (!isPaused) return
+    isPaused = false
+    process.kill(pid, 'SIGCONT')
+  }
+}
+
+/**
  * Waits until the server counts `count` subscribers of the channel (its full name, key prefix
  * included): Redis confirms a SUBSCRIBE on its own connection some time after subscribe() returns.
  */

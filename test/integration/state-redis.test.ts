@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { describe, type TestContext, test } from 'node:test'
-import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { redisConnectionOptions } from '../../src/state/redis-url.ts'
 import { adminMetrics, metricSample, type RunningAya, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { type RunningRedis, startRedis } from '../helpers/redis-server.ts'
+import { pauseRedis, type RunningRedis, startRedis } from '../helpers/redis-server.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
 /** Upstreams `one` and `two`, behind a group that binds sessions by header, state on `state`. */
@@ -42,15 +40,9 @@ async function twoReplicas(t: TestContext, redis: RunningRedis | undefined) {
   return replicas
 }
 
-/** The server's process id, for pausing it with SIGSTOP. */
-async function redisPid(redis: RunningRedis): Promise<number> {
-  const probe = new Redis(redisConnectionOptions(redis.url))
-  try {
-    const info = await probe.info('server')
-    return Number(/process_id:(\d+)/.exec(info)![1])
-  } finally {
-    probe.disconnect()
-  }
+/** `aya_state_store_up{store="redis"}` as the replica's admin reports it now. */
+async function storeUp(aya: RunningAya): Promise<number | undefined> {
+  return metricSample(await adminMetrics(aya), 'aya_state_store_up', 'store="redis"')
 }
 
 async function servedBy(aya: RunningAya, session: string): Promise<string> {
@@ -76,9 +68,7 @@ describe('state on Redis, shared by Aya replicas', () => {
     const redis = await startRedis()
     const [a] = await twoReplicas(t, redis)
     assert.ok(['one', 'two'].includes(await servedBy(a!, 'before')))
-    const storeUp = async () =>
-      metricSample(await adminMetrics(a!), 'aya_state_store_up', 'store="redis"')
-    await eventually(async () => (await storeUp()) === 1, 'the store up once connected')
+    await eventually(async () => (await storeUp(a!)) === 1, 'the store up once connected')
     await redis.close()
     const startedMs = performance.now()
     for (let i = 0; i < 5; i++) {
@@ -87,7 +77,35 @@ describe('state on Redis, shared by Aya replicas', () => {
     const tookMs = performance.now() - startedMs
     // A command on a lost connection fails at once: no request waits for commandTimeoutMs.
     assert.ok(tookMs < 1000, `5 requests took ${Math.round(tookMs)} ms`)
-    await eventually(async () => (await storeUp()) === 0, 'the store down in the metrics')
+    await eventually(async () => (await storeUp(a!)) === 0, 'the store down in the metrics')
+  })
+
+  test('reads a paused Redis as down after one command timeout, stops waiting on it, and binds across replicas again once it answers', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.close())
+    const [a, b] = await twoReplicas(t, redis)
+    await eventually(async () => (await storeUp(a!)) === 1, 'the store up once connected')
+    const resume = pauseRedis(redis)
+    try {
+      // The first request waits its lookup's commandTimeoutMs (1 s by default): that is the bound.
+      assert.ok(['one', 'two'].includes(await servedBy(a!, 'paused-0')))
+      await eventually(async () => (await storeUp(a!)) === 0, 'a paused Redis read as down')
+      const startedMs = performance.now()
+      for (let i = 1; i <= 5; i++) {
+        assert.ok(['one', 'two'].includes(await servedBy(a!, `paused-${i}`)))
+      }
+      const tookMs = performance.now() - startedMs
+      // On a connection that still read as up, each of the five waited out a whole second.
+      assert.ok(tookMs < 2500, `5 requests took ${Math.round(tookMs)} ms behind a paused Redis`)
+    } finally {
+      resume()
+    }
+    await eventually(async () => (await storeUp(a!)) === 1, 'up again once it answers', 15_000)
+    for (let i = 0; i < 6; i++) {
+      const session = `resumed-${i}`
+      const first = await servedBy(a!, session)
+      assert.equal(await servedBy(b!, session), first, session)
+    }
   })
 
   test('a request waits for a stalled Redis one command timeout at most, not a second one to bind', async (t) => {
@@ -102,8 +120,7 @@ describe('state on Redis, shared by Aya replicas', () => {
     const aya = await startAya({ ...config, log: { level: 'error', access: false } })
     t.after(() => aya.close())
     assert.ok(['one', 'two'].includes(await servedBy(aya, 'before')))
-    const pid = await redisPid(redis)
-    process.kill(pid, 'SIGSTOP')
+    const resume = pauseRedis(redis)
     try {
       for (let i = 0; i < 3; i++) {
         const startedMs = performance.now()
@@ -113,7 +130,7 @@ describe('state on Redis, shared by Aya replicas', () => {
         assert.ok(tookMs < 900, `a request took ${Math.round(tookMs)} ms behind a stalled Redis`)
       }
     } finally {
-      process.kill(pid, 'SIGCONT')
+      resume()
     }
   })
 

@@ -11,7 +11,9 @@ import type { StateStore } from '../../../src/state/state-store.ts'
 import { createSystemClock } from '../../../src/util/clock.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 import { runStateStoreConformance } from '../../conformance/state-store.conformance.ts'
+import { eventually } from '../../helpers/eventually.ts'
 import {
+  pauseRedis,
   type RunningRedis,
   startRedis,
   startTcpRedis,
@@ -213,6 +215,51 @@ describe('createRedisState when Redis comes and goes', () => {
       const tookMs = Date.now() - startedMs
       assert.ok(tookMs < 200, `a get waited ${tookMs} ms for a server that is down`)
     }
+  })
+
+  it('reads down and fails commands at once after one goes unanswered by a paused server, and reads up once it answers', async (t) => {
+    const server = await startRedis()
+    t.after(() => server.close())
+    const store = createRedisState({ url: server.url, commandTimeoutMs: 300 }, { clock })
+    t.after(() => store.close())
+    await store.set('k', 'v')
+    await eventually(() => store.connected, 'both connections up')
+    const resume = pauseRedis(server)
+    try {
+      await assert.rejects(store.get('k'), /timed out/)
+      await eventually(() => !store.connected, 'the store read down')
+      for (let i = 0; i < 3; i++) {
+        const startedMs = Date.now()
+        await assert.rejects(store.get('k'))
+        const tookMs = Date.now() - startedMs
+        assert.ok(tookMs < 150, `a get waited ${tookMs} ms for a server that answers nothing`)
+      }
+    } finally {
+      resume()
+    }
+    await eventually(() => store.connected, 'the store up again', 15_000)
+    assert.equal(await store.get('k'), 'v')
+  })
+
+  it('runs a command that timed out on a paused server at most once, however the connection comes back', async (t) => {
+    const server = await startRedis()
+    t.after(() => server.close())
+    const store = createRedisState({ url: server.url, commandTimeoutMs: 300 }, { clock })
+    t.after(() => store.close())
+    await store.set('k', 'v')
+    await eventually(() => store.connected, 'both connections up')
+    const resume = pauseRedis(server)
+    try {
+      await assert.rejects(store.incr('count'), /timed out/)
+      await eventually(() => !store.connected, 'the store read down')
+    } finally {
+      resume()
+    }
+    await eventually(() => store.connected, 'the store up again', 15_000)
+    await sleep(100)
+    // The server runs what it had read once it resumes; the caller was told the incr failed, so
+    // sending it again on the new connection would count it twice.
+    assert.ok(['1', undefined].includes(await store.get('count')), 'counted once at most')
   })
 
   it('never moves a bucket back in time for a replica whose clock lags', async (t) => {
