@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import type { Clock } from '../util/clock.ts'
 import { checkDelta, checkTtlMs } from './call-arguments.ts'
 import { createRedisChannels } from './redis-channels.ts'
+import { startRedisHeartbeat } from './redis-heartbeat.ts'
 import { redactedRedisUrl, redisConnectionOptions } from './redis-url.ts'
 import type { BucketResult, BucketSpec, StateStore } from './state-store.ts'
 import { retryAfterMs, validateBucket } from './token-bucket.ts'
@@ -22,7 +23,7 @@ export interface RedisStateDeps {
   /**
    * Token buckets refill on this clock's wall time (`wallNow`), so replicas need the same wall
    * time (NTP); a bucket's stamp never moves back, so a replica whose clock lags never refills
-   * one twice.
+   * one twice. Its timers pace the heartbeat PING.
    */
   readonly clock: Clock
   /**
@@ -130,6 +131,13 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   client.on('reconnecting', () => {
     if (++failedAttempts === 2) failFast()
   })
+  // With no requests, a stalled Redis would go unnoticed: a PING every commandTimeoutMs lets the
+  // socket timeout find it, so it reads down within two commandTimeoutMs, traffic or not.
+  const stopHeartbeat = startRedisHeartbeat(
+    client,
+    { intervalMs: commandTimeoutMs },
+    { clock: deps.clock },
+  )
   client.defineCommand('ayaIncr', { numberOfKeys: 1, lua: INCR_SCRIPT })
   client.defineCommand('ayaTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
   // The subscriber connection waits for messages indefinitely, and a SUBSCRIBE sent while Redis
@@ -237,6 +245,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     async close() {
       if (isClosed) return
       isClosed = true
+      stopHeartbeat()
       channels.close()
       await Promise.all([quit(client), quit(subscriber)])
     },

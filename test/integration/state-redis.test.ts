@@ -90,6 +90,8 @@ describe('state on Redis, shared by Aya replicas', () => {
       // The first request waits its lookup's commandTimeoutMs (1 s by default): that is the bound.
       assert.ok(['one', 'two'].includes(await servedBy(a!, 'paused-0')))
       await eventually(async () => (await storeUp(a!)) === 0, 'a paused Redis read as down')
+      // b sent nothing: its heartbeat finds the stall within two commandTimeoutMs.
+      await eventually(async () => (await storeUp(b!)) === 0, 'the idle replica too', 10_000)
       const startedMs = performance.now()
       for (let i = 1; i <= 5; i++) {
         assert.ok(['one', 'two'].includes(await servedBy(a!, `paused-${i}`)))
@@ -100,7 +102,11 @@ describe('state on Redis, shared by Aya replicas', () => {
     } finally {
       resume()
     }
-    await eventually(async () => (await storeUp(a!)) === 1, 'up again once it answers', 15_000)
+    await eventually(
+      async () => (await storeUp(a!)) === 1 && (await storeUp(b!)) === 1,
+      'both up again once it answers',
+      15_000,
+    )
     for (let i = 0; i < 6; i++) {
       const session = `resumed-${i}`
       const first = await servedBy(a!, session)

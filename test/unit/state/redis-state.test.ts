@@ -241,6 +241,22 @@ describe('createRedisState when Redis comes and goes', () => {
     assert.equal(await store.get('k'), 'v')
   })
 
+  it('reads down within two commandTimeoutMs of the server pausing, with no command sent, and up once it answers', async (t) => {
+    const server = await startRedis()
+    t.after(() => server.close())
+    const store = createRedisState({ url: server.url, commandTimeoutMs: 300 }, { clock })
+    t.after(() => store.close())
+    await eventually(() => store.connected, 'both connections up')
+    const resume = pauseRedis(server)
+    try {
+      // 600 ms is the bound; a loaded machine gets more before this fails.
+      await eventually(() => !store.connected, 'an idle store read a paused server as down', 5000)
+    } finally {
+      resume()
+    }
+    await eventually(() => store.connected, 'the store up again', 15_000)
+  })
+
   it('runs a command that timed out on a paused server at most once, however the connection comes back', async (t) => {
     const server = await startRedis()
     t.after(() => server.close())
