@@ -22,6 +22,18 @@ export async function startTcpRedis(args: readonly string[] = []): Promise<Runni
 }
 
 /**
+ * Kills the server (SIGKILL: it saves nothing) and starts an empty one on the same socket, as a
+ * Redis that crashed and came back without persistence does. Close both when done.
+ */
+export async function restartRedisEmpty(redis: RunningRedis): Promise<RunningRedis> {
+  const socket = decodeURIComponent(new URL(redis.url).pathname)
+  assert.ok(redis.child.pid !== undefined, 'redis-server is running')
+  process.kill(redis.child.pid, 'SIGKILL')
+  await redis.child.exited
+  return startRedisProcess({ socket })
+}
+
+/**
  * Stops the server with SIGSTOP: its sockets stay open and it answers nothing, as a Redis wedged
  * on a slow disk or a stuck fork does. Returns what lets it go on (SIGCONT, once); call it before
  * the server is closed.

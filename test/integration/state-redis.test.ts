@@ -4,7 +4,12 @@ import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
 import { adminMetrics, metricSample, type RunningAya, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { pauseRedis, type RunningRedis, startRedis } from '../helpers/redis-server.ts'
+import {
+  pauseRedis,
+  type RunningRedis,
+  restartRedisEmpty,
+  startRedis,
+} from '../helpers/redis-server.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
 /** Upstreams `one` and `two`, behind a group that binds sessions by header, state on `state`. */
@@ -110,6 +115,26 @@ describe('state on Redis, shared by Aya replicas', () => {
     for (let i = 0; i < 6; i++) {
       const session = `resumed-${i}`
       const first = await servedBy(a!, session)
+      assert.equal(await servedBy(b!, session), first, session)
+    }
+  })
+
+  test('after Redis crashes and comes back empty, reads it up again and binds sessions across replicas afresh', async (t) => {
+    const redis = await startRedis()
+    t.after(() => redis.close())
+    const [a, b] = await twoReplicas(t, redis)
+    await servedBy(a!, 'bound-before')
+    const empty = await restartRedisEmpty(redis)
+    t.after(() => empty.close())
+    await eventually(
+      async () => (await storeUp(a!)) === 1 && (await storeUp(b!)) === 1,
+      'both up again on the new server',
+      15_000,
+    )
+    // The binding went with the data: the session is placed afresh, bound again, and kept.
+    for (const session of ['bound-before', 'new-0', 'new-1', 'new-2', 'new-3']) {
+      const first = await servedBy(b!, session)
+      assert.equal(await servedBy(a!, session), first, session)
       assert.equal(await servedBy(b!, session), first, session)
     }
   })

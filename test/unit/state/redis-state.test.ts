@@ -15,6 +15,7 @@ import { eventually } from '../../helpers/eventually.ts'
 import {
   pauseRedis,
   type RunningRedis,
+  restartRedisEmpty,
   startRedis,
   startTcpRedis,
   untilSubscribed,
@@ -276,6 +277,30 @@ describe('createRedisState when Redis comes and goes', () => {
     // The server runs what it had read once it resumes; the caller was told the incr failed, so
     // sending it again on the new connection would count it twice.
     assert.ok(['1', undefined].includes(await store.get('count')), 'counted once at most')
+  })
+
+  it('after the server crashes and comes back empty, runs its scripts and hears its channels again', async (t) => {
+    const server = await startRedis()
+    t.after(() => server.close())
+    const a = createRedisState({ url: server.url }, { clock })
+    const b = createRedisState({ url: server.url }, { clock })
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const heard: string[] = []
+    b.subscribe('ch', (message) => heard.push(message))
+    await untilSubscribed(server, 'aya:ch', 1)
+    const spec = { capacity: 2, refillPerSecond: 0 }
+    assert.equal(await a.incr('count'), 1)
+    assert.equal((await a.take('bucket', spec)).remaining, 1)
+    const empty = await restartRedisEmpty(server)
+    t.after(() => empty.close())
+    await eventually(() => a.connected && b.connected, 'both stores up again', 15_000)
+    await untilSubscribed(empty, 'aya:ch', 1)
+    // The new server knows neither the scripts nor the counts.
+    assert.equal(await a.incr('count'), 1)
+    assert.equal((await a.take('bucket', spec)).remaining, 1)
+    await a.publish('ch', 'after the crash')
+    await eventually(() => heard.length > 0, 'the message heard')
+    assert.deepEqual(heard, ['after the crash'])
   })
 
   it('never moves a bucket back in time for a replica whose clock lags', async (t) => {
