@@ -39,7 +39,8 @@ export type LlmdPrefixLoadOptions = z.output<typeof llmdPrefixLoadOptionsSchema>
  * - `queue-scorer`: (maxQ − q) / (maxQ − minQ) over scraped `num_requests_waiting`; all 1 if equal.
  * - `kv-cache-utilization-scorer`: 1 − scraped `kv_cache_usage_perc`.
  * An endpoint with no fresh scrape, or whose page leaves out a scorer's gauge, is left unscored by
- * that scorer (0), as llm-d leaves endpoints without metrics out of the queue range. Without `ctx.llm` the prefix score is 0.
+ * that scorer (0), as llm-d leaves endpoints without metrics out of the queue range. Without
+ * `ctx.llm` the prefix score is 0.
  */
 export function createLlmdPrefixLoadPicker(
   options: LlmdPrefixLoadOptions,
