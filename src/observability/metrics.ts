@@ -142,6 +142,13 @@ export function createMetrics(
     help: 'Local replies, cut responses and error events inside relayed streams, by error code.',
     labelNames: ['code', 'route'],
   })
+  // A retry succeeds unseen in every other series: only this shows an endpoint that refuses
+  // connections, or a keep-alive race, being retried past.
+  const retries = createCellCounter(registry, {
+    name: 'aya_upstream_retries_total',
+    help: 'Attempts after the first: a connect failure tried on another endpoint, or an idempotent request sent again after its connection closed unanswered.',
+    labelNames: ['route', 'upstream'],
+  })
   const bytesIn = createCellCounter(registry, {
     name: 'aya_request_bytes_total',
     help: 'Request body bytes received from clients.',
@@ -290,6 +297,7 @@ export function createMetrics(
     readonly upstreamLatency: HistogramCell
     readonly bytesIn: CounterCell
     readonly bytesOut: CounterCell
+    readonly retries: CounterCell
   }
   const records = new Map<string, RequestCells>()
   interface LlmCells {
@@ -338,6 +346,7 @@ export function createMetrics(
         upstreamLatency: upstreamLatency.cell(upstream),
         bytesIn: bytesIn.cell(route),
         bytesOut: bytesOut.cell(route),
+        retries: retries.cell(route, upstream),
       }
       records.set(key, cells)
     }
@@ -348,6 +357,7 @@ export function createMetrics(
     if (ctx.errorCode !== undefined) errors.cell(ctx.errorCode, route).inc()
     if (ctx.bytesIn > 0) cells.bytesIn.inc(ctx.bytesIn)
     if (ctx.bytesOut > 0) cells.bytesOut.inc(ctx.bytesOut)
+    if (ctx.attempts > 1) cells.retries.inc(ctx.attempts - 1)
     if (ctx.modelEntry !== undefined && ctx.route !== undefined) {
       if (
         ctx.ttftMs !== undefined ||
@@ -390,6 +400,7 @@ export function createMetrics(
       upstreamLatency,
       bytesIn,
       bytesOut,
+      retries,
       ttft,
       timePerOutputToken,
       llmTokens,

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts'
 
@@ -85,6 +85,15 @@ describe('a request whose upstream connection closed before any answer', () => {
     assert.equal(line.attempts, 2)
     assert.equal(line.status, 200)
     assert.equal(line.error, undefined)
+    // Unseen in the request and error series, the retry is counted on its own.
+    assert.equal(
+      metricSample(
+        await adminMetrics(aya),
+        'aya_upstream_retries_total',
+        'route="route-0",upstream="u"',
+      ),
+      1,
+    )
   })
 
   test('HEAD, PUT without a body and DELETE are sent again too (idempotent, RFC 9110 §9.2.2)', async (t) => {
