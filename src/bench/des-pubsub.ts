@@ -19,6 +19,7 @@ export function createDesPubSub(
     connected: true,
     incr: () => absent('incr'),
     get: () => absent('get'),
+    getAndTouch: () => absent('getAndTouch'),
     set: () => absent('set'),
     setIfAbsent: () => absent('setIfAbsent'),
     delete: () => absent('delete'),

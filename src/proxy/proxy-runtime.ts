@@ -141,8 +141,16 @@ function buildUpstreamRuntime(
         const value = readCookie(source)
         return value === undefined ? undefined : codec.decode(value)
       },
-      async bind(_source, endpointId, current) {
-        return current === endpointId ? undefined : codec.setCookieHeader(endpointId)
+      async bind(source, endpointId, current) {
+        if (current !== endpointId) return codec.setCookieHeader(endpointId)
+        // Past half its life the binding is issued again: a client in use stays bound for ttlMs
+        // past its last request, as the header binding does, at one Set-Cookie per half TTL.
+        const value = readCookie(source)
+        const expiresAtMs =
+          value === undefined ? undefined : codec.decodeBinding(value)?.expiresAtMs
+        const isAgeing =
+          expiresAtMs !== undefined && expiresAtMs - deps.clock.wallNow() < cookie.ttlMs / 2
+        return isAgeing ? codec.setCookieHeader(endpointId) : undefined
       },
     }
   } else if (config.sticky && 'header' in config.sticky) {

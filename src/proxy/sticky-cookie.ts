@@ -26,8 +26,15 @@ export interface StickyCookie {
   encode(endpointId: string): string
   /** The endpoint id, if the value is well formed, correctly signed and unexpired. Never throws. */
   decode(value: string): string | undefined
+  /** What `decode` reads, with the value's signed expiry (wall-clock epoch ms). */
+  decodeBinding(value: string): StickyCookieBinding | undefined
   /** A complete Set-Cookie header value carrying `encode(endpointId)`. */
   setCookieHeader(endpointId: string): string
+}
+
+export interface StickyCookieBinding {
+  readonly endpointId: string
+  readonly expiresAtMs: number
 }
 
 /** Shorter keys make a captured cookie brute-forceable offline; config validation should use it. */
@@ -129,7 +136,7 @@ export function createStickyCookie(
     return `${payload}.${sign(payload)}`
   }
 
-  const decode = (value: string): string | undefined => {
+  const decodeBinding = (value: string): StickyCookieBinding | undefined => {
     try {
       const macDot = value.lastIndexOf('.')
       const expiryDot = macDot > 0 ? value.lastIndexOf('.', macDot - 1) : -1
@@ -141,8 +148,9 @@ export function createStickyCookie(
       const expected = Buffer.from(sign(payload), 'utf8')
       // Equal lengths are required by timingSafeEqual; a non-ASCII MAC changes the byte count.
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
-      if (Number(expiryText) <= deps.clock.wallNow()) return undefined
-      return openId(value.slice(0, expiryDot))
+      const expiresAtMs = Number(expiryText)
+      if (expiresAtMs <= deps.clock.wallNow()) return undefined
+      return { endpointId: openId(value.slice(0, expiryDot)), expiresAtMs }
     } catch {
       return undefined
     }
@@ -151,7 +159,8 @@ export function createStickyCookie(
   return {
     name,
     encode,
-    decode,
+    decode: (value) => decodeBinding(value)?.endpointId,
+    decodeBinding,
     setCookieHeader: (endpointId) => `${name}=${encode(endpointId)}${attributes}`,
   }
 }

@@ -48,7 +48,8 @@ export function createStickyHeader(
       const key = keyFor(source)
       if (key === undefined) return undefined
       try {
-        return await deps.state.get(key)
+        // Each use restarts the TTL: a session lives ttlMs past its last request, not its first.
+        return await deps.state.getAndTouch(key, options.ttlMs)
       } catch (error) {
         deps.onError?.(error)
         return undefined

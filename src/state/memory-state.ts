@@ -170,6 +170,16 @@ export function createMemoryState(
       return typeof entry.value === 'number' ? String(entry.value) : entry.value
     },
 
+    async getAndTouch(key: string, ttlMs: number): Promise<string | undefined> {
+      assertOpen()
+      const expiresAtMs = expiryFor(ttlMs)
+      const entry = live(key)
+      if (entry === undefined) return undefined
+      if (entry.kind !== 'value') throw wrongKind(key, entry, 'value')
+      entry.expiresAtMs = expiresAtMs
+      return typeof entry.value === 'number' ? String(entry.value) : entry.value
+    },
+
     async set(key: string, value: string, ttlMs?: number): Promise<void> {
       assertOpen()
       store(key, { kind: 'value', value, expiresAtMs: expiryFor(ttlMs) })

@@ -43,6 +43,12 @@ local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value`
 
+// GETEX needs Redis 6.2: a script gives the same one round trip on any Redis Aya runs on.
+const GET_AND_TOUCH_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if value then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return value`
+
 // The arithmetic of token-bucket.ts (refilledTokens, takeFromBucket), in the same order of
 // floating-point operations, so both stores give the same answers. A full bucket is deleted
 // (it equals a missing one) and a partial one expires when it would be full again. Numbers go
@@ -84,6 +90,7 @@ return { allowed, string.format('%.17g', tokens) }`
 
 interface ScriptedRedis extends Redis {
   ayaIncr(key: string, delta: string, ttlMs: string): Promise<string>
+  ayaGetAndTouch(key: string, ttlMs: string): Promise<string | null>
   ayaTake(
     key: string,
     capacity: string,
@@ -140,6 +147,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   )
   client.defineCommand('ayaIncr', { numberOfKeys: 1, lua: INCR_SCRIPT })
   client.defineCommand('ayaTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
+  client.defineCommand('ayaGetAndTouch', { numberOfKeys: 1, lua: GET_AND_TOUCH_SCRIPT })
   // The subscriber connection waits for messages indefinitely, and a SUBSCRIBE sent while Redis
   // is unreachable waits for it: ioredis re-subscribes only to channels it saw confirmed, so a
   // failed one would never be heard again.
@@ -193,6 +201,12 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     async get(key) {
       assertOpen()
       return (await client.get(keyPrefix + key)) ?? undefined
+    },
+
+    async getAndTouch(key, ttlMs) {
+      assertOpen()
+      const ttl = ttlArgument(ttlMs)
+      return (await client.ayaGetAndTouch(keyPrefix + key, String(ttl))) ?? undefined
     },
 
     async set(key, value, ttlMs) {

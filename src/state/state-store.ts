@@ -17,6 +17,11 @@ export interface StateStore {
   incr(key: string, delta?: number, ttlMs?: number): Promise<number>
 
   get(key: string): Promise<string | undefined>
+  /**
+   * Reads a value and, when there is one, restarts its TTL at `ttlMs` in the same step: an expiry
+   * that slides with use (a session binding lives `ttlMs` past its last use, not its first).
+   */
+  getAndTouch(key: string, ttlMs: number): Promise<string | undefined>
   /** Stores a value; without a TTL it lives until deleted. */
   set(key: string, value: string, ttlMs?: number): Promise<void>
   /** Stores only when the key is absent; returns whether it stored. */

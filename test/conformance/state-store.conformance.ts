@@ -135,6 +135,26 @@ export function runStateStoreConformance(name: string, factory: StateStoreFactor
         assert.equal(await store.get(key('v')), undefined)
       })
 
+      it('restarts a TTL on getAndTouch, so that a value in use outlives its first TTL', async (t) => {
+        const { store, key, advance } = await open(t)
+        await store.set(key('v'), 'x', 200)
+        await advance(150)
+        assert.equal(await store.getAndTouch(key('v'), 200), 'x')
+        await advance(150)
+        assert.equal(await store.get(key('v')), 'x', 'past the first TTL, within the touched one')
+        await advance(100)
+        assert.equal(await store.get(key('v')), undefined)
+      })
+
+      it('answers getAndTouch of a missing or expired key with undefined, creating nothing', async (t) => {
+        const { store, key, advance } = await open(t)
+        assert.equal(await store.getAndTouch(key('missing'), 200), undefined)
+        assert.equal(await store.get(key('missing')), undefined)
+        await store.set(key('v'), 'x', 100)
+        await advance(150)
+        assert.equal(await store.getAndTouch(key('v'), 200), undefined)
+      })
+
       it('clears an earlier TTL when set again without one', async (t) => {
         const { store, key, advance } = await open(t)
         await store.set(key('v'), 'x', 100)

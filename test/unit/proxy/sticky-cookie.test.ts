@@ -50,6 +50,16 @@ describe('createStickyCookie', () => {
     assert.notEqual(cookie.encode('10.0.3.18:8000').split('.')[0], id)
   })
 
+  it('reads a value’s signed expiry with its endpoint id', () => {
+    const { clock, cookie } = setup({ ttlMs: 10_000 })
+    const value = cookie.encode('ep-1')
+    assert.deepEqual(cookie.decodeBinding(value), {
+      endpointId: 'ep-1',
+      expiresAtMs: clock.wallNow() + 10_000,
+    })
+    assert.equal(cookie.decodeBinding(tamper(value, 1)), undefined)
+  })
+
   it('produces values made only of cookie-safe characters', () => {
     const { cookie } = setup()
     assert.match(cookie.encode('a b;c,d"e\\f'), /^[A-Za-z0-9_\-.]+$/)
