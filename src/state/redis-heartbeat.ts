@@ -5,7 +5,9 @@ import type { Clock, Timer } from '../util/clock.ts'
  * PINGs a ready connection every `intervalMs`. A paused or wedged Redis keeps its socket open, and
  * a connection finds out that nothing answers only while a command waits (its socket timeout
  * then drops it): with no traffic, nothing would, and the store would read up over a Redis that
- * answers nothing. Returns the function that stops it.
+ * answers nothing. A subscriber connection never sends a command of its own once subscribed, so
+ * without this a connection the server or a middlebox forgot would go unnoticed for good; PING is
+ * valid in subscriber mode. Returns the function that stops it.
  */
 export function startRedisHeartbeat(
   redis: Redis,

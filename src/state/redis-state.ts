@@ -14,7 +14,8 @@ export interface RedisStateOptions {
   readonly keyPrefix?: string
   /**
    * A command unanswered after this fails, so a stalled Redis never stalls a request; a connection
-   * that hears nothing for as long is dropped, and the store reads down until it is back.
+   * (the subscriber's too) whose command or heartbeat PING hears nothing for as long is dropped,
+   * and the store reads down until it is back.
    */
   readonly commandTimeoutMs?: number
 }
@@ -138,20 +139,28 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   client.on('reconnecting', () => {
     if (++failedAttempts === 2) failFast()
   })
-  // With no requests, a stalled Redis would go unnoticed: a PING every commandTimeoutMs lets the
-  // socket timeout find it, so it reads down within two commandTimeoutMs, traffic or not.
-  const stopHeartbeat = startRedisHeartbeat(
-    client,
-    { intervalMs: commandTimeoutMs },
-    { clock: deps.clock },
-  )
   client.defineCommand('ayaIncr', { numberOfKeys: 1, lua: INCR_SCRIPT })
   client.defineCommand('ayaTake', { numberOfKeys: 1, lua: TAKE_SCRIPT })
   client.defineCommand('ayaGetAndTouch', { numberOfKeys: 1, lua: GET_AND_TOUCH_SCRIPT })
-  // The subscriber connection waits for messages indefinitely, and a SUBSCRIBE sent while Redis
-  // is unreachable waits for it: ioredis re-subscribes only to channels it saw confirmed, so a
-  // failed one would never be heard again.
-  const subscriber = new Redis({ ...connection, maxRetriesPerRequest: null })
+  // A SUBSCRIBE sent while Redis is unreachable waits for it: ioredis re-subscribes only to
+  // channels it saw confirmed, so a failed one would never be heard again. What a dropped
+  // connection left unanswered (a SUBSCRIBE, a PING) is sent again on the next, so no channel is
+  // lost in between.
+  const subscriber = new Redis({
+    ...connection,
+    maxRetriesPerRequest: null,
+    // A subscriber only listens, so a connection the server or a middlebox forgot (an expired NAT
+    // entry, a failover behind a virtual IP, a CLIENT KILL whose FIN was lost) would stay open
+    // and silent until TCP keepalive gave up, and the replica would stop hearing its peers while
+    // the store read up. The heartbeat's PING (valid in subscriber mode) is what it waits on.
+    socketTimeout: commandTimeoutMs,
+  })
+  // With no requests, a stalled Redis would go unnoticed, and a subscriber never sends anything of
+  // its own: a PING on each connection every commandTimeoutMs lets its socket timeout find a
+  // stall, so the store reads down within two commandTimeoutMs, traffic or not.
+  const stopHeartbeats = [client, subscriber].map((redis) =>
+    startRedisHeartbeat(redis, { intervalMs: commandTimeoutMs }, { clock: deps.clock }),
+  )
   for (const redis of [client, subscriber]) {
     redis.on('error', (error) => {
       if (!isFailedSelect(error)) return onError(error)
@@ -259,7 +268,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     async close() {
       if (isClosed) return
       isClosed = true
-      stopHeartbeat()
+      for (const stopHeartbeat of stopHeartbeats) stopHeartbeat()
       channels.close()
       await Promise.all([quit(client), quit(subscriber)])
     },

@@ -20,6 +20,7 @@ import {
   startTcpRedis,
   untilSubscribed,
 } from '../../helpers/redis-server.ts'
+import { startTcpRelay } from '../../helpers/tcp-relay.ts'
 
 let redis: RunningRedis
 before(async () => {
@@ -256,6 +257,32 @@ describe('createRedisState when Redis comes and goes', () => {
       resume()
     }
     await eventually(() => store.connected, 'the store up again', 15_000)
+  })
+
+  it('reads down and re-subscribes within a few commandTimeoutMs when its subscriber connection is black-holed', async (t) => {
+    const server = await startRedis()
+    t.after(() => server.close())
+    const relay = await startTcpRelay({ path: decodeURIComponent(new URL(server.url).pathname) })
+    t.after(() => relay.close())
+    const store = createRedisState({ url: relay.url, commandTimeoutMs: 300 }, { clock })
+    const publisher = createRedisState({ url: server.url }, { clock })
+    t.after(() => Promise.all([store.close(), publisher.close()]))
+    const heard: string[] = []
+    store.subscribe('ch', (message) => heard.push(message))
+    await untilSubscribed(server, 'aya:ch', 1)
+    await eventually(() => store.connected, 'both connections up')
+    await publisher.publish('ch', 'before')
+    await eventually(() => heard.includes('before'), 'a message heard through the relay')
+    // The subscriber's side stays open and hears nothing, and the subscriber sends nothing of
+    // its own: only a PING it is made to send can find the silence.
+    assert.equal(relay.silenceSubscribers(), 1, 'the subscriber connection, and it alone')
+    // 600 ms is the bound; a loaded machine gets more before this fails.
+    await eventually(() => !store.connected, 'the store read its dead subscriber as down', 5000)
+    await untilSubscribed(server, 'aya:ch', 1)
+    await eventually(() => store.connected, 'the store up again', 15_000)
+    await publisher.publish('ch', 'after')
+    await eventually(() => heard.includes('after'), 'a message heard on the new subscriber')
+    assert.deepEqual(heard, ['before', 'after'])
   })
 
   it('runs a command that timed out on a paused server at most once, however the connection comes back', async (t) => {
