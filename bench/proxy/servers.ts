@@ -30,50 +30,77 @@ export interface Server {
 /** Thrown when a server does not start or does not proxy; `message` says precisely what failed. */
 export class StartError extends Error {}
 
-async function ready(server: Server): Promise<Server> {
+/**
+ * Checks that a server answers as it should before any load; returns what was wrong, or
+ * undefined. It polls while the server is still starting.
+ */
+export type Probe = (server: Server) => Promise<string | undefined>
+
+/** GET / answers `200 "ok"` (the upstream's answer, through the proxy). */
+const answersOk: Probe = async (server) => {
   const url = `http://127.0.0.1:${server.port}/`
   const answer = await waitForHttp(url, server.proc)
-  if (answer?.status === 200 && answer.body === 'ok') return server
-  const logs = [tail(server.proc.stderrPath), tail(server.proc.stdoutPath, 5)]
-    .filter((t) => t !== '')
-    .join('\n')
+  if (answer?.status === 200 && answer.body === 'ok') return undefined
   const got = server.proc.exited
     ? `the process (pid ${server.proc.pid}) exited`
     : answer
       ? `GET ${url} answered ${answer.status} ${JSON.stringify(answer.body.slice(0, 200))}`
       : `GET ${url} found nothing listening within 15 s`
+  return `expected 200 "ok", but ${got}`
+}
+
+/** The server once `probe` passes; otherwise stops it and throws what went wrong, with its logs. */
+export async function ready(server: Server, probe: Probe = answersOk): Promise<Server> {
+  const wrong = await probe(server)
+  if (wrong === undefined) return server
+  const logs = [tail(server.proc.stderrPath), tail(server.proc.stdoutPath, 5)]
+    .filter((t) => t !== '')
+    .join('\n')
   await stop(server.proc)
-  throw new StartError(`${server.name}: expected 200 "ok", but ${got}${logs ? `\n${logs}` : ''}`)
+  throw new StartError(`${server.name}: ${wrong}${logs ? `\n${logs}` : ''}`)
 }
 
 function files(dir: string, name: string) {
   return { stdout: join(dir, `${name}.out`), stderr: join(dir, `${name}.err`) }
 }
 
+/** nginx serving `conf(port)` (a whole nginx.conf), pinned to `cpu`. */
+export async function startNginx(
+  dir: string,
+  name: string,
+  cpu: number,
+  description: string,
+  conf: (port: number) => string,
+  probe?: Probe,
+): Promise<Server> {
+  const port = await freePort()
+  const file = join(dir, `${name}.conf`)
+  writeFileSync(file, conf(port))
+  const proc = startPinned(
+    name,
+    cpu,
+    'nginx',
+    ['-p', dir, '-e', `${dir}/${name}-error.log`, '-c', file],
+    files(dir, name),
+  )
+  return ready({ name, description, port, proc }, probe)
+}
+
 /** nginx `return 200 "ok"`: the upstream (CPU 0) or the "direct" target (CPU 1). */
-export async function startNginxOk(
+export function startNginxOk(
   dir: string,
   name: string,
   cpu: number,
   description: string,
 ): Promise<Server> {
-  const port = await freePort()
-  const conf = join(dir, `${name}.conf`)
-  writeFileSync(conf, nginxUpstreamConf(dir, name, port))
-  const proc = startPinned(
-    name,
-    cpu,
-    'nginx',
-    ['-p', dir, '-e', `${dir}/${name}-error.log`, '-c', conf],
-    files(dir, name),
-  )
-  return ready({ name, description, port, proc })
+  return startNginx(dir, name, cpu, description, (port) => nginxUpstreamConf(dir, name, port))
 }
 
 export async function startNginxProxy(
   dir: string,
   cpu: number,
   upstreamPort: number,
+  probe?: Probe,
 ): Promise<Server> {
   const port = await freePort()
   const conf = join(dir, 'nginx-proxy.conf')
@@ -85,12 +112,10 @@ export async function startNginxProxy(
     ['-p', dir, '-e', `${dir}/nginx-proxy-error.log`, '-c', conf],
     files(dir, 'nginx'),
   )
-  return ready({
-    name: 'nginx',
-    description: 'nginx proxy, upstream keep-alive (1 worker)',
-    port,
-    proc,
-  })
+  return ready(
+    { name: 'nginx', description: 'nginx proxy, upstream keep-alive (1 worker)', port, proc },
+    probe,
+  )
 }
 
 export async function startHaproxy(
@@ -109,6 +134,7 @@ export async function startNodeHttp(
   dir: string,
   cpu: number,
   upstreamPort: number,
+  probe?: Probe,
 ): Promise<Server> {
   const port = await freePort()
   const env = { ...process.env, PORT: String(port), UPSTREAM_PORT: String(upstreamPort) }
@@ -120,12 +146,10 @@ export async function startNodeHttp(
     files(dir, 'node-http'),
     env,
   )
-  return ready({
-    name: 'node-http',
-    description: 'bare node:http + keep-alive Agent (20 lines)',
-    port,
-    proc,
-  })
+  return ready(
+    { name: 'node-http', description: 'bare node:http + keep-alive Agent (20 lines)', port, proc },
+    probe,
+  )
 }
 
 export interface AyaStart {
@@ -136,31 +160,40 @@ export interface AyaStart {
   readonly accessLog: string
   /** Extra node flags, e.g. `--cpu-prof`. */
   readonly nodeFlags?: readonly string[]
+  /** Names the process and its files; `aya` by default. */
+  readonly name?: string
+  readonly description?: string
+  /** The config given Aya's ports; by default bench:proxy's one route to the upstream. */
+  readonly config?: (port: number, adminPort: number) => string
+  /** What Aya must answer before load; by default GET / → `200 "ok"`. */
+  readonly probe?: Probe
 }
 
 /** Writes the config, checks it with `aya validate`, then starts `aya start` pinned. */
 export async function startAya(options: AyaStart): Promise<Server> {
   const { dir, cpu, upstreamPort, accessLog } = options
+  const name = options.name ?? 'aya'
   const port = await freePort()
   const adminPort = await freePort()
-  const config = join(dir, 'aya.yaml')
-  writeFileSync(config, ayaYaml(port, adminPort, upstreamPort))
+  const config = join(dir, `${name}.yaml`)
+  const yaml = options.config ?? ((p: number, a: number) => ayaYaml(p, a, upstreamPort))
+  writeFileSync(config, yaml(port, adminPort))
   const validate = await exec(process.execPath, [AYA_CLI, 'validate', '--config', config])
   if (validate.code !== 0 || validate.stdout.trim() !== 'ok') {
     throw new StartError(
-      `aya: \`aya validate --config ${config}\` exited ${validate.code}: ${validate.stderr.trim() || validate.stdout.trim()}`,
+      `${name}: \`aya validate --config ${config}\` exited ${validate.code}: ${validate.stderr.trim() || validate.stdout.trim()}`,
     )
   }
   const proc = startPinned(
-    'aya',
+    name,
     cpu,
     process.execPath,
     [...(options.nodeFlags ?? []), AYA_CLI, 'start', '--config', config],
-    { stdout: accessLog, stderr: join(dir, 'aya.err') },
+    { stdout: accessLog, stderr: join(dir, `${name}.err`) },
   )
   const server: Server = {
-    name: 'aya',
-    description: 'Aya (routing, metrics, access log on)',
+    name,
+    description: options.description ?? 'Aya (routing, metrics, access log on)',
     port,
     proc,
     accessLog,
@@ -170,10 +203,10 @@ export async function startAya(options: AyaStart): Promise<Server> {
   if (admin?.status !== 200 && !proc.exited) {
     await stop(proc)
     throw new StartError(
-      `aya: admin GET /ready answered ${admin ? `${admin.status} ${admin.body}` : 'nothing'}\n${tail(proc.stderrPath)}`,
+      `${name}: admin GET /ready answered ${admin ? `${admin.status} ${admin.body}` : 'nothing'}\n${tail(proc.stderrPath)}`,
     )
   }
-  return ready(server)
+  return ready(server, options.probe)
 }
 
 /** Sum of `aya_requests_total` over all label sets, from the admin /metrics endpoint. */

@@ -16,6 +16,8 @@ export interface WrkResult {
 
 export interface WrkRun {
   readonly url: string
+  /** A Lua script (`wrk -s`) that sets the method, body and headers of every request. */
+  readonly script?: string | undefined
   readonly connections: number
   readonly durationS: number
   readonly cpu: number
@@ -30,6 +32,7 @@ export async function runWrk(run: WrkRun): Promise<{ result: WrkResult; text: st
     `-c${run.connections}`,
     `-d${run.durationS}s`,
     '--latency',
+    ...(run.script === undefined ? [] : ['-s', run.script]),
     run.url,
   ]
   const { code, stdout, stderr } = await exec('taskset', args, (run.durationS + 20) * 1000)
