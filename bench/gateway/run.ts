@@ -1,0 +1,359 @@
+// `npm run bench:gateway`: Aya as an OpenAI-compatible LLM gateway against the
+// `@portkey-ai/gateway` npm package, with a bare node:http proxy and nginx as references, in one
+// interleaved run. The method is bench:proxy's (bench/proxy/run.ts): the upstream (nginx with
+// fixed chat.completion answers) and wrk share CPU 0, every target is pinned to CPU 1, and each
+// target's CPU is read from /proc around each wrk run. Each workload (a short chat completion,
+// the same streamed, a 32 kB prompt) hits every target in turn, round after round, and ratios are
+// taken within a round.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { makeTempDir, removeTempDir, runAsScript, startWatchdog } from '../proxy/bench-script.ts'
+import { countLines } from '../proxy/count-lines.ts'
+import { gitInfo } from '../proxy/git-info.ts'
+import { machineInfo } from '../proxy/machine-info.ts'
+import { LOAD_CPU, PROXY_CPU } from '../proxy/measure.ts'
+import { measureAll } from '../proxy/rounds.ts'
+import {
+  estimateRunS,
+  RUN_USAGE,
+  type RunOptions,
+  runOptionSpec,
+  runOptions,
+  subset,
+} from '../proxy/run-options.ts'
+import { runsReport } from '../proxy/runs-summary.ts'
+import {
+  AYA_CLI,
+  ayaRequestsTotal,
+  type Server,
+  StartError,
+  startAya,
+  startNginx,
+  startNginxProxy,
+  startNodeHttp,
+} from '../proxy/servers.ts'
+import { ensureTools, peakRssKb, stop, stopAll } from '../proxy/system.ts'
+import { MODEL } from './answers.ts'
+import { answersEveryRequest } from './answers-probe.ts'
+import {
+  type AyaPolicy,
+  ayaModelsYaml,
+  CHAT_PATH,
+  llmUpstreamConf,
+  wrkPostScript,
+} from './configs.ts'
+import { DEFAULT_PORTKEY_DIR, ensurePortkey, type PortkeyInstall, startPortkey } from './portkey.ts'
+import {
+  type CellSummary,
+  type GatewayCell,
+  renderServers,
+  renderTable,
+  summarizeCell,
+} from './report.ts'
+import { headersFor, TARGETS, type TargetName } from './targets.ts'
+import { WORKLOADS, type Workload, type WorkloadName, workload } from './workloads.ts'
+
+export interface Options extends RunOptions {
+  readonly targets: readonly TargetName[]
+  readonly workloads: readonly WorkloadName[]
+  readonly portkeyDir: string
+}
+
+const USAGE = `usage: npm run bench:gateway -- [options]
+${RUN_USAGE}  --targets LIST       comma-separated subset of ${TARGETS.join(',')}
+  --workloads LIST     comma-separated subset of ${WORKLOADS.join(',')}
+  --portkey-dir DIR    where the pinned @portkey-ai/gateway is installed on first use
+                       (default ${DEFAULT_PORTKEY_DIR})
+  --out FILE           JSON result (default bench-out/gateway.json; the tables go next to it, .md)
+`
+
+export function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      ...runOptionSpec('bench-out/gateway.json'),
+      targets: { type: 'string', default: TARGETS.join(',') },
+      workloads: { type: 'string', default: WORKLOADS.join(',') },
+      'portkey-dir': { type: 'string', default: DEFAULT_PORTKEY_DIR },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(USAGE)
+    process.exit(0)
+  }
+  return {
+    ...runOptions(values),
+    targets: subset('targets', values.targets, TARGETS),
+    workloads: subset('workloads', values.workloads, WORKLOADS),
+    portkeyDir: values['portkey-dir'],
+  }
+}
+
+const log = (line: string) => process.stderr.write(`bench:gateway: ${line}\n`)
+
+const AYA_POLICIES: Readonly<Partial<Record<TargetName, AyaPolicy>>> = {
+  aya: 'aya',
+  'aya-least-request': 'least-request',
+}
+
+interface Started {
+  readonly name: TargetName
+  readonly server: Server
+}
+
+/** Starts every target; one that fails its probe is reported and left out. */
+async function startTargets(
+  dir: string,
+  options: Options,
+  workloads: readonly Workload[],
+  upstream: Server,
+  portkey: PortkeyInstall | undefined,
+  failures: string[],
+): Promise<Started[]> {
+  const probeFor = (target: TargetName) =>
+    answersEveryRequest(
+      workloads.map((w) => ({ workload: w, headers: headersFor(target, w, upstream.port) })),
+    )
+  const aya = (name: TargetName, policy: AyaPolicy) =>
+    startAya({
+      dir,
+      cpu: PROXY_CPU,
+      upstreamPort: upstream.port,
+      accessLog: join(dir, `${name}-access.log`),
+      name,
+      description: `Aya models gateway, policy ${policy} (metrics, access log to a file)`,
+      config: (port, adminPort) => ayaModelsYaml(port, adminPort, upstream.port, policy, MODEL),
+      probe: probeFor(name),
+    })
+  const starters: Record<TargetName, () => Promise<Server>> = {
+    direct: () =>
+      startNginx(
+        dir,
+        'direct',
+        PROXY_CPU,
+        'the upstream nginx alone, no hop',
+        (port) => llmUpstreamConf(dir, 'direct', port),
+        probeFor('direct'),
+      ),
+    nginx: () => startNginxProxy(dir, PROXY_CPU, upstream.port, probeFor('nginx')),
+    'node-http': () => startNodeHttp(dir, PROXY_CPU, upstream.port, probeFor('node-http')),
+    portkey: () => {
+      if (!portkey) throw new Error('portkey is not installed')
+      return startPortkey(dir, PROXY_CPU, portkey, probeFor('portkey'))
+    },
+    aya: () => aya('aya', 'aya'),
+    'aya-least-request': () => aya('aya-least-request', 'least-request'),
+  }
+  const started: Started[] = []
+  for (const name of options.targets) {
+    try {
+      const server = await starters[name]()
+      started.push({ name, server })
+      log(`${name}: pid ${server.proc.pid} on 127.0.0.1:${server.port}, every workload answered`)
+    } catch (error) {
+      if (!(error instanceof StartError)) throw error
+      failures.push(error.message)
+      log(`FAILED to start: ${error.message}`)
+    }
+  }
+  return started
+}
+
+/** A cell per target and workload, each with its wrk script. */
+function cellsFor(
+  dir: string,
+  started: readonly Started[],
+  workloads: readonly Workload[],
+  upstreamPort: number,
+): GatewayCell[] {
+  const cells: GatewayCell[] = []
+  for (const w of workloads) {
+    const bodyFile = join(dir, `${w.name}.json`)
+    writeFileSync(bodyFile, w.body)
+    for (const { name, server } of started) {
+      const script = join(dir, `${name}-${w.name}.lua`)
+      writeFileSync(script, wrkPostScript(bodyFile, headersFor(name, w, upstreamPort)))
+      cells.push({
+        name: `${name}/${w.name}`,
+        target: name,
+        workload: w,
+        server,
+        url: `http://127.0.0.1:${server.port}${CHAT_PATH}`,
+        script,
+        c50: [],
+        c1: [],
+        warmup: [],
+        requestsSent: 0,
+      })
+    }
+  }
+  return cells
+}
+
+/**
+ * Aya's own counts against wrk's: metrics first (Aya still up), then Aya is stopped so that its
+ * asynchronous access log is flushed before its lines are counted.
+ */
+async function ayaChecks(started: readonly Started[], cells: readonly GatewayCell[]) {
+  const checks = []
+  for (const { name, server } of started) {
+    if (!AYA_POLICIES[name] || server.adminPort === undefined || !server.accessLog) continue
+    const metricsRequestsTotal = await ayaRequestsTotal(server.adminPort)
+    await stop(server.proc, 15_000)
+    const accessLogLines = await countLines(server.accessLog, '"msg":"access"')
+    checks.push({
+      target: name,
+      accessLogLines,
+      metricsRequestsTotal,
+      // wrk counts only requests completed inside its windows; Aya also served the probes.
+      wrkRequestsCompleted: cells
+        .filter((c) => c.server === server)
+        .reduce((n, c) => n + c.requestsSent, 0),
+      logMatchesMetrics: accessLogLines === metricsRequestsTotal,
+    })
+  }
+  return checks
+}
+
+function machine(portkey: PortkeyInstall | undefined) {
+  return {
+    ...machineInfo(),
+    portkey: portkey?.version,
+    portkeyHonoNodeServer: portkey?.honoNodeServer,
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const options = parseOptions(argv)
+  if (!existsSync(AYA_CLI)) throw new Error(`${AYA_CLI} is missing: run \`npm run build\` first`)
+  ensureTools(log)
+  const portkey = options.targets.includes('portkey')
+    ? ensurePortkey(options.portkeyDir, log)
+    : undefined
+  const workloads = options.workloads.map(workload)
+  const estimateS = estimateRunS(options, options.targets.length * workloads.length)
+  const watchdog = startWatchdog({ ...options, estimateS }, log)
+  const dir = makeTempDir('aya-bench-gateway-', options.keepTmp)
+  const startedAt = new Date()
+  const machineAtStart = machine(portkey)
+  const git = await gitInfo()
+  log(
+    `${options.targets.length} targets × ${workloads.length} workloads, ` +
+      `${options.rounds}×${options.durationS}s at c=${options.connections}, ` +
+      `${options.c1Rounds}×${options.c1DurationS}s at c=1, about ${Math.round(estimateS)} s; ` +
+      `load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}; temp dir ${dir}`,
+  )
+  const failures: string[] = []
+  try {
+    const upstream = await startNginx(
+      dir,
+      'upstream',
+      LOAD_CPU,
+      'upstream nginx, fixed OpenAI answers (CPU 0)',
+      (port) => llmUpstreamConf(dir, 'upstream', port),
+      answersEveryRequest(
+        workloads.map((w) => ({ workload: w, headers: headersFor('direct', w, 0) })),
+      ),
+    )
+    const started = await startTargets(dir, options, workloads, upstream, portkey, failures)
+    if (started.length === 0) throw new Error('no target started')
+    const cells = cellsFor(dir, started, workloads, upstream.port)
+    const groups = workloads.map((w) => ({
+      label: w.name,
+      cells: cells.filter((c) => c.workload === w),
+    }))
+    const waitedS = await measureAll(groups, upstream, options, log)
+
+    const summaries: CellSummary[] = cells.map((c) => summarizeCell(c, cells))
+    for (const c of cells) if (c.failure) failures.push(c.failure)
+    const servers = started.map(({ name, server }) => ({
+      name,
+      description: server.description,
+      peakRssKb: peakRssKb(server.proc.pid),
+    }))
+    const aya = await ayaChecks(started, cells)
+    for (const check of aya) {
+      if (!check.logMatchesMetrics) {
+        failures.push(
+          `${check.target}: ${check.accessLogLines} access-log lines but aya_requests_total ${check.metricsRequestsTotal}`,
+        )
+      }
+    }
+    for (const s of summaries) {
+      if (s.errors.socket + s.errors.non2xx3xx > 0) {
+        failures.push(
+          `${s.name}/${s.workload}: ${s.errors.socket} socket errors, ${s.errors.non2xx3xx} non-2xx/3xx`,
+        )
+      }
+    }
+
+    const tables = workloads.map((w) => ({
+      workload: w.name,
+      description: w.description,
+      bodyBytes: Buffer.byteLength(w.body),
+      table: renderTable(
+        summaries.filter((s) => s.workload === w.name),
+        options.connections,
+        options.durationS,
+      ),
+    }))
+    const markdown = [
+      ...tables.map(
+        (t) => `#### ${t.workload}: ${t.description} (${t.bodyBytes} B body)\n\n${t.table}\n`,
+      ),
+      `#### Targets\n\n${renderServers(servers)}\n`,
+    ].join('\n')
+    process.stdout.write(
+      `\n${markdown}\nreq per CPU-s = completed requests ÷ the target's CPU seconds (utime+stime) ` +
+        `over the same wrk run; ratios are per round, then median'd. Added p50 at c=1 is ` +
+        `against "direct" in the same round.\n`,
+    )
+    for (const check of aya)
+      process.stdout.write(`${check.target} checks: ${JSON.stringify(check)}\n`)
+    const rows = summaries.map((s) => ({ ...s, name: `${s.name}/${s.workload}` }))
+    process.stdout.write(runsReport(rows, options.connections, waitedS))
+    for (const f of failures) process.stdout.write(`FAILED ${f}\n`)
+
+    const command = `npm run bench:gateway${argv.length ? ` -- ${argv.join(' ')}` : ''}`
+    const result = {
+      benchmark: 'bench:gateway',
+      date: startedAt.toISOString(),
+      durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
+      command,
+      git,
+      machine: { ...machineAtStart, loadavgAtEnd: loadavg() },
+      settings: { ...options, loadCpu: LOAD_CPU, proxyCpu: PROXY_CPU, model: MODEL },
+      workloads: workloads.map((w) => ({ ...w, bodyBytes: Buffer.byteLength(w.body) })),
+      tables,
+      servers,
+      summaries,
+      aya,
+      failures,
+      samples: Object.fromEntries(
+        cells.map((c) => [c.name, { warmup: c.warmup, c50: c.c50, c1: c.c1 }]),
+      ),
+    }
+    const out = resolve(options.out)
+    mkdirSync(dirname(out), { recursive: true })
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+    const md = `${out.replace(/\.json$/, '')}.md`
+    writeFileSync(md, `${command}\n\n${markdown}`)
+    log(`wrote ${out} and ${md}`)
+    return failures.length > 0 ? 1 : 0
+  } finally {
+    await stopAll()
+    clearTimeout(watchdog)
+    if (options.keepTmp) log(`kept ${dir}`)
+    else removeTempDir()
+  }
+}
+
+// Run only as a script, so that the helpers can be imported.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href)
+  runAsScript('bench:gateway', main)
