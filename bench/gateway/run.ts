@@ -18,6 +18,7 @@ import { LOAD_CPU, PROXY_CPU } from '../proxy/measure.ts'
 import { measureAll } from '../proxy/rounds.ts'
 import {
   estimateRunS,
+  intOption,
   RUN_USAGE,
   type RunOptions,
   runOptionSpec,
@@ -57,13 +58,16 @@ import { headersFor, TARGETS, type TargetName } from './targets.ts'
 import { WORKLOADS, type Workload, type WorkloadName, workload } from './workloads.ts'
 
 export interface Options extends RunOptions {
+  /** wrk's wait for one response; past it a request counts as a timeout, not in the latencies. */
+  readonly timeoutS: number
   readonly targets: readonly TargetName[]
   readonly workloads: readonly WorkloadName[]
   readonly portkeyDir: string
 }
 
 const USAGE = `usage: npm run bench:gateway -- [options]
-${RUN_USAGE}  --targets LIST       comma-separated subset of ${TARGETS.join(',')}
+${RUN_USAGE}  --timeout-s S        wrk's wait for one response (default 10; wrk's own is 2)
+  --targets LIST       comma-separated subset of ${TARGETS.join(',')}
   --workloads LIST     comma-separated subset of ${WORKLOADS.join(',')}
   --portkey-dir DIR    where the pinned @portkey-ai/gateway is installed on first use
                        (default ${DEFAULT_PORTKEY_DIR})
@@ -76,6 +80,7 @@ export function parseOptions(argv: string[]): Options {
     strict: true,
     options: {
       ...runOptionSpec('bench-out/gateway.json'),
+      'timeout-s': { type: 'string', default: '10' },
       targets: { type: 'string', default: TARGETS.join(',') },
       workloads: { type: 'string', default: WORKLOADS.join(',') },
       'portkey-dir': { type: 'string', default: DEFAULT_PORTKEY_DIR },
@@ -87,6 +92,7 @@ export function parseOptions(argv: string[]): Options {
   }
   return {
     ...runOptions(values),
+    timeoutS: intOption('timeout-s', values['timeout-s'], 1),
     targets: subset('targets', values.targets, TARGETS),
     workloads: subset('workloads', values.workloads, WORKLOADS),
     portkeyDir: values['portkey-dir'],
@@ -169,6 +175,7 @@ function cellsFor(
   started: readonly Started[],
   workloads: readonly Workload[],
   upstreamPort: number,
+  timeoutS: number,
 ): GatewayCell[] {
   const cells: GatewayCell[] = []
   for (const w of workloads) {
@@ -184,6 +191,7 @@ function cellsFor(
         server,
         url: `http://127.0.0.1:${server.port}${CHAT_PATH}`,
         script,
+        timeoutS,
         c50: [],
         c1: [],
         warmup: [],
@@ -263,7 +271,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     const started = await startTargets(dir, options, workloads, upstream, portkey, failures)
     if (started.length === 0) throw new Error('no target started')
-    const cells = cellsFor(dir, started, workloads, upstream.port)
+    const cells = cellsFor(dir, started, workloads, upstream.port, options.timeoutS)
     const groups = workloads.map((w) => ({
       label: w.name,
       cells: cells.filter((c) => c.workload === w),
@@ -288,7 +296,8 @@ export async function main(argv: string[]): Promise<number> {
     for (const s of summaries) {
       if (s.errors.socket + s.errors.non2xx3xx > 0) {
         failures.push(
-          `${s.name}/${s.workload}: ${s.errors.socket} socket errors, ${s.errors.non2xx3xx} non-2xx/3xx`,
+          `${s.name}/${s.workload}: ${s.errors.socket} socket errors (${s.errors.timeouts} ` +
+            `timeouts), ${s.errors.non2xx3xx} non-2xx/3xx`,
         )
       }
     }

@@ -43,6 +43,8 @@ export interface Cell {
   readonly url: string
   /** A wrk Lua script that sets the method, body and headers; a plain GET without one. */
   readonly script?: string
+  /** wrk's wait for one response before it counts a timeout (its default: 2 s). */
+  readonly timeoutS?: number
   readonly c50: Sample[]
   readonly c1: Sample[]
   readonly warmup: Sample[]
@@ -79,8 +81,8 @@ export async function measure(
   const t0 = performance.now()
   let wrk: WrkResult
   try {
-    const { url, script } = cell
-    wrk = (await runWrk({ url, script, connections, durationS, cpu: LOAD_CPU })).result
+    const { url, script, timeoutS } = cell
+    wrk = (await runWrk({ url, script, timeoutS, connections, durationS, cpu: LOAD_CPU })).result
   } catch (error) {
     cell.failure = `${cell.name}: wrk failed: ${(error as Error).message}`
     return undefined

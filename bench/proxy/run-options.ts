@@ -57,7 +57,8 @@ type RunValues = {
     : string
 }
 
-function int(flag: string, text: string, min: number): number {
+/** A flag's integer value, at least `min`. */
+export function intOption(flag: string, text: string, min: number): number {
   const n = Number(text)
   if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: expected an integer ≥ ${min}`)
   return n
@@ -67,17 +68,17 @@ export function runOptions(values: RunValues): RunOptions {
   const maxOther = Number(values['max-other'])
   if (!(maxOther >= 0 && maxOther <= 1)) throw new Error('--max-other: expected a share in [0, 1]')
   return {
-    rounds: int('rounds', values.rounds, 1),
-    durationS: int('duration-s', values['duration-s'], 1),
-    c1Rounds: int('c1-rounds', values['c1-rounds'], 0),
-    c1DurationS: int('c1-duration-s', values['c1-duration-s'], 1),
-    warmupS: int('warmup-s', values['warmup-s'], 0),
-    connections: int('connections', values.connections, 1),
+    rounds: intOption('rounds', values.rounds, 1),
+    durationS: intOption('duration-s', values['duration-s'], 1),
+    c1Rounds: intOption('c1-rounds', values['c1-rounds'], 0),
+    c1DurationS: intOption('c1-duration-s', values['c1-duration-s'], 1),
+    warmupS: intOption('warmup-s', values['warmup-s'], 0),
+    connections: intOption('connections', values.connections, 1),
     out: values.out,
     keepTmp: values['keep-tmp'],
     maxOther,
-    retries: int('retries', values.retries, 0),
-    maxWaitS: int('max-wait-s', values['max-wait-s'], 0),
+    retries: intOption('retries', values.retries, 0),
+    maxWaitS: intOption('max-wait-s', values['max-wait-s'], 0),
   }
 }
 

@@ -25,7 +25,12 @@ export interface RunsSummary {
     readonly p50Ms: number | undefined
     readonly p99Ms: number | undefined
   }
-  readonly errors: { readonly socket: number; readonly non2xx3xx: number }
+  /** Socket errors (of which `timeouts`: responses later than wrk's timeout) and non-2xx/3xx. */
+  readonly errors: {
+    readonly socket: number
+    readonly timeouts: number
+    readonly non2xx3xx: number
+  }
   /** Runs redone for other load, and runs kept although still over --max-other. */
   readonly noise: { readonly redone: number; readonly contaminated: number }
 }
@@ -58,6 +63,7 @@ export function summarizeRuns(c50: readonly Sample[], c1: readonly Sample[]): Ru
     },
     errors: {
       socket: all.reduce((n, s) => n + s.wrk.socketErrors, 0),
+      timeouts: all.reduce((n, s) => n + s.wrk.timeouts, 0),
       non2xx3xx: all.reduce((n, s) => n + s.wrk.non2xx3xx, 0),
     },
     noise: {
@@ -118,7 +124,8 @@ export function runsReport(
   for (const s of summaries) {
     if (s.errors.socket + s.errors.non2xx3xx === 0) continue
     lines.push(
-      `WARNING ${s.name}: ${s.errors.socket} socket errors, ${s.errors.non2xx3xx} non-2xx/3xx`,
+      `WARNING ${s.name}: ${s.errors.socket} socket errors (${s.errors.timeouts} timeouts), ` +
+        `${s.errors.non2xx3xx} non-2xx/3xx`,
     )
   }
   const noise = summaries

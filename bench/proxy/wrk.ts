@@ -11,6 +11,8 @@ export interface WrkResult {
   readonly p90Ms: number | undefined
   readonly p99Ms: number | undefined
   readonly socketErrors: number
+  /** Of the socket errors, the requests unanswered after the timeout (wrk's default is 2 s). */
+  readonly timeouts: number
   readonly non2xx3xx: number
 }
 
@@ -18,6 +20,8 @@ export interface WrkRun {
   readonly url: string
   /** A Lua script (`wrk -s`) that sets the method, body and headers of every request. */
   readonly script?: string | undefined
+  /** How long wrk waits for a response before counting a timeout; wrk's default is 2 s. */
+  readonly timeoutS?: number | undefined
   readonly connections: number
   readonly durationS: number
   readonly cpu: number
@@ -33,9 +37,11 @@ export async function runWrk(run: WrkRun): Promise<{ result: WrkResult; text: st
     `-d${run.durationS}s`,
     '--latency',
     ...(run.script === undefined ? [] : ['-s', run.script]),
+    ...(run.timeoutS === undefined ? [] : [`--timeout=${run.timeoutS}s`]),
     run.url,
   ]
-  const { code, stdout, stderr } = await exec('taskset', args, (run.durationS + 20) * 1000)
+  const limitS = run.durationS + Math.max(20, 2 * (run.timeoutS ?? 0))
+  const { code, stdout, stderr } = await exec('taskset', args, limitS * 1000)
   if (code !== 0) throw new Error(`wrk exited ${code}: ${stderr.trim() || stdout.trim()}`)
   return { result: parseWrk(stdout), text: stdout }
 }
@@ -71,6 +77,7 @@ export function parseWrk(text: string): WrkResult {
     p90Ms: percentile(90),
     p99Ms: percentile(99),
     socketErrors,
+    timeouts: socket ? Number(socket[4]) : 0,
     non2xx3xx: non2xx ? Number(non2xx[1]) : 0,
   }
 }
