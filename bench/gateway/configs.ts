@@ -1,5 +1,6 @@
 // Config files for the gateway benchmark: the upstream nginx with its fixed OpenAI answers, Aya's
 // models gateway, and the wrk script that posts one workload's body. All on 127.0.0.1 only.
+import { ayaListenersYaml, nginxConf } from '../proxy/configs.ts'
 import {
   completionJson,
   completionSse,
@@ -31,13 +32,10 @@ export function llmUpstreamConf(dir: string, name: string, port: number): string
   // The placeholder needs no escaping, so it is swapped for the variable once quoted.
   const answer = (text: string) => nginxQuoted(text).replace(USAGE, '$bench_usage')
   const large = String(LARGE_BODY_BYTES).length
-  return `worker_processes 1; daemon off; master_process off;
-pid ${dir}/${name}.pid; error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 65; default_type text/plain;
-  client_body_temp_path ${dir}/${name}-body; proxy_temp_path ${dir}/${name}-proxy;
-  map $http_content_length $bench_usage {
+  return nginxConf(
+    dir,
+    name,
+    `  map $http_content_length $bench_usage {
     default ${nginxQuoted(usageJson(promptTokensFor(0)))};
     "~^[0-9]{${large},}$" ${nginxQuoted(usageJson(promptTokensFor(LARGE_BODY_BYTES)))};
   }
@@ -49,8 +47,8 @@ http {
     location = ${SSE_PATH} { default_type text/event-stream; return 200 ${answer(completionSse())}; }
     location / { return 200 "ok"; }
   }
-}
-`
+`,
+  )
 }
 
 export type AyaPolicy = 'aya' | 'least-request'
@@ -63,14 +61,7 @@ export function ayaModelsYaml(
   policy: AyaPolicy,
   model: string,
 ): string {
-  return `listeners:
-  - name: bench
-    address: 127.0.0.1
-    port: ${port}
-admin:
-  address: 127.0.0.1
-  port: ${adminPort}
-routes:
+  return `${ayaListenersYaml(port, adminPort)}routes:
   - match: { pathPrefix: /v1 }
     gateway: models
 models:
@@ -84,7 +75,6 @@ upstreams:
     engineMetrics: false
     endpoints:
       - url: http://127.0.0.1:${upstreamPort}
-log: { level: info, access: true }
 `
 }
 

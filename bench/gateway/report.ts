@@ -1,16 +1,14 @@
 // One summary per target and workload, the ratios taken within each round, and the tables.
 import type { Cell } from '../proxy/measure.ts'
 import {
-  p50Ms,
-  perRoundDifference,
+  type HopSummary,
   perRoundRatio,
-  type RunsSummary,
   requestsPerCpuS,
   requestsPerSec,
-  rowLabel,
-  summarizeRuns,
+  summarizeHop,
 } from '../proxy/runs-summary.ts'
-import { fmtAddedMs, fmtInt, fmtMs, fmtRange, fmtRatio, markdownTable } from '../proxy/stats.ts'
+import { fmtMb, fmtMs, fmtRatio, markdownTable } from '../proxy/stats.ts'
+import { type Column, renderColumns, runColumns } from '../proxy/table-columns.ts'
 import type { TargetName } from './targets.ts'
 import type { Workload, WorkloadName } from './workloads.ts'
 
@@ -19,15 +17,11 @@ export interface GatewayCell extends Cell {
   readonly workload: Workload
 }
 
-export interface CellSummary extends Omit<RunsSummary, 'c1'> {
+export interface CellSummary extends HopSummary {
   /** The target's name (a cell's row in its workload's table). */
   readonly name: TargetName
   readonly workload: WorkloadName
   readonly failure?: string
-  readonly c1: RunsSummary['c1'] & {
-    /** Median over rounds of (p50 − direct's p50 in the same round): the hop's own latency. */
-    readonly addedP50Ms: number | undefined
-  }
   /** Per-round ratios, median'd. */
   readonly ratios: {
     readonly requestsPerCpuSVsNodeHttp: number | undefined
@@ -43,19 +37,11 @@ export function summarizeCell(cell: GatewayCell, all: readonly GatewayCell[]): C
     all.find((c) => c.target === target && c.workload.name === cell.workload.name && !c.failure)
   const node = find('node-http')?.c50
   const portkey = find('portkey')?.c50
-  const runs = summarizeRuns(cell.c50, cell.c1)
   return {
     name: cell.target,
     workload: cell.workload.name,
     ...(cell.failure ? { failure: cell.failure } : {}),
-    ...runs,
-    c1: {
-      ...runs.c1,
-      addedP50Ms:
-        cell.target === 'direct'
-          ? undefined
-          : perRoundDifference(cell.c1, find('direct')?.c1, p50Ms),
-    },
+    ...summarizeHop(cell, find('direct')),
     ratios: {
       requestsPerCpuSVsNodeHttp: perRoundRatio(cell.c50, node, requestsPerCpuS),
       requestsPerCpuSVsPortkey: perRoundRatio(cell.c50, portkey, requestsPerCpuS),
@@ -71,37 +57,27 @@ export function renderTable(
   connections: number,
   durationS: number,
 ): string {
-  const header = [
-    'Target (CPU 1)',
-    'req/s',
-    `CPU-s per ${durationS} s`,
-    '**req per CPU-s**',
-    '[min–max]',
-    'CPU per req',
-    'vs node-http',
-    'vs portkey',
-    `p50 c=${connections}`,
-    `p99 c=${connections}`,
-    'p50 c=1',
-    'p99 c=1',
-    'added p50 c=1',
-  ]
-  const rows = summaries.map((s) => [
-    rowLabel(s),
-    fmtInt(s.c50.requestsPerSec),
-    s.c50.proxyCpuS === undefined ? '–' : s.c50.proxyCpuS.toFixed(2),
-    `**${fmtInt(s.c50.requestsPerCpuS)}**`,
-    fmtRange(s.c50.requestsPerCpuSRange),
-    s.c50.requestsPerCpuS ? fmtMs(1000 / s.c50.requestsPerCpuS) : '–',
-    fmtRatio(s.ratios.requestsPerCpuSVsNodeHttp),
-    fmtRatio(s.ratios.requestsPerCpuSVsPortkey),
-    fmtMs(s.c50.p50Ms),
-    fmtMs(s.c50.p99Ms),
-    fmtMs(s.c1.p50Ms),
-    fmtMs(s.c1.p99Ms),
-    s.name === 'direct' ? '—' : fmtAddedMs(s.c1.addedP50Ms),
+  const c = runColumns(connections)
+  const column = (header: string, cell: (s: CellSummary) => string): Column<CellSummary> => ({
+    header,
+    cell,
+  })
+  const perCpu = (s: CellSummary) => s.c50.requestsPerCpuS
+  return renderColumns(summaries, [
+    c.target,
+    c.requestsPerSec,
+    column(`CPU-s per ${durationS} s`, (s) => s.c50.proxyCpuS?.toFixed(2) ?? '–'),
+    c.requestsPerCpuS,
+    c.requestsPerCpuSRange,
+    column('CPU per req', (s) => (perCpu(s) ? fmtMs(1000 / perCpu(s)!) : '–')),
+    column('vs node-http', (s) => fmtRatio(s.ratios.requestsPerCpuSVsNodeHttp)),
+    column('vs portkey', (s) => fmtRatio(s.ratios.requestsPerCpuSVsPortkey)),
+    c.p50,
+    c.p99,
+    c.p50C1,
+    column('p99 c=1', (s) => fmtMs(s.c1.p99Ms)),
+    c.addedP50C1,
   ])
-  return markdownTable(header, rows)
 }
 
 export interface ServerRow {
@@ -113,10 +89,6 @@ export interface ServerRow {
 export function renderServers(rows: readonly ServerRow[]): string {
   return markdownTable(
     ['Target', 'what runs', 'peak RSS'],
-    rows.map((r) => [
-      r.name,
-      r.description,
-      r.peakRssKb === undefined ? '–' : `${(r.peakRssKb / 1024).toFixed(0)} MB`,
-    ]),
+    rows.map((r) => [r.name, r.description, fmtMb(r.peakRssKb)]),
   )
 }

@@ -5,12 +5,17 @@
 // target's CPU is read from /proc around each wrk run. Each workload (a short chat completion,
 // the same streamed, a 32 kB prompt) hits every target in turn, round after round, and ratios are
 // taken within a round.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
-import { makeTempDir, removeTempDir, runAsScript, startWatchdog } from '../proxy/bench-script.ts'
+import {
+  endRun,
+  makeTempDir,
+  runAsScript,
+  startWatchdog,
+  writeResult,
+} from '../proxy/bench-script.ts'
 import { countLines } from '../proxy/count-lines.ts'
 import { gitInfo } from '../proxy/git-info.ts'
 import { machineInfo } from '../proxy/machine-info.ts'
@@ -19,9 +24,9 @@ import { measureAll } from '../proxy/rounds.ts'
 import {
   estimateRunS,
   intOption,
+  parseRunArgs,
   RUN_USAGE,
   type RunOptions,
-  runOptionSpec,
   runOptions,
   subset,
 } from '../proxy/run-options.ts'
@@ -36,7 +41,7 @@ import {
   startNginxProxy,
   startNodeHttp,
 } from '../proxy/servers.ts'
-import { ensureTools, peakRssKb, stop, stopAll } from '../proxy/system.ts'
+import { ensureTools, peakRssKb, stop } from '../proxy/system.ts'
 import { MODEL } from './answers.ts'
 import { answersEveryRequest } from './answers-probe.ts'
 import {
@@ -75,21 +80,12 @@ ${RUN_USAGE}  --timeout-s S        wrk's wait for one response (default 10; wrk'
 `
 
 export function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      ...runOptionSpec('bench-out/gateway.json'),
-      'timeout-s': { type: 'string', default: '10' },
-      targets: { type: 'string', default: TARGETS.join(',') },
-      workloads: { type: 'string', default: WORKLOADS.join(',') },
-      'portkey-dir': { type: 'string', default: DEFAULT_PORTKEY_DIR },
-    },
+  const values = parseRunArgs(argv, USAGE, 'bench-out/gateway.json', {
+    'timeout-s': { type: 'string', default: '10' },
+    targets: { type: 'string', default: TARGETS.join(',') },
+    workloads: { type: 'string', default: WORKLOADS.join(',') },
+    'portkey-dir': { type: 'string', default: DEFAULT_PORTKEY_DIR },
   })
-  if (values.help) {
-    process.stdout.write(USAGE)
-    process.exit(0)
-  }
   return {
     ...runOptions(values),
     timeoutS: intOption('timeout-s', values['timeout-s'], 1),
@@ -348,18 +344,13 @@ export async function main(argv: string[]): Promise<number> {
         cells.map((c) => [c.name, { warmup: c.warmup, c50: c.c50, c1: c.c1 }]),
       ),
     }
-    const out = resolve(options.out)
-    mkdirSync(dirname(out), { recursive: true })
-    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+    const out = writeResult(options.out, result)
     const md = `${out.replace(/\.json$/, '')}.md`
     writeFileSync(md, `${command}\n\n${markdown}`)
     log(`wrote ${out} and ${md}`)
     return failures.length > 0 ? 1 : 0
   } finally {
-    await stopAll()
-    clearTimeout(watchdog)
-    if (options.keepTmp) log(`kept ${dir}`)
-    else removeTempDir()
+    await endRun(watchdog, dir, options.keepTmp, log)
   }
 }
 

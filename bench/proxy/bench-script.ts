@@ -1,8 +1,8 @@
 // What a benchmark script needs around its `main`: a temp dir removed on the way out, a watchdog,
 // and signal handling that stops every server it started (by pid) before exiting.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { killAllNow, stopAll } from './system.ts'
 
 /** The temp dir to remove on the way out, also when stopped by a signal. */
@@ -41,6 +41,27 @@ export function startWatchdog(length: RunLength, log: (line: string) => void): N
   }, budgetS * 1000)
   watchdog.unref()
   return watchdog
+}
+
+/** Writes a run's result as JSON, creating its folder; returns the absolute path. */
+export function writeResult(path: string, result: unknown): string {
+  const out = resolve(path)
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+  return out
+}
+
+/** The end of a run, however it ends: every server stopped, the watchdog off, the temp dir gone. */
+export async function endRun(
+  watchdog: NodeJS.Timeout,
+  dir: string,
+  keep: boolean,
+  log: (line: string) => void,
+): Promise<void> {
+  await stopAll()
+  clearTimeout(watchdog)
+  if (keep) log(`kept ${dir}`)
+  else removeTempDir()
 }
 
 /** Runs `main` with the process's arguments; `name` prefixes what is written to stderr. */

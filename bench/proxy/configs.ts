@@ -1,17 +1,25 @@
 // Config files for every server in the benchmark, as in Appendix A of
 // /work/shared/research/general-lbs.md. All listen on 127.0.0.1 only.
 
-/** nginx answering `200 "ok"` (2-byte text/plain body): the upstream, and the "direct" target. */
-export function nginxUpstreamConf(dir: string, name: string, port: number): string {
+/** One nginx worker in the foreground, its files under `dir`, serving the `http` block's body. */
+export function nginxConf(dir: string, name: string, http: string): string {
   return `worker_processes 1; daemon off; master_process off;
 pid ${dir}/${name}.pid; error_log ${dir}/${name}-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off; keepalive_requests 1000000; keepalive_timeout 65; default_type text/plain;
   client_body_temp_path ${dir}/${name}-body; proxy_temp_path ${dir}/${name}-proxy;
-  server { listen 127.0.0.1:${port} backlog=4096; location / { return 200 "ok"; } }
-}
+${http}}
 `
+}
+
+/** nginx answering `200 "ok"` (2-byte text/plain body): the upstream, and the "direct" target. */
+export function nginxUpstreamConf(dir: string, name: string, port: number): string {
+  return nginxConf(
+    dir,
+    name,
+    `  server { listen 127.0.0.1:${port} backlog=4096; location / { return 200 "ok"; } }\n`,
+  )
 }
 
 /**
@@ -51,8 +59,8 @@ backend be
 `
 }
 
-/** Aya with routing, metrics (always on) and the access log on; one least-request endpoint. */
-export function ayaYaml(port: number, adminPort: number, upstreamPort: number): string {
+/** Aya's listener and admin listener on 127.0.0.1, and its access log on (metrics always are). */
+export function ayaListenersYaml(port: number, adminPort: number): string {
   return `listeners:
   - name: bench
     address: 127.0.0.1
@@ -60,7 +68,13 @@ export function ayaYaml(port: number, adminPort: number, upstreamPort: number): 
 admin:
   address: 127.0.0.1
   port: ${adminPort}
-routes:
+log: { level: info, access: true }
+`
+}
+
+/** Aya with routing, metrics (always on) and the access log on; one least-request endpoint. */
+export function ayaYaml(port: number, adminPort: number, upstreamPort: number): string {
+  return `${ayaListenersYaml(port, adminPort)}routes:
   - match: { pathPrefix: / }
     upstream: up
 upstreams:
@@ -68,6 +82,5 @@ upstreams:
     policy: least-request
     endpoints:
       - url: http://127.0.0.1:${upstreamPort}
-log: { level: info, access: true }
 `
 }

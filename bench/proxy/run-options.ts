@@ -1,6 +1,6 @@
 // The flags every interleaved-rounds benchmark takes (bench:proxy, bench:gateway): how long and how
 // often to measure, and how to treat other load on the machine.
-import type { ParseArgsConfig } from 'node:util'
+import { type ParseArgsConfig, parseArgs } from 'node:util'
 
 export interface RunOptions {
   readonly rounds: number
@@ -47,6 +47,24 @@ export function runOptionSpec(out: string) {
     'max-wait-s': { type: 'string', default: '300' },
     help: { type: 'boolean', short: 'h', default: false },
   } as const satisfies ParseArgsConfig['options']
+}
+
+type Flags = NonNullable<ParseArgsConfig['options']>
+
+/** `argv` parsed with the shared flags and `extra`; on --help, prints `usage` and exits. */
+export function parseRunArgs<const T extends Flags>(
+  argv: string[],
+  usage: string,
+  out: string,
+  extra: T,
+) {
+  const options = { ...runOptionSpec(out), ...extra }
+  const { values } = parseArgs({ args: argv, strict: true, options })
+  if ('help' in values && values.help === true) {
+    process.stdout.write(usage)
+    process.exit(0)
+  }
+  return values
 }
 
 type RunValues = {

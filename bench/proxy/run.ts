@@ -4,12 +4,11 @@
 // ~0 CPU, so all run at once and each round hits every target in turn; ratios are taken within a
 // round so machine-speed drift cancels out. Proxy CPU is read from /proc/<pid>/stat around each
 // wrk run, which gives requests per proxy CPU-second: the fair per-core figure on 2 noisy cores.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
-import { makeTempDir, removeTempDir, runAsScript, startWatchdog } from './bench-script.ts'
+import { endRun, makeTempDir, runAsScript, startWatchdog, writeResult } from './bench-script.ts'
 import { countLines } from './count-lines.ts'
 import { gitInfo } from './git-info.ts'
 import { machineInfo } from './machine-info.ts'
@@ -17,22 +16,19 @@ import { type Cell, LOAD_CPU, PROXY_CPU } from './measure.ts'
 import { measureAll } from './rounds.ts'
 import {
   estimateRunS,
+  parseRunArgs,
   RUN_USAGE,
   type RunOptions,
-  runOptionSpec,
   runOptions,
   subset,
 } from './run-options.ts'
 import {
-  p50Ms,
-  perRoundDifference,
+  type HopSummary,
   perRoundRatio,
-  type RunsSummary,
   requestsPerCpuS,
   requestsPerSec,
-  rowLabel,
   runsReport,
-  summarizeRuns,
+  summarizeHop,
 } from './runs-summary.ts'
 import {
   AYA_CLI,
@@ -45,8 +41,9 @@ import {
   startNginxProxy,
   startNodeHttp,
 } from './servers.ts'
-import { fmtAddedMs, fmtInt, fmtMs, fmtPct, fmtRange, fmtRatio, markdownTable } from './stats.ts'
-import { ensureTools, peakRssKb, stopAll } from './system.ts'
+import { fmtMb, fmtPct, fmtRatio } from './stats.ts'
+import { ensureTools, peakRssKb } from './system.ts'
+import { type Column, renderColumns, runColumns } from './table-columns.ts'
 
 const TARGETS = ['direct', 'nginx', 'haproxy', 'node-http', 'aya'] as const
 type TargetName = (typeof TARGETS)[number]
@@ -63,19 +60,10 @@ ${RUN_USAGE}  --access-log MODE    file (default: Aya's stdout to a file in the 
 `
 
 export function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      ...runOptionSpec('bench-out/proxy.json'),
-      'access-log': { type: 'string', default: 'file' },
-      targets: { type: 'string', default: TARGETS.join(',') },
-    },
+  const values = parseRunArgs(argv, USAGE, 'bench-out/proxy.json', {
+    'access-log': { type: 'string', default: 'file' },
+    targets: { type: 'string', default: TARGETS.join(',') },
   })
-  if (values.help) {
-    process.stdout.write(USAGE)
-    process.exit(0)
-  }
   const accessLog = values['access-log']
   if (accessLog !== 'file' && accessLog !== 'devnull') {
     throw new Error('--access-log: expected file or devnull')
@@ -93,15 +81,11 @@ interface Target extends Cell {
 
 const log = (line: string) => process.stderr.write(`bench:proxy: ${line}\n`)
 
-export interface Summary extends Omit<RunsSummary, 'c1'> {
+export interface Summary extends HopSummary {
   readonly name: TargetName
   readonly description: string
   readonly failure?: string
   readonly peakRssKb: number | undefined
-  readonly c1: RunsSummary['c1'] & {
-    /** Median over rounds of (p50 − direct's p50 in the same round). */
-    readonly addedP50Ms: number | undefined
-  }
   /** Per-round ratios, median'd. */
   readonly ratios: {
     readonly requestsPerCpuSVsNginx: number | undefined
@@ -115,20 +99,12 @@ function summarize(target: Target, all: readonly Target[]): Summary {
   const find = (name: TargetName) => all.find((t) => t.name === name && !t.failure)
   const nginx = find('nginx')?.c50
   const node = find('node-http')?.c50
-  const runs = summarizeRuns(target.c50, target.c1)
   return {
     name: target.name,
     description: target.server.description,
     ...(target.failure ? { failure: target.failure } : {}),
     peakRssKb: peakRssKb(target.server.proc.pid),
-    ...runs,
-    c1: {
-      ...runs.c1,
-      addedP50Ms:
-        target.name === 'direct'
-          ? undefined
-          : perRoundDifference(target.c1, find('direct')?.c1, p50Ms),
-    },
+    ...summarizeHop(target, find('direct')),
     ratios: {
       requestsPerCpuSVsNginx: perRoundRatio(target.c50, nginx, requestsPerCpuS),
       requestsPerCpuSVsNodeHttp: perRoundRatio(target.c50, node, requestsPerCpuS),
@@ -139,35 +115,25 @@ function summarize(target: Target, all: readonly Target[]): Summary {
 }
 
 export function renderTable(summaries: readonly Summary[], connections: number): string {
-  const header = [
-    'Target (CPU 1)',
-    'req/s',
-    'proxy CPU',
-    '**req per CPU-s**',
-    '[min–max]',
-    'vs nginx',
-    'vs node-http',
-    `p50 c=${connections}`,
-    `p99 c=${connections}`,
-    'p50 c=1',
-    'added p50 c=1',
-    'peak RSS',
-  ]
-  const rows = summaries.map((s) => [
-    rowLabel(s),
-    fmtInt(s.c50.requestsPerSec),
-    fmtPct(s.c50.proxyCpu),
-    `**${fmtInt(s.c50.requestsPerCpuS)}**`,
-    fmtRange(s.c50.requestsPerCpuSRange),
-    fmtRatio(s.ratios.requestsPerCpuSVsNginx),
-    fmtRatio(s.ratios.requestsPerCpuSVsNodeHttp),
-    fmtMs(s.c50.p50Ms),
-    fmtMs(s.c50.p99Ms),
-    fmtMs(s.c1.p50Ms),
-    s.name === 'direct' ? '—' : fmtAddedMs(s.c1.addedP50Ms),
-    s.peakRssKb === undefined ? '–' : `${(s.peakRssKb / 1024).toFixed(0)} MB`,
+  const c = runColumns(connections)
+  const column = (header: string, cell: (s: Summary) => string): Column<Summary> => ({
+    header,
+    cell,
+  })
+  return renderColumns(summaries, [
+    c.target,
+    c.requestsPerSec,
+    column('proxy CPU', (s) => fmtPct(s.c50.proxyCpu)),
+    c.requestsPerCpuS,
+    c.requestsPerCpuSRange,
+    column('vs nginx', (s) => fmtRatio(s.ratios.requestsPerCpuSVsNginx)),
+    column('vs node-http', (s) => fmtRatio(s.ratios.requestsPerCpuSVsNodeHttp)),
+    c.p50,
+    c.p99,
+    c.p50C1,
+    c.addedP50C1,
+    column('peak RSS', (s) => fmtMb(s.peakRssKb)),
   ])
-  return markdownTable(header, rows)
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -259,16 +225,11 @@ export async function main(argv: string[]): Promise<number> {
         targets.map((t) => [t.name, { warmup: t.warmup, c50: t.c50, c1: t.c1 }]),
       ),
     }
-    const out = resolve(options.out)
-    mkdirSync(dirname(out), { recursive: true })
-    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+    const out = writeResult(options.out, result)
     log(`wrote ${out}`)
     return failures.length > 0 ? 1 : 0
   } finally {
-    await stopAll()
-    clearTimeout(watchdog)
-    if (options.keepTmp) log(`kept ${dir}`)
-    else removeTempDir()
+    await endRun(watchdog, dir, options.keepTmp, log)
   }
 }
 

@@ -1,5 +1,5 @@
 // Medians over a cell's rounds, and per-round comparisons between two cells.
-import type { Sample } from './measure.ts'
+import type { Cell, Sample } from './measure.ts'
 import { defined, fmtPct, median, range } from './stats.ts'
 
 export interface RunsSummary {
@@ -73,6 +73,20 @@ export function summarizeRuns(c50: readonly Sample[], c1: readonly Sample[]): Ru
   }
 }
 
+/** A hop's summary: its runs, and its added p50 at c=1 against `direct` in the same rounds. */
+export interface HopSummary extends Omit<RunsSummary, 'c1'> {
+  readonly c1: RunsSummary['c1'] & {
+    /** Median over rounds of (p50 − direct's p50 in the same round); none for direct itself. */
+    readonly addedP50Ms: number | undefined
+  }
+}
+
+export function summarizeHop(cell: Cell, direct: Cell | undefined): HopSummary {
+  const runs = summarizeRuns(cell.c50, cell.c1)
+  const addedP50Ms = cell === direct ? undefined : perRoundDifference(cell.c1, direct?.c1, p50Ms)
+  return { ...runs, c1: { ...runs.c1, addedP50Ms } }
+}
+
 /** `combine` of a metric between two cells' samples of the same round, median'd over rounds. */
 function perRound(
   samples: readonly Sample[],
@@ -138,11 +152,4 @@ export function runsReport(
       `waited ${Math.round(waitedS)} s for a quiet machine`,
   )
   return `${lines.join('\n')}\n`
-}
-
-/** A table row's first cell: the name, flagged when the cell failed or kept noisy runs. */
-export function rowLabel(s: RunsSummary & { readonly name: string; readonly failure?: string }) {
-  if (s.failure) return `${s.name} (FAILED)`
-  if (s.noise.contaminated > 0) return `${s.name} (${s.noise.contaminated} noisy runs kept)`
-  return s.name
 }

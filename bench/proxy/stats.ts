@@ -45,6 +45,11 @@ export function fmtRange(r: [number, number] | undefined): string {
   return r ? `${fmtInt(r[0])}–${fmtInt(r[1])}` : '–'
 }
 
+/** A peak RSS in KiB as whole megabytes. */
+export function fmtMb(kb: number | undefined): string {
+  return kb === undefined ? '–' : `${(kb / 1024).toFixed(0)} MB`
+}
+
 /** A GitHub-flavoured markdown table. */
 export function markdownTable(header: readonly string[], rows: readonly string[][]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
