@@ -2,7 +2,8 @@
 // upstream's answer, byte for byte when it is not streamed, and with every event of the stream in
 // order when it is. A target that passes does the whole round trip the load will measure.
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Probe } from '../proxy/servers.ts'
+import type { Server } from '../proxy/servers.ts'
+import type { Pinned } from '../proxy/system.ts'
 import { completionJson, completionSse, withUsage } from './answers.ts'
 import { CHAT_PATH } from './configs.ts'
 import type { Workload } from './workloads.ts'
@@ -72,12 +73,15 @@ function wrongAnswer(request: ProbeRequest, answer: Answer): string | undefined 
   return `streamed 200 without ${missing.length} of the upstream's events, first ${JSON.stringify(missing[0])}`
 }
 
+/** What the probe reads of a server: where it listens, and whether its process is still up. */
+export type ProbedServer = Pick<Server, 'port'> & { readonly proc: Pick<Pinned, 'exited' | 'pid'> }
+
 /**
  * A probe posting every request in turn to the target's chat path. The first is repeated until
  * the target answers at all (it may still be starting), for at most `startMs`.
  */
-export function answersEveryRequest(requests: readonly ProbeRequest[], startMs = 15_000): Probe {
-  return async (server) => {
+export function answersEveryRequest(requests: readonly ProbeRequest[], startMs = 15_000) {
+  return async (server: ProbedServer): Promise<string | undefined> => {
     const url = `http://127.0.0.1:${server.port}${CHAT_PATH}`
     const deadline = Date.now() + startMs
     for (const request of requests) {

@@ -7,7 +7,6 @@
 // taken within a round.
 import { existsSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
   endRun,
@@ -16,7 +15,6 @@ import {
   startWatchdog,
   writeResult,
 } from '../proxy/bench-script.ts'
-import { countLines } from '../proxy/count-lines.ts'
 import { gitInfo } from '../proxy/git-info.ts'
 import { machineInfo } from '../proxy/machine-info.ts'
 import { LOAD_CPU, PROXY_CPU } from '../proxy/measure.ts'
@@ -31,36 +29,18 @@ import {
   subset,
 } from '../proxy/run-options.ts'
 import { runsReport } from '../proxy/runs-summary.ts'
-import {
-  AYA_CLI,
-  ayaRequestsTotal,
-  type Server,
-  StartError,
-  startAya,
-  startNginx,
-  startNginxProxy,
-  startNodeHttp,
-} from '../proxy/servers.ts'
-import { ensureTools, peakRssKb, stop } from '../proxy/system.ts'
+import { AYA_CLI, startNginx } from '../proxy/servers.ts'
+import { ensureTools, peakRssKb } from '../proxy/system.ts'
 import { MODEL } from './answers.ts'
 import { answersEveryRequest } from './answers-probe.ts'
-import {
-  type AyaPolicy,
-  ayaModelsYaml,
-  CHAT_PATH,
-  llmUpstreamConf,
-  wrkPostScript,
-} from './configs.ts'
-import { DEFAULT_PORTKEY_DIR, ensurePortkey, type PortkeyInstall, startPortkey } from './portkey.ts'
-import {
-  type CellSummary,
-  type GatewayCell,
-  renderServers,
-  renderTable,
-  summarizeCell,
-} from './report.ts'
+import { ayaChecks } from './aya-checks.ts'
+import { cellsFor } from './cells.ts'
+import { llmUpstreamConf } from './configs.ts'
+import { DEFAULT_PORTKEY_DIR, ensurePortkey, type PortkeyInstall } from './portkey.ts'
+import { type CellSummary, renderServers, renderTable, summarizeCell } from './report.ts'
+import { startTargets } from './start-targets.ts'
 import { headersFor, TARGETS, type TargetName } from './targets.ts'
-import { WORKLOADS, type Workload, type WorkloadName, workload } from './workloads.ts'
+import { WORKLOADS, type WorkloadName, workload } from './workloads.ts'
 
 export interface Options extends RunOptions {
   /** wrk's wait for one response; past it a request counts as a timeout, not in the latencies. */
@@ -96,132 +76,6 @@ export function parseOptions(argv: string[]): Options {
 }
 
 const log = (line: string) => process.stderr.write(`bench:gateway: ${line}\n`)
-
-const AYA_POLICIES: Readonly<Partial<Record<TargetName, AyaPolicy>>> = {
-  aya: 'aya',
-  'aya-least-request': 'least-request',
-}
-
-interface Started {
-  readonly name: TargetName
-  readonly server: Server
-}
-
-/** Starts every target; one that fails its probe is reported and left out. */
-async function startTargets(
-  dir: string,
-  options: Options,
-  workloads: readonly Workload[],
-  upstream: Server,
-  portkey: PortkeyInstall | undefined,
-  failures: string[],
-): Promise<Started[]> {
-  const probeFor = (target: TargetName) =>
-    answersEveryRequest(
-      workloads.map((w) => ({ workload: w, headers: headersFor(target, w, upstream.port) })),
-    )
-  const aya = (name: TargetName, policy: AyaPolicy) =>
-    startAya({
-      dir,
-      cpu: PROXY_CPU,
-      upstreamPort: upstream.port,
-      accessLog: join(dir, `${name}-access.log`),
-      name,
-      description: `Aya models gateway, policy ${policy} (metrics, access log to a file)`,
-      config: (port, adminPort) => ayaModelsYaml(port, adminPort, upstream.port, policy, MODEL),
-      probe: probeFor(name),
-    })
-  const starters: Record<TargetName, () => Promise<Server>> = {
-    direct: () =>
-      startNginx(
-        dir,
-        'direct',
-        PROXY_CPU,
-        'the upstream nginx alone, no hop',
-        (port) => llmUpstreamConf(dir, 'direct', port),
-        probeFor('direct'),
-      ),
-    nginx: () => startNginxProxy(dir, PROXY_CPU, upstream.port, probeFor('nginx')),
-    'node-http': () => startNodeHttp(dir, PROXY_CPU, upstream.port, probeFor('node-http')),
-    portkey: () => {
-      if (!portkey) throw new Error('portkey is not installed')
-      return startPortkey(dir, PROXY_CPU, portkey, probeFor('portkey'))
-    },
-    aya: () => aya('aya', 'aya'),
-    'aya-least-request': () => aya('aya-least-request', 'least-request'),
-  }
-  const started: Started[] = []
-  for (const name of options.targets) {
-    try {
-      const server = await starters[name]()
-      started.push({ name, server })
-      log(`${name}: pid ${server.proc.pid} on 127.0.0.1:${server.port}, every workload answered`)
-    } catch (error) {
-      if (!(error instanceof StartError)) throw error
-      failures.push(error.message)
-      log(`FAILED to start: ${error.message}`)
-    }
-  }
-  return started
-}
-
-/** A cell per target and workload, each with its wrk script. */
-function cellsFor(
-  dir: string,
-  started: readonly Started[],
-  workloads: readonly Workload[],
-  upstreamPort: number,
-  timeoutS: number,
-): GatewayCell[] {
-  const cells: GatewayCell[] = []
-  for (const w of workloads) {
-    const bodyFile = join(dir, `${w.name}.json`)
-    writeFileSync(bodyFile, w.body)
-    for (const { name, server } of started) {
-      const script = join(dir, `${name}-${w.name}.lua`)
-      writeFileSync(script, wrkPostScript(bodyFile, headersFor(name, w, upstreamPort)))
-      cells.push({
-        name: `${name}/${w.name}`,
-        target: name,
-        workload: w,
-        server,
-        url: `http://127.0.0.1:${server.port}${CHAT_PATH}`,
-        script,
-        timeoutS,
-        c50: [],
-        c1: [],
-        warmup: [],
-        requestsSent: 0,
-      })
-    }
-  }
-  return cells
-}
-
-/**
- * Aya's own counts against wrk's: metrics first (Aya still up), then Aya is stopped so that its
- * asynchronous access log is flushed before its lines are counted.
- */
-async function ayaChecks(started: readonly Started[], cells: readonly GatewayCell[]) {
-  const checks = []
-  for (const { name, server } of started) {
-    if (!AYA_POLICIES[name] || server.adminPort === undefined || !server.accessLog) continue
-    const metricsRequestsTotal = await ayaRequestsTotal(server.adminPort)
-    await stop(server.proc, 15_000)
-    const accessLogLines = await countLines(server.accessLog, '"msg":"access"')
-    checks.push({
-      target: name,
-      accessLogLines,
-      metricsRequestsTotal,
-      // wrk counts only requests completed inside its windows; Aya also served the probes.
-      wrkRequestsCompleted: cells
-        .filter((c) => c.server === server)
-        .reduce((n, c) => n + c.requestsSent, 0),
-      logMatchesMetrics: accessLogLines === metricsRequestsTotal,
-    })
-  }
-  return checks
-}
 
 function machine(portkey: PortkeyInstall | undefined) {
   return {
@@ -265,7 +119,8 @@ export async function main(argv: string[]): Promise<number> {
         workloads.map((w) => ({ workload: w, headers: headersFor('direct', w, 0) })),
       ),
     )
-    const started = await startTargets(dir, options, workloads, upstream, portkey, failures)
+    const { targets } = options
+    const started = await startTargets(dir, targets, workloads, upstream, portkey, failures, log)
     if (started.length === 0) throw new Error('no target started')
     const cells = cellsFor(dir, started, workloads, upstream.port, options.timeoutS)
     const groups = workloads.map((w) => ({
