@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
+import { gzipSync } from 'node:zlib'
 
 /** A raw TCP client of an HTTP server, for requests no HTTP client would send. */
 export interface RawClient {
@@ -18,4 +19,20 @@ export async function openRawClient(url: string): Promise<RawClient> {
     text += chunk
   })
   return { socket, received: () => text, close: () => socket.destroy() }
+}
+
+/**
+ * Posts `json` gzipped to `url`'s chat completions and hangs up at once. Aya inflates a gzip body
+ * off the event loop, so it sees the hang-up only after the body is read: a client gone before
+ * its request is placed or sent.
+ */
+export async function postGzipAndHangUp(url: string, json: string): Promise<void> {
+  const body = gzipSync(json)
+  const client = await openRawClient(url)
+  client.socket.on('error', () => {})
+  client.socket.write(
+    `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
+  )
+  client.socket.end(body)
+  client.close()
 }

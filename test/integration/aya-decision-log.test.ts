@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import type { AyaDecision } from '../../src/balancer/pickers/aya-decision.ts'
 import { type RunningAya, startSimGateway } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { openRawClient } from '../helpers/raw-client.ts'
+import { postGzipAndHangUp } from '../helpers/raw-client.ts'
 
 const startGateway = (
   t: import('node:test').TestContext,
@@ -87,16 +86,10 @@ describe('the aya scheduler’s decision log', () => {
     const aya = await startGateway(t, 'debug', { pacing: false })
     const content = 'a long shared document '.repeat(400)
     // The client has hung up by the time its inflated body reaches dispatch: placed, never sent.
-    const body = gzipSync(
+    await postGzipAndHangUp(
+      aya.url,
       JSON.stringify({ model: 'llama', max_tokens: 2, messages: [{ role: 'user', content }] }),
     )
-    const client = await openRawClient(aya.url)
-    client.socket.on('error', () => {})
-    client.socket.write(
-      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
-    )
-    client.socket.end(body)
-    client.close()
     await eventually(() => aya.logs.some((l) => l.msg === 'access'), 'the hang-up was logged')
     assert.equal(aya.logs.find((l) => l.msg === 'access')?.error, 'LB_ERR_CLIENT_ABORTED')
     assert.equal(decisionLines(aya).length, 1, 'the gone client’s request was placed')

@@ -8,7 +8,7 @@ import { request } from 'undici'
 import { createManualClock } from '../../src/util/manual-clock.ts'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { openRawClient } from '../helpers/raw-client.ts'
+import { openRawClient, postGzipAndHangUp } from '../helpers/raw-client.ts'
 import { closedPort, startUpstream } from '../helpers/upstreams.ts'
 
 interface Received {
@@ -347,19 +347,13 @@ describe('models gateway on the wire', () => {
       res.on('close', () => engineOpen--)
     })
     // A gzip body is decoded off the event loop: the client's hang-up is seen while it is.
-    const body = gzipSync(
+    await postGzipAndHangUp(
+      aya.url,
       JSON.stringify({
         model: 'llama',
         messages: [{ role: 'user', content: 'x'.repeat(100_000) }],
       }),
     )
-    const client = await openRawClient(aya.url)
-    client.socket.on('error', () => {})
-    client.socket.write(
-      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
-    )
-    client.socket.end(body)
-    client.close()
     await eventually(
       () => aya.logs.some((l) => l.msg === 'access'),
       'the request ended, not left waiting on the engine’s answer',

@@ -47,6 +47,20 @@ runStateStoreConformance('redis', () => {
   }
 })
 
+/**
+ * A store with `commandTimeoutMs` 300 on a server that answered `k` = `v`, then was paused:
+ * `resume` lets it answer again.
+ */
+async function pausedStore(t: { after(fn: () => unknown): void }) {
+  const server = await startRedis()
+  t.after(() => server.close())
+  const store = createRedisState({ url: server.url, commandTimeoutMs: 300 }, { clock })
+  t.after(() => store.close())
+  await store.set('k', 'v')
+  await eventually(() => store.connected, 'both connections up')
+  return { store, resume: pauseRedis(server) }
+}
+
 describe('createRedisState', () => {
   it('calls itself redis', async () => {
     const store = open()
@@ -220,13 +234,7 @@ describe('createRedisState when Redis comes and goes', () => {
   })
 
   it('reads down and fails commands at once after one goes unanswered by a paused server, and reads up once it answers', async (t) => {
-    const server = await startRedis()
-    t.after(() => server.close())
-    const store = createRedisState({ url: server.url, commandTimeoutMs: 300 }, { clock })
-    t.after(() => store.close())
-    await store.set('k', 'v')
-    await eventually(() => store.connected, 'both connections up')
-    const resume = pauseRedis(server)
+    const { store, resume } = await pausedStore(t)
     try {
       await assert.rejects(store.get('k'), /timed out/)
       await eventually(() => !store.connected, 'the store read down')
@@ -286,13 +294,7 @@ describe('createRedisState when Redis comes and goes', () => {
   })
 
   it('runs a command that timed out on a paused server at most once, however the connection comes back', async (t) => {
-    const server = await startRedis()
-    t.after(() => server.close())
-    const store = createRedisState({ url: server.url, commandTimeoutMs: 300 }, { clock })
-    t.after(() => store.close())
-    await store.set('k', 'v')
-    await eventually(() => store.connected, 'both connections up')
-    const resume = pauseRedis(server)
+    const { store, resume } = await pausedStore(t)
     try {
       await assert.rejects(store.incr('count'), /timed out/)
       await eventually(() => !store.connected, 'the store read down')
