@@ -219,7 +219,7 @@ function checkStaleness(
   if (staleAfterMs > scrapeIntervalMs) return
   issues.push({
     path,
-    message: `expected more than scrapeIntervalMs (${scrapeIntervalMs}): every reading would be stale before the next one arrives, got ${describeValue(staleAfterMs)}`,
+    message: `expected more than scrapeIntervalMs (${scrapeIntervalMs}): every reading would be stale before the next one arrives (leave room for the scrape itself: 2 to 3 intervals), got ${describeValue(staleAfterMs)}`,
   })
 }
 

@@ -24,10 +24,10 @@ const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]
 /**
  * A Prometheus page's text, as a Prometheus server would fetch it: redirects followed (an exporter
  * that moved `/metrics` to `/metrics/`), a gzip body decoded. Undefined when the server gave no
- * page: not 200 after the redirects, an encoding other than gzip, or more than `maxBodyBytes` on
- * the wire or decoded. A gzip body is held to the cap as it is decoded, so a small body that would
- * inflate to gigabytes is dropped at the cap, not inflated whole. Rejects when the connection
- * fails or `signal` aborts.
+ * page: not 200 after the redirects, an encoding other than gzip, or a plain body of more than
+ * `maxBodyBytes`. A gzip body is held to the cap as it is decoded, so a small body that would
+ * inflate to gigabytes is dropped at the cap, not inflated whole: it rejects then, as it does for
+ * a corrupt gzip body, a failed connection or an aborted `signal` (each a failed scrape).
  */
 export async function fetchMetricsPage(
   url: string,

@@ -146,7 +146,7 @@ export function createMetrics(
   // connections, or a keep-alive race, being retried past.
   const retries = createCellCounter(registry, {
     name: 'aya_upstream_retries_total',
-    help: 'Attempts after the first: a connect failure tried on another endpoint, or an idempotent request sent again after its connection closed unanswered.',
+    help: 'Attempts after the first: a connect failure tried on another endpoint, an idempotent request sent again after its connection closed unanswered, or an LLM request placed again after its endpoint left while its prompt was held.',
     labelNames: ['route', 'upstream'],
   })
   const bytesIn = createCellCounter(registry, {

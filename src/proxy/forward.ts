@@ -125,6 +125,8 @@ export function forward(
         isAnswering = true
       },
       onResponseStart(ctl, statusCode, headers) {
+        // Should undici ever stop calling `onResponseStarted`, a whole head still means answered.
+        isAnswering = true
         // Only 100 to 599 are status codes (RFC 9110 §15): a 600 passed on would reach the client
         // as if it meant something, and a 099 taken for informational would wait for a real one.
         if (statusCode < 100 || statusCode > 599) {

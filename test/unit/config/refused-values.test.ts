@@ -241,7 +241,7 @@ describe('engine-metrics staleness that no scrape could meet is refused', () => 
     ] as const) {
       const interval = scrapeIntervalMs ?? 1000
       assert.deepEqual(configIssuesOf(withEngineMetrics({ scrapeIntervalMs, staleAfterMs })), [
-        `upstreams.api.engineMetrics.staleAfterMs: expected more than scrapeIntervalMs (${interval}): every reading would be stale before the next one arrives, got ${staleAfterMs}`,
+        `upstreams.api.engineMetrics.staleAfterMs: expected more than scrapeIntervalMs (${interval}): every reading would be stale before the next one arrives (leave room for the scrape itself: 2 to 3 intervals), got ${staleAfterMs}`,
       ])
     }
     for (const engineMetrics of [
