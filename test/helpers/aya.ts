@@ -54,14 +54,15 @@ export async function startAya(
 
 /**
  * Aya with one route, `/` to the upstream group `u` (its config: endpoints, timeouts, ...), and
- * no access log. Closed after the test.
+ * no access log unless asked for. Closed after the test.
  */
 export async function startAyaTo(
   t: { after(fn: () => Promise<void>): void },
   upstream: Record<string, unknown>,
+  options: { readonly accessLog?: boolean } = {},
 ): Promise<RunningAya> {
   const aya = await startAya({
-    log: { access: false },
+    log: { access: options.accessLog === true },
     routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
     upstreams: { u: upstream },
   })

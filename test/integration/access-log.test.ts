@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
 
 /** Aya, access log on, with one route to one upstream; both closed after the test. */
-async function startLoggingAya(t: { after(fn: () => Promise<unknown>): void }) {
+async function startLoggingAya(t: { after(fn: () => Promise<void>): void }) {
   const upstream = await startNamedUpstream('u')
   t.after(() => upstream.close())
-  const aya = await startAya({
-    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-    upstreams: { u: { endpoints: [{ url: upstream.url }] } },
-  })
-  t.after(() => aya.close())
-  return aya
+  return startAyaTo(t, { endpoints: [{ url: upstream.url }] }, { accessLog: true })
 }
 
 describe('the access log', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import Anthropic from '@anthropic-ai/sdk'
 import { request } from 'undici'
+import { anthropicNotFound } from '../helpers/anthropic-client.ts'
 import { type RunningAya, startAdmissionGateway } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 
@@ -84,41 +84,19 @@ describe('Anthropic /v1/messages errors through Aya and a simulated engine', () 
     const own = await post(aya, '/v1/messages', body, { 'x-request-id': 'req_abc123' })
     assert.equal((await anthropicError(own, 404, 'not_found_error')).request_id, 'req_abc123')
     // Through Anthropic's own client, which keeps the body on the error it raises.
-    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
-    await assert.rejects(
-      client.messages.create({
-        model: 'gpt-17',
-        max_tokens: 5,
-        messages: [{ role: 'user', content: 'Hi' }],
-      }),
-      (error: unknown) => {
-        assert.ok(error instanceof Anthropic.NotFoundError)
-        const sent = error.error as { request_id?: string }
-        assert.equal(sent.request_id, error.headers?.get('x-request-id'))
-        assert.ok(sent.request_id)
-        return true
-      },
-    )
+    const error = await anthropicNotFound(aya.url, 'gpt-17')
+    const sent = error.error as { request_id?: string }
+    assert.equal(sent.request_id, error.headers?.get('x-request-id'))
+    assert.ok(sent.request_id)
   })
 
   test('an error’s request id reaches the Anthropic SDK’s requestID, through the request-id header', async (t) => {
     const aya = await startAdmissionGateway(t)
-    const client = new Anthropic({ baseURL: aya.url, apiKey: 'unused', maxRetries: 0 })
-    await assert.rejects(
-      client.messages.create({
-        model: 'gpt-17',
-        max_tokens: 5,
-        messages: [{ role: 'user', content: 'Hi' }],
-      }),
-      (error: unknown) => {
-        assert.ok(error instanceof Anthropic.NotFoundError)
-        // The SDK reads `request-id`, as Anthropic sends it, not `x-request-id`.
-        assert.ok(error.requestID)
-        assert.equal(error.requestID, (error.error as { request_id?: string }).request_id)
-        assert.equal(error.requestID, error.headers?.get('x-request-id'))
-        return true
-      },
-    )
+    const error = await anthropicNotFound(aya.url, 'gpt-17')
+    // The SDK reads `request-id`, as Anthropic sends it, not `x-request-id`.
+    assert.ok(error.requestID)
+    assert.equal(error.requestID, (error.error as { request_id?: string }).request_id)
+    assert.equal(error.requestID, error.headers?.get('x-request-id'))
     // An OpenAI-shaped error keeps to OpenAI's `x-request-id` alone.
     const openAi = await post(
       aya,

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { request } from 'undici'
-import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.ts'
 
@@ -37,14 +37,8 @@ async function startDroppingUpstream(
 }
 
 /** Aya with one route to the given endpoints, access log on. Closed after the test. */
-async function startAyaTo(t: TestContext, upstream: Record<string, unknown>) {
-  const aya = await startAya({
-    routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-    upstreams: { u: upstream },
-  })
-  t.after(() => aya.close())
-  return aya
-}
+const startLoggingAyaTo = (t: TestContext, upstream: Record<string, unknown>) =>
+  startAyaTo(t, upstream, { accessLog: true })
 
 /** Status, error code and body of a request through Aya. */
 async function answer(url: string, method = 'GET'): Promise<string> {
@@ -75,7 +69,7 @@ describe('a request whose upstream connection closed before any answer', () => {
       dropped = true
       return true
     })
-    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    const aya = await startLoggingAyaTo(t, { endpoints: [{ url: upstream.url }] })
 
     assert.equal(await answer(`${aya.url}/warm`), '200 ok GET')
     assert.equal(await answer(`${aya.url}/x`), '200 ok GET')
@@ -99,7 +93,7 @@ describe('a request whose upstream connection closed before any answer', () => {
   test('HEAD, PUT without a body and DELETE are sent again too (idempotent, RFC 9110 §9.2.2)', async (t) => {
     for (const method of ['HEAD', 'PUT', 'DELETE']) {
       const upstream = await startDroppingUpstream(t, staleSecondRequest)
-      const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+      const aya = await startLoggingAyaTo(t, { endpoints: [{ url: upstream.url }] })
 
       await answer(`${aya.url}/warm`)
       const res = await request(`${aya.url}/x`, { method })
@@ -111,7 +105,7 @@ describe('a request whose upstream connection closed before any answer', () => {
 
   test('a POST in the same situation is not sent again: 502 LB_ERR_UPSTREAM_RESET, and the upstream saw it once', async (t) => {
     const upstream = await startDroppingUpstream(t, staleSecondRequest)
-    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    const aya = await startLoggingAyaTo(t, { endpoints: [{ url: upstream.url }] })
 
     assert.equal(await answer(`${aya.url}/warm`, 'POST'), '200 ok POST')
     assert.equal(await answer(`${aya.url}/x`, 'POST'), '502 LB_ERR_UPSTREAM_RESET')
@@ -145,7 +139,7 @@ describe('a request whose upstream connection closed before any answer', () => {
 
   test('a GET is sent again once only: an upstream that drops every request gets it twice, then 502', async (t) => {
     const upstream = await startDroppingUpstream(t, () => true)
-    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    const aya = await startLoggingAyaTo(t, { endpoints: [{ url: upstream.url }] })
 
     assert.equal(await answer(`${aya.url}/x`), '502 LB_ERR_UPSTREAM_RESET')
     assert.deepEqual(upstream.seen, ['GET /x', 'GET /x'])
@@ -154,7 +148,7 @@ describe('a request whose upstream connection closed before any answer', () => {
   test('a GET is sent again to another endpoint when there is one, as after a connect failure', async (t) => {
     const dropping = await startDroppingUpstream(t, () => true)
     const good = await startDroppingUpstream(t, () => false)
-    const aya = await startAyaTo(t, {
+    const aya = await startLoggingAyaTo(t, {
       policy: 'round-robin',
       endpoints: [{ url: dropping.url }, { url: good.url }],
     })
@@ -177,7 +171,7 @@ describe('a request whose upstream connection closed before any answer', () => {
       req.socket.destroy()
     })
     t.after(() => upstream.close())
-    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    const aya = await startLoggingAyaTo(t, { endpoints: [{ url: upstream.url }] })
 
     assert.equal((await answer(`${aya.url}/x`)).slice(0, 3), '502')
     assert.equal(upstream.requests.length, 1)
@@ -186,7 +180,7 @@ describe('a request whose upstream connection closed before any answer', () => {
   test('a GET whose upstream does not answer within firstByteMs is not sent again: 504, seen once', async (t) => {
     const upstream = await startUpstream(() => {})
     t.after(() => upstream.close())
-    const aya = await startAyaTo(t, {
+    const aya = await startLoggingAyaTo(t, {
       endpoints: [{ url: upstream.url }],
       timeouts: { firstByteMs: 200 },
     })

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { startAya } from '../helpers/aya.ts'
+import { startAya, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { closedPort, startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
@@ -96,11 +96,7 @@ describe('http proxy', () => {
   test('answers 501 to a body in a transfer coding other than chunked, and 405 to CONNECT', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/' }, upstream: 'u' }],
-      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
     const ask = async (head: string) => {
       const client = await openRawClient(aya.url)
       client.socket.write(head)
