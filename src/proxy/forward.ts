@@ -169,7 +169,7 @@ export function forward(
         settle(undefined)
       },
       onResponseError(_ctl, error) {
-        const stage = controller === undefined ? 'unsent' : isAnswering ? 'answering' : 'sent'
+        const stage = !sentUpstream ? 'unsent' : isAnswering ? 'answering' : 'sent'
         settle(abortReason(error) ?? toUpstreamError(error, stage))
       },
     },

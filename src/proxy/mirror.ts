@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { PassThrough } from 'node:stream'
 import type { PoolRegistry } from '../upstream/pool-registry.ts'
 import type { Clock } from '../util/clock.ts'
+import { splitHostPort } from '../util/split-host-port.ts'
 import { forward } from './forward.ts'
 import type { UpstreamRuntime } from './proxy-runtime.ts'
 
@@ -91,7 +92,6 @@ export function mirrorRequest(
  * Host was checked against HOST_NAME, so a `:` outside an IPv6 literal's brackets starts the port.
  */
 function shadowHost(host: string): string {
-  const nameEnd = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':')
-  if (nameEnd <= 0 || nameEnd === host.length) return `${host}-shadow`
-  return `${host.slice(0, nameEnd)}-shadow${host.slice(nameEnd)}`
+  const [name, port] = splitHostPort(host)
+  return port === '' ? `${name}-shadow` : `${name}-shadow:${port}`
 }

@@ -136,18 +136,21 @@ function buildUpstreamRuntime(
       { clock: deps.clock },
     )
     const readCookie = createKeyExtractor({ cookie: codec.name })
+    // The binding each request's cookie carried, as `lookup` verified it, for `bind` to read its
+    // age without a second HMAC.
+    const expiries = new WeakMap<KeySource, number>()
     sticky = {
       async lookup(source) {
         const value = readCookie(source)
-        return value === undefined ? undefined : codec.decode(value)
+        const binding = value === undefined ? undefined : codec.decodeBinding(value)
+        if (binding !== undefined) expiries.set(source, binding.expiresAtMs)
+        return binding?.endpointId
       },
       async bind(source, endpointId, current) {
         if (current !== endpointId) return codec.setCookieHeader(endpointId)
         // Past half its life the binding is issued again: a client in use stays bound for ttlMs
         // past its last request, as the header binding does, at one Set-Cookie per half TTL.
-        const value = readCookie(source)
-        const expiresAtMs =
-          value === undefined ? undefined : codec.decodeBinding(value)?.expiresAtMs
+        const expiresAtMs = expiries.get(source)
         const isAgeing =
           expiresAtMs !== undefined && expiresAtMs - deps.clock.wallNow() < cookie.ttlMs / 2
         return isAgeing ? codec.setCookieHeader(endpointId) : undefined

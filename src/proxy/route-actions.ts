@@ -1,6 +1,7 @@
 import type { HeaderEdits, RedirectConfig } from '../config/schema.ts'
 import type { Random } from '../util/random.ts'
 import { pathOf, queryOf } from '../util/request-target.ts'
+import { splitHostPort } from '../util/split-host-port.ts'
 
 /** Replaces the matched prefix with the configured one, keeping the rest of the path and query. */
 export function rewritePrefix(url: string, matchedPrefix: string, replacement: string): string {
@@ -39,15 +40,6 @@ export function redirectLocation(
   let port = redirect.port !== undefined ? String(redirect.port) : redirect.scheme ? '' : hostPort
   if ((scheme === 'https' && port === '443') || (scheme === 'http' && port === '80')) port = ''
   return `${scheme}://${host}${port ? `:${port}` : ''}${nextPath}${query}`
-}
-
-function splitHostPort(host: string): [string, string] {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']')
-    return [host.slice(0, end + 1), host.slice(end + 2)]
-  }
-  const colon = host.lastIndexOf(':')
-  return colon === -1 ? [host, ''] : [host.slice(0, colon), host.slice(colon + 1)]
 }
 
 /** Applies remove, then set, then add (append) to a header object in place. */

@@ -46,14 +46,11 @@ export function createLeastRequestPicker(options: LeastRequestOptions, deps: Pic
 function loadPerWeight(endpoint: Endpoint): number {
   const weight = weightOf(endpoint)
   if (!(weight > 0)) return Number.POSITIVE_INFINITY
-  const attempts = endpoint.attemptsPerSuccess
   // An endpoint that fails at once always has nothing in flight, and would win every draw it is
   // in (the black hole). With failures since its last success, the requests this one would join,
   // itself included, count once per attempt it is expected to take (see `attemptsPerSuccess`),
-  // less the request itself, so a healthy endpoint's load stays `inflight / weight`.
-  return attempts === 1
-    ? endpoint.inflight / weight
-    : ((endpoint.inflight + 1) * attempts - 1) / weight
+  // less the request itself, so a healthy endpoint's load stays `inflight / weight` exactly.
+  return ((endpoint.inflight + 1) * endpoint.attemptsPerSuccess - 1) / weight
 }
 
 export const leastRequestPicker = definePicker({
