@@ -124,9 +124,10 @@ function sumFinite(samples: readonly PromSample[] | undefined, min = Number.NEGA
   return total
 }
 
-/** A sample's name and every label, in label order. */
-function seriesKey(sample: PromSample): string {
+/** A sample's name and its labels but those in `skip`, in label order. */
+function seriesKey(sample: PromSample, skip?: ReadonlySet<string>): string {
   const labels = Object.keys(sample.labels)
+    .filter((label) => skip === undefined || !skip.has(label))
     .sort()
     .map((label) => [label, sample.labels[label]])
   return JSON.stringify([sample.name, labels])
@@ -145,13 +146,8 @@ function highest(samples: readonly PromSample[]): number {
 /** An SGLang sample's scheduler and series without its replica labels; undefined for the rest. */
 function scheduleKey(sample: PromSample): string | undefined {
   if (!sample.name.startsWith('sglang:')) return undefined
-  const labels = Object.keys(sample.labels)
-  if (!labels.some((label) => REPLICA_LABELS.has(label))) return undefined
-  const rest = labels
-    .filter((label) => !REPLICA_LABELS.has(label))
-    .sort()
-    .map((label) => [label, sample.labels[label]])
-  return JSON.stringify([sample.name, rest])
+  if (!Object.keys(sample.labels).some((label) => REPLICA_LABELS.has(label))) return undefined
+  return seriesKey(sample, REPLICA_LABELS)
 }
 
 const numeric = (value: string | undefined): number | undefined =>

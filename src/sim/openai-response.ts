@@ -36,7 +36,7 @@ export function sseData(payload: unknown): string {
 export const SSE_DONE = 'data: [DONE]\n\n'
 
 /** The usage so far, as vLLM puts it on each chunk under `continuous_usage_stats`. */
-export interface RunningUsage {
+interface RunningUsage {
   readonly prompt_tokens: number
   readonly total_tokens: number
   readonly completion_tokens: number
