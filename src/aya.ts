@@ -151,8 +151,6 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     ),
   }
   let desired: Config = initial
-  /** Set by close(): a start in progress stops rather than open anything more. */
-  let isClosing = false
   /** The start in progress or done, settled either way. */
   let starting: Promise<unknown> = Promise.resolve()
   let released: Promise<void> | undefined
@@ -207,7 +205,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     try {
       for (const [name, upstream] of Object.entries(desired.upstreams)) {
         // Closing: no fleet is wanted any more.
-        if (isClosing) break
+        if (isClosing()) break
         const running = fleets.get(name)
         if (!upstream.sim || (running && isDeepStrictEqual(running.sim, upstream.sim))) continue
         const fleet = await createSimFleet(upstream.sim)
@@ -243,6 +241,8 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   )
   logDecisionsAtDebug()
   let phase: ReadinessPhase = 'starting'
+  /** Draining, once close() or a failed start set it: a start in progress opens nothing more. */
+  const isClosing = () => phase === 'draining'
   let accessLog = initial.log.access
 
   const writeAccessLine = createAccessLog(logDestination(logger), () => clock.wallNow())
@@ -325,15 +325,18 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     },
     async close(deadlineMs = runtime.config.shutdown.drainTimeoutMs) {
       phase = 'draining'
-      isClosing = true
       // A start in progress stops at its next step; what it opened is released below.
       await starting
-      released ??= release(deadlineMs)
-      await released
+      await releaseOnce(deadlineMs)
     },
   }
+  const releaseOnce = (deadlineMs: number): Promise<void> => {
+    phase = 'draining'
+    released ??= release(deadlineMs)
+    return released
+  }
   const stopIfClosing = () => {
-    if (isClosing) throw new StartInterrupted()
+    if (isClosing()) throw new StartInterrupted()
   }
   const startUp = async (): Promise<AyaAddresses> => {
     const bound: AddressInfo[] = []
@@ -351,14 +354,11 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       stopIfClosing()
     } catch (error) {
       // close() came during the start: it releases what did start once this returns.
-      if (isClosing) throw error instanceof StartInterrupted ? error : new StartInterrupted()
+      if (isClosing()) throw error instanceof StartInterrupted ? error : new StartInterrupted()
       // A port in use: close what did start (the admin would answer /healthz for an instance
       // that serves nothing, a fleet would serve no one) and fail, so the process exits
       // non-zero.
-      phase = 'draining'
-      isClosing = true
-      released ??= release(0)
-      await released
+      await releaseOnce(0)
       throw error
     }
     phase = 'ready'
