@@ -1,3 +1,4 @@
+import { hashBlockChain } from '../util/block-chain-hash.ts'
 import { hashText53 } from '../util/text-hash.ts'
 import { createLruNumberSet, type LruNumberSet } from './lru-number-set.ts'
 
@@ -15,14 +16,8 @@ export function hashPromptBlocks(
   blockChars: number,
   maxBlocks: number,
 ): number[] {
-  const hashes: number[] = []
-  if (text.length < blockChars) return hashes
-  let parent = hashText53(scope)
-  for (let start = 0; start < text.length && hashes.length < maxBlocks; start += blockChars) {
-    parent = hashText53(text, start, Math.min(start + blockChars, text.length), parent)
-    hashes.push(parent)
-  }
-  return hashes
+  if (text.length < blockChars) return []
+  return hashBlockChain(text, hashText53(scope), blockChars, maxBlocks)
 }
 
 /**

@@ -16,15 +16,30 @@ const HIGH_MASK = 0x1f_ffff
  * with murmur3's fmix32. A collision costs one wrong routing guess, never correctness.
  */
 export function hashText53(text: string, start = 0, end = text.length, seed = 0): number {
-  const seedHigh = Math.floor(seed / TWO_POW_32)
-  const seedLow = seed >>> 0
-  let a = (FNV_OFFSET ^ mix32(seedLow ^ LANE_A_SEED) ^ seedHigh) >>> 0
-  let b = (FNV_OFFSET ^ mix32(seedHigh ^ LANE_B_SEED) ^ seedLow) >>> 0
+  let a = laneASeeded(seed)
+  let b = laneBSeeded(seed)
   for (let i = start; i < end; i++) {
     const code = text.charCodeAt(i)
     a = Math.imul(a ^ code, FNV_PRIME)
     b = Math.imul(b ^ code, LANE_B_PRIME)
   }
-  const length = end - start
+  return finish53(a, b, end - start)
+}
+
+/**
+ * The same hash's parts, for a variant that reads its input another way (`hashBlockChain`): the
+ * first lane's state with a 53-bit `seed` folded in,
+ */
+export function laneASeeded(seed: number): number {
+  return (FNV_OFFSET ^ mix32((seed >>> 0) ^ LANE_A_SEED) ^ Math.floor(seed / TWO_POW_32)) >>> 0
+}
+
+/** the second lane's, */
+export function laneBSeeded(seed: number): number {
+  return (FNV_OFFSET ^ mix32(Math.floor(seed / TWO_POW_32) ^ LANE_B_SEED) ^ (seed >>> 0)) >>> 0
+}
+
+/** and the 53-bit result from the two lanes' final states and the input's length. */
+export function finish53(a: number, b: number, length: number): number {
   return (mix32(a ^ length) & HIGH_MASK) * TWO_POW_32 + mix32(b + length)
 }
