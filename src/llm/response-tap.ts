@@ -88,16 +88,14 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
   const decoder = new StringDecoder('utf8')
 
   const usage = createUsageObjectScanner((fields) => {
-    const input = fields.prompt_tokens ?? fields.input_tokens
-    const output = fields.completion_tokens ?? fields.output_tokens
-    if (typeof input === 'number') inputTokens = input
-    if (typeof output === 'number') outputTokens = output
+    const input = tokenCount(fields.prompt_tokens ?? fields.input_tokens)
+    const output = tokenCount(fields.completion_tokens ?? fields.output_tokens)
+    if (input !== undefined) inputTokens = input
+    if (output !== undefined) outputTokens = output
     // Anthropic counts cached prompt tokens apart from `input_tokens`; OpenAI's cached tokens are
     // a share of `prompt_tokens` (in `*_details`), so only these two add.
-    if (typeof fields.cache_read_input_tokens === 'number')
-      cacheReadTokens = fields.cache_read_input_tokens
-    if (typeof fields.cache_creation_input_tokens === 'number')
-      cacheCreationTokens = fields.cache_creation_input_tokens
+    cacheReadTokens = tokenCount(fields.cache_read_input_tokens) ?? cacheReadTokens
+    cacheCreationTokens = tokenCount(fields.cache_creation_input_tokens) ?? cacheCreationTokens
   })
 
   // SSE framing state: the line being read and the event being gathered.
@@ -236,6 +234,16 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
       }
     },
   }
+}
+
+/**
+ * A token count as the upstream wrote it, if it is one. Usage is the upstream's own JSON: `1e999`
+ * parses as Infinity, and a negative, fractional or huge count learned as a prompt's length would
+ * drag the model's characters-per-token estimate to its floor in one response (a negative cache
+ * read would even subtract from the prompt). Such a field reads as absent.
+ */
+function tokenCount(value: unknown): number | undefined {
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : undefined
 }
 
 /**

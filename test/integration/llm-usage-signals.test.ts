@@ -8,6 +8,7 @@ import { createPromptTokenCounter } from '../../src/llm/prompt-token-counter.ts'
 import { createSystemClock } from '../../src/util/clock.ts'
 import { type RunningAya, startAya, startSimGateway } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { startUpstream } from '../helpers/upstreams.ts'
 
 const SERVED = 'meta-llama/Llama-3.1-8B-Instruct'
 const KEY = { model: SERVED, route: 'llm' }
@@ -124,6 +125,57 @@ describe('upstream usage reaches the LLM signals through a proxied response', ()
     )
     // Without usage the prompt's count is never corrected.
     assert.equal(signals.tokens.trackedModels, 0)
+  })
+})
+
+describe('usage an upstream misreports', () => {
+  test('does not move the model’s characters per token: only real counts are learned', async (t) => {
+    // Answered in order: an infinite prompt (`1e999`), a fractional one, a real prompt with a
+    // negative cache read that would all but cancel it, then a real one.
+    const usages = [
+      '{"prompt_tokens":1e999,"completion_tokens":-5}',
+      '{"prompt_tokens":0.001,"completion_tokens":1}',
+      '{"input_tokens":150,"cache_read_input_tokens":-140,"output_tokens":1}',
+      '{"prompt_tokens":150,"completion_tokens":1}',
+    ]
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(`{"choices":[{"message":{"content":"hi"}}],"usage":${usages.shift()}}`)
+      })
+    })
+    t.after(() => upstream.close())
+    const signals = createLlmSignals({ clock: createSystemClock() })
+    const aya = await startAya(
+      {
+        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+        models: { llama: { deployments: [{ upstream: 'pool', model: SERVED }] } },
+        upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+      },
+      {},
+      { llmSignals: signals },
+    )
+    t.after(() => aya.close())
+    const messages = [{ role: 'user', content: 'hello world '.repeat(50) }]
+    for (let i = 0; i < 4; i++) {
+      const res = await request(`${aya.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama', max_tokens: 5, messages }),
+      })
+      assert.equal(res.statusCode, 200)
+      await res.body.text()
+    }
+    const promptChars = flattenChat(messages).length
+    const expected = createPromptTokenCounter()
+    expected.observe(SERVED, promptChars, 150)
+    expected.observe(SERVED, promptChars, 150)
+    await eventually(
+      () => signals.tokens.charsPerToken(SERVED) === expected.charsPerToken(SERVED),
+      'the real counts alone learned',
+    )
+    assert.equal(signals.tokens.charsPerToken(SERVED), expected.charsPerToken(SERVED))
   })
 })
 

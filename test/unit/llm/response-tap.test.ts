@@ -328,6 +328,23 @@ describe('response tap', () => {
       assert.deepEqual(tap.finish().usage, { promptTokens: 9004, completionTokens: 12 })
     })
 
+    test('a count that is no token count (negative, fractional, unsafe, a string) reads as absent', () => {
+      for (const junk of [-990, 0.5, 1e300, '7', null]) {
+        const tap = createResponseTap('anthropic.messages', false)
+        const usage = { input_tokens: 1000, cache_read_input_tokens: junk, output_tokens: junk }
+        tap.onChunk(Buffer.from(JSON.stringify({ content: [], usage })), 1)
+        assert.deepEqual(
+          tap.finish().usage,
+          { promptTokens: 1000, completionTokens: 0 },
+          `${JSON.stringify(junk)}`,
+        )
+      }
+      // JSON's 1e999 parses as Infinity: no usage at all, rather than an infinite prompt.
+      const tap = createResponseTap('openai.chat', false)
+      tap.onChunk(Buffer.from('{"usage":{"prompt_tokens":1e999,"completion_tokens":-5}}'), 1)
+      assert.equal(tap.finish().usage, undefined)
+    })
+
     test('OpenAI cached tokens are a share of prompt_tokens, not added to it', () => {
       const tap = createResponseTap('openai.chat', false)
       const usage = {
