@@ -87,7 +87,22 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
   let outputTokens: number | undefined
   const decoder = new StringDecoder('utf8')
 
+  /**
+   * The last usage object of the document being read (the body, or one event's data), taken only
+   * when the document ends. A later one replaces it whole: a `usage` key inside generated content
+   * (a tool call's `input` object in an Anthropic body) comes before the response's own usage,
+   * and merged field by field, a `cache_read_input_tokens` the model wrote there was added to the
+   * prompt. Across events fields do merge: Anthropic reports input at `message_start` and output
+   * at `message_delta`.
+   */
+  let documentUsage: Readonly<Record<string, unknown>> | undefined
   const usage = createUsageObjectScanner((fields) => {
+    documentUsage = fields
+  })
+  const takeUsage = (): void => {
+    const fields = documentUsage
+    if (fields === undefined) return
+    documentUsage = undefined
     const input = tokenCount(fields.prompt_tokens ?? fields.input_tokens)
     const output = tokenCount(fields.completion_tokens ?? fields.output_tokens)
     if (input !== undefined) inputTokens = input
@@ -96,7 +111,7 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
     // a share of `prompt_tokens` (in `*_details`), so only these two add.
     cacheReadTokens = tokenCount(fields.cache_read_input_tokens) ?? cacheReadTokens
     cacheCreationTokens = tokenCount(fields.cache_creation_input_tokens) ?? cacheCreationTokens
-  })
+  }
 
   // SSE framing state: the line being read and the event being gathered.
   let lineState = FIELD
@@ -160,6 +175,7 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
     eventHead = ''
     eventHasData = false
     usage.reset()
+    takeUsage()
   }
 
   const sse = (text: string, nowMs: number): void => {
@@ -212,6 +228,8 @@ export function createResponseTap(api: LlmApi, streaming: boolean): ResponseTap 
       usage.write(text)
     },
     finish() {
+      // A body ends here, and so does a stream's last event when no blank line closed it.
+      takeUsage()
       if (!streaming && sawBody) contentEvents = 1
       const promptTokens =
         inputTokens === undefined &&

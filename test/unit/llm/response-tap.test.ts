@@ -345,6 +345,23 @@ describe('response tap', () => {
       assert.equal(tap.finish().usage, undefined)
     })
 
+    test('a usage object inside generated content adds nothing to the response’s own', () => {
+      // A tool call's input is generated text as an object: the model may write a usage into it.
+      const body = {
+        content: [
+          { type: 'tool_use', name: 'f', input: { usage: { cache_read_input_tokens: 99_999 } } },
+        ],
+        usage: { input_tokens: 12, output_tokens: 3 },
+      }
+      for (const piece of [JSON.stringify(body).length, 7]) {
+        const tap = createResponseTap('anthropic.messages', false)
+        const text = JSON.stringify(body)
+        for (let at = 0; at < text.length; at += piece)
+          tap.onChunk(Buffer.from(text.slice(at, at + piece)), 1)
+        assert.deepEqual(tap.finish().usage, { promptTokens: 12, completionTokens: 3 })
+      }
+    })
+
     test('OpenAI cached tokens are a share of prompt_tokens, not added to it', () => {
       const tap = createResponseTap('openai.chat', false)
       const usage = {
