@@ -68,6 +68,12 @@ export interface GroupAdmission {
   predictedWaitMs(priority: number): number
   /** The drain rate its predictions use (the replaced queue's until this one has drained some). */
   drainCostPerSecond(): number
+  /**
+   * The upstream no longer has this queue (a reload removed its admission block, or the upstream):
+   * every request waiting in it, or in the one it replaced, goes on now, as it would have without
+   * admission, and so does each that asks from now on (one whose body was read before the reload).
+   */
+  release(): void
   /** Closes this queue and the one it replaced. */
   close(): void
 }
@@ -105,6 +111,7 @@ export function createGroupAdmission(
     { clock: deps.clock, priorCostPerSecond: () => older?.drainCostPerSecond() ?? 0 },
   )
   let timer: Timer | undefined
+  let released = false
   const classOf = (ask: AdmissionAsk) =>
     ask.className === undefined || !Object.hasOwn(config.classes, ask.className)
       ? undefined
@@ -156,12 +163,15 @@ export function createGroupAdmission(
     if (after === 0) dropOlder()
     return after < before
   }
+  const letAllGo = (): void => {
+    while (queue.tryAdmit(() => true) !== undefined) {}
+  }
   const drain = () => {
     const olderWent = olderGoesFirst()
     // With no endpoint to wait for, waiting cannot help: every request goes on and fails fast, as
     // it would without admission, instead of holding a place until its deadline.
     if (group.eligible().length === 0) {
-      while (queue.tryAdmit(() => true) !== undefined) {}
+      letAllGo()
       return
     }
     if (olderWent) {
@@ -254,7 +264,7 @@ export function createGroupAdmission(
       return queue.size + (older?.waiting ?? 0)
     },
     acquire(ask) {
-      if (group.eligible().length === 0) return ADMITTED_AT_ONCE
+      if (released || group.eligible().length === 0) return ADMITTED_AT_ONCE
       const canTakeNow = group.canTake(ask.ctx, sloOf(ask))
       if (queue.size === 0 && (older === undefined || older.waiting === 0) && canTakeNow) {
         return ADMITTED_AT_ONCE
@@ -298,6 +308,17 @@ export function createGroupAdmission(
     },
     predictedWaitMs,
     drainCostPerSecond: () => queue.drainCostPerSecond(),
+    release() {
+      released = true
+      timer?.clear()
+      soon?.clear()
+      // Its waiters arrived first: they go first, as on any drain.
+      older?.release()
+      dropOlder()
+      // No gauge reads a queue the runtime no longer has: left to its rechecks, its waiters would
+      // wait unseen, and behind the requests that now skip admission, until their deadlines.
+      letAllGo()
+    },
     close() {
       timer?.clear()
       soon?.clear()

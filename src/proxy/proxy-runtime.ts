@@ -98,10 +98,14 @@ export function createProxyRuntime(
       ? (keptAdmission ??
         createGroupAdmission(group, upstreamConfig.admission, deps, before?.admission))
       : undefined
+    // A queue the upstream no longer has lets its waiters go, as its new requests now go.
+    if (admission === undefined) before?.admission?.release()
     upstreams.set(name, buildUpstreamRuntime(name, group, upstreamConfig, deps, admission))
   }
   for (const [name, before] of previous?.upstreams ?? []) {
-    if (!upstreams.has(name)) before.group.retire()
+    if (upstreams.has(name)) continue
+    before.admission?.release()
+    before.group.retire()
   }
   const routes = createRouteTable(config.routes)
   const routeRuntimes = routes.routes.map((route) => ({

@@ -67,4 +67,39 @@ describe('proxy runtime reload', () => {
     createProxyRuntime(renamed, deps, first)
     assert.deepEqual(released, ['sent', 'held'])
   })
+
+  test('a reload that removes the admission block, or the upstream, lets the requests waiting in its queue go at once', async (t) => {
+    const clock = createManualClock()
+    const state = createMemoryState({ clock })
+    t.after(() => state.close())
+    const deps = { clock, random: createSeededRandom(1), state, stickySecret: 's' }
+    const renamed = parseConfigObject(
+      {
+        listeners: [{ name: 'public', port: 0 }],
+        routes: [{ match: { pathPrefix: '/' }, upstream: 'fleet2' }],
+        upstreams: { fleet2: { policy: 'aya', endpoints: [{ url: 'http://127.0.0.1:2' }] } },
+      },
+      {},
+    )
+    for (const next of [configWith(undefined), renamed]) {
+      const first = createProxyRuntime(configWith({ maxWaitMs: 60_000 }), deps)
+      const admission = first.upstreams.get('fleet')!.admission!
+      // Its one endpoint is excluded: the policy cannot place it, so it waits.
+      const waiting = admission.acquire({
+        ctx: { attempt: 0, exclude: new Set(['127.0.0.1:1']) },
+        priority: 0,
+        sheddable: false,
+        tenant: '',
+        sizeBytes: 10,
+        predictedCost: 100,
+        signal: new AbortController().signal,
+      })
+      assert.ok(waiting instanceof Promise)
+      assert.equal(admission.waiting, 1)
+      createProxyRuntime(next, deps, first)
+      assert.equal(admission.waiting, 0)
+      assert.deepEqual(await waiting, { admitted: true, waitedMs: 0 })
+      admission.close()
+    }
+  })
 })

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict'
+import { describe, type TestContext, test } from 'node:test'
+import { request } from 'undici'
+import { parseConfigObject } from '../../src/config/load.ts'
+import { A100_LLAMA3_8B } from '../../src/sim/profiles.ts'
+import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { type FrontedEngine, startFrontedEngines } from '../helpers/fronted-engines.ts'
+
+/** The model `llama` on `upstream`, one engine behind a door, with this admission block. */
+const configFor = (
+  engine: FrontedEngine,
+  upstream: string,
+  admission: Record<string, unknown> | undefined,
+) => ({
+  listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+  admin: { address: '127.0.0.1', port: 0 },
+  log: { access: false },
+  routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+  models: { llama: { deployments: [{ upstream, model: A100_LLAMA3_8B.modelName }] } },
+  upstreams: {
+    [upstream]: {
+      policy: 'aya',
+      endpoints: [{ url: engine.url }],
+      engineMetrics: false,
+      ...(admission ? { admission } : {}),
+    },
+  },
+})
+
+const chat = (url: string, stream: boolean) =>
+  request(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'llama',
+      max_tokens: 4,
+      stream,
+      messages: [{ role: 'user', content: `${Math.random()} ${'lorem '.repeat(3000)}` }],
+    }),
+  })
+
+/**
+ * One streamed prompt held at the engine's door (its first token never comes, so Aya counts its
+ * prefill pending and places nothing else), and three more waiting in admission behind it.
+ */
+async function queueBehindHeldPrompt(t: TestContext, upstream: string) {
+  const [engine] = await startFrontedEngines(t, {
+    profile: A100_LLAMA3_8B,
+    speedup: 1,
+    count: 1,
+    models: [A100_LLAMA3_8B.modelName],
+  })
+  const admission = { ttftSloMs: 50, maxWaitMs: 60_000 }
+  const aya = await startAya(configFor(engine!, upstream, admission))
+  t.after(() => aya.close())
+  engine!.hold()
+  const first = chat(aya.url, true)
+  await engine!.arrivals(1)
+  const waiting = Array.from({ length: 3 }, () => chat(aya.url, false))
+  const depth = async () =>
+    metricSample(
+      await adminMetrics(aya),
+      'aya_admission_queue_depth',
+      `upstream="${upstream}",priority="0"`,
+    )
+  await eventually(async () => (await depth()) === 3, 'three requests wait in admission')
+  return { engine: engine!, aya, answers: Promise.all([first, ...waiting]) }
+}
+
+describe('a reload while requests wait in admission', () => {
+  for (const [what, upstream, admission] of [
+    ['removes the admission block', 'fleet', undefined],
+    ['moves the model to another upstream', 'fleet2', { ttftSloMs: 50 }],
+  ] as const) {
+    test(`that ${what} lets the waiting requests go on at once, as new ones now go, and serves them all`, async (t) => {
+      const { engine, aya, answers } = await queueBehindHeldPrompt(t, 'fleet')
+      aya.aya.reload(parseConfigObject(configFor(engine, upstream, admission), {}))
+      // The door still holds the first prompt: nothing but the reload let these three go.
+      await eventually(() => engine.arrived === 4, 'the waiting requests reach the engine')
+      engine.release()
+      for (const answer of await answers) {
+        assert.equal(answer.statusCode, 200)
+        await answer.body.dump()
+      }
+      assert.equal(engine.arrived, 4)
+    })
+  }
+})
