@@ -375,7 +375,12 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   }
   /** Stops accepting, drains up to `deadlineMs`, and releases everything; once. */
   const release = async (deadlineMs: number) => {
-    await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs)))
+    // Requests still waiting for capacity at the deadline never went upstream: they are told so
+    // (503 LB_ERR_SHED with Retry-After, which a client may retry elsewhere) rather than cut.
+    const closeQueues = () => {
+      for (const upstream of runtime.upstreams.values()) upstream.admission?.close()
+    }
+    await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs, closeQueues)))
     await admin.close(1000)
     // A fleet starting now joins the runtime before its groups retire.
     await fleetsSettled

@@ -39,7 +39,11 @@ export const ERROR_CATALOGUE = {
   LB_ERR_OVERLOADED: { status: 503, message: 'the upstream is saturated' },
   LB_ERR_QUEUE_FULL: { status: 503, message: 'the admission queue is full' },
   LB_ERR_DEADLINE: { status: 503, message: 'the request could not be started before its deadline' },
-  LB_ERR_SHED: { status: 503, message: 'low-priority work is being shed under saturation' },
+  LB_ERR_SHED: {
+    status: 503,
+    message:
+      'the request was shed before it started: low-priority work under saturation, or Aya is shutting down',
+  },
   LB_ERR_FIRST_BYTE_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   LB_ERR_IDLE_TIMEOUT: { status: 504, message: 'the upstream stopped sending' },
   // In band: the upstream's 200 and part of its stream were already sent when an error event came

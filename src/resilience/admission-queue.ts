@@ -466,7 +466,10 @@ export function createAdmissionQueue<T>(
       if (closed) return
       closed = true
       deadlines.close()
-      for (const entry of [...settlers.keys()]) reject(entry, 'LB_ERR_SHED')
+      // All leave together, as at a deadline: each is told the same Retry-After.
+      const queued = [...settlers.keys()]
+      for (const entry of queued) if (deadlines.has(entry)) unlink(entry, false)
+      settleRejected(queued, 'LB_ERR_SHED')
     },
   }
 }

@@ -185,15 +185,30 @@ export class TrackedServer {
     return total
   }
 
-  /** Stops accepting, closes idle connections, waits for in-flight requests up to `deadlineMs`. */
-  async close(deadlineMs: number): Promise<void> {
+  /**
+   * Stops accepting, closes idle connections, waits for in-flight requests up to `deadlineMs`.
+   * Past it, `beforeCut` may answer what can still be answered (requests that never left a
+   * queue), and its replies are written before what is left is cut.
+   */
+  async close(deadlineMs: number, beforeCut?: () => void): Promise<void> {
     this.#closing = true
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    let isClosed = false
+    const closed = new Promise<void>((resolve) =>
+      this.server.close(() => {
+        isClosed = true
+        resolve()
+      }),
+    )
     for (const socket of this.#sockets) if (!this.#inflight.has(socket)) socket.end()
     // Node fires a longer timer after 1 ms, which would cut every request at once.
     const waitMs = Math.min(deadlineMs, MAX_TIMER_MS)
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref())
     await Promise.race([closed, deadline])
+    if (!isClosed && beforeCut !== undefined) {
+      beforeCut()
+      // Its replies are written on the microtasks it starts: all have run by the next turn.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
     for (const socket of this.#sockets) socket.destroy()
     await closed
   }

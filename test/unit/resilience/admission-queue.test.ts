@@ -152,6 +152,20 @@ describe('admission queue', () => {
     assert.equal(hints.size, 1, `hints ${[...hints]}`)
   })
 
+  it('tells every entry that close() rejects in one band one Retry-After, as at a deadline', async () => {
+    const { queue } = setup()
+    // No drain rate yet: a wait counting the others still queued would read infinite (60 s).
+    const tickets = Array.from({ length: 5 }, (_, i) => queue.enqueue({ value: `w-${i}` }))
+    queue.close()
+    const hints = new Set<number>()
+    for (const ticket of tickets) {
+      const outcome = await ticket.outcome
+      assert.ok(outcome.status === 'rejected' && outcome.reason === 'LB_ERR_SHED')
+      hints.add(outcome.retryAfterMs)
+    }
+    assert.equal(hints.size, 1, `hints ${[...hints]}`)
+  })
+
   describe('bounds and shedding', () => {
     it('refuses protected work with LB_ERR_QUEUE_FULL beyond maxEntries', async () => {
       const { queue } = setup({ maxEntries: 2 })

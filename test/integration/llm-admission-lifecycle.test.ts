@@ -65,7 +65,7 @@ async function queueBehindHeldPrompt(t: TestContext, upstream: string) {
       `upstream="${upstream}",priority="0"`,
     )
   await eventually(async () => (await depth()) === 3, 'three requests wait in admission')
-  return { engine: engine!, aya, answers: Promise.all([first, ...waiting]) }
+  return { engine: engine!, aya, first, waiting }
 }
 
 describe('a reload while requests wait in admission', () => {
@@ -74,16 +74,43 @@ describe('a reload while requests wait in admission', () => {
     ['moves the model to another upstream', 'fleet2', { ttftSloMs: 50 }],
   ] as const) {
     test(`that ${what} lets the waiting requests go on at once, as new ones now go, and serves them all`, async (t) => {
-      const { engine, aya, answers } = await queueBehindHeldPrompt(t, 'fleet')
+      const { engine, aya, first, waiting } = await queueBehindHeldPrompt(t, 'fleet')
       aya.aya.reload(parseConfigObject(configFor(engine, upstream, admission), {}))
       // The door still holds the first prompt: nothing but the reload let these three go.
       await eventually(() => engine.arrived === 4, 'the waiting requests reach the engine')
       engine.release()
-      for (const answer of await answers) {
+      for (const answer of await Promise.all([first, ...waiting])) {
         assert.equal(answer.statusCode, 200)
         await answer.body.dump()
       }
       assert.equal(engine.arrived, 4)
     })
   }
+})
+
+describe('a shutdown while requests wait in admission', () => {
+  test('answers those still waiting when the drain runs out 503 LB_ERR_SHED with Retry-After, in the API’s shape, rather than cutting them', async (t) => {
+    const { engine, aya, first, waiting } = await queueBehindHeldPrompt(t, 'fleet')
+    const cut = first.then(
+      () => 'answered',
+      () => 'cut',
+    )
+    await aya.aya.close(200)
+    engine.release()
+    // Its prompt went upstream and was held there: it is cut with the connection.
+    assert.equal(await cut, 'cut')
+    for (const answer of await Promise.all(waiting)) {
+      assert.equal(answer.statusCode, 503)
+      assert.equal(answer.headers['x-aya-error-code'], 'LB_ERR_SHED')
+      const retryAfter = Number(answer.headers['retry-after'])
+      assert.ok(
+        Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60,
+        `${retryAfter}`,
+      )
+      const body = (await answer.body.json()) as { error: { type: string; code: string } }
+      assert.equal(body.error.type, 'server_error')
+      assert.equal(body.error.code, 'LB_ERR_SHED')
+    }
+    assert.equal(engine.arrived, 1)
+  })
 })
