@@ -448,6 +448,16 @@ export function createMetrics(
       for (const band of admission.stats().bands) yield [band.priority, band.count]
     },
   )
+  // The bound `maxBytes` is on these: a queue full of long prompts fills by bytes long before
+  // it does by count, and the depth alone would not show how near it is.
+  classGauge(
+    'aya_admission_queue_bytes',
+    'Request body bytes waiting in an upstream group admission queue, by priority.',
+    function* (admission, priorities) {
+      for (const priority of priorities) yield [priority, 0]
+      for (const band of admission.stats().bands) yield [band.priority, band.bytes]
+    },
+  )
   new Gauge({
     name: 'aya_state_store_up',
     help: 'Whether the shared-state store answers now (1) or not (0): Aya goes on without it.',

@@ -174,9 +174,14 @@ async function kvBurst(aya: RunningAya, engine: EngineServer) {
   )
   const [engineSeen, queueSeen] = await Promise.all([
     sampleWhile(sent, () => engine.engine.stats()),
-    sampleWhile(sent, async () =>
-      sample(await adminMetrics(aya), 'aya_admission_queue_depth', 'upstream="fleet",priority="0"'),
-    ),
+    sampleWhile(sent, async () => {
+      const metrics = await adminMetrics(aya)
+      const labels = 'upstream="fleet",priority="0"'
+      return {
+        depth: sample(metrics, 'aya_admission_queue_depth', labels),
+        bytes: sample(metrics, 'aya_admission_queue_bytes', labels),
+      }
+    }),
   ])
   const bodies = await sent
   assert.equal(bodies.length, BURST)
@@ -192,7 +197,9 @@ async function kvBurst(aya: RunningAya, engine: EngineServer) {
       `model_name="${SMALL_KV.modelName}",engine="0"`,
     ),
     /** The deepest admission queue the admin /metrics showed while the burst ran. */
-    queueDepth: Math.max(...queueSeen),
+    queueDepth: Math.max(...queueSeen.map((s) => s.depth)),
+    /** Each scrape's queue: its depth and the body bytes it held. */
+    queueSeen,
     metrics: await adminMetrics(aya),
   }
 }
@@ -231,6 +238,18 @@ describe('aya late binding on KV headroom, over sockets', () => {
       sample(seen.metrics, 'aya_admission_queue_depth', 'upstream="fleet",priority="0"'),
       0,
       'the queue is empty once the burst is answered',
+    )
+    // The bytes gauge holds the waiting bodies: about 5 kB each (1,000 short words), none once
+    // the queue is empty.
+    for (const { depth, bytes } of seen.queueSeen) {
+      assert.ok(
+        bytes >= depth * 2 * PROMPT_WORDS && bytes <= depth * 64 * 1024,
+        `${depth} ${bytes}`,
+      )
+    }
+    assert.equal(
+      sample(seen.metrics, 'aya_admission_queue_bytes', 'upstream="fleet",priority="0"'),
+      0,
     )
     // The requests past what fits (BURST - FITS when the burst arrives together) waited, each
     // counted once as it queued and again when it was placed: one placement per request.

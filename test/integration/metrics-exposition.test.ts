@@ -55,6 +55,7 @@ describe('the admin /metrics exposition', () => {
       'aya_scheduler_decisions_total',
       'aya_endpoint_pending_prefill_tokens',
       'aya_admission_queue_depth',
+      'aya_admission_queue_bytes',
       'aya_errors_total',
       'aya_llm_ttft_seconds_bucket',
       'aya_llm_time_per_output_token_seconds_bucket',
