@@ -89,6 +89,8 @@ export class TrackedServer {
   readonly server: Server
   #sockets = new Set<import('node:net').Socket>()
   #inflight = new Map<import('node:net').Socket, number>()
+  /** Responses not yet ended, so a close can mark those whose head is still to be written. */
+  #responses = new Set<ServerResponse>()
 
   constructor(handler: RequestHandler, options: HttpServerOptions) {
     const tracked =
@@ -96,7 +98,9 @@ export class TrackedServer {
       (req: IncomingMessage, res: ServerResponse) => {
         const socket = req.socket
         this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1)
+        this.#responses.add(res)
         res.once('close', () => {
+          this.#responses.delete(res)
           const left = (this.#inflight.get(socket) ?? 1) - 1
           if (left <= 0) this.#inflight.delete(socket)
           else this.#inflight.set(socket, left)
@@ -192,6 +196,10 @@ export class TrackedServer {
    */
   async close(deadlineMs: number, beforeCut?: () => void): Promise<void> {
     this.#closing = true
+    // A request in flight whose answer has not begun is told the connection ends with it (as one
+    // that arrives from now on is): its socket closes once it is answered, and a client that
+    // believed it kept alive would send its next request into that close.
+    for (const res of this.#responses) if (!res.headersSent) res.setHeader('connection', 'close')
     let isClosed = false
     const closed = new Promise<void>((resolve) =>
       this.server.close(() => {

@@ -102,6 +102,8 @@ describe('a shutdown while requests wait in admission', () => {
     for (const answer of await Promise.all(waiting)) {
       assert.equal(answer.statusCode, 503)
       assert.equal(answer.headers['x-aya-error-code'], 'LB_ERR_SHED')
+      // The socket closes after it: the answer says so, so no client sends another request on it.
+      assert.equal(answer.headers.connection, 'close')
       const retryAfter = Number(answer.headers['retry-after'])
       assert.ok(
         Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60,
