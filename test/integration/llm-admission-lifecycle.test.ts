@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, type TestContext, test } from 'node:test'
-import { request } from 'undici'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { A100_LLAMA3_8B } from '../../src/sim/profiles.ts'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type FrontedEngine, startFrontedEngines } from '../helpers/fronted-engines.ts'
+import { postLoremChat } from '../helpers/lorem-chat.ts'
 
 /** The model `llama` on `upstream`, one engine behind a door, with this admission block. */
 const configFor = (
@@ -28,17 +28,7 @@ const configFor = (
   },
 })
 
-const chat = (url: string, stream: boolean) =>
-  request(`${url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: 'llama',
-      max_tokens: 4,
-      stream,
-      messages: [{ role: 'user', content: `${Math.random()} ${'lorem '.repeat(3000)}` }],
-    }),
-  })
+const chat = (url: string, stream: boolean) => postLoremChat(url, 3000, { stream })
 
 /**
  * One streamed prompt held at the engine's door (its first token never comes, so Aya counts its

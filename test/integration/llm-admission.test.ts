@@ -10,17 +10,10 @@ import {
   startAdmissionGateway,
   startSimGateway,
 } from '../helpers/aya.ts'
+import { postLoremChat } from '../helpers/lorem-chat.ts'
 
 const chat = (aya: { url: string }, words: number, headers: Record<string, string> = {}) =>
-  request(`${aya.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({
-      model: 'llama',
-      max_tokens: 4,
-      messages: [{ role: 'user', content: `${Math.random()} ${'lorem '.repeat(words)}` }],
-    }),
-  })
+  postLoremChat(aya.url, words, { headers })
 
 /**
  * On one simulated A100 under aya with a 50-ms TTFT SLO and this admission block, sends each

@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { request } from 'undici'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { createSimFleet } from '../../src/sim/fleet.ts'
 import { startAya } from '../helpers/aya.ts'
+import { postLoremChat } from '../helpers/lorem-chat.ts'
 
-const chat = (url: string, words: number) =>
-  request(`${url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: 'llama',
-      max_tokens: 4,
-      messages: [{ role: 'user', content: `${Math.random()} ${'lorem '.repeat(words)}` }],
-    }),
-  })
+const chat = (url: string, words: number) => postLoremChat(url, words)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
