@@ -534,7 +534,9 @@ export const configSchema = z
     trustedProxies: z.array(z.string()).default([]),
     routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
     upstreams: z.record(z.string(), upstreamSchema),
-    models: z.record(z.string(), modelSchema).default({}),
+    // A client's `model` is never empty (an LLM route answers 400 to one), so an entry named ""
+    // could never be asked for, yet `GET /v1/models` would list it.
+    models: z.record(nonEmptyString('a model name'), modelSchema).default({}),
     /** Priority classes for admission (x-priority header by default). */
     priorities: prioritiesSchema.prefault({}),
     state: stateSchema.prefault({}),

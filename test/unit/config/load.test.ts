@@ -245,6 +245,15 @@ describe('config loading', () => {
     assert.equal(parseConfigObject(raw, {}).models.llama!.deployments.length, 1)
   })
 
+  test('refuses a model named "", which no request can ask for, naming its key', () => {
+    const raw = {
+      ...base(),
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { '': { deployments: [{ upstream: 'api' }] } },
+    }
+    assert.deepEqual(configIssuesOf(raw), ['models[""]: expected a model name as the key, got ""'])
+  })
+
   test('says an empty config is empty rather than listing each missing section', () => {
     for (const text of ['', '\n  \n', '# listeners: later\n', 'null\n']) {
       assert.deepEqual(
