@@ -34,11 +34,20 @@ export function formatPath(path: readonly PropertyKey[]): string {
 /** A short rendering of a bad value for an error message. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing'
-  // JSON has no Infinity or NaN (YAML's `.inf`, `.nan`): it would print them as null.
+  // JSON has no Infinity or NaN (YAML's `.inf`, `.nan`): it would print them as null, at the
+  // top or inside an object (`{"scrapeIntervalMs":null}` for `.inf`), hiding the bad value.
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
-  const text = JSON.stringify(value)
+  const text = JSON.stringify(value, nonFiniteAsMarked)?.replace(NON_FINITE_MARKED, '$1')
   if (text === undefined) return String(value)
   return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+/** A non-finite number as a string JSON cannot otherwise hold, unquoted again afterwards. */
+const NON_FINITE_MARK = '\u0000aya-non-finite:'
+const NON_FINITE_MARKED = /"\\u0000aya-non-finite:(NaN|-?Infinity)"/g
+
+function nonFiniteAsMarked(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? `${NON_FINITE_MARK}${value}` : value
 }
 
 interface ZodIssueLike {

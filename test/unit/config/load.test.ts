@@ -318,6 +318,22 @@ shutdown: { drainTimeoutMs: ${value} }
     )
   })
 
+  test('names an infinite or NaN number inside a refused object as such, not as null', () => {
+    const text = `listeners: [{ name: public, port: 8080 }]
+routes: [{ match: { pathPrefix: / }, upstream: api }]
+upstreams:
+  api:
+    engineMetrics: { scrapeIntervalMs: .inf, staleAfterMs: -.inf }
+    endpoints: [{ url: "http://127.0.0.1:9001" }]
+`
+    assert.deepEqual(
+      configIssuesOf(() => parseConfigText(text, {})),
+      [
+        'upstreams.api.engineMetrics: expected false or { scrapeIntervalMs, staleAfterMs }, got {"scrapeIntervalMs":Infinity,"staleAfterMs":-Infinity}',
+      ],
+    )
+  })
+
   test('names a bad header-name key, not the value under it, in every map keyed by header name', () => {
     const route = {
       match: { pathPrefix: '/', headers: { 'x tenant': 'a' } },
