@@ -458,7 +458,17 @@ export const routeSchema = z
     /** Header whose value keeps a conversation on one endpoint (LLM routes); any case. */
     sessionHeader: headerName.transform((name) => name.toLowerCase()).default('x-session-id'),
     /** The priority class (or integer) of requests that do not name one in the priority header. */
-    priority: z.union([z.string().min(1), z.number().int()]).optional(),
+    priority: z
+      .union(
+        [
+          z.string().min(1, { error: 'expected a priority class name or an integer' }),
+          z.number().int(),
+        ],
+        {
+          error: 'expected a priority class name or an integer',
+        },
+      )
+      .optional(),
     /** Echo the chosen endpoint in `x-aya-endpoint` (off by default: it reveals topology). */
     debugHeaders: z.boolean().default(false),
     upstream: nonEmptyString('an upstream name').optional(),

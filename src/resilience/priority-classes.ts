@@ -18,6 +18,8 @@ const classPriority = z
   .min(-1_000_000, { error: 'expected a priority of at least -1000000' })
   .max(1_000_000, { error: 'expected a priority of at most 1000000' })
 
+const DEFAULT_CLASS = 'interactive'
+
 export const prioritiesSchema = z
   .object({
     header: z
@@ -36,13 +38,24 @@ export const prioritiesSchema = z
         error: 'expected at least one class',
       })
       .default({ interactive: 0, batch: -1 }),
-    default: z.string({ error: 'expected a class name' }).default('interactive'),
-    sheddable: z.enum(['negative', 'never']).default('negative'),
+    default: z.string({ error: 'expected a class name' }).default(DEFAULT_CLASS),
+    sheddable: z
+      .enum(['negative', 'never'], { error: 'expected negative or never' })
+      .default('negative'),
   })
   .strict()
-  .refine((config) => Object.hasOwn(config.classes, config.default), {
-    error: 'priorities.default must name one of priorities.classes',
-    path: ['default'],
+  .superRefine((config, ctx) => {
+    const names = Object.keys(config.classes)
+    // No classes is its own issue; a default checked against none would only repeat it.
+    if (names.length === 0 || Object.hasOwn(config.classes, config.default)) return
+    // Left out, `default` is "interactive": classes without one need it named.
+    const implied =
+      config.default === DEFAULT_CLASS ? ` (the default "${DEFAULT_CLASS}" is not one)` : ''
+    ctx.addIssue({
+      code: 'custom',
+      path: ['default'],
+      message: `expected one of priorities.classes: ${names.join(', ')}${implied}`,
+    })
   })
 
 export type PrioritiesConfig = z.output<typeof prioritiesSchema>

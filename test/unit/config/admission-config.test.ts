@@ -44,6 +44,32 @@ describe('admission and priority config', () => {
     ])
   })
 
+  test('says what a route priority must be when it is neither a class name nor an integer', () => {
+    for (const priority of [1.5, '', true]) {
+      assert.deepEqual(configIssuesOf(withAdmission({}, { priority })), [
+        `routes[0].priority: expected a priority class name or an integer, got ${JSON.stringify(priority)}`,
+      ])
+    }
+  })
+
+  test('names the classes a priorities.default must be one of, and the implied one when it is left out', () => {
+    const withPriorities = (priorities: object) => ({ ...withAdmission({}), priorities })
+    assert.deepEqual(
+      configIssuesOf(withPriorities({ classes: { high: 1, low: 0 }, default: 'lo' })),
+      ['priorities.default: expected one of priorities.classes: high, low, got "lo"'],
+    )
+    assert.deepEqual(configIssuesOf(withPriorities({ classes: { high: 1, low: 0 } })), [
+      'priorities.default: expected one of priorities.classes: high, low (the default "interactive" is not one), but it is missing',
+    ])
+    // No classes at all is the one issue: the default is not checked against none.
+    assert.deepEqual(configIssuesOf(withPriorities({ classes: {} })), [
+      'priorities.classes: expected at least one class, got {}',
+    ])
+    assert.deepEqual(configIssuesOf(withPriorities({ sheddable: 'maybe' })), [
+      'priorities.sheddable: expected negative or never, got "maybe"',
+    ])
+  })
+
   test('accepts a route priority that is a class name (in any case) or an integer', () => {
     for (const priority of ['batch', 'BATCH', -3, 1e15, '2']) {
       const config = parseConfigObject(withAdmission({}, { priority }), {})
