@@ -109,5 +109,15 @@ export const ayaOptionsSchema = z
     pacingBacklogPrompts: z.int().min(0).default(4),
   })
   .strict()
+  .superRefine((options, ctx) => {
+    // A prompt is hashed up to maxPrefixBlocks blocks: past it, no prompt would ever have
+    // enough to be matched, and the prefix index would silently go unused.
+    if (options.minAffinityBlocks <= options.maxPrefixBlocks) return
+    ctx.addIssue({
+      code: 'custom',
+      path: ['minAffinityBlocks'],
+      message: `expected at most maxPrefixBlocks (${options.maxPrefixBlocks}): no prompt is hashed past it, so none would ever be matched`,
+    })
+  })
 
 export type AyaOptions = z.output<typeof ayaOptionsSchema>

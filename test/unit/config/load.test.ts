@@ -227,6 +227,18 @@ describe('config loading', () => {
     assert.match(issue!, /^upstreams\.api\.policyOptions: unknown key/)
   })
 
+  test('refuses an aya minAffinityBlocks past maxPrefixBlocks, where no prompt could be matched', () => {
+    const raw = base() as ReturnType<typeof base> & { upstreams: { api: Record<string, unknown> } }
+    raw.upstreams.api.policy = 'aya'
+    raw.upstreams.api.policyOptions = { maxPrefixBlocks: 64, minAffinityBlocks: 65 }
+    assert.deepEqual(configIssuesOf(raw), [
+      'upstreams.api.policyOptions.minAffinityBlocks: expected at most maxPrefixBlocks (64): no prompt is hashed past it, so none would ever be matched, got 65',
+    ])
+    raw.upstreams.api.policyOptions = { maxPrefixBlocks: 64, minAffinityBlocks: 64 }
+    const options = parseConfigObject(raw, {}).upstreams.api!.policyOptions
+    assert.equal(options.minAffinityBlocks, 64)
+  })
+
   test('refuses a second deployment of a model, naming its path and value', () => {
     const raw = {
       ...base(),
