@@ -179,9 +179,11 @@ export function createPrefixMemory(
       return matched
     },
     place(memo, endpointId, matchedBlocks, capacityTokens, charsPerToken) {
-      // The index caps it: a bogus KV size must not grow the router's memory.
-      const capacityBlocks = Math.floor(
-        (capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars,
+      // The index caps it: a bogus KV size must not grow the router's memory. At least one
+      // block, as the index keeps: other routers drop an announcement sized at none.
+      const capacityBlocks = Math.max(
+        1,
+        Math.floor((capacityTokens * smoothedCharsPerToken(charsPerToken)) / options.blockChars),
       )
       index.add(endpointId, memo.hashes, capacityBlocks)
       peers?.announceAdded(endpointId, memo.hashes, capacityBlocks)

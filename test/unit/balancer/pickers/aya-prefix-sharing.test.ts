@@ -63,6 +63,16 @@ describe('aya routers sharing their prefix index', () => {
     assert.equal(hitsOn(next, placed.id), 0)
   })
 
+  it('hear an endpoint whose KV holds less than one block, which the index sizes at one', () => {
+    // 8 KV tokens of 4 characters are half a 64-character block: the index keeps one block.
+    const { clock, eligible, a, b } = twoRouters({ defaultKvCapacityTokens: 8 })
+    const conversation = text('conversation', 6000)
+    const placed = a.pick(eligible, llmCtx(conversation))!
+    clock.advance(1)
+    const next = candidatesOf(b, eligible, llmCtx(conversation + text('turn 2', 400)))
+    assert.ok(hitsOn(next, placed.id) > 0, `hits: ${hitsOn(next, placed.id)}`)
+  })
+
   it('ignore announcements about endpoints they do not route to', () => {
     const { clock, eligible, a, b } = twoRouters()
     b.retain!(new Set(eligible.slice(1).map((endpoint) => endpoint.id)))
