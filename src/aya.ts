@@ -429,7 +429,16 @@ function withSimEndpoints(config: Config, fleets: ReadonlyMap<string, RunningFle
 
 /** The shared-state store the config names: in process, or on Redis. */
 function createConfiguredState(config: StateConfig, clock: Clock, logger: Logger): StateStore {
-  if (config.store === 'memory') return createMemoryState({ clock })
+  if (config.store === 'memory') {
+    // Likely a store meant to be switched on (`store: ${STORE:-memory}` left unset): said once,
+    // since replicas that believe they share sticky bindings and prefixes then share nothing.
+    if (config.url !== undefined) {
+      logger.warn(
+        'state.url is set but state.store is memory: the url is not used, and nothing is shared with other replicas',
+      )
+    }
+    return createMemoryState({ clock })
+  }
   return createRedisState(
     { url: config.url!, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs },
     {

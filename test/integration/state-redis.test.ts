@@ -184,4 +184,18 @@ describe('state on Redis, shared by Aya replicas', () => {
     // Random picks agree on all 12 sessions with probability 1 in 4096.
     assert.ok(differ > 0)
   })
+
+  test('warns at start when a url is given but the store is memory, since nothing is then shared', async (t) => {
+    const config = await stickyHeaderConfig(t, { url: 'redis://127.0.0.1:1/0' })
+    const aya = await startAya(config)
+    t.after(() => aya.close())
+    const warned = aya.logs.filter(
+      (line) => line.level === 'warn' && String(line.msg).startsWith('state.url is set'),
+    )
+    assert.equal(warned.length, 1)
+    assert.equal(
+      (await request(`${aya.url}/`, { headers: { 'x-session-id': 's' } })).statusCode,
+      200,
+    )
+  })
 })
