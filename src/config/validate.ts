@@ -275,15 +275,27 @@ export function endpointId(endpoint: {
  * deployment, and it exists.
  */
 function checkModels(config: Config, issues: ConfigIssue[]): void {
-  const owner = new Map<string, string>()
-  const claim = (name: string, by: string, path: string) => {
+  type Role = 'name' | 'aliases' | 'loras'
+  const owner = new Map<string, { readonly model: string; readonly role: Role }>()
+  const claim = (name: string, by: string, role: Role, path: string) => {
     const first = owner.get(name)
-    if (first !== undefined && first !== by) {
-      issues.push({ path, message: `"${name}" is already a name of model "${first}"` })
+    if (first !== undefined && first.model !== by) {
+      issues.push({ path, message: `"${name}" is already a name of model "${first.model}"` })
+    } else if (
+      first !== undefined &&
+      first.role !== role &&
+      (first.role === 'loras' || role === 'loras')
+    ) {
+      // Within one model a name resolves as its base (own name or alias) before as an adapter,
+      // so an adapter also listed so would never be asked for.
+      issues.push({
+        path,
+        message: `"${name}" is both a LoRA adapter of model "${by}" and its ${first.role === 'name' || role === 'name' ? 'own name' : 'alias'}: requests for it could not reach the adapter`,
+      })
     }
-    owner.set(name, by)
+    owner.set(name, first ?? { model: by, role })
   }
-  for (const name of Object.keys(config.models)) owner.set(name, name)
+  for (const name of Object.keys(config.models)) owner.set(name, { model: name, role: 'name' })
   for (const [name, model] of Object.entries(config.models)) {
     if ((name.match(/\*/g) ?? []).length > 1) {
       issues.push({
@@ -305,7 +317,7 @@ function checkModels(config: Config, issues: ConfigIssue[]): void {
             message: `${describeValue(other)} may not hold a *: only a model's own name may be a wildcard`,
           })
         }
-        claim(other, name, path)
+        claim(other, name, field, path)
       }
     }
     for (const [i, deployment] of model.deployments.entries()) {

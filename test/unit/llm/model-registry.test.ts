@@ -110,6 +110,30 @@ describe('model registry', () => {
     )
   })
 
+  test('rejects a LoRA adapter that is also the model’s own name or alias, which would never reach the adapter', () => {
+    assert.throws(
+      () =>
+        parseModels({
+          x: { aliases: ['short'], loras: ['short', 'x'], deployments: [{ upstream: 'a' }] },
+        }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /models\.x\.loras\[0\]: "short" is both a LoRA adapter of model "x" and its alias/,
+        )
+        assert.match(
+          error.message,
+          /models\.x\.loras\[1\]: "x" is both a LoRA adapter of model "x" and its own name/,
+        )
+        return true
+      },
+    )
+    // An alias repeated, or equal to the model's own name, is redundant but resolves as meant.
+    assert.doesNotThrow(() =>
+      parseModels({ x: { aliases: ['x', 'y', 'y'], deployments: [{ upstream: 'a' }] } }),
+    )
+  })
+
   test('rejects a * in an alias or adapter name: only a model’s own name may be a pattern', () => {
     assert.throws(
       () =>
