@@ -1,5 +1,6 @@
 import type { ConfigIssue } from './config-error.ts'
 import { formatPath } from './config-error.ts'
+import { isDecimalText } from './env-numbers.ts'
 
 const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 const WHOLE_PLACEHOLDERS = /^(?:\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})+$/
@@ -13,21 +14,34 @@ export type Env = Readonly<Record<string, string | undefined>>
  * number), and such an element of a list that comes out empty is dropped, so an unset optional
  * second API key does not become an empty key.
  */
-export function substituteEnv(document: unknown, env: Env, issues: ConfigIssue[]): unknown {
-  return walk(document, env, issues, [])
+export function substituteEnv(
+  document: unknown,
+  env: Env,
+  issues: ConfigIssue[],
+  /** Filled with the paths of placeholder-only values that stayed decimal strings (`0.90`). */
+  decimalPaths?: Set<string>,
+): unknown {
+  return walk(document, { env, issues, decimalPaths }, [])
 }
 
-function walk(value: unknown, env: Env, issues: ConfigIssue[], path: PropertyKey[]): unknown {
-  if (typeof value === 'string') return substituteString(value, env, issues, path).value
+interface Walk {
+  readonly env: Env
+  readonly issues: ConfigIssue[]
+  readonly decimalPaths: Set<string> | undefined
+}
+
+function walk(value: unknown, context: Walk, path: PropertyKey[]): unknown {
+  const { issues } = context
+  if (typeof value === 'string') return substituteString(value, context, path).value
   if (Array.isArray(value)) {
     const out: unknown[] = []
     value.forEach((item, index) => {
       if (typeof item === 'string') {
-        const result = substituteString(item, env, issues, [...path, index])
+        const result = substituteString(item, context, [...path, index])
         if (result.wholePlaceholder && result.value === '') return
         out.push(result.value)
       } else {
-        out.push(walk(item, env, issues, [...path, index]))
+        out.push(walk(item, context, [...path, index]))
       }
     })
     return out
@@ -42,7 +56,7 @@ function walk(value: unknown, env: Env, issues: ConfigIssue[], path: PropertyKey
         issues.push({ path: formatPath([...path, key]), message: 'a key may not be "__proto__"' })
         continue
       }
-      out[key] = walk(item, env, issues, [...path, key])
+      out[key] = walk(item, context, [...path, key])
     }
     return out
   }
@@ -51,8 +65,7 @@ function walk(value: unknown, env: Env, issues: ConfigIssue[], path: PropertyKey
 
 function substituteString(
   text: string,
-  env: Env,
-  issues: ConfigIssue[],
+  { env, issues, decimalPaths }: Walk,
   path: PropertyKey[],
 ): { value: unknown; wholePlaceholder: boolean } {
   if (!text.includes('$')) return { value: text, wholePlaceholder: false }
@@ -72,7 +85,10 @@ function substituteString(
     },
   )
   const wholePlaceholder = WHOLE_PLACEHOLDERS.test(text)
-  return { value: wholePlaceholder ? coerceScalar(substituted) : substituted, wholePlaceholder }
+  if (!wholePlaceholder) return { value: substituted, wholePlaceholder }
+  const value = coerceScalar(substituted)
+  if (typeof value === 'string' && isDecimalText(value)) decimalPaths?.add(formatPath(path))
+  return { value, wholePlaceholder }
 }
 
 function coerceScalar(text: string): unknown {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { ConfigError, toConfigIssues } from './config-error.ts'
+import { coerceEnvNumbers } from './env-numbers.ts'
 import { type Env, substituteEnv } from './env-substitution.ts'
 import { type Config, configSchema } from './schema.ts'
 import { validateConfig } from './validate.ts'
@@ -66,15 +67,19 @@ function wording(error: YAMLError): string {
 
 export function parseConfigObject(raw: unknown, env: Env): Config {
   const issues: ConfigIssue[] = []
-  const substituted = substituteEnv(raw ?? {}, env, issues)
+  const decimalPaths = new Set<string>()
+  const substituted = substituteEnv(raw ?? {}, env, issues, decimalPaths)
   // An unset variable explains whatever the schema would say about that value; report it alone.
   if (issues.length > 0) throw new ConfigError(issues)
-  const parsed = configSchema.safeParse(substituted)
+  let parsed = configSchema.safeParse(substituted)
+  if (!parsed.success && coerceEnvNumbers(substituted, parsed.error.issues, decimalPaths)) {
+    parsed = configSchema.safeParse(substituted)
+  }
   if (!parsed.success) {
     issues.push(...toConfigIssues(parsed.error.issues, substituted))
     throw new ConfigError(issues)
   }
-  const config = validateConfig(parsed.data, issues)
+  const config = validateConfig(parsed.data, issues, decimalPaths)
   if (issues.length > 0) throw new ConfigError(issues)
   return deepFreeze(config)
 }

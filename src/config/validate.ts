@@ -4,6 +4,7 @@ import { isPriorityName } from '../resilience/priority-classes.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { describeValue, formatPath, toConfigIssues } from './config-error.ts'
+import { coerceEnvNumbers } from './env-numbers.ts'
 import { routeNameOf } from './route-name.ts'
 import type { Config } from './schema.ts'
 import { UNMATCHED_LABEL } from './unmatched-label.ts'
@@ -12,7 +13,12 @@ import { UNMATCHED_LABEL } from './unmatched-label.ts'
  * Rules that span several keys: references between sections, duplicates, and each policy's own
  * options. Returns the config with `policyOptions` replaced by their parsed, defaulted form.
  */
-export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
+export function validateConfig(
+  config: Config,
+  issues: ConfigIssue[],
+  /** Placeholder-only values that stayed decimal strings, for a policy's numeric options. */
+  decimalPaths: ReadonlySet<string> = new Set(),
+): Config {
   const at = (...path: PropertyKey[]) => formatPath(path)
 
   const seenPorts = new Map<string, number>()
@@ -123,17 +129,18 @@ export function validateConfig(config: Config, issues: ConfigIssue[]): Config {
         message: `unknown policy ${describeValue(upstream.policy)} (expected one of ${pickerNames().join(', ')})`,
       })
     } else {
-      const parsed = definition.optionsSchema.safeParse(upstream.policyOptions)
+      const optionsPath = ['upstreams', name, 'policyOptions']
+      let parsed = definition.optionsSchema.safeParse(upstream.policyOptions)
+      if (
+        !parsed.success &&
+        coerceEnvNumbers(upstream.policyOptions, parsed.error.issues, decimalPaths, optionsPath)
+      ) {
+        parsed = definition.optionsSchema.safeParse(upstream.policyOptions)
+      }
       if (parsed.success) {
         policyOptions = parsed.data as Record<string, unknown>
       } else {
-        issues.push(
-          ...toConfigIssues(parsed.error.issues, upstream.policyOptions, [
-            'upstreams',
-            name,
-            'policyOptions',
-          ]),
-        )
+        issues.push(...toConfigIssues(parsed.error.issues, upstream.policyOptions, optionsPath))
       }
       if (definition.hashKey === 'required' && upstream.hashKey === undefined) {
         issues.push({

@@ -409,10 +409,41 @@ upstreams:
     })
     const sticky = config.upstreams.api!.sticky as { cookie: { secret?: string } }
     assert.equal(sticky.cookie.secret, '12345678901234567890')
-    const padded = configIssuesOf(() =>
-      parseConfigText(yaml('${PORT}'), { PORT: '08181', API_URL: 'h' }),
+    const decimal = parseConfigText(yaml('${PORT}'), {
+      PORT: '8181',
+      API_URL: 'http://h:1',
+      SECRET: '0.90000000000000000001',
+    })
+    assert.equal(
+      (decimal.upstreams.api!.sticky as { cookie: { secret?: string } }).cookie.secret,
+      '0.90000000000000000001',
     )
-    assert.match(padded[0]!, /^listeners\[0\]\.port: .*got "08181"/)
+  })
+
+  test('reads a decimal placeholder as its number where a number is wanted, however it is written', () => {
+    const config = parseConfigText(
+      `${yaml('${PORT}')}    policy: aya
+    policyOptions:
+      kvHighWater: \${KV}
+      overheadMs: \${OVERHEAD}
+shutdown:
+  drainTimeoutMs: \${DRAIN}
+`,
+      { PORT: '08181', API_URL: 'http://h:1', KV: '0.90', OVERHEAD: '.5', DRAIN: '1e3' },
+    )
+    assert.equal(config.listeners[0]!.port, 8181)
+    assert.equal(config.shutdown.drainTimeoutMs, 1000)
+    const options = config.upstreams.api!.policyOptions as {
+      kvHighWater: number
+      overheadMs: number
+    }
+    assert.equal(options.kvHighWater, 0.9)
+    assert.equal(options.overheadMs, 0.5)
+    // Past what a number holds, it stays the text it was, and the schema names it.
+    const huge = configIssuesOf(() =>
+      parseConfigText(yaml('${PORT}'), { PORT: '1e999', API_URL: 'h' }),
+    )
+    assert.match(huge[0]!, /^listeners\[0\]\.port: .*got "1e999"/)
   })
 
   test('uses the default of ${VAR:-default} when unset or empty', () => {
