@@ -52,6 +52,7 @@ export function dispatchDesRequest(
     promptTokens: router.llmSignals.tokens.count(prepared.llm.servedModel, prepared.llm.promptText),
   }
   const exclude = new Set<string>()
+  let placements = 0
   const ctx: PickContext = {
     attempt: 0,
     exclude,
@@ -90,6 +91,10 @@ export function dispatchDesRequest(
   return flight
 
   function place(): void {
+    // Counted at its first placement: a prompt the pacer moves is placed again.
+    if (placements++ === 0 && prepared.identity.promptTokens !== request.inputTokens) {
+      record.promptTokenMismatches++
+    }
     const dispatchedMs = clock.now()
     const endpoint = router.pick(ctx)
     if (!endpoint) {
@@ -101,7 +106,6 @@ export function dispatchDesRequest(
     const lease = endpoint.begin(cost)
     const prefillTokens = cost?.prefillTokens ?? llm.promptTokens
     const paced = router.picker.pacer?.enter(endpoint.id, prefillTokens, llm.promptTokens)
-    if (prepared.identity.promptTokens !== request.inputTokens) record.promptTokenMismatches++
     let firstMs: number | undefined
     let lastMs = 0
     let chunks = 0
@@ -117,7 +121,18 @@ export function dispatchDesRequest(
       finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
     }
     if (paced) {
-      paced.whenReleased(submit)
+      // Moved by the pacer to an idle engine: placed again by the policy, at most once, as the
+      // proxy places it.
+      paced.whenReleased(
+        submit,
+        placements > 1
+          ? undefined
+          : () => {
+              release(true, 0)
+              router.picker.unsent?.(endpoint, ctx)
+              place()
+            },
+      )
     } else {
       submit()
     }

@@ -29,6 +29,14 @@ export interface PrefillPacerOptions {
    * (docs/llm-routing.md, "Prefill pacing").
    */
   readonly backlogPrompts: number
+  /**
+   * When an engine has none of this router's prefill left and nothing held for it, the cold
+   * prompt held longest for another engine still busy moves: its dispatcher places it again,
+   * away from the engine it was held for. A cold prompt owes its engine nothing, and held behind
+   * shorter prompts that keep arriving there (shortest first) it may wait while another engine
+   * goes idle. Off when false.
+   */
+  readonly moveColdToIdle?: boolean
 }
 
 export interface PrefillPacerDeps {
@@ -46,6 +54,8 @@ export interface PrefillPacerDeps {
   readonly othersSent?: ((endpointId: string) => readonly SentByOthers[]) | undefined
   /** A prompt was released to the endpoint: for announcing it to the other replicas. */
   readonly onRelease?: ((endpointId: string) => void) | undefined
+  /** A held prompt was given up for an idle engine (`moveColdToIdle`). */
+  readonly onMove?: (() => void) | undefined
 }
 
 export interface SentByOthers {
@@ -55,8 +65,13 @@ export interface SentByOthers {
 
 /** One prompt's passage through the pacer. */
 export interface PacedPrefill {
-  /** Called once, when the prompt may be sent to the engine. */
-  readonly whenReleased: (release: () => void) => void
+  /**
+   * Called once, when the prompt may be sent to the engine; or `move` is, instead, when the
+   * pacer gives a held cold prompt up for an idle engine (`moveColdToIdle`): the dispatcher then
+   * ends its placement (`done(false)`, the policy's `unsent`) and places it again, elsewhere.
+   * Without `move` the prompt is never moved.
+   */
+  readonly whenReleased: (release: () => void, move?: () => void) => void
   /**
    * The engine's first token came, or the request ended: its prefill no longer occupies the
    * engine. Before release it withdraws the prompt from the queue (the client went away).
@@ -118,6 +133,10 @@ export interface PrefillPacer {
 interface Waiting {
   readonly tokens: number
   release: (() => void) | undefined
+  /** Set while it is held and may move (see `moveColdToIdle`). */
+  move: (() => void) | undefined
+  cancel: (() => void) | undefined
+  heldAtMs: number
   isReleased: boolean
   releasedAtMs: number
   startMs: number
@@ -154,6 +173,8 @@ interface Lane {
   lastServed: Waiting | undefined
   /** Its endpoint left the upstream: nothing is held for it any more (see `retainOnly`). */
   departed: boolean
+  /** Cold prompts held here that may move to an idle engine, oldest first. */
+  readonly movable: Set<Waiting>
 }
 
 /** How much the policy's learned rate weighs against observed service, in seconds of it. */
@@ -215,6 +236,7 @@ export function createPrefillPacer(
         servedAtMs: 0,
         lastServed: undefined,
         departed: false,
+        movable: new Set(),
       }
       lanes.set(endpointId, lane)
     }
@@ -234,6 +256,8 @@ export function createPrefillPacer(
       prefillMs
     lane.releasedCount++
     lane.releasedTokens += waiting.tokens
+    lane.movable.delete(waiting)
+    waiting.move = undefined
     waiting.isReleased = true
     const go = waiting.release
     waiting.release = undefined
@@ -298,6 +322,33 @@ export function createPrefillPacer(
     lane.servedTokens = lane.servedTokens * decay + waiting.tokens
     lane.servedSeconds = lane.servedSeconds * decay + (nowMs - startMs) / 1000
     lane.servedAtMs = nowMs
+  }
+
+  // The idle engine takes the cold prompt held longest for one still busy with this router's
+  // prefill. Which engine it goes to is the policy's to decide again: it is not sent to the idle
+  // one blindly, only away from the one it was held for.
+  const moveToIdle = (idleId: string, idle: Lane): void => {
+    if (!options.moveColdToIdle || isClosed || idle.departed) return
+    if (othersAt(idleId, idle, clock.now()).endMs > 0) return
+    let oldest: Waiting | undefined
+    let from: Lane | undefined
+    for (const [endpointId, lane] of lanes) {
+      if (endpointId === idleId || lane.departed || lane.releasedCount === 0) continue
+      // Insertion order: the first is the one held longest.
+      const first = lane.movable.values().next().value
+      if (first !== undefined && (oldest === undefined || first.heldAtMs < oldest.heldAtMs)) {
+        oldest = first
+        from = lane
+      }
+    }
+    if (oldest === undefined || from === undefined) return
+    from.movable.delete(oldest)
+    const move = oldest.move!
+    oldest.move = undefined
+    oldest.release = undefined
+    oldest.cancel?.()
+    deps.onMove?.()
+    move()
   }
 
   const pump = (endpointId: string, lane: Lane): void => {
@@ -377,6 +428,9 @@ export function createPrefillPacer(
       const waiting: Waiting = {
         tokens: prefillTokens,
         release: undefined,
+        move: undefined,
+        cancel: undefined,
+        heldAtMs: 0,
         isReleased: false,
         releasedAtMs: 0,
         startMs: 0,
@@ -386,7 +440,7 @@ export function createPrefillPacer(
       let isDone = false
       let queued: AdmissionTicket<Waiting> | undefined
       return {
-        whenReleased(go) {
+        whenReleased(go, move) {
           if (isDone) return
           if (waiting.isReleased) return go()
           waiting.release = go
@@ -406,6 +460,12 @@ export function createPrefillPacer(
             sizeBytes: prefillTokens,
           })
           queued = ticket
+          waiting.cancel = () => ticket.cancel()
+          if (move !== undefined && !waiting.isWarm && options.moveColdToIdle) {
+            waiting.move = move
+            waiting.heldAtMs = clock.now()
+            lane.movable.add(waiting)
+          }
           pump(endpointId, lane)
         },
         done(isFirstToken) {
@@ -413,6 +473,8 @@ export function createPrefillPacer(
           isDone = true
           if (!waiting.isReleased) {
             waiting.release = undefined
+            waiting.move = undefined
+            lane.movable.delete(waiting)
             queued?.cancel()
             return
           }
@@ -434,6 +496,7 @@ export function createPrefillPacer(
             )
           }
           pump(endpointId, lane)
+          if (lane.queue.size === 0 && lane.releasedCount === 0) moveToIdle(endpointId, lane)
           // The last prompt sent to a departed endpoint is done: nothing is left to pace there.
           if (lane.departed && lane.queue.size === 0 && lane.releasedCount === 0) {
             lane.queue.close()

@@ -27,15 +27,23 @@ interface DispatchOptions {
   readonly cost: LeaseCost | undefined
   /** The context the endpoint was picked with: told to the policy if the request never gets there. */
   readonly pick: PickContext
+  /** The pacer may give the held prompt up for an idle engine (once per request: see its use). */
+  readonly movable: boolean
   readonly deps: HttpProxyDeps
 }
+
+/**
+ * What `dispatchTo` returns when the pacer gave the held prompt up for an idle engine: nothing
+ * was sent, and the caller places it again away from this endpoint.
+ */
+export const MOVED_TO_IDLE: unique symbol = Symbol('moved to an idle engine')
 
 export async function dispatchTo(
   ctx: RequestContext,
   upstream: UpstreamRuntime,
   endpoint: Endpoint,
   options: DispatchOptions,
-): Promise<ProxyError | undefined> {
+): Promise<ProxyError | typeof MOVED_TO_IDLE | undefined> {
   const { res } = ctx
   const { deps, routeConfig } = options
   const timeouts = {
@@ -63,10 +71,13 @@ export async function dispatchTo(
     paced?.done(false)
     upstream.admission?.notify()
   }
-  if (paced && !(await released(paced, res))) {
+  const held = paced ? await released(paced, res, options.movable) : 'released'
+  if (held !== 'released') {
     release({ ok: true, status: 0, latencyMs: 0 })
     upstream.group.unsent(endpoint, options.pick)
-    return new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
+    return held === 'moved'
+      ? MOVED_TO_IDLE
+      : new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
   }
   // While the prompt was held, a reload may have removed the endpoint (closing its pool) or health
   // may have taken it out: place the request again rather than send it there.
@@ -331,18 +342,33 @@ function stillServes(upstream: UpstreamRuntime, endpoint: Endpoint): boolean {
   )
 }
 
-/** Resolves true when the pacer releases the prompt, false if the client goes away first. */
-function released(paced: PacedPrefill, res: ServerResponse): Promise<boolean> {
+/**
+ * How the prompt's hold ends: released to the engine, moved to an idle one by the pacer, or the
+ * client went away first.
+ */
+function released(
+  paced: PacedPrefill,
+  res: ServerResponse,
+  movable: boolean,
+): Promise<'released' | 'moved' | 'gone'> {
   return new Promise((resolve) => {
     let isGone = false
     const stopWatching = whenClientGone(res, () => {
       isGone = true
-      resolve(false)
+      resolve('gone')
     })
-    paced.whenReleased(() => {
-      stopWatching()
-      resolve(!isGone && !res.destroyed)
-    })
+    paced.whenReleased(
+      () => {
+        stopWatching()
+        resolve(!isGone && !res.destroyed ? 'released' : 'gone')
+      },
+      movable
+        ? () => {
+            stopWatching()
+            resolve(!isGone && !res.destroyed ? 'moved' : 'gone')
+          }
+        : undefined,
+    )
   })
 }
 

@@ -15,7 +15,7 @@ import { admitRequest } from './admit-request.ts'
 import { limitBody } from './body-limit.ts'
 import { canRetry } from './can-retry.ts'
 import { createClientAddressResolver, createTrustedProxyMatcher } from './client-address.ts'
-import { dispatchTo } from './dispatch-to.ts'
+import { dispatchTo, MOVED_TO_IDLE } from './dispatch-to.ts'
 import type { ErrorCode } from './errors.ts'
 import { ProxyError, statusForCode } from './errors.ts'
 import { appendForwarded, clientProtoOf, stripHopByHop } from './headers.ts'
@@ -343,6 +343,9 @@ async function handle(
   let lastError: ProxyError | undefined
   let lastEndpointId: string | undefined
   let isResent = false
+  // A prompt moves at most once: placed back where it was, it would otherwise be moved again at
+  // every idle moment, each time losing its place in the line.
+  let isMoved = false
   // The sticky binding while its endpoint is eligible and untried, else the policy's pick.
   const choose = (pick: PickContext) =>
     boundEndpointOf(upstream.group.eligible(), pick) ?? upstream.group.select(pick)
@@ -377,8 +380,17 @@ async function handle(
       routeConfig,
       setCookie,
       deps,
+      // A request its session binds to the endpoint stays there.
+      movable: !isMoved && endpoint !== boundEndpointOf(upstream.group.eligible(), pick),
     })
     if (!error) return
+    if (error === MOVED_TO_IDLE) {
+      // Not an attempt: nothing was sent. Placed again by the policy, which may keep it where it
+      // was (the idle engine may have no KV room for it); it will not move again.
+      ctx.attempts--
+      isMoved = true
+      continue
+    }
     const history = {
       method: ctx.method,
       attempts: ctx.attempts,

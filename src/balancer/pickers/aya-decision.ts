@@ -11,6 +11,7 @@ export type AyaBranch =
   | 'queue'
   | 'bound'
   | 'no-llm'
+  | 'moved'
 
 export interface AyaCandidate {
   readonly endpoint: string
@@ -68,6 +69,7 @@ const BRANCH_DECISIONS: Readonly<Record<AyaBranch, AyaBranchDecision>> = {
   queue: { policy: 'aya', branch: 'queue' },
   bound: { policy: 'aya', branch: 'bound' },
   'no-llm': { policy: 'aya', branch: 'no-llm' },
+  moved: { policy: 'aya', branch: 'moved' },
 }
 
 /**

@@ -107,6 +107,13 @@ export const ayaOptionsSchema = z
      * which orders a held prompt against more arrivals. 0 always uses the shared-step estimate.
      */
     pacingBacklogPrompts: z.int().min(0).default(4),
+    /**
+     * Pacing: when an engine has none of this router's prefill left, the cold prompt held longest
+     * for another engine, still busy, is placed again away from it. Held shortest first, a long
+     * cold prompt can wait behind the short ones that keep arriving at its engine while another
+     * engine goes idle; a cold prompt owes its engine nothing.
+     */
+    pacingMoveToIdle: z.boolean().default(true),
   })
   .strict()
   .superRefine((options, ctx) => {

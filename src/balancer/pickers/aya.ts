@@ -104,6 +104,7 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           overheadMs: options.overheadMs,
           batchTokens: options.pacingBatchTokens,
           backlogPrompts: options.pacingBacklogPrompts,
+          moveColdToIdle: options.pacingMoveToIdle,
         },
         {
           clock: deps.clock,
@@ -114,6 +115,8 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
           decodeStepMs: (id) => deps.llmSignals?.capacity.get(id).decodeStepMs ?? 0,
           othersSent: deps.othersSentPrefill,
           onRelease: deps.onPrefillSent,
+          // Counted as a decision of its own: the placement that follows is counted again.
+          onMove: () => publishBranch('moved', deps.decisions),
         },
       )
     : undefined

@@ -26,6 +26,80 @@ function setup(options: Partial<PrefillPacerOptions> = {}, rate = 30_000) {
   return { clock, pacer, released, enter }
 }
 
+/** The pacer with `moveColdToIdle`, each prompt entered with a move callback too. */
+function movingSetup() {
+  const clock = createManualClock()
+  const pacer = createPrefillPacer(
+    { ...OPTIONS, moveColdToIdle: true },
+    { clock, prefillTokensPerSec: () => 30_000, decodeStepMs: () => 0 },
+  )
+  const released: string[] = []
+  const moved: string[] = []
+  const enter = (name: string, tokens: number, endpoint: string, cachedTokens = 0) => {
+    const paced = pacer.enter(endpoint, tokens, tokens + cachedTokens)
+    paced.whenReleased(
+      () => released.push(name),
+      () => {
+        moved.push(name)
+        // As a dispatcher does: the placement ends, and the request is placed again.
+        paced.done(false)
+      },
+    )
+    return paced
+  }
+  return { clock, pacer, released, moved, enter }
+}
+
+describe('prefill pacer: moving held cold prompts to an idle engine', () => {
+  test('when an engine has none of its prefill left, the cold prompt held longest elsewhere moves', () => {
+    const { clock, pacer, released, moved, enter } = movingSetup()
+    enter('long', 30_000, 'a')
+    enter('first held', 3000, 'a')
+    clock.advance(5)
+    enter('second held', 2000, 'a')
+    const short = enter('short', 300, 'b')
+    assert.deepEqual(released, ['long', 'short'])
+    short.done(true)
+    assert.deepEqual(moved, ['first held'], 'the one held longest, not the shortest')
+    assert.equal(pacer.heldFor('a'), 1)
+  })
+
+  test('never moves a warm prompt, nor one from an engine with nothing sent, nor to a busy one', () => {
+    const { pacer, moved, enter } = movingSetup()
+    enter('long', 30_000, 'a')
+    enter('warm', 1000, 'a', 9000)
+    const short = enter('short', 300, 'b')
+    const next = enter('next on b', 300, 'b')
+    short.done(true)
+    assert.deepEqual(moved, [], 'b still has prefill sent')
+    next.done(true)
+    assert.deepEqual(moved, [], 'a warm prompt stays with its cache')
+    assert.equal(pacer.heldFor('a'), 1)
+  })
+
+  test('moves nothing without a move callback or with the option off', () => {
+    const clock = createManualClock()
+    for (const moveColdToIdle of [true, false]) {
+      const pacer = createPrefillPacer(
+        { ...OPTIONS, moveColdToIdle },
+        { clock, prefillTokensPerSec: () => 30_000, decodeStepMs: () => 0 },
+      )
+      const moved: string[] = []
+      pacer.enter('a', 30_000).whenReleased(() => {})
+      // With the option on, a prompt entered without a move callback cannot move.
+      pacer
+        .enter('a', 3000)
+        .whenReleased(() => {}, moveColdToIdle ? undefined : () => moved.push('held'))
+      const short = pacer.enter('b', 300)
+      short.whenReleased(() => {})
+      short.done(true)
+      assert.deepEqual(moved, [])
+      assert.equal(pacer.heldFor('a'), 1)
+      pacer.close()
+    }
+  })
+})
+
 describe('prefill pacer', () => {
   test('sends a prompt at once when nothing it sent to the endpoint is still prefilling', () => {
     const { released, enter, pacer } = setup()
