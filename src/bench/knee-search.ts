@@ -28,6 +28,9 @@ export async function findKnee(
   let hi = max
   while (hi / lo > 1 + precision) {
     const mid = Math.sqrt(lo * hi)
+    // A precision finer than a double's spacing (1 + 1e-300 is 1): once lo and hi are neighbours
+    // their midpoint is one of them, and bisection would run the same rate scale forever.
+    if (mid <= lo || mid >= hi) break
     if (await passes(mid)) lo = mid
     else hi = mid
   }

@@ -47,6 +47,20 @@ describe('knee search', () => {
     assert.ok(tried.length <= 12)
   })
 
+  it('ends at neighbouring doubles when the precision is finer than a double can tell apart', async () => {
+    let runs = 0
+    const knee = await findKnee(
+      async (r) => {
+        runs++
+        if (runs > 200) throw new Error('bisection did not end')
+        return r <= 1.5
+      },
+      { min: 1, max: 2, precision: 1e-300 },
+    )
+    assert.ok(knee !== null && knee <= 1.5 && knee > 1.5 * (1 - 1e-12), `knee ${knee}`)
+    assert.ok(runs < 100, `${runs} runs`)
+  })
+
   it('returns max when max passes and null when min fails', async () => {
     assert.equal(await findKnee(async () => true, { min: 1, max: 4, precision: 0.05 }), 4)
     assert.equal(await findKnee(async () => false, { min: 1, max: 4, precision: 0.05 }), null)
