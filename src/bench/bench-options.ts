@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
 import { type AdmissionConfig, admissionSchema } from '../config/schema.ts'
-import { ENGINE_PROFILES, parseProfileList } from '../sim/profiles.ts'
+import { ENGINE_PROFILES, MAX_SIM_REPLICAS, parseProfileList } from '../sim/profiles.ts'
 import { parseWindow, type TraceWindow } from './trace-timing.ts'
 
 export interface BenchOptions {
@@ -56,7 +56,7 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
 
   --trace FILE            Mooncake JSONL, Azure LLM CSV or ShareGPT lengths CSV (required)
   --policies LIST         comma-separated upstream policies (required): ${pickerNames().join(', ')}
-  --replicas N            simulated engines (required)
+  --replicas N            simulated engines, 1 to 1024 (required)
   --routers N             N Aya replicas in front of the engines, each with its own
                           accounting and policy state, taking arriving requests in turn
                           (default 1; HTTP mode starts N Aya processes)
@@ -186,6 +186,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   if (new Set(policies).size !== policies.length)
     throw new UsageError('--policies repeats a policy')
   const replicas = positiveInt('replicas', values.replicas)
+  // HTTP mode's `aya sim` refuses more, but only after the trace is read; DES mode ran out of
+  // memory building them.
+  if (replicas > MAX_SIM_REPLICAS) {
+    throw new UsageError(
+      `--replicas must be an integer from 1 to ${MAX_SIM_REPLICAS}, got '${values.replicas}'`,
+    )
+  }
   try {
     parseProfileList(values.profile, replicas)
   } catch (error) {

@@ -66,6 +66,12 @@ export const ENGINE_PROFILES: ReadonlyMap<string, EngineProfile> = new Map(
   [H100_LLAMA3_8B, A100_LLAMA3_8B].map((p) => [p.name, p]),
 )
 
+/**
+ * The most engines one `aya sim` process (and one DES run) simulates. Each holds its own KV block
+ * pool, about half a MB; far past this the bench runs out of memory rather than out of engines.
+ */
+export const MAX_SIM_REPLICAS = 1024
+
 export function getEngineProfile(name: string): EngineProfile {
   const profile = ENGINE_PROFILES.get(name)
   if (!profile) {

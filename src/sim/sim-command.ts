@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { createSimFleet, type SimFleetOptions } from './fleet.ts'
-import { ENGINE_PROFILES, parseProfileList } from './profiles.ts'
+import { ENGINE_PROFILES, MAX_SIM_REPLICAS, parseProfileList } from './profiles.ts'
 
 export interface CommandIo {
   readonly stdout: { write(text: string): unknown }
@@ -57,7 +57,7 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
   if (values.help) return 'help'
   if (values.replicas === undefined) throw new UsageError('--replicas is required')
   if (values.profile === undefined) throw new UsageError('--profile is required')
-  const replicas = integer('replicas', values.replicas, 1, 1024)
+  const replicas = integer('replicas', values.replicas, 1, MAX_SIM_REPLICAS)
   const speedup = values.speedup === undefined ? 1 : Number(values.speedup)
   if (!Number.isFinite(speedup) || speedup <= 0) {
     throw new UsageError(`--speedup must be a positive number, got '${values.speedup}'`)

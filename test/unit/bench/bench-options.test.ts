@@ -135,6 +135,25 @@ describe('aya bench --routers', () => {
   })
 })
 
+describe('aya bench --replicas', () => {
+  it('takes as many engines as aya sim serves, and refuses more before reading the trace', () => {
+    const args = (replicas: string) => [
+      ...base.filter((_, i) => base[i - 1] !== '--replicas' && base[i] !== '--replicas'),
+      '--replicas',
+      replicas,
+    ]
+    const most = parseBenchArgs(args('1024'))
+    assert.ok(most !== 'help')
+    assert.equal(most.replicas, 1024)
+    for (const mode of ['des', 'http']) {
+      assert.throws(
+        () => parseBenchArgs([...args('1025'), '--mode', mode]),
+        /--replicas must be an integer from 1 to 1024, got '1025'/,
+      )
+    }
+  })
+})
+
 describe('aya bench --seed', () => {
   it('refuses an empty or blank seed rather than running seed 0', () => {
     for (const seed of ['', ' ']) {
