@@ -5,7 +5,7 @@ import { parseProfileList } from '../sim/profiles.ts'
 import { stepTimeMs } from '../sim/step-time.ts'
 import { ayaBinPath, findPackageRoot } from './aya-paths.ts'
 import { type BenchOptions, UsageError } from './bench-options.ts'
-import { runDesPolicy } from './des-runner.ts'
+import { runDesPolicyInterruptibly } from './des-runner.ts'
 import { computeHitRateBounds, type HitRateBounds } from './hit-rate-bounds.ts'
 import { type HttpRunEnv, runHttpPolicy } from './http-runner.ts'
 import { findKnee, passesSlo } from './knee-search.ts'
@@ -32,8 +32,8 @@ export interface BenchDeps {
   /** The built CLI that HTTP runs start (`aya start`, `aya sim`); defaults to this package's dist/. */
   readonly ayaBin?: string
   /**
-   * Stops the bench (Ctrl-C): an HTTP run stops its processes at once, a virtual-time run ends
-   * first (it holds the event loop); no next run starts, and the bench rejects with the reason.
+   * Stops the bench (Ctrl-C): an HTTP run stops its processes at once, a virtual-time run within
+   * a few milliseconds; no next run starts, and the bench rejects with the reason.
    */
   readonly signal?: AbortSignal | undefined
 }
@@ -152,7 +152,7 @@ export async function runBench(
       admission: options.admission,
       prepared,
     }
-    // Virtual-time runs hold the event loop: let a pending SIGINT reach its handler in between.
+    // A signal that came between runs stops the bench before the next one starts.
     await new Promise((resolve) => setImmediate(resolve))
     deps.signal?.throwIfAborted()
     const label = `${policy} [${mode}, rate scale ${+rateScale.toPrecision(4)}]`
@@ -160,7 +160,9 @@ export async function runBench(
     const hooks = { onProgress: (p: RunProgress) => bar?.update(p) }
     try {
       const record =
-        mode === 'des' ? runDesPolicy(input, hooks) : await runHttpPolicy(input, env, hooks)
+        mode === 'des'
+          ? await runDesPolicyInterruptibly(input, hooks, deps.signal)
+          : await runHttpPolicy(input, env, hooks)
       // What `--policy-options` changed, so the report says which variant of the policy ran.
       if (input.policyOptions !== undefined) record.diagnostics.policyOptions = input.policyOptions
       if (input.admission !== undefined) record.diagnostics.admissionConfig = input.admission

@@ -17,6 +17,42 @@ import { createRunRecord, type RequestOutcome, type RunRecord } from './run-reco
  * Requests due at the same instant go out in trace order before any engine step runs.
  */
 export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}): RunRecord {
+  const run = desRun(input, hooks)
+  for (;;) {
+    const slice = run.next()
+    if (slice.done) return slice.value
+  }
+}
+
+/** Clock events a run handles between turns of the event loop: about a millisecond of work. */
+const SLICE_EVENTS = 2048
+
+/**
+ * `runDesPolicy` that gives the event loop a turn every few thousand events, so a SIGINT reaches
+ * its handler mid-run: a long virtual-time run would otherwise hold the process until its end,
+ * and neither Ctrl-C nor a second one could stop it. Rejects with the signal's reason once it
+ * aborts. The turns change nothing the run computes.
+ */
+export async function runDesPolicyInterruptibly(
+  input: PolicyRunInput,
+  hooks: PolicyRunHooks = {},
+  signal?: AbortSignal,
+): Promise<RunRecord> {
+  const run = desRun(input, hooks)
+  try {
+    for (;;) {
+      const slice = run.next()
+      if (slice.done) return slice.value
+      await new Promise((resolve) => setImmediate(resolve))
+      signal?.throwIfAborted()
+    }
+  } finally {
+    // An interrupted run closes its fleet too (a no-op once the run has returned).
+    run.return(undefined as never)
+  }
+}
+
+function* desRun(input: PolicyRunInput, hooks: PolicyRunHooks): Generator<void, RunRecord> {
   const { trace } = input
   const clock = createManualClock()
   // Requests reach the router replicas in turn, as an L4 balancer in front would spread them.
@@ -108,9 +144,18 @@ export function runDesPolicy(input: PolicyRunInput, hooks: PolicyRunHooks = {}):
   fleet.metrics.start()
   sample()
   scheduleArrival()
-  while (progress.done < total) {
-    armTimeout()
-    if (!clock.runNext()) break
+  // Stays true when the caller stops the run at a yield (the generator's return runs `finally`).
+  let isStopped = true
+  try {
+    let events = 0
+    while (progress.done < total) {
+      armTimeout()
+      if (!clock.runNext()) break
+      if (++events % SLICE_EVENTS === 0) yield
+    }
+    isStopped = false
+  } finally {
+    if (isStopped) fleet.close()
   }
   // Anything still queued is refused (and recorded) before the results are read.
   for (const deps of perRouter) deps.admission?.close()

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBenchCommand } from '../../../src/bench/bench-command.ts'
+import { BenchInterrupted } from '../../../src/bench/bench-interrupted.ts'
 import { POLICY_RESULT_KEYS } from '../../../src/bench/policy-summary.ts'
 import { BENCH_REQUIRED_ARGS } from '../../helpers/bench-args.ts'
 import { TRACE_FILES, tracePath } from './shared-traces.ts'
@@ -218,6 +219,50 @@ describe('aya bench command', () => {
     assert.equal((html.match(/<svg /g) ?? []).length, 2 + 2)
     assert.doesNotMatch(html, /<script|<link|https?:\/\/(?!www\.w3\.org)/)
     assert.match(out.stdout, /round-robin\t/)
+  })
+
+  it('stops a virtual-time run midway once the signal aborts, exiting 130 without a report', async (t) => {
+    const dir = await tempDir(t)
+    const interrupt = new AbortController()
+    let stderr = ''
+    const io = {
+      stdout: { write: () => true },
+      stderr: {
+        write: (s: string) => {
+          // The progress bar's first line comes from inside the run: the abort can only land if
+          // the run gives the event loop a turn, as a real SIGINT's handler needs.
+          if (stderr === '') setImmediate(() => interrupt.abort(new BenchInterrupted('SIGINT')))
+          stderr += s
+          return true
+        },
+      },
+    }
+    const code = await runBenchCommand(
+      [
+        '--trace',
+        tracePath(TRACE_FILES.mooncakeConversation),
+        '--policies',
+        'round-robin',
+        '--replicas',
+        '2',
+        '--profile',
+        'h100-llama3-8b',
+        '--mode',
+        'des',
+        '--window',
+        '0:120',
+        '--length-scale',
+        '0.25',
+        '--out',
+        dir,
+      ],
+      io,
+      { signal: interrupt.signal },
+    )
+    assert.equal(code, 130, stderr)
+    assert.match(stderr, /stopped by SIGINT; no report written/)
+    assert.doesNotMatch(stderr, /100%/, 'the run went on to its end')
+    await assert.rejects(access(join(dir, 'report.json')))
   })
 
   it('sweeps for each policy’s knee in virtual time', async (t) => {
