@@ -15,6 +15,7 @@ import { type PolicyResult, type SloTargets, summarizeRun } from './policy-summa
 import { createPreparedRequests } from './prepared-requests.ts'
 import { createProgressBar, type ProgressStream } from './progress-bar.ts'
 import { createPromptBuilder } from './prompt-builder.ts'
+import { checkReplayTicks } from './replay-ticks.ts'
 import { renderHtml } from './report-html.ts'
 import { renderMarkdown } from './report-markdown.ts'
 import type { BenchReport, PolicySeries, ReportMeta, RunInfo } from './report-types.ts'
@@ -97,6 +98,14 @@ export async function runBench(
       limit: options.limit,
     })
   const baseTrace = traceAt(options.rateScale)
+  // A sweep's slowest runs are at its lowest rate scale: their arrivals span the longest.
+  const slowestRateScale = options.sweep?.min ?? options.rateScale
+  checkReplayTicks({
+    spanMs: ((baseTrace.requests.at(-1)?.atMs ?? 0) * options.rateScale) / slowestRateScale,
+    sampleIntervalMs: options.sampleIntervalMs,
+    scrapeIntervalMs: options.scrapeIntervalMs,
+    isDes: options.mode === 'des',
+  })
   const bounds = computeHitRateBounds(baseTrace.requests, {
     blockTokens: baseTrace.blockTokens,
     kvBlockTokens: fleet.kvBlockTokens,

@@ -156,6 +156,43 @@ describe('aya bench command', () => {
     }
   })
 
+  it('exits 2 before any run when its sampling or scraping would tick without end', async (t) => {
+    const dir = await tempDir(t)
+    const rows = (timestamps: number[]) =>
+      timestamps
+        .map(
+          (ms) => `{"timestamp": ${ms}, "input_length": 100, "output_length": 10, "hash_ids": [1]}`,
+        )
+        .join('\n')
+    const relative = join(dir, 'relative.jsonl')
+    await writeFile(relative, rows([0, 3000, 6000]))
+    // One row in epoch milliseconds among relative ones: 55 years of arrivals.
+    const outlier = join(dir, 'outlier.jsonl')
+    await writeFile(outlier, rows([0, 3000, 1_733_600_000_000]))
+    const run = (traceFile: string, ...extra: string[]) => [
+      ...['--trace', traceFile, '--policies', 'round-robin', '--replicas', '1'],
+      ...['--profile', 'h100-llama3-8b', '--mode', 'des', '--no-progress', '--out', dir],
+      ...extra,
+    ]
+    for (const [argv, message] of [
+      [run(outlier), /--sample-interval-ms 1000 over the replay's 1733600000 s of arrivals/],
+      [run(relative, '--sample-interval-ms', '0.00001'), /--sample-interval-ms 0\.00001 over/],
+      [run(relative, '--scrape-interval-ms', '0.0000001'), /--scrape-interval-ms 1e-7 over/],
+      [
+        ['sweep', ...run(relative, '--rate-scale-min', '0.000001', '--rate-scale-max', '1')],
+        /--sample-interval-ms 1000 over the replay's 6000000 s/,
+      ],
+    ] as const) {
+      // Without the check these runs go on for ever: the signal ends them, failing the test.
+      const { out, io } = capture()
+      const code = await runBenchCommand([...argv], io, { signal: AbortSignal.timeout(20_000) })
+      assert.equal(code, 2, out.stderr)
+      assert.match(out.stderr, message)
+      assert.equal(out.stderr.split('\n').filter((line) => line !== '').length, 1, out.stderr)
+    }
+    await assert.rejects(access(join(dir, 'report.json')))
+  })
+
   it('runs two policies in virtual time and writes the report with the documented keys', async (t) => {
     const dir = await tempDir(t)
     const { out, io } = capture()
