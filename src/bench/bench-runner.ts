@@ -83,7 +83,7 @@ export async function runBench(
       `${options.trace}: not a Mooncake JSONL, Azure CSV or ShareGPT CSV trace`,
     )
   }
-  const rows = parseTraceRows(format, text)
+  const rows = parseTraceRows(format, text, options.trace)
   const fleet = fleetOf(options)
   const traceAt = (rateScale: number): LoadedTrace =>
     buildTrace(basename(options.trace), format, rows, {

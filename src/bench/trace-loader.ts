@@ -163,5 +163,5 @@ export async function loadTrace(path: string, options: TraceOptions): Promise<Lo
       `${path}: not a Mooncake JSONL, Azure LLM CSV or ShareGPT lengths CSV trace`,
     )
   }
-  return buildTrace(basename(path), format, parseTraceRows(format, text), options)
+  return buildTrace(basename(path), format, parseTraceRows(format, text, path), options)
 }

@@ -6,6 +6,24 @@ export class TraceParseError extends Error {}
 const nonNegativeInt = (value: unknown): value is number =>
   typeof value === 'number' && Number.isInteger(value) && value >= 0
 
+/** What is wrong with a Mooncake row, naming the first bad field and its value; undefined if none. */
+function mooncakeRowProblem(row: Record<string, unknown>): string | undefined {
+  const shown = (value: unknown) => (value === undefined ? 'nothing' : JSON.stringify(value))
+  if (typeof row.timestamp !== 'number' || !Number.isFinite(row.timestamp)) {
+    return `timestamp must be a number of milliseconds, got ${shown(row.timestamp)}`
+  }
+  for (const field of ['input_length', 'output_length'] as const) {
+    if (!nonNegativeInt(row[field])) {
+      return `${field} must be a non-negative integer, got ${shown(row[field])}`
+    }
+  }
+  const ids = row.hash_ids
+  if (!Array.isArray(ids)) return `hash_ids must be an array, got ${shown(ids)}`
+  const bad = ids.findIndex((id) => !nonNegativeInt(id))
+  if (bad >= 0) return `hash_ids[${bad}] must be a non-negative integer, got ${shown(ids[bad])}`
+  return undefined
+}
+
 /** Mooncake FAST'25 JSONL: `{timestamp, input_length, output_length, hash_ids}` per line. */
 export function parseMooncakeJsonl(text: string): TraceRow[] {
   const rows: TraceRow[] = []
@@ -13,26 +31,26 @@ export function parseMooncakeJsonl(text: string): TraceRow[] {
   for (const [i, raw] of lines.entries()) {
     const line = raw.trim()
     if (line === '') continue
-    let row: Record<string, unknown>
+    let parsed: unknown
     try {
-      row = JSON.parse(line) as Record<string, unknown>
+      parsed = JSON.parse(line)
     } catch (error) {
       throw new TraceParseError(`line ${i + 1}: not JSON (${(error as Error).message})`)
     }
-    const { timestamp, input_length: input, output_length: output, hash_ids: ids } = row
-    if (
-      typeof timestamp !== 'number' ||
-      !Number.isFinite(timestamp) ||
-      !nonNegativeInt(input) ||
-      !nonNegativeInt(output) ||
-      !Array.isArray(ids) ||
-      !ids.every(nonNegativeInt)
-    ) {
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new TraceParseError(
         `line ${i + 1}: expected {timestamp, input_length, output_length, hash_ids}`,
       )
     }
-    rows.push({ timestampMs: timestamp, inputTokens: input, outputTokens: output, hashIds: ids })
+    const row = parsed as Record<string, unknown>
+    const problem = mooncakeRowProblem(row)
+    if (problem !== undefined) throw new TraceParseError(`line ${i + 1}: ${problem}`)
+    rows.push({
+      timestampMs: row.timestamp as number,
+      inputTokens: row.input_length as number,
+      outputTokens: row.output_length as number,
+      hashIds: row.hash_ids as number[],
+    })
   }
   return rows
 }
@@ -115,13 +133,19 @@ export function detectTraceFormat(text: string): TraceFormat | undefined {
   return undefined
 }
 
-export function parseTraceRows(format: TraceFormat, text: string): TraceRow[] {
-  switch (format) {
-    case 'mooncake':
-      return parseMooncakeJsonl(text)
-    case 'azure':
-      return parseAzureCsv(text)
-    case 'sharegpt':
-      return parseShareGptCsv(text)
+/** Rows of a trace; errors start with `source` (the file's path) when it is given. */
+export function parseTraceRows(format: TraceFormat, text: string, source?: string): TraceRow[] {
+  try {
+    switch (format) {
+      case 'mooncake':
+        return parseMooncakeJsonl(text)
+      case 'azure':
+        return parseAzureCsv(text)
+      case 'sharegpt':
+        return parseShareGptCsv(text)
+    }
+  } catch (error) {
+    if (source === undefined || !(error instanceof TraceParseError)) throw error
+    throw new TraceParseError(`${source}: ${error.message}`)
   }
 }

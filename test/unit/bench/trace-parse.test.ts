@@ -30,6 +30,50 @@ describe('trace parsing', () => {
     assert.throws(() => parseMooncakeJsonl('not json\n'), /line 1/)
   })
 
+  it('names the Mooncake line, the bad field and its value', () => {
+    const row = (fields: string) =>
+      `{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [1]}\n{${fields}}\n`
+    for (const [fields, message] of [
+      [
+        '"timestamp": "x", "input_length": 10, "output_length": 1, "hash_ids": [1]',
+        /line 2: timestamp must be a number of milliseconds, got "x"$/,
+      ],
+      [
+        '"timestamp": 0, "input_length": -5, "output_length": 1, "hash_ids": [1]',
+        /line 2: input_length must be a non-negative integer, got -5$/,
+      ],
+      [
+        '"timestamp": 0, "input_length": 10, "hash_ids": [1]',
+        /line 2: output_length must be a non-negative integer, got nothing$/,
+      ],
+      [
+        '"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [1, 2.5]',
+        /line 2: hash_ids\[1\] must be a non-negative integer, got 2\.5$/,
+      ],
+    ] as const) {
+      assert.throws(() => parseMooncakeJsonl(row(fields)), message)
+    }
+    // A line of JSON that is not an object: a parse error, not a crash reading its fields.
+    for (const line of ['null', '5', '[1]']) {
+      assert.throws(
+        () => parseMooncakeJsonl(`${line}\n`),
+        (error: Error) =>
+          error instanceof TraceParseError && /^line 1: expected/.test(error.message),
+      )
+    }
+  })
+
+  it('starts its errors with the file it reads', () => {
+    assert.throws(
+      () => parseTraceRows('mooncake', '{"timestamp": 0,\n', '/traces/cut.jsonl'),
+      /\/traces\/cut\.jsonl: line 1: not JSON/,
+    )
+    assert.throws(
+      () => parseTraceRows('azure', 'TIMESTAMP,ContextTokens,GeneratedTokens\nx,1,1\n', 'a.csv'),
+      /a\.csv: line 2: bad TIMESTAMP 'x'$/,
+    )
+  })
+
   it('reads Azure timestamps to sub-millisecond epoch time', () => {
     const a = parseAzureTimestamp('2023-11-16 18:17:03.9799600')!
     const b = parseAzureTimestamp('2023-11-16 18:17:04.0319600')!
