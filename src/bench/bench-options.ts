@@ -208,7 +208,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   let window: TraceWindow | undefined
   if (values.window !== undefined) {
     window = parseWindow(values.window)
-    if (!window) throw new UsageError(`--window must be START:END seconds, got '${values.window}'`)
+    if (!window) {
+      throw new UsageError(
+        `--window must be START:END seconds with 0 <= START < END, got '${values.window}'`,
+      )
+    }
   }
   const seed = values.seed === undefined ? 1 : numberOf(values.seed)
   if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 32 - 1) {

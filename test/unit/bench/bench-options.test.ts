@@ -154,6 +154,17 @@ describe('aya bench --replicas', () => {
   })
 })
 
+describe('aya bench --window', () => {
+  it('says an end before its start is why a window is refused', () => {
+    for (const window of ['600:100', '5:5', 'abc', '-5:10']) {
+      assert.throws(
+        () => parseBenchArgs([...base, `--window=${window}`]),
+        new RegExp(`--window must be START:END seconds with 0 <= START < END, got '${window}'`),
+      )
+    }
+  })
+})
+
 describe('aya bench --seed', () => {
   it('refuses an empty or blank seed rather than running seed 0', () => {
     for (const seed of ['', ' ']) {
