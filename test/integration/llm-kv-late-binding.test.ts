@@ -333,7 +333,9 @@ describe('the aya saturation valve and near-tie draws, over sockets', () => {
     assert.equal(served.stop + served.length, 1, 'the cold engine served the question, only it')
     const metrics = await adminMetrics(aya)
     assert.equal(branchCount(metrics, 'valve'), 1)
-    assert.equal(branchCount(metrics, 'warm'), 5)
+    // A long prompt held behind the others when the cold engine ran out of work moved, and its
+    // hit on the document placed it back on the warm endpoint: one more warm placement each.
+    assert.equal(branchCount(metrics, 'warm'), 5 + branchCount(metrics, 'moved'))
     assert.equal(branchCount(metrics, 'cold'), 1)
   })
 

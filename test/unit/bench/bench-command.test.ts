@@ -57,6 +57,26 @@ async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<str
   return dir
 }
 
+/** A virtual-time run of the Mooncake conversation trace at 0.25 length on two engines. */
+const desConversationArgs = (policies: string, window: string, out: string): string[] => [
+  '--trace',
+  tracePath(TRACE_FILES.mooncakeConversation),
+  '--policies',
+  policies,
+  '--replicas',
+  '2',
+  '--profile',
+  'h100-llama3-8b',
+  '--mode',
+  'des',
+  '--window',
+  window,
+  '--length-scale',
+  '0.25',
+  '--out',
+  out,
+]
+
 describe('aya bench command', () => {
   it('exits 2 with a message for bad flags, 0 for --help', async () => {
     const base = BENCH_REQUIRED_ARGS
@@ -198,25 +218,10 @@ describe('aya bench command', () => {
     const { out, io } = capture()
     const code = await runBenchCommand(
       [
-        '--trace',
-        tracePath(TRACE_FILES.mooncakeConversation),
-        '--policies',
-        'round-robin,least-request',
-        '--replicas',
-        '2',
-        '--profile',
-        'h100-llama3-8b',
-        '--mode',
-        'des',
-        '--window',
-        '0:60',
-        '--length-scale',
-        '0.25',
+        ...desConversationArgs('round-robin,least-request', '0:60', dir),
         '--rate-scale',
         '2',
         '--no-progress',
-        '--out',
-        dir,
       ],
       io,
     )
@@ -274,28 +279,9 @@ describe('aya bench command', () => {
         },
       },
     }
-    const code = await runBenchCommand(
-      [
-        '--trace',
-        tracePath(TRACE_FILES.mooncakeConversation),
-        '--policies',
-        'round-robin',
-        '--replicas',
-        '2',
-        '--profile',
-        'h100-llama3-8b',
-        '--mode',
-        'des',
-        '--window',
-        '0:120',
-        '--length-scale',
-        '0.25',
-        '--out',
-        dir,
-      ],
-      io,
-      { signal: interrupt.signal },
-    )
+    const code = await runBenchCommand(desConversationArgs('round-robin', '0:120', dir), io, {
+      signal: interrupt.signal,
+    })
     assert.equal(code, 130, stderr)
     assert.match(stderr, /stopped by SIGINT; no report written/)
     assert.doesNotMatch(stderr, /100%/, 'the run went on to its end')
