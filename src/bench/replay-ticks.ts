@@ -22,17 +22,16 @@ export interface ReplayTicksInput {
  * filled the memory with samples or ran scrapes for ever.
  */
 export function checkReplayTicks(input: ReplayTicksInput): void {
-  const spanS = +(input.spanMs / 1000).toFixed(3)
-  const samples = input.spanMs / input.sampleIntervalMs
-  if (samples > MAX_LOAD_SAMPLES) {
+  const { spanMs } = input
+  const check = (flag: string, intervalMs: number, what: string, max: number) => {
+    const ticks = spanMs / intervalMs
+    if (ticks <= max) return
     throw new UsageError(
-      `--sample-interval-ms ${input.sampleIntervalMs} over the replay's ${spanS} s of arrivals would take ${Math.ceil(samples)} load samples (at most ${MAX_LOAD_SAMPLES}): raise --sample-interval-ms to ${Math.ceil(input.spanMs / MAX_LOAD_SAMPLES)} or more, or narrow --window`,
+      `${flag} ${intervalMs} over the replay's ${+(spanMs / 1000).toFixed(3)} s of arrivals would take ${Math.ceil(ticks)} ${what} (at most ${max}): raise ${flag} to ${Math.ceil(spanMs / max)} or more, or narrow --window`,
     )
   }
-  const scrapes = input.spanMs / input.scrapeIntervalMs
-  if (input.isDes && scrapes > MAX_DES_SCRAPES) {
-    throw new UsageError(
-      `--scrape-interval-ms ${input.scrapeIntervalMs} over the replay's ${spanS} s of arrivals would take ${Math.ceil(scrapes)} engine scrapes (at most ${MAX_DES_SCRAPES}): raise --scrape-interval-ms to ${Math.ceil(input.spanMs / MAX_DES_SCRAPES)} or more, or narrow --window`,
-    )
+  check('--sample-interval-ms', input.sampleIntervalMs, 'load samples', MAX_LOAD_SAMPLES)
+  if (input.isDes) {
+    check('--scrape-interval-ms', input.scrapeIntervalMs, 'engine scrapes', MAX_DES_SCRAPES)
   }
 }

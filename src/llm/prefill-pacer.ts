@@ -31,10 +31,9 @@ export interface PrefillPacerOptions {
   readonly backlogPrompts: number
   /**
    * When an engine has none of this router's prefill left and nothing held for it, the cold
-   * prompt held longest for another engine still busy moves: its dispatcher places it again,
-   * away from the engine it was held for. A cold prompt owes its engine nothing, and held behind
-   * shorter prompts that keep arriving there (shortest first) it may wait while another engine
-   * goes idle. Off when false.
+   * prompt held longest for another engine still busy moves: its dispatcher has the policy place
+   * it again. A cold prompt owes its engine nothing, and held behind shorter prompts that keep
+   * arriving there (shortest first) it may wait while another engine goes idle. Off when false.
    */
   readonly moveColdToIdle?: boolean
 }
@@ -68,7 +67,7 @@ export interface PacedPrefill {
   /**
    * Called once, when the prompt may be sent to the engine; or `move` is, instead, when the
    * pacer gives a held cold prompt up for an idle engine (`moveColdToIdle`): the dispatcher then
-   * ends its placement (`done(false)`, the policy's `unsent`) and places it again, elsewhere.
+   * ends its placement (`done(false)`, the policy's `unsent`) and has the policy place it again.
    * Without `move` the prompt is never moved.
    */
   readonly whenReleased: (release: () => void, move?: () => void) => void
@@ -135,7 +134,8 @@ interface Waiting {
   release: (() => void) | undefined
   /** Set while it is held and may move (see `moveColdToIdle`). */
   move: (() => void) | undefined
-  cancel: (() => void) | undefined
+  /** Its place in the lane's queue while held. */
+  ticket: AdmissionTicket<Waiting> | undefined
   heldAtMs: number
   isReleased: boolean
   releasedAtMs: number
@@ -324,9 +324,9 @@ export function createPrefillPacer(
     lane.servedAtMs = nowMs
   }
 
-  // The idle engine takes the cold prompt held longest for one still busy with this router's
-  // prefill. Which engine it goes to is the policy's to decide again: it is not sent to the idle
-  // one blindly, only away from the one it was held for.
+  // The idle engine is the news: the cold prompt held longest for one still busy with this
+  // router's prefill is given up. Where it goes is the policy's to decide again (the idle engine
+  // may have no KV room for it), not sent to the idle one blindly.
   const moveToIdle = (idleId: string, idle: Lane): void => {
     if (!options.moveColdToIdle || isClosed || idle.departed) return
     if (othersAt(idleId, idle, clock.now()).endMs > 0) return
@@ -346,7 +346,7 @@ export function createPrefillPacer(
     const move = oldest.move!
     oldest.move = undefined
     oldest.release = undefined
-    oldest.cancel?.()
+    oldest.ticket?.cancel()
     deps.onMove?.()
     move()
   }
@@ -429,7 +429,7 @@ export function createPrefillPacer(
         tokens: prefillTokens,
         release: undefined,
         move: undefined,
-        cancel: undefined,
+        ticket: undefined,
         heldAtMs: 0,
         isReleased: false,
         releasedAtMs: 0,
@@ -438,7 +438,6 @@ export function createPrefillPacer(
         isWarm: cachedTokens > 0 && cachedTokens >= WARM_CACHED_SHARE * promptTokens,
       }
       let isDone = false
-      let queued: AdmissionTicket<Waiting> | undefined
       return {
         whenReleased(go, move) {
           if (isDone) return
@@ -453,14 +452,12 @@ export function createPrefillPacer(
           ) {
             return release(endpointId, lane, waiting)
           }
-          const ticket = lane.queue.enqueue({
+          waiting.ticket = lane.queue.enqueue({
             value: waiting,
             predictedCost: Math.max(1, prefillTokens),
             // The queue's size total is then the tokens held (`heldPrefillTokens`).
             sizeBytes: prefillTokens,
           })
-          queued = ticket
-          waiting.cancel = () => ticket.cancel()
           if (move !== undefined && !waiting.isWarm && options.moveColdToIdle) {
             waiting.move = move
             waiting.heldAtMs = clock.now()
@@ -475,7 +472,7 @@ export function createPrefillPacer(
             waiting.release = undefined
             waiting.move = undefined
             lane.movable.delete(waiting)
-            queued?.cancel()
+            waiting.ticket?.cancel()
             return
           }
           lane.releasedCount--

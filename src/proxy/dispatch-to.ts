@@ -34,7 +34,7 @@ interface DispatchOptions {
 
 /**
  * What `dispatchTo` returns when the pacer gave the held prompt up for an idle engine: nothing
- * was sent, and the caller places it again away from this endpoint.
+ * was sent, and the caller has the policy place it again.
  */
 export const MOVED_TO_IDLE: unique symbol = Symbol('moved to an idle engine')
 

@@ -347,8 +347,12 @@ async function handle(
   // every idle moment, each time losing its place in the line.
   let isMoved = false
   // The sticky binding while its endpoint is eligible and untried, else the policy's pick.
-  const choose = (pick: PickContext) =>
-    boundEndpointOf(upstream.group.eligible(), pick) ?? upstream.group.select(pick)
+  let isBound = false
+  const choose = (pick: PickContext) => {
+    const bound = boundEndpointOf(upstream.group.eligible(), pick)
+    isBound = bound !== undefined
+    return bound ?? upstream.group.select(pick)
+  }
   for (;;) {
     const pick: PickContext =
       ctx.attempts === 0 ? firstPick : { ...firstPick, attempt: ctx.attempts }
@@ -381,7 +385,7 @@ async function handle(
       setCookie,
       deps,
       // A request its session binds to the endpoint stays there.
-      movable: !isMoved && endpoint !== boundEndpointOf(upstream.group.eligible(), pick),
+      movable: !isMoved && !isBound,
     })
     if (!error) return
     if (error === MOVED_TO_IDLE) {

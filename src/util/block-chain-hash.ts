@@ -1,7 +1,9 @@
 import { endianness } from 'node:os'
 import { finish53, laneASeeded, laneBSeeded } from './text-hash.ts'
 
-// hashText53's multipliers (FNV's and murmur2's).
+// hashText53's multipliers (FNV's and murmur2's), written again on purpose: V8 does not fold an
+// imported binding into the loop as it does a local constant, and imported, the 32 kB prompt's
+// blocks took 55 µs against 43 µs (dist, Node 20).
 const LANE_A_MULTIPLIER = 0x01000193
 const LANE_B_MULTIPLIER = 0x5bd1e995
 
