@@ -4,6 +4,8 @@
 // copies the .cpuprofile (open it in Chrome DevTools → Performance) next to the JSON summary.
 //
 //   npm run build && node --import tsx bench/proxy/profile.ts [--duration-s 20] [--top 10]
+//   node --import tsx bench/proxy/profile.ts --workload chat-32k [--policy aya]   (bench:gateway's
+//     LLM route and workload instead: Aya's models gateway before the fixed-answer upstream)
 //   node --import tsx bench/proxy/profile.ts --analyse bench-out/aya-profile.cpuprofile
 import {
   copyFileSync,
@@ -20,7 +22,17 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { AYA_CLI, startAya, startNginxOk } from './servers.ts'
+import { MODEL } from '../gateway/answers.ts'
+import {
+  type AyaPolicy,
+  ayaModelsYaml,
+  CHAT_PATH,
+  llmUpstreamConf,
+  wrkPostScript,
+} from '../gateway/configs.ts'
+import { headersFor } from '../gateway/targets.ts'
+import { WORKLOADS, type WorkloadName, workload } from '../gateway/workloads.ts'
+import { AYA_CLI, startAya, startNginx, startNginxOk } from './servers.ts'
 import { fmtInt, markdownTable } from './stats.ts'
 import { ensureTools, killAllNow, stop, stopAll } from './system.ts'
 import { runWrk } from './wrk.ts'
@@ -241,26 +253,69 @@ export function report(profile: CpuProfile, top: number) {
   return { top: rows.slice(0, 50), groups, ayaInclusive: inclusive.slice(0, 50) }
 }
 
+/** What Aya serves under the profile: bench:proxy's one route, or bench:gateway's LLM route. */
+type Load =
+  | { readonly kind: 'proxy' }
+  | { readonly kind: 'gateway'; readonly workload: WorkloadName; readonly policy: AyaPolicy }
+
 /** Runs Aya under --cpu-prof and load; returns the path of the .cpuprofile (in `dir`). */
 async function record(
   dir: string,
-  options: { durationS: number; warmupS: number; connections: number },
+  options: { durationS: number; warmupS: number; connections: number; load: Load },
 ) {
   const profileDir = join(dir, 'prof')
   mkdirSync(profileDir)
-  const upstream = await startNginxOk(dir, 'upstream', 0, 'upstream nginx (CPU 0)')
+  const { load } = options
+  const upstream =
+    load.kind === 'proxy'
+      ? await startNginxOk(dir, 'upstream', 0, 'upstream nginx (CPU 0)')
+      : await startNginx(
+          dir,
+          'upstream',
+          0,
+          'upstream nginx, fixed OpenAI answers (CPU 0)',
+          (port) => llmUpstreamConf(dir, 'upstream', port),
+        )
+  const flags = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  let script: string | undefined
+  let path = '/'
+  if (load.kind === 'gateway') {
+    const w = workload(load.workload)
+    const bodyFile = join(dir, `${w.name}.json`)
+    writeFileSync(bodyFile, w.body)
+    script = join(dir, `${w.name}.lua`)
+    writeFileSync(script, wrkPostScript(bodyFile, headersFor('aya', w, upstream.port)))
+    path = CHAT_PATH
+  }
   const aya = await startAya({
     dir,
     cpu: 1,
     upstreamPort: upstream.port,
     accessLog: join(dir, 'aya-access.log'),
-    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    nodeFlags: flags,
+    ...(load.kind === 'gateway'
+      ? {
+          config: (port: number, adminPort: number) =>
+            ayaModelsYaml(port, adminPort, upstream.port, load.policy, MODEL),
+          probe: async () => undefined,
+        }
+      : {}),
   })
-  const url = `http://127.0.0.1:${aya.port}/`
+  const url = `http://127.0.0.1:${aya.port}${path}`
   const { connections } = options
-  await runWrk({ url, connections, durationS: options.warmupS, cpu: 0 })
-  const { result } = await runWrk({ url, connections, durationS: options.durationS, cpu: 0 })
+  await runWrk({ url, script, connections, durationS: options.warmupS, cpu: 0 })
+  const { result } = await runWrk({
+    url,
+    script,
+    connections,
+    durationS: options.durationS,
+    cpu: 0,
+  })
   log(`aya under --cpu-prof: ${fmtInt(result.requestsPerSec)} req/s at c=${connections}`)
+  if (result.non2xx3xx > 0 || result.socketErrors > 0)
+    throw new Error(
+      `wrk saw ${result.non2xx3xx} non-2xx answers and ${result.socketErrors} socket errors`,
+    )
   // The profile is written when the process exits normally (SIGTERM → drain → exit).
   await stop(aya.proc, 15_000)
   const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'))
@@ -278,6 +333,9 @@ async function main(argv: string[]): Promise<void> {
       connections: { type: 'string', default: '50' },
       top: { type: 'string', default: '10' },
       out: { type: 'string', default: 'bench-out/aya-profile.json' },
+      /** bench:gateway's workload on its LLM route, instead of bench:proxy's GET /. */
+      workload: { type: 'string' },
+      policy: { type: 'string', default: 'aya' },
       /** Only analyse a saved .cpuprofile; runs nothing. */
       analyse: { type: 'string' },
     },
@@ -288,6 +346,15 @@ async function main(argv: string[]): Promise<void> {
     return
   }
   if (!existsSync(AYA_CLI)) throw new Error(`${AYA_CLI} is missing: run \`npm run build\` first`)
+  const name = values.workload
+  if (name !== undefined && !(WORKLOADS as readonly string[]).includes(name))
+    throw new Error(`--workload ${name}: expected one of ${WORKLOADS.join(', ')}`)
+  if (values.policy !== 'aya' && values.policy !== 'least-request')
+    throw new Error(`--policy ${values.policy}: expected aya or least-request`)
+  const load: Load =
+    name === undefined
+      ? { kind: 'proxy' }
+      : { kind: 'gateway', workload: name as WorkloadName, policy: values.policy }
   ensureTools(log)
   const dir = mkdtempSync(join(tmpdir(), 'aya-bench-profile-'))
   try {
@@ -295,6 +362,7 @@ async function main(argv: string[]): Promise<void> {
       durationS: Number(values['duration-s']),
       warmupS: Number(values['warmup-s']),
       connections: Number(values.connections),
+      load,
     })
     const profile = JSON.parse(readFileSync(recorded.path, 'utf8')) as CpuProfile
     const tables = report(profile, top)

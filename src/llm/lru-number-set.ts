@@ -1,6 +1,9 @@
+import { createNumberTable } from '../util/number-table.ts'
+
 /**
- * A bounded set of numbers with least-recently-used eviction, O(1) per operation: a Map from value
- * to slot and a doubly linked list over preallocated typed arrays. (A plain Set used as an LRU by
+ * A bounded set of numbers with least-recently-used eviction, O(1) per operation: a table from
+ * value to slot (`NumberTable`: block hashes as Map keys are boxed doubles, an allocation a touch)
+ * and a doubly linked list over preallocated typed arrays. (A plain Set used as an LRU by
  * delete-then-add leaves tombstones at its front that every eviction must skip, which turns hot
  * prefix indexes quadratic.) Slots grow on demand up to `capacity`, so small sets stay small.
  */
@@ -20,7 +23,7 @@ const NONE = -1
 
 export function createLruNumberSet(capacity: number): LruNumberSet {
   let max = Math.max(1, Math.floor(capacity))
-  const slotOf = new Map<number, number>()
+  const slotOf = createNumberTable()
   // Slots given back by a shrink, reused before new ones are taken.
   const free: number[] = []
   let values = new Float64Array(Math.min(max, 64))
@@ -40,7 +43,7 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
   }
   const remove = (value: number): boolean => {
     const slot = slotOf.get(value)
-    if (slot === undefined) return false
+    if (slot === NONE) return false
     unlink(slot)
     slotOf.delete(value)
     free.push(slot)
@@ -73,10 +76,10 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
     get capacity() {
       return max
     },
-    has: (value) => slotOf.has(value),
+    has: (value) => slotOf.get(value) !== NONE,
     touch(value) {
       const existing = slotOf.get(value)
-      if (existing !== undefined) {
+      if (existing !== NONE) {
         if (existing !== tail) {
           unlink(existing)
           append(existing)

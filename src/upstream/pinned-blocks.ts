@@ -1,3 +1,5 @@
+import { createNumberTable } from '../util/number-table.ts'
+
 /**
  * The prompt blocks the requests in flight on one endpoint hold in its KV cache, counted by
  * reference: an engine with prefix caching keeps one copy of a block however many running
@@ -16,22 +18,43 @@ export interface PinnedBlocks {
   leading(hashes: readonly number[], limit?: number): number
 }
 
-interface Pin {
-  holders: number
-  /** What the block was charged when first pinned. */
-  readonly tokens: number
-}
+const ABSENT = -1
 
 export function createPinnedBlocks(): PinnedBlocks {
-  const pins = new Map<number, Pin>()
+  // Each pinned block is a record: its holders and the tokens it was charged when first pinned,
+  // in typed arrays reused through a free list. The table maps a block hash to its record: a Map
+  // keyed by hashes allocates a box a lookup and, under pin-and-unpin churn, rehashes often.
+  const recordOf = createNumberTable()
+  let holders = new Int32Array(64)
+  let tokens = new Float64Array(64)
+  const free: number[] = []
+  let used = 0
+  const newRecord = (charged: number): number => {
+    let record = free.pop()
+    if (record === undefined) {
+      if (used === holders.length) {
+        const grownHolders = new Int32Array(used * 2)
+        grownHolders.set(holders)
+        holders = grownHolders
+        const grownTokens = new Float64Array(used * 2)
+        grownTokens.set(tokens)
+        tokens = grownTokens
+      }
+      record = used++
+    }
+    holders[record] = 1
+    tokens[record] = charged
+    return record
+  }
   return {
     pin(hashes, tokensPerBlock) {
       let added = 0
-      for (const hash of hashes) {
-        const pin = pins.get(hash)
-        if (pin) pin.holders++
+      for (let i = 0; i < hashes.length; i++) {
+        const hash = hashes[i]!
+        const record = recordOf.get(hash)
+        if (record !== ABSENT) holders[record]!++
         else {
-          pins.set(hash, { holders: 1, tokens: tokensPerBlock })
+          recordOf.set(hash, newRecord(tokensPerBlock))
           added += tokensPerBlock
         }
       }
@@ -39,19 +62,21 @@ export function createPinnedBlocks(): PinnedBlocks {
     },
     unpin(hashes) {
       let released = 0
-      for (const hash of hashes) {
-        const pin = pins.get(hash)
-        if (pin === undefined) continue
-        if (--pin.holders > 0) continue
-        pins.delete(hash)
-        released += pin.tokens
+      for (let i = 0; i < hashes.length; i++) {
+        const hash = hashes[i]!
+        const record = recordOf.get(hash)
+        if (record === ABSENT) continue
+        if (--holders[record]! > 0) continue
+        recordOf.delete(hash)
+        free.push(record)
+        released += tokens[record]!
       }
       return released
     },
     leading(hashes, limit = hashes.length) {
       const end = Math.min(limit, hashes.length)
       let held = 0
-      while (held < end && pins.has(hashes[held]!)) held++
+      while (held < end && recordOf.get(hashes[held]!) !== ABSENT) held++
       return held
     },
   }
