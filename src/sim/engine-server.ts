@@ -4,10 +4,12 @@ import type { Registry } from 'prom-client'
 import type { Clock } from '../util/clock.ts'
 import { mix32 } from '../util/hash.ts'
 import { pathOf } from '../util/request-target.ts'
+import { isAnthropicError, parseAnthropicRequest } from './anthropic-request.ts'
 import { createEngine, type Engine } from './engine.ts'
 import { createEngineMetrics } from './engine-metrics.ts'
-import { runInference, sendError, sendJson } from './inference-handler.ts'
-import { isError, type OpenAiApi, parseOpenAiRequest } from './openai-request.ts'
+import { runInference, sendApiError, sendError, sendJson } from './inference-handler.ts'
+import type { InferenceRequest, SimApi } from './inference-request.ts'
+import { isError, parseOpenAiRequest } from './openai-request.ts'
 import type { EngineProfile } from './profiles.ts'
 import { createSglangEngineMetrics, type MetricsDialect } from './sglang-metrics.ts'
 
@@ -44,9 +46,17 @@ export interface EngineServer {
   close(): Promise<void>
 }
 
-const INFERENCE_PATHS: Record<string, OpenAiApi> = {
+const INFERENCE_PATHS: Record<string, SimApi> = {
   '/v1/chat/completions': 'chat',
   '/v1/completions': 'completions',
+  // As SGLang and vLLM serve Anthropic's Messages API beside OpenAI's.
+  '/v1/messages': 'messages',
+}
+
+const RESPONSE_ID_PREFIXES: Record<SimApi, string> = {
+  chat: 'chatcmpl',
+  completions: 'cmpl',
+  messages: 'msg',
 }
 
 /** vLLM's `ModelPermission` defaults after its id, object and created, as `/v1/models` lists them. */
@@ -92,7 +102,8 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
 }
 
 /**
- * One simulated vLLM replica over `node:http`: the OpenAI chat and completions APIs, `/v1/models`,
+ * One simulated vLLM replica over `node:http`: the OpenAI chat and completions APIs, Anthropic's
+ * messages API, `/v1/models`,
  * `/health` and `/metrics` with vLLM's names (or SGLang's, with `metricsDialect`). Unlike vLLM,
  * which does not listen until its engine is ready, it listens at once and answers 503 during
  * `startupMs`.
@@ -123,29 +134,41 @@ export async function startEngineServer(
     `${prefix}-${mix32(seed).toString(16).padStart(8, '0')}${(nextResponse++).toString(16).padStart(8, '0')}`
 
   const handleInference = async (
-    api: OpenAiApi,
+    api: SimApi,
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> => {
     if (isStarting()) {
-      return sendError(res, 503, 'The model is still loading.', null, 503, 'service_unavailable')
+      return sendApiError(res, api, 503, 'The model is still loading.', {
+        code: 503,
+        type: 'service_unavailable',
+      })
     }
     const raw = await readBody(req)
-    if (raw === 'too-large') return sendError(res, 413, 'The request body is too large.')
+    if (raw === 'too-large') return sendApiError(res, api, 413, 'The request body is too large.')
     let body: unknown
     try {
       body = JSON.parse(raw.toString('utf8'))
     } catch (error) {
-      return sendError(res, 400, `The request body is not valid JSON: ${(error as Error).message}`)
+      const message = `The request body is not valid JSON: ${(error as Error).message}`
+      return sendApiError(res, api, 400, message)
     }
-    const request = parseOpenAiRequest(api, body, profile.blockSizeTokens)
-    if (isError(request)) return sendError(res, 400, request.message, request.param)
+    let request: InferenceRequest
+    if (api === 'messages') {
+      const parsed = parseAnthropicRequest(body, profile.blockSizeTokens)
+      if (isAnthropicError(parsed)) return sendApiError(res, api, 400, parsed.message)
+      request = parsed
+    } else {
+      const parsed = parseOpenAiRequest(api, body, profile.blockSizeTokens)
+      if (isError(parsed)) return sendApiError(res, api, 400, parsed.message, parsed)
+      request = parsed
+    }
     if (request.model !== undefined && request.model !== modelName) {
       const message = `The model \`${request.model}\` does not exist.`
-      return sendError(res, 404, message, 'model', 'model_not_found')
+      return sendApiError(res, api, 404, message, { param: 'model', code: 'model_not_found' })
     }
     const identity = {
-      id: responseId(api === 'chat' ? 'chatcmpl' : 'cmpl'),
+      id: responseId(RESPONSE_ID_PREFIXES[api]),
       created: Math.floor(clock.wallNow() / 1000),
       model: modelName,
     }

@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import {
+  anthropicUsageOf,
+  messageBody,
+  messageEndEvents,
+  messageStartEvents,
+  messagesErrorBody,
+  textDeltaEvent,
+} from './anthropic-response.ts'
 import type { Engine, RequestResult } from './engine.ts'
 import { contextLengthError } from './engine.ts'
-import type { OpenAiRequest } from './openai-request.ts'
+import type { InferenceRequest, SimApi } from './inference-request.ts'
 import {
   type ChunkOptions,
   chatBody,
@@ -38,6 +46,23 @@ export function sendError(
   sendJson(res, status, errorBody(message, type, param, code))
 }
 
+/** An error in the shape of the request's API: Anthropic's for messages, OpenAI's otherwise. */
+export function sendApiError(
+  res: ServerResponse,
+  api: SimApi,
+  status: number,
+  message: string,
+  openAi: { param?: string | null; code?: string | number | null; type?: string } = {},
+): void {
+  if (api === 'messages') {
+    const type =
+      status === 404 ? 'not_found_error' : status >= 500 ? 'api_error' : 'invalid_request_error'
+    sendJson(res, status, messagesErrorBody(type, message))
+    return
+  }
+  sendError(res, status, message, openAi.param ?? null, openAi.code ?? null, openAi.type)
+}
+
 function readOutputTokens(req: IncomingMessage): number | undefined | 'invalid' {
   const raw = req.headers[OUTPUT_TOKENS_HEADER]
   if (raw === undefined) return undefined
@@ -46,34 +71,35 @@ function readOutputTokens(req: IncomingMessage): number | undefined | 'invalid' 
 }
 
 /**
- * Runs one parsed OpenAI request on the engine and answers it, streaming or not. A client that
- * goes away aborts the request in the engine, which frees its KV blocks.
+ * Runs one parsed request on the engine and answers it in its API's shape, streaming or not. A
+ * client that goes away aborts the request in the engine, which frees its KV blocks.
  */
 export function runInference(
   engine: Engine,
-  request: OpenAiRequest,
+  request: InferenceRequest,
   identity: ResponseIdentity,
   req: IncomingMessage,
   res: ServerResponse,
 ): void {
   const { profile } = engine
   const outputTokens = readOutputTokens(req)
+  const { api, prompt } = request
   if (outputTokens === 'invalid') {
-    sendError(res, 400, `${OUTPUT_TOKENS_HEADER} must be a positive integer`)
+    sendApiError(res, api, 400, `${OUTPUT_TOKENS_HEADER} must be a positive integer`)
     return
   }
-  const { prompt } = request
   const tooLong = contextLengthError(profile, prompt.promptTokens, request.maxTokens)
   if (tooLong) {
-    const param = request.api === 'chat' ? 'messages' : 'prompt'
-    sendError(res, 400, tooLong, param, 'context_length_exceeded')
+    const param = api === 'completions' ? 'prompt' : 'messages'
+    sendApiError(res, api, 400, tooLong, { param, code: 'context_length_exceeded' })
     return
   }
   const chunkOptions: ChunkOptions = {
     includeUsage: request.includeUsage,
     ...(request.continuousUsage ? { continuousUsage: { promptTokens: prompt.promptTokens } } : {}),
   }
-  const tokenEvent = createTokenEventFormatter(identity, request.api, chunkOptions)
+  const tokenEvent =
+    api === 'messages' ? textDeltaEvent : createTokenEventFormatter(identity, api, chunkOptions)
   let text = ''
   let isDone = false
   let isStreaming = false
@@ -84,21 +110,31 @@ export function runInference(
   const onDone = (result: RequestResult): void => {
     isDone = true
     if (result.finishReason === 'abort' || res.writableEnded || res.destroyed) return
+    if (api === 'messages') {
+      const usage = anthropicUsageOf(
+        result.promptTokens,
+        result.completionTokens,
+        result.cachedPromptTokens,
+      )
+      if (!isStreaming) sendJson(res, 200, messageBody(identity, text, result.finishReason, usage))
+      else res.end(messageEndEvents(result.finishReason, usage))
+      return
+    }
     const usage = usageOf(result.promptTokens, result.completionTokens, result.cachedPromptTokens)
     if (!isStreaming) {
       const body =
-        request.api === 'chat'
+        api === 'chat'
           ? chatBody(identity, text, result.finishReason, usage)
           : completionBody(identity, text, result.finishReason, usage)
       sendJson(res, 200, body)
       return
     }
     writeChunk(
-      request.api === 'chat'
+      api === 'chat'
         ? chatChunk(identity, {}, result.finishReason, chunkOptions, result.completionTokens)
         : completionChunk(identity, '', result.finishReason, chunkOptions, result.completionTokens),
     )
-    if (request.includeUsage) writeChunk(usageChunk(identity, request.api, usage))
+    if (request.includeUsage) writeChunk(usageChunk(identity, api, usage))
     res.end(SSE_DONE)
   }
 
@@ -111,8 +147,11 @@ export function runInference(
           text += token.text
           return
         }
-        if (token.index === 0 && request.api === 'chat') {
+        if (token.index === 0 && api === 'chat') {
           writeChunk(chatChunk(identity, { role: 'assistant', content: '' }, null, chunkOptions))
+        }
+        if (token.index === 0 && api === 'messages' && !res.writableEnded && !res.destroyed) {
+          res.write(messageStartEvents(identity, prompt.promptTokens))
         }
         if (!res.writableEnded && !res.destroyed) res.write(tokenEvent(token.text, token.index + 1))
       },
@@ -122,7 +161,7 @@ export function runInference(
         if (!res.headersSent) {
           syncError = error
           const status = error.code === 'engine_closed' ? 503 : 400
-          return sendError(res, status, error.message, null, error.code)
+          return sendApiError(res, api, status, error.message, { code: error.code })
         }
         res.destroy()
       },

@@ -71,4 +71,36 @@ describe('example configs', async () => {
       bootExample(t, join(EXAMPLES, name)))
   }
   test('boots the default aya.yaml', (t) => bootExample(t, ROOT_CONFIG))
+
+  test('answers the README quick start’s OpenAI and Anthropic requests on the default aya.yaml', async (t) => {
+    const raw = parse(await readFile(ROOT_CONFIG, 'utf8')) as Record<string, unknown> & {
+      listeners: Array<Record<string, unknown>>
+    }
+    raw.listeners = raw.listeners.map((listener) => ({ ...listener, port: 0 }))
+    raw.admin = { address: '127.0.0.1', port: 0 }
+    const aya = await startAya(raw)
+    t.after(() => aya.close())
+    const post = (path: string, body: unknown) =>
+      request(`${aya.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    const chat = await post('/v1/chat/completions', {
+      model: 'llama-3.1-8b',
+      messages: [{ role: 'user', content: 'Hello' }],
+      stream: true,
+    })
+    assert.equal(chat.statusCode, 200)
+    assert.match(await chat.body.text(), /data: \[DONE\]\n\n$/)
+    const message = await post('/v1/messages', {
+      model: 'llama-3.1-8b',
+      max_tokens: 32,
+      messages: [{ role: 'user', content: 'Hello' }],
+    })
+    assert.equal(message.statusCode, 200)
+    const body = (await message.body.json()) as { type: string; content: Array<{ text: string }> }
+    assert.equal(body.type, 'message')
+    assert.ok((body.content[0]?.text.length ?? 0) > 0)
+  })
 })

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { request } from 'undici'
 import { createManualClock } from '../../src/util/manual-clock.ts'
@@ -38,7 +39,8 @@ async function startAccountingGateway(t: { after(fn: () => Promise<void>): void 
     return line === undefined ? undefined : Number(line.split(' ').at(-1))
   }
   const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
-  return { gauge, client }
+  const metrics = async () => (await request(`${aya.adminUrl}/metrics`)).body.text()
+  return { gauge, client, metrics, url: aya.url }
 }
 
 describe('LLM gateway route (gateway: models)', () => {
@@ -92,6 +94,46 @@ describe('LLM gateway route (gateway: models)', () => {
     assert.equal(await gauge('aya_endpoint_pending_prefill_tokens'), 0)
     const itlSeconds = await gauge('aya_endpoint_decode_itl_seconds')
     assert.ok(itlSeconds !== undefined && itlSeconds > 0 && itlSeconds < 1, `pace ${itlSeconds}`)
+  })
+
+  test('serves Anthropic messages from the simulated fleet, accounting the stream as it passes', async (t) => {
+    const { gauge, metrics, url } = await startAccountingGateway(t)
+    const client = new Anthropic({ baseURL: url, apiKey: 'unused', maxRetries: 0 })
+    const stream = client.messages.stream({
+      model: 'llama-3.1-8b',
+      max_tokens: 120,
+      system: 'Count.',
+      messages: [{ role: 'user', content: 'Count to one hundred and twenty' }],
+    })
+    let deltas = 0
+    let kvWhileStreaming: number | undefined
+    for await (const event of stream) {
+      if (event.type === 'content_block_delta') deltas++
+      if (deltas === 20 && kvWhileStreaming === undefined)
+        kvWhileStreaming = await gauge('aya_endpoint_kv_tokens')
+    }
+    const final = await stream.finalMessage()
+    assert.equal(deltas, 120)
+    assert.equal(final.usage.output_tokens, 120)
+    assert.ok((kvWhileStreaming ?? 0) > 20, `KV held mid-stream: ${kvWhileStreaming}`)
+    assert.equal(await gauge('aya_endpoint_kv_tokens'), 0)
+    // Aya read the Anthropic stream's usage (input at message_start, the rest at message_delta)
+    // and its token events: the counts and the first token reached its metrics.
+    const text = await metrics()
+    const counted = (kind: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith('aya_llm_tokens_total{') && l.includes(`kind="${kind}"`))
+          ?.split(' ')
+          .at(-1),
+      )
+    assert.equal(counted('completion'), 120)
+    assert.equal(
+      counted('prompt'),
+      final.usage.input_tokens + (final.usage.cache_read_input_tokens ?? 0),
+    )
+    assert.match(text, /aya_llm_ttft_seconds_count\{[^}]*\} 1\n/)
   })
 
   test('counts a response that is not streamed as pending prefill only until its prefill should be done', async (t) => {
