@@ -85,7 +85,10 @@ describe("sim engine server: Anthropic's Messages API", () => {
     // The same prompt a second time: the engine's prefix cache serves part of it, and the final
     // usage says so, apart from input_tokens as the Messages API counts it.
     assert.ok((final.usage.cache_read_input_tokens ?? 0) > 0)
-    assert.equal(final.usage.input_tokens + (final.usage.cache_read_input_tokens ?? 0), promptTokens)
+    assert.equal(
+      final.usage.input_tokens + (final.usage.cache_read_input_tokens ?? 0),
+      promptTokens,
+    )
   })
 
   it('refuses what the Messages API refuses, in its error shape', async () => {
