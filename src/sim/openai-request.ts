@@ -73,6 +73,19 @@ function chatPrompt(messages: unknown, blockSize: number): PromptIdentity | Open
     if (!isRecord(m) || typeof m.role !== 'string') {
       return fail('each message must be an object with a string role', 'messages')
     }
+    // vLLM's schema takes text, a list of content parts, or none (an assistant's tool calls).
+    const { content } = m
+    if (
+      content !== undefined &&
+      content !== null &&
+      typeof content !== 'string' &&
+      !Array.isArray(content)
+    ) {
+      return fail(
+        'a message content must be a string, an array of content parts, or null',
+        'messages',
+      )
+    }
   }
   return chatPromptIdentity(messages as Body[], blockSize)
 }

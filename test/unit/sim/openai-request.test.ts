@@ -33,6 +33,8 @@ describe('sim openai request', () => {
       [[], null],
       [{ messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n'],
       [{ messages: [{ content: 'x' }] }, 'messages'],
+      [{ messages: [{ role: 'user', content: 42 }] }, 'messages'],
+      [{ messages: [{ role: 'user', content: { text: 'x' } }] }, 'messages'],
       [{ messages: [{ role: 'user', content: 'x' }], max_tokens: 0 }, 'max_tokens'],
       [{ messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream'],
     ]
@@ -41,6 +43,9 @@ describe('sim openai request', () => {
       assert.ok(isError(parsed), JSON.stringify(body))
       assert.equal(parsed.param, param)
     }
+    // An assistant turn of tool calls only has no content, as vLLM's schema allows.
+    const toolTurn = { role: 'assistant', content: null, tool_calls: [] }
+    assert.ok(!isError(parseOpenAiRequest('chat', { messages: [toolTurn] })))
     const bad = parseOpenAiRequest('completions', { prompt: ['a', 'b'] })
     assert.ok(isError(bad))
     assert.equal(bad.param, 'prompt')
