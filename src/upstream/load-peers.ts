@@ -33,6 +33,8 @@ export interface LoadPeers {
   othersSent(
     endpointId: string,
   ): ReadonlyArray<{ readonly tokens: number; readonly heardAtMs: number }>
+  /** Entries held of the other replicas' announcements, one per replica and endpoint: for tests. */
+  readonly heldEntries: number
   /** Stops the timers; what is not yet announced is not. */
   close(): void
 }
@@ -264,22 +266,21 @@ export function createLoadPeers(
     for (const entry of guesses.get(endpointId)?.entries ?? []) guessed = plus(guessed, entry.load)
     endpoint.setPeerLoad(announced, guessed, prefillsDone)
   }
+  // Runs while anything is held, idle entries included: a sender's id is new at each start, and
+  // anyone who can publish on the channel can send under as many ids as they like, so what is
+  // kept of a sender not heard from lately must go whether or not it had work in flight.
   const sweep = () => {
     sweepTimer = undefined
     const nowMs = clock.now()
-    let anyBusy = false
     for (const [id, { endpoints: heard }] of senders) {
       for (const [endpointId, entry] of heard) {
-        if (nowMs - entry.atMs < staleMs) {
-          anyBusy ||= entry.load.inflight > 0
-          continue
-        }
+        if (nowMs - entry.atMs < staleMs) continue
         heard.delete(endpointId)
         if (entry.load.inflight > 0) apply(endpointId, 0)
       }
       if (heard.size === 0) senders.delete(id)
     }
-    if (anyBusy) sweepTimer = clock.setTimer(HEARTBEAT_MS, sweep)
+    if (senders.size > 0) sweepTimer = clock.setTimer(HEARTBEAT_MS, sweep)
   }
   const hear = (value: unknown, sender: string) => {
     const loads = parseLoads(value)
@@ -289,14 +290,17 @@ export function createLoadPeers(
     }
     const nowMs = clock.now()
     let from = senders.get(sender)
-    if (from === undefined) {
-      from = { heardAtMs: nowMs, endpoints: new Map() }
-      senders.set(sender, from)
-    }
-    from.heardAtMs = nowMs
-    const heard = from.endpoints
     for (const entry of loads) {
       const [endpointId, inflight, prefillTokens, prefillRequests, kvTokens, done] = entry
+      // An id this router does not route to is nothing to it, and would only take memory (a
+      // reload that adds it hears its count again with the sender's next announcement).
+      if (find(endpointId) === undefined) continue
+      if (from === undefined) {
+        from = { heardAtMs: nowMs, endpoints: new Map() }
+        senders.set(sender, from)
+      }
+      from.heardAtMs = nowMs
+      const heard = from.endpoints
       // A replica of before the sent count says nothing of its pacer: all of it is sent.
       const sent = entry[6] ?? prefillTokens
       const before = heard.get(endpointId)
@@ -317,8 +321,8 @@ export function createLoadPeers(
       apply(endpointId, newlyDone)
       // A pacer is timed again only when what the engine has to prefill changed.
       if (sentChanged) member?.heard?.(endpointId)
-      if (inflight > 0) sweepTimer ??= clock.setTimer(HEARTBEAT_MS, sweep)
     }
+    if (from !== undefined) sweepTimer ??= clock.setTimer(HEARTBEAT_MS, sweep)
   }
 
   return {
@@ -338,6 +342,11 @@ export function createLoadPeers(
         stop()
         member = undefined
       }
+    },
+    get heldEntries() {
+      let held = 0
+      for (const sender of senders.values()) held += sender.endpoints.size
+      return held
     },
     othersSent(endpointId) {
       const sent: SentTokens[] = []

@@ -216,4 +216,27 @@ describe('createLoadPeers', () => {
     assert.equal(errors.length, 8, 'each replica says so of each')
     assert.equal(b.e0.inflight, 0)
   })
+
+  it('holds nothing of a sender it stopped hearing, busy or idle, nor of endpoints it does not route to', () => {
+    const { clock, state, b } = twoReplicas()
+    // Anyone who can publish on the channel (a hostile client, a replica of another
+    // configuration, replicas restarted again and again while idle) sends under a new id each time.
+    for (let i = 0; i < 200; i++) {
+      const loads = [
+        ['e0', 0, 0, 0, 0, 0, 5],
+        ...Array.from({ length: 50 }, (_, j) => [`x${j}`, 0, 0, 0, 0, 0]),
+      ]
+      void state.publish('load:fleet', `sender-${i}\n${JSON.stringify({ op: 'load', loads })}`)
+    }
+    clock.advance(10)
+    assert.equal(
+      b.peers.heldEntries,
+      200,
+      'one entry a sender for the endpoint it routes to, none for the others',
+    )
+    assert.equal(b.peers.othersSent('e0').length, 200)
+    clock.advance(4000)
+    assert.equal(b.peers.heldEntries, 0, 'quiet for three heartbeats, they are forgotten')
+    assert.deepEqual(b.peers.othersSent('e0'), [], 'and their pacers’ prompts with them')
+  })
 })
