@@ -124,13 +124,16 @@ function describeSafely(value: unknown, key: PropertyKey | undefined): string {
   if (typeof value === 'string' && typeof key === 'string' && SECRET_KEY.test(key)) {
     return `a value of ${value.length} characters (not shown)`
   }
-  if (typeof value === 'string' && value.includes('@')) return describeValue(maskPassword(value))
+  if (typeof value === 'string') return describeValue(maskPassword(value))
   return describeValue(value)
 }
 
 function maskPassword(text: string): string {
-  // `scheme://user:password@host`: the userinfo's password part, whether or not the URL parses.
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@')
+  // `scheme://user:password@host`: the userinfo's password part, whether or not the URL parses;
+  // and a `?password=` query, which a Redis URL refuses but an operator may well have written.
+  return text
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@')
+    .replace(/([?&][^=&#]*(?:secret|password|token|api_?key)[^=&#]*=)[^&#]*/gi, '$1***')
 }
 
 export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

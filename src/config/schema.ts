@@ -501,13 +501,14 @@ export const logSchema = z
   })
   .strict()
 
-/** A URL the Redis store can connect to: the store's own parser says. */
-function isRedisUrl(url: string): boolean {
+/** Why the Redis store could not connect to a URL, in its own parser's words. */
+function checkRedisUrl(url: string, ctx: z.RefinementCtx): void {
   try {
     redisConnectionOptions(url)
-    return true
-  } catch {
-    return false
+  } catch (error) {
+    // The config error names the value itself (its password masked).
+    const why = error instanceof Error ? error.message.replace(/, got .*$/, '') : String(error)
+    ctx.addIssue({ code: 'custom', message: why })
   }
 }
 
@@ -522,9 +523,7 @@ export const stateSchema = z
     /** `redis://host:port[/db]`, `rediss://…` or `unix:///path/to/redis.sock`. */
     url: z
       .string({ error: 'expected a redis://, rediss:// or unix:// URL' })
-      .refine(isRedisUrl, {
-        error: 'expected a redis://host:port[/db], rediss://… or unix:///path URL',
-      })
+      .superRefine(checkRedisUrl)
       .optional(),
     /** Put before every key and channel, so deployments can share one Redis. */
     keyPrefix: z.string().default('aya:'),

@@ -14,7 +14,10 @@ const SENDER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
  * give: its SUBSCRIBE is confirmed on another connection than the PUBLISH.
  */
 export function createRedisChannels(
-  options: { readonly keyPrefix: string },
+  options: {
+    /** Put before every channel's name on the server: see `createRedisState`. */
+    readonly channelPrefix: string
+  },
   deps: {
     /** Sends PUBLISH. */
     readonly client: Redis
@@ -24,7 +27,7 @@ export function createRedisChannels(
     readonly onHandlerError: (error: unknown, channel: string) => void
   },
 ): Pick<StateStore, 'publish' | 'subscribe'> & { close(): void } {
-  const { keyPrefix } = options
+  const { channelPrefix } = options
   const { client, subscriber, onError, onHandlerError } = deps
   const senderId = randomUUID()
   const channels = new Map<string, Set<Subscription>>()
@@ -34,7 +37,7 @@ export function createRedisChannels(
     if (framed.startsWith(senderId)) return
     const subscriptions = channels.get(fullChannel)
     if (subscriptions === undefined) return
-    const channel = fullChannel.slice(keyPrefix.length)
+    const channel = fullChannel.slice(channelPrefix.length)
     // A message sent by hand (redis-cli PUBLISH) has no sender id: cutting 36 characters off it
     // would hand the subscribers a fragment.
     if (!SENDER_ID.test(framed)) {
@@ -50,7 +53,7 @@ export function createRedisChannels(
 
   return {
     async publish(channel, message) {
-      const fullChannel = keyPrefix + channel
+      const fullChannel = channelPrefix + channel
       const local = channels.get(fullChannel)
       if (local !== undefined && local.size > 0) {
         // Snapshot now: a handler subscribed after this publish must not receive it.
@@ -61,7 +64,7 @@ export function createRedisChannels(
     },
 
     subscribe(channel, handler) {
-      const fullChannel = keyPrefix + channel
+      const fullChannel = channelPrefix + channel
       const subscription: Subscription = { handler, active: true }
       let subscriptions = channels.get(fullChannel)
       if (subscriptions === undefined) {

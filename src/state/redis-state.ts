@@ -178,8 +178,13 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     })
   }
 
+  // Redis pub/sub ignores the database: a deployment on database 2 would hear one on database 1
+  // that kept the default prefix, and count its replicas' work on endpoints of the same ids (a
+  // Kubernetes service name in two namespaces) as its own fleet's. Channels of a database other
+  // than 0 carry its number; database 0's keep their names, so replicas of before still hear them.
+  const channelPrefix = connection.db ? `${keyPrefix}db${connection.db}:` : keyPrefix
   const channels = createRedisChannels(
-    { keyPrefix },
+    { channelPrefix },
     { client, subscriber, onError, onHandlerError },
   )
   let isClosed = false

@@ -60,11 +60,27 @@ describe('config loading', () => {
     assert.deepEqual(configIssuesOf({ ...base(), state: { store: 'redis' } }), [
       'state.url: store redis needs a url, but it is missing',
     ])
-    for (const url of ['http://cache:6379', 'redis://cache:6379/zero']) {
-      const issues = configIssuesOf({ ...base(), state: { store: 'redis', url } })
-      assert.equal(issues.length, 1, url)
-      assert.match(issues[0]!, /^state\.url: expected a redis:\/\/host:port\[\/db\]/, url)
-    }
+    const issuesOf = (url: string) => configIssuesOf({ ...base(), state: { store: 'redis', url } })
+    assert.deepEqual(issuesOf('http://cache:6379'), [
+      'state.url: expected a redis://, rediss:// or unix:// URL, got "http://cache:6379"',
+    ])
+    assert.deepEqual(issuesOf('redis://cache:6379/zero'), [
+      'state.url: bad database number "zero": expected a whole number, got "redis://cache:6379/zero"',
+    ])
+  })
+
+  test('refuses a state url whose parts would be left unread, rather than connect elsewhere', () => {
+    const issuesOf = (url: string) => configIssuesOf({ ...base(), state: { store: 'redis', url } })
+    // Read as host `run` and socket `/redis.sock`.
+    assert.match(issuesOf('unix://run/redis.sock')[0]!, /takes an absolute path/)
+    assert.match(issuesOf('redis://cache?family=6')[0]!, /query parameter "family" is not read/)
+    assert.match(issuesOf('redis://cache/1?db=2')[0]!, /database 1 in its path and 2 in its query/)
+    assert.match(issuesOf('redis://:50%off@cache')[0]!, /password is not percent-encoded/)
+    const url = 'unix:///run/redis.sock?db=2'
+    assert.equal(
+      parseConfigObject({ ...base(), state: { store: 'redis', url } }, {}).state.url,
+      url,
+    )
   })
 
   test('refuses a drain timeout past what a Node timer can wait, which would cut requests at once', () => {

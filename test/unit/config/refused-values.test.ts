@@ -146,7 +146,15 @@ describe('a refused credential is never printed', () => {
     assert.equal(urlIssues.length, 1)
     assert.ok(urlIssues[0]!.startsWith('state.url: '), urlIssues[0])
     assert.ok(urlIssues[0]!.endsWith('got "redis://:***@cache:notaport"'), urlIssues[0])
-    for (const issue of [...secretIssues, ...urlIssues]) assert.ok(!issue.includes('hunter2'))
+    const queryIssues = configIssuesOf({
+      ...base,
+      state: { store: 'redis', url: 'redis://cache?password=hunter2' },
+    })
+    assert.equal(queryIssues.length, 1)
+    assert.ok(queryIssues[0]!.endsWith('got "redis://cache?password=***"'), queryIssues[0])
+    for (const issue of [...secretIssues, ...urlIssues, ...queryIssues]) {
+      assert.ok(!issue.includes('hunter2'))
+    }
   })
 })
 

@@ -170,6 +170,35 @@ describe('createRedisState on a database of its own', () => {
     assert.equal(await probe.get('aya:k'), 'in 3')
   })
 
+  it('keeps its keys in the database a socket URL names with ?db=', async (t) => {
+    const store = createRedisState({ url: `${redis.url}?db=5`, keyPrefix: 'socket-db:' }, { clock })
+    const probe = new Redis({ path: new URL(redis.url).pathname, db: 5 })
+    t.after(() => Promise.all([store.close(), probe.quit()]))
+    await store.set('k', 'in 5')
+    assert.equal(await probe.get('socket-db:k'), 'in 5')
+  })
+
+  it('hears only the stores on its own database, though Redis pub/sub spans them all', async (t) => {
+    const server = await startTcpRedis()
+    t.after(() => server.close())
+    const [listener, sameDb, otherDb] = [1, 1, 2].map((db) =>
+      createRedisState({ url: `${server.url}/${db}` }, { clock }),
+    ) as [StateStore, StateStore, StateStore]
+    t.after(() => Promise.all([listener, sameDb, otherDb].map((store) => store.close())))
+    const heard: string[] = []
+    listener.subscribe('load:fleet', (message) => heard.push(message))
+    // Redis confirms the SUBSCRIBE on its own connection: until a message is heard, it may not be.
+    await eventually(async () => {
+      await sameDb.publish('load:fleet', 'ping')
+      return heard.includes('ping')
+    }, 'the listener subscribed')
+    await otherDb.publish('load:fleet', 'from database 2')
+    // Delivered in publish order: once this is heard, the other would have been.
+    await sameDb.publish('load:fleet', 'from database 1')
+    await eventually(() => heard.includes('from database 1'), 'the same database heard')
+    assert.ok(!heard.includes('from database 2'), 'another database’s message reached it')
+  })
+
   it('stays down, writing nothing to database 0, when the server has no database of that number', async (t) => {
     const server = await startTcpRedis(['--databases', '4'])
     t.after(() => server.close())

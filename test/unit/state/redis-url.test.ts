@@ -28,6 +28,26 @@ describe('redisConnectionOptions', () => {
     })
   })
 
+  it('reads the database from ?db=, the only way a socket URL can name one', () => {
+    assert.deepEqual(redisConnectionOptions('unix:///run/redis.sock?db=3'), {
+      path: '/run/redis.sock',
+      db: 3,
+    })
+    assert.equal(redisConnectionOptions('redis://cache?db=4').db, 4)
+    assert.equal(redisConnectionOptions('redis://cache/4?db=4').db, 4)
+  })
+
+  it('refuses what it would leave unread: other query parameters, a host on a socket URL', () => {
+    assert.throws(
+      () => redisConnectionOptions('redis://cache?password=x'),
+      /"password" is not read/,
+    )
+    assert.throws(() => redisConnectionOptions('unix:///run/redis.sock?timeout=1'), /not read/)
+    assert.throws(() => redisConnectionOptions('unix://run/redis.sock'), /absolute path/)
+    assert.throws(() => redisConnectionOptions('redis://cache/1?db=2'), /path and 2 in its query/)
+    assert.throws(() => redisConnectionOptions('redis://cache/0x1'), /database number/)
+  })
+
   it('takes an IPv6 host without its brackets', () => {
     assert.equal(redisConnectionOptions('redis://[::1]:6380').host, '::1')
   })
