@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import type { Clock } from '../util/clock.ts'
+import type { Clock, Timer } from '../util/clock.ts'
 import { checkDelta, checkTtlMs } from './call-arguments.ts'
 import { createRedisChannels } from './redis-channels.ts'
 import { startRedisHeartbeat } from './redis-heartbeat.ts'
@@ -127,13 +127,21 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     maxRetriesPerRequest: 1,
   }) as ScriptedRedis
   // Commands wait for the first connection, so a replica that starts a moment before Redis loses
-  // little. Once connected, or once two attempts have failed (Redis is down, or refuses the
-  // password), a command sent while the connection is down fails at once: a request must not wait
-  // behind an outage for state it can do without (a sticky binding, a prefix announcement).
-  // ioredis reads the option at each send, and drops what it queued at the second failed attempt.
+  // little. Once connected, once two attempts have failed (Redis is down, or refuses the
+  // password), or once `commandTimeoutMs` has passed, a command sent while the connection is down
+  // fails at once: a request must not wait behind an outage for state it can do without (a sticky
+  // binding, a prefix announcement). The time bound is for a first connection that neither
+  // completes nor fails (a host whose packets are dropped, a TLS handshake a plain Redis never
+  // answers): ioredis gives each attempt 10 s, and until two had failed every sticky lookup waited
+  // its whole command timeout. ioredis reads the option at each send, and drops what it queued at
+  // the second failed attempt.
+  let startGrace: Timer | undefined
   const failFast = () => {
     client.options.enableOfflineQueue = false
+    startGrace?.clear()
+    startGrace = undefined
   }
+  startGrace = deps.clock.setTimer(commandTimeoutMs, failFast)
   client.once('ready', failFast)
   let failedAttempts = 0
   client.on('reconnecting', () => {
@@ -273,6 +281,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
     async close() {
       if (isClosed) return
       isClosed = true
+      startGrace?.clear()
       for (const stopHeartbeat of stopHeartbeats) stopHeartbeat()
       channels.close()
       await Promise.all([quit(client), quit(subscriber)])

@@ -223,6 +223,24 @@ describe('createRedisState on a database of its own', () => {
 })
 
 describe('createRedisState when Redis comes and goes', () => {
+  it('fails commands at once after one command timeout when its first connection hangs, not after two connect timeouts', async (t) => {
+    // A TLS handshake to a plain Redis never completes, as a connection to a host whose packets
+    // are dropped never does: ioredis gives each attempt 10 s.
+    const server = await startTcpRedis()
+    t.after(() => server.close())
+    const store = createRedisState(
+      { url: server.url.replace('redis://', 'rediss://'), commandTimeoutMs: 500 },
+      { clock },
+    )
+    t.after(() => store.close())
+    await assert.rejects(store.get('k'), 'a command met in the first command timeout waits it out')
+    await sleep(100)
+    const startedMs = Date.now()
+    await assert.rejects(store.get('k'))
+    const waitedMs = Date.now() - startedMs
+    assert.ok(waitedMs < 250, `a command after the first command timeout waited ${waitedMs} ms`)
+  })
+
   it('hears a channel it subscribed to before the server was up, once it is', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'aya-late-redis-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
