@@ -448,6 +448,7 @@ function createConfiguredState(config: StateConfig, clock: Clock, logger: Logger
         { logger, clock },
       ),
       onHandlerError: (err, channel) => logger.error({ err, channel }, 'state subscriber failed'),
+      onReconnect: () => logger.info('shared state store connected again'),
     },
   )
 }

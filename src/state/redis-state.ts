@@ -34,6 +34,11 @@ export interface RedisStateDeps {
   readonly onError?: (error: unknown) => void
   /** A subscriber that threw; delivery to the others goes on. */
   readonly onHandlerError?: (error: unknown, channel: string) => void
+  /**
+   * Both connections are ready again after one was lost or a first attempt failed: the outage's
+   * errors are throttled, so without this an operator reading logs sees errors, then silence.
+   */
+  readonly onReconnect?: () => void
 }
 
 // Counters are floats (INCRBYFLOAT) to match the in-process store; the TTL is set only by the
@@ -183,6 +188,20 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
           { cause: error },
         ),
       )
+    })
+  }
+
+  // A connection that closed (lost, or a first attempt that failed) marks an outage; both
+  // connections ready again end it. A close after `close()` is no outage.
+  let isDown = false
+  for (const redis of [client, subscriber]) {
+    redis.on('close', () => {
+      if (!isClosed) isDown = true
+    })
+    redis.on('ready', () => {
+      if (!isDown || isClosed || client.status !== 'ready' || subscriber.status !== 'ready') return
+      isDown = false
+      deps.onReconnect?.()
     })
   }
 

@@ -263,6 +263,22 @@ describe('createRedisState when Redis comes and goes', () => {
     assert.deepEqual(heard, ['hello'])
   })
 
+  it('says once that it is connected again when a lost server comes back, and not on a first connect', async (t) => {
+    const server = await startRedis()
+    let reconnects = 0
+    const store = createRedisState({ url: server.url }, { clock, onReconnect: () => reconnects++ })
+    t.after(() => store.close())
+    await eventually(() => store.connected, 'first connected')
+    assert.equal(reconnects, 0)
+    const back = await restartRedisEmpty(server)
+    t.after(() => Promise.all([server.close(), back.close()]))
+    await eventually(() => reconnects > 0, 'told of the reconnect', 15_000)
+    assert.equal(store.connected, true)
+    await store.close()
+    await sleep(100)
+    assert.equal(reconnects, 1)
+  })
+
   it('fails a command at once, not after commandTimeoutMs, while a server never yet reached stays down', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'aya-no-redis-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
