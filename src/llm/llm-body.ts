@@ -23,6 +23,8 @@ export interface ParsedLlmBody {
   readonly promptTokens: number | undefined
   /** Images, audio, video and files among the prompt's parts. */
   readonly mediaParts?: number | undefined
+  /** Part of the prompt is held upstream (LlmRequest.promptHeldUpstream). */
+  readonly promptHeldUpstream?: boolean | undefined
 }
 
 export type LlmParseResult =
@@ -89,8 +91,23 @@ export function parseLlmBody(api: LlmApi, json: unknown): LlmParseResult {
       promptText: prompt.text,
       promptTokens: prompt.tokens,
       ...(mediaParts > 0 ? { mediaParts } : {}),
+      ...(api === 'openai.responses' && holdsPromptUpstream(body)
+        ? { promptHeldUpstream: true }
+        : {}),
     },
   }
+}
+
+/**
+ * A Responses request whose prompt starts with turns the upstream stored: a previous response, a
+ * conversation, or a stored prompt template. Its `input` is only what comes after them.
+ */
+function holdsPromptUpstream(body: Record<string, unknown>): boolean {
+  return (
+    (body.previous_response_id !== undefined && body.previous_response_id !== null) ||
+    (body.conversation !== undefined && body.conversation !== null) ||
+    (body.prompt !== undefined && body.prompt !== null)
+  )
 }
 
 /** The request's prompt; the chat flatteners count its media parts into `media`. */
@@ -258,6 +275,7 @@ export function toLlmRequest(
         (parsed.mediaParts ?? 0) * MEDIA_PART_TOKENS,
     promptTokensExact: parsed.promptTokens !== undefined,
     ...(parsed.mediaParts === undefined ? {} : { mediaParts: parsed.mediaParts }),
+    ...(parsed.promptHeldUpstream === true ? { promptHeldUpstream: true } : {}),
     sessionKey,
     routeKey,
   }

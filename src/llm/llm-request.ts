@@ -39,6 +39,12 @@ export interface LlmRequest {
    * thousands of tokens). Such a prompt teaches no chars-per-token ratio.
    */
   readonly mediaParts?: number | undefined
+  /**
+   * Earlier turns of the prompt are held upstream, not sent (a Responses turn continuing
+   * `previous_response_id` or a `conversation`, or a stored `prompt`): the engine's count of the
+   * prompt holds text the router never saw, so no chars-per-token ratio may be learned from it.
+   */
+  readonly promptHeldUpstream?: boolean | undefined
   /** An affinity key from a session header, when present. */
   readonly sessionKey: string | undefined
   /** The route (or tenant) that output lengths are learned and predicted under. */

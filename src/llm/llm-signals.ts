@@ -66,12 +66,14 @@ export function createLlmSignals(deps: { readonly clock: Clock }): LlmSignals {
       const usage = tap.usage
       // Token ids arrive as their fixed-width text (4 characters each): their length says nothing
       // about the model's prose, and would drag its ratio toward 4. An image's tokens have no
-      // characters at all: traffic rich in them would drag the ratio toward the floor.
+      // characters at all: traffic rich in them would drag the ratio toward the floor. Nor have
+      // the earlier turns an upstream holds, counted in its usage though the router never saw them.
       if (
         usage &&
         usage.promptTokens > 0 &&
         llm.promptTokensExact !== true &&
-        (llm.mediaParts ?? 0) === 0
+        (llm.mediaParts ?? 0) === 0 &&
+        llm.promptHeldUpstream !== true
       ) {
         tokens.observe(llm.servedModel, llm.promptText.length, usage.promptTokens)
       }

@@ -177,6 +177,62 @@ describe('usage an upstream misreports', () => {
     )
     assert.equal(signals.tokens.charsPerToken(SERVED), expected.charsPerToken(SERVED))
   })
+
+  test('does not learn characters per token from a Responses turn whose earlier turns the upstream holds', async (t) => {
+    // The engine counts the turns it stored (`previous_response_id`, a `conversation`, a stored
+    // `prompt`) as input, though the router saw only the new one: a few words, 3,000 tokens.
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(
+          '{"object":"response","status":"completed","output":[],"usage":{"input_tokens":3000,"output_tokens":2}}',
+        )
+      })
+    })
+    t.after(() => upstream.close())
+    const signals = createLlmSignals({ clock: createSystemClock() })
+    const aya = await startAya(
+      {
+        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+        models: { llama: { deployments: [{ upstream: 'pool', model: SERVED }] } },
+        upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+      },
+      {},
+      { llmSignals: signals },
+    )
+    t.after(() => aya.close())
+    const turns = [
+      { previous_response_id: 'resp_1', input: 'and then?' },
+      { conversation: 'conv_1', input: 'and then?' },
+      { conversation: { id: 'conv_1' }, input: 'and then?' },
+      { prompt: { id: 'pmpt_1', variables: { city: 'Paris' } }, input: 'and then?' },
+    ]
+    for (const turn of turns) {
+      const res = await request(`${aya.url}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama', ...turn }),
+      })
+      assert.equal(res.statusCode, 200)
+      await res.body.text()
+    }
+    // A turn the router sees whole still teaches the ratio.
+    const whole = await request(`${aya.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'llama', input: 'hello world '.repeat(1000) }),
+    })
+    await whole.body.text()
+    const expected = createPromptTokenCounter()
+    expected.observe(
+      SERVED,
+      flattenChat([{ role: 'user', content: 'hello world '.repeat(1000) }]).length,
+      3000,
+    )
+    await eventually(() => signals.tokens.trackedModels === 1, 'the whole turn learned')
+    assert.equal(signals.tokens.charsPerToken(SERVED), expected.charsPerToken(SERVED))
+  })
 })
 
 describe('tokenizers of configured models', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { llmApiFor, parseLlmBody, toLlmRequest } from '../../../src/llm/llm-body.ts'
+import type { LlmApi } from '../../../src/llm/llm-request.ts'
 
 describe('LLM request bodies', () => {
   test('maps each supported path to its API, POST only', () => {
@@ -180,6 +181,22 @@ describe('LLM request bodies', () => {
     })
     assert.ok(parsed.ok && parsed.value.promptText === '<|system|>\nSys\n')
     assert.equal(parseLlmBody('openai.responses', { model: 'm', input: 5 }).ok, false)
+  })
+
+  test('marks a Responses turn whose earlier turns the upstream holds, and no other', () => {
+    const held = (api: LlmApi, extra: Record<string, unknown>) => {
+      const parsed = parseLlmBody(api, { model: 'm', max_tokens: 1, input: 'hi', ...extra })
+      assert.ok(parsed.ok)
+      return toLlmRequest(api, parsed.value, 'm', undefined).promptHeldUpstream === true
+    }
+    assert.equal(held('openai.responses', { previous_response_id: 'resp_1' }), true)
+    assert.equal(held('openai.responses', { conversation: 'conv_1' }), true)
+    assert.equal(held('openai.responses', { conversation: { id: 'conv_1' } }), true)
+    assert.equal(held('openai.responses', { prompt: { id: 'pmpt_1' } }), true)
+    assert.equal(held('openai.responses', { previous_response_id: null }), false)
+    assert.equal(held('openai.responses', {}), false)
+    // A completions `prompt` is the prompt itself, not a stored one.
+    assert.equal(held('openai.completions', { prompt: 'hi' }), false)
   })
 
   test('includes the tools of chat, Responses and Anthropic requests in the prompt text', () => {
