@@ -49,7 +49,7 @@ function turnText(item: Record<string, unknown>, media: MediaCount): string {
         return `<|tool|>\n${contentText(item.output, media)}\n`
       default:
         // Reasoning, hosted-tool calls and the like: opaque, but still part of what the upstream sees.
-        return `<|${type}|>\n${opaqueItemText(item)}\n`
+        return `<|${type}|>\n${opaqueItemText(item, media)}\n`
     }
   }
   const role = typeof item.role === 'string' ? item.role : 'user'
@@ -92,14 +92,25 @@ const BLOB_SAMPLE_CHARS = 1024
  * its full length and hash. The same item always gives the same text and two different ones almost
  * never do, so prefix hashing still tells them apart, while a megabyte of base64 cannot inflate the
  * prompt-token estimate: it is not text the engine prefills, and nothing else shares its prefix.
+ * An image inside (a `computer_screenshot`) is counted into `media`, as an `input_image` is.
  */
-function opaqueItemText(item: Record<string, unknown>): string {
-  const json = JSON.stringify(item, (_key, value: unknown) =>
-    typeof value === 'string' ? (blobText(value) ?? value) : value,
-  )
+function opaqueItemText(item: Record<string, unknown>, media: MediaCount): string {
+  const json = JSON.stringify(item, (_key, value: unknown) => {
+    if (typeof value === 'string') return blobText(value) ?? value
+    // A screenshot the model is shown is an image however it arrives, and costs its tokens.
+    if (OPAQUE_MEDIA_TYPES.has(field(value, 'type') as string)) media.parts++
+    return value
+  })
   if (json.length <= MAX_OPAQUE_ITEM_CHARS) return json
   return `${json.slice(0, MAX_OPAQUE_ITEM_CHARS)}<|+${json.length - MAX_OPAQUE_ITEM_CHARS} chars #${hashText53(json).toString(36)}|>`
 }
+
+/** Parts inside an opaque item that the model sees as media: `computer_call_output`'s screenshot. */
+const OPAQUE_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'computer_screenshot',
+  'input_image',
+  'input_file',
+])
 
 /** A data URL or a long base64 string as its media type, length and a hash; undefined otherwise. */
 function blobText(value: string): string | undefined {

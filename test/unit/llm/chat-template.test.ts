@@ -277,6 +277,25 @@ describe('opaque Responses input items', () => {
     assert.ok(parsed.ok)
     assert.ok(parsed.value.promptText.length < 800, `${parsed.value.promptText.length} characters`)
   })
+
+  test('count the screenshots and images inside them as media parts, like input_image', () => {
+    const byFileId = {
+      type: 'computer_call_output',
+      call_id: 'call_8',
+      output: { type: 'computer_screenshot', file_id: 'file_9' },
+    }
+    const media = { parts: 0 }
+    flattenChat(
+      input(screenshot(4), byFileId, { type: 'web_search_call', id: 'ws_1' }),
+      undefined,
+      undefined,
+      media,
+    )
+    assert.equal(media.parts, 2)
+    const parsed = parseLlmBody('openai.responses', { model: 'm', input: input(screenshot(4)) })
+    assert.ok(parsed.ok)
+    assert.equal(parsed.value.mediaParts, 1)
+  })
 })
 
 describe('completion prompts', () => {
