@@ -265,7 +265,7 @@ function tokenCount(value: unknown): number | undefined {
 }
 
 /**
- * A streamed event that carries generated tokens: text, reasoning or a tool call's name and
+ * A streamed event that carries generated tokens: text, reasoning, audio or a tool call's name and
  * arguments (not a role prelude, an empty content part, a usage-only chunk or `[DONE]`).
  */
 function isContentEvent(api: LlmApi, data: string): boolean {
@@ -300,8 +300,17 @@ function isContentEvent(api: LlmApi, data: string): boolean {
     hasText(data, '"reasoning_content"') ||
     hasText(data, '"reasoning"') ||
     hasText(data, '"refusal"') ||
-    hasToolCall(data)
+    hasToolCall(data) ||
+    hasAudio(data)
   )
+}
+
+/**
+ * An OpenAI audio reply's delta (`modalities: ["audio"]`, Qwen-Omni servers): `delta.audio` with a
+ * piece of the transcript or of the audio, and no `content` at all.
+ */
+function hasAudio(data: string): boolean {
+  return data.includes('"audio"') && (hasText(data, '"transcript"') || hasText(data, '"data"'))
 }
 
 /** `key` is followed by a non-empty string value (JSON whitespace allowed around the colon). */

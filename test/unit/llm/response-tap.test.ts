@@ -222,6 +222,14 @@ describe('response tap', () => {
         ],
       ],
       [
+        'an OpenAI audio reply: its transcript and its audio',
+        'openai.chat',
+        [
+          '{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"audio":{"id":"audio_1","transcript":"Hello"}}}]}',
+          '{"choices":[{"index":0,"delta":{"audio":{"data":"UklGRiQAAABXQVZF"}}}]}',
+        ],
+      ],
+      [
         'Anthropic input_json_delta',
         'anthropic.messages',
         [
@@ -282,6 +290,16 @@ describe('response tap', () => {
         '{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}',
         '{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}',
         '{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":""}}',
+      ])
+        tap.onChunk(Buffer.from(`data: ${d}\n\n`), 1)
+      assert.equal(tap.finish().contentEvents, 0)
+    })
+
+    test('an audio reply’s id and expiry are not tokens', () => {
+      const tap = createResponseTap('openai.chat', true)
+      for (const d of [
+        '{"choices":[{"index":0,"delta":{"role":"assistant","audio":{"id":"audio_1","transcript":""}}}]}',
+        '{"choices":[{"index":0,"delta":{"audio":{"expires_at":1739707387}}}]}',
       ])
         tap.onChunk(Buffer.from(`data: ${d}\n\n`), 1)
       assert.equal(tap.finish().contentEvents, 0)
