@@ -124,6 +124,10 @@ function promptOf(
     case 'openai.completions':
       return completionInput(body, 'prompt')
     case 'openai.embeddings':
+      // vLLM embeds a conversation too (`messages` instead of `input`, for multimodal embedding
+      // models), rendered through the chat template as a chat request is.
+      if ((body.input === undefined || body.input === null) && Array.isArray(body.messages))
+        return textPrompt(flattenChat(body.messages, undefined, undefined, media))
       return completionInput(body, 'input')
     case 'openai.responses': {
       const instructions = typeof body.instructions === 'string' ? body.instructions : undefined

@@ -63,3 +63,57 @@ describe('completions prompt and embeddings input of the wrong type', () => {
     assert.equal(reached, 2)
   })
 })
+
+describe('embeddings of a conversation', () => {
+  test('vLLM’s chat-style embeddings request (messages, no input) is forwarded, its prompt read as a chat', async (t) => {
+    const bodies: string[] = []
+    const upstream = await startUpstream((req, res) => {
+      let raw = ''
+      req.on('data', (chunk) => {
+        raw += chunk
+      })
+      req.on('end', () => {
+        bodies.push(raw)
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end('{"object":"list","data":[],"usage":{"prompt_tokens":9,"total_tokens":9}}')
+      })
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { vlm2vec: { deployments: [{ upstream: 'pool' }] } },
+      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const body = JSON.stringify({
+      model: 'vlm2vec',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: 'https://example.com/cat.jpg' } },
+            { type: 'text', text: 'Represent the given image.' },
+          ],
+        },
+      ],
+      encoding_format: 'float',
+    })
+    const res = await request(`${aya.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    })
+    assert.equal(res.statusCode, 200, await res.body.text())
+    assert.deepEqual(bodies, [body])
+
+    // With neither, it is still the client's mistake, named as the OpenAI API names it.
+    const neither = await request(`${aya.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'vlm2vec', messages: 'hi' }),
+    })
+    assert.equal(neither.statusCode, 400)
+    assert.equal(((await neither.body.json()) as OpenAiError).error.param, 'input')
+    assert.equal(bodies.length, 1)
+  })
+})

@@ -61,6 +61,28 @@ describe('LLM request bodies', () => {
     assert.ok(parsed.ok && parsed.value.maxTokens === 0 && parsed.value.promptText === 'a\nb')
   })
 
+  test('reads a vLLM embeddings request of messages as a chat, media and all', () => {
+    const parsed = parseLlmBody('openai.embeddings', {
+      model: 'e',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: 'https://x/cat.jpg' } },
+            { type: 'text', text: 'Represent it' },
+          ],
+        },
+      ],
+    })
+    assert.ok(parsed.ok)
+    assert.equal(parsed.value.maxTokens, 0)
+    assert.match(parsed.value.promptText, /^<\|user\|>\n<\|media image #\w+\|>\nRepresent it\n$/)
+    assert.equal(parsed.value.mediaParts, 1)
+    // Where both are sent, `input` is the prompt.
+    const both = parseLlmBody('openai.embeddings', { model: 'e', input: 'a', messages: [] })
+    assert.ok(both.ok && both.value.promptText === 'a')
+  })
+
   test('names the bad parameter: missing model, missing messages, bad max_tokens, Anthropic max_tokens', () => {
     const cases: Array<[Parameters<typeof parseLlmBody>, string]> = [
       [['openai.chat', { messages: [] }], 'model'],
