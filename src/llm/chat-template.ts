@@ -280,6 +280,23 @@ export function completionPrompt(prompt: unknown): CompletionPrompt {
   }
 }
 
+/**
+ * vLLM's `prompt_embeds` on a completions request: one base64 tensor or a list of them, each a
+ * prompt of its own ahead of any `prompt` (vLLM runs both). The router cannot count a tensor's
+ * tokens, so each is written and counted as a media part: a marker hashed from its bytes.
+ * Undefined when the field holds no such thing.
+ */
+export function promptEmbedsPrompt(
+  value: unknown,
+  media: MediaCount,
+): CompletionPrompt | undefined {
+  const tensors = typeof value === 'string' ? [value] : value
+  if (!Array.isArray(tensors) || tensors.length === 0) return undefined
+  if (!tensors.every((tensor) => typeof tensor === 'string')) return undefined
+  const text = tensors.map((tensor) => mediaText(media, 'prompt_embeds', tensor)).join('\n')
+  return { text, tokens: undefined, ...(tensors.length > 1 ? { prompts: tensors.length } : {}) }
+}
+
 function isTokenId(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0
 }

@@ -4,6 +4,7 @@ import {
   contentText,
   flattenChat,
   type MediaCount,
+  promptEmbedsPrompt,
 } from './chat-template.ts'
 import type { LlmApi, LlmRequest } from './llm-request.ts'
 import { estimateTokens } from './token-estimate.ts'
@@ -122,7 +123,7 @@ function promptOf(
         return fail("'messages' must be an array of chat messages", 'messages')
       return textPrompt(flattenChat(body.messages, undefined, body.tools ?? body.functions, media))
     case 'openai.completions':
-      return completionInput(body, 'prompt')
+      return completionInput(body, 'prompt', promptEmbedsPrompt(body.prompt_embeds, media))
     case 'openai.embeddings':
       // vLLM embeds a conversation too (`messages` instead of `input`, for multimodal embedding
       // models), rendered through the chat template as a chat request is.
@@ -166,16 +167,27 @@ function promptOf(
  * A completions `prompt` or embeddings `input`: a string or a list (of strings, token ids or
  * lists of them). A null is as missing, and a number or an object is no prompt at all: either
  * would otherwise be placed and charged as an empty prompt, only for the engine to refuse it.
+ * A completions request may carry vLLM's `prompt_embeds` (`embeds`) instead, or as well.
  */
 function completionInput(
   body: Record<string, unknown>,
   name: 'prompt' | 'input',
+  embeds?: CompletionPrompt,
 ): CompletionPrompt | LlmParseResult {
   const value = body[name]
-  if (value === undefined || value === null) return fail(`'${name}' is required`, name)
+  if (value === undefined || value === null) {
+    return embeds ?? fail(`'${name}' is required`, name)
+  }
   if (typeof value !== 'string' && !Array.isArray(value))
     return fail(`'${name}' must be a string or an array`, name)
-  return completionPrompt(value)
+  const prompt = completionPrompt(value)
+  if (embeds === undefined) return prompt
+  // vLLM runs the embeddings' prompts first, then the text's: one batch.
+  return {
+    text: `${embeds.text}\n${prompt.text}`,
+    tokens: undefined,
+    prompts: (embeds.prompts ?? 1) + (prompt.prompts ?? 1),
+  }
 }
 
 /** A prompt given as text: its token count is estimated, never exact. */

@@ -117,3 +117,44 @@ describe('embeddings of a conversation', () => {
     assert.equal(bodies.length, 1)
   })
 })
+
+describe('completions of prompt embeddings', () => {
+  test('vLLM’s prompt_embeds request, with no prompt, is forwarded as sent', async (t) => {
+    const bodies: string[] = []
+    const upstream = await startUpstream((req, res) => {
+      let raw = ''
+      req.on('data', (chunk) => {
+        raw += chunk
+      })
+      req.on('end', () => {
+        bodies.push(raw)
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end('{"object":"text_completion","choices":[{"index":0,"text":"hi"}]}')
+      })
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'pool' }] } },
+      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    // What the openai SDK sends for `prompt: null, extra_body: { prompt_embeds }`.
+    for (const extra of [
+      {
+        prompt: null,
+        prompt_embeds: 'UEsDBAAACAgAAAAAAAAAAAAAAAAAAAAAAAAQABIAYXJjaGl2ZS9kYXRhLnBrbA==',
+      },
+      { prompt_embeds: ['UEsDBAAACAgAAAAA', 'UEsDBAAACAgAAAAB'] },
+    ]) {
+      const body = JSON.stringify({ model: 'llama', max_tokens: 5, ...extra })
+      const res = await request(`${aya.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      assert.equal(res.statusCode, 200, await res.body.text())
+      assert.equal(bodies.at(-1), body)
+    }
+  })
+})

@@ -61,6 +61,35 @@ describe('LLM request bodies', () => {
     assert.ok(parsed.ok && parsed.value.maxTokens === 0 && parsed.value.promptText === 'a\nb')
   })
 
+  test('reads vLLM prompt_embeds as prompts it cannot count: media parts, one per tensor', () => {
+    const one = parseLlmBody('openai.completions', {
+      model: 'm',
+      prompt: null,
+      prompt_embeds: 'QUJD',
+    })
+    assert.ok(one.ok)
+    assert.match(one.value.promptText, /^<\|media prompt_embeds #\w+\|>$/)
+    assert.equal(one.value.mediaParts, 1)
+    assert.equal(one.value.sequences, undefined)
+    // Each tensor and each text prompt is a prompt of the batch vLLM runs.
+    const both = parseLlmBody('openai.completions', {
+      model: 'm',
+      prompt: 'tail',
+      prompt_embeds: ['QUJD', 'REVG'],
+      n: 2,
+    })
+    assert.ok(both.ok)
+    assert.equal(both.value.mediaParts, 2)
+    assert.equal(both.value.sequences, 6)
+    assert.match(both.value.promptText, /\ntail$/)
+    assert.notEqual(one.value.promptText, both.value.promptText.split('\n')[1])
+    // Not tensors: the prompt is still required.
+    for (const prompt_embeds of [5, [], [1], { a: 1 }]) {
+      const parsed = parseLlmBody('openai.completions', { model: 'm', prompt_embeds })
+      assert.ok(!parsed.ok && parsed.param === 'prompt', JSON.stringify(prompt_embeds))
+    }
+  })
+
   test('reads a vLLM embeddings request of messages as a chat, media and all', () => {
     const parsed = parseLlmBody('openai.embeddings', {
       model: 'e',
