@@ -11,17 +11,26 @@ export interface LruNumberSet {
   readonly size: number
   readonly capacity: number
   has(value: number): boolean
-  /** Adds or refreshes `value` as the most recent; evicts the least recent when full. */
-  touch(value: number): void
+  /**
+   * Adds or refreshes `value` as the most recent; evicts the least recent when full. True when
+   * `value` was not held before.
+   */
+  touch(value: number): boolean
   /** Removes `value`; false when it was not held. */
   delete(value: number): boolean
   /** Changes the capacity; shrinking evicts the least recent values beyond it. */
   resize(capacity: number): void
+  /** Calls `fn` with every value held, least recent first. */
+  forEach(fn: (value: number) => void): void
 }
 
 const NONE = -1
 
-export function createLruNumberSet(capacity: number): LruNumberSet {
+/** `onEvict` hears each value the set drops to stay within its capacity (not those deleted). */
+export function createLruNumberSet(
+  capacity: number,
+  onEvict?: (value: number) => void,
+): LruNumberSet {
   let max = Math.max(1, Math.floor(capacity))
   const slotOf = createNumberTable()
   // Slots given back by a shrink, reused before new ones are taken.
@@ -84,7 +93,7 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
           unlink(existing)
           append(existing)
         }
-        return
+        return false
       }
       let slot: number
       if (slotOf.size < max) {
@@ -99,15 +108,24 @@ export function createLruNumberSet(capacity: number): LruNumberSet {
         slot = head
         unlink(slot)
         slotOf.delete(values[slot]!)
+        onEvict?.(values[slot]!)
       }
       values[slot] = value
       slotOf.set(value, slot)
       append(slot)
+      return true
     },
     delete: remove,
     resize(capacity) {
       max = Math.max(1, Math.floor(capacity))
-      while (slotOf.size > max) remove(values[head]!)
+      while (slotOf.size > max) {
+        const evicted = values[head]!
+        remove(evicted)
+        onEvict?.(evicted)
+      }
+    },
+    forEach(fn) {
+      for (let slot = head; slot !== NONE; slot = next[slot]!) fn(values[slot]!)
     },
   }
 }

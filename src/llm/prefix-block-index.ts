@@ -1,4 +1,5 @@
 import { hashBlockChain } from '../util/block-chain-hash.ts'
+import { createNumberTable } from '../util/number-table.ts'
 import { hashText53 } from '../util/text-hash.ts'
 import { createLruNumberSet, type LruNumberSet } from './lru-number-set.ts'
 
@@ -35,6 +36,12 @@ export const MAX_INDEX_BLOCKS = 2 ** 21
 export interface PrefixBlockIndex {
   /** How many leading blocks of `hashes` the endpoint holds: stops at the first one it lacks. */
   matchedBlocks(endpointId: string, hashes: readonly number[]): number
+  /**
+   * `matchedBlocks` for each of `endpointIds`, into `out` (by position), in one walk of the
+   * prompt: a block every endpoint holds (a shared system prompt) is looked up once, not once an
+   * endpoint, which on a large fleet was most of a placement's cost.
+   */
+  matchedBlocksEach(endpointIds: readonly string[], hashes: readonly number[], out: number[]): void
   /**
    * Records the blocks as held by the endpoint and makes them its most recent. `capacityBlocks`
    * sizes the endpoint's LRU when it is first seen (GIE sizes it from `num_gpu_blocks`); see
@@ -80,6 +87,17 @@ const RESIZE_SHARE = 0.25
 export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): PrefixBlockIndex {
   const byEndpoint = new Map<string, LruNumberSet>()
   const versions = new Map<string, number>()
+  // How many endpoints' LRUs hold each block: a block all of them hold needs no walk of each.
+  const holders = createNumberTable()
+  const held = (hash: number): void => {
+    holders.add(hash, 1)
+  }
+  const released = (hash: number): void => {
+    holders.add(hash, -1)
+  }
+  // Reused by `matchedBlocksEach`: the positions still matching, and their LRUs.
+  const alive: number[] = []
+  const lrus: LruNumberSet[] = []
   let changes = 0
   return {
     matchedBlocks(endpointId, hashes) {
@@ -88,6 +106,33 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
       let matched = 0
       while (matched < hashes.length && lru.has(hashes[matched]!)) matched++
       return matched
+    },
+    matchedBlocksEach(endpointIds, hashes, out) {
+      alive.length = 0
+      for (let k = 0; k < endpointIds.length; k++) {
+        const lru = byEndpoint.get(endpointIds[k]!)
+        out[k] = 0
+        if (lru === undefined) continue
+        lrus[k] = lru
+        alive.push(k)
+      }
+      const everyone = byEndpoint.size
+      let i = 0
+      for (; i < hashes.length && alive.length > 0; i++) {
+        const hash = hashes[i]!
+        const count = holders.get(hash)
+        if (count === everyone) continue
+        if (count === -1) break
+        let kept = 0
+        for (let r = 0; r < alive.length; r++) {
+          const k = alive[r]!
+          if (lrus[k]!.has(hash)) alive[kept++] = k
+          else out[k] = i
+        }
+        alive.length = kept
+      }
+      for (const k of alive) out[k] = i
+      lrus.length = 0
     },
     add(endpointId, hashes, requestedBlocks) {
       if (hashes.length === 0) return
@@ -98,7 +143,7 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
       versions.set(endpointId, ++changes)
       let lru = byEndpoint.get(endpointId)
       if (lru === undefined) {
-        lru = createLruNumberSet(capacityBlocks ?? options.defaultCapacityBlocks)
+        lru = createLruNumberSet(capacityBlocks ?? options.defaultCapacityBlocks, released)
         byEndpoint.set(endpointId, lru)
       } else if (
         options.resizeOnCapacityChange &&
@@ -110,17 +155,20 @@ export function createPrefixBlockIndex(options: PrefixBlockIndexOptions): Prefix
         lru.resize(capacityBlocks)
       }
       if (options.evictTailFirst) {
-        for (let i = hashes.length - 1; i >= 0; i--) lru.touch(hashes[i]!)
+        for (let i = hashes.length - 1; i >= 0; i--) if (lru.touch(hashes[i]!)) held(hashes[i]!)
       } else {
-        for (const hash of hashes) lru.touch(hash)
+        for (const hash of hashes) if (lru.touch(hash)) held(hash)
       }
     },
     remove(endpointId, hash) {
-      if (byEndpoint.get(endpointId)?.delete(hash)) versions.set(endpointId, ++changes)
+      if (!byEndpoint.get(endpointId)?.delete(hash)) return
+      released(hash)
+      versions.set(endpointId, ++changes)
     },
     retainOnly(keep) {
-      for (const endpointId of byEndpoint.keys()) {
+      for (const [endpointId, lru] of byEndpoint) {
         if (keep.has(endpointId)) continue
+        lru.forEach(released)
         byEndpoint.delete(endpointId)
         versions.delete(endpointId)
       }

@@ -15,6 +15,11 @@ export interface NumberTable {
   set(key: number, value: number): void
   /** Removes the key; false when it was absent. */
   delete(key: number): boolean
+  /**
+   * Adds `delta` to the key's value (an absent key counts 0) in one probe, removing the key when
+   * the sum is 0 or less; returns the sum. A count kept per key costs one lookup, not two.
+   */
+  add(key: number, delta: number): number
 }
 
 const EMPTY = -1
@@ -60,6 +65,24 @@ export function createNumberTable(expectedSize = 0): NumberTable {
     }
   }
 
+  const removeAt = (at: number) => {
+    let i = at
+    size--
+    // Backward shift: each later entry of the run that may sit at `i` (its home is not in
+    // (i, j], cyclically) moves up, so no probe for it ever meets a gap before it.
+    for (let j = (i + 1) & mask; values[j] !== EMPTY; j = (j + 1) & mask) {
+      const h = home(keys[j]!)
+      const movable = i <= j ? h <= i || h > j : h <= i && h > j
+      if (!movable) continue
+      keys[i] = keys[j]!
+      values[i] = values[j]!
+      i = j
+    }
+    values[i] = EMPTY
+    // Give memory back once far below the peak (a drained endpoint's pins, a shrunk LRU).
+    if (values.length > MIN_SLOTS && size * 8 < values.length) rehash(values.length / 2)
+  }
+
   return {
     get size() {
       return size
@@ -82,23 +105,30 @@ export function createNumberTable(expectedSize = 0): NumberTable {
       values[~i] = value
       size++
     },
-    delete(key) {
+    add(key, delta) {
       let i = find(key)
-      if (i < 0) return false
-      size--
-      // Backward shift: each later entry of the run that may sit at `i` (its home is not in
-      // (i, j], cyclically) moves up, so no probe for it ever meets a gap before it.
-      for (let j = (i + 1) & mask; values[j] !== EMPTY; j = (j + 1) & mask) {
-        const h = home(keys[j]!)
-        const movable = i <= j ? h <= i || h > j : h <= i && h > j
-        if (!movable) continue
-        keys[i] = keys[j]!
-        values[i] = values[j]!
-        i = j
+      const sum = (i < 0 ? 0 : values[i]!) + delta
+      if (sum <= 0) {
+        if (i >= 0) removeAt(i)
+        return sum
       }
-      values[i] = EMPTY
-      // Give memory back once far below the peak (a drained endpoint's pins, a shrunk LRU).
-      if (values.length > MIN_SLOTS && size * 8 < values.length) rehash(values.length / 2)
+      if (i >= 0) {
+        values[i] = sum
+        return sum
+      }
+      if ((size + 1) * 2 > values.length) {
+        rehash(values.length * 2)
+        i = find(key)
+      }
+      keys[~i] = key
+      values[~i] = sum
+      size++
+      return sum
+    },
+    delete(key) {
+      const i = find(key)
+      if (i < 0) return false
+      removeAt(i)
       return true
     },
   }

@@ -11,10 +11,11 @@ export interface RequestMemo {
   readonly sessionKey: number | undefined
   /** Predicted when the request was first scored; a request waiting in the queue keeps it. */
   readonly predictedOutput: number
-  /** Per endpoint: the index version the match was taken at, and the match (made on first use). */
-  matched:
-    | { readonly versions: Map<string, number>; readonly blocks: Map<string, number> }
-    | undefined
+  /**
+   * By endpoint slot (see `createPrefixMemory`): the index version the match was taken at, and
+   * the match. Made on first use.
+   */
+  matched: { readonly versions: number[]; readonly blocks: number[] } | undefined
   /** The last attempt's stake in the optimistic inserts where it was placed. */
   placed: InsertClaim | undefined
 }
@@ -29,8 +30,12 @@ export interface PrefixMemory {
   memoOf(llm: LlmRequest): RequestMemo
   /** The request's memo if it was ever scored. */
   knownMemo(llm: LlmRequest): RequestMemo | undefined
-  /** The endpoint's match for the prompt, recomputed only when its blocks may have changed. */
-  matchedBlocksOf(memo: RequestMemo, endpointId: string): number
+  /**
+   * Each endpoint's match for the prompt, into `out` by position: recomputed only where the
+   * endpoint's blocks may have changed since the memo took it, and then in one walk of the prompt
+   * for all of them (see `matchedBlocksEach`).
+   */
+  matchEach(memo: RequestMemo, endpointIds: readonly string[], out: number[]): void
   /**
    * Places the prompt's blocks on the endpoint: the optimistic insert, remembered to be taken
    * back if the attempt fails. `capacityTokens` and `charsPerToken` size the endpoint's index.
@@ -158,6 +163,27 @@ export function createPrefixMemory(
     return memo
   }
 
+  // A small number per endpoint, so a memo keeps its matches in arrays, not in maps keyed by id.
+  // A slot given back is reused: a memo's entry there holds another endpoint's version, which the
+  // new one's never equals (versions count the index's changes, and 0, none yet, means no match).
+  const slotOf = new Map<string, number>()
+  const freeSlots: number[] = []
+  const slotFor = (endpointId: string): number => {
+    let slot = slotOf.get(endpointId)
+    if (slot === undefined) {
+      slot = freeSlots.pop() ?? slotOf.size
+      slotOf.set(endpointId, slot)
+    }
+    return slot
+  }
+  // Reused by `matchEach`: the endpoints whose match is out of date, where they go, and their
+  // new matches.
+  const stale: string[] = []
+  const staleAt: number[] = []
+  const staleSlots: number[] = []
+  const staleVersions: number[] = []
+  const fresh: number[] = []
+
   const takeBack = (memo: RequestMemo): void => {
     if (memo.placed === undefined) return
     inserts.release(memo.placed)
@@ -167,16 +193,38 @@ export function createPrefixMemory(
   return {
     memoOf,
     knownMemo: (llm) => memos.get(llm),
-    matchedBlocksOf(memo, endpointId) {
-      if (memo.hashes.length === 0) return 0
-      const version = index.version(endpointId)
-      memo.matched ??= { versions: new Map(), blocks: new Map() }
+    matchEach(memo, endpointIds, out) {
+      out.length = endpointIds.length
+      if (memo.hashes.length === 0) {
+        out.fill(0)
+        return
+      }
+      memo.matched ??= { versions: [], blocks: [] }
       const { versions, blocks } = memo.matched
-      if (versions.get(endpointId) === version) return blocks.get(endpointId)!
-      const matched = index.matchedBlocks(endpointId, memo.hashes)
-      versions.set(endpointId, version)
-      blocks.set(endpointId, matched)
-      return matched
+      stale.length = 0
+      staleAt.length = 0
+      staleSlots.length = 0
+      staleVersions.length = 0
+      for (let k = 0; k < endpointIds.length; k++) {
+        const endpointId = endpointIds[k]!
+        const slot = slotFor(endpointId)
+        const version = index.version(endpointId)
+        if (versions[slot] === version) {
+          out[k] = blocks[slot]!
+          continue
+        }
+        stale.push(endpointId)
+        staleAt.push(k)
+        staleSlots.push(slot)
+        staleVersions.push(version)
+      }
+      if (stale.length === 0) return
+      index.matchedBlocksEach(stale, memo.hashes, fresh)
+      for (let j = 0; j < stale.length; j++) {
+        versions[staleSlots[j]!] = staleVersions[j]!
+        blocks[staleSlots[j]!] = fresh[j]!
+        out[staleAt[j]!] = fresh[j]!
+      }
     },
     place(memo, endpointId, matchedBlocks, capacityTokens, charsPerToken) {
       // The index caps it: a bogus KV size must not grow the router's memory. At least one
@@ -195,6 +243,11 @@ export function createPrefixMemory(
       const keep = withoutIds(ids, forget)
       index.retainOnly(keep)
       inserts.retainOnly(keep)
+      for (const [endpointId, slot] of slotOf) {
+        if (ids.has(endpointId)) continue
+        slotOf.delete(endpointId)
+        freeSlots.push(slot)
+      }
     },
     close() {
       stopListening?.()

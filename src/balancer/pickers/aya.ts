@@ -72,6 +72,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     : undefined
   const fallback = createLeastRequestPicker({ choiceCount: 2 }, deps)
   const set: ScoredSet = { entries: [], count: 0 }
+  // The endpoints a pick scores and their prefix matches, reused: the matches are taken in one
+  // walk of the prompt.
+  const candidateIds: string[] = []
+  const candidateMatches: number[] = []
   const growth = createCacheGrowth({ halfLifeMs: options.coldGrowthHalfLifeMs }, deps)
   const chooser = createNearTieChooser(options, { random: deps.random, growth })
   // The uncached prompt of the requests this router places, smoothed: the size it assumes for a
@@ -307,11 +311,14 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     let leastHitTokens = Number.POSITIVE_INFINITY
     let mostHitTokens = 0
     let mostHitTokensWithoutRoom = 0
-    for (let i = 0; i < eligible.length; i++) {
+    candidateIds.length = 0
+    for (const endpoint of eligible) if (!isExcluded(endpoint, ctx)) candidateIds.push(endpoint.id)
+    prefixes.matchEach(memo, candidateIds, candidateMatches)
+    for (let i = 0, c = 0; i < eligible.length; i++) {
       const endpoint = eligible[i]!
       if (isExcluded(endpoint, ctx)) continue
       const rate = rates.rateOf(i)
-      const matchedBlocks = prefixes.matchedBlocksOf(memo, endpoint.id)
+      const matchedBlocks = candidateMatches[c++]!
       // A hit is counted in whole blocks and never covers the last token (it must be computed).
       const hitTokens = Math.min(
         promptTokens - 1,

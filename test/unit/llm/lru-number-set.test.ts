@@ -85,4 +85,24 @@ describe('LRU number set', () => {
       for (let k = 0; k < 40; k++) assert.equal(lru.has(k), reference.includes(k))
     }
   })
+
+  test('says which values a touch adds, and tells of each value it drops for room, not of deletes', () => {
+    const evicted: number[] = []
+    const lru = createLruNumberSet(2, (value) => evicted.push(value))
+    assert.equal(lru.touch(1), true)
+    assert.equal(lru.touch(2), true)
+    assert.equal(lru.touch(1), false)
+    assert.equal(lru.touch(3), true)
+    assert.deepEqual(evicted, [2])
+    lru.delete(3)
+    assert.deepEqual(evicted, [2])
+    lru.touch(4)
+    lru.resize(1)
+    assert.deepEqual(evicted, [2, 1])
+    const held: number[] = []
+    lru.forEach((value) => {
+      held.push(value)
+    })
+    assert.deepEqual(held, [4])
+  })
 })

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
 import {
   createPrefixBlockIndex,
   hashPromptBlocks,
@@ -167,5 +168,70 @@ describe('prefix block index: removing a block', () => {
     assert.equal(index.version('e0'), v)
     index.add('e0', hashes)
     assert.equal(index.matchedBlocks('e0', hashes), 4)
+  })
+})
+
+describe('matching a prompt on many endpoints at once', () => {
+  // Small pools of endpoints and block values, so prompts share prefixes, LRUs evict and every
+  // endpoint often holds the same blocks: the cases the count of holders short-cuts.
+  const endpointArb = fc.constantFrom('e0', 'e1', 'e2', 'e3')
+  const promptArb = fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 1, maxLength: 8 })
+  const opArb = fc.oneof(
+    fc.record({
+      kind: fc.constant('add' as const),
+      endpoint: endpointArb,
+      prompt: promptArb,
+      capacity: fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined }),
+    }),
+    fc.record({
+      kind: fc.constant('remove' as const),
+      endpoint: endpointArb,
+      block: fc.integer({ min: 0, max: 12 }),
+    }),
+    fc.record({
+      kind: fc.constant('retain' as const),
+      keep: fc.subarray(['e0', 'e1', 'e2', 'e3']),
+    }),
+  )
+  // A prompt's blocks as distinct chained values, as hashes are: block i stands for the prefix.
+  const chained = (prompt: readonly number[]) => {
+    const out: number[] = []
+    let parent = 0
+    for (const block of prompt) {
+      parent = parent * 13 + block + 1
+      out.push(parent)
+    }
+    return out
+  }
+
+  it('gives each endpoint the match walking it alone gives, through adds, evictions, removals and purges', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), promptArb, (ops, asked) => {
+        for (const evictTailFirst of [false, true]) {
+          const index = createPrefixBlockIndex({
+            defaultCapacityBlocks: 6,
+            evictTailFirst,
+            resizeOnCapacityChange: true,
+          })
+          const check = () => {
+            const ids = ['e0', 'e1', 'e2', 'e3', 'absent']
+            const hashes = chained(asked)
+            const out: number[] = []
+            index.matchedBlocksEach(ids, hashes, out)
+            assert.deepEqual(
+              out,
+              ids.map((id) => index.matchedBlocks(id, hashes)),
+            )
+          }
+          for (const op of ops) {
+            if (op.kind === 'add') index.add(op.endpoint, chained(op.prompt), op.capacity)
+            else if (op.kind === 'remove') index.remove(op.endpoint, op.block)
+            else index.retainOnly(new Set(op.keep))
+            check()
+          }
+        }
+      }),
+      { numRuns: 300 },
+    )
   })
 })

@@ -3,7 +3,12 @@ import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { createNumberTable } from '../../../src/util/number-table.ts'
 
-type Op = { readonly kind: 'set' | 'delete' | 'get'; readonly key: number; readonly value: number }
+type Op = {
+  readonly kind: 'set' | 'delete' | 'get' | 'add'
+  readonly key: number
+  readonly value: number
+  readonly delta: number
+}
 
 // A few keys from a small pool make sets, deletes and probe runs collide often; the rest are the
 // 53-bit block hashes the prefix index keys by, and numbers of every other shape.
@@ -14,19 +19,26 @@ const keyArb = fc.oneof(
   fc.constantFrom(0, -0, 2 ** 32, -(2 ** 32), Number.MAX_SAFE_INTEGER, Number.POSITIVE_INFINITY),
 )
 const opArb: fc.Arbitrary<Op> = fc.record({
-  kind: fc.constantFrom('set', 'set', 'delete', 'get'),
+  kind: fc.constantFrom('set', 'set', 'delete', 'get', 'add', 'add'),
   key: keyArb,
-  value: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  value: fc.integer({ min: 0, max: 2 ** 30 }),
+  delta: fc.integer({ min: -3, max: 3 }),
 })
 
 describe('number table', () => {
-  test('agrees with a Map under any sequence of sets, deletes and gets', () => {
+  test('agrees with a Map under any sequence of sets, deletes, gets and counted adds', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 400 }), (ops) => {
         const table = createNumberTable()
         const model = new Map<number, number>()
-        for (const { kind, key, value } of ops) {
-          if (kind === 'set') {
+        for (const { kind, key, value, delta } of ops) {
+          if (kind === 'add') {
+            // A count: what the deltas add up to, gone at 0 or below.
+            const sum = (model.get(key) ?? 0) + delta
+            if (sum <= 0) model.delete(key)
+            else model.set(key, sum)
+            assert.equal(table.add(key, delta), sum)
+          } else if (kind === 'set') {
             table.set(key, value)
             model.set(key, value)
           } else if (kind === 'delete') {
