@@ -97,12 +97,18 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
       return undefined
     }
   }
+  // Finite samples can still sum past the largest number: an infinite queue all the same.
+  const runningSum = sumFinite(running)
+  const waitingSum = sumFinite(waiting)
+  if (runningSum === Number.POSITIVE_INFINITY || waitingSum === Number.POSITIVE_INFINITY) {
+    return undefined
+  }
   const counter = (names: readonly string[]) => sumFinite(listOf(names)) ?? 0
   const layout = vllmLayout(byName) ?? sglangLayout(byName)
   return {
     atMs,
-    running: sumFinite(running),
-    waiting: sumFinite(waiting),
+    running: runningSum,
+    waiting: waitingSum,
     kvUsage: kvUsage ? highest(kvUsage) : undefined,
     prefixQueriesTotal: counter(NAMES.prefixQueries),
     prefixHitsTotal: counter(NAMES.prefixHits),

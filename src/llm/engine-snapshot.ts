@@ -57,10 +57,26 @@ export function kvCapacityTokensOf(layout: KvLayout): number {
   return layout.numGpuBlocks * layout.blockSize
 }
 
-/** The layout a snapshot carries, when it carries one. */
+/**
+ * More KV than any server holds: a trillion tokens is some 10^5 GPUs' pools. A page claiming more
+ * is broken, and its pool taken at its word would switch the KV headroom check off for good.
+ */
+export const MAX_KV_CAPACITY_TOKENS = 2 ** 40
+
+/**
+ * The layout a snapshot carries, when it carries a plausible one: whole, positive numbers of
+ * blocks and tokens a block, the pool within `MAX_KV_CAPACITY_TOKENS`. An infinite pool left every
+ * request room there and, sized in blocks past `Number.MAX_SAFE_INTEGER`, had every other router
+ * replica drop this one's prefix announcements for it; a fraction of a token kept one request at
+ * a time there. Anything else is no layout, so the last plausible one (or the default) stands.
+ */
 export function kvLayoutOf(snapshot: EngineSnapshot): KvLayout | undefined {
   const { blockSize, numGpuBlocks } = snapshot
-  return blockSize !== undefined && numGpuBlocks !== undefined && blockSize > 0 && numGpuBlocks > 0
+  if (!isCount(blockSize) || !isCount(numGpuBlocks)) return undefined
+  return blockSize * numGpuBlocks <= MAX_KV_CAPACITY_TOKENS
     ? { blockSize, numGpuBlocks }
     : undefined
 }
+
+const isCount = (n: number | undefined): n is number =>
+  n !== undefined && Number.isSafeInteger(n) && n > 0

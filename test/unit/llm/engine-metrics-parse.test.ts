@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { parseEngineMetrics } from '../../../src/llm/engine-metrics-parse.ts'
+import { kvLayoutOf } from '../../../src/llm/engine-snapshot.ts'
 
 describe('engine metrics parse', () => {
   it('sums vLLM load over engines and reads the KV layout', () => {
@@ -45,6 +46,37 @@ describe('engine metrics parse', () => {
   it('an infinite waiting queue is unknown load, never idle', () => {
     const text = 'vllm:num_requests_running 0\nvllm:num_requests_waiting +Inf\n'
     assert.equal(parseEngineMetrics(text, 0), undefined)
+  })
+
+  it('a load gauge whose engines sum past the largest number makes the reading unknown', () => {
+    // Each sample is finite; their sum is not, and read as a queue it left every other endpoint's
+    // min-max queue score NaN.
+    const text = [
+      'vllm:num_requests_running{engine="0"} 0',
+      'vllm:num_requests_waiting{engine="0"} 1e308',
+      'vllm:num_requests_waiting{engine="1"} 1e308',
+    ].join('\n')
+    assert.equal(parseEngineMetrics(text, 0), undefined)
+  })
+
+  it('a KV layout that is not a whole, finite, plausible number of tokens is no layout', () => {
+    for (const labels of [
+      'block_size="1e308",num_gpu_blocks="1e308"',
+      'block_size="16",num_gpu_blocks="Infinity"',
+      'block_size="0.5",num_gpu_blocks="0.001"',
+      'block_size="16",num_gpu_blocks="1000.5"',
+      'block_size="16",num_gpu_blocks="1e15"',
+    ]) {
+      const text = `vllm:num_requests_running 0\nvllm:cache_config_info{${labels}} 1\n`
+      const snapshot = parseEngineMetrics(text, 0)
+      assert.ok(snapshot, 'the load is still read')
+      assert.equal(kvLayoutOf(snapshot), undefined, labels)
+    }
+    const sane = parseEngineMetrics(
+      'vllm:num_requests_running 0\nvllm:cache_config_info{block_size="16",num_gpu_blocks="26900"} 1\n',
+      0,
+    )
+    assert.deepEqual(kvLayoutOf(sane!), { blockSize: 16, numGpuBlocks: 26_900 })
   })
 
   it('a NaN load gauge makes the reading unknown', () => {
