@@ -10,6 +10,7 @@ import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
 import { createLogger, type Logger, logDestination } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
+import { createScrapeFailureLog } from './observability/scrape-failure-log.ts'
 import { createThrottledWarn } from './observability/throttled-warn.ts'
 import { createEngineMetricsScrapers } from './proxy/engine-metrics-scrapers.ts'
 import { createHttpProxy } from './proxy/http-proxy.ts'
@@ -88,10 +89,15 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   const fleets = new Map<string, RunningFleet>()
   /** Fleets a reload removed or replaced, until they close. */
   const retiringFleets = new Set<SimFleet>()
+  const scrapeFailureLog = createScrapeFailureLog({ intervalMs: 60_000 }, { logger, clock })
   const scrapers = createEngineMetricsScrapers({
     clock,
     // Called only once scrapes run, after `metrics` exists.
-    onScrapeFailed: (upstream, endpointId) => metrics.observeScrapeFailure(upstream, endpointId),
+    onScrapeFailed: (upstream, endpointId, reason) => {
+      metrics.observeScrapeFailure(upstream, endpointId)
+      scrapeFailureLog.failed(upstream, endpointId, reason)
+    },
+    onReading: scrapeFailureLog.read,
   })
   const metrics = createMetrics({
     capacity: llmSignals.capacity,
@@ -158,6 +164,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     desired = config
     const next = createProxyRuntime(withSimEndpoints(config, fleets), runtimeDeps, previous)
     scrapers.sync(next.upstreams)
+    scrapeFailureLog.retainOnly(scrapers.scrapedEndpoints())
     // A tokenizer's vocabulary loads on first use (about 200 ms for o200k): at start and reload,
     // not inside the first request for the model.
     for (const name of next.models.names()) {

@@ -31,10 +31,16 @@ export interface EngineMetricsScraperDeps {
   readonly clock: Clock
   /**
    * A scrape gave no reading: refused, timed out, not 200 after redirects, too large, an encoding
-   * other than gzip, or not metrics.
+   * other than gzip, or not metrics. `reason` says which, for the operator.
    */
-  readonly onScrapeFailed?: ((endpointId: string) => void) | undefined
+  readonly onScrapeFailed?: ((endpointId: string, reason: string) => void) | undefined
+  /** A scrape gave a reading. */
+  readonly onReading?: ((endpointId: string) => void) | undefined
 }
+
+/** Why a fetched page gave no reading: what `parseEngineMetrics` refuses. */
+const UNUSABLE_PAGE =
+  'no usable load: no running, waiting or KV-usage gauge, one that is NaN, infinite or negative, or a series written twice'
 
 export interface EngineMetricsScraper extends EngineMetricsSource {
   /**
@@ -98,38 +104,52 @@ export function createEngineMetricsScraper(
   let timer: Timer | undefined
   let closed = false
 
-  /** False when the engine gave no reading; true when it did, or the target went meanwhile. */
-  const read = async (state: TargetState, signal: AbortSignal): Promise<boolean> => {
+  const current = (state: TargetState) => !closed && targets.get(state.target.id) === state
+
+  /** Why the engine gave no reading, or undefined when it gave one (or the target went). */
+  const read = async (state: TargetState, signal: AbortSignal): Promise<string | undefined> => {
     const { maxBodyBytes, path } = settings
     // Stamped when asked: the engine's numbers are from no earlier. Stamped when the answer came,
     // a prefill that ended meanwhile would count in its queue yet not as ended since the reading
     // (aya's foreign-queue correction would take it for another router's).
     const askedAtMs = deps.clock.now()
-    const text = await fetchMetricsPage(`${state.target.origin}${path}`, { maxBodyBytes, signal })
-    if (text === undefined) return false
+    const page = await fetchMetricsPage(`${state.target.origin}${path}`, { maxBodyBytes, signal })
+    if (!page.ok) return page.reason
     // Removed, moved to another server, or closed while it was read: the reading is not theirs.
-    if (closed || targets.get(state.target.id) !== state) return true
-    const snapshot = parseEngineMetrics(text, askedAtMs)
-    if (!snapshot) return false
+    if (!current(state)) return undefined
+    const snapshot = parseEngineMetrics(page.text, askedAtMs)
+    if (!snapshot) return UNUSABLE_PAGE
     snapshots.set(state.target.id, snapshot)
     const layout = kvLayoutOf(snapshot)
     if (layout) layouts.set(state.target.id, layout)
-    return true
+    deps.onReading?.(state.target.id)
+    return undefined
   }
 
   const scrape = (state: TargetState): Promise<void> => {
     if (state.inFlight) return state.inFlight
     const abort = new AbortController()
-    const deadline = deps.clock.setTimer(settings.timeoutMs, () => abort.abort())
+    const { timeoutMs } = settings
+    const deadline = deps.clock.setTimer(timeoutMs, () => abort.abort())
     state.abort = abort
     // A failed scrape leaves the old snapshot to age out; the policy sees "unknown" soon.
-    const failed = () => {
-      if (!closed && targets.get(state.target.id) === state) deps.onScrapeFailed?.(state.target.id)
+    const failed = (reason: string) => {
+      if (current(state)) deps.onScrapeFailed?.(state.target.id, reason)
     }
     state.inFlight = read(state, abort.signal)
-      .then((gotReading) => {
-        if (!gotReading) failed()
-      }, failed)
+      .then(
+        (reason) => {
+          if (reason !== undefined) failed(reason)
+        },
+        (error: unknown) =>
+          failed(
+            abort.signal.aborted
+              ? `no page within ${timeoutMs} ms`
+              : error instanceof Error
+                ? error.message
+                : String(error),
+          ),
+      )
       .finally(() => {
         deadline.clear()
         state.inFlight = undefined

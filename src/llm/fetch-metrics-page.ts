@@ -2,6 +2,11 @@ import { pipeline, Transform } from 'node:stream'
 import { createGunzip } from 'node:zlib'
 import { type Dispatcher, request } from 'undici'
 
+/** The page's text, or why the server gave none (for the operator). */
+export type MetricsPage =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly reason: string }
+
 export interface FetchMetricsPageOptions {
   /** The most bytes read, on the wire and once decoded. */
   readonly maxBodyBytes: number
@@ -23,16 +28,16 @@ const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]
 
 /**
  * A Prometheus page's text, as a Prometheus server would fetch it: redirects followed (an exporter
- * that moved `/metrics` to `/metrics/`), a gzip body decoded. Undefined when the server gave no
- * page: not 200 after the redirects, an encoding other than gzip, or a plain body of more than
- * `maxBodyBytes`. A gzip body is held to the cap as it is decoded, so a small body that would
+ * that moved `/metrics` to `/metrics/`), a gzip body decoded. Not ok, with the reason, when the
+ * server gave no page: not 200 after the redirects, an encoding other than gzip, or a plain body
+ * of more than `maxBodyBytes`. A gzip body is held to the cap as it is decoded, so a small body that would
  * inflate to gigabytes is dropped at the cap, not inflated whole: it rejects then, as it does for
  * a corrupt gzip body, a failed connection or an aborted `signal` (each a failed scrape).
  */
 export async function fetchMetricsPage(
   url: string,
   options: FetchMetricsPageOptions,
-): Promise<string | undefined> {
+): Promise<MetricsPage> {
   let target = url
   for (let redirects = 0; ; redirects++) {
     const res = await request(target, { headers: HEADERS, signal: options.signal })
@@ -44,7 +49,7 @@ export async function fetchMetricsPage(
     }
     if (res.statusCode !== 200) {
       await res.body.dump()
-      return undefined
+      return { ok: false, reason: `status ${res.statusCode}` }
     }
     return readBody(res, options.maxBodyBytes)
   }
@@ -63,18 +68,21 @@ function redirectTarget(res: Dispatcher.ResponseData, from: string): string | un
   return next.protocol === 'http:' || next.protocol === 'https:' ? next.href : undefined
 }
 
-async function readBody(
-  res: Dispatcher.ResponseData,
-  maxBytes: number,
-): Promise<string | undefined> {
+async function readBody(res: Dispatcher.ResponseData, maxBytes: number): Promise<MetricsPage> {
   const encoding = String(res.headers['content-encoding'] ?? 'identity')
     .trim()
     .toLowerCase()
   const gzip = encoding === 'gzip' || encoding === 'x-gzip'
-  if ((!gzip && encoding !== 'identity') || Number(res.headers['content-length']) > maxBytes) {
+  const refused =
+    !gzip && encoding !== 'identity'
+      ? `content-encoding ${encoding.slice(0, 64)}, not gzip`
+      : Number(res.headers['content-length']) > maxBytes
+        ? `more than ${maxBytes} bytes`
+        : undefined
+  if (refused !== undefined) {
     // Destroyed unread, a body that had all arrived emits an abort error: unheard, it was thrown.
     res.body.on('error', () => {}).destroy()
-    return undefined
+    return { ok: false, reason: refused }
   }
   const decoded: AsyncIterable<Buffer> = gzip
     ? pipeline(res.body, wireCap(maxBytes), createGunzip(), () => {})
@@ -84,10 +92,10 @@ async function readBody(
   for await (const chunk of decoded) {
     bytes += chunk.length
     // Leaving the loop destroys the stream, and with it the connection: the rest is not read.
-    if (bytes > maxBytes) return undefined
+    if (bytes > maxBytes) return { ok: false, reason: `more than ${maxBytes} bytes` }
     chunks.push(chunk)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return { ok: true, text: Buffer.concat(chunks).toString('utf8') }
 }
 
 /** Fails the compressed stream past `maxBytes`: a gzip body of empty blocks decodes to nothing. */

@@ -37,8 +37,12 @@ export interface ScrapedEndpoint {
 
 export interface EngineMetricsScrapersDeps {
   readonly clock: Clock
-  /** A scrape of the upstream's endpoint gave no reading. */
-  readonly onScrapeFailed?: ((upstream: string, endpointId: string) => void) | undefined
+  /** A scrape of the upstream's endpoint gave no reading, for `reason`. */
+  readonly onScrapeFailed?:
+    | ((upstream: string, endpointId: string, reason: string) => void)
+    | undefined
+  /** A scrape of the upstream's endpoint gave a reading. */
+  readonly onReading?: ((upstream: string, endpointId: string) => void) | undefined
   /** Tests swap it; default `createEngineMetricsScraper`. */
   readonly createScraper?: (
     options: EngineMetricsScraperOptions,
@@ -81,7 +85,8 @@ export function createEngineMetricsScrapers(
         } else {
           scraper = createScraper(options, {
             clock: deps.clock,
-            onScrapeFailed: (endpointId) => deps.onScrapeFailed?.(name, endpointId),
+            onScrapeFailed: (endpointId, reason) => deps.onScrapeFailed?.(name, endpointId, reason),
+            onReading: (endpointId) => deps.onReading?.(name, endpointId),
           })
           scrapers.set(name, scraper)
         }

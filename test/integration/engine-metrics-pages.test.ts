@@ -270,3 +270,40 @@ describe('engine metrics pages served compressed or moved, as exporters serve th
     assert.equal(door.scrapes, 11, 'the first ask and 10 redirects')
   })
 })
+
+describe('engine metrics failures in the log', () => {
+  test('says why an engine gives no reading, once however many scrapes fail, and when it comes back', async (t) => {
+    // SGLang serves /metrics only with --enable-metrics: the counter alone says scrapes fail, not
+    // that the engine has no page to serve.
+    let enabled = false
+    const engine = await startCraftedEngine(t, (req, res) => {
+      if (!enabled) {
+        res.writeHead(404)
+        res.end()
+        return
+      }
+      page(['sglang:num_running_reqs 0', 'sglang:num_queue_reqs 0'])(req, res)
+    })
+    const aya = await startAyaTo(t, {
+      policy: 'aya',
+      engineMetrics: { scrapeIntervalMs: 20 },
+      endpoints: [{ url: engine.url, id: 'sglang-0' }],
+    })
+    const scrapeLines = () =>
+      aya.logs.filter((line) => String(line.msg).startsWith('engine metrics'))
+    await eventually(() => engine.scrapes >= 10, 'ten scrapes refused')
+    assert.deepEqual(
+      scrapeLines().map((line) => [line.level, line.upstream, line.endpoint, line.reason]),
+      [['warn', 'u', 'sglang-0', 'status 404']],
+    )
+    enabled = true
+    await eventually(() => scrapeLines().length === 2, 'the recovery logged')
+    assert.deepEqual(
+      scrapeLines().map((line) => [line.level, String(line.msg)]),
+      [
+        ['warn', 'engine metrics scrape failed: its readings count as unknown once stale'],
+        ['info', 'engine metrics read again'],
+      ],
+    )
+  })
+})

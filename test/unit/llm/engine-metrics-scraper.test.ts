@@ -226,6 +226,49 @@ describe('engine metrics scraper', () => {
     }
   })
 
+  it('says why each scrape gave no reading, and tells each reading', async () => {
+    const unusable = await serve((_req, res) => res.end('vllm:num_requests_waiting NaN\n'))
+    try {
+      const clock = createManualClock()
+      const failures: Array<{ id: string; reason: string }> = []
+      const readings: string[] = []
+      const scraper = createEngineMetricsScraper(
+        { intervalMs: 1000, timeoutMs: 1000 },
+        {
+          clock,
+          onScrapeFailed: (id, reason) => failures.push({ id, reason }),
+          onReading: (id) => readings.push(id),
+        },
+      )
+      status = 404
+      scraper.setTargets([
+        { id: 'good', origin: good.origin },
+        { id: 'unusable', origin: unusable.origin },
+        { id: 'refused', origin: 'http://127.0.0.1:1' },
+      ])
+      await scraper.scrapeNow()
+      status = 200
+      scraper.setTargets([
+        { id: 'good', origin: good.origin },
+        { id: 'slow', origin: slow.origin },
+      ])
+      const slowAsked = slow.requests
+      await eventually(() => slow.requests === slowAsked + 1, 'the slow target asked')
+      clock.advance(1000)
+      await scraper.scrapeNow()
+      const reasons = new Map(failures.map((f) => [f.id, f.reason]))
+      assert.equal(failures.length, 4)
+      assert.equal(reasons.get('good'), 'status 404')
+      assert.equal(reasons.get('refused'), 'connect ECONNREFUSED 127.0.0.1:1')
+      assert.equal(reasons.get('slow'), 'no page within 1000 ms')
+      assert.match(reasons.get('unusable') ?? '', /^no usable load/)
+      assert.deepEqual(readings, ['good'])
+      scraper.close()
+    } finally {
+      await unusable.close()
+    }
+  })
+
   it('forgets what it read for an id that now names another server', async () => {
     const clock = createManualClock()
     const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })

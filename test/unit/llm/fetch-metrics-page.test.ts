@@ -53,15 +53,16 @@ describe('fetch metrics page', () => {
     })
 
   it('reads a plain page, an x-gzip one, and one a 303 points at', async () => {
-    assert.equal(await fetchPage('/plain'), PAGE)
-    assert.equal(await fetchPage('/x-gzip'), PAGE)
-    assert.equal(await fetchPage('/to-plain'), PAGE)
+    const page = { ok: true, text: PAGE }
+    assert.deepEqual(await fetchPage('/plain'), page)
+    assert.deepEqual(await fetchPage('/x-gzip'), page)
+    assert.deepEqual(await fetchPage('/to-plain'), page)
   })
 
-  it('gives no page for an encoding it did not ask for, a redirect off http, or a status not 200', async () => {
-    assert.equal(await fetchPage('/br'), undefined)
-    assert.equal(await fetchPage('/to-file'), undefined)
-    assert.equal(await fetchPage('/gone'), undefined)
+  it('gives no page, and says why, for an encoding it did not ask for, a redirect off http, or a status not 200', async () => {
+    assert.deepEqual(await fetchPage('/br'), { ok: false, reason: 'content-encoding br, not gzip' })
+    assert.deepEqual(await fetchPage('/to-file'), { ok: false, reason: 'status 302' })
+    assert.deepEqual(await fetchPage('/gone'), { ok: false, reason: 'status 404' })
   })
 
   it('rejects a body that claims gzip and is not', async () => {
