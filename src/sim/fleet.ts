@@ -1,5 +1,6 @@
 import type { Clock } from '../util/clock.ts'
 import { type EngineServer, startEngineServer } from './engine-server.ts'
+import type { MetricsDialect } from './sglang-metrics.ts'
 import { parseProfileList } from './profiles.ts'
 import { createScaledClock } from './scaled-clock.ts'
 import { warmUpSim } from './warm-up.ts'
@@ -17,6 +18,8 @@ export interface SimFleetOptions {
   readonly host?: string
   /** Replica i listens on `port + i`; 0 (the default) gives each its own ephemeral port. */
   readonly port?: number
+  /** The names `/metrics` speaks: `vllm` (the default) or `sglang`, for an SGLang fleet's view. */
+  readonly metricsDialect?: MetricsDialect
 }
 
 export interface SimFleetDeps {
@@ -56,6 +59,9 @@ export async function createSimFleet(
             startupMs: options.startupMs ?? 0,
             host: options.host ?? '127.0.0.1',
             port: basePort === 0 ? 0 : basePort + i,
+            ...(options.metricsDialect === undefined
+              ? {}
+              : { metricsDialect: options.metricsDialect }),
           },
           { clock },
         ),

@@ -7,7 +7,7 @@ export interface CommandIo {
   readonly stderr: { write(text: string): unknown }
 }
 
-export const SIM_USAGE = `Usage: aya sim --replicas N --profile P [--port P] [--speedup X] [--seed S] [--startup-ms D] [--host H]
+export const SIM_USAGE = `Usage: aya sim --replicas N --profile P [--port P] [--speedup X] [--seed S] [--startup-ms D] [--host H] [--metrics-dialect D]
 
 Starts N simulated vLLM-compatible engines on consecutive ports from --port (default 8000;
 0 gives each its own ephemeral port), prints one URL per line, then "ready".
@@ -20,6 +20,7 @@ Starts N simulated vLLM-compatible engines on consecutive ports from --port (def
   --seed S          seed for replica 0; replica i gets S + i (default 1)
   --startup-ms D    engine-time ms each replica answers 503 after start (default 0)
   --host H          address to listen on (default 127.0.0.1)
+  --metrics-dialect D  vllm (default) or sglang: the metric names /metrics speaks
 `
 
 class UsageError extends Error {}
@@ -51,6 +52,7 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
       seed: { type: 'string' },
       'startup-ms': { type: 'string' },
       host: { type: 'string' },
+      'metrics-dialect': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -67,6 +69,10 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
   } catch (error) {
     throw new UsageError((error as Error).message)
   }
+  const dialect = values['metrics-dialect'] ?? 'vllm'
+  if (dialect !== 'vllm' && dialect !== 'sglang') {
+    throw new UsageError(`--metrics-dialect must be vllm or sglang, got '${dialect}'`)
+  }
   const port = values.port === undefined ? 8000 : integer('port', values.port, 0, 65_535)
   if (port !== 0 && port + replicas - 1 > 65_535) {
     throw new UsageError(`--port ${port} leaves no room for ${replicas} consecutive ports`)
@@ -82,6 +88,7 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
         ? 0
         : integer('startup-ms', values['startup-ms'], 0, 2 ** 31),
     host: values.host ?? '127.0.0.1',
+    metricsDialect: dialect,
   }
 }
 

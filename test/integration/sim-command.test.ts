@@ -40,6 +40,18 @@ describe('aya sim command', () => {
     }
   })
 
+  it('serves SGLang metric names with --metrics-dialect sglang', async (t) => {
+    const { out, io } = capture()
+    const argv = ['--replicas', '1', '--profile', 'h100-llama3-8b', '--port', '0']
+    const result = await runSimCommand([...argv, '--metrics-dialect', 'sglang'], io)
+    if (typeof result === 'number') assert.fail(out.stderr)
+    t.after(() => result.close())
+    const url = out.stdout.split('\n')[0]!
+    const page = await (await fetch(`${url}/metrics`)).text()
+    assert.match(page, /^sglang:num_running_reqs/m)
+    assert.doesNotMatch(page, /^vllm:/m)
+  })
+
   it('exits 2 with a message for bad flags', async () => {
     for (const argv of [
       ['--replicas', '2'],
@@ -50,6 +62,7 @@ describe('aya sim command', () => {
       ['--replicas', '3', '--profile', 'h100-llama3-8b:2,a100-llama3-8b:2'],
       ['--replicas', '1', '--profile', 'tpu'],
       ['--replicas', '2', '--profile', 'h100-llama3-8b', '--port', '65535'],
+      ['--replicas', '1', '--profile', 'h100-llama3-8b', '--metrics-dialect', 'tgi'],
     ]) {
       const { out, io } = capture()
       assert.equal(await runSimCommand(argv, io), 2, argv.join(' '))
