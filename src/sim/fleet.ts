@@ -1,8 +1,8 @@
 import type { Clock } from '../util/clock.ts'
 import { type EngineServer, startEngineServer } from './engine-server.ts'
-import type { MetricsDialect } from './sglang-metrics.ts'
 import { parseProfileList } from './profiles.ts'
 import { createScaledClock } from './scaled-clock.ts'
+import type { MetricsDialect } from './sglang-metrics.ts'
 import { warmUpSim } from './warm-up.ts'
 
 export interface SimFleetOptions {
