@@ -98,6 +98,14 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       scrapeFailureLog.failed(upstream, endpointId, reason)
     },
     onReading: scrapeFailureLog.read,
+    // Called only once scrapes run, after `runtime` exists.
+    onRestart: (upstream, endpointId) => {
+      logger.info(
+        { upstream, endpoint: endpointId },
+        'engine restarted (its counters went down): forgetting what its prefix cache held',
+      )
+      runtime.upstreams.get(upstream)?.group.forgetCache(endpointId)
+    },
   })
   const metrics = createMetrics({
     capacity: llmSignals.capacity,

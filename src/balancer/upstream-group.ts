@@ -36,6 +36,12 @@ export interface UpstreamGroup {
   unsent(endpoint: Endpoint, ctx: PickContext): void
   /** The policy's prefill pacer, if it paces LLM prompts into the endpoints. */
   pacer(): PrefillPacer | undefined
+  /**
+   * The server behind the endpoint restarted, and with it lost its prefix cache: the policy
+   * forgets what it believed that endpoint cached, as for an id that moved to another server.
+   * Learned rates stay: the hardware is the same.
+   */
+  forgetCache(endpointId: string): void
   /** Applies a new config for this group (reload): new picker, new membership. */
   update(config: UpstreamConfig): void
   /**
@@ -157,6 +163,10 @@ export function createUpstreamGroup(
     queued(ctx) {
       refreshEligible()
       picker.queued?.(eligible, ctx)
+    },
+    forgetCache(endpointId) {
+      if (!byId.has(endpointId)) return
+      picker.retain?.(new Set(byId.keys()), new Set([endpointId]))
     },
     retire() {
       picker.close?.()

@@ -36,6 +36,12 @@ export interface EngineMetricsScraperDeps {
   readonly onScrapeFailed?: ((endpointId: string, reason: string) => void) | undefined
   /** A scrape gave a reading. */
   readonly onReading?: ((endpointId: string) => void) | undefined
+  /**
+   * The engine restarted since the last reading: its cumulative prefix-cache lookups went down,
+   * as only a new process's counters do. Its prefix cache is empty now, whatever the router
+   * believed it held.
+   */
+  readonly onRestart?: ((endpointId: string) => void) | undefined
 }
 
 /** Why a fetched page gave no reading: what `parseEngineMetrics` refuses. */
@@ -119,7 +125,11 @@ export function createEngineMetricsScraper(
     if (!current(state)) return undefined
     const snapshot = parseEngineMetrics(page.text, askedAtMs)
     if (!snapshot) return UNUSABLE_PAGE
+    const before = snapshots.get(state.target.id)
     snapshots.set(state.target.id, snapshot)
+    if (before !== undefined && snapshot.prefixQueriesTotal < before.prefixQueriesTotal) {
+      deps.onRestart?.(state.target.id)
+    }
     const layout = kvLayoutOf(snapshot)
     if (layout) layouts.set(state.target.id, layout)
     deps.onReading?.(state.target.id)

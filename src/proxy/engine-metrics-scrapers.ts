@@ -43,6 +43,8 @@ export interface EngineMetricsScrapersDeps {
     | undefined
   /** A scrape of the upstream's endpoint gave a reading. */
   readonly onReading?: ((upstream: string, endpointId: string) => void) | undefined
+  /** The engine behind the upstream's endpoint restarted (its counters went down). */
+  readonly onRestart?: ((upstream: string, endpointId: string) => void) | undefined
   /** Tests swap it; default `createEngineMetricsScraper`. */
   readonly createScraper?: (
     options: EngineMetricsScraperOptions,
@@ -87,6 +89,7 @@ export function createEngineMetricsScrapers(
             clock: deps.clock,
             onScrapeFailed: (endpointId, reason) => deps.onScrapeFailed?.(name, endpointId, reason),
             onReading: (endpointId) => deps.onReading?.(name, endpointId),
+            onRestart: (endpointId) => deps.onRestart?.(name, endpointId),
           })
           scrapers.set(name, scraper)
         }

@@ -269,6 +269,35 @@ describe('engine metrics scraper', () => {
     }
   })
 
+  it('tells a restart when the prefix-cache lookups count goes down, and not on the first reading or a rise', async () => {
+    let queries = 500
+    const engine = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(`${METRICS}vllm:prefix_cache_queries_total{engine="0"} ${queries}\n`)
+    })
+    try {
+      const restarts: string[] = []
+      const scraper = createEngineMetricsScraper(
+        { intervalMs: 1000 },
+        { clock: createManualClock(), onRestart: (id) => restarts.push(id) },
+      )
+      scraper.setTargets([{ id: 'e', origin: engine.origin }])
+      await scraper.scrapeNow()
+      queries = 900
+      await scraper.scrapeNow()
+      assert.deepEqual(restarts, [])
+      queries = 40 // a new process counts from zero
+      await scraper.scrapeNow()
+      assert.deepEqual(restarts, ['e'])
+      queries = 60
+      await scraper.scrapeNow()
+      assert.deepEqual(restarts, ['e'])
+      scraper.close()
+    } finally {
+      await engine.close()
+    }
+  })
+
   it('forgets what it read for an id that now names another server', async () => {
     const clock = createManualClock()
     const scraper = createEngineMetricsScraper({ intervalMs: 1000 }, { clock })
