@@ -142,6 +142,7 @@ const REFUSAL_CODES: Readonly<Record<RefusalReason, ErrorCode>> = {
   'chunk-extensions-too-large': 'LB_ERR_BODY_TOO_LARGE',
   expectation: 'LB_ERR_EXPECTATION_FAILED',
   'head-too-large': 'LB_ERR_HEADERS_TOO_LARGE',
+  'missing-host': 'LB_ERR_BAD_REQUEST',
 }
 
 async function handle(

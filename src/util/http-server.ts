@@ -35,7 +35,8 @@ export interface RequestHandler {
  * Why the server answered a request itself, with the status Node's own reply has: 400 for one it
  * could not parse (`unparsable`), 405 for CONNECT (`connect`), 408 for a head that came too slowly
  * (`head-timeout`), 413 for chunk extensions too large (`chunk-extensions-too-large`), 417 for an
- * expectation other than 100-continue (`expectation`), 431 for a head too large (`head-too-large`).
+ * expectation other than 100-continue (`expectation`), 431 for a head too large (`head-too-large`),
+ * 400 for an HTTP/1.1 request without Host (`missing-host`).
  */
 export type RefusalReason =
   | 'unparsable'
@@ -44,6 +45,7 @@ export type RefusalReason =
   | 'chunk-extensions-too-large'
   | 'expectation'
   | 'head-too-large'
+  | 'missing-host'
 
 /** A request the server answered itself. Method, target and headers only of one it parsed. */
 export interface RefusedRequest {
@@ -78,6 +80,15 @@ function parsedRefusal(reason: RefusalReason, req: IncomingMessage): RefusedRequ
   }
 }
 
+/**
+ * RFC 9112 §3.2: a server answers 400 to an HTTP/1.1 request without Host. Node does so itself by
+ * default, but tells nobody, so such a request went unlogged and uncounted; the server checks it
+ * here instead, as Node would, and reports it as a refusal.
+ */
+function lacksHost(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined
+}
+
 /** What a proxy listener passes on: every method but CONNECT and TRACE. */
 export const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
@@ -96,6 +107,10 @@ export class TrackedServer {
     const tracked =
       (handle: (req: IncomingMessage, res: ServerResponse) => void) =>
       (req: IncomingMessage, res: ServerResponse) => {
+        if (lacksHost(req)) {
+          refuseMissingHost(req, res)
+          return
+        }
         const socket = req.socket
         this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1)
         this.#responses.add(res)
@@ -109,8 +124,15 @@ export class TrackedServer {
         if (this.#closing) res.setHeader('connection', 'close')
         handle(req, res)
       }
+    const refuseMissingHost = (req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(400, { connection: 'close' })
+      res.end()
+      handler.refused?.(parsedRefusal('missing-host', req))
+    }
     this.server = createServer(
       {
+        // Checked in `tracked` and for expectations below, where the refusal is reported.
+        requireHostHeader: false,
         keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
         // Streams (SSE, long uploads) may last far longer than any fixed request timeout.
         requestTimeout: 0,
@@ -131,6 +153,10 @@ export class TrackedServer {
     // Node's own answers, made here as Node makes them, so that the handler is told of each: a
     // request refused before it reached the handler must still be logged and counted.
     this.server.on('checkExpectation', (req, res) => {
+      if (lacksHost(req)) {
+        refuseMissingHost(req, res)
+        return
+      }
       res.writeHead(417)
       res.end()
       handler.refused?.(parsedRefusal('expectation', req))

@@ -56,6 +56,7 @@ describe('the access log', () => {
       ['CONNECT a.example:443 HTTP/1.1\r\nhost: a.example:443\r\n\r\n', 405],
       ['GET /x HTTP/1.1\r\nhost: a.example\r\nexpect: teapot\r\n\r\n', 417],
       [`GET /x HTTP/1.1\r\nhost: a.example\r\ncookie: ${'c'.repeat(20_000)}\r\n\r\n`, 431],
+      ['GET /y HTTP/1.1\r\n\r\n', 400],
     ]
     for (const [request, status] of refusals) {
       const client = await openRawClient(aya.url)
@@ -73,12 +74,14 @@ describe('the access log', () => {
         [405, 'LB_ERR_METHOD_NOT_ALLOWED', 'CONNECT', 'a.example:443', '127.0.0.1'],
         [417, 'LB_ERR_EXPECTATION_FAILED', 'GET', '/x', '127.0.0.1'],
         [431, 'LB_ERR_HEADERS_TOO_LARGE', undefined, undefined, '127.0.0.1'],
+        [400, 'LB_ERR_BAD_REQUEST', 'GET', '/y', '127.0.0.1'],
       ],
     )
     const metrics = await adminMetrics(aya)
     for (const [, status] of refusals) {
       const labels = `route="none",upstream="none",endpoint="none",status="${status}"`
-      assert.equal(metricSample(metrics, 'aya_requests_total', labels), 1, `${status} counted`)
+      const count = refusals.filter(([, other]) => other === status).length
+      assert.equal(metricSample(metrics, 'aya_requests_total', labels), count, `${status} counted`)
     }
     assert.equal(
       metricSample(metrics, 'aya_errors_total', 'code="LB_ERR_HEADERS_TOO_LARGE",route="none"'),
