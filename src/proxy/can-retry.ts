@@ -6,8 +6,14 @@ export interface AttemptHistory {
   readonly method: string
   /** Attempts made so far, the failed one included. */
   readonly attempts: number
-  /** The most it may make: 1 when its body streams from the client and cannot be sent again. */
+  /** The most it may make. */
   readonly maxAttempts: number
+  /**
+   * Its body can go out again once sent: it has none, or Aya holds it whole. A body still
+   * streaming from the client is read by the attempt that sends it, so only an attempt that was
+   * never sent leaves it whole for the next.
+   */
+  readonly resendable: boolean
   /** It was already sent again once after a connection closed under it. */
   readonly resent: boolean
   /** Part of a response has gone to the client. */
@@ -31,13 +37,14 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
 
 /**
  * Whether a failed attempt may be followed by another. Nothing sent (a connect failure): yes,
- * while attempts are left. Sent, but the connection closed before any byte of an answer: once,
- * for an idempotent method, since the upstream may have acted on it. A timeout, or a failure
- * after the answer began, never: the upstream may still be at work on it.
+ * while attempts are left, whatever the body (undici reads none of it before a connection takes
+ * the request). Sent, but the connection closed before any byte of an answer: once, for an
+ * idempotent method whose body can go out again, since the upstream may have acted on it. A
+ * timeout, or a failure after the answer began, never: the upstream may still be at work on it.
  */
 export function canRetry(error: ProxyError, history: AttemptHistory): boolean {
   if (!error.retryable || history.responding || history.attempts >= history.maxAttempts)
     return false
   if (!error.sentUpstream) return true
-  return !history.resent && IDEMPOTENT_METHODS.has(history.method)
+  return history.resendable && !history.resent && IDEMPOTENT_METHODS.has(history.method)
 }

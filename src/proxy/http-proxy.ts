@@ -338,8 +338,8 @@ async function handle(
       return fail(ctx, waited.reason, undefined, { headers: { 'retry-after': retryAfter } })
     }
   }
-  // A buffered body can be sent again; a streamed one is consumed by the first attempt.
-  const maxAttempts = hasBody && !Buffer.isBuffer(body) ? 1 : MAX_ATTEMPTS
+  // A buffered body can be sent again; a streamed one is consumed by the attempt that sends it.
+  const resendable = !hasBody || Buffer.isBuffer(body)
 
   let lastError: ProxyError | undefined
   let lastEndpointId: string | undefined
@@ -399,7 +399,8 @@ async function handle(
     const history = {
       method: ctx.method,
       attempts: ctx.attempts,
-      maxAttempts,
+      maxAttempts: MAX_ATTEMPTS,
+      resendable,
       resent: isResent,
       responding: ctx.res.headersSent,
     }

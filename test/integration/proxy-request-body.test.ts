@@ -122,6 +122,36 @@ describe('streamed request bodies', () => {
     )
   })
 
+  test('sends a streamed body to another endpoint when the first refuses the connection, whatever the method', async (t) => {
+    const upstream = await startCountingUpstream()
+    t.after(() => upstream.close())
+    const refused = `http://127.0.0.1:${await closedPort()}`
+    const aya = await startAyaTo(
+      t,
+      { policy: 'round-robin', endpoints: [{ url: refused }, { url: upstream.url }] },
+      { accessLog: true },
+    )
+    async function* pieces() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(30_000)
+    }
+    // A chunked body and one of a declared length alike.
+    for (const method of ['POST', 'PATCH', 'POST', 'PATCH']) {
+      const res = await request(`${aya.url}/upload`, {
+        method: method as 'POST' | 'PATCH',
+        body: method === 'POST' ? Readable.from(pieces()) : Buffer.alloc(300_000),
+      })
+      assert.equal(res.statusCode, 200, method)
+      assert.deepEqual(await res.body.json(), { bytes: 300_000 }, method)
+    }
+    await eventually(
+      () => aya.logs.filter((l) => l.msg === 'access').length === 4,
+      'an access line per request',
+    )
+    const attempts = aya.logs.filter((l) => l.msg === 'access').map((l) => l.attempts)
+    assert.ok(attempts.includes(2), `some went to the refusing endpoint first: ${attempts}`)
+    assert.equal(upstream.requests.length, 4, 'each reached the upstream once')
+  })
+
   test('lets a body through that pauses for less than idleMs between its pieces', async (t) => {
     const upstream = await startCountingUpstream()
     t.after(() => upstream.close())

@@ -22,6 +22,7 @@ const first: AttemptHistory = {
   method: 'GET',
   attempts: 1,
   maxAttempts: 3,
+  resendable: true,
   resent: false,
   responding: false,
 }
@@ -56,8 +57,14 @@ describe('canRetry', () => {
     assert.equal(canRetry(closedUnanswered, { ...first, responding: true }), false)
   })
 
-  it('retries nothing for a request whose streamed body the first attempt consumed', () => {
-    assert.equal(canRetry(connectFailed, { ...first, maxAttempts: 1 }), false)
-    assert.equal(canRetry(closedUnanswered, { ...first, maxAttempts: 1 }), false)
+  it('sends a streamed body again only after an attempt that never sent it', () => {
+    for (const method of ['GET', 'PUT', 'POST']) {
+      assert.equal(canRetry(connectFailed, { ...first, method, resendable: false }), true, method)
+      assert.equal(
+        canRetry(closedUnanswered, { ...first, method, resendable: false }),
+        false,
+        method,
+      )
+    }
   })
 })
