@@ -102,6 +102,8 @@ export class TrackedServer {
   #inflight = new Map<import('node:net').Socket, number>()
   /** Responses not yet ended, so a close can mark those whose head is still to be written. */
   #responses = new Set<ServerResponse>()
+  /** Each connection's latest request, whose body may still be arriving after its answer. */
+  #latest = new WeakMap<import('node:net').Socket, IncomingMessage>()
 
   constructor(handler: RequestHandler, options: HttpServerOptions) {
     const tracked =
@@ -112,6 +114,7 @@ export class TrackedServer {
           return
         }
         const socket = req.socket
+        this.#latest.set(socket, req)
         this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1)
         this.#responses.add(res)
         res.once('close', () => {
@@ -163,6 +166,13 @@ export class TrackedServer {
     })
     this.server.on('clientError', (error: NodeJS.ErrnoException, duplex) => {
       const socket = duplex as Socket
+      // A request answered before its body was read (a 404, a redirect) keeps the connection
+      // while Node discards the rest: a client that hangs up in it ends that body, not a new
+      // request, and was answered already.
+      if (!this.#inflight.has(socket) && this.#latest.get(socket)?.complete === false) {
+        socket.destroy(error)
+        return
+      }
       // A reply only where no response has begun on the connection, as Node's default does.
       const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
       if (socket.writable && !response?.headersSent) {

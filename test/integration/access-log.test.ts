@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { describe, test } from 'node:test'
-import { adminMetrics, metricSample, startAyaTo } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, startAya, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 import { startNamedUpstream } from '../helpers/upstreams.ts'
@@ -87,5 +88,35 @@ describe('the access log', () => {
       metricSample(metrics, 'aya_errors_total', 'code="LB_ERR_HEADERS_TOO_LARGE",route="none"'),
       1,
     )
+  })
+
+  test('writes no line for a client that hangs up in the middle of a body it was already answered for', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: true },
+      routes: [{ match: { pathPrefix: '/u' }, upstream: 'u' }],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    const closed = once(client.socket, 'close')
+    // No route: answered 404 before any of the body is read, on a connection kept alive.
+    client.socket.write('POST /x HTTP/1.1\r\nhost: a.example\r\ncontent-length: 100000\r\n\r\n')
+    client.socket.write(Buffer.alloc(5000))
+    await eventually(() => client.received().includes('"requestId"'), 'the 404')
+    client.socket.end()
+    await closed
+    assert.match(client.received(), /^HTTP\/1\.1 404 /)
+    assert.equal((client.received().match(/HTTP\/1\.1 /g) ?? []).length, 1, 'one answer')
+    const access = aya.logs.filter((line) => line.msg === 'access')
+    assert.deepEqual(
+      access.map((line) => [line.status, line.error]),
+      [[404, 'LB_ERR_NO_ROUTE']],
+    )
+    const metrics = await adminMetrics(aya)
+    const labels = 'route="none",upstream="none",endpoint="none",status="400"'
+    assert.equal(metricSample(metrics, 'aya_requests_total', labels), undefined)
   })
 })
