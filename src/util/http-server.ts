@@ -144,6 +144,11 @@ export class TrackedServer {
       },
       tracked(handler),
     )
+    // Node keeps the first 2,000 header lines and drops the rest without a word, while its parser
+    // still frames the message by them: a Content-Length past them left its body behind (a 200
+    // for a request that lost it), a second Host passed the duplicate check. The head's size
+    // limit (16 KiB) is what bounds it; a head within it is seen whole.
+    this.server.maxHeadersCount = 0
     if (handler.checkContinue !== undefined) {
       this.server.on('checkContinue', tracked(handler.checkContinue))
     }

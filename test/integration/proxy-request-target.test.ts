@@ -89,4 +89,27 @@ describe('request targets', () => {
     }
     assert.equal(upstream.requests.length, 0)
   })
+
+  test('sees every header line of a head within the size limit, however many: a second Host or a Content-Length after 2,000 others', async (t) => {
+    const upstream = await startNamedUpstream('u')
+    t.after(() => upstream.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    // Short lines: 2,100 of them stay well within the 16 KiB head.
+    const filler = 'a: b\r\n'.repeat(2100)
+    const twoHosts = await openRawClient(aya.url)
+    t.after(() => twoHosts.close())
+    twoHosts.socket.write(`GET / HTTP/1.1\r\nhost: a.example\r\n${filler}host: b.example\r\n\r\n`)
+    await eventually(() => twoHosts.received().includes('\r\n\r\n'), 'an answer to two Hosts')
+    assert.match(twoHosts.received(), /^HTTP\/1\.1 400 /)
+    assert.equal(upstream.requests.length, 0, 'the request with two Hosts went nowhere')
+
+    const withBody = await openRawClient(aya.url)
+    t.after(() => withBody.close())
+    withBody.socket.write(
+      `POST / HTTP/1.1\r\nhost: a.example\r\n${filler}content-length: 5\r\n\r\nhello`,
+    )
+    await eventually(() => withBody.received().includes('"name":"u"'), 'the upstream’s answer')
+    assert.match(withBody.received(), /^HTTP\/1\.1 200 /)
+    assert.match(withBody.received(), /"bytes":5/, 'the body reached the upstream whole')
+  })
 })
