@@ -60,8 +60,15 @@ export function createStickyHeader(
       if (key === undefined || current === endpointId) return undefined
       // Not awaited: the request goes on while the binding is written, so a stalled store costs
       // it one command timeout (the lookup's), not two. A failed write leaves the session
-      // unbound: its next request is placed afresh.
-      deps.state.set(key, endpointId, options.ttlMs).catch((error) => deps.onError?.(error))
+      // unbound: its next request is placed afresh. A session bound nowhere yet keeps the first
+      // binding any replica writes: replicas racing on a new session's first requests (parallel
+      // tool calls) all follow that one, instead of the last writer's. A binding to an endpoint
+      // that is gone is replaced.
+      const write =
+        current === undefined
+          ? deps.state.setIfAbsent(key, endpointId, options.ttlMs)
+          : deps.state.set(key, endpointId, options.ttlMs)
+      write.catch((error) => deps.onError?.(error))
       return undefined
     },
   }
