@@ -65,6 +65,17 @@ export function createNumberTable(expectedSize = 0): NumberTable {
     }
   }
 
+  /** A new key at `free`, the slot `find` gave for it, unless the table must grow first. */
+  const insertAt = (free: number, key: number, value: number) => {
+    let i = free
+    if ((size + 1) * 2 > values.length) {
+      rehash(values.length * 2)
+      i = ~find(key)
+    }
+    keys[i] = key
+    values[i] = value
+    size++
+  }
   const removeAt = (at: number) => {
     let i = at
     size--
@@ -92,37 +103,20 @@ export function createNumberTable(expectedSize = 0): NumberTable {
       return i < 0 ? EMPTY : values[i]!
     },
     set(key, value) {
-      let i = find(key)
-      if (i >= 0) {
-        values[i] = value
-        return
-      }
-      if ((size + 1) * 2 > values.length) {
-        rehash(values.length * 2)
-        i = find(key)
-      }
-      keys[~i] = key
-      values[~i] = value
-      size++
+      const i = find(key)
+      if (i >= 0) values[i] = value
+      else insertAt(~i, key, value)
     },
     add(key, delta) {
-      let i = find(key)
+      const i = find(key)
       const sum = (i < 0 ? 0 : values[i]!) + delta
       if (sum <= 0) {
         if (i >= 0) removeAt(i)
-        return sum
-      }
-      if (i >= 0) {
+      } else if (i >= 0) {
         values[i] = sum
-        return sum
+      } else {
+        insertAt(~i, key, sum)
       }
-      if ((size + 1) * 2 > values.length) {
-        rehash(values.length * 2)
-        i = find(key)
-      }
-      keys[~i] = key
-      values[~i] = sum
-      size++
       return sum
     },
     delete(key) {

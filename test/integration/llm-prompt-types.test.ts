@@ -1,11 +1,38 @@
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
 import { startAya } from '../helpers/aya.ts'
 import { startUpstream } from '../helpers/upstreams.ts'
 
 interface OpenAiError {
   readonly error: { readonly message: string; readonly param: string | null; readonly code: string }
+}
+
+/**
+ * Aya's models gateway with `model` on one upstream that records each body it is sent and
+ * answers `answer`; closed after the test.
+ */
+async function startRecordingGateway(t: TestContext, model: string, answer: string) {
+  const bodies: string[] = []
+  const upstream = await startUpstream((req, res) => {
+    let raw = ''
+    req.on('data', (chunk) => {
+      raw += chunk
+    })
+    req.on('end', () => {
+      bodies.push(raw)
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(answer)
+    })
+  })
+  t.after(() => upstream.close())
+  const aya = await startAya({
+    routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+    models: { [model]: { deployments: [{ upstream: 'pool' }] } },
+    upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
+  })
+  t.after(() => aya.close())
+  return { aya, bodies }
 }
 
 describe('completions prompt and embeddings input of the wrong type', () => {
@@ -66,25 +93,11 @@ describe('completions prompt and embeddings input of the wrong type', () => {
 
 describe('embeddings of a conversation', () => {
   test('vLLM’s chat-style embeddings request (messages, no input) is forwarded, its prompt read as a chat', async (t) => {
-    const bodies: string[] = []
-    const upstream = await startUpstream((req, res) => {
-      let raw = ''
-      req.on('data', (chunk) => {
-        raw += chunk
-      })
-      req.on('end', () => {
-        bodies.push(raw)
-        res.writeHead(200, { 'content-type': 'application/json' })
-        res.end('{"object":"list","data":[],"usage":{"prompt_tokens":9,"total_tokens":9}}')
-      })
-    })
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-      models: { vlm2vec: { deployments: [{ upstream: 'pool' }] } },
-      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const { aya, bodies } = await startRecordingGateway(
+      t,
+      'vlm2vec',
+      '{"object":"list","data":[],"usage":{"prompt_tokens":9,"total_tokens":9}}',
+    )
     const body = JSON.stringify({
       model: 'vlm2vec',
       messages: [
@@ -120,25 +133,11 @@ describe('embeddings of a conversation', () => {
 
 describe('completions of prompt embeddings', () => {
   test('vLLM’s prompt_embeds request, with no prompt, is forwarded as sent', async (t) => {
-    const bodies: string[] = []
-    const upstream = await startUpstream((req, res) => {
-      let raw = ''
-      req.on('data', (chunk) => {
-        raw += chunk
-      })
-      req.on('end', () => {
-        bodies.push(raw)
-        res.writeHead(200, { 'content-type': 'application/json' })
-        res.end('{"object":"text_completion","choices":[{"index":0,"text":"hi"}]}')
-      })
-    })
-    t.after(() => upstream.close())
-    const aya = await startAya({
-      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-      models: { llama: { deployments: [{ upstream: 'pool' }] } },
-      upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
-    })
-    t.after(() => aya.close())
+    const { aya, bodies } = await startRecordingGateway(
+      t,
+      'llama',
+      '{"object":"text_completion","choices":[{"index":0,"text":"hi"}]}',
+    )
     // What the openai SDK sends for `prompt: null, extra_body: { prompt_embeds }`.
     for (const extra of [
       {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { describe, type TestContext, test } from 'node:test'
 import { request } from 'undici'
 import { flattenChat } from '../../src/llm/chat-template.ts'
 import { createLlmSignals, type LlmSignals } from '../../src/llm/llm-signals.ts'
@@ -77,6 +77,22 @@ function assertLearned(
   }
 }
 
+/** Aya's models gateway for `llama` (served as SERVED) on one upstream, with its own signals. */
+async function startSignalsGateway(t: TestContext, upstreamUrl: string) {
+  const signals = createLlmSignals({ clock: createSystemClock() })
+  const aya = await startAya(
+    {
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: { llama: { deployments: [{ upstream: 'pool', model: SERVED }] } },
+      upstreams: { pool: { endpoints: [{ url: upstreamUrl }] } },
+    },
+    {},
+    { llmSignals: signals },
+  )
+  t.after(() => aya.close())
+  return { aya, signals }
+}
+
 describe('upstream usage reaches the LLM signals through a proxied response', () => {
   test('a complete JSON body', async (t) => {
     const signals = createLlmSignals({ clock: createSystemClock() })
@@ -146,17 +162,7 @@ describe('usage an upstream misreports', () => {
       })
     })
     t.after(() => upstream.close())
-    const signals = createLlmSignals({ clock: createSystemClock() })
-    const aya = await startAya(
-      {
-        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-        models: { llama: { deployments: [{ upstream: 'pool', model: SERVED }] } },
-        upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
-      },
-      {},
-      { llmSignals: signals },
-    )
-    t.after(() => aya.close())
+    const { aya, signals } = await startSignalsGateway(t, upstream.url)
     const messages = [{ role: 'user', content: 'hello world '.repeat(50) }]
     for (let i = 0; i < 4; i++) {
       const res = await request(`${aya.url}/v1/chat/completions`, {
@@ -191,17 +197,7 @@ describe('usage an upstream misreports', () => {
       })
     })
     t.after(() => upstream.close())
-    const signals = createLlmSignals({ clock: createSystemClock() })
-    const aya = await startAya(
-      {
-        routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
-        models: { llama: { deployments: [{ upstream: 'pool', model: SERVED }] } },
-        upstreams: { pool: { endpoints: [{ url: upstream.url }] } },
-      },
-      {},
-      { llmSignals: signals },
-    )
-    t.after(() => aya.close())
+    const { aya, signals } = await startSignalsGateway(t, upstream.url)
     const turns = [
       { previous_response_id: 'resp_1', input: 'and then?' },
       { conversation: 'conv_1', input: 'and then?' },
