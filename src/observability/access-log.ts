@@ -42,7 +42,8 @@ export function createAccessLog(destination: LogDestination, now: () => number):
     if (ctx.method !== undefined) line += `,"method":${JSON.stringify(ctx.method)}`
     if (ctx.url !== undefined) line += `,"url":${JSON.stringify(loggableTarget(ctx.url))}`
     if (ctx.route) line += `,"route":${JSON.stringify(ctx.route.name)}`
-    if (ctx.llm) line += `,"model":${JSON.stringify(ctx.llm.model)}`
+    const model = ctx.llm?.model ?? ctx.requestedModel
+    if (model !== undefined) line += `,"model":${JSON.stringify(model)}`
     if (ctx.upstream !== undefined) line += `,"upstream":${JSON.stringify(ctx.upstream)}`
     if (ctx.endpoint) line += `,"endpoint":${JSON.stringify(ctx.endpoint.id)}`
     line += `,"attempts":${ctx.attempts},"status":${ctx.status}`

@@ -132,7 +132,7 @@ export async function runModelsGateway(
   } catch {
     return { kind: 'error', error: badRequest('the request body is not valid JSON') }
   }
-  if (isCountTokens) return countTokensDispatch(value, json, options.registry)
+  if (isCountTokens) return countTokensDispatch(ctx, value, json, options.registry)
   let parsed: ReturnType<typeof parseLlmBody>
   try {
     parsed = parseLlmBody(api, value)
@@ -145,6 +145,7 @@ export async function runModelsGateway(
     throw error
   }
   if (!parsed.ok) return { kind: 'error', error: badRequest(parsed.message), param: parsed.param }
+  ctx.requestedModel = parsed.value.model
   const routed = routeByModel(parsed.value.model, json, options.registry)
   if (routed.kind !== 'routed') return routed
   const { deployment, body } = routed
@@ -198,6 +199,7 @@ function routeByModel(
 
 /** `POST /v1/messages/count_tokens`: routed by `model`, with no LLM request for the policies. */
 function countTokensDispatch(
+  ctx: RequestContext,
   value: unknown,
   json: Buffer,
   registry: ModelRegistry,
@@ -206,6 +208,7 @@ function countTokensDispatch(
   if (typeof model !== 'string') {
     return { kind: 'error', error: badRequest(model.message), param: model.param }
   }
+  ctx.requestedModel = model
   const routed = routeByModel(model, json, registry)
   if (routed.kind !== 'routed') return routed
   return {

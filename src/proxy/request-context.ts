@@ -26,6 +26,11 @@ export interface RequestContext {
   /** Set on LLM routes by the models gateway. */
   llm: LlmRequest | undefined
   /**
+   * The model the client named, once the models gateway read it: also for a request with no LLM
+   * request (`count_tokens`) or one the registry does not know (404), for the access log.
+   */
+  requestedModel?: string | undefined
+  /**
    * The model registry entry (`models.<name>`, a wildcard as written) the request resolved to:
    * bounded by the config, unlike `llm.model`, the name the client sent. Set with `llm`.
    */
@@ -80,6 +85,7 @@ export type RequestRecord = Pick<
   | 'upstream'
   | 'endpoint'
   | 'llm'
+  | 'requestedModel'
   | 'modelEntry'
   | 'ttftMs'
   | 'timePerOutputTokenMs'

@@ -474,6 +474,11 @@ describe('models gateway on the wire', () => {
       JSON.parse(received[0]!.body.toString('utf8')).model,
       'meta-llama/Llama-3.1-8B-Instruct',
     )
+    // No LLM request for the policies, but the access line names the model asked for.
+    const counting = () =>
+      aya.logs.find((l) => l.msg === 'access' && l.url === '/v1/messages/count_tokens')
+    await eventually(() => counting() !== undefined, 'the access line')
+    assert.equal(counting()!.model, 'llama')
     await assert.rejects(
       client.messages.countTokens({ model: 'mistral', messages: [] }),
       Anthropic.NotFoundError,

@@ -192,6 +192,15 @@ describe('LLM time to first token and token usage', () => {
     assert.equal(metricSample(text, 'aya_llm_ttft_seconds_count', LABELS), undefined)
   })
 
+  test('a model the registry does not know is logged as asked, with its 404', async (t) => {
+    const aya = await startGateway(t)
+    const { status, requestId } = await chat(aya, { model: 'gpt-unknown' })
+    assert.equal(status, 404)
+    const line = await accessLine(aya, requestId)
+    assert.equal(line.model, 'gpt-unknown')
+    assert.equal(line.error, 'LB_ERR_UNKNOWN_MODEL')
+  })
+
   test('a wildcard model requested under many names is one model label value', async (t) => {
     const aya = await startGateway(t)
     const names = ['llama-a', 'llama-b', 'llama-c', 'llama-3.1-8b-instruct']
