@@ -209,6 +209,11 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       logger.info({ upstream: name, urls: fleet.urls }, 'simulated fleet stopped')
     })
   }
+  /** Settles when a shutdown begins: a fleet still loading is not waited for then. */
+  let stopWaiting = () => {}
+  const closing = new Promise<void>((resolve) => {
+    stopWaiting = resolve
+  })
   /**
    * Brings the simulated fleets in line with the desired config, at start and at each reload
    * alike: starts the fleet of each sim upstream that has none or whose `sim` block changed and
@@ -224,10 +229,19 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         const running = fleets.get(name)
         if (!upstream.sim || (running && isDeepStrictEqual(running.sim, upstream.sim))) continue
         const fleet = await createSimFleet(upstream.sim)
-        if (running) retired.push([name, running.fleet])
+        logger.info({ upstream: name, urls: fleet.urls }, 'simulated fleet started')
+        if (running) {
+          // The old fleet serves until the new one's engines have loaded (`startupMs`): swapped
+          // in at once, every request would get their 503 for the whole window.
+          await Promise.race([fleet.ready, closing])
+          if (isClosing()) {
+            retired.push([name, fleet])
+            break
+          }
+          retired.push([name, running.fleet])
+        }
         fleets.set(name, { sim: upstream.sim, fleet })
         isChanged = true
-        logger.info({ upstream: name, urls: fleet.urls }, 'simulated fleet started')
       }
     } finally {
       // A reload may have come while a fleet started: `desired` is the latest config.
@@ -340,6 +354,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     },
     async close(deadlineMs = runtime.config.shutdown.drainTimeoutMs) {
       phase = 'draining'
+      stopWaiting()
       // A start in progress stops at its next step; what it opened is released below.
       await starting
       await releaseOnce(deadlineMs)
@@ -347,6 +362,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   }
   const releaseOnce = (deadlineMs: number): Promise<void> => {
     phase = 'draining'
+    stopWaiting()
     released ??= release(deadlineMs)
     return released
   }

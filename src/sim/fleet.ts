@@ -1,4 +1,4 @@
-import type { Clock } from '../util/clock.ts'
+import type { Clock, Timer } from '../util/clock.ts'
 import { type EngineServer, startEngineServer } from './engine-server.ts'
 import { parseProfileList } from './profiles.ts'
 import { createScaledClock } from './scaled-clock.ts'
@@ -30,6 +30,11 @@ export interface SimFleetDeps {
 export interface SimFleet {
   readonly urls: readonly string[]
   readonly servers: readonly EngineServer[]
+  /**
+   * Settles once every replica's `startupMs` has passed (at once without one), or when the fleet
+   * closes first: until then its engines answer 503, as a loading vLLM is not yet serving.
+   */
+  readonly ready: Promise<void>
   close(): Promise<void>
 }
 
@@ -71,10 +76,22 @@ export async function createSimFleet(
     await Promise.all(servers.map((s) => s.close()))
     throw error
   }
+  // Each replica started before now, so each one's window has ended by then.
+  const startupMs = options.startupMs ?? 0
+  let loading: Timer | undefined
+  let settle = () => {}
+  const ready = new Promise<void>((resolve) => {
+    settle = resolve
+    if (startupMs > 0) loading = clock.setTimer(startupMs, resolve)
+    else resolve()
+  })
   return {
     urls: servers.map((s) => s.url),
     servers,
+    ready,
     close: async () => {
+      loading?.clear()
+      settle()
       await Promise.all(servers.map((s) => s.close()))
     },
   }

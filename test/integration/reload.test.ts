@@ -323,4 +323,25 @@ describe('reload', () => {
     await eventually(() => isDown(before![0]!), 'the old fleet shut down')
     assert.equal((await chat(aya.url)).statusCode, 200)
   })
+
+  test('keeps serving from the old fleet while the engines of the fleet replacing it still load', async (t) => {
+    const { aya, reloadTo } = await startWithSim(t, { ...SIM, replicas: 1 })
+    const [before] = startedFleets(aya.logs)
+    // 60 s of engine time at speedup 100: the new engines answer 503 for 0.6 s after they listen.
+    reloadTo({ ...SIM, startupMs: 60_000 })
+    await eventually(() => startedFleets(aya.logs).length === 2, 'the new fleet listening')
+    const whileLoading = await chat(aya.url)
+    assert.equal(whileLoading.statusCode, 200, await whileLoading.body.text())
+    assert.deepEqual(
+      aya.aya.config.upstreams.fleet?.endpoints.map((e) => e.url),
+      before,
+    )
+    await eventually(
+      () => aya.aya.config.upstreams.fleet?.endpoints.length === SIM.replicas,
+      'the new fleet as the group endpoints once loaded',
+    )
+    const loaded = await chat(aya.url)
+    assert.equal(loaded.statusCode, 200, await loaded.body.text())
+    await eventually(() => isDown(before![0]!), 'the old fleet shut down')
+  })
 })
