@@ -409,7 +409,11 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     // Requests still waiting for capacity at the deadline never went upstream: they are told so
     // (503 LB_ERR_SHED with Retry-After, which a client may retry elsewhere) rather than cut.
     const closeQueues = () => {
-      for (const upstream of runtime.upstreams.values()) upstream.admission?.close()
+      for (const upstream of runtime.upstreams.values()) {
+        upstream.admission?.close()
+        // The prefill pacer's held prompts never went upstream either.
+        upstream.group.pacer()?.shed()
+      }
     }
     await Promise.all(listeners.map((listener) => listener.server.close(deadlineMs, closeQueues)))
     await admin.close(1000)

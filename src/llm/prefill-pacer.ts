@@ -68,9 +68,11 @@ export interface PacedPrefill {
    * Called once, when the prompt may be sent to the engine; or `move` is, instead, when the
    * pacer gives a held cold prompt up for an idle engine (`moveColdToIdle`): the dispatcher then
    * ends its placement (`done(false)`, the policy's `unsent`) and has the policy place it again.
-   * Without `move` the prompt is never moved.
+   * Without `move` the prompt is never moved. `shed` is called instead of both when the pacer
+   * gives the prompt up unsent (`shed()`, a shutdown's drain ran out); without it the prompt is
+   * released then.
    */
-  readonly whenReleased: (release: () => void, move?: () => void) => void
+  readonly whenReleased: (release: () => void, move?: () => void, shed?: () => void) => void
   /**
    * The engine's first token came, or the request ended: its prefill no longer occupies the
    * engine. Before release it withdraws the prompt from the queue (the client went away).
@@ -125,6 +127,12 @@ export interface PrefillPacer {
   retainOnly(keep: ReadonlySet<string>): void
   /** What other replicas sent the endpoint changed: held prompts may go now. */
   poke(endpointId: string): void
+  /**
+   * A shutdown's drain ran out: every prompt held now, and each that would be held from now on,
+   * is given up unsent (its `shed`), so its client hears a 503 it may retry elsewhere rather
+   * than being cut.
+   */
+  shed(): void
   /** Releases everything held (nothing is dropped) and stops the timers. */
   close(): void
 }
@@ -134,6 +142,8 @@ interface Waiting {
   release: (() => void) | undefined
   /** Set while it is held and may move (see `moveColdToIdle`). */
   move: (() => void) | undefined
+  /** Set while it is held: how to give it up unsent (see `shed`). */
+  shed: (() => void) | undefined
   /** Its place in the lane's queue while held. */
   ticket: AdmissionTicket<Waiting> | undefined
   heldAtMs: number
@@ -210,6 +220,8 @@ export function createPrefillPacer(
   const { clock } = deps
   const lanes = new Map<string, Lane>()
   let isClosed = false
+  /** `shed()` came: nothing is held any more. */
+  let isShed = false
 
   const laneFor = (endpointId: string): Lane => {
     let lane = lanes.get(endpointId)
@@ -258,6 +270,7 @@ export function createPrefillPacer(
     lane.releasedTokens += waiting.tokens
     lane.movable.delete(waiting)
     waiting.move = undefined
+    waiting.shed = undefined
     waiting.isReleased = true
     const go = waiting.release
     waiting.release = undefined
@@ -429,6 +442,7 @@ export function createPrefillPacer(
         tokens: prefillTokens,
         release: undefined,
         move: undefined,
+        shed: undefined,
         ticket: undefined,
         heldAtMs: 0,
         isReleased: false,
@@ -439,10 +453,12 @@ export function createPrefillPacer(
       }
       let isDone = false
       return {
-        whenReleased(go, move) {
+        whenReleased(go, move, shed) {
           if (isDone) return
           if (waiting.isReleased) return go()
+          if (isShed && shed !== undefined) return shed()
           waiting.release = go
+          waiting.shed = shed
           // Nothing held and the engine free of prefill: there is no reason to wait.
           if (
             isClosed ||
@@ -471,6 +487,7 @@ export function createPrefillPacer(
           if (!waiting.isReleased) {
             waiting.release = undefined
             waiting.move = undefined
+            waiting.shed = undefined
             lane.movable.delete(waiting)
             waiting.ticket?.cancel()
             return
@@ -514,6 +531,32 @@ export function createPrefillPacer(
       lane.timer?.clear()
       lane.timer = undefined
       pump(endpointId, lane)
+    },
+    shed() {
+      isShed = true
+      for (const [endpointId, lane] of lanes) {
+        lane.timer?.clear()
+        lane.timer = undefined
+        for (
+          let entry = lane.queue.tryAdmit();
+          entry !== undefined;
+          entry = lane.queue.tryAdmit()
+        ) {
+          const waiting = entry.value
+          const giveUp = waiting.shed
+          if (giveUp === undefined) {
+            // A consumer that cannot be told: it goes, as on close, rather than waiting forever.
+            release(endpointId, lane, waiting)
+            continue
+          }
+          waiting.release = undefined
+          waiting.move = undefined
+          waiting.shed = undefined
+          waiting.ticket = undefined
+          lane.movable.delete(waiting)
+          giveUp()
+        }
+      }
     },
     close() {
       isClosed = true

@@ -75,9 +75,10 @@ export async function dispatchTo(
   if (held !== 'released') {
     release({ ok: true, status: 0, latencyMs: 0 })
     upstream.group.unsent(endpoint, options.pick)
-    return held === 'moved'
-      ? MOVED_TO_IDLE
-      : new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
+    if (held === 'moved') return MOVED_TO_IDLE
+    // Given up unsent by a shutdown: a 503 the client may retry elsewhere, not a cut connection.
+    if (held === 'shed') return new ProxyError('LB_ERR_SHED', { source: 'internal' })
+    return new ProxyError('LB_ERR_CLIENT_ABORTED', { source: 'downstream' })
   }
   // While the prompt was held, a reload may have removed the endpoint (closing its pool) or health
   // may have taken it out: place the request again rather than send it there.
@@ -343,14 +344,14 @@ function stillServes(upstream: UpstreamRuntime, endpoint: Endpoint): boolean {
 }
 
 /**
- * How the prompt's hold ends: released to the engine, moved to an idle one by the pacer, or the
- * client went away first.
+ * How the prompt's hold ends: released to the engine, moved to an idle one by the pacer, given up
+ * by a shutdown, or the client went away first.
  */
 function released(
   paced: PacedPrefill,
   res: ServerResponse,
   movable: boolean,
-): Promise<'released' | 'moved' | 'gone'> {
+): Promise<'released' | 'moved' | 'shed' | 'gone'> {
   return new Promise((resolve) => {
     let isGone = false
     const stopWatching = whenClientGone(res, () => {
@@ -368,6 +369,10 @@ function released(
             resolve(!isGone && !res.destroyed ? 'moved' : 'gone')
           }
         : undefined,
+      () => {
+        stopWatching()
+        resolve(!isGone && !res.destroyed ? 'shed' : 'gone')
+      },
     )
   })
 }

@@ -404,6 +404,11 @@ async function handle(
       resent: isResent,
       responding: ctx.res.headersSent,
     }
+    // A prompt held unsent when a shutdown's drain ran out: told when to try again, as those
+    // waiting in admission are (Aya is going away, so any other replica may take it now).
+    if (error.code === 'LB_ERR_SHED') {
+      return fail(ctx, error.code, undefined, { headers: { 'retry-after': '1' } })
+    }
     if (!canRetry(error, history)) return failWith(ctx, error)
     if (error.sentUpstream) isResent = true
     lastError = error

@@ -105,4 +105,49 @@ describe('a shutdown while requests wait in admission', () => {
     }
     assert.equal(engine.arrived, 1)
   })
+
+  test('answers the prompts the prefill pacer still holds when the drain runs out 503 LB_ERR_SHED with Retry-After, rather than cutting them', async (t) => {
+    const [engine] = await startFrontedEngines(t, {
+      profile: A100_LLAMA3_8B,
+      speedup: 1,
+      count: 1,
+      models: [A100_LLAMA3_8B.modelName],
+    })
+    // No admission block: only the aya policy's pacer holds prompts back.
+    const aya = await startAya(configFor(engine!, 'fleet', undefined))
+    t.after(() => aya.close())
+    engine!.hold()
+    // About 5 s of predicted prefill: the pacer holds what follows for that long.
+    const first = postLoremChat(aya.url, 60_000, { stream: true })
+    await engine!.arrivals(1)
+    const pending = async () =>
+      metricSample(
+        await adminMetrics(aya),
+        'aya_endpoint_pending_prefill_tokens',
+        `upstream="fleet",endpoint="${new URL(engine!.url).host}"`,
+      ) ?? 0
+    const onePrompt = await pending()
+    assert.ok(onePrompt > 0)
+    const held = Array.from({ length: 2 }, (_, i) => chat(aya.url, i === 0))
+    // Each 3000-word prompt is at least 3000 tokens.
+    await eventually(async () => (await pending()) >= onePrompt + 6000, 'two prompts held')
+    const cut = first.then(
+      () => 'answered',
+      () => 'cut',
+    )
+    await aya.aya.close(200)
+    engine!.release()
+    assert.equal(await cut, 'cut')
+    for (const answer of await Promise.all(held)) {
+      assert.equal(answer.statusCode, 503)
+      assert.equal(answer.headers['x-aya-error-code'], 'LB_ERR_SHED')
+      assert.equal(answer.headers.connection, 'close')
+      const retryAfter = Number(answer.headers['retry-after'])
+      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1, `${retryAfter}`)
+      const body = (await answer.body.json()) as { error: { type: string; code: string } }
+      assert.equal(body.error.code, 'LB_ERR_SHED')
+    }
+    // Never sent: the engine saw only the first.
+    assert.equal(engine!.arrived, 1)
+  })
 })

@@ -121,6 +121,29 @@ describe('prefill pacer', () => {
     assert.equal(pacer.held, 0)
   })
 
+  test('on shed, gives up what it holds unsent, releases one that cannot be told, and sheds later arrivals at once', () => {
+    const { clock, released, enter, pacer } = setup()
+    const shed: string[] = []
+    const enterShedding = (name: string, tokens: number) =>
+      pacer.enter('a', tokens).whenReleased(
+        () => released.push(name),
+        undefined,
+        () => shed.push(name),
+      )
+    enter('long', 30_000)
+    enterShedding('held', 1000)
+    enter('untold', 1000)
+    assert.equal(pacer.held, 2)
+    pacer.shed()
+    assert.deepEqual(shed, ['held'])
+    assert.deepEqual(released, ['long@0', 'untold@0'])
+    assert.equal(pacer.held, 0)
+    enterShedding('late', 1000)
+    assert.deepEqual(shed, ['held', 'late'])
+    clock.advance(2000)
+    assert.deepEqual(released, ['long@0', 'untold@0'])
+  })
+
   test('counts as sent prefill what it released and has no first token, not what it holds', () => {
     const { enter, pacer } = setup()
     const long = enter('long', 30_000)
