@@ -182,6 +182,9 @@ export class TrackedServer {
       const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
       if (socket.writable && !response?.headersSent) {
         const { reason, status } = PARSE_FAILURES[error.code ?? ''] ?? UNPARSABLE
+        // Read before the reply: a write to a client already gone closes the handle, and with
+        // it the peer's address, which a socket reads only on first use.
+        const remoteAddress = socket.remoteAddress
         socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`)
         // A request the handler has is logged by it; a socket error (a reset, a timeout on an
         // idle connection) is no request: only what the parser refused, or timed out, is.
@@ -192,7 +195,7 @@ export class TrackedServer {
             method: undefined,
             url: undefined,
             headers: {},
-            remoteAddress: socket.remoteAddress,
+            remoteAddress,
           })
         }
       }

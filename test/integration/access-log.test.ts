@@ -90,6 +90,23 @@ describe('the access log', () => {
     )
   })
 
+  test("names the client of a request cut off in its head, whose close makes the server's 400 fail", async (t) => {
+    const aya = await startLoggingAya(t)
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    client.socket.on('error', () => {})
+    // The head never ends: Node refuses the request once the client is gone, and the 400 it
+    // writes then meets a closed socket.
+    client.socket.write('GET /x HTTP/1.1\r\nhost: a.example\r\n')
+    client.close()
+    const access = () => aya.logs.filter((line) => line.msg === 'access')
+    await eventually(() => access().length === 1, 'an access line')
+    assert.deepEqual(
+      access().map((line) => [line.status, line.error, line.client]),
+      [[400, 'LB_ERR_BAD_REQUEST', '127.0.0.1']],
+    )
+  })
+
   test('writes no line for a client that hangs up in the middle of a body it was already answered for', async (t) => {
     const upstream = await startNamedUpstream('u')
     t.after(() => upstream.close())
