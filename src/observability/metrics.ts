@@ -441,22 +441,15 @@ export function createMetrics(
     })
   classGauge(
     'aya_admission_queue_depth',
-    'Requests waiting in an upstream group admission queue, by priority: an autoscaling signal.',
-    function* (admission, priorities) {
-      for (const priority of priorities) yield [priority, 0]
-      // A band can hold an integer priority no class names: it is reported too.
-      for (const band of admission.stats().bands) yield [band.priority, band.count]
-    },
+    'Requests waiting in an upstream group admission queue, by priority class: an autoscaling signal.',
+    (admission, priorities) => byClass(admission, priorities, (band) => band.count),
   )
   // The bound `maxBytes` is on these: a queue full of long prompts fills by bytes long before
   // it does by count, and the depth alone would not show how near it is.
   classGauge(
     'aya_admission_queue_bytes',
-    'Request body bytes waiting in an upstream group admission queue, by priority.',
-    function* (admission, priorities) {
-      for (const priority of priorities) yield [priority, 0]
-      for (const band of admission.stats().bands) yield [band.priority, band.bytes]
-    },
+    'Request body bytes waiting in an upstream group admission queue, by priority class.',
+    (admission, priorities) => byClass(admission, priorities, (band) => band.bytes ?? 0),
   )
   new Gauge({
     name: 'aya_state_store_up',
@@ -534,4 +527,27 @@ interface RequestLabels {
 
 function seriesKey(upstream: string, endpointId: string): string {
   return `${upstream}\u0000${endpointId}`
+}
+
+/**
+ * Each configured class's total over the queue's bands: a band between classes (an integer
+ * priority a client chose within the classes' range) counts under the class at or below it. A
+ * label per band would let clients mint a series per integer in that range over time, each one a
+ * new series for the operator's Prometheus to keep.
+ */
+function byClass(
+  admission: GroupAdmission,
+  priorities: readonly number[],
+  measure: (band: { readonly count: number; readonly bytes?: number }) => number,
+): Array<[number, number]> {
+  const classes = [...new Set(priorities)].sort((a, b) => b - a)
+  const totals = new Map<number, number>(classes.map((priority) => [priority, 0]))
+  for (const band of admission.stats().bands) {
+    // Clamping keeps a band within the classes' range; a route's own priority below the lowest
+    // class counts under the lowest.
+    const floor = classes.find((priority) => priority <= band.priority) ?? classes.at(-1)
+    const key = floor ?? band.priority
+    totals.set(key, (totals.get(key) ?? 0) + measure(band))
+  }
+  return [...totals]
 }

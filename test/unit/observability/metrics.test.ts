@@ -80,6 +80,29 @@ describe('metrics', () => {
     assert.doesNotMatch(text, /upstream="plain"/)
   })
 
+  test('a band between classes counts under the class at or below it, so clients mint no series', async () => {
+    const metrics = createMetrics()
+    withQueue(metrics, {
+      predictedWaitMs: () => 0,
+      stats: () => ({
+        bands: [
+          { priority: 3, count: 2, bytes: 200 },
+          { priority: 0, count: 1, bytes: 50 },
+          { priority: 877, count: 4, bytes: 400 },
+        ],
+        rejectedTotal: {},
+      }),
+      classPriorities: [1000, 0, -1000],
+    })
+    const depth = await metrics.registry.getSingleMetricAsString('aya_admission_queue_depth')
+    assert.match(depth, /^aya_admission_queue_depth\{upstream="u",priority="0"\} 7$/m)
+    assert.match(depth, /^aya_admission_queue_depth\{upstream="u",priority="1000"\} 0$/m)
+    assert.match(depth, /^aya_admission_queue_depth\{upstream="u",priority="-1000"\} 0$/m)
+    assert.doesNotMatch(depth, /priority="(3|877)"/)
+    const bytes = await metrics.registry.getSingleMetricAsString('aya_admission_queue_bytes')
+    assert.match(bytes, /^aya_admission_queue_bytes\{upstream="u",priority="0"\} 650$/m)
+  })
+
   test('the eligible gauge is 1 for an eligible endpoint and 0 for one taken out', async () => {
     const metrics = createMetrics()
     const up = { id: 'up' } as Endpoint
