@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { formatPath } from './config-error.ts'
+import { formatPath, valueAt } from './config-error.ts'
 
 /** A decimal number as people write one: `0.90`, `1e3`, `.5`, `+5`, `1.` too. */
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
@@ -16,7 +16,7 @@ export const isDecimalText = (text: string): boolean => DECIMAL.test(text)
  * the path of `document` in the whole config. True when it changed anything, so the caller parses
  * again.
  */
-export function coerceEnvNumbers(
+function coerceEnvNumbers(
   document: unknown,
   issues: readonly z.core.$ZodIssue[],
   decimalPaths: ReadonlySet<string>,
@@ -40,11 +40,19 @@ export function coerceEnvNumbers(
   return changed
 }
 
-function valueAt(document: unknown, path: readonly PropertyKey[]): unknown {
-  let at = document
-  for (const key of path) {
-    if (at === null || typeof at !== 'object') return undefined
-    at = (at as Record<PropertyKey, unknown>)[key]
+/**
+ * `schema.safeParse(document)`, and once more after `coerceEnvNumbers` when that turned a
+ * placeholder's decimal text into the number the schema wanted.
+ */
+export function safeParseWithEnvNumbers<T extends z.ZodType>(
+  schema: T,
+  document: unknown,
+  decimalPaths: ReadonlySet<string>,
+  base: readonly PropertyKey[] = [],
+): ReturnType<T['safeParse']> {
+  const parsed = schema.safeParse(document) as ReturnType<T['safeParse']>
+  if (parsed.success || !coerceEnvNumbers(document, parsed.error.issues, decimalPaths, base)) {
+    return parsed
   }
-  return at
+  return schema.safeParse(document) as ReturnType<T['safeParse']>
 }

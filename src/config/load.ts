@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { ConfigError, toConfigIssues } from './config-error.ts'
-import { coerceEnvNumbers } from './env-numbers.ts'
+import { safeParseWithEnvNumbers } from './env-numbers.ts'
 import { type Env, substituteEnv } from './env-substitution.ts'
 import { type Config, configSchema } from './schema.ts'
 import { validateConfig } from './validate.ts'
@@ -71,10 +71,7 @@ export function parseConfigObject(raw: unknown, env: Env): Config {
   const substituted = substituteEnv(raw ?? {}, env, issues, decimalPaths)
   // An unset variable explains whatever the schema would say about that value; report it alone.
   if (issues.length > 0) throw new ConfigError(issues)
-  let parsed = configSchema.safeParse(substituted)
-  if (!parsed.success && coerceEnvNumbers(substituted, parsed.error.issues, decimalPaths)) {
-    parsed = configSchema.safeParse(substituted)
-  }
+  const parsed = safeParseWithEnvNumbers(configSchema, substituted, decimalPaths)
   if (!parsed.success) {
     issues.push(...toConfigIssues(parsed.error.issues, substituted))
     throw new ConfigError(issues)

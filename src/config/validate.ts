@@ -4,7 +4,7 @@ import { isPriorityName } from '../resilience/priority-classes.ts'
 import { parseProfileList } from '../sim/profiles.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { describeValue, formatPath, toConfigIssues } from './config-error.ts'
-import { coerceEnvNumbers } from './env-numbers.ts'
+import { safeParseWithEnvNumbers } from './env-numbers.ts'
 import { routeNameOf } from './route-name.ts'
 import type { Config } from './schema.ts'
 import { UNMATCHED_LABEL } from './unmatched-label.ts'
@@ -130,13 +130,12 @@ export function validateConfig(
       })
     } else {
       const optionsPath = ['upstreams', name, 'policyOptions']
-      let parsed = definition.optionsSchema.safeParse(upstream.policyOptions)
-      if (
-        !parsed.success &&
-        coerceEnvNumbers(upstream.policyOptions, parsed.error.issues, decimalPaths, optionsPath)
-      ) {
-        parsed = definition.optionsSchema.safeParse(upstream.policyOptions)
-      }
+      const parsed = safeParseWithEnvNumbers(
+        definition.optionsSchema,
+        upstream.policyOptions,
+        decimalPaths,
+        optionsPath,
+      )
       if (parsed.success) {
         policyOptions = parsed.data as Record<string, unknown>
       } else {

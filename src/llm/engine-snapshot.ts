@@ -61,7 +61,7 @@ export function kvCapacityTokensOf(layout: KvLayout): number {
  * More KV than any server holds: a trillion tokens is some 10^5 GPUs' pools. A page claiming more
  * is broken, and its pool taken at its word would switch the KV headroom check off for good.
  */
-export const MAX_KV_CAPACITY_TOKENS = 2 ** 40
+const MAX_KV_CAPACITY_TOKENS = 2 ** 40
 
 /**
  * The layout a snapshot carries, when it carries a plausible one: whole, positive numbers of

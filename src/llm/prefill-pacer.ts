@@ -255,6 +255,14 @@ export function createPrefillPacer(
     return lane
   }
 
+  /** Takes the prompt off hold: none of its ways out (release, move, shed) may run again. */
+  const unhold = (lane: Lane, waiting: Waiting): void => {
+    lane.movable.delete(waiting)
+    waiting.release = undefined
+    waiting.move = undefined
+    waiting.shed = undefined
+  }
+
   const release = (endpointId: string, lane: Lane, waiting: Waiting): void => {
     const nowMs = clock.now()
     const rate = serviceRate(endpointId, lane)
@@ -268,12 +276,9 @@ export function createPrefillPacer(
       prefillMs
     lane.releasedCount++
     lane.releasedTokens += waiting.tokens
-    lane.movable.delete(waiting)
-    waiting.move = undefined
-    waiting.shed = undefined
-    waiting.isReleased = true
     const go = waiting.release
-    waiting.release = undefined
+    unhold(lane, waiting)
+    waiting.isReleased = true
     go?.()
     deps.onRelease?.(endpointId)
   }
@@ -355,10 +360,8 @@ export function createPrefillPacer(
       }
     }
     if (oldest === undefined || from === undefined) return
-    from.movable.delete(oldest)
     const move = oldest.move!
-    oldest.move = undefined
-    oldest.release = undefined
+    unhold(from, oldest)
     oldest.ticket?.cancel()
     deps.onMove?.()
     move()
@@ -485,10 +488,7 @@ export function createPrefillPacer(
           if (isDone) return
           isDone = true
           if (!waiting.isReleased) {
-            waiting.release = undefined
-            waiting.move = undefined
-            waiting.shed = undefined
-            lane.movable.delete(waiting)
+            unhold(lane, waiting)
             waiting.ticket?.cancel()
             return
           }
@@ -549,11 +549,8 @@ export function createPrefillPacer(
             release(endpointId, lane, waiting)
             continue
           }
-          waiting.release = undefined
-          waiting.move = undefined
-          waiting.shed = undefined
+          unhold(lane, waiting)
           waiting.ticket = undefined
-          lane.movable.delete(waiting)
           giveUp()
         }
       }

@@ -6,8 +6,6 @@ export interface AttemptHistory {
   readonly method: string
   /** Attempts made so far, the failed one included. */
   readonly attempts: number
-  /** The most it may make. */
-  readonly maxAttempts: number
   /**
    * Its body can go out again once sent: it has none, or Aya holds it whole. A body still
    * streaming from the client is read by the attempt that sends it, so only an attempt that was
@@ -35,6 +33,9 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
   'DELETE',
 ])
 
+/** A request's attempts, at most: connect failures and one resend together. */
+const MAX_ATTEMPTS = 3
+
 /**
  * Whether a failed attempt may be followed by another. Nothing sent (a connect failure): yes,
  * while attempts are left, whatever the body (undici reads none of it before a connection takes
@@ -43,8 +44,7 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
  * timeout, or a failure after the answer began, never: the upstream may still be at work on it.
  */
 export function canRetry(error: ProxyError, history: AttemptHistory): boolean {
-  if (!error.retryable || history.responding || history.attempts >= history.maxAttempts)
-    return false
+  if (!error.retryable || history.responding || history.attempts >= MAX_ATTEMPTS) return false
   if (!error.sentUpstream) return true
   return history.resendable && !history.resent && IDEMPOTENT_METHODS.has(history.method)
 }

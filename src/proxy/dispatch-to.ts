@@ -358,22 +358,11 @@ function released(
       isGone = true
       resolve('gone')
     })
-    paced.whenReleased(
-      () => {
-        stopWatching()
-        resolve(!isGone && !res.destroyed ? 'released' : 'gone')
-      },
-      movable
-        ? () => {
-            stopWatching()
-            resolve(!isGone && !res.destroyed ? 'moved' : 'gone')
-          }
-        : undefined,
-      () => {
-        stopWatching()
-        resolve(!isGone && !res.destroyed ? 'shed' : 'gone')
-      },
-    )
+    const settle = (outcome: 'released' | 'moved' | 'shed') => () => {
+      stopWatching()
+      resolve(!isGone && !res.destroyed ? outcome : 'gone')
+    }
+    paced.whenReleased(settle('released'), movable ? settle('moved') : undefined, settle('shed'))
   })
 }
 

@@ -35,9 +35,6 @@ import { applyHeaderEdits, redirectLocation, rewritePrefix } from './route-actio
 import { normaliseHost } from './route-table.ts'
 import { upstreamErrorDetail } from './upstream-error.ts'
 
-/** A request's attempts, at most: connect failures and one resend (see canRetry) together. */
-const MAX_ATTEMPTS = 3
-
 /**
  * The L7 request pipeline for one listener: route, act (redirect, rewrite, headers, mirror),
  * choose an endpoint, forward with streaming both ways, and account for the outcome.
@@ -399,7 +396,6 @@ async function handle(
     const history = {
       method: ctx.method,
       attempts: ctx.attempts,
-      maxAttempts: MAX_ATTEMPTS,
       resendable,
       resent: isResent,
       responding: ctx.res.headersSent,

@@ -30,12 +30,12 @@ export function anthropicUsageOf(
   }
 }
 
-export function stopReasonOf(finishReason: FinishReason): 'end_turn' | 'max_tokens' {
+function stopReasonOf(finishReason: FinishReason): 'end_turn' | 'max_tokens' {
   return finishReason === 'length' ? 'max_tokens' : 'end_turn'
 }
 
 /** One server-sent event, named as the Messages stream names each. */
-export function sseEvent(name: string, payload: unknown): string {
+function sseEvent(name: string, payload: unknown): string {
   return `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`
 }
 

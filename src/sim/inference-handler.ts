@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { anthropicType } from '../util/anthropic-error-type.ts'
 import {
   anthropicUsageOf,
   messageBody,
@@ -55,9 +56,7 @@ export function sendApiError(
   openAi: { param?: string | null; code?: string | number | null; type?: string } = {},
 ): void {
   if (api === 'messages') {
-    const type =
-      status === 404 ? 'not_found_error' : status >= 500 ? 'api_error' : 'invalid_request_error'
-    sendJson(res, status, messagesErrorBody(type, message))
+    sendJson(res, status, messagesErrorBody(anthropicType(status), message))
     return
   }
   sendError(res, status, message, openAi.param ?? null, openAi.code ?? null, openAi.type)

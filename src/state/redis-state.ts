@@ -174,7 +174,20 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   const stopHeartbeats = [client, subscriber].map((redis) =>
     startRedisHeartbeat(redis, { intervalMs: commandTimeoutMs }, { clock: deps.clock }),
   )
+  // Both connections up, and not closed: what the store reads as connected.
+  const isUp = () => !isClosed && client.status === 'ready' && subscriber.status === 'ready'
+  // A connection that closed (lost, or a first attempt that failed) marks an outage; both
+  // connections ready again end it. A close after `close()` is no outage.
+  let isDown = false
   for (const redis of [client, subscriber]) {
+    redis.on('close', () => {
+      if (!isClosed) isDown = true
+    })
+    redis.on('ready', () => {
+      if (!isDown || !isUp()) return
+      isDown = false
+      deps.onReconnect?.()
+    })
     redis.on('error', (error) => {
       if (!isFailedSelect(error)) return onError(error)
       // ioredis only reports a refused SELECT and goes on to ready on database 0, where this
@@ -188,20 +201,6 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
           { cause: error },
         ),
       )
-    })
-  }
-
-  // A connection that closed (lost, or a first attempt that failed) marks an outage; both
-  // connections ready again end it. A close after `close()` is no outage.
-  let isDown = false
-  for (const redis of [client, subscriber]) {
-    redis.on('close', () => {
-      if (!isClosed) isDown = true
-    })
-    redis.on('ready', () => {
-      if (!isDown || isClosed || client.status !== 'ready' || subscriber.status !== 'ready') return
-      isDown = false
-      deps.onReconnect?.()
     })
   }
 
@@ -228,7 +227,7 @@ export function createRedisState(options: RedisStateOptions, deps: RedisStateDep
   return {
     kind: 'redis',
     get connected() {
-      return !isClosed && client.status === 'ready' && subscriber.status === 'ready'
+      return isUp()
     },
 
     async incr(key, delta = 1, ttlMs) {

@@ -72,9 +72,10 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     : undefined
   const fallback = createLeastRequestPicker({ choiceCount: 2 }, deps)
   const set: ScoredSet = { entries: [], count: 0 }
-  // The endpoints a pick scores and their prefix matches, reused: the matches are taken in one
-  // walk of the prompt.
+  // The endpoints a pick scores (their ids, their places in `eligible`) and their prefix matches,
+  // reused: the matches are taken in one walk of the prompt.
   const candidateIds: string[] = []
+  const candidateAt: number[] = []
   const candidateMatches: number[] = []
   const growth = createCacheGrowth({ halfLifeMs: options.coldGrowthHalfLifeMs }, deps)
   const chooser = createNearTieChooser(options, { random: deps.random, growth })
@@ -312,13 +313,18 @@ export function createAyaPicker(options: AyaOptions, deps: PickerDeps): Picker {
     let mostHitTokens = 0
     let mostHitTokensWithoutRoom = 0
     candidateIds.length = 0
-    for (const endpoint of eligible) if (!isExcluded(endpoint, ctx)) candidateIds.push(endpoint.id)
+    candidateAt.length = 0
+    for (let i = 0; i < eligible.length; i++) {
+      if (isExcluded(eligible[i]!, ctx)) continue
+      candidateIds.push(eligible[i]!.id)
+      candidateAt.push(i)
+    }
     prefixes.matchEach(memo, candidateIds, candidateMatches)
-    for (let i = 0, c = 0; i < eligible.length; i++) {
+    for (let c = 0; c < candidateAt.length; c++) {
+      const i = candidateAt[c]!
       const endpoint = eligible[i]!
-      if (isExcluded(endpoint, ctx)) continue
       const rate = rates.rateOf(i)
-      const matchedBlocks = candidateMatches[c++]!
+      const matchedBlocks = candidateMatches[c]!
       // A hit is counted in whole blocks and never covers the last token (it must be computed).
       const hitTokens = Math.min(
         promptTokens - 1,

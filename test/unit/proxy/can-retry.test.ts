@@ -21,7 +21,6 @@ const firstByteTimeout = new ProxyError('LB_ERR_FIRST_BYTE_TIMEOUT', {
 const first: AttemptHistory = {
   method: 'GET',
   attempts: 1,
-  maxAttempts: 3,
   resendable: true,
   resent: false,
   responding: false,
