@@ -51,15 +51,24 @@ type Layout = Pick<EngineSnapshot, 'blockSize' | 'numGpuBlocks'>
  */
 const REPLICA_LABELS: ReadonlySet<string> = new Set(['tp_rank', 'pp_rank', 'moe_ep_rank'])
 
+/** The engine's snapshot, or undefined when the page says nothing usable (see `readEngineMetrics`). */
+export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
+  const reading = readEngineMetrics(text, atMs)
+  return 'snapshot' in reading ? reading.snapshot : undefined
+}
+
 /**
- * The engine's snapshot, or undefined when it says nothing usable about its load: none of the load
+ * The engine's snapshot, or why the page says nothing usable about its load: none of the load
  * gauges (running, waiting, KV usage), or one that reads `NaN`, `±Inf` or below zero. Such a
  * value makes the whole reading unknown: read as a number it would be idle, idler than any real
  * engine (a negative queue wins every comparison and draws the traffic) or poison every
  * comparison, and unknown is what a policy already handles. A load gauge the page leaves out is
  * undefined in the snapshot, unknown for that quantity alone. Counters skip such samples.
  */
-export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
+export function readEngineMetrics(
+  text: string,
+  atMs: number,
+): { readonly snapshot: EngineSnapshot } | { readonly reason: string } {
   const byName = new Map<string, PromSample[]>()
   const series = new Set<string>()
   const schedules = new Set<string>()
@@ -67,7 +76,7 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
     // A series written twice is a broken page, and which copy is the engine's cannot be told:
     // summed, the copies would double its load, and the first alone may be the wrong one.
     const key = seriesKey(sample)
-    if (series.has(key)) return undefined
+    if (series.has(key)) return { reason: `series ${sample.name} written twice` }
     series.add(key)
     const schedule = scheduleKey(sample)
     if (schedule !== undefined) {
@@ -91,21 +100,30 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
   const running = listOf(NAMES.running)
   const waiting = listOf(NAMES.waiting)
   const kvUsage = listOf(NAMES.kvUsage)
-  if (running === undefined && waiting === undefined && kvUsage === undefined) return undefined
+  if (running === undefined && waiting === undefined && kvUsage === undefined) {
+    return { reason: 'no running, waiting or KV-usage gauge' }
+  }
   for (const load of [running, waiting, kvUsage]) {
-    if (load?.some((sample) => !(Number.isFinite(sample.value) && sample.value >= 0))) {
-      return undefined
-    }
+    const bad = load?.find((sample) => !(Number.isFinite(sample.value) && sample.value >= 0))
+    if (bad) return { reason: `${bad.name} reads ${bad.value}` }
   }
   // Finite samples can still sum past the largest number: an infinite queue all the same.
   const runningSum = sumFinite(running)
   const waitingSum = sumFinite(waiting)
-  if (runningSum === Number.POSITIVE_INFINITY || waitingSum === Number.POSITIVE_INFINITY) {
-    return undefined
+  for (const [sum, load] of [
+    [runningSum, running],
+    [waitingSum, waiting],
+  ] as const) {
+    if (sum === Number.POSITIVE_INFINITY) return { reason: `${load?.[0]?.name} sums past 1.8e308` }
   }
-  const counter = (names: readonly string[]) => sumFinite(listOf(names)) ?? 0
+  // A counter the page leaves out, or whose samples sum past the largest number, is unknown: read
+  // as 0 (or as a fall from infinity), the next reading would look like an engine's restart.
+  const counter = (names: readonly string[]) => {
+    const sum = sumFinite(listOf(names))
+    return sum !== undefined && Number.isFinite(sum) ? sum : undefined
+  }
   const layout = vllmLayout(byName) ?? sglangLayout(byName)
-  return {
+  const snapshot: EngineSnapshot = {
     atMs,
     running: runningSum,
     waiting: waitingSum,
@@ -116,6 +134,7 @@ export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot |
     blockSize: layout?.blockSize,
     numGpuBlocks: layout?.numGpuBlocks,
   }
+  return { snapshot }
 }
 
 /**

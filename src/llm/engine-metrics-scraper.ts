@@ -1,5 +1,5 @@
 import type { Clock, Timer } from '../util/clock.ts'
-import { parseEngineMetrics } from './engine-metrics-parse.ts'
+import { readEngineMetrics } from './engine-metrics-parse.ts'
 import {
   type EngineMetricsSource,
   type EngineSnapshot,
@@ -43,10 +43,6 @@ export interface EngineMetricsScraperDeps {
    */
   readonly onRestart?: ((endpointId: string) => void) | undefined
 }
-
-/** Why a fetched page gave no reading: what `parseEngineMetrics` refuses. */
-const UNUSABLE_PAGE =
-  'no usable load: no running, waiting or KV-usage gauge, one that is NaN, infinite or negative, or a series written twice'
 
 export interface EngineMetricsScraper extends EngineMetricsSource {
   /**
@@ -106,6 +102,8 @@ export function createEngineMetricsScraper(
   let settings = settingsOf(options)
   const snapshots = new Map<string, EngineSnapshot>()
   const layouts = new Map<string, KvLayout>()
+  /** Each target's last cumulative prefix-cache lookups, to tell a restart. */
+  const prefixQueries = new Map<string, number>()
   const targets = new Map<string, TargetState>()
   let timer: Timer | undefined
   let closed = false
@@ -123,12 +121,16 @@ export function createEngineMetricsScraper(
     if (!page.ok) return page.reason
     // Removed, moved to another server, or closed while it was read: the reading is not theirs.
     if (!current(state)) return undefined
-    const snapshot = parseEngineMetrics(page.text, askedAtMs)
-    if (!snapshot) return UNUSABLE_PAGE
-    const before = snapshots.get(state.target.id)
+    const reading = readEngineMetrics(page.text, askedAtMs)
+    if (!('snapshot' in reading)) return `no usable load: ${reading.reason}`
+    const { snapshot } = reading
     snapshots.set(state.target.id, snapshot)
-    if (before !== undefined && snapshot.prefixQueriesTotal < before.prefixQueriesTotal) {
-      deps.onRestart?.(state.target.id)
+    // Against the last reading that had the counter: one page without it hides no restart.
+    const queries = snapshot.prefixQueriesTotal
+    if (queries !== undefined) {
+      const before = prefixQueries.get(state.target.id)
+      prefixQueries.set(state.target.id, queries)
+      if (before !== undefined && queries < before) deps.onRestart?.(state.target.id)
     }
     const layout = kvLayoutOf(snapshot)
     if (layout) layouts.set(state.target.id, layout)
@@ -185,6 +187,7 @@ export function createEngineMetricsScraper(
     targets.delete(id)
     snapshots.delete(id)
     layouts.delete(id)
+    prefixQueries.delete(id)
   }
 
   return {

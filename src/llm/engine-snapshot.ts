@@ -14,10 +14,13 @@ export interface EngineSnapshot {
   readonly waiting: number | undefined
   /** KV-cache usage as a fraction 0–1. */
   readonly kvUsage: number | undefined
-  /** Cumulative prefix-cache lookups and hits, in tokens. */
-  readonly prefixQueriesTotal: number
-  readonly prefixHitsTotal: number
-  readonly preemptionsTotal: number
+  /**
+   * Cumulative prefix-cache lookups and hits, in tokens, and preemptions; undefined when the page
+   * leaves the counter out or its samples sum past the largest number.
+   */
+  readonly prefixQueriesTotal: number | undefined
+  readonly prefixHitsTotal: number | undefined
+  readonly preemptionsTotal: number | undefined
   /**
    * The KV pool's layout when the engine publishes it: vLLM's `cache_config_info` (`block_size`,
    * `num_gpu_blocks`), or SGLang's page size and page count (`sglang:page_size`/`num_pages`, the

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { parseEngineMetrics } from '../../../src/llm/engine-metrics-parse.ts'
+import { parseEngineMetrics, readEngineMetrics } from '../../../src/llm/engine-metrics-parse.ts'
 import { kvLayoutOf } from '../../../src/llm/engine-snapshot.ts'
 
 describe('engine metrics parse', () => {
@@ -21,9 +21,9 @@ describe('engine metrics parse', () => {
       running: 5,
       waiting: 1,
       kvUsage: 0.5,
-      prefixQueriesTotal: 0,
-      prefixHitsTotal: 0,
-      preemptionsTotal: 0,
+      prefixQueriesTotal: undefined,
+      prefixHitsTotal: undefined,
+      preemptionsTotal: undefined,
       blockSize: 16,
       numGpuBlocks: 1000,
     })
@@ -143,6 +143,42 @@ describe('engine metrics parse', () => {
     const snapshot = parseEngineMetrics(text, 0)
     assert.equal(snapshot?.waiting, 2)
     assert.equal(snapshot?.prefixQueriesTotal, 40)
+  })
+
+  it('a counter the page leaves out, or whose engines sum past the largest number, is unknown', () => {
+    const load = 'vllm:num_requests_running 1\nvllm:num_requests_waiting 2\n'
+    const overflow = parseEngineMetrics(
+      `${load}vllm:prefix_cache_queries_total{engine="0"} 1e308\nvllm:prefix_cache_queries_total{engine="1"} 1e308\nvllm:prefix_cache_hits_total 5\n`,
+      0,
+    )
+    assert.equal(overflow?.waiting, 2, 'the load still read')
+    assert.equal(overflow?.prefixQueriesTotal, undefined)
+    assert.equal(overflow?.prefixHitsTotal, 5)
+    assert.equal(overflow?.preemptionsTotal, undefined, 'left out')
+  })
+
+  it('says why a page gives no reading, naming the series and its value', () => {
+    const reasonOf = (text: string) => {
+      const reading = readEngineMetrics(text, 0)
+      return 'reason' in reading ? reading.reason : undefined
+    }
+    assert.equal(reasonOf('vllm:num_requests_waiting NaN\n'), 'vllm:num_requests_waiting reads NaN')
+    assert.equal(
+      reasonOf('vllm:num_requests_running 1\nvllm:kv_cache_usage_perc -0.5\n'),
+      'vllm:kv_cache_usage_perc reads -0.5',
+    )
+    assert.equal(reasonOf('process_cpu_seconds_total 3\n'), 'no running, waiting or KV-usage gauge')
+    assert.equal(
+      reasonOf('vllm:num_requests_waiting 1\nvllm:num_requests_waiting 2\n'),
+      'series vllm:num_requests_waiting written twice',
+    )
+    assert.equal(
+      reasonOf(
+        'vllm:num_requests_running{engine="0"} 1e308\nvllm:num_requests_running{engine="1"} 1e308\n',
+      ),
+      'vllm:num_requests_running sums past 1.8e308',
+    )
+    assert.equal(reasonOf('vllm:num_requests_running 1\n'), undefined)
   })
 
   it('a negative load gauge makes the reading unknown, never idler than idle', () => {

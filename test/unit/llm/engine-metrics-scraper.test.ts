@@ -261,7 +261,7 @@ describe('engine metrics scraper', () => {
       assert.equal(reasons.get('good'), 'status 404')
       assert.equal(reasons.get('refused'), 'connect ECONNREFUSED 127.0.0.1:1')
       assert.equal(reasons.get('slow'), 'no page within 1000 ms')
-      assert.match(reasons.get('unusable') ?? '', /^no usable load/)
+      assert.equal(reasons.get('unusable'), 'no usable load: vllm:num_requests_waiting reads NaN')
       assert.deepEqual(readings, ['good'])
       scraper.close()
     } finally {
@@ -292,6 +292,43 @@ describe('engine metrics scraper', () => {
       queries = 60
       await scraper.scrapeNow()
       assert.deepEqual(restarts, ['e'])
+      scraper.close()
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it('tells no restart when a page leaves the lookups counter out or overflows it, and compares with the last count it had', async () => {
+    let queries = '500'
+    const engine = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      const counter =
+        queries === ''
+          ? ''
+          : queries
+              .split(',')
+              .map((value, i) => `vllm:prefix_cache_queries_total{engine="${i}"} ${value}\n`)
+              .join('')
+      res.end(`${METRICS}${counter}`)
+    })
+    try {
+      const restarts: string[] = []
+      const scraper = createEngineMetricsScraper(
+        { intervalMs: 1000 },
+        { clock: createManualClock(), onRestart: (id) => restarts.push(id) },
+      )
+      scraper.setTargets([{ id: 'e', origin: engine.origin }])
+      await scraper.scrapeNow()
+      for (const page of ['', '1e308,1e308', '600']) {
+        queries = page
+        await scraper.scrapeNow()
+      }
+      assert.deepEqual(restarts, [], 'a missing or overflowing counter is no fall')
+      queries = ''
+      await scraper.scrapeNow()
+      queries = '30'
+      await scraper.scrapeNow()
+      assert.deepEqual(restarts, ['e'], 'a fall from the last count the page had')
       scraper.close()
     } finally {
       await engine.close()

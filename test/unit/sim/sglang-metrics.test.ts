@@ -86,7 +86,7 @@ describe('the simulator’s SGLang metrics dialect', () => {
     const fromVllm = parseEngineMetrics(await vllm.metrics(), 0)
     assert.ok(fromSglang && fromVllm)
     assert.ok(fromVllm.waiting! > 0 && fromVllm.kvUsage! > 0, JSON.stringify(fromVllm))
-    assert.ok(fromVllm.prefixHitsTotal > 0, 'the shared prompts hit')
+    assert.ok((fromVllm.prefixHitsTotal ?? 0) > 0, 'the shared prompts hit')
     const load = ({
       running,
       waiting,
