@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
 import { type AdmissionConfig, admissionSchema } from '../config/schema.ts'
 import { ENGINE_PROFILES, MAX_SIM_REPLICAS, parseProfileList } from '../sim/profiles.ts'
+import { isRecord } from '../util/is-record.ts'
 import { parseWindow, type TraceWindow } from './trace-timing.ts'
 
 export interface BenchOptions {
@@ -299,7 +300,7 @@ export function parsePolicyOptions(
   } catch (error) {
     throw new UsageError(`--policy-options is not JSON: ${(error as Error).message}`)
   }
-  if (!isPlainObject(parsed)) {
+  if (!isRecord(parsed)) {
     throw new UsageError('--policy-options must be a JSON object keyed by policy name')
   }
   const out: Record<string, Readonly<Record<string, unknown>>> = {}
@@ -307,7 +308,7 @@ export function parsePolicyOptions(
     if (!policies.includes(policy)) {
       throw new UsageError(`--policy-options names '${policy}', which is not in --policies`)
     }
-    if (!isPlainObject(options)) {
+    if (!isRecord(options)) {
       throw new UsageError(`--policy-options.${policy} must be an object`)
     }
     const result = findPicker(policy)!.optionsSchema.safeParse(options)
@@ -320,8 +321,4 @@ export function parsePolicyOptions(
     out[policy] = options
   }
   return out
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

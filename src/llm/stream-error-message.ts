@@ -1,3 +1,5 @@
+import { isRecord } from '../util/is-record.ts'
+
 /**
  * The message of a stream's in-band error event, from its data (as the response tap kept it: the
  * head of the event, possibly cut short): OpenAI's and vLLM's `{"error": {"message": ...}}` (or a
@@ -13,12 +15,12 @@ export function streamErrorMessage(data: string): string | undefined {
   } catch {
     return firstMessageString(data)
   }
-  if (!isObject(event)) return undefined
+  if (!isRecord(event)) return undefined
   const { error, response } = event
   if (typeof error === 'string') return error
   return (
     stringField(error, 'message') ??
-    (isObject(response) ? stringField(response.error, 'message') : undefined) ??
+    (isRecord(response) ? stringField(response.error, 'message') : undefined) ??
     stringField(event, 'message')
   )
 }
@@ -36,12 +38,8 @@ function firstMessageString(data: string): string | undefined {
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null
-}
-
 function stringField(value: unknown, key: string): string | undefined {
-  if (!isObject(value)) return undefined
+  if (!isRecord(value)) return undefined
   const field = value[key]
   return typeof field === 'string' ? field : undefined
 }

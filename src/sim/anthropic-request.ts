@@ -1,3 +1,4 @@
+import { isRecord } from '../util/is-record.ts'
 import type { InferenceRequest } from './inference-request.ts'
 import { type ChatMessageLike, chatPromptIdentity } from './sim-tokenizer.ts'
 
@@ -6,8 +7,6 @@ export interface AnthropicRequestError {
 }
 
 type Body = Record<string, unknown>
-
-const isRecord = (v: unknown): v is Body => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 const fail = (message: string): AnthropicRequestError => ({ message })
 

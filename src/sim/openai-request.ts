@@ -1,3 +1,4 @@
+import { isRecord } from '../util/is-record.ts'
 import {
   chatPromptIdentity,
   type PromptIdentity,
@@ -25,8 +26,6 @@ export interface OpenAiRequestError {
 }
 
 type Body = Record<string, unknown>
-
-const isRecord = (v: unknown): v is Body => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function fail(message: string, param: string | null): OpenAiRequestError {
   return { message, param }
