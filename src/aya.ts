@@ -5,6 +5,7 @@ import { createAdminHandler, type ReadinessPhase } from './admin/admin-server.ts
 import type { DecisionSink } from './balancer/pickers/aya-decision.ts'
 import type { Config, SimUpstreamConfig, StateConfig } from './config/schema.ts'
 import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
+import { loraAdaptersOf } from './llm/lora-adapters-of.ts'
 import { createPrefixPeers } from './llm/prefix-peers.ts'
 import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
@@ -215,6 +216,15 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
     stopWaiting = resolve
   })
   /**
+   * Has each running fleet serve the LoRA adapters the desired models name on its upstream: they
+   * come and go without a restart, as vLLM loads and unloads adapters at runtime.
+   */
+  const serveLoras = () => {
+    for (const [name, running] of fleets) {
+      running.fleet.setLoras(loraAdaptersOf(desired.models, name))
+    }
+  }
+  /**
    * Brings the simulated fleets in line with the desired config, at start and at each reload
    * alike: starts the fleet of each sim upstream that has none or whose `sim` block changed and
    * swaps the runtime onto its endpoints, and retires each fleet no longer wanted.
@@ -228,7 +238,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         if (isClosing()) break
         const running = fleets.get(name)
         if (!upstream.sim || (running && isDeepStrictEqual(running.sim, upstream.sim))) continue
-        const fleet = await createSimFleet(upstream.sim)
+        const fleet = await createSimFleet({
+          ...upstream.sim,
+          loras: loraAdaptersOf(desired.models, name),
+        })
         logger.info({ upstream: name, urls: fleet.urls }, 'simulated fleet started')
         if (running) {
           // The old fleet serves until the new one's engines have loaded (`startupMs`): swapped
@@ -245,6 +258,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       }
     } finally {
       // A reload may have come while a fleet started: `desired` is the latest config.
+      serveLoras()
       for (const [name, running] of fleets) {
         if (desired.upstreams[name]?.sim) continue
         fleets.delete(name)
@@ -346,6 +360,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
       // Pools of removed endpoints, or of changed pool settings, close after their in-flight
       // requests finish.
       releaseUnwantedPools()
+      serveLoras()
       // A sim upstream the reload added or changed gets its fleet as at start, in the
       // background: its group has the endpoints once the fleet is up.
       syncFleets().catch((err: Error) => logger.error({ err }, 'simulated fleet failed to start'))

@@ -86,3 +86,16 @@ export function promptIdentityOf(tokens: readonly string[], blockSizeTokens = 16
   for (const t of tokens) hasher.token(t)
   return hasher.identity()
 }
+
+/**
+ * The identity of a prompt under a LoRA adapter: vLLM keys each block's hash with the adapter too,
+ * so the same tokens under two adapters (or under an adapter and the base model) share no cache.
+ */
+export function adapterPromptIdentity(prompt: PromptIdentity, adapter: string): PromptIdentity {
+  const salt = `lora\u0002${adapter}\u0002`
+  return {
+    promptTokens: prompt.promptTokens,
+    promptBlockHashes: prompt.promptBlockHashes.map((hash) => hash53(`${salt}${hash}`)),
+    promptHash: hash53(`${salt}${prompt.promptHash}`),
+  }
+}

@@ -5,6 +5,7 @@ import type { Clock } from '../util/clock.ts'
 import { mix32 } from '../util/hash.ts'
 import { pathOf } from '../util/request-target.ts'
 import { isAnthropicError, parseAnthropicRequest } from './anthropic-request.ts'
+import { adapterPromptIdentity } from './block-hash.ts'
 import { createEngine, type Engine } from './engine.ts'
 import { createEngineMetrics } from './engine-metrics.ts'
 import { runInference, sendApiError, sendError, sendJson } from './inference-handler.ts'
@@ -31,6 +32,12 @@ export interface EngineServerOptions {
    * an SGLang fleet (`sglang-metrics.ts`). The engine and its API are the same either way.
    */
   readonly metricsDialect?: MetricsDialect
+  /**
+   * LoRA adapters served beside the base model, by name, as vLLM's `--lora-modules` loads them:
+   * a request names one as its `model`, its prompt caches apart from the base model's and the
+   * other adapters', and `/v1/models` lists it with the base model as `parent`.
+   */
+  readonly loras?: readonly string[]
 }
 
 export interface EngineServerDeps {
@@ -43,6 +50,8 @@ export interface EngineServer {
   readonly port: number
   readonly engine: Engine
   readonly registry: Registry
+  /** Serves these LoRA adapters from now on, as vLLM's `/v1/load_lora_adapter` and unload do. */
+  setLoras(names: readonly string[]): void
   close(): Promise<void>
 }
 
@@ -115,6 +124,7 @@ export async function startEngineServer(
   const { profile } = options
   const { clock } = deps
   const modelName = options.modelName ?? profile.modelName
+  let loras: ReadonlySet<string> = new Set(options.loras ?? [])
   const seed = options.seed ?? 1
   const startedAtMs = clock.now()
   const startupMs = options.startupMs ?? 0
@@ -163,14 +173,22 @@ export async function startEngineServer(
       if (isError(parsed)) return sendApiError(res, api, 400, parsed.message, parsed)
       request = parsed
     }
-    if (request.model !== undefined && request.model !== modelName) {
+    const adapter =
+      request.model !== undefined && request.model !== modelName && loras.has(request.model)
+        ? request.model
+        : undefined
+    if (request.model !== undefined && request.model !== modelName && adapter === undefined) {
       const message = `The model \`${request.model}\` does not exist.`
       return sendApiError(res, api, 404, message, { param: 'model', code: 'model_not_found' })
+    }
+    if (adapter !== undefined) {
+      request = { ...request, prompt: adapterPromptIdentity(request.prompt, adapter) }
     }
     const identity = {
       id: responseId(RESPONSE_ID_PREFIXES[api]),
       created: Math.floor(clock.wallNow() / 1000),
-      model: modelName,
+      // vLLM answers under the adapter's name.
+      model: adapter ?? modelName,
     }
     runInference(engine, request, identity, req, res)
   }
@@ -194,28 +212,33 @@ export async function startEngineServer(
     }
     if (path === '/v1/models') {
       const created = Math.floor(clock.wallNow() / 1000)
+      // vLLM's ModelCard carries one default ModelPermission; clients that read the OpenAI
+      // model object may expect the list.
+      const permission = [
+        { id: permissionId, object: 'model_permission', created, ...MODEL_PERMISSION_FLAGS },
+      ]
+      const card = { object: 'model', created, owned_by: 'vllm' }
       const data = isStarting()
         ? []
         : [
             {
               id: modelName,
-              object: 'model',
-              created,
-              owned_by: 'vllm',
+              ...card,
               root: modelName,
               parent: null,
               max_model_len: profile.maxModelLen,
-              // vLLM's ModelCard carries one default ModelPermission; clients that read the
-              // OpenAI model object may expect the list.
-              permission: [
-                {
-                  id: permissionId,
-                  object: 'model_permission',
-                  created,
-                  ...MODEL_PERMISSION_FLAGS,
-                },
-              ],
+              permission,
             },
+            // As vLLM lists a loaded adapter: its path as root (the sim has only the name), the
+            // base model as parent, no length of its own.
+            ...[...loras].map((lora) => ({
+              id: lora,
+              ...card,
+              root: lora,
+              parent: modelName,
+              max_model_len: null,
+              permission,
+            })),
           ]
       return sendJson(res, 200, { object: 'list', data })
     }
@@ -249,6 +272,9 @@ export async function startEngineServer(
     port,
     engine,
     registry: metrics.registry,
+    setLoras(names) {
+      loras = new Set(names)
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         engine.close()

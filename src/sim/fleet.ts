@@ -20,6 +20,8 @@ export interface SimFleetOptions {
   readonly port?: number
   /** The names `/metrics` speaks: `vllm` (the default) or `sglang`, for an SGLang fleet's view. */
   readonly metricsDialect?: MetricsDialect
+  /** LoRA adapters every replica serves beside the base model (see `EngineServerOptions`). */
+  readonly loras?: readonly string[]
 }
 
 export interface SimFleetDeps {
@@ -35,6 +37,8 @@ export interface SimFleet {
    * closes first: until then its engines answer 503, as a loading vLLM is not yet serving.
    */
   readonly ready: Promise<void>
+  /** Every replica serves these LoRA adapters from now on, without a restart. */
+  setLoras(names: readonly string[]): void
   close(): Promise<void>
 }
 
@@ -67,6 +71,7 @@ export async function createSimFleet(
             ...(options.metricsDialect === undefined
               ? {}
               : { metricsDialect: options.metricsDialect }),
+            ...(options.loras === undefined ? {} : { loras: options.loras }),
           },
           { clock },
         ),
@@ -89,6 +94,9 @@ export async function createSimFleet(
     urls: servers.map((s) => s.url),
     servers,
     ready,
+    setLoras: (names) => {
+      for (const server of servers) server.setLoras(names)
+    },
     close: async () => {
       loading?.clear()
       settle()

@@ -8,6 +8,7 @@ export interface CommandIo {
 }
 
 export const SIM_USAGE = `Usage: aya sim --replicas N --profile P [--port P] [--speedup X] [--seed S] [--startup-ms D] [--host H] [--metrics-dialect D]
+                  [--lora-modules NAME[=PATH]]...
 
 Starts N simulated vLLM-compatible engines on consecutive ports from --port (default 8000;
 0 gives each its own ephemeral port), prints one URL per line, then "ready".
@@ -21,6 +22,8 @@ Starts N simulated vLLM-compatible engines on consecutive ports from --port (def
   --startup-ms D    engine-time ms each replica answers 503 after start (default 0)
   --host H          address to listen on (default 127.0.0.1)
   --metrics-dialect D  vllm (default) or sglang: the metric names /metrics speaks
+  --lora-modules NAME[=PATH]  a LoRA adapter every engine serves as model NAME, as vLLM's
+                    flag loads one (the sim reads no PATH); repeat for more
 `
 
 class UsageError extends Error {}
@@ -53,6 +56,7 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
       'startup-ms': { type: 'string' },
       host: { type: 'string' },
       'metrics-dialect': { type: 'string' },
+      'lora-modules': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -89,7 +93,15 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
         : integer('startup-ms', values['startup-ms'], 0, 2 ** 31),
     host: values.host ?? '127.0.0.1',
     metricsDialect: dialect,
+    loras: (values['lora-modules'] ?? []).map(loraName),
   }
+}
+
+/** The adapter's name from vLLM's `NAME=PATH` form (or a bare `NAME`). */
+function loraName(module: string): string {
+  const name = module.split('=', 1)[0]!.trim()
+  if (name === '') throw new UsageError(`--lora-modules needs NAME or NAME=PATH, got '${module}'`)
+  return name
 }
 
 /**

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { request } from 'undici'
+import { parseConfigObject } from '../../src/config/load.ts'
 import { createManualClock } from '../../src/util/manual-clock.ts'
 import { startAya } from '../helpers/aya.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
@@ -72,6 +73,49 @@ describe('LLM gateway route (gateway: models)', () => {
     }
     assert.ok(text.length > 0)
     assert.equal(usage?.completion_tokens, 4)
+  })
+
+  test('routes a LoRA adapter to its model’s simulated fleet, which serves the adapters a reload adds without a restart', async (t) => {
+    const withLoras = (loras: string[]) =>
+      config({
+        models: {
+          'llama-3.1-8b': {
+            loras,
+            deployments: [{ upstream: 'fleet', model: 'meta-llama/Llama-3.1-8B-Instruct' }],
+          },
+        },
+      })
+    const aya = await startAya(withLoras(['sql-lora']))
+    t.after(() => aya.close())
+    const client = new OpenAI({ baseURL: `${aya.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const ask = (model: string) =>
+      client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'Write a query' }],
+        max_tokens: 2,
+      })
+    assert.equal((await ask('sql-lora')).model, 'sql-lora')
+    const started = () => aya.logs.filter((line) => line.msg === 'simulated fleet started').length
+    assert.equal(started(), 1)
+    const reload = (loras: string[]) =>
+      aya.aya.reload(
+        parseConfigObject(
+          {
+            listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+            admin: { address: '127.0.0.1', port: 0 },
+            ...withLoras(loras),
+          },
+          {},
+        ),
+      )
+    reload(['sql-lora', 'chat-lora'])
+    assert.equal((await ask('chat-lora')).model, 'chat-lora')
+    assert.equal(started(), 1, 'the same engines, which keep their caches')
+    reload(['chat-lora'])
+    await assert.rejects(
+      ask('sql-lora'),
+      (error: unknown) => error instanceof OpenAI.APIError && error.status === 404,
+    )
   })
 
   test('accounts router-side for a stream as it passes: KV while it lives, then its decode pace', async (t) => {

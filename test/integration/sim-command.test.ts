@@ -52,6 +52,20 @@ describe('aya sim command', () => {
     assert.doesNotMatch(page, /^vllm:/m)
   })
 
+  it('serves the LoRA adapters --lora-modules names, as vLLM’s NAME=PATH or a bare NAME', async (t) => {
+    const { out, io } = capture()
+    const argv = ['--replicas', '1', '--profile', 'h100-llama3-8b', '--port', '0']
+    const loras = ['--lora-modules', 'sql-lora=/adapters/sql', '--lora-modules', 'chat-lora']
+    const result = await runSimCommand([...argv, ...loras], io)
+    if (typeof result === 'number') assert.fail(out.stderr)
+    t.after(() => result.close())
+    const url = out.stdout.split('\n')[0]!
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as {
+      data: Array<{ id: string }>
+    }
+    assert.deepEqual(models.data.map((card) => card.id).slice(1), ['sql-lora', 'chat-lora'])
+  })
+
   it('exits 2 with a message for bad flags', async () => {
     for (const argv of [
       ['--replicas', '2'],
@@ -63,6 +77,7 @@ describe('aya sim command', () => {
       ['--replicas', '1', '--profile', 'tpu'],
       ['--replicas', '2', '--profile', 'h100-llama3-8b', '--port', '65535'],
       ['--replicas', '1', '--profile', 'h100-llama3-8b', '--metrics-dialect', 'tgi'],
+      ['--replicas', '1', '--profile', 'h100-llama3-8b', '--lora-modules', '=/adapters/sql'],
     ]) {
       const { out, io } = capture()
       assert.equal(await runSimCommand(argv, io), 2, argv.join(' '))

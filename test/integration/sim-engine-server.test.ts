@@ -290,6 +290,41 @@ describe('sim engine server', () => {
     assert.equal((await json(res)).model, MODEL)
   })
 
+  it('serves LoRA adapters under their own names, each caching its prompts apart, until unloaded', async (t) => {
+    const adapters = await startEngineServer(
+      { profile: H100_LLAMA3_8B, seed: 9, loras: ['sql-lora'] },
+      { clock: createScaledClock({ speedup: 200 }) },
+    )
+    t.after(() => adapters.close())
+    const prompt = Array.from({ length: 200 }, (_, i) => `lora${i}`).join(' ')
+    const cached = async (model: string) => {
+      const res = await post(adapters, '/v1/completions', { model, prompt, max_tokens: 1 })
+      assert.equal(res.status, 200, model)
+      const body = await json(res)
+      assert.equal(body.model, model, 'answered under the name asked for')
+      return body.usage.prompt_tokens_details.cached_tokens
+    }
+    assert.equal(await cached(MODEL), 0)
+    assert.equal(await cached('sql-lora'), 0, "the base model's cache is not the adapter's")
+    assert.ok((await cached('sql-lora')) >= 192, "the adapter's own prompt hits")
+    const listed = await json(await fetch(`${adapters.url}/v1/models`))
+    assert.deepEqual(
+      listed.data.map((card: Json) => [card.id, card.root, card.parent, card.max_model_len]),
+      [
+        [MODEL, MODEL, null, 131_072],
+        ['sql-lora', 'sql-lora', MODEL, null],
+      ],
+    )
+    adapters.setLoras(['other-lora'])
+    const gone = await post(adapters, '/v1/completions', {
+      model: 'sql-lora',
+      prompt,
+      max_tokens: 1,
+    })
+    assert.equal(gone.status, 404)
+    assert.equal(await cached('other-lora'), 0)
+  })
+
   it('lists its model and reports healthy', async () => {
     const health = await fetch(`${server.url}/health`)
     assert.equal(health.status, 200)
