@@ -345,12 +345,8 @@ async function handle(
   // every idle moment, each time losing its place in the line.
   let isMoved = false
   // The sticky binding while its endpoint is eligible and untried, else the policy's pick.
-  let isBound = false
-  const choose = (pick: PickContext) => {
-    const bound = boundEndpointOf(upstream.group.eligible(), pick)
-    isBound = bound !== undefined
-    return bound ?? upstream.group.select(pick)
-  }
+  const choose = (pick: PickContext) =>
+    boundEndpointOf(upstream.group.eligible(), pick) ?? upstream.group.select(pick)
   for (;;) {
     const pick: PickContext =
       ctx.attempts === 0 ? firstPick : { ...firstPick, attempt: ctx.attempts }
@@ -382,8 +378,10 @@ async function handle(
       routeConfig,
       setCookie,
       deps,
-      // A request its session binds to the endpoint stays there.
-      movable: !isMoved && !isBound,
+      // A request its session binds to the endpoint stays there. Only the binding sends it to
+      // the bound id: when that endpoint is eligible and untried the binding is chosen, and
+      // otherwise no policy may pick it either.
+      movable: !isMoved && endpoint.id !== boundId,
     })
     if (!error) return
     if (error === MOVED_TO_IDLE) {
