@@ -74,6 +74,13 @@ export interface GroupAdmission {
    * admission, and so does each that asks from now on (one whose body was read before the reload).
    */
   release(): void
+  /**
+   * A reload replaced this queue with `next` (which calls this). A request that read its body
+   * before the reload asks this queue afterwards: it asks `next` instead, or it would wait where
+   * no gauge sees it and no shutdown closes it once `next` has let this queue go. Capacity freed
+   * by requests placed before the reload reaches `next` too, once nothing waits here.
+   */
+  succeededBy(next: GroupAdmission): void
   /** Closes this queue and the one it replaced. */
   close(): void
 }
@@ -112,6 +119,7 @@ export function createGroupAdmission(
   )
   let timer: Timer | undefined
   let released = false
+  let successor: GroupAdmission | undefined
   const classOf = (ask: AdmissionAsk) =>
     ask.className === undefined || !Object.hasOwn(config.classes, ask.className)
       ? undefined
@@ -259,12 +267,13 @@ export function createGroupAdmission(
     return waitMs !== undefined && waitMs > maxWaitMs * SHED_EARLY_MARGIN
   }
 
-  return {
+  const admission: GroupAdmission = {
     get waiting() {
       return queue.size + (older?.waiting ?? 0)
     },
     acquire(ask) {
       if (released || group.eligible().length === 0) return ADMITTED_AT_ONCE
+      if (successor !== undefined) return successor.acquire(ask)
       const canTakeNow = group.canTake(ask.ctx, sloOf(ask))
       if (queue.size === 0 && (older === undefined || older.waiting === 0) && canTakeNow) {
         return ADMITTED_AT_ONCE
@@ -296,7 +305,15 @@ export function createGroupAdmission(
       else scheduleRecheck()
       return ticket.outcome.then((outcome) => resultOf(outcome, ask))
     },
-    notify: drainIfWaiting,
+    notify() {
+      // The successor lets this queue's waiters go first itself (it notifies this one only while
+      // something waits here), so passing it on only once nothing waits cannot loop.
+      if (successor !== undefined && admission.waiting === 0) successor.notify()
+      else drainIfWaiting()
+    },
+    succeededBy(next) {
+      successor = next
+    },
     stats() {
       const own = queue.stats()
       const old = older?.stats()
@@ -327,6 +344,8 @@ export function createGroupAdmission(
       dropOlder()
     },
   }
+  predecessor?.succeededBy(admission)
+  return admission
 }
 
 function sumRejected(

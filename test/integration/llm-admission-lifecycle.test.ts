@@ -6,6 +6,7 @@ import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type FrontedEngine, startFrontedEngines } from '../helpers/fronted-engines.ts'
 import { postLoremChat } from '../helpers/lorem-chat.ts'
+import { openRawClient } from '../helpers/raw-client.ts'
 
 /** The model `llama` on `upstream`, one engine behind a door, with this admission block. */
 const configFor = (
@@ -76,6 +77,54 @@ describe('a reload while requests wait in admission', () => {
       assert.equal(engine.arrived, 4)
     })
   }
+  test('that changes the admission block queues a request whose body arrived across it in the new queue, counted and closed with it', async (t) => {
+    const [engine] = await startFrontedEngines(t, {
+      profile: A100_LLAMA3_8B,
+      speedup: 1,
+      count: 1,
+      models: [A100_LLAMA3_8B.modelName],
+    })
+    const aya = await startAya(configFor(engine!, 'fleet', { ttftSloMs: 50, maxWaitMs: 60_000 }))
+    t.after(() => aya.close())
+    engine!.hold()
+    const first = chat(aya.url, true).catch(() => {})
+    await engine!.arrivals(1)
+    const body = JSON.stringify({
+      model: 'llama',
+      max_tokens: 4,
+      messages: [{ role: 'user', content: 'lorem '.repeat(3000) }],
+    })
+    const slow = await openRawClient(aya.url)
+    slow.socket.on('error', () => {})
+    slow.socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 100)}`,
+    )
+    // Aya routes it as its head arrives, by the runtime before the reload.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    aya.aya.reload(
+      parseConfigObject(configFor(engine!, 'fleet', { ttftSloMs: 50, maxWaitMs: 59_000 }), {}),
+    )
+    const depth = async () =>
+      metricSample(
+        await adminMetrics(aya),
+        'aya_admission_queue_depth',
+        'upstream="fleet",priority="0"',
+      )
+    // A request after the reload waits in the new queue, whose drains let the empty old one go.
+    const after = chat(aya.url, false).catch(() => {})
+    await eventually(async () => (await depth()) === 1, 'the request after the reload waits')
+    // A few of its rechecks (every 25 ms), each finding the old queue empty.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Its body read only now, the slow request asks the queue of the runtime before the reload.
+    slow.socket.write(body.slice(100))
+    await eventually(async () => (await depth()) === 2, 'the slow request waits where it is seen')
+    await aya.aya.close(200)
+    await eventually(() => slow.received().includes('\r\n\r\n'), 'the slow request is answered')
+    assert.match(slow.received(), /^HTTP\/1\.1 503 /)
+    assert.match(slow.received(), /x-aya-error-code: LB_ERR_SHED/i)
+    engine!.release()
+    await Promise.all([first, after])
+  })
 })
 
 describe('a shutdown while requests wait in admission', () => {

@@ -448,6 +448,42 @@ describe('group admission: the queue a reload replaced', () => {
     await newcomer
   })
 
+  test('a request that asks the old queue after the reload waits in the new one, seen and closed with it', async () => {
+    const free = { slots: 0 }
+    const { clock, old } = replaced(free)
+    const replacement = createGroupAdmission(fakeGroup(free), config, { clock }, old)
+    const before = replacement.acquire(ask())
+    // A drain finds the old queue empty and lets it go.
+    replacement.notify()
+    // Its body read before the reload, this request holds the old runtime's queue.
+    const late = old.acquire(ask())
+    assert.equal(replacement.waiting, 2)
+    assert.equal(replacement.stats().count, 2)
+    replacement.close()
+    for (const waiter of [before, late]) {
+      const result = await waiter
+      assert.ok(!result.admitted && result.reason === 'LB_ERR_SHED')
+    }
+  })
+
+  test('capacity freed by a request placed before the reload reaches the new queue', async () => {
+    const free = { slots: 0 }
+    const { clock, old } = replaced(free)
+    const replacement = createGroupAdmission(
+      fakeGroup(free),
+      { ...config, recheckMs: 10_000 },
+      { clock },
+      old,
+    )
+    const waiter = replacement.acquire(ask())
+    free.slots = 1
+    // The request placed before the reload finishes: it tells the queue of its own runtime.
+    old.notify()
+    assert.equal(replacement.waiting, 0)
+    assert.equal((await waiter).admitted, true)
+    replacement.close()
+  })
+
   test('counts the old queue’s waiters in its depth, and closes it with itself', async () => {
     const free = { slots: 0 }
     const { clock, old } = replaced(free)
