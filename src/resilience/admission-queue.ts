@@ -159,6 +159,18 @@ export function createAdmissionQueue<T>(
   const predictedWaitMs = (priority: number): number =>
     waitMs(costAhead(priority), drainCostPerSecond())
 
+  /** The cost of a batch's entries at `priority` or above, less one entry's average share. */
+  const expiredAhead = (entries: readonly QueuedEntry<T>[], priority: number): number => {
+    let cost = 0
+    let n = 0
+    for (const entry of entries) {
+      if (entry.priority < priority) continue
+      cost += entry.predictedCost
+      n++
+    }
+    return n === 0 ? 0 : (cost * (n - 1)) / n
+  }
+
   const retryAfterMs = (priority: number, reason: AdmissionRejectReason): number =>
     reason === 'LB_ERR_CLIENT_ABORTED' ? 0 : retryAfterHintMs(predictedWaitMs(priority))
 
@@ -204,7 +216,10 @@ export function createAdmissionQueue<T>(
   /**
    * Settles entries that left the queue together: all have left before any is told when to retry,
    * so entries that expire in one instant are told one wait per band, not each a wait counting the
-   * others still there.
+   * others still there. Those that expired together will come back together, though: their wait
+   * counts, beside what is still queued at their priority or above, the average share of their
+   * own batch ahead of each (all of it but one entry's worth). Told the empty queue's 1 s, a band
+   * that timed out because the engines were stuck came back at once and timed out again.
    */
   const settleRejected = (
     entries: readonly QueuedEntry<T>[],
@@ -214,7 +229,15 @@ export function createAdmissionQueue<T>(
     for (const entry of entries) {
       let hint = hints.get(entry.priority)
       if (hint === undefined) {
-        hint = retryAfterMs(entry.priority, reason)
+        hint =
+          reason === 'LB_ERR_DEADLINE' && entries.length > 1
+            ? retryAfterHintMs(
+                waitMs(
+                  costAhead(entry.priority) + expiredAhead(entries, entry.priority),
+                  drainCostPerSecond(),
+                ),
+              )
+            : retryAfterMs(entry.priority, reason)
         hints.set(entry.priority, hint)
       }
       entry.state = 'rejected'
