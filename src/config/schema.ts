@@ -281,7 +281,9 @@ export const simUpstreamSchema = z
     profile: nonEmptyString('a sim profile such as h100-llama3-8b'),
     speedup: z.number({ error: 'expected a positive number' }).positive().default(1),
     seed: z.number().int().default(1),
-    startupMs: nonNegativeInt.default(0),
+    // The fleet waits this long (in engine time) on a timer: past MAX_TIMER_MS Node fires it
+    // early, and the scaled clock re-arms it every millisecond for ever.
+    startupMs: nonNegativeInt.max(MAX_TIMER_MS, atMostTimer).default(0),
   })
   .strict()
 

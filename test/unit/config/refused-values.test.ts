@@ -91,7 +91,7 @@ describe('config values that would be silently ignored are refused', () => {
 
 describe('timeouts past what a timer can wait are refused, not fired at once', () => {
   const tooLong = 2 ** 31
-  test('upstream and route timeouts, engine metrics intervals and the state command timeout', () => {
+  test('upstream and route timeouts, engine metrics intervals, the state command timeout and a sim fleet’s startupMs', () => {
     const base = withEndpoint('http://10.0.0.1:8080')
     const cases: [string, unknown][] = [
       [
@@ -111,6 +111,15 @@ describe('timeouts past what a timer can wait are refused, not fired at once', (
       [
         'state.commandTimeoutMs',
         { ...base, state: { store: 'memory', commandTimeoutMs: tooLong } },
+      ],
+      [
+        'upstreams.api.sim.startupMs',
+        {
+          ...base,
+          upstreams: {
+            api: { sim: { replicas: 1, profile: 'h100-llama3-8b', startupMs: tooLong } },
+          },
+        },
       ],
     ]
     for (const [path, raw] of cases) {
