@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { MAX_TIMER_MS } from '../util/clock.ts'
 import { createSimFleet, type SimFleetOptions } from './fleet.ts'
 import { ENGINE_PROFILES, MAX_SIM_REPLICAS, parseProfileList } from './profiles.ts'
 
@@ -90,7 +91,7 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
     startupMs:
       values['startup-ms'] === undefined
         ? 0
-        : integer('startup-ms', values['startup-ms'], 0, 2 ** 31),
+        : integer('startup-ms', values['startup-ms'], 0, MAX_TIMER_MS),
     host: values.host ?? '127.0.0.1',
     metricsDialect: dialect,
     loras: (values['lora-modules'] ?? []).map(loraName),
