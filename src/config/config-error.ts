@@ -120,7 +120,7 @@ const SECRET_KEY = /secret|password|token|api_?key/i
  * operator's real secret. A secret-named key's value is reduced to its length, and a URL's
  * password is masked.
  */
-function describeSafely(value: unknown, key: PropertyKey | undefined): string {
+export function describeSafely(value: unknown, key: PropertyKey | undefined): string {
   if (typeof value === 'string' && typeof key === 'string' && SECRET_KEY.test(key)) {
     return `a value of ${value.length} characters (not shown)`
   }

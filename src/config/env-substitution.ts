@@ -1,8 +1,12 @@
 import type { ConfigIssue } from './config-error.ts'
-import { formatPath } from './config-error.ts'
+import { describeSafely, formatPath } from './config-error.ts'
 import { isDecimalText } from './env-numbers.ts'
 
-const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+/**
+ * `$$`, a placeholder, or any other `${`: a mistyped placeholder (`${HOST`, `${PORT-8080}`, a
+ * nested `${A:-${B}}`), which would otherwise stay in the value as literal text.
+ */
+const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^$}]|\$(?!\{))*))?\}|\$\{/g
 const WHOLE_PLACEHOLDERS = /^(?:\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})+$/
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -71,8 +75,17 @@ function substituteString(
   if (!text.includes('$')) return { value: text, wholePlaceholder: false }
   const substituted = text.replace(
     PLACEHOLDER,
-    (match, name: string | undefined, fallback?: string) => {
+    (match, name: string | undefined, fallback: string | undefined, offset: number) => {
       if (match === '$$') return '$'
+      if (name === undefined) {
+        const close = text.indexOf('}', offset)
+        const written = text.slice(offset, close < 0 ? undefined : close + 1)
+        issues.push({
+          path: formatPath(path),
+          message: `${describeSafely(written, path.at(-1))} is not a placeholder: write \${VAR} or \${VAR:-default} (with no "\${" in the default), or $\${ for a literal "\${"`,
+        })
+        return match
+      }
       const found = env[name!]
       if (found !== undefined && found !== '') return found
       if (fallback !== undefined) return fallback

@@ -484,6 +484,49 @@ shutdown:
     assert.deepEqual(config.trustedProxies, ['10.0.0.0/8'])
   })
 
+  test('refuses a mistyped placeholder, naming its path and text, rather than keep it as literal text', () => {
+    const headers = (value: string) => ({
+      ...base(),
+      routes: [
+        {
+          match: { pathPrefix: '/' },
+          upstream: 'api',
+          requestHeaders: { set: { 'x-tenant': value } },
+        },
+      ],
+    })
+    const wording =
+      'is not a placeholder: write ${VAR} or ${VAR:-default} (with no "${" in the default), or $${ for a literal "${"'
+    for (const [value, written] of [
+      ['acme-${TENANT', '"${TENANT"'],
+      ['${TENANT-acme}', '"${TENANT-acme}"'],
+      ['${ TENANT }', '"${ TENANT }"'],
+      ['${}', '"${}"'],
+      ['${TENANT:-${DEFAULT_TENANT}}', '"${TENANT:-${DEFAULT_TENANT}"'],
+    ] as const) {
+      assert.deepEqual(
+        configIssuesOf(() => parseConfigObject(headers(value), { DEFAULT_TENANT: 'a' })),
+        [`routes[0].requestHeaders.set.x-tenant: ${written} ${wording}`],
+        value,
+      )
+    }
+    // A credential's text is not printed, even the part after a mistyped placeholder.
+    const secret = {
+      ...base(),
+      upstreams: {
+        api: { ...base().upstreams.api, sticky: { cookie: { secret: `${'x'.repeat(32)}\${KEY` } } },
+      },
+    }
+    assert.deepEqual(configIssuesOf(secret), [
+      `upstreams.api.sticky.cookie.secret: a value of 5 characters (not shown) ${wording}`,
+    ])
+    // Written as $${, it is a literal, and a lone $ stays as it is.
+    const literal = parseConfigObject(headers('$${TENANT} costs $5'), {})
+    assert.equal(literal.routes[0]!.requestHeaders!.set['x-tenant'], '${TENANT} costs $5')
+    const withDollar = parseConfigObject(headers('${TENANT:-a$b}'), {})
+    assert.equal(withDollar.routes[0]!.requestHeaders!.set['x-tenant'], 'a$b')
+  })
+
   test('keeps $$ as a literal dollar', () => {
     const config = parseConfigObject(
       {
