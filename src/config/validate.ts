@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
 import { validateCidr } from '../proxy/client-address.ts'
 import { isPriorityName } from '../resilience/priority-classes.ts'
@@ -21,7 +22,6 @@ export function validateConfig(
 ): Config {
   const at = (...path: PropertyKey[]) => formatPath(path)
 
-  const seenPorts = new Map<string, number>()
   const seenNames = new Set<string>()
   config.listeners.forEach((listener, i) => {
     if (seenNames.has(listener.name)) {
@@ -31,15 +31,24 @@ export function validateConfig(
       })
     }
     seenNames.add(listener.name)
-    const key = `${listener.address}:${listener.port}`
-    const first = seenPorts.get(key)
-    if (listener.port !== 0 && first !== undefined) {
+    const address = bindKey(listener.address)
+    const first = config.listeners.findIndex(
+      (other, j) =>
+        j < i &&
+        listener.port !== 0 &&
+        other.port === listener.port &&
+        bindsOverlap(bindKey(other.address), address),
+    )
+    if (first >= 0) {
+      const other = config.listeners[first]!
       issues.push({
         path: at('listeners', i, 'port'),
-        message: `duplicate listener port ${listener.port} on ${listener.address} (also listeners[${first}])`,
+        message:
+          bindKey(other.address) === address
+            ? `duplicate listener port ${listener.port} on ${listener.address} (also listeners[${first}])`
+            : `port ${listener.port} on ${listener.address} is also bound by listeners[${first}] on ${other.address}, which takes that port on every address`,
       })
     }
-    seenPorts.set(key, i)
     if (listener.port !== 0 && listener.port === config.admin.port) {
       issues.push({
         path: at('listeners', i, 'port'),
@@ -264,6 +273,27 @@ function checkRouteNames(routes: Config['routes'], issues: ConfigIssue[]): void 
       message: `duplicate route name ${describeValue(name)} (also ${otherPath}): the two routes' metrics and logs would merge`,
     })
   })
+}
+
+/**
+ * An address as `listen` binds it: an IPv6 literal in one spelling (`0::0` is `::`; one with a
+ * zone, `fe80::1%eth0`, as written), a name in lower case.
+ */
+function bindKey(address: string): string {
+  const name = address.toLowerCase()
+  if (isIP(name) === 6) return URL.parse(`http://[${name}]`)?.hostname.slice(1, -1) ?? name
+  return name.endsWith('.') ? name.slice(0, -1) : name
+}
+
+/**
+ * Whether two listeners on one port cannot both bind (EADDRINUSE): the same address, or a wildcard
+ * that takes the port on the other too. `::` is dual-stack in Node, so it takes every address;
+ * `0.0.0.0` every IPv4 one. A host name resolves only at bind time, so only `::` is known to
+ * cover it.
+ */
+function bindsOverlap(a: string, b: string): boolean {
+  if (a === b || a === '::' || b === '::') return true
+  return (a === '0.0.0.0' && isIP(b) === 4) || (b === '0.0.0.0' && isIP(a) === 4)
 }
 
 export function endpointId(endpoint: {

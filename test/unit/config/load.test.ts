@@ -207,6 +207,41 @@ describe('config loading', () => {
     ])
   })
 
+  test('rejects two listeners on one port where a wildcard address takes it on the other too', () => {
+    const listeners = (...addresses: string[]) => ({
+      ...base(),
+      listeners: addresses.map((address, i) => ({ name: `l${i}`, address, port: 8080 })),
+    })
+    for (const [a, b] of [
+      ['0.0.0.0', '127.0.0.1'],
+      ['127.0.0.1', '0.0.0.0'],
+      ['::', '127.0.0.1'],
+      ['0.0.0.0', '::'],
+      ['::', '::1'],
+      ['::', 'localhost'],
+    ] as const) {
+      assert.deepEqual(
+        configIssuesOf(listeners(a, b)),
+        [
+          `listeners[1].port: port 8080 on ${b} is also bound by listeners[0] on ${a}, which takes that port on every address`,
+        ],
+        `${a} ${b}`,
+      )
+    }
+    // One address however it is spelt.
+    assert.deepEqual(configIssuesOf(listeners('::', '0::0')), [
+      'listeners[1].port: duplicate listener port 8080 on 0::0 (also listeners[0])',
+    ])
+    // Each of these pairs binds: other addresses, or an IPv4 wildcard beside an IPv6 address.
+    for (const pair of [
+      ['127.0.0.1', '127.0.0.2'],
+      ['0.0.0.0', '::1'],
+      ['::1', '127.0.0.1'],
+    ]) {
+      assert.doesNotThrow(() => parseConfigObject(listeners(...pair), {}), pair.join(' '))
+    }
+  })
+
   test('rejects a route to a missing upstream', () => {
     const raw = { ...base(), routes: [{ match: { pathPrefix: '/' }, upstream: 'nope' }] }
     assert.deepEqual(configIssuesOf(raw), [
