@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
+import { MAX_MODEL_CHARS } from '../llm/llm-body.ts'
 import { validateCidr } from '../proxy/client-address.ts'
 import { isPriorityName } from '../resilience/priority-classes.ts'
 import { parseProfileList } from '../sim/profiles.ts'
@@ -339,6 +340,7 @@ function checkModels(config: Config, issues: ConfigIssue[]): void {
         message: 'a wildcard model name may hold one *',
       })
     }
+    checkRequestable(name, formatPath(['models', name]), issues)
     for (const [field, names] of [
       ['aliases', model.aliases],
       ['loras', model.loras],
@@ -353,6 +355,7 @@ function checkModels(config: Config, issues: ConfigIssue[]): void {
             message: `${describeValue(other)} may not hold a *: only a model's own name may be a wildcard`,
           })
         }
+        checkRequestable(other, path, issues)
         claim(other, name, field, path)
       }
     }
@@ -374,6 +377,20 @@ function checkModels(config: Config, issues: ConfigIssue[]): void {
       }
     }
   }
+}
+
+/**
+ * A request names its model in at most MAX_MODEL_CHARS characters (a 400 past that), so a longer
+ * name could never be asked for, though `GET /v1/models` would list it; nor could a wildcard
+ * whose fixed part is longer ever match.
+ */
+function checkRequestable(name: string, path: string, issues: ConfigIssue[]): void {
+  const fixedChars = name.includes('*') ? name.length - 1 : name.length
+  if (fixedChars <= MAX_MODEL_CHARS) return
+  issues.push({
+    path,
+    message: `expected at most ${MAX_MODEL_CHARS} characters, the longest model name a request may send, got ${describeValue(name)} (${name.length} characters)`,
+  })
 }
 
 function checkCidr(cidr: string, path: string, issues: ConfigIssue[]): void {

@@ -56,7 +56,7 @@ const COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 export const MEDIA_PART_TOKENS = 1000
 
 /** Longest model name accepted; Hugging Face repository ids are at most 96 characters. */
-const MAX_MODEL_CHARS = 256
+export const MAX_MODEL_CHARS = 256
 
 /** The most sequences one request may ask for (`n`, `best_of`), as OpenAI allows. */
 const MAX_SEQUENCES = 128

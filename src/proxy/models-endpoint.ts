@@ -1,3 +1,4 @@
+import { MAX_MODEL_CHARS } from '../llm/llm-body.ts'
 import type { ModelRegistry } from '../llm/model-registry.ts'
 
 /**
@@ -18,7 +19,8 @@ const ANTHROPIC_MAX_LIMIT = 1000
  * The models endpoints, in OpenAI's shape or, for an Anthropic client, Anthropic's. The list holds
  * the registry's concrete names (models, aliases, LoRA adapters), never wildcard patterns: a client
  * cannot send `claude-*` as a model. Retrieving an id answers for any name the registry resolves,
- * wildcard matches included, since a request for it would be served; anything else is unknown.
+ * wildcard matches included, since a request for it would be served; anything else is unknown,
+ * a name longer than a request may carry too.
  * `path` is the request path without its query; it must be `/v1/models` or start `/v1/models/`.
  */
 export function modelsEndpointReply(
@@ -42,7 +44,10 @@ export function modelsEndpointReply(
     return { kind: 'found', body: anthropicPage(names, limit, query) }
   }
   const id = decodeId(path.slice('/v1/models/'.length))
-  if (id === '' || registry.resolve(id) === undefined) return { kind: 'unknown', id }
+  // A name longer than a request may send would be refused there (400), not served.
+  if (id === '' || id.length > MAX_MODEL_CHARS || registry.resolve(id) === undefined) {
+    return { kind: 'unknown', id }
+  }
   return {
     kind: 'found',
     body: JSON.stringify(anthropic ? anthropicModel(id) : openAiModel(id)),

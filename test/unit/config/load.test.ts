@@ -317,6 +317,36 @@ describe('config loading', () => {
     assert.deepEqual(configIssuesOf(raw), ['models[""]: expected a model name as the key, got ""'])
   })
 
+  test('refuses a model name, alias or LoRA adapter longer than a request may name, naming its path', () => {
+    const long = 'm'.repeat(257)
+    const shown = `"${'m'.repeat(56)}...`
+    const raw = {
+      ...base(),
+      routes: [{ match: { pathPrefix: '/v1' }, gateway: 'models' }],
+      models: {
+        [long]: { deployments: [{ upstream: 'api' }] },
+        llama: { aliases: [long.slice(1), `${long}x`], deployments: [{ upstream: 'api' }] },
+        [`${long}*`]: { loras: [`${long}y`], deployments: [{ upstream: 'api' }] },
+      },
+    }
+    const wording = 'expected at most 256 characters, the longest model name a request may send'
+    assert.deepEqual(configIssuesOf(raw), [
+      `models.${long}: ${wording}, got ${shown} (257 characters)`,
+      `models.llama.aliases[1]: ${wording}, got ${shown} (258 characters)`,
+      `models["${long}*"]: ${wording}, got ${shown} (258 characters)`,
+      `models["${long}*"].loras[0]: ${wording}, got ${shown} (258 characters)`,
+    ])
+    // At the bound, and a wildcard whose fixed part is within it, are kept.
+    const atBound = {
+      ...raw,
+      models: {
+        [long.slice(1)]: { deployments: [{ upstream: 'api' }] },
+        [`${long.slice(1)}*`]: { deployments: [{ upstream: 'api' }] },
+      },
+    }
+    assert.doesNotThrow(() => parseConfigObject(atBound, {}))
+  })
+
   test('says an empty config is empty rather than listing each missing section', () => {
     for (const text of ['', '\n  \n', '# listeners: later\n', 'null\n']) {
       assert.deepEqual(

@@ -70,6 +70,12 @@ describe('models endpoints', () => {
     assert.deepEqual(reply('/v1/models/'), { kind: 'unknown', id: '' })
   })
 
+  test('reports a wildcard match longer than a request may name as not found, as a request for it is refused', () => {
+    const atBound = `claude-${'x'.repeat(249)}`
+    assert.equal(reply(`/v1/models/${atBound}`).id, atBound)
+    assert.deepEqual(reply(`/v1/models/${atBound}x`), { kind: 'unknown', id: `${atBound}x` })
+  })
+
   test('refuses an Anthropic limit outside 1 to 1000; OpenAI’s list takes no parameters', () => {
     for (const limit of ['0', 'abc', '1001', '1e2', '']) {
       assert.equal(reply('/v1/models', true, `limit=${limit}`).kind, 'invalid', limit)
