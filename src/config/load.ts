@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
-import { ConfigError, toConfigIssues } from './config-error.ts'
+import { ConfigError, describeValue, toConfigIssues } from './config-error.ts'
 import { safeParseWithEnvNumbers } from './env-numbers.ts'
 import { type Env, substituteEnv } from './env-substitution.ts'
 import { type Config, configSchema } from './schema.ts'
@@ -66,6 +66,15 @@ function wording(error: YAMLError): string {
 }
 
 export function parseConfigObject(raw: unknown, env: Env): Config {
+  // A scalar or a list: the schema would say "expected object" of the whole file, with no path.
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new ConfigError([
+      {
+        path: '',
+        message: `expected a mapping with listeners, routes and upstreams at the top of the config, got ${Array.isArray(raw) ? 'a list' : 'a scalar'}: ${describeValue(raw)}`,
+      },
+    ])
+  }
   const issues: ConfigIssue[] = []
   const decimalPaths = new Set<string>()
   const substituted = substituteEnv(raw ?? {}, env, issues, decimalPaths)

@@ -357,6 +357,22 @@ describe('config loading', () => {
     }
   })
 
+  test('says a config that is a scalar or a list is not the mapping it must be', () => {
+    for (const [text, got] of [
+      ['hello\n', 'a scalar: "hello"'],
+      ['8080\n', 'a scalar: 8080'],
+      ['- listeners\n- routes\n', 'a list: ["listeners","routes"]'],
+    ] as const) {
+      assert.deepEqual(
+        configIssuesOf(() => parseConfigText(text, {}, 'aya.yaml')),
+        [
+          `expected a mapping with listeners, routes and upstreams at the top of the config, got ${got}`,
+        ],
+        text,
+      )
+    }
+  })
+
   test('reports YAML syntax errors', () => {
     assert.throws(() => parseConfigText('listeners: [\n', {}), ConfigError)
   })
