@@ -1,5 +1,13 @@
 import { readFile } from 'node:fs/promises'
-import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml'
+import {
+  isCollection,
+  isNode,
+  isScalar,
+  LineCounter,
+  parseDocument,
+  visit,
+  type YAMLError,
+} from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { ConfigError, describeValue, toConfigIssues } from './config-error.ts'
 import { safeParseWithEnvNumbers } from './env-numbers.ts'
@@ -27,16 +35,24 @@ export function parseConfigText(text: string, env: Env, source = 'the config'): 
   if (document.errors.length > 0) {
     throw new ConfigError(document.errors.map((error) => ({ path: '', message: wording(error) })))
   }
-  // The parser leaves aliases to toJS, which names an unknown one but not where it is.
+  // The parser leaves aliases and keys to toJS, which names an unknown alias but not where it is,
+  // and turns a key that is not text into text without a word.
   const issues: ConfigIssue[] = []
+  const at = (node: { range?: readonly number[] | null | undefined }) => {
+    const { line, col } = lineCounter.linePos(node.range?.[0] ?? 0)
+    return `line ${line}, column ${col}`
+  }
   visit(document, {
     Alias(_key, alias) {
       if (alias.resolve(document) !== undefined) return
-      const { line, col } = lineCounter.linePos(alias.range?.[0] ?? 0)
       issues.push({
         path: '',
-        message: `unknown alias *${alias.source} at line ${line}, column ${col}: no &${alias.source} anchor before it`,
+        message: `unknown alias *${alias.source} at ${at(alias)}: no &${alias.source} anchor before it`,
       })
+    },
+    Pair(_key, pair) {
+      const problem = isNode(pair.key) ? keyProblem(pair.key, at(pair.key)) : undefined
+      if (problem !== undefined) issues.push({ path: '', message: problem })
     },
   })
   if (issues.length > 0) throw new ConfigError(issues)
@@ -54,6 +70,21 @@ export function parseConfigText(text: string, env: Env, source = 'the config'): 
     ])
   }
   return parseConfigObject(raw, env)
+}
+
+/**
+ * Why a mapping key would not reach the config as written, or undefined. Every key Aya reads is a
+ * name, and toJS turns any other key into text: a plain `1.0` (an upstream or model named so)
+ * into "1", `~` into "", a list into "[ a, b ]", with nothing to say the name changed.
+ */
+function keyProblem(key: unknown, where: string): string | undefined {
+  if (isCollection(key)) return `the key at ${where} is a list or mapping: a key must be a name`
+  if (!isScalar(key) || typeof key.value === 'string') return undefined
+  const source = key.source ?? ''
+  const read = key.value === null ? '' : String(key.value)
+  if (read === source) return undefined
+  const as = key.value === null ? 'null, an empty key' : `the ${typeof key.value} ${read}`
+  return `key ${source} at ${where} is read as ${as}: quote it ("${source}") to keep it as written`
 }
 
 /** The parser's message, less its advice to programmers (`please use YAML.parseAllDocuments()`). */

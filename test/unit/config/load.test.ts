@@ -389,6 +389,41 @@ upstreams: { api: { endpoints: [{ url: "http://127.0.0.1:9001" }] } }
     )
   })
 
+  test('names a key that YAML reads as a number, null, a boolean or a list, which would be renamed', () => {
+    const text = `listeners: [{ name: public, port: 8080 }]
+routes: [{ gateway: models }]
+upstreams: { api: { endpoints: [{ url: "http://127.0.0.1:9001" }] } }
+models:
+  1.10:
+    deployments: [{ upstream: api }]
+  ~:
+    deployments: [{ upstream: api }]
+  True:
+    deployments: [{ upstream: api }]
+  ? [a, b]
+  : deployments: [{ upstream: api }]
+  "2.0":
+    deployments: [{ upstream: api }]
+  8080:
+    deployments: [{ upstream: api }]
+`
+    assert.deepEqual(
+      configIssuesOf(() => parseConfigText(text, {})),
+      [
+        'key 1.10 at line 5, column 3 is read as the number 1.1: quote it ("1.10") to keep it as written',
+        'key ~ at line 7, column 3 is read as null, an empty key: quote it ("~") to keep it as written',
+        'key True at line 9, column 3 is read as the boolean true: quote it ("True") to keep it as written',
+        'the key at line 11, column 5 is a list or mapping: a key must be a name',
+      ],
+    )
+    // Quoted, or a number that reads back as written, a key is the name it looks like.
+    const kept = parseConfigText(
+      text.slice(0, text.indexOf('  1.10:')) + text.slice(text.indexOf('  "2.0":')),
+      {},
+    )
+    assert.deepEqual(Object.keys(kept.models).sort(), ['2.0', '8080'])
+  })
+
   test('says a second YAML document is one too many, in the user’s terms, with its line', () => {
     const [first] = configIssuesOf(() => parseConfigText('listeners: []\n---\nroutes: []\n', {}))
     assert.equal(
