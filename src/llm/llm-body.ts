@@ -252,6 +252,16 @@ export function modelOf(api: LlmApi, json: unknown): string | LlmParseFailure {
     return fail('the request body must be a JSON object')
   }
   const { model } = json as { model?: unknown }
+  // Sent but not a string, it is mistyped rather than missing: saying "provide a model" to a
+  // client that sent one sends its author looking for the wrong mistake.
+  if (model !== undefined && model !== null && typeof model !== 'string') {
+    return fail(
+      api === 'anthropic.messages'
+        ? 'model: Input should be a valid string'
+        : `'model' must be a string, got ${Array.isArray(model) ? 'an array' : `a ${typeof model === 'object' ? 'JSON object' : typeof model}`}`,
+      'model',
+    )
+  }
   if (typeof model !== 'string' || model === '') {
     return fail(
       api === 'anthropic.messages' ? 'model: Field required' : 'you must provide a model parameter',

@@ -130,6 +130,27 @@ describe('LLM request bodies', () => {
     assert.equal(parseLlmBody('openai.chat', [1, 2]).ok, false)
   })
 
+  test('says a model sent as another type than a string is mistyped, not missing, in each API’s words', () => {
+    const messageOf = (api: Parameters<typeof parseLlmBody>[0], model: unknown) => {
+      const parsed = parseLlmBody(api, { model, messages: [], max_tokens: 1 })
+      assert.equal(!parsed.ok && parsed.param, 'model')
+      return !parsed.ok && parsed.message
+    }
+    assert.equal(messageOf('openai.chat', 123), "'model' must be a string, got a number")
+    assert.equal(messageOf('openai.chat', ['llama']), "'model' must be a string, got an array")
+    assert.equal(
+      messageOf('openai.chat', { id: 'llama' }),
+      "'model' must be a string, got a JSON object",
+    )
+    assert.equal(messageOf('openai.chat', true), "'model' must be a string, got a boolean")
+    assert.equal(messageOf('anthropic.messages', 123), 'model: Input should be a valid string')
+    // Absent, null or empty, it is missing.
+    for (const model of [undefined, null, '']) {
+      assert.equal(messageOf('openai.chat', model), 'you must provide a model parameter')
+      assert.equal(messageOf('anthropic.messages', model), 'model: Field required')
+    }
+  })
+
   test('counts token-id prompts by their length, not by a tokenizer, for completions and embeddings', () => {
     const cases: Array<[Parameters<typeof parseLlmBody>, number]> = [
       [['openai.completions', { model: 'm', prompt: [1, 2, 3] }], 3],
