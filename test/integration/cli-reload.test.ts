@@ -35,4 +35,37 @@ describe('aya start, reloaded with SIGHUP', () => {
     assert.match(output(), /draining \(up to 200 ms\)/)
     assert.ok((await pending) instanceof Error, 'the request left was cut')
   })
+
+  test('refuses a bad config, naming its path and value, and keeps serving the running one', async (t) => {
+    const first = await startUpstream((_req, res) => res.end('first'))
+    const second = await startUpstream((_req, res) => res.end('second'))
+    t.after(() => Promise.all([first.close(), second.close()]))
+    const file = await writeTempFile('aya.yaml', oneUpstreamYaml(first.url))
+    const { child, output } = await spawnCli(
+      ['start', '--config', file],
+      /listener public on http:\/\/[\d.]+:\d+/,
+    )
+    t.after(() => child.kill('SIGKILL'))
+    const port = Number(/listener public on http:\/\/[\d.]+:(\d+)/.exec(output())![1])
+    const body = async () => (await request(`http://127.0.0.1:${port}/`)).body.text()
+    // The new upstream is named in a bad config, which must not take its place.
+    await writeFile(
+      file,
+      oneUpstreamYaml(second.url, 'bogus: 1\nshutdown: { drainTimeoutMs: -5 }\n'),
+    )
+    child.kill('SIGHUP')
+    await eventually(() => /reload refused[\s\S]*bogus"\n/.test(output()), 'the refusal')
+    const refusal = output().slice(output().indexOf('reload refused'))
+    assert.match(refusal, /^unknown key "bogus"$/m)
+    assert.match(
+      refusal,
+      /^shutdown\.drainTimeoutMs: expected a positive integer of milliseconds, got -5$/m,
+    )
+    assert.equal(await body(), 'first')
+    // Mended, it is taken.
+    await writeFile(file, oneUpstreamYaml(second.url))
+    child.kill('SIGHUP')
+    await eventually(() => output().includes('config reloaded'), 'the reload')
+    assert.equal(await body(), 'second')
+  })
 })
