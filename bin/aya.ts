@@ -10,7 +10,7 @@ import { runSimCommand } from '../src/sim/sim-command.ts'
 const USAGE = `usage:
   aya start --config FILE
   aya validate --config FILE
-  aya sim --replicas N --profile P [--port P] [--speedup X] [--seed S] [--startup-ms D]
+  aya sim --replicas N --profile P [--port P] [--speedup X] [--seed S] [...]   (aya sim --help)
   aya bench --trace FILE --policies p1,p2 --replicas N --profile P --out DIR [...]   (aya bench --help)
   aya bench sweep ...   knee search; same options plus --rate-scale-min/-max, --precision
 `
@@ -181,7 +181,15 @@ async function start(args: string[]): Promise<number> {
       const running = aya
       loadConfigFile(flags.config, process.env).then(
         (next) => {
-          running.reload(next)
+          // A reload that throws must not end the process serving the running config.
+          try {
+            running.reload(next)
+          } catch (error) {
+            process.stderr.write(
+              `aya: reload failed, keeping the running config:\n${describe(error)}\n`,
+            )
+            return
+          }
           process.stderr.write('aya: config reloaded\n')
         },
         (error: unknown) => {

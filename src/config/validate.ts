@@ -50,10 +50,17 @@ export function validateConfig(
             : `port ${listener.port} on ${listener.address} is also bound by listeners[${first}] on ${other.address}, which takes that port on every address`,
       })
     }
-    if (listener.port !== 0 && listener.port === config.admin.port) {
+    if (
+      listener.port !== 0 &&
+      listener.port === config.admin.port &&
+      // A host name resolves only at bind time: it may be the listener's address.
+      (isIP(address) === 0 ||
+        isIP(config.admin.address) === 0 ||
+        bindsOverlap(bindKey(config.admin.address), address))
+    ) {
       issues.push({
         path: at('listeners', i, 'port'),
-        message: `port ${listener.port} is also the admin port`,
+        message: `port ${listener.port} is also the admin port (admin on ${config.admin.address})`,
       })
     }
     for (const [j, cidr] of (listener.trustedProxies ?? []).entries()) {

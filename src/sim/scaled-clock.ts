@@ -1,4 +1,4 @@
-import type { Clock, Timer } from '../util/clock.ts'
+import { type Clock, MAX_TIMER_MS, type Timer } from '../util/clock.ts'
 
 export interface ScaledClockOptions {
   /** Engine milliseconds per real millisecond; 1 is real time. */
@@ -59,7 +59,8 @@ export function createScaledClock(
     const arm = (): void => {
       const leftMs = dueRealMs - real.now()
       if (isPrecise ? leftMs < 2 : leftMs <= 0) current = real.setImmediate(check)
-      else current = real.setTimeout(check, isPrecise ? leftMs - 1 : leftMs)
+      // Node fires a timeout past MAX_TIMER_MS after 1 ms: waited in stretches, `check` re-arms.
+      else current = real.setTimeout(check, Math.min(MAX_TIMER_MS, isPrecise ? leftMs - 1 : leftMs))
     }
     const check = (): void => {
       if (dueRealMs - real.now() > 0) {

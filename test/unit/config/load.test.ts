@@ -242,6 +242,27 @@ describe('config loading', () => {
     }
   })
 
+  test('refuses a listener on the admin port only where the two could not both bind', () => {
+    const withAdmin = (listenerAddress: string, adminAddress: string) => ({
+      ...base(),
+      listeners: [{ name: 'public', address: listenerAddress, port: 9901 }],
+      admin: { address: adminAddress, port: 9901 },
+    })
+    for (const [listener, admin] of [
+      ['127.0.0.1', '127.0.0.1'],
+      ['0.0.0.0', '127.0.0.1'],
+      ['127.0.0.1', '::'],
+      ['localhost', '127.0.0.1'],
+    ] as const) {
+      assert.deepEqual(
+        configIssuesOf(withAdmin(listener, admin)),
+        [`listeners[0].port: port 9901 is also the admin port (admin on ${admin})`],
+        `${listener} ${admin}`,
+      )
+    }
+    assert.doesNotThrow(() => parseConfigObject(withAdmin('127.0.0.1', '127.0.0.2'), {}))
+  })
+
   test('rejects a route to a missing upstream', () => {
     const raw = { ...base(), routes: [{ match: { pathPrefix: '/' }, upstream: 'nope' }] }
     assert.deepEqual(configIssuesOf(raw), [

@@ -6,10 +6,12 @@ function fakeReal() {
   let nowMs = 1000
   const timeouts: { atMs: number; fn: () => void; isCleared: boolean }[] = []
   const immediates: { fn: () => void; isCleared: boolean }[] = []
+  const delays: number[] = []
   const real: RealTimers = {
     now: () => nowMs,
     wallNow: () => 1_700_000_000_000 + nowMs,
     setTimeout(fn, ms) {
+      delays.push(ms)
       const t = { atMs: nowMs + ms, fn, isCleared: false }
       timeouts.push(t)
       return { clear: () => (t.isCleared = true) }
@@ -27,7 +29,7 @@ function fakeReal() {
       else if (!t.isCleared) timeouts.push(t)
     for (const t of immediates.splice(0)) if (!t.isCleared) t.fn()
   }
-  return { real, tick }
+  return { real, tick, delays }
 }
 
 describe('sim scaled clock', () => {
@@ -50,6 +52,23 @@ describe('sim scaled clock', () => {
     assert.equal(firedAtMs, undefined)
     for (let i = 0; i < 20 && firedAtMs === undefined; i++) tick(1)
     assert.equal(firedAtMs, 100)
+  })
+
+  it('waits a delay past the longest Node timer in stretches Node can keep, and fires on time', () => {
+    const { real, tick, delays } = fakeReal()
+    const clock = createScaledClock({ speedup: 1 }, real)
+    let firedAtMs: number | undefined
+    const delayMs = 2 ** 32
+    clock.setTimer(delayMs, () => {
+      firedAtMs = clock.now()
+    })
+    for (let i = 0; i < 4 && firedAtMs === undefined; i++) tick(2 ** 31 - 1)
+    tick(10)
+    assert.ok(
+      delays.every((ms) => ms <= 2 ** 31 - 1),
+      `asked Node for ${delays.filter((ms) => ms > 2 ** 31 - 1)}`,
+    )
+    assert.ok(firedAtMs !== undefined && firedAtMs >= delayMs, `fired at ${firedAtMs}`)
   })
 
   it('fires a due timer on the next turn and honours clear()', () => {
