@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { findPicker, pickerNames } from '../balancer/picker-registry.ts'
 import { type AdmissionConfig, admissionSchema } from '../config/schema.ts'
 import { ENGINE_PROFILES, MAX_SIM_REPLICAS, parseProfileList } from '../sim/profiles.ts'
+import { MAX_TIMER_MS } from '../util/clock.ts'
 import { isRecord } from '../util/is-record.ts'
 import { parseWindow, type TraceWindow } from './trace-timing.ts'
 
@@ -230,6 +231,26 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to 'aya bench sweep'`)
     }
   }
+  const speedup = positive('speedup', values.speedup, 1)
+  const timeoutMs = positive('timeout-ms', values['timeout-ms'], 300_000)
+  const scrapeIntervalMs = positive('scrape-interval-ms', values['scrape-interval-ms'], 50)
+  const sampleIntervalMs = positive('sample-interval-ms', values['sample-interval-ms'], 1000)
+  if (mode === 'http' || values['confirm-http'] === true) {
+    // HTTP mode turns these into real timers (Aya's timeouts and scrape interval, the client's
+    // abort, the load sampler) of `value / speedup` ms. Node fires a longer timer after 1 ms, and
+    // Aya's config refuses it, so the run would fail every request or stop after starting.
+    for (const [flag, traceMs] of [
+      ['timeout-ms', timeoutMs],
+      ['scrape-interval-ms', scrapeIntervalMs],
+      ['sample-interval-ms', sampleIntervalMs],
+    ] as const) {
+      if (traceMs / speedup > MAX_TIMER_MS) {
+        throw new UsageError(
+          `--${flag} ${traceMs} at --speedup ${speedup} is ${traceMs / speedup} real ms, past the ${MAX_TIMER_MS} ms a timer can wait (HTTP mode)`,
+        )
+      }
+    }
+  }
   return {
     command: isSweep ? 'sweep' : 'run',
     trace: values.trace,
@@ -239,7 +260,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     sharedState,
     profile: values.profile,
     mode,
-    speedup: positive('speedup', values.speedup, 1),
+    speedup,
     window,
     rateScale: positive('rate-scale', values['rate-scale'], 1),
     rate: values.rate === undefined ? undefined : positive('rate', values.rate),
@@ -253,9 +274,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       values['max-tokens'] === undefined
         ? undefined
         : positiveInt('max-tokens', values['max-tokens']),
-    timeoutMs: positive('timeout-ms', values['timeout-ms'], 300_000),
-    scrapeIntervalMs: positive('scrape-interval-ms', values['scrape-interval-ms'], 50),
-    sampleIntervalMs: positive('sample-interval-ms', values['sample-interval-ms'], 1000),
+    timeoutMs,
+    scrapeIntervalMs,
+    sampleIntervalMs,
     limit: values.limit === undefined ? undefined : positiveInt('limit', values.limit),
     showProgress: values['no-progress'] !== true,
     sweep,

@@ -198,3 +198,36 @@ describe('the bench’s Aya config with shared state', () => {
     assert.equal(ayaConfigFor(input, 'models').state, undefined)
   })
 })
+
+describe('aya bench time flags in HTTP mode', () => {
+  it('refuses a time that no real timer can wait, naming the flag, before any work', () => {
+    const policy = ['--policies', 'round-robin']
+    for (const [flag, value, speedup] of [
+      ['--timeout-ms', '3000000000', '1'],
+      ['--scrape-interval-ms', '3000000000', '1'],
+      ['--sample-interval-ms', '3000000000', '1'],
+      ['--timeout-ms', '2000000000', '0.5'],
+    ] as const) {
+      const argv = [...common, ...policy, flag, value, '--speedup', speedup]
+      assert.throws(
+        () => parseBenchArgs([...argv, '--mode', 'http']),
+        (error: Error) =>
+          error instanceof UsageError &&
+          error.message.startsWith(`${flag} ${value} at --speedup ${speedup}`),
+        flag,
+      )
+      // Virtual time has no real timers: the same value is fine there.
+      assert.ok(parseBenchArgs([...argv, '--mode', 'des']) !== 'help')
+    }
+    const sweep = ['sweep', ...common, ...policy, '--rate-scale-min', '1', '--rate-scale-max', '2']
+    assert.throws(
+      () => parseBenchArgs([...sweep, '--confirm-http', '--timeout-ms', '3000000000']),
+      /--timeout-ms 3000000000 at --speedup 1/,
+    )
+    // At 2× speed the same trace time is half as long in real time, within reach.
+    assert.ok(
+      parseBenchArgs([...common, ...policy, '--timeout-ms', '3000000000', '--speedup', '2']) !==
+        'help',
+    )
+  })
+})
