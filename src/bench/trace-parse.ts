@@ -66,12 +66,13 @@ export function parseAzureTimestamp(text: string): number | undefined {
   return wholeMs + (frac === '' ? 0 : Number(`0.${frac}`) * 1000)
 }
 
-function csvLines(text: string): string[][] {
+/** Non-blank lines split into trimmed cells, each with its 1-based line number in the file. */
+function csvLines(text: string): { readonly line: number; readonly cells: string[] }[] {
   return text
     .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .map((l) => l.split(',').map((c) => c.trim()))
+    .map((l, i) => ({ line: i + 1, text: l.trim() }))
+    .filter((l) => l.text !== '')
+    .map((l) => ({ line: l.line, cells: l.text.split(',').map((c) => c.trim()) }))
 }
 
 function columnIndex(header: readonly string[], name: string): number {
@@ -80,44 +81,45 @@ function columnIndex(header: readonly string[], name: string): number {
   return index
 }
 
-function intCell(cells: readonly string[], index: number, line: number): number {
-  const value = Number(cells[index])
+function intCell(cells: readonly string[], index: number, column: string, line: number): number {
+  const cell = cells[index]
+  // Number('') is 0: a blank or missing cell would pass as a zero-token request.
+  const value = cell === undefined || cell === '' ? Number.NaN : Number(cell)
   if (!nonNegativeInt(value)) {
-    throw new TraceParseError(
-      `line ${line}: expected a non-negative integer, got '${cells[index]}'`,
-    )
+    const got = cell === undefined ? 'nothing' : `'${cell}'`
+    throw new TraceParseError(`line ${line}: ${column} must be a non-negative integer, got ${got}`)
   }
   return value
 }
 
 /** Azure LLM inference 2023 CSV: `TIMESTAMP,ContextTokens,GeneratedTokens`. */
 export function parseAzureCsv(text: string): TraceRow[] {
-  const [header = [], ...body] = csvLines(text)
-  const at = columnIndex(header, 'TIMESTAMP')
-  const input = columnIndex(header, 'ContextTokens')
-  const output = columnIndex(header, 'GeneratedTokens')
-  return body.map((cells, i) => {
+  const [header = { cells: [] }, ...body] = csvLines(text)
+  const at = columnIndex(header.cells, 'TIMESTAMP')
+  const input = columnIndex(header.cells, 'ContextTokens')
+  const output = columnIndex(header.cells, 'GeneratedTokens')
+  return body.map(({ line, cells }) => {
     const timestampMs = parseAzureTimestamp(cells[at] ?? '')
     if (timestampMs === undefined) {
-      throw new TraceParseError(`line ${i + 2}: bad TIMESTAMP '${cells[at]}'`)
+      throw new TraceParseError(`line ${line}: bad TIMESTAMP '${cells[at]}'`)
     }
     return {
       timestampMs,
-      inputTokens: intCell(cells, input, i + 2),
-      outputTokens: intCell(cells, output, i + 2),
+      inputTokens: intCell(cells, input, 'ContextTokens', line),
+      outputTokens: intCell(cells, output, 'GeneratedTokens', line),
     }
   })
 }
 
 /** ShareGPT lengths CSV (sarathi-serve): `num_prefill_tokens,num_decode_tokens,...`; no times. */
 export function parseShareGptCsv(text: string): TraceRow[] {
-  const [header = [], ...body] = csvLines(text)
-  const input = columnIndex(header, 'num_prefill_tokens')
-  const output = columnIndex(header, 'num_decode_tokens')
-  return body.map((cells, i) => ({
+  const [header = { cells: [] }, ...body] = csvLines(text)
+  const input = columnIndex(header.cells, 'num_prefill_tokens')
+  const output = columnIndex(header.cells, 'num_decode_tokens')
+  return body.map(({ line, cells }) => ({
     timestampMs: undefined,
-    inputTokens: intCell(cells, input, i + 2),
-    outputTokens: intCell(cells, output, i + 2),
+    inputTokens: intCell(cells, input, 'num_prefill_tokens', line),
+    outputTokens: intCell(cells, output, 'num_decode_tokens', line),
   }))
 }
 

@@ -74,6 +74,36 @@ describe('trace parsing', () => {
     )
   })
 
+  it('refuses a blank or missing CSV cell rather than reading it as 0 tokens, naming the column', () => {
+    const azure = 'TIMESTAMP,ContextTokens,GeneratedTokens\n'
+    assert.throws(
+      () => parseAzureCsv(`${azure}2023-11-16 18:17:03.98,,10\n`),
+      /^Error: line 2: ContextTokens must be a non-negative integer, got ''$/,
+    )
+    assert.throws(
+      () => parseAzureCsv(`${azure}2023-11-16 18:17:03.98,5\n`),
+      /line 2: GeneratedTokens must be a non-negative integer, got nothing$/,
+    )
+    assert.throws(
+      () => parseShareGptCsv('num_prefill_tokens,num_decode_tokens\n74, \n'),
+      /line 2: num_decode_tokens must be a non-negative integer, got ''$/,
+    )
+  })
+
+  it('counts blank lines when it names the line of a bad CSV row', () => {
+    assert.throws(
+      () =>
+        parseAzureCsv(
+          'TIMESTAMP,ContextTokens,GeneratedTokens\n\n2023-11-16 18:17:03.98,5,10\n\n\n2023-11-16 18:17:04.98,x,10\n',
+        ),
+      /^Error: line 6: ContextTokens must be a non-negative integer, got 'x'$/,
+    )
+    assert.throws(
+      () => parseShareGptCsv('\nnum_prefill_tokens,num_decode_tokens\n\n74,-1\n'),
+      /^Error: line 4: num_decode_tokens/,
+    )
+  })
+
   it('reads Azure timestamps to sub-millisecond epoch time', () => {
     const a = parseAzureTimestamp('2023-11-16 18:17:03.9799600')!
     const b = parseAzureTimestamp('2023-11-16 18:17:04.0319600')!
