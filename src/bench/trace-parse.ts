@@ -63,6 +63,9 @@ export function parseAzureTimestamp(text: string): number | undefined {
   if (!m) return undefined
   const [, y, mo, d, h, mi, s, frac = ''] = m
   const wholeMs = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s))
+  // Date.UTC rolls a month 13 or a 25th hour over into the next year or day; a trace means neither.
+  const asWritten = `${y}-${mo}-${d}T${h}:${mi}:${s}`
+  if (new Date(wholeMs).toISOString().slice(0, 19) !== asWritten) return undefined
   return wholeMs + (frac === '' ? 0 : Number(`0.${frac}`) * 1000)
 }
 

@@ -110,6 +110,17 @@ describe('trace parsing', () => {
     assert.equal(a, Date.UTC(2023, 10, 16, 18, 17, 3) + 979.96)
     assert.ok(Math.abs(b - a - 52) < 1e-6)
     assert.equal(parseAzureTimestamp('16/11/2023'), undefined)
+    // Out-of-range fields are malformed, not rolled over into the next month, day or hour.
+    for (const bad of [
+      '2023-13-16 18:17:03.98',
+      '2023-02-30 18:17:03.98',
+      '2023-11-16 24:17:03.98',
+      '2023-11-16 18:60:03.98',
+      '2023-11-16 18:17:60.98',
+    ]) {
+      assert.equal(parseAzureTimestamp(bad), undefined, bad)
+    }
+    assert.equal(parseAzureTimestamp('2024-02-29 23:59:59'), Date.UTC(2024, 1, 29, 23, 59, 59))
     const rows = parseAzureCsv(
       'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9799600,4808,10\n',
     )
