@@ -1,4 +1,5 @@
 import type { PolicyResult } from './policy-summary.ts'
+import type { BenchReport } from './report-types.ts'
 
 /** Formats a metric for tables: null and infinities as ∞ (failures) or —, 3 significant digits. */
 export function formatMetric(value: number | null | undefined, digits = 3): string {
@@ -46,3 +47,65 @@ export const POLICY_COLUMNS: ReadonlyArray<{
   { title: 'hit rate', cell: (r) => formatPercent(r.prefixHitRate) },
   { title: 'imbalance', cell: (r) => formatMetric(r.imbalance) },
 ]
+
+/** A titled table of the report, rendered alike in report.md and report.html. */
+export interface ReportSection {
+  readonly title: string
+  /** A line above the table. */
+  readonly intro?: string
+  readonly header: readonly string[]
+  readonly rows: readonly (readonly string[])[]
+  /** A line below the table. */
+  readonly note?: string
+}
+
+/**
+ * The report's tables: the policies (with the rate scale each ran at, for a sweep), the knees
+ * and the HTTP confirmations. Both renderers draw these, so neither leaves out what the other
+ * shows.
+ */
+export function reportSections(report: BenchReport): ReportSection[] {
+  const { meta } = report
+  const out: ReportSection[] = []
+  const names = Object.keys(report.policies)
+  if (names.length > 0) {
+    out.push({
+      title: report.knees ? "At each policy's knee" : 'Results',
+      header: [
+        'policy',
+        ...(report.knees ? ['rate scale'] : []),
+        ...POLICY_COLUMNS.map((c) => c.title),
+      ],
+      rows: names.map((name) => [
+        name,
+        ...(report.knees ? [formatKnee(report.knees[name], meta.sweep)] : []),
+        ...POLICY_COLUMNS.map((c) => c.cell(report.policies[name]!)),
+      ]),
+      note: 'Failed requests count as infinite TTFT and e2e (∞). Times are trace milliseconds.',
+    })
+  }
+  if (report.knees) {
+    out.push({
+      title: 'Knees',
+      intro: `Highest rate scale with TTFT p90 ≤ ${meta.slo.ttftMs} ms and failed ≤ 1 %, searched in ${meta.sweep?.min}–${meta.sweep?.max} to ${((meta.sweep?.precision ?? 0) * 100).toFixed(1)} %.`,
+      header: ['policy', 'knee', 'points tried'],
+      rows: Object.entries(report.knees).map(([name, knee]) => [
+        name,
+        formatKnee(knee, meta.sweep),
+        String(report.sweep?.[name]?.length ?? 0),
+      ]),
+    })
+  }
+  if (report.confirm) {
+    out.push({
+      title: 'HTTP confirmation at the DES knees',
+      header: ['policy', 'rate scale', ...POLICY_COLUMNS.map((c) => c.title)],
+      rows: Object.entries(report.confirm).map(([name, r]) => [
+        name,
+        formatMetric(r.rateScale),
+        ...POLICY_COLUMNS.map((c) => c.cell(r)),
+      ]),
+    })
+  }
+  return out
+}

@@ -1,15 +1,20 @@
-import { POLICY_COLUMNS } from './report-format.ts'
+import { type ReportSection, reportSections } from './report-format.ts'
 import { renderMarkdown } from './report-markdown.ts'
 import type { BenchReport, PolicySeries } from './report-types.ts'
 import { escapeXml, lineChart } from './svg-chart.ts'
 
-function policyTable(report: BenchReport): string {
-  const head = ['policy', ...POLICY_COLUMNS.map((c) => c.title)]
-  const rows = Object.entries(report.policies).map(
-    ([name, r]) =>
-      `<tr><th>${escapeXml(name)}</th>${POLICY_COLUMNS.map((c) => `<td>${escapeXml(c.cell(r))}</td>`).join('')}</tr>`,
-  )
-  return `<table><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr>${rows.join('')}</table>`
+function sectionHtml(section: ReportSection): string {
+  const row = (cells: readonly string[]) =>
+    `<tr><th>${escapeXml(cells[0] ?? '')}</th>${cells
+      .slice(1)
+      .map((c) => `<td>${escapeXml(c)}</td>`)
+      .join('')}</tr>`
+  return [
+    `<h2>${escapeXml(section.title)}</h2>`,
+    ...(section.intro === undefined ? [] : [`<p>${escapeXml(section.intro)}</p>`]),
+    `<table><tr>${section.header.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr>${section.rows.map(row).join('')}</table>`,
+    ...(section.note === undefined ? [] : [`<p>${escapeXml(section.note)}</p>`]),
+  ].join('\n')
 }
 
 function charts(report: BenchReport, series: Readonly<Record<string, PolicySeries>>): string[] {
@@ -86,9 +91,12 @@ export function renderHtml(
   report: BenchReport,
   series: Readonly<Record<string, PolicySeries>>,
 ): string {
-  const summary = renderMarkdown(report)
-    .split('\n')
-    .filter((l) => l.startsWith('- '))
+  // The meta list only: the invalid runs, also bulleted in report.md, get their own lines below.
+  const lines = renderMarkdown(report).split('\n')
+  const metaStart = lines.findIndex((l) => l.startsWith('- '))
+  const metaEnd = lines.findIndex((l, i) => i > metaStart && !l.startsWith('- '))
+  const summary = lines
+    .slice(metaStart, metaEnd)
     .map((l) => `<li>${escapeXml(l.slice(2).replace(/\*\*/g, ''))}</li>`)
     .join('')
   return `<!doctype html>
@@ -107,8 +115,7 @@ ${Object.entries(report.runs)
       `<p class="invalid">Invalid run ${escapeXml(n)}: ${escapeXml(r.invalidReason ?? '')}</p>`,
   )
   .join('\n')}
-${policyTable(report)}
-<p>Failed requests count as infinite TTFT and e2e (∞). Times are trace milliseconds.</p>
+${reportSections(report).map(sectionHtml).join('\n')}
 <div class="charts">
 ${charts(report, series).join('\n')}
 </div>

@@ -1,4 +1,4 @@
-import { formatKnee, formatMetric, formatPercent, POLICY_COLUMNS } from './report-format.ts'
+import { formatPercent, reportSections } from './report-format.ts'
 import type { BenchReport } from './report-types.ts'
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -35,55 +35,11 @@ export function renderMarkdown(report: BenchReport): string {
     for (const [name, run] of invalid) out.push(`- ${name}: ${run.invalidReason ?? 'invalid'}`)
     out.push('')
   }
-  const names = Object.keys(report.policies)
-  if (names.length > 0) {
-    out.push(
-      report.knees ? "## At each policy's knee" : '## Results',
-      '',
-      table(
-        ['policy', ...(report.knees ? ['rate scale'] : []), ...POLICY_COLUMNS.map((c) => c.title)],
-        names.map((name) => [
-          name,
-          ...(report.knees ? [formatKnee(report.knees[name], meta.sweep)] : []),
-          ...POLICY_COLUMNS.map((c) => c.cell(report.policies[name]!)),
-        ]),
-      ),
-      '',
-      'Failed requests count as infinite TTFT and e2e (∞). Times are trace milliseconds.',
-      '',
-    )
-  }
-  if (report.knees) {
-    out.push(
-      '## Knees',
-      '',
-      `Highest rate scale with TTFT p90 ≤ ${meta.slo.ttftMs} ms and failed ≤ 1 %, searched in ${meta.sweep?.min}–${meta.sweep?.max} to ${((meta.sweep?.precision ?? 0) * 100).toFixed(1)} %.`,
-      '',
-      table(
-        ['policy', 'knee', 'points tried'],
-        Object.entries(report.knees).map(([name, knee]) => [
-          name,
-          formatKnee(knee, meta.sweep),
-          String(report.sweep?.[name]?.length ?? 0),
-        ]),
-      ),
-      '',
-    )
-  }
-  if (report.confirm) {
-    out.push(
-      '## HTTP confirmation at the DES knees',
-      '',
-      table(
-        ['policy', 'rate scale', ...POLICY_COLUMNS.map((c) => c.title)],
-        Object.entries(report.confirm).map(([name, r]) => [
-          name,
-          formatMetric(r.rateScale),
-          ...POLICY_COLUMNS.map((c) => c.cell(r)),
-        ]),
-      ),
-      '',
-    )
+  for (const section of reportSections(report)) {
+    out.push(`## ${section.title}`, '')
+    if (section.intro !== undefined) out.push(section.intro, '')
+    out.push(table(section.header, section.rows), '')
+    if (section.note !== undefined) out.push(section.note, '')
   }
   return `${out.join('\n')}\n`
 }
