@@ -9,7 +9,7 @@ import { TraceParseError } from './trace-parse.ts'
 /**
  * `aya bench ...` and `aya bench sweep ...`. Returns the exit code: 0 when the reports were
  * written (invalid runs are flagged in them and on stderr), 2 for bad flags, an unusable or
- * unreadable trace or an --out that cannot be created, 1 when a run failed, 128 + the signal's
+ * unreadable trace or an --out that cannot be created or written into, 1 when a run failed, 128 + the signal's
  * number when `deps.signal` aborted with a `BenchInterrupted` (130 for Ctrl-C).
  */
 export async function runBenchCommand(

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { constants, existsSync } from 'node:fs'
+import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { parseProfileList } from '../sim/profiles.ts'
 import { stepTimeMs } from '../sim/step-time.ts'
@@ -114,6 +114,7 @@ export async function runBench(
   await mkdir(options.out, { recursive: true }).catch((error: Error) => {
     throw new UsageError(`cannot create --out ${options.out}: ${error.message}`)
   })
+  await checkReportsWritable(options.out)
   const root = findPackageRoot()
   const env: HttpRunEnv = {
     ayaBin: deps.ayaBin ?? ayaBinPath(root),
@@ -206,6 +207,27 @@ export async function runBench(
   await writeFile(join(options.out, 'report.md'), renderMarkdown(report))
   await writeFile(join(options.out, 'report.html'), renderHtml(report, series))
   return report
+}
+
+const REPORT_FILES = ['report.json', 'series.json', 'report.md', 'report.html'] as const
+
+/**
+ * Refuses an `--out` the reports could not be written into, before any run: `mkdir -p` accepts
+ * an existing directory it cannot write to, and the writes came only after every run (a sweep's
+ * hours), failing with a stack trace and leaving some reports written and some not.
+ */
+async function checkReportsWritable(dir: string): Promise<void> {
+  const refuse = (why: string): never => {
+    throw new UsageError(`cannot write the reports into --out ${dir}: ${why}`)
+  }
+  await access(dir, constants.W_OK).catch((error: Error) => refuse(error.message))
+  for (const name of REPORT_FILES) {
+    const path = join(dir, name)
+    const stats = await stat(path).catch(() => undefined)
+    if (stats === undefined) continue
+    if (!stats.isFile()) refuse(`${path} exists and is not a file`)
+    await access(path, constants.W_OK).catch((error: Error) => refuse(error.message))
+  }
 }
 
 type RunOnce = (policy: string, rateScale: number, mode: 'http' | 'des') => Promise<RunRecord>

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -174,6 +174,29 @@ describe('aya bench command', () => {
       assert.match(out.stderr, message)
       assert.equal(out.stderr.split('\n').filter((line) => line !== '').length, 1, out.stderr)
     }
+  })
+
+  it('exits 2 before any run when a report in --out cannot be written', async (t) => {
+    const dir = await tempDir(t)
+    const trace = join(dir, 'trace.jsonl')
+    await writeFile(
+      trace,
+      '{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n',
+    )
+    const outDir = join(dir, 'out')
+    await mkdir(join(outDir, 'report.md'), { recursive: true })
+    const { out, io } = capture()
+    const argv = [
+      ...['--trace', trace, '--policies', 'round-robin', '--replicas', '1'],
+      ...['--profile', 'h100-llama3-8b', '--mode', 'des', '--out', outDir],
+    ]
+    assert.equal(await runBenchCommand(argv, io), 2, out.stderr)
+    assert.match(
+      out.stderr,
+      /^aya bench: cannot write the reports into --out .*out: .*report\.md exists and is not a file\n$/,
+    )
+    // Refused before the run: no progress bar, and no report half written.
+    await assert.rejects(access(join(outDir, 'report.json')))
   })
 
   it('exits 2 before any run when its sampling or scraping would tick without end', async (t) => {
