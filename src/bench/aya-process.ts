@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { stringify } from 'yaml'
 import {
@@ -19,31 +18,51 @@ export interface AyaProcess {
 
 const LISTENER_LINE = /^aya: listener public on (http:\/\/\S+:\d+)$/
 
-async function validates(ayaBin: string, configPath: string): Promise<string | undefined> {
+/**
+ * `aya validate --config FILE`: undefined when it passes, else its output. `signal` ends the
+ * check; it resolves only once the process is gone, so none outlives the run that started it.
+ */
+async function validates(
+  ayaBin: string,
+  configPath: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
   const child = spawn(process.execPath, [ayaBin, 'validate', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    signal,
   })
   let output = ''
   child.stdout.on('data', (chunk) => (output += chunk))
   child.stderr.on('data', (chunk) => (output += chunk))
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('exit', resolve)
+    // An abort emits 'error' too, then 'exit' once the process is gone; a spawn that failed
+    // emits only 'error'.
+    child.once('error', (error) => {
+      output += error.message
+      if (child.pid === undefined) resolve(null)
+    })
+  })
+  signal?.throwIfAborted()
   return code === 0 ? undefined : output.trim()
 }
 
 /**
  * The first config variant this build of Aya accepts, checked once with `aya validate` on a
- * config with placeholder endpoints, and why the better ones were refused.
+ * config with placeholder endpoints, and why the better ones were refused. `signal` stops the
+ * check (its `aya validate` with it).
  */
 export async function probeAyaConfigVariant(
   ayaBin: string,
   configPath: string,
   input: Omit<AyaConfigInput, 'urls'>,
+  signal?: AbortSignal,
 ): Promise<{ variant: AyaConfigVariant; refused: string[] }> {
   const refused: string[] = []
   const probe = { ...input, urls: ['http://127.0.0.1:9'] }
   for (const variant of AYA_CONFIG_VARIANTS) {
     await writeFile(configPath, stringify(ayaConfigFor(probe, variant)))
-    const problem = await validates(ayaBin, configPath)
+    const problem = await validates(ayaBin, configPath, signal)
     if (problem === undefined) return { variant, refused }
     refused.push(`${variant}: ${problem}`)
   }

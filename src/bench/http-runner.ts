@@ -76,76 +76,83 @@ async function runGuarded(
   }
   // Which config shape this build of Aya takes (and whether it knows the policy), checked while
   // the fleet starts.
+  const { signal } = guard
   const probe = probeAyaConfigVariant(
     env.ayaBin,
     join(env.workDir, `aya-${input.policy}.probe.yaml`),
     configInput,
+    signal,
   )
   probe.catch(() => {})
-  const routers = input.routers ?? 1
-  const { signal } = guard
-  // Each process is closed by the `finally` that follows its start, whatever fails after it;
-  // the guard stops watching first, so that those exits are not taken for crashes.
-  const redis = input.sharedState && routers > 1 ? await startRedisProcess({ signal }) : undefined
   try {
-    if (redis) guard.watch(`redis-server (pid ${redis.child.pid})`, redis.child)
-    const sim = await startSimProcess({
-      ayaBin: env.ayaBin,
-      replicas: input.replicas,
-      profile: input.profile,
-      speedup: X,
-      seed: input.seed,
-      signal,
-    })
-    guard.watch(`aya sim (pid ${sim.child.pid})`, sim.child)
-    const ayas: AyaProcess[] = []
+    const routers = input.routers ?? 1
+    // Each process is closed by the `finally` that follows its start, whatever fails after it;
+    // the guard stops watching first, so that those exits are not taken for crashes.
+    const redis = input.sharedState && routers > 1 ? await startRedisProcess({ signal }) : undefined
     try {
-      const config = await guard.race(probe)
-      const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
-      await writeAyaConfig(
-        configPath,
-        { ...configInput, urls: sim.urls, stateUrl: redis?.url },
-        config.variant,
-      )
-      for (let i = 0; i < routers; i++) {
-        const aya = await startAyaProcess(env.ayaBin, configPath, signal)
-        ayas.push(aya)
-        const which = routers > 1 ? `router ${i + 1} of ${routers}, ` : ''
-        guard.watch(`aya start (${which}pid ${aya.child.pid})`, aya.child)
-      }
-      // Let the routers take their first engine-metrics scrape before traffic starts.
-      await guard.race(
-        new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X))),
-      )
-      const record = await guard.race(
-        replay(
-          input,
-          ayas.map((aya) => aya.url),
-          sim.urls,
-          model,
-          hooks,
-          [...ayas.map((aya) => aya.child), sim.child],
-          signal,
-        ),
-      )
-      const eventLoop = {
-        aya: worstDelay(ayas.map((aya) => aya.child.eventLoopDelay())),
-        sim: sim.child.eventLoopDelay(),
-      }
-      Object.assign(record.diagnostics, {
-        ayaConfig: config.variant,
-        ayaConfigRefused: config.refused.map((r) => r.split('\n')[0]),
-        eventLoopDelayMs: { ...(record.diagnostics.eventLoopDelayMs as object), ...eventLoop },
+      if (redis) guard.watch(`redis-server (pid ${redis.child.pid})`, redis.child)
+      const sim = await startSimProcess({
+        ayaBin: env.ayaBin,
+        replicas: input.replicas,
+        profile: input.profile,
+        speedup: X,
+        seed: input.seed,
+        signal,
       })
-      return record
+      guard.watch(`aya sim (pid ${sim.child.pid})`, sim.child)
+      const ayas: AyaProcess[] = []
+      try {
+        const config = await guard.race(probe)
+        const configPath = join(env.workDir, `aya-${input.policy}.yaml`)
+        await writeAyaConfig(
+          configPath,
+          { ...configInput, urls: sim.urls, stateUrl: redis?.url },
+          config.variant,
+        )
+        for (let i = 0; i < routers; i++) {
+          const aya = await startAyaProcess(env.ayaBin, configPath, signal)
+          ayas.push(aya)
+          const which = routers > 1 ? `router ${i + 1} of ${routers}, ` : ''
+          guard.watch(`aya start (${which}pid ${aya.child.pid})`, aya.child)
+        }
+        // Let the routers take their first engine-metrics scrape before traffic starts.
+        await guard.race(
+          new Promise((r) => setTimeout(r, Math.max(100, (2 * input.scrapeIntervalMs) / X))),
+        )
+        const record = await guard.race(
+          replay(
+            input,
+            ayas.map((aya) => aya.url),
+            sim.urls,
+            model,
+            hooks,
+            [...ayas.map((aya) => aya.child), sim.child],
+            signal,
+          ),
+        )
+        const eventLoop = {
+          aya: worstDelay(ayas.map((aya) => aya.child.eventLoopDelay())),
+          sim: sim.child.eventLoopDelay(),
+        }
+        Object.assign(record.diagnostics, {
+          ayaConfig: config.variant,
+          ayaConfigRefused: config.refused.map((r) => r.split('\n')[0]),
+          eventLoopDelayMs: { ...(record.diagnostics.eventLoopDelayMs as object), ...eventLoop },
+        })
+        return record
+      } finally {
+        guard.close()
+        await Promise.allSettled(ayas.map((aya) => aya.close()))
+        await sim.close()
+      }
     } finally {
       guard.close()
-      await Promise.allSettled(ayas.map((aya) => aya.close()))
-      await sim.close()
+      await redis?.close()
     }
   } finally {
-    guard.close()
-    await redis?.close()
+    // Its `aya validate` stops with the run (the guard's signal), but the run ends only once it
+    // is gone: a stopped bench would otherwise exit with the check still running.
+    await probe.catch(() => {})
   }
 }
 

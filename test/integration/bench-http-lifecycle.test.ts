@@ -47,8 +47,8 @@ interface Child {
 /** Every process a test saw, killed after it whatever happened. */
 const seen = new Map<number, Child>()
 
-/** The bench's own processes (the short `aya validate` probes left out). */
-function childrenOf(pid: number): Child[] {
+/** The bench's own processes (the short `aya validate` probes left out unless asked for). */
+function childrenOf(pid: number, options: { withProbes?: boolean } = {}): Child[] {
   let text: string
   try {
     text = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
@@ -66,7 +66,7 @@ function childrenOf(pid: number): Child[] {
         : (/aya\.js (sim|start|validate) /.exec(args)?.[1] ?? 'other')
       return { pid: Number(m[1]), kind, args }
     })
-    .filter((c) => c.kind !== 'validate')
+    .filter((c) => options.withProbes === true || c.kind !== 'validate')
     .map((c) => {
       seen.set(c.pid, c)
       return c
@@ -178,6 +178,22 @@ describe('aya bench --mode http: its processes end with it', () => {
     assert.equal(await exitCode(exit, 8000, stderr), 130, stderr())
     assert.match(stderr(), /SIGINT/)
     assertAllGone([...children, ...childrenOf(bench.pid!)])
+  })
+
+  test('SIGINT while it checks the Aya config stops that check too: no aya validate outlives it', async (t) => {
+    const { bench, stderr, exit } = await startBench(t)
+    let probes: Child[] = []
+    await eventually(
+      () => {
+        probes = childrenOf(bench.pid!, { withProbes: true }).filter((c) => c.kind === 'validate')
+        return probes.length > 0
+      },
+      'the bench runs aya validate',
+      20_000,
+    )
+    bench.kill('SIGINT')
+    assert.equal(await exitCode(exit, 8000, stderr), 130, stderr())
+    assertAllGone([...probes, ...childrenOf(bench.pid!, { withProbes: true })])
   })
 
   test('its simulator and Ayas exit by themselves when the bench is killed with SIGKILL', async (t) => {
