@@ -198,7 +198,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   try {
     parseProfileList(values.profile, replicas)
   } catch (error) {
-    throw new UsageError((error as Error).message)
+    // The simulator's messages ('profile is empty') name neither the flag nor what it was given.
+    throw new UsageError(`--profile '${values.profile}': ${(error as Error).message}`)
   }
   const mode = values.mode ?? (isSweep ? 'des' : 'http')
   if (mode !== 'http' && mode !== 'des') {

@@ -231,3 +231,27 @@ describe('aya bench time flags in HTTP mode', () => {
     )
   })
 })
+
+describe('aya bench --profile', () => {
+  it('names the flag and its value in every refusal', () => {
+    const args = (profile: string) => [
+      ...['--trace', 'x.jsonl', '--replicas', '2', '--out', '/tmp/x'],
+      ...['--policies', 'aya', '--profile', profile],
+    ]
+    for (const [profile, why] of [
+      ['nope', /unknown sim profile 'nope'/],
+      [' , ', /profile is empty/],
+      ['h100-llama3-8b:0,a100-llama3-8b:2', /bad replica count/],
+      ['h100-llama3-8b:1,a100-llama3-8b:2', /describes 3 replicas, but --replicas is 2/],
+    ] as const) {
+      assert.throws(
+        () => parseBenchArgs(args(profile)),
+        (error: Error) =>
+          error instanceof UsageError &&
+          error.message.startsWith(`--profile '${profile}': `) &&
+          why.test(error.message),
+        profile,
+      )
+    }
+  })
+})
