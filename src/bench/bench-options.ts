@@ -182,11 +182,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   if (policies.length === 0) throw new UsageError('--policies is required')
   for (const policy of policies) {
     if (!findPicker(policy)) {
-      throw new UsageError(`unknown policy '${policy}' (known: ${pickerNames().join(', ')})`)
+      throw new UsageError(
+        `--policies: unknown policy '${policy}' (known: ${pickerNames().join(', ')})`,
+      )
     }
   }
-  if (new Set(policies).size !== policies.length)
-    throw new UsageError('--policies repeats a policy')
+  const repeated = policies.find((p, i) => policies.indexOf(p) !== i)
+  if (repeated !== undefined) throw new UsageError(`--policies repeats '${repeated}'`)
   const replicas = positiveInt('replicas', values.replicas)
   // HTTP mode's `aya sim` refuses more, but only after the trace is read; DES mode ran out of
   // memory building them.

@@ -111,7 +111,12 @@ export function buildTrace(
   const arrivalTimes = timing === 'spread-buckets' ? spreadBuckets(sortedTimes) : sortedTimes
   let kept = windowIndices(arrivalTimes, traceStartMs, options.window)
   if (options.limit !== undefined) kept = kept.slice(0, options.limit)
-  if (kept.length === 0) throw new TraceOptionsError(`no requests of ${name} fall in the window`)
+  if (kept.length === 0) {
+    const spanS = (arrivalTimes.at(-1)! - traceStartMs) / 1000
+    throw new TraceOptionsError(
+      `no requests of ${name} fall in --window ${options.window?.startS}:${options.window?.endS}: its requests arrive from 0 to ${+spanS.toFixed(3)} s`,
+    )
+  }
 
   const sessions = format === 'mooncake' ? mooncakeSessions(rows) : []
   const outputs = rows.map((r) => scaleLength(r.outputTokens, lengthScale))

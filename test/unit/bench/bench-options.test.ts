@@ -255,3 +255,17 @@ describe('aya bench --profile', () => {
     }
   })
 })
+
+describe('aya bench --policies', () => {
+  it('names the flag and the policy it refuses', () => {
+    const args = (policies: string) => [...common, '--policies', policies]
+    assert.throws(
+      () => parseBenchArgs(args('round-robin,fastest')),
+      /^Error: --policies: unknown policy 'fastest' \(known: .*round-robin/,
+    )
+    assert.throws(
+      () => parseBenchArgs(args('aya,round-robin, aya')),
+      /^Error: --policies repeats 'aya'$/,
+    )
+  })
+})

@@ -75,6 +75,22 @@ describe('trace loading', () => {
     )
   })
 
+  it('names the window and how long the trace runs when a window is past its end', () => {
+    // A window between two requests is as empty as one past the last.
+    for (const [startS, endS] of [
+      [50, 60],
+      [3.5, 5.5],
+    ] as const) {
+      assert.throws(
+        () => buildTrace('t', 'azure', rows, { ...BIG, window: { startS, endS } }),
+        (error: Error) =>
+          error instanceof TraceOptionsError &&
+          error.message ===
+            `no requests of t fall in --window ${startS}:${endS}: its requests arrive from 0 to 9 s`,
+      )
+    }
+  })
+
   it('divides every gap by the rate scale', () => {
     const trace = buildTrace('t', 'azure', rows, { ...BIG, rateScale: 2 })
     assert.deepEqual(
