@@ -123,7 +123,13 @@ export function buildTrace(
   const maxTokens = options.maxTokens ?? roundCap(outputs.reduce((a, b) => Math.max(a, b), 0))
   const maxInputTokens = options.maxModelLen - maxTokens
   if (maxInputTokens < 1) {
-    throw new TraceOptionsError(`max_tokens ${maxTokens} leaves no room in the context window`)
+    const cap =
+      options.maxTokens === undefined
+        ? `max_tokens ${maxTokens} (the trace's longest output at --length-scale ${lengthScale}, rounded up)`
+        : `--max-tokens ${maxTokens}`
+    throw new TraceOptionsError(
+      `${cap} leaves no room for a prompt in the ${options.maxModelLen}-token context window`,
+    )
   }
   const firstKeptMs = arrivalTimes[kept[0]!]!
   let clippedRequests = 0

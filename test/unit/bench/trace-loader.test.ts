@@ -135,6 +135,18 @@ describe('trace loading', () => {
     assert.equal(trace.requests[0]!.inputTokens, 3968)
   })
 
+  it('names the flag whose max_tokens leaves no room for a prompt', () => {
+    const rows = [row(0, 100, 3000), row(1, 100, 100)]
+    assert.throws(
+      () => buildTrace('t', 'azure', rows, { maxModelLen: 4096, maxTokens: 4096 }),
+      /^Error: --max-tokens 4096 leaves no room for a prompt in the 4096-token context window$/,
+    )
+    assert.throws(
+      () => buildTrace('t', 'azure', rows, { maxModelLen: 4096, lengthScale: 2 }),
+      /^Error: max_tokens 8192 \(the trace's longest output at --length-scale 2, rounded up\) leaves no room/,
+    )
+  })
+
   it('derives Mooncake sessions from the first id after the ids every row shares', () => {
     const trace = buildTrace(
       't',
