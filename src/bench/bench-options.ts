@@ -113,6 +113,9 @@ function positive(name: string, text: string | undefined, fallback?: number): nu
   return value
 }
 
+/** Router replicas a run may start: far past any HA deployment, and each one is a process. */
+const MAX_ROUTERS = 64
+
 function positiveInt(name: string, text: string | undefined, fallback?: number): number {
   const value = positive(name, text, fallback)
   if (!Number.isInteger(value)) throw new UsageError(`--${name} must be an integer, got '${text}'`)
@@ -208,6 +211,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     throw new UsageError(`--mode must be http or des, got '${mode}'`)
   }
   const routers = values.routers === undefined ? 1 : positiveInt('routers', values.routers)
+  // In HTTP mode each router is an Aya process: a mistyped 1000 would start a thousand.
+  if (routers > MAX_ROUTERS) {
+    throw new UsageError(
+      `--routers must be an integer from 1 to ${MAX_ROUTERS}, got '${values.routers}'`,
+    )
+  }
   const sharedState = values['shared-state'] === true
   if (sharedState && routers < 2) throw new UsageError('--shared-state needs --routers 2 or more')
   let window: TraceWindow | undefined

@@ -125,6 +125,12 @@ describe('aya bench --routers', () => {
       assert.equal(two.routers, 2)
     }
     assert.throws(() => parseBenchArgs([...base, '--mode', 'des', '--routers', '0']), UsageError)
+    const most = parseBenchArgs([...base, '--mode', 'des', '--routers', '64'])
+    assert.ok(most !== 'help' && most.routers === 64)
+    assert.throws(
+      () => parseBenchArgs([...base, '--mode', 'http', '--routers', '1000']),
+      /--routers must be an integer from 1 to 64, got '1000'/,
+    )
   })
 
   it('shares state between routers only when there are several', () => {
