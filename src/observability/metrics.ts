@@ -84,6 +84,10 @@ export function createMetrics(
   const groups = function* () {
     for (const upstream of upstreams()) yield upstream.group
   }
+  const pacerOf = (upstream: string) => {
+    for (const metered of upstreams()) if (metered.name === upstream) return metered.group.pacer()
+    return undefined
+  }
   /** The upstreams with an admission queue, by name. */
   const admissions = function* () {
     for (const { name, admission } of upstreams()) {
@@ -221,6 +225,19 @@ export function createMetrics(
     'aya_endpoint_kv_tokens',
     'KV tokens the router estimates its requests in flight hold: prompt, generated, still expected.',
     (endpoint) => endpoint.own.kvTokens,
+  )
+  // The prefill pacer's lanes (docs/llm-routing.md, "Prefill pacing"): prompts placed on an
+  // endpoint but held at the router, and those sent still awaiting their first token, which hold
+  // the lane's next prompt back. Absent for a group that does not pace.
+  endpointGauge(
+    'aya_endpoint_pacer_held_prompts',
+    'Prompts placed on an endpoint that the prefill pacer holds at the router, not yet sent.',
+    (endpoint, _eligible, upstream) => pacerOf(upstream)?.heldFor(endpoint.id),
+  )
+  endpointGauge(
+    'aya_endpoint_pacer_sent_prefill_tokens',
+    'Prefill tokens the prefill pacer sent to an endpoint whose first token has not come back.',
+    (endpoint, _eligible, upstream) => pacerOf(upstream)?.sentPrefillTokens(endpoint.id),
   )
   endpointGauge(
     'aya_endpoint_decode_itl_seconds',

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { UpstreamGroup } from '../../../src/balancer/upstream-group.ts'
+import { createPrefillPacer } from '../../../src/llm/prefill-pacer.ts'
 import { type AyaMetrics, createMetrics } from '../../../src/observability/metrics.ts'
 import type { GroupAdmission } from '../../../src/proxy/group-admission.ts'
 import type { Endpoint } from '../../../src/upstream/endpoint.ts'
+import { createManualClock } from '../../../src/util/manual-clock.ts'
 
 /** Upstream `u` with an admission queue of these answers, and `plain` without one. */
 function withQueue(
@@ -119,6 +121,53 @@ describe('metrics', () => {
     const text = await metrics.registry.getSingleMetricAsString('aya_endpoint_eligible')
     assert.match(text, /^aya_endpoint_eligible\{upstream="u",endpoint="up"\} 1$/m)
     assert.match(text, /^aya_endpoint_eligible\{upstream="u",endpoint="out"\} 0$/m)
+  })
+
+  test("the pacer gauges read each endpoint's held prompts and the prefill sent awaiting its first token", async () => {
+    const clock = createManualClock()
+    const pacer = createPrefillPacer(
+      { leadMs: 40, agingMs: 500, overheadMs: 0, batchTokens: 0, backlogPrompts: 4 },
+      { clock, prefillTokensPerSec: () => 10_000, decodeStepMs: () => 0 },
+    )
+    const metrics = createMetrics()
+    const busy = { id: 'busy' } as Endpoint
+    const idle = { id: 'idle' } as Endpoint
+    const group = {
+      name: 'u',
+      endpoints: () => [busy, idle],
+      eligible: () => [busy, idle],
+      pacer: () => pacer,
+    } as unknown as UpstreamGroup
+    const unpaced = { ...group, name: 'plain', pacer: () => undefined } as UpstreamGroup
+    metrics.setGroups(
+      () => [
+        { name: 'u', group, admission: undefined },
+        { name: 'plain', group: unpaced, admission: undefined },
+      ],
+      () => 0,
+    )
+    const sent = pacer.enter('busy', 3000)
+    sent.whenReleased(() => {})
+    const held = pacer.enter('busy', 500)
+    held.whenReleased(() => {})
+    const read = (name: string) => metrics.registry.getSingleMetricAsString(name)
+
+    let text = await read('aya_endpoint_pacer_held_prompts')
+    assert.match(text, /^aya_endpoint_pacer_held_prompts\{upstream="u",endpoint="busy"\} 1$/m)
+    assert.match(text, /^aya_endpoint_pacer_held_prompts\{upstream="u",endpoint="idle"\} 0$/m)
+    // A group that does not pace has no series, rather than a 0 that says it does.
+    assert.doesNotMatch(text, /upstream="plain"/)
+    text = await read('aya_endpoint_pacer_sent_prefill_tokens')
+    assert.match(
+      text,
+      /^aya_endpoint_pacer_sent_prefill_tokens\{upstream="u",endpoint="busy"\} 3000$/m,
+    )
+
+    sent.done(true)
+    held.done(false)
+    assert.match(await read('aya_endpoint_pacer_held_prompts'), /endpoint="busy"\} 0$/m)
+    assert.match(await read('aya_endpoint_pacer_sent_prefill_tokens'), /endpoint="busy"\} 0$/m)
+    pacer.close()
   })
 
   test('LLM series are labelled by the model registry entry, and a scope without the entry or the route drops them', async () => {
