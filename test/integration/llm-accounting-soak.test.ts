@@ -213,7 +213,11 @@ function send(url: string, agent: Agent, spec: SoakRequest): Promise<SoakOutcome
 async function sendRaw(url: string, spec: SoakRequest): Promise<SoakOutcome> {
   const socket = connect(Number(new URL(url).port), '127.0.0.1')
   socket.on('error', () => {})
-  await once(socket, 'connect')
+  const connected = await new Promise<boolean>((resolve) => {
+    socket.once('connect', () => resolve(true))
+    socket.once('close', () => resolve(false))
+  })
+  if (!connected) return { status: undefined, aborted: true }
   const head = (body: Buffer, extra: string) =>
     `POST ${PATHS[spec.api]} HTTP/1.1\r\nhost: aya\r\n${Object.entries(spec.headers)
       .map(([name, value]) => `${name}: ${value}\r\n`)
