@@ -14,9 +14,9 @@ import type { Clock } from '../../src/util/clock.ts'
 /**
  * What a door does to one inference request, named by the request's `x-chaos-fault` header (sent
  * by the test's client and passed on by Aya): answer it with a 500 or 503 itself, reset the
- * connection before any answer, never answer it, or pass it through and then reset after the
- * first chunk of the engine's response, or go silent after its head or its first chunk. Anything
- * else passes through.
+ * connection before any answer, never answer it, or pass it through and then go silent after the
+ * head of the engine's response, or reset or go silent after the first few bytes of its body.
+ * Anything else passes through.
  */
 export type ChaosFault =
   | 'status-500'
@@ -56,6 +56,9 @@ export async function startChaosDoors(
   }
   return doors
 }
+
+/** Body bytes a mid-response fault lets through first. */
+const MID_RESPONSE_BYTES = 48
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade'])
 
@@ -99,22 +102,31 @@ async function startChaosDoor(
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, forwardable(answer.headers))
-        let chunks = 0
-        const stallAt =
-          fault === 'stall-after-head' ? 1 : fault === 'stall-mid-response' ? 2 : Infinity
+        // The head goes at once, whatever follows: a stall after it is one after the head.
+        res.flushHeaders()
+        // How much of the body passes before the fault: nothing, or its first bytes (part of the
+        // first event of a stream, or of a whole body), however the engine's writes were cut up.
+        const passBytes =
+          fault === 'stall-after-head'
+            ? 0
+            : fault === 'stall-mid-response' || fault === 'reset-mid-response'
+              ? MID_RESPONSE_BYTES
+              : Number.POSITIVE_INFINITY
+        let passed = 0
         answer.on('data', (chunk: Buffer) => {
-          chunks++
-          if (chunks >= 2 && fault === 'reset-mid-response') {
+          if (passed >= passBytes) return
+          const part = chunk.subarray(0, passBytes - passed)
+          passed += part.length
+          res.write(part)
+          if (passed < passBytes) return
+          if (fault === 'reset-mid-response') {
             answer.destroy()
             res.destroy()
-            return
           }
-          // Silent from here on: the engine's rest is read and dropped.
-          if (chunks >= stallAt) return
-          res.write(chunk)
+          // Otherwise silent from here on: the engine's rest is read and dropped.
         })
         answer.on('end', () => {
-          if (chunks < stallAt) res.end()
+          if (passed < passBytes) res.end()
         })
         answer.on('error', () => res.destroy())
       },
