@@ -2,6 +2,7 @@ import { leaseCostFor } from '../balancer/lease-cost.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import type { AdmissionResult, GroupAdmission } from '../proxy/group-admission.ts'
+import { type Outcome, UNSENT_OUTCOME } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { DesRouter } from './des-fleet.ts'
 import type { PreparedRequest } from './prepared-requests.ts'
@@ -111,13 +112,13 @@ export function dispatchDesRequest(
     let chunks = 0
     let itlSumMs = 0
     // The request no longer occupies the endpoint: its lease, its pacer slot, the queue's view.
-    const release = (ok: boolean, status: number): void => {
-      lease.end({ ok, status, latencyMs: 0 })
+    const release = (outcome: Outcome): void => {
+      lease.end(outcome)
       paced?.done(false)
       admission?.notify()
     }
     flight.abort = () => {
-      release(false, 0)
+      release({ ok: false, status: 0, latencyMs: 0 })
       finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
     }
     if (paced) {
@@ -128,7 +129,7 @@ export function dispatchDesRequest(
         placements > 1
           ? undefined
           : () => {
-              release(true, 0)
+              release(UNSENT_OUTCOME)
               router.picker.unsent?.(endpoint, ctx)
               place()
             },
@@ -158,7 +159,7 @@ export function dispatchDesRequest(
           },
           onDone(result) {
             const ok = result.finishReason !== 'abort'
-            release(ok, ok ? 200 : 0)
+            release({ ok, status: ok ? 200 : 0, latencyMs: 0 })
             router.llmSignals.observe({
               endpoint: endpoint!,
               llm,
@@ -193,7 +194,7 @@ export function dispatchDesRequest(
           },
           onError(error) {
             const status = error.code === 'engine_closed' ? 503 : 400
-            release(false, status)
+            release({ ok: false, status, latencyMs: 0 })
             finish(flight, failed(status, error.code))
           },
         },

@@ -3,7 +3,13 @@ import type { Readable } from 'node:stream'
 import type { PickContext } from '../balancer/picker.ts'
 import { type PacedPrefill, prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import { createResponseTap, type TapResult } from '../llm/response-tap.ts'
-import type { Endpoint, Lease, LeaseCost, Outcome } from '../upstream/endpoint.ts'
+import {
+  type Endpoint,
+  type Lease,
+  type LeaseCost,
+  type Outcome,
+  UNSENT_OUTCOME,
+} from '../upstream/endpoint.ts'
 import type { Timer } from '../util/clock.ts'
 import { contentCodings } from './decode-content-encoding.ts'
 import { ProxyError } from './errors.ts'
@@ -73,7 +79,7 @@ export async function dispatchTo(
   }
   const held = paced ? await released(paced, res, options.movable) : 'released'
   if (held !== 'released') {
-    release({ ok: true, status: 0, latencyMs: 0 })
+    release(UNSENT_OUTCOME)
     upstream.group.unsent(endpoint, options.pick)
     if (held === 'moved') return MOVED_TO_IDLE
     // Given up unsent by a shutdown: a 503 the client may retry elsewhere, not a cut connection.
@@ -83,7 +89,7 @@ export async function dispatchTo(
   // While the prompt was held, a reload may have removed the endpoint (closing its pool) or health
   // may have taken it out: place the request again rather than send it there.
   if (paced && !stillServes(upstream, endpoint)) {
-    release({ ok: true, status: 0, latencyMs: 0 })
+    release(UNSENT_OUTCOME)
     upstream.group.unsent(endpoint, options.pick)
     return new ProxyError('LB_ERR_NO_HEALTHY_UPSTREAM', {
       source: 'internal',
@@ -265,6 +271,8 @@ export async function dispatchTo(
     ok: !endpointFailed && !failedInBand && !answeredNothing && ctx.status < 500,
     status: ctx.status,
     latencyMs,
+    // The client left (or sent too much or too slowly) before the endpoint could answer in full.
+    isNeutral: error?.source === 'downstream',
   })
   // Never put on a connection (not connected, or given up on first, by a client gone before its
   // turn): the prompt never reached the engine, so nothing of it is cached there.

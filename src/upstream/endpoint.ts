@@ -32,7 +32,16 @@ export interface Outcome {
   readonly status?: number
   /** Time to response headers (or to failure), ms. */
   readonly latencyMs: number
+  /**
+   * The request says nothing of how the endpoint serves: it never reached it (held, then moved,
+   * shed or given up), or its client left first. Neither a success, which would end a failing
+   * endpoint's streak of failures, nor a failure; its latency counts only as evidence of slowness.
+   */
+  readonly isNeutral?: boolean
 }
+
+/** How a request that never reached its endpoint ends its lease there. */
+export const UNSENT_OUTCOME: Outcome = { ok: true, status: 0, latencyMs: 0, isNeutral: true }
 
 /** What a request is expected to cost an endpoint, for router-side accounting of LLM work. */
 export interface LeaseCost {
@@ -433,16 +442,17 @@ export class Endpoint {
 
   #finish(outcome: Outcome): void {
     this.#inflight--
-    if (outcome.ok) {
+    const isCompletion = outcome.ok && outcome.isNeutral !== true
+    if (isCompletion) {
       this.#consecutiveFailures = 0
-    } else {
+    } else if (outcome.isNeutral !== true) {
       this.#failures++
       this.#consecutiveFailures++
     }
     // A failure is no completion: one that came fast says nothing about how fast a request is
     // served, and taken as a sample it pulled the latency of an endpoint that fails at once toward
     // zero. One slower than the estimate still raises it (a timeout is evidence of slowness).
-    if (outcome.ok || (this.#latencySamples > 0 && outcome.latencyMs > this.#latencyEwmaMs)) {
+    if (isCompletion || (this.#latencySamples > 0 && outcome.latencyMs > this.#latencyEwmaMs)) {
       this.#observeLatency(outcome.latencyMs)
     }
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Endpoint } from '../../../src/upstream/endpoint.ts'
+import { Endpoint, UNSENT_OUTCOME } from '../../../src/upstream/endpoint.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 
 function endpoint(clock = createManualClock()): Endpoint {
@@ -179,5 +179,21 @@ describe('endpoint failures', () => {
     assert.equal(e.attemptsPerSuccess, 4)
     e.begin().end({ ok: true, latencyMs: 1 })
     assert.equal(e.attemptsPerSuccess, 1)
+  })
+
+  it('take a request that never reached the endpoint, or whose client left, as neither success nor failure', () => {
+    const e = endpoint()
+    e.begin().end({ ok: true, latencyMs: 100 })
+    for (let i = 0; i < 3; i++) e.begin().end({ ok: false, latencyMs: 1 })
+    // Held for a failing engine, then moved elsewhere: its streak of failures stands.
+    e.begin().end(UNSENT_OUTCOME)
+    e.begin().end({ ok: true, latencyMs: 5, isNeutral: true })
+    assert.equal(e.attemptsPerSuccess, 4)
+    assert.equal(e.stats.failures, 3)
+    assert.equal(e.latencyEwmaMs, 100, 'no 0 ms or 5 ms sample from them')
+    // A client that gave up after longer than the estimate is still evidence of slowness.
+    e.begin().end({ ok: true, latencyMs: 9_000, isNeutral: true })
+    assert.equal(e.latencyEwmaMs, 9_000)
+    assert.equal(e.inflight, 0)
   })
 })
