@@ -126,7 +126,7 @@ export function createUpstreamGroup(
     for (const endpoint of all) {
       if (isEligible(endpoint) && !departed.has(endpoint.id)) keep.add(endpoint.id)
     }
-    picker.pacer?.retainOnly(keep)
+    picker.pacer?.retainOnly(keep, departed)
   }
 
   const refreshEligible = () => {

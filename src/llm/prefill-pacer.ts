@@ -122,9 +122,11 @@ export interface PrefillPacer {
   /**
    * Forgets the lanes of endpoints not in `keep` that are idle (nothing held, nothing sent still
    * prefilling). A busy one releases what it holds at once (the dispatcher places those requests
-   * elsewhere) and is forgotten by a later call once idle.
+   * elsewhere) and is forgotten by a later call once idle. The lanes of ids in `moved`, which now
+   * name another server, are let go at once: the old server's prompts finish on the old lane, and
+   * the new server gets a lane of its own.
    */
-  retainOnly(keep: ReadonlySet<string>): void
+  retainOnly(keep: ReadonlySet<string>, moved?: ReadonlySet<string>): void
   /** What other replicas sent the endpoint changed: held prompts may go now. */
   poke(endpointId: string): void
   /**
@@ -422,7 +424,7 @@ export function createPrefillPacer(
     get lanes() {
       return lanes.size
     },
-    retainOnly(keep) {
+    retainOnly(keep, moved) {
       for (const [endpointId, lane] of lanes) {
         lane.departed = !keep.has(endpointId)
         if (!lane.departed) continue
@@ -435,6 +437,9 @@ export function createPrefillPacer(
           // What it holds goes now, for the dispatcher to place elsewhere; waiting out the
           // departed engine's pacing would only delay it.
           pump(endpointId, lane)
+          // Kept in the map, the new server's prompts would join the departed lane, go unpaced
+          // until the old prompts and theirs all ended, and a later call would revive it.
+          if (moved?.has(endpointId) === true) lanes.delete(endpointId)
         }
       }
     },

@@ -210,6 +210,28 @@ describe('upstream group reload', () => {
     assert.deepEqual(released, ['sent', 'held', 'first on the new server'])
   })
 
+  test('paces the new server behind its own prompts, not left unpaced while the old one’s are in flight', () => {
+    const { group, released, enter } = setup()
+    const [moved, kept] = group.endpoints().map((endpoint) => endpoint.id)
+    const old = enter('old', 8_000)
+    group.update(
+      upstream({
+        endpoints: [
+          { url: 'http://127.0.0.1:9', id: moved },
+          { url: 'http://127.0.0.1:2', id: kept },
+        ],
+      }),
+    )
+    enter('first', 8_000)
+    // The new server is prefilling its first prompt: the next one waits for it.
+    enter('second', 8_000)
+    assert.deepEqual(released, ['old', 'first'])
+    // Nor does a later eligibility change hand the id back the old server's lane.
+    group.find(kept!)!.setHealth('healthy')
+    old.done(true)
+    assert.deepEqual(released, ['old', 'first'])
+  })
+
   test('forgets the learned rates of an endpoint id that now names another server, and only those', () => {
     const clock = createManualClock()
     const llmSignals = createLlmSignals({ clock })
