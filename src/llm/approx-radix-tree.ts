@@ -20,6 +20,12 @@ export interface ApproxRadixTree {
   tenantChars(tenant: string): number
   /** SGLang's periodic pass: every tenant over `maxCharsPerTenant` loses LRU leaves until under. */
   evict(): void
+  /**
+   * Forgets every tenant not in `keep` (SGLang's `remove_tenant` for a worker that left), and the
+   * nodes no tenant is left on: the periodic pass trims only tenants over the limit, so a departed
+   * one would keep its characters for good.
+   */
+  retainOnly(keep: ReadonlySet<string>): void
   readonly nodeCount: number
 }
 
@@ -172,6 +178,28 @@ export function createApproxRadixTree(options: ApproxRadixTreeOptions): ApproxRa
 
     tenantChars: (tenant) => charsByTenant.get(tenant) ?? 0,
     evict: () => evictOver(maxChars),
+    retainOnly(keep) {
+      const gone = [...charsByTenant.keys()].filter((tenant) => !keep.has(tenant))
+      if (gone.length === 0) return
+      // Children before their parents, so a node emptied of tenants is a leaf when it is reached.
+      const order: RadixNode[] = []
+      const stack: RadixNode[] = [...root.children.values()]
+      while (stack.length > 0) {
+        const node = stack.pop()!
+        order.push(node)
+        for (const child of node.children.values()) stack.push(child)
+      }
+      for (let i = order.length - 1; i >= 0; i--) {
+        const node = order[i]!
+        for (const tenant of gone) node.tenants.delete(tenant)
+        if (node.tenants.size === 0 && node.children.size === 0 && node.parent !== undefined) {
+          node.parent.children.delete(node.text.charCodeAt(0))
+          node.parent = undefined
+          nodeCount--
+        }
+      }
+      for (const tenant of gone) charsByTenant.delete(tenant)
+    },
     get nodeCount() {
       return nodeCount
     },

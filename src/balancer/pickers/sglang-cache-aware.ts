@@ -82,6 +82,12 @@ export function createSglangCacheAwarePicker(
       tree?.insert(text, chosen.id)
       return chosen
     },
+    // A departed worker's paths go, as SGLang removes a worker's tenant, and so do those of an id
+    // that now names another server: its new engine holds none of them.
+    retain(ids, forget) {
+      const keep = new Set([...ids].filter((id) => forget?.has(id) !== true))
+      for (const tree of trees.values()) tree.retainOnly(keep)
+    },
   }
 }
 

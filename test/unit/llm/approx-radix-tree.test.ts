@@ -65,6 +65,21 @@ describe('approximate radix tree', () => {
     assert.equal(tree.tenantChars('nobody'), 0)
   })
 
+  it('forgets the tenants not kept, and the nodes only they were on', () => {
+    const tree = create()
+    tree.insert('hello world', 'a')
+    tree.insert('hello there', 'b')
+    tree.insert('goodbye', 'b')
+    assert.equal(tree.nodeCount, 4)
+    tree.retainOnly(new Set(['a']))
+    assert.equal(tree.tenantChars('b'), 0)
+    assert.equal(tree.tenantChars('a'), 11)
+    assert.deepEqual(tree.match('goodbye'), { matchedChars: 0, tenants: [] })
+    assert.deepEqual(tree.match('hello there'), { matchedChars: 6, tenants: ['a'] })
+    assert.deepEqual(tree.match('hello world'), { matchedChars: 11, tenants: ['a'] })
+    assert.equal(tree.nodeCount, 2)
+  })
+
   it('evicts a tenant’s least recently used leaves until it is within the limit', () => {
     const tree = create(25)
     tree.insert('common-prefix/first', 'a') // 19

@@ -154,6 +154,21 @@ describe('sglang-cache-aware picker', () => {
     assert.equal(picker.pick(eligible, llmCtx(prompt, {}, ['e0'])), eligible[1])
   })
 
+  it('forgets the prefixes of an endpoint that left, and of an id that now names another server', () => {
+    const picker = create()
+    const eligible = makeEndpoints([1, 1, 1])
+    const left = text('left', 400)
+    const moved = text('moved', 400)
+    routeTo(picker, eligible, eligible[1]!, left)
+    routeTo(picker, eligible, eligible[2]!, moved)
+    hold(eligible[1]!, 2)
+    hold(eligible[2]!, 2)
+    picker.retain?.(new Set(['e0', 'e2']), new Set(['e2']))
+    // e1 back under the same id, and e2's new server: neither holds what was routed there before.
+    assert.equal(picker.pick(eligible, llmCtx(left)), eligible[0])
+    assert.equal(picker.pick(eligible, llmCtx(moved)), eligible[0])
+  })
+
   it('balances a request without an LLM body by in-flight count, ties at random', () => {
     const picker = create()
     const eligible = makeEndpoints([1, 1, 1, 1])
