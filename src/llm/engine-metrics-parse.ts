@@ -127,7 +127,7 @@ export function readEngineMetrics(
     atMs,
     running: runningSum,
     waiting: waitingSum,
-    kvUsage: kvUsage ? highest(kvUsage) : undefined,
+    kvUsage: kvUsage ? kvShareOf(highest(kvUsage)) : undefined,
     prefixQueriesTotal: counter(NAMES.prefixQueries),
     prefixHitsTotal: counter(NAMES.prefixHits),
     preemptionsTotal: counter(NAMES.preemptions),
@@ -148,6 +148,20 @@ function sumFinite(samples: readonly PromSample[] | undefined, min = Number.NEGA
   }
   return total
 }
+
+/**
+ * KV usage as the fraction both engines publish, or undefined for a value that is none: past 1 by
+ * more than rounding, it is a percentage or a broken page, and read as a share it left the engine
+ * full for every policy but an idle one's, for good. Unknown, the policies go by their own
+ * accounting of KV.
+ */
+function kvShareOf(usage: number): number | undefined {
+  if (usage <= 1) return usage
+  return usage <= 1 + KV_USAGE_ROUNDING ? 1 : undefined
+}
+
+/** How far past 1 a KV share may read from rounding alone (a pool's used over total blocks). */
+const KV_USAGE_ROUNDING = 0.01
 
 /** A sample's name and its labels but those in `skip`, in label order. */
 function seriesKey(sample: PromSample, skip?: ReadonlySet<string>): string {

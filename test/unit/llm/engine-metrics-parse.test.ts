@@ -157,6 +157,16 @@ describe('engine metrics parse', () => {
     assert.equal(overflow?.preemptionsTotal, undefined, 'left out')
   })
 
+  it('reads a KV usage past 1 as full when it is rounding, and as unknown when it is no share at all', () => {
+    const load = 'vllm:num_requests_running 1\nvllm:num_requests_waiting 0\n'
+    const usage = (value: string) =>
+      parseEngineMetrics(`${load}vllm:kv_cache_usage_perc ${value}\n`, 0)?.kvUsage
+    assert.equal(usage('0.5'), 0.5)
+    assert.equal(usage('1.0000001'), 1)
+    assert.equal(usage('45'), undefined, 'a percentage is not a share')
+    assert.equal(parseEngineMetrics(`${load}vllm:kv_cache_usage_perc 45\n`, 0)?.waiting, 0)
+  })
+
   it('says why a page gives no reading, naming the series and its value', () => {
     const reasonOf = (text: string) => {
       const reading = readEngineMetrics(text, 0)
