@@ -117,8 +117,9 @@ export function dispatchDesRequest(
       paced?.done(false)
       admission?.notify()
     }
+    // The client gave up: as over HTTP, that says nothing of how the endpoint serves.
     flight.abort = () => {
-      release({ ok: false, status: 0, latencyMs: 0 })
+      release({ ok: false, status: 0, latencyMs: 0, isNeutral: true })
       finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
     }
     if (paced) {
