@@ -269,69 +269,67 @@ describe('engine metrics scraper', () => {
     }
   })
 
-  it('tells a restart when the prefix-cache lookups count goes down, and not on the first reading or a rise', async () => {
-    let queries = 500
+  /**
+   * One engine whose page carries `vllm:prefix_cache_queries_total` per engine as `counts` says
+   * (comma-separated values, or '' to leave it out), and the restarts a scraper tells of it.
+   */
+  async function restartWatch() {
+    let counts = '500'
     const engine = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' })
-      res.end(`${METRICS}vllm:prefix_cache_queries_total{engine="0"} ${queries}\n`)
+      const counter = counts
+        .split(',')
+        .filter((value) => value !== '')
+        .map((value, i) => `vllm:prefix_cache_queries_total{engine="${i}"} ${value}\n`)
+        .join('')
+      res.end(`${METRICS}${counter}`)
     })
+    const restarts: string[] = []
+    const scraper = createEngineMetricsScraper(
+      { intervalMs: 1000 },
+      { clock: createManualClock(), onRestart: (id) => restarts.push(id) },
+    )
+    scraper.setTargets([{ id: 'e', origin: engine.origin }])
+    await scraper.scrapeNow()
+    return {
+      restarts,
+      /** Scrapes each page in turn. */
+      async read(...pages: string[]) {
+        for (const page of pages) {
+          counts = page
+          await scraper.scrapeNow()
+        }
+      },
+      async close() {
+        scraper.close()
+        await engine.close()
+      },
+    }
+  }
+
+  it('tells a restart when the prefix-cache lookups count goes down, and not on the first reading or a rise', async () => {
+    const watch = await restartWatch()
     try {
-      const restarts: string[] = []
-      const scraper = createEngineMetricsScraper(
-        { intervalMs: 1000 },
-        { clock: createManualClock(), onRestart: (id) => restarts.push(id) },
-      )
-      scraper.setTargets([{ id: 'e', origin: engine.origin }])
-      await scraper.scrapeNow()
-      queries = 900
-      await scraper.scrapeNow()
-      assert.deepEqual(restarts, [])
-      queries = 40 // a new process counts from zero
-      await scraper.scrapeNow()
-      assert.deepEqual(restarts, ['e'])
-      queries = 60
-      await scraper.scrapeNow()
-      assert.deepEqual(restarts, ['e'])
-      scraper.close()
+      await watch.read('900')
+      assert.deepEqual(watch.restarts, [])
+      await watch.read('40') // a new process counts from zero
+      assert.deepEqual(watch.restarts, ['e'])
+      await watch.read('60')
+      assert.deepEqual(watch.restarts, ['e'])
     } finally {
-      await engine.close()
+      await watch.close()
     }
   })
 
   it('tells no restart when a page leaves the lookups counter out or overflows it, and compares with the last count it had', async () => {
-    let queries = '500'
-    const engine = await serve((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' })
-      const counter =
-        queries === ''
-          ? ''
-          : queries
-              .split(',')
-              .map((value, i) => `vllm:prefix_cache_queries_total{engine="${i}"} ${value}\n`)
-              .join('')
-      res.end(`${METRICS}${counter}`)
-    })
+    const watch = await restartWatch()
     try {
-      const restarts: string[] = []
-      const scraper = createEngineMetricsScraper(
-        { intervalMs: 1000 },
-        { clock: createManualClock(), onRestart: (id) => restarts.push(id) },
-      )
-      scraper.setTargets([{ id: 'e', origin: engine.origin }])
-      await scraper.scrapeNow()
-      for (const page of ['', '1e308,1e308', '600']) {
-        queries = page
-        await scraper.scrapeNow()
-      }
-      assert.deepEqual(restarts, [], 'a missing or overflowing counter is no fall')
-      queries = ''
-      await scraper.scrapeNow()
-      queries = '30'
-      await scraper.scrapeNow()
-      assert.deepEqual(restarts, ['e'], 'a fall from the last count the page had')
-      scraper.close()
+      await watch.read('', '1e308,1e308', '600')
+      assert.deepEqual(watch.restarts, [], 'a missing or overflowing counter is no fall')
+      await watch.read('', '30')
+      assert.deepEqual(watch.restarts, ['e'], 'a fall from the last count the page had')
     } finally {
-      await engine.close()
+      await watch.close()
     }
   })
 
