@@ -26,6 +26,15 @@ const DECODERS: ReadonlyMap<string, Decoder> = new Map([
  */
 const MAX_CODINGS = 5
 
+/**
+ * How many times its size on the wire a body may inflate to, past the first 64 KiB. Parsing is what
+ * a body costs (docs/configuration.md), and `maxBodyBytes` bounds it by what a client sends: 16 KB
+ * of gzip that inflated to 16 MiB of `{},` held the event loop for 3 s, for every client. Envoy's
+ * decompressor stops at the same ratio; JSON compresses 3 to 20 times.
+ */
+const MAX_INFLATE_RATIO = 100
+const INFLATE_GRACE_BYTES = 64 * 1024
+
 /** A Content-Encoding value's codings, in order, lower-cased, without `identity` or empties. */
 export function contentCodings(contentEncoding: string): string[] {
   return contentEncoding
@@ -37,8 +46,9 @@ export function contentCodings(contentEncoding: string): string[] {
 /**
  * Undoes a request body's `Content-Encoding` (gzip, deflate, br, or a list of them), so an LLM
  * route can read the JSON inside. The decoded size is bounded by `maxBodyBytes` as the encoded one
- * was: zlib stops at the limit, so a small body that inflates to gigabytes costs no more memory than
- * an honest one. Returns the body unchanged for no encoding or `identity`.
+ * was, and past 64 KiB by 100 times the encoded size: zlib stops at the limit, so a small body that
+ * inflates to gigabytes costs no more than an honest one of its size. Returns the body unchanged
+ * for no encoding or `identity`.
  */
 export async function decodeContentEncoding(
   body: Buffer,
@@ -54,7 +64,8 @@ export async function decodeContentEncoding(
     })
   }
   let decoded = body
-  const maxOutputLength = Math.min(maxBodyBytes, constants.MAX_LENGTH)
+  const maxInflatedBytes = Math.max(INFLATE_GRACE_BYTES, MAX_INFLATE_RATIO * body.length)
+  const maxOutputLength = Math.min(maxBodyBytes, constants.MAX_LENGTH, maxInflatedBytes)
   // Codings are listed in the order they were applied, so they come off in reverse.
   for (const coding of codings.reverse()) {
     const decoder = DECODERS.get(coding)
@@ -68,7 +79,13 @@ export async function decodeContentEncoding(
       decoded = await decoder(decoded, { maxOutputLength })
     } catch (error) {
       if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new ProxyError('LB_ERR_BODY_TOO_LARGE', { source: 'downstream', cause: error })
+        throw new ProxyError('LB_ERR_BODY_TOO_LARGE', {
+          source: 'downstream',
+          cause: error,
+          ...(maxInflatedBytes < maxBodyBytes && {
+            message: `the request body inflates to more than ${MAX_INFLATE_RATIO} times its encoded size`,
+          }),
+        })
       }
       throw new ProxyError('LB_ERR_BAD_REQUEST', {
         source: 'downstream',

@@ -36,3 +36,17 @@ export async function postGzipAndHangUp(url: string, json: string): Promise<void
   client.socket.end(body)
   client.close()
 }
+
+/**
+ * `length` characters that gzip about 50 times smaller: runs of `x`, each ended by a pseudo-random
+ * digit. Aya refuses a body that inflates more than 100 times (past 64 KiB), as a bomb.
+ */
+export function compressibleText(length: number): string {
+  let seed = 1
+  const runs: string[] = []
+  for (let at = 0; at < length; at += 50) {
+    seed = (seed * 48_271) % 2_147_483_647
+    runs.push(`${'x'.repeat(49)}${seed % 10}`)
+  }
+  return runs.join('').slice(0, length)
+}

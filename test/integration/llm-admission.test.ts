@@ -11,6 +11,7 @@ import {
   startSimGateway,
 } from '../helpers/aya.ts'
 import { postLoremChat } from '../helpers/lorem-chat.ts'
+import { compressibleText } from '../helpers/raw-client.ts'
 
 const chat = (aya: { url: string }, words: number, headers: Record<string, string> = {}) =>
   postLoremChat(aya.url, words, { headers })
@@ -208,13 +209,13 @@ describe('LLM admission control with the aya policy', () => {
     // ~24k tokens of prefill hold the engine for ~2 s: anything sent meanwhile queues.
     const busy = chat(aya, 24_000)
     await new Promise((resolve) => setTimeout(resolve, 50))
-    // 8 MB that gzip to 8 kB: Aya inflates it for a few milliseconds on the thread pool, after
+    // 8 MB that gzip to 160 kB: Aya inflates it for a few milliseconds on the thread pool, after
     // the body has arrived and before the request reaches the queue. The client hangs up then.
     const body = gzipSync(
       JSON.stringify({
         model: 'llama',
         max_tokens: 4,
-        user: 'x'.repeat(8_000_000),
+        user: compressibleText(8_000_000),
         messages: [{ role: 'user', content: 'hello' }],
       }),
     )

@@ -8,7 +8,7 @@ import { request } from 'undici'
 import { createManualClock } from '../../src/util/manual-clock.ts'
 import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { openRawClient, postGzipAndHangUp } from '../helpers/raw-client.ts'
+import { compressibleText, openRawClient, postGzipAndHangUp } from '../helpers/raw-client.ts'
 import { closedPort, startUpstream } from '../helpers/upstreams.ts'
 
 interface Received {
@@ -351,7 +351,7 @@ describe('models gateway on the wire', () => {
       aya.url,
       JSON.stringify({
         model: 'llama',
-        messages: [{ role: 'user', content: 'x'.repeat(100_000) }],
+        messages: [{ role: 'user', content: compressibleText(100_000) }],
       }),
     )
     await eventually(
@@ -432,6 +432,21 @@ describe('models gateway on the wire', () => {
     const body = (await res.body.json()) as { error: { type: string } }
     assert.equal(res.statusCode, 413)
     assert.equal(body.error.type, 'invalid_request_error')
+  })
+
+  test('refuses a gzip bomb within maxBodyBytes with 413 before parsing it: 16 kB that inflate to 16 MiB', async (t) => {
+    const { aya, received } = await startRecordingLlm(t)
+    // Millions of empty objects: 3 s of JSON.parse on the event loop every client shares.
+    const objects = '{},'.repeat(5_000_000)
+    const sent = `{"model":"llama","messages":[{"role":"user","content":"hi"}],"x":[${objects}{}]}`
+    const res = await post(`${aya.url}/v1/chat/completions`, gzipSync(sent, { level: 9 }), {
+      'content-encoding': 'gzip',
+    })
+    const body = (await res.body.json()) as { error: { type: string; message: string } }
+    assert.equal(res.statusCode, 413)
+    assert.equal(body.error.type, 'invalid_request_error')
+    assert.match(body.error.message, /more than 100 times its encoded size/)
+    assert.equal(received.length, 0)
   })
 
   test('accepts a leading UTF-8 BOM and forwards the JSON without it', async (t) => {

@@ -32,6 +32,34 @@ describe('decoding a request body content-encoding', () => {
     )
   })
 
+  test('refuses a body that inflates past 100 times its encoded size with 413, within maxBodyBytes', async () => {
+    // 16 MiB of `{},` gzip to 16 KB, and cost 3 s of JSON.parse on the one event loop.
+    const bomb = gzipSync(Buffer.from(`[${'{},'.repeat(1024 * 1024)}{}]`), { level: 9 })
+    await assert.rejects(
+      decodeContentEncoding(bomb, 'gzip', 16 * 1024 * 1024),
+      (error: unknown) =>
+        error instanceof ProxyError &&
+        error.code === 'LB_ERR_BODY_TOO_LARGE' &&
+        /more than 100 times its encoded size/.test(error.message),
+    )
+  })
+
+  test('decodes a body that inflates past 100 times within its first 64 KiB', async () => {
+    const repeated = Buffer.from(JSON.stringify({ model: 'm', prompt: 'x'.repeat(60_000) }))
+    assert.deepEqual(await decodeContentEncoding(gzipSync(repeated), 'gzip', 1024 * 1024), repeated)
+  })
+
+  test('decodes a body that inflates 100 times or less, however large', async () => {
+    // Pseudo-random digits: about 2 times smaller gzipped, as text that is not one repeated string.
+    let seed = 1
+    const digits = Array.from({ length: 1024 * 1024 }, () => {
+      seed = (seed * 48_271) % 2_147_483_647
+      return seed % 10
+    }).join('')
+    const text = Buffer.from(JSON.stringify({ model: 'm', prompt: digits }))
+    assert.deepEqual(await decodeContentEncoding(gzipSync(text), 'gzip', 16 * 1024 * 1024), text)
+  })
+
   test('answers corrupt data and unknown codings with 400 naming the coding', async () => {
     await assert.rejects(
       decodeContentEncoding(json, 'gzip', 1024),
