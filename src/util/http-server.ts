@@ -99,9 +99,13 @@ export const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 export class TrackedServer {
   readonly server: Server
   #sockets = new Set<import('node:net').Socket>()
-  #inflight = new Map<import('node:net').Socket, number>()
-  /** Responses not yet ended, so a close can mark those whose head is still to be written. */
-  #responses = new Set<ServerResponse>()
+  /**
+   * Each connection's responses not yet over, so a close can mark those whose head is still to be
+   * written. Dropped with the connection: Node never emits `close` for a response queued behind
+   * another on a pipelined connection that closes, and each such response was kept, with its
+   * request and socket, for the life of the process.
+   */
+  #inflight = new Map<import('node:net').Socket, Set<ServerResponse>>()
   /** Each connection's latest request, whose body may still be arriving after its answer. */
   #latest = new WeakMap<import('node:net').Socket, IncomingMessage>()
 
@@ -115,14 +119,18 @@ export class TrackedServer {
         }
         const socket = req.socket
         this.#latest.set(socket, req)
-        this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1)
-        this.#responses.add(res)
+        let responses = this.#inflight.get(socket)
+        if (responses === undefined) {
+          responses = new Set()
+          this.#inflight.set(socket, responses)
+        }
+        responses.add(res)
+        const inflight = responses
         res.once('close', () => {
-          this.#responses.delete(res)
-          const left = (this.#inflight.get(socket) ?? 1) - 1
-          if (left <= 0) this.#inflight.delete(socket)
-          else this.#inflight.set(socket, left)
-          if (this.#closing && left <= 0) socket.end()
+          inflight.delete(res)
+          if (inflight.size > 0) return
+          if (this.#inflight.get(socket) === inflight) this.#inflight.delete(socket)
+          if (this.#closing) socket.end()
         })
         if (this.#closing) res.setHeader('connection', 'close')
         handle(req, res)
@@ -203,7 +211,10 @@ export class TrackedServer {
     })
     this.server.on('connection', (socket) => {
       this.#sockets.add(socket)
-      socket.once('close', () => this.#sockets.delete(socket))
+      socket.once('close', () => {
+        this.#sockets.delete(socket)
+        this.#inflight.delete(socket)
+      })
     })
     this.#options = options
   }
@@ -229,7 +240,7 @@ export class TrackedServer {
 
   get inflightRequests(): number {
     let total = 0
-    for (const count of this.#inflight.values()) total += count
+    for (const responses of this.#inflight.values()) total += responses.size
     return total
   }
 
@@ -243,7 +254,9 @@ export class TrackedServer {
     // A request in flight whose answer has not begun is told the connection ends with it (as one
     // that arrives from now on is): its socket closes once it is answered, and a client that
     // believed it kept alive would send its next request into that close.
-    for (const res of this.#responses) if (!res.headersSent) res.setHeader('connection', 'close')
+    for (const responses of this.#inflight.values()) {
+      for (const res of responses) if (!res.headersSent) res.setHeader('connection', 'close')
+    }
     let isClosed = false
     const closed = new Promise<void>((resolve) =>
       this.server.close(() => {
