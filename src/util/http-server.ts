@@ -89,6 +89,43 @@ function lacksHost(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined
 }
 
+/**
+ * Requests of one connection in the handler at once. Node hands on every pipelined request it
+ * reads, however long the answers before them take: 3 MB of small requests sent at once on one
+ * connection to a slow upstream held 1.1 GB. Past this many, a connection's requests wait, and it
+ * is not read until they have been handed on; nginx and Envoy take one at a time.
+ */
+export const MAX_HANDLED_PER_CONNECTION = 16
+/**
+ * Requests that may wait so. More can only come from a client that sent them all at once, far
+ * ahead of its answers (Node parses all the data of one read before it stops): it is cut off.
+ */
+export const MAX_WAITING_PER_CONNECTION = 128
+
+/** The fields by which Node's HTTP server stops reading a connection whose answers back up. */
+interface NodeHttpSocket extends Socket {
+  _paused?: boolean
+  parser?: { resume(): void } | null
+}
+
+/**
+ * Stops reading a connection as Node does when its answers back up: `_paused` keeps Node's own
+ * reads of a request body from resuming it, and has its parser stop at the end of the data in hand.
+ */
+function stopReading(socket: Socket): void {
+  ;(socket as NodeHttpSocket)._paused = true
+  socket.pause()
+}
+
+/** Reads the connection again, unless Node holds it for answers the client has not read. */
+function resumeReading(socket: Socket): void {
+  const paused = socket as NodeHttpSocket
+  if (paused._paused !== true || socket.writableNeedDrain) return
+  paused._paused = false
+  paused.parser?.resume()
+  socket.resume()
+}
+
 /** What a proxy listener passes on: every method but CONNECT and TRACE. */
 export const PROXY_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
@@ -106,6 +143,8 @@ export class TrackedServer {
    * request and socket, for the life of the process.
    */
   #inflight = new Map<import('node:net').Socket, Set<ServerResponse>>()
+  /** Each connection's requests past MAX_HANDLED_PER_CONNECTION, in order, while it is not read. */
+  #waiting = new Map<import('node:net').Socket, Array<() => void>>()
   /** Each connection's latest request, whose body may still be arriving after its answer. */
   #latest = new WeakMap<import('node:net').Socket, IncomingMessage>()
 
@@ -119,21 +158,33 @@ export class TrackedServer {
         }
         const socket = req.socket
         this.#latest.set(socket, req)
-        let responses = this.#inflight.get(socket)
-        if (responses === undefined) {
-          responses = new Set()
-          this.#inflight.set(socket, responses)
+        const start = () => {
+          let responses = this.#inflight.get(socket)
+          if (responses === undefined) {
+            responses = new Set()
+            this.#inflight.set(socket, responses)
+          }
+          responses.add(res)
+          const inflight = responses
+          res.once('close', () => {
+            inflight.delete(res)
+            if (inflight.size < MAX_HANDLED_PER_CONNECTION) this.#handOnWaiting(socket)
+            if (inflight.size > 0) return
+            if (this.#inflight.get(socket) === inflight) this.#inflight.delete(socket)
+            if (this.#closing) socket.end()
+          })
+          if (this.#closing) res.setHeader('connection', 'close')
+          handle(req, res)
         }
-        responses.add(res)
-        const inflight = responses
-        res.once('close', () => {
-          inflight.delete(res)
-          if (inflight.size > 0) return
-          if (this.#inflight.get(socket) === inflight) this.#inflight.delete(socket)
-          if (this.#closing) socket.end()
-        })
-        if (this.#closing) res.setHeader('connection', 'close')
-        handle(req, res)
+        const waiting = this.#waiting.get(socket)
+        if (waiting === undefined) {
+          if ((this.#inflight.get(socket)?.size ?? 0) < MAX_HANDLED_PER_CONNECTION) start()
+          else {
+            this.#waiting.set(socket, [start])
+            stopReading(socket)
+          }
+        } else if (waiting.length < MAX_WAITING_PER_CONNECTION) waiting.push(start)
+        else socket.destroy()
       }
     const refuseMissingHost = (req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(400, { connection: 'close' })
@@ -214,6 +265,7 @@ export class TrackedServer {
       socket.once('close', () => {
         this.#sockets.delete(socket)
         this.#inflight.delete(socket)
+        this.#waiting.delete(socket)
       })
     })
     this.#options = options
@@ -221,6 +273,18 @@ export class TrackedServer {
 
   #options: HttpServerOptions
   #closing = false
+
+  /** Hands the next waiting request of a connection on; reads it again once none waits. */
+  #handOnWaiting(socket: Socket): void {
+    const waiting = this.#waiting.get(socket)
+    if (waiting === undefined) return
+    const start = waiting.shift()!
+    if (waiting.length === 0) {
+      this.#waiting.delete(socket)
+      resumeReading(socket)
+    }
+    start()
+  }
 
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {

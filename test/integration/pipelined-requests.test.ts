@@ -1,6 +1,11 @@
+import assert from 'node:assert/strict'
 import type { ServerResponse } from 'node:http'
 import { describe, test } from 'node:test'
-import { TrackedServer } from '../../src/util/http-server.ts'
+import {
+  MAX_HANDLED_PER_CONNECTION,
+  MAX_WAITING_PER_CONNECTION,
+  TrackedServer,
+} from '../../src/util/http-server.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
 
@@ -29,5 +34,38 @@ describe('pipelined requests on one connection', () => {
     // queued behind another on a closed connection never closes.
     for (const res of held) res.end()
     await eventually(() => server.inflightRequests === 0, 'no request of a gone client kept')
+  })
+
+  test('are handed on sixteen at a time, and all answered in order', async (t) => {
+    const { held, url } = await startHoldingServer(t)
+    const client = await openRawClient(url)
+    t.after(() => client.close())
+    const paths = Array.from({ length: 40 }, (_, i) => `/${i}`)
+    client.socket.write(paths.map(get).join(''))
+    await eventually(() => held.length >= MAX_HANDLED_PER_CONNECTION, 'the first requests handled')
+    // All 40 came in one read, which Node parses whole: the rest wait for an answer.
+    assert.equal(held.length, MAX_HANDLED_PER_CONNECTION)
+    for (let answered = 0; answered < paths.length; answered++) {
+      await eventually(() => held.length > answered, `request ${answered} handed on`)
+      const res = held[answered]!
+      res.end(res.req.url)
+      assert.ok(held.length <= answered + MAX_HANDLED_PER_CONNECTION)
+    }
+    await eventually(
+      () => client.received().split('HTTP/1.1 200').length - 1 === paths.length,
+      'every answer',
+    )
+    const bodies = [...client.received().matchAll(/\r\n\r\n(\/\d+)/g)].map((match) => match[1])
+    assert.deepEqual(bodies, paths)
+  })
+
+  test('cuts a connection that sends far more than it has answers for', async (t) => {
+    const { held, url } = await startHoldingServer(t)
+    const client = await openRawClient(url)
+    t.after(() => client.close())
+    const sent = MAX_HANDLED_PER_CONNECTION + MAX_WAITING_PER_CONNECTION + 1
+    client.socket.write(Array.from({ length: sent }, (_, i) => get(`/${i}`)).join(''))
+    await eventually(() => client.socket.destroyed, 'the connection cut')
+    assert.equal(held.length, MAX_HANDLED_PER_CONNECTION)
   })
 })
