@@ -237,9 +237,15 @@ export class TrackedServer {
         socket.destroy(error)
         return
       }
-      // A reply only where no response has begun on the connection, as Node's default does.
+      // A reply only where no response has begun on the connection, as Node's default does, and
+      // only to the request answered next: one the parser refused behind requests still owed an
+      // answer (pipelined) would have its 400 read as the answer to the first of them, which may
+      // have reached the upstream, and be taken for a refusal of it.
       const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
-      if (socket.writable && !response?.headersSent) {
+      const latest = this.#latest.get(socket)
+      const isAnsweredNext =
+        !this.#inflight.has(socket) || (latest?.complete === false && response?.req === latest)
+      if (socket.writable && !response?.headersSent && isAnsweredNext) {
         const { reason, status } = PARSE_FAILURES[error.code ?? ''] ?? UNPARSABLE
         // Read before the reply: a write to a client already gone closes the handle, and with
         // it the peer's address, which a socket reads only on first use.

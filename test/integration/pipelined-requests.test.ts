@@ -68,4 +68,27 @@ describe('pipelined requests on one connection', () => {
     await eventually(() => client.socket.destroyed, 'the connection cut')
     assert.equal(held.length, MAX_HANDLED_PER_CONNECTION)
   })
+
+  test('are not answered by the 400 of an unparsable request behind them: the connection is cut', async (t) => {
+    const { held, url } = await startHoldingServer(t)
+    const client = await openRawClient(url)
+    t.after(() => client.close())
+    client.socket.write(get('/transfer'))
+    await eventually(() => held.length === 1, 'the first request handled')
+    client.socket.write('GARBAGE\r\n\r\n')
+    await eventually(() => client.socket.destroyed, 'the connection cut')
+    // A 400 here would read as the answer to /transfer, which may have reached the upstream.
+    assert.equal(client.received(), '')
+  })
+
+  test('answers 400 to a request whose own body cannot be parsed, while it is handled', async (t) => {
+    const { held, url } = await startHoldingServer(t)
+    const client = await openRawClient(url)
+    t.after(() => client.close())
+    client.socket.write('POST /upload HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n')
+    await eventually(() => held.length === 1, 'the request handled')
+    client.socket.write('zz\r\n')
+    await eventually(() => client.socket.destroyed, 'the connection closed')
+    assert.match(client.received(), /^HTTP\/1\.1 400 /)
+  })
 })
