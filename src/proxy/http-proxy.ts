@@ -178,6 +178,12 @@ async function handle(
     // refuses one: passed on, the upstream would cut the path or query Aya routed and hashed by.
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a request target without a fragment')
   }
+  // RFC 3986 has no `\` in a path, and a WHATWG URL parser (Node's `new URL`, a browser's) reads
+  // one as `/`: `/public\..\admin` matched a route on `/public`, then climbed out of it, or out of
+  // its rewrite, at an upstream that parses so. Neither the route nor the normalizer saw a segment.
+  if (pathOf(originForm).includes('\\')) {
+    return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a request path without a backslash')
+  }
   // Node undoes chunked framing only: a body in another transfer coding (gzip, chunked) would go
   // upstream still coded, with nothing saying so. nginx answers 501 too.
   const transferEncoding = req.headers['transfer-encoding']

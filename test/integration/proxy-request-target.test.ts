@@ -3,7 +3,7 @@ import { describe, test } from 'node:test'
 import { startAya, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
-import { startNamedUpstream } from '../helpers/upstreams.ts'
+import { startNamedUpstream, startUpstream } from '../helpers/upstreams.ts'
 
 describe('request targets', () => {
   test('accepts the absolute-form, routing and forwarding by its authority instead of Host', async (t) => {
@@ -68,6 +68,40 @@ describe('request targets', () => {
       assert.match(client.received(), /^HTTP\/1\.1 400 /, target)
     }
     assert.equal(upstream.requests.length, 0)
+  })
+
+  test('answers 400 to a path with a backslash, which an upstream may read as a slash, and forwards nothing', async (t) => {
+    // As a Node upstream parses its targets: `\` is `/` to a WHATWG URL parser.
+    const upstream = await startUpstream((req, res) => {
+      res.end(new URL(req.url ?? '/', 'http://upstream').pathname)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAya({
+      log: { access: false },
+      routes: [
+        { match: { pathPrefix: '/public' }, rewrite: { pathPrefix: '/api/public' }, upstream: 'u' },
+      ],
+      upstreams: { u: { endpoints: [{ url: upstream.url }] } },
+    })
+    t.after(() => aya.close())
+    // Without the check, `/public\..\..\admin` reached the upstream's `/api/admin`.
+    for (const target of [
+      '/public\\..\\..\\admin',
+      '/public/x\\y',
+      'http://a.example/public\\..',
+    ]) {
+      const client = await openRawClient(aya.url)
+      t.after(() => client.close())
+      client.socket.write(`GET ${target} HTTP/1.1\r\nhost: a.example\r\n\r\n`)
+      await eventually(() => client.received().includes('\r\n\r\n'), `an answer to ${target}`)
+      assert.match(client.received(), /^HTTP\/1\.1 400 /, target)
+    }
+    // In the query it is only data.
+    const query = await openRawClient(aya.url)
+    t.after(() => query.close())
+    query.socket.write('GET /public/x?path=a\\b HTTP/1.1\r\nhost: a.example\r\n\r\n')
+    await eventually(() => query.received().includes('/api/public/x'), 'the upstream’s answer')
+    assert.equal(upstream.requests.length, 1)
   })
 
   test('answers 400 to a request with more than one Host line, whatever their values, and forwards nothing', async (t) => {
