@@ -268,6 +268,9 @@ export class TrackedServer {
     })
     this.server.on('connection', (socket) => {
       this.#sockets.add(socket)
+      // Each request in the handler may watch its connection close (a client gone): 16 pipelined
+      // ones are no leak, and any client could otherwise have Node warn of one on stderr.
+      socket.setMaxListeners(socket.getMaxListeners() + MAX_HANDLED_PER_CONNECTION)
       socket.once('close', () => {
         this.#sockets.delete(socket)
         this.#inflight.delete(socket)

@@ -6,8 +6,10 @@ import {
   MAX_WAITING_PER_CONNECTION,
   TrackedServer,
 } from '../../src/util/http-server.ts'
+import { startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { openRawClient } from '../helpers/raw-client.ts'
+import { startUpstream } from '../helpers/upstreams.ts'
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`
 
@@ -90,5 +92,37 @@ describe('pipelined requests on one connection', () => {
     client.socket.write('zz\r\n')
     await eventually(() => client.socket.destroyed, 'the connection closed')
     assert.match(client.received(), /^HTTP\/1\.1 400 /)
+  })
+
+  test('reach the upstream sixteen at once through Aya, with no listener-leak warning', async (t) => {
+    const answers: ServerResponse[] = []
+    const upstream = await startUpstream((req, res) => {
+      req.resume()
+      answers.push(res)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    t.after(() => process.off('warning', onWarning))
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    const paths = Array.from({ length: 20 }, (_, i) => `/${i}`)
+    client.socket.write(paths.map(get).join(''))
+    await eventually(() => answers.length === MAX_HANDLED_PER_CONNECTION, 'sixteen at the upstream')
+    for (let answered = 0; answered < paths.length; answered++) {
+      await eventually(() => answers.length > answered, `request ${answered} at the upstream`)
+      answers[answered]!.end('ok')
+    }
+    await eventually(
+      () => client.received().split('HTTP/1.1 200').length - 1 === paths.length,
+      'every answer',
+    )
+    assert.deepEqual(
+      upstream.requests.map((req) => req.url),
+      paths,
+    )
+    assert.deepEqual(warnings, [])
   })
 })
