@@ -14,7 +14,14 @@ export interface HttpServerOptions {
   readonly port: number
   /** How long an idle keep-alive client connection is kept, ms. */
   readonly keepAliveTimeoutMs?: number
+  /**
+   * How long the rest of a request body is read (and thrown away) after its answer went out
+   * before it, ms; then the connection is closed. Default 30 s, nginx's `lingering_time`.
+   */
+  readonly lingeringMs?: number
 }
+
+const DEFAULT_LINGERING_MS = 30_000
 
 /** Handles the requests of a TrackedServer. */
 export interface RequestHandler {
@@ -166,6 +173,7 @@ export class TrackedServer {
           }
           responses.add(res)
           const inflight = responses
+          res.once('finish', () => this.#lingerFor(req))
           res.once('close', () => {
             inflight.delete(res)
             if (inflight.size < MAX_HANDLED_PER_CONNECTION) this.#handOnWaiting(socket)
@@ -282,6 +290,23 @@ export class TrackedServer {
 
   #options: HttpServerOptions
   #closing = false
+
+  /**
+   * Bounds how long the body of a request answered before it was read in full keeps arriving:
+   * Node reads it to the end to keep the connection, and a client that trickled a byte a minute
+   * held the connection for as long as it liked.
+   */
+  #lingerFor(req: IncomingMessage): void {
+    if (req.complete || req.socket.destroyed) return
+    const lingeringMs = this.#options.lingeringMs ?? DEFAULT_LINGERING_MS
+    const timer = setTimeout(() => {
+      if (!req.complete) req.socket.destroy()
+    }, lingeringMs)
+    timer.unref()
+    const stop = () => clearTimeout(timer)
+    req.once('end', stop)
+    req.once('close', stop)
+  }
 
   /** Hands the next waiting request of a connection on; reads it again once none waits. */
   #handOnWaiting(socket: Socket): void {
