@@ -38,25 +38,23 @@ export function validateConfig(
         j < i &&
         listener.port !== 0 &&
         other.port === listener.port &&
-        bindsOverlap(bindKey(other.address), address),
+        bindClash(bindKey(other.address), address) !== undefined,
     )
     if (first >= 0) {
       const other = config.listeners[first]!
+      const otherAddress = bindKey(other.address)
       issues.push({
         path: at('listeners', i, 'port'),
         message:
-          bindKey(other.address) === address
+          otherAddress === address
             ? `duplicate listener port ${listener.port} on ${listener.address} (also listeners[${first}])`
-            : `port ${listener.port} on ${listener.address} is also bound by listeners[${first}] on ${other.address}, which takes that port on every address`,
+            : `port ${listener.port} on ${listener.address} is also bound by listeners[${first}] on ${other.address}: ${bindClash(otherAddress, address)}`,
       })
     }
     if (
       listener.port !== 0 &&
       listener.port === config.admin.port &&
-      // A host name resolves only at bind time: it may be the listener's address.
-      (isIP(address) === 0 ||
-        isIP(config.admin.address) === 0 ||
-        bindsOverlap(bindKey(config.admin.address), address))
+      bindClash(bindKey(config.admin.address), address) !== undefined
     ) {
       issues.push({
         path: at('listeners', i, 'port'),
@@ -289,19 +287,33 @@ function checkRouteNames(routes: Config['routes'], issues: ConfigIssue[]): void 
  */
 function bindKey(address: string): string {
   const name = address.toLowerCase()
-  if (isIP(name) === 6) return URL.parse(`http://[${name}]`)?.hostname.slice(1, -1) ?? name
+  if (isIP(name) === 6) {
+    const canonical = URL.parse(`http://[${name}]`)?.hostname.slice(1, -1) ?? name
+    // An IPv4-mapped address binds its IPv4 address (`::ffff:7f00:1` is 127.0.0.1).
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical)
+    if (mapped === null) return canonical
+    const [high, low] = [Number.parseInt(mapped[1]!, 16), Number.parseInt(mapped[2]!, 16)]
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.')
+  }
   return name.endsWith('.') ? name.slice(0, -1) : name
 }
 
 /**
- * Whether two listeners on one port cannot both bind (EADDRINUSE): the same address, or a wildcard
- * that takes the port on the other too. `::` is dual-stack in Node, so it takes every address;
- * `0.0.0.0` every IPv4 one. A host name resolves only at bind time, so only `::` is known to
- * cover it.
+ * Why two listeners on one port cannot both bind (EADDRINUSE), or undefined when they can: the
+ * same address, or a wildcard that takes the port on the other too (`::` is dual-stack in Node,
+ * so it takes every address; `0.0.0.0` every IPv4 one). A host name resolves only at bind time,
+ * to what cannot be told here, so it is taken to clash with any other address.
  */
-function bindsOverlap(a: string, b: string): boolean {
-  if (a === b || a === '::' || b === '::') return true
-  return (a === '0.0.0.0' && isIP(b) === 4) || (b === '0.0.0.0' && isIP(a) === 4)
+function bindClash(a: string, b: string): string | undefined {
+  if (a === b) return 'the same address'
+  if (a === '::' || b === '::') return '`::` takes that port on every address'
+  if ((a === '0.0.0.0' && isIP(b) === 4) || (b === '0.0.0.0' && isIP(a) === 4)) {
+    return '0.0.0.0 takes that port on every IPv4 address'
+  }
+  if (isIP(a) === 0 || isIP(b) === 0) {
+    return 'a host name resolves only when bound, maybe to the other address'
+  }
+  return undefined
 }
 
 export function endpointId(endpoint: {

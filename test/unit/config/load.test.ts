@@ -212,22 +212,30 @@ describe('config loading', () => {
       ...base(),
       listeners: addresses.map((address, i) => ({ name: `l${i}`, address, port: 8080 })),
     })
-    for (const [a, b] of [
-      ['0.0.0.0', '127.0.0.1'],
-      ['127.0.0.1', '0.0.0.0'],
-      ['::', '127.0.0.1'],
-      ['0.0.0.0', '::'],
-      ['::', '::1'],
-      ['::', 'localhost'],
+    const everyAddress = '`::` takes that port on every address'
+    const everyIpv4 = '0.0.0.0 takes that port on every IPv4 address'
+    const hostName = 'a host name resolves only when bound, maybe to the other address'
+    for (const [a, b, why] of [
+      ['0.0.0.0', '127.0.0.1', everyIpv4],
+      ['127.0.0.1', '0.0.0.0', everyIpv4],
+      ['::', '127.0.0.1', everyAddress],
+      ['0.0.0.0', '::', everyAddress],
+      ['::', '::1', everyAddress],
+      ['::', 'localhost', everyAddress],
+      ['localhost', '127.0.0.1', hostName],
+      ['0.0.0.0', 'localhost', hostName],
+      ['::ffff:127.0.0.2', '0.0.0.0', everyIpv4],
     ] as const) {
       assert.deepEqual(
         configIssuesOf(listeners(a, b)),
-        [
-          `listeners[1].port: port 8080 on ${b} is also bound by listeners[0] on ${a}, which takes that port on every address`,
-        ],
+        [`listeners[1].port: port 8080 on ${b} is also bound by listeners[0] on ${a}: ${why}`],
         `${a} ${b}`,
       )
     }
+    // An IPv4-mapped address is its IPv4 address.
+    assert.deepEqual(configIssuesOf(listeners('127.0.0.1', '::ffff:7f00:1')), [
+      'listeners[1].port: duplicate listener port 8080 on ::ffff:7f00:1 (also listeners[0])',
+    ])
     // One address however it is spelt.
     assert.deepEqual(configIssuesOf(listeners('::', '0::0')), [
       'listeners[1].port: duplicate listener port 8080 on 0::0 (also listeners[0])',
