@@ -267,12 +267,14 @@ export async function dispatchTo(
     ctx.status < 300 &&
     tapped.contentEvents === 0 &&
     !((tapped.usage?.completionTokens ?? 0) > 0)
+  const ok = !endpointFailed && !failedInBand && !answeredNothing && ctx.status < 500
   release({
-    ok: !endpointFailed && !failedInBand && !answeredNothing && ctx.status < 500,
+    ok,
     status: ctx.status,
     latencyMs,
-    // The client left (or sent too much or too slowly) before the endpoint could answer in full.
-    isNeutral: error?.source === 'downstream',
+    // The client left (or sent too much or too slowly) before the endpoint could answer in full,
+    // and the endpoint had not failed it already (a 5xx, an error event): that says nothing.
+    isNeutral: ok && error?.source === 'downstream',
   })
   // Never put on a connection (not connected, or given up on first, by a client gone before its
   // turn): the prompt never reached the engine, so nothing of it is cached there.

@@ -140,6 +140,8 @@ const REFUSAL_CODES: Readonly<Record<RefusalReason, ErrorCode>> = {
   expectation: 'LB_ERR_EXPECTATION_FAILED',
   'head-too-large': 'LB_ERR_HEADERS_TOO_LARGE',
   'missing-host': 'LB_ERR_BAD_REQUEST',
+  // Nothing is written (answers go in order): the status is the log's and the metrics' alone.
+  'pipeline-overflow': 'LB_ERR_RATE_LIMITED',
 }
 
 async function handle(
@@ -181,7 +183,9 @@ async function handle(
   // RFC 3986 has no `\` in a path, and a WHATWG URL parser (Node's `new URL`, a browser's) reads
   // one as `/`: `/public\..\admin` matched a route on `/public`, then climbed out of it, or out of
   // its rewrite, at an upstream that parses so. Neither the route nor the normalizer saw a segment.
-  if (pathOf(originForm).includes('\\')) {
+  // Encoded (`%5C`), it does the same at an upstream that decodes before it parses (IIS, some
+  // servlet containers).
+  if (BACKSLASH.test(pathOf(originForm))) {
     return fail(ctx, 'LB_ERR_BAD_REQUEST', 'expected a request path without a backslash')
   }
   // Node undoes chunked framing only: a body in another transfer coding (gzip, chunked) would go
@@ -416,6 +420,9 @@ async function handle(
     exclude.add(endpoint.id)
   }
 }
+
+/** A backslash in a path, as is or percent-encoded. */
+const BACKSLASH = /\\|%5c/i
 
 /** How many Host lines the request carried (Node's `headers.host` keeps only the first). */
 function hostLineCount(rawHeaders: readonly string[]): number {

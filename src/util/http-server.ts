@@ -53,6 +53,8 @@ export type RefusalReason =
   | 'expectation'
   | 'head-too-large'
   | 'missing-host'
+  /** More pipelined requests than a connection may have waiting: the connection is cut. */
+  | 'pipeline-overflow'
 
 /** A request the server answered itself. Method, target and headers only of one it parsed. */
 export interface RefusedRequest {
@@ -191,8 +193,17 @@ export class TrackedServer {
             this.#waiting.set(socket, [start])
             stopReading(socket)
           }
-        } else if (waiting.length < MAX_WAITING_PER_CONNECTION) waiting.push(start)
-        else socket.destroy()
+        } else if (waiting.length < MAX_WAITING_PER_CONNECTION) {
+          waiting.push(start)
+          // Again at each: Node reads a paused connection again whenever an answer's writes
+          // drain, so answers finished behind a slow first one would let it be read on and on.
+          stopReading(socket)
+        } else {
+          // No answer can be written out of turn, so the connection is cut, and the request that
+          // overflowed is logged and counted as refused.
+          handler.refused?.(parsedRefusal('pipeline-overflow', req))
+          socket.destroy()
+        }
       }
     const refuseMissingHost = (req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(400, { connection: 'close' })
@@ -312,6 +323,11 @@ export class TrackedServer {
   #handOnWaiting(socket: Socket): void {
     const waiting = this.#waiting.get(socket)
     if (waiting === undefined) return
+    // An answer closed the connection: the rest could never be answered, so none is started.
+    if (socket.destroyed || !socket.writable) {
+      this.#waiting.delete(socket)
+      return
+    }
     const start = waiting.shift()!
     if (waiting.length === 0) {
       this.#waiting.delete(socket)

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { describe, test } from 'node:test'
 import {
   MAX_HANDLED_PER_CONNECTION,
   MAX_WAITING_PER_CONNECTION,
+  type RefusedRequest,
   TrackedServer,
 } from '../../src/util/http-server.ts'
 import { startAyaTo } from '../helpers/aya.ts'
@@ -16,10 +17,14 @@ const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`
 /** A TrackedServer whose handler holds every response until the test answers it. */
 async function startHoldingServer(t: { after(fn: () => Promise<void>): void }) {
   const held: ServerResponse[] = []
-  const server = new TrackedServer((_req, res) => held.push(res), { host: '127.0.0.1', port: 0 })
+  const refused: RefusedRequest[] = []
+  const handler = Object.assign((_req: IncomingMessage, res: ServerResponse) => held.push(res), {
+    refused: (request: RefusedRequest) => refused.push(request),
+  })
+  const server = new TrackedServer(handler, { host: '127.0.0.1', port: 0 })
   const { port } = await server.listen()
   t.after(() => server.close(1000))
-  return { server, held, url: `http://127.0.0.1:${port}` }
+  return { server, held, refused, url: `http://127.0.0.1:${port}` }
 }
 
 describe('pipelined requests on one connection', () => {
@@ -61,14 +66,47 @@ describe('pipelined requests on one connection', () => {
     assert.deepEqual(bodies, paths)
   })
 
+  test('are not read past the waiting ones while a slow first answer holds the answers behind it', async (t) => {
+    const { server, held, url } = await startHoldingServer(t)
+    let parsed = 0
+    server.server.on('request', () => parsed++)
+    const client = await openRawClient(url)
+    t.after(() => client.close())
+    client.socket.write(Array.from({ length: 40 }, (_, i) => get(`/${i}`)).join(''))
+    await eventually(() => held.length === MAX_HANDLED_PER_CONNECTION, 'the first requests handled')
+    // Answers behind the first are held until it ends, and Node reads the connection again as
+    // they are: it must be stopped again at each request that waits, or it is read on and on.
+    for (const res of held.slice(1)) res.end('behind')
+    for (let write = 0; write < 3; write++) {
+      client.socket.write(Array.from({ length: 10 }, (_, i) => get(`/more-${write}-${i}`)).join(''))
+      await new Promise((resolve) => setTimeout(resolve, 30))
+    }
+    assert.ok(parsed <= 50, `${parsed} requests read while 24 waited`)
+    held[0]!.end('first')
+    for (let answered = 1; answered < 70; answered++) {
+      await eventually(() => held.length > answered, `request ${answered} handed on`)
+      if (!held[answered]!.writableEnded) held[answered]!.end('later')
+    }
+    await eventually(
+      () => client.received().split('HTTP/1.1 200').length - 1 === 70,
+      'every answer',
+    )
+    assert.equal(client.socket.destroyed, false)
+  })
+
   test('cuts a connection that sends far more than it has answers for', async (t) => {
-    const { held, url } = await startHoldingServer(t)
+    const { held, refused, url } = await startHoldingServer(t)
     const client = await openRawClient(url)
     t.after(() => client.close())
     const sent = MAX_HANDLED_PER_CONNECTION + MAX_WAITING_PER_CONNECTION + 1
     client.socket.write(Array.from({ length: sent }, (_, i) => get(`/${i}`)).join(''))
     await eventually(() => client.socket.destroyed, 'the connection cut')
     assert.equal(held.length, MAX_HANDLED_PER_CONNECTION)
+    // Logged and counted as refused: the request that overflowed.
+    assert.deepEqual(
+      refused.map((request) => [request.reason, request.url]),
+      [['pipeline-overflow', `/${sent - 1}`]],
+    )
   })
 
   test('are not answered by the 400 of an unparsable request behind them: the connection is cut', async (t) => {

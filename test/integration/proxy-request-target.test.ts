@@ -89,6 +89,7 @@ describe('request targets', () => {
       '/public\\..\\..\\admin',
       '/public/x\\y',
       'http://a.example/public\\..',
+      '/public%5C..%5c..%5Cadmin',
     ]) {
       const client = await openRawClient(aya.url)
       t.after(() => client.close())
@@ -99,7 +100,7 @@ describe('request targets', () => {
     // In the query it is only data.
     const query = await openRawClient(aya.url)
     t.after(() => query.close())
-    query.socket.write('GET /public/x?path=a\\b HTTP/1.1\r\nhost: a.example\r\n\r\n')
+    query.socket.write('GET /public/x?path=a\\b%5C HTTP/1.1\r\nhost: a.example\r\n\r\n')
     await eventually(() => query.received().includes('/api/public/x'), 'the upstream’s answer')
     assert.equal(upstream.requests.length, 1)
   })
