@@ -186,7 +186,7 @@ async function start(args: string[]): Promise<number> {
             running.reload(next)
           } catch (error) {
             process.stderr.write(
-              `aya: reload failed, keeping the running config:\n${describe(error)}\n`,
+              `aya: reload failed, the running config may be in part updated:\n${describe(error)}\n`,
             )
             return
           }

@@ -170,8 +170,10 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
   let starting: Promise<unknown> = Promise.resolve()
   let released: Promise<void> | undefined
   const build = (config: Config, previous?: ProxyRuntime) => {
-    desired = config
     const next = createProxyRuntime(withSimEndpoints(config, fleets), runtimeDeps, previous)
+    // Only once it is built: a config that failed to build must not be applied by the next
+    // fleet reconciliation, which rebuilds from `desired`.
+    desired = config
     scrapers.sync(next.upstreams)
     scrapeFailureLog.retainOnly(scrapers.scrapedEndpoints())
     // A tokenizer's vocabulary loads on first use (about 200 ms for o200k): at start and reload,

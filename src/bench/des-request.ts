@@ -2,7 +2,7 @@ import { leaseCostFor } from '../balancer/lease-cost.ts'
 import type { PickContext } from '../balancer/picker.ts'
 import { prefillEvidenceOf } from '../llm/prefill-pacer.ts'
 import type { AdmissionResult, GroupAdmission } from '../proxy/group-admission.ts'
-import { type Outcome, UNSENT_OUTCOME } from '../upstream/endpoint.ts'
+import { NEUTRAL_OUTCOME, type Outcome } from '../upstream/endpoint.ts'
 import type { Clock } from '../util/clock.ts'
 import type { DesRouter } from './des-fleet.ts'
 import type { PreparedRequest } from './prepared-requests.ts'
@@ -119,7 +119,7 @@ export function dispatchDesRequest(
     }
     // The client gave up: as over HTTP, that says nothing of how the endpoint serves.
     flight.abort = () => {
-      release({ ok: false, status: 0, latencyMs: 0, isNeutral: true })
+      release(NEUTRAL_OUTCOME)
       finish(flight, { ...failed(0, 'client timeout'), endMs: clock.now() })
     }
     if (paced) {
@@ -130,7 +130,7 @@ export function dispatchDesRequest(
         placements > 1
           ? undefined
           : () => {
-              release(UNSENT_OUTCOME)
+              release(NEUTRAL_OUTCOME)
               router.picker.unsent?.(endpoint, ctx)
               place()
             },

@@ -281,8 +281,8 @@ export const simUpstreamSchema = z
     profile: nonEmptyString('a sim profile such as h100-llama3-8b'),
     speedup: z.number({ error: 'expected a positive number' }).positive().default(1),
     seed: z.number().int().default(1),
-    // The fleet waits this long (in engine time) on a timer: past MAX_TIMER_MS Node fires it
-    // early, and the scaled clock re-arms it every millisecond for ever.
+    // The fleet waits this long (in engine time) on a timer: held to the bound of every other
+    // timer value, past which a plain Node timer fires after 1 ms.
     startupMs: nonNegativeInt.max(MAX_TIMER_MS, atMostTimer).default(0),
   })
   .strict()

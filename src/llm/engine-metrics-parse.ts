@@ -107,6 +107,11 @@ export function readEngineMetrics(
     const bad = load?.find((sample) => !(Number.isFinite(sample.value) && sample.value >= 0))
     if (bad) return { reason: `${bad.name} reads ${bad.value}` }
   }
+  const kvShare = kvUsage ? kvShareOf(highest(kvUsage)) : undefined
+  // KV usage that is no share (a percentage) is unknown; as the page's only load it says nothing.
+  if (running === undefined && waiting === undefined && kvShare === undefined) {
+    return { reason: `${kvUsage![0]!.name} reads ${highest(kvUsage!)}, not a share from 0 to 1` }
+  }
   // Finite samples can still sum past the largest number: an infinite queue all the same.
   const runningSum = sumFinite(running)
   const waitingSum = sumFinite(waiting)
@@ -118,8 +123,12 @@ export function readEngineMetrics(
   }
   // A counter the page leaves out, or whose samples sum past the largest number, is unknown: read
   // as 0 (or as a fall from infinity), the next reading would look like an engine's restart.
+  // So is one of several engines' samples that is NaN, infinite or negative: the sum of the rest
+  // would fall, and read as a restart.
   const counter = (names: readonly string[]) => {
-    const sum = sumFinite(listOf(names))
+    const samples = listOf(names)
+    if (samples?.some(({ value }) => !(Number.isFinite(value) && value >= 0))) return undefined
+    const sum = sumFinite(samples)
     return sum !== undefined && Number.isFinite(sum) ? sum : undefined
   }
   const layout = vllmLayout(byName) ?? sglangLayout(byName)
@@ -127,7 +136,7 @@ export function readEngineMetrics(
     atMs,
     running: runningSum,
     waiting: waitingSum,
-    kvUsage: kvUsage ? kvShareOf(highest(kvUsage)) : undefined,
+    kvUsage: kvShare,
     prefixQueriesTotal: counter(NAMES.prefixQueries),
     prefixHitsTotal: counter(NAMES.prefixHits),
     preemptionsTotal: counter(NAMES.preemptions),

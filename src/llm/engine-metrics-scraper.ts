@@ -37,7 +37,8 @@ export interface EngineMetricsScraperDeps {
   /** A scrape gave a reading. */
   readonly onReading?: ((endpointId: string) => void) | undefined
   /**
-   * The engine restarted since the last reading: its cumulative prefix-cache lookups went down,
+   * The engine restarted since the last reading that carried its cumulative prefix-cache lookups:
+   * they went down,
    * as only a new process's counters do. Its prefix cache is empty now, whatever the router
    * believed it held.
    */

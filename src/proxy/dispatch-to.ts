@@ -7,8 +7,8 @@ import {
   type Endpoint,
   type Lease,
   type LeaseCost,
+  NEUTRAL_OUTCOME,
   type Outcome,
-  UNSENT_OUTCOME,
 } from '../upstream/endpoint.ts'
 import type { Timer } from '../util/clock.ts'
 import { contentCodings } from './decode-content-encoding.ts'
@@ -79,7 +79,7 @@ export async function dispatchTo(
   }
   const held = paced ? await released(paced, res, options.movable) : 'released'
   if (held !== 'released') {
-    release(UNSENT_OUTCOME)
+    release(NEUTRAL_OUTCOME)
     upstream.group.unsent(endpoint, options.pick)
     if (held === 'moved') return MOVED_TO_IDLE
     // Given up unsent by a shutdown: a 503 the client may retry elsewhere, not a cut connection.
@@ -89,7 +89,7 @@ export async function dispatchTo(
   // While the prompt was held, a reload may have removed the endpoint (closing its pool) or health
   // may have taken it out: place the request again rather than send it there.
   if (paced && !stillServes(upstream, endpoint)) {
-    release(UNSENT_OUTCOME)
+    release(NEUTRAL_OUTCOME)
     upstream.group.unsent(endpoint, options.pick)
     return new ProxyError('LB_ERR_NO_HEALTHY_UPSTREAM', {
       source: 'internal',

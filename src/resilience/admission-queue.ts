@@ -159,7 +159,10 @@ export function createAdmissionQueue<T>(
   const predictedWaitMs = (priority: number): number =>
     waitMs(costAhead(priority), drainCostPerSecond())
 
-  /** The cost of a batch's entries at `priority` or above, less one entry's average share. */
+  /**
+   * The cost of a batch's entries at `priority` or above but one entry's worth (their mean): what
+   * is ahead of the last of them to be served, were they all to come back at once.
+   */
   const expiredAhead = (entries: readonly QueuedEntry<T>[], priority: number): number => {
     let cost = 0
     let n = 0
@@ -217,9 +220,10 @@ export function createAdmissionQueue<T>(
    * Settles entries that left the queue together: all have left before any is told when to retry,
    * so entries that expire in one instant are told one wait per band, not each a wait counting the
    * others still there. Those that expired together will come back together, though: their wait
-   * counts, beside what is still queued at their priority or above, the average share of their
-   * own batch ahead of each (all of it but one entry's worth). Told the empty queue's 1 s, a band
-   * that timed out because the engines were stuck came back at once and timed out again.
+   * counts, beside what is still queued at their priority or above, their own batch but one
+   * entry's worth, the wait of the last of them to be served. Told the empty queue's 1 s, a band
+   * that timed out because the engines were stuck came back at once and timed out again. (Told
+   * alike, they still come back together, only later: the hint makes room, it does not spread.)
    */
   const settleRejected = (
     entries: readonly QueuedEntry<T>[],

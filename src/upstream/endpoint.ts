@@ -40,8 +40,8 @@ export interface Outcome {
   readonly isNeutral?: boolean
 }
 
-/** How a request that never reached its endpoint ends its lease there. */
-export const UNSENT_OUTCOME: Outcome = { ok: true, status: 0, latencyMs: 0, isNeutral: true }
+/** How a request that says nothing of its endpoint (never sent, or its client gone) ends there. */
+export const NEUTRAL_OUTCOME: Outcome = { ok: true, status: 0, latencyMs: 0, isNeutral: true }
 
 /** What a request is expected to cost an endpoint, for router-side accounting of LLM work. */
 export interface LeaseCost {

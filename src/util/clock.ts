@@ -11,7 +11,10 @@ export interface Clock {
   now(): number
   /** Wall-clock epoch milliseconds, for logs and cookies. */
   wallNow(): number
-  /** Fires once after `delayMs`, at most MAX_TIMER_MS: a longer delay fires early, at the cap. */
+  /**
+   * Fires once after `delayMs`. The system clock waits at most MAX_TIMER_MS (a longer delay fires
+   * early, at the cap); other clocks may wait the whole delay.
+   */
   setTimer(delayMs: number, fn: () => void): Timer
 }
 

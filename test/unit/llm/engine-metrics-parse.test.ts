@@ -133,16 +133,19 @@ describe('engine metrics parse', () => {
     assert.equal(both?.kvUsage, 0.7)
   })
 
-  it('a NaN counter sample is skipped, the load still read', () => {
-    const text = [
-      'vllm:num_requests_running 1',
-      'vllm:num_requests_waiting 2',
-      'vllm:prefix_cache_queries_total{engine="0"} NaN',
-      'vllm:prefix_cache_queries_total{engine="1"} 40',
-    ].join('\n')
-    const snapshot = parseEngineMetrics(text, 0)
-    assert.equal(snapshot?.waiting, 2)
-    assert.equal(snapshot?.prefixQueriesTotal, 40)
+  it('a counter with a NaN or negative engine sample is unknown, not the rest’s smaller sum, the load still read', () => {
+    for (const bad of ['NaN', '-5', '+Inf']) {
+      const text = [
+        'vllm:num_requests_running 1',
+        'vllm:num_requests_waiting 2',
+        `vllm:prefix_cache_queries_total{engine="0"} ${bad}`,
+        'vllm:prefix_cache_queries_total{engine="1"} 40',
+      ].join('\n')
+      const snapshot = parseEngineMetrics(text, 0)
+      assert.equal(snapshot?.waiting, 2, bad)
+      // Read as 40, a page whose engines read 500 and 700 before would look like a restart.
+      assert.equal(snapshot?.prefixQueriesTotal, undefined, bad)
+    }
   })
 
   it('a counter the page leaves out, or whose engines sum past the largest number, is unknown', () => {
@@ -165,6 +168,10 @@ describe('engine metrics parse', () => {
     assert.equal(usage('1.0000001'), 1)
     assert.equal(usage('45'), undefined, 'a percentage is not a share')
     assert.equal(parseEngineMetrics(`${load}vllm:kv_cache_usage_perc 45\n`, 0)?.waiting, 0)
+    const alone = readEngineMetrics('vllm:kv_cache_usage_perc 45\n', 0)
+    assert.deepEqual(alone, {
+      reason: 'vllm:kv_cache_usage_perc reads 45, not a share from 0 to 1',
+    })
   })
 
   it('says why a page gives no reading, naming the series and its value', () => {

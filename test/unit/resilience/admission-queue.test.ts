@@ -131,7 +131,7 @@ describe('admission queue', () => {
     })
   })
 
-  it('tells entries that expire in one instant one Retry-After, counting the average share of their batch ahead, not the empty queue’s 1 s', async () => {
+  it('tells entries that expire in one instant one Retry-After, counting their batch ahead of the last of them, not the empty queue’s 1 s', async () => {
     const { clock, queue } = setup()
     // A drain rate to predict from: ten admitted over a second.
     for (let i = 0; i < 10; i++) {

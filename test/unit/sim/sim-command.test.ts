@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { runSimCommand } from '../../../src/sim/sim-command.ts'
 
-test('refuses a --startup-ms past what a Node timer can wait, which would re-arm every millisecond', async () => {
+test('refuses a --startup-ms past what a Node timer can wait, as every other timer value is bounded', async () => {
   let stderr = ''
   const io = {
     stdout: { write: () => true },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Endpoint, UNSENT_OUTCOME } from '../../../src/upstream/endpoint.ts'
+import { Endpoint, NEUTRAL_OUTCOME } from '../../../src/upstream/endpoint.ts'
 import { createManualClock } from '../../../src/util/manual-clock.ts'
 
 function endpoint(clock = createManualClock()): Endpoint {
@@ -186,7 +186,7 @@ describe('endpoint failures', () => {
     e.begin().end({ ok: true, latencyMs: 100 })
     for (let i = 0; i < 3; i++) e.begin().end({ ok: false, latencyMs: 1 })
     // Held for a failing engine, then moved elsewhere: its streak of failures stands.
-    e.begin().end(UNSENT_OUTCOME)
+    e.begin().end(NEUTRAL_OUTCOME)
     e.begin().end({ ok: true, latencyMs: 5, isNeutral: true })
     assert.equal(e.attemptsPerSuccess, 4)
     assert.equal(e.stats.failures, 3)
