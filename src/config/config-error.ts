@@ -112,7 +112,7 @@ function toConfigIssue(
 }
 
 /** Keys whose values are credentials: an error names their length, never their text. */
-const SECRET_KEY = /secret|password|token|api_?key/i
+const SECRET_KEY = /secret|password|token|api_?key|authorization|cookie|credential/i
 
 /**
  * `describeValue` for a value that may be a credential: config errors go to stderr and into CI

@@ -78,8 +78,10 @@ function substituteString(
     (match, name: string | undefined, fallback: string | undefined, offset: number) => {
       if (match === '$$') return '$'
       if (name === undefined) {
-        const close = text.indexOf('}', offset)
-        const written = text.slice(offset, close < 0 ? undefined : close + 1)
+        // The placeholder up to its `}`, but never past a space nor 40 characters: the text up to
+        // the next `}` may run on into a credential (`Bearer ${TOKEN sk-live-...`), and errors go
+        // to logs.
+        const written = `\${${/^[^}\s]{0,40}\}?/.exec(text.slice(offset + 2))![0]}`
         issues.push({
           path: formatPath(path),
           message: `${describeSafely(written, path.at(-1))} is not a placeholder: write \${VAR} or \${VAR:-default} (with no "\${" in the default), or $\${ for a literal "\${"`,

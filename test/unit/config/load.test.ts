@@ -645,7 +645,9 @@ shutdown:
     for (const [value, written] of [
       ['acme-${TENANT', '"${TENANT"'],
       ['${TENANT-acme}', '"${TENANT-acme}"'],
-      ['${ TENANT }', '"${ TENANT }"'],
+      ['${ TENANT }', '"${"'],
+      // Never the text after a space, which may be a credential.
+      ['Bearer ${TOKEN sk-live-0123', '"${TOKEN"'],
       ['${}', '"${}"'],
       ['${TENANT:-${DEFAULT_TENANT}}', '"${TENANT:-${DEFAULT_TENANT}"'],
     ] as const) {
