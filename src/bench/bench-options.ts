@@ -59,7 +59,7 @@ DIR/report.md, DIR/report.html and DIR/series.json. See docs/bench.md.
   --trace FILE            Mooncake JSONL, Azure LLM CSV or ShareGPT lengths CSV (required)
   --policies LIST         comma-separated upstream policies (required): ${pickerNames().join(', ')}
   --replicas N            simulated engines, 1 to 1024 (required)
-  --routers N             N Aya replicas in front of the engines, each with its own
+  --routers N             N Aya replicas (1-64) in front of the engines, each with its own
                           accounting and policy state, taking arriving requests in turn
                           (default 1; HTTP mode starts N Aya processes)
   --shared-state          the routers share one state store, as with state: { store: redis },

@@ -220,7 +220,8 @@ async function checkReportsWritable(dir: string): Promise<void> {
   const refuse = (why: string): never => {
     throw new UsageError(`cannot write the reports into --out ${dir}: ${why}`)
   }
-  await access(dir, constants.W_OK).catch((error: Error) => refuse(error.message))
+  // Creating a file in a directory takes search (x) permission as well as write.
+  await access(dir, constants.W_OK | constants.X_OK).catch((error: Error) => refuse(error.message))
   for (const name of REPORT_FILES) {
     const path = join(dir, name)
     const stats = await stat(path).catch(() => undefined)

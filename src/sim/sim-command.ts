@@ -100,6 +100,10 @@ function parseSimArgs(argv: readonly string[]): SimFleetOptions | 'help' {
 
 /** The adapter's name from vLLM's `NAME=PATH` form (or a bare `NAME`). */
 function loraName(module: string): string {
+  // vLLM also takes a JSON object per adapter; read as a name it would be served as `{"name":...`.
+  if (module.trim().startsWith('{')) {
+    throw new UsageError(`--lora-modules takes NAME or NAME=PATH, not JSON, got '${module}'`)
+  }
   const name = module.split('=', 1)[0]!.trim()
   if (name === '') throw new UsageError(`--lora-modules needs NAME or NAME=PATH, got '${module}'`)
   return name

@@ -78,6 +78,7 @@ describe('aya sim command', () => {
       ['--replicas', '2', '--profile', 'h100-llama3-8b', '--port', '65535'],
       ['--replicas', '1', '--profile', 'h100-llama3-8b', '--metrics-dialect', 'tgi'],
       ['--replicas', '1', '--profile', 'h100-llama3-8b', '--lora-modules', '=/adapters/sql'],
+      ['--replicas', '1', '--profile', 'h100-llama3-8b', '--lora-modules', '{"name":"sql"}'],
     ]) {
       const { out, io } = capture()
       assert.equal(await runSimCommand(argv, io), 2, argv.join(' '))
