@@ -116,6 +116,16 @@ describe('LLM gateway route (gateway: models)', () => {
       ask('sql-lora'),
       (error: unknown) => error instanceof OpenAI.APIError && error.status === 404,
     )
+    // The engines themselves unloaded it, as well as Aya's registry forgetting it.
+    const [engineUrl] = aya.logs.find((line) => line.msg === 'simulated fleet started')!
+      .urls as string[]
+    const listed = (await (await request(`${engineUrl}/v1/models`)).body.json()) as {
+      data: Array<{ id: string }>
+    }
+    assert.deepEqual(
+      listed.data.map((card) => card.id),
+      ['meta-llama/Llama-3.1-8B-Instruct', 'chat-lora'],
+    )
   })
 
   test('accounts router-side for a stream as it passes: KV while it lives, then its decode pace', async (t) => {
