@@ -124,7 +124,8 @@ export async function runBench(
   const needsHttp = options.mode === 'http' || options.confirmHttp
   if (needsHttp) {
     if (!existsSync(env.ayaBin)) {
-      throw new Error(
+      // Known before any run, as a bad flag is: one line and exit 2, not a stack trace.
+      throw new UsageError(
         `HTTP mode starts ${env.ayaBin}: run 'npm run build' first (or use --mode des)`,
       )
     }

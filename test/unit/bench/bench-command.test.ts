@@ -199,6 +199,26 @@ describe('aya bench command', () => {
     await assert.rejects(access(join(outDir, 'report.json')))
   })
 
+  it('exits 2 with one line, not a stack trace, when HTTP mode has no built Aya to start', async (t) => {
+    const dir = await tempDir(t)
+    const trace = join(dir, 'trace.jsonl')
+    await writeFile(
+      trace,
+      '{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n',
+    )
+    const { out, io } = capture()
+    const argv = [
+      ...['--trace', trace, '--policies', 'round-robin', '--replicas', '1'],
+      ...['--profile', 'h100-llama3-8b', '--mode', 'http', '--out', join(dir, 'out')],
+    ]
+    const missing = join(dir, 'no-build', 'aya.js')
+    assert.equal(await runBenchCommand(argv, io, { ayaBin: missing }), 2, out.stderr)
+    assert.equal(
+      out.stderr,
+      `aya bench: HTTP mode starts ${missing}: run 'npm run build' first (or use --mode des)\n`,
+    )
+  })
+
   it('exits 2 before any run when its sampling or scraping would tick without end', async (t) => {
     const dir = await tempDir(t)
     const rows = (timestamps: number[]) =>
