@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Clock, Timer } from '../util/clock.ts'
+import { contentCodings } from './decode-content-encoding.ts'
 import { ProxyError } from './errors.ts'
 import { toUpstreamError } from './upstream-error.ts'
 
@@ -140,6 +141,20 @@ export function forward(
           return
         }
         if (statusCode < 200) return
+        // undici undoes chunked framing only, and Transfer-Encoding goes as hop-by-hop: a body in
+        // another transfer coding (`gzip, chunked`) would reach the client still coded, with
+        // nothing saying so, as a clean 200. No upstream may send one unasked (RFC 9112 §6.1), and
+        // Aya never asks (it sends no TE), so it is refused as the request side refuses one.
+        if (hasBody(request.method, statusCode) && hasOtherTransferCoding(headers)) {
+          ctl.abort(
+            new ProxyError('LB_ERR_UPSTREAM_PROTOCOL', {
+              source: 'upstream',
+              sentUpstream: true,
+              message: `the upstream answered in the transfer coding ${String(headers['transfer-encoding'])}`,
+            }),
+          )
+          return
+        }
         // A 204 or 304 ends with its head (RFC 9112 §6.3). undici still holds a 304 that states
         // its representation's Content-Length, as RFC 9110 §8.6 allows, or a 204 that wrongly
         // states one, to a body of that length, and fails it as truncated. So it ends here, and
@@ -183,6 +198,18 @@ export function forward(
       else giveUp(reason)
     },
   }
+}
+
+/** A response that has a body to frame (RFC 9112 §6.3): not to a HEAD, not a 204 or 304. */
+function hasBody(method: string, statusCode: number): boolean {
+  return method !== 'HEAD' && statusCode !== 204 && statusCode !== 304
+}
+
+/** A transfer coding other than chunked (or the obsolete `identity`, which is none). */
+function hasOtherTransferCoding(headers: IncomingHttpHeaders): boolean {
+  const value = headers['transfer-encoding']
+  if (value === undefined) return false
+  return contentCodings(String(value)).some((coding) => coding !== 'chunked')
 }
 
 /** Errors Aya raised itself (client abort, body limit) come back through undici unchanged. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { type AddressInfo, createServer, type Server } from 'node:net'
 import { describe, test } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
+import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { adminMetrics, metricSample, startAya, startAyaTo } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
@@ -83,6 +84,35 @@ describe('upstream failures', () => {
         status,
       )
     }
+  })
+
+  test('answers 502 with LB_ERR_UPSTREAM_PROTOCOL to a body in a transfer coding other than chunked, rather than relay it still coded as a clean 200', async (t) => {
+    const coded = gzipSync('hello')
+    const upstream = await startRawUpstream(
+      `HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\nconnection: close\r\n\r\n${coded.length.toString(16)}\r\n${coded.toString('latin1')}\r\n0\r\n\r\n`,
+    )
+    t.after(() => upstream.server.close())
+    assert.equal(await answerFromOnly(t, upstream.url), '502 LB_ERR_UPSTREAM_PROTOCOL')
+  })
+
+  test('relays a chunked body, and a HEAD answered with any transfer coding, unchanged', async (t) => {
+    const chunked = await startRawUpstream(
+      'HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\nconnection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+    )
+    t.after(() => chunked.server.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: chunked.url }] })
+    const res = await request(`${aya.url}/x`)
+    assert.equal(res.statusCode, 200)
+    assert.equal(await res.body.text(), 'ok')
+
+    const head = await startRawUpstream(
+      'HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\nconnection: close\r\n\r\n',
+    )
+    t.after(() => head.server.close())
+    const headAya = await startAyaTo(t, { endpoints: [{ url: head.url }] })
+    const headRes = await request(`${headAya.url}/x`, { method: 'HEAD' })
+    assert.equal(headRes.statusCode, 200)
+    await headRes.body.dump()
   })
 
   test('answers 502 with LB_ERR_UPSTREAM_TLS when an https endpoint’s certificate is not trusted, and tries another endpoint first', async (t) => {
