@@ -298,7 +298,7 @@ export async function dispatchTo(
     // The response has begun: the only honest signal left is to cut the connection.
     ctx.errorCode = error.code
     ctx.errorDetail = upstreamErrorDetail(error)
-    res.destroy()
+    cutResponse(res)
     return undefined
   }
   if (failedInBand && error === undefined) {
@@ -341,6 +341,31 @@ function recordLlmResult(
  */
 function tokenCount(value: number | undefined): number | undefined {
   return value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : undefined
+}
+
+/**
+ * Cuts a response that has begun, so the client can tell it failed. A `Content-Length` response
+ * then ends short and a chunked one without its last chunk; but one framed by the connection's
+ * close (the client spoke HTTP/1.0, and the upstream gave no length) would look complete at a
+ * close, so its connection is reset instead.
+ */
+function cutResponse(res: ServerResponse): void {
+  const isCloseDelimited =
+    !res.chunkedEncoding && res.getHeader('content-length') === undefined && !isBodiless(res)
+  const socket = res.socket
+  if (isCloseDelimited && socket !== null && !socket.destroyed) {
+    try {
+      socket.resetAndDestroy()
+    } catch {
+      // Only a TCP connection has a reset: a TLS one is destroyed as any other, unsent
+      // close_notify and all, which a TLS client reads as a truncation.
+    }
+  }
+  res.destroy()
+}
+
+function isBodiless(res: ServerResponse): boolean {
+  return res.req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304
 }
 
 /** The group still sends to this endpoint's server: same id, same origin, eligible. */

@@ -304,6 +304,25 @@ describe('http proxy', () => {
     await assert.rejects(res.body.text(), 'a truncated body must not look complete')
   })
 
+  test('resets an HTTP/1.0 client’s connection when the upstream fails mid-body: a response framed by its close must not end as if complete', async (t) => {
+    const upstream = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('partial')
+      setTimeout(() => res.socket?.destroy(), 20)
+    })
+    t.after(() => upstream.close())
+    const aya = await startAyaTo(t, { endpoints: [{ url: upstream.url }] })
+    const client = await openRawClient(aya.url)
+    t.after(() => client.close())
+    const ended = new Promise<string>((resolve) => {
+      client.socket.once('end', () => resolve('a clean close'))
+      client.socket.once('error', (error: NodeJS.ErrnoException) => resolve(String(error.code)))
+    })
+    client.socket.write('GET / HTTP/1.0\r\nhost: x\r\n\r\n')
+    assert.equal(await ended, 'ECONNRESET')
+    assert.match(client.received(), /^HTTP\/1\.1 200 [\s\S]*\r\n\r\npartial$/)
+  })
+
   test('answers 413 when a declared body exceeds maxBodyBytes', async (t) => {
     const upstream = await startNamedUpstream('a')
     t.after(() => upstream.close())
