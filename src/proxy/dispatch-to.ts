@@ -11,6 +11,7 @@ import {
   type Outcome,
 } from '../upstream/endpoint.ts'
 import type { Timer } from '../util/clock.ts'
+import { cutResponse } from './cut-response.ts'
 import { contentCodings } from './decode-content-encoding.ts'
 import { ProxyError } from './errors.ts'
 import { forward } from './forward.ts'
@@ -341,31 +342,6 @@ function recordLlmResult(
  */
 function tokenCount(value: number | undefined): number | undefined {
   return value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : undefined
-}
-
-/**
- * Cuts a response that has begun, so the client can tell it failed. A `Content-Length` response
- * then ends short and a chunked one without its last chunk; but one framed by the connection's
- * close (the client spoke HTTP/1.0, and the upstream gave no length) would look complete at a
- * close, so its connection is reset instead.
- */
-function cutResponse(res: ServerResponse): void {
-  const isCloseDelimited =
-    !res.chunkedEncoding && res.getHeader('content-length') === undefined && !isBodiless(res)
-  const socket = res.socket
-  if (isCloseDelimited && socket !== null && !socket.destroyed) {
-    try {
-      socket.resetAndDestroy()
-    } catch {
-      // Only a TCP connection has a reset: a TLS one is destroyed as any other, unsent
-      // close_notify and all, which a TLS client reads as a truncation.
-    }
-  }
-  res.destroy()
-}
-
-function isBodiless(res: ServerResponse): boolean {
-  return res.req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304
 }
 
 /** The group still sends to this endpoint's server: same id, same origin, eligible. */

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import { cutResponse } from './cut-response.ts'
 import { closesConnection, ERROR_CATALOGUE, type ErrorCode, statusForCode } from './errors.ts'
 
 /**
@@ -44,7 +45,7 @@ export function sendLocalReply(
 ): LocalReplyResult {
   const status = statusForCode(code)
   if (res.headersSent) {
-    res.destroy()
+    cutResponse(res)
     return { status, bodyBytes: 0 }
   }
   const format = options.format ?? ayaErrorBody
