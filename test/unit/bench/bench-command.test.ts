@@ -57,6 +57,17 @@ async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<str
   return dir
 }
 
+/** A temporary directory holding `trace.jsonl`, a Mooncake trace of one request. */
+async function oneRequestTrace(t: { after(fn: () => Promise<void>): void }) {
+  const dir = await tempDir(t)
+  const trace = join(dir, 'trace.jsonl')
+  await writeFile(
+    trace,
+    '{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n',
+  )
+  return { dir, trace }
+}
+
 /** A virtual-time run of the Mooncake conversation trace at 0.25 length on two engines. */
 const desConversationArgs = (policies: string, window: string, out: string): string[] => [
   '--trace',
@@ -150,12 +161,7 @@ describe('aya bench command', () => {
   })
 
   it('exits 2 with one line, no stack, for a trace it cannot read or an --out it cannot create', async (t) => {
-    const dir = await tempDir(t)
-    const trace = join(dir, 'trace.jsonl')
-    await writeFile(
-      trace,
-      '{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n',
-    )
+    const { dir, trace } = await oneRequestTrace(t)
     const run = (traceFile: string, outDir: string) =>
       [
         ...['--trace', traceFile, '--policies', 'round-robin', '--replicas', '1'],
@@ -177,12 +183,7 @@ describe('aya bench command', () => {
   })
 
   it('exits 2 before any run when a report in --out cannot be written', async (t) => {
-    const dir = await tempDir(t)
-    const trace = join(dir, 'trace.jsonl')
-    await writeFile(
-      trace,
-      '{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n',
-    )
+    const { dir, trace } = await oneRequestTrace(t)
     const outDir = join(dir, 'out')
     await mkdir(join(outDir, 'report.md'), { recursive: true })
     const { out, io } = capture()
@@ -200,12 +201,7 @@ describe('aya bench command', () => {
   })
 
   it('exits 2 with one line, not a stack trace, when HTTP mode has no built Aya to start', async (t) => {
-    const dir = await tempDir(t)
-    const trace = join(dir, 'trace.jsonl')
-    await writeFile(
-      trace,
-      '{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n',
-    )
+    const { dir, trace } = await oneRequestTrace(t)
     const { out, io } = capture()
     const argv = [
       ...['--trace', trace, '--policies', 'round-robin', '--replicas', '1'],
