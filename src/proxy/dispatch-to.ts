@@ -70,13 +70,18 @@ export async function dispatchTo(
   const prefillTokens = options.cost?.prefillTokens ?? llm?.promptTokens ?? 0
   const pacer = llm ? upstream.group.pacer() : undefined
   const paced = pacer?.enter(endpoint.id, prefillTokens, llm?.promptTokens)
+  // The upstream's queue now, not the one of the config this request came under: a reload may
+  // have added one since, which only the recheck timer would otherwise drain as this ends. (A
+  // queue a reload replaced hands notices on to its successor itself.)
+  const notifyAdmission = () =>
+    (deps.runtime().upstreams.get(upstream.name) ?? upstream).admission?.notify()
   // Bound and counted: the admission queue may let the next request go.
-  upstream.admission?.notify()
+  notifyAdmission()
   // The request no longer occupies the endpoint: its lease, its pacer slot, the queue's view.
   const release = (outcome: Outcome): void => {
     lease.end(outcome)
     paced?.done(false)
-    upstream.admission?.notify()
+    notifyAdmission()
   }
   const held = paced ? await released(paced, res, options.movable) : 'released'
   if (held !== 'released') {
@@ -120,7 +125,7 @@ export async function dispatchTo(
     awaitingFirstToken = false
     lease.firstToken()
     paced?.done(isFirstToken)
-    upstream.admission?.notify()
+    notifyAdmission()
   }
   const prefillEnd =
     llm !== undefined && !llm.stream

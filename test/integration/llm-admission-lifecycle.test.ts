@@ -125,6 +125,36 @@ describe('a reload while requests wait in admission', () => {
     engine!.release()
     await Promise.all([first, after])
   })
+  test('that adds an admission block lets its first waiter go when a request from before it ends its prefill, not at the next recheck', async (t) => {
+    const [engine] = await startFrontedEngines(t, {
+      profile: A100_LLAMA3_8B,
+      speedup: 1,
+      count: 1,
+      models: [A100_LLAMA3_8B.modelName],
+    })
+    const aya = await startAya(configFor(engine!, 'fleet', undefined))
+    t.after(() => aya.close())
+    engine!.hold()
+    const first = chat(aya.url, true)
+    await engine!.arrivals(1)
+    // Rechecks a minute apart: only the first prompt's prefill ending can let the waiter go.
+    const admission = { ttftSloMs: 50, maxWaitMs: 60_000, recheckMs: 60_000 }
+    aya.aya.reload(parseConfigObject(configFor(engine!, 'fleet', admission), {}))
+    const waiting = chat(aya.url, false)
+    const depth = async () =>
+      metricSample(
+        await adminMetrics(aya),
+        'aya_admission_queue_depth',
+        'upstream="fleet",priority="0"',
+      )
+    await eventually(async () => (await depth()) === 1, 'a request waits in the new queue')
+    engine!.release()
+    await eventually(() => engine!.arrived === 2, 'the waiter reaches the engine')
+    for (const answer of await Promise.all([first, waiting])) {
+      assert.equal(answer.statusCode, 200)
+      await answer.body.dump()
+    }
+  })
 })
 
 describe('a shutdown while requests wait in admission', () => {
