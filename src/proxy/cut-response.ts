@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import { responseHasBody } from './response-has-body.ts'
 
 /**
  * Cuts a response that has begun, so the client can tell it failed. A `Content-Length` response
@@ -8,7 +9,9 @@ import type { ServerResponse } from 'node:http'
  */
 export function cutResponse(res: ServerResponse): void {
   const isCloseDelimited =
-    !res.chunkedEncoding && res.getHeader('content-length') === undefined && !isBodiless(res)
+    !res.chunkedEncoding &&
+    res.getHeader('content-length') === undefined &&
+    responseHasBody(res.req.method, res.statusCode)
   const socket = res.socket
   if (isCloseDelimited && socket !== null && !socket.destroyed) {
     try {
@@ -19,8 +22,4 @@ export function cutResponse(res: ServerResponse): void {
     }
   }
   res.destroy()
-}
-
-function isBodiless(res: ServerResponse): boolean {
-  return res.req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304
 }

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici'
 import type { Clock, Timer } from '../util/clock.ts'
 import { contentCodings } from './decode-content-encoding.ts'
 import { ProxyError } from './errors.ts'
+import { responseHasBody } from './response-has-body.ts'
 import { toUpstreamError } from './upstream-error.ts'
 
 export interface ForwardRequest {
@@ -145,7 +146,7 @@ export function forward(
         // another transfer coding (`gzip, chunked`) would reach the client still coded, with
         // nothing saying so, as a clean 200. No upstream may send one unasked (RFC 9112 §6.1), and
         // Aya never asks (it sends no TE), so it is refused as the request side refuses one.
-        if (hasBody(request.method, statusCode) && hasOtherTransferCoding(headers)) {
+        if (responseHasBody(request.method, statusCode) && hasOtherTransferCoding(headers)) {
           ctl.abort(
             new ProxyError('LB_ERR_UPSTREAM_PROTOCOL', {
               source: 'upstream',
@@ -198,11 +199,6 @@ export function forward(
       else giveUp(reason)
     },
   }
-}
-
-/** A response that has a body to frame (RFC 9112 §6.3): not to a HEAD, not a 204 or 304. */
-function hasBody(method: string, statusCode: number): boolean {
-  return method !== 'HEAD' && statusCode !== 204 && statusCode !== 304
 }
 
 /** A transfer coding other than chunked (or the obsolete `identity`, which is none). */
