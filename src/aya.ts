@@ -5,7 +5,6 @@ import { createAdminHandler, type ReadinessPhase } from './admin/admin-server.ts
 import type { DecisionSink } from './balancer/pickers/aya-decision.ts'
 import type { Config, SimUpstreamConfig, StateConfig } from './config/schema.ts'
 import { createLlmSignals, type LlmSignals } from './llm/llm-signals.ts'
-import { loraAdaptersOf } from './llm/lora-adapters-of.ts'
 import { createPrefixPeers } from './llm/prefix-peers.ts'
 import { createAccessLog } from './observability/access-log.ts'
 import { configReloadedChannel, requestDoneChannel } from './observability/channels.ts'
@@ -223,7 +222,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
    */
   const serveLoras = () => {
     for (const [name, running] of fleets) {
-      running.fleet.setLoras(loraAdaptersOf(desired.models, name))
+      running.fleet.setLoras(runtime.models.loraAdapters(name))
     }
   }
   /**
@@ -242,7 +241,7 @@ export function createAya(initial: Config, deps: AyaDeps = {}): Aya {
         if (!upstream.sim || (running && isDeepStrictEqual(running.sim, upstream.sim))) continue
         const fleet = await createSimFleet({
           ...upstream.sim,
-          loras: loraAdaptersOf(desired.models, name),
+          loras: runtime.models.loraAdapters(name),
         })
         logger.info({ upstream: name, urls: fleet.urls }, 'simulated fleet started')
         if (running) {

@@ -22,6 +22,11 @@ export interface ModelRegistry {
   names(): readonly string[]
   /** The wildcard patterns as written (`gpt-4o*`), sorted: names match them, they are not names. */
   patterns(): readonly string[]
+  /**
+   * The LoRA adapters of the models deployed on `upstream`, sorted: what its engines must serve
+   * for those requests, which go out under the adapter's name, to find their adapter.
+   */
+  loraAdapters(upstream: string): readonly string[]
 }
 
 interface Entry {
@@ -33,6 +38,7 @@ interface Entry {
 
 export function createModelRegistry(models: Readonly<Record<string, ModelConfig>>): ModelRegistry {
   const exact = new Map<string, Entry>()
+  const adaptersOn = new Map<string, Set<string>>()
   const wildcards: Array<{
     readonly prefix: string
     readonly suffix: string
@@ -61,13 +67,19 @@ export function createModelRegistry(models: Readonly<Record<string, ModelConfig>
     }
     for (const lora of model.loras) {
       if (!exact.has(lora)) exact.set(lora, { canonical: name, upstream, servedModel: lora })
+      const adapters = adaptersOn.get(upstream) ?? new Set()
+      adaptersOn.set(upstream, adapters.add(lora))
     }
   }
   // Most specific first: the longest fixed part wins.
   wildcards.sort((a, b) => b.prefix.length + b.suffix.length - (a.prefix.length + a.suffix.length))
   const names = Object.freeze([...exact.keys()].sort())
   const patterns = Object.freeze(wildcards.map((w) => w.entry.canonical).sort())
+  const loraAdapters = new Map(
+    [...adaptersOn].map(([upstream, adapters]) => [upstream, Object.freeze([...adapters].sort())]),
+  )
   return {
+    loraAdapters: (upstream) => loraAdapters.get(upstream) ?? [],
     resolve(model) {
       const hit = exact.get(model)
       if (hit)

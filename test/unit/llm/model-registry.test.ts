@@ -33,6 +33,11 @@ describe('model registry', () => {
     })
   })
 
+  test('lists the LoRA adapters an upstream’s engines must serve, and none for an upstream without', () => {
+    assert.deepEqual(registry.loraAdapters('a'), ['sql-lora'])
+    assert.deepEqual(registry.loraAdapters('b'), [])
+  })
+
   test('prefers the most specific wildcard and keeps the requested name unless one is set', () => {
     assert.deepEqual(registry.resolve('gpt-4o-mini'), {
       upstream: 'b',
