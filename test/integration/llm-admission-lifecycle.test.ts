@@ -32,22 +32,35 @@ const configFor = (
 const chat = (url: string, stream: boolean) => postLoremChat(url, 3000, { stream })
 
 /**
- * One streamed prompt held at the engine's door (its first token never comes, so Aya counts its
- * prefill pending and places nothing else), and three more waiting in admission behind it.
+ * Aya before one engine whose door holds every prompt (`engine.release()` lets them go), with
+ * this admission block on `upstream`.
  */
-async function queueBehindHeldPrompt(t: TestContext, upstream: string) {
-  const [engine] = await startFrontedEngines(t, {
+async function startHeldEngine(
+  t: TestContext,
+  upstream: string,
+  admission: Record<string, unknown> | undefined,
+) {
+  const [started] = await startFrontedEngines(t, {
     profile: A100_LLAMA3_8B,
     speedup: 1,
     count: 1,
     models: [A100_LLAMA3_8B.modelName],
   })
-  const admission = { ttftSloMs: 50, maxWaitMs: 60_000 }
-  const aya = await startAya(configFor(engine!, upstream, admission))
+  const engine = started!
+  const aya = await startAya(configFor(engine, upstream, admission))
   t.after(() => aya.close())
-  engine!.hold()
+  engine.hold()
+  return { engine, aya }
+}
+
+/**
+ * One streamed prompt held at the engine's door (its first token never comes, so Aya counts its
+ * prefill pending and places nothing else), and three more waiting in admission behind it.
+ */
+async function queueBehindHeldPrompt(t: TestContext, upstream: string) {
+  const { engine, aya } = await startHeldEngine(t, upstream, { ttftSloMs: 50, maxWaitMs: 60_000 })
   const first = chat(aya.url, true)
-  await engine!.arrivals(1)
+  await engine.arrivals(1)
   const waiting = Array.from({ length: 3 }, () => chat(aya.url, false))
   const depth = async () =>
     metricSample(
@@ -56,7 +69,7 @@ async function queueBehindHeldPrompt(t: TestContext, upstream: string) {
       `upstream="${upstream}",priority="0"`,
     )
   await eventually(async () => (await depth()) === 3, 'three requests wait in admission')
-  return { engine: engine!, aya, first, waiting }
+  return { engine, aya, first, waiting }
 }
 
 describe('a reload while requests wait in admission', () => {
@@ -78,17 +91,9 @@ describe('a reload while requests wait in admission', () => {
     })
   }
   test('that changes the admission block queues a request whose body arrived across it in the new queue, counted and closed with it', async (t) => {
-    const [engine] = await startFrontedEngines(t, {
-      profile: A100_LLAMA3_8B,
-      speedup: 1,
-      count: 1,
-      models: [A100_LLAMA3_8B.modelName],
-    })
-    const aya = await startAya(configFor(engine!, 'fleet', { ttftSloMs: 50, maxWaitMs: 60_000 }))
-    t.after(() => aya.close())
-    engine!.hold()
+    const { engine, aya } = await startHeldEngine(t, 'fleet', { ttftSloMs: 50, maxWaitMs: 60_000 })
     const first = chat(aya.url, true).catch(() => {})
-    await engine!.arrivals(1)
+    await engine.arrivals(1)
     const body = JSON.stringify({
       model: 'llama',
       max_tokens: 4,
@@ -102,7 +107,7 @@ describe('a reload while requests wait in admission', () => {
     // Aya routes it as its head arrives, by the runtime before the reload.
     await new Promise((resolve) => setTimeout(resolve, 50))
     aya.aya.reload(
-      parseConfigObject(configFor(engine!, 'fleet', { ttftSloMs: 50, maxWaitMs: 59_000 }), {}),
+      parseConfigObject(configFor(engine, 'fleet', { ttftSloMs: 50, maxWaitMs: 59_000 }), {}),
     )
     const depth = async () =>
       metricSample(
@@ -122,24 +127,16 @@ describe('a reload while requests wait in admission', () => {
     await eventually(() => slow.received().includes('\r\n\r\n'), 'the slow request is answered')
     assert.match(slow.received(), /^HTTP\/1\.1 503 /)
     assert.match(slow.received(), /x-aya-error-code: LB_ERR_SHED/i)
-    engine!.release()
+    engine.release()
     await Promise.all([first, after])
   })
   test('that adds an admission block lets its first waiter go when a request from before it ends its prefill, not at the next recheck', async (t) => {
-    const [engine] = await startFrontedEngines(t, {
-      profile: A100_LLAMA3_8B,
-      speedup: 1,
-      count: 1,
-      models: [A100_LLAMA3_8B.modelName],
-    })
-    const aya = await startAya(configFor(engine!, 'fleet', undefined))
-    t.after(() => aya.close())
-    engine!.hold()
+    const { engine, aya } = await startHeldEngine(t, 'fleet', undefined)
     const first = chat(aya.url, true)
-    await engine!.arrivals(1)
+    await engine.arrivals(1)
     // Rechecks a minute apart: only the first prompt's prefill ending can let the waiter go.
     const admission = { ttftSloMs: 50, maxWaitMs: 60_000, recheckMs: 60_000 }
-    aya.aya.reload(parseConfigObject(configFor(engine!, 'fleet', admission), {}))
+    aya.aya.reload(parseConfigObject(configFor(engine, 'fleet', admission), {}))
     const waiting = chat(aya.url, false)
     const depth = async () =>
       metricSample(
@@ -148,8 +145,8 @@ describe('a reload while requests wait in admission', () => {
         'upstream="fleet",priority="0"',
       )
     await eventually(async () => (await depth()) === 1, 'a request waits in the new queue')
-    engine!.release()
-    await eventually(() => engine!.arrived === 2, 'the waiter reaches the engine')
+    engine.release()
+    await eventually(() => engine.arrived === 2, 'the waiter reaches the engine')
     for (const answer of await Promise.all([first, waiting])) {
       assert.equal(answer.statusCode, 200)
       await answer.body.dump()
@@ -186,24 +183,16 @@ describe('a shutdown while requests wait in admission', () => {
   })
 
   test('answers the prompts the prefill pacer still holds when the drain runs out 503 LB_ERR_SHED with Retry-After, rather than cutting them', async (t) => {
-    const [engine] = await startFrontedEngines(t, {
-      profile: A100_LLAMA3_8B,
-      speedup: 1,
-      count: 1,
-      models: [A100_LLAMA3_8B.modelName],
-    })
     // No admission block: only the aya policy's pacer holds prompts back.
-    const aya = await startAya(configFor(engine!, 'fleet', undefined))
-    t.after(() => aya.close())
-    engine!.hold()
+    const { engine, aya } = await startHeldEngine(t, 'fleet', undefined)
     // About 5 s of predicted prefill: the pacer holds what follows for that long.
     const first = postLoremChat(aya.url, 60_000, { stream: true })
-    await engine!.arrivals(1)
+    await engine.arrivals(1)
     const pending = async () =>
       metricSample(
         await adminMetrics(aya),
         'aya_endpoint_pending_prefill_tokens',
-        `upstream="fleet",endpoint="${new URL(engine!.url).host}"`,
+        `upstream="fleet",endpoint="${new URL(engine.url).host}"`,
       ) ?? 0
     const onePrompt = await pending()
     assert.ok(onePrompt > 0)
@@ -215,7 +204,7 @@ describe('a shutdown while requests wait in admission', () => {
       () => 'cut',
     )
     await aya.aya.close(200)
-    engine!.release()
+    engine.release()
     assert.equal(await cut, 'cut')
     for (const answer of await Promise.all(held)) {
       assert.equal(answer.statusCode, 503)
@@ -227,6 +216,6 @@ describe('a shutdown while requests wait in admission', () => {
       assert.equal(body.error.code, 'LB_ERR_SHED')
     }
     // Never sent: the engine saw only the first.
-    assert.equal(engine!.arrived, 1)
+    assert.equal(engine.arrived, 1)
   })
 })
