@@ -19,7 +19,7 @@ export interface EmulatedEngineMetrics extends EngineMetricsSource {
   close(): void
 }
 
-/** What one engine's `/metrics` would say right now, as `parseEngineMetrics` would read it. */
+/** What one engine's `/metrics` would say right now, as `readEngineMetrics` would read it. */
 export function engineSnapshotOf(engine: Engine, atMs: number): EngineSnapshot {
   const s = engine.stats()
   return {

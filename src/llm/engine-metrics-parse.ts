@@ -51,12 +51,6 @@ type Layout = Pick<EngineSnapshot, 'blockSize' | 'numGpuBlocks'>
  */
 const REPLICA_LABELS: ReadonlySet<string> = new Set(['tp_rank', 'pp_rank', 'moe_ep_rank'])
 
-/** The engine's snapshot, or undefined when the page says nothing usable (see `readEngineMetrics`). */
-export function parseEngineMetrics(text: string, atMs: number): EngineSnapshot | undefined {
-  const reading = readEngineMetrics(text, atMs)
-  return 'snapshot' in reading ? reading.snapshot : undefined
-}
-
 /**
  * The engine's snapshot, or why the page says nothing usable about its load: none of the load
  * gauges (running, waiting, KV usage), or one that reads `NaN`, `±Inf` or below zero. Such a

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { parseEngineMetrics, readEngineMetrics } from '../../../src/llm/engine-metrics-parse.ts'
+import { readEngineMetrics } from '../../../src/llm/engine-metrics-parse.ts'
 import { kvLayoutOf } from '../../../src/llm/engine-snapshot.ts'
+import { parseEngineMetrics } from '../../helpers/engine-metrics.ts'
 
 describe('engine metrics parse', () => {
   it('sums vLLM load over engines and reads the KV layout', () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { request } from 'undici'
-import { parseEngineMetrics } from '../../../src/llm/engine-metrics-parse.ts'
 import { createEngine, type EngineRequest } from '../../../src/sim/engine.ts'
 import { createEngineMetrics } from '../../../src/sim/engine-metrics.ts'
 import { startEngineServer } from '../../../src/sim/engine-server.ts'
@@ -9,6 +8,7 @@ import { type EngineProfile, H100_LLAMA3_8B } from '../../../src/sim/profiles.ts
 import { createSglangEngineMetrics } from '../../../src/sim/sglang-metrics.ts'
 import { promptIdentity } from '../../../src/sim/sim-tokenizer.ts'
 import { createManualClock, type ManualClock } from '../../../src/util/manual-clock.ts'
+import { parseEngineMetrics } from '../../helpers/engine-metrics.ts'
 
 /** Two sequences at a time and 100 blocks of 16 tokens, so a few prompts queue and fill the KV. */
 const SMALL: EngineProfile = {

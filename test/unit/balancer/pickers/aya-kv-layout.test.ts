@@ -3,9 +3,9 @@ import { describe, it } from 'node:test'
 import type { Picker } from '../../../../src/balancer/picker.ts'
 import type { AyaDecision } from '../../../../src/balancer/pickers/aya-decision.ts'
 import { ayaOptionsSchema } from '../../../../src/balancer/pickers/aya-options.ts'
-import { parseEngineMetrics } from '../../../../src/llm/engine-metrics-parse.ts'
 import type { EngineMetricsSource, EngineSnapshot } from '../../../../src/llm/engine-snapshot.ts'
 import { makeEndpoints } from '../../../conformance/picker-fixtures.ts'
+import { parseEngineMetrics } from '../../../helpers/engine-metrics.ts'
 import {
   candidatesOf,
   createAya,
