@@ -8,6 +8,7 @@ import {
   visit,
   type YAMLError,
 } from 'yaml'
+import { isRecord } from '../util/is-record.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { ConfigError, describeValue, toConfigIssues } from './config-error.ts'
 import { safeParseWithEnvNumbers } from './env-numbers.ts'
@@ -98,7 +99,7 @@ function wording(error: YAMLError): string {
 
 export function parseConfigObject(raw: unknown, env: Env): Config {
   // A scalar or a list: the schema would say "expected object" of the whole file, with no path.
-  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+  if (raw !== null && raw !== undefined && !isRecord(raw)) {
     throw new ConfigError([
       {
         path: '',
