@@ -175,8 +175,9 @@ export class TrackedServer {
           }
           responses.add(res)
           const inflight = responses
-          res.once('finish', () => this.#lingerFor(req))
           res.once('close', () => {
+            // Answered (or given up) before its body was read in full: bound the rest.
+            if (res.writableFinished) this.#lingerFor(req)
             inflight.delete(res)
             if (inflight.size < MAX_HANDLED_PER_CONNECTION) this.#handOnWaiting(socket)
             if (inflight.size > 0) return
