@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.ts'
+import { createLogThrottle, type LogThrottle } from './log-throttle.ts'
 import type { Logger } from './logger.ts'
 
 export interface ScrapeFailureLogOptions {
@@ -14,11 +15,7 @@ export interface ScrapeFailureLog {
 }
 
 interface EndpointLog {
-  readonly upstream: string
-  readonly endpointId: string
-  lastWarnedMs: number
-  /** Failures since the last warning, left out of the log. */
-  suppressed: number
+  readonly throttle: LogThrottle
   /** A warning went out and no reading came since. */
   warned: boolean
 }
@@ -40,19 +37,16 @@ export function createScrapeFailureLog(
     failed(upstream, endpointId, reason) {
       const key = keyOf(upstream, endpointId)
       let log = endpoints.get(key)
-      const nowMs = deps.clock.now()
-      if (log && nowMs - log.lastWarnedMs < options.intervalMs) {
-        log.suppressed++
-        return
+      if (log === undefined) {
+        log = { throttle: createLogThrottle(options.intervalMs, deps.clock), warned: false }
+        endpoints.set(key, log)
       }
-      log ??= { upstream, endpointId, lastWarnedMs: nowMs, suppressed: 0, warned: false }
-      endpoints.set(key, log)
+      const suppressed = log.throttle.admit()
+      if (suppressed === undefined) return
       deps.logger.warn(
-        { upstream, endpoint: endpointId, reason, suppressed: log.suppressed },
+        { upstream, endpoint: endpointId, reason, suppressed },
         'engine metrics scrape failed: its readings count as unknown once stale',
       )
-      log.lastWarnedMs = nowMs
-      log.suppressed = 0
       log.warned = true
     },
     read(upstream, endpointId) {
@@ -60,10 +54,9 @@ export function createScrapeFailureLog(
       if (!log?.warned) return
       log.warned = false
       deps.logger.info(
-        { upstream, endpoint: endpointId, suppressed: log.suppressed },
+        { upstream, endpoint: endpointId, suppressed: log.throttle.takeHeld() },
         'engine metrics read again',
       )
-      log.suppressed = 0
     },
     retainOnly(scraped) {
       const keep = new Set<string>()

@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.ts'
+import { createLogThrottle } from './log-throttle.ts'
 import type { Logger } from './logger.ts'
 
 /**
@@ -10,16 +11,9 @@ export function createThrottledWarn(
   options: { readonly message: string; readonly intervalMs: number },
   deps: { readonly logger: Logger; readonly clock: Clock },
 ): (err: unknown, fields?: Record<string, unknown>) => void {
-  let lastMs = Number.NEGATIVE_INFINITY
-  let suppressed = 0
+  const throttle = createLogThrottle(options.intervalMs, deps.clock)
   return (err, fields = {}) => {
-    const nowMs = deps.clock.now()
-    if (nowMs - lastMs < options.intervalMs) {
-      suppressed++
-      return
-    }
-    deps.logger.warn({ err, ...fields, suppressed }, options.message)
-    lastMs = nowMs
-    suppressed = 0
+    const suppressed = throttle.admit()
+    if (suppressed !== undefined) deps.logger.warn({ err, ...fields, suppressed }, options.message)
   }
 }
