@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, type TestContext, test } from 'node:test'
 import { parseConfigObject } from '../../src/config/load.ts'
 import { A100_LLAMA3_8B } from '../../src/sim/profiles.ts'
-import { adminMetrics, metricSample, startAya } from '../helpers/aya.ts'
+import { adminMetrics, metricSample, type RunningAya, startAya } from '../helpers/aya.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { type FrontedEngine, startFrontedEngines } from '../helpers/fronted-engines.ts'
 import { postLoremChat } from '../helpers/lorem-chat.ts'
@@ -70,6 +70,37 @@ async function queueBehindHeldPrompt(t: TestContext, upstream: string) {
     )
   await eventually(async () => (await depth()) === 3, 'three requests wait in admission')
   return { engine, aya, first, waiting }
+}
+
+/**
+ * Closes Aya with a short drain while `first` is held at the engine's door: it went upstream, so it
+ * is cut with the connection, and each of `waiting`, never sent, is answered 503 LB_ERR_SHED with
+ * a Retry-After, in OpenAI's shape, on a connection that closes after it.
+ */
+async function closeAndExpectShed(
+  aya: RunningAya,
+  engine: FrontedEngine,
+  first: Promise<unknown>,
+  waiting: ReturnType<typeof chat>[],
+) {
+  const cut = first.then(
+    () => 'answered',
+    () => 'cut',
+  )
+  await aya.aya.close(200)
+  engine.release()
+  assert.equal(await cut, 'cut')
+  for (const answer of await Promise.all(waiting)) {
+    assert.equal(answer.statusCode, 503)
+    assert.equal(answer.headers['x-aya-error-code'], 'LB_ERR_SHED')
+    // The socket closes after it: the answer says so, so no client sends another request on it.
+    assert.equal(answer.headers.connection, 'close')
+    const retryAfter = Number(answer.headers['retry-after'])
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `${retryAfter}`)
+    const body = (await answer.body.json()) as { error: { type: string; code: string } }
+    assert.equal(body.error.type, 'server_error')
+    assert.equal(body.error.code, 'LB_ERR_SHED')
+  }
 }
 
 describe('a reload while requests wait in admission', () => {
@@ -157,28 +188,8 @@ describe('a reload while requests wait in admission', () => {
 describe('a shutdown while requests wait in admission', () => {
   test('answers those still waiting when the drain runs out 503 LB_ERR_SHED with Retry-After, in the API’s shape, rather than cutting them', async (t) => {
     const { engine, aya, first, waiting } = await queueBehindHeldPrompt(t, 'fleet')
-    const cut = first.then(
-      () => 'answered',
-      () => 'cut',
-    )
-    await aya.aya.close(200)
-    engine.release()
     // Its prompt went upstream and was held there: it is cut with the connection.
-    assert.equal(await cut, 'cut')
-    for (const answer of await Promise.all(waiting)) {
-      assert.equal(answer.statusCode, 503)
-      assert.equal(answer.headers['x-aya-error-code'], 'LB_ERR_SHED')
-      // The socket closes after it: the answer says so, so no client sends another request on it.
-      assert.equal(answer.headers.connection, 'close')
-      const retryAfter = Number(answer.headers['retry-after'])
-      assert.ok(
-        Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60,
-        `${retryAfter}`,
-      )
-      const body = (await answer.body.json()) as { error: { type: string; code: string } }
-      assert.equal(body.error.type, 'server_error')
-      assert.equal(body.error.code, 'LB_ERR_SHED')
-    }
+    await closeAndExpectShed(aya, engine, first, waiting)
     assert.equal(engine.arrived, 1)
   })
 
@@ -199,22 +210,7 @@ describe('a shutdown while requests wait in admission', () => {
     const held = Array.from({ length: 2 }, (_, i) => chat(aya.url, i === 0))
     // Each 3000-word prompt is at least 3000 tokens.
     await eventually(async () => (await pending()) >= onePrompt + 6000, 'two prompts held')
-    const cut = first.then(
-      () => 'answered',
-      () => 'cut',
-    )
-    await aya.aya.close(200)
-    engine.release()
-    assert.equal(await cut, 'cut')
-    for (const answer of await Promise.all(held)) {
-      assert.equal(answer.statusCode, 503)
-      assert.equal(answer.headers['x-aya-error-code'], 'LB_ERR_SHED')
-      assert.equal(answer.headers.connection, 'close')
-      const retryAfter = Number(answer.headers['retry-after'])
-      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1, `${retryAfter}`)
-      const body = (await answer.body.json()) as { error: { type: string; code: string } }
-      assert.equal(body.error.code, 'LB_ERR_SHED')
-    }
+    await closeAndExpectShed(aya, engine, first, held)
     // Never sent: the engine saw only the first.
     assert.equal(engine.arrived, 1)
   })
